@@ -1,0 +1,1 @@
+"""The three process programs: ``python -m runners.gateway|strategy|executor --config FILE``."""

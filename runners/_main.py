@@ -1,0 +1,74 @@
+"""What every runner's ``main`` shares: args, config, container, run, exit code."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+
+import structlog
+
+from workbench.config import WorkbenchConfig, load_config
+from workbench.container import Container
+from workbench.exceptions import ConfigurationError, StrategyError, TemporaryError
+from workbench.messaging import codec
+from workbench.runtime.logs import configure_logging
+from workbench.runtime.process import die_with_parent, install_stop_handlers
+from workbench.runtime.runner import (
+    EXIT_CONFIG,
+    EXIT_ERROR,
+    EXIT_STRATEGY,
+    EXIT_TEMPORARY,
+    Runner,
+)
+
+
+def parse_args(role: str, argv: list[str] | None) -> argparse.Namespace:
+    """Parse ``--config FILE`` (and ``--id`` for a strategy)."""
+    p = argparse.ArgumentParser(prog=f"runners.{role}", description=f"The {role} runner.")
+    p.add_argument("--config", required=True, help="TOML config file")
+    if role == "strategy":
+        p.add_argument("--id", default=None, help="strategy id (needed with several)")
+    return p.parse_args(argv)
+
+
+def run_role(
+    role: str,
+    argv: list[str] | None,
+    runner_id: Callable[[WorkbenchConfig, argparse.Namespace], str],
+    build: Callable[[Container], Runner],
+) -> int:
+    """Load config, build the runner from the container, run it, always clean up."""
+    args = parse_args(role, argv)
+    try:
+        cfg = load_config(args.config)
+        rid = runner_id(cfg, args)
+    except ConfigurationError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging(cfg.runtime.log_level, json=True, runner=rid, run_id=cfg.run_id, pid=os.getpid())
+    log = structlog.get_logger()
+    die_with_parent()
+    container = Container(config=cfg, runner_id=rid, strategy_id=getattr(args, "id", None) or rid)
+    runner: Runner | None = None
+    try:
+        codec.self_check()
+        container.init_resources()
+        runner = build(container)
+        install_stop_handlers(runner.stop)
+        return runner.run()
+    except ConfigurationError as e:
+        log.error("configuration_error", error=str(e))
+        return EXIT_CONFIG
+    except StrategyError as e:
+        log.error("strategy_error", error=str(e), exc_info=True)
+        return EXIT_STRATEGY
+    except TemporaryError as e:
+        log.error("temporary_error", error=str(e))
+        return EXIT_TEMPORARY
+    except Exception as e:
+        log.error("runner_crashed", error=repr(e), exc_info=True)
+        return EXIT_ERROR
+    finally:
+        container.shutdown_resources()

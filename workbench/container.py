@@ -1,0 +1,151 @@
+"""All dependency-injector wiring, in one place.
+
+Runners ask the container for their runner object; the container picks the
+concrete adapters (ZeroMQ sockets, feed, broker, journal) from the config.
+Tests swap any part with ``container.<provider>.override(fake)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import zmq
+from dependency_injector import containers, providers
+
+from workbench.config import WorkbenchConfig
+from workbench.execution.broker import SimulatedBroker
+from workbench.execution.executor import Executor, make_breaker
+from workbench.execution.journal import Journal
+from workbench.execution.runner import ExecutorRunner
+from workbench.gateway.feeds import ReplayFeed, SimulatedFeed
+from workbench.gateway.runner import GatewayRunner
+from workbench.messaging import codec
+from workbench.messaging.zmq_adapters import ZmqReceiver, ZmqSender
+from workbench.runtime.state import FileStateStore
+from workbench.runtime.strategy_host import StrategyRunner
+from workbench.runtime.telemetry import Telemetry
+from workbench.strategies.base import load_strategy, symbols_of
+
+
+def _zmq_context(linger_ms: int) -> Iterator[zmq.Context]:
+    ctx = zmq.Context()
+    try:
+        yield ctx
+    finally:
+        ctx.destroy(linger=linger_ms)
+
+
+def _tick_subscriptions(strategy) -> list[bytes]:
+    syms = symbols_of(strategy)
+    subs = [codec.topic(codec.KIND_TICK, s) for s in syms] if syms else [b"tick/"]
+    return [*subs, b"mark/", b"eos/"]
+
+
+def _replay_subscribers(cfg: WorkbenchConfig) -> list[str]:
+    return cfg.replay_subscribers() if cfg.gateway.feed == "replay" else []
+
+
+class Container(containers.DeclarativeContainer):
+    """Builds runners from a `WorkbenchConfig`.
+
+    Provide ``config`` and ``runner_id`` (and ``strategy_id`` for a strategy runner).
+    """
+
+    config = providers.Dependency(instance_of=WorkbenchConfig)
+    runner_id = providers.Dependency(instance_of=str)
+    strategy_id = providers.Object(None)
+
+    bus = providers.Callable(lambda c: c.bus, config)
+    runtime = providers.Callable(lambda c: c.runtime, config)
+    telemetry = providers.Singleton(Telemetry)
+    zmq_context = providers.Resource(_zmq_context, linger_ms=bus.provided.linger_ms)
+
+    heartbeats = providers.Singleton(
+        ZmqSender, zmq_context, zmq.PUB, bus.provided.telemetry_address, bus, runner_id,
+        telemetry, bind_it=False, sndhwm=1000, name="heartbeats",
+    )
+
+    # -- gateway ------------------------------------------------------------------
+    feed = providers.Selector(
+        config.provided.gateway.feed,
+        simulated=providers.Factory(SimulatedFeed, config.provided.gateway.simulated),
+        replay=providers.Factory(ReplayFeed.from_config, config),
+    )
+    tick_publisher = providers.Singleton(
+        ZmqSender, zmq_context, zmq.PUB, bus.provided.ticks_address, bus, runner_id, telemetry,
+        bind_it=True, sndhwm=0, name="ticks",
+    )
+    credit_receiver = providers.Singleton(
+        ZmqReceiver, zmq_context, zmq.PULL, bus.provided.control_address, bus, telemetry,
+        bind_it=True, name="credits",
+        bad_frame_log_interval_s=runtime.provided.bad_frame_log_interval_s,
+    )
+    gateway = providers.Factory(
+        GatewayRunner, runner_id, feed, tick_publisher, credit_receiver, telemetry, heartbeats,
+        runtime.provided.heartbeat_interval_s,
+        subscribers=providers.Callable(_replay_subscribers, config),
+        window_batches=config.provided.gateway.replay.window_batches,
+        start_timeout_s=config.provided.gateway.replay.start_timeout_s,
+    )
+
+    # -- strategy -----------------------------------------------------------------
+    strategy_config = providers.Callable(lambda c, sid: c.strategy(sid), config, strategy_id)
+    strategy = providers.Singleton(
+        load_strategy,
+        strategy_config.provided.class_path,
+        strategy_config.provided.id,
+        strategy_config.provided.params,
+    )
+    tick_receiver = providers.Singleton(
+        ZmqReceiver, zmq_context, zmq.SUB, bus.provided.ticks_address, bus, telemetry,
+        bind_it=False, subscriptions=providers.Callable(_tick_subscriptions, strategy),
+        name="ticks", bad_frame_log_interval_s=runtime.provided.bad_frame_log_interval_s,
+    )
+    signal_sender = providers.Singleton(
+        ZmqSender, zmq_context, zmq.PUSH, bus.provided.signals_address, bus, runner_id,
+        telemetry, bind_it=False, sndhwm=10_000, name="signals",
+    )
+    credit_sender = providers.Singleton(
+        ZmqSender, zmq_context, zmq.PUSH, bus.provided.control_address, bus, runner_id,
+        telemetry, bind_it=False, sndhwm=1000, name="credits",
+    )
+    state_store = providers.Singleton(
+        FileStateStore, providers.Callable(lambda c: c.state_path(), config)
+    )
+    strategy_runner = providers.Factory(
+        StrategyRunner, strategy, tick_receiver, signal_sender, credit_sender, state_store,
+        telemetry, heartbeats, runtime.provided.heartbeat_interval_s,
+    )
+
+    # -- executor -----------------------------------------------------------------
+    broker = providers.Selector(
+        config.provided.executor.broker.kind,
+        simulated=providers.Singleton(
+            SimulatedBroker, config.provided.executor.broker.slippage
+        ),
+    )
+    journal = providers.Singleton(Journal, providers.Callable(lambda c: c.journal_path(), config))
+    breaker = providers.Singleton(
+        make_breaker,
+        config.provided.executor.broker.breaker_fail_max,
+        config.provided.executor.broker.breaker_reset_timeout_s,
+    )
+    signal_receiver = providers.Singleton(
+        ZmqReceiver, zmq_context, zmq.PULL, bus.provided.signals_address, bus, telemetry,
+        bind_it=True, name="signals",
+        bad_frame_log_interval_s=runtime.provided.bad_frame_log_interval_s,
+    )
+    event_publisher = providers.Singleton(
+        ZmqSender, zmq_context, zmq.PUB, bus.provided.events_address, bus, runner_id, telemetry,
+        bind_it=True, sndhwm=100_000, name="events",
+    )
+    executor = providers.Singleton(
+        Executor, broker, journal, config.provided.executor.risk, breaker, telemetry,
+        event_publisher.provided.send,
+    )
+    executor_runner = providers.Factory(
+        ExecutorRunner, runner_id, executor, signal_receiver, event_publisher, telemetry,
+        heartbeats, runtime.provided.heartbeat_interval_s,
+        expected_streams=providers.Callable(lambda c: [s.id for s in c.strategies], config),
+        exit_on_eos=config.provided.executor.exit_on_eos,
+    )

@@ -1,0 +1,74 @@
+"""Position and PnL accounting over fills (average-cost method)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from workbench.domain.model import Fill
+
+
+@dataclass(slots=True)
+class Position:
+    """Net position in one symbol.
+
+    ``qty`` is signed (long > 0, short < 0); ``avg_price`` is the average cost
+    of the open quantity; ``realized_pnl`` is in price units times quantity.
+    """
+
+    symbol: str
+    qty: float = 0.0
+    avg_price: float = 0.0
+    realized_pnl: float = 0.0
+
+    def apply(self, fill: Fill) -> float:
+        """Apply a fill; returns the PnL it realised."""
+        signed = fill.qty * fill.side.sign
+        realized = 0.0
+        if self.qty == 0 or (self.qty > 0) == (signed > 0):
+            new_qty = self.qty + signed
+            self.avg_price = (self.avg_price * abs(self.qty) + fill.price * abs(signed)) / abs(
+                new_qty
+            )
+            self.qty = new_qty
+        else:
+            closing = min(abs(signed), abs(self.qty))
+            direction = 1.0 if self.qty > 0 else -1.0
+            realized = (fill.price - self.avg_price) * closing * direction
+            remaining = abs(signed) - closing
+            self.qty += signed
+            if abs(self.qty) < 1e-12:
+                self.qty = 0.0
+                self.avg_price = 0.0
+            elif remaining > 0:
+                # The fill flipped the position: the rest opens at the fill price.
+                self.avg_price = fill.price
+        self.realized_pnl += realized
+        return realized
+
+    def unrealized(self, mark: float) -> float:
+        """Open PnL at price ``mark``."""
+        return (mark - self.avg_price) * self.qty
+
+
+class Portfolio:
+    """Positions for every symbol seen in fills."""
+
+    def __init__(self) -> None:
+        self.positions: dict[str, Position] = {}
+
+    def apply(self, fill: Fill) -> float:
+        """Apply a fill to its symbol's position; returns realised PnL."""
+        pos = self.positions.get(fill.symbol)
+        if pos is None:
+            pos = self.positions[fill.symbol] = Position(fill.symbol)
+        return pos.apply(fill)
+
+    @property
+    def realized_pnl(self) -> float:
+        """Total realised PnL over all symbols."""
+        return sum(p.realized_pnl for p in self.positions.values())
+
+    def position(self, symbol: str) -> float:
+        """Signed quantity held in ``symbol``."""
+        pos = self.positions.get(symbol)
+        return pos.qty if pos else 0.0

@@ -1,0 +1,67 @@
+"""Every error workbench raises, grouped by what the operator must do.
+
+- `ConfigurationError`: stop and fix the config or the command line.
+- `TemporaryError`: retry with backoff (a busy port, a broker blip).
+- `OrderRejected`: skip this order, alert, carry on.
+- `StrategyError`: a bug in user strategy code.
+- `CodecError`: a malformed, truncated or unknown wire frame: count, log, drop.
+- `DataError`: a tick file that cannot be read as asked.
+"""
+
+from __future__ import annotations
+
+
+class WorkbenchError(Exception):
+    """Base of every workbench error."""
+
+
+class ConfigurationError(WorkbenchError):
+    """The configuration or command line is wrong; the operator must fix it."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or [message]
+
+
+class TemporaryError(WorkbenchError):
+    """A transient failure worth retrying with backoff."""
+
+
+class OrderRejected(WorkbenchError):
+    """The broker or a risk check refused an order."""
+
+    def __init__(self, order_id: str, reason: str) -> None:
+        super().__init__(f"order {order_id} rejected: {reason}")
+        self.order_id = order_id
+        self.reason = reason
+
+
+class StrategyError(WorkbenchError):
+    """User strategy code raised."""
+
+
+class CodecError(WorkbenchError):
+    """A wire frame could not be decoded."""
+
+
+class DataError(WorkbenchError):
+    """A tick data file is missing, unreadable or invalid.
+
+    Attributes:
+        path: The file.
+        row: 1-based data row (excluding any header), when one is to blame.
+        column: The column, when one is to blame.
+    """
+
+    def __init__(
+        self, message: str, path: str = "", row: int | None = None, column: str | None = None
+    ) -> None:
+        where = path
+        if row is not None:
+            where += f", row {row}"
+        if column is not None:
+            where += f", column {column!r}"
+        super().__init__(f"{where}: {message}" if where else message)
+        self.path = path
+        self.row = row
+        self.column = column

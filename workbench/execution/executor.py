@@ -1,0 +1,138 @@
+"""Signals become orders: idempotent, risk-checked, behind a circuit breaker, journaled.
+
+`Executor` is transport-free: the executor runner feeds it signals from the
+wire, the fast replay feeds it signals in-process, and both get the same
+orders, fills and positions.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pybreaker
+import structlog
+
+from workbench.config import RiskConfig
+from workbench.domain.accounting import Portfolio
+from workbench.domain.model import Fill, Order, OrderStatus, Signal
+from workbench.exceptions import OrderRejected
+from workbench.execution.broker import Broker
+from workbench.execution.journal import Journal
+from workbench.messaging.codec import Event
+from workbench.runtime.telemetry import Telemetry
+
+log = structlog.get_logger()
+
+EventSink = Callable[[Event], None]
+
+
+def make_breaker(fail_max: int, reset_timeout_s: float) -> pybreaker.CircuitBreaker:
+    """A circuit breaker that ignores business rejections."""
+    return pybreaker.CircuitBreaker(
+        fail_max=fail_max, reset_timeout=reset_timeout_s, exclude=[OrderRejected]
+    )
+
+
+class Executor:
+    """Turns each signal into at most one order, ever."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        journal: Journal,
+        risk: RiskConfig,
+        breaker: pybreaker.CircuitBreaker,
+        telemetry: Telemetry,
+        publish: EventSink | None = None,
+    ) -> None:
+        self.broker = broker
+        self.journal = journal
+        self.risk = risk
+        self.breaker = breaker
+        self.telemetry = telemetry
+        self._publish = publish or (lambda e: None)
+        self.portfolio = Portfolio()
+        for f in journal.fills():
+            self.portfolio.apply(f)
+        pending = journal.orders_in(OrderStatus.PENDING)
+        if pending:
+            # Sent or not, we cannot know: never resend, flag for reconciliation.
+            log.error("orders_in_doubt", order_ids=pending[:20], count=len(pending))
+            self._publish(Event("alert", {"reason": "orders_in_doubt", "order_ids": pending[:20]}))
+
+    def _risk_reason(self, order: Order) -> str:
+        r = self.risk
+        if r.max_order_qty and order.qty > r.max_order_qty:
+            return f"qty {order.qty} exceeds max_order_qty {r.max_order_qty}"
+        if r.max_position_qty:
+            after = self.portfolio.position(order.symbol) + order.side.sign * order.qty
+            if abs(after) > r.max_position_qty:
+                return f"position {after} would exceed max_position_qty {r.max_position_qty}"
+        return ""
+
+    def on_signal(self, signal: Signal) -> list[Fill]:
+        """Act on a signal once; a redelivered signal id does nothing."""
+        order = Order.from_signal(signal)
+        reason = self._risk_reason(order)
+        status = OrderStatus.REJECTED if reason else OrderStatus.PENDING
+        if not self.journal.begin_order(signal, order, status, reason):
+            self.telemetry.inc("signals_duplicate")
+            log.warning("signal_duplicate_ignored", signal_id=signal.id)
+            return []
+        self.telemetry.inc("signals_in")
+        self._publish(Event("signal_received", _signal_data(signal)))
+        if reason:
+            return self._rejected(order, reason)
+        self.telemetry.inc("orders_out")
+        try:
+            fills = self.breaker.call(self.broker.submit, order)
+        except pybreaker.CircuitBreakerError:
+            self._publish(Event("alert", {"reason": "circuit_open", "order_id": order.id}))
+            return self._rejected(order, "circuit_open")
+        except OrderRejected as e:
+            return self._rejected(order, e.reason)
+        except Exception as e:
+            log.error("broker_error", order_id=order.id, error=repr(e))
+            return self._rejected(order, f"broker_error: {type(e).__name__}: {e}")
+        status = OrderStatus.FILLED if fills else OrderStatus.ACCEPTED
+        self.journal.finish_order(order.id, status, fills)
+        self._publish(Event("order_accepted", _order_data(order)))
+        for f in fills:
+            realized = self.portfolio.apply(f)
+            self.telemetry.inc("fills")
+            data = _fill_data(f)
+            data["realized_pnl"] = realized
+            data["position"] = self.portfolio.position(f.symbol)
+            self._publish(Event("order_filled", data))
+        return fills
+
+    def _rejected(self, order: Order, reason: str) -> list[Fill]:
+        self.journal.finish_order(order.id, OrderStatus.REJECTED, [], reason)
+        self.telemetry.inc("orders_rejected")
+        log.warning("order_rejected", order_id=order.id, reason=reason)
+        self._publish(Event("order_rejected", {**_order_data(order), "reason": reason}))
+        return []
+
+
+def _signal_data(s: Signal) -> dict[str, Any]:
+    return {
+        "signal_id": s.id, "strategy_id": s.strategy_id, "symbol": s.symbol,
+        "side": s.side.value, "qty": s.qty, "price": s.price, "ts_ns": s.ts_ns,
+        "reason": s.reason, "condition_id": s.condition_id, "received_ns": time.time_ns(),
+    }
+
+
+def _order_data(o: Order) -> dict[str, Any]:
+    return {
+        "order_id": o.id, "signal_id": o.signal_id, "symbol": o.symbol, "side": o.side.value,
+        "qty": o.qty, "price": o.price, "ts_ns": o.ts_ns,
+    }
+
+
+def _fill_data(f: Fill) -> dict[str, Any]:
+    return {
+        "fill_id": f.id, "order_id": f.order_id, "signal_id": f.signal_id, "symbol": f.symbol,
+        "side": f.side.value, "qty": f.qty, "price": f.price, "ts_ns": f.ts_ns,
+    }

@@ -1,0 +1,171 @@
+"""Tick feeds behind the gateway: a seeded simulated live feed and a file replay.
+
+A feed hands out `TickBatch`es that are due now; the gateway publishes them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import random
+import time
+from collections.abc import Iterator
+from typing import Protocol
+
+from workbench.config import ReplayFeedConfig, SimulatedFeedConfig, WorkbenchConfig
+from workbench.domain.model import TickBatch
+
+
+class Feed(Protocol):
+    """Where ticks come from."""
+
+    def poll(self, max_ticks: int) -> list[TickBatch]:
+        """Batches due now (possibly none), at most ``max_ticks`` ticks in all."""
+        ...
+
+    def seconds_to_next(self) -> float:
+        """Seconds until the next tick is due (0 = now)."""
+        ...
+
+    @property
+    def exhausted(self) -> bool:
+        """True once every tick was handed out."""
+        ...
+
+    @property
+    def total(self) -> int:
+        """Ticks handed out so far."""
+        ...
+
+
+class SimulatedFeed:
+    """A seeded random walk per symbol at a fixed rate, timestamped by the wall clock.
+
+    Symbols take turns; tick ``k`` is due ``k / (rate_per_s * len(symbols))``
+    seconds after the first poll.
+    """
+
+    def __init__(self, cfg: SimulatedFeedConfig) -> None:
+        self._cfg = cfg
+        self._rng = random.Random(cfg.seed)
+        self._prices = {s: cfg.start_price for s in cfg.symbols}
+        self._interval_s = 1.0 / (cfg.rate_per_s * len(cfg.symbols))
+        self._k = 0
+        self._t0: float | None = None
+        self._last_ts = 0
+
+    @property
+    def exhausted(self) -> bool:  # noqa: D102
+        return bool(self._cfg.max_ticks) and self._k >= self._cfg.max_ticks
+
+    @property
+    def total(self) -> int:  # noqa: D102
+        return self._k
+
+    def seconds_to_next(self) -> float:  # noqa: D102
+        if self._t0 is None:
+            return 0.0
+        return max(0.0, self._t0 + self._k * self._interval_s - time.monotonic())
+
+    def poll(self, max_ticks: int) -> list[TickBatch]:  # noqa: D102
+        now = time.monotonic()
+        if self._t0 is None:
+            self._t0 = now
+        due = int((now - self._t0) / self._interval_s) + 1 - self._k
+        if self._cfg.max_ticks:
+            due = min(due, self._cfg.max_ticks - self._k)
+        due = min(due, max_ticks)
+        batches: list[TickBatch] = []
+        cfg = self._cfg
+        syms = cfg.symbols
+        for _ in range(max(0, due)):
+            sym = syms[self._k % len(syms)]
+            step = round(self._rng.gauss(0.0, cfg.volatility_ticks)) * cfg.tick_size
+            price = round(max(cfg.tick_size, self._prices[sym] + step), 10)
+            self._prices[sym] = price
+            ts = max(time.time_ns(), self._last_ts)
+            self._last_ts = ts
+            self._k += 1
+            if batches and batches[-1].symbol == sym:
+                b = batches[-1]
+                b.ts_ns.append(ts)
+                b.price.append(price)
+                b.size.append(1.0)
+            else:
+                batches.append(TickBatch(sym, self._k, [ts], [price], [1.0]))
+        return batches
+
+
+class ReplayFeed:
+    """A tick file, as fast as allowed (speed 0) or at ``speed`` x real time.
+
+    The file is loaded and validated completely before the first tick goes out,
+    so a bad row fails the run before anything is published.
+    """
+
+    def __init__(self, cfg: ReplayFeedConfig, path: str) -> None:
+        from workbench.marketdata.loaders import load_ticks
+
+        self._table = load_ticks(
+            path, symbol=cfg.symbol, price=cfg.price, repair=cfg.repair, fmt=cfg.format
+        )
+        self._cfg = cfg
+        self._n = len(self._table)
+        self._i = 0
+        self._t0: float | None = None
+        self._batches: Iterator[TickBatch] | None = None
+        self._run_ends: list[int] = []
+        if cfg.speed == 0:
+            self._batches = iter(self._table.batches(cfg.batch_size, first_seq=1))
+        else:
+            syms = self._table.symbol
+            ends, pos = [], 0
+            for _, group in itertools.groupby(syms):
+                pos += sum(1 for _ in group)
+                ends.append(pos)
+            self._run_ends = ends
+
+    @classmethod
+    def from_config(cls, cfg: WorkbenchConfig) -> ReplayFeed:
+        """Build from the whole config (to resolve the file path)."""
+        return cls(cfg.gateway.replay, str(cfg.resolve(cfg.gateway.replay.path)))
+
+    @property
+    def exhausted(self) -> bool:  # noqa: D102
+        return self._i >= self._n
+
+    @property
+    def total(self) -> int:  # noqa: D102
+        return self._i
+
+    @property
+    def size(self) -> int:
+        """Ticks in the file."""
+        return self._n
+
+    def seconds_to_next(self) -> float:  # noqa: D102
+        if self._cfg.speed == 0 or self._t0 is None or self.exhausted:
+            return 0.0
+        ts0 = self._table.ts_ns[0]
+        due = self._t0 + (self._table.ts_ns[self._i] - ts0) / 1e9 / self._cfg.speed
+        return max(0.0, due - time.monotonic())
+
+    def poll(self, max_ticks: int) -> list[TickBatch]:  # noqa: D102
+        if self.exhausted:
+            return []
+        if self._batches is not None:
+            batch = next(self._batches)
+            self._i += len(batch)
+            return [batch]
+        now = time.monotonic()
+        if self._t0 is None:
+            self._t0 = now
+        t = self._table
+        limit_ts = t.ts_ns[0] + int((now - self._t0) * self._cfg.speed * 1e9)
+        run_end = self._run_ends[bisect.bisect_right(self._run_ends, self._i)]
+        hi = min(run_end, self._i + min(max_ticks, self._cfg.batch_size))
+        j = bisect.bisect_right(t.ts_ns, limit_ts, self._i, hi)
+        if j == self._i:
+            return []
+        i, self._i = self._i, j
+        return [TickBatch(t.symbol[i], i + 1, t.ts_ns[i:j], t.price[i:j], t.size[i:j])]

@@ -1,0 +1,348 @@
+"""The wire format: msgpack multipart frames with a topic first.
+
+Every message is two ZeroMQ frames::
+
+    frame 0  topic   b"<kind>/<key>/"      e.g. b"tick/EURUSD/", b"eos/gateway/"
+    frame 1  body    msgpack array [version, kind, sender, epoch, seq, sent_ns, *payload]
+
+The topic lets a SUB socket filter by kind (``b"tick/"``) or by kind and symbol
+(``b"tick/EURUSD/"``; the trailing slash stops ``EUR`` matching ``EURUSD``).
+``sender`` is the runner id, ``epoch`` the sender's start time in ns (a restarted
+sender starts a new stream), ``seq`` counts messages per sender stream from 1,
+``sent_ns`` is the wall clock at send. Timestamps are integer ns since the epoch,
+UTC. Payloads per kind (compact arrays, never pickle):
+
+    tick   symbol, first_seq, [ts_ns...], [price...], [size...]
+    sig    id, strategy_id, seq, symbol, side, qty, price, ts_ns, reason, condition_id, origin_ns
+    eos    stream, count, last_seq
+    hb     role, pid, state, {counters}, {extra}
+    evt    name, {data}
+    ctl    subscriber, acked_seq, resync        (strategy -> gateway credit)
+    mark   mark                                 (gateway flow-control barrier)
+
+`pack`/`unpack` handle one frame (with the ``datetime`` and ``Enum`` handlers of
+seed 001); `encode`/`decode` handle a whole message. Anything malformed,
+truncated, of another schema version or of an unknown kind raises `CodecError`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+import math
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+from workbench.domain.model import Side, Signal, TickBatch
+from workbench.exceptions import CodecError
+
+SCHEMA_VERSION = 1
+
+_EXT_DATETIME = 1
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+
+
+# -- one frame -------------------------------------------------------------------
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, _dt.datetime):
+        if obj.tzinfo is None:
+            raise TypeError("naive datetime cannot cross the wire; give it a timezone")
+        delta = obj - _EPOCH
+        ns = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+        return msgpack.ExtType(_EXT_DATETIME, struct.pack(">q", ns))
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    raise TypeError(f"cannot pack {type(obj).__name__}")
+
+
+def _ext_hook(code: int, data: bytes) -> Any:
+    if code == _EXT_DATETIME:
+        if len(data) != 8:
+            raise CodecError(f"datetime ext of {len(data)} bytes, expected 8")
+        (ns,) = struct.unpack(">q", data)
+        return _EPOCH + _dt.timedelta(microseconds=ns // 1_000)
+    raise CodecError(f"unknown msgpack ext type {code}")
+
+
+def pack(obj: Any) -> bytes:
+    """One frame of msgpack; tz-aware ``datetime`` and ``Enum`` values supported.
+
+    Raises:
+        CodecError: the object holds something that cannot cross the wire.
+    """
+    try:
+        return msgpack.packb(obj, default=_default, use_bin_type=True)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise CodecError(f"cannot encode: {e}") from e
+
+
+def unpack(data: bytes) -> Any:
+    """Inverse of `pack`.
+
+    Raises:
+        CodecError: truncated or malformed bytes.
+    """
+    try:
+        return msgpack.unpackb(data, ext_hook=_ext_hook, raw=False, strict_map_key=False)
+    except CodecError:
+        raise
+    except Exception as e:  # msgpack raises several unrelated types for bad input
+        raise CodecError(f"malformed msgpack frame ({len(data)} bytes): {e}") from e
+
+
+# -- messages --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EndOfStream:
+    """End of a replay: ``count`` items were sent, the last with ``last_seq``."""
+
+    stream: str
+    count: int
+    last_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """A runner's liveness and counters, sent every heartbeat interval."""
+
+    role: str
+    pid: int
+    state: str
+    counters: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened (order filled, alert, ...) with plain data."""
+
+    name: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Credit:
+    """Flow control from a subscriber: processed up to ``acked_seq``."""
+
+    subscriber: str
+    acked_seq: int
+    resync: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    """A flow-control barrier in the tick stream; subscribers ack it with `Credit`."""
+
+    mark: int
+
+
+Payload = TickBatch | Signal | EndOfStream | Heartbeat | Event | Credit | Marker
+
+KIND_TICK = "tick"
+KIND_SIGNAL = "sig"
+KIND_EOS = "eos"
+KIND_HEARTBEAT = "hb"
+KIND_EVENT = "evt"
+KIND_CONTROL = "ctl"
+KIND_MARK = "mark"
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A decoded message: who sent it, its stream position, and the payload."""
+
+    kind: str
+    sender: str
+    epoch: int
+    seq: int
+    sent_ns: int
+    payload: Payload
+    topic: bytes = b""
+
+
+def topic(kind: str, key: str = "") -> bytes:
+    """The topic frame for ``kind`` and ``key`` (symbol, runner, event name)."""
+    return f"{kind}/{key}/".encode()
+
+
+def _is_int(x: Any) -> bool:
+    return type(x) is int
+
+
+def _floats(xs: Any, n: int, what: str) -> list[float]:
+    if type(xs) is not list or len(xs) != n:
+        raise CodecError(f"tick batch {what} column has wrong shape")
+    for x in xs:
+        if type(x) is not float:
+            if type(x) is int:  # msgpack may carry integral floats from other senders as ints
+                return [float(v) if type(v) in (int, float) else _bad(what) for v in xs]
+            _bad(what)
+    return xs
+
+
+def _bad(what: str) -> Any:
+    raise CodecError(f"tick batch {what} column holds a non-number")
+
+
+def _payload_of(p: Payload) -> tuple[str, str, list[Any]]:
+    if isinstance(p, TickBatch):
+        return KIND_TICK, p.symbol, [p.symbol, p.first_seq, p.ts_ns, p.price, p.size]
+    if isinstance(p, Signal):
+        return (
+            KIND_SIGNAL,
+            p.strategy_id,
+            [
+                p.id,
+                p.strategy_id,
+                p.seq,
+                p.symbol,
+                p.side.value,
+                p.qty,
+                p.price,
+                p.ts_ns,
+                p.reason,
+                p.condition_id,
+                p.origin_ns,
+            ],
+        )
+    if isinstance(p, EndOfStream):
+        return KIND_EOS, p.stream, [p.stream, p.count, p.last_seq]
+    if isinstance(p, Heartbeat):
+        return KIND_HEARTBEAT, "", [p.role, p.pid, p.state, p.counters, p.extra]
+    if isinstance(p, Event):
+        return KIND_EVENT, p.name, [p.name, p.data]
+    if isinstance(p, Credit):
+        return KIND_CONTROL, p.subscriber, [p.subscriber, p.acked_seq, p.resync]
+    if isinstance(p, Marker):
+        return KIND_MARK, "", [p.mark]
+    raise CodecError(f"no wire kind for {type(p).__name__}")
+
+
+def _build(kind: str, a: list[Any]) -> Payload:
+    if kind == KIND_TICK:
+        symbol, first_seq, ts, price, size = a
+        if type(symbol) is not str or not _is_int(first_seq) or type(ts) is not list:
+            raise CodecError("tick batch header has wrong types")
+        n = len(ts)
+        if n and type(ts[0]) is not int:  # cheap guard; full check below only on mismatch
+            raise CodecError("tick batch ts_ns column holds a non-integer")
+        if not all(type(t) is int for t in ts):
+            raise CodecError("tick batch ts_ns column holds a non-integer")
+        return TickBatch(symbol, first_seq, ts, _floats(price, n, "price"), _floats(size, n, "size"))
+    if kind == KIND_SIGNAL:
+        sid, strat, seq, sym, side, qty, price, ts, reason, cond, origin = a
+        if not (type(sid) is str and type(strat) is str and _is_int(seq) and _is_int(ts)):
+            raise CodecError("signal fields have wrong types")
+        if not isinstance(qty, int | float) or not isinstance(price, int | float):
+            raise CodecError("signal qty/price must be numbers")
+        if not math.isfinite(price) or not math.isfinite(qty) or qty <= 0:
+            raise CodecError("signal qty/price out of range")
+        try:
+            side_v = Side(side)
+        except ValueError as e:
+            raise CodecError(f"signal side {side!r} is not BUY or SELL") from e
+        return Signal(
+            sid, strat, seq, sym, side_v, float(qty), float(price), ts, str(reason), str(cond),
+            int(origin),
+        )
+    if kind == KIND_EOS:
+        stream, count, last_seq = a
+        if type(stream) is not str or not _is_int(count) or not _is_int(last_seq):
+            raise CodecError("end-of-stream fields have wrong types")
+        return EndOfStream(stream, count, last_seq)
+    if kind == KIND_HEARTBEAT:
+        role, pid, state, counters, extra = a
+        if type(counters) is not dict or type(extra) is not dict:
+            raise CodecError("heartbeat counters must be maps")
+        return Heartbeat(str(role), int(pid), str(state), counters, extra)
+    if kind == KIND_EVENT:
+        name, data = a
+        if type(name) is not str or type(data) is not dict:
+            raise CodecError("event must be [name, map]")
+        return Event(name, data)
+    if kind == KIND_CONTROL:
+        sub, acked, resync = a
+        if type(sub) is not str or not _is_int(acked):
+            raise CodecError("credit fields have wrong types")
+        return Credit(sub, acked, bool(resync))
+    if kind == KIND_MARK:
+        (mark,) = a
+        if not _is_int(mark):
+            raise CodecError("marker must be an integer")
+        return Marker(mark)
+    raise CodecError(f"unknown message kind {kind!r}")
+
+
+def topic_of(payload: Payload) -> bytes:
+    """The topic frame `encode` would give ``payload``."""
+    kind, key, _ = _payload_of(payload)
+    return topic(kind, key)
+
+
+def encode(payload: Payload, sender: str, epoch: int, seq: int, sent_ns: int) -> list[bytes]:
+    """A whole message as its two frames.
+
+    Raises:
+        CodecError: the payload cannot be encoded.
+    """
+    kind, key, body = _payload_of(payload)
+    return [topic(kind, key), pack([SCHEMA_VERSION, kind, sender, epoch, seq, sent_ns, *body])]
+
+
+def decode(frames: list[bytes]) -> Envelope:
+    """Inverse of `encode`.
+
+    Raises:
+        CodecError: wrong frame count, malformed msgpack, another schema version,
+            an unknown kind, or fields of the wrong shape.
+    """
+    if len(frames) != 2:
+        raise CodecError(f"expected 2 frames (topic, body), got {len(frames)}")
+    body = unpack(frames[1])
+    if type(body) is not list or len(body) < 6:
+        raise CodecError("body is not a message array")
+    version, kind, sender, epoch, seq, sent_ns = body[:6]
+    if version != SCHEMA_VERSION:
+        raise CodecError(f"schema version {version!r}, this build speaks {SCHEMA_VERSION}")
+    if type(kind) is not str or type(sender) is not str:
+        raise CodecError("kind and sender must be strings")
+    if not (_is_int(epoch) and _is_int(seq) and _is_int(sent_ns)):
+        raise CodecError("epoch, seq and sent_ns must be integers")
+    try:
+        payload = _build(kind, body[6:])
+    except CodecError:
+        raise
+    except (ValueError, TypeError) as e:  # wrong arity when unpacking the payload array
+        raise CodecError(f"{kind} payload malformed: {e}") from e
+    return Envelope(kind, sender, epoch, seq, sent_ns, payload, bytes(frames[0]))
+
+
+def samples() -> list[Payload]:
+    """One message of every kind, for the start-up self-check and tests."""
+    return [
+        TickBatch("ABC", 1, [1_700_000_000_000_000_000, 1_700_000_000_100_000_000], [100.0, 100.01], [1.0, 2.0]),
+        Signal("sr-1:1", "sr-1", 1, "ABC", Side.BUY, 1.0, 100.01, 1_700_000_000_100_000_000, "entry", "c1", 5),
+        EndOfStream("gateway", 2, 1),
+        Heartbeat("gateway", 42, "running", {"ticks_out": 2}, {"latency_us": [1, 2]}),
+        Event("order_filled", {"order_id": "O-sr-1:1", "price": 100.01, "when": _EPOCH}),
+        Credit("sr-1", 7, False),
+        Marker(3),
+    ]
+
+
+def self_check() -> None:
+    """Round-trip a sample of every message kind; fail loudly if any differs.
+
+    Raises:
+        CodecError: the codec does not round-trip on this build.
+    """
+    for i, p in enumerate(samples()):
+        env = decode(encode(p, "self-check", 1, i + 1, 2))
+        if env.payload != p or env.seq != i + 1 or env.sender != "self-check":
+            raise CodecError(f"codec self-check failed for {type(p).__name__}: {env.payload!r}")

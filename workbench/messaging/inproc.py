@@ -1,0 +1,55 @@
+"""In-memory implementation of the messaging ports, for in-process tests.
+
+Messages go through the real codec, so a test that passes here exercises the
+same encode/decode path as the wire.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+
+from workbench.messaging import codec
+from workbench.messaging.codec import Envelope, Payload
+
+
+class Channel:
+    """A FIFO of encoded frames shared by one or more senders and a receiver."""
+
+    def __init__(self) -> None:
+        self.frames: collections.deque[list[bytes]] = collections.deque()
+
+
+class InprocSender:
+    """`Sender` into a `Channel`."""
+
+    def __init__(self, channel: Channel, sender_id: str) -> None:
+        self._channel = channel
+        self.sender_id = sender_id
+        self.epoch = time.time_ns()
+        self._seqs: dict[bytes, int] = {}
+
+    def send(self, payload: Payload) -> None:
+        """Encode and append."""
+        topic = codec.topic_of(payload)
+        seq = self._seqs[topic] = self._seqs.get(topic, 0) + 1
+        self._channel.frames.append(codec.encode(payload, self.sender_id, self.epoch, seq, time.time_ns()))
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class InprocReceiver:
+    """`Receiver` from a `Channel`; never waits (single-threaded tests)."""
+
+    def __init__(self, channel: Channel) -> None:
+        self._channel = channel
+
+    def recv(self, timeout_ms: int) -> Envelope | None:
+        """Pop and decode the next message, or None when empty."""
+        if not self._channel.frames:
+            return None
+        return codec.decode(self._channel.frames.popleft())
+
+    def close(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,37 @@
+"""Messaging ports: how runners send and receive, whatever carries the bytes.
+
+Two small protocols serve every stream (ticks, signals, events, heartbeats,
+credits): a runner depends on a `Sender` or a `Receiver`, never on zmq. The
+ZeroMQ adapters are in `zmq_adapters`; `inproc` holds the in-memory pair used
+by in-process tests.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from workbench.messaging.codec import Envelope, Payload
+
+
+class Sender(Protocol):
+    """Sends payloads on one stream, numbering them per topic."""
+
+    def send(self, payload: Payload) -> None:
+        """Send one message (may block under flow control; never drops silently)."""
+        ...
+
+    def close(self) -> None:
+        """Release the transport."""
+        ...
+
+
+class Receiver(Protocol):
+    """Receives decoded messages; bad frames are counted and dropped inside."""
+
+    def recv(self, timeout_ms: int) -> Envelope | None:
+        """The next good message, or None after ``timeout_ms`` (0 = don't wait)."""
+        ...
+
+    def close(self) -> None:
+        """Release the transport."""
+        ...

@@ -1,0 +1,207 @@
+"""ZeroMQ adapters for the messaging ports: PUB/SUB, PUSH/PULL.
+
+Every socket gets the bus settings: reconnect interval and its backoff cap,
+ZMTP heartbeats to notice dead peers, linger. A bind that finds its address in
+use is retried with exponential backoff (tenacity) before a clear error.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import structlog
+import tenacity
+import zmq
+
+from workbench.config import BusConfig
+from workbench.exceptions import CodecError, TemporaryError
+from workbench.messaging import codec
+from workbench.messaging.codec import Envelope, Payload
+from workbench.messaging.sequencing import SequenceTracker
+from workbench.runtime.telemetry import BurstLog, Telemetry
+
+log = structlog.get_logger()
+
+
+class AddressInUse(TemporaryError):
+    """A bind kept failing because another process holds the address."""
+
+
+def _configure(sock: zmq.Socket, bus: BusConfig) -> None:
+    sock.setsockopt(zmq.LINGER, bus.linger_ms)
+    sock.setsockopt(zmq.RECONNECT_IVL, bus.reconnect_interval_ms)
+    sock.setsockopt(zmq.RECONNECT_IVL_MAX, bus.reconnect_interval_max_ms)
+    if bus.zmq_heartbeat_interval_ms:
+        sock.setsockopt(zmq.HEARTBEAT_IVL, bus.zmq_heartbeat_interval_ms)
+        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, bus.zmq_heartbeat_timeout_ms)
+        sock.setsockopt(zmq.HEARTBEAT_TTL, bus.zmq_heartbeat_timeout_ms)
+
+
+def _ensure_ipc_dir(address: str) -> None:
+    if address.startswith("ipc://"):
+        Path(address[len("ipc://") :]).parent.mkdir(parents=True, exist_ok=True)
+
+
+def bind(sock: zmq.Socket, address: str, bus: BusConfig) -> None:
+    """Bind with retries on address-in-use.
+
+    Raises:
+        AddressInUse: still in use after ``bus.bind_retry_attempts`` tries.
+    """
+    _ensure_ipc_dir(address)
+
+    def in_use(e: BaseException) -> bool:
+        return isinstance(e, zmq.ZMQError) and e.errno == zmq.EADDRINUSE
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(in_use),
+        wait=tenacity.wait_exponential(multiplier=0.02, max=bus.bind_retry_max_wait_ms / 1000),
+        stop=tenacity.stop_after_attempt(bus.bind_retry_attempts),
+        before_sleep=lambda rs: log.warning(
+            "bind_retrying", address=address, attempt=rs.attempt_number
+        ),
+        reraise=True,
+    )
+    started = time.monotonic()
+    try:
+        retrying(sock.bind, address)
+    except zmq.ZMQError as e:
+        if in_use(e):
+            raise AddressInUse(
+                f"{address}: address already in use after {bus.bind_retry_attempts} attempts "
+                f"over {time.monotonic() - started:.1f} s; is another run using it?"
+            ) from e
+        raise TemporaryError(f"{address}: cannot bind: {e}") from e
+
+
+class ZmqSender:
+    """A PUB or PUSH socket that encodes and numbers messages per topic.
+
+    Args:
+        sndhwm: Send high-water mark; 0 = unlimited (PUB then never drops; the
+            replay gateway bounds what is queued with credit-based flow control).
+    """
+
+    def __init__(
+        self,
+        ctx: zmq.Context,
+        socket_type: int,
+        address: str,
+        bus: BusConfig,
+        sender_id: str,
+        telemetry: Telemetry,
+        *,
+        bind_it: bool,
+        sndhwm: int = 0,
+        name: str = "",
+    ) -> None:
+        self.sock = ctx.socket(socket_type)
+        _configure(self.sock, bus)
+        self.sock.setsockopt(zmq.SNDHWM, sndhwm)
+        if bind_it:
+            bind(self.sock, address, bus)
+        else:
+            _ensure_ipc_dir(address)
+            self.sock.connect(address)
+        self.address = address
+        self.sender_id = sender_id
+        self.epoch = time.time_ns()
+        self._seqs: dict[bytes, int] = {}
+        self._telemetry = telemetry
+        self._counter = f"{name or 'sent'}_msgs_out"
+
+    def send(self, payload: Payload) -> None:
+        """Encode and send; blocks while a PUSH peer's queue is full."""
+        topic = codec.topic_of(payload)
+        seq = self._seqs.get(topic, 0) + 1
+        self._seqs[topic] = seq
+        self.sock.send_multipart(
+            codec.encode(payload, self.sender_id, self.epoch, seq, time.time_ns()), copy=False
+        )
+        self._telemetry.inc(self._counter)
+
+    def send_raw(self, frames: list[bytes]) -> None:
+        """Send pre-built frames (tests inject malformed frames this way)."""
+        self.sock.send_multipart(frames)
+
+    def close(self) -> None:
+        """Close the socket (lingers per ``bus.linger_ms`` to flush)."""
+        self.sock.close()
+
+
+class ZmqReceiver:
+    """A SUB or PULL socket that decodes, sequence-checks and counts.
+
+    Bad frames never escape: each is counted as ``bad_frames``, logged once per
+    burst with its context, and dropped.
+    """
+
+    def __init__(
+        self,
+        ctx: zmq.Context,
+        socket_type: int,
+        address: str,
+        bus: BusConfig,
+        telemetry: Telemetry,
+        *,
+        bind_it: bool,
+        subscriptions: list[bytes] | None = None,
+        rcvhwm: int = 0,
+        name: str = "",
+        bad_frame_log_interval_s: float = 5.0,
+    ) -> None:
+        self.sock = ctx.socket(socket_type)
+        _configure(self.sock, bus)
+        self.sock.setsockopt(zmq.RCVHWM, rcvhwm)
+        if socket_type == zmq.SUB:
+            for sub in subscriptions if subscriptions is not None else [b""]:
+                self.sock.setsockopt(zmq.SUBSCRIBE, sub)
+        if bind_it:
+            bind(self.sock, address, bus)
+        else:
+            _ensure_ipc_dir(address)
+            self.sock.connect(address)
+        self.address = address
+        self.name = name or address
+        self._telemetry = telemetry
+        self._seq = SequenceTracker(telemetry, self.name)
+        self._bad = BurstLog("bad_frame_dropped", bad_frame_log_interval_s)
+        self._counter = f"{name or 'received'}_msgs_in"
+
+    def recv(self, timeout_ms: int) -> Envelope | None:
+        """The next good message, or None when none arrives within ``timeout_ms``."""
+        deadline = None
+        while True:
+            try:
+                frames = self.sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                if deadline is None:
+                    deadline = time.monotonic() + timeout_ms / 1000
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self.sock.poll(int(remaining * 1000) + 1):
+                    return None
+                continue
+            env = self._decode(frames)
+            if env is not None:
+                return env
+
+    def _decode(self, frames: list[bytes]) -> Envelope | None:
+        try:
+            env = codec.decode(frames)
+        except CodecError as e:
+            self._telemetry.inc("bad_frames")
+            head = frames[0][:40] if frames else b""
+            self._bad(
+                socket=self.name, error=str(e), frames=len(frames), head=head,
+                total_bad=self._telemetry.get("bad_frames"),
+            )
+            return None
+        if not self._seq.check(env.sender, env.topic, env.epoch, env.seq):
+            return None
+        self._telemetry.inc(self._counter)
+        return env
+
+    def close(self) -> None:
+        """Close the socket."""
+        self.sock.close()

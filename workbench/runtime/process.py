@@ -1,0 +1,64 @@
+"""Process-level plumbing for runners: signals, and dying with the parent."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import threading
+from collections.abc import Callable
+
+import structlog
+
+log = structlog.get_logger()
+
+_PR_SET_PDEATHSIG = 1
+PARENT_PID_ENV = "WORKBENCH_PARENT_PID"
+
+
+def install_stop_handlers(stop: Callable[[], None]) -> None:
+    """Call ``stop`` on SIGTERM and SIGINT (a second one exits at once)."""
+    seen = {"n": 0}
+
+    def handler(signum: int, _frame: object) -> None:
+        seen["n"] += 1
+        log.info("stop_requested", signal=signal.Signals(signum).name)
+        if seen["n"] > 1:
+            os._exit(128 + signum)
+        stop()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def die_with_parent() -> None:
+    """Make this process exit when the process that started it dies, however it dies.
+
+    Uses Linux's ``PR_SET_PDEATHSIG`` (SIGTERM, then our handlers run) and, as a
+    backstop for other platforms and for the race where the parent died before
+    the call, a watcher thread on ``WORKBENCH_PARENT_PID``.
+    """
+    parent = os.environ.get(PARENT_PID_ENV)
+    if not parent:
+        return
+    parent_pid = int(parent)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent_pid:
+        log.warning("parent_gone_at_start", parent_pid=parent_pid)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    def watch() -> None:
+        ev = threading.Event()
+        while not ev.wait(0.5):
+            if os.getppid() != parent_pid:
+                log.warning("parent_died", parent_pid=parent_pid)
+                os.kill(os.getpid(), signal.SIGTERM)
+                if ev.wait(1.5):
+                    return
+                os._exit(70)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()

@@ -1,0 +1,97 @@
+"""The `Runner` base: loop, heartbeats, stop handling and shutdown for every role."""
+
+from __future__ import annotations
+
+import os
+import time
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import structlog
+
+from workbench.messaging.codec import Heartbeat
+from workbench.messaging.ports import Sender
+from workbench.runtime.telemetry import Telemetry
+
+log = structlog.get_logger()
+
+# Exit codes, by what the operator must do.
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CONFIG = 2
+EXIT_STRATEGY = 3
+EXIT_TEMPORARY = 75  # EX_TEMPFAIL: worth a restart
+
+
+class Runner(ABC):
+    """Owns the run loop; each role fills in `step` (and `on_start` / `on_close`).
+
+    The loop calls `step` until `stop` is called (signal handler, test) or the
+    role sets ``finished`` (a replay reached end-of-stream), sending a heartbeat
+    every ``heartbeat_interval_s`` in between.
+    """
+
+    role: ClassVar[str] = "runner"
+
+    def __init__(
+        self,
+        runner_id: str,
+        telemetry: Telemetry,
+        heartbeats: Sender,
+        heartbeat_interval_s: float,
+    ) -> None:
+        self.runner_id = runner_id
+        self.telemetry = telemetry
+        self._heartbeats = heartbeats
+        self._hb_interval = heartbeat_interval_s
+        self._stop_requested = False
+        self.finished = False
+        self.state = "starting"
+        self.log = log.bind(runner=runner_id, role=self.role)
+
+    def stop(self) -> None:
+        """Ask the loop to end after the current step (signal-safe)."""
+        self._stop_requested = True
+
+    @abstractmethod
+    def step(self, timeout_ms: int) -> None:
+        """Do one unit of work, waiting at most ``timeout_ms`` for input."""
+
+    def on_start(self) -> None:
+        """Hook run once before the loop."""
+
+    def on_close(self) -> None:
+        """Hook run once after the loop, even after an error."""
+
+    def heartbeat_extra(self) -> dict[str, Any]:
+        """Role-specific data for heartbeats (positions, stream state...)."""
+        return {}
+
+    def send_heartbeat(self) -> None:
+        """Publish liveness and counters now."""
+        counters, latencies = self.telemetry.snapshot()
+        extra = self.heartbeat_extra()
+        extra["latency"] = latencies
+        extra["uptime_s"] = (time.time_ns() - self.telemetry.started_ns) / 1e9
+        self._heartbeats.send(Heartbeat(self.role, os.getpid(), self.state, counters, extra))
+
+    def run(self) -> int:
+        """Run until stopped or finished; returns the process exit code."""
+        self.on_start()
+        self.state = "running"
+        self.log.info("runner_started", pid=os.getpid())
+        interval = self._hb_interval
+        next_hb = time.monotonic()
+        try:
+            while not self._stop_requested and not self.finished:
+                now = time.monotonic()
+                if now >= next_hb:
+                    self.send_heartbeat()
+                    next_hb = now + interval
+                self.step(max(0, min(100, int((next_hb - now) * 1000))))
+            self.state = "finished" if self.finished else "stopped"
+            self.send_heartbeat()
+            self.log.info("runner_stopped", state=self.state, counters=self.telemetry.counters)
+        finally:
+            self.on_close()
+        return EXIT_OK
