@@ -118,21 +118,39 @@ class Executor:
 
 def _signal_data(s: Signal) -> dict[str, Any]:
     return {
-        "signal_id": s.id, "strategy_id": s.strategy_id, "symbol": s.symbol,
-        "side": s.side.value, "qty": s.qty, "price": s.price, "ts_ns": s.ts_ns,
-        "reason": s.reason, "condition_id": s.condition_id, "received_ns": time.time_ns(),
+        "signal_id": s.id,
+        "strategy_id": s.strategy_id,
+        "symbol": s.symbol,
+        "side": s.side.value,
+        "qty": s.qty,
+        "price": s.price,
+        "ts_ns": s.ts_ns,
+        "reason": s.reason,
+        "condition_id": s.condition_id,
+        "received_ns": time.time_ns(),
     }
 
 
 def _order_data(o: Order) -> dict[str, Any]:
     return {
-        "order_id": o.id, "signal_id": o.signal_id, "symbol": o.symbol, "side": o.side.value,
-        "qty": o.qty, "price": o.price, "ts_ns": o.ts_ns,
+        "order_id": o.id,
+        "signal_id": o.signal_id,
+        "symbol": o.symbol,
+        "side": o.side.value,
+        "qty": o.qty,
+        "price": o.price,
+        "ts_ns": o.ts_ns,
     }
 
 
 def _fill_data(f: Fill) -> dict[str, Any]:
     return {
-        "fill_id": f.id, "order_id": f.order_id, "signal_id": f.signal_id, "symbol": f.symbol,
-        "side": f.side.value, "qty": f.qty, "price": f.price, "ts_ns": f.ts_ns,
+        "fill_id": f.id,
+        "order_id": f.order_id,
+        "signal_id": f.signal_id,
+        "symbol": f.symbol,
+        "side": f.side.value,
+        "qty": f.qty,
+        "price": f.price,
+        "ts_ns": f.ts_ns,
     }

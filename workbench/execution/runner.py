@@ -70,7 +70,9 @@ class ExecutorRunner(Runner):
         journaled = self.executor.journal.last_signal_seq(eos.stream)
         if journaled != eos.last_seq:
             self.log.error(
-                "signals_missing", strategy_id=eos.stream, sent_last_seq=eos.last_seq,
+                "signals_missing",
+                strategy_id=eos.stream,
+                sent_last_seq=eos.last_seq,
                 journaled_last_seq=journaled,
             )
         self.log.info("end_of_stream_received", strategy_id=eos.stream, ticks=eos.count)

@@ -1,0 +1,113 @@
+"""The three runners as real processes on real ipc sockets, replaying to end-of-stream."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+import zmq
+from pipeline_support import COND_B, COND_S, EXPECTED_PNL, expected_fills, prices, write_ticks
+
+from conftest import make_config
+from workbench.messaging import codec
+
+pytestmark = pytest.mark.integration
+
+
+def journal_fills(path: Path) -> list[tuple]:
+    with sqlite3.connect(path) as db:
+        rows = db.execute(
+            "SELECT fill_id, side, qty, round(price, 8), ts_ns FROM fills ORDER BY ts_ns, fill_id"
+        ).fetchall()
+    return [tuple(r) for r in rows]
+
+
+def replay_config(tmp_path: Path, strategies: list[dict], batch_size: int = 7):
+    data = write_ticks(tmp_path / "ticks.csv")
+    cfg = make_config(
+        tmp_path,
+        gateway={"feed": "replay", "replay": {"path": str(data), "batch_size": batch_size,
+                                              "window_batches": 4}},
+        strategies=strategies,
+        executor={"broker": {"slippage": 0.01}},
+    )
+    return cfg, cfg.save(tmp_path / "config.toml")
+
+
+def final_counters(procs, name: str) -> dict:
+    stopped = [e for e in procs.logs(name) if e["event"] == "runner_stopped"]
+    assert stopped, procs.text(name)
+    return stopped[-1]["counters"]
+
+
+def test_replay_gives_exactly_the_hand_derived_fills(tmp_path, runner_procs):
+    cfg, path = replay_config(tmp_path, [{"id": "sr", "params": {"conditions": [COND_B, COND_S]}}])
+    runner_procs.start("executor", "executor", path)
+    runner_procs.start("strategy", "strategy", path)
+    runner_procs.start("gateway", "gateway", path)
+    assert runner_procs.wait("executor") == 0, runner_procs.text("executor")
+    assert runner_procs.wait("strategy") == 0, runner_procs.text("strategy")
+    assert runner_procs.wait("gateway") == 0, runner_procs.text("gateway")
+
+    assert journal_fills(cfg.journal_path()) == sorted(expected_fills("sr", "sr"), key=lambda f: (f[4], f[0]))
+    done = [e for e in runner_procs.logs("executor") if e["event"] == "replay_complete"][0]
+    assert done["realized_pnl"] == pytest.approx(EXPECTED_PNL)
+    assert done["positions"] == {"XYZ": 0.0}
+    assert final_counters(runner_procs, "strategy")["ticks_in"] == len(prices())
+    assert final_counters(runner_procs, "gateway")["ticks_out"] == len(prices())
+
+
+def test_two_strategy_runners_feed_one_executor(tmp_path, runner_procs):
+    cfg, path = replay_config(
+        tmp_path,
+        [
+            {"id": "buyer", "params": {"conditions": [COND_B]}},
+            {"id": "seller", "params": {"conditions": [COND_S]}},
+        ],
+    )
+    runner_procs.start("executor", "executor", path)
+    runner_procs.start("buyer", "strategy", path, "--id", "buyer")
+    runner_procs.start("seller", "strategy", path, "--id", "seller")
+    runner_procs.start("gateway", "gateway", path)
+    for name in ("executor", "buyer", "seller", "gateway"):
+        assert runner_procs.wait(name) == 0, runner_procs.text(name)
+    expected = sorted(expected_fills("buyer", "seller"), key=lambda f: (f[4], f[0]))
+    assert journal_fills(cfg.journal_path()) == expected
+
+
+def _push_garbage(ctx: zmq.Context, address: str, frames_list: list[list[bytes]]) -> None:
+    s = ctx.socket(zmq.PUSH)
+    s.setsockopt(zmq.LINGER, 2000)
+    s.connect(address)
+    for frames in frames_list:
+        s.send_multipart(frames)
+    s.close()
+
+
+GARBAGE = [
+    [b"junk"],
+    [b"sig/x/", b"\xc1\xc1\xc1"],
+    [b"sig/x/", codec.pack([99, "sig", "x", 1, 1, 1])],
+]
+
+
+def test_malformed_frames_into_bound_sockets_are_counted_and_dropped(tmp_path, runner_procs):
+    cfg, path = replay_config(tmp_path, [{"id": "sr", "params": {"conditions": [COND_B, COND_S]}}])
+    runner_procs.start("executor", "executor", path)
+    runner_procs.start("strategy", "strategy", path)
+    ctx = zmq.Context()
+    try:
+        # Executor's PULL is bound now; the gateway binds its credit PULL when it starts.
+        _push_garbage(ctx, cfg.bus.signals_address, GARBAGE)
+        runner_procs.start("gateway", "gateway", path)
+        _push_garbage(ctx, cfg.bus.control_address, GARBAGE)
+        for name in ("executor", "strategy", "gateway"):
+            assert runner_procs.wait(name) == 0, runner_procs.text(name)
+    finally:
+        ctx.destroy(linger=0)
+    assert final_counters(runner_procs, "executor")["bad_frames"] == len(GARBAGE)
+    assert final_counters(runner_procs, "gateway")["bad_frames"] == len(GARBAGE)
+    assert journal_fills(cfg.journal_path()) == sorted(expected_fills("sr", "sr"), key=lambda f: (f[4], f[0]))
+    logged = [e for e in runner_procs.logs("executor") if e["event"] == "bad_frame_dropped"]
+    assert logged and "socket" in logged[0] and "error" in logged[0]

@@ -1,0 +1,130 @@
+"""Typed config: TOML, environment overrides, errors that name field and file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from workbench.cli import main as cli
+from workbench.config import build_config, check_config, load_config
+from workbench.exceptions import ConfigurationError
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "c.toml"
+    p.write_text(text)
+    return p
+
+
+@pytest.mark.parametrize("name", ["paper.toml", "demo.toml"])
+def test_shipped_configs_load_and_pass_checks(name):
+    cfg = load_config(ROOT / "configs" / name)
+    assert check_config(cfg) == []
+
+
+def test_shipped_configs_pick_their_feeds():
+    assert load_config(ROOT / "configs/paper.toml").gateway.feed == "simulated"
+    assert load_config(ROOT / "configs/demo.toml").gateway.feed == "replay"
+
+
+def test_empty_file_gives_the_embedded_defaults(tmp_path):
+    cfg = load_config(write(tmp_path, ""))
+    assert cfg == build_config()
+
+
+def test_toml_values_are_read(tmp_path):
+    cfg = load_config(write(tmp_path, '[gateway]\nfeed = "replay"\n[bus]\nlinger_ms = 5\n'))
+    assert cfg.gateway.feed == "replay" and cfg.bus.linger_ms == 5
+
+
+def test_environment_overrides_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH__GATEWAY__FEED", "simulated")
+    monkeypatch.setenv("WORKBENCH__BUS__LINGER_MS", "7")
+    cfg = load_config(write(tmp_path, '[gateway]\nfeed = "replay"\n'))
+    assert cfg.gateway.feed == "simulated" and cfg.bus.linger_ms == 7
+
+
+def test_error_names_file_and_field(tmp_path):
+    p = write(tmp_path, "[bus]\nlinger_ms = -1\n")
+    with pytest.raises(ConfigurationError) as e:
+        load_config(p)
+    assert str(p) in str(e.value) and "bus.linger_ms" in str(e.value)
+
+
+def test_unknown_field_is_an_error_naming_it(tmp_path):
+    with pytest.raises(ConfigurationError, match=r"gateway\.feeed: unknown field"):
+        load_config(write(tmp_path, '[gateway]\nfeeed = "replay"\n'))
+
+
+def test_every_problem_is_reported_not_just_the_first(tmp_path):
+    p = write(tmp_path, '[bus]\nlinger_ms = -1\nticks_address = "http://x"\n')
+    with pytest.raises(ConfigurationError) as e:
+        load_config(p)
+    assert len(e.value.problems) == 2
+
+
+def test_bad_toml_syntax_names_file_and_line(tmp_path):
+    p = write(tmp_path, "[bus\n")
+    with pytest.raises(ConfigurationError, match=r"c\.toml: invalid TOML.*line 1"):
+        load_config(p)
+
+
+def test_missing_file_is_a_configuration_error(tmp_path):
+    with pytest.raises(ConfigurationError, match="not found"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_duplicate_strategy_ids_are_rejected(tmp_path):
+    text = '[[strategies]]\nid = "a"\n[[strategies]]\nid = "a"\n'
+    with pytest.raises(ConfigurationError, match="strategies: .*repeated: a"):
+        load_config(write(tmp_path, text))
+
+
+def test_bus_addresses_must_differ(tmp_path):
+    text = '[bus]\nticks_address = "ipc:///tmp/x"\nsignals_address = "ipc:///tmp/x"\n'
+    with pytest.raises(ConfigurationError, match="must all differ"):
+        load_config(write(tmp_path, text))
+
+
+def test_relative_paths_resolve_against_the_config_folder(tmp_path):
+    cfg = load_config(write(tmp_path, '[gateway.replay]\npath = "ticks.csv"\n'))
+    assert cfg.resolve(cfg.gateway.replay.path) == tmp_path / "ticks.csv"
+
+
+def test_save_then_load_gives_an_equal_config(tmp_path):
+    cfg = load_config(ROOT / "configs" / "demo.toml")
+    cfg.strategies[0].params["conditions"][0]["turning_point"] = 0.07
+    saved = cfg.save(tmp_path / "sub" / "promoted.toml")
+    again = load_config(saved)
+    assert again.resolve(again.gateway.replay.path) == cfg.resolve(cfg.gateway.replay.path)
+    assert again.model_dump(exclude={"gateway", "runtime"}) == cfg.model_dump(
+        exclude={"gateway", "runtime"}
+    )
+    assert again.rebased(cfg.base_dir) == cfg
+
+
+def test_check_reports_missing_replay_file_and_bad_strategy_params(tmp_path):
+    text = (
+        '[gateway]\nfeed = "replay"\n[gateway.replay]\npath = "missing.csv"\n'
+        '[[strategies]]\nid = "s"\n[strategies.params]\nconditions = [{id = "c"}]\n'
+    )
+    cfg = load_config(write(tmp_path, text))
+    problems = check_config(cfg)
+    assert any("gateway.replay.path" in p and "missing.csv" in p for p in problems)
+    assert any("strategies[0]" in p for p in problems)
+
+
+def test_cli_config_check_exits_2_listing_problems(tmp_path, capsys):
+    p = write(tmp_path, "[bus]\nlinger_ms = -1\n[gateway]\nfeed = 3\n")
+    assert cli(["config", "check", str(p)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert any("bus.linger_ms" in line and str(p) in line for line in err)
+    assert any("gateway.feed" in line for line in err)
+
+
+def test_cli_config_check_ok(capsys):
+    assert cli(["config", "check", str(ROOT / "configs" / "paper.toml")]) == 0
+    assert "ok" in capsys.readouterr().out

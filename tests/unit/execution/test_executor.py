@@ -1,0 +1,147 @@
+"""Executor: one order per signal ever, risk limits, circuit breaker, journal."""
+
+from __future__ import annotations
+
+import pybreaker
+import pytest
+
+from workbench.config import RiskConfig
+from workbench.domain.model import Fill, Order, OrderStatus, Side, Signal
+from workbench.exceptions import OrderRejected
+from workbench.execution.broker import SimulatedBroker
+from workbench.execution.executor import Executor, make_breaker
+from workbench.execution.journal import Journal
+from workbench.messaging.codec import Event
+from workbench.runtime.telemetry import Telemetry
+
+
+def sig(seq: int, side: Side = Side.BUY, price: float = 100.0, qty: float = 1.0) -> Signal:
+    return Signal(f"s:{seq}", "s", seq, "ABC", side, qty, price, 1_000 + seq, "entry", "c")
+
+
+class CountingBroker:
+    """A broker that records what it was sent; optionally fails or rejects."""
+
+    def __init__(self, fail: bool = False, reject: bool = False) -> None:
+        self.orders: list[Order] = []
+        self.fail = fail
+        self.reject = reject
+
+    def submit(self, order: Order) -> list[Fill]:
+        self.orders.append(order)
+        if self.fail:
+            raise ConnectionError("broker down")
+        if self.reject:
+            raise OrderRejected(order.id, "market closed")
+        return SimulatedBroker().submit(order)
+
+
+def make(tmp_path, broker=None, risk=None, breaker=None):
+    events: list[Event] = []
+    ex = Executor(
+        broker or CountingBroker(),
+        Journal(tmp_path / "j.sqlite"),
+        risk or RiskConfig(),
+        breaker or make_breaker(3, 60),
+        Telemetry(),
+        events.append,
+    )
+    return ex, events
+
+
+def test_simulated_broker_fills_at_price_plus_slippage_against_the_trader():
+    b = SimulatedBroker(slippage=0.5)
+    buy = b.submit(Order.from_signal(sig(1, Side.BUY, 100.0)))[0]
+    sell = b.submit(Order.from_signal(sig(2, Side.SELL, 100.0)))[0]
+    assert (buy.price, sell.price) == (100.5, 99.5)
+    assert buy.id == "F-s:1" and buy.ts_ns == 1_001
+
+
+def test_signal_becomes_one_filled_order_with_events(tmp_path):
+    ex, events = make(tmp_path)
+    fills = ex.on_signal(sig(1))
+    assert [f.price for f in fills] == [100.0]
+    assert [e.name for e in events] == ["signal_received", "order_accepted", "order_filled"]
+    assert ex.journal.orders()[0]["status"] == OrderStatus.FILLED
+    assert ex.portfolio.position("ABC") == 1.0
+
+
+def test_redelivered_signal_never_becomes_a_second_order(tmp_path):
+    broker = CountingBroker()
+    ex, _ = make(tmp_path, broker)
+    ex.on_signal(sig(1))
+    assert ex.on_signal(sig(1)) == []
+    assert len(broker.orders) == 1 and ex.journal.count("orders") == 1
+    assert ex.telemetry.get("signals_duplicate") == 1
+
+
+def test_restarted_executor_resumes_from_journal_and_never_resends(tmp_path):
+    broker = CountingBroker()
+    ex, _ = make(tmp_path, broker)
+    ex.on_signal(sig(1))
+    ex.on_signal(sig(2, Side.SELL, 101.0))
+    ex.journal.close()
+    ex2, _ = make(tmp_path, broker)
+    ex2.on_signal(sig(2, Side.SELL, 101.0))
+    assert len(broker.orders) == 2
+    assert ex2.portfolio.realized_pnl == pytest.approx(1.0)
+
+
+def test_order_left_pending_by_a_crash_is_flagged_not_resent(tmp_path):
+    j = Journal(tmp_path / "j.sqlite")
+    s = sig(1)
+    j.begin_order(s, Order.from_signal(s), OrderStatus.PENDING)
+    j.close()
+    broker = CountingBroker()
+    ex, events = make(tmp_path, broker)
+    ex.on_signal(s)
+    assert broker.orders == []
+    assert events[0] == Event("alert", {"reason": "orders_in_doubt", "order_ids": ["O-s:1"]})
+
+
+def test_order_over_max_qty_is_rejected_and_journaled(tmp_path):
+    broker = CountingBroker()
+    ex, events = make(tmp_path, broker, RiskConfig(max_order_qty=1))
+    ex.on_signal(sig(1, qty=2))
+    assert broker.orders == []
+    assert ex.journal.orders()[0]["status"] == OrderStatus.REJECTED
+    assert events[-1].name == "order_rejected" and "max_order_qty" in events[-1].data["reason"]
+
+
+def test_position_limit_rejects_the_order_that_would_breach_it(tmp_path):
+    ex, _ = make(tmp_path, risk=RiskConfig(max_position_qty=1))
+    ex.on_signal(sig(1))
+    ex.on_signal(sig(2))
+    assert [o["status"] for o in ex.journal.orders()] == ["FILLED", "REJECTED"]
+
+
+def test_broker_rejection_is_an_event_not_a_breaker_failure(tmp_path):
+    breaker = make_breaker(1, 60)
+    ex, events = make(tmp_path, CountingBroker(reject=True), breaker=breaker)
+    ex.on_signal(sig(1))
+    ex.on_signal(sig(2))
+    assert breaker.current_state == pybreaker.STATE_CLOSED
+    assert events[-1].data["reason"] == "market closed"
+
+
+def test_breaker_opens_after_failures_and_fails_fast_with_alert(tmp_path):
+    broker = CountingBroker(fail=True)
+    ex, events = make(tmp_path, broker, breaker=make_breaker(2, 60))
+    for i in range(1, 5):
+        ex.on_signal(sig(i))
+    assert len(broker.orders) == 2  # the rest never reached the broker
+    reasons = [e.data.get("reason") for e in events if e.name == "order_rejected"]
+    assert reasons[-1] == "circuit_open"
+    assert any(e.name == "alert" and e.data["reason"] == "circuit_open" for e in events)
+
+
+def test_breaker_half_open_probe_recovers(tmp_path):
+    broker = CountingBroker(fail=True)
+    breaker = make_breaker(1, 60)
+    ex, _ = make(tmp_path, broker, breaker=breaker)
+    ex.on_signal(sig(1))
+    assert breaker.current_state == pybreaker.STATE_OPEN
+    broker.fail = False
+    breaker.half_open()
+    assert ex.on_signal(sig(2))
+    assert breaker.current_state == pybreaker.STATE_CLOSED

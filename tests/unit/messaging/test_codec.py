@@ -1,0 +1,139 @@
+"""Codec: round-trips, frame layout, and every kind of bad frame."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+import msgpack
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from workbench.domain.model import Side, Signal, TickBatch
+from workbench.exceptions import CodecError
+from workbench.messaging import codec
+from workbench.messaging.codec import Credit, EndOfStream, Event, Heartbeat, Marker
+
+names = st.text(st.characters(codec="utf-8", exclude_characters="/"), min_size=1, max_size=12)
+ints = st.integers(min_value=0, max_value=2**62)
+prices = st.floats(min_value=1e-6, max_value=1e9, allow_nan=False)
+
+
+@st.composite
+def tick_batches(draw) -> TickBatch:
+    n = draw(st.integers(0, 50))
+    return TickBatch(
+        draw(names),
+        draw(ints),
+        draw(st.lists(ints, min_size=n, max_size=n)),
+        draw(st.lists(prices, min_size=n, max_size=n)),
+        draw(st.lists(prices, min_size=n, max_size=n)),
+    )
+
+
+signals = st.builds(
+    Signal,
+    id=names, strategy_id=names, seq=ints, symbol=names, side=st.sampled_from(Side),
+    qty=prices, price=prices, ts_ns=ints, reason=st.text(max_size=10),
+    condition_id=st.text(max_size=10), origin_ns=ints,
+)
+plain = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=8)
+    | st.floats(allow_nan=False),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=10,
+)
+payloads = st.one_of(
+    tick_batches(),
+    signals,
+    st.builds(EndOfStream, names, ints, ints),
+    st.builds(Heartbeat, names, ints, names, st.dictionaries(names, ints), st.dictionaries(names, plain)),
+    st.builds(Event, names, st.dictionaries(names, plain)),
+    st.builds(Credit, names, ints, st.booleans()),
+    st.builds(Marker, ints),
+)
+
+
+@given(payloads, names, ints, ints, ints)
+def test_every_message_kind_round_trips(payload, sender, epoch, seq, sent_ns):
+    env = codec.decode(codec.encode(payload, sender, epoch, seq, sent_ns))
+    assert env.payload == payload
+    assert (env.sender, env.epoch, env.seq, env.sent_ns) == (sender, epoch, seq, sent_ns)
+
+
+def test_topic_frame_comes_first_with_kind_and_symbol():
+    frames = codec.encode(TickBatch("EURUSD", 1, [1], [1.1], [1.0]), "gw", 1, 1, 1)
+    assert frames[0] == b"tick/EURUSD/"
+    assert not frames[0].startswith(codec.topic("tick", "EUR"))  # no prefix collision
+
+
+def test_body_carries_schema_version_first():
+    frames = codec.encode(Marker(1), "gw", 1, 1, 1)
+    assert msgpack.unpackb(frames[1])[0] == codec.SCHEMA_VERSION
+
+
+def test_self_check_passes():
+    codec.self_check()
+
+
+def test_tz_aware_datetime_round_trips_at_microsecond_precision():
+    when = dt.datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=dt.UTC)
+    assert codec.unpack(codec.pack({"when": when})) == {"when": when}
+
+
+def test_naive_datetime_is_refused():
+    with pytest.raises(CodecError, match="naive datetime"):
+        codec.pack(dt.datetime(2024, 1, 1))
+
+
+def test_enum_values_cross_as_their_value():
+    class Colour(enum.Enum):
+        RED = "red"
+
+    assert codec.unpack(codec.pack([Colour.RED, Side.BUY])) == ["red", "BUY"]
+
+
+def _body(*items) -> bytes:
+    return msgpack.packb(list(items))
+
+
+GOOD_HEADER = (codec.SCHEMA_VERSION, "tick", "gw", 1, 1, 1)
+
+
+@pytest.mark.parametrize(
+    "frames",
+    [
+        pytest.param([b"tick/X/"], id="one-frame"),
+        pytest.param([b"a", b"b", b"c"], id="three-frames"),
+        pytest.param([b"tick/X/", b"\xc1\xc1garbage"], id="not-msgpack"),
+        pytest.param([b"tick/X/", codec.encode(Marker(1), "g", 1, 1, 1)[1][:-1]], id="truncated"),
+        pytest.param([b"tick/X/", msgpack.packb({"a": 1})], id="not-an-array"),
+        pytest.param([b"t/", _body(99, "tick", "gw", 1, 1, 1, "X", 1, [], [], [])], id="other-version"),
+        pytest.param([b"t/", _body(1, "nope", "gw", 1, 1, 1)], id="unknown-kind"),
+        pytest.param([b"t/", _body(*GOOD_HEADER, "X", 1, [1, 2], [1.0], [1.0, 1.0])], id="ragged"),
+        pytest.param([b"t/", _body(*GOOD_HEADER, "X", 1, [1], ["x"], [1.0])], id="string-price"),
+        pytest.param([b"t/", _body(*GOOD_HEADER, "X", 1, [1.5], [1.0], [1.0])], id="float-ts"),
+        pytest.param([b"t/", _body(*GOOD_HEADER, "X")], id="short-payload"),
+        pytest.param(
+            [b"s/", _body(1, "sig", "s", 1, 1, 1, "i", "s", 1, "X", "HOLD", 1.0, 1.0, 1, "", "", 0)],
+            id="bad-side",
+        ),
+        pytest.param(
+            [b"s/", _body(1, "sig", "s", 1, 1, 1, "i", "s", 1, "X", "BUY", -1.0, 1.0, 1, "", "", 0)],
+            id="negative-qty",
+        ),
+        pytest.param([b"t/", _body(1, "tick", 5, 1, 1, 1)], id="sender-not-str"),
+        pytest.param([b"t/", msgpack.packb([1, "evt", "g", 1, 1, 1, "x", 1], use_bin_type=True)], id="event-data-not-map"),
+        pytest.param([b"t/", b"\xd4\x07\x00"], id="unknown-ext"),
+    ],
+)
+def test_malformed_frames_raise_codec_error(frames):
+    with pytest.raises(CodecError):
+        codec.decode(frames)
+
+
+def test_integral_prices_from_other_senders_are_accepted_as_floats():
+    frames = [b"t/", _body(*GOOD_HEADER, "X", 1, [1], [100], [1])]
+    batch = codec.decode(frames).payload
+    assert batch.price == [100.0] and type(batch.price[0]) is float
