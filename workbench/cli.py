@@ -1,9 +1,9 @@
 """The ``workbench`` command line.
 
-    workbench config check FILE        validate a config; exit 2 listing each problem
-    workbench config show FILE         print the effective config (file + env) as TOML
-    workbench run ROLE --config FILE   run one runner in the foreground
-    workbench data synth ...           write deterministic synthetic ticks
+workbench config check FILE        validate a config; exit 2 listing each problem
+workbench config show FILE         print the effective config (file + env) as TOML
+workbench run ROLE --config FILE   run one runner in the foreground
+workbench data synth ...           write deterministic synthetic ticks
 """
 
 from __future__ import annotations
@@ -47,6 +47,65 @@ def _config_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _up(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+    import time
+
+    from workbench.config import load_config
+    from workbench.runtime.logs import configure_logging
+    from workbench.supervisor import Supervisor
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigurationError as e:
+        for p in e.problems:
+            print(p, file=sys.stderr)
+        return EXIT_USAGE
+    configure_logging(cfg.runtime.log_level, json=False, runner="supervisor", run_id=cfg.run_id)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    sup = Supervisor(cfg)
+    t0 = time.monotonic()
+    sup.start()
+    print(f"run {cfg.run_id}: health {sup.health_url}/health  metrics {sup.health_url}/metrics")
+    print(f"logs {sup.logs.folder}/<runner>.jsonl")
+    ends = cfg.gateway.feed == "replay" or cfg.gateway.simulated.max_ticks > 0
+    failed = False
+    try:
+        while not stop.wait(0.1):
+            if sup.any_failed():
+                failed = True
+                break
+            if ends and sup.eos_reached.is_set():
+                break
+    finally:
+        sup.stop()
+    elapsed = time.monotonic() - t0
+    for s in sup.status():
+        if s["state"] == "failed":
+            print(f"runner {s['runner']} failed: {s['detail']}", file=sys.stderr)
+    if sup.eos_summary is not None:
+        _print_summary(sup, elapsed)
+    return 1 if failed else 0
+
+
+def _print_summary(sup, elapsed: float) -> None:
+    summary = sup.eos_summary
+    gw = sup.heartbeat(sup.config.gateway.id)
+    ticks = max(summary.get("ticks", {}).values(), default=0)
+    first = gw.extra.get("first_tick_ns", 0) if gw else 0
+    replay_s = (summary["eos_ns"] - first) / 1e9 if first else elapsed
+    rate = ticks / replay_s if replay_s > 0 else 0.0
+    print(
+        f"ticks {ticks}  signals {summary['signals']}  orders {summary['orders']}  "
+        f"fills {summary['fills']}  realized PnL {summary['realized_pnl']:.4f}  "
+        f"positions {summary['positions']}"
+    )
+    print(f"elapsed {elapsed:.2f} s (replay {replay_s:.3f} s, {rate:,.0f} ticks/s)")
+
+
 def _run(args: argparse.Namespace, rest: list[str]) -> int:
     import importlib
 
@@ -83,6 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     show = cfg_sub.add_parser("show", help="print the effective config as TOML")
     show.add_argument("file")
     show.set_defaults(func=_config_show)
+
+    up = sub.add_parser("up", help="supervise every runner headless; Ctrl-C stops")
+    up.add_argument("--config", required=True)
+    up.set_defaults(func=_up)
 
     run = sub.add_parser("run", help="run one runner in the foreground")
     run.add_argument("role", choices=["gateway", "strategy", "executor"])

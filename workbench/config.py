@@ -16,8 +16,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
-from pydantic import model_validator as _model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
 
 from workbench.exceptions import ConfigurationError
@@ -61,7 +68,7 @@ class BusConfig(_Section):
             raise ValueError(f"must start with one of {', '.join(_ADDRESS_SCHEMES)}")
         return v
 
-    @_model_validator(mode="after")
+    @model_validator(mode="after")
     def _distinct(self) -> BusConfig:
         addrs = [
             self.ticks_address,
@@ -84,7 +91,9 @@ class SimulatedFeedConfig(_Section):
     start_price: float = Field(100.0, gt=0)
     tick_size: float = Field(0.01, gt=0)
     volatility_ticks: float = Field(1.0, gt=0, description="std dev of a step, in ticks")
-    max_ticks: int = Field(0, ge=0, description="stop with end-of-stream after this many; 0 = run forever")
+    max_ticks: int = Field(
+        0, ge=0, description="stop with end-of-stream after this many; 0 = run forever"
+    )
 
 
 class ReplayFeedConfig(_Section):
@@ -178,7 +187,9 @@ class ExecutorConfig(_Section):
     journal_path: str = Field("", description="SQLite file; '' = <run_dir>/<run_id>/journal.sqlite")
     broker: BrokerConfig = Field(default_factory=BrokerConfig)
     risk: RiskConfig = Field(default_factory=RiskConfig)
-    exit_on_eos: bool = Field(True, description="exit 0 once every strategy's end-of-stream arrived")
+    exit_on_eos: bool = Field(
+        True, description="exit 0 once every strategy's end-of-stream arrived"
+    )
 
 
 class RuntimeConfig(_Section):
@@ -189,6 +200,31 @@ class RuntimeConfig(_Section):
     run_dir: str = "../runs"
     state_dir: str = Field("", description="strategy state files; '' = <run_dir>/<run_id>/state")
     bad_frame_log_interval_s: float = Field(5.0, gt=0)
+
+
+class SupervisorConfig(_Section):
+    """How the supervisor starts, watches and restarts runners, and where it reports."""
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(0, ge=0, le=65535, description="health/metrics port; 0 = pick a free one")
+    start_timeout_s: float = Field(15.0, gt=0, description="spawn to first heartbeat")
+    heartbeat_timeout_s: float = Field(2.0, gt=0, description="heartbeat age that makes a runner unhealthy")
+    hung_restart_after_s: float = Field(1.0, ge=0, description="unhealthy this long = hung: restart it")
+    stop_grace_s: float = Field(3.0, gt=0, description="SIGTERM to SIGKILL")
+    restart_backoff_initial_s: float = Field(0.05, ge=0)
+    restart_backoff_max_s: float = Field(10.0, ge=0)
+    restart_backoff_jitter: float = Field(0.2, ge=0, le=1, description="+/- fraction of the delay")
+    max_restarts: int = Field(5, ge=0, description="restarts allowed per window before 'failed'")
+    restart_window_s: float = Field(60.0, gt=0)
+    unlimited_restarts: bool = False
+    log_lines_kept: int = Field(500, ge=10, description="recent log lines kept per runner in memory")
+
+    @field_validator("http_host")
+    @classmethod
+    def _loopback_only(cls, v: str) -> str:
+        if v not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("must be a loopback address (health and metrics are not for the network)")
+        return v
 
 
 class WorkbenchConfig(BaseSettings):
@@ -207,6 +243,7 @@ class WorkbenchConfig(BaseSettings):
     strategies: list[StrategyConfig] = Field(default_factory=lambda: [StrategyConfig()])
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source: str = PrivateAttr(default="<defaults>")

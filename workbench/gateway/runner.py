@@ -168,11 +168,16 @@ class GatewayRunner(Runner):
         self._eos_sent = True
         elapsed = max(1e-9, (self.last_tick_ns - (self.first_tick_ns or self.last_tick_ns)) / 1e9)
         self.log.info(
-            "end_of_stream_sent", ticks=total, elapsed_s=round(elapsed, 3),
+            "end_of_stream_sent",
+            ticks=total,
+            elapsed_s=round(elapsed, 3),
             ticks_per_s=round(total / elapsed) if total else 0,
         )
         if not self._subscribers:
             self.finished = True
 
     def heartbeat_extra(self) -> dict[str, Any]:  # noqa: D102
-        return {"ticks_total": self.feed.total, "eos": self._eos_sent, "mark": self._mark}
+        return {
+            "ticks_total": self.feed.total, "eos": self._eos_sent, "mark": self._mark,
+            "first_tick_ns": self.first_tick_ns, "last_tick_ns": self.last_tick_ns,
+        }

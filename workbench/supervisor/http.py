@@ -1,0 +1,81 @@
+"""``GET /health`` (JSON, 200 or 503) and ``GET /metrics`` (Prometheus text) on loopback."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
+
+import structlog
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from workbench.supervisor.metrics import RunnerCollector
+
+if TYPE_CHECKING:
+    from workbench.supervisor.supervisor import Supervisor
+
+log = structlog.get_logger()
+
+
+class HealthServer:
+    """A small threaded HTTP server over a `Supervisor`."""
+
+    def __init__(self, supervisor: Supervisor, host: str, port: int) -> None:
+        registry = CollectorRegistry(auto_describe=True)
+        registry.register(RunnerCollector(supervisor))
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                path = self.path.split("?", 1)[0]
+                if path == "/health":
+                    runners = {s["runner"]: _health_view(s) for s in supervisor.status()}
+                    ok = bool(runners) and all(r["state"] == "running" for r in runners.values())
+                    body = json.dumps(
+                        {"status": "ok" if ok else "degraded", "run_id": supervisor.config.run_id,
+                         "runners": runners}
+                    ).encode()
+                    self._reply(200 if ok else 503, "application/json", body)
+                elif path == "/metrics":
+                    self._reply(200, CONTENT_TYPE_LATEST, generate_latest(registry))
+                else:
+                    self._reply(404, "application/json", b'{"error": "try /health or /metrics"}')
+
+            def _reply(self, code: int, ctype: str, body: bytes) -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass  # requests are not worth a log line each
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        self.host = host
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="workbench-health", daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        """``http://host:port``."""
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        """Serve in a background thread."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and free the port."""
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _health_view(s: dict) -> dict:
+    return {
+        k: s[k]
+        for k in ("role", "state", "pid", "uptime_s", "restarts", "heartbeat_age_s", "exit_code", "detail")
+    }

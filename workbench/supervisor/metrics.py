@@ -1,0 +1,70 @@
+"""Prometheus metrics built from the runners' heartbeats at scrape time."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from workbench.runtime.telemetry import LATENCY_BUCKETS_US
+
+if TYPE_CHECKING:
+    from workbench.supervisor.supervisor import Supervisor
+
+_NAME = re.compile(r"[^a-zA-Z0-9_]")
+STATES = ("starting", "running", "unhealthy", "stopped", "failed")
+
+
+class RunnerCollector(Collector):
+    """Exports each runner's state, restarts, counters and latency histograms."""
+
+    def __init__(self, supervisor: Supervisor) -> None:
+        self._sup = supervisor
+
+    def collect(self) -> Iterator[Metric]:  # noqa: D102
+        status = self._sup.status()
+        up = GaugeMetricFamily("workbench_runner_up", "1 if the runner is running", labels=["runner", "role"])
+        state = GaugeMetricFamily("workbench_runner_state", "1 for the runner's current state", labels=["runner", "state"])
+        restarts = CounterMetricFamily("workbench_runner_restarts", "Restarts of the runner", labels=["runner"])
+        age = GaugeMetricFamily("workbench_runner_heartbeat_age_seconds", "Age of the last heartbeat", labels=["runner"])
+        counters: dict[str, CounterMetricFamily] = {}
+        hists: dict[str, HistogramMetricFamily] = {}
+        for s in status:
+            r = s["runner"]
+            up.add_metric([r, s["role"]], 1.0 if s["state"] == "running" else 0.0)
+            for st in STATES:
+                state.add_metric([r, st], 1.0 if s["state"] == st else 0.0)
+            restarts.add_metric([r], s["restarts"])
+            if s["heartbeat_age_s"] is not None:
+                age.add_metric([r], s["heartbeat_age_s"])
+            for key, value in s["counters"].items():
+                if not isinstance(value, int | float):
+                    continue
+                name = "workbench_" + _NAME.sub("_", key)
+                fam = counters.get(name)
+                if fam is None:
+                    fam = counters[name] = CounterMetricFamily(name, f"Runner counter {key}", labels=["runner"])
+                fam.add_metric([r], value)
+            for key, h in s["extra"].get("latency", {}).items():
+                name = "workbench_" + _NAME.sub("_", key) + "_latency_seconds"
+                fam = hists.get(name)
+                if fam is None:
+                    fam = hists[name] = HistogramMetricFamily(name, f"Latency {key}", labels=["runner"])
+                fam.add_metric([r], _cumulative(h["counts"]), h["sum_us"] / 1e6)
+        yield from (up, state, restarts, age, *counters.values(), *hists.values())
+
+
+def _cumulative(counts: list[int]) -> list[tuple[str, float]]:
+    out, total = [], 0
+    for bound, c in zip([*LATENCY_BUCKETS_US, float("inf")], counts, strict=False):
+        total += c
+        out.append(("+Inf" if bound == float("inf") else repr(bound / 1e6), float(total)))
+    return out

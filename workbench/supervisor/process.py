@@ -1,0 +1,91 @@
+"""A runner process handle shaped like `subprocess.Popen`, with its output captured."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from workbench.runtime.process import PARENT_PID_ENV
+
+
+def runner_argv(role: str, config_path: Path, strategy_id: str | None = None) -> list[str]:
+    """The command line that starts a runner: ``python -m runners.<role> --config FILE``."""
+    argv = [sys.executable, "-m", f"runners.{role}", "--config", str(config_path)]
+    if strategy_id is not None:
+        argv += ["--id", strategy_id]
+    return argv
+
+
+class RunnerProcess:
+    """One spawned runner.
+
+    The child gets ``WORKBENCH_PARENT_PID`` so it exits by itself if this
+    process dies (see `workbench.runtime.process.die_with_parent`). Each output
+    line is handed to ``on_line`` from a reader thread.
+    """
+
+    def __init__(
+        self,
+        argv: list[str],
+        on_line: Callable[[str], None],
+        *,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        child_env = {**os.environ, **(env or {}), PARENT_PID_ENV: str(os.getpid())}
+        child_env.setdefault("PYTHONUNBUFFERED", "1")
+        self._popen = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=cwd,
+            env=child_env,
+            text=True,
+            bufsize=1,
+            start_new_session=True,  # a Ctrl-C in the terminal goes to us, not straight to runners
+        )
+        self.pid = self._popen.pid
+        self._reader = threading.Thread(
+            target=self._pump, args=(on_line,), name=f"log-{self.pid}", daemon=True
+        )
+        self._reader.start()
+
+    def _pump(self, on_line: Callable[[str], None]) -> None:
+        assert self._popen.stdout is not None
+        for line in self._popen.stdout:
+            on_line(line)
+        self._popen.stdout.close()
+
+    def poll(self) -> int | None:
+        """Exit code, or None while running (reaps the child: no zombies)."""
+        return self._popen.poll()
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for exit; raises `subprocess.TimeoutExpired` after ``timeout``."""
+        return self._popen.wait(timeout)
+
+    def send_signal(self, sig: int) -> None:
+        """Signal the child if it still runs."""
+        if self._popen.poll() is None:
+            try:
+                self._popen.send_signal(sig)
+            except ProcessLookupError:
+                pass
+
+    def terminate(self) -> None:
+        """SIGTERM: the runner finishes its step and shuts down cleanly."""
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """SIGKILL."""
+        self.send_signal(signal.SIGKILL)
+
+    def join_output(self, timeout: float = 1.0) -> None:
+        """Wait for the reader thread to pass on the last lines."""
+        self._reader.join(timeout)
