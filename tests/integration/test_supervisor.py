@@ -1,0 +1,233 @@
+"""The supervisor with real runner processes: restarts, hangs, crash loops, health, logs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from conftest import make_config
+from workbench.supervisor import RunnerState, Supervisor
+
+pytestmark = pytest.mark.integration
+
+FAST = {
+    "heartbeat_timeout_s": 1.0,
+    "hung_restart_after_s": 0.5,
+    "stop_grace_s": 1.5,
+    "restart_backoff_initial_s": 0.05,
+    "restart_backoff_jitter": 0.0,
+}
+
+
+def live_config(tmp_path: Path, **supervisor):
+    return make_config(
+        tmp_path,
+        runtime={"heartbeat_interval_s": 0.2},
+        supervisor={**FAST, **supervisor},
+        gateway={"simulated": {"rate_per_s": 200.0}},
+    )
+
+
+@pytest.fixture
+def supervisor_factory():
+    made: list[Supervisor] = []
+
+    def make(cfg, **kw) -> Supervisor:
+        sup = Supervisor(cfg, **kw)
+        made.append(sup)
+        return sup
+
+    yield make
+    for sup in made:
+        sup.stop()
+
+
+def wait_until(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def state(sup: Supervisor, name: str) -> dict:
+    return next(s for s in sup.status() if s["runner"] == name)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def http_get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def test_binders_start_before_connectors_and_all_reach_running(tmp_path, supervisor_factory):
+    sup = supervisor_factory(live_config(tmp_path))
+    sup.start(wait=True, timeout=30)
+    started = {e.runner: e.ts_ns for e in sup.events if e.kind == "started"}
+    spawned = [e for e in sup.events if e.kind == "state" and e.data["detail"] == "spawned"]
+    strategy_spawn = next(e.ts_ns for e in spawned if e.runner == "sr-1")
+    assert strategy_spawn > started["executor"] and strategy_spawn > started["gateway"]
+    assert {s["state"] for s in sup.status()} == {"running"}
+
+
+def test_sigkilled_runner_is_restarted_and_healthy_again(tmp_path, supervisor_factory):
+    sup = supervisor_factory(live_config(tmp_path))
+    sup.start(wait=True, timeout=30)
+    old = state(sup, "sr-1")["pid"]
+    os.kill(old, signal.SIGKILL)
+    wait_until(lambda: state(sup, "sr-1")["restarts"] == 1, 10, "restart")
+    sup.wait_running(15)
+    new = state(sup, "sr-1")
+    assert new["pid"] != old and new["state"] == "running"
+    assert any(e.kind == "exited" and e.data["exit_code"] == -signal.SIGKILL for e in sup.events)
+
+
+def test_sigstopped_runner_turns_unhealthy_then_is_killed_and_restarted(tmp_path, supervisor_factory):
+    sup = supervisor_factory(live_config(tmp_path))
+    sup.start(wait=True, timeout=30)
+    old = state(sup, "gateway")["pid"]
+    os.kill(old, signal.SIGSTOP)
+    try:
+        wait_until(lambda: state(sup, "gateway")["state"] == "unhealthy", 10, "unhealthy")
+        wait_until(lambda: state(sup, "gateway")["restarts"] == 1, 15, "restart of the hung runner")
+        sup.wait_running(15)
+    finally:
+        if pid_alive(old):
+            os.kill(old, signal.SIGKILL)
+    assert not pid_alive(old)
+    assert state(sup, "gateway")["pid"] != old
+    assert any(e.kind == "hung" and e.runner == "gateway" for e in sup.events)
+
+
+CRASHER = '''
+class Crasher:
+    def __init__(self, strategy_id, **params):
+        raise RuntimeError("boom at start-up")
+'''
+
+
+def test_crash_looping_runner_backs_off_then_fails_with_alert(tmp_path, supervisor_factory):
+    (tmp_path / "crashing_strategy.py").write_text(CRASHER)
+    cfg = make_config(
+        tmp_path,
+        supervisor={**FAST, "max_restarts": 3, "restart_backoff_initial_s": 0.1},
+        strategies=[{"id": "bad", "class_path": "crashing_strategy:Crasher", "params": {}}],
+    )
+    sup = supervisor_factory(cfg, runners=["bad"], env={"PYTHONPATH": str(tmp_path)})
+    alerts = []
+    sup.subscribe(lambda e: alerts.append(e) if e.kind == "alert" else None)
+    sup.start()
+    wait_until(lambda: state(sup, "bad")["state"] == "failed", 30, "failed")
+    delays = [e.data["delay_s"] for e in sup.events if e.kind == "restarting"]
+    assert delays == pytest.approx([0.1, 0.2, 0.4])
+    assert state(sup, "bad")["restarts"] == 3
+    assert alerts and alerts[-1].data["reason"] == "runner_failed"
+    logs = sup.logs.recent("bad")
+    assert any(e.get("event") == "runner_crashed" and "boom" in e.get("error", "") for e in logs)
+
+
+def test_unlimited_restarts_never_give_up(tmp_path, supervisor_factory):
+    (tmp_path / "crashing_strategy.py").write_text(CRASHER)
+    cfg = make_config(
+        tmp_path,
+        supervisor={**FAST, "max_restarts": 1, "unlimited_restarts": True,
+                    "restart_backoff_initial_s": 0.01, "restart_backoff_max_s": 0.05},
+        strategies=[{"id": "bad", "class_path": "crashing_strategy:Crasher", "params": {}}],
+    )
+    sup = supervisor_factory(cfg, runners=["bad"], env={"PYTHONPATH": str(tmp_path)})
+    sup.start()
+    wait_until(lambda: state(sup, "bad")["restarts"] >= 4, 40, "several restarts")
+    assert state(sup, "bad")["state"] != "failed"
+
+
+def test_stopping_a_runner_on_purpose_never_restarts_it(tmp_path, supervisor_factory):
+    sup = supervisor_factory(live_config(tmp_path))
+    sup.start(wait=True, timeout=30)
+    sup.stop_runner("sr-1")
+    time.sleep(1.0)
+    s = state(sup, "sr-1")
+    assert (s["state"], s["restarts"], s["pid"]) == ("stopped", 0, None)
+    sup.start_runner("sr-1")
+    sup.wait_running(15)
+
+
+def test_restart_runner_replaces_the_process(tmp_path, supervisor_factory):
+    sup = supervisor_factory(live_config(tmp_path))
+    sup.start(wait=True, timeout=30)
+    old = state(sup, "executor")["pid"]
+    sup.restart_runner("executor")
+    wait_until(lambda: state(sup, "executor")["pid"] not in (None, old), 10, "new pid")
+    sup.wait_running(15)
+    assert not pid_alive(old)
+
+
+def test_health_flips_to_503_and_back_and_metrics_parse(tmp_path, supervisor_factory):
+    sup = supervisor_factory(live_config(tmp_path))
+    sup.start(wait=True, timeout=30)
+    code, body = http_get(sup.health_url + "/health")
+    assert code == 200 and json.loads(body)["runners"]["gateway"]["state"] == "running"
+    sup.stop_runner("gateway")
+    code, body = http_get(sup.health_url + "/health")
+    assert code == 503 and json.loads(body)["runners"]["gateway"]["state"] == "stopped"
+    sup.start_runner("gateway")
+    sup.wait_running(15)
+    wait_until(lambda: http_get(sup.health_url + "/health")[0] == 200, 5, "200 again")
+    time.sleep(0.5)  # a few heartbeats with counters
+    code, body = http_get(sup.health_url + "/metrics")
+    families = {f.name: f for f in text_string_to_metric_families(body.decode())}
+    assert code == 200
+    assert "workbench_runner_up" in families and "workbench_runner_restarts" in families
+    ticks = [s for s in families["workbench_ticks_out"].samples if s.labels["runner"] == "gateway"]
+    assert ticks and ticks[0].value > 0
+    assert "workbench_tick_to_signal_latency_seconds" in families or "workbench_bad_frames" not in families
+
+
+def test_runner_output_is_captured_to_files_and_memory_even_when_not_json(tmp_path, supervisor_factory):
+    sup = supervisor_factory(live_config(tmp_path))
+    sup.start(wait=True, timeout=30)
+    sup.logs.add("gateway", "plain text, not json\n")
+    sup.stop()
+    path = sup.logs.path("gateway")
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    assert path == tmp_path / "runs" / "test" / "logs" / "gateway.jsonl"
+    assert any(e.get("event") == "runner_started" for e in lines)
+    assert any(e.get("event") == "raw_output" and e["line"] == "plain text, not json" for e in lines)
+    assert sup.logs.recent("gateway")[-1]["event"] in ("runner_stopped", "raw_output", "stop_requested")
+
+
+def test_stop_leaves_no_runner_and_no_zombie(tmp_path, supervisor_factory):
+    sup = supervisor_factory(live_config(tmp_path))
+    sup.start(wait=True, timeout=30)
+    pids = [s["pid"] for s in sup.status()]
+    sup.stop()
+    for pid in pids:
+        assert not pid_alive(pid)  # reaped: a zombie would still answer kill(pid, 0)
+    assert {s["state"] for s in sup.status()} == {"stopped"}
+
+
+def test_configuration_error_fails_at_once_without_restarts(tmp_path, supervisor_factory):
+    cfg = make_config(tmp_path, supervisor=FAST,
+                      strategies=[{"id": "x", "class_path": "no.such.module:Thing", "params": {}}])
+    sup = supervisor_factory(cfg, runners=["x"])
+    sup.start()
+    wait_until(lambda: state(sup, "x")["state"] == RunnerState.FAILED, 20, "failed")
+    assert state(sup, "x")["restarts"] == 0 and state(sup, "x")["exit_code"] == 2

@@ -1,0 +1,115 @@
+"""``workbench up`` as a real process: replay summary, exit codes, no orphans after SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from pipeline_support import COND_B, COND_S, EXPECTED_PNL, write_ticks
+
+from conftest import ROOT, make_config
+
+pytestmark = pytest.mark.integration
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tcp_bus() -> dict[str, str]:
+    names = ("ticks", "signals", "events", "control", "telemetry")
+    return {f"{n}_address": f"tcp://127.0.0.1:{free_port()}" for n in names}
+
+
+def up(config_path, **kw) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli", "up", "--config", str(config_path)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True, **kw,
+    )
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purposes; its parent (init) will reap it.
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().split(")")[-1].split()[0] != "Z"
+
+
+def test_up_replay_exits_0_with_summary(tmp_path):
+    data = write_ticks(tmp_path / "ticks.csv")
+    cfg = make_config(
+        tmp_path, gateway={"feed": "replay", "replay": {"path": str(data)}},
+        strategies=[{"id": "sr", "params": {"conditions": [COND_B, COND_S]}}],
+        executor={"broker": {"slippage": 0.01}},
+    )
+    p = up(cfg.save(tmp_path / "c.toml"))
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert "health http://127.0.0.1:" in out
+    assert f"ticks {3011}  signals 4  orders 4  fills 4  realized PnL {EXPECTED_PNL:.4f}" in out
+    assert "ticks/s" in out
+
+
+def test_up_exits_nonzero_when_a_runner_fails(tmp_path):
+    cfg = make_config(tmp_path, strategies=[{"id": "x", "class_path": "nope:Nope", "params": {}}])
+    p = up(cfg.save(tmp_path / "c.toml"))
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 1
+    assert "runner x failed: configuration error" in err
+
+
+def test_up_rejects_a_bad_config_with_exit_2(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[supervisor]\nhttp_host = '0.0.0.0'\n")
+    p = up(bad)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 2 and "supervisor.http_host" in err and str(bad) in err
+
+
+def test_sigkill_of_the_supervisor_leaves_no_runner_and_frees_ports(tmp_path):
+    bus = tcp_bus()
+    port = free_port()
+    cfg = make_config(tmp_path, bus=bus, supervisor={"http_port": port})
+    p = up(cfg.save(tmp_path / "c.toml"))
+    pids: list[int] = []
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    runners = json.loads(r.read())["runners"]
+                    pids = [v["pid"] for v in runners.values()]
+                    break
+            except OSError:
+                time.sleep(0.1)
+        assert len(pids) == 3 and all(pids), "supervisor never became healthy"
+        p.kill()  # SIGKILL: no handler, no cleanup, no goodbye
+        p.wait(5)
+        killed_at = time.monotonic()
+        while time.monotonic() - killed_at < 2.0 and any(pid_alive(x) for x in pids):
+            time.sleep(0.05)
+        assert not [x for x in pids if pid_alive(x)], "runners outlived the supervisor by 2 s"
+        for address in bus.values():
+            host, port_s = address.removeprefix("tcp://").split(":")
+            with socket.socket() as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind((host, int(port_s)))
+    finally:
+        if p.poll() is None:
+            p.kill()
+        for pid in pids:
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
