@@ -14,10 +14,11 @@ from workbench.container import Container
 from workbench.exceptions import ConfigurationError, StrategyError, TemporaryError
 from workbench.messaging import codec
 from workbench.runtime.logs import configure_logging
-from workbench.runtime.process import die_with_parent, install_stop_handlers
+from workbench.runtime.process import GATE_ENV, die_with_parent, install_stop_handlers, wait_at_gate
 from workbench.runtime.runner import (
     EXIT_CONFIG,
     EXIT_ERROR,
+    EXIT_OK,
     EXIT_STRATEGY,
     EXIT_TEMPORARY,
     Runner,
@@ -50,6 +51,9 @@ def run_role(
     configure_logging(cfg.runtime.log_level, json=True, runner=rid, run_id=cfg.run_id, pid=os.getpid())
     log = structlog.get_logger()
     die_with_parent()
+    if os.environ.get(GATE_ENV) == "stdin" and not wait_at_gate():
+        log.info("gate_closed_before_start")
+        return EXIT_OK
     container = Container(config=cfg, runner_id=rid, strategy_id=getattr(args, "id", None) or rid)
     runner: Runner | None = None
     try:

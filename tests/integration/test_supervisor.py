@@ -83,10 +83,13 @@ def test_binders_start_before_connectors_and_all_reach_running(tmp_path, supervi
     sup = supervisor_factory(live_config(tmp_path))
     sup.start(wait=True, timeout=30)
     started = {e.runner: e.ts_ns for e in sup.events if e.kind == "started"}
-    spawned = [e for e in sup.events if e.kind == "state" and e.data["detail"] == "spawned"]
-    strategy_spawn = next(e.ts_ns for e in spawned if e.runner == "sr-1")
-    assert strategy_spawn > started["executor"] and strategy_spawn > started["gateway"]
-    assert {s["state"] for s in sup.status()} == {"running"}
+    details = [(e.runner, e.data["detail"]) for e in sup.events if e.kind == "state"]
+    assert ("sr-1", "gated") in details  # spawned early, so imports overlap...
+    released = next(e.ts_ns for e in sup.events if e.data.get("detail") == "released")
+    assert released > started["executor"] and released > started["gateway"]  # ...connects late
+    assert started["sr-1"] > released
+    connected = [e for e in sup.logs.recent("sr-1") if e.get("event") == "runner_started"]
+    assert connected and {s["state"] for s in sup.status()} == {"running"}
 
 
 def test_sigkilled_runner_is_restarted_and_healthy_again(tmp_path, supervisor_factory):

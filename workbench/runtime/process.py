@@ -14,6 +14,7 @@ log = structlog.get_logger()
 
 _PR_SET_PDEATHSIG = 1
 PARENT_PID_ENV = "WORKBENCH_PARENT_PID"
+GATE_ENV = "WORKBENCH_GATE"
 
 
 def install_stop_handlers(stop: Callable[[], None]) -> None:
@@ -62,3 +63,18 @@ def die_with_parent() -> None:
                 os._exit(70)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def wait_at_gate() -> bool:
+    """Block until the supervisor writes a line on stdin.
+
+    The supervisor starts every runner at once so their imports overlap, but a
+    runner that connects to others waits here, fully loaded, until the runners
+    it depends on are up.
+
+    Returns:
+        False if stdin closed first (the supervisor is gone): do not start.
+    """
+    import sys
+
+    return bool(sys.stdin.readline())

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from workbench.runtime.process import PARENT_PID_ENV
+from workbench.runtime.process import GATE_ENV, PARENT_PID_ENV
 
 
 def runner_argv(role: str, config_path: Path, strategy_id: str | None = None) -> list[str]:
@@ -36,14 +36,19 @@ class RunnerProcess:
         *,
         cwd: Path | None = None,
         env: dict[str, str] | None = None,
+        gated: bool = False,
     ) -> None:
         child_env = {**os.environ, **(env or {}), PARENT_PID_ENV: str(os.getpid())}
+        child_env.pop(GATE_ENV, None)
+        if gated:
+            child_env[GATE_ENV] = "stdin"
+        self.gated = gated
         child_env.setdefault("PYTHONUNBUFFERED", "1")
         self._popen = subprocess.Popen(
             argv,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE if gated else subprocess.DEVNULL,
             cwd=cwd,
             env=child_env,
             text=True,
@@ -61,6 +66,17 @@ class RunnerProcess:
         for line in self._popen.stdout:
             on_line(line)
         self._popen.stdout.close()
+
+    def release(self) -> None:
+        """Open the gate of a gated runner: it may connect and start now."""
+        if not self.gated or self._popen.stdin is None:
+            return
+        try:
+            self._popen.stdin.write("go\n")
+            self._popen.stdin.close()
+        except (BrokenPipeError, ValueError):
+            pass  # it already exited; the supervisor sees that on its next poll
+        self.gated = False
 
     def poll(self) -> int | None:
         """Exit code, or None while running (reaps the child: no zombies)."""

@@ -319,7 +319,7 @@ class Supervisor:
 
     def _set_state(self, slot: _Slot, state: RunnerState, detail: str = "") -> None:
         with self._lock:
-            changed = slot.state is not state
+            changed = slot.state is not state or slot.detail != detail
             slot.state = state
             slot.detail = detail
         if changed:
@@ -439,19 +439,24 @@ class Supervisor:
             self._emit("alert", env.sender, **ev.data)
 
     def _advance_stages(self, now: float) -> None:
+        # Everything is spawned at once so imports overlap; runners of later
+        # stages wait at their gate until every earlier stage is running.
         stages = sorted({s.stage for s in self._slots.values()})
-        for stage in stages:
-            if stage > self._stage:
-                break
-            for slot in self._slots.values():
-                if slot.stage == stage and slot.want_running and not slot.launched:
-                    self._spawn(slot)
-        # Move on once every runner of the current stage has a heartbeat (or gave up).
+        for slot in self._slots.values():
+            if slot.want_running and not slot.launched:
+                self._spawn(slot, gated=slot.stage > self._stage)
         current = [s for s in self._slots.values() if s.stage == self._stage]
-        if all(s.state is not RunnerState.STARTING for s in current) and self._stage < max(stages, default=0):
+        if self._stage < max(stages, default=0) and all(
+            s.state is not RunnerState.STARTING for s in current
+        ):
             self._stage = min(st for st in stages if st > self._stage)
+            for slot in self._slots.values():
+                if slot.stage == self._stage and slot.proc is not None and slot.proc.gated:
+                    slot.proc.release()
+                    slot.spawned_at = now
+                    self._set_state(slot, RunnerState.STARTING, "released")
 
-    def _spawn(self, slot: _Slot) -> None:
+    def _spawn(self, slot: _Slot, gated: bool = False) -> None:
         slot.launched = True
         slot.next_start_at = None
         slot.exit_code = None
@@ -465,10 +470,12 @@ class Supervisor:
         slot.unhealthy_since = None
         argv = runner_argv(slot.role, self.config_path, slot.strategy_id)
         name = slot.name
-        slot.proc = RunnerProcess(argv, lambda line: self.logs.add(name, line), env=self._env)
+        slot.proc = RunnerProcess(
+            argv, lambda line: self.logs.add(name, line), env=self._env, gated=gated
+        )
         slot.pid = slot.proc.pid
         slot.spawned_at = time.monotonic()
-        self._set_state(slot, RunnerState.STARTING, "spawned")
+        self._set_state(slot, RunnerState.STARTING, "gated" if gated else "spawned")
         log.info("runner_spawned", runner=name, pid=slot.pid)
 
     def _terminate(self, slot: _Slot) -> None:
@@ -509,7 +516,7 @@ class Supervisor:
                 proc.kill()
             return
         if slot.state is RunnerState.STARTING:
-            if now - slot.spawned_at > sc.start_timeout_s:
+            if not proc.gated and now - slot.spawned_at > sc.start_timeout_s:
                 self._hung(slot, f"no heartbeat {sc.start_timeout_s} s after start")
             return
         age = now - slot.last_hb
