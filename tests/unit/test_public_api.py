@@ -1,0 +1,72 @@
+"""The flat public API, and the dependency rule of DESIGN.md."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import workbench
+
+PACKAGE = Path(workbench.__file__).parent
+
+PINNED = {
+    "Broker", "Condition", "ConditionSpec", "ConditionState", "CodecError", "ConfigurationError",
+    "DataError", "Fill", "Journal", "Order", "OrderRejected", "OrderStatus", "Portfolio",
+    "Position", "RunnerState", "Side", "Signal", "SimulatedBroker", "Strategy", "StrategyError",
+    "Supervisor", "SupervisorEvent", "SupportResistance", "TemporaryError", "Tick", "TickBatch",
+    "TickTable", "WorkbenchConfig", "WorkbenchError", "build_config", "check_config",
+    "load_config", "load_strategy", "load_ticks", "synth_ticks", "write_ticks",
+}
+
+
+def test_all_is_pinned():
+    assert set(workbench.__all__) >= PINNED
+
+
+@pytest.mark.parametrize("name", sorted(PINNED))
+def test_every_public_name_resolves(name):
+    assert getattr(workbench, name) is not None
+
+
+def test_unknown_name_raises_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        workbench.Nope  # noqa: B018
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+FORBIDDEN = ("zmq", "msgpack", "sqlite3", "socket", "http", "urllib", "pandas", "pyarrow",
+             "workbench.messaging", "workbench.execution", "workbench.supervisor",
+             "workbench.runtime", "workbench.gateway", "workbench.marketdata", "workbench.config")
+
+
+@pytest.mark.parametrize(
+    "path", sorted([*PACKAGE.glob("domain/*.py"), *PACKAGE.glob("strategies/*.py")]),
+    ids=lambda p: f"{p.parent.name}/{p.name}",
+)
+def test_domain_and_strategies_import_no_io(path):
+    bad = {m for m in _imports(path) for f in FORBIDDEN if m == f or m.startswith(f + ".")}
+    assert not bad, f"{path.name} imports {sorted(bad)}"
+
+
+def test_runner_processes_do_not_import_pandas_plotly_or_jupyter():
+    code = (
+        "import sys, runners.gateway, runners.strategy, runners.executor, workbench.container;"
+        "import workbench.strategies.support_resistance;"
+        "print(','.join(m for m in ('pandas','plotly','ipywidgets','IPython','pyarrow') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
