@@ -27,6 +27,12 @@ from workbench.runtime.telemetry import Telemetry
 from workbench.strategies.base import load_strategy, symbols_of
 
 
+# Strategies in a replay never have more than the credit window (tens of
+# batches) queued, so this bound only ever bites a stalled tap (a notebook),
+# which then sees gaps instead of growing the gateway's memory without limit.
+TICKS_SNDHWM = 100_000
+
+
 def _zmq_context(linger_ms: int) -> Iterator[zmq.Context]:
     ctx = zmq.Context()
     try:
@@ -61,8 +67,16 @@ class Container(containers.DeclarativeContainer):
     zmq_context = providers.Resource(_zmq_context, linger_ms=bus.provided.linger_ms)
 
     heartbeats = providers.Singleton(
-        ZmqSender, zmq_context, zmq.PUB, bus.provided.telemetry_address, bus, runner_id,
-        telemetry, bind_it=False, sndhwm=1000, name="heartbeats",
+        ZmqSender,
+        zmq_context,
+        zmq.PUB,
+        bus.provided.telemetry_address,
+        bus,
+        runner_id,
+        telemetry,
+        bind_it=False,
+        sndhwm=1000,
+        name="heartbeats",
     )
 
     # -- gateway ------------------------------------------------------------------
@@ -72,16 +86,36 @@ class Container(containers.DeclarativeContainer):
         replay=providers.Factory(ReplayFeed.from_config, config),
     )
     tick_publisher = providers.Singleton(
-        ZmqSender, zmq_context, zmq.PUB, bus.provided.ticks_address, bus, runner_id, telemetry,
-        bind_it=True, sndhwm=0, name="ticks",
+        ZmqSender,
+        zmq_context,
+        zmq.PUB,
+        bus.provided.ticks_address,
+        bus,
+        runner_id,
+        telemetry,
+        bind_it=True,
+        sndhwm=TICKS_SNDHWM,
+        name="ticks",
     )
     credit_receiver = providers.Singleton(
-        ZmqReceiver, zmq_context, zmq.PULL, bus.provided.control_address, bus, telemetry,
-        bind_it=True, name="credits",
+        ZmqReceiver,
+        zmq_context,
+        zmq.PULL,
+        bus.provided.control_address,
+        bus,
+        telemetry,
+        bind_it=True,
+        name="credits",
         bad_frame_log_interval_s=runtime.provided.bad_frame_log_interval_s,
     )
     gateway = providers.Factory(
-        GatewayRunner, runner_id, feed, tick_publisher, credit_receiver, telemetry, heartbeats,
+        GatewayRunner,
+        runner_id,
+        feed,
+        tick_publisher,
+        credit_receiver,
+        telemetry,
+        heartbeats,
         runtime.provided.heartbeat_interval_s,
         subscribers=providers.Callable(_replay_subscribers, config),
         window_batches=config.provided.gateway.replay.window_batches,
@@ -97,32 +131,60 @@ class Container(containers.DeclarativeContainer):
         strategy_config.provided.params,
     )
     tick_receiver = providers.Singleton(
-        ZmqReceiver, zmq_context, zmq.SUB, bus.provided.ticks_address, bus, telemetry,
-        bind_it=False, subscriptions=providers.Callable(_tick_subscriptions, strategy),
-        name="ticks", bad_frame_log_interval_s=runtime.provided.bad_frame_log_interval_s,
+        ZmqReceiver,
+        zmq_context,
+        zmq.SUB,
+        bus.provided.ticks_address,
+        bus,
+        telemetry,
+        bind_it=False,
+        subscriptions=providers.Callable(_tick_subscriptions, strategy),
+        name="ticks",
+        bad_frame_log_interval_s=runtime.provided.bad_frame_log_interval_s,
     )
     signal_sender = providers.Singleton(
-        ZmqSender, zmq_context, zmq.PUSH, bus.provided.signals_address, bus, runner_id,
-        telemetry, bind_it=False, sndhwm=10_000, name="signals",
+        ZmqSender,
+        zmq_context,
+        zmq.PUSH,
+        bus.provided.signals_address,
+        bus,
+        runner_id,
+        telemetry,
+        bind_it=False,
+        sndhwm=10_000,
+        name="signals",
     )
     credit_sender = providers.Singleton(
-        ZmqSender, zmq_context, zmq.PUSH, bus.provided.control_address, bus, runner_id,
-        telemetry, bind_it=False, sndhwm=1000, name="credits",
+        ZmqSender,
+        zmq_context,
+        zmq.PUSH,
+        bus.provided.control_address,
+        bus,
+        runner_id,
+        telemetry,
+        bind_it=False,
+        sndhwm=1000,
+        name="credits",
     )
     state_store = providers.Singleton(
         FileStateStore, providers.Callable(lambda c: c.state_path(), config)
     )
     strategy_runner = providers.Factory(
-        StrategyRunner, strategy, tick_receiver, signal_sender, credit_sender, state_store,
-        telemetry, heartbeats, runtime.provided.heartbeat_interval_s,
+        StrategyRunner,
+        strategy,
+        tick_receiver,
+        signal_sender,
+        credit_sender,
+        state_store,
+        telemetry,
+        heartbeats,
+        runtime.provided.heartbeat_interval_s,
     )
 
     # -- executor -----------------------------------------------------------------
     broker = providers.Selector(
         config.provided.executor.broker.kind,
-        simulated=providers.Singleton(
-            SimulatedBroker, config.provided.executor.broker.slippage
-        ),
+        simulated=providers.Singleton(SimulatedBroker, config.provided.executor.broker.slippage),
     )
     journal = providers.Singleton(Journal, providers.Callable(lambda c: c.journal_path(), config))
     breaker = providers.Singleton(
@@ -131,21 +193,46 @@ class Container(containers.DeclarativeContainer):
         config.provided.executor.broker.breaker_reset_timeout_s,
     )
     signal_receiver = providers.Singleton(
-        ZmqReceiver, zmq_context, zmq.PULL, bus.provided.signals_address, bus, telemetry,
-        bind_it=True, name="signals",
+        ZmqReceiver,
+        zmq_context,
+        zmq.PULL,
+        bus.provided.signals_address,
+        bus,
+        telemetry,
+        bind_it=True,
+        name="signals",
         bad_frame_log_interval_s=runtime.provided.bad_frame_log_interval_s,
     )
     event_publisher = providers.Singleton(
-        ZmqSender, zmq_context, zmq.PUB, bus.provided.events_address, bus, runner_id, telemetry,
-        bind_it=True, sndhwm=100_000, name="events",
+        ZmqSender,
+        zmq_context,
+        zmq.PUB,
+        bus.provided.events_address,
+        bus,
+        runner_id,
+        telemetry,
+        bind_it=True,
+        sndhwm=100_000,
+        name="events",
     )
     executor = providers.Singleton(
-        Executor, broker, journal, config.provided.executor.risk, breaker, telemetry,
+        Executor,
+        broker,
+        journal,
+        config.provided.executor.risk,
+        breaker,
+        telemetry,
         event_publisher.provided.send,
     )
     executor_runner = providers.Factory(
-        ExecutorRunner, runner_id, executor, signal_receiver, event_publisher, telemetry,
-        heartbeats, runtime.provided.heartbeat_interval_s,
+        ExecutorRunner,
+        runner_id,
+        executor,
+        signal_receiver,
+        event_publisher,
+        telemetry,
+        heartbeats,
+        runtime.provided.heartbeat_interval_s,
         expected_streams=providers.Callable(lambda c: [s.id for s in c.strategies], config),
         exit_on_eos=config.provided.executor.exit_on_eos,
     )

@@ -127,6 +127,7 @@ def _signal_data(s: Signal) -> dict[str, Any]:
         "ts_ns": s.ts_ns,
         "reason": s.reason,
         "condition_id": s.condition_id,
+        "origin_ns": s.origin_ns,
         "received_ns": time.time_ns(),
     }
 

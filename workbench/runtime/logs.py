@@ -18,9 +18,7 @@ def configure_logging(level: str = "INFO", *, json: bool = True, **context: Any)
         **context: Key/values bound to every event of this process.
     """
     renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if json
-        else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
         processors=[

@@ -121,8 +121,11 @@ class StrategyRunner(Runner):
         self._signals.send(EndOfStream(self.runner_id, self.ticks_processed, self.last_signal_seq))
         self.eos_seen = True
         self.log.info(
-            "end_of_stream_forwarded", ticks=self.ticks_processed, gateway_ticks=eos.count,
-            signals=self.signals_sent, last_signal_seq=self.last_signal_seq,
+            "end_of_stream_forwarded",
+            ticks=self.ticks_processed,
+            gateway_ticks=eos.count,
+            signals=self.signals_sent,
+            last_signal_seq=self.last_signal_seq,
         )
         if self._exit_on_eos:
             self.finished = True
@@ -133,4 +136,8 @@ class StrategyRunner(Runner):
             self._persist()
 
     def heartbeat_extra(self) -> dict[str, Any]:  # noqa: D102
-        return {"last_signal_seq": self.last_signal_seq, "eos": self.eos_seen}
+        extra: dict[str, Any] = {"last_signal_seq": self.last_signal_seq, "eos": self.eos_seen}
+        levels = getattr(self.strategy, "levels", None)
+        if levels is not None:
+            extra["levels"] = levels()
+        return extra

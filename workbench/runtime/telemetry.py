@@ -14,8 +14,25 @@ import structlog
 
 # Latency bucket upper bounds in microseconds (roughly x2 steps, 10 us .. 10 s).
 LATENCY_BUCKETS_US: tuple[float, ...] = (
-    10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000,
-    100_000, 200_000, 500_000, 1_000_000, 2_000_000, 5_000_000, 10_000_000,
+    10,
+    20,
+    50,
+    100,
+    200,
+    500,
+    1_000,
+    2_000,
+    5_000,
+    10_000,
+    20_000,
+    50_000,
+    100_000,
+    200_000,
+    500_000,
+    1_000_000,
+    2_000_000,
+    5_000_000,
+    10_000_000,
 )
 
 
@@ -50,6 +67,20 @@ class LatencyHistogram:
     def to_dict(self) -> dict[str, Any]:
         """Plain data for the heartbeat."""
         return {"counts": list(self.counts), "sum_us": self.sum_us, "total": self.total}
+
+
+def quantile_us(hist: dict[str, Any], q: float) -> float | None:
+    """Approximate quantile of a heartbeat histogram dict (bucket upper bound), µs."""
+    counts = hist.get("counts") or []
+    total = sum(counts)
+    if not total:
+        return None
+    rank, seen = q * total, 0
+    for i, c in enumerate(counts):
+        seen += c
+        if seen >= rank and c:
+            return LATENCY_BUCKETS_US[i] if i < len(LATENCY_BUCKETS_US) else float("inf")
+    return float("inf")
 
 
 class Telemetry:

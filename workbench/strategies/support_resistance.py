@@ -74,6 +74,17 @@ class SupportResistance:
         """Sorted symbols of the conditions."""
         return sorted(self._by_symbol)
 
+    def levels(self) -> list[dict[str, object]]:
+        """Each condition's state and price levels, for dashboards."""
+        return [
+            {
+                "id": c.spec.id, "symbol": c.spec.symbol, "side": c.spec.side.value,
+                "state": c.state.value, "trigger": c.trigger, "entry_level": c.entry_level,
+                "tp_level": c.tp_level, "sl_level": c.sl_level, "entry_price": c.entry_price,
+            }
+            for c in self.conditions
+        ]
+
     def pop_events(self) -> list[ConditionEvent]:
         """Condition events since the last call, oldest first."""
         out = list(self._events)

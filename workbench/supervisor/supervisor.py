@@ -88,6 +88,7 @@ class _Slot:
     unhealthy_since: float | None = None
     finished: bool = False
     launched: bool = False
+    removing: bool = False
     detail: str = ""
 
 
@@ -108,7 +109,7 @@ class Supervisor:
         runners: list[str] | None = None,
         env: dict[str, str] | None = None,
     ) -> None:
-        self.config = config
+        self.config = config.model_copy(deep=True)  # ours: callers may edit theirs
         self.run_path = config.run_path()
         self.config_path = config.save(self.run_path / "config.toml")
         self.logs = LogBook(self.run_path / "logs", config.supervisor.log_lines_kept)
@@ -215,6 +216,69 @@ class Supervisor:
             self._terminate(slot)
 
         self._call(do)
+
+    def apply_config(self, new: WorkbenchConfig) -> list[str]:
+        """Switch to ``new`` and restart only the runners whose part of it changed.
+
+        Added strategies start, removed ones stop. Returns the runners restarted
+        or started.
+
+        Raises:
+            ConfigurationError: ``new`` changes the bus, runtime or run id,
+                which needs a new supervisor.
+        """
+        old = self.config
+        for part in ("bus", "runtime", "run_id"):
+            if getattr(old, part) != getattr(new, part):
+                raise ConfigurationError(
+                    f"{part} changed: stop and start again to apply it (a live change would "
+                    "strand the running processes)"
+                )
+        new = new.model_copy(deep=True)
+        old_s = {s.id: s for s in old.strategies}
+        new_s = {s.id: s for s in new.strategies}
+        changed = [sid for sid, s in new_s.items() if sid in old_s and old_s[sid] != s]
+        added = [sid for sid in new_s if sid not in old_s]
+        removed = [sid for sid in old_s if sid not in new_s]
+        if old.gateway != new.gateway:
+            changed.append(new.gateway.id)
+        if old.executor != new.executor or added or removed:
+            changed.append(new.executor.id)
+
+        def do() -> list[str]:
+            self.config = new
+            new.save(self.config_path)
+            for sid in removed:
+                slot = self._slots.get(sid)
+                if slot is None:
+                    continue
+                if slot.proc is None:
+                    del self._slots[sid]
+                else:
+                    slot.removing = True
+                    self._stop_runner(slot)
+            touched = []
+            for name in changed:
+                slot = self._slots.get(name)
+                if slot is None:
+                    continue
+                touched.append(name)
+                if slot.proc is None:
+                    self._start_runner(slot)
+                else:
+                    slot.want_running = True
+                    slot.immediate_restart = True
+                    self._terminate(slot)
+            for sid in added:
+                self._slots[sid] = _Slot(sid, "strategy", 1, sid)
+                self._start_runner(self._slots[sid])
+                touched.append(sid)
+            return touched
+
+        restarted = self._call(do)
+        log.info("config_applied", restarted=restarted)
+        self._emit("config_applied", "", restarted=restarted)
+        return restarted
 
     def status(self) -> list[dict[str, Any]]:
         """One dict per runner: state, pid, uptime, restarts, heartbeat age, exit code, rates."""
@@ -542,6 +606,10 @@ class Supervisor:
         requested = slot.stopping_since is not None and not slot.restart_after_exit
         self._emit("exited", slot.name, exit_code=rc, pid=slot.pid)
         log.info("runner_exited", runner=slot.name, pid=slot.pid, exit_code=rc)
+        if slot.removing:
+            with self._lock:
+                self._slots.pop(slot.name, None)
+            return
         if slot.immediate_restart:
             slot.immediate_restart = False
             slot.restarts += 1

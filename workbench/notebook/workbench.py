@@ -1,0 +1,276 @@
+"""`Workbench`: the one object a notebook drives.
+
+    wb = Workbench.from_config("../configs/paper.toml")
+    wb.start()                       # returns at once; runners start in the background
+    wb.status()                      # a DataFrame, one row per runner
+    wb.ticks.frame(last=500)         # taps: ticks, signals, fills, events
+    wb.dashboard()                   # live widgets
+    wb.config.strategies[0].params["conditions"][0]["take_profit"] = 0.3
+    wb.apply()                       # restarts only what changed
+    wb.save_config("../configs/promoted.toml")
+    wb.stop()
+
+The supervisor runs on a background thread of the kernel, and the runners are
+the same processes `workbench up` starts. If the kernel dies, however it dies,
+they exit within two seconds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from workbench.config import WorkbenchConfig, build_config, check_config, load_config
+from workbench.exceptions import ConfigurationError
+from workbench.runtime.telemetry import quantile_us
+from workbench.supervisor.supervisor import Supervisor, SupervisorEvent
+from workbench.taps import Ring, Taps
+
+log = structlog.get_logger()
+
+STATUS_COLUMNS = (
+    "runner", "role", "state", "pid", "uptime_s", "restarts", "heartbeat_age_s", "ticks_per_s",
+    "signals", "orders", "fills", "p50_us", "p99_us", "exit_code", "detail",
+)
+
+
+def _quiet_logging() -> None:
+    """Readable WARNING+ logs in a kernel, unless the user configured structlog."""
+    if not structlog.is_configured():
+        from workbench.runtime.logs import configure_logging
+
+        configure_logging("WARNING", json=False)
+
+
+class Workbench:
+    """Start, watch, tune and promote a pipeline from a notebook.
+
+    Args:
+        config: The live config; edit it, then `apply` to restart what changed.
+    """
+
+    def __init__(self, config: WorkbenchConfig) -> None:
+        self.config = config
+        self.supervisor: Supervisor | None = None
+        self.taps = Taps(config)
+        self._dashboards: list[Any] = []
+
+    @classmethod
+    def from_config(cls, path: str | Path) -> Workbench:
+        """Load a TOML config (with ``WORKBENCH__...`` environment overrides)."""
+        return cls(load_config(path))
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self, *, wait: bool = False, timeout: float = 30.0) -> Workbench:
+        """Start the taps, the supervisor and the runners; returns at once unless ``wait``."""
+        if self.supervisor is not None:
+            return self
+        _quiet_logging()
+        self._validate(self.config)
+        self.taps.start()
+        self.supervisor = Supervisor(self.config)
+        self.supervisor.start(wait=wait, timeout=timeout)
+        return self
+
+    def stop(self) -> None:
+        """Stop every runner and the taps (the buffers keep their rows)."""
+        for d in self._dashboards:
+            d.close()
+        self._dashboards.clear()
+        if self.supervisor is not None:
+            self.supervisor.stop()
+            self.supervisor = None
+        self.taps.stop()
+
+    close = stop
+
+    def __enter__(self) -> Workbench:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def wait_running(self, timeout: float = 30.0) -> None:
+        """Block until every runner is running."""
+        self._sup().wait_running(timeout)
+
+    def restart(self, runner: str) -> None:
+        """Restart one runner (e.g. ``"sr-1"`` after changing its code)."""
+        self._sup().restart_runner(runner)
+
+    def stop_runner(self, runner: str) -> None:
+        """Stop one runner on purpose (it stays stopped)."""
+        self._sup().stop_runner(runner)
+
+    def start_runner(self, runner: str) -> None:
+        """Start a stopped or failed runner."""
+        self._sup().start_runner(runner)
+
+    def subscribe(self, callback: Any) -> Any:
+        """Call ``callback(SupervisorEvent)`` on every supervisor event; returns an unsubscriber."""
+        return self._sup().subscribe(callback)
+
+    # -- looking -----------------------------------------------------------------------
+
+    @property
+    def ticks(self) -> Ring:
+        """Ticks as the gateway published them (ring buffer; ``.frame(last=N)``)."""
+        return self.taps.ticks
+
+    @property
+    def signals(self) -> Ring:
+        """Signals as the executor received them."""
+        return self.taps.signals
+
+    @property
+    def fills(self) -> Ring:
+        """Fills."""
+        return self.taps.fills
+
+    @property
+    def events(self) -> Ring:
+        """Every executor event (orders, fills, alerts, end-of-stream)."""
+        return self.taps.events
+
+    @property
+    def supervisor_events(self) -> list[SupervisorEvent]:
+        """Recent supervisor events (state changes, restarts, alerts)."""
+        return list(self.supervisor.events) if self.supervisor else []
+
+    def status_rows(self) -> list[dict[str, Any]]:
+        """`status` as plain dicts (what the dashboard draws)."""
+        if self.supervisor is None:
+            return []
+        rows = []
+        for s in self.supervisor.status():
+            c, rates = s["counters"], s["rates"]
+            lat = s["extra"].get("latency", {})
+            hist = lat.get("tick_to_order") or lat.get("tick_to_signal") or {}
+            rows.append(
+                {
+                    "runner": s["runner"], "role": s["role"], "state": s["state"], "pid": s["pid"],
+                    "uptime_s": s["uptime_s"], "restarts": s["restarts"],
+                    "heartbeat_age_s": s["heartbeat_age_s"],
+                    "ticks_per_s": rates.get("ticks_in", rates.get("ticks_out", 0.0)),
+                    "signals": c.get("signals_out", c.get("signals_in", 0)),
+                    "orders": c.get("orders_out", 0), "fills": c.get("fills", 0),
+                    "p50_us": quantile_us(hist, 0.5) if hist else None,
+                    "p99_us": quantile_us(hist, 0.99) if hist else None,
+                    "exit_code": s["exit_code"], "detail": s["detail"],
+                }
+            )
+        return rows
+
+    def status(self) -> Any:
+        """One row per runner: state, pid, uptime, restarts, heartbeat age, rates, latency."""
+        import pandas as pd
+
+        return pd.DataFrame(self.status_rows(), columns=list(STATUS_COLUMNS)).set_index("runner")
+
+    def levels(self) -> list[dict[str, Any]]:
+        """Every strategy condition's state and levels, from the strategies' heartbeats."""
+        out = []
+        for s in self.supervisor.status() if self.supervisor else []:
+            for lv in s["extra"].get("levels", []):
+                out.append({"strategy": s["runner"], **lv})
+        return out
+
+    def positions(self) -> dict[str, float]:
+        """Net position per symbol, from the executor."""
+        hb = self._executor_extra()
+        return dict(hb.get("positions", {}))
+
+    def pnl(self) -> float:
+        """Realized PnL so far, from the executor."""
+        return float(self._executor_extra().get("realized_pnl", 0.0))
+
+    def _executor_extra(self) -> dict[str, Any]:
+        if self.supervisor is None:
+            return {}
+        hb = self.supervisor.heartbeat(self.config.executor.id)
+        return dict(hb.extra) if hb else {}
+
+    def logs(self, runner: str | None = None, level: str | None = None, last: int = 200) -> Any:
+        """Recent runner log lines as a DataFrame, optionally for one runner / level and up."""
+        import pandas as pd
+
+        if self.supervisor is None:
+            return pd.DataFrame(columns=["timestamp", "runner", "level", "event"])
+        rows = self.supervisor.logs.recent(runner)
+        if level is not None:
+            order = ["debug", "info", "warning", "error", "critical"]
+            floor = order.index(level.lower())
+            rows = [r for r in rows if r.get("level", "info") in order[floor:]]
+        df = pd.DataFrame(rows[-last:])
+        for col in ("timestamp", "runner", "level", "event"):
+            if col not in df:
+                df[col] = None
+        return df[["timestamp", "runner", "level", "event", *[c for c in df if c not in
+                   ("timestamp", "runner", "level", "event")]]]
+
+    def dashboard(self) -> Any:
+        """The live dashboard widget (runner table, price chart, logs)."""
+        from workbench.notebook.dashboard import Dashboard
+
+        d = Dashboard(self)
+        self._dashboards.append(d)
+        return d.widget
+
+    # -- tuning and promotion ----------------------------------------------------------
+
+    def apply(self, *, wait: bool = True, timeout: float = 30.0) -> list[str]:
+        """Validate the edited `config` and restart only the runners it changes.
+
+        With ``wait``, returns once the restarted runners are running again.
+
+        Returns:
+            The runners restarted or started.
+
+        Raises:
+            ConfigurationError: the edited config is invalid; nothing was restarted.
+        """
+        fresh = self._validate(self.config)
+        if self.supervisor is None:
+            self.config = fresh
+            return []
+        before = {s["runner"]: s["pid"] for s in self.supervisor.status()}
+        restarted = self.supervisor.apply_config(fresh)
+        self.config = fresh
+        self.taps.config = fresh
+        if wait and restarted:
+            sup = self.supervisor
+
+            def back() -> bool:
+                now = {s["runner"]: s for s in sup.status()}
+                return all(
+                    n in now and now[n]["state"] == "running" and now[n]["pid"] != before.get(n)
+                    for n in restarted
+                )
+
+            if not sup._wait_for(back, timeout):
+                raise TimeoutError(f"runners {restarted} not running again after {timeout} s")
+        return restarted
+
+    def save_config(self, path: str | Path) -> Path:
+        """Write the (validated) config as TOML for ``workbench up --config PATH``."""
+        return self._validate(self.config).save(path)
+
+    @staticmethod
+    def _validate(cfg: WorkbenchConfig) -> WorkbenchConfig:
+        fresh = build_config(cfg.model_dump(), base_dir=cfg.base_dir, source=cfg.source)
+        problems = check_config(fresh)
+        if problems:
+            raise ConfigurationError("\n".join(problems), problems)
+        return fresh
+
+    def _sup(self) -> Supervisor:
+        if self.supervisor is None:
+            raise ConfigurationError("the workbench is not started: call wb.start() first")
+        return self.supervisor
+
+    def __repr__(self) -> str:
+        state = "stopped" if self.supervisor is None else "started"
+        return f"<Workbench run_id={self.config.run_id!r} {state} from {self.config.source}>"
