@@ -39,7 +39,7 @@ _EXPORTS: dict[str, str] = {
     "TickTable": "workbench.marketdata.table",
     "load_ticks": "workbench.marketdata.loaders",
     "synth_ticks": "workbench.marketdata.synth",
-    "write_ticks": "workbench.marketdata.synth",
+    "write_ticks": "workbench.marketdata.writers",
     # execution
     "Broker": "workbench.execution.broker",
     "SimulatedBroker": "workbench.execution.broker",
@@ -91,7 +91,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
     from workbench.execution.broker import Broker, SimulatedBroker
     from workbench.execution.journal import Journal
     from workbench.marketdata.loaders import load_ticks
-    from workbench.marketdata.synth import synth_ticks, write_ticks
+    from workbench.marketdata.synth import synth_ticks
+    from workbench.marketdata.writers import write_ticks
     from workbench.marketdata.table import TickTable
     from workbench.strategies.base import Strategy, load_strategy
     from workbench.strategies.support_resistance import SupportResistance

@@ -114,7 +114,7 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def _data_synth(args: argparse.Namespace) -> int:
-    from workbench.marketdata.synth import synth_ticks, write_ticks
+    from workbench.marketdata import synth_ticks, write_ticks
 
     if args.ticks <= 0:
         print("error: --ticks must be positive", file=sys.stderr)
