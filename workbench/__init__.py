@@ -50,6 +50,10 @@ _EXPORTS: dict[str, str] = {
     "RunnerState": "workbench.supervisor.supervisor",
     # errors
     "WorkbenchError": "workbench.exceptions",
+    # notebook and replay
+    "Workbench": "workbench.notebook.workbench",
+    "ReplayResult": "workbench.replay.report",
+    "promote": "workbench.replay.promote",
     "ConfigurationError": "workbench.exceptions",
     "TemporaryError": "workbench.exceptions",
     "OrderRejected": "workbench.exceptions",
@@ -58,10 +62,12 @@ _EXPORTS: dict[str, str] = {
     "DataError": "workbench.exceptions",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted([*_EXPORTS, "replay"])
 
 
 def __getattr__(name: str) -> Any:
+    if name == "replay":  # the package is callable: workbench.replay(config, data, ...)
+        return importlib.import_module("workbench.replay")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'workbench' has no attribute {name!r}")

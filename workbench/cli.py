@@ -106,6 +106,95 @@ def _print_summary(sup, elapsed: float) -> None:
     print(f"elapsed {elapsed:.2f} s (replay {replay_s:.3f} s, {rate:,.0f} ticks/s)")
 
 
+def _parse_overrides(items: list[str]) -> dict[str, float | bool]:
+    out: dict[str, float | bool] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set takes NAME=VALUE, got {item!r}")
+        low = raw.strip().lower()
+        out[key.strip()] = low == "true" if low in ("true", "false") else float(raw)
+    return out
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from workbench.replay import ReplayFailed, replay
+    from workbench.runtime.logs import configure_logging
+
+    configure_logging("WARNING", json=False)
+    try:
+        overrides = _parse_overrides(args.set)
+        result = replay(
+            args.config, args.data, speed=args.speed, mode=args.mode, out=args.out,
+            condition_overrides=overrides, progress=not args.quiet,
+        )
+    except (ConfigurationError, DataError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except ReplayFailed as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    s = result.summary
+    print(
+        f"{args.mode} replay: ticks {s['ticks']}  signals {s['signals']}  fills {s['fills']}  "
+        f"trades {s['trades']}  net PnL {s['net_pnl']:.4f}  max drawdown {s['max_drawdown']:.4f}  "
+        f"({result.run['elapsed_s']} s, {result.run['ticks_per_s']:,} ticks/s)"
+    )
+    print(f"fills sha256 {s['fills_sha256']}")
+    if args.out:
+        print(f"results in {args.out}")
+    return 0
+
+
+def _replay_notebook(args: argparse.Namespace) -> int:
+    from workbench.replay.notebook import run_replay_notebook
+
+    try:
+        params = {name: _literal(value) for name, value in args.parameters}
+        for key in ("config", "data", "mode", "speed"):
+            if getattr(args, key) is not None:
+                params[{"config": "config_path", "data": "data_path"}.get(key, key)] = getattr(args, key)
+        nb = run_replay_notebook(args.out, params)
+    except (ConfigurationError, DataError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as e:  # papermill's execution error carries the failing cell
+        print(f"error: the replay notebook failed: {e}", file=sys.stderr)
+        return 1
+    print(f"executed notebook {nb}; results beside it in {nb.parent}")
+    return 0
+
+
+def _literal(raw: str):
+    import ast
+
+    try:
+        return ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        return raw
+
+
+def _promote(args: argparse.Namespace) -> int:
+    from workbench.replay.promote import PromotionRefused, promote
+
+    try:
+        path = promote(
+            args.replay, args.out, max_drawdown=args.max_drawdown, min_trades=args.min_trades,
+            min_net_pnl=args.min_net_pnl, min_win_rate=args.min_win_rate,
+            min_sharpe=args.min_sharpe,
+        )
+    except ConfigurationError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except PromotionRefused as e:
+        for c in e.checks:
+            print(str(c), file=sys.stderr)
+        print("not promoted", file=sys.stderr)
+        return 1
+    print(f"promoted {args.replay} -> {path}")
+    return 0
+
+
 def _run(args: argparse.Namespace, rest: list[str]) -> int:
     import importlib
 
@@ -146,6 +235,37 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="supervise every runner headless; Ctrl-C stops")
     up.add_argument("--config", required=True)
     up.set_defaults(func=_up)
+
+    rp = sub.add_parser("replay", help="replay a tick file through the pipeline")
+    rp.add_argument("--config", required=True)
+    rp.add_argument("--data", default=None, help="tick file; default: the config's replay path")
+    rp.add_argument("--speed", type=float, default=0.0, help="0 = as fast as possible")
+    rp.add_argument("--mode", choices=["wire", "fast"], default="wire")
+    rp.add_argument("--out", default=None, help="folder for results and report.html")
+    rp.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="condition override for every condition, e.g. turning_point=0.1")
+    rp.add_argument("--quiet", action="store_true", help="no progress bar")
+    rp.set_defaults(func=_replay)
+
+    rn = sub.add_parser("replay-notebook", help="run notebooks/03_replay.ipynb with papermill")
+    rn.add_argument("--out", required=True, help="folder for the executed notebook and results")
+    rn.add_argument("-p", "--parameter", dest="parameters", nargs=2, action="append", default=[],
+                    metavar=("NAME", "VALUE"), help="a notebook parameter, as papermill's -p")
+    rn.add_argument("--config", default=None)
+    rn.add_argument("--data", default=None)
+    rn.add_argument("--mode", choices=["wire", "fast"], default=None)
+    rn.add_argument("--speed", type=float, default=None)
+    rn.set_defaults(func=_replay_notebook)
+
+    pr = sub.add_parser("promote", help="write a config from a replay that passes thresholds")
+    pr.add_argument("--replay", required=True, help="a folder written by replay --out")
+    pr.add_argument("--out", required=True, help="the config to write")
+    pr.add_argument("--max-drawdown", type=float, default=None, help="largest drawdown allowed")
+    pr.add_argument("--min-trades", type=int, default=None)
+    pr.add_argument("--min-net-pnl", type=float, default=None)
+    pr.add_argument("--min-win-rate", type=float, default=None)
+    pr.add_argument("--min-sharpe", type=float, default=None)
+    pr.set_defaults(func=_promote)
 
     run = sub.add_parser("run", help="run one runner in the foreground")
     run.add_argument("role", choices=["gateway", "strategy", "executor"])

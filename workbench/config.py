@@ -227,6 +227,16 @@ class SupervisorConfig(_Section):
         return v
 
 
+class PromotionRecord(_Section):
+    """Why this config was promoted: the replay it passed and the checks it met."""
+
+    replay: str = ""
+    fills_sha256: str = ""
+    promoted_at: str = ""
+    checks: dict[str, float] = Field(default_factory=dict)
+    summary: dict[str, Any] = Field(default_factory=dict)
+
+
 class WorkbenchConfig(BaseSettings):
     """Everything a run needs; see the module docstring for precedence."""
 
@@ -244,6 +254,7 @@ class WorkbenchConfig(BaseSettings):
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
+    promotion: PromotionRecord | None = None
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source: str = PrivateAttr(default="<defaults>")
@@ -275,6 +286,14 @@ class WorkbenchConfig(BaseSettings):
         if not v or any(c in v for c in "/\\ "):
             raise ValueError("must be non-empty without slashes or spaces")
         return v
+
+    def __eq__(self, other: object) -> bool:
+        """Equal content; where the config was loaded from does not count."""
+        if not isinstance(other, WorkbenchConfig):
+            return NotImplemented
+        return self.model_dump() == other.model_dump()
+
+    __hash__ = None  # mutable
 
     # -- paths -----------------------------------------------------------------
 

@@ -1,0 +1,70 @@
+"""The papermill replay notebook: golden results in CI, the CLI shortcut, papermill itself."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+from workbench.cli import main as cli
+from workbench.replay.notebook import run_replay_notebook
+
+GOLDEN = ROOT / "tests" / "golden" / "demo"
+
+
+def test_replay_notebook_on_committed_data_matches_golden_files(tmp_path):
+    nb = run_replay_notebook(tmp_path, {})  # the defaults: configs/demo.toml on data/ticks
+    assert nb.exists()
+    assert (tmp_path / "summary.json").read_text() == (GOLDEN / "summary.json").read_text()
+    assert (tmp_path / "fills.sha256").read_text() == (GOLDEN / "fills.sha256").read_text()
+    assert json.loads((tmp_path / "run.json").read_text())["mode"] == "wire"
+    for name in ("fills.parquet", "trades.parquet", "equity.parquet", "report.html", "config.toml"):
+        assert (tmp_path / name).exists(), name
+
+
+def test_papermill_command_line_with_a_parameter(tmp_path):
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "papermill",
+            "notebooks/03_replay.ipynb",
+            str(tmp_path / "out.ipynb"),
+            "-p",
+            "turning_point",
+            "0.1",
+            "-p",
+            "mode",
+            "fast",
+            "-p",
+            "out_dir",
+            str(tmp_path / "res"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    run = json.loads((tmp_path / "res" / "run.json").read_text())
+    assert run["condition_overrides"] == {"turning_point": 0.1}
+    assert json.loads((tmp_path / "res" / "summary.json").read_text())["ticks"] == 5000
+
+
+def test_replay_notebook_shortcut(tmp_path, capsys):
+    rc = cli(
+        ["replay-notebook", "--out", str(tmp_path), "-p", "mode", "fast", "-p", "stop_loss", "0.3"]
+    )
+    assert rc == 0
+    assert "executed notebook" in capsys.readouterr().out
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["mode"] == "fast" and run["condition_overrides"] == {"stop_loss": 0.3}
+
+
+@pytest.mark.parametrize("bad", [["-p", "mode", "sideways"], ["-p", "data_path", "nope.csv"]])
+def test_replay_notebook_failure_is_reported(tmp_path, capsys, bad):
+    assert cli(["replay-notebook", "--out", str(tmp_path), *bad]) == 1
+    assert "replay notebook failed" in capsys.readouterr().err

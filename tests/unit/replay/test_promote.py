@@ -1,0 +1,73 @@
+"""Promotion writes a config only for a replay that passes every threshold."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from workbench.cli import main as cli
+from workbench.config import build_config, load_config
+from workbench.exceptions import ConfigurationError
+from workbench.replay.promote import PromotionRefused, evaluate, promote
+
+SUMMARY = {"trades": 5, "net_pnl": 1.5, "max_drawdown": -0.8, "win_rate": 0.6, "sharpe": 0.4,
+           "fills_sha256": "ab" * 32}
+
+
+@pytest.fixture
+def replay_dir(tmp_path):
+    d = tmp_path / "replay"
+    d.mkdir()
+    (d / "summary.json").write_text(json.dumps(SUMMARY))
+    (d / "fills.sha256").write_text("ab" * 32 + "\n")
+    build_config(base_dir=d).save(d / "config.toml")
+    return d
+
+
+def test_evaluate_checks_each_threshold():
+    checks = {c.name: c.ok for c in evaluate(SUMMARY, max_drawdown=1.0, min_trades=6, min_win_rate=0.5)}
+    assert checks == {"max_drawdown": True, "min_trades": False, "min_win_rate": True}
+
+
+def test_evaluate_drawdown_is_a_magnitude():
+    assert not evaluate(SUMMARY, max_drawdown=0.5)[0].ok
+
+
+def test_evaluate_needs_a_threshold():
+    with pytest.raises(ConfigurationError, match="at least one threshold"):
+        evaluate(SUMMARY)
+
+
+def test_promote_writes_config_with_its_record(replay_dir, tmp_path):
+    path = promote(replay_dir, tmp_path / "promoted.toml", max_drawdown=1.0, min_trades=3)
+    cfg = load_config(path)
+    assert cfg.promotion.fills_sha256 == "ab" * 32
+    assert cfg.promotion.checks == {"max_drawdown": 1.0, "min_trades": 3.0}
+    assert cfg.promotion.summary["trades"] == 5
+    assert load_config(cfg.save(tmp_path / "again.toml")) == cfg.rebased(tmp_path)
+
+
+def test_promote_refuses_and_writes_nothing(replay_dir, tmp_path):
+    with pytest.raises(PromotionRefused, match="min_trades"):
+        promote(replay_dir, tmp_path / "promoted.toml", min_trades=10)
+    assert not (tmp_path / "promoted.toml").exists()
+
+
+def test_promote_rejects_a_folder_that_is_not_a_replay(tmp_path):
+    with pytest.raises(ConfigurationError, match="not a saved replay"):
+        promote(tmp_path, tmp_path / "p.toml", min_trades=1)
+
+
+def test_promote_rejects_mismatched_hash(replay_dir, tmp_path):
+    (replay_dir / "fills.sha256").write_text("cd" * 32)
+    with pytest.raises(ConfigurationError, match="does not match"):
+        promote(replay_dir, tmp_path / "p.toml", min_trades=1)
+
+
+def test_cli_promote_exit_codes(replay_dir, tmp_path, capsys):
+    out = tmp_path / "p.toml"
+    assert cli(["promote", "--replay", str(replay_dir), "--out", str(out), "--min-trades", "9"]) == 1
+    assert "min_trades: 5 vs limit 9 (FAILED)" in capsys.readouterr().err and not out.exists()
+    assert cli(["promote", "--replay", str(replay_dir), "--out", str(out), "--max-drawdown", "2"]) == 0
+    assert out.exists()

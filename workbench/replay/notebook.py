@@ -1,0 +1,48 @@
+"""Running the parameterized replay notebook with papermill."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from workbench.exceptions import ConfigurationError
+
+
+def project_root() -> Path:
+    """The folder holding ``configs/`` and ``notebooks/`` (this checkout).
+
+    Looks upward from the current directory first, then beside the installed
+    package, so notebooks work whether started from the repo root, from
+    ``notebooks/`` or by papermill.
+
+    Raises:
+        ConfigurationError: no checkout found.
+    """
+    here = Path.cwd().resolve()
+    pkg = Path(__file__).resolve().parents[2]
+    for folder in [here, *here.parents, pkg]:
+        if (folder / "configs").is_dir() and (folder / "notebooks").is_dir():
+            return folder
+    raise ConfigurationError("cannot find the workbench checkout (a folder with configs/ and notebooks/)")
+
+
+def run_replay_notebook(out_dir: str | Path, parameters: dict[str, Any]) -> Path:
+    """Execute ``notebooks/03_replay.ipynb`` into ``out_dir`` with ``parameters``.
+
+    The results are saved beside the executed notebook.
+
+    Returns:
+        The executed notebook's path.
+    """
+    import papermill
+
+    root = project_root()
+    out = Path(out_dir).expanduser().resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    params = {"out_dir": str(out), **parameters}
+    executed = out / "03_replay.ipynb"
+    papermill.execute_notebook(
+        str(root / "notebooks" / "03_replay.ipynb"), str(executed), parameters=params,
+        cwd=str(root / "notebooks"), progress_bar=False, kernel_name="python3",
+    )
+    return executed

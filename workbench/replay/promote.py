@@ -1,0 +1,106 @@
+"""Promotion: a replay that passes named thresholds becomes a config for headless runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from workbench.config import PromotionRecord, load_config
+from workbench.exceptions import ConfigurationError, WorkbenchError
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One threshold: ``name`` of the summary held against ``limit``."""
+
+    name: str
+    limit: float
+    value: float | None
+    ok: bool
+
+    def __str__(self) -> str:
+        verdict = "ok" if self.ok else "FAILED"
+        return f"{self.name}: {self.value} vs limit {self.limit} ({verdict})"
+
+
+class PromotionRefused(WorkbenchError):
+    """The replay did not meet every threshold; nothing was written."""
+
+    def __init__(self, checks: list[Check]) -> None:
+        failed = [c for c in checks if not c.ok]
+        super().__init__("not promoted: " + "; ".join(str(c) for c in failed))
+        self.checks = checks
+
+
+def evaluate(
+    summary: dict,
+    *,
+    max_drawdown: float | None = None,
+    min_trades: int | None = None,
+    min_net_pnl: float | None = None,
+    min_win_rate: float | None = None,
+    min_sharpe: float | None = None,
+) -> list[Check]:
+    """Hold a replay summary against the thresholds given (None = not checked).
+
+    ``max_drawdown`` is a magnitude in price units (the summary's drawdown is <= 0).
+    """
+    checks = []
+    if max_drawdown is not None:
+        v = abs(summary.get("max_drawdown") or 0.0)
+        checks.append(Check("max_drawdown", max_drawdown, v, v <= max_drawdown))
+    if min_trades is not None:
+        v = summary.get("trades", 0)
+        checks.append(Check("min_trades", min_trades, v, v >= min_trades))
+    if min_net_pnl is not None:
+        v = summary.get("net_pnl", 0.0)
+        checks.append(Check("min_net_pnl", min_net_pnl, v, v >= min_net_pnl))
+    if min_win_rate is not None:
+        v = summary.get("win_rate")
+        checks.append(Check("min_win_rate", min_win_rate, v, v is not None and v >= min_win_rate))
+    if min_sharpe is not None:
+        v = summary.get("sharpe")
+        checks.append(Check("min_sharpe", min_sharpe, v, v is not None and v >= min_sharpe))
+    if not checks:
+        raise ConfigurationError("give at least one threshold to promote against")
+    return checks
+
+
+def promote(replay_dir: str | Path, out: str | Path, **thresholds: float | None) -> Path:
+    """Write ``out`` from a saved replay if it passes ``thresholds``.
+
+    The written config is the one the replay ran, with a ``[promotion]``
+    section recording the replay, its fills hash and the checks it met.
+
+    Raises:
+        ConfigurationError: the folder is not a saved replay.
+        PromotionRefused: a threshold failed; nothing was written.
+    """
+    folder = Path(replay_dir)
+    try:
+        summary = json.loads((folder / "summary.json").read_text())
+        fills_sha = (folder / "fills.sha256").read_text().strip()
+    except FileNotFoundError as e:
+        raise ConfigurationError(f"{folder}: not a saved replay ({e.filename} missing)") from e
+    except json.JSONDecodeError as e:
+        raise ConfigurationError(f"{folder / 'summary.json'}: not valid JSON: {e}") from e
+    if summary.get("fills_sha256") not in (None, fills_sha):
+        raise ConfigurationError(f"{folder}: fills.sha256 does not match summary.json")
+    checks = evaluate(summary, **thresholds)
+    if not all(c.ok for c in checks):
+        raise PromotionRefused(checks)
+    cfg = load_config(folder / "config.toml")
+    cfg.promotion = PromotionRecord(
+        replay=str(folder.resolve()),
+        fills_sha256=fills_sha,
+        promoted_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        checks={c.name: float(c.limit) for c in checks},
+        summary={
+            k: summary[k]
+            for k in ("trades", "net_pnl", "max_drawdown", "win_rate")
+            if summary.get(k) is not None  # TOML has no null
+        },
+    )
+    return cfg.save(out)

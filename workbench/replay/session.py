@@ -1,0 +1,242 @@
+"""Replay sessions: history through the real runners (wire) or in-process (fast).
+
+`replay` reads as its steps: prepare the config, load the ticks, run them
+through the pipeline in the chosen mode, build the result, save it. Both modes
+use the same `Strategy` objects, the same `SimulatedBroker` and the same
+`Executor` accounting, so they give identical fills. Tests prove it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Literal
+
+import structlog
+
+from workbench.config import WorkbenchConfig, build_config, load_config
+from workbench.domain.model import Fill
+from workbench.exceptions import ConfigurationError, WorkbenchError
+from workbench.marketdata import TickTable, load_ticks
+
+log = structlog.get_logger()
+
+Mode = Literal["wire", "fast"]
+CONDITION_FIELDS = ("turning_point", "take_profit", "stop_loss", "qty", "following", "rearm")
+
+
+class ReplayFailed(WorkbenchError):
+    """A wire replay did not reach end-of-stream (a runner failed or it timed out)."""
+
+
+def prepare_config(
+    config: WorkbenchConfig | str | Path,
+    data: str | Path | None = None,
+    *,
+    speed: float | None = None,
+    condition_overrides: dict[str, Any] | None = None,
+) -> WorkbenchConfig:
+    """The config a replay runs: replay feed on ``data``, overrides applied.
+
+    Bus, runtime and run id are left as the user has them; `replay` runs on a
+    private bus in a temporary folder, so a replay never collides with a live
+    session.
+
+    Args:
+        condition_overrides: Condition fields (``turning_point``, ``take_profit``,
+            ``stop_loss``, ...) set on every condition of every strategy.
+    """
+    cfg = load_config(config) if isinstance(config, str | Path) else config
+    data_dict = cfg.model_dump()
+    data_dict["gateway"]["feed"] = "replay"
+    if data is not None:
+        data_dict["gateway"]["replay"]["path"] = str(Path(data).expanduser().resolve())
+    else:
+        data_dict["gateway"]["replay"]["path"] = str(cfg.resolve(cfg.gateway.replay.path))
+    if speed is not None:
+        data_dict["gateway"]["replay"]["speed"] = speed
+    for key, value in (condition_overrides or {}).items():
+        if value is None:
+            continue
+        if key not in CONDITION_FIELDS:
+            raise ConfigurationError(
+                f"cannot override condition field {key!r}; choose from {', '.join(CONDITION_FIELDS)}"
+            )
+        for s in data_dict["strategies"]:
+            for cond in s["params"].get("conditions", []):
+                cond[key] = value
+    return build_config(data_dict, base_dir=cfg.base_dir, source=cfg.source)
+
+
+def private_run_config(cfg: WorkbenchConfig, run_dir: Path) -> WorkbenchConfig:
+    """``cfg`` on an ipc bus and run folder of its own, with a fresh run id."""
+    data = cfg.model_dump()
+    bus_dir = Path(tempfile.mkdtemp(prefix="wb-"))  # short: ipc paths are limited to ~100 bytes
+    for name in ("ticks", "signals", "events", "control", "telemetry"):
+        data["bus"][f"{name}_address"] = f"ipc://{bus_dir}/{name}"
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    data["run_id"] = f"replay-{stamp}-{uuid.uuid4().hex[:6]}"
+    data["runtime"]["run_dir"] = str(run_dir)
+    data["runtime"]["state_dir"] = ""
+    data["runtime"]["heartbeat_interval_s"] = min(cfg.runtime.heartbeat_interval_s, 0.1)
+    data["executor"]["journal_path"] = ""
+    data["executor"]["exit_on_eos"] = True
+    data["supervisor"]["http_port"] = 0
+    return build_config(data, base_dir=cfg.base_dir, source=cfg.source)
+
+
+def load_replay_ticks(cfg: WorkbenchConfig) -> TickTable:
+    """The replay file of ``cfg``, loaded exactly as the gateway loads it."""
+    r = cfg.gateway.replay
+    return load_ticks(cfg.resolve(r.path), symbol=r.symbol, price=r.price, repair=r.repair, fmt=r.format)
+
+
+def run_fast(cfg: WorkbenchConfig, table: TickTable) -> tuple[list[Fill], list[dict], int]:
+    """Every strategy and the simulated broker in this process, no sockets.
+
+    Returns:
+        Fills, orders (journal rows) and the number of signals.
+    """
+    from workbench.execution.broker import SimulatedBroker
+    from workbench.execution.executor import Executor, make_breaker
+    from workbench.execution.journal import Journal
+    from workbench.runtime.telemetry import Telemetry
+    from workbench.strategies.base import load_strategy, on_batch
+
+    if cfg.executor.broker.kind != "simulated":
+        raise ConfigurationError("fast replay needs executor.broker.kind = 'simulated'")
+    strategies = [load_strategy(s.class_path, s.id, s.params) for s in cfg.strategies]
+    b = cfg.executor.broker
+    journal = Journal(":memory:")
+    executor = Executor(
+        SimulatedBroker(b.slippage), journal, cfg.executor.risk,
+        make_breaker(b.breaker_fail_max, b.breaker_reset_timeout_s), Telemetry(),
+    )
+    signals = 0
+    for batch in table.batches(cfg.gateway.replay.batch_size, first_seq=1):
+        for strategy in strategies:
+            for s in on_batch(strategy, batch):
+                signals += 1
+                executor.on_signal(s)
+    fills, orders = journal.fills(), journal.orders()
+    journal.close()
+    return fills, orders, signals
+
+
+def run_wire(
+    cfg: WorkbenchConfig, total_ticks: int, *, progress: bool = True, timeout_s: float = 600.0
+) -> tuple[list[Fill], list[dict], int, dict[str, Any]]:
+    """The real runners under a supervisor until end-of-stream reaches the executor.
+
+    Returns:
+        Fills, orders, number of signals, and the executor's end-of-stream summary.
+
+    Raises:
+        ReplayFailed: a runner failed, or no end-of-stream within ``timeout_s``.
+    """
+    from tqdm.auto import tqdm
+
+    from workbench.execution.journal import Journal
+    from workbench.supervisor import Supervisor
+
+    sup = Supervisor(cfg)
+    bar = tqdm(total=total_ticks, unit="tick", desc="replay", disable=not progress, leave=True)
+    try:
+        sup.start()
+        deadline = time.monotonic() + timeout_s
+        while not sup.eos_reached.wait(0.1):
+            hb = sup.heartbeat(cfg.gateway.id)
+            if hb is not None:
+                bar.update(max(0, int(hb.extra.get("ticks_total", 0)) - bar.n))
+            if sup.any_failed():
+                failed = {s["runner"]: s["detail"] for s in sup.status() if s["state"] == "failed"}
+                raise ReplayFailed(f"replay stopped: runners failed: {failed}; logs in {sup.logs.folder}")
+            if time.monotonic() > deadline:
+                raise ReplayFailed(f"no end-of-stream after {timeout_s} s; logs in {sup.logs.folder}")
+        bar.update(total_ticks - bar.n)
+        summary = dict(sup.eos_summary or {})
+    finally:
+        bar.close()
+        sup.stop()
+    journal = Journal(cfg.journal_path())
+    try:
+        fills, orders = journal.fills(), journal.orders()
+        signals = journal.count("signals")
+    finally:
+        journal.close()
+    return fills, orders, signals, summary
+
+
+def replay(
+    config: WorkbenchConfig | str | Path,
+    data: str | Path | None = None,
+    *,
+    speed: float = 0.0,
+    mode: Mode = "wire",
+    out: str | Path | None = None,
+    condition_overrides: dict[str, Any] | None = None,
+    progress: bool = True,
+    timeout_s: float = 600.0,
+) -> Any:
+    """Replay a tick file and return a `ReplayResult` (saved to ``out`` if given).
+
+    Args:
+        config: A config object or a TOML path.
+        data: The tick file (CSV or Parquet); default: the config's replay path.
+        speed: 0 = as fast as the pipeline allows; X = X times real time (wire only).
+        mode: ``"wire"`` (real runner processes) or ``"fast"`` (one process, no sockets).
+        out: Folder for Parquet files, ``summary.json``, ``fills.sha256``,
+            ``report.html`` and the replayed ``config.toml``.
+        condition_overrides: Fields set on every condition (see `prepare_config`).
+        progress: Show a tqdm progress bar (wire mode).
+
+    Raises:
+        ConfigurationError: bad config, overrides or mode.
+        DataError: the tick file cannot be read as configured.
+        ReplayFailed: a wire replay did not complete.
+    """
+    from workbench.replay.report import build_result
+
+    if not structlog.is_configured():
+        from workbench.runtime.logs import configure_logging
+
+        configure_logging("WARNING", json=False)
+    if mode not in ("wire", "fast"):
+        raise ConfigurationError(f"No replay mode named {mode!r}; use 'wire' or 'fast'")
+    cfg = prepare_config(config, data, speed=speed, condition_overrides=condition_overrides)
+    table = load_replay_ticks(cfg)
+    out_dir = Path(out).expanduser().resolve() if out is not None else None
+    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    t0 = time.perf_counter()
+    if mode == "fast":
+        fills, orders, signals = run_fast(cfg, table)
+        run_id = ""
+    else:
+        run_dir = out_dir / "runs" if out_dir else Path(tempfile.mkdtemp(prefix="wb-replay-"))
+        wire_cfg = private_run_config(cfg, run_dir)
+        fills, orders, signals, _ = run_wire(wire_cfg, len(table), progress=progress, timeout_s=timeout_s)
+        run_id = wire_cfg.run_id
+    elapsed = time.perf_counter() - t0
+    run = {
+        "mode": mode, "speed": speed, "elapsed_s": round(elapsed, 3),
+        "ticks_per_s": round(len(table) / elapsed) if elapsed > 0 else None,
+        "data_path": str(cfg.resolve(cfg.gateway.replay.path)), "config_source": cfg.source,
+        "run_id": run_id, "started_at": started,
+        "condition_overrides": {k: v for k, v in (condition_overrides or {}).items() if v is not None},
+    }
+    result = build_result(fills, orders, table, signals=signals, run=run)
+    result.config = cfg
+    log.info("replay_done", mode=mode, ticks=len(table), fills=len(fills), elapsed_s=run["elapsed_s"])
+    if out_dir is not None:
+        result.save(out_dir)
+        cfg.save(out_dir / "config.toml")
+    return result
+
+
+def replayed_config(out_dir: str | Path) -> WorkbenchConfig:
+    """The config a saved replay ran (its ``config.toml``)."""
+    return load_config(Path(out_dir) / "config.toml")
+

@@ -1,0 +1,446 @@
+"""The numbers behind a `ReplayResult`: frames, equity curve, summary statistics.
+
+Two accounting rules meet here, on purpose:
+
+* Positions, realised PnL and the equity curve replay the fills through
+  `workbench.domain.accounting.Portfolio` (average-cost method), so a report
+  agrees with what the executor books.
+* The trade list pairs fills first-in first-out per symbol, because a round
+  trip needs one entry and one exit fill; a trade's ``pnl`` is FIFO PnL.
+
+The two methods only book PnL at different moments: once every position is
+flat again, the trades' PnL sums to the realised PnL (both are sale proceeds
+minus purchase costs). While a position is open they may differ.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from workbench.domain.accounting import Portfolio
+from workbench.domain.model import Fill, Side
+from workbench.marketdata.table import TickTable
+
+FILL_COLUMNS = (
+    "fill_id",
+    "order_id",
+    "signal_id",
+    "strategy_id",
+    "symbol",
+    "side",
+    "qty",
+    "price",
+    "ts",
+    "ts_ns",
+)
+ORDER_COLUMNS = (
+    "order_id",
+    "signal_id",
+    "symbol",
+    "side",
+    "qty",
+    "price",
+    "ts_ns",
+    "status",
+    "reason",
+)
+TRADE_COLUMNS = (
+    "symbol",
+    "side",
+    "qty",
+    "entry_ts",
+    "entry_price",
+    "exit_ts",
+    "exit_price",
+    "pnl",
+    "entry_fill_id",
+    "exit_fill_id",
+)
+POSITION_COLUMNS = ("symbol", "qty", "avg_price", "realized_pnl", "last_price", "unrealized_pnl")
+
+SHARPE_BASIS = (
+    "mean / sample stdev (ddof=1) of per-trade PnL over the FIFO trade list, not annualised; "
+    "null with fewer than 2 trades or zero stdev"
+)
+
+_QTY_EPS = 1e-12
+"""Quantities below this are zero (the tolerance `Position.apply` uses)."""
+
+
+def utc(ts_ns: np.ndarray | list[int]) -> pd.DatetimeIndex:
+    """Integer epoch nanoseconds as UTC datetimes (exact: ns resolution)."""
+    return pd.to_datetime(np.asarray(ts_ns, dtype=np.int64), unit="ns", utc=True)
+
+
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (``np.unique`` hashes first, which is far slower on 1M ints)."""
+    s = np.sort(np.asarray(values), kind="stable")
+    if len(s) < 2:
+        return s
+    return s[np.concatenate(([True], s[1:] != s[:-1]))]
+
+
+def strategy_of(signal_id: str) -> str:
+    """The strategy id in a ``f"{strategy_id}:{seq}"`` signal id."""
+    return signal_id.rsplit(":", 1)[0]
+
+
+# -- ticks -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolTicks:
+    """Tick columns as numpy arrays, grouped by symbol, each group in time order.
+
+    Group ``g`` is rows ``bounds[g]:bounds[g + 1]`` and holds ``symbols[g]``
+    (symbols sorted). Ticks with equal timestamps keep their file order.
+    """
+
+    symbols: list[str]
+    bounds: np.ndarray
+    ts_ns: np.ndarray
+    price: np.ndarray
+
+    @classmethod
+    def from_table(cls, ticks: TickTable) -> SymbolTicks:
+        n = len(ticks)
+        ts = np.asarray(ticks.ts_ns, dtype=np.int64)
+        price = np.asarray(ticks.price, dtype=np.float64)
+        if n and ticks.symbol.count(ticks.symbol[0]) == n:
+            symbols = [ticks.symbol[0]]
+            order = None if bool(np.all(ts[1:] >= ts[:-1])) else np.argsort(ts, kind="stable")
+            bounds = np.array([0, n])
+        else:
+            codes, uniques = pd.factorize(np.asarray(ticks.symbol, dtype=object), sort=True)
+            symbols = [str(s) for s in uniques]
+            order = np.lexsort((ts, codes))  # stable: file order survives on equal (code, ts)
+            bounds = np.searchsorted(codes[order], np.arange(len(symbols) + 1))
+        if order is not None:
+            ts, price = ts[order], price[order]
+        return cls(symbols, bounds, ts, price)
+
+    def group(self, symbol: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(ts_ns, price)`` of one symbol in time order (empty if it never ticked)."""
+        try:
+            g = self.symbols.index(symbol)
+        except ValueError:
+            return self.ts_ns[:0], self.price[:0]
+        lo, hi = self.bounds[g], self.bounds[g + 1]
+        return self.ts_ns[lo:hi], self.price[lo:hi]
+
+
+# -- fills, orders, books -----------------------------------------------------------------------
+
+
+def fills_frame(fills: list[Fill]) -> pd.DataFrame:
+    """Fills as a frame, in the order given (callers pass them sorted)."""
+    ts_ns = np.array([int(f.ts_ns) for f in fills], dtype=np.int64)
+    return pd.DataFrame(
+        {
+            "fill_id": pd.Series([f.id for f in fills], dtype=str),
+            "order_id": pd.Series([f.order_id for f in fills], dtype=str),
+            "signal_id": pd.Series([f.signal_id for f in fills], dtype=str),
+            "strategy_id": pd.Series([strategy_of(f.signal_id) for f in fills], dtype=str),
+            "symbol": pd.Series([f.symbol for f in fills], dtype=str),
+            "side": pd.Series([Side(f.side).value for f in fills], dtype=str),
+            "qty": np.array([f.qty for f in fills], dtype=np.float64),
+            "price": np.array([f.price for f in fills], dtype=np.float64),
+            "ts": utc(ts_ns),
+            "ts_ns": ts_ns,
+        },
+        columns=list(FILL_COLUMNS),
+    )
+
+
+def orders_frame(orders: list[dict]) -> pd.DataFrame:
+    """Orders as the journal has them, sorted by ``(ts_ns, order_id)``.
+
+    Only `ORDER_COLUMNS` are kept: the journal's ``updated_ns`` is wall-clock
+    time and would make two replays of the same data differ.
+    """
+    df = pd.DataFrame(list(orders), columns=list(ORDER_COLUMNS))
+    for col in ("side", "status"):  # enums become their plain string values
+        df[col] = pd.Series([getattr(v, "value", v) for v in df[col]], dtype=object)
+    df = df.astype({"qty": np.float64, "price": np.float64})
+    if df["ts_ns"].notna().all():
+        df["ts_ns"] = df["ts_ns"].astype(np.int64)
+    for col in ("order_id", "signal_id", "symbol", "side", "status", "reason"):
+        if df[col].notna().all():
+            df[col] = df[col].astype(str)
+    return df.sort_values(["ts_ns", "order_id"], kind="stable").reset_index(drop=True)
+
+
+@dataclass(slots=True)
+class BookHistory:
+    """One symbol's `Position` state after each of its fills, in fill order."""
+
+    ts_ns: list[int] = field(default_factory=list)
+    qty: list[float] = field(default_factory=list)
+    avg_price: list[float] = field(default_factory=list)
+    realized_pnl: list[float] = field(default_factory=list)
+    fill_price: list[float] = field(default_factory=list)
+
+
+def replay_books(fills: list[Fill]) -> tuple[Portfolio, dict[str, BookHistory]]:
+    """Apply time-ordered fills to a `Portfolio`, recording each symbol's state after every fill."""
+    portfolio = Portfolio()
+    history: dict[str, BookHistory] = {}
+    for f in fills:
+        portfolio.apply(f)
+        pos = portfolio.positions[f.symbol]
+        h = history.setdefault(f.symbol, BookHistory())
+        h.ts_ns.append(int(f.ts_ns))
+        h.qty.append(pos.qty)
+        h.avg_price.append(pos.avg_price)
+        h.realized_pnl.append(pos.realized_pnl)
+        h.fill_price.append(float(f.price))
+    return portfolio, history
+
+
+def positions_frame(
+    portfolio: Portfolio, history: dict[str, BookHistory], ticks: SymbolTicks
+) -> pd.DataFrame:
+    """One row per traded symbol (sorted), marked at its last tick price.
+
+    A symbol that never ticked is marked at its last fill price (``last_price``
+    then holds that), as the equity curve does.
+    """
+    rows = []
+    for symbol in sorted(portfolio.positions):
+        pos = portfolio.positions[symbol]
+        _, prices = ticks.group(symbol)
+        mark = float(prices[-1]) if len(prices) else history[symbol].fill_price[-1]
+        rows.append((symbol, pos.qty, pos.avg_price, pos.realized_pnl, mark, pos.unrealized(mark)))
+    df = pd.DataFrame(rows, columns=list(POSITION_COLUMNS))
+    df["symbol"] = df["symbol"].astype(str)
+    return df.astype({c: np.float64 for c in POSITION_COLUMNS[1:]})
+
+
+# -- trades -------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Lot:
+    sign: int
+    qty: float
+    price: float
+    ts_ns: int
+    fill_id: str
+
+
+def fifo_trades(fills: pd.DataFrame) -> pd.DataFrame:
+    """Round trips per symbol, matching fills first-in first-out.
+
+    A fill that closes part of a lot closes a trade of that part's size; a
+    fill larger than the open position closes it (one trade per lot) and opens
+    the rest the other way. Trades are listed in the order they close. Lots
+    still open at the end are not trades.
+    """
+    rows: list[tuple] = []
+    books: dict[str, deque[_Lot]] = {}
+    cols = zip(
+        fills["fill_id"],
+        fills["symbol"],
+        fills["side"],
+        fills["qty"],
+        fills["price"],
+        fills["ts_ns"],
+        strict=True,
+    )
+    for fill_id, symbol, side, qty, price, ts_ns in cols:
+        book = books.setdefault(symbol, deque())
+        sign = 1 if side == Side.BUY.value else -1
+        left = float(qty)
+        while left > _QTY_EPS and book and book[0].sign != sign:
+            lot = book[0]
+            q = min(left, lot.qty)
+            pnl = (price - lot.price) * q * lot.sign
+            long_short = "LONG" if lot.sign > 0 else "SHORT"
+            rows.append(
+                (
+                    symbol,
+                    long_short,
+                    q,
+                    lot.ts_ns,
+                    lot.price,
+                    ts_ns,
+                    price,
+                    pnl,
+                    lot.fill_id,
+                    fill_id,
+                )
+            )
+            lot.qty -= q
+            left -= q
+            if lot.qty <= _QTY_EPS:
+                book.popleft()
+        if left > _QTY_EPS:
+            book.append(_Lot(sign, left, float(price), int(ts_ns), fill_id))
+    df = pd.DataFrame(rows, columns=list(TRADE_COLUMNS))
+    df = df.astype(
+        {
+            "symbol": str,
+            "side": str,
+            "qty": np.float64,
+            "entry_price": np.float64,
+            "exit_price": np.float64,
+            "pnl": np.float64,
+            "entry_fill_id": str,
+            "exit_fill_id": str,
+        }
+    )
+    df["entry_ts"] = utc(df["entry_ts"].to_numpy(dtype=np.int64))
+    df["exit_ts"] = utc(df["exit_ts"].to_numpy(dtype=np.int64))
+    return df
+
+
+# -- equity -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EquityCurve:
+    """Equity at every distinct tick (and fill) timestamp, full resolution."""
+
+    ts_ns: np.ndarray
+    equity: np.ndarray
+    drawdown: np.ndarray
+
+
+def equity_curve(ticks: SymbolTicks, history: dict[str, BookHistory]) -> EquityCurve:
+    """Realised plus unrealised PnL over time, summed over symbols.
+
+    Evaluated at each distinct timestamp of the ticks and fills, *after*
+    everything at that timestamp: each symbol's book is the state after its
+    last fill at or before it, marked at its last tick price at or before it
+    (its last fill price while it has not ticked yet). Ticks sharing a
+    timestamp thus share one equity value. Per traded symbol this is two
+    `searchsorted` calls over the grid (a vectorised as-of join), so the cost
+    is O(ticks x traded symbols) with no per-tick Python.
+
+    Drawdown is equity minus its running maximum, starting from 0 (the equity
+    before the first fill), so it is always <= 0.
+    """
+    fill_ts = [np.asarray(h.ts_ns, dtype=np.int64) for h in history.values()]
+    grid = sorted_unique(np.concatenate([ticks.ts_ns, *fill_ts]))
+    equity = np.zeros(len(grid), dtype=np.float64)
+    for symbol in sorted(history):
+        h = history[symbol]
+        f_ts = np.asarray(h.ts_ns, dtype=np.int64)
+        start = int(np.searchsorted(grid, f_ts[0]))  # the book is empty before its first fill
+        at = grid[start:]
+        i = np.searchsorted(f_ts, at, side="right") - 1  # >= 0: at >= f_ts[0]
+        mark = np.asarray(h.fill_price)[i]  # until the symbol's first tick
+        t_ts, t_px = ticks.group(symbol)
+        if len(t_ts):
+            j = np.searchsorted(t_ts, at, side="right") - 1
+            mark = np.where(j >= 0, t_px[np.maximum(j, 0)], mark)
+        qty, avg = np.asarray(h.qty)[i], np.asarray(h.avg_price)[i]
+        # Same expression as Position.realized_pnl + Position.unrealized(mark).
+        equity[start:] += np.asarray(h.realized_pnl)[i] + (mark - avg) * qty
+    peak = np.maximum(np.maximum.accumulate(equity), 0.0) if len(equity) else equity
+    return EquityCurve(grid, equity, equity - peak)
+
+
+def extrema_sample(values: np.ndarray, budget: int) -> np.ndarray:
+    """Sorted row indices keeping the shape of a long series in <= ``budget`` rows.
+
+    Keeps the first and last row and, in ``(budget - 2) // 2`` equal buckets,
+    each bucket's minimum and maximum row, so spikes survive (unlike striding).
+    """
+    n = len(values)
+    if n <= budget:
+        return np.arange(n)
+    keep = [np.array([0, n - 1])]
+    buckets = (budget - 2) // 2
+    if buckets > 0:
+        grouped = pd.Series(values).groupby(np.arange(n) * buckets // n, sort=True)
+        keep += [grouped.idxmin().to_numpy(), grouped.idxmax().to_numpy()]
+    return sorted_unique(np.concatenate(keep))
+
+
+def equity_sample(curve: EquityCurve, fill_ts: np.ndarray, max_points: int) -> np.ndarray:
+    """Rows of ``curve`` to store: <= ``max_points``, never losing what matters.
+
+    Always kept: the first and last row, the max-drawdown trough and the peak
+    before it; then the row of every fill timestamp (evenly thinned only if the
+    fills alone outnumber ``max_points``); the rest of the budget goes to
+    per-bucket minima and maxima.
+    """
+    n = len(curve.equity)
+    if n <= max_points:
+        return np.arange(n)
+    trough = int(np.argmin(curve.drawdown))
+    peak = int(np.argmax(curve.equity[: trough + 1]))
+    core = sorted_unique(np.array([0, n - 1, trough, peak]))
+    at_fills = np.setdiff1d(np.searchsorted(curve.ts_ns, fill_ts), core)
+    room = max_points - len(core)
+    if len(at_fills) > room:
+        picks = np.linspace(0, len(at_fills) - 1, room).round().astype(np.int64)
+        at_fills = at_fills[sorted_unique(picks)]
+    must = np.union1d(core, at_fills)
+    rest = max_points - len(must)
+    if rest < 1:
+        return must
+    # extrema_sample's first and last rows are already in `must`.
+    return np.union1d(must, extrema_sample(curve.equity, rest + 2))
+
+
+# -- summary ------------------------------------------------------------------------------------
+
+
+def rounded(x: float | None) -> float | None:
+    """A float fit for stable JSON: 10 decimal places, no negative zero."""
+    return None if x is None else round(float(x), 10) + 0.0
+
+
+def sharpe(pnl: np.ndarray) -> float | None:
+    """See `SHARPE_BASIS`."""
+    if len(pnl) < 2:
+        return None
+    sd = float(np.std(pnl, ddof=1))
+    return None if sd == 0.0 else float(np.mean(pnl)) / sd
+
+
+def summarise(
+    *,
+    ticks: int,
+    symbols: int,
+    signals: int,
+    orders: pd.DataFrame,
+    fills: pd.DataFrame,
+    trades: pd.DataFrame,
+    positions: pd.DataFrame,
+    curve: EquityCurve,
+    fills_sha256: str,
+) -> dict:
+    """The deterministic summary: counts, PnL, drawdown, Sharpe, final positions, fills hash."""
+    pnl = trades["pnl"].to_numpy()
+    wins, losses = int((pnl > 0).sum()), int((pnl < 0).sum())
+    realized = float(positions["realized_pnl"].sum())
+    unrealized = float(positions["unrealized_pnl"].sum())
+    return {
+        "ticks": int(ticks),
+        "symbols": int(symbols),
+        "signals": int(signals),
+        "orders": len(orders),
+        "fills": len(fills),
+        "rejected": int((orders["status"] == "REJECTED").sum()),
+        "trades": len(trades),
+        "wins": wins,
+        "losses": losses,
+        "win_rate": rounded(wins / len(trades) if len(trades) else 0.0),
+        "net_pnl": rounded(realized + unrealized),
+        "realized_pnl": rounded(realized),
+        "unrealized_pnl": rounded(unrealized),
+        "max_drawdown": rounded(float(curve.drawdown.min()) if len(curve.drawdown) else 0.0),
+        "sharpe": rounded(sharpe(pnl)),
+        "sharpe_basis": SHARPE_BASIS,
+        "final_positions": {
+            str(s): rounded(q) for s, q in zip(positions["symbol"], positions["qty"], strict=True)
+        },
+        "fills_sha256": fills_sha256,
+    }
