@@ -11,6 +11,7 @@ started from.
 from __future__ import annotations
 
 import contextvars
+import copy
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -48,7 +49,7 @@ class BusConfig(_Section):
     control_address: str = "tcp://127.0.0.1:5704"
     telemetry_address: str = "tcp://127.0.0.1:5705"
     reconnect_interval_ms: int = Field(100, ge=1)
-    reconnect_interval_max_ms: int = Field(5_000, ge=0)
+    reconnect_interval_max_ms: int = Field(1_000, ge=0)
     zmq_heartbeat_interval_ms: int = Field(1_000, ge=0)
     zmq_heartbeat_timeout_ms: int = Field(3_000, ge=0)
     linger_ms: int = Field(1_000, ge=0)
@@ -411,7 +412,9 @@ def build_config(
         ConfigurationError: with one problem per invalid field.
     """
     try:
-        cfg = WorkbenchConfig(**(data or {}))
+        # Deep copy: pydantic keeps `Any` values (strategy params) by reference, and
+        # editing a config must never reach back into the caller's dicts.
+        cfg = WorkbenchConfig(**copy.deepcopy(data or {}))
     except ValidationError as e:
         problems = _format_errors(e, source)
         raise ConfigurationError("\n".join(problems), problems) from e

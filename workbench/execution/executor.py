@@ -62,61 +62,95 @@ class Executor:
             log.error("orders_in_doubt", order_ids=pending[:20], count=len(pending))
             self._publish(Event("alert", {"reason": "orders_in_doubt", "order_ids": pending[:20]}))
 
-    def _risk_reason(self, order: Order) -> str:
+    def _risk_reason(self, order: Order, position: float) -> str:
         r = self.risk
         if r.max_order_qty and order.qty > r.max_order_qty:
             return f"qty {order.qty} exceeds max_order_qty {r.max_order_qty}"
         if r.max_position_qty:
-            after = self.portfolio.position(order.symbol) + order.side.sign * order.qty
+            after = position + order.side.sign * order.qty
             if abs(after) > r.max_position_qty:
                 return f"position {after} would exceed max_position_qty {r.max_position_qty}"
         return ""
 
     def on_signal(self, signal: Signal) -> list[Fill]:
-        """Act on a signal once; a redelivered signal id does nothing."""
-        order = Order.from_signal(signal)
-        reason = self._risk_reason(order)
-        status = OrderStatus.REJECTED if reason else OrderStatus.PENDING
-        if not self.journal.begin_order(signal, order, status, reason):
-            self.telemetry.inc("signals_duplicate")
-            log.warning("signal_duplicate_ignored", signal_id=signal.id)
-            return []
-        self.telemetry.inc("signals_in")
-        self._publish(Event("signal_received", _signal_data(signal)))
-        if reason:
-            return self._rejected(order, reason)
+        """Act on one signal once; a redelivered signal id does nothing."""
+        return self.on_signals([signal])
+
+    def on_signals(self, signals: list[Signal], received_ns: int | None = None) -> list[Fill]:
+        """Act on signals in order, each at most once ever, with two journal commits in all.
+
+        Every signal and its order are committed before any order goes to the
+        broker, the broker's answers are committed together afterwards, and
+        events are published only once that is durable. Position limits see
+        the positions earlier signals of the batch will leave (orders are
+        assumed to fill in full, as market orders here do).
+        """
+        received_ns = received_ns or time.time_ns()
+        known = self.journal.known_signal_ids([s.id for s in signals])
+        projected: dict[str, float] = {}
+        items = []
+        for s in signals:
+            order = Order.from_signal(s)
+            pos = projected.get(s.symbol, self.portfolio.position(s.symbol))
+            reason = self._risk_reason(order, pos)
+            if not reason and s.id not in known:
+                projected[s.symbol] = pos + order.side.sign * order.qty
+            known.add(s.id)
+            items.append((s, order, OrderStatus.REJECTED if reason else OrderStatus.PENDING, reason))
+        fresh = self.journal.begin_orders(items)
+        events: list[Event] = []
+        results: list[tuple[str, OrderStatus, list[Fill], str]] = []
+        all_fills: list[Fill] = []
+        for (signal, order, _, reason), new in zip(items, fresh, strict=True):
+            if not new:
+                self.telemetry.inc("signals_duplicate")
+                log.warning("signal_duplicate_ignored", signal_id=signal.id)
+                continue
+            self.telemetry.inc("signals_in")
+            events.append(Event("signal_received", _signal_data(signal, received_ns)))
+            if reason:
+                results.append(self._rejected(order, reason, events))
+                continue
+            fills, result = self._submit(order, events)
+            results.append(result)
+            all_fills.extend(fills)
+        if results:
+            self.journal.finish_orders(results)
+        for e in events:
+            self._publish(e)
+        return all_fills
+
+    def _submit(self, order: Order, events: list[Event]) -> tuple[list[Fill], tuple]:
         self.telemetry.inc("orders_out")
         try:
             fills = self.breaker.call(self.broker.submit, order)
         except pybreaker.CircuitBreakerError:
-            self._publish(Event("alert", {"reason": "circuit_open", "order_id": order.id}))
-            return self._rejected(order, "circuit_open")
+            events.append(Event("alert", {"reason": "circuit_open", "order_id": order.id}))
+            return [], self._rejected(order, "circuit_open", events)
         except OrderRejected as e:
-            return self._rejected(order, e.reason)
+            return [], self._rejected(order, e.reason, events)
         except Exception as e:
             log.error("broker_error", order_id=order.id, error=repr(e))
-            return self._rejected(order, f"broker_error: {type(e).__name__}: {e}")
-        status = OrderStatus.FILLED if fills else OrderStatus.ACCEPTED
-        self.journal.finish_order(order.id, status, fills)
-        self._publish(Event("order_accepted", _order_data(order)))
+            return [], self._rejected(order, f"broker_error: {type(e).__name__}: {e}", events)
+        events.append(Event("order_accepted", _order_data(order)))
         for f in fills:
             realized = self.portfolio.apply(f)
             self.telemetry.inc("fills")
             data = _fill_data(f)
             data["realized_pnl"] = realized
             data["position"] = self.portfolio.position(f.symbol)
-            self._publish(Event("order_filled", data))
-        return fills
+            events.append(Event("order_filled", data))
+        status = OrderStatus.FILLED if fills else OrderStatus.ACCEPTED
+        return fills, (order.id, status, fills, "")
 
-    def _rejected(self, order: Order, reason: str) -> list[Fill]:
-        self.journal.finish_order(order.id, OrderStatus.REJECTED, [], reason)
+    def _rejected(self, order: Order, reason: str, events: list[Event]) -> tuple:
         self.telemetry.inc("orders_rejected")
         log.warning("order_rejected", order_id=order.id, reason=reason)
-        self._publish(Event("order_rejected", {**_order_data(order), "reason": reason}))
-        return []
+        events.append(Event("order_rejected", {**_order_data(order), "reason": reason}))
+        return (order.id, OrderStatus.REJECTED, [], reason)
 
 
-def _signal_data(s: Signal) -> dict[str, Any]:
+def _signal_data(s: Signal, received_ns: int) -> dict[str, Any]:
     return {
         "signal_id": s.id,
         "strategy_id": s.strategy_id,
@@ -128,7 +162,7 @@ def _signal_data(s: Signal) -> dict[str, Any]:
         "reason": s.reason,
         "condition_id": s.condition_id,
         "origin_ns": s.origin_ns,
-        "received_ns": time.time_ns(),
+        "received_ns": received_ns,
     }
 
 

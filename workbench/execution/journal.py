@@ -46,91 +46,89 @@ class Journal:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
 
-    def begin_order(
-        self, signal: Signal, order: Order, status: OrderStatus, reason: str = ""
-    ) -> bool:
-        """Record a signal and the order it becomes, atomically.
+    def begin_orders(self, items: list[tuple[Signal, Order, OrderStatus, str]]) -> list[bool]:
+        """Record signals and the orders they become, all in one transaction.
 
         Returns:
-            False, recording nothing, if the signal id is already journaled.
+            Per item, False (recording nothing for it) if its signal id was
+            already journaled, even earlier in the same list.
         """
         now = time.time_ns()
         db = self._db
+        fresh: list[bool] = []
         db.execute("BEGIN IMMEDIATE")
         try:
-            cur = db.execute(
-                "INSERT OR IGNORE INTO signals VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    signal.id,
-                    signal.strategy_id,
-                    signal.seq,
-                    signal.symbol,
-                    signal.side.value,
-                    signal.qty,
-                    signal.price,
-                    signal.ts_ns,
-                    signal.reason,
-                    signal.condition_id,
-                    now,
-                ),
-            )
-            if cur.rowcount == 0:
-                db.execute("ROLLBACK")
-                return False
-            db.execute(
-                "INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (
-                    order.id,
-                    order.signal_id,
-                    order.symbol,
-                    order.side.value,
-                    order.qty,
-                    order.price,
-                    order.ts_ns,
-                    status.value,
-                    reason,
-                    now,
-                ),
-            )
+            for signal, order, status, reason in items:
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO signals VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        signal.id, signal.strategy_id, signal.seq, signal.symbol,
+                        signal.side.value, signal.qty, signal.price, signal.ts_ns, signal.reason,
+                        signal.condition_id, now,
+                    ),
+                )
+                if cur.rowcount == 0:
+                    fresh.append(False)
+                    continue
+                db.execute(
+                    "INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        order.id, order.signal_id, order.symbol, order.side.value, order.qty,
+                        order.price, order.ts_ns, status.value, reason, now,
+                    ),
+                )
+                fresh.append(True)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        return True
+        return fresh
+
+    def begin_order(
+        self, signal: Signal, order: Order, status: OrderStatus, reason: str = ""
+    ) -> bool:
+        """`begin_orders` for one signal."""
+        return self.begin_orders([(signal, order, status, reason)])[0]
+
+    def finish_orders(self, items: list[tuple[str, OrderStatus, list[Fill], str]]) -> None:
+        """Record the broker's answers (order id, status, fills, reason) in one transaction."""
+        now = time.time_ns()
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for order_id, status, fills, reason in items:
+                db.execute(
+                    "UPDATE orders SET status=?, reason=?, updated_ns=? WHERE order_id=?",
+                    (status.value, reason, now, order_id),
+                )
+                db.executemany(
+                    "INSERT INTO fills VALUES (?,?,?,?,?,?,?,?,?)",
+                    [
+                        (
+                            f.id, f.order_id, f.signal_id, f.symbol, f.side.value, f.qty,
+                            f.price, f.ts_ns, now,
+                        )
+                        for f in fills
+                    ],
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     def finish_order(
         self, order_id: str, status: OrderStatus, fills: list[Fill], reason: str = ""
     ) -> None:
-        """Record the broker's answer: new status and any fills, atomically."""
-        now = time.time_ns()
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            db.execute(
-                "UPDATE orders SET status=?, reason=?, updated_ns=? WHERE order_id=?",
-                (status.value, reason, now, order_id),
-            )
-            db.executemany(
-                "INSERT INTO fills VALUES (?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        f.id,
-                        f.order_id,
-                        f.signal_id,
-                        f.symbol,
-                        f.side.value,
-                        f.qty,
-                        f.price,
-                        f.ts_ns,
-                        now,
-                    )
-                    for f in fills
-                ],
-            )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        """`finish_orders` for one order."""
+        self.finish_orders([(order_id, status, fills, reason)])
+
+    def known_signal_ids(self, ids: list[str]) -> set[str]:
+        """Which of ``ids`` are already journaled."""
+        if not ids:
+            return set()
+        marks = ",".join("?" * len(ids))
+        rows = self._db.execute(f"SELECT signal_id FROM signals WHERE signal_id IN ({marks})", ids)
+        return {r[0] for r in rows}
 
     def fills(self) -> list[Fill]:
         """Every fill, in the order recorded."""

@@ -7,7 +7,7 @@ from typing import Any
 
 from workbench.domain.model import Signal
 from workbench.execution.executor import Executor
-from workbench.messaging.codec import EndOfStream, Envelope, Event
+from workbench.messaging.codec import EndOfStream, Event
 from workbench.messaging.ports import Receiver, Sender
 from workbench.runtime.runner import Runner
 from workbench.runtime.telemetry import Telemetry
@@ -43,27 +43,39 @@ class ExecutorRunner(Runner):
         self.eos_complete = False
 
     def step(self, timeout_ms: int) -> None:
-        """Handle up to a few hundred waiting messages."""
+        """Handle the signals waiting (up to a few hundred) as one group commit."""
         env = self._signals.recv(timeout_ms)
+        batch: list[tuple[Signal, int]] = []
+        received_ns = 0
         n = 0
         while env is not None:
-            self._handle(env)
+            p = env.payload
+            if isinstance(p, Signal):
+                if not batch:
+                    received_ns = time.time_ns()
+                batch.append((p, env.sent_ns))
+            else:
+                self._flush(batch, received_ns)
+                batch = []
+                if isinstance(p, EndOfStream):
+                    self._on_eos(p)
+                else:
+                    self.telemetry.inc("unexpected_messages")
             n += 1
             if n >= MAX_MESSAGES_PER_STEP or self.finished:
                 break
             env = self._signals.recv(0)
+        self._flush(batch, received_ns)
 
-    def _handle(self, env: Envelope) -> None:
-        p = env.payload
-        if isinstance(p, Signal):
-            self.executor.on_signal(p)
-            if p.origin_ns:
-                self.telemetry.observe_latency_ns("tick_to_order", time.time_ns() - p.origin_ns)
-            self.telemetry.observe_latency_ns("signal_to_order", time.time_ns() - env.sent_ns)
-        elif isinstance(p, EndOfStream):
-            self._on_eos(p)
-        else:
-            self.telemetry.inc("unexpected_messages")
+    def _flush(self, batch: list[tuple[Signal, int]], received_ns: int) -> None:
+        if not batch:
+            return
+        self.executor.on_signals([s for s, _ in batch], received_ns)
+        now = time.time_ns()
+        for s, sent_ns in batch:
+            if s.origin_ns:
+                self.telemetry.observe_latency_ns("tick_to_order", now - s.origin_ns)
+            self.telemetry.observe_latency_ns("signal_to_order", now - sent_ns)
 
     def _on_eos(self, eos: EndOfStream) -> None:
         self._eos[eos.stream] = eos
@@ -104,6 +116,9 @@ class ExecutorRunner(Runner):
             "realized_pnl": pf.realized_pnl,
             "breaker": self.executor.breaker.current_state,
             "eos": sorted(self._eos),
+            # Also on the heartbeat: a supervisor whose event subscription was
+            # still reconnecting must not miss that the replay is complete.
+            **({"eos_summary": self.summary()} if self.eos_complete else {}),
         }
 
     def on_close(self) -> None:

@@ -169,6 +169,8 @@ class GatewayRunner(Runner):
         elapsed = max(1e-9, (self.last_tick_ns - (self.first_tick_ns or self.last_tick_ns)) / 1e9)
         self.log.info(
             "end_of_stream_sent",
+            first_tick_ns=self.first_tick_ns,
+            last_tick_ns=self.last_tick_ns,
             ticks=total,
             elapsed_s=round(elapsed, 3),
             ticks_per_s=round(total / elapsed) if total else 0,

@@ -234,7 +234,9 @@ def _build(kind: str, a: list[Any]) -> Payload:
             raise CodecError("tick batch ts_ns column holds a non-integer")
         if not all(type(t) is int for t in ts):
             raise CodecError("tick batch ts_ns column holds a non-integer")
-        return TickBatch(symbol, first_seq, ts, _floats(price, n, "price"), _floats(size, n, "size"))
+        return TickBatch(
+            symbol, first_seq, ts, _floats(price, n, "price"), _floats(size, n, "size")
+        )
     if kind == KIND_SIGNAL:
         sid, strat, seq, sym, side, qty, price, ts, reason, cond, origin = a
         if not (type(sid) is str and type(strat) is str and _is_int(seq) and _is_int(ts)):
@@ -248,7 +250,16 @@ def _build(kind: str, a: list[Any]) -> Payload:
         except ValueError as e:
             raise CodecError(f"signal side {side!r} is not BUY or SELL") from e
         return Signal(
-            sid, strat, seq, sym, side_v, float(qty), float(price), ts, str(reason), str(cond),
+            sid,
+            strat,
+            seq,
+            sym,
+            side_v,
+            float(qty),
+            float(price),
+            ts,
+            str(reason),
+            str(cond),
             int(origin),
         )
     if kind == KIND_EOS:
@@ -326,8 +337,26 @@ def decode(frames: list[bytes]) -> Envelope:
 def samples() -> list[Payload]:
     """One message of every kind, for the start-up self-check and tests."""
     return [
-        TickBatch("ABC", 1, [1_700_000_000_000_000_000, 1_700_000_000_100_000_000], [100.0, 100.01], [1.0, 2.0]),
-        Signal("sr-1:1", "sr-1", 1, "ABC", Side.BUY, 1.0, 100.01, 1_700_000_000_100_000_000, "entry", "c1", 5),
+        TickBatch(
+            "ABC",
+            1,
+            [1_700_000_000_000_000_000, 1_700_000_000_100_000_000],
+            [100.0, 100.01],
+            [1.0, 2.0],
+        ),
+        Signal(
+            "sr-1:1",
+            "sr-1",
+            1,
+            "ABC",
+            Side.BUY,
+            1.0,
+            100.01,
+            1_700_000_000_100_000_000,
+            "entry",
+            "c1",
+            5,
+        ),
         EndOfStream("gateway", 2, 1),
         Heartbeat("gateway", 42, "running", {"ticks_out": 2}, {"latency_us": [1, 2]}),
         Event("order_filled", {"order_id": "O-sr-1:1", "price": 100.01, "when": _EPOCH}),

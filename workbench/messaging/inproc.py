@@ -33,7 +33,9 @@ class InprocSender:
         """Encode and append."""
         topic = codec.topic_of(payload)
         seq = self._seqs[topic] = self._seqs.get(topic, 0) + 1
-        self._channel.frames.append(codec.encode(payload, self.sender_id, self.epoch, seq, time.time_ns()))
+        self._channel.frames.append(
+            codec.encode(payload, self.sender_id, self.epoch, seq, time.time_ns())
+        )
 
     def close(self) -> None:
         """Nothing to release."""

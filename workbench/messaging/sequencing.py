@@ -36,8 +36,12 @@ class SequenceTracker:
         if st is None or st.epoch != epoch:
             if st is not None:
                 log.info(
-                    "stream_restarted", socket=self._socket, sender=sender, kind=kind,
-                    old_epoch=st.epoch, epoch=epoch,
+                    "stream_restarted",
+                    socket=self._socket,
+                    sender=sender,
+                    kind=kind,
+                    old_epoch=st.epoch,
+                    epoch=epoch,
                 )
             self._streams[key] = _Stream(epoch, seq)
             return True
@@ -49,14 +53,23 @@ class SequenceTracker:
             missed = seq - expected
             self._telemetry.inc("gaps", missed)
             log.warning(
-                "sequence_gap", socket=self._socket, sender=sender, kind=kind,
-                expected=expected, got=seq, missed=missed,
+                "sequence_gap",
+                socket=self._socket,
+                sender=sender,
+                kind=kind,
+                expected=expected,
+                got=seq,
+                missed=missed,
             )
             st.last_seq = seq
             return True
         self._telemetry.inc("duplicates")
         log.warning(
-            "sequence_duplicate", socket=self._socket, sender=sender, kind=kind,
-            expected=expected, got=seq,
+            "sequence_duplicate",
+            socket=self._socket,
+            sender=sender,
+            kind=kind,
+            expected=expected,
+            got=seq,
         )
         return False

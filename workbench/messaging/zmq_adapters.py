@@ -193,7 +193,10 @@ class ZmqReceiver:
             self._telemetry.inc("bad_frames")
             head = frames[0][:40] if frames else b""
             self._bad(
-                socket=self.name, error=str(e), frames=len(frames), head=head,
+                socket=self.name,
+                error=str(e),
+                frames=len(frames),
+                head=head,
                 total_bad=self._telemetry.get("bad_frames"),
             )
             return None

@@ -134,6 +134,7 @@ class StrategyRunner(Runner):
         """Save state one last time."""
         if self._dirty:
             self._persist()
+        self._store.close()
 
     def heartbeat_extra(self) -> dict[str, Any]:  # noqa: D102
         extra: dict[str, Any] = {"last_signal_seq": self.last_signal_seq, "eos": self.eos_seen}

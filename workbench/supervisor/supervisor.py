@@ -403,6 +403,9 @@ class Supervisor:
             bind(tele, self.config.bus.telemetry_address, self.config.bus)
             events = ctx.socket(zmq.SUB)
             events.setsockopt(zmq.LINGER, 0)
+            # A local bus: reconnect fast, or a short replay can end unseen.
+            events.setsockopt(zmq.RECONNECT_IVL, 20)
+            events.setsockopt(zmq.RECONNECT_IVL_MAX, 200)
             for t in (b"evt/eos/", b"evt/alert/"):
                 events.setsockopt(zmq.SUBSCRIBE, t)
             events.connect(self.config.bus.events_address)
@@ -484,6 +487,11 @@ class Supervisor:
                 slot.prev_counters = (now, hb.counters)
             if hb.state == "finished":
                 slot.finished = True
+        eos = hb.extra.get("eos_summary")
+        if slot.role == "executor" and eos is not None and not self.eos_reached.is_set():
+            self.eos_summary = {**eos, "eos_ns": env.sent_ns}
+            self.eos_reached.set()
+            self._emit("eos", env.sender, **eos)
         if slot.state in (RunnerState.STARTING, RunnerState.UNHEALTHY) and slot.proc is not None:
             if slot.state is RunnerState.STARTING:
                 slot.running_since = now
@@ -495,7 +503,7 @@ class Supervisor:
         ev = env.payload
         if not isinstance(ev, Event):
             return
-        if ev.name == "eos":
+        if ev.name == "eos" and not self.eos_reached.is_set():
             self.eos_summary = {**ev.data, "eos_ns": env.sent_ns}
             self.eos_reached.set()
             self._emit("eos", env.sender, **ev.data)

@@ -128,3 +128,11 @@ def test_cli_config_check_exits_2_listing_problems(tmp_path, capsys):
 def test_cli_config_check_ok(capsys):
     assert cli(["config", "check", str(ROOT / "configs" / "paper.toml")]) == 0
     assert "ok" in capsys.readouterr().out
+
+
+def test_editing_a_built_config_never_changes_the_callers_data():
+    conditions = [{"id": "c", "symbol": "X", "side": "BUY", "trigger_price": 1.0,
+                   "turning_point": 0.1, "take_profit": 0.1, "stop_loss": 0.1}]
+    cfg = build_config({"strategies": [{"id": "s", "params": {"conditions": conditions}}]})
+    cfg.strategies[0].params["conditions"][0]["qty"] = 3.0
+    assert "qty" not in conditions[0]

@@ -145,3 +145,45 @@ def test_breaker_half_open_probe_recovers(tmp_path):
     breaker.half_open()
     assert ex.on_signal(sig(2))
     assert breaker.current_state == pybreaker.STATE_CLOSED
+
+
+def test_a_batch_is_one_order_per_new_signal_with_duplicates_inside_it_ignored(tmp_path):
+    broker = CountingBroker()
+    ex, events = make(tmp_path, broker)
+    ex.on_signal(sig(1))
+    fills = ex.on_signals([sig(1), sig(2, Side.SELL), sig(2, Side.SELL), sig(3)])
+    assert [f.signal_id for f in fills] == ["s:2", "s:3"]
+    assert [o.signal_id for o in broker.orders] == ["s:1", "s:2", "s:3"]
+    assert ex.telemetry.get("signals_duplicate") == 2
+
+
+def test_position_limit_sees_earlier_signals_of_the_same_batch(tmp_path):
+    ex, _ = make(tmp_path, risk=RiskConfig(max_position_qty=1))
+    ex.on_signals([sig(1), sig(2), sig(3, Side.SELL), sig(4, Side.SELL), sig(5, Side.SELL)])
+    assert [o["status"] for o in ex.journal.orders()] == [
+        "FILLED", "REJECTED", "FILLED", "FILLED", "REJECTED",
+    ]
+
+
+def test_events_follow_the_commit_and_carry_the_receive_time(tmp_path):
+    seen: list[tuple[str, int]] = []
+    journal = Journal(tmp_path / "j.sqlite")
+
+    def publish(e: Event) -> None:
+        seen.append((e.name, journal.count("fills")))  # what is durable when it is published
+
+    ex = Executor(SimulatedBroker(), journal, RiskConfig(), make_breaker(3, 60), Telemetry(), publish)
+    ex.on_signals([sig(1), sig(2, Side.SELL)], received_ns=42)
+    assert all(n == 2 for _, n in seen)
+    assert [n for n, _ in seen] == ["signal_received", "order_accepted", "order_filled"] * 2
+
+
+def test_batch_and_one_by_one_give_the_same_journal(tmp_path):
+    signals = [sig(i, Side.BUY if i % 2 else Side.SELL, 100.0 + i) for i in range(1, 9)]
+    a, _ = make(tmp_path / "a")
+    b, _ = make(tmp_path / "b")
+    a.on_signals(signals)
+    for s in signals:
+        b.on_signal(s)
+    assert a.journal.fills() == b.journal.fills()
+    assert a.portfolio.realized_pnl == b.portfolio.realized_pnl

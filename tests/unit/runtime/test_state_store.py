@@ -1,0 +1,62 @@
+"""Strategy state: round trips, survives torn writes, refuses silent corruption."""
+
+from __future__ import annotations
+
+import pytest
+
+from workbench.exceptions import ConfigurationError
+from workbench.runtime.state import FileStateStore
+
+
+def test_missing_state_is_none(tmp_path):
+    assert FileStateStore(tmp_path).load("s") is None
+
+
+def test_latest_save_wins_across_reopen(tmp_path):
+    store = FileStateStore(tmp_path)
+    for i in range(5):
+        store.save("s", {"seq": i})
+    store.close()
+    assert FileStateStore(tmp_path).load("s") == {"seq": 4}
+
+
+def test_saves_continue_after_reopen_without_going_back(tmp_path):
+    store = FileStateStore(tmp_path)
+    store.save("s", {"seq": 1})
+    store.save("s", {"seq": 2})
+    store.close()
+    again = FileStateStore(tmp_path)
+    again.save("s", {"seq": 3})
+    again.close()
+    assert FileStateStore(tmp_path).load("s") == {"seq": 3}
+
+
+def test_a_torn_newest_save_falls_back_to_the_one_before(tmp_path):
+    store = FileStateStore(tmp_path)
+    store.save("s", {"seq": 1})
+    store.save("s", {"seq": 2, "pad": "x" * 100})
+    store.close()
+    newest = tmp_path / "s.state.0"  # generation 2 went to slot 0
+    data = newest.read_bytes()
+    newest.write_bytes(data[: len(data) // 2])
+    assert FileStateStore(tmp_path).load("s") == {"seq": 1}
+
+
+def test_a_shorter_save_over_a_longer_one_reads_back_exactly(tmp_path):
+    store = FileStateStore(tmp_path)
+    store.save("s", {"big": "x" * 500})
+    store.save("s", {"n": 0})
+    store.save("s", {"small": 1})  # overwrites the big record's slot in place
+    store.close()
+    assert FileStateStore(tmp_path).load("s") == {"small": 1}
+
+
+def test_both_slots_corrupt_is_an_error_not_a_fresh_start(tmp_path):
+    store = FileStateStore(tmp_path)
+    store.save("s", {"seq": 1})
+    store.save("s", {"seq": 2})
+    store.close()
+    for p in tmp_path.glob("s.state.*"):
+        p.write_bytes(b"garbage" * 5)
+    with pytest.raises(ConfigurationError, match="no intact state"):
+        FileStateStore(tmp_path).load("s")
