@@ -25,10 +25,18 @@ def conditions(start: float = 100.0) -> list[dict]:
     out = []
     for i in range(5):
         off = 0.05 + 0.05 * i
-        common = {"symbol": "SYN", "turning_point": 0.03, "take_profit": 0.12, "stop_loss": 0.1,
-                  "following": True, "rearm": True}
+        common = {
+            "symbol": "SYN",
+            "turning_point": 0.03,
+            "take_profit": 0.12,
+            "stop_loss": 0.1,
+            "following": True,
+            "rearm": True,
+        }
         out.append({"id": f"b{i}", "side": "BUY", "trigger_price": round(start - off, 2), **common})
-        out.append({"id": f"s{i}", "side": "SELL", "trigger_price": round(start + off, 2), **common})
+        out.append(
+            {"id": f"s{i}", "side": "SELL", "trigger_price": round(start + off, 2), **common}
+        )
     return out
 
 
@@ -37,8 +45,20 @@ def plain_loop(prices: list[float], conds: list[dict]) -> int:
     st = []
     for c in conds:
         sign = 1 if c["side"] == "BUY" else -1
-        st.append([WAITING, c["trigger_price"], sign, c["turning_point"], c["take_profit"],
-                   c["stop_loss"], c["trigger_price"], 0.0, 0.0, 0.0])
+        st.append(
+            [
+                WAITING,
+                c["trigger_price"],
+                sign,
+                c["turning_point"],
+                c["take_profit"],
+                c["stop_loss"],
+                c["trigger_price"],
+                0.0,
+                0.0,
+                0.0,
+            ]
+        )
     fills = []
     for p in prices:
         for s in st:
@@ -66,8 +86,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     args = ap.parse_args(argv)
     table = synth_ticks("SYN", args.ticks, seed=11)
     conds = conditions()
-    cfg = build_config({"gateway": {"feed": "replay"},
-                        "strategies": [{"id": "sr", "params": {"conditions": conds}}]})
+    cfg = build_config(
+        {
+            "gateway": {"feed": "replay"},
+            "strategies": [{"id": "sr", "params": {"conditions": conds}}],
+        }
+    )
     t0 = time.perf_counter()
     fills, _, signals = run_fast(cfg, table)
     fast_s = time.perf_counter() - t0
@@ -77,12 +101,17 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     fast_rate, plain_rate = args.ticks / fast_s, args.ticks / plain_s
     print(f"fast replay ({args.ticks:,} ticks, 10 conditions)")
     print(f"  plain python loop   {plain_rate:12,.0f} ticks/s  {plain_fills} fills  (baseline)")
-    print(f"  workbench fast      {fast_rate:12,.0f} ticks/s  {len(fills)} fills, {signals} signals"
-          f"  = {fast_rate / plain_rate:.2f}x baseline   target >= 0.7x")
+    print(
+        f"  workbench fast      {fast_rate:12,.0f} ticks/s  {len(fills)} fills, {signals} signals"
+        f"  = {fast_rate / plain_rate:.2f}x baseline   target >= 0.7x"
+    )
     if plain_fills != len(fills):
         print("  WARNING: fill counts differ; the baseline does not implement the same rules")
-    return {"fast_ticks_per_s": fast_rate, "plain_ticks_per_s": plain_rate,
-            "ratio": fast_rate / plain_rate}
+    return {
+        "fast_ticks_per_s": fast_rate,
+        "plain_ticks_per_s": plain_rate,
+        "ratio": fast_rate / plain_rate,
+    }
 
 
 if __name__ == "__main__":

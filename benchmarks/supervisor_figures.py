@@ -105,14 +105,20 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     bare_rss = statistics.median(b[1] for b in bases)
     print(f"supervisor figures (median of {args.repeat} runs)")
     print(f"  bare python spawn-to-exit    {spawn * 1000:7.0f} ms  (baseline)")
-    print(f"  cold start, 3 runners        {med['cold'] * 1000:7.0f} ms  "
-          f"= {med['cold'] / spawn:.1f}x baseline   target <= 1000 ms")
-    print(f"  SIGKILL to running again     {med['restart'] * 1000:7.0f} ms  "
-          f"= {med['restart'] / spawn:.1f}x baseline   target <= 500 ms")
+    print(
+        f"  cold start, 3 runners        {med['cold'] * 1000:7.0f} ms  "
+        f"= {med['cold'] / spawn:.1f}x baseline   target <= 1000 ms"
+    )
+    print(
+        f"  SIGKILL to running again     {med['restart'] * 1000:7.0f} ms  "
+        f"= {med['restart'] / spawn:.1f}x baseline   target <= 500 ms"
+    )
     print(f"  bare python RSS              {bare_rss:7.1f} MB  (baseline)")
     for k, v in med.items():
         if k.startswith("rss_"):
-            print(f"  RSS {k[4:]:<24} {v:7.1f} MB  = {v / bare_rss:.1f}x baseline   target <= 60 MB")
+            print(
+                f"  RSS {k[4:]:<24} {v:7.1f} MB  = {v / bare_rss:.1f}x baseline   target <= 60 MB"
+            )
     return {**med, "baseline_spawn": spawn, "baseline_rss": bare_rss}
 
 

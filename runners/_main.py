@@ -48,7 +48,9 @@ def run_role(
     except ConfigurationError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_CONFIG
-    configure_logging(cfg.runtime.log_level, json=True, runner=rid, run_id=cfg.run_id, pid=os.getpid())
+    configure_logging(
+        cfg.runtime.log_level, json=True, runner=rid, run_id=cfg.run_id, pid=os.getpid()
+    )
     log = structlog.get_logger()
     die_with_parent()
     if os.environ.get(GATE_ENV) == "stdin" and not wait_at_gate():

@@ -54,7 +54,10 @@ class RunnerProcs:
         log = (self.folder / f"{name}.log").open("wb")
         p = subprocess.Popen(
             [sys.executable, "-m", f"runners.{role}", "--config", str(config), *extra],
-            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            start_new_session=True,
         )
         self.procs[name] = p
         return p

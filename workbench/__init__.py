@@ -98,8 +98,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
     from workbench.execution.journal import Journal
     from workbench.marketdata.loaders import load_ticks
     from workbench.marketdata.synth import synth_ticks
-    from workbench.marketdata.writers import write_ticks
     from workbench.marketdata.table import TickTable
+    from workbench.marketdata.writers import write_ticks
     from workbench.strategies.base import Strategy, load_strategy
     from workbench.strategies.support_resistance import SupportResistance
     from workbench.supervisor.supervisor import RunnerState, Supervisor, SupervisorEvent

@@ -125,8 +125,13 @@ def _replay(args: argparse.Namespace) -> int:
     try:
         overrides = _parse_overrides(args.set)
         result = replay(
-            args.config, args.data, speed=args.speed, mode=args.mode, out=args.out,
-            condition_overrides=overrides, progress=not args.quiet,
+            args.config,
+            args.data,
+            speed=args.speed,
+            mode=args.mode,
+            out=args.out,
+            condition_overrides=overrides,
+            progress=not args.quiet,
         )
     except (ConfigurationError, DataError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -153,7 +158,9 @@ def _replay_notebook(args: argparse.Namespace) -> int:
         params = {name: _literal(value) for name, value in args.parameters}
         for key in ("config", "data", "mode", "speed"):
             if getattr(args, key) is not None:
-                params[{"config": "config_path", "data": "data_path"}.get(key, key)] = getattr(args, key)
+                params[{"config": "config_path", "data": "data_path"}.get(key, key)] = getattr(
+                    args, key
+                )
         nb = run_replay_notebook(args.out, params)
     except (ConfigurationError, DataError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -179,8 +186,12 @@ def _promote(args: argparse.Namespace) -> int:
 
     try:
         path = promote(
-            args.replay, args.out, max_drawdown=args.max_drawdown, min_trades=args.min_trades,
-            min_net_pnl=args.min_net_pnl, min_win_rate=args.min_win_rate,
+            args.replay,
+            args.out,
+            max_drawdown=args.max_drawdown,
+            min_trades=args.min_trades,
+            min_net_pnl=args.min_net_pnl,
+            min_win_rate=args.min_win_rate,
             min_sharpe=args.min_sharpe,
         )
     except ConfigurationError as e:
@@ -242,15 +253,28 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--speed", type=float, default=0.0, help="0 = as fast as possible")
     rp.add_argument("--mode", choices=["wire", "fast"], default="wire")
     rp.add_argument("--out", default=None, help="folder for results and report.html")
-    rp.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                    help="condition override for every condition, e.g. turning_point=0.1")
+    rp.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="condition override for every condition, e.g. turning_point=0.1",
+    )
     rp.add_argument("--quiet", action="store_true", help="no progress bar")
     rp.set_defaults(func=_replay)
 
     rn = sub.add_parser("replay-notebook", help="run notebooks/03_replay.ipynb with papermill")
     rn.add_argument("--out", required=True, help="folder for the executed notebook and results")
-    rn.add_argument("-p", "--parameter", dest="parameters", nargs=2, action="append", default=[],
-                    metavar=("NAME", "VALUE"), help="a notebook parameter, as papermill's -p")
+    rn.add_argument(
+        "-p",
+        "--parameter",
+        dest="parameters",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="a notebook parameter, as papermill's -p",
+    )
     rn.add_argument("--config", default=None)
     rn.add_argument("--data", default=None)
     rn.add_argument("--mode", choices=["wire", "fast"], default=None)

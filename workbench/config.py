@@ -207,10 +207,16 @@ class SupervisorConfig(_Section):
     """How the supervisor starts, watches and restarts runners, and where it reports."""
 
     http_host: str = "127.0.0.1"
-    http_port: int = Field(0, ge=0, le=65535, description="health/metrics port; 0 = pick a free one")
+    http_port: int = Field(
+        0, ge=0, le=65535, description="health/metrics port; 0 = pick a free one"
+    )
     start_timeout_s: float = Field(15.0, gt=0, description="spawn to first heartbeat")
-    heartbeat_timeout_s: float = Field(2.0, gt=0, description="heartbeat age that makes a runner unhealthy")
-    hung_restart_after_s: float = Field(1.0, ge=0, description="unhealthy this long = hung: restart it")
+    heartbeat_timeout_s: float = Field(
+        2.0, gt=0, description="heartbeat age that makes a runner unhealthy"
+    )
+    hung_restart_after_s: float = Field(
+        1.0, ge=0, description="unhealthy this long = hung: restart it"
+    )
     stop_grace_s: float = Field(3.0, gt=0, description="SIGTERM to SIGKILL")
     restart_backoff_initial_s: float = Field(0.05, ge=0)
     restart_backoff_max_s: float = Field(10.0, ge=0)
@@ -218,13 +224,17 @@ class SupervisorConfig(_Section):
     max_restarts: int = Field(5, ge=0, description="restarts allowed per window before 'failed'")
     restart_window_s: float = Field(60.0, gt=0)
     unlimited_restarts: bool = False
-    log_lines_kept: int = Field(500, ge=10, description="recent log lines kept per runner in memory")
+    log_lines_kept: int = Field(
+        500, ge=10, description="recent log lines kept per runner in memory"
+    )
 
     @field_validator("http_host")
     @classmethod
     def _loopback_only(cls, v: str) -> str:
         if v not in ("127.0.0.1", "localhost", "::1"):
-            raise ValueError("must be a loopback address (health and metrics are not for the network)")
+            raise ValueError(
+                "must be a loopback address (health and metrics are not for the network)"
+            )
         return v
 
 
@@ -263,7 +273,7 @@ class WorkbenchConfig(BaseSettings):
     @classmethod
     def settings_customise_sources(
         cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
-    ):  # noqa: D102 - pydantic-settings hook
+    ):
         toml_file = _TOML_FILE.get()
         sources = [init_settings, env_settings]
         if toml_file is not None:

@@ -26,7 +26,6 @@ from workbench.runtime.strategy_host import StrategyRunner
 from workbench.runtime.telemetry import Telemetry
 from workbench.strategies.base import load_strategy, symbols_of
 
-
 # Strategies in a replay never have more than the credit window (tens of
 # batches) queued, so this bound only ever bites a stalled tap (a notebook),
 # which then sees gaps instead of growing the gateway's memory without limit.

@@ -33,11 +33,27 @@ log = structlog.get_logger()
 TICK_COLUMNS = ("ts", "symbol", "price", "size", "seq")
 EVENT_COLUMNS = ("ts", "name", "sender", "data")
 SIGNAL_COLUMNS = (
-    "ts", "signal_id", "strategy_id", "symbol", "side", "qty", "price", "reason", "condition_id",
+    "ts",
+    "signal_id",
+    "strategy_id",
+    "symbol",
+    "side",
+    "qty",
+    "price",
+    "reason",
+    "condition_id",
     "latency_us",
 )
 FILL_COLUMNS = (
-    "ts", "fill_id", "signal_id", "symbol", "side", "qty", "price", "realized_pnl", "position",
+    "ts",
+    "fill_id",
+    "signal_id",
+    "symbol",
+    "side",
+    "qty",
+    "price",
+    "realized_pnl",
+    "position",
 )
 
 
@@ -88,7 +104,6 @@ class Ring:
             self._rows.clear()
 
 
-
 class Taps:
     """Subscribes to ticks and executor events on a background thread.
 
@@ -99,7 +114,9 @@ class Taps:
         fills: Fills.
     """
 
-    def __init__(self, config: WorkbenchConfig, *, max_ticks: int = 100_000, max_events: int = 20_000) -> None:
+    def __init__(
+        self, config: WorkbenchConfig, *, max_ticks: int = 100_000, max_events: int = 20_000
+    ) -> None:
         self.config = config
         self.ticks = Ring(TICK_COLUMNS, max_ticks)
         self.events = Ring(EVENT_COLUMNS, max_events)
@@ -187,7 +204,16 @@ class Taps:
         if isinstance(b, TickBatch):
             n = len(b)
             self.ticks.extend(
-                list(zip(b.ts_ns, [b.symbol] * n, b.price, b.size, range(b.first_seq, b.first_seq + n), strict=True))
+                list(
+                    zip(
+                        b.ts_ns,
+                        [b.symbol] * n,
+                        b.price,
+                        b.size,
+                        range(b.first_seq, b.first_seq + n),
+                        strict=True,
+                    )
+                )
             )
 
     def _on_event_message(self, env: codec.Envelope) -> None:
@@ -200,13 +226,34 @@ class Taps:
             origin = d.get("origin_ns") or 0
             latency = (d.get("received_ns", 0) - origin) / 1e3 if origin else None
             self.signals.extend(
-                [(d.get("ts_ns"), d.get("signal_id"), d.get("strategy_id"), d.get("symbol"),
-                  d.get("side"), d.get("qty"), d.get("price"), d.get("reason"),
-                  d.get("condition_id"), latency)]
+                [
+                    (
+                        d.get("ts_ns"),
+                        d.get("signal_id"),
+                        d.get("strategy_id"),
+                        d.get("symbol"),
+                        d.get("side"),
+                        d.get("qty"),
+                        d.get("price"),
+                        d.get("reason"),
+                        d.get("condition_id"),
+                        latency,
+                    )
+                ]
             )
         elif ev.name == "order_filled":
             self.fills.extend(
-                [(d.get("ts_ns"), d.get("fill_id"), d.get("signal_id"), d.get("symbol"),
-                  d.get("side"), d.get("qty"), d.get("price"), d.get("realized_pnl"),
-                  d.get("position"))]
+                [
+                    (
+                        d.get("ts_ns"),
+                        d.get("fill_id"),
+                        d.get("signal_id"),
+                        d.get("symbol"),
+                        d.get("side"),
+                        d.get("qty"),
+                        d.get("price"),
+                        d.get("realized_pnl"),
+                        d.get("position"),
+                    )
+                ]
             )

@@ -30,20 +30,40 @@ SYMBOL = "XYZ"
 PAD = 3_000
 
 COND_B = {
-    "id": "b", "symbol": SYMBOL, "side": "BUY", "trigger_price": 100.0, "turning_point": 0.5,
-    "take_profit": 1.0, "stop_loss": 1.0, "qty": 2.0,
+    "id": "b",
+    "symbol": SYMBOL,
+    "side": "BUY",
+    "trigger_price": 100.0,
+    "turning_point": 0.5,
+    "take_profit": 1.0,
+    "stop_loss": 1.0,
+    "qty": 2.0,
 }
 COND_S = {
-    "id": "s", "symbol": SYMBOL, "side": "SELL", "trigger_price": 110.0, "turning_point": 0.5,
-    "take_profit": 1.0, "stop_loss": 0.5, "qty": 1.0,
+    "id": "s",
+    "symbol": SYMBOL,
+    "side": "SELL",
+    "trigger_price": 110.0,
+    "turning_point": 0.5,
+    "take_profit": 1.0,
+    "stop_loss": 0.5,
+    "qty": 1.0,
 }
 
 
 def prices() -> list[float]:
     """The price path of the file, row by row."""
-    return [101.0, 100.0, 100.2, 100.5, 101.0, 101.5] + [105.0] * PAD + [
-        110.0, 109.6, 109.5, 110.0, 99.0,
-    ]
+    return (
+        [101.0, 100.0, 100.2, 100.5, 101.0, 101.5]
+        + [105.0] * PAD
+        + [
+            110.0,
+            109.6,
+            109.5,
+            110.0,
+            99.0,
+        ]
+    )
 
 
 def ts(row: int) -> int:

@@ -9,10 +9,9 @@ import socket
 import time
 
 import pytest
+from conftest import ROOT, make_config
 from jupyter_client import KernelManager
 from test_workbench_up import pid_alive, tcp_bus
-
-from conftest import ROOT, make_config
 
 pytestmark = pytest.mark.integration
 

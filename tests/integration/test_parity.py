@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, SHARED_DATA, make_config
+
 from workbench.domain.model import Fill, Side
 from workbench.replay import fills_hash, promote, replay
 from workbench.replay.notebook import run_replay_notebook
@@ -21,24 +21,40 @@ pytestmark = pytest.mark.integration
 
 def cond(cid, symbol, side, trigger, turning, tp, sl):
     return {
-        "id": cid, "symbol": symbol, "side": side, "trigger_price": trigger,
-        "turning_point": turning, "take_profit": tp, "stop_loss": sl, "following": True,
+        "id": cid,
+        "symbol": symbol,
+        "side": side,
+        "trigger_price": trigger,
+        "turning_point": turning,
+        "take_profit": tp,
+        "stop_loss": sl,
+        "following": True,
         "rearm": True,
     }
 
 
 DATASETS = {
-    "sample": (ROOT / "data/ticks/synth-ABC-5000.csv", [
-        cond("b", "ABC", "BUY", 99.9, 0.05, 0.2, 0.15), cond("s", "ABC", "SELL", 100.1, 0.05, 0.2, 0.15),
-    ]),
-    "eurusd": (SHARED_DATA / "eurusd-quotes-2020-01.csv", [
-        cond("b", "EURUSD", "BUY", 1.1216, 0.00005, 0.0002, 0.00015),
-        cond("s", "EURUSD", "SELL", 1.1222, 0.00005, 0.0002, 0.00015),
-    ]),
-    "usdjpy": (SHARED_DATA / "usdjpy-quotes-2013-01.csv", [
-        cond("b", "USDJPY", "BUY", 86.75, 0.01, 0.03, 0.03),
-        cond("s", "USDJPY", "SELL", 86.80, 0.01, 0.03, 0.03),
-    ]),
+    "sample": (
+        ROOT / "data/ticks/synth-ABC-5000.csv",
+        [
+            cond("b", "ABC", "BUY", 99.9, 0.05, 0.2, 0.15),
+            cond("s", "ABC", "SELL", 100.1, 0.05, 0.2, 0.15),
+        ],
+    ),
+    "eurusd": (
+        SHARED_DATA / "eurusd-quotes-2020-01.csv",
+        [
+            cond("b", "EURUSD", "BUY", 1.1216, 0.00005, 0.0002, 0.00015),
+            cond("s", "EURUSD", "SELL", 1.1222, 0.00005, 0.0002, 0.00015),
+        ],
+    ),
+    "usdjpy": (
+        SHARED_DATA / "usdjpy-quotes-2013-01.csv",
+        [
+            cond("b", "USDJPY", "BUY", 86.75, 0.01, 0.03, 0.03),
+            cond("s", "USDJPY", "SELL", 86.80, 0.01, 0.03, 0.03),
+        ],
+    ),
 }
 
 
@@ -73,18 +89,25 @@ def test_fast_wire_notebook_and_headless_runs_agree(name, tmp_path):
     assert fast.summary["fills"] > 0, "a parity test where nothing trades proves nothing"
     assert wire.fills.equals(fast.fills)
     assert wire.summary == fast.summary
-    assert (tmp_path / "wire/summary.json").read_bytes() == (tmp_path / "fast/summary.json").read_bytes()
+    assert (tmp_path / "wire/summary.json").read_bytes() == (
+        tmp_path / "fast/summary.json"
+    ).read_bytes()
 
     nb = run_replay_notebook(
         tmp_path / "notebook",
         {"config_path": str(cfg_file), "data_path": str(data), "mode": "wire"},
     )
-    assert (nb.parent / "summary.json").read_bytes() == (tmp_path / "fast/summary.json").read_bytes()
+    assert (nb.parent / "summary.json").read_bytes() == (
+        tmp_path / "fast/summary.json"
+    ).read_bytes()
 
     promoted = promote(tmp_path / "wire", tmp_path / "promoted.toml", min_trades=0)
     up = subprocess.run(
         [sys.executable, "-m", "workbench.cli", "up", "--config", str(promoted)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert up.returncode == 0, up.stderr
     headless = journal_fills(tmp_path / "runs" / "test" / "journal.sqlite")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import zmq
+from conftest import make_config
 from pipeline_support import COND_B, COND_S, EXPECTED_PNL, expected_fills, prices, write_ticks
 
-from conftest import make_config
 from workbench.messaging import codec
 
 pytestmark = pytest.mark.integration
@@ -27,8 +27,10 @@ def replay_config(tmp_path: Path, strategies: list[dict], batch_size: int = 7):
     data = write_ticks(tmp_path / "ticks.csv")
     cfg = make_config(
         tmp_path,
-        gateway={"feed": "replay", "replay": {"path": str(data), "batch_size": batch_size,
-                                              "window_batches": 4}},
+        gateway={
+            "feed": "replay",
+            "replay": {"path": str(data), "batch_size": batch_size, "window_batches": 4},
+        },
         strategies=strategies,
         executor={"broker": {"slippage": 0.01}},
     )
@@ -50,8 +52,10 @@ def test_replay_gives_exactly_the_hand_derived_fills(tmp_path, runner_procs):
     assert runner_procs.wait("strategy") == 0, runner_procs.text("strategy")
     assert runner_procs.wait("gateway") == 0, runner_procs.text("gateway")
 
-    assert journal_fills(cfg.journal_path()) == sorted(expected_fills("sr", "sr"), key=lambda f: (f[4], f[0]))
-    done = [e for e in runner_procs.logs("executor") if e["event"] == "replay_complete"][0]
+    assert journal_fills(cfg.journal_path()) == sorted(
+        expected_fills("sr", "sr"), key=lambda f: (f[4], f[0])
+    )
+    done = next(e for e in runner_procs.logs("executor") if e["event"] == "replay_complete")
     assert done["realized_pnl"] == pytest.approx(EXPECTED_PNL)
     assert done["positions"] == {"XYZ": 0.0}
     assert final_counters(runner_procs, "strategy")["ticks_in"] == len(prices())
@@ -108,6 +112,8 @@ def test_malformed_frames_into_bound_sockets_are_counted_and_dropped(tmp_path, r
         ctx.destroy(linger=0)
     assert final_counters(runner_procs, "executor")["bad_frames"] == len(GARBAGE)
     assert final_counters(runner_procs, "gateway")["bad_frames"] == len(GARBAGE)
-    assert journal_fills(cfg.journal_path()) == sorted(expected_fills("sr", "sr"), key=lambda f: (f[4], f[0]))
+    assert journal_fills(cfg.journal_path()) == sorted(
+        expected_fills("sr", "sr"), key=lambda f: (f[4], f[0])
+    )
     logged = [e for e in runner_procs.logs("executor") if e["event"] == "bad_frame_dropped"]
     assert logged and "socket" in logged[0] and "error" in logged[0]

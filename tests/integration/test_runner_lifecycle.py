@@ -8,9 +8,9 @@ import time
 
 import pytest
 import zmq
+from conftest import make_config
 from pipeline_support import COND_B, T0
 
-from conftest import make_config
 from workbench.domain.model import TickBatch
 from workbench.messaging import codec
 from workbench.messaging.codec import Credit, EndOfStream, Heartbeat, Marker
@@ -68,7 +68,10 @@ def test_strategy_drops_malformed_tick_frames_and_keeps_trading(tmp_path, runner
         assert gw.await_subscriber().subscriber == "sr"
         for frames in (
             [b"tick/XYZ/", b"\xc1"],
-            [b"tick/XYZ/", codec.pack([1, "tick", "fake-gw", 1, 99, 1, "XYZ", 1, [1], ["x"], [1.0]])],
+            [
+                b"tick/XYZ/",
+                codec.pack([1, "tick", "fake-gw", 1, 99, 1, "XYZ", 1, [1], ["x"], [1.0]]),
+            ],
             [b"tick/XYZ/"],
         ):
             gw.pub.send_multipart(frames)
@@ -113,8 +116,14 @@ def test_gateway_retries_a_busy_port_then_fails_clearly(tmp_path, runner_procs):
     holder.listen()
     port = holder.getsockname()[1]
     try:
-        cfg = make_config(tmp_path, bus={"ticks_address": f"tcp://127.0.0.1:{port}",
-                                         "bind_retry_attempts": 3, "bind_retry_max_wait_ms": 50})
+        cfg = make_config(
+            tmp_path,
+            bus={
+                "ticks_address": f"tcp://127.0.0.1:{port}",
+                "bind_retry_attempts": 3,
+                "bind_retry_max_wait_ms": 50,
+            },
+        )
         path = cfg.save(tmp_path / "config.toml")
         runner_procs.start("gateway", "gateway", path)
         assert runner_procs.wait("gateway") == 75
@@ -146,4 +155,6 @@ def test_live_gateway_heartbeats_then_stops_cleanly_on_signal(tmp_path, runner_p
         ctx.destroy(linger=0)
     events = [e["event"] for e in runner_procs.logs("gateway")]
     assert "stop_requested" in events and events[-1] == "runner_stopped"
-    assert all(e["run_id"] == "test" and e["runner"] == "gateway" for e in runner_procs.logs("gateway"))
+    assert all(
+        e["run_id"] == "test" and e["runner"] == "gateway" for e in runner_procs.logs("gateway")
+    )

@@ -11,9 +11,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import make_config
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import make_config
 from workbench.supervisor import RunnerState, Supervisor
 
 pytestmark = pytest.mark.integration
@@ -104,7 +104,9 @@ def test_sigkilled_runner_is_restarted_and_healthy_again(tmp_path, supervisor_fa
     assert any(e.kind == "exited" and e.data["exit_code"] == -signal.SIGKILL for e in sup.events)
 
 
-def test_sigstopped_runner_turns_unhealthy_then_is_killed_and_restarted(tmp_path, supervisor_factory):
+def test_sigstopped_runner_turns_unhealthy_then_is_killed_and_restarted(
+    tmp_path, supervisor_factory
+):
     sup = supervisor_factory(live_config(tmp_path))
     sup.start(wait=True, timeout=30)
     old = state(sup, "gateway")["pid"]
@@ -121,11 +123,11 @@ def test_sigstopped_runner_turns_unhealthy_then_is_killed_and_restarted(tmp_path
     assert any(e.kind == "hung" and e.runner == "gateway" for e in sup.events)
 
 
-CRASHER = '''
+CRASHER = """
 class Crasher:
     def __init__(self, strategy_id, **params):
         raise RuntimeError("boom at start-up")
-'''
+"""
 
 
 def test_crash_looping_runner_backs_off_then_fails_with_alert(tmp_path, supervisor_factory):
@@ -152,8 +154,13 @@ def test_unlimited_restarts_never_give_up(tmp_path, supervisor_factory):
     (tmp_path / "crashing_strategy.py").write_text(CRASHER)
     cfg = make_config(
         tmp_path,
-        supervisor={**FAST, "max_restarts": 1, "unlimited_restarts": True,
-                    "restart_backoff_initial_s": 0.01, "restart_backoff_max_s": 0.05},
+        supervisor={
+            **FAST,
+            "max_restarts": 1,
+            "unlimited_restarts": True,
+            "restart_backoff_initial_s": 0.01,
+            "restart_backoff_max_s": 0.05,
+        },
         strategies=[{"id": "bad", "class_path": "crashing_strategy:Crasher", "params": {}}],
     )
     sup = supervisor_factory(cfg, runners=["bad"], env={"PYTHONPATH": str(tmp_path)})
@@ -201,10 +208,15 @@ def test_health_flips_to_503_and_back_and_metrics_parse(tmp_path, supervisor_fac
     assert "workbench_runner_up" in families and "workbench_runner_restarts" in families
     ticks = [s for s in families["workbench_ticks_out"].samples if s.labels["runner"] == "gateway"]
     assert ticks and ticks[0].value > 0
-    assert "workbench_tick_to_signal_latency_seconds" in families or "workbench_bad_frames" not in families
+    assert (
+        "workbench_tick_to_signal_latency_seconds" in families
+        or "workbench_bad_frames" not in families
+    )
 
 
-def test_runner_output_is_captured_to_files_and_memory_even_when_not_json(tmp_path, supervisor_factory):
+def test_runner_output_is_captured_to_files_and_memory_even_when_not_json(
+    tmp_path, supervisor_factory
+):
     sup = supervisor_factory(live_config(tmp_path))
     sup.start(wait=True, timeout=30)
     sup.logs.add("gateway", "plain text, not json\n")
@@ -213,8 +225,14 @@ def test_runner_output_is_captured_to_files_and_memory_even_when_not_json(tmp_pa
     lines = [json.loads(x) for x in path.read_text().splitlines()]
     assert path == tmp_path / "runs" / "test" / "logs" / "gateway.jsonl"
     assert any(e.get("event") == "runner_started" for e in lines)
-    assert any(e.get("event") == "raw_output" and e["line"] == "plain text, not json" for e in lines)
-    assert sup.logs.recent("gateway")[-1]["event"] in ("runner_stopped", "raw_output", "stop_requested")
+    assert any(
+        e.get("event") == "raw_output" and e["line"] == "plain text, not json" for e in lines
+    )
+    assert sup.logs.recent("gateway")[-1]["event"] in (
+        "runner_stopped",
+        "raw_output",
+        "stop_requested",
+    )
 
 
 def test_stop_leaves_no_runner_and_no_zombie(tmp_path, supervisor_factory):
@@ -228,8 +246,11 @@ def test_stop_leaves_no_runner_and_no_zombie(tmp_path, supervisor_factory):
 
 
 def test_configuration_error_fails_at_once_without_restarts(tmp_path, supervisor_factory):
-    cfg = make_config(tmp_path, supervisor=FAST,
-                      strategies=[{"id": "x", "class_path": "no.such.module:Thing", "params": {}}])
+    cfg = make_config(
+        tmp_path,
+        supervisor=FAST,
+        strategies=[{"id": "x", "class_path": "no.such.module:Thing", "params": {}}],
+    )
     sup = supervisor_factory(cfg, runners=["x"])
     sup.start()
     wait_until(lambda: state(sup, "x")["state"] == RunnerState.FAILED, 20, "failed")

@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ROOT, make_config
 from pipeline_support import COND_B, COND_S, write_ticks
 
-from conftest import ROOT, make_config
 from workbench.config import load_config
 from workbench.exceptions import ConfigurationError
 from workbench.notebook.workbench import Workbench
@@ -71,7 +71,8 @@ def test_no_change_restarts_nothing(wb):
 def test_saved_config_loads_equal_and_runs_headless(tmp_path):
     data = write_ticks(tmp_path / "ticks.csv")
     cfg = make_config(
-        tmp_path, gateway={"feed": "replay", "replay": {"path": str(data)}},
+        tmp_path,
+        gateway={"feed": "replay", "replay": {"path": str(data)}},
         strategies=[{"id": "sr", "params": {"conditions": [COND_B, COND_S]}}],
     )
     w = Workbench(cfg)
@@ -81,7 +82,10 @@ def test_saved_config_loads_equal_and_runs_headless(tmp_path):
     assert again.rebased(cfg.base_dir) == w._validate(w.config)
     out = subprocess.run(
         [sys.executable, "-m", "workbench.cli", "up", "--config", str(promoted)],
-        cwd=ROOT, capture_output=True, text=True, timeout=90,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
     )
     assert out.returncode == 0, out.stderr
     assert "fills 4" in out.stdout

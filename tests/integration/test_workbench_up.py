@@ -12,9 +12,8 @@ import time
 import urllib.request
 
 import pytest
-from pipeline_support import COND_B, COND_S, EXPECTED_PNL, write_ticks
-
 from conftest import ROOT, make_config
+from pipeline_support import COND_B, COND_S, EXPECTED_PNL, write_ticks
 
 pytestmark = pytest.mark.integration
 
@@ -33,8 +32,12 @@ def tcp_bus() -> dict[str, str]:
 def up(config_path, **kw) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "workbench.cli", "up", "--config", str(config_path)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True, **kw,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        **kw,
     )
 
 
@@ -51,7 +54,8 @@ def pid_alive(pid: int) -> bool:
 def test_up_replay_exits_0_with_summary(tmp_path):
     data = write_ticks(tmp_path / "ticks.csv")
     cfg = make_config(
-        tmp_path, gateway={"feed": "replay", "replay": {"path": str(data)}},
+        tmp_path,
+        gateway={"feed": "replay", "replay": {"path": str(data)}},
         strategies=[{"id": "sr", "params": {"conditions": [COND_B, COND_S]}}],
         executor={"broker": {"slippage": 0.01}},
     )
@@ -66,7 +70,7 @@ def test_up_replay_exits_0_with_summary(tmp_path):
 def test_up_exits_nonzero_when_a_runner_fails(tmp_path):
     cfg = make_config(tmp_path, strategies=[{"id": "x", "class_path": "nope:Nope", "params": {}}])
     p = up(cfg.save(tmp_path / "c.toml"))
-    out, err = p.communicate(timeout=60)
+    _out, err = p.communicate(timeout=60)
     assert p.returncode == 1
     assert "runner x failed: configuration error" in err
 

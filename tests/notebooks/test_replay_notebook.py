@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
+
 from workbench.cli import main as cli
 from workbench.replay.notebook import run_replay_notebook
 

@@ -14,12 +14,42 @@ import workbench
 PACKAGE = Path(workbench.__file__).parent
 
 PINNED = {
-    "Broker", "Condition", "ConditionSpec", "ConditionState", "CodecError", "ConfigurationError",
-    "DataError", "Fill", "Journal", "Order", "OrderRejected", "OrderStatus", "Portfolio",
-    "Position", "RunnerState", "Side", "Signal", "SimulatedBroker", "Strategy", "StrategyError",
-    "Supervisor", "SupervisorEvent", "SupportResistance", "TemporaryError", "Tick", "TickBatch",
-    "TickTable", "WorkbenchConfig", "WorkbenchError", "build_config", "check_config",
-    "load_config", "load_strategy", "load_ticks", "synth_ticks", "write_ticks",
+    "Broker",
+    "Condition",
+    "ConditionSpec",
+    "ConditionState",
+    "CodecError",
+    "ConfigurationError",
+    "DataError",
+    "Fill",
+    "Journal",
+    "Order",
+    "OrderRejected",
+    "OrderStatus",
+    "Portfolio",
+    "Position",
+    "RunnerState",
+    "Side",
+    "Signal",
+    "SimulatedBroker",
+    "Strategy",
+    "StrategyError",
+    "Supervisor",
+    "SupervisorEvent",
+    "SupportResistance",
+    "TemporaryError",
+    "Tick",
+    "TickBatch",
+    "TickTable",
+    "WorkbenchConfig",
+    "WorkbenchError",
+    "build_config",
+    "check_config",
+    "load_config",
+    "load_strategy",
+    "load_ticks",
+    "synth_ticks",
+    "write_ticks",
 }
 
 
@@ -48,13 +78,28 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-FORBIDDEN = ("zmq", "msgpack", "sqlite3", "socket", "http", "urllib", "pandas", "pyarrow",
-             "workbench.messaging", "workbench.execution", "workbench.supervisor",
-             "workbench.runtime", "workbench.gateway", "workbench.marketdata", "workbench.config")
+FORBIDDEN = (
+    "zmq",
+    "msgpack",
+    "sqlite3",
+    "socket",
+    "http",
+    "urllib",
+    "pandas",
+    "pyarrow",
+    "workbench.messaging",
+    "workbench.execution",
+    "workbench.supervisor",
+    "workbench.runtime",
+    "workbench.gateway",
+    "workbench.marketdata",
+    "workbench.config",
+)
 
 
 @pytest.mark.parametrize(
-    "path", sorted([*PACKAGE.glob("domain/*.py"), *PACKAGE.glob("strategies/*.py")]),
+    "path",
+    sorted([*PACKAGE.glob("domain/*.py"), *PACKAGE.glob("strategies/*.py")]),
     ids=lambda p: f"{p.parent.name}/{p.name}",
 )
 def test_domain_and_strategies_import_no_io(path):
@@ -66,7 +111,8 @@ def test_runner_processes_do_not_import_pandas_plotly_or_jupyter():
     code = (
         "import sys, runners.gateway, runners.strategy, runners.executor, workbench.container;"
         "import workbench.strategies.support_resistance;"
-        "print(','.join(m for m in ('pandas','plotly','ipywidgets','IPython','pyarrow') if m in sys.modules))"
+        "heavy = ('pandas', 'plotly', 'ipywidgets', 'IPython', 'pyarrow');"
+        "print(','.join(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

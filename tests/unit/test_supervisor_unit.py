@@ -11,7 +11,14 @@ def test_end_of_stream_is_seen_in_the_executors_last_heartbeat(tmp_path):
     sup = Supervisor(build_config({"runtime": {"run_dir": str(tmp_path)}}, base_dir=tmp_path))
     slot = sup._slots["executor"]
     slot.pid = 123
-    summary = {"signals": 2, "orders": 2, "fills": 2, "realized_pnl": 0.5, "positions": {}, "ticks": {"sr-1": 9}}
+    summary = {
+        "signals": 2,
+        "orders": 2,
+        "fills": 2,
+        "realized_pnl": 0.5,
+        "positions": {},
+        "ticks": {"sr-1": 9},
+    }
     hb = Heartbeat("executor", 123, "finished", {}, {"eos_summary": summary})
     sup._on_heartbeat(Envelope("hb", "executor", 1, 5, 777, hb))
     assert sup.eos_reached.is_set()

@@ -35,7 +35,7 @@ class SimulatedBroker:
     def __init__(self, slippage: float = 0.0) -> None:
         self.slippage = slippage
 
-    def submit(self, order: Order) -> list[Fill]:  # noqa: D102
+    def submit(self, order: Order) -> list[Fill]:
         price = round(order.price + order.side.sign * self.slippage, 10)
         return [
             Fill(

@@ -96,7 +96,9 @@ class Executor:
             if not reason and s.id not in known:
                 projected[s.symbol] = pos + order.side.sign * order.qty
             known.add(s.id)
-            items.append((s, order, OrderStatus.REJECTED if reason else OrderStatus.PENDING, reason))
+            items.append(
+                (s, order, OrderStatus.REJECTED if reason else OrderStatus.PENDING, reason)
+            )
         fresh = self.journal.begin_orders(items)
         events: list[Event] = []
         results: list[tuple[str, OrderStatus, list[Fill], str]] = []

@@ -62,9 +62,17 @@ class Journal:
                 cur = db.execute(
                     "INSERT OR IGNORE INTO signals VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     (
-                        signal.id, signal.strategy_id, signal.seq, signal.symbol,
-                        signal.side.value, signal.qty, signal.price, signal.ts_ns, signal.reason,
-                        signal.condition_id, now,
+                        signal.id,
+                        signal.strategy_id,
+                        signal.seq,
+                        signal.symbol,
+                        signal.side.value,
+                        signal.qty,
+                        signal.price,
+                        signal.ts_ns,
+                        signal.reason,
+                        signal.condition_id,
+                        now,
                     ),
                 )
                 if cur.rowcount == 0:
@@ -73,8 +81,16 @@ class Journal:
                 db.execute(
                     "INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?,?)",
                     (
-                        order.id, order.signal_id, order.symbol, order.side.value, order.qty,
-                        order.price, order.ts_ns, status.value, reason, now,
+                        order.id,
+                        order.signal_id,
+                        order.symbol,
+                        order.side.value,
+                        order.qty,
+                        order.price,
+                        order.ts_ns,
+                        status.value,
+                        reason,
+                        now,
                     ),
                 )
                 fresh.append(True)
@@ -105,8 +121,15 @@ class Journal:
                     "INSERT INTO fills VALUES (?,?,?,?,?,?,?,?,?)",
                     [
                         (
-                            f.id, f.order_id, f.signal_id, f.symbol, f.side.value, f.qty,
-                            f.price, f.ts_ns, now,
+                            f.id,
+                            f.order_id,
+                            f.signal_id,
+                            f.symbol,
+                            f.side.value,
+                            f.qty,
+                            f.price,
+                            f.ts_ns,
+                            now,
                         )
                         for f in fills
                     ],

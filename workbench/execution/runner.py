@@ -109,7 +109,7 @@ class ExecutorRunner(Runner):
             "ticks": {k: v.count for k, v in self._eos.items()},
         }
 
-    def heartbeat_extra(self) -> dict[str, Any]:  # noqa: D102
+    def heartbeat_extra(self) -> dict[str, Any]:
         pf = self.executor.portfolio
         return {
             "positions": {s: p.qty for s, p in pf.positions.items()},

@@ -55,19 +55,19 @@ class SimulatedFeed:
         self._last_ts = 0
 
     @property
-    def exhausted(self) -> bool:  # noqa: D102
+    def exhausted(self) -> bool:
         return bool(self._cfg.max_ticks) and self._k >= self._cfg.max_ticks
 
     @property
-    def total(self) -> int:  # noqa: D102
+    def total(self) -> int:
         return self._k
 
-    def seconds_to_next(self) -> float:  # noqa: D102
+    def seconds_to_next(self) -> float:
         if self._t0 is None:
             return 0.0
         return max(0.0, self._t0 + self._k * self._interval_s - time.monotonic())
 
-    def poll(self, max_ticks: int) -> list[TickBatch]:  # noqa: D102
+    def poll(self, max_ticks: int) -> list[TickBatch]:
         now = time.monotonic()
         if self._t0 is None:
             self._t0 = now
@@ -131,11 +131,11 @@ class ReplayFeed:
         return cls(cfg.gateway.replay, str(cfg.resolve(cfg.gateway.replay.path)))
 
     @property
-    def exhausted(self) -> bool:  # noqa: D102
+    def exhausted(self) -> bool:
         return self._i >= self._n
 
     @property
-    def total(self) -> int:  # noqa: D102
+    def total(self) -> int:
         return self._i
 
     @property
@@ -143,14 +143,14 @@ class ReplayFeed:
         """Ticks in the file."""
         return self._n
 
-    def seconds_to_next(self) -> float:  # noqa: D102
+    def seconds_to_next(self) -> float:
         if self._cfg.speed == 0 or self._t0 is None or self.exhausted:
             return 0.0
         ts0 = self._table.ts_ns[0]
         due = self._t0 + (self._table.ts_ns[self._i] - ts0) / 1e9 / self._cfg.speed
         return max(0.0, due - time.monotonic())
 
-    def poll(self, max_ticks: int) -> list[TickBatch]:  # noqa: D102
+    def poll(self, max_ticks: int) -> list[TickBatch]:
         if self.exhausted:
             return []
         if self._batches is not None:

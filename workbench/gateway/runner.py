@@ -178,8 +178,11 @@ class GatewayRunner(Runner):
         if not self._subscribers:
             self.finished = True
 
-    def heartbeat_extra(self) -> dict[str, Any]:  # noqa: D102
+    def heartbeat_extra(self) -> dict[str, Any]:
         return {
-            "ticks_total": self.feed.total, "eos": self._eos_sent, "mark": self._mark,
-            "first_tick_ns": self.first_tick_ns, "last_tick_ns": self.last_tick_ns,
+            "ticks_total": self.feed.total,
+            "eos": self._eos_sent,
+            "mark": self._mark,
+            "first_tick_ns": self.first_tick_ns,
+            "last_tick_ns": self.last_tick_ns,
         }

@@ -31,8 +31,21 @@ from workbench.taps import Ring, Taps
 log = structlog.get_logger()
 
 STATUS_COLUMNS = (
-    "runner", "role", "state", "pid", "uptime_s", "restarts", "heartbeat_age_s", "ticks_per_s",
-    "signals", "orders", "fills", "p50_us", "p99_us", "exit_code", "detail",
+    "runner",
+    "role",
+    "state",
+    "pid",
+    "uptime_s",
+    "restarts",
+    "heartbeat_age_s",
+    "ticks_per_s",
+    "signals",
+    "orders",
+    "fills",
+    "p50_us",
+    "p99_us",
+    "exit_code",
+    "detail",
 )
 
 
@@ -151,15 +164,21 @@ class Workbench:
             hist = lat.get("tick_to_order") or lat.get("tick_to_signal") or {}
             rows.append(
                 {
-                    "runner": s["runner"], "role": s["role"], "state": s["state"], "pid": s["pid"],
-                    "uptime_s": s["uptime_s"], "restarts": s["restarts"],
+                    "runner": s["runner"],
+                    "role": s["role"],
+                    "state": s["state"],
+                    "pid": s["pid"],
+                    "uptime_s": s["uptime_s"],
+                    "restarts": s["restarts"],
                     "heartbeat_age_s": s["heartbeat_age_s"],
                     "ticks_per_s": rates.get("ticks_in", rates.get("ticks_out", 0.0)),
                     "signals": c.get("signals_out", c.get("signals_in", 0)),
-                    "orders": c.get("orders_out", 0), "fills": c.get("fills", 0),
+                    "orders": c.get("orders_out", 0),
+                    "fills": c.get("fills", 0),
                     "p50_us": quantile_us(hist, 0.5) if hist else None,
                     "p99_us": quantile_us(hist, 0.99) if hist else None,
-                    "exit_code": s["exit_code"], "detail": s["detail"],
+                    "exit_code": s["exit_code"],
+                    "detail": s["detail"],
                 }
             )
         return rows
@@ -208,8 +227,15 @@ class Workbench:
         for col in ("timestamp", "runner", "level", "event"):
             if col not in df:
                 df[col] = None
-        return df[["timestamp", "runner", "level", "event", *[c for c in df if c not in
-                   ("timestamp", "runner", "level", "event")]]]
+        return df[
+            [
+                "timestamp",
+                "runner",
+                "level",
+                "event",
+                *[c for c in df if c not in ("timestamp", "runner", "level", "event")],
+            ]
+        ]
 
     def dashboard(self) -> Any:
         """The live dashboard widget (runner table, price chart, logs)."""

@@ -26,7 +26,7 @@ __all__ = [
 
 
 class _CallableModule(types.ModuleType):
-    def __call__(self, *args, **kwargs):  # noqa: D102 - see `replay`
+    def __call__(self, *args, **kwargs):
         return replay(*args, **kwargs)
 
 

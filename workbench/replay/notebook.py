@@ -23,7 +23,9 @@ def project_root() -> Path:
     for folder in [here, *here.parents, pkg]:
         if (folder / "configs").is_dir() and (folder / "notebooks").is_dir():
             return folder
-    raise ConfigurationError("cannot find the workbench checkout (a folder with configs/ and notebooks/)")
+    raise ConfigurationError(
+        "cannot find the workbench checkout (a folder with configs/ and notebooks/)"
+    )
 
 
 def run_replay_notebook(out_dir: str | Path, parameters: dict[str, Any]) -> Path:
@@ -42,7 +44,11 @@ def run_replay_notebook(out_dir: str | Path, parameters: dict[str, Any]) -> Path
     params = {"out_dir": str(out), **parameters}
     executed = out / "03_replay.ipynb"
     papermill.execute_notebook(
-        str(root / "notebooks" / "03_replay.ipynb"), str(executed), parameters=params,
-        cwd=str(root / "notebooks"), progress_bar=False, kernel_name="python3",
+        str(root / "notebooks" / "03_replay.ipynb"),
+        str(executed),
+        parameters=params,
+        cwd=str(root / "notebooks"),
+        progress_bar=False,
+        kernel_name="python3",
     )
     return executed

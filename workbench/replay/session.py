@@ -63,7 +63,8 @@ def prepare_config(
             continue
         if key not in CONDITION_FIELDS:
             raise ConfigurationError(
-                f"cannot override condition field {key!r}; choose from {', '.join(CONDITION_FIELDS)}"
+                f"cannot override condition field {key!r}; "
+                f"choose from {', '.join(CONDITION_FIELDS)}"
             )
         for s in data_dict["strategies"]:
             for cond in s["params"].get("conditions", []):
@@ -91,7 +92,9 @@ def private_run_config(cfg: WorkbenchConfig, run_dir: Path) -> WorkbenchConfig:
 def load_replay_ticks(cfg: WorkbenchConfig) -> TickTable:
     """The replay file of ``cfg``, loaded exactly as the gateway loads it."""
     r = cfg.gateway.replay
-    return load_ticks(cfg.resolve(r.path), symbol=r.symbol, price=r.price, repair=r.repair, fmt=r.format)
+    return load_ticks(
+        cfg.resolve(r.path), symbol=r.symbol, price=r.price, repair=r.repair, fmt=r.format
+    )
 
 
 def run_fast(cfg: WorkbenchConfig, table: TickTable) -> tuple[list[Fill], list[dict], int]:
@@ -112,8 +115,11 @@ def run_fast(cfg: WorkbenchConfig, table: TickTable) -> tuple[list[Fill], list[d
     b = cfg.executor.broker
     journal = Journal(":memory:")
     executor = Executor(
-        SimulatedBroker(b.slippage), journal, cfg.executor.risk,
-        make_breaker(b.breaker_fail_max, b.breaker_reset_timeout_s), Telemetry(),
+        SimulatedBroker(b.slippage),
+        journal,
+        cfg.executor.risk,
+        make_breaker(b.breaker_fail_max, b.breaker_reset_timeout_s),
+        Telemetry(),
     )
     signals = 0
     for batch in table.batches(cfg.gateway.replay.batch_size, first_seq=1):
@@ -153,9 +159,13 @@ def run_wire(
                 bar.update(max(0, int(hb.extra.get("ticks_total", 0)) - bar.n))
             if sup.any_failed():
                 failed = {s["runner"]: s["detail"] for s in sup.status() if s["state"] == "failed"}
-                raise ReplayFailed(f"replay stopped: runners failed: {failed}; logs in {sup.logs.folder}")
+                raise ReplayFailed(
+                    f"replay stopped: runners failed: {failed}; logs in {sup.logs.folder}"
+                )
             if time.monotonic() > deadline:
-                raise ReplayFailed(f"no end-of-stream after {timeout_s} s; logs in {sup.logs.folder}")
+                raise ReplayFailed(
+                    f"no end-of-stream after {timeout_s} s; logs in {sup.logs.folder}"
+                )
         bar.update(total_ticks - bar.n)
         summary = dict(sup.eos_summary or {})
     finally:
@@ -217,19 +227,29 @@ def replay(
     else:
         run_dir = out_dir / "runs" if out_dir else Path(tempfile.mkdtemp(prefix="wb-replay-"))
         wire_cfg = private_run_config(cfg, run_dir)
-        fills, orders, signals, _ = run_wire(wire_cfg, len(table), progress=progress, timeout_s=timeout_s)
+        fills, orders, signals, _ = run_wire(
+            wire_cfg, len(table), progress=progress, timeout_s=timeout_s
+        )
         run_id = wire_cfg.run_id
     elapsed = time.perf_counter() - t0
     run = {
-        "mode": mode, "speed": speed, "elapsed_s": round(elapsed, 3),
+        "mode": mode,
+        "speed": speed,
+        "elapsed_s": round(elapsed, 3),
         "ticks_per_s": round(len(table) / elapsed) if elapsed > 0 else None,
-        "data_path": str(cfg.resolve(cfg.gateway.replay.path)), "config_source": cfg.source,
-        "run_id": run_id, "started_at": started,
-        "condition_overrides": {k: v for k, v in (condition_overrides or {}).items() if v is not None},
+        "data_path": str(cfg.resolve(cfg.gateway.replay.path)),
+        "config_source": cfg.source,
+        "run_id": run_id,
+        "started_at": started,
+        "condition_overrides": {
+            k: v for k, v in (condition_overrides or {}).items() if v is not None
+        },
     }
     result = build_result(fills, orders, table, signals=signals, run=run)
     result.config = cfg
-    log.info("replay_done", mode=mode, ticks=len(table), fills=len(fills), elapsed_s=run["elapsed_s"])
+    log.info(
+        "replay_done", mode=mode, ticks=len(table), fills=len(fills), elapsed_s=run["elapsed_s"]
+    )
     if out_dir is not None:
         result.save(out_dir)
         cfg.save(out_dir / "config.toml")
@@ -239,4 +259,3 @@ def replay(
 def replayed_config(out_dir: str | Path) -> WorkbenchConfig:
     """The config a saved replay ran (its ``config.toml``)."""
     return load_config(Path(out_dir) / "config.toml")
-

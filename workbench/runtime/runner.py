@@ -57,10 +57,10 @@ class Runner(ABC):
     def step(self, timeout_ms: int) -> None:
         """Do one unit of work, waiting at most ``timeout_ms`` for input."""
 
-    def on_start(self) -> None:
+    def on_start(self) -> None:  # noqa: B027 - optional hook, empty on purpose
         """Hook run once before the loop."""
 
-    def on_close(self) -> None:
+    def on_close(self) -> None:  # noqa: B027 - optional hook, empty on purpose
         """Hook run once after the loop, even after an error."""
 
     def heartbeat_extra(self) -> dict[str, Any]:

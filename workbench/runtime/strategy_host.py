@@ -136,7 +136,7 @@ class StrategyRunner(Runner):
             self._persist()
         self._store.close()
 
-    def heartbeat_extra(self) -> dict[str, Any]:  # noqa: D102
+    def heartbeat_extra(self) -> dict[str, Any]:
         extra: dict[str, Any] = {"last_signal_seq": self.last_signal_seq, "eos": self.eos_seen}
         levels = getattr(self.strategy, "levels", None)
         if levels is not None:

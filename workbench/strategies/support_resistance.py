@@ -78,9 +78,15 @@ class SupportResistance:
         """Each condition's state and price levels, for dashboards."""
         return [
             {
-                "id": c.spec.id, "symbol": c.spec.symbol, "side": c.spec.side.value,
-                "state": c.state.value, "trigger": c.trigger, "entry_level": c.entry_level,
-                "tp_level": c.tp_level, "sl_level": c.sl_level, "entry_price": c.entry_price,
+                "id": c.spec.id,
+                "symbol": c.spec.symbol,
+                "side": c.spec.side.value,
+                "state": c.state.value,
+                "trigger": c.trigger,
+                "entry_level": c.entry_level,
+                "tp_level": c.tp_level,
+                "sl_level": c.sl_level,
+                "entry_price": c.entry_price,
             }
             for c in self.conditions
         ]

@@ -26,14 +26,17 @@ class HealthServer:
         registry.register(RunnerCollector(supervisor))
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 if path == "/health":
                     runners = {s["runner"]: _health_view(s) for s in supervisor.status()}
                     ok = bool(runners) and all(r["state"] == "running" for r in runners.values())
                     body = json.dumps(
-                        {"status": "ok" if ok else "degraded", "run_id": supervisor.config.run_id,
-                         "runners": runners}
+                        {
+                            "status": "ok" if ok else "degraded",
+                            "run_id": supervisor.config.run_id,
+                            "runners": runners,
+                        }
                     ).encode()
                     self._reply(200 if ok else 503, "application/json", body)
                 elif path == "/metrics":
@@ -48,7 +51,7 @@ class HealthServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: object) -> None:
                 pass  # requests are not worth a log line each
 
         self._server = ThreadingHTTPServer((host, port), Handler)
@@ -77,5 +80,14 @@ class HealthServer:
 def _health_view(s: dict) -> dict:
     return {
         k: s[k]
-        for k in ("role", "state", "pid", "uptime_s", "restarts", "heartbeat_age_s", "exit_code", "detail")
+        for k in (
+            "role",
+            "state",
+            "pid",
+            "uptime_s",
+            "restarts",
+            "heartbeat_age_s",
+            "exit_code",
+            "detail",
+        )
     }

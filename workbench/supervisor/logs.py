@@ -40,7 +40,10 @@ class LogBook:
                 raise ValueError("not an object")
         except ValueError:
             entry = {
-                "event": "raw_output", "line": line, "runner": runner, "level": "info",
+                "event": "raw_output",
+                "line": line,
+                "runner": runner,
+                "level": "info",
                 "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }
             line = json.dumps(entry)

@@ -29,12 +29,20 @@ class RunnerCollector(Collector):
     def __init__(self, supervisor: Supervisor) -> None:
         self._sup = supervisor
 
-    def collect(self) -> Iterator[Metric]:  # noqa: D102
+    def collect(self) -> Iterator[Metric]:
         status = self._sup.status()
-        up = GaugeMetricFamily("workbench_runner_up", "1 if the runner is running", labels=["runner", "role"])
-        state = GaugeMetricFamily("workbench_runner_state", "1 for the runner's current state", labels=["runner", "state"])
-        restarts = CounterMetricFamily("workbench_runner_restarts", "Restarts of the runner", labels=["runner"])
-        age = GaugeMetricFamily("workbench_runner_heartbeat_age_seconds", "Age of the last heartbeat", labels=["runner"])
+        up = GaugeMetricFamily(
+            "workbench_runner_up", "1 if the runner is running", labels=["runner", "role"]
+        )
+        state = GaugeMetricFamily(
+            "workbench_runner_state", "1 for the runner's current state", labels=["runner", "state"]
+        )
+        restarts = CounterMetricFamily(
+            "workbench_runner_restarts", "Restarts of the runner", labels=["runner"]
+        )
+        age = GaugeMetricFamily(
+            "workbench_runner_heartbeat_age_seconds", "Age of the last heartbeat", labels=["runner"]
+        )
         counters: dict[str, CounterMetricFamily] = {}
         hists: dict[str, HistogramMetricFamily] = {}
         for s in status:
@@ -51,13 +59,17 @@ class RunnerCollector(Collector):
                 name = "workbench_" + _NAME.sub("_", key)
                 fam = counters.get(name)
                 if fam is None:
-                    fam = counters[name] = CounterMetricFamily(name, f"Runner counter {key}", labels=["runner"])
+                    fam = counters[name] = CounterMetricFamily(
+                        name, f"Runner counter {key}", labels=["runner"]
+                    )
                 fam.add_metric([r], value)
             for key, h in s["extra"].get("latency", {}).items():
                 name = "workbench_" + _NAME.sub("_", key) + "_latency_seconds"
                 fam = hists.get(name)
                 if fam is None:
-                    fam = hists[name] = HistogramMetricFamily(name, f"Latency {key}", labels=["runner"])
+                    fam = hists[name] = HistogramMetricFamily(
+                        name, f"Latency {key}", labels=["runner"]
+                    )
                 fam.add_metric([r], _cumulative(h["counts"]), h["sum_us"] / 1e6)
         yield from (up, state, restarts, age, *counters.values(), *hists.values())
 

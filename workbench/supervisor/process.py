@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -89,10 +90,8 @@ class RunnerProcess:
     def send_signal(self, sig: int) -> None:
         """Signal the child if it still runs."""
         if self._popen.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 self._popen.send_signal(sig)
-            except ProcessLookupError:
-                pass
 
     def terminate(self) -> None:
         """SIGTERM: the runner finishes its step and shuts down cleanly."""

@@ -201,7 +201,9 @@ class Supervisor:
         """Stop a runner on purpose; it is not restarted."""
         self._call(lambda: self._stop_runner(self._slot(name)))
         if wait:
-            self._wait_for(lambda: self._slots[name].proc is None, self.config.supervisor.stop_grace_s + 5)
+            self._wait_for(
+                lambda: self._slots[name].proc is None, self.config.supervisor.stop_grace_s + 5
+            )
 
     def restart_runner(self, name: str) -> None:
         """Stop a runner cleanly and start it again at once (not counted as a failure)."""
@@ -294,9 +296,13 @@ class Supervisor:
                         "role": s.role,
                         "state": s.state.value,
                         "pid": s.pid if s.proc is not None else None,
-                        "uptime_s": round(now - s.running_since, 3) if s.proc and s.running_since else 0.0,
+                        "uptime_s": round(now - s.running_since, 3)
+                        if s.proc and s.running_since
+                        else 0.0,
                         "restarts": s.restarts,
-                        "heartbeat_age_s": round(now - s.last_hb, 3) if s.last_hb and s.proc else None,
+                        "heartbeat_age_s": round(now - s.last_hb, 3)
+                        if s.last_hb and s.proc
+                        else None,
                         "exit_code": s.exit_code,
                         "detail": s.detail,
                         "rates": dict(s.rates),
@@ -495,7 +501,9 @@ class Supervisor:
         if slot.state in (RunnerState.STARTING, RunnerState.UNHEALTHY) and slot.proc is not None:
             if slot.state is RunnerState.STARTING:
                 slot.running_since = now
-                self._emit("started", slot.name, pid=slot.pid, seconds=round(now - slot.spawned_at, 3))
+                self._emit(
+                    "started", slot.name, pid=slot.pid, seconds=round(now - slot.spawned_at, 3)
+                )
             slot.unhealthy_since = None
             self._set_state(slot, RunnerState.RUNNING)
 
@@ -584,7 +592,9 @@ class Supervisor:
             return
         if slot.stopping_since is not None:
             if now - slot.stopping_since > sc.stop_grace_s:
-                log.warning("runner_killed", runner=slot.name, pid=slot.pid, after_s=sc.stop_grace_s)
+                log.warning(
+                    "runner_killed", runner=slot.name, pid=slot.pid, after_s=sc.stop_grace_s
+                )
                 proc.kill()
             return
         if slot.state is RunnerState.STARTING:
@@ -597,7 +607,10 @@ class Supervisor:
                 slot.unhealthy_since = now
                 self._set_state(slot, RunnerState.UNHEALTHY, f"heartbeat {age:.1f} s old")
                 log.warning("runner_unhealthy", runner=slot.name, heartbeat_age_s=round(age, 2))
-            elif slot.unhealthy_since is not None and now - slot.unhealthy_since >= sc.hung_restart_after_s:
+            elif (
+                slot.unhealthy_since is not None
+                and now - slot.unhealthy_since >= sc.hung_restart_after_s
+            ):
                 self._hung(slot, f"hung: heartbeat {age:.1f} s old")
 
     def _hung(self, slot: _Slot, reason: str) -> None:
@@ -630,7 +643,9 @@ class Supervisor:
         elif rc == EXIT_CONFIG:
             self._fail(slot, f"configuration error (exit code {rc}); fix the config")
         else:
-            self._schedule_restart(slot, f"exit code {rc}" if not slot.restart_after_exit else "hung")
+            self._schedule_restart(
+                slot, f"exit code {rc}" if not slot.restart_after_exit else "hung"
+            )
 
     def _schedule_restart(self, slot: _Slot, reason: str) -> None:
         sc = self.config.supervisor
@@ -650,7 +665,9 @@ class Supervisor:
         slot.restarts += 1
         slot.next_start_at = now + delay
         self._set_state(slot, RunnerState.STARTING, f"restart in {delay:.2f} s ({reason})")
-        self._emit("restarting", slot.name, delay_s=round(delay, 4), attempt=attempt + 1, reason=reason)
+        self._emit(
+            "restarting", slot.name, delay_s=round(delay, 4), attempt=attempt + 1, reason=reason
+        )
         log.warning("runner_restarting", runner=slot.name, delay_s=round(delay, 3), reason=reason)
 
     def _fail(self, slot: _Slot, reason: str) -> None:

@@ -79,7 +79,7 @@ def test_missing_file_is_a_configuration_error(tmp_path):
 
 def test_duplicate_strategy_ids_are_rejected(tmp_path):
     text = '[[strategies]]\nid = "a"\n[[strategies]]\nid = "a"\n'
-    with pytest.raises(ConfigurationError, match="strategies: .*repeated: a"):
+    with pytest.raises(ConfigurationError, match=r"strategies: .*repeated: a"):
         load_config(write(tmp_path, text))
 
 
@@ -131,8 +131,17 @@ def test_cli_config_check_ok(capsys):
 
 
 def test_editing_a_built_config_never_changes_the_callers_data():
-    conditions = [{"id": "c", "symbol": "X", "side": "BUY", "trigger_price": 1.0,
-                   "turning_point": 0.1, "take_profit": 0.1, "stop_loss": 0.1}]
+    conditions = [
+        {
+            "id": "c",
+            "symbol": "X",
+            "side": "BUY",
+            "trigger_price": 1.0,
+            "turning_point": 0.1,
+            "take_profit": 0.1,
+            "stop_loss": 0.1,
+        }
+    ]
     cfg = build_config({"strategies": [{"id": "s", "params": {"conditions": conditions}}]})
     cfg.strategies[0].params["conditions"][0]["qty"] = 3.0
     assert "qty" not in conditions[0]

@@ -149,7 +149,7 @@ def test_breaker_half_open_probe_recovers(tmp_path):
 
 def test_a_batch_is_one_order_per_new_signal_with_duplicates_inside_it_ignored(tmp_path):
     broker = CountingBroker()
-    ex, events = make(tmp_path, broker)
+    ex, _events = make(tmp_path, broker)
     ex.on_signal(sig(1))
     fills = ex.on_signals([sig(1), sig(2, Side.SELL), sig(2, Side.SELL), sig(3)])
     assert [f.signal_id for f in fills] == ["s:2", "s:3"]
@@ -161,7 +161,11 @@ def test_position_limit_sees_earlier_signals_of_the_same_batch(tmp_path):
     ex, _ = make(tmp_path, risk=RiskConfig(max_position_qty=1))
     ex.on_signals([sig(1), sig(2), sig(3, Side.SELL), sig(4, Side.SELL), sig(5, Side.SELL)])
     assert [o["status"] for o in ex.journal.orders()] == [
-        "FILLED", "REJECTED", "FILLED", "FILLED", "REJECTED",
+        "FILLED",
+        "REJECTED",
+        "FILLED",
+        "FILLED",
+        "REJECTED",
     ]
 
 
@@ -172,7 +176,9 @@ def test_events_follow_the_commit_and_carry_the_receive_time(tmp_path):
     def publish(e: Event) -> None:
         seen.append((e.name, journal.count("fills")))  # what is durable when it is published
 
-    ex = Executor(SimulatedBroker(), journal, RiskConfig(), make_breaker(3, 60), Telemetry(), publish)
+    ex = Executor(
+        SimulatedBroker(), journal, RiskConfig(), make_breaker(3, 60), Telemetry(), publish
+    )
     ex.on_signals([sig(1), sig(2, Side.SELL)], received_ns=42)
     assert all(n == 2 for _, n in seen)
     assert [n for n, _ in seen] == ["signal_received", "order_accepted", "order_filled"] * 2

@@ -34,21 +34,36 @@ def tick_batches(draw) -> TickBatch:
 
 signals = st.builds(
     Signal,
-    id=names, strategy_id=names, seq=ints, symbol=names, side=st.sampled_from(Side),
-    qty=prices, price=prices, ts_ns=ints, reason=st.text(max_size=10),
-    condition_id=st.text(max_size=10), origin_ns=ints,
+    id=names,
+    strategy_id=names,
+    seq=ints,
+    symbol=names,
+    side=st.sampled_from(Side),
+    qty=prices,
+    price=prices,
+    ts_ns=ints,
+    reason=st.text(max_size=10),
+    condition_id=st.text(max_size=10),
+    origin_ns=ints,
 )
 plain = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=8)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.text(max_size=8)
     | st.floats(allow_nan=False),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4)
+    ),
     max_leaves=10,
 )
 payloads = st.one_of(
     tick_batches(),
     signals,
     st.builds(EndOfStream, names, ints, ints),
-    st.builds(Heartbeat, names, ints, names, st.dictionaries(names, ints), st.dictionaries(names, plain)),
+    st.builds(
+        Heartbeat, names, ints, names, st.dictionaries(names, ints), st.dictionaries(names, plain)
+    ),
     st.builds(Event, names, st.dictionaries(names, plain)),
     st.builds(Credit, names, ints, st.booleans()),
     st.builds(Marker, ints),
@@ -109,22 +124,33 @@ GOOD_HEADER = (codec.SCHEMA_VERSION, "tick", "gw", 1, 1, 1)
         pytest.param([b"tick/X/", b"\xc1\xc1garbage"], id="not-msgpack"),
         pytest.param([b"tick/X/", codec.encode(Marker(1), "g", 1, 1, 1)[1][:-1]], id="truncated"),
         pytest.param([b"tick/X/", msgpack.packb({"a": 1})], id="not-an-array"),
-        pytest.param([b"t/", _body(99, "tick", "gw", 1, 1, 1, "X", 1, [], [], [])], id="other-version"),
+        pytest.param(
+            [b"t/", _body(99, "tick", "gw", 1, 1, 1, "X", 1, [], [], [])], id="other-version"
+        ),
         pytest.param([b"t/", _body(1, "nope", "gw", 1, 1, 1)], id="unknown-kind"),
         pytest.param([b"t/", _body(*GOOD_HEADER, "X", 1, [1, 2], [1.0], [1.0, 1.0])], id="ragged"),
         pytest.param([b"t/", _body(*GOOD_HEADER, "X", 1, [1], ["x"], [1.0])], id="string-price"),
         pytest.param([b"t/", _body(*GOOD_HEADER, "X", 1, [1.5], [1.0], [1.0])], id="float-ts"),
         pytest.param([b"t/", _body(*GOOD_HEADER, "X")], id="short-payload"),
         pytest.param(
-            [b"s/", _body(1, "sig", "s", 1, 1, 1, "i", "s", 1, "X", "HOLD", 1.0, 1.0, 1, "", "", 0)],
+            [
+                b"s/",
+                _body(1, "sig", "s", 1, 1, 1, "i", "s", 1, "X", "HOLD", 1.0, 1.0, 1, "", "", 0),
+            ],
             id="bad-side",
         ),
         pytest.param(
-            [b"s/", _body(1, "sig", "s", 1, 1, 1, "i", "s", 1, "X", "BUY", -1.0, 1.0, 1, "", "", 0)],
+            [
+                b"s/",
+                _body(1, "sig", "s", 1, 1, 1, "i", "s", 1, "X", "BUY", -1.0, 1.0, 1, "", "", 0),
+            ],
             id="negative-qty",
         ),
         pytest.param([b"t/", _body(1, "tick", 5, 1, 1, 1)], id="sender-not-str"),
-        pytest.param([b"t/", msgpack.packb([1, "evt", "g", 1, 1, 1, "x", 1], use_bin_type=True)], id="event-data-not-map"),
+        pytest.param(
+            [b"t/", msgpack.packb([1, "evt", "g", 1, 1, 1, "x", 1], use_bin_type=True)],
+            id="event-data-not-map",
+        ),
         pytest.param([b"t/", b"\xd4\x07\x00"], id="unknown-ext"),
     ],
 )

@@ -11,8 +11,14 @@ from workbench.config import build_config, load_config
 from workbench.exceptions import ConfigurationError
 from workbench.replay.promote import PromotionRefused, evaluate, promote
 
-SUMMARY = {"trades": 5, "net_pnl": 1.5, "max_drawdown": -0.8, "win_rate": 0.6, "sharpe": 0.4,
-           "fills_sha256": "ab" * 32}
+SUMMARY = {
+    "trades": 5,
+    "net_pnl": 1.5,
+    "max_drawdown": -0.8,
+    "win_rate": 0.6,
+    "sharpe": 0.4,
+    "fills_sha256": "ab" * 32,
+}
 
 
 @pytest.fixture
@@ -26,7 +32,9 @@ def replay_dir(tmp_path):
 
 
 def test_evaluate_checks_each_threshold():
-    checks = {c.name: c.ok for c in evaluate(SUMMARY, max_drawdown=1.0, min_trades=6, min_win_rate=0.5)}
+    checks = {
+        c.name: c.ok for c in evaluate(SUMMARY, max_drawdown=1.0, min_trades=6, min_win_rate=0.5)
+    }
     assert checks == {"max_drawdown": True, "min_trades": False, "min_win_rate": True}
 
 
@@ -67,7 +75,11 @@ def test_promote_rejects_mismatched_hash(replay_dir, tmp_path):
 
 def test_cli_promote_exit_codes(replay_dir, tmp_path, capsys):
     out = tmp_path / "p.toml"
-    assert cli(["promote", "--replay", str(replay_dir), "--out", str(out), "--min-trades", "9"]) == 1
+    assert (
+        cli(["promote", "--replay", str(replay_dir), "--out", str(out), "--min-trades", "9"]) == 1
+    )
     assert "min_trades: 5 vs limit 9 (FAILED)" in capsys.readouterr().err and not out.exists()
-    assert cli(["promote", "--replay", str(replay_dir), "--out", str(out), "--max-drawdown", "2"]) == 0
+    assert (
+        cli(["promote", "--replay", str(replay_dir), "--out", str(out), "--max-drawdown", "2"]) == 0
+    )
     assert out.exists()
