@@ -8,7 +8,7 @@ through the sanitizers in ``sanitize.cfg``.
 
 To run one notebook by hand (on the paper config's tcp ports)::
 
-    .venv/bin/python -m pytest --nbval-lax --sanitize-with tests/notebooks/sanitize.cfg \\
+    .venv/bin/python -m pytest --nbval-lax --nbval-sanitize-with tests/notebooks/sanitize.cfg \\
         -p no:cacheprovider notebooks/01_quickstart.ipynb
 """
 
@@ -43,7 +43,7 @@ def sandbox() -> Iterator[Sandbox]:
 def run_nbval(notebook: Path, sandbox: Sandbox) -> subprocess.CompletedProcess[str]:
     """``pytest --nbval-lax`` on one notebook in a child process; killed on timeout."""
     argv = [
-        sys.executable, "-m", "pytest", "--nbval-lax", "--sanitize-with", str(SANITIZE),
+        sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-sanitize-with", str(SANITIZE),
         "-p", "no:cacheprovider", "-q", "--nbval-cell-timeout", "60",
         str(notebook),
     ]  # fmt: skip

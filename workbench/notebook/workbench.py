@@ -57,6 +57,25 @@ def _quiet_logging() -> None:
         configure_logging("WARNING", json=False)
 
 
+def _stop_at_exit(wb: Workbench) -> None:
+    """Stop ``wb`` when the interpreter exits normally (a kernel shutdown, say).
+
+    A weak reference, so a forgotten workbench can still be collected. Abrupt
+    deaths are covered by the runners themselves (they exit with their parent).
+    """
+    import atexit
+    import weakref
+
+    ref = weakref.ref(wb)
+
+    def stop() -> None:
+        w = ref()
+        if w is not None:
+            w.stop()
+
+    atexit.register(stop)
+
+
 class Workbench:
     """Start, watch, tune and promote a pipeline from a notebook.
 
@@ -86,6 +105,7 @@ class Workbench:
         self.taps.start()
         self.supervisor = Supervisor(self.config)
         self.supervisor.start(wait=wait, timeout=timeout)
+        _stop_at_exit(self)
         return self
 
     def stop(self) -> None:
@@ -237,11 +257,15 @@ class Workbench:
             ]
         ]
 
-    def dashboard(self) -> Any:
-        """The live dashboard widget (runner table, price chart, logs)."""
+    def dashboard(self, **options: Any) -> Any:
+        """The live dashboard widget (runner table, price chart, logs).
+
+        Args:
+            **options: Passed to `Dashboard` (``refresh_hz``, ``points``, ...).
+        """
         from workbench.notebook.dashboard import Dashboard
 
-        d = Dashboard(self)
+        d = Dashboard(self, **options)
         self._dashboards.append(d)
         return d.widget
 
