@@ -30,6 +30,8 @@ from workbench.runtime.telemetry import Telemetry
 
 log = structlog.get_logger()
 
+DRAIN_INTERVAL_S = 0.01
+
 TICK_COLUMNS = ("ts", "symbol", "price", "size", "seq")
 EVENT_COLUMNS = ("ts", "name", "sender", "data")
 SIGNAL_COLUMNS = (
@@ -177,6 +179,10 @@ class Taps:
                     self._drain(tick_sock, tick_seq, self._on_tick_message, self.ticks)
                 if ev_sock in ready:
                     self._drain(ev_sock, ev_seq, self._on_event_message, self.events)
+                # Waking once per message costs far more than handling it; a
+                # notebook needs no microseconds, so let a few ms of messages
+                # queue (well inside RCVHWM) and take them in one go.
+                self._stop.wait(DRAIN_INTERVAL_S)
         except Exception as e:  # a tap must never take the kernel down
             log.error("tap_crashed", error=repr(e))
         finally:
