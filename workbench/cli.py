@@ -16,14 +16,23 @@ from workbench.exceptions import ConfigurationError, DataError
 EXIT_USAGE = 2
 
 
-def _config_check(args: argparse.Namespace) -> int:
-    from workbench.config import check_config, load_config
+def _load(path: str):
+    """The config at ``path``, or None after printing each problem."""
+    from workbench.config import load_config
 
     try:
-        cfg = load_config(args.file)
+        return load_config(path)
     except ConfigurationError as e:
         for p in e.problems:
             print(p, file=sys.stderr)
+        return None
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    from workbench.config import check_config
+
+    cfg = _load(args.file)
+    if cfg is None:
         return EXIT_USAGE
     problems = check_config(cfg)
     for p in problems:
@@ -35,13 +44,8 @@ def _config_check(args: argparse.Namespace) -> int:
 
 
 def _config_show(args: argparse.Namespace) -> int:
-    from workbench.config import load_config
-
-    try:
-        cfg = load_config(args.file)
-    except ConfigurationError as e:
-        for p in e.problems:
-            print(p, file=sys.stderr)
+    cfg = _load(args.file)
+    if cfg is None:
         return EXIT_USAGE
     print(cfg.to_toml(), end="")
     return 0
@@ -52,15 +56,11 @@ def _up(args: argparse.Namespace) -> int:
     import threading
     import time
 
-    from workbench.config import load_config
     from workbench.runtime.logs import configure_logging
     from workbench.supervisor import Supervisor
 
-    try:
-        cfg = load_config(args.config)
-    except ConfigurationError as e:
-        for p in e.problems:
-            print(p, file=sys.stderr)
+    cfg = _load(args.config)
+    if cfg is None:
         return EXIT_USAGE
     configure_logging(cfg.runtime.log_level, json=False, runner="supervisor", run_id=cfg.run_id)
     stop = threading.Event()
