@@ -81,12 +81,12 @@ def test_two_strategy_runners_feed_one_executor(tmp_path, runner_procs):
 
 
 def _push_garbage(ctx: zmq.Context, address: str, frames_list: list[list[bytes]]) -> None:
+    """Send, then block until every frame is handed over (or 20 s pass)."""
     s = ctx.socket(zmq.PUSH)
-    s.setsockopt(zmq.LINGER, 2000)
     s.connect(address)
     for frames in frames_list:
         s.send_multipart(frames)
-    s.close()
+    s.close(linger=20_000)
 
 
 GARBAGE = [
@@ -99,13 +99,12 @@ GARBAGE = [
 def test_malformed_frames_into_bound_sockets_are_counted_and_dropped(tmp_path, runner_procs):
     cfg, path = replay_config(tmp_path, [{"id": "sr", "params": {"conditions": [COND_B, COND_S]}}])
     runner_procs.start("executor", "executor", path)
-    runner_procs.start("strategy", "strategy", path)
+    runner_procs.start("gateway", "gateway", path)  # waits in its handshake: no strategy yet
     ctx = zmq.Context()
     try:
-        # Executor's PULL is bound now; the gateway binds its credit PULL when it starts.
         _push_garbage(ctx, cfg.bus.signals_address, GARBAGE)
-        runner_procs.start("gateway", "gateway", path)
         _push_garbage(ctx, cfg.bus.control_address, GARBAGE)
+        runner_procs.start("strategy", "strategy", path)
         for name in ("executor", "strategy", "gateway"):
             assert runner_procs.wait(name) == 0, runner_procs.text(name)
     finally:
