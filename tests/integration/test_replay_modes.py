@@ -8,9 +8,9 @@ import sys
 import time
 
 import pytest
+from conftest import ROOT, make_config
 from pipeline_support import COND_B, COND_S, PAD, write_ticks
 
-from conftest import ROOT, make_config
 from workbench.replay import replay
 
 pytestmark = pytest.mark.integration
@@ -63,7 +63,7 @@ def test_up_stops_everything_on_a_signal(tmp_path, sig):
         ):
             time.sleep(0.1)
         p.send_signal(sig)
-        out, err = p.communicate(timeout=30)
+        _, err = p.communicate(timeout=30)
     finally:
         if p.poll() is None:
             p.kill()
