@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -19,9 +20,22 @@ pytestmark = pytest.mark.integration
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below the ephemeral range (32768+ on Linux).
+
+    Ports from ``bind(0)`` are ephemeral ones, which outgoing connections of
+    other processes (a kernel client, say) may take at any moment; that would
+    make "the port binds again" fail for reasons that are not ours.
+    """
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20_000, 32_000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-32000")
 
 
 def tcp_bus() -> dict[str, str]:
