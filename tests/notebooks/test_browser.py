@@ -236,7 +236,11 @@ def test_dashboard_shows_running_runners_and_a_live_chart(
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
     _wait_idle(page, 60)
     _menu(page, "Edit", "Clear Outputs of All Cells")  # so the outputs waited for are new
-    assert page.locator("text=same config: True").count() == 0
+    stale = page.locator("text=same config: True")
+    deadline = time.monotonic() + 20  # the UI clears asynchronously
+    while stale.count() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert stale.count() == 0
     page.locator(".jp-Notebook .jp-Cell").last.click()  # the final wb.stop() cell
     _menu(page, "Run", "Run All Above Selected Cell")
     # The promote cell is the last one above the stop cell: once its output shows,
