@@ -9,6 +9,7 @@ use the same `Strategy` objects, the same `SimulatedBroker` and the same
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import tempfile
 import time
 import uuid
@@ -72,10 +73,9 @@ def prepare_config(
     return build_config(data_dict, base_dir=cfg.base_dir, source=cfg.source)
 
 
-def private_run_config(cfg: WorkbenchConfig, run_dir: Path) -> WorkbenchConfig:
-    """``cfg`` on an ipc bus and run folder of its own, with a fresh run id."""
+def private_run_config(cfg: WorkbenchConfig, run_dir: Path, bus_dir: Path) -> WorkbenchConfig:
+    """``cfg`` on an ipc bus in ``bus_dir`` and a run folder of its own, with a fresh run id."""
     data = cfg.model_dump()
-    bus_dir = Path(tempfile.mkdtemp(prefix="wb-"))  # short: ipc paths are limited to ~100 bytes
     for name in ("ticks", "signals", "events", "control", "telemetry"):
         data["bus"][f"{name}_address"] = f"ipc://{bus_dir}/{name}"
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
@@ -226,11 +226,15 @@ def replay(
         run_id = ""
     else:
         run_dir = out_dir / "runs" if out_dir else Path(tempfile.mkdtemp(prefix="wb-replay-"))
-        wire_cfg = private_run_config(cfg, run_dir)
-        fills, orders, signals, _ = run_wire(
-            wire_cfg, len(table), progress=progress, timeout_s=timeout_s
-        )
+        # A short folder: ipc paths are limited to about 100 bytes.
+        with tempfile.TemporaryDirectory(prefix="wb-") as bus_dir:
+            wire_cfg = private_run_config(cfg, run_dir, Path(bus_dir))
+            fills, orders, signals, _ = run_wire(
+                wire_cfg, len(table), progress=progress, timeout_s=timeout_s
+            )
         run_id = wire_cfg.run_id
+        if out_dir is None:  # kept only on failure, where the error points at its logs
+            shutil.rmtree(run_dir, ignore_errors=True)
     elapsed = time.perf_counter() - t0
     run = {
         "mode": mode,
