@@ -255,3 +255,29 @@ def test_configuration_error_fails_at_once_without_restarts(tmp_path, supervisor
     sup.start()
     wait_until(lambda: state(sup, "x")["state"] == RunnerState.FAILED, 20, "failed")
     assert state(sup, "x")["restarts"] == 0 and state(sup, "x")["exit_code"] == 2
+
+
+def test_a_supervisor_that_cannot_bind_fails_at_start_not_silently(tmp_path):
+    import socket
+
+    from workbench.messaging.zmq_adapters import AddressInUse
+
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    try:
+        port = holder.getsockname()[1]
+        cfg = make_config(
+            tmp_path,
+            bus={
+                "telemetry_address": f"tcp://127.0.0.1:{port}",
+                "bind_retry_attempts": 2,
+                "bind_retry_max_wait_ms": 20,
+            },
+        )
+        sup = Supervisor(cfg)
+        with pytest.raises(AddressInUse):
+            sup.start()
+        assert sup.any_failed()
+    finally:
+        holder.close()

@@ -57,6 +57,7 @@ class Executor:
         for f in journal.fills():
             self.portfolio.apply(f)
         pending = journal.orders_in(OrderStatus.PENDING)
+        self.in_doubt = pending  # also on the runner's heartbeats: an event now finds no subscriber
         if pending:
             # Sent or not, we cannot know: never resend, flag for reconciliation.
             log.error("orders_in_doubt", order_ids=pending[:20], count=len(pending))
@@ -86,7 +87,16 @@ class Executor:
         assumed to fill in full, as market orders here do).
         """
         received_ns = received_ns or time.time_ns()
-        known = self.journal.known_signal_ids([s.id for s in signals])
+        journaled = self.journal.known_signals([s.id for s in signals])
+        for s in signals:
+            old = journaled.get(s.id)
+            if old is not None and old != (s.symbol, s.side.value, s.qty, s.price, s.ts_ns):
+                # Not a redelivery: a strategy reuses ids (its state was lost or
+                # moved away). Ignoring it quietly would stop it trading unseen.
+                self.telemetry.inc("signal_id_conflicts")
+                log.error("signal_id_reused", signal_id=s.id, journaled=old)
+                self._publish(Event("alert", {"reason": "signal_id_reused", "signal_id": s.id}))
+        known = set(journaled)
         projected: dict[str, float] = {}
         items = []
         for s in signals:

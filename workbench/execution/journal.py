@@ -145,13 +145,17 @@ class Journal:
         """`finish_orders` for one order."""
         self.finish_orders([(order_id, status, fills, reason)])
 
-    def known_signal_ids(self, ids: list[str]) -> set[str]:
-        """Which of ``ids`` are already journaled."""
+    def known_signals(self, ids: list[str]) -> dict[str, tuple]:
+        """Journaled signals among ``ids``: id -> (symbol, side, qty, price, ts_ns)."""
         if not ids:
-            return set()
+            return {}
         marks = ",".join("?" * len(ids))
-        rows = self._db.execute(f"SELECT signal_id FROM signals WHERE signal_id IN ({marks})", ids)
-        return {r[0] for r in rows}
+        rows = self._db.execute(
+            "SELECT signal_id, symbol, side, qty, price, ts_ns FROM signals "
+            f"WHERE signal_id IN ({marks})",
+            ids,
+        )
+        return {r[0]: tuple(r[1:]) for r in rows}
 
     def fills(self) -> list[Fill]:
         """Every fill, in the order recorded."""

@@ -116,6 +116,7 @@ class ExecutorRunner(Runner):
             "realized_pnl": pf.realized_pnl,
             "breaker": self.executor.breaker.current_state,
             "eos": sorted(self._eos),
+            **({"orders_in_doubt": self.executor.in_doubt[:20]} if self.executor.in_doubt else {}),
             # Also on the heartbeat: a supervisor whose event subscription was
             # still reconnecting must not miss that the replay is complete.
             **({"eos_summary": self.summary()} if self.eos_complete else {}),

@@ -239,7 +239,15 @@ def _build(kind: str, a: list[Any]) -> Payload:
         )
     if kind == KIND_SIGNAL:
         sid, strat, seq, sym, side, qty, price, ts, reason, cond, origin = a
-        if not (type(sid) is str and type(strat) is str and _is_int(seq) and _is_int(ts)):
+        if not (
+            type(sid) is str
+            and type(strat) is str
+            and type(sym) is str
+            and sym
+            and _is_int(seq)
+            and _is_int(ts)
+            and _is_int(origin)
+        ):
             raise CodecError("signal fields have wrong types")
         if not isinstance(qty, int | float) or not isinstance(price, int | float):
             raise CodecError("signal qty/price must be numbers")

@@ -115,10 +115,9 @@ class ZmqSender:
         """Encode and send; blocks while a PUSH peer's queue is full."""
         topic = codec.topic_of(payload)
         seq = self._seqs.get(topic, 0) + 1
-        self._seqs[topic] = seq
-        self.sock.send_multipart(
-            codec.encode(payload, self.sender_id, self.epoch, seq, time.time_ns()), copy=False
-        )
+        frames = codec.encode(payload, self.sender_id, self.epoch, seq, time.time_ns())
+        self.sock.send_multipart(frames, copy=False)
+        self._seqs[topic] = seq  # only now: a failed send must not look like a gap
         self._telemetry.inc(self._counter)
 
     def send_raw(self, frames: list[bytes]) -> None:

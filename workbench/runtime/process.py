@@ -17,16 +17,19 @@ PARENT_PID_ENV = "WORKBENCH_PARENT_PID"
 GATE_ENV = "WORKBENCH_GATE"
 
 
-def install_stop_handlers(stop: Callable[[], None]) -> None:
-    """Call ``stop`` on SIGTERM and SIGINT (a second one exits at once)."""
+def install_stop_handlers(stop: Callable[[str], None]) -> None:
+    """Call ``stop(signal name)`` on SIGTERM and SIGINT (a second one exits at once).
+
+    The handler only sets a flag: logging from it could deadlock on the lock
+    of a log write it interrupted.
+    """
     seen = {"n": 0}
 
     def handler(signum: int, _frame: object) -> None:
         seen["n"] += 1
-        log.info("stop_requested", signal=signal.Signals(signum).name)
         if seen["n"] > 1:
             os._exit(128 + signum)
-        stop()
+        stop(signal.Signals(signum).name)
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)

@@ -45,12 +45,14 @@ class Runner(ABC):
         self._heartbeats = heartbeats
         self._hb_interval = heartbeat_interval_s
         self._stop_requested = False
+        self._stop_reason = ""
         self.finished = False
         self.state = "starting"
         self.log = log.bind(runner=runner_id, role=self.role)
 
-    def stop(self) -> None:
-        """Ask the loop to end after the current step (signal-safe)."""
+    def stop(self, reason: str = "") -> None:
+        """Ask the loop to end after the current step (signal-safe: only sets flags)."""
+        self._stop_reason = reason
         self._stop_requested = True
 
     @abstractmethod
@@ -89,6 +91,8 @@ class Runner(ABC):
                     self.send_heartbeat()
                     next_hb = now + interval
                 self.step(max(0, min(100, int((next_hb - now) * 1000))))
+            if self._stop_requested:
+                self.log.info("stop_requested", signal=self._stop_reason or None)
             self.state = "finished" if self.finished else "stopped"
             self.send_heartbeat()
             self.log.info("runner_stopped", state=self.state, counters=self.telemetry.counters)

@@ -50,6 +50,7 @@ class StrategyRunner(Runner):
         self._persist_interval_s = persist_interval_s
         self._exit_on_eos = exit_on_eos
         self._dirty = False
+        self._broken = False
         self._last_persist = 0.0
         self.last_signal_seq = 0
         self.ticks_processed = 0
@@ -99,7 +100,13 @@ class StrategyRunner(Runner):
             self.telemetry.inc("unexpected_messages")
 
     def _on_ticks(self, batch: TickBatch, origin_ns: int) -> None:
-        signals: list[Signal] = on_batch(self.strategy, batch, origin_ns)
+        try:
+            signals: list[Signal] = on_batch(self.strategy, batch, origin_ns)
+        except Exception:
+            # The strategy may be half-advanced with its signals unsent: saving
+            # that would make a restart believe in positions it never opened.
+            self._broken = True
+            raise
         self.ticks_processed += len(batch)
         self.telemetry.inc("ticks_in", len(batch))
         if self._pop_events is not None and self._pop_events():
@@ -132,7 +139,7 @@ class StrategyRunner(Runner):
 
     def on_close(self) -> None:
         """Save state one last time."""
-        if self._dirty:
+        if self._dirty and not self._broken:
             self._persist()
         self._store.close()
 

@@ -39,7 +39,14 @@ class RunnerProcess:
         env: dict[str, str] | None = None,
         gated: bool = False,
     ) -> None:
-        child_env = {**os.environ, **(env or {}), PARENT_PID_ENV: str(os.getpid())}
+        # The config file is fully resolved already: environment overrides that
+        # reached it must not be applied a second time, differently, by a child.
+        child_env = {
+            k: v
+            for k, v in {**os.environ, **(env or {})}.items()
+            if not k.startswith("WORKBENCH__")
+        }
+        child_env[PARENT_PID_ENV] = str(os.getpid())
         child_env.pop(GATE_ENV, None)
         if gated:
             child_env[GATE_ENV] = "stdin"

@@ -89,6 +89,7 @@ class _Slot:
     finished: bool = False
     launched: bool = False
     removing: bool = False
+    alerted_pid: int | None = None
     detail: str = ""
 
 
@@ -161,7 +162,7 @@ class Supervisor:
         self.started_at = time.monotonic()
         self._thread = threading.Thread(target=self._loop, name="workbench-supervisor", daemon=True)
         self._thread.start()
-        self._ready.wait(10)
+        self._ready.wait()  # bounded: the bind retries are (see BusConfig.bind_retry_*)
         if self._loop_error is not None:
             raise self._loop_error
         from workbench.supervisor.http import HealthServer
@@ -318,7 +319,11 @@ class Supervisor:
             return all(s.state is RunnerState.RUNNING for s in self._slots.values())
 
     def any_failed(self) -> bool:
-        """True when a runner has given up."""
+        """True when a runner has given up, or the supervisor itself has."""
+        if self._loop_error is not None or (
+            self._thread is not None and not self._thread.is_alive()
+        ):
+            return True
         with self._lock:
             return any(s.state is RunnerState.FAILED for s in self._slots.values())
 
@@ -493,6 +498,10 @@ class Supervisor:
                 slot.prev_counters = (now, hb.counters)
             if hb.state == "finished":
                 slot.finished = True
+        doubt = hb.extra.get("orders_in_doubt")
+        if doubt and slot.alerted_pid != slot.pid:
+            slot.alerted_pid = slot.pid
+            self._emit("alert", slot.name, reason="orders_in_doubt", order_ids=doubt)
         eos = hb.extra.get("eos_summary")
         if slot.role == "executor" and eos is not None and not self.eos_reached.is_set():
             self.eos_summary = {**eos, "eos_ns": env.sent_ns}
@@ -573,6 +582,7 @@ class Supervisor:
 
     def _stop_runner(self, slot: _Slot) -> None:
         slot.want_running = False
+        slot.immediate_restart = False
         slot.next_start_at = None
         if slot.proc is None:
             self._set_state(slot, RunnerState.STOPPED, "stopped")
@@ -631,7 +641,7 @@ class Supervisor:
             with self._lock:
                 self._slots.pop(slot.name, None)
             return
-        if slot.immediate_restart:
+        if slot.immediate_restart and slot.want_running:
             slot.immediate_restart = False
             slot.restarts += 1
             self._spawn(slot)

@@ -193,3 +193,18 @@ def test_batch_and_one_by_one_give_the_same_journal(tmp_path):
         b.on_signal(s)
     assert a.journal.fills() == b.journal.fills()
     assert a.portfolio.realized_pnl == b.portfolio.realized_pnl
+
+
+def test_a_reused_signal_id_with_other_content_raises_an_alert(tmp_path):
+    ex, events = make(tmp_path)
+    ex.on_signal(sig(1, price=100.0))
+    assert ex.on_signal(sig(1, price=105.0)) == []  # still never a second order
+    assert ex.telemetry.get("signal_id_conflicts") == 1
+    assert events[-1] == Event("alert", {"reason": "signal_id_reused", "signal_id": "s:1"})
+
+
+def test_a_true_redelivery_is_no_conflict(tmp_path):
+    ex, _ = make(tmp_path)
+    ex.on_signal(sig(1))
+    ex.on_signal(sig(1))
+    assert ex.telemetry.get("signal_id_conflicts") == 0

@@ -163,3 +163,10 @@ def test_integral_prices_from_other_senders_are_accepted_as_floats():
     frames = [b"t/", _body(*GOOD_HEADER, "X", 1, [1], [100], [1])]
     batch = codec.decode(frames).payload
     assert batch.price == [100.0] and type(batch.price[0]) is float
+
+
+@pytest.mark.parametrize("symbol", [[1], {"a": 1}, None, ""])
+def test_signal_with_a_symbol_that_is_not_a_string_is_malformed(symbol):
+    body = _body(1, "sig", "s", 1, 1, 1, "i", "s", 1, symbol, "BUY", 1.0, 1.0, 1, "", "", 0)
+    with pytest.raises(CodecError):
+        codec.decode([b"sig/s/", body])
