@@ -178,6 +178,7 @@ class Container(containers.DeclarativeContainer):
         telemetry,
         heartbeats,
         runtime.provided.heartbeat_interval_s,
+        replay=providers.Callable(lambda c: c.gateway.feed == "replay", config),
     )
 
     # -- executor -----------------------------------------------------------------

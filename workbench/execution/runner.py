@@ -78,6 +78,8 @@ class ExecutorRunner(Runner):
             self.telemetry.observe_latency_ns("signal_to_order", now - sent_ns)
 
     def _on_eos(self, eos: EndOfStream) -> None:
+        if self.eos_complete:
+            return  # a restarted strategy may forward it again
         self._eos[eos.stream] = eos
         journaled = self.executor.journal.last_signal_seq(eos.stream)
         if journaled != eos.last_seq:

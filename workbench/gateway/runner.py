@@ -6,13 +6,21 @@ batches in flight: after every few batches it publishes a `Marker`, each
 strategy acks markers with a `Credit` once it has processed what came before,
 and the gateway waits for the slowest strategy's ack before running ahead.
 The stream ends with a final marker, then `EndOfStream`.
+
+Restarts lose nothing. A strategy saves its state before it acks, so the
+gateway keeps only the batches after the slowest ack. A restarted strategy
+asks for a resync from its last saved tick, and the gateway re-sends those
+batches (everyone else skips ticks it has seen, by tick seq). A restarted
+gateway starts the file again, and strategies skip what they have processed.
 """
 
 from __future__ import annotations
 
+import collections
 import time
 from typing import Any
 
+from workbench.domain.model import TickBatch
 from workbench.gateway.feeds import Feed
 from workbench.messaging.codec import Credit, EndOfStream, Marker
 from workbench.messaging.ports import Receiver, Sender
@@ -64,6 +72,7 @@ class GatewayRunner(Runner):
         self._start_timeout_s = start_timeout_s
         self._ready = not self._subscribers
         self._eos_sent = False
+        self._retained: collections.deque[tuple[int, TickBatch]] = collections.deque()
         self._last_handshake = 0.0
         self._started_at = 0.0
         self.first_tick_ns = 0
@@ -75,12 +84,50 @@ class GatewayRunner(Runner):
         env = self._credits.recv(timeout_ms)
         while env is not None:
             p = env.payload
-            if isinstance(p, Credit) and p.subscriber in self._acked:
-                if p.acked_seq > self._acked[p.subscriber]:
-                    self._acked[p.subscriber] = p.acked_seq
-            elif isinstance(p, Credit):
+            if not isinstance(p, Credit) or p.subscriber not in self._acked:
                 self.telemetry.inc("credits_unknown_subscriber")
+            elif p.resync:
+                self._resync(p.subscriber, p.acked_seq)
+            elif p.acked_seq > self._mark:
+                # An ack for a mark this gateway never sent: left over from the
+                # stream of an earlier gateway process. Trusting it would stall us.
+                self.telemetry.inc("credits_stale")
+            elif p.acked_seq > self._acked[p.subscriber]:
+                self._acked[p.subscriber] = p.acked_seq
             env = self._credits.recv(0)
+
+    def _resync(self, subscriber: str, after_tick_seq: int) -> None:
+        """A restarted strategy asks for every tick after its last saved one."""
+        self._acked[subscriber] = max(self._acked[subscriber], 0)
+        if not self._ready:
+            return  # a fresh stream from tick 1 is coming anyway; it skips what it has
+        resend = [b for _, b in self._retained if b.first_seq + len(b) - 1 > after_tick_seq]
+        oldest = self._retained[0][1].first_seq if self._retained else None
+        if oldest is not None and oldest > after_tick_seq + 1:
+            self.telemetry.inc("resync_incomplete")
+            self.log.error(
+                "resync_incomplete",
+                subscriber=subscriber,
+                after_tick_seq=after_tick_seq,
+                oldest_retained_seq=oldest,
+            )
+        for b in resend:
+            self._ticks.send(b)
+        self.telemetry.inc("batches_resent", len(resend))
+        self.log.warning(
+            "resync", subscriber=subscriber, after_tick_seq=after_tick_seq, batches=len(resend)
+        )
+        self._ticks.send(Marker(self._mark))
+        if self._eos_sent:
+            total = self.feed.total
+            self._ticks.send(EndOfStream(self.runner_id, total, total))
+
+    def _republish_mark(self) -> None:
+        """Repeat the current mark now and then, so a restarted strategy can rejoin."""
+        now = time.monotonic()
+        if now - self._last_handshake >= HANDSHAKE_INTERVAL_S:
+            self._ticks.send(Marker(self._mark))
+            self._last_handshake = now
 
     def _min_acked(self) -> int:
         return min(self._acked.values()) if self._acked else self._mark
@@ -112,10 +159,14 @@ class GatewayRunner(Runner):
         self._mark += 1
         self._marks[self._mark] = self._batches_sent
         self._ticks.send(Marker(self._mark))
-        # Forget marks every subscriber is past.
+        # Forget marks, and batches, that every subscriber is past: a subscriber
+        # saves its state before it acks, so it never needs them again.
         floor = self._min_acked()
         for m in [m for m in self._marks if m < floor]:
             del self._marks[m]
+        done = self._marks.get(floor, 0)
+        while self._retained and self._retained[0][0] <= done:
+            self._retained.popleft()
 
     # -- loop ---------------------------------------------------------------------
 
@@ -128,6 +179,8 @@ class GatewayRunner(Runner):
             self._drain_credits(timeout_ms)
             if self._min_acked() >= self._mark:
                 self.finished = True
+            else:
+                self._republish_mark()
             return
         if self.feed.exhausted:
             self._finish_stream()
@@ -141,6 +194,7 @@ class GatewayRunner(Runner):
                     self._drain_credits(max(1, int((deadline - time.monotonic()) * 1000)))
                     if self._in_flight() >= self._window:
                         self.telemetry.inc("credit_waits")
+                        self._republish_mark()
                         return
             batches = self.feed.poll(1 << 30)
             if not batches:
@@ -152,6 +206,8 @@ class GatewayRunner(Runner):
                 self._ticks.send(b)
                 self.telemetry.inc("ticks_out", len(b))
                 self._batches_sent += 1
+                if flow:
+                    self._retained.append((self._batches_sent, b))
                 if not self.first_tick_ns:
                     self.first_tick_ns = time.time_ns()
                 if flow and self._batches_sent % self._mark_every == 0:

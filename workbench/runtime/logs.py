@@ -9,6 +9,24 @@ from typing import Any
 import structlog
 
 
+class _CurrentStream:
+    """Writes to whatever ``sys.<name>`` is at the time of each write.
+
+    Binding the stream object at configure time breaks when it is swapped
+    later (a notebook's output capture, a test runner's): a log write to a
+    closed stream would then raise inside whichever thread logged.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def write(self, text: str) -> int:
+        return getattr(sys, self._name).write(text)
+
+    def flush(self) -> None:
+        getattr(sys, self._name).flush()
+
+
 def configure_logging(level: str = "INFO", *, json: bool = True, **context: Any) -> None:
     """Configure structlog process-wide and bind ``context`` (runner, run_id, pid...).
 
@@ -29,7 +47,9 @@ def configure_logging(level: str = "INFO", *, json: bool = True, **context: Any)
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stdout if json else sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(
+            file=_CurrentStream("stdout" if json else "stderr")
+        ),
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.clear_contextvars()

@@ -40,6 +40,7 @@ class StrategyRunner(Runner):
         *,
         persist_interval_s: float = 0.2,
         exit_on_eos: bool = True,
+        replay: bool = False,
     ) -> None:
         super().__init__(strategy.strategy_id, telemetry, heartbeats, heartbeat_interval_s)
         self.strategy = strategy
@@ -57,6 +58,12 @@ class StrategyRunner(Runner):
         self.signals_sent = 0
         self.eos_seen = False
         self._pop_events = getattr(strategy, "pop_events", None)
+        # Replay: ticks carry stable seqs, so a restart on either side is
+        # repaired by skipping seen ticks and asking for the missed ones.
+        self._replay = replay
+        self.last_tick_seq = 0
+        self._saved_tick_seq = 0
+        self._resync_pending = False
 
     def on_start(self) -> None:
         """Restore the strategy's state if an earlier run left one."""
@@ -64,13 +71,25 @@ class StrategyRunner(Runner):
         if state is not None:
             self.strategy.restore(state["strategy"])
             self.last_signal_seq = int(state.get("last_signal_seq", 0))
-            self.log.info("state_restored", last_signal_seq=self.last_signal_seq)
+            if self._replay:
+                self.last_tick_seq = self._saved_tick_seq = int(state.get("last_tick_seq", 0))
+                self._resync_pending = self.last_tick_seq > 0
+            self.log.info(
+                "state_restored",
+                last_signal_seq=self.last_signal_seq,
+                last_tick_seq=self.last_tick_seq,
+            )
 
     def _persist(self) -> None:
         self._store.save(
             self.runner_id,
-            {"strategy": self.strategy.snapshot(), "last_signal_seq": self.last_signal_seq},
+            {
+                "strategy": self.strategy.snapshot(),
+                "last_signal_seq": self.last_signal_seq,
+                "last_tick_seq": self.last_tick_seq,
+            },
         )
+        self._saved_tick_seq = self.last_tick_seq
         self._dirty = False
         self._last_persist = time.monotonic()
         self.telemetry.inc("state_saves")
@@ -93,13 +112,38 @@ class StrategyRunner(Runner):
         if isinstance(p, TickBatch):
             self._on_ticks(p, env.sent_ns)
         elif isinstance(p, Marker):
-            self._credits.send(Credit(self.runner_id, p.mark))
+            self._on_marker(p)
         elif isinstance(p, EndOfStream):
             self._on_eos(p)
         else:
             self.telemetry.inc("unexpected_messages")
 
+    def _on_marker(self, marker: Marker) -> None:
+        if self._resync_pending:
+            # Not an ack: ask for the ticks after our saved state first; the
+            # gateway repeats its mark after re-sending them.
+            self._resync_pending = False
+            self._credits.send(Credit(self.runner_id, self.last_tick_seq, resync=True))
+            return
+        if self._replay and (self._dirty or self.last_tick_seq != self._saved_tick_seq):
+            self._persist()  # an ack promises we never need what came before it
+        self._credits.send(Credit(self.runner_id, marker.mark))
+
     def _on_ticks(self, batch: TickBatch, origin_ns: int) -> None:
+        if self._replay:
+            skip = self.last_tick_seq - batch.first_seq + 1
+            if skip > 0:
+                self.telemetry.inc("ticks_skipped_seen", min(skip, len(batch)))
+                if skip >= len(batch):
+                    return
+                batch = TickBatch(
+                    batch.symbol,
+                    batch.first_seq + skip,
+                    batch.ts_ns[skip:],
+                    batch.price[skip:],
+                    batch.size[skip:],
+                )
+            self.last_tick_seq = batch.first_seq + len(batch) - 1
         try:
             signals: list[Signal] = on_batch(self.strategy, batch, origin_ns)
         except Exception:
@@ -124,6 +168,8 @@ class StrategyRunner(Runner):
         self.telemetry.inc("signals_out", len(signals))
 
     def _on_eos(self, eos: EndOfStream) -> None:
+        if self.eos_seen:
+            return
         self._persist()
         self._signals.send(EndOfStream(self.runner_id, self.ticks_processed, self.last_signal_seq))
         self.eos_seen = True

@@ -93,6 +93,28 @@ class _Slot:
     detail: str = ""
 
 
+def archive_previous_run(run_path: Path) -> Path | None:
+    """Move an earlier run's folder aside, so a replay starts from nothing.
+
+    A replay is a session: its journal and strategy state must not carry over
+    from the last one (a live run, by contrast, resumes from them).
+
+    Returns:
+        Where the earlier run went, or None if there was none.
+    """
+    if not run_path.exists() or not any(run_path.iterdir()):
+        return None
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(run_path.stat().st_mtime))
+    dest = run_path.with_name(f"{run_path.name}.{stamp}")
+    n = 1
+    while dest.exists():
+        n += 1
+        dest = run_path.with_name(f"{run_path.name}.{stamp}.{n}")
+    run_path.rename(dest)
+    log.info("previous_run_archived", path=str(dest))
+    return dest
+
+
 class Supervisor:
     """Starts, watches and restarts the runners of one config.
 
@@ -112,6 +134,8 @@ class Supervisor:
     ) -> None:
         self.config = config.model_copy(deep=True)  # ours: callers may edit theirs
         self.run_path = config.run_path()
+        if config.gateway.feed == "replay":
+            archive_previous_run(self.run_path)
         self.config_path = config.save(self.run_path / "config.toml")
         self.logs = LogBook(self.run_path / "logs", config.supervisor.log_lines_kept)
         self._env = dict(env or {})
