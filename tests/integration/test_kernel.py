@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import time
 
 import pytest
 from conftest import ROOT, make_config
 from jupyter_client import KernelManager
-from test_workbench_up import pid_alive, tcp_bus
+from test_workbench_up import assert_binds, pid_alive, tcp_bus
 
 pytestmark = pytest.mark.integration
 
@@ -58,10 +57,7 @@ def assert_gone_and_ports_free(pids: list[int], bus: dict[str, str]) -> None:
         time.sleep(0.05)
     assert not [p for p in pids if pid_alive(p)], "runners outlived the kernel by 2 s"
     for address in bus.values():
-        host, port = address.removeprefix("tcp://").split(":")
-        with socket.socket() as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((host, int(port)))
+        assert_binds(address, t0 + 2.5)  # 2 s to exit, then kernel TCP teardown
 
 
 def cleanup(km, kc, pids):

@@ -65,6 +65,28 @@ def pid_alive(pid: int) -> bool:
         return f.read().split(")")[-1].split()[0] != "Z"
 
 
+def assert_binds(address: str, deadline: float) -> None:
+    """The tcp address binds by ``deadline`` (monotonic); if not, say what holds it.
+
+    A dead process's TCP sockets are closed by the kernel, which may take some
+    milliseconds of FIN/ACK exchange after the process is gone: hence retries.
+    """
+    host, port_s = address.removeprefix("tcp://").split(":")
+    while True:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((host, int(port_s)))
+                return
+            except OSError as e:
+                if time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                held = subprocess.run(["ss", "-tanp"], capture_output=True, text=True).stdout
+                lines = [x for x in held.splitlines() if f":{port_s} " in x]
+                raise AssertionError(f"{address} still in use: {lines}") from e
+
+
 def test_up_replay_exits_0_with_summary(tmp_path):
     data = write_ticks(tmp_path / "ticks.csv")
     cfg = make_config(
@@ -121,10 +143,7 @@ def test_sigkill_of_the_supervisor_leaves_no_runner_and_frees_ports(tmp_path):
             time.sleep(0.05)
         assert not [x for x in pids if pid_alive(x)], "runners outlived the supervisor by 2 s"
         for address in bus.values():
-            host, port_s = address.removeprefix("tcp://").split(":")
-            with socket.socket() as s:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                s.bind((host, int(port_s)))
+            assert_binds(address, killed_at + 2.5)  # 2 s to exit, then kernel TCP teardown
     finally:
         if p.poll() is None:
             p.kill()
