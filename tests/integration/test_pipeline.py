@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,13 @@ def test_two_strategy_runners_feed_one_executor(tmp_path, runner_procs):
     assert journal_fills(cfg.journal_path()) == expected
 
 
+def wait_for_log(procs, name: str, event: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not any(e.get("event") == event for e in procs.logs(name)):
+        assert time.monotonic() < deadline, f"{name} never logged {event}: {procs.text(name)}"
+        time.sleep(0.02)
+
+
 def _push_garbage(ctx: zmq.Context, address: str, frames_list: list[list[bytes]]) -> None:
     """Send, then block until every frame is handed over (or 20 s pass)."""
     s = ctx.socket(zmq.PUSH)
@@ -100,6 +108,8 @@ def test_malformed_frames_into_bound_sockets_are_counted_and_dropped(tmp_path, r
     cfg, path = replay_config(tmp_path, [{"id": "sr", "params": {"conditions": [COND_B, COND_S]}}])
     runner_procs.start("executor", "executor", path)
     runner_procs.start("gateway", "gateway", path)  # waits in its handshake: no strategy yet
+    wait_for_log(runner_procs, "executor", "runner_started")  # its PULL is bound
+    wait_for_log(runner_procs, "gateway", "waiting_for_subscribers")  # its credit PULL too
     ctx = zmq.Context()
     try:
         _push_garbage(ctx, cfg.bus.signals_address, GARBAGE)
@@ -109,8 +119,9 @@ def test_malformed_frames_into_bound_sockets_are_counted_and_dropped(tmp_path, r
             assert runner_procs.wait(name) == 0, runner_procs.text(name)
     finally:
         ctx.destroy(linger=0)
-    assert final_counters(runner_procs, "executor")["bad_frames"] == len(GARBAGE)
-    assert final_counters(runner_procs, "gateway")["bad_frames"] == len(GARBAGE)
+    counters = {n: final_counters(runner_procs, n) for n in ("executor", "gateway")}
+    assert counters["executor"].get("bad_frames") == len(GARBAGE), counters
+    assert counters["gateway"].get("bad_frames") == len(GARBAGE), counters
     assert journal_fills(cfg.journal_path()) == sorted(
         expected_fills("sr", "sr"), key=lambda f: (f[4], f[0])
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pytest
 from conftest import ROOT, make_config
@@ -40,6 +41,9 @@ def test_strategy_parameter_change_restarts_only_that_strategy(wb):
     after = pids(wb)
     assert after["sr-1"] != before["sr-1"]
     assert (after["gateway"], after["executor"]) == (before["gateway"], before["executor"])
+    deadline = time.monotonic() + 5  # levels travel in heartbeats
+    while not wb.levels() and time.monotonic() < deadline:
+        time.sleep(0.05)
     levels = {lv["id"]: lv for lv in wb.levels()}
     wb.wait_running(10)
     assert wb.supervisor.config.strategies[0].params["conditions"][0]["take_profit"] == 0.35
