@@ -170,8 +170,10 @@ def work_dir(prefix: str, keep: bool = False) -> Iterator[Path]:
 
 
 def ipc_bus(folder: Path) -> dict[str, str]:
-    """The five bus addresses as ipc endpoints inside ``folder``."""
-    names = ("ticks", "signals", "events", "control", "telemetry")
+    """The bus addresses as ipc endpoints inside ``folder``."""
+    from workbench.config import BUS_STREAMS
+
+    names = BUS_STREAMS
     return {f"{n}_address": f"ipc://{folder / 'ipc' / n}" for n in names}
 
 

@@ -19,13 +19,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from workbench.config import build_config
+from workbench.config import BUS_STREAMS, build_config
 from workbench.runtime.logs import configure_logging
 from workbench.supervisor import Supervisor
 
 
 def _config(folder: Path):
-    names = ("ticks", "signals", "events", "control", "telemetry")
+    names = BUS_STREAMS
     bus = {f"{n}_address": f"ipc://{folder}/ipc/{n}" for n in names}
     return build_config(
         {

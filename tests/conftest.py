@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from workbench.config import WorkbenchConfig, build_config
+from workbench.config import BUS_STREAMS, WorkbenchConfig, build_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -23,7 +23,7 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 def ipc_bus(folder: Path) -> dict[str, str]:
     """Bus addresses as ipc paths under ``folder`` (no ports to collide on)."""
     folder.mkdir(parents=True, exist_ok=True)
-    names = ("ticks", "signals", "events", "control", "telemetry")
+    names = BUS_STREAMS
     return {f"{n}_address": f"ipc://{folder}/{n}" for n in names}
 
 
@@ -33,6 +33,8 @@ def make_config(tmp_path: Path, **sections: Any) -> WorkbenchConfig:
         "run_id": "test",
         "bus": {**ipc_bus(tmp_path / "ipc"), "linger_ms": 200},
         "runtime": {"run_dir": str(tmp_path / "runs"), "heartbeat_interval_s": 0.2},
+        # A live feed must have limits; wide enough that no test's orders meet them.
+        "executor": {"risk": {"max_order_qty": 1e6, "max_position_qty": 1e6}},
     }
     for key, value in sections.items():
         if isinstance(value, dict) and isinstance(data.get(key), dict):

@@ -32,6 +32,8 @@ from workbench.exceptions import ConfigurationError
 
 _TOML_FILE: contextvars.ContextVar[Path | None] = contextvars.ContextVar("toml_file", default=None)
 _ADDRESS_SCHEMES = ("tcp://", "ipc://", "inproc://")
+BUS_STREAMS = ("ticks", "signals", "events", "control", "telemetry", "command")
+"""The bus's sockets: ``BusConfig.<name>_address`` for each."""
 
 DEFAULT_STRATEGY_PATH = "workbench.strategies.support_resistance:SupportResistance"
 
@@ -48,6 +50,9 @@ class BusConfig(_Section):
     events_address: str = "tcp://127.0.0.1:5703"
     control_address: str = "tcp://127.0.0.1:5704"
     telemetry_address: str = "tcp://127.0.0.1:5705"
+    command_address: str = Field(
+        "tcp://127.0.0.1:5706", description="the executor's operator commands (halt, resume)"
+    )
     reconnect_interval_ms: int = Field(100, ge=1)
     reconnect_interval_max_ms: int = Field(1_000, ge=0)
     zmq_heartbeat_interval_ms: int = Field(1_000, ge=0)
@@ -62,6 +67,7 @@ class BusConfig(_Section):
         "events_address",
         "control_address",
         "telemetry_address",
+        "command_address",
     )
     @classmethod
     def _zmq_address(cls, v: str) -> str:
@@ -77,6 +83,7 @@ class BusConfig(_Section):
             self.events_address,
             self.control_address,
             self.telemetry_address,
+            self.command_address,
         ]
         if len(set(addrs)) != len(addrs):
             raise ValueError("bus addresses must all differ")
@@ -175,10 +182,29 @@ class BrokerConfig(_Section):
 
 
 class RiskConfig(_Section):
-    """Pre-trade limits; 0 disables a limit."""
+    """Pre-trade limits; 0 disables a limit. A config whose feed is not a replay
+    must set ``max_order_qty`` and ``max_position_qty`` (`check_config`)."""
 
-    max_order_qty: float = Field(0.0, ge=0)
-    max_position_qty: float = Field(0.0, ge=0)
+    max_order_qty: float = Field(0.0, ge=0, description="largest order, in units")
+    max_order_notional: float = Field(0.0, ge=0, description="largest qty x price of an order")
+    max_position_qty: float = Field(0.0, ge=0, description="largest |position| per symbol")
+    max_position_qty_by_symbol: dict[str, float] = Field(
+        default_factory=dict, description="per-symbol overrides of max_position_qty"
+    )
+    max_orders_per_s: float = Field(0.0, ge=0, description="orders a second per strategy")
+    max_orders_per_s_total: float = Field(0.0, ge=0, description="orders a second in all")
+    order_burst: float = Field(
+        0.0, ge=0, description="orders a rate limit lets through at once; 0 = its rate"
+    )
+    price_collar_pct: float = Field(
+        0.0, ge=0, description="largest distance of an order's price from the last market price"
+    )
+    stale_market_data_s: float = Field(
+        0.0, ge=0, description="reject orders when the symbol's last tick is older than this"
+    )
+    max_daily_loss: float = Field(
+        0.0, ge=0, description="HALT when the UTC day's realized + unrealized PnL is below -this"
+    )
 
 
 class ExecutorConfig(_Section):
@@ -191,6 +217,12 @@ class ExecutorConfig(_Section):
     exit_on_eos: bool = Field(
         True, description="exit 0 once every strategy's end-of-stream arrived"
     )
+    signal_gap_timeout_s: float = Field(
+        10.0, gt=0, description="a hole in a strategy's signal seqs no re-send filled: alert"
+    )
+    ack_interval_s: float = Field(
+        0.25, gt=0, description="how often the executor repeats its acks to the strategies"
+    )
 
 
 class RuntimeConfig(_Section):
@@ -201,6 +233,9 @@ class RuntimeConfig(_Section):
     run_dir: str = "../runs"
     state_dir: str = Field("", description="strategy state files; '' = <run_dir>/<run_id>/state")
     bad_frame_log_interval_s: float = Field(5.0, gt=0)
+    signal_resend_after_s: float = Field(
+        1.0, gt=0, description="a strategy re-sends a signal the executor has not acked by then"
+    )
 
 
 class SupervisorConfig(_Section):
@@ -463,6 +498,23 @@ def load_config(path: str | Path) -> WorkbenchConfig:
     return cfg
 
 
+def live_risk_problems(cfg: WorkbenchConfig) -> list[str]:
+    """A pipeline on a live feed must have order and position limits.
+
+    Returns:
+        One message per missing limit, naming the file and the field.
+    """
+    if cfg.gateway.feed == "replay":
+        return []
+    risk = cfg.executor.risk
+    return [
+        f"{cfg.source}: executor.risk.{name}: must be set (> 0) when gateway.feed is "
+        f"{cfg.gateway.feed!r}, not a replay"
+        for name in ("max_order_qty", "max_position_qty")
+        if not getattr(risk, name)
+    ]
+
+
 def check_config(cfg: WorkbenchConfig) -> list[str]:
     """Deeper checks than field validation: files exist, strategies build.
 
@@ -477,6 +529,7 @@ def check_config(cfg: WorkbenchConfig) -> list[str]:
         problems.append(
             f"{src}: gateway.replay.path: file not found: {cfg.resolve(cfg.gateway.replay.path)}"
         )
+    problems += live_risk_problems(cfg)
     known = {s.id for s in cfg.strategies}
     for sid in cfg.gateway.replay.subscribers or []:
         if sid not in known:

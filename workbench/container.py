@@ -20,7 +20,7 @@ from workbench.execution.runner import ExecutorRunner
 from workbench.gateway.feeds import ReplayFeed, SimulatedFeed
 from workbench.gateway.runner import GatewayRunner
 from workbench.messaging import codec
-from workbench.messaging.zmq_adapters import ZmqReceiver, ZmqSender
+from workbench.messaging.zmq_adapters import ZmqReceiver, ZmqReplier, ZmqSender
 from workbench.runtime.state import FileStateStore
 from workbench.runtime.strategy_host import StrategyRunner
 from workbench.runtime.telemetry import Telemetry
@@ -48,6 +48,21 @@ def _tick_subscriptions(strategy) -> list[bytes]:
 
 def _replay_subscribers(cfg: WorkbenchConfig) -> list[str]:
     return cfg.replay_subscribers() if cfg.gateway.feed == "replay" else []
+
+
+def _ack_subscriptions(strategy_id: str) -> list[bytes]:
+    return [codec.topic(codec.KIND_ACK, strategy_id), codec.topic(codec.KIND_EOS, strategy_id)]
+
+
+def _checked_risk(cfg: WorkbenchConfig):
+    """The risk limits, refusing (fail closed) a live feed without order and position limits."""
+    from workbench.config import live_risk_problems
+    from workbench.exceptions import ConfigurationError
+
+    problems = live_risk_problems(cfg)
+    if problems:
+        raise ConfigurationError("\n".join(problems), problems)
+    return cfg.executor.risk
 
 
 class Container(containers.DeclarativeContainer):
@@ -168,6 +183,18 @@ class Container(containers.DeclarativeContainer):
     state_store = providers.Singleton(
         FileStateStore, providers.Callable(lambda c: c.state_path(), config)
     )
+    ack_receiver = providers.Singleton(
+        ZmqReceiver,
+        zmq_context,
+        zmq.SUB,
+        bus.provided.events_address,
+        bus,
+        telemetry,
+        bind_it=False,
+        subscriptions=providers.Callable(_ack_subscriptions, runner_id),
+        name="acks",
+        bad_frame_log_interval_s=runtime.provided.bad_frame_log_interval_s,
+    )
     strategy_runner = providers.Factory(
         StrategyRunner,
         strategy,
@@ -178,6 +205,8 @@ class Container(containers.DeclarativeContainer):
         telemetry,
         heartbeats,
         runtime.provided.heartbeat_interval_s,
+        acks=ack_receiver,
+        resend_after_s=runtime.provided.signal_resend_after_s,
         replay=providers.Callable(lambda c: c.gateway.feed == "replay", config),
     )
 
@@ -215,14 +244,46 @@ class Container(containers.DeclarativeContainer):
         sndhwm=100_000,
         name="events",
     )
+    market_receiver = providers.Singleton(
+        ZmqReceiver,
+        zmq_context,
+        zmq.SUB,
+        bus.provided.ticks_address,
+        bus,
+        telemetry,
+        bind_it=False,
+        # Every symbol: the executor runs no strategy code to learn which it trades.
+        subscriptions=[codec.topic(codec.KIND_TICK)[:-1]],
+        rcvhwm=10_000,
+        name="market",
+        bad_frame_log_interval_s=runtime.provided.bad_frame_log_interval_s,
+    )
+    command_replier = providers.Singleton(
+        ZmqReplier,
+        zmq_context,
+        bus.provided.command_address,
+        bus,
+        telemetry,
+        runner_id,
+        bad_frame_log_interval_s=runtime.provided.bad_frame_log_interval_s,
+    )
+    is_replay = providers.Callable(lambda c: c.gateway.feed == "replay", config)
     executor = providers.Singleton(
         Executor,
         broker,
         journal,
-        config.provided.executor.risk,
+        providers.Callable(_checked_risk, config),
         breaker,
         telemetry,
         event_publisher.provided.send,
+        allowed_strategies=providers.Callable(lambda c: {s.id for s in c.strategies}, config),
+        replay=is_replay,
+        executor_id=runner_id,
+    )
+    # Live, the executor watches the market itself (collar, staleness, daily
+    # loss); in replay it takes the market from each signal's own tick.
+    executor_market = providers.Callable(
+        lambda replay, make: None if replay else make(), is_replay, market_receiver.provider
     )
     executor_runner = providers.Factory(
         ExecutorRunner,
@@ -235,4 +296,8 @@ class Container(containers.DeclarativeContainer):
         runtime.provided.heartbeat_interval_s,
         expected_streams=providers.Callable(lambda c: [s.id for s in c.strategies], config),
         exit_on_eos=config.provided.executor.exit_on_eos,
+        market=executor_market,
+        commands=command_replier,
+        gap_timeout_s=config.provided.executor.signal_gap_timeout_s,
+        ack_interval_s=config.provided.executor.ack_interval_s,
     )

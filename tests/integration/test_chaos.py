@@ -60,6 +60,8 @@ def test_killing_a_runner_mid_replay_changes_no_fill(tmp_path, victim, kill_afte
         wait_until(lambda: sup.eos_reached.is_set(), 60, "end-of-stream at the executor")
         restarts = next(s["restarts"] for s in sup.status() if s["runner"] == victim)
         summary = sup.eos_summary
+        # A replacement's first heartbeat can lose the race with end-of-stream.
+        wait_until(lambda: sup.heartbeat("sr") is not None, 10, "a heartbeat of the new sr")
         gateway = sup.heartbeat("gateway").counters
         strategy = sup.heartbeat("sr").counters
     finally:

@@ -109,7 +109,7 @@ def test_malformed_frames_into_bound_sockets_are_counted_and_dropped(tmp_path, r
     runner_procs.start("executor", "executor", path)
     runner_procs.start("gateway", "gateway", path)  # waits in its handshake: no strategy yet
     wait_for_log(runner_procs, "executor", "runner_started")  # its PULL is bound
-    wait_for_log(runner_procs, "gateway", "waiting_for_subscribers")  # its credit PULL too
+    wait_for_log(runner_procs, "gateway", "subscribers_awaited")  # its credit PULL too
     ctx = zmq.Context()
     try:
         _push_garbage(ctx, cfg.bus.signals_address, GARBAGE)

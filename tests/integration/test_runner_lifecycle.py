@@ -13,7 +13,7 @@ from pipeline_support import COND_B, T0
 
 from workbench.domain.model import TickBatch
 from workbench.messaging import codec
-from workbench.messaging.codec import Credit, EndOfStream, Heartbeat, Marker
+from workbench.messaging.codec import Ack, EndOfStream, Heartbeat, Marker
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,7 @@ class FakeGateway:
         self.seq += 1
         self.pub.send_multipart(codec.encode(payload, "fake-gw", 1, self.seq, time.time_ns()))
 
-    def await_subscriber(self, timeout_s: float = 15) -> Credit:
+    def await_subscriber(self, timeout_s: float = 15) -> Ack:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             self.send(Marker(0))
@@ -65,7 +65,7 @@ def test_strategy_drops_malformed_tick_frames_and_keeps_trading(tmp_path, runner
     try:
         runner_procs.start("executor", "executor", path)
         runner_procs.start("strategy", "strategy", path)
-        assert gw.await_subscriber().subscriber == "sr"
+        assert gw.await_subscriber().stream == "sr"
         for frames in (
             [b"tick/XYZ/", b"\xc1"],
             [
@@ -102,8 +102,13 @@ def test_strategy_restart_continues_signal_ids_from_saved_state(tmp_path, runner
         runner_procs.start("s2", "strategy", path)
         gw.await_subscriber()
         gw.send(batch([101.5], 4))  # take profit: the restored condition is already in
+        # Nobody acked sr:1 (the test plays a silent executor): the restarted
+        # strategy sends it again from its outbox first, then the new signal.
+        assert pull.poll(10_000)
+        resent = codec.decode(pull.recv_multipart()).payload
         assert pull.poll(10_000)
         second = codec.decode(pull.recv_multipart()).payload
+        assert resent == first
     finally:
         gw.close()
     assert (first.id, first.side) == ("sr:1", "BUY")

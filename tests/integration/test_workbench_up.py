@@ -15,6 +15,7 @@ import urllib.request
 import pytest
 from conftest import ROOT, make_config
 from pipeline_support import COND_B, COND_S, EXPECTED_PNL, write_ticks
+from workbench.config import BUS_STREAMS
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +40,7 @@ def free_port() -> int:
 
 
 def tcp_bus() -> dict[str, str]:
-    names = ("ticks", "signals", "events", "control", "telemetry")
+    names = BUS_STREAMS
     return {f"{n}_address": f"tcp://127.0.0.1:{free_port()}" for n in names}
 
 

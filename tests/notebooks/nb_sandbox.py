@@ -24,10 +24,11 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from workbench.config import BUS_STREAMS
 
 ROOT = Path(__file__).resolve().parents[2]
 MARKER_ENV = "WORKBENCH_NOTEBOOK_TEST"
-BUS_NAMES = ("ticks", "signals", "events", "control", "telemetry")
+BUS_NAMES = BUS_STREAMS
 
 
 @dataclass

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from dependency_injector import providers
 
 from workbench.config import build_config
 from workbench.container import Container
+from workbench.exceptions import ConfigurationError
 from workbench.domain.model import Fill, Order, Side, Signal
 from workbench.execution.broker import SimulatedBroker
-from workbench.messaging.codec import EndOfStream
+from workbench.messaging.codec import Ack, EndOfStream, Event
 from workbench.messaging.inproc import Channel, InprocReceiver, InprocSender
 
 
@@ -22,8 +24,16 @@ class RecordingBroker:
 
 
 def test_executor_runner_runs_on_fakes_without_any_socket(tmp_path):
-    cfg = build_config({"runtime": {"run_dir": str(tmp_path)}}, base_dir=tmp_path)
+    cfg = build_config(
+        {
+            "runtime": {"run_dir": str(tmp_path)},
+            "executor": {"risk": {"max_order_qty": 5, "max_position_qty": 5}},
+        },
+        base_dir=tmp_path,
+    )
     c = Container(config=cfg, runner_id="executor")
+    c.executor_market.override(providers.Object(None))
+    c.command_replier.override(providers.Object(None))
     inbox, events, beats = Channel(), Channel(), Channel()
     broker = RecordingBroker()
     c.signal_receiver.override(providers.Object(InprocReceiver(inbox)))
@@ -37,9 +47,19 @@ def test_executor_runner_runs_on_fakes_without_any_socket(tmp_path):
     strategy.send(EndOfStream("sr-1", 10, 1))
     assert runner.run() == 0  # finishes at end-of-stream from every configured strategy
     assert [o.id for o in broker.orders] == ["O-sr-1:1"]
-    names = [InprocReceiver(events).recv(0).payload.name for _ in range(len(events.frames))]
+    sent = [InprocReceiver(events).recv(0).payload for _ in range(len(events.frames))]
+    names = [p.name for p in sent if isinstance(p, Event)]
     assert names == ["signal_received", "order_accepted", "order_filled", "eos"]
+    assert Ack("sr-1", 1) in sent  # acknowledged once journaled
+    assert EndOfStream("sr-1", 10, 1) in sent  # end-of-stream echoed: the strategy may finish
     assert len(beats.frames) >= 2  # at start and when finished
+
+
+def test_a_live_executor_without_limits_refuses_to_start(tmp_path):
+    cfg = build_config({"runtime": {"run_dir": str(tmp_path)}}, base_dir=tmp_path)
+    c = Container(config=cfg, runner_id="executor")
+    with pytest.raises(ConfigurationError, match="executor.risk.max_order_qty"):
+        c.executor()
 
 
 def test_the_feed_follows_the_config(tmp_path):

@@ -16,12 +16,13 @@ import structlog
 
 from workbench.config import RiskConfig
 from workbench.domain.accounting import Portfolio
-from workbench.domain.model import Fill, Order, OrderStatus, Signal
+from workbench.domain.model import Fill, Order, OrderStatus, Side, Signal
 from workbench.exceptions import OrderRejected
 from workbench.execution.broker import Broker
 from workbench.execution.journal import Journal
+from workbench.execution.risk import RiskEngine, TradingState
 from workbench.messaging.codec import Event
-from workbench.runtime.telemetry import Telemetry
+from workbench.runtime.telemetry import BurstLog, Telemetry
 
 log = structlog.get_logger()
 
@@ -36,7 +37,16 @@ def make_breaker(fail_max: int, reset_timeout_s: float) -> pybreaker.CircuitBrea
 
 
 class Executor:
-    """Turns each signal into at most one order, ever."""
+    """Turns each signal into at most one order, ever, within the risk limits.
+
+    Args:
+        allowed_strategies: Strategy ids whose signals are accepted (None = any;
+            the runners always pass the configured ids).
+        replay: Decide by market time (the signal's tick) rather than the wall
+            clock, and take the market price from the signal's tick, so fast and
+            wire replay decide alike however fast they run.
+        executor_id: Names the kill switch's own flatten orders.
+    """
 
     def __init__(
         self,
@@ -46,6 +56,10 @@ class Executor:
         breaker: pybreaker.CircuitBreaker,
         telemetry: Telemetry,
         publish: EventSink | None = None,
+        *,
+        allowed_strategies: set[str] | None = None,
+        replay: bool = False,
+        executor_id: str = "executor",
     ) -> None:
         self.broker = broker
         self.journal = journal
@@ -53,6 +67,19 @@ class Executor:
         self.breaker = breaker
         self.telemetry = telemetry
         self._publish = publish or (lambda e: None)
+        self.allowed = allowed_strategies
+        self.replay = replay
+        self.executor_id = executor_id
+        self._refused = BurstLog("signal_refused", 5.0)
+        self.engine = RiskEngine(risk)
+        saved = journal.trading_state()
+        if saved is not None:
+            self.engine.state = TradingState(saved[0])
+            self.state_reason = saved[1]
+            if self.engine.state is not TradingState.ACTIVE:
+                log.warning("trading_state_restored", state=saved[0], reason=saved[1])
+        else:
+            self.state_reason = ""
         self.portfolio = Portfolio()
         for f in journal.fills():
             self.portfolio.apply(f)
@@ -63,15 +90,72 @@ class Executor:
             log.error("orders_in_doubt", order_ids=pending[:20], count=len(pending))
             self._publish(Event("alert", {"reason": "orders_in_doubt", "order_ids": pending[:20]}))
 
-    def _risk_reason(self, order: Order, position: float) -> str:
-        r = self.risk
-        if r.max_order_qty and order.qty > r.max_order_qty:
-            return f"qty {order.qty} exceeds max_order_qty {r.max_order_qty}"
-        if r.max_position_qty:
-            after = position + order.side.sign * order.qty
-            if abs(after) > r.max_position_qty:
-                return f"position {after} would exceed max_position_qty {r.max_position_qty}"
-        return ""
+    # -- trading state and market ------------------------------------------------------
+
+    @property
+    def trading_state(self) -> TradingState:
+        """ACTIVE, REDUCING or HALTED."""
+        return self.engine.state
+
+    def set_trading_state(self, state: TradingState, reason: str, source: str) -> None:
+        """Change the trading state now; journaled first, so a restart keeps it."""
+        if state is self.engine.state and reason == self.state_reason:
+            return
+        self.journal.set_trading_state(state.value, reason, source)
+        self.engine.state, self.state_reason = state, reason
+        log.warning("trading_state_changed", state=state.value, reason=reason, source=source)
+        data = {"state": state.value, "reason": reason, "source": source}
+        self._publish(Event("trading_state", data))
+        if state is not TradingState.ACTIVE:
+            self._publish(Event("alert", {"reason": f"trading_{state.value.lower()}", **data}))
+
+    def on_tick(self, symbol: str, price: float, ts_ns: int) -> None:
+        """The market moved (the executor's own tick subscription, live)."""
+        self.engine.on_price(symbol, price, ts_ns)
+
+    def _now_ns(self, signal: Signal | None = None) -> int:
+        if self.replay and signal is not None:
+            return signal.ts_ns
+        return time.time_ns()
+
+    def total_pnl(self) -> float:
+        """Realized plus unrealized PnL at the last market prices seen."""
+        total = self.portfolio.realized_pnl
+        for sym, pos in self.portfolio.positions.items():
+            q = self.engine.market.get(sym)
+            if q is not None and pos.qty:
+                total += pos.unrealized(q.price)
+        return total
+
+    def check_daily_loss(self, now_ns: int | None = None) -> None:
+        """HALT when the day's PnL is past ``max_daily_loss`` (journals the day's start)."""
+        now_ns = now_ns or time.time_ns()
+        total = self.total_pnl()
+        engine = self.engine
+        before = engine.day
+        breached = engine.daily_loss_breached(total, now_ns)
+        if engine.day != before:
+            saved = self.journal.risk_day(engine.day)
+            if saved is None:
+                self.journal.set_risk_day(engine.day, engine.day_start_pnl)
+            else:
+                engine.day_start_pnl = saved
+                breached = engine.daily_loss_breached(total, now_ns)
+        if breached and engine.state is not TradingState.HALTED:
+            loss = total - engine.day_start_pnl
+            self.set_trading_state(
+                TradingState.HALTED,
+                f"max_daily_loss: the day's PnL {loss:.6g} is below -{self.risk.max_daily_loss}",
+                "risk",
+            )
+
+    def _refuse(self, s: Signal) -> None:
+        self.telemetry.inc("signals_refused")
+        n = self.telemetry.get("signals_refused")
+        if self._refused(strategy_id=s.strategy_id, signal_id=s.id, total_refused=n):
+            self._publish(
+                Event("alert", {"reason": "signal_refused", "strategy_id": s.strategy_id})
+            )
 
     def on_signal(self, signal: Signal) -> list[Fill]:
         """Act on one signal once; a redelivered signal id does nothing."""
@@ -87,6 +171,14 @@ class Executor:
         assumed to fill in full, as market orders here do).
         """
         received_ns = received_ns or time.time_ns()
+        if self.allowed is not None:
+            refused = [s for s in signals if s.strategy_id not in self.allowed]
+            for s in refused:
+                self._refuse(s)
+            if refused:
+                signals = [s for s in signals if s.strategy_id in self.allowed]
+        if not signals:
+            return []
         journaled = self.journal.known_signals([s.id for s in signals])
         for s in signals:
             old = journaled.get(s.id)
@@ -102,7 +194,18 @@ class Executor:
         for s in signals:
             order = Order.from_signal(s)
             pos = projected.get(s.symbol, self.portfolio.position(s.symbol))
-            reason = self._risk_reason(order, pos)
+            if s.id in known:
+                reason = ""  # a redelivery: recorded as nothing below
+            else:
+                if self.replay:
+                    self.engine.on_price(s.symbol, s.price, s.ts_ns)
+                reason = self.engine.check(
+                    order,
+                    s.strategy_id,
+                    pos,
+                    self._now_ns(s),
+                    flatten=s.strategy_id == self.executor_id,
+                )
             if not reason and s.id not in known:
                 projected[s.symbol] = pos + order.side.sign * order.qty
             known.add(s.id)
@@ -115,8 +218,9 @@ class Executor:
         all_fills: list[Fill] = []
         for (signal, order, _, reason), new in zip(items, fresh, strict=True):
             if not new:
+                # A re-send of a journaled signal: the normal price of at-least-once.
                 self.telemetry.inc("signals_duplicate")
-                log.warning("signal_duplicate_ignored", signal_id=signal.id)
+                log.debug("signal_duplicate_ignored", signal_id=signal.id)
                 continue
             self.telemetry.inc("signals_in")
             events.append(Event("signal_received", _signal_data(signal, received_ns)))
@@ -130,7 +234,55 @@ class Executor:
             self.journal.finish_orders(results)
         for e in events:
             self._publish(e)
+        if all_fills and self.risk.max_daily_loss:
+            self.check_daily_loss(self._now_ns(signals[-1]))
         return all_fills
+
+    def flatten(self) -> list[Fill]:
+        """Send the orders that bring every position to zero, then HALT.
+
+        Each order comes from a signal of the executor's own
+        (``<executor id>:flatten-<n>``), journaled like any other, at the last
+        market price seen; a symbol with no market price is left open, logged
+        and alerted, since sending it blind would be worse.
+        """
+        self.set_trading_state(TradingState.HALTED, "flatten requested", "operator")
+        base = self.journal.last_signal_seq(self.executor_id)
+        signals = []
+        for sym, pos in sorted(self.portfolio.positions.items()):
+            if not pos.qty:
+                continue
+            q = self.engine.market.get(sym)
+            if q is None:
+                log.error("flatten_without_price", symbol=sym, position=pos.qty)
+                self._publish(Event("alert", {"reason": "flatten_without_price", "symbol": sym}))
+                continue
+            seq = base + len(signals) + 1
+            signals.append(
+                Signal(
+                    Signal.make_id(self.executor_id, seq),
+                    self.executor_id,
+                    seq,
+                    sym,
+                    Side.SELL if pos.qty > 0 else Side.BUY,
+                    abs(pos.qty),
+                    q.price,
+                    q.ts_ns,
+                    "flatten",
+                    "",
+                )
+            )
+        if not signals:
+            return []
+        # Flatten orders only shrink positions: they are checked as REDUCING,
+        # and no limit but that one may stop a kill switch.
+        self.engine.state = TradingState.REDUCING
+        allowed, self.allowed = self.allowed, None
+        try:
+            return self.on_signals(signals)
+        finally:
+            self.allowed = allowed
+            self.engine.state = TradingState.HALTED
 
     def _submit(self, order: Order, events: list[Event]) -> tuple[list[Fill], tuple]:
         self.telemetry.inc("orders_out")

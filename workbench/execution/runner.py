@@ -1,13 +1,25 @@
-"""The executor runner: signals in (PULL), orders out through the broker, events out (PUB)."""
+"""The executor runner: signals in (PULL), orders out through the broker, events out (PUB).
+
+Around the transport-free `Executor` it owns the executor's side of
+acknowledged delivery: each strategy's signals go through an
+`InboundSequence` (put back in seq order, holes reported), are journaled by
+the executor, and only then acknowledged (``Ack`` on topic ``ack/<id>/``);
+acks are repeated every ``ack_interval_s`` so a restarted or late strategy
+learns where it stands. End-of-stream is journaled and echoed back the same
+way. Operator commands (halt, resume, flatten, state) arrive on a REP socket
+and are handled before the next signal is acted on.
+"""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Protocol
 
-from workbench.domain.model import Signal
+from workbench.domain.model import Signal, TickBatch
 from workbench.execution.executor import Executor
-from workbench.messaging.codec import EndOfStream, Event
+from workbench.execution.risk import TradingState
+from workbench.messaging.codec import Ack, Command, EndOfStream, Envelope, Event, Payload
+from workbench.messaging.delivery import InboundSequence
 from workbench.messaging.ports import Receiver, Sender
 from workbench.runtime.runner import Runner
 from workbench.runtime.telemetry import Telemetry
@@ -15,8 +27,20 @@ from workbench.runtime.telemetry import Telemetry
 MAX_MESSAGES_PER_STEP = 256
 
 
+class Replier(Protocol):
+    """A request/reply endpoint: one reply per request received."""
+
+    def recv(self, timeout_ms: int) -> Envelope | None:
+        """The next request, or None."""
+        ...
+
+    def reply(self, payload: Payload) -> None:
+        """Answer the request received last."""
+        ...
+
+
 class ExecutorRunner(Runner):
-    """Hosts the `Executor`; finishes when every expected strategy sent end-of-stream."""
+    """Hosts the `Executor`; finishes when every expected strategy's stream has ended."""
 
     role = "executor"
 
@@ -32,71 +56,211 @@ class ExecutorRunner(Runner):
         *,
         expected_streams: list[str],
         exit_on_eos: bool = True,
+        market: Receiver | None = None,
+        commands: Replier | None = None,
+        gap_timeout_s: float = 10.0,
+        ack_interval_s: float = 0.25,
     ) -> None:
         super().__init__(runner_id, telemetry, heartbeats, heartbeat_interval_s)
         self.executor = executor
         self._signals = signals
         self._events = events
+        self._market = market
+        self._commands = commands
         self._expected = set(expected_streams)
-        self._eos: dict[str, EndOfStream] = {}
         self._exit_on_eos = exit_on_eos
+        self._gap_timeout_s = gap_timeout_s
+        self._ack_interval_s = ack_interval_s
+        self._last_acks = 0.0
+        journal = executor.journal
+        self.inbound: dict[str, InboundSequence[Signal]] = {
+            sid: InboundSequence(sid, journal.last_signal_seq(sid) + 1, gap_timeout_s)
+            for sid in sorted(self._expected)
+        }
+        self._eos: dict[str, EndOfStream] = {
+            sid: EndOfStream(sid, ticks, last)
+            for sid, (ticks, last) in journal.stream_ends().items()
+        }
         self.eos_complete = False
 
+    # -- loop -----------------------------------------------------------------------
+
     def step(self, timeout_ms: int) -> None:
-        """Handle the signals waiting (up to a few hundred) as one group commit."""
+        """Commands first, then the signals waiting (up to a few hundred) as one group commit."""
+        self._serve_commands()
+        self._drain_market()
         env = self._signals.recv(timeout_ms)
         batch: list[tuple[Signal, int]] = []
         received_ns = 0
         n = 0
+        now = time.monotonic()
         while env is not None:
             p = env.payload
             if isinstance(p, Signal):
                 if not batch:
                     received_ns = time.time_ns()
-                batch.append((p, env.sent_ns))
-            else:
+                batch.extend((s, env.sent_ns) for s in self._sequence(p, now))
+            elif isinstance(p, EndOfStream):
                 self._flush(batch, received_ns)
                 batch = []
-                if isinstance(p, EndOfStream):
-                    self._on_eos(p)
-                else:
-                    self.telemetry.inc("unexpected_messages")
+                self._on_eos(p)
+            else:
+                self.telemetry.inc("unexpected_messages")
             n += 1
             if n >= MAX_MESSAGES_PER_STEP or self.finished:
                 break
             env = self._signals.recv(0)
-        self._flush(batch, received_ns)
+        for seq in self.inbound.values():
+            released, gap = seq.expire(now)
+            batch.extend((s, 0) for s in released)
+            if gap is not None:
+                self._on_gap(gap.stream, gap.first, gap.last)
+        self._flush(batch, received_ns or time.time_ns())
+        if time.monotonic() - self._last_acks >= self._ack_interval_s:
+            self._publish_acks(self.inbound)
+        self._check_complete()
+
+    def _sequence(self, s: Signal, now: float) -> list[Signal]:
+        seq = self.inbound.get(s.strategy_id)
+        if seq is None:
+            return [s]  # not a configured strategy: the executor refuses it
+        return seq.offer(s.seq, s, now)
 
     def _flush(self, batch: list[tuple[Signal, int]], received_ns: int) -> None:
         if not batch:
             return
+        self._serve_commands()  # a halt that arrived with these signals acts first
         self.executor.on_signals([s for s, _ in batch], received_ns)
         now = time.time_ns()
         for s, sent_ns in batch:
             if s.origin_ns:
                 self.telemetry.observe_latency_ns("tick_to_order", now - s.origin_ns)
-            self.telemetry.observe_latency_ns("signal_to_order", now - sent_ns)
+            if sent_ns:
+                self.telemetry.observe_latency_ns("signal_to_order", now - sent_ns)
+        # Journaled: now, and only now, the strategies may forget them.
+        touched = {s.strategy_id for s, _ in batch}
+        self._publish_acks({k: v for k, v in self.inbound.items() if k in touched})
+
+    def _publish_acks(self, streams: dict[str, InboundSequence[Signal]]) -> None:
+        for sid, seq in streams.items():
+            self._events.send(Ack(sid, seq.ack))
+            eos = self._eos.get(sid)
+            if eos is not None and seq.ack >= eos.last_seq:
+                self._events.send(eos)  # the echo tells the strategy it may finish
+        if len(streams) == len(self.inbound):
+            self._last_acks = time.monotonic()
+
+    def _on_gap(self, stream: str, first: int, last: int) -> None:
+        missing = last - first + 1
+        self.telemetry.inc("signal_gaps", missing)
+        self.log.error(
+            "signal_gap_detected",
+            strategy_id=stream,
+            first_seq=first,
+            last_seq=last,
+            missing=missing,
+            waited_s=self._gap_timeout_s,
+        )
+        self._events.send(
+            Event(
+                "alert",
+                {
+                    "reason": "signal_gap",
+                    "strategy_id": stream,
+                    "first_seq": first,
+                    "last_seq": last,
+                },
+            )
+        )
+
+    # -- market and commands ----------------------------------------------------------
+
+    def _drain_market(self) -> None:
+        if self._market is None:
+            return
+        env = self._market.recv(0)
+        n = 0
+        while env is not None and n < MAX_MESSAGES_PER_STEP:
+            b = env.payload
+            if isinstance(b, TickBatch) and len(b):
+                self.executor.on_tick(b.symbol, b.price[-1], b.ts_ns[-1])
+            n += 1
+            env = self._market.recv(0)
+        if n and self.executor.risk.max_daily_loss:
+            self.executor.check_daily_loss()
+
+    def _serve_commands(self) -> None:
+        if self._commands is None:
+            return
+        env = self._commands.recv(0)
+        while env is not None:
+            self._commands.reply(self._command(env.payload))
+            env = self._commands.recv(0)
+
+    def _command(self, p: Payload) -> Event:
+        ex = self.executor
+        if not isinstance(p, Command):
+            return Event("error", {"error": f"expected a command, got {type(p).__name__}"})
+        self.log.info("command_received", command=p.name, args=p.args)
+        try:
+            if p.name == "halt":
+                if p.args.get("flatten"):
+                    ex.flatten()
+                else:
+                    ex.set_trading_state(
+                        TradingState.HALTED, str(p.args.get("reason") or "halt"), "operator"
+                    )
+            elif p.name == "reduce":
+                ex.set_trading_state(TradingState.REDUCING, "reduce", "operator")
+            elif p.name == "resume":
+                ex.set_trading_state(TradingState.ACTIVE, "resume", "operator")
+            elif p.name != "state":
+                return Event("error", {"error": f"No command named {p.name!r}"})
+        except Exception as e:  # a command never takes the executor down
+            self.log.error("command_failed", command=p.name, error=repr(e))
+            return Event("error", {"error": f"{p.name} failed: {e}"})
+        self.send_heartbeat()  # the supervisor and dashboards see the new state at once
+        return Event("state", self.trading_view())
+
+    def trading_view(self) -> dict[str, Any]:
+        """Trading state, reason and positions: the answer to every command."""
+        ex = self.executor
+        return {
+            "trading_state": ex.trading_state.value,
+            "reason": ex.state_reason,
+            "positions": {s: p.qty for s, p in ex.portfolio.positions.items()},
+            "realized_pnl": ex.portfolio.realized_pnl,
+        }
+
+    # -- end of stream ----------------------------------------------------------------
 
     def _on_eos(self, eos: EndOfStream) -> None:
-        if self.eos_complete:
-            return  # a restarted strategy may forward it again
-        self._eos[eos.stream] = eos
-        journaled = self.executor.journal.last_signal_seq(eos.stream)
-        if journaled != eos.last_seq:
-            self.log.error(
-                "signals_missing",
-                strategy_id=eos.stream,
-                sent_last_seq=eos.last_seq,
-                journaled_last_seq=journaled,
-            )
-        self.log.info("end_of_stream_received", strategy_id=eos.stream, ticks=eos.count)
-        if self._expected <= set(self._eos):
-            self.eos_complete = True
-            summary = self.summary()
-            self._events.send(Event("eos", summary))
-            self.log.info("replay_complete", **summary)
-            if self._exit_on_eos:
-                self.finished = True
+        if eos.stream not in self.inbound:
+            self.telemetry.inc("signals_refused")
+            return
+        known = self._eos.get(eos.stream)
+        if known is None or known != eos:
+            self.executor.journal.end_stream(eos.stream, eos.count, eos.last_seq)
+            self._eos[eos.stream] = eos
+            self.log.info("end_of_stream_received", strategy_id=eos.stream, ticks=eos.count)
+        self._publish_acks({eos.stream: self.inbound[eos.stream]})
+
+    def _check_complete(self) -> None:
+        if self.eos_complete or not self._expected <= set(self._eos):
+            return
+        waiting = {
+            sid: (self.inbound[sid].ack, self._eos[sid].last_seq)
+            for sid in self._expected
+            if self.inbound[sid].ack < self._eos[sid].last_seq
+        }
+        if waiting:
+            return  # signals still on their way (re-sends fill the holes)
+        self.eos_complete = True
+        summary = self.summary()
+        self._events.send(Event("eos", summary))
+        self.log.info("replay_complete", **summary)
+        if self._exit_on_eos:
+            self.finished = True
 
     def summary(self) -> dict[str, Any]:
         """Counts and PnL so far."""
@@ -118,6 +282,9 @@ class ExecutorRunner(Runner):
             "realized_pnl": pf.realized_pnl,
             "breaker": self.executor.breaker.current_state,
             "eos": sorted(self._eos),
+            "trading_state": self.executor.trading_state.value,
+            "trading_reason": self.executor.state_reason,
+            "signals_held": sum(s.held for s in self.inbound.values()),
             **({"orders_in_doubt": self.executor.in_doubt[:20]} if self.executor.in_doubt else {}),
             # Also on the heartbeat: a supervisor whose event subscription was
             # still reconnecting must not miss that the replay is complete.

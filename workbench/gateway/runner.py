@@ -16,13 +16,13 @@ gateway starts the file again, and strategies skip what they have processed.
 
 from __future__ import annotations
 
-import collections
 import time
 from typing import Any
 
 from workbench.domain.model import TickBatch
 from workbench.gateway.feeds import Feed
-from workbench.messaging.codec import Credit, EndOfStream, Marker
+from workbench.messaging.codec import Ack, EndOfStream, Marker, Resync
+from workbench.messaging.delivery import CreditWindow
 from workbench.messaging.ports import Receiver, Sender
 from workbench.runtime.runner import Runner
 from workbench.runtime.telemetry import Telemetry
@@ -39,7 +39,8 @@ class GatewayRunner(Runner):
 
     Args:
         subscribers: Strategy ids that must ack markers (flow control); empty
-            means live mode: no handshake, no credit, publish as ticks come.
+            means live mode: no handshake, no credit, publish as ticks come
+            (the control socket is still drained, and bad frames counted).
     """
 
     role = "gateway"
@@ -63,16 +64,12 @@ class GatewayRunner(Runner):
         self._ticks = ticks
         self._credits = credits
         self._subscribers = list(subscribers)
-        self._acked: dict[str, int] = {s: -1 for s in self._subscribers}
-        self._window = window_batches
-        self._mark_every = max(1, window_batches // 4)
-        self._marks: dict[int, int] = {0: 0}  # mark -> batches sent when it went out
-        self._mark = 0
-        self._batches_sent = 0
+        self.window: CreditWindow[TickBatch] = CreditWindow(
+            self._subscribers, window_batches, window_batches // 4
+        )
         self._start_timeout_s = start_timeout_s
         self._ready = not self._subscribers
         self._eos_sent = False
-        self._retained: collections.deque[tuple[int, TickBatch]] = collections.deque()
         self._last_handshake = 0.0
         self._started_at = 0.0
         self.first_tick_ns = 0
@@ -84,25 +81,26 @@ class GatewayRunner(Runner):
         env = self._credits.recv(timeout_ms)
         while env is not None:
             p = env.payload
-            if not isinstance(p, Credit) or p.subscriber not in self._acked:
+            if isinstance(p, Resync) and self.window.knows(p.subscriber):
+                self._resync(p.subscriber, p.after_seq)
+            elif isinstance(p, Ack):
+                verdict = self.window.on_ack(p.stream, p.upto)
+                if verdict == "unknown":
+                    self.telemetry.inc("credits_unknown_subscriber")
+                elif verdict == "stale":
+                    self.telemetry.inc("credits_stale")
+            else:
                 self.telemetry.inc("credits_unknown_subscriber")
-            elif p.resync:
-                self._resync(p.subscriber, p.acked_seq)
-            elif p.acked_seq > self._mark:
-                # An ack for a mark this gateway never sent: left over from the
-                # stream of an earlier gateway process. Trusting it would stall us.
-                self.telemetry.inc("credits_stale")
-            elif p.acked_seq > self._acked[p.subscriber]:
-                self._acked[p.subscriber] = p.acked_seq
             env = self._credits.recv(0)
 
     def _resync(self, subscriber: str, after_tick_seq: int) -> None:
         """A restarted strategy asks for every tick after its last saved one."""
-        self._acked[subscriber] = max(self._acked[subscriber], 0)
+        self.window.on_resync(subscriber)
         if not self._ready:
             return  # a fresh stream from tick 1 is coming anyway; it skips what it has
-        resend = [b for _, b in self._retained if b.first_seq + len(b) - 1 > after_tick_seq]
-        oldest = self._retained[0][1].first_seq if self._retained else None
+        retained = self.window.retained()
+        resend = [b for b in retained if b.first_seq + len(b) - 1 > after_tick_seq]
+        oldest = retained[0].first_seq if retained else None
         if oldest is not None and oldest > after_tick_seq + 1:
             self.telemetry.inc("resync_incomplete")
             self.log.error(
@@ -115,9 +113,12 @@ class GatewayRunner(Runner):
             self._ticks.send(b)
         self.telemetry.inc("batches_resent", len(resend))
         self.log.warning(
-            "resync", subscriber=subscriber, after_tick_seq=after_tick_seq, batches=len(resend)
+            "resync_served",
+            subscriber=subscriber,
+            after_tick_seq=after_tick_seq,
+            batches=len(resend),
         )
-        self._ticks.send(Marker(self._mark))
+        self._ticks.send(Marker(self.window.mark))
         if self._eos_sent:
             total = self.feed.total
             self._ticks.send(EndOfStream(self.runner_id, total, total))
@@ -126,47 +127,29 @@ class GatewayRunner(Runner):
         """Repeat the current mark now and then, so a restarted strategy can rejoin."""
         now = time.monotonic()
         if now - self._last_handshake >= HANDSHAKE_INTERVAL_S:
-            self._ticks.send(Marker(self._mark))
+            self._ticks.send(Marker(self.window.mark))
             self._last_handshake = now
-
-    def _min_acked(self) -> int:
-        return min(self._acked.values()) if self._acked else self._mark
-
-    def _in_flight(self) -> int:
-        acked = self._min_acked()
-        return self._batches_sent - self._marks.get(acked, 0) if acked >= 0 else self._batches_sent
 
     def _handshake(self, timeout_ms: int) -> None:
         now = time.monotonic()
         if not self._started_at:
             self._started_at = now
-            self.log.info("waiting_for_subscribers", subscribers=self._subscribers)
+            self.log.info("subscribers_awaited", subscribers=self._subscribers)
         if now - self._last_handshake >= HANDSHAKE_INTERVAL_S:
             self._ticks.send(Marker(0))
             self._last_handshake = now
         self._drain_credits(min(timeout_ms, int(HANDSHAKE_INTERVAL_S * 1000)))
-        if self._min_acked() >= 0:
+        if self.window.all_joined():
             self._ready = True
             self.log.info("subscribers_ready", waited_s=round(time.monotonic() - now, 3))
         elif now - self._started_at > self._start_timeout_s:
-            missing = [s for s, a in self._acked.items() if a < 0]
             raise GatewayStartTimeout(
                 f"replay did not start: no answer within {self._start_timeout_s} s from "
-                f"strategies {missing}"
+                f"strategies {self.window.missing()}"
             )
 
     def _publish_mark(self) -> None:
-        self._mark += 1
-        self._marks[self._mark] = self._batches_sent
-        self._ticks.send(Marker(self._mark))
-        # Forget marks, and batches, that every subscriber is past: a subscriber
-        # saves its state before it acks, so it never needs them again.
-        floor = self._min_acked()
-        for m in [m for m in self._marks if m < floor]:
-            del self._marks[m]
-        done = self._marks.get(floor, 0)
-        while self._retained and self._retained[0][0] <= done:
-            self._retained.popleft()
+        self._ticks.send(Marker(self.window.next_mark()))
 
     # -- loop ---------------------------------------------------------------------
 
@@ -177,7 +160,7 @@ class GatewayRunner(Runner):
             return
         if self._eos_sent:
             self._drain_credits(timeout_ms)
-            if self._min_acked() >= self._mark:
+            if self.window.done():
                 self.finished = True
             else:
                 self._republish_mark()
@@ -185,17 +168,16 @@ class GatewayRunner(Runner):
         if self.feed.exhausted:
             self._finish_stream()
             return
-        flow = bool(self._subscribers)
+        flow = self.window.active
         deadline = time.monotonic() + timeout_ms / 1000
         while not self.feed.exhausted:
-            if flow:
-                self._drain_credits(0)
-                if self._in_flight() >= self._window:
-                    self._drain_credits(max(1, int((deadline - time.monotonic()) * 1000)))
-                    if self._in_flight() >= self._window:
-                        self.telemetry.inc("credit_waits")
-                        self._republish_mark()
-                        return
+            self._drain_credits(0)  # live mode too: nothing may pile up unread and uncounted
+            if flow and not self.window.can_send():
+                self._drain_credits(max(1, int((deadline - time.monotonic()) * 1000)))
+                if not self.window.can_send():
+                    self.telemetry.inc("credit_waits")
+                    self._republish_mark()
+                    return
             batches = self.feed.poll(1 << 30)
             if not batches:
                 wait = min(self.feed.seconds_to_next(), deadline - time.monotonic())
@@ -205,12 +187,9 @@ class GatewayRunner(Runner):
             for b in batches:
                 self._ticks.send(b)
                 self.telemetry.inc("ticks_out", len(b))
-                self._batches_sent += 1
-                if flow:
-                    self._retained.append((self._batches_sent, b))
                 if not self.first_tick_ns:
                     self.first_tick_ns = time.time_ns()
-                if flow and self._batches_sent % self._mark_every == 0:
+                if self.window.sent(b):
                     self._publish_mark()
             if time.monotonic() >= deadline:
                 return
@@ -238,7 +217,7 @@ class GatewayRunner(Runner):
         return {
             "ticks_total": self.feed.total,
             "eos": self._eos_sent,
-            "mark": self._mark,
+            "mark": self.window.mark,
             "first_tick_ns": self.first_tick_ns,
             "last_tick_ns": self.last_tick_ns,
         }

@@ -17,8 +17,22 @@ UTC. Payloads per kind (compact arrays, never pickle):
     eos    stream, count, last_seq
     hb     role, pid, state, {counters}, {extra}
     evt    name, {data}
-    ctl    subscriber, acked_seq, resync        (strategy -> gateway credit)
+    ack    stream, upto                         (everything of ``stream`` up to ``upto`` is safe)
+    resync subscriber, after_seq                (a restarted strategy asks for ticks again)
     mark   mark                                 (gateway flow-control barrier)
+    cmd    name, {args}                         (operator command: halt, resume, state)
+
+Heartbeat ``extra`` contents per role (besides ``latency`` and ``uptime_s``):
+
+    gateway   ticks_total, eos, mark, first_tick_ns, last_tick_ns
+    strategy  last_signal_seq, eos, outbox (signals unacknowledged), levels (optional)
+    executor  positions, realized_pnl, breaker, eos, trading_state, orders_in_doubt
+              (only when some), eos_summary (once every end-of-stream arrived)
+
+Acks travel two ways: a strategy acks the gateway's marks on the control
+socket (``Ack(strategy id, mark)``), and the executor acks each strategy's
+signals on its events socket (topic ``ack/<strategy id>/``, ``Ack(strategy id,
+seq)``) once they are journaled. `Resync` is a request, not an ack.
 
 `pack`/`unpack` handle one frame (with the ``datetime`` and ``Enum`` handlers of
 seed 001); `encode`/`decode` handle a whole message. Anything malformed,
@@ -127,30 +141,51 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True)
-class Credit:
-    """Flow control from a subscriber: processed up to ``acked_seq``."""
+class Ack:
+    """Everything of delivery leg ``stream`` up to ``upto`` is safe on the far side.
+
+    ``stream`` names the leg by its strategy: a strategy acking the gateway's
+    mark ``upto``, or the executor acking a strategy's signal seq ``upto``.
+    """
+
+    stream: str
+    upto: int
+
+
+@dataclass(frozen=True, slots=True)
+class Resync:
+    """A restarted subscriber asks for every tick after ``after_seq``."""
 
     subscriber: str
-    acked_seq: int
-    resync: bool = False
+    after_seq: int
 
 
 @dataclass(frozen=True, slots=True)
 class Marker:
-    """A flow-control barrier in the tick stream; subscribers ack it with `Credit`."""
+    """A flow-control barrier in the tick stream; subscribers ack it with `Ack`."""
 
     mark: int
 
 
-Payload = TickBatch | Signal | EndOfStream | Heartbeat | Event | Credit | Marker
+@dataclass(frozen=True, slots=True)
+class Command:
+    """An operator command to a runner (``halt``, ``resume``, ``state``) with arguments."""
+
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+Payload = TickBatch | Signal | EndOfStream | Heartbeat | Event | Ack | Resync | Marker | Command
 
 KIND_TICK = "tick"
 KIND_SIGNAL = "sig"
 KIND_EOS = "eos"
 KIND_HEARTBEAT = "hb"
 KIND_EVENT = "evt"
-KIND_CONTROL = "ctl"
+KIND_ACK = "ack"
+KIND_RESYNC = "resync"
 KIND_MARK = "mark"
+KIND_COMMAND = "cmd"
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,10 +252,14 @@ def _payload_of(p: Payload) -> tuple[str, str, list[Any]]:
         return KIND_HEARTBEAT, "", [p.role, p.pid, p.state, p.counters, p.extra]
     if isinstance(p, Event):
         return KIND_EVENT, p.name, [p.name, p.data]
-    if isinstance(p, Credit):
-        return KIND_CONTROL, p.subscriber, [p.subscriber, p.acked_seq, p.resync]
+    if isinstance(p, Ack):
+        return KIND_ACK, p.stream, [p.stream, p.upto]
+    if isinstance(p, Resync):
+        return KIND_RESYNC, p.subscriber, [p.subscriber, p.after_seq]
     if isinstance(p, Marker):
         return KIND_MARK, "", [p.mark]
+    if isinstance(p, Command):
+        return KIND_COMMAND, p.name, [p.name, p.args]
     raise CodecError(f"no wire kind for {type(p).__name__}")
 
 
@@ -249,10 +288,12 @@ def _build(kind: str, a: list[Any]) -> Payload:
             and _is_int(origin)
         ):
             raise CodecError("signal fields have wrong types")
-        if not isinstance(qty, int | float) or not isinstance(price, int | float):
+        if type(qty) not in (int, float) or type(price) not in (int, float):
             raise CodecError("signal qty/price must be numbers")
-        if not math.isfinite(price) or not math.isfinite(qty) or qty <= 0:
-            raise CodecError("signal qty/price out of range")
+        if not (math.isfinite(qty) and qty > 0):
+            raise CodecError(f"signal qty {qty!r} must be finite and positive")
+        if not (math.isfinite(price) and price > 0):
+            raise CodecError(f"signal price {price!r} must be finite and positive")
         try:
             side_v = Side(side)
         except ValueError as e:
@@ -285,16 +326,26 @@ def _build(kind: str, a: list[Any]) -> Payload:
         if type(name) is not str or type(data) is not dict:
             raise CodecError("event must be [name, map]")
         return Event(name, data)
-    if kind == KIND_CONTROL:
-        sub, acked, resync = a
-        if type(sub) is not str or not _is_int(acked):
-            raise CodecError("credit fields have wrong types")
-        return Credit(sub, acked, bool(resync))
+    if kind == KIND_ACK:
+        stream, upto = a
+        if type(stream) is not str or not _is_int(upto):
+            raise CodecError("ack fields have wrong types")
+        return Ack(stream, upto)
+    if kind == KIND_RESYNC:
+        sub, after = a
+        if type(sub) is not str or not _is_int(after):
+            raise CodecError("resync fields have wrong types")
+        return Resync(sub, after)
     if kind == KIND_MARK:
         (mark,) = a
         if not _is_int(mark):
             raise CodecError("marker must be an integer")
         return Marker(mark)
+    if kind == KIND_COMMAND:
+        name, args = a
+        if type(name) is not str or type(args) is not dict:
+            raise CodecError("command must be [name, map]")
+        return Command(name, args)
     raise CodecError(f"unknown message kind {kind!r}")
 
 
@@ -368,8 +419,10 @@ def samples() -> list[Payload]:
         EndOfStream("gateway", 2, 1),
         Heartbeat("gateway", 42, "running", {"ticks_out": 2}, {"latency_us": [1, 2]}),
         Event("order_filled", {"order_id": "O-sr-1:1", "price": 100.01, "when": _EPOCH}),
-        Credit("sr-1", 7, False),
+        Ack("sr-1", 7),
+        Resync("sr-1", 41),
         Marker(3),
+        Command("halt", {"flatten": True}),
     ]
 
 

@@ -167,6 +167,8 @@ class ZmqReceiver:
         self._seq = SequenceTracker(telemetry, self.name)
         self._bad = BurstLog("bad_frame_dropped", bad_frame_log_interval_s)
         self._counter = f"{name or 'received'}_msgs_in"
+        # "<counter>:<label>" becomes one metric with a socket label in /metrics.
+        self._bad_counter = f"bad_frames_by_socket:{name or 'received'}"
 
     def recv(self, timeout_ms: int) -> Envelope | None:
         """The next good message, or None when none arrives within ``timeout_ms``."""
@@ -190,6 +192,7 @@ class ZmqReceiver:
             env = codec.decode(frames)
         except CodecError as e:
             self._telemetry.inc("bad_frames")
+            self._telemetry.inc(self._bad_counter)
             head = frames[0][:40] if frames else b""
             self._bad(
                 socket=self.name,
@@ -207,3 +210,73 @@ class ZmqReceiver:
     def close(self) -> None:
         """Close the socket."""
         self.sock.close()
+
+
+class ZmqReplier(ZmqReceiver):
+    """A bound REP socket: `recv` a request, then `reply` to it (operator commands)."""
+
+    def __init__(self, ctx: zmq.Context, address: str, bus: BusConfig, telemetry: Telemetry,
+                 sender_id: str, *, name: str = "commands",
+                 bad_frame_log_interval_s: float = 5.0) -> None:  # fmt: skip
+        super().__init__(
+            ctx,
+            zmq.REP,
+            address,
+            bus,
+            telemetry,
+            bind_it=True,
+            name=name,
+            bad_frame_log_interval_s=bad_frame_log_interval_s,
+        )
+        self.sender_id = sender_id
+        self.epoch = time.time_ns()
+        self._seq = 0
+        self._owed = False
+
+    def recv(self, timeout_ms: int) -> Envelope | None:
+        """The next request; a bad one is answered with an error at once (REP must answer)."""
+        while True:
+            try:
+                frames = self.sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                if timeout_ms <= 0 or not self.sock.poll(timeout_ms):
+                    return None
+                timeout_ms = 0
+                continue
+            self._owed = True
+            env = self._decode(frames)
+            if env is not None:
+                return env
+            self.reply(codec.Event("error", {"error": "malformed request"}))
+
+    def reply(self, payload: Payload) -> None:
+        """Answer the last request."""
+        if not self._owed:
+            return
+        self._seq += 1
+        self.sock.send_multipart(
+            codec.encode(payload, self.sender_id, self.epoch, self._seq, time.time_ns())
+        )
+        self._owed = False
+
+
+def request(address: str, payload: Payload, *, timeout_ms: int = 3_000) -> Envelope:
+    """Send one request to a `ZmqReplier` and wait for its answer.
+
+    Raises:
+        TemporaryError: no answer within ``timeout_ms`` (is the runner up?).
+        CodecError: the answer could not be decoded.
+    """
+    ctx = zmq.Context.instance()
+    sock = ctx.socket(zmq.REQ)
+    sock.setsockopt(zmq.LINGER, 0)
+    try:
+        sock.connect(address)
+        sock.send_multipart(codec.encode(payload, "operator", time.time_ns(), 1, time.time_ns()))
+        if not sock.poll(timeout_ms):
+            raise TemporaryError(
+                f"{address}: no answer within {timeout_ms} ms; is the executor up?"
+            )
+        return codec.decode(sock.recv_multipart())
+    finally:
+        sock.close()

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import structlog
 
-from workbench.config import WorkbenchConfig, build_config, load_config
+from workbench.config import BUS_STREAMS, WorkbenchConfig, build_config, load_config
 from workbench.domain.model import Fill
 from workbench.exceptions import ConfigurationError, WorkbenchError
 from workbench.marketdata import TickTable, load_ticks
@@ -76,7 +76,7 @@ def prepare_config(
 def private_run_config(cfg: WorkbenchConfig, run_dir: Path, bus_dir: Path) -> WorkbenchConfig:
     """``cfg`` on an ipc bus in ``bus_dir`` and a run folder of its own, with a fresh run id."""
     data = cfg.model_dump()
-    for name in ("ticks", "signals", "events", "control", "telemetry"):
+    for name in BUS_STREAMS:
         data["bus"][f"{name}_address"] = f"ipc://{bus_dir}/{name}"
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
     data["run_id"] = f"replay-{stamp}-{uuid.uuid4().hex[:6]}"
@@ -120,6 +120,9 @@ def run_fast(cfg: WorkbenchConfig, table: TickTable) -> tuple[list[Fill], list[d
         cfg.executor.risk,
         make_breaker(b.breaker_fail_max, b.breaker_reset_timeout_s),
         Telemetry(),
+        allowed_strategies={s.id for s in cfg.strategies},
+        replay=True,
+        executor_id=cfg.executor.id,
     )
     signals = 0
     for batch in table.batches(cfg.gateway.replay.batch_size, first_seq=1):

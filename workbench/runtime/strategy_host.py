@@ -1,9 +1,17 @@
 """The strategy runner: ticks in (SUB), one `Strategy` object, signals out (PUSH).
 
 The strategy object is user code and pure; this host owns everything around
-it: batches, credits for the replay gateway's flow control, durable state
-written before any signal leaves (so signal ids are never reused after a
-restart), end-of-stream forwarding.
+it: batches, acks for the replay gateway's flow control, durable state, and
+acknowledged delivery of signals to the executor.
+
+Signals are never lost: each is added to an `Outbox` that is saved with the
+strategy's state *before* the signal is sent, and stays there until the
+executor acknowledges it (``Ack`` on topic ``ack/<id>/`` of the executor's
+events socket, sent once the signal is journaled). What stays unacknowledged
+for ``resend_after_s`` is sent again, everything is sent again after either
+side restarts, and the executor's idempotency on signal id makes a re-send a
+no-op. State is also saved every ``persist_interval_s`` while ticks arrive and
+on close, whether or not the strategy reports events.
 """
 
 from __future__ import annotations
@@ -11,15 +19,29 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from workbench.domain.model import Signal, TickBatch
-from workbench.messaging.codec import Credit, EndOfStream, Envelope, Marker
+from workbench.domain.model import Side, Signal, TickBatch
+from workbench.messaging.codec import Ack, EndOfStream, Envelope, Marker, Resync
+from workbench.messaging.delivery import Outbox
 from workbench.messaging.ports import Receiver, Sender
 from workbench.runtime.runner import Runner
 from workbench.runtime.state import FileStateStore
 from workbench.runtime.telemetry import Telemetry
-from workbench.strategies.base import Strategy, on_batch
+from workbench.strategies.base import Strategy, levels_of, on_batch
 
 MAX_MESSAGES_PER_STEP = 256
+EOS_CONFIRM_TIMEOUT_S = 5.0
+
+
+def signal_to_state(s: Signal) -> list[Any]:
+    """A signal as plain data for the state file."""
+    return [s.id, s.strategy_id, s.seq, s.symbol, s.side.value, s.qty, s.price, s.ts_ns,
+            s.reason, s.condition_id, s.origin_ns]  # fmt: skip
+
+
+def signal_from_state(row: list[Any]) -> Signal:
+    """Inverse of `signal_to_state`."""
+    sid, strat, seq, sym, side, qty, price, ts, reason, cond, origin = row
+    return Signal(sid, strat, seq, sym, Side(side), qty, price, ts, reason, cond, origin)
 
 
 class StrategyRunner(Runner):
@@ -38,7 +60,9 @@ class StrategyRunner(Runner):
         heartbeats: Sender,
         heartbeat_interval_s: float,
         *,
+        acks: Receiver | None = None,
         persist_interval_s: float = 0.2,
+        resend_after_s: float = 1.0,
         exit_on_eos: bool = True,
         replay: bool = False,
     ) -> None:
@@ -47,17 +71,22 @@ class StrategyRunner(Runner):
         self._ticks = ticks
         self._signals = signals
         self._credits = credits
+        self._acks = acks
         self._store = state_store
         self._persist_interval_s = persist_interval_s
         self._exit_on_eos = exit_on_eos
         self._dirty = False
         self._broken = False
         self._last_persist = 0.0
+        self.outbox: Outbox[Signal] = Outbox(resend_after_s)
+        self._executor_epoch: int | None = None
         self.last_signal_seq = 0
         self.ticks_processed = 0
         self.signals_sent = 0
         self.eos_seen = False
-        self._pop_events = getattr(strategy, "pop_events", None)
+        self._eos: EndOfStream | None = None
+        self._eos_confirmed = False
+        self._last_eos_send = self._eos_sent_at = 0.0
         # Replay: ticks carry stable seqs, so a restart on either side is
         # repaired by skipping seen ticks and asking for the missed ones.
         self._replay = replay
@@ -66,19 +95,25 @@ class StrategyRunner(Runner):
         self._resync_pending = False
 
     def on_start(self) -> None:
-        """Restore the strategy's state if an earlier run left one."""
+        """Restore the strategy's state and outbox if an earlier run left them."""
         state = self._store.load(self.runner_id)
-        if state is not None:
-            self.strategy.restore(state["strategy"])
-            self.last_signal_seq = int(state.get("last_signal_seq", 0))
-            if self._replay:
-                self.last_tick_seq = self._saved_tick_seq = int(state.get("last_tick_seq", 0))
-                self._resync_pending = self.last_tick_seq > 0
-            self.log.info(
-                "state_restored",
-                last_signal_seq=self.last_signal_seq,
-                last_tick_seq=self.last_tick_seq,
-            )
+        if state is None:
+            return
+        self.strategy.restore(state["strategy"])
+        self.last_signal_seq = int(state.get("last_signal_seq", 0))
+        pending = [signal_from_state(r) for r in state.get("outbox", [])]
+        self.outbox.restore(
+            [(s.seq, s) for s in pending], int(state.get("acked_seq", 0)), time.monotonic()
+        )
+        if self._replay:
+            self.last_tick_seq = self._saved_tick_seq = int(state.get("last_tick_seq", 0))
+            self._resync_pending = self.last_tick_seq > 0
+        self.log.info(
+            "state_restored",
+            last_signal_seq=self.last_signal_seq,
+            last_tick_seq=self.last_tick_seq,
+            unacknowledged=len(self.outbox),
+        )
 
     def _persist(self) -> None:
         self._store.save(
@@ -87,6 +122,8 @@ class StrategyRunner(Runner):
                 "strategy": self.strategy.snapshot(),
                 "last_signal_seq": self.last_signal_seq,
                 "last_tick_seq": self.last_tick_seq,
+                "acked_seq": self.outbox.acked,
+                "outbox": [signal_to_state(s) for s in self.outbox.items()],
             },
         )
         self._saved_tick_seq = self.last_tick_seq
@@ -95,7 +132,7 @@ class StrategyRunner(Runner):
         self.telemetry.inc("state_saves")
 
     def step(self, timeout_ms: int) -> None:
-        """Handle up to a few hundred waiting messages."""
+        """Handle up to a few hundred waiting messages, then acks and re-sends."""
         env = self._ticks.recv(timeout_ms)
         n = 0
         while env is not None:
@@ -104,8 +141,71 @@ class StrategyRunner(Runner):
             if n >= MAX_MESSAGES_PER_STEP or self.finished:
                 break
             env = self._ticks.recv(0)
-        if self._dirty and time.monotonic() - self._last_persist >= self._persist_interval_s:
+        self._drain_acks()
+        now = time.monotonic()
+        self._resend(self.outbox.due(now))
+        if self._eos is not None:
+            self._finish_when_delivered(now)
+        if self._dirty and now - self._last_persist >= self._persist_interval_s:
             self._persist()
+
+    # -- acknowledged delivery to the executor ----------------------------------------
+
+    def _drain_acks(self) -> None:
+        if self._acks is None:
+            return
+        env = self._acks.recv(0)
+        while env is not None:
+            p = env.payload
+            if self._executor_epoch is not None and env.epoch != self._executor_epoch:
+                # A new executor process: what the old one held in its queue is
+                # gone, so everything unacknowledged goes again now.
+                self.log.info("executor_restart_detected", unacknowledged=len(self.outbox))
+                self._resend(self.outbox.everything(time.monotonic()))
+            self._executor_epoch = env.epoch
+            if isinstance(p, Ack) and p.stream == self.runner_id:
+                if self.outbox.on_ack(p.upto):
+                    self._dirty = True
+            elif (
+                isinstance(p, EndOfStream) and p.stream == self.runner_id and self._eos is not None
+            ):
+                self._eos_confirmed = p.last_seq >= self._eos.last_seq
+            env = self._acks.recv(0)
+
+    def _resend(self, signals: list[Signal]) -> None:
+        if not signals:
+            return
+        for s in signals:
+            self._signals.send(s)
+        self.telemetry.inc("signals_resent", len(signals))
+        self.log.info("signals_resent", signal_ids=[s.id for s in signals[:50]], count=len(signals))
+
+    def _finish_when_delivered(self, now: float) -> None:
+        """After end-of-stream: keep re-sending it until the executor confirms it.
+
+        The executor echoes the end-of-stream once it holds it and every signal
+        before it. An executor that exits at once may go before a just-joined
+        subscription sees the echo, so with every signal acknowledged the
+        strategy also finishes after ``EOS_CONFIRM_TIMEOUT_S`` unconfirmed.
+        """
+        assert self._eos is not None
+        delivered = self._acks is None or (self._eos_confirmed and not len(self.outbox))
+        if (
+            not delivered
+            and not len(self.outbox)
+            and now - self._eos_sent_at > EOS_CONFIRM_TIMEOUT_S
+        ):
+            self.log.warning("end_of_stream_unconfirmed", waited_s=EOS_CONFIRM_TIMEOUT_S)
+            delivered = True
+        if delivered:
+            self._eos = None
+            self.finished = self._exit_on_eos
+            return
+        if now - self._last_eos_send >= self.outbox.resend_after_s:
+            self._signals.send(self._eos)
+            self._last_eos_send = now
+
+    # -- ticks --------------------------------------------------------------------------
 
     def _handle(self, env: Envelope) -> None:
         p = env.payload
@@ -123,11 +223,11 @@ class StrategyRunner(Runner):
             # Not an ack: ask for the ticks after our saved state first; the
             # gateway repeats its mark after re-sending them.
             self._resync_pending = False
-            self._credits.send(Credit(self.runner_id, self.last_tick_seq, resync=True))
+            self._credits.send(Resync(self.runner_id, self.last_tick_seq))
             return
         if self._replay and (self._dirty or self.last_tick_seq != self._saved_tick_seq):
             self._persist()  # an ack promises we never need what came before it
-        self._credits.send(Credit(self.runner_id, marker.mark))
+        self._credits.send(Ack(self.runner_id, marker.mark))
 
     def _on_ticks(self, batch: TickBatch, origin_ns: int) -> None:
         if self._replay:
@@ -153,12 +253,15 @@ class StrategyRunner(Runner):
             raise
         self.ticks_processed += len(batch)
         self.telemetry.inc("ticks_in", len(batch))
-        if self._pop_events is not None and self._pop_events():
-            self._dirty = True
+        self._dirty = True  # saved on the interval whatever the strategy reports
         if not signals:
             return
         self.last_signal_seq = signals[-1].seq
-        self._persist()  # write-ahead: a restart must never reuse these ids
+        now_mono = time.monotonic()
+        for s in signals:
+            self.outbox.add(s.seq, s, now_mono)
+        self._persist()  # write-ahead: ids never reused, signals never lost
+        self.log.info("signals_sent", signal_ids=[s.id for s in signals])
         now = time.time_ns()
         for s in signals:
             self._signals.send(s)
@@ -171,7 +274,9 @@ class StrategyRunner(Runner):
         if self.eos_seen:
             return
         self._persist()
-        self._signals.send(EndOfStream(self.runner_id, self.ticks_processed, self.last_signal_seq))
+        self._eos = EndOfStream(self.runner_id, self.ticks_processed, self.last_signal_seq)
+        self._signals.send(self._eos)
+        self._last_eos_send = self._eos_sent_at = time.monotonic()
         self.eos_seen = True
         self.log.info(
             "end_of_stream_forwarded",
@@ -180,18 +285,21 @@ class StrategyRunner(Runner):
             signals=self.signals_sent,
             last_signal_seq=self.last_signal_seq,
         )
-        if self._exit_on_eos:
-            self.finished = True
+        self._finish_when_delivered(time.monotonic())
 
     def on_close(self) -> None:
-        """Save state one last time."""
-        if self._dirty and not self._broken:
+        """Save state one last time, whatever the strategy reported."""
+        if not self._broken and (self._dirty or self.ticks_processed):
             self._persist()
         self._store.close()
 
     def heartbeat_extra(self) -> dict[str, Any]:
-        extra: dict[str, Any] = {"last_signal_seq": self.last_signal_seq, "eos": self.eos_seen}
-        levels = getattr(self.strategy, "levels", None)
+        extra: dict[str, Any] = {
+            "last_signal_seq": self.last_signal_seq,
+            "eos": self.eos_seen,
+            "outbox": len(self.outbox),
+        }
+        levels = levels_of(self.strategy)
         if levels is not None:
-            extra["levels"] = levels()
+            extra["levels"] = levels
         return extra

@@ -121,12 +121,13 @@ class BurstLog:
         self._suppressed = 0
         self._log = structlog.get_logger()
 
-    def __call__(self, **context: Any) -> None:
-        """Report one occurrence with its context."""
+    def __call__(self, **context: Any) -> bool:
+        """Report one occurrence with its context; True when this one was logged."""
         now = time.monotonic_ns()
         if self._last_ns and now - self._last_ns < self._interval_ns:
             self._suppressed += 1
-            return
+            return False
         self._log.warning(self._event, suppressed_since_last=self._suppressed, **context)
         self._last_ns = now
         self._suppressed = 0
+        return True

@@ -38,6 +38,52 @@ class Strategy(Protocol):
         ...
 
 
+# -- optional capabilities -----------------------------------------------------------
+# A host uses these when a strategy has them and never depends on one for a
+# guarantee: state is saved on an interval and on close whatever they return.
+
+
+@runtime_checkable
+class BatchStrategy(Protocol):
+    """A faster path over a whole batch; must give exactly what `on_tick` per tick would."""
+
+    def on_batch(self, batch: TickBatch, origin_ns: int = 0) -> list[Signal]:
+        """Signals for the batch, in tick order."""
+        ...
+
+
+@runtime_checkable
+class HasSymbols(Protocol):
+    """Subscribes to some symbols only (the host filters ticks by topic)."""
+
+    def symbols(self) -> list[str]:
+        """Symbols to receive; empty means all."""
+        ...
+
+
+@runtime_checkable
+class HasLevels(Protocol):
+    """Reports its price levels, drawn on the dashboard's chart."""
+
+    def levels(self) -> list[dict[str, Any]]:
+        """One dict per condition/level (id, state, prices...)."""
+        ...
+
+
+@runtime_checkable
+class EventSource(Protocol):
+    """Keeps a log of what changed inside it, for notebooks and tests."""
+
+    def pop_events(self) -> list[Any]:
+        """Events since the last call."""
+        ...
+
+
+def levels_of(strategy: Strategy) -> list[dict[str, Any]] | None:
+    """The strategy's levels, or None when it has none to report."""
+    return strategy.levels() if isinstance(strategy, HasLevels) else None
+
+
 def on_batch(strategy: Strategy, batch: TickBatch, origin_ns: int = 0) -> list[Signal]:
     """Run ``strategy`` over a batch, in tick order.
 

@@ -44,6 +44,7 @@ class RunnerCollector(Collector):
             "workbench_runner_heartbeat_age_seconds", "Age of the last heartbeat", labels=["runner"]
         )
         counters: dict[str, CounterMetricFamily] = {}
+        labelled: dict[str, CounterMetricFamily] = {}
         hists: dict[str, HistogramMetricFamily] = {}
         for s in status:
             r = s["runner"]
@@ -55,6 +56,16 @@ class RunnerCollector(Collector):
                 age.add_metric([r], s["heartbeat_age_s"])
             for key, value in s["counters"].items():
                 if not isinstance(value, int | float):
+                    continue
+                if ":" in key:  # "<counter>:<socket>": one family, labelled by socket
+                    base, _, sock = key.partition(":")
+                    name = "workbench_" + _NAME.sub("_", base)
+                    fam = labelled.get(name)
+                    if fam is None:
+                        fam = labelled[name] = CounterMetricFamily(
+                            name, f"Runner counter {base}, per socket", labels=["runner", "socket"]
+                        )
+                    fam.add_metric([r, sock], value)
                     continue
                 name = "workbench_" + _NAME.sub("_", key)
                 fam = counters.get(name)
@@ -71,7 +82,20 @@ class RunnerCollector(Collector):
                         name, f"Latency {key}", labels=["runner"]
                     )
                 fam.add_metric([r], _cumulative(h["counts"]), h["sum_us"] / 1e6)
-        yield from (up, state, restarts, age, *counters.values(), *hists.values())
+        own = getattr(self._sup, "telemetry", None)
+        for key, value in (own.counters if own is not None else {}).items():
+            base, _, sock = key.partition(":")
+            if not sock:
+                continue
+            name = "workbench_" + _NAME.sub("_", base)
+            fam = labelled.get(name)
+            if fam is None:
+                fam = labelled[name] = CounterMetricFamily(
+                    name, f"Runner counter {base}, per socket", labels=["runner", "socket"]
+                )
+            fam.add_metric(["supervisor", sock], value)
+        yield from (up, state, restarts, age, *counters.values(), *labelled.values())
+        yield from hists.values()
 
 
 def _cumulative(counts: list[int]) -> list[tuple[str, float]]:

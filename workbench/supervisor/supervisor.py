@@ -19,6 +19,7 @@ import concurrent.futures
 import enum
 import queue
 import random
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from workbench.exceptions import ConfigurationError
 from workbench.messaging import codec
 from workbench.messaging.codec import Event, Heartbeat
 from workbench.runtime.runner import EXIT_CONFIG
+from workbench.runtime.telemetry import BurstLog, Telemetry
 from workbench.supervisor.logs import LogBook
 from workbench.supervisor.process import RunnerProcess, runner_argv
 
@@ -165,6 +167,8 @@ class Supervisor:
         self.eos_reached = threading.Event()
         self.started_at = 0.0
         self._http = None
+        self.telemetry = Telemetry()  # the supervisor's own counters (bad frames)
+        self._bad_frame_log = BurstLog("bad_frame_dropped", config.runtime.bad_frame_log_interval_s)
 
     # -- public API (thread-safe) -----------------------------------------------
 
@@ -460,9 +464,9 @@ class Supervisor:
                 self._run_commands()
                 ready = dict(poller.poll(LOOP_INTERVAL_MS))
                 if tele in ready:
-                    self._drain(tele, self._on_heartbeat)
+                    self._drain(tele, "telemetry", self._on_heartbeat)
                 if events in ready:
-                    self._drain(events, self._on_event)
+                    self._drain(events, "events", self._on_event)
                 now = time.monotonic()
                 self._advance_stages(now)
                 for slot in list(self._slots.values()):
@@ -486,7 +490,7 @@ class Supervisor:
             except Exception as e:
                 fut.set_exception(e)
 
-    def _drain(self, sock: zmq.Socket, handle: Callable[[codec.Envelope], None]) -> None:
+    def _drain(self, sock: zmq.Socket, name: str, handle: Callable[[codec.Envelope], None]) -> None:
         for _ in range(1000):
             try:
                 frames = sock.recv_multipart(zmq.NOBLOCK)
@@ -495,7 +499,11 @@ class Supervisor:
             try:
                 env = codec.decode(frames)
             except codec.CodecError as e:
-                log.warning("bad_telemetry_frame", error=str(e))
+                self.telemetry.inc("bad_frames")
+                self.telemetry.inc(f"bad_frames_by_socket:{name}")
+                self._bad_frame_log(
+                    socket=name, error=str(e), total_bad=self.telemetry.get("bad_frames")
+                )
                 continue
             handle(env)
 
@@ -596,7 +604,7 @@ class Supervisor:
             return
         slot.stopping_since = time.monotonic()
         slot.proc.terminate()
-        slot.proc.send_signal(18)  # SIGCONT: a stopped process must wake to see SIGTERM
+        slot.proc.send_signal(signal.SIGCONT)  # a stopped process must wake to see SIGTERM
 
     def _start_runner(self, slot: _Slot) -> None:
         slot.want_running = True

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from workbench.domain.model import Side, Signal, TickBatch
 from workbench.exceptions import CodecError
 from workbench.messaging import codec
-from workbench.messaging.codec import Credit, EndOfStream, Event, Heartbeat, Marker
+from workbench.messaging.codec import Ack, Command, EndOfStream, Event, Heartbeat, Marker, Resync
 
 names = st.text(st.characters(codec="utf-8", exclude_characters="/"), min_size=1, max_size=12)
 ints = st.integers(min_value=0, max_value=2**62)
@@ -65,7 +65,9 @@ payloads = st.one_of(
         Heartbeat, names, ints, names, st.dictionaries(names, ints), st.dictionaries(names, plain)
     ),
     st.builds(Event, names, st.dictionaries(names, plain)),
-    st.builds(Credit, names, ints, st.booleans()),
+    st.builds(Ack, names, ints),
+    st.builds(Resync, names, ints),
+    st.builds(Command, names, st.dictionaries(names, plain)),
     st.builds(Marker, ints),
 )
 

@@ -1,0 +1,159 @@
+"""Pre-trade risk checks and the trading state, as a pure object the executor drives.
+
+Every check is configured in ``[executor.risk]`` (0 disables it) and every
+rejection has a reason naming the limit. Time comes in as an argument: the
+executor passes the wall clock live and the market's clock (the signal's tick
+time) in replay, so a replay decides the same way however fast it runs.
+
+Trading states:
+
+    ACTIVE    every check passes -> the order goes
+    REDUCING  only orders that shrink a position go
+    HALTED    nothing goes (the kill switch, or the daily loss limit)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass, field
+
+from workbench.config import RiskConfig
+from workbench.domain.model import Order
+
+NS = 1_000_000_000
+
+
+class TradingState(enum.StrEnum):
+    """Whether the executor lets orders out."""
+
+    ACTIVE = "ACTIVE"
+    REDUCING = "REDUCING"
+    HALTED = "HALTED"
+
+
+@dataclass(slots=True)
+class TokenBucket:
+    """``rate_per_s`` tokens a second, at most ``burst`` saved up; time in ns."""
+
+    rate_per_s: float
+    burst: float
+    tokens: float = -1.0
+    last_ns: int = 0
+
+    def take(self, now_ns: int) -> bool:
+        """Spend one token if there is one."""
+        if self.tokens < 0:
+            self.tokens, self.last_ns = self.burst, now_ns
+        elif now_ns > self.last_ns:
+            self.tokens = min(
+                self.burst, self.tokens + (now_ns - self.last_ns) / NS * self.rate_per_s
+            )
+            self.last_ns = now_ns
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+@dataclass(slots=True)
+class Quote:
+    """The last market price of a symbol and when it was seen (ns)."""
+
+    price: float
+    ts_ns: int
+
+
+@dataclass(slots=True)
+class RiskEngine:
+    """Decides whether an order may go, and keeps the trading state."""
+
+    cfg: RiskConfig
+    state: TradingState = TradingState.ACTIVE
+    market: dict[str, Quote] = field(default_factory=dict)
+    _buckets: dict[str, TokenBucket] = field(default_factory=dict)
+    day: str = ""
+    day_start_pnl: float = 0.0
+
+    def on_price(self, symbol: str, price: float, ts_ns: int) -> None:
+        """The market moved (a tick, or in replay the signal's own tick)."""
+        q = self.market.get(symbol)
+        if q is None or ts_ns >= q.ts_ns:
+            self.market[symbol] = Quote(price, ts_ns)
+
+    def _bucket(self, key: str, rate: float) -> TokenBucket:
+        b = self._buckets.get(key)
+        if b is None:
+            b = self._buckets[key] = TokenBucket(rate, max(1.0, self.cfg.order_burst or rate))
+        return b
+
+    def position_limit(self, symbol: str) -> float:
+        """The position limit of ``symbol`` (0 = none)."""
+        return self.cfg.max_position_qty_by_symbol.get(symbol, self.cfg.max_position_qty)
+
+    def check(
+        self, order: Order, strategy_id: str, position: float, now_ns: int, *, flatten: bool = False
+    ) -> str:
+        """The reason ``order`` may not go, or '' when it may.
+
+        Args:
+            position: The symbol's signed position before this order.
+            now_ns: The executor's clock (see the module docstring).
+            flatten: The kill switch's own order: only the state rule applies.
+        """
+        r = self.cfg
+        after = position + order.side.sign * order.qty
+        if self.state is TradingState.HALTED:
+            return "trading halted"
+        if self.state is TradingState.REDUCING and not (
+            abs(after) < abs(position) and after * position >= 0
+        ):
+            return f"trading state REDUCING: order would not reduce position {position}"
+        if flatten:
+            return ""
+        if r.max_order_qty and order.qty > r.max_order_qty:
+            return f"qty {order.qty} exceeds max_order_qty {r.max_order_qty}"
+        if r.max_order_notional and order.qty * order.price > r.max_order_notional:
+            return (
+                f"notional {order.qty * order.price:.6g} exceeds max_order_notional "
+                f"{r.max_order_notional}"
+            )
+        limit = self.position_limit(order.symbol)
+        if limit and abs(after) > limit and abs(after) > abs(position):
+            return f"position {after} would exceed max_position_qty {limit}"
+        quote = self.market.get(order.symbol)
+        if r.price_collar_pct:
+            if quote is None:
+                return f"no market price for {order.symbol} to check price_collar_pct against"
+            off = abs(order.price - quote.price) / quote.price * 100
+            if off > r.price_collar_pct:
+                return (
+                    f"price {order.price} is {off:.3g}% from the market {quote.price}, "
+                    f"beyond price_collar_pct {r.price_collar_pct}"
+                )
+        if r.stale_market_data_s:
+            if quote is None:
+                return f"no market data for {order.symbol} (stale_market_data_s)"
+            age_s = (now_ns - quote.ts_ns) / NS
+            if age_s > r.stale_market_data_s:
+                return f"market data {age_s:.3g} s old, beyond stale_market_data_s"
+        if r.max_orders_per_s and not self._bucket(strategy_id, r.max_orders_per_s).take(now_ns):
+            return f"{strategy_id} over max_orders_per_s {r.max_orders_per_s}"
+        if r.max_orders_per_s_total and not self._bucket("*", r.max_orders_per_s_total).take(
+            now_ns
+        ):
+            return f"over max_orders_per_s_total {r.max_orders_per_s_total}"
+        return ""
+
+    def daily_loss_breached(self, total_pnl: float, now_ns: int) -> bool:
+        """True when today's PnL (realized + unrealized) is below ``-max_daily_loss``.
+
+        The day is the UTC date of ``now_ns``; the first call of a day records
+        its starting PnL (the executor journals it, so a restart keeps it).
+        """
+        day = dt.datetime.fromtimestamp(now_ns / NS, dt.UTC).strftime("%Y-%m-%d")
+        if day != self.day:
+            self.day, self.day_start_pnl = day, total_pnl
+        if not self.cfg.max_daily_loss:
+            return False
+        return total_pnl - self.day_start_pnl < -self.cfg.max_daily_loss

@@ -1,0 +1,282 @@
+"""Reliable delivery: windows, acknowledgements and re-sends, as small pure objects.
+
+Two legs of the pipeline must not lose what they carry, and both are driven by
+the objects here; the runners only move bytes and call them with the time.
+
+- **gateway -> strategy (replay).** `CreditWindow` is the gateway's side: it
+  numbers flow-control marks, keeps what each subscriber has acknowledged
+  (`Ack` of a mark), bounds the batches in flight and retains the batches a
+  restarted subscriber may ask for again (`Resync`).
+- **strategy -> executor (always).** `Outbox` is the strategy's side: every
+  signal stays in it, saved with the strategy's state before it is sent, until
+  the executor acknowledges it (`Ack` of a signal seq); what stays
+  unacknowledged for ``resend_after_s`` is sent again. `InboundSequence` is the
+  executor's side: it puts one strategy's signals back in seq order, says what
+  may be acknowledged (everything up to the first hole), and reports a hole no
+  re-send filled within ``gap_timeout_s``.
+
+Nothing here touches a socket, a file or a clock: times are passed in, so the
+unit tests drive every path with a fake clock.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+# -- gateway -> strategy ----------------------------------------------------------
+
+
+class CreditWindow(Generic[T]):
+    """The replay gateway's flow control over its subscribers.
+
+    The gateway publishes a mark every ``mark_every`` batches; each subscriber
+    acks a mark once it has processed (and saved) everything before it. At most
+    ``window`` batches may be in flight past the slowest subscriber's ack.
+
+    Args:
+        subscribers: Ids that must ack; empty means no flow control.
+    """
+
+    def __init__(self, subscribers: Iterable[str], window: int, mark_every: int) -> None:
+        self.acked: dict[str, int] = {s: -1 for s in subscribers}
+        self.window = window
+        self.mark_every = max(1, mark_every)
+        self.mark = 0
+        self.batches_sent = 0
+        self._marks: dict[int, int] = {0: 0}  # mark -> batches sent when it went out
+        self._retained: collections.deque[tuple[int, T]] = collections.deque()
+
+    @property
+    def active(self) -> bool:
+        """True when anyone must ack (replay); False in live mode."""
+        return bool(self.acked)
+
+    def knows(self, subscriber: str) -> bool:
+        """True for an expected subscriber."""
+        return subscriber in self.acked
+
+    def all_joined(self) -> bool:
+        """Every subscriber has acked at least the handshake mark 0."""
+        return self.min_acked() >= 0
+
+    def missing(self) -> list[str]:
+        """Subscribers that never answered."""
+        return [s for s, a in self.acked.items() if a < 0]
+
+    def min_acked(self) -> int:
+        """The slowest subscriber's ack (the current mark when nobody must ack)."""
+        return min(self.acked.values()) if self.acked else self.mark
+
+    def on_ack(self, subscriber: str, mark: int) -> str:
+        """Record an ack; returns ``"ok"``, ``"unknown"`` or ``"stale"``.
+
+        An ack for a mark this window never sent is left over from an earlier
+        gateway process's stream: trusting it would stall us (``"stale"``).
+        """
+        if subscriber not in self.acked:
+            return "unknown"
+        if mark > self.mark:
+            return "stale"
+        if mark > self.acked[subscriber]:
+            self.acked[subscriber] = mark
+        return "ok"
+
+    def in_flight(self) -> int:
+        """Batches sent after the slowest subscriber's ack."""
+        acked = self.min_acked()
+        if acked < 0:
+            return self.batches_sent
+        return self.batches_sent - self._marks.get(acked, 0)
+
+    def can_send(self) -> bool:
+        """True while the window has room."""
+        return not self.active or self.in_flight() < self.window
+
+    def sent(self, item: T) -> bool:
+        """Record a sent batch; returns True when a mark is due now."""
+        self.batches_sent += 1
+        if self.active:
+            self._retained.append((self.batches_sent, item))
+        return self.active and self.batches_sent % self.mark_every == 0
+
+    def next_mark(self) -> int:
+        """Number a new mark and forget what every subscriber is past."""
+        self.mark += 1
+        self._marks[self.mark] = self.batches_sent
+        floor = self.min_acked()
+        for m in [m for m in self._marks if m < floor]:
+            del self._marks[m]
+        done = self._marks.get(floor, 0)
+        while self._retained and self._retained[0][0] <= done:
+            self._retained.popleft()
+        return self.mark
+
+    def retained(self) -> list[T]:
+        """Batches kept for a resync, oldest first."""
+        return [b for _, b in self._retained]
+
+    def on_resync(self, subscriber: str) -> None:
+        """A restarted subscriber rejoined: it counts as past the handshake again."""
+        if subscriber in self.acked:
+            self.acked[subscriber] = max(self.acked[subscriber], 0)
+
+    def done(self) -> bool:
+        """Every subscriber acked the last mark."""
+        return self.min_acked() >= self.mark
+
+
+# -- strategy -> executor ---------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Pending(Generic[T]):
+    item: T
+    sent_at: float
+
+
+class Outbox(Generic[T]):
+    """What a sender has sent and the receiver has not yet acknowledged, by seq.
+
+    Args:
+        resend_after_s: An item unacknowledged this long is due again.
+    """
+
+    def __init__(self, resend_after_s: float) -> None:
+        self.resend_after_s = resend_after_s
+        self._items: dict[int, _Pending[T]] = {}
+        self.acked = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def add(self, seq: int, item: T, now: float) -> None:
+        """Keep ``item`` (about to be sent at ``now``) until ``seq`` is acknowledged."""
+        if seq > self.acked:
+            self._items[seq] = _Pending(item, now)
+
+    def on_ack(self, upto: int) -> int:
+        """Everything up to ``upto`` arrived; returns how many items that released."""
+        if upto <= self.acked:
+            return 0
+        self.acked = upto
+        gone = [s for s in self._items if s <= upto]
+        for s in gone:
+            del self._items[s]
+        return len(gone)
+
+    def due(self, now: float) -> list[T]:
+        """Items unacknowledged for ``resend_after_s``, in seq order; marked as sent now."""
+        out = []
+        for seq in sorted(self._items):
+            p = self._items[seq]
+            if now - p.sent_at >= self.resend_after_s:
+                p.sent_at = now
+                out.append(p.item)
+        return out
+
+    def everything(self, now: float) -> list[T]:
+        """Every unacknowledged item in seq order (after a restart); marked as sent now."""
+        out = []
+        for seq in sorted(self._items):
+            self._items[seq].sent_at = now
+            out.append(self._items[seq].item)
+        return out
+
+    def items(self) -> list[T]:
+        """Unacknowledged items in seq order (to save them)."""
+        return [self._items[s].item for s in sorted(self._items)]
+
+    def restore(self, items: Iterable[tuple[int, T]], acked: int, now: float) -> None:
+        """Reload saved items; they count as unsent, so the next `due` re-sends them."""
+        self.acked = acked
+        self._items = {
+            s: _Pending(item, now - self.resend_after_s) for s, item in items if s > acked
+        }
+
+
+@dataclass(slots=True)
+class Gap:
+    """Seqs ``first``..``last`` of a stream never arrived within the bound."""
+
+    stream: str
+    first: int
+    last: int
+
+    @property
+    def missing(self) -> int:
+        """How many seqs the gap holds."""
+        return self.last - self.first + 1
+
+
+@dataclass(slots=True)
+class InboundSequence(Generic[T]):
+    """One sender's items put back in seq order, with the ack and gap bookkeeping.
+
+    ``next_seq`` is the first seq not yet delivered. Items at or beyond it are
+    held until the hole before them fills; a hole still open after
+    ``gap_timeout_s`` is reported once as a `Gap` and skipped, so one lost item
+    never stops a stream for good. Items below ``next_seq`` (re-sends, or a
+    skipped item arriving late) are passed straight on: the consumer is
+    idempotent and decides.
+    """
+
+    stream: str
+    next_seq: int
+    gap_timeout_s: float
+    max_held: int = 100_000
+    _held: dict[int, T] = field(default_factory=dict)
+    _hole_since: float | None = None
+
+    def offer(self, seq: int, item: T, now: float) -> list[T]:
+        """Accept one item; returns the items now deliverable, in order."""
+        if seq < self.next_seq:
+            return [item]
+        if seq > self.next_seq:
+            if seq not in self._held and len(self._held) >= self.max_held:
+                return []  # bounded: the sender still has it and sends it again
+            self._held[seq] = item
+            if self._hole_since is None:
+                self._hole_since = now
+            return []
+        out = [item]
+        self.next_seq += 1
+        out.extend(self._release())
+        return out
+
+    def _release(self) -> list[T]:
+        out = []
+        while self.next_seq in self._held:
+            out.append(self._held.pop(self.next_seq))
+            self.next_seq += 1
+        if not self._held:
+            self._hole_since = None
+        return out
+
+    def expire(self, now: float) -> tuple[list[T], Gap | None]:
+        """Skip a hole open longer than the bound: the held items and the gap."""
+        if self._hole_since is None or now - self._hole_since < self.gap_timeout_s:
+            return [], None
+        first = self.next_seq
+        self.next_seq = min(self._held)
+        gap = Gap(self.stream, first, self.next_seq - 1)
+        self._hole_since = None
+        out = self._release()
+        if self._held:
+            self._hole_since = now
+        return out, gap
+
+    @property
+    def held(self) -> int:
+        """Items waiting behind a hole."""
+        return len(self._held)
+
+    @property
+    def ack(self) -> int:
+        """The highest seq up to which everything was delivered (or given up on)."""
+        return self.next_seq - 1
