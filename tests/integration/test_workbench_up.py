@@ -15,6 +15,7 @@ import urllib.request
 import pytest
 from conftest import ROOT, make_config
 from pipeline_support import COND_B, COND_S, EXPECTED_PNL, write_ticks
+
 from workbench.config import BUS_STREAMS
 
 pytestmark = pytest.mark.integration

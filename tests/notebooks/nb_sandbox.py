@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
 from workbench.config import BUS_STREAMS
 
 ROOT = Path(__file__).resolve().parents[2]

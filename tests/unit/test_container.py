@@ -7,8 +7,8 @@ from dependency_injector import providers
 
 from workbench.config import build_config
 from workbench.container import Container
-from workbench.exceptions import ConfigurationError
 from workbench.domain.model import Fill, Order, Side, Signal
+from workbench.exceptions import ConfigurationError
 from workbench.execution.broker import SimulatedBroker
 from workbench.messaging.codec import Ack, EndOfStream, Event
 from workbench.messaging.inproc import Channel, InprocReceiver, InprocSender
@@ -58,7 +58,7 @@ def test_executor_runner_runs_on_fakes_without_any_socket(tmp_path):
 def test_a_live_executor_without_limits_refuses_to_start(tmp_path):
     cfg = build_config({"runtime": {"run_dir": str(tmp_path)}}, base_dir=tmp_path)
     c = Container(config=cfg, runner_id="executor")
-    with pytest.raises(ConfigurationError, match="executor.risk.max_order_qty"):
+    with pytest.raises(ConfigurationError, match=r"executor\.risk\.max_order_qty"):
         c.executor()
 
 
