@@ -3,6 +3,7 @@
 workbench config check FILE        validate a config; exit 2 listing each problem
 workbench config show FILE         print the effective config (file + env) as TOML
 workbench run ROLE --config FILE   run one runner in the foreground
+workbench halt|resume|state --config FILE   the kill switch of a running pipeline
 workbench data synth ...           write deterministic synthetic ticks
 """
 
@@ -104,6 +105,28 @@ def _print_summary(sup, elapsed: float) -> None:
         f"positions {summary['positions']}"
     )
     print(f"elapsed {elapsed:.2f} s (replay {replay_s:.3f} s, {rate:,.0f} ticks/s)")
+
+
+def _trading(args: argparse.Namespace) -> int:
+    """halt / resume / state: one request to the running executor's command socket."""
+    from workbench.exceptions import TemporaryError
+    from workbench.notebook.control import send_command
+
+    cfg = _load(args.config)
+    if cfg is None:
+        return EXIT_USAGE
+    cmd_args = {"flatten": True} if getattr(args, "flatten", False) else {}
+    try:
+        reply = send_command(cfg, args.command, cmd_args, timeout_s=args.timeout)
+    except (TemporaryError, ConfigurationError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(
+        f"trading state {reply['trading_state']}"
+        + (f" ({reply['reason']})" if reply.get("reason") else "")
+        + f"  positions {reply.get('positions', {})}"
+    )
+    return 0
 
 
 def _parse_overrides(items: list[str]) -> dict[str, float | bool]:
@@ -290,6 +313,22 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--min-win-rate", type=float, default=None)
     pr.add_argument("--min-sharpe", type=float, default=None)
     pr.set_defaults(func=_promote)
+
+    for name, text in (
+        ("halt", "stop all new orders now (the executor journals it; a restart stays halted)"),
+        ("resume", "let orders out again after a halt"),
+        ("state", "print the executor's trading state and positions"),
+    ):
+        k = sub.add_parser(name, help=text)
+        k.add_argument("--config", required=True, help="the running pipeline's config")
+        k.add_argument(
+            "--timeout", type=float, default=3.0, help="seconds to wait for the executor"
+        )
+        if name == "halt":
+            k.add_argument(
+                "--flatten", action="store_true", help="first send orders that close every position"
+            )
+        k.set_defaults(func=_trading)
 
     run = sub.add_parser("run", help="run one runner in the foreground")
     run.add_argument("role", choices=["gateway", "strategy", "executor"])

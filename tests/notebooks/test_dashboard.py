@@ -46,6 +46,7 @@ class FakeWorkbench:
         self.fills = Ring(FILL_COLUMNS, 1_000)
         self.supervisor = FakeSupervisor()
         self.calls: list[tuple[str, str, int]] = []
+        self.state = "ACTIVE"
         self.called = threading.Event()
 
     def status_rows(self) -> list[dict[str, Any]]:
@@ -60,6 +61,19 @@ class FakeWorkbench:
 
     def pnl(self) -> float:
         return 0.25
+
+    def trading_state(self) -> str:
+        return self.state
+
+    def halt(self, flatten: bool = False) -> dict[str, Any]:
+        self.state = "HALTED"
+        self._record("halt", "")
+        return {"trading_state": self.state}
+
+    def resume(self) -> dict[str, Any]:
+        self.state = "ACTIVE"
+        self._record("resume", "")
+        return {"trading_state": self.state}
 
     def _record(self, verb: str, runner: str) -> None:
         self.calls.append((verb, runner, threading.get_ident()))
@@ -202,3 +216,17 @@ def test_the_update_thread_redraws_and_close_stops_it(wb: FakeWorkbench) -> None
     after = d.redraws
     time.sleep(0.1)
     assert d.redraws == after
+
+
+def test_the_halt_button_halts_trading_and_the_summary_shows_the_state(
+    wb: FakeWorkbench, dash: Dashboard
+) -> None:
+    dash.refresh()
+    assert ">ACTIVE<" in dash._summary.value
+    toolbar = dash.widget.children[0]
+    halt = next(b for b in toolbar.children if "wb-action-halt" in b._dom_classes)
+    halt.click()
+    assert wb.called.wait(5)
+    assert wb.calls[0][0] == "halt"
+    dash.refresh()
+    assert "wb-trading-state" in dash._summary.value and ">HALTED<" in dash._summary.value

@@ -46,6 +46,7 @@ STATE_COLOURS = {
     "stopped": "#6e7781",
     "failed": "#cf222e",
 }
+TRADING_COLOURS = {"ACTIVE": "#1a7f37", "REDUCING": "#b26b00", "HALTED": "#cf222e"}
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LEVEL_STYLES = {  # level key in `Workbench.levels()` -> (label, colour, dash)
     "trigger": ("trigger", "#6e7781", "dot"),
@@ -442,7 +443,10 @@ class Dashboard:
         wb = self._wb
         t = wb.ticks
         pos = ", ".join(f"{s} {q:+g}" for s, q in sorted(positions.items())) or "flat"
+        state = wb.trading_state() or "-"
+        colour = TRADING_COLOURS.get(state, "#6e7781")
         self._summary.value = (
+            f'trading <b class="wb-trading-state" style="color:{colour}">{state}</b> · '
             f"ticks <b>{t.total:,}</b> (dropped {t.dropped:,}, missed {t.missed:,}) · "
             f"signals <b>{wb.signals.total:,}</b> · fills <b>{wb.fills.total:,}</b> · "
             f"position <b>{html.escape(pos)}</b> · realized PnL <b>{wb.pnl():+.2f}</b>"
@@ -466,11 +470,17 @@ class Dashboard:
             b.add_class(f"wb-action-{action}-all")
             b.on_click(lambda _b, a=action: self._on_action(a, None))
             buttons.append(b)
+        # The kill switch: orders stop before the next signal is acted on.
+        for action, style in (("halt", "danger"), ("resume", "success")):
+            b = w.Button(description=action, button_style=style, layout=w.Layout(width="80px"))
+            b.add_class(f"wb-action-{action}")
+            b.on_click(lambda _b, a=action: self._on_action(a, None))
+            buttons.append(b)
         return w.HBox([*buttons, self._message])
 
     def _on_action(self, action: str, runner: str | None) -> None:
         """Run a button's action on the worker thread; report the outcome in the message."""
-        target = runner or "all runners"
+        target = runner or ("trading" if action in ("halt", "resume") else "all runners")
         if self._stop.is_set():
             self._message.value = "<i>dashboard stopped: open a new one with wb.dashboard()</i>"
             return
@@ -480,6 +490,12 @@ class Dashboard:
 
     def _act(self, action: str, runner: str | None) -> None:
         wb = self._wb
+        if action == "halt":
+            wb.halt()
+            return
+        if action == "resume":
+            wb.resume()
+            return
         names = [runner] if runner else [r["runner"] for r in wb.status_rows()]
         if action == "stop":
             for n in reversed(names):  # strategies first, the binders last

@@ -226,6 +226,33 @@ class Workbench:
         """Realized PnL so far, from the executor."""
         return float(self._executor_extra().get("realized_pnl", 0.0))
 
+    # -- the kill switch -----------------------------------------------------------------
+
+    def halt(self, flatten: bool = False, *, timeout_s: float = 3.0) -> dict[str, Any]:
+        """Stop every new order now; with ``flatten``, first close every position.
+
+        The executor acts before the next signal and journals it, so it stays
+        halted across restarts until `resume`.
+
+        Returns:
+            The executor's answer: ``trading_state``, ``reason``, ``positions``.
+        """
+        from workbench.notebook.control import send_command
+
+        return send_command(
+            self.config, "halt", {"flatten": True} if flatten else {}, timeout_s=timeout_s
+        )
+
+    def resume(self, *, timeout_s: float = 3.0) -> dict[str, Any]:
+        """Let orders out again after a halt."""
+        from workbench.notebook.control import send_command
+
+        return send_command(self.config, "resume", timeout_s=timeout_s)
+
+    def trading_state(self) -> str:
+        """ACTIVE, REDUCING or HALTED as of the executor's last heartbeat ('' before one)."""
+        return str(self._executor_extra().get("trading_state", ""))
+
     def _executor_extra(self) -> dict[str, Any]:
         if self.supervisor is None:
             return {}

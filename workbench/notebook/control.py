@@ -1,0 +1,42 @@
+"""The kill switch as a function: halt, resume or ask the state of a running executor.
+
+`workbench halt|resume|state`, `Workbench.halt()` and the dashboard's button all
+send one `Command` to the executor's command socket (``bus.command_address``)
+and get its trading state back. The executor acts on it before the next
+signal and journals it, so a restarted executor is still halted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workbench.config import WorkbenchConfig
+from workbench.exceptions import TemporaryError
+
+COMMANDS = ("halt", "resume", "reduce", "state")
+
+
+def send_command(
+    cfg: WorkbenchConfig, name: str, args: dict[str, Any] | None = None, *, timeout_s: float = 3.0
+) -> dict[str, Any]:
+    """Send ``name`` to the executor of ``cfg``'s pipeline and return its answer.
+
+    Returns:
+        ``trading_state``, ``reason``, ``positions`` and ``realized_pnl``.
+
+    Raises:
+        TemporaryError: no executor answered within ``timeout_s``, or it refused.
+    """
+    from workbench.messaging.codec import Command, Event
+    from workbench.messaging.zmq_adapters import request
+
+    if name not in COMMANDS:
+        raise TemporaryError(f"No command named {name!r}; use one of {', '.join(COMMANDS)}")
+    env = request(
+        cfg.bus.command_address, Command(name, dict(args or {})), timeout_ms=int(timeout_s * 1000)
+    )
+    reply = env.payload
+    if not isinstance(reply, Event) or reply.name != "state":
+        detail = reply.data.get("error") if isinstance(reply, Event) else type(reply).__name__
+        raise TemporaryError(f"the executor refused {name!r}: {detail}")
+    return dict(reply.data)
