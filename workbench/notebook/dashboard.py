@@ -418,7 +418,7 @@ class Dashboard:
         positions = wb.positions()
         sig = (
             wb.ticks.total, wb.signals.total, wb.fills.total,
-            repr(levels), repr(positions),
+            repr(levels), repr(positions), wb.trading_state(),
         )  # fmt: skip
         if sig == self._chart_sig:
             return
