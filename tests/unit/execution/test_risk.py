@@ -1,0 +1,288 @@
+"""Pre-trade risk checks, rate limits and trading states (time passed in, in ns)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from workbench.config import RiskConfig
+from workbench.domain.model import Order, Side
+from workbench.execution.risk import NS, RiskEngine, TokenBucket, TradingState
+
+T0 = 1_700_000_000 * NS  # 2023-11-14 22:13:20 UTC
+
+
+def order(qty: float = 1.0, side: Side = Side.BUY, price: float = 100.0, symbol: str = "ABC"):
+    return Order("O-1", "s:1", symbol, side, qty, price, T0)
+
+
+def engine(**cfg) -> RiskEngine:
+    return RiskEngine(RiskConfig(**cfg))
+
+
+# -- limits on one order ----------------------------------------------------------
+
+
+def test_no_limits_configured_lets_any_order_go():
+    e = engine()
+    assert e.check(order(qty=1e9, price=1e9), "s", 1e12, T0) == ""
+
+
+def test_order_over_max_order_qty_is_rejected_naming_the_limit():
+    e = engine(max_order_qty=5)
+    assert e.check(order(qty=5), "s", 0, T0) == ""
+    reason = e.check(order(qty=5.5), "s", 0, T0)
+    assert "max_order_qty" in reason and "5.5" in reason
+
+
+def test_order_over_max_order_notional_is_rejected_naming_the_limit():
+    e = engine(max_order_notional=1000)
+    assert e.check(order(qty=10, price=100), "s", 0, T0) == ""
+    reason = e.check(order(qty=10, price=100.5), "s", 0, T0)
+    assert "max_order_notional" in reason and "1005" in reason
+
+
+def test_order_that_would_push_the_position_over_max_position_qty_is_rejected():
+    e = engine(max_position_qty=10)
+    assert e.check(order(qty=4), "s", 6, T0) == ""
+    reason = e.check(order(qty=5), "s", 6, T0)
+    assert "max_position_qty" in reason and "11" in reason
+    assert "max_position_qty" in e.check(order(qty=5, side=Side.SELL), "s", -6, T0)
+
+
+def test_per_symbol_position_limit_overrides_the_default():
+    e = engine(max_position_qty=10, max_position_qty_by_symbol={"XYZ": 2})
+    assert e.position_limit("XYZ") == 2 and e.position_limit("ABC") == 10
+    assert "max_position_qty" in e.check(order(qty=3, symbol="XYZ"), "s", 0, T0)
+    assert e.check(order(qty=3, symbol="ABC"), "s", 0, T0) == ""
+
+
+def test_per_symbol_override_of_zero_disables_the_limit_for_that_symbol():
+    e = engine(max_position_qty=1, max_position_qty_by_symbol={"XYZ": 0})
+    assert e.check(order(qty=100, symbol="XYZ"), "s", 0, T0) == ""
+    assert e.check(order(qty=100, symbol="ABC"), "s", 0, T0) != ""
+
+
+def test_an_order_that_shrinks_an_over_limit_position_is_allowed():
+    e = engine(max_position_qty=5)
+    assert e.check(order(qty=2, side=Side.SELL), "s", 9, T0) == ""  # 9 -> 7, still over
+    assert e.check(order(qty=2, side=Side.BUY), "s", -9, T0) == ""
+    assert e.check(order(qty=1, side=Side.BUY), "s", 9, T0) != ""  # grows it
+
+
+# -- price collar and stale data --------------------------------------------------
+
+
+def test_price_collar_rejects_a_price_too_far_from_the_market():
+    e = engine(price_collar_pct=5)
+    e.on_price("ABC", 100.0, T0)
+    assert e.check(order(price=105.0), "s", 0, T0) == ""
+    assert e.check(order(price=95.0), "s", 0, T0) == ""
+    reason = e.check(order(price=106.0), "s", 0, T0)
+    assert "price_collar_pct" in reason and "100" in reason
+    assert "price_collar_pct" in e.check(order(price=94.0), "s", 0, T0)
+
+
+def test_price_collar_without_a_market_price_rejects():
+    e = engine(price_collar_pct=5)
+    reason = e.check(order(), "s", 0, T0)
+    assert "price_collar_pct" in reason and "ABC" in reason
+
+
+def test_price_collar_uses_the_symbols_own_market_price():
+    e = engine(price_collar_pct=1)
+    e.on_price("XYZ", 100.0, T0)
+    assert e.check(order(price=100.0, symbol="ABC"), "s", 0, T0) != ""
+
+
+def test_an_older_price_does_not_replace_a_newer_one():
+    e = engine(price_collar_pct=1)
+    e.on_price("ABC", 100.0, T0 + 10)
+    e.on_price("ABC", 50.0, T0)
+    assert e.market["ABC"].price == 100.0
+    assert e.check(order(price=100.0), "s", 0, T0 + 10) == ""
+    e.on_price("ABC", 50.0, T0 + 10)  # same time: the later call wins
+    assert e.market["ABC"].price == 50.0
+
+
+def test_stale_market_data_rejects_when_the_last_tick_is_too_old():
+    e = engine(stale_market_data_s=2)
+    e.on_price("ABC", 100.0, T0)
+    assert e.check(order(), "s", 0, T0 + 2 * NS) == ""
+    reason = e.check(order(), "s", 0, T0 + 2 * NS + 1)
+    assert "stale_market_data_s" in reason
+
+
+def test_stale_market_data_without_any_tick_rejects():
+    e = engine(stale_market_data_s=2)
+    assert "stale_market_data_s" in e.check(order(), "s", 0, T0)
+
+
+def test_zero_disables_price_collar_and_stale_checks():
+    e = engine(price_collar_pct=0, stale_market_data_s=0)
+    assert e.check(order(price=1e6), "s", 0, T0) == ""  # no market price at all
+    e.on_price("ABC", 1.0, T0)
+    assert e.check(order(price=1e6), "s", 0, T0 + 3600 * NS) == ""
+
+
+# -- rate limits ------------------------------------------------------------------
+
+
+def test_token_bucket_spends_its_burst_then_refills_at_the_rate():
+    b = TokenBucket(rate_per_s=2, burst=3)
+    assert [b.take(T0) for _ in range(4)] == [True, True, True, False]
+    assert b.take(T0 + NS // 4) is False  # half a token
+    assert b.take(T0 + NS // 2) is True  # one token since T0
+    assert b.take(T0 + NS // 2) is False
+
+
+def test_token_bucket_never_saves_more_than_its_burst():
+    b = TokenBucket(rate_per_s=10, burst=2)
+    assert b.take(T0)
+    assert [b.take(T0 + 3600 * NS) for _ in range(3)] == [True, True, False]
+
+
+def test_token_bucket_ignores_time_going_backwards():
+    b = TokenBucket(rate_per_s=1, burst=1)
+    assert b.take(T0)
+    assert b.take(T0 - 10 * NS) is False
+    assert b.take(T0 + NS) is True
+
+
+def test_max_orders_per_s_limits_each_strategy_on_its_own():
+    e = engine(max_orders_per_s=2)  # burst 0 = the rate
+    assert e.check(order(), "a", 0, T0) == ""
+    assert e.check(order(), "a", 0, T0) == ""
+    reason = e.check(order(), "a", 0, T0)
+    assert "max_orders_per_s" in reason and "a" in reason
+    assert e.check(order(), "b", 0, T0) == ""  # another strategy has its own bucket
+    assert e.check(order(), "a", 0, T0 + NS // 2) == ""  # refilled one token
+
+
+def test_order_burst_sets_how_many_orders_go_at_once():
+    e = engine(max_orders_per_s=1, order_burst=4)
+    assert [e.check(order(), "a", 0, T0) == "" for _ in range(5)] == [True] * 4 + [False]
+    assert e.check(order(), "a", 0, T0 + NS) == ""
+
+
+def test_a_rate_below_one_still_lets_one_order_through():
+    e = engine(max_orders_per_s=0.5)
+    assert e.check(order(), "a", 0, T0) == ""
+    assert e.check(order(), "a", 0, T0 + NS) != ""
+    assert e.check(order(), "a", 0, T0 + 2 * NS) == ""
+
+
+def test_max_orders_per_s_total_limits_all_strategies_together():
+    e = engine(max_orders_per_s_total=2)
+    assert e.check(order(), "a", 0, T0) == ""
+    assert e.check(order(), "b", 0, T0) == ""
+    reason = e.check(order(), "c", 0, T0)
+    assert "max_orders_per_s_total" in reason
+    assert e.check(order(), "c", 0, T0 + NS) == ""
+
+
+def test_an_order_rejected_by_another_limit_spends_no_rate_token():
+    e = engine(max_orders_per_s=1, max_order_qty=1)
+    assert e.check(order(qty=2), "a", 0, T0) != ""
+    assert e.check(order(qty=1), "a", 0, T0) == ""
+
+
+def test_zero_disables_every_limit():
+    e = engine(
+        max_order_qty=0,
+        max_order_notional=0,
+        max_position_qty=0,
+        max_orders_per_s=0,
+        max_orders_per_s_total=0,
+        price_collar_pct=0,
+        stale_market_data_s=0,
+    )
+    assert all(e.check(order(qty=1e6, price=1e6), "a", 1e9, T0) == "" for _ in range(100))
+
+
+# -- trading states ---------------------------------------------------------------
+
+
+def test_halted_rejects_every_order_even_a_reducing_one():
+    e = engine()
+    e.state = TradingState.HALTED
+    assert e.check(order(), "s", 0, T0) == "trading halted"
+    assert e.check(order(side=Side.SELL), "s", 5, T0) == "trading halted"
+    assert e.check(order(side=Side.SELL), "s", 5, T0, flatten=True) == "trading halted"
+
+
+@pytest.mark.parametrize(
+    ("position", "side", "qty", "ok"),
+    [
+        (5, Side.SELL, 2, True),  # shrinks a long
+        (5, Side.SELL, 5, True),  # closes it
+        (-5, Side.BUY, 3, True),  # shrinks a short
+        (5, Side.SELL, 8, False),  # flips long to short
+        (-5, Side.BUY, 6, False),  # flips short to long
+        (5, Side.BUY, 1, False),  # grows
+        (0, Side.BUY, 1, False),  # opens
+        (0, Side.SELL, 1, False),
+    ],
+)
+def test_reducing_lets_only_position_shrinking_orders_go(position, side, qty, ok):
+    e = engine()
+    e.state = TradingState.REDUCING
+    reason = e.check(order(qty=qty, side=side), "s", position, T0)
+    assert (reason == "") is ok
+    if not ok:
+        assert "REDUCING" in reason
+
+
+def test_reducing_still_applies_the_limits_to_a_reducing_order():
+    e = engine(max_order_qty=1)
+    e.state = TradingState.REDUCING
+    assert "max_order_qty" in e.check(order(qty=2, side=Side.SELL), "s", 5, T0)
+
+
+def test_flatten_bypasses_every_limit_but_not_the_state_rule():
+    e = engine(
+        max_order_qty=1,
+        max_order_notional=1,
+        max_position_qty=1,
+        max_orders_per_s=1,
+        price_collar_pct=1,
+        stale_market_data_s=1,
+    )
+    big = order(qty=50, side=Side.SELL, price=1e6)
+    assert all(e.check(big, "x", 50, T0, flatten=True) == "" for _ in range(3))
+    e.state = TradingState.REDUCING
+    assert e.check(big, "x", 50, T0, flatten=True) == ""
+    assert "REDUCING" in e.check(order(qty=60, side=Side.SELL), "x", 50, T0, flatten=True)
+
+
+# -- daily loss -------------------------------------------------------------------
+
+
+def utc_ns(y: int, m: int, d: int, h: int = 0, mi: int = 0) -> int:
+    return int(dt.datetime(y, m, d, h, mi, tzinfo=dt.UTC).timestamp()) * NS
+
+
+def test_daily_loss_records_the_days_start_on_its_first_call():
+    e = engine(max_daily_loss=100)
+    assert e.daily_loss_breached(50.0, utc_ns(2024, 3, 1, 9)) is False
+    assert (e.day, e.day_start_pnl) == ("2024-03-01", 50.0)
+    assert e.daily_loss_breached(-50.0, utc_ns(2024, 3, 1, 12)) is False  # exactly -100
+    assert e.day_start_pnl == 50.0
+    assert e.daily_loss_breached(-50.01, utc_ns(2024, 3, 1, 23, 59)) is True
+
+
+def test_a_new_utc_day_resets_the_start():
+    e = engine(max_daily_loss=100)
+    e.daily_loss_breached(0.0, utc_ns(2024, 3, 1, 9))
+    assert e.daily_loss_breached(-150.0, utc_ns(2024, 3, 1, 23, 59)) is True
+    assert e.daily_loss_breached(-150.0, utc_ns(2024, 3, 2, 0, 0)) is False
+    assert (e.day, e.day_start_pnl) == ("2024-03-02", -150.0)
+    assert e.daily_loss_breached(-260.0, utc_ns(2024, 3, 2, 1)) is True
+
+
+def test_zero_max_daily_loss_never_breaches_but_still_tracks_the_day():
+    e = engine(max_daily_loss=0)
+    assert e.daily_loss_breached(0.0, utc_ns(2024, 3, 1)) is False
+    assert e.daily_loss_breached(-1e12, utc_ns(2024, 3, 1, 5)) is False
+    assert e.day == "2024-03-01" and e.day_start_pnl == 0.0
