@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT, make_config
 from pipeline_support import COND_B, COND_S, PAD, write_ticks
 
-from workbench.replay import replay
+from workbench.replays import replay
 
 pytestmark = pytest.mark.integration
 

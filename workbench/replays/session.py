@@ -14,7 +14,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
@@ -22,6 +22,9 @@ from workbench.config import WorkbenchConfig, build_config, load_config
 from workbench.domain.model import Fill
 from workbench.exceptions import ConfigurationError, WorkbenchError
 from workbench.marketdata import TickTable, load_ticks
+
+if TYPE_CHECKING:  # imported when called: report pulls in plotly's figures
+    from workbench.replays.report import ReplayResult
 
 log = structlog.get_logger()
 
@@ -190,7 +193,7 @@ def replay(
     condition_overrides: dict[str, Any] | None = None,
     progress: bool = True,
     timeout_s: float = 600.0,
-) -> Any:
+) -> ReplayResult:
     """Replay a tick file and return a `ReplayResult` (saved to ``out`` if given).
 
     Args:
@@ -208,7 +211,7 @@ def replay(
         DataError: the tick file cannot be read as configured.
         ReplayFailed: a wire replay did not complete.
     """
-    from workbench.replay.report import build_result
+    from workbench.replays.report import build_result
 
     if not structlog.is_configured():
         from workbench.runtime.logs import configure_logging

@@ -14,7 +14,7 @@ import pytest
 from workbench.domain.model import Fill, Order, OrderStatus, Side, Signal
 from workbench.execution.journal import Journal
 from workbench.marketdata.table import TickTable
-from workbench.replay.report import ReplayResult, build_result, fills_hash
+from workbench.replays.report import ReplayResult, build_result, fills_hash
 
 SUMMARY_KEYS = [
     "ticks",

@@ -6,7 +6,7 @@ Everything but ``run`` depends only on those inputs, so two replays of the
 same data and config give byte-identical ``summary.json`` and equal
 ``fills_sha256``: the proof of parity between replay modes. How the numbers
 are computed (average cost for positions, FIFO for trades) is in
-`workbench.replay.stats`.
+`workbench.replays.stats`.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import plotly.graph_objects as go
 
 from workbench.domain.model import Fill, Side
 from workbench.marketdata.table import TickTable
-from workbench.replay import figures as _figures
-from workbench.replay import stats
+from workbench.replays import figures as _figures
+from workbench.replays import stats
 
 
 def fills_hash(fills: list[Fill]) -> str:
