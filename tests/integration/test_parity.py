@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SHARED_DATA, make_config
+from helpers import ROOT, SHARED_DATA, make_config
 
 from workbench.domain.model import Fill, Side
 from workbench.replays import fills_hash, promote, replay

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 
 from workbench.cli import main as cli
 from workbench.replays.notebook import run_replay_notebook

@@ -19,6 +19,7 @@ import concurrent.futures
 import enum
 import queue
 import random
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -596,7 +597,7 @@ class Supervisor:
             return
         slot.stopping_since = time.monotonic()
         slot.proc.terminate()
-        slot.proc.send_signal(18)  # SIGCONT: a stopped process must wake to see SIGTERM
+        slot.proc.send_signal(signal.SIGCONT)  # a stopped process must wake to see SIGTERM
 
     def _start_runner(self, slot: _Slot) -> None:
         slot.want_running = True
