@@ -30,6 +30,7 @@ test: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check workbench runners tests benchmarks tools
 	$(BIN)/ruff format --check workbench runners tests benchmarks tools
+	$(BIN)/mypy
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format workbench runners tests benchmarks tools

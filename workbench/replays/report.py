@@ -15,6 +15,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,9 @@ from workbench.domain.model import Fill, Side
 from workbench.marketdata.table import TickTable
 from workbench.replays import figures as _figures
 from workbench.replays import stats
+
+if TYPE_CHECKING:
+    from workbench.config import WorkbenchConfig
 
 
 def fills_hash(fills: list[Fill]) -> str:
@@ -68,6 +72,7 @@ class ReplayResult:
         run: non-deterministic facts (mode, timings, paths) as passed in.
         price_samples: ``symbol, ts, price``, down-sampled ticks for the
             price figure; not saved.
+        config: the config that ran, when `replay` built the result.
     """
 
     fills: pd.DataFrame
@@ -78,6 +83,7 @@ class ReplayResult:
     summary: dict
     run: dict
     price_samples: pd.DataFrame = field(default_factory=_empty_prices, repr=False)
+    config: WorkbenchConfig | None = field(default=None, repr=False)
 
     def figures(self) -> dict[str, go.Figure]:
         """``"price"``: prices with fill markers; ``"equity"``: equity over drawdown."""

@@ -274,3 +274,7 @@ def test_repr_html_is_a_summary_table():
     html = result()._repr_html_()
     assert html.startswith("<table") and "net_pnl" in html and "1.5" in html
     assert "net_pnl=1.5" in repr(result())
+
+
+def test_a_built_result_has_no_config_until_replay_sets_it():
+    assert result().config is None
