@@ -2,19 +2,21 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# The tested version of every dependency; `make lock` refreshes it from pyproject.toml.
+LOCK   := constraints.txt
 
-.PHONY: demo test lint format bench lab clean
+.PHONY: demo test lint format bench lab lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+$(VENV)/.installed: pyproject.toml $(LOCK) | $(BIN)/python
+	$(BIN)/pip install --quiet -c $(LOCK) -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[dev]"
+$(VENV)/.installed-dev: pyproject.toml $(LOCK) | $(BIN)/python
+	$(BIN)/pip install --quiet -c $(LOCK) -e ".[dev]"
 	touch $@ $(VENV)/.installed
 
 ## demo: install, then replay the sample data through the three runners
@@ -26,12 +28,13 @@ test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check workbench runners tests benchmarks
-	$(BIN)/ruff format --check workbench runners tests benchmarks
+	$(BIN)/ruff check workbench runners tests benchmarks tools
+	$(BIN)/ruff format --check workbench runners tests benchmarks tools
+	$(BIN)/mypy
 
 format: $(VENV)/.installed-dev
-	$(BIN)/ruff format workbench runners tests benchmarks
-	$(BIN)/ruff check --fix workbench runners tests benchmarks
+	$(BIN)/ruff format workbench runners tests benchmarks tools
+	$(BIN)/ruff check --fix workbench runners tests benchmarks tools
 
 ## bench: print throughput and latency figures beside their baselines
 bench: $(VENV)/.installed-dev
@@ -40,6 +43,12 @@ bench: $(VENV)/.installed-dev
 ## lab: open JupyterLab on the notebooks
 lab: $(VENV)/.installed-dev
 	$(BIN)/jupyter lab notebooks/
+
+## lock: re-resolve pyproject.toml (dev and notebooks extras included) to the newest
+## releases and pin them in constraints.txt; run `make test` before committing it.
+## Extra pip arguments go in LOCK_ARGS, e.g. LOCK_ARGS="-c tested-freeze.txt".
+lock: | $(BIN)/python
+	$(BIN)/python tools/lock.py --out $(LOCK) -- $(LOCK_ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis

@@ -15,7 +15,7 @@ import time
 
 from workbench.config import build_config
 from workbench.marketdata import synth_ticks
-from workbench.replay.session import run_fast
+from workbench.replays.session import run_fast
 
 WAITING, TRIGGERED, ENTERED, DONE = range(4)
 

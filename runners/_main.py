@@ -11,18 +11,11 @@ import structlog
 
 from workbench.config import WorkbenchConfig, load_config
 from workbench.container import Container
-from workbench.exceptions import ConfigurationError, StrategyError, TemporaryError
+from workbench.exceptions import EXIT_ERROR, EXIT_OK, ConfigurationError, WorkbenchError
 from workbench.messaging import codec
 from workbench.runtime.logs import configure_logging
 from workbench.runtime.process import GATE_ENV, die_with_parent, install_stop_handlers, wait_at_gate
-from workbench.runtime.runner import (
-    EXIT_CONFIG,
-    EXIT_ERROR,
-    EXIT_OK,
-    EXIT_STRATEGY,
-    EXIT_TEMPORARY,
-    Runner,
-)
+from workbench.runtime.runner import Runner
 
 
 def parse_args(role: str, argv: list[str] | None) -> argparse.Namespace:
@@ -47,7 +40,7 @@ def run_role(
         rid = runner_id(cfg, args)
     except ConfigurationError as e:
         print(f"error: {e}", file=sys.stderr)
-        return EXIT_CONFIG
+        return e.exit_code
     configure_logging(
         cfg.runtime.log_level, json=True, runner=rid, run_id=cfg.run_id, pid=os.getpid()
     )
@@ -64,15 +57,9 @@ def run_role(
         runner = build(container)
         install_stop_handlers(runner.stop)
         return runner.run()
-    except ConfigurationError as e:
-        log.error("configuration_error", error=str(e))
-        return EXIT_CONFIG
-    except StrategyError as e:
-        log.error("strategy_error", error=str(e), exc_info=True)
-        return EXIT_STRATEGY
-    except TemporaryError as e:
-        log.error("temporary_error", error=str(e))
-        return EXIT_TEMPORARY
+    except WorkbenchError as e:
+        log.error(e.log_event, error=str(e), exc_info=e.log_traceback)
+        return e.exit_code
     except Exception as e:
         log.error("runner_crashed", error=repr(e), exc_info=True)
         return EXIT_ERROR

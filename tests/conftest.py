@@ -1,4 +1,7 @@
-"""Shared fixtures: temp buses, configs, and runner processes that always die."""
+"""Shared fixtures: runner processes that always die, the real data files.
+
+Shared helpers (configs, ports, waiting) are plain functions in `helpers`.
+"""
 
 from __future__ import annotations
 
@@ -13,35 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from workbench.config import BUS_STREAMS, WorkbenchConfig, build_config
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
-
-
-def ipc_bus(folder: Path) -> dict[str, str]:
-    """Bus addresses as ipc paths under ``folder`` (no ports to collide on)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    names = BUS_STREAMS
-    return {f"{n}_address": f"ipc://{folder}/{n}" for n in names}
-
-
-def make_config(tmp_path: Path, **sections: Any) -> WorkbenchConfig:
-    """A config on an ipc bus under ``tmp_path`` with ``sections`` merged in."""
-    data: dict[str, Any] = {
-        "run_id": "test",
-        "bus": {**ipc_bus(tmp_path / "ipc"), "linger_ms": 200},
-        "runtime": {"run_dir": str(tmp_path / "runs"), "heartbeat_interval_s": 0.2},
-        # A live feed must have limits; wide enough that no test's orders meet them.
-        "executor": {"risk": {"max_order_qty": 1e6, "max_position_qty": 1e6}},
-    }
-    for key, value in sections.items():
-        if isinstance(value, dict) and isinstance(data.get(key), dict):
-            data[key] = {**data[key], **value}
-        else:
-            data[key] = value
-    return build_config(data, base_dir=tmp_path)
+from helpers import ROOT, SHARED_DATA
 
 
 class RunnerProcs:

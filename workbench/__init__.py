@@ -52,8 +52,9 @@ _EXPORTS: dict[str, str] = {
     "WorkbenchError": "workbench.exceptions",
     # notebook and replay
     "Workbench": "workbench.notebook.workbench",
-    "ReplayResult": "workbench.replay.report",
-    "promote": "workbench.replay.promote",
+    "ReplayResult": "workbench.replays.report",
+    "replay": "workbench.replays.session",
+    "promote": "workbench.replays.promote",
     "ConfigurationError": "workbench.exceptions",
     "TemporaryError": "workbench.exceptions",
     "OrderRejected": "workbench.exceptions",
@@ -62,12 +63,10 @@ _EXPORTS: dict[str, str] = {
     "DataError": "workbench.exceptions",
 }
 
-__all__ = sorted([*_EXPORTS, "replay"])
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
-    if name == "replay":  # the package is callable: workbench.replay(config, data, ...)
-        return importlib.import_module("workbench.replay")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'workbench' has no attribute {name!r}")
@@ -100,6 +99,10 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
     from workbench.marketdata.synth import synth_ticks
     from workbench.marketdata.table import TickTable
     from workbench.marketdata.writers import write_ticks
+    from workbench.notebook.workbench import Workbench
+    from workbench.replays.promote import promote
+    from workbench.replays.report import ReplayResult
+    from workbench.replays.session import replay
     from workbench.strategies.base import Strategy, load_strategy
     from workbench.strategies.support_resistance import SupportResistance
     from workbench.supervisor.supervisor import RunnerState, Supervisor, SupervisorEvent

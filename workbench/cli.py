@@ -141,7 +141,7 @@ def _parse_overrides(items: list[str]) -> dict[str, float | bool]:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from workbench.replay import ReplayFailed, replay
+    from workbench.replays import ReplayFailed, replay
     from workbench.runtime.logs import configure_logging
 
     configure_logging("WARNING", json=False)
@@ -175,7 +175,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _replay_notebook(args: argparse.Namespace) -> int:
-    from workbench.replay.notebook import run_replay_notebook
+    from workbench.replays.notebook import run_replay_notebook
 
     try:
         params = {name: _literal(value) for name, value in args.parameters}
@@ -205,7 +205,7 @@ def _literal(raw: str):
 
 
 def _promote(args: argparse.Namespace) -> int:
-    from workbench.replay.promote import PromotionRefused, promote
+    from workbench.replays.promote import PromotionRefused, promote
 
     try:
         path = promote(

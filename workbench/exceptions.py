@@ -6,17 +6,39 @@
 - `StrategyError`: a bug in user strategy code.
 - `CodecError`: a malformed, truncated or unknown wire frame: count, log, drop.
 - `DataError`: a tick file that cannot be read as asked.
+- `GatewayStartTimeout`: in replay, the expected strategies never answered.
+
+Each class carries what a runner process does when it ends on one:
+``exit_code`` (the supervisor reads it: 2 is not retried, 75 is worth a
+restart), ``log_event`` and ``log_traceback`` for its last log line.
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
+
+# Exit codes, by what the operator must do.
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CONFIG = 2
+EXIT_STRATEGY = 3
+EXIT_TEMPORARY = 75  # EX_TEMPFAIL (sysexits.h): worth a restart
 
 
 class WorkbenchError(Exception):
     """Base of every workbench error."""
 
+    exit_code: ClassVar[int] = EXIT_ERROR
+    log_event: ClassVar[str] = "runner_crashed"
+    log_traceback: ClassVar[bool] = True
+
 
 class ConfigurationError(WorkbenchError):
     """The configuration or command line is wrong; the operator must fix it."""
+
+    exit_code = EXIT_CONFIG
+    log_event = "configuration_error"
+    log_traceback = False  # the message names the field; a traceback adds nothing
 
     def __init__(self, message: str, problems: list[str] | None = None) -> None:
         super().__init__(message)
@@ -25,6 +47,10 @@ class ConfigurationError(WorkbenchError):
 
 class TemporaryError(WorkbenchError):
     """A transient failure worth retrying with backoff."""
+
+    exit_code = EXIT_TEMPORARY
+    log_event = "temporary_error"
+    log_traceback = False
 
 
 class OrderRejected(WorkbenchError):
@@ -38,6 +64,9 @@ class OrderRejected(WorkbenchError):
 
 class StrategyError(WorkbenchError):
     """User strategy code raised."""
+
+    exit_code = EXIT_STRATEGY
+    log_event = "strategy_error"
 
 
 class CodecError(WorkbenchError):
@@ -65,3 +94,7 @@ class DataError(WorkbenchError):
         self.path = path
         self.row = row
         self.column = column
+
+
+class GatewayStartTimeout(WorkbenchError):
+    """Expected subscribers never showed up."""

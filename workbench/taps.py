@@ -201,7 +201,9 @@ class Taps:
                 self.telemetry.inc("bad_frames")
                 continue
             gaps = self.telemetry.get("gaps")
-            seq.check(env.sender, env.topic, env.epoch, env.seq)
+            # check() keys streams by the topic bytes; its `kind: str` annotation is
+            # wrong, to be fixed in messaging/sequencing.py (rewritten on another branch).
+            seq.check(env.sender, env.topic, env.epoch, env.seq)  # type: ignore[arg-type]
             ring.missed += self.telemetry.get("gaps") - gaps
             handle(env)
 

@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import pytest
-from conftest import make_config
+from helpers import make_config, wait_until
 from pipeline_support import COND_B, COND_S, EXPECTED_PNL, expected_fills, write_ticks
 from test_pipeline import journal_fills
 
 from workbench.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
-
-
-def wait_until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 # b re-arms: in the hand-worked path it only triggers again on the very last tick,

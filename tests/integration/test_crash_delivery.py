@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import make_config
+from helpers import make_config
 
 from workbench.marketdata import synth_ticks, write_ticks
-from workbench.replay.session import load_replay_ticks, run_fast
+from workbench.replays.session import load_replay_ticks, run_fast
 from workbench.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration

@@ -8,9 +8,8 @@ import signal
 import time
 
 import pytest
-from conftest import ROOT, make_config
+from helpers import ROOT, assert_binds, make_config, pid_alive, tcp_bus
 from jupyter_client import KernelManager
-from test_workbench_up import assert_binds, pid_alive, tcp_bus
 
 pytestmark = pytest.mark.integration
 

@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SHARED_DATA, make_config
+from helpers import ROOT, SHARED_DATA, make_config
 
 from workbench.domain.model import Fill, Side
-from workbench.replay import fills_hash, promote, replay
-from workbench.replay.notebook import run_replay_notebook
+from workbench.replays import fills_hash, promote, replay
+from workbench.replays.notebook import run_replay_notebook
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import zmq
-from conftest import make_config
+from helpers import make_config
 from pipeline_support import COND_B, COND_S, EXPECTED_PNL, expected_fills, prices, write_ticks
 
 from workbench.messaging import codec

@@ -8,10 +8,10 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT, make_config
+from helpers import ROOT, make_config
 from pipeline_support import COND_B, COND_S, PAD, write_ticks
 
-from workbench.replay import replay
+from workbench.replays import replay
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 import zmq
-from conftest import make_config
+from helpers import make_config
 from pipeline_support import COND_B, T0
 
 from workbench.domain.model import TickBatch

@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import make_config
+from helpers import make_config, pid_exists, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
 from workbench.supervisor import RunnerState, Supervisor
@@ -50,25 +50,8 @@ def supervisor_factory():
         sup.stop()
 
 
-def wait_until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 def state(sup: Supervisor, name: str) -> dict:
     return next(s for s in sup.status() if s["runner"] == name)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def http_get(url: str) -> tuple[int, bytes]:
@@ -116,9 +99,9 @@ def test_sigstopped_runner_turns_unhealthy_then_is_killed_and_restarted(
         wait_until(lambda: state(sup, "gateway")["restarts"] == 1, 15, "restart of the hung runner")
         sup.wait_running(15)
     finally:
-        if pid_alive(old):
+        if pid_exists(old):
             os.kill(old, signal.SIGKILL)
-    assert not pid_alive(old)
+    assert not pid_exists(old)
     assert state(sup, "gateway")["pid"] != old
     assert any(e.kind == "hung" and e.runner == "gateway" for e in sup.events)
 
@@ -187,7 +170,7 @@ def test_restart_runner_replaces_the_process(tmp_path, supervisor_factory):
     sup.restart_runner("executor")
     wait_until(lambda: state(sup, "executor")["pid"] not in (None, old), 10, "new pid")
     sup.wait_running(15)
-    assert not pid_alive(old)
+    assert not pid_exists(old)
 
 
 def test_health_flips_to_503_and_back_and_metrics_parse(tmp_path, supervisor_factory):
@@ -241,7 +224,7 @@ def test_stop_leaves_no_runner_and_no_zombie(tmp_path, supervisor_factory):
     pids = [s["pid"] for s in sup.status()]
     sup.stop()
     for pid in pids:
-        assert not pid_alive(pid)  # reaped: a zombie would still answer kill(pid, 0)
+        assert not pid_exists(pid)  # reaped: a zombie would still answer kill(pid, 0)
     assert {s["state"] for s in sup.status()} == {"stopped"}
 
 

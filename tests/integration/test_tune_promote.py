@@ -7,7 +7,7 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT, make_config
+from helpers import ROOT, make_config
 from pipeline_support import COND_B, COND_S, write_ticks
 
 from workbench.config import load_config

@@ -4,45 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 
 import pytest
-from conftest import ROOT, make_config
+from helpers import ROOT, assert_binds, free_port, make_config, pid_alive, tcp_bus
 from pipeline_support import COND_B, COND_S, EXPECTED_PNL, write_ticks
 
-from workbench.config import BUS_STREAMS
-
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    """A free port below the ephemeral range (32768+ on Linux).
-
-    Ports from ``bind(0)`` are ephemeral ones, which outgoing connections of
-    other processes (a kernel client, say) may take at any moment; that would
-    make "the port binds again" fail for reasons that are not ours.
-    """
-    rng = random.Random()
-    for _ in range(200):
-        port = rng.randrange(20_000, 32_000)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 20000-32000")
-
-
-def tcp_bus() -> dict[str, str]:
-    names = BUS_STREAMS
-    return {f"{n}_address": f"tcp://127.0.0.1:{free_port()}" for n in names}
 
 
 def up(config_path, **kw) -> subprocess.Popen:
@@ -55,38 +27,6 @@ def up(config_path, **kw) -> subprocess.Popen:
         start_new_session=True,
         **kw,
     )
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is dead for our purposes; its parent (init) will reap it.
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().split(")")[-1].split()[0] != "Z"
-
-
-def assert_binds(address: str, deadline: float) -> None:
-    """The tcp address binds by ``deadline`` (monotonic); if not, say what holds it.
-
-    A dead process's TCP sockets are closed by the kernel, which may take some
-    milliseconds of FIN/ACK exchange after the process is gone: hence retries.
-    """
-    host, port_s = address.removeprefix("tcp://").split(":")
-    while True:
-        with socket.socket() as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind((host, int(port_s)))
-                return
-            except OSError as e:
-                if time.monotonic() < deadline:
-                    time.sleep(0.05)
-                    continue
-                held = subprocess.run(["ss", "-tanp"], capture_output=True, text=True).stdout
-                lines = [x for x in held.splitlines() if f":{port_s} " in x]
-                raise AssertionError(f"{address} still in use: {lines}") from e
 
 
 def test_up_replay_exits_0_with_summary(tmp_path):

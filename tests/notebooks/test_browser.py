@@ -19,7 +19,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import free_port
 from nb_sandbox import ROOT, Sandbox, make_sandbox
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -54,12 +54,6 @@ def _require_browser() -> Any:
     return sync_playwright
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 LAB_SETTINGS = {
     # Every cell in the DOM (no virtual scrolling), so the last one is the last one.
     "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
@@ -82,7 +76,7 @@ class Lab:
 
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
-        self.port = _free_port()
+        self.port = free_port()
         self.token = secrets.token_hex(16)
         self.url = f"http://127.0.0.1:{self.port}"
         home = sandbox.folder / "jupyter"

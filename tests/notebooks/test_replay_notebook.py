@@ -7,10 +7,10 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 
 from workbench.cli import main as cli
-from workbench.replay.notebook import run_replay_notebook
+from workbench.replays.notebook import run_replay_notebook
 
 GOLDEN = ROOT / "tests" / "golden" / "demo"
 

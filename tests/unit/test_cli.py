@@ -94,3 +94,12 @@ def test_replay_of_a_missing_file_exits_2(tmp_path, capsys):
         == 2
     )
     assert "none.csv" in capsys.readouterr().err
+
+
+def test_a_replay_result_carries_the_config_that_ran():
+    from workbench.config import WorkbenchConfig
+    from workbench.replays.session import replay
+
+    result = replay(ROOT / "configs/demo.toml", mode="fast", progress=False)
+    assert isinstance(result.config, WorkbenchConfig)
+    assert result.config.source.endswith("demo.toml")

@@ -116,3 +116,25 @@ def test_runner_processes_do_not_import_pandas_plotly_or_jupyter():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_replay_is_the_function_and_replays_the_package():
+    import types
+
+    import workbench.replays
+    from workbench.replays.session import replay
+
+    assert "replay" in workbench.__all__
+    assert workbench.replay is replay
+    assert type(workbench.replays) is types.ModuleType
+    assert not callable(workbench.replays)
+
+
+def test_replay_declares_its_result_type():
+    import typing
+
+    from workbench.replays.report import ReplayResult
+    from workbench.replays.session import replay
+
+    hints = typing.get_type_hints(replay, localns={"ReplayResult": ReplayResult})
+    assert hints["return"] is ReplayResult

@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from workbench.domain.model import TickBatch
+from workbench.exceptions import GatewayStartTimeout
 from workbench.gateway.feeds import Feed
 from workbench.messaging.codec import Ack, EndOfStream, Marker, Resync
 from workbench.messaging.delivery import CreditWindow
@@ -28,10 +29,6 @@ from workbench.runtime.runner import Runner
 from workbench.runtime.telemetry import Telemetry
 
 HANDSHAKE_INTERVAL_S = 0.05
-
-
-class GatewayStartTimeout(Exception):
-    """Expected subscribers never showed up."""
 
 
 class GatewayRunner(Runner):

@@ -254,7 +254,7 @@ def _assemble(path: Path, layout: _Layout, chunks: Iterable[RawChunk], repair: b
 def _convert(chunk: RawChunk, layout: _Layout) -> tuple[dict[str, list], list[Problem], set[int]]:
     """A chunk's columns as values, the problems found, and the bad entry indices."""
     raw = chunk.columns
-    found: list[tuple[str, list[Issue]]] = []
+    found: list[tuple[str | None, list[Issue]]] = []
     ts, issues = _TS_CONVERTERS[layout.ts_kind](raw["ts"])
     found.append((layout.ts, issues))
     columns: dict[str, list] = {"ts": ts}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, TextIO, cast
 
 import structlog
 
@@ -48,7 +48,8 @@ def configure_logging(level: str = "INFO", *, json: bool = True, **context: Any)
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=structlog.PrintLoggerFactory(
-            file=_CurrentStream("stdout" if json else "stderr")
+            # structlog only calls write() and flush(), which _CurrentStream has.
+            file=cast(TextIO, _CurrentStream("stdout" if json else "stderr"))
         ),
         cache_logger_on_first_use=True,
     )

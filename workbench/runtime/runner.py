@@ -9,18 +9,18 @@ from typing import Any, ClassVar
 
 import structlog
 
+from workbench.exceptions import (  # noqa: F401  (re-exported: runners and the supervisor use them)
+    EXIT_CONFIG,
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_STRATEGY,
+    EXIT_TEMPORARY,
+)
 from workbench.messaging.codec import Heartbeat
 from workbench.messaging.ports import Sender
 from workbench.runtime.telemetry import Telemetry
 
 log = structlog.get_logger()
-
-# Exit codes, by what the operator must do.
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_CONFIG = 2
-EXIT_STRATEGY = 3
-EXIT_TEMPORARY = 75  # EX_TEMPFAIL: worth a restart
 
 
 class Runner(ABC):

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from workbench.config import PromotionRecord, load_config
 from workbench.exceptions import ConfigurationError, WorkbenchError
@@ -68,7 +69,7 @@ def evaluate(
     return checks
 
 
-def promote(replay_dir: str | Path, out: str | Path, **thresholds: float | None) -> Path:
+def promote(replay_dir: str | Path, out: str | Path, **thresholds: Any) -> Path:
     """Write ``out`` from a saved replay if it passes ``thresholds``.
 
     The written config is the one the replay ran, with a ``[promotion]``

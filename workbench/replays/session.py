@@ -14,7 +14,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
@@ -22,6 +22,9 @@ from workbench.config import BUS_STREAMS, WorkbenchConfig, build_config, load_co
 from workbench.domain.model import Fill
 from workbench.exceptions import ConfigurationError, WorkbenchError
 from workbench.marketdata import TickTable, load_ticks
+
+if TYPE_CHECKING:  # imported when called: report pulls in plotly's figures
+    from workbench.replays.report import ReplayResult
 
 log = structlog.get_logger()
 
@@ -193,7 +196,7 @@ def replay(
     condition_overrides: dict[str, Any] | None = None,
     progress: bool = True,
     timeout_s: float = 600.0,
-) -> Any:
+) -> ReplayResult:
     """Replay a tick file and return a `ReplayResult` (saved to ``out`` if given).
 
     Args:
@@ -211,7 +214,7 @@ def replay(
         DataError: the tick file cannot be read as configured.
         ReplayFailed: a wire replay did not complete.
     """
-    from workbench.replay.report import build_result
+    from workbench.replays.report import build_result
 
     if not structlog.is_configured():
         from workbench.runtime.logs import configure_logging

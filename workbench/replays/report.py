@@ -6,7 +6,7 @@ Everything but ``run`` depends only on those inputs, so two replays of the
 same data and config give byte-identical ``summary.json`` and equal
 ``fills_sha256``: the proof of parity between replay modes. How the numbers
 are computed (average cost for positions, FIFO for trades) is in
-`workbench.replay.stats`.
+`workbench.replays.stats`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,8 +23,11 @@ import plotly.graph_objects as go
 
 from workbench.domain.model import Fill, Side
 from workbench.marketdata.table import TickTable
-from workbench.replay import figures as _figures
-from workbench.replay import stats
+from workbench.replays import figures as _figures
+from workbench.replays import stats
+
+if TYPE_CHECKING:
+    from workbench.config import WorkbenchConfig
 
 
 def fills_hash(fills: list[Fill]) -> str:
@@ -68,6 +72,7 @@ class ReplayResult:
         run: non-deterministic facts (mode, timings, paths) as passed in.
         price_samples: ``symbol, ts, price``, down-sampled ticks for the
             price figure; not saved.
+        config: the config that ran, when `replay` built the result.
     """
 
     fills: pd.DataFrame
@@ -78,6 +83,7 @@ class ReplayResult:
     summary: dict
     run: dict
     price_samples: pd.DataFrame = field(default_factory=_empty_prices, repr=False)
+    config: WorkbenchConfig | None = field(default=None, repr=False)
 
     def figures(self) -> dict[str, go.Figure]:
         """``"price"``: prices with fill markers; ``"equity"``: equity over drawdown."""

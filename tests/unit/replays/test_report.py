@@ -14,7 +14,7 @@ import pytest
 from workbench.domain.model import Fill, Order, OrderStatus, Side, Signal
 from workbench.execution.journal import Journal
 from workbench.marketdata.table import TickTable
-from workbench.replay.report import ReplayResult, build_result, fills_hash
+from workbench.replays.report import ReplayResult, build_result, fills_hash
 
 SUMMARY_KEYS = [
     "ticks",
@@ -274,3 +274,7 @@ def test_repr_html_is_a_summary_table():
     html = result()._repr_html_()
     assert html.startswith("<table") and "net_pnl" in html and "1.5" in html
     assert "net_pnl=1.5" in repr(result())
+
+
+def test_a_built_result_has_no_config_until_replay_sets_it():
+    assert result().config is None

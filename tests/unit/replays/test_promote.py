@@ -9,7 +9,7 @@ import pytest
 from workbench.cli import main as cli
 from workbench.config import build_config, load_config
 from workbench.exceptions import ConfigurationError
-from workbench.replay.promote import PromotionRefused, evaluate, promote
+from workbench.replays.promote import PromotionRefused, evaluate, promote
 
 SUMMARY = {
     "trades": 5,

@@ -7,7 +7,7 @@ import pytest
 
 from workbench.domain.model import Fill, Side
 from workbench.marketdata.table import TickTable
-from workbench.replay.report import build_result
+from workbench.replays.report import build_result
 
 
 def fill(fid: str, side: str, qty: float, price: float, ts: int, symbol: str = "X") -> Fill:

@@ -1,0 +1,125 @@
+"""Helpers every test folder shares: configs on private buses, ports, waiting, processes.
+
+A plain module, not a ``conftest.py``: pytest puts ``tests/`` on ``sys.path``
+(for ``tests/conftest.py``), so ``from helpers import make_config`` works in
+every folder, while importing from a ``conftest`` or another test file would
+depend on which of them pytest loaded first.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from workbench.config import BUS_STREAMS, WorkbenchConfig, build_config
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+BUS_NAMES = BUS_STREAMS
+POLL_INTERVAL_S = 0.02
+# Linux hands out ephemeral ports from 32768 up; `free_port` stays below them.
+FREE_PORT_RANGE = (20_000, 32_000)
+
+
+def ipc_bus(folder: Path) -> dict[str, str]:
+    """Bus addresses as ipc paths under ``folder`` (no ports to collide on)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return {f"{n}_address": f"ipc://{folder}/{n}" for n in BUS_NAMES}
+
+
+def tcp_bus() -> dict[str, str]:
+    """Bus addresses on free localhost tcp ports."""
+    return {f"{n}_address": f"tcp://127.0.0.1:{free_port()}" for n in BUS_NAMES}
+
+
+def make_config(tmp_path: Path, **sections: Any) -> WorkbenchConfig:
+    """A config on an ipc bus under ``tmp_path`` with ``sections`` merged in."""
+    data: dict[str, Any] = {
+        "run_id": "test",
+        "bus": {**ipc_bus(tmp_path / "ipc"), "linger_ms": 200},
+        "runtime": {"run_dir": str(tmp_path / "runs"), "heartbeat_interval_s": 0.2},
+        # A live feed must have limits; wide enough that no test's orders meet them.
+        "executor": {"risk": {"max_order_qty": 1e6, "max_position_qty": 1e6}},
+    }
+    for key, value in sections.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    return build_config(data, base_dir=tmp_path)
+
+
+def free_port() -> int:
+    """A free port below the ephemeral range (32768+ on Linux).
+
+    Ports from ``bind(0)`` are ephemeral ones, which outgoing connections of
+    other processes (a kernel client, say) may take at any moment; that would
+    make "the port binds again" fail for reasons that are not ours.
+    """
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(*FREE_PORT_RANGE)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {FREE_PORT_RANGE[0]}-{FREE_PORT_RANGE[1]}")
+
+
+def assert_binds(address: str, deadline: float) -> None:
+    """The tcp address binds by ``deadline`` (monotonic); if not, say what holds it.
+
+    A dead process's TCP sockets are closed by the kernel, which may take some
+    milliseconds of FIN/ACK exchange after the process is gone: hence retries.
+    """
+    host, port_s = address.removeprefix("tcp://").split(":")
+    while True:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((host, int(port_s)))
+                return
+            except OSError as e:
+                if time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                held = subprocess.run(["ss", "-tanp"], capture_output=True, text=True).stdout
+                lines = [x for x in held.splitlines() if f":{port_s} " in x]
+                raise AssertionError(f"{address} still in use: {lines}") from e
+
+
+def wait_until(predicate: Callable[[], object], timeout_s: float, what: str) -> None:
+    """Poll ``predicate`` until it is true; fail naming ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(POLL_INTERVAL_S)
+
+
+def pid_exists(pid: int) -> bool:
+    """``kill(pid, 0)`` succeeds: the process runs, or is a zombie nobody reaped yet."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def pid_alive(pid: int) -> bool:
+    """The process runs; a zombie is dead for our purposes (init will reap it)."""
+    if not pid_exists(pid):
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:  # reaped between the two checks
+        return False
