@@ -22,6 +22,7 @@ unit tests drive every path with a fake clock.
 from __future__ import annotations
 
 import collections
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -192,12 +193,10 @@ class Outbox(Generic[T]):
         """Unacknowledged items in seq order (to save them)."""
         return [self._items[s].item for s in sorted(self._items)]
 
-    def restore(self, items: Iterable[tuple[int, T]], acked: int, now: float) -> None:
+    def restore(self, items: Iterable[tuple[int, T]], acked: int) -> None:
         """Reload saved items; they count as unsent, so the next `due` re-sends them."""
         self.acked = acked
-        self._items = {
-            s: _Pending(item, now - self.resend_after_s) for s, item in items if s > acked
-        }
+        self._items = {s: _Pending(item, -math.inf) for s, item in items if s > acked}
 
 
 @dataclass(slots=True)
@@ -246,16 +245,17 @@ class InboundSequence(Generic[T]):
             return []
         out = [item]
         self.next_seq += 1
-        out.extend(self._release())
+        out.extend(self._release(now))
         return out
 
-    def _release(self) -> list[T]:
+    def _release(self, now: float) -> list[T]:
+        """Deliver what follows ``next_seq``; a hole left behind gets a timer of its own."""
         out = []
         while self.next_seq in self._held:
             out.append(self._held.pop(self.next_seq))
             self.next_seq += 1
-        if not self._held:
-            self._hole_since = None
+        if out or not self._held:
+            self._hole_since = now if self._held else None
         return out
 
     def expire(self, now: float) -> tuple[list[T], Gap | None]:
@@ -265,11 +265,7 @@ class InboundSequence(Generic[T]):
         first = self.next_seq
         self.next_seq = min(self._held)
         gap = Gap(self.stream, first, self.next_seq - 1)
-        self._hole_since = None
-        out = self._release()
-        if self._held:
-            self._hole_since = now
-        return out, gap
+        return self._release(now), gap
 
     @property
     def held(self) -> int:

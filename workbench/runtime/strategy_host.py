@@ -102,9 +102,7 @@ class StrategyRunner(Runner):
         self.strategy.restore(state["strategy"])
         self.last_signal_seq = int(state.get("last_signal_seq", 0))
         pending = [signal_from_state(r) for r in state.get("outbox", [])]
-        self.outbox.restore(
-            [(s.seq, s) for s in pending], int(state.get("acked_seq", 0)), time.monotonic()
-        )
+        self.outbox.restore([(s.seq, s) for s in pending], int(state.get("acked_seq", 0)))
         if self._replay:
             self.last_tick_seq = self._saved_tick_seq = int(state.get("last_tick_seq", 0))
             self._resync_pending = self.last_tick_seq > 0

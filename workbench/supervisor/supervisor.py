@@ -436,6 +436,7 @@ class Supervisor:
         try:
             tele = ctx.socket(zmq.SUB)
             tele.setsockopt(zmq.SUBSCRIBE, b"hb/")
+            tele.setsockopt(zmq.RCVHWM, 0)  # heartbeats are small: queue, never drop them
             tele.setsockopt(zmq.LINGER, 0)
             from workbench.messaging.zmq_adapters import bind
 
