@@ -230,7 +230,7 @@ class ZmqReplier(ZmqReceiver):
         )
         self.sender_id = sender_id
         self.epoch = time.time_ns()
-        self._seq = 0
+        self._replies = 0
         self._owed = False
 
     def recv(self, timeout_ms: int) -> Envelope | None:
@@ -253,9 +253,9 @@ class ZmqReplier(ZmqReceiver):
         """Answer the last request."""
         if not self._owed:
             return
-        self._seq += 1
+        self._replies += 1
         self.sock.send_multipart(
-            codec.encode(payload, self.sender_id, self.epoch, self._seq, time.time_ns())
+            codec.encode(payload, self.sender_id, self.epoch, self._replies, time.time_ns())
         )
         self._owed = False
 

@@ -276,7 +276,7 @@ def test_everything_returns_all_unacked_in_order_and_restarts_their_timers():
 
 def test_restore_keeps_only_items_past_the_ack_and_makes_them_due_at_once():
     o: Outbox[str] = Outbox(resend_after_s=5.0)
-    o.restore([(1, "a"), (2, "b"), (3, "c")], acked=1, now=100.0)
+    o.restore([(1, "a"), (2, "b"), (3, "c")], acked=1)
     assert o.acked == 1
     assert o.items() == ["b", "c"]
     assert o.due(100.0) == ["b", "c"]
@@ -286,21 +286,20 @@ def test_restore_keeps_only_items_past_the_ack_and_makes_them_due_at_once():
 def test_restore_replaces_what_was_there():
     o: Outbox[str] = Outbox(1.0)
     o.add(9, "stale", 0.0)
-    o.restore([(1, "a")], acked=0, now=0.0)
+    o.restore([(1, "a")], acked=0)
     assert o.items() == ["a"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Outbox.restore stores sent_at = now - resend_after_s, and due() tests "
-    "now - sent_at >= resend_after_s; float rounding makes that difference smaller than "
-    "resend_after_s for many (now, resend_after_s) pairs (e.g. 0.7/0.1, 3.3/0.3, "
-    "1e9+0.3/0.3), so restored items are NOT due at once",
+@pytest.mark.parametrize(
+    ("now", "resend_after_s"),
+    [(0.7, 0.1), (1.1, 0.2), (3.3, 0.3), (1e9 + 0.3, 0.3), (1764632000.123, 1.1), (0.0, 5.0)],
 )
-def test_restored_items_are_due_at_once_whatever_the_float_clock():
-    o: Outbox[str] = Outbox(resend_after_s=0.1)
-    o.restore([(1, "a")], acked=0, now=0.7)
-    assert o.due(0.7) == ["a"]
+def test_restored_items_are_due_at_once_whatever_the_float_clock(now, resend_after_s):
+    # Regression: sent_at = now - resend_after_s lost to float rounding for these pairs.
+    o: Outbox[str] = Outbox(resend_after_s)
+    o.restore([(1, "a")], acked=0)
+    assert o.due(now) == ["a"]
+    assert o.due(now) == []
 
 
 # -- InboundSequence ----------------------------------------------------------------
@@ -423,20 +422,24 @@ def test_a_hole_that_fills_clears_the_timer():
     assert gap == Gap("s", 3, 3)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (inconsistency): when an arriving item fills the first hole but items stay "
-    "held behind a second hole, InboundSequence._release keeps the first hole's "
-    "_hole_since, so the second hole can be skipped as a Gap right away; expire() in "
-    "the same situation restarts the timer at now",
-)
 def test_a_hole_exposed_when_an_earlier_hole_fills_gets_its_own_full_timeout():
+    # Regression: the hole left behind used to keep the first hole's timer.
     q = seq_(timeout=10.0)
     q.offer(2, "b", 0.0)  # hole at 1 since 0.0
-    q.offer(4, "d", 9.5)  # hole at 3 first seen at 9.5
+    q.offer(4, "d", 9.5)  # hole at 3
     assert q.offer(1, "a", 9.6) == ["a", "b"]  # fills the first hole
     assert q.held == 1
     assert q.expire(10.0) == ([], None)
+    assert q.expire(19.5) == ([], None)
+    assert q.expire(19.6) == (["d"], Gap("s", 3, 3))
+
+
+def test_filling_part_of_a_hole_keeps_its_timer():
+    q = seq_(timeout=10.0)
+    q.offer(4, "d", 0.0)  # hole 1..3 since 0.0
+    assert q.offer(1, "a", 5.0) == ["a"]  # the same hole, now 2..3
+    out, gap = q.expire(10.0)
+    assert (out, gap) == (["d"], Gap("s", 2, 3))
 
 
 def test_held_items_are_bounded_by_max_held():

@@ -1,0 +1,94 @@
+"""The kill switch from the command line: orders stop while signals keep coming, and stay stopped."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from helpers import ROOT, make_config, wait_until
+
+from workbench.supervisor import Supervisor
+
+pytestmark = pytest.mark.integration
+
+BUSY = [  # trades often on the simulated walk around 100
+    {"id": "b", "symbol": "ABC", "side": "BUY", "trigger_price": 100.3, "turning_point": 0.02,
+     "take_profit": 0.05, "stop_loss": 0.04, "following": True, "rearm": True},
+    {"id": "s", "symbol": "ABC", "side": "SELL", "trigger_price": 99.7, "turning_point": 0.02,
+     "take_profit": 0.05, "stop_loss": 0.04, "following": True, "rearm": True},
+]  # fmt: skip
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "workbench.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+    )
+
+
+def test_halt_stops_orders_survives_a_restart_and_resume_trades_again(tmp_path):
+    cfg = make_config(
+        tmp_path,
+        gateway={"simulated": {"rate_per_s": 1_000.0, "volatility_ticks": 2.0}},
+        strategies=[{"id": "sr-1", "params": {"conditions": BUSY}}],
+        supervisor={"restart_backoff_initial_s": 0.01, "restart_backoff_jitter": 0.0},
+    )
+    path = cfg.save(tmp_path / "live.toml")
+    sup = Supervisor(cfg)
+
+    def counters(name: str = "executor") -> dict:
+        hb = sup.heartbeat(name)
+        return hb.counters if hb else {}
+
+    try:
+        sup.start(wait=True, timeout=60)
+        wait_until(lambda: counters().get("fills", 0) >= 3, 30, "some fills")
+
+        halted = cli("halt", "--config", str(path))
+        assert halted.returncode == 0, halted.stderr
+        assert "trading state HALTED" in halted.stdout
+        fills, signals = counters().get("fills", 0), counters().get("signals_in", 0)
+        wait_until(lambda: counters().get("signals_in", 0) >= signals + 5, 30, "more signals")
+        assert counters().get("fills", 0) == fills  # signals arrive, no order goes out
+
+        pid = next(s["pid"] for s in sup.status() if s["runner"] == "executor")
+        os.kill(pid, signal.SIGKILL)
+        wait_until(
+            lambda: (
+                next(s for s in sup.status() if s["runner"] == "executor")["pid"] != pid
+                and sup.heartbeat("executor") is not None
+            ),
+            30,
+            "a new executor",
+        )
+        state = cli("state", "--config", str(path))
+        assert "trading state HALTED" in state.stdout, state.stdout + state.stderr
+        after_restart = counters().get("fills", 0)
+        base = counters().get("signals_in", 0)
+        wait_until(lambda: counters().get("signals_in", 0) >= base + 3, 30, "signals after restart")
+        assert counters().get("fills", 0) == after_restart
+
+        resumed = cli("resume", "--config", str(path))
+        assert "trading state ACTIVE" in resumed.stdout, resumed.stderr
+        wait_until(lambda: counters().get("fills", 0) > after_restart, 30, "fills again")
+
+        flat = cli("halt", "--flatten", "--config", str(path))
+        assert flat.returncode == 0, flat.stderr
+        assert "trading state HALTED" in flat.stdout
+        assert "{'ABC': 0.0}" in flat.stdout or "positions {}" in flat.stdout, flat.stdout
+    finally:
+        sup.stop()
+
+
+def test_commands_to_no_pipeline_fail_clearly(tmp_path):
+    cfg = make_config(tmp_path)
+    path = cfg.save(tmp_path / "nothing.toml")
+    r = cli("halt", "--config", str(path), "--timeout", "0.5")
+    assert r.returncode == 1
+    assert "no answer within 500 ms" in r.stderr
