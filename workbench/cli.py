@@ -4,6 +4,8 @@ workbench config check FILE        validate a config; exit 2 listing each proble
 workbench config show FILE         print the effective config (file + env) as TOML
 workbench run ROLE --config FILE   run one runner in the foreground
 workbench data synth ...           write deterministic synthetic ticks
+workbench keys generate DIR        write CURVE key pairs, print the config lines
+workbench deploy systemd ...       write systemd units that run `workbench up`
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ def _up(args: argparse.Namespace) -> int:
     from workbench.supervisor import Supervisor
 
     cfg = _load(args.config)
-    if cfg is None:
+    if cfg is None or _exposure_refused(cfg):
         return EXIT_USAGE
     configure_logging(cfg.runtime.log_level, json=False, runner="supervisor", run_id=cfg.run_id)
     stop = threading.Event()
@@ -89,6 +91,16 @@ def _up(args: argparse.Namespace) -> int:
     if sup.eos_summary is not None:
         _print_summary(sup, elapsed)
     return 1 if failed else 0
+
+
+def _exposure_refused(cfg) -> bool:
+    """True (after printing why) when health/metrics would leave loopback without a token."""
+    from workbench.config import exposure_problems
+
+    problems = exposure_problems(cfg)
+    for p in problems:
+        print(p, file=sys.stderr)
+    return bool(problems)
 
 
 def _print_summary(sup, elapsed: float) -> None:
@@ -229,6 +241,44 @@ def _data_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- keys (CURVE) --------------------------------------------------------------------
+
+
+def _keys_generate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from workbench.messaging.security import config_lines, generate_keys, pipeline_members
+
+    if args.config:
+        cfg = _load(args.config)
+        if cfg is None:
+            return EXIT_USAGE
+        names = [*pipeline_members(cfg), *(args.names or ["tap"])]
+    else:
+        names = args.names or ["gateway", "executor", "sr-1", "supervisor", "tap"]
+    try:
+        publics = generate_keys(Path(args.dir), names, force=args.force)
+    except (FileExistsError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"# wrote {len(publics)} key pairs to {args.dir} (secret files mode 0600)")
+    print(config_lines(publics, args.dir), end="")
+    return 0
+
+
+def _add_keys_parser(sub) -> None:
+    keys = sub.add_parser("keys", help="CURVE key pairs for the bus")
+    keys_sub = keys.add_subparsers(dest="action", required=True)
+    gen = keys_sub.add_parser("generate", help="write key pairs, print the [security] lines")
+    gen.add_argument("dir", help="folder for <name>.key and <name>.key_secret (made 0700)")
+    gen.add_argument("--config", default=None, help="one pair per runner of this config")
+    gen.add_argument(
+        "--names", type=lambda v: v.split(","), default=None, help="comma-separated names"
+    )
+    gen.add_argument("--force", action="store_true", help="replace existing secret files")
+    gen.set_defaults(func=_keys_generate)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     p = argparse.ArgumentParser(prog="workbench", description=__doc__.split("\n")[0])
@@ -304,6 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--start-price", type=float, default=100.0)
     synth.add_argument("--out", required=True, help=".csv or .parquet")
     synth.set_defaults(func=_data_synth)
+    _add_keys_parser(sub)
     return p
 
 

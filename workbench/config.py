@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import copy
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -201,6 +203,10 @@ class RuntimeConfig(_Section):
     run_dir: str = "../runs"
     state_dir: str = Field("", description="strategy state files; '' = <run_dir>/<run_id>/state")
     bad_frame_log_interval_s: float = Field(5.0, gt=0)
+    log_max_mb: float = Field(
+        50.0, ge=0, description="rotate a runner's log file at this size; 0 = never"
+    )
+    log_keep: int = Field(5, ge=0, description="rotated log files kept per runner")
 
 
 class SupervisorConfig(_Section):
@@ -227,14 +233,59 @@ class SupervisorConfig(_Section):
     log_lines_kept: int = Field(
         500, ge=10, description="recent log lines kept per runner in memory"
     )
+    # A secret: required as a bearer token on every request when set. Excluded
+    # from dumps, so it never reaches runs/<run>/config.toml or a saved file;
+    # give it in the environment (WORKBENCH__SUPERVISOR__HTTP_TOKEN).
+    http_token: SecretStr | None = Field(None, exclude=True, repr=False)
 
     @field_validator("http_host")
     @classmethod
-    def _loopback_only(cls, v: str) -> str:
-        if v not in ("127.0.0.1", "localhost", "::1"):
-            raise ValueError(
-                "must be a loopback address (health and metrics are not for the network)"
-            )
+    def _host_chars(cls, v: str) -> str:
+        if not v or any(c.isspace() or c in "/@" for c in v):
+            raise ValueError("must be a host name or an IP address")
+        return v
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def exposure_problems(cfg: WorkbenchConfig) -> list[str]:
+    """Health and metrics leave loopback only behind a bearer token.
+
+    Checked where the server starts (`workbench up`, `Supervisor`) and by
+    `check_config`, not at load: the token is never saved, and runners load
+    the saved copy.
+    """
+    sc = cfg.supervisor
+    if sc.http_host in LOOPBACK_HOSTS or sc.http_token is not None:
+        return []
+    return [
+        f"{cfg.source}: supervisor.http_host: {sc.http_host!r} is not a loopback address; "
+        "set supervisor.http_token (e.g. WORKBENCH__SUPERVISOR__HTTP_TOKEN) to serve "
+        "health and metrics to the network"
+    ]
+
+
+_Z85_KEY = re.compile(r"^[0-9a-zA-Z.\-:+=^!/*?&<>()\[\]{}@%$#]{40}$")
+
+
+class SecurityConfig(_Section):
+    """CURVE on the bus (see `workbench.messaging.security`). Public keys only: no secrets."""
+
+    curve: bool = False
+    keys_dir: str = Field(
+        "", description="folder of <name>.key_secret files; WORKBENCH_SECRET_KEY_<NAME> wins"
+    )
+    public_keys: dict[str, str] = Field(
+        default_factory=dict, description="z85 public key per runner id, 'supervisor', 'tap...'"
+    )
+
+    @field_validator("public_keys")
+    @classmethod
+    def _z85(cls, v: dict[str, str]) -> dict[str, str]:
+        bad = [name for name, key in v.items() if not _Z85_KEY.match(key)]
+        if bad:
+            raise ValueError(f"not a 40-character z85 public key: {', '.join(sorted(bad))}")
         return v
 
 
@@ -265,6 +316,7 @@ class WorkbenchConfig(BaseSettings):
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
     promotion: PromotionRecord | None = None
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
@@ -297,6 +349,26 @@ class WorkbenchConfig(BaseSettings):
         if not v or any(c in v for c in "/\\ "):
             raise ValueError("must be non-empty without slashes or spaces")
         return v
+
+    @model_validator(mode="after")
+    def _curve_keys(self) -> WorkbenchConfig:
+        if not self.security.curve:
+            return self
+        from workbench.messaging.security import is_tap, pipeline_members
+
+        members = pipeline_members(self)
+        missing = [m for m in members if m not in self.security.public_keys]
+        if missing:
+            raise ValueError(
+                f"security.public_keys: curve is on but no public key for {', '.join(missing)}"
+            )
+        strangers = [n for n in self.security.public_keys if n not in members and not is_tap(n)]
+        if strangers:
+            raise ValueError(
+                f"security.public_keys: {', '.join(strangers)} is not a runner id, "
+                "'supervisor' or a tap ('tap...')"
+            )
+        return self
 
     def __eq__(self, other: object) -> bool:
         """Equal content; where the config was loaded from does not count."""
@@ -396,6 +468,7 @@ class WorkbenchConfig(BaseSettings):
         data["executor"]["journal_path"] = rebase(self.executor.journal_path)
         data["runtime"]["run_dir"] = rebase(self.runtime.run_dir)
         data["runtime"]["state_dir"] = rebase(self.runtime.state_dir)
+        data["security"]["keys_dir"] = rebase(self.security.keys_dir)
         clone = build_config(data, base_dir=new_base)
         return clone
 
@@ -477,6 +550,7 @@ def check_config(cfg: WorkbenchConfig) -> list[str]:
         problems.append(
             f"{src}: gateway.replay.path: file not found: {cfg.resolve(cfg.gateway.replay.path)}"
         )
+    problems += exposure_problems(cfg)
     known = {s.id for s in cfg.strategies}
     for sid in cfg.gateway.replay.subscribers or []:
         if sid not in known:

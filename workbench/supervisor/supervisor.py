@@ -29,11 +29,12 @@ from typing import Any
 import structlog
 import zmq
 
-from workbench.config import WorkbenchConfig
+from workbench.config import WorkbenchConfig, exposure_problems
 from workbench.exceptions import ConfigurationError
-from workbench.messaging import codec
+from workbench.messaging import codec, security
 from workbench.messaging.codec import Event, Heartbeat
 from workbench.runtime.runner import EXIT_CONFIG
+from workbench.runtime.telemetry import Telemetry
 from workbench.supervisor.logs import LogBook
 from workbench.supervisor.process import RunnerProcess, runner_argv
 
@@ -132,6 +133,9 @@ class Supervisor:
         runners: list[str] | None = None,
         env: dict[str, str] | None = None,
     ) -> None:
+        problems = exposure_problems(config)
+        if problems:
+            raise ConfigurationError("\n".join(problems), problems)
         self.config = config.model_copy(deep=True)  # ours: callers may edit theirs
         self.run_path = config.run_path()
         if config.gateway.feed == "replay":
@@ -165,6 +169,7 @@ class Supervisor:
         self.eos_reached = threading.Event()
         self.started_at = 0.0
         self._http = None
+        self.telemetry = Telemetry()  # the supervisor's own counters (refused handshakes)
 
     # -- public API (thread-safe) -----------------------------------------------
 
@@ -192,7 +197,8 @@ class Supervisor:
         from workbench.supervisor.http import HealthServer
 
         sc = self.config.supervisor
-        self._http = HealthServer(self, sc.http_host, sc.http_port)
+        token = sc.http_token.get_secret_value() if sc.http_token else None
+        self._http = HealthServer(self, sc.http_host, sc.http_port, token)
         self._http.start()
         log.info("supervisor_started", health_url=self.health_url, logs=str(self.logs.folder))
         if wait:
@@ -430,11 +436,13 @@ class Supervisor:
         self._loop_ident = threading.get_ident()
         ctx = zmq.Context()
         try:
+            security.install(ctx, self.config, security.SUPERVISOR, self.telemetry)
             tele = ctx.socket(zmq.SUB)
             tele.setsockopt(zmq.SUBSCRIBE, b"hb/")
             tele.setsockopt(zmq.LINGER, 0)
             from workbench.messaging.zmq_adapters import bind
 
+            security.secure(tele, self.config.bus.telemetry_address, server=True)
             bind(tele, self.config.bus.telemetry_address, self.config.bus)
             events = ctx.socket(zmq.SUB)
             events.setsockopt(zmq.LINGER, 0)
@@ -443,10 +451,12 @@ class Supervisor:
             events.setsockopt(zmq.RECONNECT_IVL_MAX, 200)
             for t in (b"evt/eos/", b"evt/alert/"):
                 events.setsockopt(zmq.SUBSCRIBE, t)
+            security.secure(events, self.config.bus.events_address, server=False)
             events.connect(self.config.bus.events_address)
         except Exception as e:
             self._loop_error = e
             self._ready.set()
+            security.uninstall(ctx)
             ctx.destroy(linger=0)
             return
         poller = zmq.Poller()
@@ -473,6 +483,7 @@ class Supervisor:
         finally:
             self._stop_all()
             self._run_commands()
+            security.uninstall(ctx)
             ctx.destroy(linger=0)
 
     def _run_commands(self) -> None:
