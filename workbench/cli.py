@@ -68,7 +68,12 @@ def _up(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    sup = Supervisor(cfg)
+    try:
+        sup = Supervisor(cfg, runners=args.runners)
+    except ConfigurationError as e:
+        print(f"{cfg.source}: --runners: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    systemd = _SystemdLink()
     t0 = time.monotonic()
     sup.start()
     print(f"run {cfg.run_id}: health {sup.health_url}/health  metrics {sup.health_url}/metrics")
@@ -77,12 +82,14 @@ def _up(args: argparse.Namespace) -> int:
     failed = False
     try:
         while not stop.wait(0.1):
+            systemd.tick(sup)
             if sup.any_failed():
                 failed = True
                 break
             if ends and sup.eos_reached.is_set():
                 break
     finally:
+        systemd.stopping()
         sup.stop()
     elapsed = time.monotonic() - t0
     for s in sup.status():
@@ -91,6 +98,38 @@ def _up(args: argparse.Namespace) -> int:
     if sup.eos_summary is not None:
         _print_summary(sup, elapsed)
     return 1 if failed else 0
+
+
+class _SystemdLink:
+    """Readiness and watchdog pings for `workbench up` under a Type=notify unit."""
+
+    def __init__(self) -> None:
+        from workbench.supervisor.systemd import Notifier
+
+        self.notifier = Notifier()
+        self._ready = False
+        self._next_ping = 0.0
+
+    def tick(self, sup) -> None:
+        import time
+
+        if not self.notifier.enabled:
+            return
+        now = time.monotonic()
+        if not self._ready and sup.all_running():
+            self._ready = True
+            names = ", ".join(sup.runner_names)
+            self.notifier.ready(f"running {names}; health {sup.health_url}/health")
+        interval = self.notifier.watchdog_interval_s
+        # Ping only while the supervisor thread goes round its loop: a hung
+        # supervisor must miss the watchdog, so systemd restarts the unit.
+        if interval and now >= self._next_ping and now - sup.loop_beat < interval:
+            self.notifier.watchdog()
+            self._next_ping = now + interval
+
+    def stopping(self) -> None:
+        self.notifier.stopping()
+        self.notifier.close()
 
 
 def _exposure_refused(cfg) -> bool:
@@ -279,6 +318,74 @@ def _add_keys_parser(sub) -> None:
     gen.set_defaults(func=_keys_generate)
 
 
+# -- deploy (systemd) ------------------------------------------------------------------
+
+
+def _deploy_systemd(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from workbench.supervisor.systemd import UnitSpec, write_units
+
+    cfg = _load(args.config)
+    if cfg is None:
+        return EXIT_USAGE
+    known = [cfg.executor.id, cfg.gateway.id, *(s.id for s in cfg.strategies)]
+    groups: list[tuple[str, list[str]]] = []
+    for item in args.runners or [",".join(known)]:
+        name, sep, names = item.rpartition("=")
+        runners = [n for n in names.split(",") if n]
+        unknown = [n for n in runners if n not in known]
+        if unknown or not runners:
+            print(
+                f"{cfg.source}: --runners {item}: no runner named {', '.join(unknown) or '?'}; "
+                f"have {', '.join(known)}",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        if args.per_runner:
+            groups += [(r, [r]) for r in runners]
+        else:
+            groups.append((name if sep else "-".join(runners), runners))
+    config_path = Path(args.config).resolve()
+    specs = [
+        UnitSpec(
+            name=name,
+            config=config_path,
+            runners=runners,
+            workdir=config_path.parent,
+            user=args.user,
+            watchdog_s=args.watchdog_s,
+            env_file=Path(args.env_file).resolve() if args.env_file else None,
+        )
+        for name, runners in groups
+    ]
+    for path in write_units(specs, Path(args.out)):
+        print(f"wrote {path}")
+    return 0
+
+
+def _add_deploy_parser(sub) -> None:
+    dep = sub.add_parser("deploy", help="write service files")
+    dep_sub = dep.add_subparsers(dest="target", required=True)
+    sd = dep_sub.add_parser("systemd", help="Type=notify units that run `workbench up`")
+    sd.add_argument("--config", required=True)
+    sd.add_argument(
+        "--runners",
+        action="append",
+        default=None,
+        metavar="[NAME=]R1,R2",
+        help="the runners of one host (repeat per host); default: all in one unit",
+    )
+    sd.add_argument("--per-runner", action="store_true", help="one unit per runner")
+    sd.add_argument("--out", default=".", help="folder for the .service files")
+    sd.add_argument("--user", default=None, help="User= of the units")
+    sd.add_argument("--watchdog-s", type=int, default=30, help="WatchdogSec= of the units")
+    sd.add_argument(
+        "--env-file", default=None, help="EnvironmentFile= with the secrets (mode 0600)"
+    )
+    sd.set_defaults(func=_deploy_systemd)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     p = argparse.ArgumentParser(prog="workbench", description=__doc__.split("\n")[0])
@@ -295,6 +402,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="supervise every runner headless; Ctrl-C stops")
     up.add_argument("--config", required=True)
+    up.add_argument(
+        "--runners",
+        type=lambda v: [n for n in v.split(",") if n],
+        default=None,
+        help="comma-separated runner names to run on this host (default: all)",
+    )
     up.set_defaults(func=_up)
 
     rp = sub.add_parser("replay", help="replay a tick file through the pipeline")
@@ -355,6 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--out", required=True, help=".csv or .parquet")
     synth.set_defaults(func=_data_synth)
     _add_keys_parser(sub)
+    _add_deploy_parser(sub)
     return p
 
 

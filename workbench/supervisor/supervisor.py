@@ -141,7 +141,12 @@ class Supervisor:
         if config.gateway.feed == "replay":
             archive_previous_run(self.run_path)
         self.config_path = config.save(self.run_path / "config.toml")
-        self.logs = LogBook(self.run_path / "logs", config.supervisor.log_lines_kept)
+        self.logs = LogBook(
+            self.run_path / "logs",
+            config.supervisor.log_lines_kept,
+            max_bytes=int(config.runtime.log_max_mb * 1024 * 1024),
+            backups=config.runtime.log_keep,
+        )
         self._env = dict(env or {})
         self._slots: dict[str, _Slot] = {}
         ex, gw = config.executor.id, config.gateway.id
@@ -170,6 +175,7 @@ class Supervisor:
         self.started_at = 0.0
         self._http = None
         self.telemetry = Telemetry()  # the supervisor's own counters (refused handshakes)
+        self.loop_beat = 0.0
 
     # -- public API (thread-safe) -----------------------------------------------
 
@@ -467,6 +473,7 @@ class Supervisor:
         self._ready.set()
         try:
             while not self._shutdown.is_set():
+                self.loop_beat = time.monotonic()  # the systemd watchdog follows this
                 self._run_commands()
                 ready = dict(poller.poll(LOOP_INTERVAL_MS))
                 if tele in ready:
