@@ -289,6 +289,24 @@ class SecurityConfig(_Section):
         return v
 
 
+class HostConfig(_Section):
+    """One host of a pipeline spread over several (``workbench up --runners ...``).
+
+    Its supervisor binds ``telemetry_address`` (reachable from the other
+    hosts), and every runner sends its heartbeats to every host's supervisor,
+    so each sees the heartbeats of the remote runners it depends on.
+    """
+
+    name: str
+    runners: list[str] = Field(min_length=1)
+    telemetry_address: str
+
+    @field_validator("telemetry_address")
+    @classmethod
+    def _zmq_address(cls, v: str) -> str:
+        return BusConfig._zmq_address(v)
+
+
 class PromotionRecord(_Section):
     """Why this config was promoted: the replay it passed and the checks it met."""
 
@@ -317,6 +335,7 @@ class WorkbenchConfig(BaseSettings):
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
+    hosts: list[HostConfig] = Field(default_factory=list)
     promotion: PromotionRecord | None = None
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
@@ -349,6 +368,24 @@ class WorkbenchConfig(BaseSettings):
         if not v or any(c in v for c in "/\\ "):
             raise ValueError("must be non-empty without slashes or spaces")
         return v
+
+    @model_validator(mode="after")
+    def _hosts(self) -> WorkbenchConfig:
+        if not self.hosts:
+            return self
+        known = {self.gateway.id, self.executor.id, *(s.id for s in self.strategies)}
+        seen: dict[str, str] = {}
+        for i, h in enumerate(self.hosts):
+            for r in h.runners:
+                if r not in known:
+                    raise ValueError(f"hosts[{i}].runners: no runner named {r!r}")
+                if r in seen:
+                    raise ValueError(f"hosts[{i}].runners: {r!r} is on host {seen[r]!r} too")
+                seen[r] = h.name
+        addrs = [h.telemetry_address for h in self.hosts]
+        if len(set(addrs)) != len(addrs):
+            raise ValueError("hosts: telemetry_address must differ per host")
+        return self
 
     @model_validator(mode="after")
     def _curve_keys(self) -> WorkbenchConfig:

@@ -45,6 +45,14 @@ def _zmq_context(
         ctx.destroy(linger=linger_ms)
 
 
+def _to_every_supervisor(sender: ZmqSender, config: WorkbenchConfig) -> ZmqSender:
+    """Heartbeats also go to the other hosts' supervisors (same CURVE server key)."""
+    for host in config.hosts:
+        if host.telemetry_address != sender.address:
+            sender.sock.connect(host.telemetry_address)
+    return sender
+
+
 def _tick_subscriptions(strategy) -> list[bytes]:
     syms = symbols_of(strategy)
     subs = [codec.topic(codec.KIND_TICK, s) for s in syms] if syms else [b"tick/"]
@@ -72,7 +80,7 @@ class Container(containers.DeclarativeContainer):
         _zmq_context, bus.provided.linger_ms, config, runner_id, telemetry
     )
 
-    heartbeats = providers.Singleton(
+    _heartbeats_local = providers.Singleton(
         ZmqSender,
         zmq_context,
         zmq.PUB,
@@ -84,6 +92,7 @@ class Container(containers.DeclarativeContainer):
         sndhwm=1000,
         name="heartbeats",
     )
+    heartbeats = providers.Singleton(_to_every_supervisor, _heartbeats_local, config)
 
     # -- gateway ------------------------------------------------------------------
     feed = providers.Selector(

@@ -46,12 +46,15 @@ class HealthServer:
                 path = self.path.split("?", 1)[0]
                 if path == "/health":
                     runners = {s["runner"]: _health_view(s) for s in supervisor.status()}
+                    remote = supervisor.remote_status()
                     ok = bool(runners) and all(r["state"] == "running" for r in runners.values())
+                    ok = ok and not any(r["stale"] for r in remote.values())
                     body = json.dumps(
                         {
                             "status": "ok" if ok else "degraded",
                             "run_id": supervisor.config.run_id,
                             "runners": runners,
+                            **({"remote": remote} if remote else {}),
                         }
                     ).encode()
                     self._reply(200 if ok else 503, "application/json", body)

@@ -35,6 +35,7 @@ from workbench.messaging import codec, security
 from workbench.messaging.codec import Event, Heartbeat
 from workbench.runtime.runner import EXIT_CONFIG
 from workbench.runtime.telemetry import Telemetry
+from workbench.supervisor.hosts import RemoteRunners, host_config, remote_dependencies
 from workbench.supervisor.logs import LogBook
 from workbench.supervisor.process import RunnerProcess, runner_argv
 
@@ -133,6 +134,7 @@ class Supervisor:
         runners: list[str] | None = None,
         env: dict[str, str] | None = None,
     ) -> None:
+        config = host_config(config, runners)  # a pipeline over hosts: this host's part
         problems = exposure_problems(config)
         if problems:
             raise ConfigurationError("\n".join(problems), problems)
@@ -174,6 +176,9 @@ class Supervisor:
         self.eos_reached = threading.Event()
         self.started_at = 0.0
         self._http = None
+        self.remote = RemoteRunners(
+            remote_dependencies(config, list(self._slots)), config.supervisor.heartbeat_timeout_s
+        )
         self.telemetry = Telemetry()  # the supervisor's own counters (refused handshakes)
         self.loop_beat = 0.0
 
@@ -349,6 +354,11 @@ class Supervisor:
                 )
         return out
 
+    def remote_status(self) -> dict[str, dict[str, Any]]:
+        """The remote runners this host depends on: role, state, heartbeat age, stale."""
+        with self._lock:
+            return self.remote.status()
+
     def all_running(self) -> bool:
         """True when every supervised runner is running."""
         with self._lock:
@@ -520,6 +530,10 @@ class Supervisor:
     def _on_heartbeat(self, env: codec.Envelope) -> None:
         hb = env.payload
         slot = self._slots.get(env.sender)
+        if slot is None and isinstance(hb, Heartbeat):
+            with self._lock:
+                self.remote.on_heartbeat(env.sender, hb)  # a runner on another host
+            return
         if not isinstance(hb, Heartbeat) or slot is None or hb.pid != slot.pid:
             return  # another run's runner, or the last words of a replaced process
         now = time.monotonic()
@@ -577,8 +591,11 @@ class Supervisor:
             if slot.want_running and not slot.launched:
                 self._spawn(slot, gated=slot.stage > self._stage)
         current = [s for s in self._slots.values() if s.stage == self._stage]
-        if self._stage < max(stages, default=0) and all(
-            s.state is not RunnerState.STARTING for s in current
+        remote_ok = self._stage > 0 or self.remote.binders_ready(now)  # binders on other hosts
+        if (
+            self._stage < max(stages, default=0)
+            and remote_ok
+            and all(s.state is not RunnerState.STARTING for s in current)
         ):
             self._stage = min(st for st in stages if st > self._stage)
             for slot in self._slots.values():
