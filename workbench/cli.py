@@ -331,7 +331,8 @@ def _deploy_systemd(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     known = [cfg.executor.id, cfg.gateway.id, *(s.id for s in cfg.strategies)]
     groups: list[tuple[str, list[str]]] = []
-    for item in args.runners or [",".join(known)]:
+    default = [f"{h.name}={','.join(h.runners)}" for h in cfg.hosts] or [",".join(known)]
+    for item in args.runners or default:
         name, sep, names = item.rpartition("=")
         runners = [n for n in names.split(",") if n]
         unknown = [n for n in runners if n not in known]
@@ -374,7 +375,8 @@ def _add_deploy_parser(sub) -> None:
         action="append",
         default=None,
         metavar="[NAME=]R1,R2",
-        help="the runners of one host (repeat per host); default: all in one unit",
+        help="the runners of one host (repeat per host); default: one unit per [[hosts]] "
+        "entry, or all runners in one unit",
     )
     sd.add_argument("--per-runner", action="store_true", help="one unit per runner")
     sd.add_argument("--out", default=".", help="folder for the .service files")

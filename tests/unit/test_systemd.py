@@ -127,3 +127,20 @@ def test_log_files_rotate_by_size_and_keep_only_the_newest(tmp_path):
     assert max(oldest) < min(older) and max(older) < min(newest or [100])
     assert min(oldest) > 0  # the first lines went with the rotated file that fell off
     assert book.recent("gateway")[-1]["i"] == 99
+
+
+def test_deploy_defaults_to_one_unit_per_configured_host(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        '[[hosts]]\nname = "exchange"\nrunners = ["gateway", "executor"]\n'
+        'telemetry_address = "tcp://10.0.0.1:5705"\n'
+        '[[hosts]]\nname = "compute"\nrunners = ["sr-1"]\n'
+        'telemetry_address = "tcp://10.0.0.2:5705"\n'
+    )
+    out = tmp_path / "units"
+    assert main(["deploy", "systemd", "--config", str(cfg), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "workbench-compute.service",
+        "workbench-exchange.service",
+    ]
+    assert "--runners sr-1" in (out / "workbench-compute.service").read_text()
