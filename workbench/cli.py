@@ -144,7 +144,8 @@ def _exposure_refused(cfg) -> bool:
 
 def _print_summary(sup, elapsed: float) -> None:
     summary = sup.eos_summary
-    gw = sup.heartbeat(sup.config.gateway.id)
+    gw_id = sup.config.gateway.id
+    gw = sup.heartbeat(gw_id) if gw_id in sup.runner_names else None  # maybe on another host
     ticks = max(summary.get("ticks", {}).values(), default=0)
     first = gw.extra.get("first_tick_ns", 0) if gw else 0
     replay_s = (summary["eos_ns"] - first) / 1e9 if first else elapsed
@@ -330,6 +331,13 @@ def _deploy_systemd(args: argparse.Namespace) -> int:
     if cfg is None:
         return EXIT_USAGE
     known = [cfg.executor.id, cfg.gateway.id, *(s.id for s in cfg.strategies)]
+    if args.per_runner and cfg.hosts:
+        print(
+            f"{cfg.source}: hosts: --per-runner needs a config without [[hosts]] "
+            "(`up --runners` must name exactly one host's runners)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     groups: list[tuple[str, list[str]]] = []
     default = [f"{h.name}={','.join(h.runners)}" for h in cfg.hosts] or [",".join(known)]
     for item in args.runners or default:
