@@ -22,7 +22,7 @@ import zmq
 
 from workbench.config import WorkbenchConfig
 from workbench.domain.model import TickBatch
-from workbench.exceptions import CodecError
+from workbench.exceptions import CodecError, ConfigurationError
 from workbench.messaging import codec, security
 from workbench.messaging.codec import Event
 from workbench.messaging.sequencing import SequenceTracker
@@ -134,6 +134,7 @@ class Taps:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
+        self._setup_error: ConfigurationError | None = None
 
     def start(self) -> None:
         """Connect and start filling the buffers."""
@@ -143,6 +144,10 @@ class Taps:
         self._thread = threading.Thread(target=self._loop, name="workbench-taps", daemon=True)
         self._thread.start()
         self._ready.wait(5)
+        if self._setup_error is not None:  # e.g. no tap key with CURVE on: say so here
+            self._thread.join(5)
+            self._thread = None
+            raise self._setup_error
 
     def stop(self) -> None:
         """Disconnect; the buffers keep what they hold."""
@@ -158,7 +163,11 @@ class Taps:
         bus = self.config.bus
         ctx = zmq.Context()
         try:
-            security.install(ctx, self.config, self.identity, self.telemetry)
+            try:
+                security.install(ctx, self.config, self.identity, self.telemetry)
+            except ConfigurationError as e:
+                self._setup_error = e
+                return
             tick_sock = ctx.socket(zmq.SUB)
             tick_sock.setsockopt(zmq.RCVHWM, 10_000)
             tick_sock.setsockopt(zmq.LINGER, 0)

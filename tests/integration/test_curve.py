@@ -13,6 +13,7 @@ from curve_support import assert_no_secret_in, curve_config, secret_keys
 from pipeline_support import COND_B, COND_S, expected_fills, write_ticks
 
 from workbench.domain.model import Side, Signal
+from workbench.exceptions import ConfigurationError
 from workbench.messaging import codec
 from workbench.supervisor import Supervisor
 from workbench.taps import Taps
@@ -72,6 +73,7 @@ def test_unlisted_peers_get_no_ticks_and_no_signal_accepted(tmp_path):
         subs = [intruder(ctx, zmq.SUB, bus.ticks_address, keys["gateway"].encode())]
         subs += [intruder(ctx, zmq.SUB, bus.ticks_address, None) for _ in range(2)]
         # A peer refused for its key is told so and does not retry; three make a burst.
+        rogue_pub = intruder(ctx, zmq.PUB, bus.telemetry_address, keys["supervisor"].encode())
         rogue_pushes = [
             intruder(ctx, zmq.PUSH, bus.signals_address, keys["executor"].encode())
             for _ in range(3)
@@ -103,6 +105,9 @@ def test_unlisted_peers_get_no_ticks_and_no_signal_accepted(tmp_path):
         assert refused_gw is not None and refused_gw >= 3, text
         assert refused_ex is not None and refused_ex >= 3, text
         assert metric(text, "workbench_curve_handshakes_refused_total", "sr-1") == 0
+        # The supervisor binds telemetry and counts its own refusals.
+        assert metric(text, "workbench_curve_handshakes_refused_total", "supervisor") >= 1
+        rogue_pub.close()
         # Logged once per burst (the interval is 5 s), not once per attempt.
         assert len(log_events(sup, "gateway", "curve_handshake_refused")) == 1
         assert len(log_events(sup, "executor", "curve_handshake_refused")) == 1
@@ -159,3 +164,16 @@ def test_a_runner_whose_secret_does_not_match_fails_with_a_config_error(tmp_path
         assert errors and "security.public_keys.executor" in errors[0]["error"]
     finally:
         sup.stop()
+
+
+def test_a_tap_without_a_key_fails_loudly_at_start(tmp_path):
+    cfg, _ = curve_config(tmp_path)
+    keys = dict(cfg.security.public_keys)
+    del keys["tap"]
+    cfg.security.public_keys = keys
+    taps = Taps(cfg)
+    try:
+        with pytest.raises(ConfigurationError, match=r"security\.public_keys\.tap"):
+            taps.start()
+    finally:
+        taps.stop()
