@@ -73,7 +73,9 @@ def _up(args: argparse.Namespace) -> int:
     except ConfigurationError as e:
         print(f"{cfg.source}: --runners: {e}", file=sys.stderr)
         return EXIT_USAGE
-    systemd = _SystemdLink()
+    from workbench.supervisor.systemd import SupervisorNotifier
+
+    systemd = SupervisorNotifier()
     t0 = time.monotonic()
     sup.start()
     print(f"run {cfg.run_id}: health {sup.health_url}/health  metrics {sup.health_url}/metrics")
@@ -98,38 +100,6 @@ def _up(args: argparse.Namespace) -> int:
     if sup.eos_summary is not None:
         _print_summary(sup, elapsed)
     return 1 if failed else 0
-
-
-class _SystemdLink:
-    """Readiness and watchdog pings for `workbench up` under a Type=notify unit."""
-
-    def __init__(self) -> None:
-        from workbench.supervisor.systemd import Notifier
-
-        self.notifier = Notifier()
-        self._ready = False
-        self._next_ping = 0.0
-
-    def tick(self, sup) -> None:
-        import time
-
-        if not self.notifier.enabled:
-            return
-        now = time.monotonic()
-        if not self._ready and sup.all_running():
-            self._ready = True
-            names = ", ".join(sup.runner_names)
-            self.notifier.ready(f"running {names}; health {sup.health_url}/health")
-        interval = self.notifier.watchdog_interval_s
-        # Ping only while the supervisor thread goes round its loop: a hung
-        # supervisor must miss the watchdog, so systemd restarts the unit.
-        if interval and now >= self._next_ping and now - sup.loop_beat < interval:
-            self.notifier.watchdog()
-            self._next_ping = now + interval
-
-    def stopping(self) -> None:
-        self.notifier.stopping()
-        self.notifier.close()
 
 
 def _exposure_refused(cfg) -> bool:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -92,3 +94,40 @@ def test_up_with_an_unknown_runner_exits_2_naming_it(tmp_path):
         timeout=60,
     )
     assert r.returncode == 2 and "nope" in r.stderr and str(path) in r.stderr
+
+
+def test_a_hung_supervisor_loop_misses_the_watchdog(tmp_path):
+    from workbench.supervisor import Supervisor
+    from workbench.supervisor.systemd import Notifier, SupervisorNotifier
+
+    sock_path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(0.05)
+    cfg = make_config(tmp_path, executor={"exit_on_eos": False})
+    sup = Supervisor(cfg, runners=["executor"])
+    link = SupervisorNotifier(
+        Notifier({"NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "400000"})
+    )
+
+    def pings_during(seconds: float) -> int:
+        n, end = 0, time.monotonic() + seconds
+        while time.monotonic() < end:
+            link.tick(sup)
+            with contextlib.suppress(TimeoutError):
+                n += sock.recv(4096) == b"WATCHDOG=1"
+        return n
+
+    try:
+        sup.start(wait=True, timeout=30)
+        assert pings_during(1.0) >= 3  # every 0.2 s while the loop runs
+        hang = threading.Thread(target=lambda: sup._call(lambda: time.sleep(1.5), timeout=5))
+        hang.start()  # the supervisor thread now sleeps inside a command: hung
+        time.sleep(0.3)
+        assert pings_during(1.0) == 0
+        hang.join()
+        assert pings_during(1.0) >= 3  # back to its loop: pings again
+    finally:
+        link.stopping()
+        sup.stop()
+        sock.close()

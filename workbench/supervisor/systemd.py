@@ -15,10 +15,15 @@ import os
 import shlex
 import socket
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
+
+if TYPE_CHECKING:
+    from workbench.supervisor.supervisor import Supervisor
 
 log = structlog.get_logger()
 
@@ -79,6 +84,40 @@ class Notifier:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+
+
+class SupervisorNotifier:
+    """Readiness and watchdog pings for a supervisor under a ``Type=notify`` unit.
+
+    Call `tick` often (``workbench up`` does, every 0.1 s). It sends
+    ``READY=1`` once every supervised runner is running, and ``WATCHDOG=1``
+    at half ``WatchdogSec`` only while the supervisor thread goes round its
+    loop: a hung supervisor misses the watchdog and systemd restarts the unit.
+    """
+
+    def __init__(self, notifier: Notifier | None = None) -> None:
+        self.notifier = notifier or Notifier()
+        self._ready = False
+        self._next_ping = 0.0
+
+    def tick(self, sup: Supervisor) -> None:
+        """Notify what is due now."""
+        if not self.notifier.enabled:
+            return
+        now = time.monotonic()
+        if not self._ready and sup.all_running():
+            self._ready = True
+            names = ", ".join(sup.runner_names)
+            self.notifier.ready(f"running {names}; health {sup.health_url}/health")
+        interval = self.notifier.watchdog_interval_s
+        if interval and now >= self._next_ping and now - sup.loop_beat < interval:
+            self.notifier.watchdog()
+            self._next_ping = now + interval
+
+    def stopping(self) -> None:
+        """Say ``STOPPING=1`` and close."""
+        self.notifier.stopping()
+        self.notifier.close()
 
 
 @dataclass(frozen=True)
