@@ -5,6 +5,8 @@ workbench config show FILE         print the effective config (file + env) as TO
 workbench run ROLE --config FILE   run one runner in the foreground
 workbench halt|resume|state --config FILE   the kill switch of a running pipeline
 workbench data synth ...           write deterministic synthetic ticks
+workbench keys generate DIR        write CURVE key pairs, print the config lines
+workbench deploy systemd ...       write systemd units that run `workbench up`
 """
 
 from __future__ import annotations
@@ -61,13 +63,20 @@ def _up(args: argparse.Namespace) -> int:
     from workbench.supervisor import Supervisor
 
     cfg = _load(args.config)
-    if cfg is None:
+    if cfg is None or _exposure_refused(cfg):
         return EXIT_USAGE
     configure_logging(cfg.runtime.log_level, json=False, runner="supervisor", run_id=cfg.run_id)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    sup = Supervisor(cfg)
+    try:
+        sup = Supervisor(cfg, runners=args.runners)
+    except ConfigurationError as e:
+        print(f"{cfg.source}: --runners: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    from workbench.supervisor.systemd import SupervisorNotifier
+
+    systemd = SupervisorNotifier()
     t0 = time.monotonic()
     sup.start()
     print(f"run {cfg.run_id}: health {sup.health_url}/health  metrics {sup.health_url}/metrics")
@@ -76,12 +85,14 @@ def _up(args: argparse.Namespace) -> int:
     failed = False
     try:
         while not stop.wait(0.1):
+            systemd.tick(sup)
             if sup.any_failed():
                 failed = True
                 break
             if ends and sup.eos_reached.is_set():
                 break
     finally:
+        systemd.stopping()
         sup.stop()
     elapsed = time.monotonic() - t0
     for s in sup.status():
@@ -92,9 +103,20 @@ def _up(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _exposure_refused(cfg) -> bool:
+    """True (after printing why) when health/metrics would leave loopback without a token."""
+    from workbench.config import exposure_problems
+
+    problems = exposure_problems(cfg)
+    for p in problems:
+        print(p, file=sys.stderr)
+    return bool(problems)
+
+
 def _print_summary(sup, elapsed: float) -> None:
     summary = sup.eos_summary
-    gw = sup.heartbeat(sup.config.gateway.id)
+    gw_id = sup.config.gateway.id
+    gw = sup.heartbeat(gw_id) if gw_id in sup.runner_names else None  # maybe on another host
     ticks = max(summary.get("ticks", {}).values(), default=0)
     first = gw.extra.get("first_tick_ns", 0) if gw else 0
     replay_s = (summary["eos_ns"] - first) / 1e9 if first else elapsed
@@ -252,6 +274,121 @@ def _data_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- keys (CURVE) --------------------------------------------------------------------
+
+
+def _keys_generate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from workbench.messaging.security import config_lines, generate_keys, pipeline_members
+
+    if args.config:
+        cfg = _load(args.config)
+        if cfg is None:
+            return EXIT_USAGE
+        names = [*pipeline_members(cfg), *(args.names or ["tap"])]
+    else:
+        names = args.names or ["gateway", "executor", "sr-1", "supervisor", "tap"]
+    try:
+        publics = generate_keys(Path(args.dir), names, force=args.force)
+    except (FileExistsError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"# wrote {len(publics)} key pairs to {args.dir} (secret files mode 0600)")
+    print(config_lines(publics, args.dir), end="")
+    return 0
+
+
+def _add_keys_parser(sub) -> None:
+    keys = sub.add_parser("keys", help="CURVE key pairs for the bus")
+    keys_sub = keys.add_subparsers(dest="action", required=True)
+    gen = keys_sub.add_parser("generate", help="write key pairs, print the [security] lines")
+    gen.add_argument("dir", help="folder for <name>.key and <name>.key_secret (made 0700)")
+    gen.add_argument("--config", default=None, help="one pair per runner of this config")
+    gen.add_argument(
+        "--names", type=lambda v: v.split(","), default=None, help="comma-separated names"
+    )
+    gen.add_argument("--force", action="store_true", help="replace existing secret files")
+    gen.set_defaults(func=_keys_generate)
+
+
+# -- deploy (systemd) ------------------------------------------------------------------
+
+
+def _deploy_systemd(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from workbench.supervisor.systemd import UnitSpec, write_units
+
+    cfg = _load(args.config)
+    if cfg is None:
+        return EXIT_USAGE
+    known = [cfg.executor.id, cfg.gateway.id, *(s.id for s in cfg.strategies)]
+    if args.per_runner and cfg.hosts:
+        print(
+            f"{cfg.source}: hosts: --per-runner needs a config without [[hosts]] "
+            "(`up --runners` must name exactly one host's runners)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    groups: list[tuple[str, list[str]]] = []
+    default = [f"{h.name}={','.join(h.runners)}" for h in cfg.hosts] or [",".join(known)]
+    for item in args.runners or default:
+        name, sep, names = item.rpartition("=")
+        runners = [n for n in names.split(",") if n]
+        unknown = [n for n in runners if n not in known]
+        if unknown or not runners:
+            print(
+                f"{cfg.source}: --runners {item}: no runner named {', '.join(unknown) or '?'}; "
+                f"have {', '.join(known)}",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        if args.per_runner:
+            groups += [(r, [r]) for r in runners]
+        else:
+            groups.append((name if sep else "-".join(runners), runners))
+    config_path = Path(args.config).resolve()
+    specs = [
+        UnitSpec(
+            name=name,
+            config=config_path,
+            runners=runners,
+            workdir=config_path.parent,
+            user=args.user,
+            watchdog_s=args.watchdog_s,
+            env_file=Path(args.env_file).resolve() if args.env_file else None,
+        )
+        for name, runners in groups
+    ]
+    for path in write_units(specs, Path(args.out)):
+        print(f"wrote {path}")
+    return 0
+
+
+def _add_deploy_parser(sub) -> None:
+    dep = sub.add_parser("deploy", help="write service files")
+    dep_sub = dep.add_subparsers(dest="target", required=True)
+    sd = dep_sub.add_parser("systemd", help="Type=notify units that run `workbench up`")
+    sd.add_argument("--config", required=True)
+    sd.add_argument(
+        "--runners",
+        action="append",
+        default=None,
+        metavar="[NAME=]R1,R2",
+        help="the runners of one host (repeat per host); default: one unit per [[hosts]] "
+        "entry, or all runners in one unit",
+    )
+    sd.add_argument("--per-runner", action="store_true", help="one unit per runner")
+    sd.add_argument("--out", default=".", help="folder for the .service files")
+    sd.add_argument("--user", default=None, help="User= of the units")
+    sd.add_argument("--watchdog-s", type=int, default=30, help="WatchdogSec= of the units")
+    sd.add_argument(
+        "--env-file", default=None, help="EnvironmentFile= with the secrets (mode 0600)"
+    )
+    sd.set_defaults(func=_deploy_systemd)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     p = argparse.ArgumentParser(prog="workbench", description=__doc__.split("\n")[0])
@@ -268,6 +405,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="supervise every runner headless; Ctrl-C stops")
     up.add_argument("--config", required=True)
+    up.add_argument(
+        "--runners",
+        type=lambda v: [n for n in v.split(",") if n],
+        default=None,
+        help="comma-separated runner names to run on this host (default: all)",
+    )
     up.set_defaults(func=_up)
 
     rp = sub.add_parser("replay", help="replay a tick file through the pipeline")
@@ -343,6 +486,8 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--start-price", type=float, default=100.0)
     synth.add_argument("--out", required=True, help=".csv or .parquet")
     synth.set_defaults(func=_data_synth)
+    _add_keys_parser(sub)
+    _add_deploy_parser(sub)
     return p
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import copy
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -236,6 +238,10 @@ class RuntimeConfig(_Section):
     signal_resend_after_s: float = Field(
         1.0, gt=0, description="a strategy re-sends a signal the executor has not acked by then"
     )
+    log_max_mb: float = Field(
+        50.0, ge=0, description="rotate a runner's log file at this size; 0 = never"
+    )
+    log_keep: int = Field(5, ge=0, description="rotated log files kept per runner")
 
 
 class SupervisorConfig(_Section):
@@ -262,15 +268,78 @@ class SupervisorConfig(_Section):
     log_lines_kept: int = Field(
         500, ge=10, description="recent log lines kept per runner in memory"
     )
+    # A secret: required as a bearer token on every request when set. Excluded
+    # from dumps, so it never reaches runs/<run>/config.toml or a saved file;
+    # give it in the environment (WORKBENCH__SUPERVISOR__HTTP_TOKEN).
+    http_token: SecretStr | None = Field(None, exclude=True, repr=False)
 
     @field_validator("http_host")
     @classmethod
-    def _loopback_only(cls, v: str) -> str:
-        if v not in ("127.0.0.1", "localhost", "::1"):
-            raise ValueError(
-                "must be a loopback address (health and metrics are not for the network)"
-            )
+    def _host_chars(cls, v: str) -> str:
+        if not v or any(c.isspace() or c in "/@" for c in v):
+            raise ValueError("must be a host name or an IP address")
         return v
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def exposure_problems(cfg: WorkbenchConfig) -> list[str]:
+    """Health and metrics leave loopback only behind a bearer token.
+
+    Checked where the server starts (`workbench up`, `Supervisor`) and by
+    `check_config`, not at load: the token is never saved, and runners load
+    the saved copy.
+    """
+    sc = cfg.supervisor
+    if sc.http_host in LOOPBACK_HOSTS or sc.http_token is not None:
+        return []
+    return [
+        f"{cfg.source}: supervisor.http_host: {sc.http_host!r} is not a loopback address; "
+        "set supervisor.http_token (e.g. WORKBENCH__SUPERVISOR__HTTP_TOKEN) to serve "
+        "health and metrics to the network"
+    ]
+
+
+_Z85_KEY = re.compile(r"^[0-9a-zA-Z.\-:+=^!/*?&<>()\[\]{}@%$#]{40}$")
+
+
+class SecurityConfig(_Section):
+    """CURVE on the bus (see `workbench.messaging.security`). Public keys only: no secrets."""
+
+    curve: bool = False
+    keys_dir: str = Field(
+        "", description="folder of <name>.key_secret files; WORKBENCH_SECRET_KEY_<NAME> wins"
+    )
+    public_keys: dict[str, str] = Field(
+        default_factory=dict, description="z85 public key per runner id, 'supervisor', 'tap...'"
+    )
+
+    @field_validator("public_keys")
+    @classmethod
+    def _z85(cls, v: dict[str, str]) -> dict[str, str]:
+        bad = [name for name, key in v.items() if not _Z85_KEY.match(key)]
+        if bad:
+            raise ValueError(f"not a 40-character z85 public key: {', '.join(sorted(bad))}")
+        return v
+
+
+class HostConfig(_Section):
+    """One host of a pipeline spread over several (``workbench up --runners ...``).
+
+    Its supervisor binds ``telemetry_address`` (reachable from the other
+    hosts), and every runner sends its heartbeats to every host's supervisor,
+    so each sees the heartbeats of the remote runners it depends on.
+    """
+
+    name: str
+    runners: list[str] = Field(min_length=1)
+    telemetry_address: str
+
+    @field_validator("telemetry_address")
+    @classmethod
+    def _zmq_address(cls, v: str) -> str:
+        return BusConfig._zmq_address(v)
 
 
 class PromotionRecord(_Section):
@@ -300,6 +369,8 @@ class WorkbenchConfig(BaseSettings):
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
+    hosts: list[HostConfig] = Field(default_factory=list)
     promotion: PromotionRecord | None = None
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
@@ -332,6 +403,44 @@ class WorkbenchConfig(BaseSettings):
         if not v or any(c in v for c in "/\\ "):
             raise ValueError("must be non-empty without slashes or spaces")
         return v
+
+    @model_validator(mode="after")
+    def _hosts(self) -> WorkbenchConfig:
+        if not self.hosts:
+            return self
+        known = {self.gateway.id, self.executor.id, *(s.id for s in self.strategies)}
+        seen: dict[str, str] = {}
+        for i, h in enumerate(self.hosts):
+            for r in h.runners:
+                if r not in known:
+                    raise ValueError(f"hosts[{i}].runners: no runner named {r!r}")
+                if r in seen:
+                    raise ValueError(f"hosts[{i}].runners: {r!r} is on host {seen[r]!r} too")
+                seen[r] = h.name
+        addrs = [h.telemetry_address for h in self.hosts]
+        if len(set(addrs)) != len(addrs):
+            raise ValueError("hosts: telemetry_address must differ per host")
+        return self
+
+    @model_validator(mode="after")
+    def _curve_keys(self) -> WorkbenchConfig:
+        if not self.security.curve:
+            return self
+        from workbench.messaging.security import is_tap, pipeline_members
+
+        members = pipeline_members(self)
+        missing = [m for m in members if m not in self.security.public_keys]
+        if missing:
+            raise ValueError(
+                f"security.public_keys: curve is on but no public key for {', '.join(missing)}"
+            )
+        strangers = [n for n in self.security.public_keys if n not in members and not is_tap(n)]
+        if strangers:
+            raise ValueError(
+                f"security.public_keys: {', '.join(strangers)} is not a runner id, "
+                "'supervisor' or a tap ('tap...')"
+            )
+        return self
 
     def __eq__(self, other: object) -> bool:
         """Equal content; where the config was loaded from does not count."""
@@ -431,6 +540,7 @@ class WorkbenchConfig(BaseSettings):
         data["executor"]["journal_path"] = rebase(self.executor.journal_path)
         data["runtime"]["run_dir"] = rebase(self.runtime.run_dir)
         data["runtime"]["state_dir"] = rebase(self.runtime.state_dir)
+        data["security"]["keys_dir"] = rebase(self.security.keys_dir)
         clone = build_config(data, base_dir=new_base)
         return clone
 
@@ -530,6 +640,7 @@ def check_config(cfg: WorkbenchConfig) -> list[str]:
             f"{src}: gateway.replay.path: file not found: {cfg.resolve(cfg.gateway.replay.path)}"
         )
     problems += live_risk_problems(cfg)
+    problems += exposure_problems(cfg)
     known = {s.id for s in cfg.strategies}
     for sid in cfg.gateway.replay.subscribers or []:
         if sid not in known:

@@ -19,7 +19,7 @@ from workbench.execution.journal import Journal
 from workbench.execution.runner import ExecutorRunner
 from workbench.gateway.feeds import ReplayFeed, SimulatedFeed
 from workbench.gateway.runner import GatewayRunner
-from workbench.messaging import codec
+from workbench.messaging import codec, security
 from workbench.messaging.zmq_adapters import ZmqReceiver, ZmqReplier, ZmqSender
 from workbench.runtime.state import FileStateStore
 from workbench.runtime.strategy_host import StrategyRunner
@@ -32,12 +32,25 @@ from workbench.strategies.base import load_strategy, symbols_of
 TICKS_SNDHWM = 100_000
 
 
-def _zmq_context(linger_ms: int) -> Iterator[zmq.Context]:
+def _zmq_context(
+    linger_ms: int, config: WorkbenchConfig, runner_id: str, telemetry: Telemetry
+) -> Iterator[zmq.Context]:
     ctx = zmq.Context()
     try:
+        # CURVE identity and ZAP handler for every socket of this runner.
+        security.install(ctx, config, runner_id, telemetry)
         yield ctx
     finally:
+        security.uninstall(ctx)
         ctx.destroy(linger=linger_ms)
+
+
+def _to_every_supervisor(sender: ZmqSender, config: WorkbenchConfig) -> ZmqSender:
+    """Heartbeats also go to the other hosts' supervisors (same CURVE server key)."""
+    for host in config.hosts:
+        if host.telemetry_address != sender.address:
+            sender.sock.connect(host.telemetry_address)
+    return sender
 
 
 def _tick_subscriptions(strategy) -> list[bytes]:
@@ -78,9 +91,11 @@ class Container(containers.DeclarativeContainer):
     bus = providers.Callable(lambda c: c.bus, config)
     runtime = providers.Callable(lambda c: c.runtime, config)
     telemetry = providers.Singleton(Telemetry)
-    zmq_context = providers.Resource(_zmq_context, linger_ms=bus.provided.linger_ms)
+    zmq_context = providers.Resource(
+        _zmq_context, bus.provided.linger_ms, config, runner_id, telemetry
+    )
 
-    heartbeats = providers.Singleton(
+    _heartbeats_local = providers.Singleton(
         ZmqSender,
         zmq_context,
         zmq.PUB,
@@ -92,6 +107,7 @@ class Container(containers.DeclarativeContainer):
         sndhwm=1000,
         name="heartbeats",
     )
+    heartbeats = providers.Singleton(_to_every_supervisor, _heartbeats_local, config)
 
     # -- gateway ------------------------------------------------------------------
     feed = providers.Selector(

@@ -22,8 +22,8 @@ import zmq
 
 from workbench.config import WorkbenchConfig
 from workbench.domain.model import TickBatch
-from workbench.exceptions import CodecError
-from workbench.messaging import codec
+from workbench.exceptions import CodecError, ConfigurationError
+from workbench.messaging import codec, security
 from workbench.messaging.codec import Event
 from workbench.messaging.sequencing import SequenceTracker
 from workbench.runtime.telemetry import Telemetry
@@ -117,9 +117,15 @@ class Taps:
     """
 
     def __init__(
-        self, config: WorkbenchConfig, *, max_ticks: int = 100_000, max_events: int = 20_000
+        self,
+        config: WorkbenchConfig,
+        *,
+        max_ticks: int = 100_000,
+        max_events: int = 20_000,
+        identity: str = "tap",
     ) -> None:
         self.config = config
+        self.identity = identity  # whose CURVE key pair the tap uses (curve on)
         self.ticks = Ring(TICK_COLUMNS, max_ticks)
         self.events = Ring(EVENT_COLUMNS, max_events)
         self.signals = Ring(SIGNAL_COLUMNS, max_events)
@@ -128,6 +134,7 @@ class Taps:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
+        self._setup_error: ConfigurationError | None = None
 
     def start(self) -> None:
         """Connect and start filling the buffers."""
@@ -137,6 +144,10 @@ class Taps:
         self._thread = threading.Thread(target=self._loop, name="workbench-taps", daemon=True)
         self._thread.start()
         self._ready.wait(5)
+        if self._setup_error is not None:  # e.g. no tap key with CURVE on: say so here
+            self._thread.join(5)
+            self._thread = None
+            raise self._setup_error
 
     def stop(self) -> None:
         """Disconnect; the buffers keep what they hold."""
@@ -152,6 +163,11 @@ class Taps:
         bus = self.config.bus
         ctx = zmq.Context()
         try:
+            try:
+                security.install(ctx, self.config, self.identity, self.telemetry)
+            except ConfigurationError as e:
+                self._setup_error = e
+                return
             tick_sock = ctx.socket(zmq.SUB)
             tick_sock.setsockopt(zmq.RCVHWM, 10_000)
             tick_sock.setsockopt(zmq.LINGER, 0)
@@ -159,6 +175,7 @@ class Taps:
             tick_sock.setsockopt(zmq.RECONNECT_IVL_MAX, bus.reconnect_interval_max_ms)
             for t in (b"tick/", b"eos/"):
                 tick_sock.setsockopt(zmq.SUBSCRIBE, t)
+            security.secure(tick_sock, bus.ticks_address, server=False)
             tick_sock.connect(bus.ticks_address)
             ev_sock = ctx.socket(zmq.SUB)
             ev_sock.setsockopt(zmq.RCVHWM, 10_000)
@@ -166,6 +183,7 @@ class Taps:
             ev_sock.setsockopt(zmq.RECONNECT_IVL, bus.reconnect_interval_ms)
             ev_sock.setsockopt(zmq.RECONNECT_IVL_MAX, bus.reconnect_interval_max_ms)
             ev_sock.setsockopt(zmq.SUBSCRIBE, b"evt/")
+            security.secure(ev_sock, bus.events_address, server=False)
             ev_sock.connect(bus.events_address)
             poller = zmq.Poller()
             poller.register(tick_sock, zmq.POLLIN)
@@ -187,6 +205,7 @@ class Taps:
             log.error("tap_crashed", error=repr(e))
         finally:
             self._ready.set()
+            security.uninstall(ctx)
             ctx.destroy(linger=0)
 
     def _drain(self, sock, seq: SequenceTracker, handle, ring: Ring) -> None:

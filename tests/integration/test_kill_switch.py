@@ -1,4 +1,4 @@
-"""The kill switch from the command line: orders stop while signals keep coming, and stay stopped."""
+"""The kill switch from the command line: orders stop while signals come, and stay stopped."""
 
 from __future__ import annotations
 

@@ -107,7 +107,8 @@ class Executor:
         data = {"state": state.value, "reason": reason, "source": source}
         self._publish(Event("trading_state", data))
         if state is not TradingState.ACTIVE:
-            self._publish(Event("alert", {"reason": f"trading_{state.value.lower()}", **data}))
+            alert = {**data, "reason": f"trading_{state.value.lower()}", "detail": reason}
+            self._publish(Event("alert", alert))
 
     def on_tick(self, symbol: str, price: float, ts_ns: int) -> None:
         """The market moved (the executor's own tick subscription, live)."""
@@ -179,6 +180,9 @@ class Executor:
                 signals = [s for s in signals if s.strategy_id in self.allowed]
         if not signals:
             return []
+        if self.risk.max_daily_loss:
+            # Before the batch moves the market: a day's first trade counts for that day.
+            self.check_daily_loss(self._now_ns(signals[0]))
         journaled = self.journal.known_signals([s.id for s in signals])
         for s in signals:
             old = journaled.get(s.id)
@@ -242,7 +246,7 @@ class Executor:
         """Send the orders that bring every position to zero, then HALT.
 
         Each order comes from a signal of the executor's own
-        (``<executor id>:flatten-<n>``), journaled like any other, at the last
+        (``<executor id>:<n>``), journaled like any other, at the last
         market price seen; a symbol with no market price is left open, logged
         and alerted, since sending it blind would be worse.
         """

@@ -16,7 +16,7 @@ import zmq
 
 from workbench.config import BusConfig
 from workbench.exceptions import CodecError, TemporaryError
-from workbench.messaging import codec
+from workbench.messaging import codec, security
 from workbench.messaging.codec import Envelope, Payload
 from workbench.messaging.sequencing import SequenceTracker
 from workbench.runtime.telemetry import BurstLog, Telemetry
@@ -40,7 +40,7 @@ def _configure(sock: zmq.Socket, bus: BusConfig) -> None:
 
 def _ensure_ipc_dir(address: str) -> None:
     if address.startswith("ipc://"):
-        Path(address[len("ipc://") :]).parent.mkdir(parents=True, exist_ok=True)
+        Path(address[len("ipc://") :]).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 def bind(sock: zmq.Socket, address: str, bus: BusConfig) -> None:
@@ -98,6 +98,7 @@ class ZmqSender:
     ) -> None:
         self.sock = ctx.socket(socket_type)
         _configure(self.sock, bus)
+        security.secure(self.sock, address, server=bind_it)  # CURVE keys, ZAP; ipc folder 0700
         self.sock.setsockopt(zmq.SNDHWM, sndhwm)
         if bind_it:
             bind(self.sock, address, bus)
@@ -152,6 +153,7 @@ class ZmqReceiver:
     ) -> None:
         self.sock = ctx.socket(socket_type)
         _configure(self.sock, bus)
+        security.secure(self.sock, address, server=bind_it)  # CURVE keys, ZAP; ipc folder 0700
         self.sock.setsockopt(zmq.RCVHWM, rcvhwm)
         if socket_type == zmq.SUB:
             for sub in subscriptions if subscriptions is not None else [b""]:

@@ -1,8 +1,15 @@
-"""``GET /health`` (JSON, 200 or 503) and ``GET /metrics`` (Prometheus text) on loopback."""
+"""``GET /health`` (JSON, 200 or 503) and ``GET /metrics`` (Prometheus text).
+
+Loopback by default. With ``supervisor.http_token`` set, every request must
+carry ``Authorization: Bearer <token>`` (else 401), and the server may bind
+any address, so a monitoring stack on another host can scrape it.
+"""
 
 from __future__ import annotations
 
+import hmac
 import json
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
@@ -21,21 +28,33 @@ log = structlog.get_logger()
 class HealthServer:
     """A small threaded HTTP server over a `Supervisor`."""
 
-    def __init__(self, supervisor: Supervisor, host: str, port: int) -> None:
+    def __init__(
+        self, supervisor: Supervisor, host: str, port: int, token: str | None = None
+    ) -> None:
         registry = CollectorRegistry(auto_describe=True)
         registry.register(RunnerCollector(supervisor))
+        expected = f"Bearer {token}".encode() if token else None
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                if expected is not None and not _authorized(self, expected):
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Bearer realm="workbench"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 path = self.path.split("?", 1)[0]
                 if path == "/health":
                     runners = {s["runner"]: _health_view(s) for s in supervisor.status()}
+                    remote = supervisor.remote_status()
                     ok = bool(runners) and all(r["state"] == "running" for r in runners.values())
+                    ok = ok and not any(r["stale"] for r in remote.values())
                     body = json.dumps(
                         {
                             "status": "ok" if ok else "degraded",
                             "run_id": supervisor.config.run_id,
                             "runners": runners,
+                            **({"remote": remote} if remote else {}),
                         }
                     ).encode()
                     self._reply(200 if ok else 503, "application/json", body)
@@ -54,7 +73,7 @@ class HealthServer:
             def log_message(self, format: str, *args: object) -> None:
                 pass  # requests are not worth a log line each
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server = (_ServerV6 if ":" in host else ThreadingHTTPServer)((host, port), Handler)
         self._server.daemon_threads = True
         self.host = host
         self.port = self._server.server_address[1]
@@ -65,7 +84,8 @@ class HealthServer:
     @property
     def url(self) -> str:
         """``http://host:port``."""
-        return f"http://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     def start(self) -> None:
         """Serve in a background thread."""
@@ -75,6 +95,15 @@ class HealthServer:
         """Stop serving and free the port."""
         self._server.shutdown()
         self._server.server_close()
+
+
+class _ServerV6(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+def _authorized(handler: BaseHTTPRequestHandler, expected: bytes) -> bool:
+    got = (handler.headers.get("Authorization") or "").encode()
+    return hmac.compare_digest(got, expected)
 
 
 def _health_view(s: dict) -> dict:

@@ -17,10 +17,18 @@ class LogBook:
     JSON (a traceback, a stray print) is wrapped as
     ``{"event": "raw_output", "line": ...}`` so nothing is lost, and the last
     ``keep`` lines per runner stay in memory for the dashboard.
+
+    With ``max_bytes`` a file that reaches that size is rotated like
+    logrotate does: ``<runner>.jsonl`` becomes ``<runner>.jsonl.1``, older ones
+    shift up, and only ``backups`` rotated files are kept.
     """
 
-    def __init__(self, folder: Path, keep: int = 500) -> None:
+    def __init__(
+        self, folder: Path, keep: int = 500, *, max_bytes: int = 0, backups: int = 5
+    ) -> None:
         self.folder = Path(folder)
+        self._max_bytes = max_bytes
+        self._backups = backups
         self.folder.mkdir(parents=True, exist_ok=True)
         self._keep = keep
         self._recent: dict[str, collections.deque[dict[str, Any]]] = {}
@@ -52,11 +60,26 @@ class LogBook:
             if f is None:
                 f = self._files[runner] = self.path(runner).open("a", buffering=1)
             f.write(line + "\n")
+            if self._max_bytes and f.tell() >= self._max_bytes:
+                self._rotate(runner)
             recent = self._recent.get(runner)
             if recent is None:
                 recent = self._recent[runner] = collections.deque(maxlen=self._keep)
             recent.append(entry)
         return entry
+
+    def _rotate(self, runner: str) -> None:
+        self._files.pop(runner).close()
+        base = self.path(runner)
+        if self._backups == 0:
+            base.unlink(missing_ok=True)
+            return
+        base.with_name(f"{base.name}.{self._backups}").unlink(missing_ok=True)
+        for i in range(self._backups - 1, 0, -1):
+            older = base.with_name(f"{base.name}.{i}")
+            if older.exists():
+                older.replace(base.with_name(f"{base.name}.{i + 1}"))
+        base.replace(base.with_name(f"{base.name}.1"))
 
     def recent(self, runner: str | None = None, n: int | None = None) -> list[dict[str, Any]]:
         """The last ``n`` lines of one runner (or of all, each tagged with ``runner``)."""

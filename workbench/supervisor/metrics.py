@@ -82,20 +82,60 @@ class RunnerCollector(Collector):
                         name, f"Latency {key}", labels=["runner"]
                     )
                 fam.add_metric([r], _cumulative(h["counts"]), h["sum_us"] / 1e6)
-        own = getattr(self._sup, "telemetry", None)
-        for key, value in (own.counters if own is not None else {}).items():
+        for key, value in self._sup.telemetry.counters.items():  # the supervisor's own
             base, _, sock = key.partition(":")
-            if not sock:
-                continue
             name = "workbench_" + _NAME.sub("_", base)
-            fam = labelled.get(name)
+            if sock:
+                fam = labelled.get(name)
+                if fam is None:
+                    fam = labelled[name] = CounterMetricFamily(
+                        name, f"Runner counter {base}, per socket", labels=["runner", "socket"]
+                    )
+                fam.add_metric(["supervisor", sock], value)
+                continue
+            fam = counters.get(name)
             if fam is None:
-                fam = labelled[name] = CounterMetricFamily(
-                    name, f"Runner counter {base}, per socket", labels=["runner", "socket"]
+                fam = counters[name] = CounterMetricFamily(
+                    name, f"Runner counter {key}", labels=["runner"]
                 )
-            fam.add_metric(["supervisor", sock], value)
+            fam.add_metric(["supervisor"], value)
         yield from (up, state, restarts, age, *counters.values(), *labelled.values())
         yield from hists.values()
+        yield from executor_state_metrics(status)
+
+
+TRADING_STATES = ("ACTIVE", "REDUCING", "HALTED")
+BREAKER_STATES = ("closed", "open", "half-open")
+
+
+def executor_state_metrics(status: list[dict]) -> Iterator[Metric]:
+    """Trading state and circuit breaker state of each executor, from its heartbeat.
+
+    ``trading_state`` (ACTIVE / REDUCING / HALTED) is absent from older
+    executors' heartbeats, which means ACTIVE.
+    """
+    trading = GaugeMetricFamily(
+        "workbench_executor_trading_state",
+        "1 for the executor's current trading state",
+        labels=["runner", "state"],
+    )
+    breaker = GaugeMetricFamily(
+        "workbench_executor_breaker_state",
+        "1 for the current state of the executor's broker circuit breaker",
+        labels=["runner", "state"],
+    )
+    for s in status:
+        if s["role"] != "executor" or not s["extra"]:
+            continue
+        current = str(s["extra"].get("trading_state") or "ACTIVE").upper()
+        for st in TRADING_STATES:
+            trading.add_metric([s["runner"], st], 1.0 if current == st else 0.0)
+        b = s["extra"].get("breaker")
+        if b is not None:
+            for st in BREAKER_STATES:
+                breaker.add_metric([s["runner"], st], 1.0 if str(b) == st else 0.0)
+    yield trading
+    yield breaker
 
 
 def _cumulative(counts: list[int]) -> list[tuple[str, float]]:

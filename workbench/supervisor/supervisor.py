@@ -30,12 +30,13 @@ from typing import Any
 import structlog
 import zmq
 
-from workbench.config import WorkbenchConfig
+from workbench.config import WorkbenchConfig, exposure_problems
 from workbench.exceptions import ConfigurationError
-from workbench.messaging import codec
+from workbench.messaging import codec, security
 from workbench.messaging.codec import Event, Heartbeat
 from workbench.runtime.runner import EXIT_CONFIG
 from workbench.runtime.telemetry import BurstLog, Telemetry
+from workbench.supervisor.hosts import RemoteRunners, host_config, remote_dependencies
 from workbench.supervisor.logs import LogBook
 from workbench.supervisor.process import RunnerProcess, runner_argv
 
@@ -134,12 +135,21 @@ class Supervisor:
         runners: list[str] | None = None,
         env: dict[str, str] | None = None,
     ) -> None:
+        config = host_config(config, runners)  # a pipeline over hosts: this host's part
+        problems = exposure_problems(config)
+        if problems:
+            raise ConfigurationError("\n".join(problems), problems)
         self.config = config.model_copy(deep=True)  # ours: callers may edit theirs
         self.run_path = config.run_path()
         if config.gateway.feed == "replay":
             archive_previous_run(self.run_path)
         self.config_path = config.save(self.run_path / "config.toml")
-        self.logs = LogBook(self.run_path / "logs", config.supervisor.log_lines_kept)
+        self.logs = LogBook(
+            self.run_path / "logs",
+            config.supervisor.log_lines_kept,
+            max_bytes=int(config.runtime.log_max_mb * 1024 * 1024),
+            backups=config.runtime.log_keep,
+        )
         self._env = dict(env or {})
         self._slots: dict[str, _Slot] = {}
         ex, gw = config.executor.id, config.gateway.id
@@ -167,7 +177,13 @@ class Supervisor:
         self.eos_reached = threading.Event()
         self.started_at = 0.0
         self._http = None
-        self.telemetry = Telemetry()  # the supervisor's own counters (bad frames)
+        self.remote = RemoteRunners(
+            remote_dependencies(config, list(self._slots)), config.supervisor.heartbeat_timeout_s
+        )
+        self.telemetry = (
+            Telemetry()
+        )  # the supervisor's own counters (bad frames, refused handshakes)
+        self.loop_beat = 0.0
         self._bad_frame_log = BurstLog("bad_frame_dropped", config.runtime.bad_frame_log_interval_s)
 
     # -- public API (thread-safe) -----------------------------------------------
@@ -196,7 +212,8 @@ class Supervisor:
         from workbench.supervisor.http import HealthServer
 
         sc = self.config.supervisor
-        self._http = HealthServer(self, sc.http_host, sc.http_port)
+        token = sc.http_token.get_secret_value() if sc.http_token else None
+        self._http = HealthServer(self, sc.http_host, sc.http_port, token)
         self._http.start()
         log.info("supervisor_started", health_url=self.health_url, logs=str(self.logs.folder))
         if wait:
@@ -341,6 +358,11 @@ class Supervisor:
                 )
         return out
 
+    def remote_status(self) -> dict[str, dict[str, Any]]:
+        """The remote runners this host depends on: role, state, heartbeat age, stale."""
+        with self._lock:
+            return self.remote.status()
+
     def all_running(self) -> bool:
         """True when every supervised runner is running."""
         with self._lock:
@@ -434,12 +456,14 @@ class Supervisor:
         self._loop_ident = threading.get_ident()
         ctx = zmq.Context()
         try:
+            security.install(ctx, self.config, security.SUPERVISOR, self.telemetry)
             tele = ctx.socket(zmq.SUB)
             tele.setsockopt(zmq.SUBSCRIBE, b"hb/")
             tele.setsockopt(zmq.RCVHWM, 0)  # heartbeats are small: queue, never drop them
             tele.setsockopt(zmq.LINGER, 0)
             from workbench.messaging.zmq_adapters import bind
 
+            security.secure(tele, self.config.bus.telemetry_address, server=True)
             bind(tele, self.config.bus.telemetry_address, self.config.bus)
             events = ctx.socket(zmq.SUB)
             events.setsockopt(zmq.LINGER, 0)
@@ -448,10 +472,12 @@ class Supervisor:
             events.setsockopt(zmq.RECONNECT_IVL_MAX, 200)
             for t in (b"evt/eos/", b"evt/alert/"):
                 events.setsockopt(zmq.SUBSCRIBE, t)
+            security.secure(events, self.config.bus.events_address, server=False)
             events.connect(self.config.bus.events_address)
         except Exception as e:
             self._loop_error = e
             self._ready.set()
+            security.uninstall(ctx)
             ctx.destroy(linger=0)
             return
         poller = zmq.Poller()
@@ -462,6 +488,7 @@ class Supervisor:
         self._ready.set()
         try:
             while not self._shutdown.is_set():
+                self.loop_beat = time.monotonic()  # the systemd watchdog follows this
                 self._run_commands()
                 ready = dict(poller.poll(LOOP_INTERVAL_MS))
                 if tele in ready:
@@ -478,6 +505,7 @@ class Supervisor:
         finally:
             self._stop_all()
             self._run_commands()
+            security.uninstall(ctx)
             ctx.destroy(linger=0)
 
     def _run_commands(self) -> None:
@@ -511,6 +539,10 @@ class Supervisor:
     def _on_heartbeat(self, env: codec.Envelope) -> None:
         hb = env.payload
         slot = self._slots.get(env.sender)
+        if slot is None and isinstance(hb, Heartbeat):
+            with self._lock:
+                self.remote.on_heartbeat(env.sender, hb)  # a runner on another host
+            return
         if not isinstance(hb, Heartbeat) or slot is None or hb.pid != slot.pid:
             return  # another run's runner, or the last words of a replaced process
         now = time.monotonic()
@@ -568,8 +600,11 @@ class Supervisor:
             if slot.want_running and not slot.launched:
                 self._spawn(slot, gated=slot.stage > self._stage)
         current = [s for s in self._slots.values() if s.stage == self._stage]
-        if self._stage < max(stages, default=0) and all(
-            s.state is not RunnerState.STARTING for s in current
+        remote_ok = self._stage > 0 or self.remote.binders_ready(now)  # binders on other hosts
+        if (
+            self._stage < max(stages, default=0)
+            and remote_ok
+            and all(s.state is not RunnerState.STARTING for s in current)
         ):
             self._stage = min(st for st in stages if st > self._stage)
             for slot in self._slots.values():

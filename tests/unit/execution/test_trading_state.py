@@ -137,12 +137,6 @@ def test_halting_publishes_the_state_and_an_alert_and_journals_it():
     assert [(r["state"], r["reason"], r["source"]) for r in rows] == [("HALTED", "why", "operator")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Executor.set_trading_state builds the alert as "
-    "{'reason': f'trading_{state}', **data}; data's own 'reason' (the halt reason) "
-    "overrides it, so no alert ever has reason 'trading_halted'/'trading_reducing'",
-)
 @pytest.mark.parametrize("state", [TradingState.HALTED, TradingState.REDUCING])
 def test_leaving_active_raises_an_alert_named_after_the_state(state):
     h = Harness(Journal(":memory:"))
@@ -403,13 +397,6 @@ def test_a_signal_rejected_while_halted_stays_rejected_when_redelivered_after_re
     assert [o["status"] for o in h.journal.orders()] == ["REJECTED"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (replay daily loss): Executor.check_daily_loss runs only after a batch's "
-    "fills, and on_signals first moves the market to the signal's price, so the first "
-    "call of a new UTC day records the day's start PnL *after* that day's first trade; "
-    "a loss made by (or before) the day's first trade is never counted for that day",
-)
 def test_a_loss_made_by_the_first_trade_of_a_day_counts_for_that_day():
     h = Harness(Journal(":memory:"), replay=True, risk=RiskConfig(max_daily_loss=5))
     h.ex.on_signal(sig(1, price=100.0))  # day one ends flat at the market (PnL 0)

@@ -1,0 +1,146 @@
+"""systemd: notify datagrams on a real unix socket, units that verify, log rotation."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+
+import pytest
+
+from workbench.cli import main
+from workbench.supervisor.logs import LogBook
+from workbench.supervisor.systemd import Notifier
+
+analyze = shutil.which("systemd-analyze")
+needs_analyze = pytest.mark.skipif(analyze is None, reason="systemd-analyze not installed")
+
+
+@pytest.fixture
+def notify_socket(tmp_path):
+    """A unix datagram socket standing in for systemd's NOTIFY_SOCKET."""
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(5)
+    try:
+        yield path, sock
+    finally:
+        sock.close()
+
+
+def test_notifier_sends_ready_watchdog_and_stopping_datagrams(notify_socket):
+    path, sock = notify_socket
+    n = Notifier({"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "4000000"})
+    assert n.enabled and n.watchdog_interval_s == 2.0
+    assert n.ready("running a, b")
+    assert n.watchdog()
+    assert n.stopping()
+    n.close()
+    ready = sock.recv(4096).decode().split("\n")
+    assert ready[0] == "READY=1" and "STATUS=running a, b" in ready
+    assert f"MAINPID={os.getpid()}" in ready
+    assert sock.recv(4096) == b"WATCHDOG=1"
+    assert sock.recv(4096).startswith(b"STOPPING=1")
+
+
+def test_notifier_speaks_the_abstract_namespace():
+    name = f"wb-test-{os.getpid()}"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind("\0" + name)
+    sock.settimeout(5)
+    try:
+        n = Notifier({"NOTIFY_SOCKET": "@" + name})
+        assert n.status("hello")
+        assert sock.recv(100) == b"STATUS=hello"
+        n.close()
+    finally:
+        sock.close()
+
+
+def test_without_notify_socket_nothing_is_sent_and_nothing_fails():
+    n = Notifier({})
+    assert not n.enabled and not n.ready("x") and n.watchdog_interval_s is None
+
+
+def test_a_watchdog_meant_for_another_pid_is_ignored():
+    n = Notifier({"NOTIFY_SOCKET": "/nonexistent", "WATCHDOG_USEC": "1000", "WATCHDOG_PID": "1"})
+    assert n.watchdog_interval_s is None
+
+
+def _units(tmp_path, *extra):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[[strategies]]\nid = "sr-1"\n[[strategies]]\nid = "sr-2"\n')
+    out = tmp_path / "units"
+    rc = main(["deploy", "systemd", "--config", str(cfg), "--out", str(out), *extra])
+    return rc, out
+
+
+def test_deploy_writes_one_notify_unit_per_host(tmp_path):
+    rc, out = _units(tmp_path, "--runners", "exchange=gateway,executor", "--runners", "sr-1,sr-2")
+    assert rc == 0
+    units = sorted(p.name for p in out.iterdir())
+    assert units == ["workbench-exchange.service", "workbench-sr-1-sr-2.service"]
+    text = (out / "workbench-exchange.service").read_text()
+    assert "Type=notify" in text and "WatchdogSec=30" in text
+    assert f"up --config {tmp_path / 'c.toml'} --runners gateway,executor" in text
+
+
+def test_deploy_per_runner_and_unknown_runner(tmp_path, capsys):
+    rc, out = _units(tmp_path, "--per-runner")
+    assert rc == 0 and len(list(out.iterdir())) == 4
+    rc, _ = _units(tmp_path, "--runners", "gateway,nope")
+    assert rc == 2 and "no runner named nope" in capsys.readouterr().err
+
+
+@needs_analyze
+def test_units_pass_systemd_analyze_verify(tmp_path):
+    rc, out = _units(tmp_path, "--runners", "gateway,executor", "--env-file", "/dev/null")
+    assert rc == 0
+    for unit in out.iterdir():
+        r = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout + r.stderr
+    # The check has teeth here: a broken unit fails it.
+    bad = out / "workbench-bad.service"
+    bad.write_text("[Service]\nType=notify\nExecStart=relative/path\n")
+    r = subprocess.run([analyze, "verify", str(bad)], capture_output=True, text=True)
+    assert r.returncode != 0
+
+
+def test_log_files_rotate_by_size_and_keep_only_the_newest(tmp_path):
+    book = LogBook(tmp_path, keep=10, max_bytes=1000, backups=2)
+    for i in range(100):
+        book.add("gateway", json.dumps({"event": "x", "i": i, "pad": "y" * 40}))
+    book.close()
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["gateway.jsonl", "gateway.jsonl.1", "gateway.jsonl.2"]
+    for f in files:
+        assert (tmp_path / f).stat().st_size <= 1000 + 100
+
+    def rows(name):
+        return [json.loads(x)["i"] for x in (tmp_path / name).read_text().splitlines()]
+
+    newest, older, oldest = rows("gateway.jsonl"), rows("gateway.jsonl.1"), rows("gateway.jsonl.2")
+    assert (newest or older)[-1] == 99
+    assert max(oldest) < min(older) and max(older) < min(newest or [100])
+    assert min(oldest) > 0  # the first lines went with the rotated file that fell off
+    assert book.recent("gateway")[-1]["i"] == 99
+
+
+def test_deploy_defaults_to_one_unit_per_configured_host(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        '[[hosts]]\nname = "exchange"\nrunners = ["gateway", "executor"]\n'
+        'telemetry_address = "tcp://10.0.0.1:5705"\n'
+        '[[hosts]]\nname = "compute"\nrunners = ["sr-1"]\n'
+        'telemetry_address = "tcp://10.0.0.2:5705"\n'
+    )
+    out = tmp_path / "units"
+    assert main(["deploy", "systemd", "--config", str(cfg), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "workbench-compute.service",
+        "workbench-exchange.service",
+    ]
+    assert "--runners sr-1" in (out / "workbench-compute.service").read_text()

@@ -1,0 +1,408 @@
+"""CURVE on the bus: key pairs, a ZAP handler per binding process, refused handshakes counted.
+
+With ``[security] curve = true`` every tcp socket of the bus is encrypted and
+authenticated with ZeroMQ's CURVE. Each member of the pipeline (every runner
+id, ``supervisor``, and read-only taps named ``tap...``) has a key pair; the
+config lists the public keys, the secret keys stay in files (mode 0600) or the
+environment (``WORKBENCH_SECRET_KEY_<NAME>``) and are never logged or saved.
+
+Who may connect to what (the binder checks the client's key in its ZAP handler):
+
+    ticks      (gateway binds)     strategies, taps
+    control    (gateway binds)     strategies
+    signals    (executor binds)    strategies
+    events     (executor binds)    supervisor, taps
+    telemetry  (supervisor binds)  gateway, executor, strategies
+
+A peer with an unlisted key (or no CURVE at all) never completes the
+handshake, so it receives nothing and sends nothing. Each refused handshake
+counts ``curve_handshakes_refused`` in the binder's telemetry and is logged
+once per burst. ipc endpoints are not encrypted; they must live in a folder
+only the owner can open (0700).
+
+A process installs its `BusSecurity` on its `zmq.Context` once (`install`);
+the socket adapters then call `secure` for every socket they make.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import queue
+import re
+import stat
+import threading
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import structlog
+import zmq
+import zmq.auth
+from zmq.auth.thread import ThreadAuthenticator
+from zmq.utils.monitor import recv_monitor_message
+
+from workbench.exceptions import ConfigurationError
+from workbench.runtime.telemetry import BurstLog, Telemetry
+
+if TYPE_CHECKING:
+    from workbench.config import WorkbenchConfig
+
+log = structlog.get_logger()
+
+SUPERVISOR = "supervisor"
+TAP_PREFIX = "tap"
+SECRET_ENV_PREFIX = "WORKBENCH_SECRET_KEY_"
+REFUSED_COUNTER = "curve_handshakes_refused"
+_REFUSED_EVENTS = (
+    zmq.EVENT_HANDSHAKE_FAILED_AUTH
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+)
+_REASONS = {
+    zmq.EVENT_HANDSHAKE_FAILED_AUTH: "key not listed",
+    zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "protocol (no CURVE, or wrong server key)",
+    zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "handshake failed",
+}
+DOMAINS = ("ticks", "control", "signals", "events", "telemetry")
+
+
+def secret_env_name(name: str) -> str:
+    """The environment variable that may hold ``name``'s z85 secret key."""
+    return SECRET_ENV_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+
+
+def is_tap(name: str) -> bool:
+    """True for the key names of read-only taps (``tap``, ``tap-notebook``...)."""
+    return name.startswith(TAP_PREFIX)
+
+
+def pipeline_members(config: WorkbenchConfig) -> list[str]:
+    """Every name that needs a key pair in ``config`` (taps aside)."""
+    return [config.gateway.id, config.executor.id, *(s.id for s in config.strategies), SUPERVISOR]
+
+
+# -- keys -----------------------------------------------------------------------------
+
+
+def generate_keys(folder: Path, names: list[str], *, force: bool = False) -> dict[str, str]:
+    """Write one CURVE key pair per name into ``folder``; returns the public keys.
+
+    Files are zmq.auth certificates: ``<name>.key`` (public) and
+    ``<name>.key_secret`` (mode 0600, in a 0700 folder).
+
+    Raises:
+        FileExistsError: a secret file is there already and not ``force``.
+    """
+    folder = Path(folder)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    publics: dict[str, str] = {}
+    for name in names:
+        secret_file = folder / f"{name}.key_secret"
+        if secret_file.exists() and not force:
+            raise FileExistsError(f"{secret_file}: exists; pass --force to replace it")
+        public, secret = zmq.curve_keypair()
+        stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        head = f"#   ****  workbench CURVE certificate for {name}, {stamp}  ****\n"
+        _write(folder / f"{name}.key", 0o644, _cert(head, public))
+        _write(secret_file, 0o600, _cert(head, public, secret))
+        publics[name] = public.decode()
+    return publics
+
+
+def _cert(head: str, public: bytes, secret: bytes | None = None) -> str:
+    lines = [head, "metadata\n", "curve\n", f'    public-key = "{public.decode()}"\n']
+    if secret is not None:
+        lines.append(f'    secret-key = "{secret.decode()}"\n')
+    return "".join(lines)
+
+
+def _write(path: Path, mode: int, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(tmp, mode)  # the umask may have narrowed it; we want exactly this
+    tmp.replace(path)
+
+
+def config_lines(publics: dict[str, str], keys_dir: str) -> str:
+    """The TOML a config needs for these keys."""
+    out = ["[security]", "curve = true", f'keys_dir = "{keys_dir}"', "", "[security.public_keys]"]
+    out += [f'{_toml_key(n)} = "{k}"' for n, k in publics.items()]
+    return "\n".join(out) + "\n"
+
+
+def _toml_key(name: str) -> str:
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else f'"{name}"'
+
+
+@dataclass(frozen=True)
+class Identity:
+    """One member's key pair (the secret is kept out of repr, logs and dumps)."""
+
+    name: str
+    public: bytes
+    secret: bytes = field(repr=False)
+
+
+def load_identity(config: WorkbenchConfig, name: str) -> Identity:
+    """``name``'s key pair: the secret from the environment or ``keys_dir``.
+
+    Raises:
+        ConfigurationError: no public key listed, no secret found, or a secret
+            that does not match the listed public key.
+    """
+    sec = config.security
+    src = config.source
+    public = sec.public_keys.get(name)
+    if public is None:
+        raise ConfigurationError(f"{src}: security.public_keys.{name}: missing (curve is on)")
+    env = secret_env_name(name)
+    raw = os.environ.get(env)
+    if raw:
+        secret, origin = raw.strip().encode(), f"environment variable {env}"
+    else:
+        if not sec.keys_dir:
+            raise ConfigurationError(
+                f"{src}: security.keys_dir: not set and {env} is empty; "
+                f"cannot find the secret key of {name!r}"
+            )
+        path = config.resolve(sec.keys_dir) / f"{name}.key_secret"
+        try:
+            _check_private(path)
+            _, secret_or_none = zmq.auth.load_certificate(path)
+        except (OSError, ValueError) as e:
+            raise ConfigurationError(
+                f"{src}: security.keys_dir: cannot read the secret key of {name!r} from {path}: {e}"
+            ) from e
+        if secret_or_none is None:
+            raise ConfigurationError(f"{src}: security.keys_dir: {path} holds no secret key")
+        secret, origin = secret_or_none, str(path)
+    try:
+        derived = zmq.curve_public(secret)
+    except (zmq.ZMQError, ValueError) as e:
+        raise ConfigurationError(f"{src}: the secret key of {name!r} ({origin}) is not z85") from e
+    if derived.decode() != public:
+        raise ConfigurationError(
+            f"{src}: security.public_keys.{name}: does not match the secret key in {origin}"
+        )
+    return Identity(name, public.encode(), secret)
+
+
+def _check_private(path: Path) -> None:
+    mode = path.stat().st_mode
+    if mode & 0o077:
+        raise OSError(f"mode {stat.filemode(mode)}; a secret key file must be 0600")
+
+
+# -- per-process security ---------------------------------------------------------------
+
+
+class BusSecurity:
+    """CURVE keys, the ZAP handler and handshake monitoring of one process's context.
+
+    Args:
+        config: The run's config (its ``security`` and ``bus`` sections).
+        name: Whose key pair this process uses (a runner id, ``supervisor``, ``tap...``).
+        telemetry: Where refused handshakes are counted.
+    """
+
+    def __init__(self, config: WorkbenchConfig, name: str, telemetry: Telemetry) -> None:
+        self.enabled = config.security.curve
+        self.name = name
+        self._source = config.source
+        self._telemetry = telemetry
+        self._log_interval_s = config.runtime.bad_frame_log_interval_s
+        bus = config.bus
+        self._domains = {
+            bus.ticks_address: "ticks",
+            bus.control_address: "control",
+            bus.signals_address: "signals",
+            bus.events_address: "events",
+            bus.telemetry_address: "telemetry",
+        }
+        self._auth: ThreadAuthenticator | None = None
+        self._monitor: _HandshakeMonitor | None = None
+        if not self.enabled:
+            return
+        self.identity = load_identity(config, name)
+        keys = config.security.public_keys
+        gw, ex = config.gateway.id, config.executor.id
+        strategies = {keys[s.id] for s in config.strategies if s.id in keys}
+        taps = {k for n, k in keys.items() if is_tap(n)}
+        self._allowed: dict[str, set[str]] = {
+            "ticks": strategies | taps,
+            "control": set(strategies),
+            "signals": set(strategies),
+            "events": {keys[SUPERVISOR]} | taps,
+            "telemetry": {keys[gw], keys[ex]} | strategies,
+        }
+        binder = {"ticks": gw, "control": gw, "signals": ex, "events": ex, "telemetry": SUPERVISOR}
+        self._server_keys = {d: keys[b].encode() for d, b in binder.items()}
+        telemetry.inc(REFUSED_COUNTER, 0)  # exported as 0 from the start: alerts use increase()
+
+    def secure(self, sock: zmq.Socket, address: str, *, server: bool) -> None:
+        """Set ``sock`` up for ``address`` before it binds (``server``) or connects.
+
+        Raises:
+            ConfigurationError: an ipc folder others can open, with CURVE on.
+        """
+        if address.startswith("ipc://"):
+            private_ipc_dir(address, strict=self.enabled, source=self._source)
+            return
+        if not self.enabled or not address.startswith("tcp://"):
+            return
+        domain = self._domains.get(address)
+        if domain is None:
+            raise ConfigurationError(f"{self._source}: {address} is not a bus address")
+        sock.curve_secretkey = self.identity.secret
+        sock.curve_publickey = self.identity.public
+        if server:
+            self._start_auth(sock.context)
+            sock.zap_domain = domain.encode()
+            sock.setsockopt(zmq.ZAP_ENFORCE_DOMAIN, 1)  # fail closed without a handler
+            sock.curve_server = True
+            assert self._monitor is not None
+            self._monitor.add(sock, domain)
+        else:
+            sock.curve_serverkey = self._server_keys[domain]
+
+    def _start_auth(self, ctx: zmq.Context) -> None:
+        if self._auth is not None:
+            return
+        self._auth = ThreadAuthenticator(ctx)
+        self._auth.start()
+        for domain in DOMAINS:
+            self._auth.configure_curve_callback(domain, _KeyList(self._allowed[domain]))
+        self._monitor = _HandshakeMonitor(
+            self._telemetry, BurstLog("curve_handshake_refused", self._log_interval_s)
+        )
+
+    def close(self) -> None:
+        """Stop the ZAP handler and the monitor (before the context is destroyed)."""
+        if self._monitor is not None:
+            self._monitor.stop()
+            self._monitor = None
+        if self._auth is not None:
+            self._auth.stop()
+            self._auth = None
+
+
+class _KeyList:
+    """A ZAP credentials provider: allowed when the client's z85 key is listed."""
+
+    def __init__(self, keys: set[str]) -> None:
+        self._keys = {k.encode() for k in keys}
+
+    def callback(self, domain: str, key: bytes) -> bool:
+        return key in self._keys
+
+
+class _HandshakeMonitor:
+    """Counts and logs the refused handshakes of server sockets, on its own thread."""
+
+    def __init__(self, telemetry: Telemetry, burst: BurstLog) -> None:
+        self._telemetry = telemetry
+        self._burst = burst
+        self._new: queue.Queue[tuple[zmq.Socket, str]] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="curve-monitor", daemon=True)
+        self._thread.start()
+
+    def add(self, sock: zmq.Socket, domain: str) -> None:
+        # Created here, then owned by the monitor thread alone (handed over by the queue).
+        self._new.put((sock.get_monitor_socket(_REFUSED_EVENTS), domain))
+
+    def _run(self) -> None:
+        poller = zmq.Poller()
+        mons: dict[zmq.Socket, str] = {}
+        try:
+            while not self._stop.is_set():
+                while not self._new.empty():
+                    mon, domain = self._new.get()
+                    mons[mon] = domain
+                    poller.register(mon, zmq.POLLIN)
+                for mon in dict(poller.poll(100)):
+                    msg = recv_monitor_message(mon)
+                    if msg["event"] & _REFUSED_EVENTS:
+                        self._telemetry.inc(REFUSED_COUNTER)
+                        self._burst(
+                            socket=mons[mon],
+                            endpoint=msg["endpoint"].decode(errors="replace"),
+                            reason=_REASONS.get(msg["event"], "handshake failed"),
+                            total_refused=self._telemetry.get(REFUSED_COUNTER),
+                        )
+        finally:
+            for mon in mons:
+                mon.close(linger=0)
+            while not self._new.empty():
+                self._new.get()[0].close(linger=0)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+
+
+def private_ipc_dir(address: str, *, strict: bool, source: str = "<config>") -> Path:
+    """Make sure the folder of an ipc endpoint is open to its owner only (0700).
+
+    A folder we own is created or narrowed to 0700. A shared one (``/tmp``)
+    cannot be: that is an error with CURVE on (``strict``), a warning otherwise.
+
+    Raises:
+        ConfigurationError: ``strict`` and the folder stays open to others.
+    """
+    folder = Path(address[len("ipc://") :]).parent
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = folder.stat()
+    if st.st_mode & 0o077:
+        if st.st_uid == os.getuid() and not st.st_mode & stat.S_ISVTX:
+            os.chmod(folder, 0o700)
+            return folder
+        if strict:
+            raise ConfigurationError(
+                f"{source}: bus: ipc endpoint {address} lives in {folder}, which others can "
+                "open; use a folder of its own (it is made 0700)"
+            )
+        log.warning("ipc_dir_not_private", address=address, folder=str(folder))
+    return folder
+
+
+# -- the registry the socket adapters use -------------------------------------------------
+
+_installed: weakref.WeakKeyDictionary[zmq.Context, BusSecurity] = weakref.WeakKeyDictionary()
+
+
+def install(
+    ctx: zmq.Context, config: WorkbenchConfig, name: str, telemetry: Telemetry
+) -> BusSecurity:
+    """Give every socket of ``ctx`` ``name``'s identity from now on.
+
+    Raises:
+        ConfigurationError: CURVE is on and ``name``'s keys cannot be loaded.
+    """
+    sec = BusSecurity(config, name, telemetry)
+    _installed[ctx] = sec
+    if sec.enabled:
+        log.info("curve_enabled", identity=name, public_key=sec.identity.public.decode())
+    return sec
+
+
+def uninstall(ctx: zmq.Context) -> None:
+    """Stop ``ctx``'s ZAP handler and monitor; call before destroying the context."""
+    sec = _installed.pop(ctx, None)
+    if sec is not None:
+        sec.close()
+
+
+def secure(sock: zmq.Socket, address: str, *, server: bool) -> None:
+    """Apply the security installed on ``sock``'s context (none installed: ipc folder only)."""
+    sec = _installed.get(sock.context)
+    if sec is not None:
+        sec.secure(sock, address, server=server)
+    elif address.startswith("ipc://"):
+        private_ipc_dir(address, strict=False)

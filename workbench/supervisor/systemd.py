@@ -1,0 +1,186 @@
+"""systemd integration: ``sd_notify`` readiness and watchdog pings, and unit files.
+
+`workbench up` under a ``Type=notify`` unit tells systemd ``READY=1`` once
+every runner it supervises sends heartbeats, pings ``WATCHDOG=1`` at half the
+``WatchdogSec`` interval while its supervisor thread is alive (a hung
+supervisor is restarted by systemd), and says ``STOPPING=1`` on the way out.
+The protocol is one datagram per message on the unix socket named by
+``$NOTIFY_SOCKET`` (``@`` = the abstract namespace); without it every call is
+a no-op, so the same command runs in a terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import structlog
+
+if TYPE_CHECKING:
+    from workbench.supervisor.supervisor import Supervisor
+
+log = structlog.get_logger()
+
+NOTIFY_SOCKET_ENV = "NOTIFY_SOCKET"
+WATCHDOG_USEC_ENV = "WATCHDOG_USEC"
+WATCHDOG_PID_ENV = "WATCHDOG_PID"
+
+
+class Notifier:
+    """Sends sd_notify messages to systemd (or to nothing, outside a notify unit)."""
+
+    def __init__(self, environ: dict[str, str] | None = None) -> None:
+        env = os.environ if environ is None else environ
+        raw = env.get(NOTIFY_SOCKET_ENV, "")
+        self._address = "\0" + raw[1:] if raw.startswith("@") else raw
+        self._sock: socket.socket | None = None
+        if self._address:
+            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        usec = env.get(WATCHDOG_USEC_ENV, "")
+        pid = env.get(WATCHDOG_PID_ENV, "")
+        mine = not pid or pid == str(os.getpid())
+        self.watchdog_interval_s = int(usec) / 2e6 if usec.isdigit() and mine else None
+
+    @property
+    def enabled(self) -> bool:
+        """True under systemd (``$NOTIFY_SOCKET`` set)."""
+        return self._sock is not None
+
+    def notify(self, *fields: str) -> bool:
+        """Send ``KEY=value`` fields as one message; True if it was sent."""
+        if self._sock is None:
+            return False
+        try:
+            self._sock.sendto("\n".join(fields).encode(), self._address)
+        except OSError as e:  # systemd gone or socket full: never take `up` down
+            log.warning("sd_notify_failed", error=str(e))
+            return False
+        return True
+
+    def ready(self, status: str) -> bool:
+        """``READY=1`` with a status line."""
+        return self.notify("READY=1", f"STATUS={status}", f"MAINPID={os.getpid()}")
+
+    def status(self, status: str) -> bool:
+        """A status line (``systemctl status`` shows it)."""
+        return self.notify(f"STATUS={status}")
+
+    def watchdog(self) -> bool:
+        """One watchdog ping."""
+        return self.notify("WATCHDOG=1")
+
+    def stopping(self) -> bool:
+        """``STOPPING=1``."""
+        return self.notify("STOPPING=1", "STATUS=stopping")
+
+    def close(self) -> None:
+        """Close the socket."""
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+class SupervisorNotifier:
+    """Readiness and watchdog pings for a supervisor under a ``Type=notify`` unit.
+
+    Call `tick` often (``workbench up`` does, every 0.1 s). It sends
+    ``READY=1`` once every supervised runner is running, and ``WATCHDOG=1``
+    at half ``WatchdogSec`` only while the supervisor thread goes round its
+    loop: a hung supervisor misses the watchdog and systemd restarts the unit.
+    """
+
+    def __init__(self, notifier: Notifier | None = None) -> None:
+        self.notifier = notifier or Notifier()
+        self._ready = False
+        self._next_ping = 0.0
+
+    def tick(self, sup: Supervisor) -> None:
+        """Notify what is due now."""
+        if not self.notifier.enabled:
+            return
+        now = time.monotonic()
+        if not self._ready and sup.all_running():
+            self._ready = True
+            names = ", ".join(sup.runner_names)
+            self.notifier.ready(f"running {names}; health {sup.health_url}/health")
+        interval = self.notifier.watchdog_interval_s
+        if interval and now >= self._next_ping and now - sup.loop_beat < interval:
+            self.notifier.watchdog()
+            self._next_ping = now + interval
+
+    def stopping(self) -> None:
+        """Say ``STOPPING=1`` and close."""
+        self.notifier.stopping()
+        self.notifier.close()
+
+
+@dataclass(frozen=True)
+class UnitSpec:
+    """What one unit runs."""
+
+    name: str
+    config: Path
+    runners: list[str]
+    workdir: Path
+    user: str | None = None
+    watchdog_s: int = 30
+    env_file: Path | None = None
+
+
+def render_unit(spec: UnitSpec, executable: str | None = None) -> str:
+    """The text of a ``Type=notify`` service unit that runs ``workbench up``."""
+    exe = executable or sys.executable
+    argv = [exe, "-m", "workbench.cli", "up", "--config", str(spec.config)]
+    if spec.runners:
+        argv += ["--runners", ",".join(spec.runners)]
+    lines = [
+        "[Unit]",
+        f"Description=workbench runners {', '.join(spec.runners) or 'all'} ({spec.config.name})",
+        "After=network-online.target",
+        "Wants=network-online.target",
+        "",
+        "[Service]",
+        "Type=notify",
+        "NotifyAccess=main",
+        f"ExecStart={shlex.join(argv)}",
+        f"WorkingDirectory={spec.workdir}",
+        f"WatchdogSec={spec.watchdog_s}",
+        "Restart=on-failure",
+        "RestartSec=2",
+        # `up` stops its runners within the grace itself; leave it time to.
+        "TimeoutStopSec=30",
+        "KillMode=mixed",
+        "Environment=PYTHONUNBUFFERED=1",
+    ]
+    if spec.env_file is not None:
+        # Secrets (WORKBENCH_SECRET_KEY_*, WORKBENCH__SUPERVISOR__HTTP_TOKEN) live here, 0600.
+        lines.append(f"EnvironmentFile={spec.env_file}")
+    if spec.user:
+        lines.append(f"User={spec.user}")
+    lines += [
+        "NoNewPrivileges=yes",
+        "PrivateTmp=yes",
+        "ProtectSystem=full",
+        "",
+        "[Install]",
+        "WantedBy=multi-user.target",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_units(specs: list[UnitSpec], out_dir: Path, executable: str | None = None) -> list[Path]:
+    """Write ``workbench-<name>.service`` per spec into ``out_dir``; returns the paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for spec in specs:
+        path = out_dir / f"workbench-{spec.name}.service"
+        path.write_text(render_unit(spec, executable))
+        paths.append(path)
+    return paths
