@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from conftest import make_config
+from helpers import make_config
 
 from workbench.config import WorkbenchConfig
 from workbench.messaging.security import generate_keys

@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from conftest import make_config
+from helpers import make_config
 
 from workbench.exceptions import ConfigurationError
 from workbench.supervisor import Supervisor

@@ -12,7 +12,7 @@ import threading
 import time
 
 import pytest
-from conftest import ROOT, make_config
+from helpers import ROOT, make_config
 
 pytestmark = pytest.mark.integration
 

@@ -1,0 +1,158 @@
+"""The strategy host with in-process channels: outbox, acks, re-sends, saves, end-of-stream."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from workbench.domain.model import Side, Signal, Tick, TickBatch
+from workbench.messaging.codec import Ack, EndOfStream, Heartbeat
+from workbench.messaging.inproc import Channel, InprocReceiver, InprocSender
+from workbench.runtime.state import FileStateStore
+from workbench.runtime.strategy_host import StrategyRunner
+from workbench.runtime.telemetry import Telemetry
+from workbench.strategies.support_resistance import SupportResistance
+
+CONDITION = {
+    "id": "b",
+    "symbol": "XYZ",
+    "side": "BUY",
+    "trigger_price": 100.0,
+    "turning_point": 0.5,
+    "take_profit": 1.0,
+    "stop_loss": 1.0,
+}
+
+
+class Bare:
+    """A strategy with only the required methods: no pop_events, levels or on_batch."""
+
+    def __init__(self, strategy_id: str) -> None:
+        self.strategy_id = strategy_id
+        self.inner = SupportResistance(strategy_id, [CONDITION], record_events=False)
+
+    def on_tick(self, tick: Tick) -> list[Signal]:
+        return self.inner.on_tick(tick)
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.inner.snapshot()
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.inner.restore(state)
+
+
+class Host:
+    def __init__(self, tmp_path, strategy=None, **options) -> None:
+        self.ticks, self.signals, self.credits = Channel(), Channel(), Channel()
+        self.acks, self.beats = Channel(), Channel()
+        self.executor = InprocSender(self.acks, "executor")
+        self.strategy = strategy or Bare("sr")
+        self.runner = StrategyRunner(
+            self.strategy,
+            InprocReceiver(self.ticks),
+            InprocSender(self.signals, "sr"),
+            InprocSender(self.credits, "sr"),
+            FileStateStore(tmp_path / "state"),
+            Telemetry(),
+            InprocSender(self.beats, "sr"),
+            0.5,
+            acks=InprocReceiver(self.acks),
+            **options,
+        )
+        self.gateway = InprocSender(self.ticks, "gateway")
+        self.runner.on_start()
+
+    def send_ticks(self, prices: list[float], first_seq: int = 1) -> None:
+        n = len(prices)
+        self.gateway.send(TickBatch("XYZ", first_seq, list(range(first_seq, first_seq + n)),
+                                    prices, [1.0] * n))  # fmt: skip
+        self.runner.step(0)
+
+    def sent(self) -> list[Any]:
+        rx = InprocReceiver(self.signals)
+        return [rx.recv(0).payload for _ in range(len(self.signals.frames))]
+
+
+def test_state_is_saved_on_close_for_a_strategy_that_reports_no_events(tmp_path):
+    host = Host(tmp_path)
+    host.send_ticks([101.0, 100.0])  # triggers; no signal yet, and no events to report
+    assert host.strategy.inner.conditions[0].state.value == "TRIGGERED"
+    host.runner.on_close()  # a clean SIGTERM ends here
+    again = Host(tmp_path)
+    assert again.strategy.inner.conditions[0].state.value == "TRIGGERED"
+
+
+def test_state_is_saved_on_the_interval_without_events(tmp_path):
+    host = Host(tmp_path, persist_interval_s=0.0)
+    host.send_ticks([101.0, 100.0])
+    again = Host(tmp_path)  # as after a SIGKILL: no on_close
+    assert again.strategy.inner.conditions[0].state.value == "TRIGGERED"
+
+
+def test_a_signal_stays_in_the_outbox_until_acked_and_is_resent_after_the_timeout(tmp_path):
+    host = Host(tmp_path, resend_after_s=0.05)
+    host.send_ticks([101.0, 100.0, 100.5])  # entry: sr:1
+    assert [s.id for s in host.sent()] == ["sr:1"]
+    host.runner.step(0)
+    assert host.sent() == []  # not yet due
+    time.sleep(0.06)
+    host.runner.step(0)  # unacked past the timeout: sent again
+    assert [s.id for s in host.sent()] == ["sr:1"]
+    host.executor.send(Ack("sr", 1))
+    host.runner.step(0)
+    assert host.sent() == [] and len(host.runner.outbox) == 0
+
+
+def test_a_restarted_strategy_resends_what_was_never_acked(tmp_path):
+    host = Host(tmp_path)
+    host.send_ticks([101.0, 100.0, 100.5])
+    assert [s.id for s in host.sent()] == ["sr:1"]
+    again = Host(tmp_path)  # the first died before any ack
+    again.runner.step(0)
+    resent = again.sent()
+    assert [s.id for s in resent] == ["sr:1"] and resent[0].side is Side.BUY
+
+
+def test_a_new_executor_epoch_triggers_a_resend_of_everything(tmp_path):
+    host = Host(tmp_path)
+    host.send_ticks([101.0, 100.0, 100.5])
+    host.sent()
+    host.executor.send(Ack("sr", 0))
+    host.runner.step(0)
+    host.executor = InprocSender(host.acks, "executor")  # a new process: a new epoch
+    host.executor.send(Ack("sr", 0))
+    host.runner.step(0)
+    assert [s.id for s in host.sent()] == ["sr:1"]
+
+
+def test_end_of_stream_finishes_only_once_the_executor_confirms_it(tmp_path):
+    host = Host(tmp_path)
+    host.send_ticks([101.0, 100.0, 100.5])
+    host.gateway.send(EndOfStream("gateway", 3, 3))
+    host.runner.step(0)
+    assert not host.runner.finished
+    host.executor.send(Ack("sr", 1))
+    host.executor.send(EndOfStream("sr", 3, 1))  # the executor's echo
+    host.runner.step(0)
+    assert host.runner.finished
+
+
+def test_heartbeats_report_the_outbox(tmp_path):
+    host = Host(tmp_path)
+    host.send_ticks([101.0, 100.0, 100.5])
+    host.runner.send_heartbeat()
+    hb = InprocReceiver(host.beats).recv(0).payload
+    assert isinstance(hb, Heartbeat) and hb.extra["outbox"] == 1 and "levels" not in hb.extra
+
+
+@pytest.mark.parametrize("acked", [0, 1])
+def test_the_outbox_is_saved_with_the_state(tmp_path, acked):
+    host = Host(tmp_path)
+    host.send_ticks([101.0, 100.0, 100.5])
+    if acked:
+        host.executor.send(Ack("sr", 1))
+        host.runner.step(0)
+    host.runner.on_close()
+    assert len(Host(tmp_path).runner.outbox) == 1 - acked
