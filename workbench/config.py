@@ -238,6 +238,17 @@ class SupervisorConfig(_Section):
         return v
 
 
+class ReportConfig(_Section):
+    """How reports turn PnL into returns (`workbench.replay.performance`)."""
+
+    capital: float = Field(
+        10_000.0,
+        gt=0,
+        description="capital base in quote currency; daily return = equity change / "
+        "(capital + equity at the previous day's close)",
+    )
+
+
 class PromotionRecord(_Section):
     """Why this config was promoted: the replay it passed and the checks it met."""
 
@@ -265,6 +276,7 @@ class WorkbenchConfig(BaseSettings):
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
     promotion: PromotionRecord | None = None
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
