@@ -3,9 +3,13 @@
 `cluster_client` yields a `distributed.Client`: on a new `LocalCluster` (one
 single-threaded worker process per core, or ``workers``) when no scheduler
 address is given, else on the scheduler at that address. `TaskRunner` puts
-the config and the ticks on every worker once (``scatter(broadcast=True)``),
-so each task carries only its parameters, and collects rows as they finish
-with a tqdm bar.
+the config and the ticks on every worker once, as a worker plugin (also sent
+to workers that join later), so each task carries only its parameters; it
+collects rows as they finish with a tqdm bar.
+
+Why a plugin and not ``scatter(broadcast=True)``: the scheduler's active
+memory manager drops "surplus" replicas of scattered data, and the next task
+on that worker would fetch the whole table again.
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import structlog
+from distributed import WorkerPlugin
 
 from workbench.config import WorkbenchConfig
 from workbench.exceptions import ConfigurationError
@@ -74,24 +80,52 @@ def cluster_client(
         cluster.close()
 
 
+class SweepData(WorkerPlugin):  # distributed refuses duck-typed plugins
+    """A Dask worker plugin holding one sweep's config and ticks on each worker."""
+
+    def __init__(self, name: str, cfg: WorkbenchConfig, table: TickTable) -> None:
+        self.name = name
+        self.cfg = cfg
+        self.table = table
+
+    def setup(self, worker: Any) -> None:
+        log.debug("sweep_data_received", name=self.name, ticks=len(self.table))
+
+    def teardown(self, worker: Any) -> None:
+        self.table = TickTable.empty()
+
+
+def run_on_worker(name: str, params: dict[str, Any], rows: tuple[int, int] | None) -> dict:
+    """The task: `replay_row` on this worker's copy of sweep ``name``'s data."""
+    from distributed import get_worker
+
+    data: SweepData = get_worker().plugins[name]
+    return replay_row(data.cfg, data.table, params, rows)
+
+
 class TaskRunner:
-    """Runs jobs of one config and one tick table on a Dask client."""
+    """Runs jobs of one config and one tick table on a Dask client; `close` frees the data."""
 
     def __init__(self, client: Any, cfg: WorkbenchConfig, table: TickTable) -> None:
         self.client = client
-        # Broadcast: a replica on every worker, so no task ever moves the data.
-        self._cfg = client.scatter(cfg, broadcast=True, hash=False)
-        self._table = client.scatter(table, broadcast=True, hash=False)
+        self.name = f"workbench-sweep-{uuid.uuid4().hex[:12]}"
+        client.register_plugin(SweepData(self.name, cfg, table), name=self.name)
         self.workers = len(client.scheduler_info(n_workers=-1).get("workers", {}))
 
-    @property
-    def data_key(self) -> str:
-        """The Dask key of the scattered tick table."""
-        return self._table.key
+    def close(self) -> None:
+        """Remove the data from every worker."""
+        with contextlib.suppress(Exception):  # the cluster may already be gone
+            self.client.unregister_worker_plugin(self.name)
+
+    def __enter__(self) -> TaskRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def submit(self, job: Job) -> Any:
         params, rows = job
-        return self.client.submit(replay_row, self._cfg, self._table, params, rows, pure=False)
+        return self.client.submit(run_on_worker, self.name, params, rows, pure=False)
 
     def run(
         self,

@@ -91,8 +91,7 @@ def sweep(
     wins = windows(wf_spec, np.asarray(table.ts_ns, dtype=np.int64)) if wf_spec else []
     names = [s.name for s in specs]
     t0 = time.perf_counter()
-    with _client(client, scheduler, workers) as c:
-        runner = TaskRunner(c, cfg, table)
+    with _client(client, scheduler, workers) as c, TaskRunner(c, cfg, table) as runner:
         if search == "optuna":
             from workbench.sweeps.search import optuna_rows
 
@@ -162,7 +161,8 @@ def _walk_forward(
     """Best parameters per train window (same combinations as the sweep), scored on its test."""
     if not wins:
         return None
-    combos = [{n: r[n] for n in names} for r in rows]
+    # Combinations that failed on all the data fail on a window too.
+    combos = [{n: r[n] for n in names} for r in rows if not r.get("error")]
     train_jobs: list[Job] = [(p, w.train) for w in wins for p in combos]
     train_rows = runner.run(train_jobs, progress=progress, desc="walk-forward train")
     chosen: list[tuple[Window, dict[str, Any]]] = []
