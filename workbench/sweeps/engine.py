@@ -70,7 +70,7 @@ def cluster_client(
         n_workers=workers or os.cpu_count() or 1,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",  # a free port: never collide with another session's 8787
         silence_logs=logging.WARNING,
     )
     try:

@@ -88,7 +88,7 @@ def test_exposure_and_turnover():
 
 
 def test_capital_must_be_positive():
-    with pytest.raises(ValueError, match="report.capital"):
+    with pytest.raises(ValueError, match=r"report\.capital"):
         perf.performance(curve(days=2), no_fills(), 0.0)
 
 
