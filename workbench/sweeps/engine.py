@@ -89,6 +89,10 @@ class SweepData(WorkerPlugin):  # distributed refuses duck-typed plugins
         self.table = table
 
     def setup(self, worker: Any) -> None:
+        if not structlog.is_configured():  # a bare `dask worker` would print debug events
+            from workbench.runtime.logs import configure_logging
+
+            configure_logging("WARNING", json=False)
         log.debug("sweep_data_received", name=self.name, ticks=len(self.table))
 
     def teardown(self, worker: Any) -> None:
