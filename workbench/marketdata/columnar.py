@@ -26,11 +26,30 @@ def vectorised_table(file: Any, roles: dict[str, str], price_mode: str) -> TickT
             -> column name, as the loader's layout has them.
         price_mode: ``mid``, ``bid`` or ``ask`` when there is no price column.
     """
+    names = list(dict.fromkeys(roles.values()))
+    cols = valid_columns(file.read(columns=names), roles, price_mode)
+    if cols is None:
+        return None
+    ts, price, size, symbol = cols
+    n = len(ts)
+    return TickTable(
+        symbol if symbol is not None else [""] * n,  # the loader names a file's only symbol
+        ts.tolist(),
+        price.tolist(),
+        size.tolist() if size is not None else [1.0] * n,
+    )
+
+
+def valid_columns(table: Any, roles: dict[str, str], price_mode: str) -> tuple | None:
+    """``(ts_ns, price, size | None, symbols | None)`` of an Arrow table or record batch.
+
+    ``ts_ns`` is int64 and ``price``/``size`` float64 numpy arrays; ``symbols``
+    a list of shared strs. None when any row breaks a rule (see the module
+    docstring), including timestamps going backwards within ``table``.
+    """
     import numpy as np
     import pyarrow as pa
 
-    names = list(dict.fromkeys(roles.values()))
-    table = file.read(columns=names)
     cols: dict[str, Any] = {}
     for role, name in roles.items():
         array = table.column(name)
@@ -52,11 +71,11 @@ def vectorised_table(file: Any, roles: dict[str, str], price_mode: str) -> TickT
                 array = array.cast(pa.int64())
             else:
                 return None
-            cols[role] = array.to_numpy()
+            cols[role] = np.asarray(array.to_numpy())
             continue
         if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
             return None  # text or decimals: the row path parses and reports them
-        cols[role] = array.cast(pa.float64()).to_numpy()
+        cols[role] = np.asarray(array.cast(pa.float64()).to_numpy())
     ts = cols["ts"]
     with np.errstate(invalid="ignore"):
         for role in ("price", "bid", "ask"):
@@ -74,14 +93,12 @@ def vectorised_table(file: Any, roles: dict[str, str], price_mode: str) -> TickT
         price = (cols["bid"] + cols["ask"]) / 2  # the same IEEE operations as the row path
     else:
         price = cols[price_mode]
-    n = len(ts)
-    size = cols["size"].tolist() if "size" in cols else [1.0] * n
-    symbol: list[str] | None = [""] * n  # the loader names the symbol when the file has none
+    symbol = None
     if "symbol" in cols:
         symbol = _symbols(cols["symbol"])
         if symbol is None:
             return None
-    return TickTable(symbol, ts.tolist(), price.tolist(), size)
+    return ts, price, cols.get("size"), symbol
 
 
 def _symbols(array: Any) -> list[str] | None:
@@ -89,7 +106,9 @@ def _symbols(array: Any) -> list[str] | None:
     import numpy as np
     import pyarrow as pa
 
-    encoded = pa.chunked_array(array).combine_chunks().dictionary_encode()
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    encoded = array.dictionary_encode()
     values = [sys.intern(s) for s in encoded.dictionary.to_pylist()]
     if not all(values):
         return None
