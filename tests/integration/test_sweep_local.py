@@ -191,3 +191,32 @@ def test_promote_without_walk_forward_refuses_an_oos_threshold(tmp_path, capsys)
         ]
     )
     assert rc == 2 and "walk_forward.json" in capsys.readouterr().err
+
+
+def test_cli_optuna_search(tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = main([
+        "sweep", "--config", str(CONFIG), "--grid", "turning_point=0.02:0.1:0.02",
+        "--search", "optuna", "--trials", "4", "--workers", "1", "--out", str(out), "--quiet",
+    ])  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    frame = pd.read_parquet(out / "results.parquet")
+    assert len(frame) == 4 and set(frame["turning_point"]) <= {0.02, 0.04, 0.06, 0.08, 0.1}
+
+
+def test_an_unreachable_scheduler_is_a_configuration_error():
+    import socket
+
+    from workbench.exceptions import ConfigurationError
+    from workbench.sweeps.engine import cluster_client
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once the socket closes
+    with (
+        pytest.raises(
+            ConfigurationError, match=f"scheduler tcp://127.0.0.1:{port}: cannot connect"
+        ),
+        cluster_client(f"tcp://127.0.0.1:{port}", connect_timeout_s=2),
+    ):
+        pass
