@@ -55,6 +55,8 @@ _EXPORTS: dict[str, str] = {
     "ReplayResult": "workbench.replays.report",
     "replay": "workbench.replays.session",
     "promote": "workbench.replays.promote",
+    "sweep": "workbench.sweeps.sweep",
+    "SweepResult": "workbench.sweeps.results",
     "ConfigurationError": "workbench.exceptions",
     "TemporaryError": "workbench.exceptions",
     "OrderRejected": "workbench.exceptions",
@@ -106,3 +108,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
     from workbench.strategies.base import Strategy, load_strategy
     from workbench.strategies.support_resistance import SupportResistance
     from workbench.supervisor.supervisor import RunnerState, Supervisor, SupervisorEvent
+    from workbench.sweeps.results import SweepResult
+    from workbench.sweeps.sweep import sweep

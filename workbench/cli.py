@@ -7,6 +7,7 @@ workbench halt|resume|state --config FILE   the kill switch of a running pipelin
 workbench data synth ...           write deterministic synthetic ticks
 workbench keys generate DIR        write CURVE key pairs, print the config lines
 workbench deploy systemd ...       write systemd units that run `workbench up`
+workbench sweep --config FILE ...  fast replays over a parameter grid on Dask
 """
 
 from __future__ import annotations
@@ -238,6 +239,8 @@ def _promote(args: argparse.Namespace) -> int:
             min_net_pnl=args.min_net_pnl,
             min_win_rate=args.min_win_rate,
             min_sharpe=args.min_sharpe,
+            min_oos_net_pnl=args.min_oos_net_pnl,
+            min_oos_positive_windows=args.min_oos_positive_windows,
         )
     except ConfigurationError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -249,6 +252,80 @@ def _promote(args: argparse.Namespace) -> int:
         return 1
     print(f"promoted {args.replay} -> {path}")
     return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from workbench.runtime.logs import configure_logging
+    from workbench.sweeps import parse_grid_args, sweep
+
+    configure_logging("WARNING", json=False)
+    try:
+        result = sweep(
+            args.config,
+            args.data,
+            grid=parse_grid_args(args.grid),
+            search=args.search,
+            trials=args.trials,
+            metric=args.metric,
+            maximize=not args.minimize,
+            walk_forward=args.walk_forward,
+            scheduler=args.scheduler,
+            workers=args.workers,
+            out=args.out,
+            progress=not args.quiet,
+        )
+    except (ConfigurationError, DataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    run = result.run
+    print(
+        f"sweep: {run['runs']} runs on {run['workers']} workers in {run['elapsed_s']} s, "
+        f"{run['failed']} failed"
+    )
+    for _, row in result.failures.iterrows():
+        params = ", ".join(f"{p}={row[p]}" for p in result.params)
+        print(f"failed: {params}: {row['error']}", file=sys.stderr)
+    if run["failed"] < run["runs"]:
+        best = result.best()
+        params = ", ".join(f"{p}={best[p]}" for p in result.params)
+        print(f"best by {result.metric}: {params} ({result.metric} {best[result.metric]})")
+    if result.walk_forward is not None:
+        oos = result.oos_summary()
+        print(
+            f"walk-forward {oos['spec']}: {oos['windows']} windows, in-sample net PnL "
+            f"{oos['is_net_pnl']:.4f}, out-of-sample {oos['oos_net_pnl']:.4f} "
+            f"({oos['oos_positive_windows']:.0%} of test windows positive)"
+        )
+    print(f"results in {args.out}")
+    return 1 if run["failed"] == run["runs"] else 0
+
+
+def _add_sweep_parser(sub) -> None:
+    from workbench.sweeps.tasks import METRICS
+
+    sw = sub.add_parser("sweep", help="fast replays over a parameter grid on Dask")
+    sw.add_argument("--config", required=True)
+    sw.add_argument("--data", default=None, help="tick file; default: the config's replay path")
+    sw.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        required=True,
+        metavar="NAME=SPEC",
+        help="a condition field and its values: a,b,c or START:STOP:STEP (inclusive)",
+    )
+    sw.add_argument("--scheduler", default=None, help="Dask scheduler address; default: local")
+    sw.add_argument(
+        "--workers", type=int, default=None, help="local workers (default: one per core)"
+    )
+    sw.add_argument("--metric", default="net_pnl", choices=METRICS, help="what picks the best")
+    sw.add_argument("--minimize", action="store_true", help="lower --metric is better")
+    sw.add_argument("--walk-forward", default=None, metavar="train=5d,test=1d")
+    sw.add_argument("--search", choices=["grid", "optuna"], default="grid")
+    sw.add_argument("--trials", type=int, default=32, help="--search optuna: how many trials")
+    sw.add_argument("--out", required=True, help="folder for results.parquet, best/, ...")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar")
+    sw.set_defaults(func=_sweep)
 
 
 def _run(args: argparse.Namespace, rest: list[str]) -> int:
@@ -455,6 +532,18 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--min-net-pnl", type=float, default=None)
     pr.add_argument("--min-win-rate", type=float, default=None)
     pr.add_argument("--min-sharpe", type=float, default=None)
+    pr.add_argument(
+        "--min-oos-net-pnl",
+        type=float,
+        default=None,
+        help="walk-forward: least out-of-sample net PnL over all test windows",
+    )
+    pr.add_argument(
+        "--min-oos-positive-windows",
+        type=float,
+        default=None,
+        help="walk-forward: least share (0-1) of test windows with a positive PnL",
+    )
     pr.set_defaults(func=_promote)
 
     for name, text in (
@@ -472,6 +561,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "--flatten", action="store_true", help="first send orders that close every position"
             )
         k.set_defaults(func=_trading)
+    _add_sweep_parser(sub)
 
     run = sub.add_parser("run", help="run one runner in the foreground")
     run.add_argument("role", choices=["gateway", "strategy", "executor"])

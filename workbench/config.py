@@ -342,6 +342,17 @@ class HostConfig(_Section):
         return BusConfig._zmq_address(v)
 
 
+class ReportConfig(_Section):
+    """How reports turn PnL into returns (`workbench.replays.performance`)."""
+
+    capital: float = Field(
+        10_000.0,
+        gt=0,
+        description="capital base in quote currency; daily return = equity change / "
+        "(capital + equity at the previous day's close)",
+    )
+
+
 class PromotionRecord(_Section):
     """Why this config was promoted: the replay it passed and the checks it met."""
 
@@ -371,6 +382,7 @@ class WorkbenchConfig(BaseSettings):
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
     hosts: list[HostConfig] = Field(default_factory=list)
+    report: ReportConfig = Field(default_factory=ReportConfig)
     promotion: PromotionRecord | None = None
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)

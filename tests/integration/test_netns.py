@@ -22,7 +22,8 @@ import pytest
 from curve_support import assert_no_secret_in, curve_config, secret_keys
 from helpers import ROOT
 from pipeline_support import COND_B, COND_S, write_ticks
-from workbench.replay.session import load_replay_ticks, run_fast
+
+from workbench.replays.session import load_replay_ticks, run_fast
 
 pytestmark = pytest.mark.integration
 

@@ -50,6 +50,8 @@ PINNED = {
     "load_ticks",
     "synth_ticks",
     "write_ticks",
+    "sweep",
+    "SweepResult",
 }
 
 

@@ -99,22 +99,36 @@ class SimulatedFeed:
 class ReplayFeed:
     """A tick file, as fast as allowed (speed 0) or at ``speed`` x real time.
 
-    The file is loaded and validated completely before the first tick goes out,
-    so a bad row fails the run before anything is published.
+    The file is validated completely before the first tick goes out, so a bad
+    row fails the run before anything is published. At speed 0 a Parquet file
+    with integer timestamps is streamed in chunks (`workbench.marketdata.stream`)
+    and never held whole; any other file, or one that needs the row checks'
+    exact error or a repair, is loaded whole.
     """
 
     def __init__(self, cfg: ReplayFeedConfig, path: str) -> None:
         from workbench.marketdata.loaders import load_ticks
 
-        self._table = load_ticks(
-            path, symbol=cfg.symbol, price=cfg.price, repair=cfg.repair, fmt=cfg.format
-        )
         self._cfg = cfg
-        self._n = len(self._table)
         self._i = 0
         self._t0: float | None = None
         self._batches: Iterator[TickBatch] | None = None
         self._run_ends: list[int] = []
+        stream = None
+        if cfg.speed == 0:
+            from workbench.marketdata.stream import open_stream
+
+            stream = open_stream(path, symbol=cfg.symbol, price=cfg.price, fmt=cfg.format)
+        self.streamed = stream is not None
+        if stream is not None:
+            self._table = None
+            self._n = stream.rows
+            self._batches = stream.batches(cfg.batch_size, first_seq=1)
+            return
+        self._table = load_ticks(
+            path, symbol=cfg.symbol, price=cfg.price, repair=cfg.repair, fmt=cfg.format
+        )
+        self._n = len(self._table)
         if cfg.speed == 0:
             self._batches = iter(self._table.batches(cfg.batch_size, first_seq=1))
         else:

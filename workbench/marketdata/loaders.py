@@ -123,6 +123,10 @@ def _read(path: Path, fmt: str, price: str, repair: bool) -> tuple[TickTable, _L
         with ParquetTicks(path) as source:
             layout = _layout(path, source.names, price, fmt)
             layout.ts_kind = source.ts_kind(layout.ts, layout.ts_kind)
+            if layout.ts_kind == "ns":
+                fast = source.vectorised(layout.roles(), layout.price_mode)
+                if fast is not None:  # every row valid; otherwise the row path says where
+                    return fast, layout
             chunks = source.chunks(layout.roles(), CHUNK_ROWS)
             return _assemble(path, layout, chunks, repair), layout
     with TextTicks(path, headerless=fmt == "histdata") as text:

@@ -82,6 +82,17 @@ class ParquetTicks:
             column=name,
         )
 
+    def vectorised(self, roles: dict[str, str], price_mode: str) -> TickTable | None:
+        """The whole file through numpy if every row is valid, else None (see `columnar`)."""
+        import pyarrow as pa
+
+        from workbench.marketdata.columnar import vectorised_table
+
+        try:
+            return vectorised_table(self._file, roles, price_mode)
+        except (OSError, pa.ArrowException):
+            return None  # the row path reads it again and reports where it fails
+
     def chunks(self, roles: dict[str, str], chunk_rows: int) -> Iterator[RawChunk]:
         """Yield the rows as `RawChunk`s holding the columns named in ``roles``."""
         import pyarrow as pa

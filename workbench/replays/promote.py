@@ -43,10 +43,20 @@ def evaluate(
     min_net_pnl: float | None = None,
     min_win_rate: float | None = None,
     min_sharpe: float | None = None,
+    min_oos_net_pnl: float | None = None,
+    min_oos_positive_windows: float | None = None,
+    oos: dict | None = None,
 ) -> list[Check]:
     """Hold a replay summary against the thresholds given (None = not checked).
 
     ``max_drawdown`` is a magnitude in price units (the summary's drawdown is <= 0).
+    The ``min_oos_*`` thresholds hold the walk-forward report ``oos`` (what a
+    sweep writes to ``walk_forward.json``): the out-of-sample net PnL summed
+    over the test windows, and the share of test windows with a positive PnL.
+
+    Raises:
+        ConfigurationError: no threshold given, or an out-of-sample threshold
+            without a walk-forward report.
     """
     checks = []
     if max_drawdown is not None:
@@ -64,6 +74,20 @@ def evaluate(
     if min_sharpe is not None:
         v = summary.get("sharpe")
         checks.append(Check("min_sharpe", min_sharpe, v, v is not None and v >= min_sharpe))
+    oos_limits = {
+        "oos_net_pnl": min_oos_net_pnl,
+        "oos_positive_windows": min_oos_positive_windows,
+    }
+    for name, limit in oos_limits.items():
+        if limit is None:
+            continue
+        if not oos:
+            raise ConfigurationError(
+                f"min_{name} needs a walk-forward report (walk_forward.json); run "
+                "`workbench sweep --walk-forward ... --out DIR` and promote DIR/best"
+            )
+        v = oos.get(name)
+        checks.append(Check(f"min_{name}", limit, v, v is not None and v >= limit))
     if not checks:
         raise ConfigurationError("give at least one threshold to promote against")
     return checks
@@ -73,7 +97,9 @@ def promote(replay_dir: str | Path, out: str | Path, **thresholds: Any) -> Path:
     """Write ``out`` from a saved replay if it passes ``thresholds``.
 
     The written config is the one the replay ran, with a ``[promotion]``
-    section recording the replay, its fills hash and the checks it met.
+    section recording the replay, its fills hash and the checks it met. A
+    sweep's ``best/`` folder also holds ``walk_forward.json``, which the
+    ``min_oos_*`` thresholds read.
 
     Raises:
         ConfigurationError: the folder is not a saved replay.
@@ -89,7 +115,13 @@ def promote(replay_dir: str | Path, out: str | Path, **thresholds: Any) -> Path:
         raise ConfigurationError(f"{folder / 'summary.json'}: not valid JSON: {e}") from e
     if summary.get("fills_sha256") not in (None, fills_sha):
         raise ConfigurationError(f"{folder}: fills.sha256 does not match summary.json")
-    checks = evaluate(summary, **thresholds)
+    oos = None
+    if (folder / "walk_forward.json").exists():
+        try:
+            oos = json.loads((folder / "walk_forward.json").read_text())
+        except json.JSONDecodeError as e:
+            raise ConfigurationError(f"{folder / 'walk_forward.json'}: not valid JSON: {e}") from e
+    checks = evaluate(summary, oos=oos, **thresholds)
     if not all(c.ok for c in checks):
         raise PromotionRefused(checks)
     cfg = load_config(folder / "config.toml")

@@ -28,6 +28,10 @@ from workbench.replays import stats
 
 if TYPE_CHECKING:
     from workbench.config import WorkbenchConfig
+from workbench.replays.performance import performance as _performance
+
+DEFAULT_CAPITAL = 10_000.0
+"""The capital base when none is given; the default of ``report.capital`` in the config."""
 
 
 def fills_hash(fills: list[Fill]) -> str:
@@ -68,7 +72,10 @@ class ReplayResult:
         trades: FIFO round trips, in the order they closed.
         positions: final position per traded symbol (average cost).
         equity: ``ts, equity, drawdown``, down-sampled (see `build_result`).
-        summary: deterministic statistics; what ``summary.json`` holds.
+        summary: deterministic statistics in price units; what ``summary.json`` holds.
+        performance: return statistics on the capital base (Sharpe, Sortino,
+            Calmar, drawdown %, exposure, turnover, with their basis); what
+            ``performance.json`` holds. See `workbench.replays.performance`.
         run: non-deterministic facts (mode, timings, paths) as passed in.
         price_samples: ``symbol, ts, price``, down-sampled ticks for the
             price figure; not saved.
@@ -84,6 +91,7 @@ class ReplayResult:
     run: dict
     price_samples: pd.DataFrame = field(default_factory=_empty_prices, repr=False)
     config: WorkbenchConfig | None = field(default=None, repr=False)
+    performance: dict = field(default_factory=dict)
 
     def figures(self) -> dict[str, go.Figure]:
         """``"price"``: prices with fill markers; ``"equity"``: equity over drawdown."""
@@ -98,7 +106,7 @@ class ReplayResult:
         Returns:
             File name -> path for ``fills.parquet``, ``orders.parquet``,
             ``trades.parquet``, ``positions.parquet``, ``equity.parquet``,
-            ``summary.json``, ``fills.sha256``, ``run.json`` and
+            ``summary.json``, ``performance.json``, ``fills.sha256``, ``run.json`` and
             ``report.html`` (standalone, plotly.js inline).
         """
         out = Path(out_dir)
@@ -109,6 +117,7 @@ class ReplayResult:
             getattr(self, name).to_parquet(path, index=False)
         texts = {
             "summary.json": _json(self.summary),
+            "performance.json": _json(self.performance),
             "fills.sha256": f"{self.summary['fills_sha256']}\n",
             "run.json": _json(self.run),
             "report.html": _figures.report_html(
@@ -145,6 +154,7 @@ def build_result(
     signals: int,
     run: dict | None = None,
     max_points: int = 5_000,
+    capital: float = DEFAULT_CAPITAL,
 ) -> ReplayResult:
     """Build the report of one replay.
 
@@ -159,9 +169,10 @@ def build_result(
             stored rows always include the first, the last, the max-drawdown
             trough (and its peak) and every fill timestamp, then per-bucket
             extremes up to the cap.
+        capital: the capital base of `ReplayResult.performance`.
 
     Raises:
-        ValueError: ``max_points`` is below 4.
+        ValueError: ``max_points`` is below 4, or ``capital`` is not positive.
     """
     if max_points < 4:
         raise ValueError(f"max_points must be >= 4, got {max_points}")
@@ -201,6 +212,7 @@ def build_result(
         summary=summary,
         run=dict(run or {}),
         price_samples=_price_samples(tick_groups, fills_df, max_points),
+        performance=_performance(curve, fills_df, capital),
     )
 
 

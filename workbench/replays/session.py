@@ -255,7 +255,9 @@ def replay(
             k: v for k, v in (condition_overrides or {}).items() if v is not None
         },
     }
-    result = build_result(fills, orders, table, signals=signals, run=run)
+    result = build_result(
+        fills, orders, table, signals=signals, run=run, capital=cfg.report.capital
+    )
     result.config = cfg
     log.info(
         "replay_done", mode=mode, ticks=len(table), fills=len(fills), elapsed_s=run["elapsed_s"]

@@ -43,6 +43,7 @@ SAVED = [
     "positions.parquet",
     "equity.parquet",
     "summary.json",
+    "performance.json",
     "fills.sha256",
     "run.json",
     "report.html",

@@ -1,0 +1,222 @@
+"""Sweeps on a local Dask cluster: results, failures, best, heatmap, walk-forward, Optuna, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from workbench import replay
+from workbench.cli import main
+from workbench.config import load_config
+from workbench.marketdata import synth_ticks, write_ticks
+from workbench.replays.session import load_replay_ticks, prepare_config
+from workbench.sweeps import sweep
+from workbench.sweeps.tasks import METRICS, replay_row
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = ROOT / "configs" / "demo.toml"
+
+
+@pytest.fixture(scope="module")
+def client():
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster,
+        Client(cluster) as c,
+    ):
+        yield c
+
+
+@pytest.fixture(scope="module")
+def days_data(tmp_path_factory) -> Path:
+    """Eight days of ticks, one every 2 minutes."""
+    path = tmp_path_factory.mktemp("data") / "ABC-8d.parquet"
+    return write_ticks(synth_ticks("ABC", 5760, 11, interval_ns=120 * 10**9), path)
+
+
+def test_every_combination_is_a_row_and_a_bad_one_does_not_stop_the_rest(client, tmp_path):
+    grid = {"turning_point": [0.05, -1.0], "take_profit": "0.1:0.2:0.1"}
+    r = sweep(CONFIG, grid=grid, client=client, progress=False, out=tmp_path)
+    assert len(r.frame) == 4
+    assert list(r.frame.columns[:2]) == ["turning_point", "take_profit"]
+    assert set(METRICS) <= set(r.frame.columns)
+    bad = r.failures
+    assert list(bad["turning_point"]) == [-1.0, -1.0]
+    assert bad["error"].str.contains("turning_point").all()
+    good = r.frame[r.frame["error"].isna()]
+    assert len(good) == 2 and good["fills_sha256"].notna().all()
+    saved = pd.read_parquet(tmp_path / "results.parquet")
+    assert len(saved) == 4 and saved["error"].notna().sum() == 2
+
+
+def test_best_row_heatmap_and_saved_best_replay(client, tmp_path):
+    grid = {"turning_point": [0.02, 0.05, 0.1], "take_profit": [0.1, 0.2, 0.3]}
+    r = sweep(CONFIG, grid=grid, client=client, metric="net_pnl", progress=False, out=tmp_path)
+    best = r.best()
+    assert best["net_pnl"] == r.frame["net_pnl"].max()
+    fig = r.heatmap("turning_point", "take_profit")
+    z = fig.data[0].z
+    assert len(z) == 3 and len(z[0]) == 3 and max(max(row) for row in z) == best["net_pnl"]
+    assert json.loads((tmp_path / "best.json").read_text())["params"] == r.best_params()
+    assert (tmp_path / "heatmap.html").exists()
+    saved = json.loads((tmp_path / "best" / "summary.json").read_text())
+    assert saved["fills_sha256"] == best["fills_sha256"]
+    worst = r.best(maximize=False)
+    assert worst["net_pnl"] == r.frame["net_pnl"].min()
+
+
+def test_walk_forward_scores_train_winners_on_the_next_window(client, days_data, tmp_path):
+    grid = {"turning_point": [0.02, 0.05], "take_profit": [0.1, 0.3]}
+    r = sweep(
+        CONFIG,
+        days_data,
+        grid=grid,
+        client=client,
+        walk_forward="train=3d,test=1d",
+        progress=False,
+        out=tmp_path,
+    )
+    wf = r.walk_forward
+    assert len(wf) == 5  # day 3..7 are test days
+    for _, w in wf.iterrows():
+        assert w["test_start"] > w["train_end"]
+        assert (w["test_end"] - w["test_start"]) < pd.Timedelta(days=1)
+        # The out-of-sample figure is a fresh fast replay of the chosen parameters on the test rows.
+        params = {"turning_point": w["turning_point"], "take_profit": w["take_profit"]}
+        assert w["oos_net_pnl"] is not None and w["is_net_pnl"] is not None
+        assert params in [
+            {"turning_point": a, "take_profit": b} for a in (0.02, 0.05) for b in (0.1, 0.3)
+        ]
+    oos = json.loads((tmp_path / "best" / "walk_forward.json").read_text())
+    assert oos["windows"] == 5
+    assert oos["oos_net_pnl"] == pytest.approx(wf["oos_net_pnl"].sum())
+
+
+def test_walk_forward_picks_the_in_sample_best(client, tmp_path):
+    grid = {"turning_point": [0.02, 0.05, 0.1]}
+    r = sweep(CONFIG, grid=grid, client=client, walk_forward="train=0.6,test=0.4", progress=False)
+    (w,) = r.walk_forward.itertuples()
+
+    cfg = prepare_config(load_config(CONFIG))
+    table = load_replay_ticks(cfg)
+    train = [replay_row(cfg, table, {"turning_point": v}, (0, 3000)) for v in (0.02, 0.05, 0.1)]
+    best = max(train, key=lambda row: row["net_pnl"])
+    assert w.turning_point == best["turning_point"] and w.is_net_pnl == best["net_pnl"]
+    test = replay_row(cfg, table, {"turning_point": w.turning_point}, (3000, 5000))
+    assert w.oos_net_pnl == test["net_pnl"]
+
+
+def test_optuna_search_runs_its_trials_on_the_same_runner(client):
+    grid = {"turning_point": "0.02:0.1:0.02", "take_profit": [0.1, 0.2, 0.3]}
+    r = sweep(CONFIG, grid=grid, client=client, search="optuna", trials=6, progress=False)
+    assert len(r.frame) == 6 and r.frame["error"].isna().all()
+    for _, row in r.frame.iterrows():
+        single = replay(
+            CONFIG,
+            mode="fast",
+            progress=False,
+            condition_overrides={
+                "turning_point": row["turning_point"],
+                "take_profit": row["take_profit"],
+            },
+        )
+        assert row["fills_sha256"] == single.summary["fills_sha256"]
+
+
+def test_cli_sweep_starts_a_local_cluster_and_writes_results(tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = main(
+        [
+            "sweep",
+            "--config",
+            str(CONFIG),
+            "--grid",
+            "turning_point=0.02,0.05",
+            "--grid",
+            "take_profit=0.1:0.2:0.1",
+            "--workers",
+            "2",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert "sweep: 4 runs on 2 workers" in text and "best by net_pnl" in text
+    assert len(pd.read_parquet(out / "results.parquet")) == 4
+
+
+def test_cli_sweep_names_a_bad_grid(capsys):
+    rc = main(["sweep", "--config", str(CONFIG), "--grid", "turning_point=x", "--out", "/tmp/x"])
+    assert rc == 2
+    assert "--grid turning_point=x: 'x' is not a number" in capsys.readouterr().err
+
+
+def test_promote_requires_the_out_of_sample_threshold(client, days_data, tmp_path, capsys):
+    sweep(
+        CONFIG,
+        days_data,
+        grid={"turning_point": [0.02, 0.05]},
+        client=client,
+        walk_forward="train=3d,test=1d",
+        progress=False,
+        out=tmp_path / "sw",
+    )
+    oos = json.loads((tmp_path / "sw" / "walk_forward.json").read_text())
+    args = ["promote", "--replay", str(tmp_path / "sw" / "best"), "--out", str(tmp_path / "p.toml")]
+    assert main([*args, "--min-oos-net-pnl", str(oos["oos_net_pnl"] + 1)]) == 1
+    assert "min_oos_net_pnl" in capsys.readouterr().err and not (tmp_path / "p.toml").exists()
+    assert main([*args, "--min-oos-net-pnl", str(oos["oos_net_pnl"] - 1)]) == 0
+    assert (tmp_path / "p.toml").exists()
+
+
+def test_promote_without_walk_forward_refuses_an_oos_threshold(tmp_path, capsys):
+    replay(CONFIG, mode="fast", out=tmp_path / "r", progress=False)
+    rc = main(
+        [
+            "promote",
+            "--replay",
+            str(tmp_path / "r"),
+            "--out",
+            str(tmp_path / "p.toml"),
+            "--min-oos-net-pnl",
+            "0",
+        ]
+    )
+    assert rc == 2 and "walk_forward.json" in capsys.readouterr().err
+
+
+def test_cli_optuna_search(tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = main([
+        "sweep", "--config", str(CONFIG), "--grid", "turning_point=0.02:0.1:0.02",
+        "--search", "optuna", "--trials", "4", "--workers", "1", "--out", str(out), "--quiet",
+    ])  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    frame = pd.read_parquet(out / "results.parquet")
+    assert len(frame) == 4 and set(frame["turning_point"]) <= {0.02, 0.04, 0.06, 0.08, 0.1}
+
+
+def test_an_unreachable_scheduler_is_a_configuration_error():
+    import socket
+
+    from workbench.exceptions import ConfigurationError
+    from workbench.sweeps.engine import cluster_client
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once the socket closes
+    with (
+        pytest.raises(
+            ConfigurationError, match=f"scheduler tcp://127.0.0.1:{port}: cannot connect"
+        ),
+        cluster_client(f"tcp://127.0.0.1:{port}", connect_timeout_s=2),
+    ):
+        pass

@@ -1,0 +1,48 @@
+"""Grid specs: lists, inclusive ranges, and errors that name the argument."""
+
+from __future__ import annotations
+
+import pytest
+
+from workbench.exceptions import ConfigurationError
+from workbench.sweeps.grid import as_specs, combinations, parse_grid_args
+
+
+def test_list_and_inclusive_range():
+    tp, tk = parse_grid_args(["turning_point=0.02,0.05,0.1", "take_profit=0.1:0.5:0.1"])
+    assert tp.values == (0.02, 0.05, 0.1) and not tp.is_range
+    assert tk.values == (0.1, 0.2, 0.3, 0.4, 0.5)
+    assert (tk.low, tk.high, tk.step) == (0.1, 0.5, 0.1)
+
+
+def test_combinations_vary_the_last_parameter_fastest():
+    specs = as_specs({"turning_point": [1, 2], "rearm": "true,false"})
+    assert combinations(specs) == [
+        {"turning_point": 1.0, "rearm": True},
+        {"turning_point": 1.0, "rearm": False},
+        {"turning_point": 2.0, "rearm": True},
+        {"turning_point": 2.0, "rearm": False},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("arg", "message"),
+    [
+        ("turning_point", "--grid turning_point: expected NAME=VALUES"),
+        ("lookback=1,2", "--grid lookback=1,2: cannot sweep 'lookback'; choose from"),
+        ("take_profit=0.1,abc", "--grid take_profit=0.1,abc: 'abc' is not a number"),
+        ("take_profit=0.5:0.1:0.1", "STOP 0.1 is below START 0.5"),
+        ("take_profit=0.1:0.5:0", "the step must be > 0"),
+        ("take_profit=0.1:0.5", "a range is START:STOP:STEP"),
+        ("take_profit=", "no values"),
+        ("take_profit=nan", "not a finite number"),
+    ],
+)
+def test_bad_grid_arguments_name_what_and_where(arg, message):
+    with pytest.raises(ConfigurationError, match=message.replace("(", r"\(")):
+        parse_grid_args([arg])
+
+
+def test_a_parameter_given_twice_is_an_error():
+    with pytest.raises(ConfigurationError, match="given twice: take_profit"):
+        parse_grid_args(["take_profit=1", "take_profit=2"])

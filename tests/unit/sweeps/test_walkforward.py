@@ -1,0 +1,55 @@
+"""Walk-forward windows by time and by row share."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from workbench.exceptions import ConfigurationError
+from workbench.sweeps.walkforward import Window, parse_walk_forward, windows
+
+DAY = 86_400 * 10**9
+HOUR = 3_600 * 10**9
+
+
+def test_time_windows_roll_by_the_test_length():
+    ts = np.arange(0, 8 * DAY, HOUR, dtype=np.int64)  # 8 days, hourly
+    w = windows(parse_walk_forward("train=5d,test=1d"), ts)
+    assert [x.train for x in w] == [(0, 120), (24, 144), (48, 168)]
+    assert [x.test for x in w] == [(120, 144), (144, 168), (168, 192)]
+
+
+def test_last_time_window_may_be_short():
+    ts = np.arange(0, 6 * DAY + 6 * HOUR, HOUR, dtype=np.int64)
+    w = windows(parse_walk_forward("train=5d,test=1d"), ts)
+    assert w[-1].test == (144, 150)
+
+
+def test_row_share_windows():
+    w = windows(parse_walk_forward("train=0.5,test=0.25"), np.arange(100))
+    assert w == [Window(0, (0, 50), (50, 75)), Window(1, (25, 75), (75, 100))]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("train=5d", "give both train= and test="),
+        ("train=5d,test=0.1", "must both be durations or both shares"),
+        ("train=5x,test=1d", "train='5x' is neither a duration"),
+        ("train=0.8,test=0.5", "train \\+ test must be <= 1"),
+        ("size=5d,test=1d", "expected train=LEN,test=LEN, got 'size=5d'"),
+    ],
+)
+def test_bad_specs_are_named(text, message):
+    with pytest.raises(ConfigurationError, match=message):
+        parse_walk_forward(text)
+
+
+def test_no_window_fits_short_data():
+    with pytest.raises(ConfigurationError, match="no train window"):
+        windows(parse_walk_forward("train=5d,test=1d"), np.arange(0, DAY, HOUR))
+
+
+def test_ticks_out_of_time_order_are_refused():
+    with pytest.raises(ConfigurationError, match="row 2 goes back"):
+        windows(parse_walk_forward("train=0.5,test=0.5"), np.array([1, 3, 2, 4]))

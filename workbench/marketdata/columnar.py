@@ -1,0 +1,136 @@
+"""The vectorised path for Parquet tick files: whole columns through numpy, no per-row Python.
+
+`vectorised_table` reads the needed columns with pyarrow, converts them with
+Arrow casts and checks every rule of the row path (no nulls, finite prices
+> 0, sizes finite and >= 0, bid <= ask, non-empty symbols, timestamps in
+order) as numpy reductions. A clean file, the common case, never reaches
+Python per row. When any check fails it returns None and the loader takes the
+row-by-row path, which names the first bad row and column exactly as before
+(or repairs): errors and repairs are unchanged, only clean files got faster.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from workbench.marketdata.table import TickTable
+
+
+def vectorised_table(file: Any, roles: dict[str, str], price_mode: str) -> TickTable | None:
+    """The whole file as a `TickTable` if every row is valid, else None.
+
+    Args:
+        file: An open ``pyarrow.parquet.ParquetFile``.
+        roles: Role (``ts``, ``price``, ``bid``, ``ask``, ``size``, ``symbol``)
+            -> column name, as the loader's layout has them.
+        price_mode: ``mid``, ``bid`` or ``ask`` when there is no price column.
+    """
+    names = list(dict.fromkeys(roles.values()))
+    cols = valid_columns(file.read(columns=names), roles, price_mode)
+    if cols is None:
+        return None
+    ts, price, size, symbol = cols
+    n = len(ts)
+    return TickTable(
+        symbol if symbol is not None else [""] * n,  # the loader names a file's only symbol
+        ts.tolist(),
+        price.tolist(),
+        size.tolist() if size is not None else [1.0] * n,
+    )
+
+
+def valid_columns(table: Any, roles: dict[str, str], price_mode: str) -> tuple | None:
+    """``(ts_ns, price, size | None, symbols | None)`` of an Arrow table or record batch.
+
+    ``ts_ns`` is int64 and ``price``/``size`` float64 numpy arrays; ``symbols``
+    a list of shared strs. None when any row breaks a rule (see the module
+    docstring), including timestamps going backwards within ``table``.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    cols: dict[str, Any] = {}
+    for role, name in roles.items():
+        array = table.column(name)
+        if array.null_count:
+            return None
+        kind = array.type
+        if pa.types.is_dictionary(kind):
+            array = array.cast(kind.value_type)
+            kind = array.type
+        if role == "symbol":
+            if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+                return None
+            cols[role] = array
+            continue
+        if role == "ts":
+            if pa.types.is_timestamp(kind):
+                array = array.cast(pa.timestamp("ns", tz=kind.tz)).cast(pa.int64())
+            elif pa.types.is_integer(kind):
+                array = array.cast(pa.int64())
+            else:
+                return None
+            cols[role] = as_numpy(array, np.int64)
+            continue
+        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+            return None  # text or decimals: the row path parses and reports them
+        cols[role] = as_numpy(array.cast(pa.float64()), np.float64)
+    ts = cols["ts"]
+    with np.errstate(invalid="ignore"):
+        for role in ("price", "bid", "ask"):
+            if role in cols and not bool(np.all((cols[role] > 0) & np.isfinite(cols[role]))):
+                return None
+        if "bid" in cols and "ask" in cols and not bool(np.all(cols["bid"] <= cols["ask"])):
+            return None
+        if "size" in cols and not bool(np.all((cols["size"] >= 0) & np.isfinite(cols["size"]))):
+            return None
+    if len(ts) > 1 and not bool(np.all(ts[1:] >= ts[:-1])):
+        return None
+    if "price" in cols:
+        price = cols["price"]
+    elif price_mode == "mid":
+        price = (cols["bid"] + cols["ask"]) / 2  # the same IEEE operations as the row path
+    else:
+        price = cols[price_mode]
+    symbol = None
+    if "symbol" in cols:
+        symbol = _symbols(cols["symbol"])
+        if symbol is None:
+            return None
+    return ts, price, cols.get("size"), symbol
+
+
+def _symbols(array: Any) -> list[str] | None:
+    """One shared (interned) str per distinct symbol; None if a symbol is empty."""
+    import numpy as np
+    import pyarrow as pa
+
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    encoded = array.dictionary_encode()
+    values = [sys.intern(s) for s in encoded.dictionary.to_pylist()]
+    if not all(values):
+        return None
+    if len(values) == 1:
+        return [values[0]] * len(encoded)
+    indices = encoded.indices
+    codes = as_numpy(indices, np.dtype(f"int{indices.type.bit_width}"))
+    return np.array(values, dtype=object)[codes].tolist()
+
+
+def as_numpy(array: Any, dtype: Any) -> Any:
+    """A null-free primitive Arrow array as a numpy view of its data buffer.
+
+    ``Array.to_numpy`` imports pandas (about 45 MB in the gateway); the
+    buffer view does not, and copies nothing for a single chunk.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
+    dtype = np.dtype(dtype)
+    return np.frombuffer(
+        array.buffers()[1], dtype=dtype, count=len(array), offset=array.offset * dtype.itemsize
+    )

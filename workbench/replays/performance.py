@@ -1,0 +1,145 @@
+"""Return statistics on a capital base: the numbers users know from pyfolio/empyrical.
+
+The replay summary (`workbench.replays.stats.summarise`) stays in price units
+and is pinned by golden files; this module adds the capital-based view next to
+it, in ``ReplayResult.performance`` and ``performance.json``.
+
+Basis (also in `PERFORMANCE_BASIS`, saved with the numbers):
+
+* Account value ``V(t) = capital + equity(t)``, where ``equity`` is realised
+  plus unrealised PnL at full tick resolution (`stats.equity_curve`).
+* Daily closes: ``V`` at the last timestamp of every UTC calendar day that has
+  ticks; daily returns ``r_1 = close_1 / capital - 1``,
+  ``r_i = close_i / close_{i-1} - 1``.
+* 252 periods a year, risk-free rate 0, as empyrical's defaults:
+  annual return ``(1 + total)^(252 / days) - 1``; Sharpe
+  ``mean(r) / std(r, ddof=1) * sqrt(252)``; Sortino
+  ``mean(r) * 252 / (sqrt(mean(min(r, 0)^2)) * sqrt(252))``; Calmar
+  ``annual return / |max daily drawdown|``, the drawdown counted from the
+  starting capital. Ratios are null with fewer than 2 days or a zero
+  denominator.
+* ``max_drawdown_pct``: the deepest fall of ``V`` from its running peak
+  (starting at ``capital``), at tick resolution, in percent (<= 0).
+* ``exposure``: the fraction of the time from the first to the last tick with
+  any position open. ``turnover``: traded notional (sum of ``|qty x price|``)
+  divided by capital, over the whole replay.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from workbench.replays.stats import EquityCurve, rounded
+
+PERIODS_PER_YEAR = 252
+DAY_NS = 86_400 * 1_000_000_000
+
+PERFORMANCE_BASIS = (
+    "V = capital + realised + unrealised PnL; daily returns from V at the last tick of each "
+    "UTC day with ticks (first day against capital); 252 periods/year, risk-free 0 "
+    "(empyrical defaults); Sharpe mean/std(ddof=1)*sqrt(252); Sortino mean*252/downside risk; "
+    "Calmar annual return/|max daily drawdown from capital|; max_drawdown_pct at tick "
+    "resolution; exposure = time share with a position open; turnover = traded notional/capital"
+)
+
+
+def daily_closes(curve: EquityCurve, capital: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(day_index, account value at that day's last timestamp)`` for every day with data."""
+    if not len(curve.ts_ns):
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    day = curve.ts_ns // DAY_NS
+    last = np.flatnonzero(np.r_[day[1:] != day[:-1], True])
+    return day[last], capital + curve.equity[last]
+
+
+def daily_returns(closes: np.ndarray, capital: float) -> np.ndarray:
+    """Simple returns of consecutive daily closes, the first one against ``capital``."""
+    prev = np.r_[capital, closes[:-1]]
+    return closes / prev - 1.0
+
+
+def max_drawdown_fraction(values: np.ndarray, capital: float) -> float:
+    """Deepest fall from the running peak of ``values`` (peak starts at ``capital``), <= 0."""
+    if not len(values):
+        return 0.0
+    peak = np.maximum.accumulate(np.maximum(values, capital))
+    return float(np.min(values / peak - 1.0))
+
+
+def sharpe_annual(r: np.ndarray) -> float | None:
+    if len(r) < 2:
+        return None
+    sd = float(np.std(r, ddof=1))
+    return None if sd == 0.0 else float(np.mean(r)) / sd * math.sqrt(PERIODS_PER_YEAR)
+
+
+def sortino_annual(r: np.ndarray) -> float | None:
+    if len(r) < 2:
+        return None
+    downside = math.sqrt(float(np.mean(np.minimum(r, 0.0) ** 2))) * math.sqrt(PERIODS_PER_YEAR)
+    return None if downside == 0.0 else float(np.mean(r)) * PERIODS_PER_YEAR / downside
+
+
+def annual_return(total: float, days: int) -> float | None:
+    if days < 1 or total <= -1.0:
+        return None
+    return (1.0 + total) ** (PERIODS_PER_YEAR / days) - 1.0
+
+
+def exposure(fills: pd.DataFrame, first_ns: int, last_ns: int) -> float:
+    """Share of ``[first_ns, last_ns]`` with a nonzero position in any symbol."""
+    span = last_ns - first_ns
+    if span <= 0 or fills.empty:
+        return 0.0
+    qty: dict[str, float] = {}
+    open_since: int | None = None
+    held = 0
+    sign = np.where(fills["side"].to_numpy() == "BUY", 1.0, -1.0)
+    cols = zip(fills["symbol"], sign * fills["qty"].to_numpy(), fills["ts_ns"], strict=True)
+    for symbol, dq, ts in cols:
+        before = any(abs(q) > 1e-12 for q in qty.values())
+        qty[symbol] = qty.get(symbol, 0.0) + float(dq)
+        after = any(abs(q) > 1e-12 for q in qty.values())
+        t = min(max(int(ts), first_ns), last_ns)
+        if after and not before:
+            open_since = t
+        elif before and not after and open_since is not None:
+            held += t - open_since
+            open_since = None
+    if open_since is not None:
+        held += last_ns - open_since
+    return held / span
+
+
+def performance(curve: EquityCurve, fills: pd.DataFrame, capital: float) -> dict:
+    """The capital-based statistics of one replay (see the module docstring for the basis)."""
+    if not capital > 0:
+        raise ValueError(f"report.capital must be > 0, got {capital}")
+    _, closes = daily_closes(curve, capital)
+    r = daily_returns(closes, capital)
+    days = len(r)
+    total = float(closes[-1] / capital - 1.0) if days else 0.0
+    annual = annual_return(total, days)
+    daily_dd = max_drawdown_fraction(closes, capital)
+    calmar = None if annual is None or daily_dd == 0.0 or days < 2 else annual / abs(daily_dd)
+    values = capital + curve.equity
+    notional = float(np.abs(fills["qty"].to_numpy() * fills["price"].to_numpy()).sum())
+    first = int(curve.ts_ns[0]) if len(curve.ts_ns) else 0
+    last = int(curve.ts_ns[-1]) if len(curve.ts_ns) else 0
+    return {
+        "capital": rounded(capital),
+        "days": days,
+        "total_return": rounded(total),
+        "annual_return": rounded(annual),
+        "sharpe_annual": rounded(sharpe_annual(r)),
+        "sortino_annual": rounded(sortino_annual(r)),
+        "calmar": rounded(calmar),
+        "max_drawdown_pct": rounded(max_drawdown_fraction(values, capital) * 100.0),
+        "max_daily_drawdown_pct": rounded(daily_dd * 100.0),
+        "exposure": rounded(exposure(fills, first, last)),
+        "turnover": rounded(notional / capital),
+        "basis": PERFORMANCE_BASIS,
+    }

@@ -1,0 +1,162 @@
+"""Running sweep tasks on ``dask.distributed``: the cluster, the data, the progress bar.
+
+`cluster_client` yields a `distributed.Client`: on a new `LocalCluster` (one
+single-threaded worker process per core, or ``workers``) when no scheduler
+address is given, else on the scheduler at that address. `TaskRunner` puts
+the config and the ticks on every worker once, as a worker plugin (also sent
+to workers that join later), so each task carries only its parameters; it
+collects rows as they finish with a tqdm bar.
+
+Why a plugin and not ``scatter(broadcast=True)``: the scheduler's active
+memory manager drops "surplus" replicas of scattered data, and the next task
+on that worker would fetch the whole table again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import structlog
+from distributed import WorkerPlugin
+
+from workbench.config import WorkbenchConfig
+from workbench.exceptions import ConfigurationError
+from workbench.marketdata.table import TickTable
+from workbench.sweeps.tasks import replay_row
+
+log = structlog.get_logger()
+
+Job = tuple[dict[str, Any], tuple[int, int] | None]
+"""One task: the parameters and the row range of the data (None = all rows)."""
+
+
+@contextlib.contextmanager
+def cluster_client(
+    scheduler: str | None = None, workers: int | None = None, *, connect_timeout_s: float = 30.0
+) -> Iterator[Any]:
+    """A Dask client on a new local cluster, or on the scheduler at ``scheduler``.
+
+    Args:
+        scheduler: ``tcp://host:port`` of a running ``dask scheduler``; None
+            starts a `LocalCluster` for the duration of the block.
+        workers: Local cluster: how many worker processes (default: one per
+            core). With a scheduler: wait until that many workers joined.
+
+    Raises:
+        ConfigurationError: ``workers`` < 1, or the scheduler is unreachable.
+    """
+    from distributed import Client, LocalCluster
+
+    if workers is not None and workers < 1:
+        raise ConfigurationError(f"workers: must be >= 1, got {workers}")
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout=connect_timeout_s)
+        except OSError as e:
+            raise ConfigurationError(f"scheduler {scheduler}: cannot connect: {e}") from e
+        try:
+            if workers:
+                client.wait_for_workers(workers, timeout=connect_timeout_s)
+            yield client
+        finally:
+            client.close()
+        return
+    cluster = LocalCluster(
+        n_workers=workers or os.cpu_count() or 1,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",  # a free port: never collide with another session's 8787
+        silence_logs=logging.WARNING,
+    )
+    try:
+        with Client(cluster) as client:
+            yield client
+    finally:
+        cluster.close()
+
+
+class SweepData(WorkerPlugin):  # distributed refuses duck-typed plugins
+    """A Dask worker plugin holding one sweep's config and ticks on each worker."""
+
+    def __init__(self, name: str, cfg: WorkbenchConfig, table: TickTable) -> None:
+        self.name = name
+        self.cfg = cfg
+        self.table = table
+
+    def setup(self, worker: Any) -> None:
+        if not structlog.is_configured():  # a bare `dask worker` would print debug events
+            from workbench.runtime.logs import configure_logging
+
+            configure_logging("WARNING", json=False)
+        log.debug("sweep_data_received", name=self.name, ticks=len(self.table))
+
+    def teardown(self, worker: Any) -> None:
+        self.table = TickTable.empty()
+
+
+def run_on_worker(name: str, params: dict[str, Any], rows: tuple[int, int] | None) -> dict:
+    """The task: `replay_row` on this worker's copy of sweep ``name``'s data."""
+    from distributed import get_worker
+
+    data: SweepData = get_worker().plugins[name]
+    return replay_row(data.cfg, data.table, params, rows)
+
+
+class TaskRunner:
+    """Runs jobs of one config and one tick table on a Dask client; `close` frees the data."""
+
+    def __init__(self, client: Any, cfg: WorkbenchConfig, table: TickTable) -> None:
+        self.client = client
+        self.name = f"workbench-sweep-{uuid.uuid4().hex[:12]}"
+        client.register_plugin(SweepData(self.name, cfg, table), name=self.name)
+        self.workers = len(client.scheduler_info(n_workers=-1).get("workers", {}))
+
+    def close(self) -> None:
+        """Remove the data from every worker."""
+        with contextlib.suppress(Exception):  # the cluster may already be gone
+            self.client.unregister_worker_plugin(self.name)
+
+    def __enter__(self) -> TaskRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def submit(self, job: Job) -> Any:
+        params, rows = job
+        return self.client.submit(run_on_worker, self.name, params, rows, pure=False)
+
+    def run(
+        self,
+        jobs: Sequence[Job],
+        *,
+        progress: bool = True,
+        desc: str = "sweep",
+        on_row: Callable[[int, dict[str, Any]], None] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every job's row, in job order; ``on_row(index, row)`` as each one finishes."""
+        from distributed import as_completed
+        from tqdm.auto import tqdm
+
+        futures = [self.submit(j) for j in jobs]
+        index = {f.key: i for i, f in enumerate(futures)}
+        rows: list[dict[str, Any] | None] = [None] * len(futures)
+        with tqdm(total=len(futures), desc=desc, unit="run", disable=not progress) as bar:
+            for fut in as_completed(futures):
+                i = index[fut.key]
+                try:
+                    row = fut.result()
+                except Exception as e:  # a worker died or the task could not run at all
+                    row = {**jobs[i][0], "error": f"{type(e).__name__}: {e}"}
+                rows[i] = row
+                if row.get("error"):
+                    log.warning("sweep_run_failed", params=jobs[i][0], error=row["error"])
+                if on_row is not None:
+                    on_row(i, row)
+                bar.update(1)
+        return [r for r in rows if r is not None]

@@ -1,0 +1,137 @@
+"""Parameter grids: parsing ``NAME=SPEC`` arguments and expanding combinations.
+
+A spec is a comma-separated list (``turning_point=0.02,0.05,0.1``) or an
+inclusive range ``START:STOP:STEP`` (``take_profit=0.1:0.5:0.1`` is 0.1, 0.2,
+0.3, 0.4, 0.5). Values are numbers, or ``true``/``false``. A parameter is a
+condition field, set on every condition of every strategy, exactly as
+``workbench replay --set`` does.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from workbench.exceptions import ConfigurationError
+from workbench.replays.session import CONDITION_FIELDS
+
+Value = float | bool
+MAX_COMBINATIONS = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class ParamSpec:
+    """One swept parameter: its values, and the range they came from (for Optuna)."""
+
+    name: str
+    values: tuple[Value, ...]
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+
+    @property
+    def is_range(self) -> bool:
+        return self.step is not None
+
+
+def _number(raw: str, where: str) -> Value:
+    low = raw.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{where}: {raw.strip()!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ConfigurationError(f"{where}: {raw.strip()!r} is not a finite number")
+    return value
+
+
+def _check_name(name: str, where: str) -> None:
+    if name not in CONDITION_FIELDS:
+        raise ConfigurationError(
+            f"{where}: cannot sweep {name!r}; choose from {', '.join(CONDITION_FIELDS)}"
+        )
+
+
+def parse_spec(name: str, spec: str | Sequence[Any], where: str | None = None) -> ParamSpec:
+    """One parameter from a spec string or a sequence of values.
+
+    Raises:
+        ConfigurationError: unknown parameter, a value that is not a number,
+            an empty list, or a range with a non-positive step or stop < start.
+    """
+    where = where or f"grid {name}"
+    _check_name(name, where)
+    if not isinstance(spec, str):
+        values = tuple(_number(str(v), where) for v in spec)
+        if not values:
+            raise ConfigurationError(f"{where}: no values")
+        return ParamSpec(name, values)
+    if ":" in spec:
+        parts = spec.split(":")
+        if len(parts) != 3:
+            raise ConfigurationError(f"{where}: a range is START:STOP:STEP, got {spec!r}")
+        start, stop, step = (float(_number(p, where)) for p in parts)
+        if step <= 0:
+            raise ConfigurationError(f"{where}: the step must be > 0, got {step}")
+        if stop < start:
+            raise ConfigurationError(f"{where}: STOP {stop} is below START {start}")
+        count = math.floor((stop - start) / step + 1e-9) + 1
+        if count > MAX_COMBINATIONS:
+            raise ConfigurationError(f"{where}: {count} values; at most {MAX_COMBINATIONS}")
+        # Rounded so 0.1:0.5:0.1 gives 0.3, not 0.30000000000000004.
+        values = tuple(round(start + i * step, 12) for i in range(count))
+        return ParamSpec(name, values, low=start, high=values[-1], step=step)
+    items = [p for p in spec.split(",") if p.strip()]
+    if not items:
+        raise ConfigurationError(f"{where}: no values")
+    return ParamSpec(name, tuple(_number(p, where) for p in items))
+
+
+def parse_grid_args(items: Iterable[str]) -> list[ParamSpec]:
+    """``--grid NAME=SPEC`` arguments as specs (each name at most once)."""
+    specs: list[ParamSpec] = []
+    for item in items:
+        name, sep, spec = item.partition("=")
+        where = f"--grid {item}"
+        if not sep or not name.strip():
+            raise ConfigurationError(f"{where}: expected NAME=VALUES or NAME=START:STOP:STEP")
+        specs.append(parse_spec(name.strip(), spec, where))
+    return _unique(specs)
+
+
+def as_specs(grid: Mapping[str, str | Sequence[Any]] | Sequence[ParamSpec]) -> list[ParamSpec]:
+    """A grid given as ``{name: values or spec}`` or as specs, validated."""
+    if isinstance(grid, Mapping):
+        return _unique([parse_spec(str(k), v) for k, v in grid.items()])
+    return _unique(list(grid))
+
+
+def _unique(specs: list[ParamSpec]) -> list[ParamSpec]:
+    names = [s.name for s in specs]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigurationError(f"grid: parameter given twice: {', '.join(dupes)}")
+    if not specs:
+        raise ConfigurationError("grid: give at least one parameter")
+    return specs
+
+
+def combinations(specs: Sequence[ParamSpec]) -> list[dict[str, Value]]:
+    """Every combination, the last parameter varying fastest.
+
+    Raises:
+        ConfigurationError: more than `MAX_COMBINATIONS` combinations.
+    """
+    total = math.prod(len(s.values) for s in specs)
+    if total > MAX_COMBINATIONS:
+        raise ConfigurationError(f"grid: {total} combinations; at most {MAX_COMBINATIONS}")
+    names = [s.name for s in specs]
+    return [
+        dict(zip(names, combo, strict=True))
+        for combo in itertools.product(*(s.values for s in specs))
+    ]

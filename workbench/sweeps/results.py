@@ -1,0 +1,166 @@
+"""`SweepResult`: the table of a sweep, its best row, heatmap and walk-forward report."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from workbench.exceptions import ConfigurationError
+from workbench.sweeps.tasks import METRICS
+
+WALK_FORWARD_STATS = ("net_pnl", "trades", "win_rate", "max_drawdown", "total_return", "sharpe")
+"""Statistics the walk-forward report shows in-sample (``is_``) and out-of-sample (``oos_``)."""
+
+
+def check_metric(metric: str) -> str:
+    if metric not in METRICS:
+        raise ConfigurationError(
+            f"metric: no statistic {metric!r}; choose from {', '.join(METRICS)}"
+        )
+    return metric
+
+
+def best_index(frame: pd.DataFrame, metric: str, maximize: bool = True) -> Any | None:
+    """Index of the best successful row by ``metric`` (None if none succeeded); ties: first."""
+    ok = frame[frame["error"].isna()] if "error" in frame else frame
+    values = pd.to_numeric(ok[metric], errors="coerce").dropna()
+    if values.empty:
+        return None
+    return values.idxmax() if maximize else values.idxmin()
+
+
+@dataclass(eq=False)
+class SweepResult:
+    """What a sweep produced.
+
+    Attributes:
+        frame: one row per combination: parameters, every statistic of
+            `workbench.sweeps.tasks.METRICS`, ``fills_sha256``, ``elapsed_s``,
+            ``pid`` (the worker process) and ``error``.
+        params: the swept parameter names, in grid order.
+        metric: the statistic `best` ranks by; ``maximize`` its direction.
+        walk_forward: per window: its row and time ranges, the parameters
+            chosen in-sample, and ``is_<stat>`` against ``oos_<stat>``
+            (see `WALK_FORWARD_STATS`); None without walk-forward.
+        run: facts of the run (workers, elapsed seconds, scheduler).
+    """
+
+    frame: pd.DataFrame
+    params: list[str]
+    metric: str = "net_pnl"
+    maximize: bool = True
+    walk_forward: pd.DataFrame | None = None
+    run: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failures(self) -> pd.DataFrame:
+        """The combinations that failed, with their error."""
+        return self.frame[self.frame["error"].notna()][[*self.params, "error"]]
+
+    def best(self, metric: str | None = None, maximize: bool | None = None) -> pd.Series:
+        """The best successful row by ``metric`` (default: the sweep's).
+
+        Raises:
+            ConfigurationError: unknown metric, or every combination failed.
+        """
+        metric = check_metric(metric or self.metric)
+        i = best_index(self.frame, metric, self.maximize if maximize is None else maximize)
+        if i is None:
+            raise ConfigurationError(f"no combination succeeded with a value for {metric!r}")
+        return self.frame.loc[i]
+
+    def best_params(self, metric: str | None = None) -> dict[str, Any]:
+        """The parameters of `best`, as plain Python values."""
+        row = self.best(metric)
+        return {p: _plain(row[p]) for p in self.params}
+
+    def oos_summary(self) -> dict[str, Any]:
+        """Out-of-sample totals over every walk-forward window (empty without walk-forward)."""
+        wf = self.walk_forward
+        if wf is None or wf.empty:
+            return {}
+        pnl = pd.to_numeric(wf["oos_net_pnl"], errors="coerce")
+        return {
+            "windows": len(wf),
+            "oos_net_pnl": float(pnl.sum()),
+            "oos_trades": int(pd.to_numeric(wf["oos_trades"], errors="coerce").fillna(0).sum()),
+            "oos_positive_windows": float((pnl > 0).mean()),
+            "is_net_pnl": float(pd.to_numeric(wf["is_net_pnl"], errors="coerce").sum()),
+            "spec": self.run.get("walk_forward", ""),
+        }
+
+    def heatmap(
+        self, x: str | None = None, y: str | None = None, metric: str | None = None
+    ) -> go.Figure:
+        """``metric`` over two parameters (default: the first two); others at their best.
+
+        Raises:
+            ConfigurationError: fewer than two parameters, or a name not swept.
+        """
+        metric = check_metric(metric or self.metric)
+        if x is None or y is None:
+            if len(self.params) < 2:
+                raise ConfigurationError("heatmap: needs two swept parameters")
+            x, y = x or self.params[0], y or self.params[1]
+        for name in (x, y):
+            if name not in self.params:
+                raise ConfigurationError(f"heatmap: {name!r} was not swept ({self.params})")
+        ok = self.frame[self.frame["error"].isna()].copy()
+        ok[metric] = pd.to_numeric(ok[metric], errors="coerce")
+        agg = "max" if self.maximize else "min"
+        grid = ok.pivot_table(index=y, columns=x, values=metric, aggfunc=agg)
+        fig = go.Figure(
+            go.Heatmap(
+                z=grid.to_numpy(),
+                x=[str(v) for v in grid.columns],
+                y=[str(v) for v in grid.index],
+                colorbar={"title": metric},
+                hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>{metric}=%{{z}}<extra></extra>",
+            )
+        )
+        others = [p for p in self.params if p not in (x, y)]
+        note = f" ({agg} over {', '.join(others)})" if others else ""
+        fig.update_layout(title=f"{metric} by {x} and {y}{note}", xaxis_title=x, yaxis_title=y)
+        return fig
+
+    def save(self, out_dir: str | Path) -> dict[str, Path]:
+        """Write ``results.parquet``, ``best.json``, ``heatmap.html`` (two or more
+        parameters) and, after walk-forward, ``walk_forward.parquet`` and
+        ``walk_forward.json``."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {"results.parquet": out / "results.parquet"}
+        self.frame.to_parquet(paths["results.parquet"], index=False)
+        best: dict[str, Any] = {"metric": self.metric, "maximize": self.maximize}
+        try:
+            row = self.best()
+            best.update(params=self.best_params(), value=_plain(row[self.metric]))
+        except ConfigurationError as e:
+            best.update(params=None, error=str(e))
+        paths["best.json"] = out / "best.json"
+        paths["best.json"].write_text(_json(best))
+        if len(self.params) >= 2 and self.frame["error"].isna().any():
+            paths["heatmap.html"] = out / "heatmap.html"
+            self.heatmap().write_html(paths["heatmap.html"], include_plotlyjs=True)
+        if self.walk_forward is not None:
+            paths["walk_forward.parquet"] = out / "walk_forward.parquet"
+            self.walk_forward.to_parquet(paths["walk_forward.parquet"], index=False)
+            paths["walk_forward.json"] = out / "walk_forward.json"
+            paths["walk_forward.json"].write_text(_json(self.oos_summary()))
+        return paths
+
+    def _repr_html_(self) -> str:
+        return self.frame.to_html(max_rows=30)
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if hasattr(v, "item") else v
+
+
+def _json(obj: dict) -> str:
+    return json.dumps(obj, sort_keys=True, indent=2, default=str) + "\n"

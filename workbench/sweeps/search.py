@@ -1,0 +1,86 @@
+"""Optuna search on the sweep runner: trials asked in batches, told as they finish.
+
+Each parameter's grid spec becomes a distribution: a range
+(``START:STOP:STEP``) a stepped `FloatDistribution`, a list a
+`CategoricalDistribution`. As many trials as there are workers are in flight
+at once; each is the same fast-replay task a grid sweep runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from workbench.exceptions import ConfigurationError
+from workbench.sweeps.engine import TaskRunner
+from workbench.sweeps.grid import ParamSpec
+
+
+def distributions(specs: Sequence[ParamSpec]) -> dict[str, Any]:
+    """Optuna distributions for the specs."""
+    import optuna
+
+    out: dict[str, Any] = {}
+    for s in specs:
+        if s.is_range:
+            out[s.name] = optuna.distributions.FloatDistribution(s.low, s.high, step=s.step)
+        else:
+            out[s.name] = optuna.distributions.CategoricalDistribution(list(s.values))
+    return out
+
+
+def optuna_rows(
+    runner: TaskRunner,
+    specs: Sequence[ParamSpec],
+    trials: int,
+    metric: str,
+    maximize: bool,
+    study: Any = None,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Run ``trials`` Optuna trials on ``runner``; one sweep row per trial, in trial order.
+
+    A failed or metric-less run is told to the study as a failed trial.
+
+    Raises:
+        ConfigurationError: Optuna is not installed, or ``trials`` < 1.
+    """
+    try:
+        import optuna
+    except ImportError as e:
+        raise ConfigurationError("search 'optuna' needs optuna: pip install optuna") from e
+    from distributed import wait
+    from tqdm.auto import tqdm
+
+    if trials < 1:
+        raise ConfigurationError(f"trials: must be >= 1, got {trials}")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if study is None:
+        direction = "maximize" if maximize else "minimize"
+        study = optuna.create_study(direction=direction, sampler=optuna.samplers.TPESampler(seed=0))
+    dists = distributions(specs)
+    in_flight: dict[Any, Any] = {}  # future -> trial
+    rows: list[tuple[int, dict[str, Any]]] = []
+    asked = 0
+    with tqdm(total=trials, desc="optuna", unit="run", disable=not progress) as bar:
+        while asked < trials or in_flight:
+            while asked < trials and len(in_flight) < max(1, runner.workers):
+                trial = study.ask(dists)
+                in_flight[runner.submit((dict(trial.params), None))] = trial
+                asked += 1
+            done = wait(list(in_flight), return_when="FIRST_COMPLETED").done
+            for fut in done:
+                trial = in_flight.pop(fut)
+                try:
+                    row = fut.result()
+                except Exception as e:  # the task itself could not run
+                    row = {**trial.params, "error": f"{type(e).__name__}: {e}"}
+                value = row.get(metric)
+                if row.get("error") or value is None or not math.isfinite(float(value)):
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                else:
+                    study.tell(trial, float(value))
+                rows.append((trial.number, row))
+                bar.update(1)
+    return [row for _, row in sorted(rows, key=lambda t: t[0])]

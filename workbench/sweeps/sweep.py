@@ -1,0 +1,209 @@
+"""`sweep`: many fast replays of one strategy over a parameter grid, on Dask.
+
+`sweep` reads as its steps: validate the grid, prepare the config and load
+the ticks once, start (or join) a cluster and put the data on every worker,
+run every combination (and, with walk-forward, every train window, then the
+chosen parameters on each test window), collect a `SweepResult`, save it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import structlog
+
+from workbench.config import WorkbenchConfig
+from workbench.exceptions import ConfigurationError
+from workbench.replays.session import load_replay_ticks, prepare_config
+from workbench.sweeps import grid as _grid
+from workbench.sweeps.engine import Job, TaskRunner, cluster_client
+from workbench.sweeps.results import WALK_FORWARD_STATS, SweepResult, best_index, check_metric
+from workbench.sweeps.walkforward import Window, parse_walk_forward, windows
+
+log = structlog.get_logger()
+
+Search = Literal["grid", "optuna"]
+
+
+def sweep(
+    config: WorkbenchConfig | str | Path,
+    data: str | Path | None = None,
+    *,
+    grid: Mapping[str, Any] | Sequence[_grid.ParamSpec] | None = None,
+    search: Search = "grid",
+    study: Any = None,
+    trials: int = 32,
+    metric: str = "net_pnl",
+    maximize: bool = True,
+    walk_forward: str | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    client: Any = None,
+    out: str | Path | None = None,
+    progress: bool = True,
+) -> SweepResult:
+    """Fast-replay every combination of ``grid`` (or Optuna trials) on Dask workers.
+
+    Args:
+        config: A config object or a TOML path.
+        data: The tick file; default: the config's replay path.
+        grid: ``{name: [values] | "a,b,c" | "start:stop:step"}`` over condition
+            fields (see `workbench.sweeps.grid`).
+        search: ``"grid"`` (every combination) or ``"optuna"`` (``trials``
+            trials of a TPE search over the grid's values and ranges).
+        study: An ``optuna.Study`` to continue (implies ``search="optuna"``).
+        metric: The statistic that picks the best row (and the Optuna objective).
+        walk_forward: ``"train=5d,test=1d"`` or ``"train=0.5,test=0.1"``; see
+            `workbench.sweeps.walkforward`.
+        scheduler: Address of a running Dask scheduler; None starts a local
+            cluster with ``workers`` processes (default: one per core).
+        client: An existing ``distributed.Client`` to use instead.
+        out: Folder for ``results.parquet``, ``best.json``, ``heatmap.html``,
+            the walk-forward report, and ``best/``: a saved fast replay of the
+            best parameters on all the data, ready for ``workbench promote``.
+        progress: Show a tqdm bar counting finished runs.
+
+    Raises:
+        ConfigurationError: a bad grid, metric, walk-forward spec, search or scheduler.
+        DataError: the tick file cannot be read.
+    """
+    from workbench.replays.session import replay
+
+    if not structlog.is_configured():
+        from workbench.runtime.logs import configure_logging
+
+        configure_logging("WARNING", json=False)
+    check_metric(metric)
+    if study is not None:
+        search = "optuna"
+    if search not in ("grid", "optuna"):
+        raise ConfigurationError(f"No search named {search!r}; use 'grid' or 'optuna'")
+    specs = _grid.as_specs(grid or {})
+    combos = _grid.combinations(specs) if search == "grid" else []
+    wf_spec = parse_walk_forward(walk_forward) if walk_forward else None
+    cfg = prepare_config(config, data)
+    table = load_replay_ticks(cfg)
+    wins = windows(wf_spec, np.asarray(table.ts_ns, dtype=np.int64)) if wf_spec else []
+    names = [s.name for s in specs]
+    t0 = time.perf_counter()
+    with _client(client, scheduler, workers) as c, TaskRunner(c, cfg, table) as runner:
+        if search == "optuna":
+            from workbench.sweeps.search import optuna_rows
+
+            rows = optuna_rows(runner, specs, trials, metric, maximize, study, progress)
+        else:
+            rows = runner.run([(p, None) for p in combos], progress=progress)
+        wf = _walk_forward(runner, wins, rows, names, metric, maximize, progress, table)
+        workers_seen = runner.workers
+    frame = _frame(rows, names)
+    result = SweepResult(
+        frame=frame,
+        params=names,
+        metric=metric,
+        maximize=maximize,
+        walk_forward=wf,
+        run={
+            "search": search,
+            "runs": len(frame),
+            "failed": int(frame["error"].notna().sum()),
+            "workers": workers_seen,
+            "scheduler": scheduler or ("<client>" if client is not None else "<local>"),
+            "elapsed_s": round(time.perf_counter() - t0, 3),
+            "walk_forward": walk_forward or "",
+            "data_path": str(cfg.resolve(cfg.gateway.replay.path)),
+        },
+    )
+    log.info("sweep_done", runs=len(frame), failed=result.run["failed"], s=result.run["elapsed_s"])
+    if out is not None:
+        out_dir = Path(out).expanduser().resolve()
+        result.save(out_dir)
+        if best_index(frame, metric, maximize) is not None:
+            replay(cfg, mode="fast", out=out_dir / "best", condition_overrides=result.best_params())
+            if wf is not None:
+                (out_dir / "best" / "walk_forward.json").write_text(
+                    (out_dir / "walk_forward.json").read_text()
+                )
+    return result
+
+
+def _client(client: Any, scheduler: str | None, workers: int | None):
+    import contextlib
+
+    if client is not None:
+        return contextlib.nullcontext(client)
+    return cluster_client(scheduler, workers)
+
+
+def _frame(rows: list[dict[str, Any]], names: list[str]) -> pd.DataFrame:
+    from workbench.sweeps.tasks import METRICS
+
+    cols = [*names, *METRICS, "fills_sha256", "elapsed_s", "pid", "error"]
+    frame = pd.DataFrame(rows).reindex(columns=cols)
+    frame["error"] = frame["error"].astype(object).where(frame["error"].notna(), None)
+    return frame
+
+
+def _walk_forward(
+    runner: TaskRunner,
+    wins: list[Window],
+    rows: list[dict[str, Any]],
+    names: list[str],
+    metric: str,
+    maximize: bool,
+    progress: bool,
+    table: Any,
+) -> pd.DataFrame | None:
+    """Best parameters per train window (same combinations as the sweep), scored on its test."""
+    if not wins:
+        return None
+    # Combinations that failed on all the data fail on a window too.
+    combos = [{n: r[n] for n in names} for r in rows if not r.get("error")]
+    train_jobs: list[Job] = [(p, w.train) for w in wins for p in combos]
+    train_rows = runner.run(train_jobs, progress=progress, desc="walk-forward train")
+    chosen: list[tuple[Window, dict[str, Any]]] = []
+    for k, w in enumerate(wins):
+        part = pd.DataFrame(train_rows[k * len(combos) : (k + 1) * len(combos)])
+        i = best_index(
+            part.reindex(columns=[*part.columns.drop(metric, errors="ignore"), metric]),
+            metric,
+            maximize,
+        )
+        if i is None:
+            log.warning(
+                "walk_forward_window_skipped", window=w.index, reason="no train run succeeded"
+            )
+            continue
+        chosen.append((w, part.loc[i].to_dict()))
+    test_rows = runner.run(
+        [({n: is_row[n] for n in names}, w.test) for w, is_row in chosen],
+        progress=progress,
+        desc="walk-forward test",
+    )
+    ts = table.ts_ns
+    report = []
+    for (w, is_row), oos in zip(chosen, test_rows, strict=True):
+        entry: dict[str, Any] = {
+            "window": w.index,
+            "train_start": _utc(ts[w.train[0]]),
+            "train_end": _utc(ts[w.train[1] - 1]),
+            "test_start": _utc(ts[w.test[0]]),
+            "test_end": _utc(ts[w.test[1] - 1]),
+            "train_rows": w.train[1] - w.train[0],
+            "test_rows": w.test[1] - w.test[0],
+        }
+        entry.update({n: is_row[n] for n in names})
+        for s in WALK_FORWARD_STATS:
+            entry[f"is_{s}"] = is_row.get(s)
+            entry[f"oos_{s}"] = oos.get(s)
+        entry["oos_error"] = oos.get("error")
+        report.append(entry)
+    return pd.DataFrame(report)
+
+
+def _utc(ts_ns: int) -> pd.Timestamp:
+    return pd.Timestamp(int(ts_ns), unit="ns", tz="UTC")
