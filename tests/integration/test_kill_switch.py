@@ -92,3 +92,18 @@ def test_commands_to_no_pipeline_fail_clearly(tmp_path):
     r = cli("halt", "--config", str(path), "--timeout", "0.5")
     assert r.returncode == 1
     assert "no answer within 500 ms" in r.stderr
+
+
+def test_the_notebook_facade_halts_and_resumes(tmp_path):
+    from workbench import Workbench
+
+    cfg = make_config(tmp_path, gateway={"simulated": {"rate_per_s": 200.0}})
+    wb = Workbench(cfg)
+    try:
+        wb.start(wait=True, timeout=60)
+        assert wb.halt()["trading_state"] == "HALTED"
+        wait_until(lambda: wb.trading_state() == "HALTED", 10, "the heartbeat to show HALTED")
+        assert wb.resume()["trading_state"] == "ACTIVE"
+        wait_until(lambda: wb.trading_state() == "ACTIVE", 10, "the heartbeat to show ACTIVE")
+    finally:
+        wb.stop()

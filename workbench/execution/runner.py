@@ -25,6 +25,7 @@ from workbench.runtime.runner import Runner
 from workbench.runtime.telemetry import Telemetry
 
 MAX_MESSAGES_PER_STEP = 256
+FINISH_LINGER_ACKS = 4
 
 
 class Replier(Protocol):
@@ -82,6 +83,7 @@ class ExecutorRunner(Runner):
             for sid, (ticks, last) in journal.stream_ends().items()
         }
         self.eos_complete = False
+        self._finish_at = 0.0
 
     # -- loop -----------------------------------------------------------------------
 
@@ -246,6 +248,8 @@ class ExecutorRunner(Runner):
         self._publish_acks({eos.stream: self.inbound[eos.stream]})
 
     def _check_complete(self) -> None:
+        if self._finish_at and time.monotonic() >= self._finish_at:
+            self.finished = True
         if self.eos_complete or not self._expected <= set(self._eos):
             return
         waiting = {
@@ -260,7 +264,10 @@ class ExecutorRunner(Runner):
         self._events.send(Event("eos", summary))
         self.log.info("replay_complete", **summary)
         if self._exit_on_eos:
-            self.finished = True
+            # Stay a few ack intervals: a strategy that joined late still hears
+            # its acks and the end-of-stream echo, and finishes cleanly.
+            self._finish_at = time.monotonic() + FINISH_LINGER_ACKS * self._ack_interval_s
+            self._publish_acks(self.inbound)
 
     def summary(self) -> dict[str, Any]:
         """Counts and PnL so far."""

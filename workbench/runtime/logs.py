@@ -51,7 +51,9 @@ def configure_logging(level: str = "INFO", *, json: bool = True, **context: Any)
             # structlog only calls write() and flush(), which _CurrentStream has.
             file=cast(TextIO, _CurrentStream("stdout" if json else "stderr"))
         ),
-        cache_logger_on_first_use=True,
+        # Runners configure once and log on hot paths: cache. A kernel or a
+        # CLI may configure again (or capture logs in tests): do not.
+        cache_logger_on_first_use=json,
     )
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(**context)

@@ -145,3 +145,24 @@ def test_editing_a_built_config_never_changes_the_callers_data():
     cfg = build_config({"strategies": [{"id": "s", "params": {"conditions": conditions}}]})
     cfg.strategies[0].params["conditions"][0]["qty"] = 3.0
     assert "qty" not in conditions[0]
+
+
+def test_a_live_feed_without_order_and_position_limits_fails_the_check(tmp_path):
+    from workbench.config import check_config
+
+    cfg = build_config({"gateway": {"feed": "simulated"}}, base_dir=tmp_path)
+    problems = check_config(cfg)
+    assert any("executor.risk.max_order_qty: must be set" in p for p in problems)
+    assert any("executor.risk.max_position_qty: must be set" in p for p in problems)
+    limited = build_config(
+        {"executor": {"risk": {"max_order_qty": 1, "max_position_qty": 2}}}, base_dir=tmp_path
+    )
+    assert not [p for p in check_config(limited) if "executor.risk" in p]
+
+
+def test_a_replay_needs_no_limits(tmp_path):
+    from workbench.config import live_risk_problems
+
+    assert (
+        live_risk_problems(build_config({"gateway": {"feed": "replay"}}, base_dir=tmp_path)) == []
+    )
