@@ -128,6 +128,7 @@ def live_config(folder: Path, rate: float, ticks: int, seed: int) -> Path:
                 },
             },
             "strategies": [{"id": "sr-1", "params": {"conditions": conditions()}}],
+            "executor": {"risk": {"max_order_qty": 1e6, "max_position_qty": 1e6}},
             "runtime": {"run_dir": str(folder / "runs")},
         },
     )

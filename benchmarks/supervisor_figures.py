@@ -33,6 +33,7 @@ def _config(folder: Path):
             "bus": bus,
             "runtime": {"run_dir": str(folder / "runs"), "heartbeat_interval_s": 0.05},
             "supervisor": {"restart_backoff_initial_s": 0.0, "restart_backoff_jitter": 0.0},
+            "executor": {"risk": {"max_order_qty": 1e6, "max_position_qty": 1e6}},
         },
         base_dir=folder,
     )

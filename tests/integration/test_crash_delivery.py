@@ -186,5 +186,11 @@ def test_sigkills_over_every_role_in_a_live_session_lose_and_double_no_order(tmp
     assert len(logged) > 20
     assert {s for (s,) in signals} == logged  # 0 lost, nothing unlogged
     assert len(signals) == len(logged) and len(orders) == len(logged)  # 0 doubled
-    assert all(status == "FILLED" for _, status in orders)
-    assert sorted(f for (f,) in fills) == sorted(logged)  # exactly one fill per signal
+    # An executor killed between journaling an order and recording the broker's
+    # answer leaves it PENDING: in doubt, alerted, never sent twice (the
+    # order-lifecycle issue reconciles it with the venue).
+    statuses = {st for _, st in orders}
+    assert statuses <= {"FILLED", "PENDING"}, statuses
+    filled = sorted(sig for sig, st in orders if st == "FILLED")
+    assert len([st for _, st in orders if st == "PENDING"]) <= killed.count("executor")
+    assert sorted(f for (f,) in fills) == filled  # exactly one fill per filled order

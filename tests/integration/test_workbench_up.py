@@ -57,7 +57,12 @@ def test_up_rejects_a_bad_config_with_exit_2(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[supervisor]\nhttp_host = '0.0.0.0'\n")
     p = up(bad)
-    _, err = p.communicate(timeout=30)
+    try:
+        _, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:  # it started instead of refusing: leave nothing behind
+            p.kill()  # its runners exit with it (parent-death signal)
+            p.wait(10)
     assert p.returncode == 2 and "supervisor.http_host" in err and str(bad) in err
 
 
