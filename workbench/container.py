@@ -270,7 +270,8 @@ class Container(containers.DeclarativeContainer):
         bind_it=False,
         # Every symbol: the executor runs no strategy code to learn which it trades.
         subscriptions=[codec.topic(codec.KIND_TICK)[:-1]],
-        rcvhwm=10_000,
+        # Only the newest price matters: a short queue keeps draining it cheap.
+        rcvhwm=100,
         name="market",
         bad_frame_log_interval_s=runtime.provided.bad_frame_log_interval_s,
     )

@@ -26,6 +26,7 @@ from workbench.runtime.telemetry import Telemetry
 
 MAX_MESSAGES_PER_STEP = 256
 FINISH_LINGER_ACKS = 4
+MARKET_DRAIN_INTERVAL_S = 0.02
 
 
 class Replier(Protocol):
@@ -84,6 +85,7 @@ class ExecutorRunner(Runner):
         }
         self.eos_complete = False
         self._finish_at = 0.0
+        self._market_drained = 0.0
 
     # -- loop -----------------------------------------------------------------------
 
@@ -180,15 +182,24 @@ class ExecutorRunner(Runner):
     def _drain_market(self) -> None:
         if self._market is None:
             return
-        env = self._market.recv(0)
-        n = 0
-        while env is not None and n < MAX_MESSAGES_PER_STEP:
+        now = time.monotonic()
+        if now - self._market_drained < MARKET_DRAIN_INTERVAL_S:
+            return  # prices a few ms old serve every risk check; signals go first
+        self._market_drained = now
+        latest = getattr(self._market, "latest", None)
+        if latest is not None:  # the newest tick per symbol is all the risk checks need
+            envs = latest()
+        else:
+            envs = []
+            env = self._market.recv(0)
+            while env is not None and len(envs) < MAX_MESSAGES_PER_STEP:
+                envs.append(env)
+                env = self._market.recv(0)
+        for env in envs:
             b = env.payload
             if isinstance(b, TickBatch) and len(b):
                 self.executor.on_tick(b.symbol, b.price[-1], b.ts_ns[-1])
-            n += 1
-            env = self._market.recv(0)
-        if n and self.executor.risk.max_daily_loss:
+        if envs and self.executor.risk.max_daily_loss:
             self.executor.check_daily_loss()
 
     def _serve_commands(self) -> None:
