@@ -157,25 +157,34 @@ class Outbox(Generic[T]):
         return len(self._items)
 
     def add(self, seq: int, item: T, now: float) -> None:
-        """Keep ``item`` (about to be sent at ``now``) until ``seq`` is acknowledged."""
+        """Keep ``item`` (about to be sent at ``now``) until ``seq`` is acknowledged.
+
+        Seqs are added in increasing order (a sender numbers what it sends),
+        so the items stay in seq order without sorting.
+        """
         if seq > self.acked:
-            self._items[seq] = _Pending(item, now)
+            if self._items and seq <= next(reversed(self._items)):
+                self._items = dict(sorted({**self._items, seq: _Pending(item, now)}.items()))
+            else:
+                self._items[seq] = _Pending(item, now)
 
     def on_ack(self, upto: int) -> int:
         """Everything up to ``upto`` arrived; returns how many items that released."""
         if upto <= self.acked:
             return 0
         self.acked = upto
-        gone = [s for s in self._items if s <= upto]
-        for s in gone:
+        gone = 0
+        for s in list(self._items):  # in seq order: stop at the first one kept
+            if s > upto:
+                break
             del self._items[s]
-        return len(gone)
+            gone += 1
+        return gone
 
     def due(self, now: float) -> list[T]:
         """Items unacknowledged for ``resend_after_s``, in seq order; marked as sent now."""
         out = []
-        for seq in sorted(self._items):
-            p = self._items[seq]
+        for p in self._items.values():
             if now - p.sent_at >= self.resend_after_s:
                 p.sent_at = now
                 out.append(p.item)
@@ -184,19 +193,23 @@ class Outbox(Generic[T]):
     def everything(self, now: float) -> list[T]:
         """Every unacknowledged item in seq order (after a restart); marked as sent now."""
         out = []
-        for seq in sorted(self._items):
-            self._items[seq].sent_at = now
-            out.append(self._items[seq].item)
+        for p in self._items.values():
+            p.sent_at = now
+            out.append(p.item)
         return out
 
     def items(self) -> list[T]:
         """Unacknowledged items in seq order (to save them)."""
-        return [self._items[s].item for s in sorted(self._items)]
+        return [p.item for p in self._items.values()]
 
     def restore(self, items: Iterable[tuple[int, T]], acked: int) -> None:
         """Reload saved items; they count as unsent, so the next `due` re-sends them."""
         self.acked = acked
-        self._items = {s: _Pending(item, -math.inf) for s, item in items if s > acked}
+        self._items = {
+            s: _Pending(item, -math.inf)
+            for s, item in sorted(items, key=lambda x: x[0])
+            if s > acked
+        }
 
 
 @dataclass(slots=True)

@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from workbench.domain.model import Side, Signal, TickBatch
-from workbench.messaging.codec import Ack, EndOfStream, Envelope, Marker, Resync
+from workbench.messaging.codec import Ack, EndOfStream, Envelope, Marker, Resync, pack, unpack
 from workbench.messaging.delivery import Outbox
 from workbench.messaging.ports import Receiver, Sender
 from workbench.runtime.runner import Runner
@@ -38,8 +38,10 @@ def signal_to_state(s: Signal) -> list[Any]:
             s.reason, s.condition_id, s.origin_ns]  # fmt: skip
 
 
-def signal_from_state(row: list[Any]) -> Signal:
-    """Inverse of `signal_to_state`."""
+def signal_from_state(row: list[Any] | bytes) -> Signal:
+    """Inverse of `signal_to_state` (also of its packed form)."""
+    if isinstance(row, bytes):
+        row = unpack(row)
     sid, strat, seq, sym, side, qty, price, ts, reason, cond, origin = row
     return Signal(sid, strat, seq, sym, Side(side), qty, price, ts, reason, cond, origin)
 
@@ -80,6 +82,7 @@ class StrategyRunner(Runner):
         self._last_persist = 0.0
         self.outbox: Outbox[Signal] = Outbox(resend_after_s)
         self._executor_epoch: int | None = None
+        self._packed: dict[int, bytes] = {}  # seq -> the outbox entry as saved
         self.last_signal_seq = 0
         self.ticks_processed = 0
         self.signals_sent = 0
@@ -102,6 +105,7 @@ class StrategyRunner(Runner):
         self.strategy.restore(state["strategy"])
         self.last_signal_seq = int(state.get("last_signal_seq", 0))
         pending = [signal_from_state(r) for r in state.get("outbox", [])]
+        self._packed = {s.seq: pack(signal_to_state(s)) for s in pending}
         self.outbox.restore([(s.seq, s) for s in pending], int(state.get("acked_seq", 0)))
         if self._replay:
             self.last_tick_seq = self._saved_tick_seq = int(state.get("last_tick_seq", 0))
@@ -121,7 +125,9 @@ class StrategyRunner(Runner):
                 "last_signal_seq": self.last_signal_seq,
                 "last_tick_seq": self.last_tick_seq,
                 "acked_seq": self.outbox.acked,
-                "outbox": [signal_to_state(s) for s in self.outbox.items()],
+                # Each signal packed once when it joins the outbox: a save then
+                # costs a copy per unacknowledged signal, not an encoding.
+                "outbox": [self._packed[s.seq] for s in self.outbox.items()],
             },
         )
         self._saved_tick_seq = self.last_tick_seq
@@ -164,6 +170,8 @@ class StrategyRunner(Runner):
             if isinstance(p, Ack) and p.stream == self.runner_id:
                 if self.outbox.on_ack(p.upto):
                     self._dirty = True
+                    for seq in [q for q in self._packed if q <= p.upto]:
+                        del self._packed[seq]
             elif (
                 isinstance(p, EndOfStream) and p.stream == self.runner_id and self._eos is not None
             ):
@@ -258,6 +266,7 @@ class StrategyRunner(Runner):
         now_mono = time.monotonic()
         for s in signals:
             self.outbox.add(s.seq, s, now_mono)
+            self._packed[s.seq] = pack(signal_to_state(s))
         self._persist()  # write-ahead: ids never reused, signals never lost
         now = time.time_ns()
         for s in signals:
