@@ -270,8 +270,9 @@ class Container(containers.DeclarativeContainer):
         bind_it=False,
         # Every symbol: the executor runs no strategy code to learn which it trades.
         subscriptions=[codec.topic(codec.KIND_TICK)[:-1]],
-        # Only the newest price matters: a short queue keeps draining it cheap.
-        rcvhwm=100,
+        # Drained every 20 ms, newest per symbol. Not a short queue: libzmq
+        # (4.3) aborts (!_io_error) when a full pipe's publisher goes away.
+        rcvhwm=10_000,
         name="market",
         bad_frame_log_interval_s=runtime.provided.bad_frame_log_interval_s,
     )
