@@ -8,6 +8,7 @@ depend on which of them pytest loaded first.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import socket
@@ -123,3 +124,18 @@ def pid_alive(pid: int) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:  # reaped between the two checks
         return False
+
+
+def logged_signal_ids(log_file: Path) -> set[str]:
+    """Every signal id a strategy logged as sent (or re-sent) in its log file."""
+    ids: set[str] = set()
+    if not log_file.exists():
+        return ids
+    for line in log_file.read_text().splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("event") in ("signals_sent", "signals_resent"):
+            ids.update(entry["signal_ids"])
+    return ids

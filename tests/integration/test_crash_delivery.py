@@ -8,7 +8,6 @@ journaled exactly once, with exactly one order and one fill.
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import signal
 import sqlite3
@@ -16,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import make_config
+from helpers import logged_signal_ids, make_config
 
 from workbench.marketdata import synth_ticks, write_ticks
 from workbench.replays.session import load_replay_ticks, run_fast
@@ -137,18 +136,6 @@ def test_sigkills_over_every_role_in_a_wire_replay_change_no_fill(tmp_path):
     )
     assert len(got) == len(set(got))  # 0 duplicated
     assert sorted(got) == expected  # 0 lost, 0 changed
-
-
-def logged_signal_ids(log_file: Path) -> set[str]:
-    ids: set[str] = set()
-    for line in log_file.read_text().splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if entry.get("event") in ("signals_sent", "signals_resent"):
-            ids.update(entry["signal_ids"])
-    return ids
 
 
 def test_sigkills_over_every_role_in_a_live_session_lose_and_double_no_order(tmp_path):

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 from curve_support import assert_no_secret_in, curve_config, secret_keys
-from helpers import ROOT, wait_until
+from helpers import ROOT, logged_signal_ids, wait_until
 from pipeline_support import COND_B, COND_S, write_ticks
 
 from workbench.replays.session import load_replay_ticks, run_fast
@@ -209,21 +209,6 @@ def journal_rows(path: Path, sql: str) -> list[tuple]:
         return []
     finally:
         db.close()
-
-
-def logged_signal_ids(log_file: Path) -> set[str]:
-    """Every signal id the strategy logged as sent (or re-sent)."""
-    ids: set[str] = set()
-    if not log_file.exists():
-        return ids
-    for line in log_file.read_text().splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if entry.get("event") in ("signals_sent", "signals_resent"):
-            ids.update(entry["signal_ids"])
-    return ids
 
 
 def count_events(log_file: Path, event: str) -> int:
