@@ -357,7 +357,7 @@ def emit(obj: dict[str, Any]) -> None:
 
 def _die_with_parent() -> None:
     with contextlib.suppress(Exception):
-        from workbench.runtime.process import die_with_parent
+        from workbench.runner.parent_link import die_with_parent
 
         die_with_parent()
 

@@ -190,7 +190,7 @@ class Taps:
 
 def bucket_quantile_us(hist: dict[str, Any], q: float) -> float:
     """Quantile of a heartbeat latency histogram: the upper bound of its bucket."""
-    from workbench.runtime.telemetry import LATENCY_BUCKETS_US
+    from workbench.telemetry import LATENCY_BUCKETS_US
 
     counts, total = hist.get("counts", []), hist.get("total", 0)
     seen = 0

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from workbench.config import BUS_STREAMS, build_config
-from workbench.runtime.logs import configure_logging
+from workbench.runner.logs import configure_logging
 from workbench.supervisor import Supervisor
 
 

@@ -13,9 +13,14 @@ from workbench.config import WorkbenchConfig, load_config
 from workbench.container import Container
 from workbench.exceptions import EXIT_ERROR, EXIT_OK, ConfigurationError, WorkbenchError
 from workbench.messaging import codec
-from workbench.runtime.logs import configure_logging
-from workbench.runtime.process import GATE_ENV, die_with_parent, install_stop_handlers, wait_at_gate
-from workbench.runtime.runner import Runner
+from workbench.runner.base import Runner
+from workbench.runner.logs import configure_logging
+from workbench.runner.parent_link import (
+    GATE_ENV,
+    die_with_parent,
+    install_stop_handlers,
+    wait_at_gate,
+)
 
 
 def parse_args(role: str, argv: list[str] | None) -> argparse.Namespace:

@@ -60,7 +60,7 @@ def _up(args: argparse.Namespace) -> int:
     import threading
     import time
 
-    from workbench.runtime.logs import configure_logging
+    from workbench.runner.logs import configure_logging
     from workbench.supervisor import Supervisor
 
     cfg = _load(args.config)
@@ -165,7 +165,7 @@ def _parse_overrides(items: list[str]) -> dict[str, float | bool]:
 
 def _replay(args: argparse.Namespace) -> int:
     from workbench.replays import ReplayFailed, replay
-    from workbench.runtime.logs import configure_logging
+    from workbench.runner.logs import configure_logging
 
     configure_logging("WARNING", json=False)
     try:
@@ -255,7 +255,7 @@ def _promote(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from workbench.runtime.logs import configure_logging
+    from workbench.runner.logs import configure_logging
     from workbench.sweeps import parse_grid_args, sweep
 
     configure_logging("WARNING", json=False)

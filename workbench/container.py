@@ -21,10 +21,10 @@ from workbench.gateway.feeds import ReplayFeed, SimulatedFeed
 from workbench.gateway.runner import GatewayRunner
 from workbench.messaging import codec, security
 from workbench.messaging.zmq_adapters import ZmqReceiver, ZmqReplier, ZmqSender
-from workbench.runtime.state import FileStateStore
-from workbench.runtime.strategy_host import StrategyRunner
-from workbench.runtime.telemetry import Telemetry
+from workbench.runner.state import FileStateStore
+from workbench.runner.strategy_host import StrategyRunner
 from workbench.strategies.base import load_strategy, symbols_of
+from workbench.telemetry import Telemetry
 
 # Strategies in a replay never have more than the credit window (tens of
 # batches) queued, so this bound only ever bites a stalled tap (a notebook),

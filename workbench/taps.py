@@ -26,7 +26,7 @@ from workbench.exceptions import CodecError, ConfigurationError
 from workbench.messaging import codec, security
 from workbench.messaging.codec import Event
 from workbench.messaging.sequencing import SequenceTracker
-from workbench.runtime.telemetry import Telemetry
+from workbench.telemetry import Telemetry
 
 log = structlog.get_logger()
 

@@ -43,8 +43,8 @@ def test_gateway_start_timeout_is_a_workbench_error_still_importable_from_the_ga
     assert gateway_runner.GatewayStartTimeout is ex.GatewayStartTimeout
 
 
-def test_runtime_runner_re_exports_the_exit_codes():
-    from workbench.runtime import runner
+def test_runner_base_re_exports_the_exit_codes():
+    from workbench.runner import base
 
-    assert runner.EXIT_CONFIG == ex.EXIT_CONFIG
-    assert runner.EXIT_TEMPORARY == ex.EXIT_TEMPORARY
+    assert base.EXIT_CONFIG == ex.EXIT_CONFIG
+    assert base.EXIT_TEMPORARY == ex.EXIT_TEMPORARY

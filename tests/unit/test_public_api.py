@@ -92,7 +92,7 @@ FORBIDDEN = (
     "workbench.messaging",
     "workbench.execution",
     "workbench.supervisor",
-    "workbench.runtime",
+    "workbench.runner",
     "workbench.gateway",
     "workbench.marketdata",
     "workbench.config",

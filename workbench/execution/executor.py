@@ -22,7 +22,7 @@ from workbench.execution.broker import Broker
 from workbench.execution.journal import Journal
 from workbench.execution.risk import RiskEngine, TradingState
 from workbench.messaging.codec import Event
-from workbench.runtime.telemetry import BurstLog, Telemetry
+from workbench.telemetry import BurstLog, Telemetry
 
 log = structlog.get_logger()
 

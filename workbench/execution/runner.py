@@ -21,8 +21,8 @@ from workbench.execution.risk import TradingState
 from workbench.messaging.codec import Ack, Command, EndOfStream, Envelope, Event, Payload
 from workbench.messaging.delivery import InboundSequence
 from workbench.messaging.ports import Receiver, Sender
-from workbench.runtime.runner import Runner
-from workbench.runtime.telemetry import Telemetry
+from workbench.runner.base import Runner
+from workbench.telemetry import Telemetry
 
 MAX_MESSAGES_PER_STEP = 256
 FINISH_LINGER_ACKS = 4

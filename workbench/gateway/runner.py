@@ -25,8 +25,8 @@ from workbench.gateway.feeds import Feed
 from workbench.messaging.codec import Ack, EndOfStream, Marker, Resync
 from workbench.messaging.delivery import CreditWindow
 from workbench.messaging.ports import Receiver, Sender
-from workbench.runtime.runner import Runner
-from workbench.runtime.telemetry import Telemetry
+from workbench.runner.base import Runner
+from workbench.telemetry import Telemetry
 
 HANDSHAKE_INTERVAL_S = 0.05
 

@@ -44,7 +44,7 @@ from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils.monitor import recv_monitor_message
 
 from workbench.exceptions import ConfigurationError
-from workbench.runtime.telemetry import BurstLog, Telemetry
+from workbench.telemetry import BurstLog, Telemetry
 
 if TYPE_CHECKING:
     from workbench.config import WorkbenchConfig

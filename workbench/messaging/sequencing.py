@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from workbench.runtime.telemetry import Telemetry
+from workbench.telemetry import Telemetry
 
 log = structlog.get_logger()
 

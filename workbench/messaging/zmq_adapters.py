@@ -19,7 +19,7 @@ from workbench.exceptions import CodecError, TemporaryError
 from workbench.messaging import codec, security
 from workbench.messaging.codec import Envelope, Payload
 from workbench.messaging.sequencing import SequenceTracker
-from workbench.runtime.telemetry import BurstLog, Telemetry
+from workbench.telemetry import BurstLog, Telemetry
 
 log = structlog.get_logger()
 

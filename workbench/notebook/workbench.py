@@ -24,9 +24,9 @@ import structlog
 
 from workbench.config import WorkbenchConfig, build_config, check_config, load_config
 from workbench.exceptions import ConfigurationError
-from workbench.runtime.telemetry import quantile_us
 from workbench.supervisor.supervisor import Supervisor, SupervisorEvent
 from workbench.taps import Ring, Taps
+from workbench.telemetry import quantile_us
 
 log = structlog.get_logger()
 
@@ -52,7 +52,7 @@ STATUS_COLUMNS = (
 def _quiet_logging() -> None:
     """Readable WARNING+ logs in a kernel, unless the user configured structlog."""
     if not structlog.is_configured():
-        from workbench.runtime.logs import configure_logging
+        from workbench.runner.logs import configure_logging
 
         configure_logging("WARNING", json=False)
 

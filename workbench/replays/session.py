@@ -109,8 +109,8 @@ def run_fast(cfg: WorkbenchConfig, table: TickTable) -> tuple[list[Fill], list[d
     from workbench.execution.broker import SimulatedBroker
     from workbench.execution.executor import Executor, make_breaker
     from workbench.execution.journal import Journal
-    from workbench.runtime.telemetry import Telemetry
     from workbench.strategies.base import load_strategy, on_batch
+    from workbench.telemetry import Telemetry
 
     if cfg.executor.broker.kind != "simulated":
         raise ConfigurationError("fast replay needs executor.broker.kind = 'simulated'")
@@ -217,7 +217,7 @@ def replay(
     from workbench.replays.report import build_result
 
     if not structlog.is_configured():
-        from workbench.runtime.logs import configure_logging
+        from workbench.runner.logs import configure_logging
 
         configure_logging("WARNING", json=False)
     if mode not in ("wire", "fast"):

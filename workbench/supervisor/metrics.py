@@ -14,7 +14,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from workbench.runtime.telemetry import LATENCY_BUCKETS_US
+from workbench.telemetry import LATENCY_BUCKETS_US
 
 if TYPE_CHECKING:
     from workbench.supervisor.supervisor import Supervisor

@@ -34,11 +34,11 @@ from workbench.config import WorkbenchConfig, exposure_problems
 from workbench.exceptions import ConfigurationError
 from workbench.messaging import codec, security
 from workbench.messaging.codec import Event, Heartbeat
-from workbench.runtime.runner import EXIT_CONFIG
-from workbench.runtime.telemetry import BurstLog, Telemetry
+from workbench.runner.base import EXIT_CONFIG
+from workbench.supervisor.child_process import RunnerProcess, runner_argv
 from workbench.supervisor.hosts import RemoteRunners, host_config, remote_dependencies
 from workbench.supervisor.logs import LogBook
-from workbench.supervisor.process import RunnerProcess, runner_argv
+from workbench.telemetry import BurstLog, Telemetry
 
 log = structlog.get_logger()
 

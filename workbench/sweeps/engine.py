@@ -90,7 +90,7 @@ class SweepData(WorkerPlugin):  # distributed refuses duck-typed plugins
 
     def setup(self, worker: Any) -> None:
         if not structlog.is_configured():  # a bare `dask worker` would print debug events
-            from workbench.runtime.logs import configure_logging
+            from workbench.runner.logs import configure_logging
 
             configure_logging("WARNING", json=False)
         log.debug("sweep_data_received", name=self.name, ticks=len(self.table))

@@ -75,7 +75,7 @@ def sweep(
     from workbench.replays.session import replay
 
     if not structlog.is_configured():
-        from workbench.runtime.logs import configure_logging
+        from workbench.runner.logs import configure_logging
 
         configure_logging("WARNING", json=False)
     check_metric(metric)

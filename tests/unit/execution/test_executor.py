@@ -12,7 +12,7 @@ from workbench.execution.broker import SimulatedBroker
 from workbench.execution.executor import Executor, make_breaker
 from workbench.execution.journal import Journal
 from workbench.messaging.codec import Event
-from workbench.runtime.telemetry import Telemetry
+from workbench.telemetry import Telemetry
 
 
 def sig(seq: int, side: Side = Side.BUY, price: float = 100.0, qty: float = 1.0) -> Signal:

@@ -13,7 +13,7 @@ from workbench.execution.executor import Executor, make_breaker
 from workbench.execution.journal import Journal
 from workbench.execution.risk import NS, TradingState
 from workbench.messaging.codec import Event
-from workbench.runtime.telemetry import Telemetry
+from workbench.telemetry import Telemetry
 
 DAY = int(dt.datetime(2024, 3, 1, 9, tzinfo=dt.UTC).timestamp()) * NS
 

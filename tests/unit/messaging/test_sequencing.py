@@ -5,7 +5,7 @@ from __future__ import annotations
 from structlog.testing import capture_logs
 
 from workbench.messaging.sequencing import SequenceTracker
-from workbench.runtime.telemetry import Telemetry
+from workbench.telemetry import Telemetry
 
 
 def test_in_order_messages_pass_without_reports():

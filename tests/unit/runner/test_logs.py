@@ -7,7 +7,7 @@ import sys
 
 import structlog
 
-from workbench.runtime.logs import configure_logging
+from workbench.runner.logs import configure_logging
 
 
 def test_logging_writes_to_the_stream_current_at_write_time(monkeypatch):

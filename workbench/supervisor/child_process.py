@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from workbench.runtime.process import GATE_ENV, PARENT_PID_ENV
+from workbench.runner.parent_link import GATE_ENV, PARENT_PID_ENV
 
 
 def runner_argv(role: str, config_path: Path, strategy_id: str | None = None) -> list[str]:
@@ -26,7 +26,7 @@ class RunnerProcess:
     """One spawned runner.
 
     The child gets ``WORKBENCH_PARENT_PID`` so it exits by itself if this
-    process dies (see `workbench.runtime.process.die_with_parent`). Each output
+    process dies (see `workbench.runner.parent_link.die_with_parent`). Each output
     line is handed to ``on_line`` from a reader thread.
     """
 

@@ -10,10 +10,10 @@ import pytest
 from workbench.domain.model import Side, Signal, Tick, TickBatch
 from workbench.messaging.codec import Ack, EndOfStream, Heartbeat
 from workbench.messaging.inproc import Channel, InprocReceiver, InprocSender
-from workbench.runtime.state import FileStateStore
-from workbench.runtime.strategy_host import StrategyRunner
-from workbench.runtime.telemetry import Telemetry
+from workbench.runner.state import FileStateStore
+from workbench.runner.strategy_host import StrategyRunner
 from workbench.strategies.support_resistance import SupportResistance
+from workbench.telemetry import Telemetry
 
 CONDITION = {
     "id": "b",

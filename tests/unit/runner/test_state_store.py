@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from workbench.exceptions import ConfigurationError
-from workbench.runtime.state import FileStateStore
+from workbench.runner.state import FileStateStore
 
 
 def test_missing_state_is_none(tmp_path):

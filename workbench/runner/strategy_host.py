@@ -23,10 +23,10 @@ from workbench.domain.model import Side, Signal, TickBatch
 from workbench.messaging.codec import Ack, EndOfStream, Envelope, Marker, Resync, pack, unpack
 from workbench.messaging.delivery import Outbox
 from workbench.messaging.ports import Receiver, Sender
-from workbench.runtime.runner import Runner
-from workbench.runtime.state import FileStateStore
-from workbench.runtime.telemetry import Telemetry
+from workbench.runner.base import Runner
+from workbench.runner.state import FileStateStore
 from workbench.strategies.base import Strategy, levels_of, on_batch
+from workbench.telemetry import Telemetry
 
 MAX_MESSAGES_PER_STEP = 256
 EOS_CONFIRM_TIMEOUT_S = 5.0

@@ -18,7 +18,7 @@ from workbench.exceptions import (  # noqa: F401  (re-exported: runners and the 
 )
 from workbench.messaging.codec import Heartbeat
 from workbench.messaging.ports import Sender
-from workbench.runtime.telemetry import Telemetry
+from workbench.telemetry import Telemetry
 
 log = structlog.get_logger()
 
