@@ -11,9 +11,6 @@ first (`prepare_run_folder`: archive an earlier replay, write ``config.toml``).
 
 from __future__ import annotations
 
-import collections
-import concurrent.futures
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -28,14 +25,17 @@ from workbench.exceptions import ConfigurationError
 from workbench.messaging import codec, security
 from workbench.messaging.codec import Event, Heartbeat
 from workbench.messaging.heartbeat_extras import ExecutorExtra
-from workbench.messaging.zmq_adapters import ZmqReceiver
 from workbench.supervisor.child_process import RunnerProcess, runner_argv
+from workbench.supervisor.commands import CommandQueue
 from workbench.supervisor.eos import EndOfStream
+from workbench.supervisor.events import EventHub
 from workbench.supervisor.hosts import RemoteRunners, host_config, remote_dependencies
+from workbench.supervisor.inbox import Inbox
 from workbench.supervisor.logs import LogBook
 from workbench.supervisor.plan import plan_apply
 from workbench.supervisor.policy import RestartPolicy
 from workbench.supervisor.run_folder import prepare_run_folder
+from workbench.supervisor.stages import launch_new, next_stage, runner_specs
 from workbench.supervisor.status import RunnerState, RunnerStatus, SupervisorEvent
 from workbench.supervisor.watcher import Intent, RunnerWatcher
 from workbench.telemetry import Telemetry
@@ -43,10 +43,6 @@ from workbench.telemetry import Telemetry
 log = structlog.get_logger()
 
 LOOP_INTERVAL_MS = 20
-DRAIN_MAX = 1000  # messages taken per socket per loop turn
-COMMAND_TIMEOUT_S = 10.0
-# A local bus: reconnect the events subscription fast, or a short replay can end unseen.
-EVENTS_RECONNECT_MS = (20, 200)
 
 __all__ = ["RunnerState", "RunnerStatus", "Supervisor", "SupervisorEvent"]
 
@@ -87,25 +83,14 @@ class Supervisor:
         )
         self._env = dict(env or {})
         self._lock = threading.RLock()
+        self._hub = EventHub()
+        self.events = self._hub.recent  # the last events, newest last
         self._policy = RestartPolicy(host.supervisor)
         self._watchers: dict[str, RunnerWatcher] = {}
-        ex, gw = host.executor.id, host.gateway.id
-        specs = [(ex, "executor", 0, None), (gw, "gateway", 0, None)]
-        specs += [(s.id, "strategy", 1, s.id) for s in host.strategies]
-        for name, role, stage, sid in specs:
-            if runners is None or name in runners:
-                self._add_watcher(name, role, stage, sid)
-        if runners is not None and set(runners) - set(self._watchers):
-            raise ConfigurationError(
-                f"no runner named {sorted(set(runners) - set(self._watchers))}"
-            )
-        self._commands: queue.Queue[tuple[Callable[[], Any], concurrent.futures.Future]] = (
-            queue.Queue()
-        )
-        self._subscribers: list[Callable[[SupervisorEvent], None]] = []
-        self.events: collections.deque[SupervisorEvent] = collections.deque(maxlen=1000)
+        for name, role, stage, sid in runner_specs(host, runners):
+            self._add_watcher(name, role, stage, sid)
+        self._commands = CommandQueue()
         self._thread: threading.Thread | None = None
-        self._loop_ident: int | None = None
         self._shutdown = threading.Event()
         self._ready = threading.Event()
         self._loop_error: BaseException | None = None
@@ -129,7 +114,7 @@ class Supervisor:
 
         self._watchers[name] = RunnerWatcher(
             name, role, stage, start_process=start_process, policy=self._policy,
-            emit=self._emit, lock=self._lock,
+            emit=self._hub.emit, lock=self._lock,
         )  # fmt: skip
 
     # -- public API (thread-safe) -----------------------------------------------
@@ -244,7 +229,7 @@ class Supervisor:
 
         restarted = self._call(do)
         log.info("config_applied", restarted=restarted)
-        self._emit("config_applied", "", restarted=restarted)
+        self._hub.emit("config_applied", "", restarted=restarted)
         return restarted
 
     def status(self) -> list[RunnerStatus]:
@@ -294,15 +279,7 @@ class Supervisor:
 
     def subscribe(self, callback: Callable[[SupervisorEvent], None]) -> Callable[[], None]:
         """Call ``callback`` (on the supervisor thread) for every event; returns an unsubscriber."""
-        with self._lock:
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._hub.subscribe(callback)
 
     def heartbeat(self, name: str) -> Heartbeat | None:
         """The last heartbeat of a runner."""
@@ -330,65 +307,23 @@ class Supervisor:
                 f"No runner named {name!r}; have {', '.join(self.runner_names)}"
             ) from None
 
-    def _call(self, fn: Callable[[], Any], timeout: float = COMMAND_TIMEOUT_S) -> Any:
-        if threading.get_ident() == self._loop_ident or self._thread is None:
-            return fn()
-        fut: concurrent.futures.Future = concurrent.futures.Future()
-        self._commands.put((fn, fut))
-        return fut.result(timeout)
-
-    def _emit(self, kind: str, runner: str, /, **data: Any) -> None:
-        ev = SupervisorEvent(kind, runner, time.time_ns(), data)
-        self.events.append(ev)
-        with self._lock:
-            subs = list(self._subscribers)
-        for cb in subs:
-            try:
-                cb(ev)
-            except Exception as e:  # a notebook callback must never kill the supervisor
-                log.warning("subscriber_raised", error=repr(e))
+    def _call(self, fn: Callable[[], Any], timeout: float = 10.0) -> Any:
+        return self._commands.call(fn, timeout)
 
     # -- the loop -------------------------------------------------------------------
 
-    def _sockets(self, ctx: zmq.Context) -> tuple[ZmqReceiver, ZmqReceiver]:
-        bus, interval = self.config.bus, self.config.runtime.bad_frame_log_interval_s
-        tele = ZmqReceiver(
-            ctx, zmq.SUB, bus.telemetry_address, bus, self.telemetry, bind_it=True,
-            subscriptions=[b"hb/"], rcvhwm=0,  # heartbeats are small: queue, never drop them
-            name="telemetry", bad_frame_log_interval_s=interval,
-        )  # fmt: skip
-        fast = bus.model_copy(
-            update={
-                "reconnect_interval_ms": EVENTS_RECONNECT_MS[0],
-                "reconnect_interval_max_ms": EVENTS_RECONNECT_MS[1],
-            }
-        )
-        try:
-            events = ZmqReceiver(
-                ctx, zmq.SUB, bus.events_address, fast, self.telemetry, bind_it=False,
-                subscriptions=[b"evt/eos/", b"evt/alert/"], name="events",
-                bad_frame_log_interval_s=interval,
-            )  # fmt: skip
-        except Exception:
-            tele.close()
-            raise
-        return tele, events
-
     def _loop(self) -> None:
-        self._loop_ident = threading.get_ident()
+        self._commands.owner = threading.get_ident()
         ctx = zmq.Context()
         try:
             security.install(ctx, self.config, security.SUPERVISOR, self.telemetry)
-            tele, events = self._sockets(ctx)
+            inbox = Inbox(ctx, self.config, self.telemetry)
         except Exception as e:
             self._loop_error = e
             self._ready.set()
             security.uninstall(ctx)
             ctx.destroy(linger=0)
             return
-        poller = zmq.Poller()
-        poller.register(tele.sock, zmq.POLLIN)
-        poller.register(events.sock, zmq.POLLIN)
         for w in self._watchers.values():
             if not w.launched:
                 w.intent = Intent.RUN
@@ -396,12 +331,8 @@ class Supervisor:
         try:
             while not self._shutdown.is_set():
                 self.loop_beat = time.monotonic()  # the systemd watchdog follows this
-                self._run_commands()
-                ready = dict(poller.poll(LOOP_INTERVAL_MS))
-                if tele.sock in ready:
-                    self._drain(tele, self._on_heartbeat)
-                if events.sock in ready:
-                    self._drain(events, self._on_event)
+                self._commands.run_pending()
+                inbox.poll(LOOP_INTERVAL_MS, self._on_heartbeat, self._on_event)
                 self._advance_stages(time.monotonic())
                 for w in list(self._watchers.values()):
                     w.tick()
@@ -413,28 +344,9 @@ class Supervisor:
             self._loop_error = e
         finally:
             self._stop_all()
-            self._run_commands()
+            self._commands.run_pending()
             security.uninstall(ctx)
             ctx.destroy(linger=0)
-
-    def _run_commands(self) -> None:
-        while True:
-            try:
-                fn, fut = self._commands.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                fut.set_result(fn())
-            except Exception as e:
-                fut.set_exception(e)
-
-    @staticmethod
-    def _drain(receiver: ZmqReceiver, handle: Callable[[codec.Envelope], None]) -> None:
-        for _ in range(DRAIN_MAX):
-            env = receiver.recv(0)
-            if env is None:
-                return
-            handle(env)
 
     def _on_heartbeat(self, env: codec.Envelope) -> None:
         hb = env.payload
@@ -459,31 +371,22 @@ class Supervisor:
         if ev.name == "eos":
             self._end_of_stream(env.sender, ev.data, env.sent_ns)
         elif ev.name == "alert":
-            self._emit("alert", env.sender, **ev.data)
+            self._hub.emit("alert", env.sender, **ev.data)
 
     def _end_of_stream(self, sender: str, summary: dict[str, Any], sent_ns: int) -> None:
         """The one place an end-of-stream lands, from a heartbeat or an event."""
         if self.eos.offer(summary, sent_ns):
-            self._emit("eos", sender, **summary)
+            self._hub.emit("eos", sender, **summary)
 
     def _advance_stages(self, now: float) -> None:
-        # Everything is spawned at once so imports overlap; runners of later
-        # stages wait at their gate until every earlier stage is running.
         watchers = list(self._watchers.values())
-        stages = sorted({w.stage for w in watchers})
-        for w in watchers:
-            if w.intent is Intent.RUN and not w.launched:
-                w.spawn(gated=w.stage > self._stage)
-        current = [w for w in watchers if w.stage == self._stage]
+        launch_new(watchers, self._stage)
         remote_ok = self._stage > 0 or self.remote.binders_ready(now)  # binders on other hosts
-        if (
-            self._stage < max(stages, default=0)
-            and remote_ok
-            and all(w.state is not RunnerState.STARTING for w in current)
-        ):
-            self._stage = min(st for st in stages if st > self._stage)
+        stage = next_stage(watchers, self._stage, remote_ok)
+        if stage != self._stage:
+            self._stage = stage
             for w in watchers:
-                if w.stage == self._stage:
+                if w.stage == stage:
                     w.release()
 
     def _stop_all(self) -> None:
