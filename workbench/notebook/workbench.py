@@ -57,20 +57,13 @@ def status_row(s: RunnerStatus) -> dict[str, Any]:
     hist = lat.get("tick_to_order") or lat.get("tick_to_signal") or {}
     return {
         "runner": s.runner,
-        "role": s.role,
-        "state": s.state.value,
-        "pid": s.pid,
-        "uptime_s": s.uptime_s,
-        "restarts": s.restarts,
-        "heartbeat_age_s": s.heartbeat_age_s,
+        **s.health(),
         "ticks_per_s": rates.get("ticks_in", rates.get("ticks_out", 0.0)),
         "signals": c.get("signals_out", c.get("signals_in", 0)),
         "orders": c.get("orders_out", 0),
         "fills": c.get("fills", 0),
         "p50_us": quantile_us(hist, 0.5) if hist else None,
         "p99_us": quantile_us(hist, 0.99) if hist else None,
-        "exit_code": s.exit_code,
-        "detail": s.detail,
     }
 
 

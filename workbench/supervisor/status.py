@@ -128,7 +128,7 @@ class RunnerStatus:
 
     def health(self) -> dict[str, Any]:
         """The part ``/health`` shows, as JSON-ready data."""
-        return {k: getattr(self, k) for k in HEALTH_FIELDS}
+        return {k: getattr(self, k) for k in HEALTH_FIELDS} | {"state": self.state.value}
 
     def to_dict(self) -> dict[str, Any]:
         """Every field as plain data (the shape `status()` had as a dict)."""
