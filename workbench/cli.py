@@ -61,7 +61,7 @@ def _up(args: argparse.Namespace) -> int:
     import time
 
     from workbench.runner.logs import configure_logging
-    from workbench.supervisor import Supervisor
+    from workbench.supervisor import Supervisor, prepare_run_folder
 
     cfg = _load(args.config)
     if cfg is None or _exposure_refused(cfg):
@@ -71,7 +71,8 @@ def _up(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        sup = Supervisor(cfg, runners=args.runners)
+        config_path = prepare_run_folder(cfg, args.runners)
+        sup = Supervisor(cfg, runners=args.runners, config_path=config_path)
     except ConfigurationError as e:
         print(f"{cfg.source}: --runners: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -97,8 +98,8 @@ def _up(args: argparse.Namespace) -> int:
         sup.stop()
     elapsed = time.monotonic() - t0
     for s in sup.status():
-        if s["state"] == "failed":
-            print(f"runner {s['runner']} failed: {s['detail']}", file=sys.stderr)
+        if s.state == "failed":
+            print(f"runner {s.runner} failed: {s.detail}", file=sys.stderr)
     if sup.eos_summary is not None:
         _print_summary(sup, elapsed)
     return 1 if failed else 0
@@ -115,11 +116,13 @@ def _exposure_refused(cfg) -> bool:
 
 
 def _print_summary(sup, elapsed: float) -> None:
+    from workbench.messaging.heartbeat_extras import GatewayExtra
+
     summary = sup.eos_summary
     gw_id = sup.config.gateway.id
     gw = sup.heartbeat(gw_id) if gw_id in sup.runner_names else None  # maybe on another host
     ticks = max(summary.get("ticks", {}).values(), default=0)
-    first = gw.extra.get("first_tick_ns", 0) if gw else 0
+    first = GatewayExtra.from_wire(gw.extra).first_tick_ns if gw else 0
     replay_s = (summary["eos_ns"] - first) / 1e9 if first else elapsed
     rate = ticks / replay_s if replay_s > 0 else 0.0
     print(

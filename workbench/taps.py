@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import collections
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import structlog
@@ -22,15 +22,17 @@ import zmq
 
 from workbench.config import WorkbenchConfig
 from workbench.domain.model import TickBatch
-from workbench.exceptions import CodecError, ConfigurationError
+from workbench.exceptions import ConfigurationError
 from workbench.messaging import codec, security
 from workbench.messaging.codec import Event
-from workbench.messaging.sequencing import SequenceTracker
+from workbench.messaging.zmq_adapters import ZmqReceiver
 from workbench.telemetry import Telemetry
 
 log = structlog.get_logger()
 
 DRAIN_INTERVAL_S = 0.01
+DRAIN_MAX = 2_000  # messages taken per socket per turn
+TAP_RCVHWM = 10_000
 
 TICK_COLUMNS = ("ts", "symbol", "price", "size", "seq")
 EVENT_COLUMNS = ("ts", "name", "sender", "data")
@@ -161,6 +163,7 @@ class Taps:
 
     def _loop(self) -> None:
         bus = self.config.bus
+        interval = self.config.runtime.bad_frame_log_interval_s
         ctx = zmq.Context()
         try:
             try:
@@ -168,35 +171,26 @@ class Taps:
             except ConfigurationError as e:
                 self._setup_error = e
                 return
-            tick_sock = ctx.socket(zmq.SUB)
-            tick_sock.setsockopt(zmq.RCVHWM, 10_000)
-            tick_sock.setsockopt(zmq.LINGER, 0)
-            tick_sock.setsockopt(zmq.RECONNECT_IVL, bus.reconnect_interval_ms)
-            tick_sock.setsockopt(zmq.RECONNECT_IVL_MAX, bus.reconnect_interval_max_ms)
-            for t in (b"tick/", b"eos/"):
-                tick_sock.setsockopt(zmq.SUBSCRIBE, t)
-            security.secure(tick_sock, bus.ticks_address, server=False)
-            tick_sock.connect(bus.ticks_address)
-            ev_sock = ctx.socket(zmq.SUB)
-            ev_sock.setsockopt(zmq.RCVHWM, 10_000)
-            ev_sock.setsockopt(zmq.LINGER, 0)
-            ev_sock.setsockopt(zmq.RECONNECT_IVL, bus.reconnect_interval_ms)
-            ev_sock.setsockopt(zmq.RECONNECT_IVL_MAX, bus.reconnect_interval_max_ms)
-            ev_sock.setsockopt(zmq.SUBSCRIBE, b"evt/")
-            security.secure(ev_sock, bus.events_address, server=False)
-            ev_sock.connect(bus.events_address)
+            ticks = ZmqReceiver(
+                ctx, zmq.SUB, bus.ticks_address, bus, self.telemetry, bind_it=False,
+                subscriptions=[b"tick/", b"eos/"], rcvhwm=TAP_RCVHWM, name="tap.ticks",
+                bad_frame_log_interval_s=interval,
+            )  # fmt: skip
+            events = ZmqReceiver(
+                ctx, zmq.SUB, bus.events_address, bus, self.telemetry, bind_it=False,
+                subscriptions=[b"evt/"], rcvhwm=TAP_RCVHWM, name="tap.events",
+                bad_frame_log_interval_s=interval,
+            )  # fmt: skip
             poller = zmq.Poller()
-            poller.register(tick_sock, zmq.POLLIN)
-            poller.register(ev_sock, zmq.POLLIN)
-            tick_seq = SequenceTracker(self.telemetry, "tap.ticks")
-            ev_seq = SequenceTracker(self.telemetry, "tap.events")
+            poller.register(ticks.sock, zmq.POLLIN)
+            poller.register(events.sock, zmq.POLLIN)
             self._ready.set()
             while not self._stop.is_set():
                 ready = dict(poller.poll(100))
-                if tick_sock in ready:
-                    self._drain(tick_sock, tick_seq, self._on_tick_message, self.ticks)
-                if ev_sock in ready:
-                    self._drain(ev_sock, ev_seq, self._on_event_message, self.events)
+                if ticks.sock in ready:
+                    self._drain(ticks, self._on_tick_message, self.ticks)
+                if events.sock in ready:
+                    self._drain(events, self._on_event_message, self.events)
                 # Waking once per message costs far more than handling it; a
                 # notebook needs no microseconds, so let a few ms of messages
                 # queue (well inside RCVHWM) and take them in one go.
@@ -208,21 +202,15 @@ class Taps:
             security.uninstall(ctx)
             ctx.destroy(linger=0)
 
-    def _drain(self, sock, seq: SequenceTracker, handle, ring: Ring) -> None:
-        for _ in range(2_000):
-            try:
-                frames = sock.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            try:
-                env = codec.decode(frames)
-            except CodecError:
-                self.telemetry.inc("bad_frames")
-                continue
+    def _drain(
+        self, receiver: ZmqReceiver, handle: Callable[[codec.Envelope], None], ring: Ring
+    ) -> None:
+        """Take what is queued (bad frames are counted and logged by the receiver)."""
+        for _ in range(DRAIN_MAX):
             gaps = self.telemetry.get("gaps")
-            # check() keys streams by the topic bytes; its `kind: str` annotation is
-            # wrong, to be fixed in messaging/sequencing.py (rewritten on another branch).
-            seq.check(env.sender, env.topic, env.epoch, env.seq)  # type: ignore[arg-type]
+            env = receiver.recv(0)
+            if env is None:
+                return
             ring.missed += self.telemetry.get("gaps") - gaps
             handle(env)
 

@@ -33,7 +33,8 @@ def exported_names(tmp_path: Path) -> set[str]:
     """Every sample name the collector exports, for every counter the code increments."""
     cfg = build_config({"runtime": {"run_dir": str(tmp_path / "runs")}}, base_dir=tmp_path)
     registry = CollectorRegistry()
-    registry.register(RunnerCollector(Supervisor(cfg)))
+    sup = Supervisor(cfg)
+    registry.register(RunnerCollector(sup.status, sup.telemetry))
     text = generate_latest(registry).decode()
     names = set(re.findall(r"^# TYPE (\S+) (\S+)", text, re.M))
     out = set()

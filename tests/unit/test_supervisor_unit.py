@@ -9,8 +9,7 @@ from workbench.supervisor import Supervisor
 
 def test_end_of_stream_is_seen_in_the_executors_last_heartbeat(tmp_path):
     sup = Supervisor(build_config({"runtime": {"run_dir": str(tmp_path)}}, base_dir=tmp_path))
-    slot = sup._slots["executor"]
-    slot.pid = 123
+    sup._watchers["executor"].pid = 123
     summary = {
         "signals": 2,
         "orders": 2,
@@ -27,6 +26,6 @@ def test_end_of_stream_is_seen_in_the_executors_last_heartbeat(tmp_path):
 
 def test_heartbeats_from_a_replaced_process_are_ignored(tmp_path):
     sup = Supervisor(build_config({"runtime": {"run_dir": str(tmp_path)}}, base_dir=tmp_path))
-    sup._slots["gateway"].pid = 1
+    sup._watchers["gateway"].pid = 1
     sup._on_heartbeat(Envelope("hb", "gateway", 1, 1, 1, Heartbeat("gateway", 2, "running")))
-    assert sup._slots["gateway"].heartbeat is None
+    assert sup._watchers["gateway"].hb.heartbeat is None

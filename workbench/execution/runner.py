@@ -20,6 +20,7 @@ from workbench.execution.executor import Executor
 from workbench.execution.risk import TradingState
 from workbench.messaging.codec import Ack, Command, EndOfStream, Envelope, Event, Payload
 from workbench.messaging.delivery import InboundSequence
+from workbench.messaging.heartbeat_extras import EosSummary, ExecutorExtra
 from workbench.messaging.ports import Receiver, Sender
 from workbench.runner.base import Runner
 from workbench.telemetry import Telemetry
@@ -295,19 +296,19 @@ class ExecutorRunner(Runner):
 
     def heartbeat_extra(self) -> dict[str, Any]:
         pf = self.executor.portfolio
-        return {
-            "positions": {s: p.qty for s, p in pf.positions.items()},
-            "realized_pnl": pf.realized_pnl,
-            "breaker": self.executor.breaker.current_state,
-            "eos": sorted(self._eos),
-            "trading_state": self.executor.trading_state.value,
-            "trading_reason": self.executor.state_reason,
-            "signals_held": sum(s.held for s in self.inbound.values()),
-            **({"orders_in_doubt": self.executor.in_doubt[:20]} if self.executor.in_doubt else {}),
+        return ExecutorExtra(
+            positions={s: p.qty for s, p in pf.positions.items()},
+            realized_pnl=pf.realized_pnl,
+            breaker=self.executor.breaker.current_state,
+            eos=tuple(sorted(self._eos)),
+            trading_state=self.executor.trading_state.value,
+            trading_reason=self.executor.state_reason,
+            signals_held=sum(s.held for s in self.inbound.values()),
+            orders_in_doubt=tuple(self.executor.in_doubt[:20]),
             # Also on the heartbeat: a supervisor whose event subscription was
             # still reconnecting must not miss that the replay is complete.
-            **({"eos_summary": self.summary()} if self.eos_complete else {}),
-        }
+            eos_summary=EosSummary.from_wire(self.summary()) if self.eos_complete else None,
+        ).to_wire()
 
     def on_close(self) -> None:
         """Close the journal."""

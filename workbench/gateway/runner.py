@@ -24,6 +24,7 @@ from workbench.exceptions import GatewayStartTimeout
 from workbench.gateway.feeds import Feed
 from workbench.messaging.codec import Ack, EndOfStream, Marker, Resync
 from workbench.messaging.delivery import CreditWindow
+from workbench.messaging.heartbeat_extras import GatewayExtra
 from workbench.messaging.ports import Receiver, Sender
 from workbench.runner.base import Runner
 from workbench.telemetry import Telemetry
@@ -211,10 +212,10 @@ class GatewayRunner(Runner):
             self.finished = True
 
     def heartbeat_extra(self) -> dict[str, Any]:
-        return {
-            "ticks_total": self.feed.total,
-            "eos": self._eos_sent,
-            "mark": self.window.mark,
-            "first_tick_ns": self.first_tick_ns,
-            "last_tick_ns": self.last_tick_ns,
-        }
+        return GatewayExtra(
+            ticks_total=self.feed.total,
+            eos=self._eos_sent,
+            mark=self.window.mark,
+            first_tick_ns=self.first_tick_ns,
+            last_tick_ns=self.last_tick_ns,
+        ).to_wire()

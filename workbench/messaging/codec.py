@@ -22,7 +22,10 @@ UTC. Payloads per kind (compact arrays, never pickle):
     mark   mark                                 (gateway flow-control barrier)
     cmd    name, {args}                         (operator command: halt, resume, state)
 
-Heartbeat ``extra`` contents per role (besides ``latency`` and ``uptime_s``):
+Heartbeat ``extra`` contents per role (besides ``latency`` and ``uptime_s``),
+typed in `workbench.messaging.heartbeat_extras` (``GatewayExtra``,
+``StrategyExtra``, ``ExecutorExtra`` with ``EosSummary``; build with
+``to_wire()``, read with ``extra_of(role, extra)``):
 
     gateway   ticks_total, eos, mark, first_tick_ns, last_tick_ns
     strategy  last_signal_seq, eos, outbox (signals unacknowledged), levels (optional)

@@ -24,7 +24,8 @@ import structlog
 
 from workbench.config import WorkbenchConfig, build_config, check_config, load_config
 from workbench.exceptions import ConfigurationError
-from workbench.supervisor.supervisor import Supervisor, SupervisorEvent
+from workbench.messaging.heartbeat_extras import ExecutorExtra
+from workbench.supervisor import RunnerStatus, Supervisor, SupervisorEvent, prepare_run_folder
 from workbench.taps import Ring, Taps
 from workbench.telemetry import quantile_us
 
@@ -47,6 +48,23 @@ STATUS_COLUMNS = (
     "exit_code",
     "detail",
 )
+
+
+def status_row(s: RunnerStatus) -> dict[str, Any]:
+    """One `RunnerStatus` as a row of `STATUS_COLUMNS` (rates, counts, latency quantiles)."""
+    c, rates = s.counters, s.rates
+    lat = s.latency
+    hist = lat.get("tick_to_order") or lat.get("tick_to_signal") or {}
+    return {
+        "runner": s.runner,
+        **s.health(),
+        "ticks_per_s": rates.get("ticks_in", rates.get("ticks_out", 0.0)),
+        "signals": c.get("signals_out", c.get("signals_in", 0)),
+        "orders": c.get("orders_out", 0),
+        "fills": c.get("fills", 0),
+        "p50_us": quantile_us(hist, 0.5) if hist else None,
+        "p99_us": quantile_us(hist, 0.99) if hist else None,
+    }
 
 
 def _quiet_logging() -> None:
@@ -103,7 +121,7 @@ class Workbench:
         _quiet_logging()
         self._validate(self.config)
         self.taps.start()
-        self.supervisor = Supervisor(self.config)
+        self.supervisor = Supervisor(self.config, config_path=prepare_run_folder(self.config))
         self.supervisor.start(wait=wait, timeout=timeout)
         _stop_at_exit(self)
         return self
@@ -175,33 +193,7 @@ class Workbench:
 
     def status_rows(self) -> list[dict[str, Any]]:
         """`status` as plain dicts (what the dashboard draws)."""
-        if self.supervisor is None:
-            return []
-        rows = []
-        for s in self.supervisor.status():
-            c, rates = s["counters"], s["rates"]
-            lat = s["extra"].get("latency", {})
-            hist = lat.get("tick_to_order") or lat.get("tick_to_signal") or {}
-            rows.append(
-                {
-                    "runner": s["runner"],
-                    "role": s["role"],
-                    "state": s["state"],
-                    "pid": s["pid"],
-                    "uptime_s": s["uptime_s"],
-                    "restarts": s["restarts"],
-                    "heartbeat_age_s": s["heartbeat_age_s"],
-                    "ticks_per_s": rates.get("ticks_in", rates.get("ticks_out", 0.0)),
-                    "signals": c.get("signals_out", c.get("signals_in", 0)),
-                    "orders": c.get("orders_out", 0),
-                    "fills": c.get("fills", 0),
-                    "p50_us": quantile_us(hist, 0.5) if hist else None,
-                    "p99_us": quantile_us(hist, 0.99) if hist else None,
-                    "exit_code": s["exit_code"],
-                    "detail": s["detail"],
-                }
-            )
-        return rows
+        return [status_row(s) for s in self.supervisor.status()] if self.supervisor else []
 
     def status(self) -> Any:
         """One row per runner: state, pid, uptime, restarts, heartbeat age, rates, latency."""
@@ -213,18 +205,20 @@ class Workbench:
         """Every strategy condition's state and levels, from the strategies' heartbeats."""
         out = []
         for s in self.supervisor.status() if self.supervisor else []:
-            for lv in s["extra"].get("levels", []):
-                out.append({"strategy": s["runner"], **lv})
+            st = s.strategy
+            for lv in (st.levels or ()) if st is not None else ():
+                out.append({"strategy": s.runner, **lv})
         return out
 
     def positions(self) -> dict[str, float]:
         """Net position per symbol, from the executor."""
-        hb = self._executor_extra()
-        return dict(hb.get("positions", {}))
+        ex = self._executor_extra()
+        return dict(ex.positions) if ex is not None else {}
 
     def pnl(self) -> float:
         """Realized PnL so far, from the executor."""
-        return float(self._executor_extra().get("realized_pnl", 0.0))
+        ex = self._executor_extra()
+        return ex.realized_pnl if ex is not None else 0.0
 
     # -- the kill switch -----------------------------------------------------------------
 
@@ -251,13 +245,14 @@ class Workbench:
 
     def trading_state(self) -> str:
         """ACTIVE, REDUCING or HALTED as of the executor's last heartbeat ('' before one)."""
-        return str(self._executor_extra().get("trading_state", ""))
+        ex = self._executor_extra()
+        return ex.trading_state if ex is not None else ""
 
-    def _executor_extra(self) -> dict[str, Any]:
+    def _executor_extra(self) -> ExecutorExtra | None:
         if self.supervisor is None:
-            return {}
+            return None
         hb = self.supervisor.heartbeat(self.config.executor.id)
-        return dict(hb.extra) if hb else {}
+        return ExecutorExtra.from_wire(hb.extra) if hb else None
 
     def logs(self, runner: str | None = None, level: str | None = None, last: int = 200) -> Any:
         """Recent runner log lines as a DataFrame, optionally for one runner / level and up."""
@@ -313,21 +308,21 @@ class Workbench:
         if self.supervisor is None:
             self.config = fresh
             return []
-        before = {s["runner"]: s["pid"] for s in self.supervisor.status()}
-        restarted = self.supervisor.apply_config(fresh)
+        sup = self.supervisor
+        before = {s.runner: s.pid for s in sup.status()}
+        restarted = sup.apply_config(fresh)
         self.config = fresh
         self.taps.config = fresh
         if wait and restarted:
-            sup = self.supervisor
 
             def back() -> bool:
-                now = {s["runner"]: s for s in sup.status()}
+                now = {s.runner: s for s in sup.status()}
                 return all(
-                    n in now and now[n]["state"] == "running" and now[n]["pid"] != before.get(n)
+                    n in now and now[n].is_running and now[n].pid != before.get(n)
                     for n in restarted
                 )
 
-            if not sup._wait_for(back, timeout):
+            if not sup.wait_for(back, timeout):
                 raise TimeoutError(f"runners {restarted} not running again after {timeout} s")
         return restarted
 

@@ -22,6 +22,7 @@ from typing import Any
 from workbench.domain.model import Side, Signal, TickBatch
 from workbench.messaging.codec import Ack, EndOfStream, Envelope, Marker, Resync, pack, unpack
 from workbench.messaging.delivery import Outbox
+from workbench.messaging.heartbeat_extras import StrategyExtra
 from workbench.messaging.ports import Receiver, Sender
 from workbench.runner.base import Runner
 from workbench.runner.state import FileStateStore
@@ -301,12 +302,10 @@ class StrategyRunner(Runner):
         self._store.close()
 
     def heartbeat_extra(self) -> dict[str, Any]:
-        extra: dict[str, Any] = {
-            "last_signal_seq": self.last_signal_seq,
-            "eos": self.eos_seen,
-            "outbox": len(self.outbox),
-        }
         levels = levels_of(self.strategy)
-        if levels is not None:
-            extra["levels"] = levels
-        return extra
+        return StrategyExtra(
+            last_signal_seq=self.last_signal_seq,
+            eos=self.eos_seen,
+            outbox=len(self.outbox),
+            levels=tuple(levels) if levels is not None else None,
+        ).to_wire()

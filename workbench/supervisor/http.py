@@ -11,28 +11,49 @@ import hmac
 import json
 import socket
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING
+from typing import Any
 
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from workbench.supervisor.metrics import RunnerCollector
-
-if TYPE_CHECKING:
-    from workbench.supervisor.supervisor import Supervisor
+from workbench.supervisor.status import StatusSource
+from workbench.telemetry import Telemetry
 
 log = structlog.get_logger()
 
+RemoteSource = Callable[[], dict[str, dict[str, Any]]]
+
 
 class HealthServer:
-    """A small threaded HTTP server over a `Supervisor`."""
+    """A small threaded HTTP server over the runners' statuses.
+
+    Args:
+        status: The runners' statuses now (`Supervisor.status`).
+        host: Address to bind.
+        port: Port to bind (0: a free one).
+        token: Bearer token every request must carry, or None.
+        remote: The remote runners' status (`Supervisor.remote_status`), if any.
+        run_id: Shown in ``/health``.
+        own: The supervisor's own counters, exported as runner ``supervisor``.
+    """
 
     def __init__(
-        self, supervisor: Supervisor, host: str, port: int, token: str | None = None
+        self,
+        status: StatusSource,
+        host: str,
+        port: int,
+        token: str | None = None,
+        *,
+        remote: RemoteSource | None = None,
+        run_id: str = "",
+        own: Telemetry | None = None,
     ) -> None:
         registry = CollectorRegistry(auto_describe=True)
-        registry.register(RunnerCollector(supervisor))
+        registry.register(RunnerCollector(status, own))
+        remote_of: RemoteSource = remote or dict
         expected = f"Bearer {token}".encode() if token else None
 
         class Handler(BaseHTTPRequestHandler):
@@ -45,14 +66,15 @@ class HealthServer:
                     return
                 path = self.path.split("?", 1)[0]
                 if path == "/health":
-                    runners = {s["runner"]: _health_view(s) for s in supervisor.status()}
-                    remote = supervisor.remote_status()
-                    ok = bool(runners) and all(r["state"] == "running" for r in runners.values())
+                    statuses = status()
+                    runners = {s.runner: s.health() for s in statuses}
+                    remote = remote_of()
+                    ok = bool(statuses) and all(s.is_running for s in statuses)
                     ok = ok and not any(r["stale"] for r in remote.values())
                     body = json.dumps(
                         {
                             "status": "ok" if ok else "degraded",
-                            "run_id": supervisor.config.run_id,
+                            "run_id": run_id,
                             "runners": runners,
                             **({"remote": remote} if remote else {}),
                         }
@@ -104,19 +126,3 @@ class _ServerV6(ThreadingHTTPServer):
 def _authorized(handler: BaseHTTPRequestHandler, expected: bytes) -> bool:
     got = (handler.headers.get("Authorization") or "").encode()
     return hmac.compare_digest(got, expected)
-
-
-def _health_view(s: dict) -> dict:
-    return {
-        k: s[k]
-        for k in (
-            "role",
-            "state",
-            "pid",
-            "uptime_s",
-            "restarts",
-            "heartbeat_age_s",
-            "exit_code",
-            "detail",
-        )
-    }

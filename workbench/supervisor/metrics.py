@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -14,23 +13,27 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from workbench.telemetry import LATENCY_BUCKETS_US
-
-if TYPE_CHECKING:
-    from workbench.supervisor.supervisor import Supervisor
+from workbench.supervisor.status import RunnerState, RunnerStatus, StatusSource
+from workbench.telemetry import LATENCY_BUCKETS_US, Telemetry
 
 _NAME = re.compile(r"[^a-zA-Z0-9_]")
-STATES = ("starting", "running", "unhealthy", "stopped", "failed")
+STATES = tuple(RunnerState)
 
 
 class RunnerCollector(Collector):
-    """Exports each runner's state, restarts, counters and latency histograms."""
+    """Exports each runner's state, restarts, counters and latency histograms.
 
-    def __init__(self, supervisor: Supervisor) -> None:
-        self._sup = supervisor
+    Args:
+        status: The runners' statuses now (`Supervisor.status`).
+        own: The supervisor's own counters, exported as runner ``supervisor``.
+    """
+
+    def __init__(self, status: StatusSource, own: Telemetry | None = None) -> None:
+        self._status = status
+        self._own = own
 
     def collect(self) -> Iterator[Metric]:
-        status = self._sup.status()
+        status = self._status()
         up = GaugeMetricFamily(
             "workbench_runner_up", "1 if the runner is running", labels=["runner", "role"]
         )
@@ -47,14 +50,14 @@ class RunnerCollector(Collector):
         labelled: dict[str, CounterMetricFamily] = {}
         hists: dict[str, HistogramMetricFamily] = {}
         for s in status:
-            r = s["runner"]
-            up.add_metric([r, s["role"]], 1.0 if s["state"] == "running" else 0.0)
+            r = s.runner
+            up.add_metric([r, s.role], 1.0 if s.is_running else 0.0)
             for st in STATES:
-                state.add_metric([r, st], 1.0 if s["state"] == st else 0.0)
-            restarts.add_metric([r], s["restarts"])
-            if s["heartbeat_age_s"] is not None:
-                age.add_metric([r], s["heartbeat_age_s"])
-            for key, value in s["counters"].items():
+                state.add_metric([r, st.value], 1.0 if s.state is st else 0.0)
+            restarts.add_metric([r], s.restarts)
+            if s.heartbeat_age_s is not None:
+                age.add_metric([r], s.heartbeat_age_s)
+            for key, value in s.counters.items():
                 if not isinstance(value, int | float):
                     continue
                 if ":" in key:  # "<counter>:<socket>": one family, labelled by socket
@@ -74,7 +77,7 @@ class RunnerCollector(Collector):
                         name, f"Runner counter {key}", labels=["runner"]
                     )
                 fam.add_metric([r], value)
-            for key, h in s["extra"].get("latency", {}).items():
+            for key, h in s.latency.items():
                 name = "workbench_" + _NAME.sub("_", key) + "_latency_seconds"
                 fam = hists.get(name)
                 if fam is None:
@@ -82,7 +85,8 @@ class RunnerCollector(Collector):
                         name, f"Latency {key}", labels=["runner"]
                     )
                 fam.add_metric([r], _cumulative(h["counts"]), h["sum_us"] / 1e6)
-        for key, value in self._sup.telemetry.counters.items():  # the supervisor's own
+        own = self._own.counters if self._own is not None else {}
+        for key, value in own.items():  # the supervisor's own
             base, _, sock = key.partition(":")
             name = "workbench_" + _NAME.sub("_", base)
             if sock:
@@ -108,7 +112,7 @@ TRADING_STATES = ("ACTIVE", "REDUCING", "HALTED")
 BREAKER_STATES = ("closed", "open", "half-open")
 
 
-def executor_state_metrics(status: list[dict]) -> Iterator[Metric]:
+def executor_state_metrics(status: list[RunnerStatus]) -> Iterator[Metric]:
     """Trading state and circuit breaker state of each executor, from its heartbeat.
 
     ``trading_state`` (ACTIVE / REDUCING / HALTED) is absent from older
@@ -125,15 +129,15 @@ def executor_state_metrics(status: list[dict]) -> Iterator[Metric]:
         labels=["runner", "state"],
     )
     for s in status:
-        if s["role"] != "executor" or not s["extra"]:
+        ex = s.executor
+        if ex is None or not s.extra:
             continue
-        current = str(s["extra"].get("trading_state") or "ACTIVE").upper()
+        current = (ex.trading_state or "ACTIVE").upper()
         for st in TRADING_STATES:
-            trading.add_metric([s["runner"], st], 1.0 if current == st else 0.0)
-        b = s["extra"].get("breaker")
-        if b is not None:
+            trading.add_metric([s.runner, st], 1.0 if current == st else 0.0)
+        if "breaker" in s.extra:
             for st in BREAKER_STATES:
-                breaker.add_metric([s["runner"], st], 1.0 if str(b) == st else 0.0)
+                breaker.add_metric([s.runner, st], 1.0 if ex.breaker == st else 0.0)
     yield trading
     yield breaker
 

@@ -1,0 +1,126 @@
+"""`Workbench` over a supervisor double: status rows, heartbeat views, apply, logs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from helpers import make_config
+
+from workbench.exceptions import ConfigurationError
+from workbench.messaging.codec import Heartbeat
+from workbench.notebook.workbench import STATUS_COLUMNS, Workbench
+from workbench.supervisor.status import RunnerState, RunnerStatus
+from workbench.telemetry import LatencyHistogram
+
+LEVEL = {"id": "c", "symbol": "ABC", "state": "WAITING", "trigger": 99.9}
+EXEC_EXTRA = {"positions": {"ABC": -1.0}, "realized_pnl": 0.75, "trading_state": "REDUCING"}
+
+
+def hist(*us: float) -> dict[str, Any]:
+    h = LatencyHistogram()
+    for v in us:
+        h.observe_us(v)
+    return h.to_dict()
+
+
+class Logs:
+    def recent(self, runner: str | None = None) -> list[dict[str, Any]]:
+        rows = [
+            {"timestamp": "t1", "runner": "sr-1", "level": "info", "event": "runner_started"},
+            {"timestamp": "t2", "runner": "executor", "level": "error", "event": "broker_failed"},
+        ]
+        return [r for r in rows if runner in (None, r["runner"])]
+
+
+class Sup:
+    """The parts of `Supervisor` the workbench calls."""
+
+    def __init__(self) -> None:
+        self.logs = Logs()
+        self.applied: list[Any] = []
+        self.pid = 10
+        self.stopped = False
+
+    def status(self) -> list[RunnerStatus]:
+        lat = {"latency": {"tick_to_order": hist(40, 400, 400, 9000)}}
+        return [
+            RunnerStatus("executor", "executor", RunnerState.RUNNING, pid=self.pid,
+                         counters={"orders_out": 2, "fills": 2, "signals_in": 3},
+                         rates={"ticks_in": 50.0}, extra={**EXEC_EXTRA, **lat}),
+            RunnerStatus("sr-1", "strategy", RunnerState.FAILED, detail="boom",
+                         extra={"levels": [LEVEL]}),
+        ]  # fmt: skip
+
+    def heartbeat(self, name: str) -> Heartbeat | None:
+        return Heartbeat("executor", self.pid, "running", {}, EXEC_EXTRA)
+
+    def apply_config(self, cfg: Any) -> list[str]:
+        self.applied.append(cfg)
+        self.pid += 1  # the executor comes back with a new pid
+        return ["executor"]
+
+    def wait_for(self, predicate: Any, timeout: float) -> bool:
+        return predicate()
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+@pytest.fixture
+def wb(tmp_path) -> Workbench:
+    w = Workbench(make_config(tmp_path))
+    w.supervisor = Sup()  # type: ignore[assignment]
+    return w
+
+
+def test_status_rows_take_rates_counts_and_latency_quantiles(wb):
+    ex, sr = wb.status_rows()
+    assert set(ex) == set(STATUS_COLUMNS)
+    assert (ex["state"], ex["ticks_per_s"], ex["signals"], ex["orders"], ex["fills"]) == (
+        "running", 50.0, 3, 2, 2)  # fmt: skip
+    assert (ex["p50_us"], ex["p99_us"]) == (500, 10_000)
+    assert (sr["state"], sr["detail"], sr["p50_us"]) == ("failed", "boom", None)
+    frame = wb.status()
+    assert frame.loc["sr-1", "state"] == "failed" and frame.index.name == "runner"
+
+
+def test_heartbeat_views(wb):
+    assert wb.levels() == [{"strategy": "sr-1", **LEVEL}]
+    assert wb.positions() == {"ABC": -1.0} and wb.pnl() == 0.75
+    assert wb.trading_state() == "REDUCING"
+
+
+def test_not_started_reads_empty_and_commands_say_start_first(tmp_path):
+    w = Workbench(make_config(tmp_path))
+    assert (w.status_rows(), w.levels(), w.positions(), w.pnl(), w.trading_state()) == (
+        [], [], {}, 0.0, "")  # fmt: skip
+    assert w.logs().empty
+    with pytest.raises(ConfigurationError, match=r"wb\.start"):
+        w.restart("sr-1")
+
+
+def test_apply_waits_for_the_new_pid_through_the_public_wait(wb):
+    wb.config.executor.broker.slippage = 0.02
+    assert wb.apply(timeout=1) == ["executor"]
+    assert wb.supervisor.applied[0].executor.broker.slippage == 0.02
+    assert wb.taps.config is wb.config
+
+
+def test_apply_times_out_when_a_runner_does_not_come_back(wb):
+    wb.supervisor.apply_config = lambda cfg: ["sr-1"]  # sr-1 stays failed
+    with pytest.raises(TimeoutError, match="sr-1"):
+        wb.apply(timeout=0.1)
+
+
+def test_an_invalid_edit_restarts_nothing(wb):
+    wb.config.strategies[0].params["conditions"][0]["take_profit"] = -1.0
+    with pytest.raises(ConfigurationError):
+        wb.apply()
+    assert wb.supervisor.applied == []
+
+
+def test_logs_filter_by_level(wb):
+    df = wb.logs(level="error")
+    assert df["event"].tolist() == ["broker_failed"]
+    assert list(df.columns[:4]) == ["timestamp", "runner", "level", "event"]

@@ -1,0 +1,46 @@
+"""`RestartPolicy`: backoff, jitter and the restart budget, with a fake clock."""
+
+from __future__ import annotations
+
+import collections
+import random
+
+from workbench.config import SupervisorConfig
+from workbench.supervisor.policy import RestartPolicy
+
+
+def policy(**kw) -> RestartPolicy:
+    base = {"restart_backoff_initial_s": 0.1, "restart_backoff_max_s": 1.0}
+    return RestartPolicy(SupervisorConfig(**{**base, **kw}), random.Random(7))
+
+
+def test_backoff_doubles_up_to_the_cap_without_jitter():
+    p = policy(restart_backoff_jitter=0.0, max_restarts=10)
+    history: collections.deque[float] = collections.deque()
+    delays = [p.decide(history, 100.0 + i).delay_s for i in range(6)]
+    assert delays == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
+
+
+def test_jitter_stays_within_its_fraction():
+    p = policy(restart_backoff_jitter=0.2)
+    delays = [p.delay_s(0) for _ in range(200)]
+    assert all(0.08 <= d <= 0.12 for d in delays)
+    assert max(delays) - min(delays) > 0.02  # it does vary
+
+
+def test_budget_per_window_then_the_window_slides():
+    p = policy(max_restarts=2, restart_window_s=10.0)
+    history: collections.deque[float] = collections.deque()
+    assert not p.decide(history, 0.0).give_up
+    second = p.decide(history, 1.0)
+    assert (second.attempt, second.recent) == (2, 1)
+    third = p.decide(history, 2.0)
+    assert third.give_up and third.recent == 2 and len(history) == 2
+    later = p.decide(history, 10.5)  # the first restart left the window
+    assert not later.give_up and later.attempt == 2
+
+
+def test_unlimited_restarts_never_give_up():
+    p = policy(max_restarts=0, unlimited_restarts=True)
+    history: collections.deque[float] = collections.deque()
+    assert not any(p.decide(history, float(i)).give_up for i in range(50))

@@ -1,0 +1,51 @@
+"""The run-folder step: archive an earlier replay, write config.toml, leave live runs be."""
+
+from __future__ import annotations
+
+from workbench.config import build_config, load_config
+from workbench.supervisor import Supervisor
+from workbench.supervisor.run_folder import prepare_run_folder
+
+
+def config(tmp_path, feed: str = "simulated"):
+    data = {"runtime": {"run_dir": str(tmp_path / "runs")}, "gateway": {"feed": feed}}
+    if feed == "replay":
+        (tmp_path / "t.csv").write_text("ts,symbol,price,size\n")
+        data["gateway"] = {"feed": "replay", "replay": {"path": str(tmp_path / "t.csv")}}
+    return build_config(data, base_dir=tmp_path)
+
+
+def test_writes_the_config_every_runner_reads(tmp_path):
+    cfg = config(tmp_path)
+    path = prepare_run_folder(cfg)
+    assert path == cfg.run_path() / "config.toml"
+    assert load_config(path).run_id == cfg.run_id
+
+
+def test_a_replay_archives_the_previous_run_folder(tmp_path):
+    cfg = config(tmp_path, "replay")
+    cfg.run_path().mkdir(parents=True)
+    (cfg.run_path() / "journal.sqlite").write_text("old")
+    prepare_run_folder(cfg)
+    archived = [p for p in cfg.run_path().parent.iterdir() if p != cfg.run_path()]
+    assert len(archived) == 1 and (archived[0] / "journal.sqlite").read_text() == "old"
+    assert sorted(p.name for p in cfg.run_path().iterdir()) == ["config.toml"]
+
+
+def test_a_live_run_resumes_from_its_folder(tmp_path):
+    cfg = config(tmp_path)
+    cfg.run_path().mkdir(parents=True)
+    (cfg.run_path() / "journal.sqlite").write_text("keep")
+    prepare_run_folder(cfg)
+    assert (cfg.run_path() / "journal.sqlite").read_text() == "keep"
+    assert [p.name for p in cfg.run_path().parent.iterdir()] == [cfg.run_path().name]
+
+
+def test_a_supervisor_given_the_path_does_not_touch_the_folder(tmp_path):
+    cfg = config(tmp_path, "replay")
+    path = prepare_run_folder(cfg)
+    (cfg.run_path() / "marker").write_text("x")
+    sup = Supervisor(cfg, config_path=path)
+    assert sup.config_path == path and (cfg.run_path() / "marker").exists()
+    Supervisor(cfg)  # without it: the supervisor runs the step itself
+    assert not (cfg.run_path() / "marker").exists()

@@ -1,0 +1,213 @@
+"""`RunnerWatcher`: one runner's lifecycle, driven with fake processes and a fake clock."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+from supervisor_fakes import Rig
+
+from workbench.messaging.codec import Heartbeat
+from workbench.runner.base import EXIT_CONFIG
+from workbench.supervisor.status import RunnerState
+from workbench.supervisor.watcher import Intent
+
+
+def test_spawn_then_first_heartbeat_makes_it_running():
+    r = Rig()
+    r.w.request_start()
+    assert (r.w.state, r.w.detail, r.w.pid) == (RunnerState.STARTING, "spawned", 100)
+    r.clock.advance(0.3)
+    assert r.beat()
+    assert r.w.state is RunnerState.RUNNING
+    assert ("started", {"pid": 100, "seconds": 0.3}) in r.events
+
+
+def test_a_gated_runner_waits_for_release_and_has_no_start_timeout():
+    r = Rig(start_timeout_s=1.0)
+    r.w.intent = Intent.RUN
+    r.w.spawn(gated=True)
+    assert r.w.detail == "gated"
+    r.clock.advance(5)
+    r.w.tick()
+    assert r.w.state is RunnerState.STARTING and r.proc.signals == []
+    r.w.release()
+    assert r.proc.released and r.w.detail == "released"
+    r.clock.advance(1.5)
+    r.w.tick()  # now the start timeout counts: no heartbeat -> hung -> terminated
+    assert signal.SIGTERM in r.proc.signals and "hung" in r.kinds()
+
+
+def test_heartbeats_of_another_pid_are_ignored():
+    r = Rig()
+    r.w.request_start()
+    hb = Heartbeat("strategy", 999, "running")
+    assert not r.w.on_heartbeat(hb)
+    assert r.w.state is RunnerState.STARTING and r.w.hb.heartbeat is None
+
+
+def test_a_crash_restarts_after_the_backoff():
+    r = Rig()
+    r.running()
+    r.proc.rc = 1
+    r.w.tick()
+    assert r.w.state is RunnerState.STARTING and r.w.detail.startswith("restart in 0.10 s")
+    assert ("restarting", {"delay_s": 0.1, "attempt": 1, "reason": "exit code 1"}) in r.events
+    r.clock.advance(0.05)
+    r.w.tick()
+    assert len(r.procs) == 1  # not yet
+    r.clock.advance(0.06)
+    r.w.tick()
+    assert len(r.procs) == 2 and r.w.restarts == 1 and r.w.exit_code is None
+
+
+def test_the_budget_spent_means_failed():
+    r = Rig(max_restarts=2, restart_window_s=60)
+    r.running()
+    for _ in range(2):
+        r.proc.rc = 1
+        r.w.tick()
+        r.clock.advance(1)
+        r.w.tick()
+    r.proc.rc = 1
+    r.w.tick()
+    assert r.w.state is RunnerState.FAILED and "2 restarts in 60 s" in r.w.detail
+    assert ("alert", {"reason": "runner_failed", "detail": r.w.detail}) in r.events
+    r.clock.advance(100)
+    r.w.tick()
+    assert len(r.procs) == 3  # it stays down
+
+
+def test_a_configuration_error_fails_at_once():
+    r = Rig()
+    r.running()
+    r.proc.rc = EXIT_CONFIG
+    r.w.tick()
+    assert r.w.state is RunnerState.FAILED and "configuration error" in r.w.detail
+
+
+def test_a_finished_replay_stops_without_restart():
+    r = Rig()
+    r.running()
+    r.beat("finished")
+    r.proc.rc = 0
+    r.w.tick()
+    assert (r.w.state, r.w.detail, r.w.intent) == (RunnerState.STOPPED, "finished", Intent.STOP)
+
+
+def test_stale_heartbeat_makes_it_unhealthy_then_hung_restarts_it():
+    r = Rig(heartbeat_timeout_s=2.0, hung_restart_after_s=1.0)
+    r.running()
+    r.proc.exits_on_term = False
+    r.clock.advance(2.5)
+    r.w.tick()
+    assert r.w.state is RunnerState.UNHEALTHY
+    r.clock.advance(0.5)
+    r.w.tick()
+    assert r.proc.signals == []  # not hung yet
+    r.clock.advance(0.6)
+    r.w.tick()
+    assert r.proc.signals == [signal.SIGTERM, signal.SIGCONT]
+    r.proc.rc = -15
+    r.w.tick()
+    assert "restart in" in r.w.detail and "(hung)" in r.w.detail
+
+
+def test_a_heartbeat_brings_an_unhealthy_runner_back():
+    r = Rig(heartbeat_timeout_s=2.0)
+    r.running()
+    r.clock.advance(3)
+    r.w.tick()
+    assert r.w.state is RunnerState.UNHEALTHY
+    r.beat()
+    assert r.w.state is RunnerState.RUNNING and r.w.unhealthy_since is None
+
+
+def test_stop_kills_after_the_grace_and_stays_stopped():
+    r = Rig(stop_grace_s=3.0)
+    r.running()
+    r.proc.exits_on_term = False
+    r.w.request_stop()
+    r.clock.advance(2)
+    r.w.tick()
+    assert signal.SIGKILL not in r.proc.signals
+    r.clock.advance(1.5)
+    r.w.tick()
+    assert signal.SIGKILL in r.proc.signals
+    r.w.tick()
+    assert (r.w.state, r.w.proc) == (RunnerState.STOPPED, None)
+    r.clock.advance(100)
+    r.w.tick()
+    assert len(r.procs) == 1
+
+
+def test_restart_respawns_at_once_without_spending_the_budget():
+    r = Rig()
+    r.running()
+    r.w.request_restart()
+    r.w.tick()
+    assert len(r.procs) == 2 and r.w.restarts == 1 and not r.w.restart_times
+    assert r.w.state is RunnerState.STARTING
+
+
+def test_start_during_a_stop_starts_it_again_once_gone():
+    r = Rig()
+    r.running()
+    r.proc.exits_on_term = False
+    r.w.request_stop()
+    r.w.request_start()
+    r.proc.rc = 0
+    r.w.tick()
+    assert len(r.procs) == 2 and r.w.intent is Intent.RUN
+
+
+def test_remove_forgets_it_after_exit():
+    r = Rig()
+    r.running()
+    r.proc.exits_on_term = False
+    assert not r.w.request_remove()
+    assert not r.w.removed
+    r.proc.rc = 0
+    r.w.tick()
+    assert r.w.removed and len(r.procs) == 1
+
+
+def test_orders_in_doubt_alert_once_per_process():
+    r = Rig()
+    r.w.role = "executor"
+    r.running()
+    r.beat(extra={"orders_in_doubt": ["o-1"]})
+    r.beat(extra={"orders_in_doubt": ["o-1"]})
+    alerts = [d for k, d in r.events if k == "alert"]
+    assert alerts == [{"reason": "orders_in_doubt", "order_ids": ["o-1"]}]
+
+
+def test_rates_come_from_two_heartbeats():
+    r = Rig()
+    r.w.request_start()
+    r.w.on_heartbeat(Heartbeat("strategy", 100, "running", {"ticks_in": 10}))
+    r.clock.advance(2)
+    r.w.on_heartbeat(Heartbeat("strategy", 100, "running", {"ticks_in": 30}))
+    s = r.w.status()
+    assert s.rates == {"ticks_in": 10.0} and s.counters == {"ticks_in": 30}
+    assert s.heartbeat_age_s == 0.0 and s.pid == 100
+
+
+def test_shutdown_waits_then_kills():
+    r = Rig()
+    r.running()
+    r.proc.exits_on_term = False
+    r.w.begin_shutdown()
+    r.w.finish_shutdown(r.clock.now + 0.1)
+    assert signal.SIGKILL in r.procs[0].signals
+    assert (r.w.state, r.w.proc, r.w.exit_code) == (RunnerState.STOPPED, None, -9)
+
+
+@pytest.mark.parametrize("rc", [1, -9])
+def test_status_keeps_the_exit_code_while_waiting_to_restart(rc):
+    r = Rig()
+    r.running()
+    r.proc.rc = rc
+    r.w.tick()
+    s = r.w.status()
+    assert (s.exit_code, s.pid, s.heartbeat_age_s) == (rc, None, None)

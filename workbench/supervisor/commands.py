@@ -1,0 +1,48 @@
+"""The supervisor's command queue: other threads hand work to its loop thread."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+COMMAND_TIMEOUT_S = 10.0
+
+
+class CommandQueue:
+    """Runs callables on the owner thread; callers block for the result.
+
+    Before the owner thread runs (or on it), `call` runs the callable at once.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[tuple[Callable[[], Any], concurrent.futures.Future]] = (
+            queue.Queue()
+        )
+        self.owner: int | None = None  # thread ident of the loop, once it runs
+
+    def call(self, fn: Callable[[], Any], timeout: float = COMMAND_TIMEOUT_S) -> Any:
+        """``fn()`` on the owner thread; its result, or what it raised.
+
+        Raises:
+            TimeoutError: the owner thread did not run it within ``timeout``.
+        """
+        if self.owner is None or threading.get_ident() == self.owner:
+            return fn()
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+        self._queue.put((fn, fut))
+        return fut.result(timeout)
+
+    def run_pending(self) -> None:
+        """Run every queued command (the owner thread calls this)."""
+        while True:
+            try:
+                fn, fut = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                fut.set_result(fn())
+            except Exception as e:
+                fut.set_exception(e)
