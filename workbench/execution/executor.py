@@ -17,16 +17,18 @@ import structlog
 from workbench.config import RiskConfig
 from workbench.domain.accounting import Portfolio
 from workbench.domain.model import Fill, Order, OrderStatus, Side, Signal
+from workbench.domain.orders import OrderAck
 from workbench.exceptions import OrderRejected
-from workbench.execution.broker import Broker
+from workbench.execution.broker import Broker, MarketFed, TimedCalls
 from workbench.execution.journal import Journal
+from workbench.execution.lifecycle import OpenOrders, Outcome, dashboard_event
 from workbench.execution.risk import RiskEngine, TradingState
-from workbench.messaging.codec import Event
+from workbench.messaging.codec import Event, OrderEvent, Payload
 from workbench.telemetry import BurstLog, Telemetry
 
 log = structlog.get_logger()
 
-EventSink = Callable[[Event], None]
+EventSink = Callable[[Payload], None]
 
 
 def make_breaker(fail_max: int, reset_timeout_s: float) -> pybreaker.CircuitBreaker:
@@ -60,8 +62,12 @@ class Executor:
         allowed_strategies: set[str] | None = None,
         replay: bool = False,
         executor_id: str = "executor",
+        call_timeout_s: float = 5.0,
+        reconcile: bool = True,
     ) -> None:
         self.broker = broker
+        self.calls = TimedCalls(broker, call_timeout_s)
+        self._market_fed = isinstance(broker, MarketFed)
         self.journal = journal
         self.risk = risk
         self.breaker = breaker
@@ -83,12 +89,21 @@ class Executor:
         self.portfolio = Portfolio()
         for f in journal.fills():
             self.portfolio.apply(f)
-        pending = journal.orders_in(OrderStatus.PENDING)
-        self.in_doubt = pending  # also on the runner's heartbeats: an event now finds no subscriber
-        if pending:
-            # Sent or not, we cannot know: never resend, flag for reconciliation.
-            log.error("orders_in_doubt", order_ids=pending[:20], count=len(pending))
-            self._publish(Event("alert", {"reason": "orders_in_doubt", "order_ids": pending[:20]}))
+        self.open = OpenOrders()
+        strategies = dict(journal.signal_strategies())
+        for row in journal.open_orders():
+            self.open.restore(row, strategies.get(row["signal_id"], ""))
+        # PENDING_NEW: sent or not, we cannot know. Never resent; reconciliation
+        # asks the venue. Also on the runner's heartbeats (an event now finds no
+        # subscriber).
+        self.in_doubt: list[str] = journal.orders_in(OrderStatus.PENDING_NEW)
+        if self.in_doubt:
+            log.error("orders_in_doubt", order_ids=self.in_doubt[:20], count=len(self.in_doubt))
+            self._publish(
+                Event("alert", {"reason": "orders_in_doubt", "order_ids": self.in_doubt[:20]})
+            )
+        if reconcile and len(self.open):
+            self.reconcile()
 
     # -- trading state and market ------------------------------------------------------
 
@@ -110,9 +125,37 @@ class Executor:
             alert = {**data, "reason": f"trading_{state.value.lower()}", "detail": reason}
             self._publish(Event("alert", alert))
 
-    def on_tick(self, symbol: str, price: float, ts_ns: int) -> None:
+    def on_tick(self, symbol: str, price: float, ts_ns: int, size: float = float("inf")) -> None:
         """The market moved (the executor's own tick subscription, live)."""
         self.engine.on_price(symbol, price, ts_ns)
+        if self._market_fed:
+            self.broker.on_tick(symbol, price, ts_ns, size)  # type: ignore[attr-defined]
+
+    def reconcile(self) -> list[dict[str, Any]]:
+        """Compare the journal's open orders and positions with the venue's (see `reconcile`)."""
+        from workbench.execution.reconcile import reconcile
+
+        return reconcile(self)
+
+    def poll(self) -> list[Fill]:
+        """Take the broker's execution reports since the last call; journal and publish them."""
+        if not len(self.open):
+            return []
+        try:
+            reports = self.calls(self.broker.reports)
+        except Exception as e:
+            log.error("broker_reports_failed", error=repr(e))
+            return []
+        if not reports:
+            return []
+        out = Outcome()
+        for r in reports:
+            self.open.on_report(r, out)
+        events: list[Payload] = []
+        self.commit(out, events)
+        for e in events:
+            self._publish(e)
+        return out.fills
 
     def _now_ns(self, signal: Signal | None = None) -> int:
         if self.replay and signal is not None:
@@ -214,12 +257,11 @@ class Executor:
                 projected[s.symbol] = pos + order.side.sign * order.qty
             known.add(s.id)
             items.append(
-                (s, order, OrderStatus.REJECTED if reason else OrderStatus.PENDING, reason)
+                (s, order, OrderStatus.REJECTED if reason else OrderStatus.PENDING_NEW, reason)
             )
         fresh = self.journal.begin_orders(items)
-        events: list[Event] = []
-        results: list[tuple[str, OrderStatus, list[Fill], str]] = []
-        all_fills: list[Fill] = []
+        events: list[Payload] = []
+        out = Outcome()
         for (signal, order, _, reason), new in zip(items, fresh, strict=True):
             if not new:
                 # A re-send of a journaled signal: the normal price of at-least-once.
@@ -229,18 +271,18 @@ class Executor:
             self.telemetry.inc("signals_in")
             events.append(Event("signal_received", _signal_data(signal, received_ns)))
             if reason:
-                results.append(self._rejected(order, reason, events))
+                self._rejected(order, signal.strategy_id, reason, events)
                 continue
-            fills, result = self._submit(order, events)
-            results.append(result)
-            all_fills.extend(fills)
-        if results:
-            self.journal.finish_orders(results)
+            self._submit(order, signal.strategy_id, out, events)
+        if len(self.open):
+            for r in self.calls(self.broker.reports):
+                self.open.on_report(r, out)
+        self.commit(out, events)
         for e in events:
             self._publish(e)
-        if all_fills and self.risk.max_daily_loss:
+        if out.fills and self.risk.max_daily_loss:
             self.check_daily_loss(self._now_ns(signals[-1]))
-        return all_fills
+        return out.fills
 
     def flatten(self) -> list[Fill]:
         """Send the orders that bring every position to zero, then HALT.
@@ -288,34 +330,61 @@ class Executor:
             self.allowed = allowed
             self.engine.state = TradingState.HALTED
 
-    def _submit(self, order: Order, events: list[Event]) -> tuple[list[Fill], tuple]:
+    def _submit(self, order: Order, strategy_id: str, out: Outcome, events: list) -> None:
         self.telemetry.inc("orders_out")
+        t = self.open.track(order, strategy_id)
+        cid = order.client_order_id
         try:
-            fills = self.breaker.call(self.broker.submit, order)
+            ack = self.breaker.call(self.calls, self.broker.submit, order)
         except pybreaker.CircuitBreakerError:
             events.append(Event("alert", {"reason": "circuit_open", "order_id": order.id}))
-            return [], self._rejected(order, "circuit_open", events)
+            ack = OrderAck(cid, False, reason="circuit_open")
         except OrderRejected as e:
-            return [], self._rejected(order, e.reason, events)
+            ack = OrderAck(cid, False, reason=e.reason)
         except Exception as e:
+            # Sent or not, we cannot know: the order stays PENDING_NEW, in doubt,
+            # never resent; reconciliation asks the venue by client order id.
             log.error("broker_error", order_id=order.id, error=repr(e))
-            return [], self._rejected(order, f"broker_error: {type(e).__name__}: {e}", events)
-        events.append(Event("order_accepted", _order_data(order)))
-        for f in fills:
-            realized = self.portfolio.apply(f)
-            self.telemetry.inc("fills")
-            data = _fill_data(f)
-            data["realized_pnl"] = realized
-            data["position"] = self.portfolio.position(f.symbol)
-            events.append(Event("order_filled", data))
-        status = OrderStatus.FILLED if fills else OrderStatus.ACCEPTED
-        return fills, (order.id, status, fills, "")
+            self.in_doubt.append(order.id)
+            events.append(
+                Event("alert", {"reason": "order_in_doubt", "order_id": order.id, "error": repr(e)})
+            )
+            return
+        if not ack.accepted:
+            self.telemetry.inc("orders_rejected")
+            log.warning("order_rejected", order_id=order.id, reason=ack.reason)
+        self.open.on_ack(t, ack, out)
 
-    def _rejected(self, order: Order, reason: str, events: list[Event]) -> tuple:
+    def commit(self, out: Outcome, events: list) -> None:
+        """Journal an outcome, apply its fills to the portfolio, queue its events."""
+        for oe, fill in out.events:
+            ev = dashboard_event(oe)
+            if fill is not None:
+                realized = self.portfolio.apply(fill)
+                self.telemetry.inc("fills")
+                ev.data.update(
+                    fill_id=fill.id,
+                    realized_pnl=realized,
+                    position=self.portfolio.position(fill.symbol),
+                )
+            events.append(ev)
+            events.append(oe)
+        if out.updates:
+            self.journal.record(list(out.updates.values()))
+        for a in out.anomalies:
+            self.telemetry.inc("execution_anomalies")
+            log.error("execution_report_refused", **a)
+            self.journal.add_reconciliation(a["kind"], a, a.get("order_id", ""))
+            events.append(Event("alert", {"reason": a["kind"], **a}))
+
+    def _rejected(self, order: Order, strategy_id: str, reason: str, events: list) -> None:
         self.telemetry.inc("orders_rejected")
         log.warning("order_rejected", order_id=order.id, reason=reason)
-        events.append(Event("order_rejected", {**_order_data(order), "reason": reason}))
-        return (order.id, OrderStatus.REJECTED, [], reason)
+        oe = OrderEvent(strategy_id, order.signal_id, order.id, "REJECTED", order.symbol,
+                        order.side.value, order.qty, order.order_price or order.price, 0.0,
+                        order.ts_ns, 0.0, reason)  # fmt: skip
+        events.append(dashboard_event(oe))
+        events.append(oe)
 
 
 def _signal_data(s: Signal, received_ns: int) -> dict[str, Any]:
@@ -331,29 +400,4 @@ def _signal_data(s: Signal, received_ns: int) -> dict[str, Any]:
         "condition_id": s.condition_id,
         "origin_ns": s.origin_ns,
         "received_ns": received_ns,
-    }
-
-
-def _order_data(o: Order) -> dict[str, Any]:
-    return {
-        "order_id": o.id,
-        "signal_id": o.signal_id,
-        "symbol": o.symbol,
-        "side": o.side.value,
-        "qty": o.qty,
-        "price": o.price,
-        "ts_ns": o.ts_ns,
-    }
-
-
-def _fill_data(f: Fill) -> dict[str, Any]:
-    return {
-        "fill_id": f.id,
-        "order_id": f.order_id,
-        "signal_id": f.signal_id,
-        "symbol": f.symbol,
-        "side": f.side.value,
-        "qty": f.qty,
-        "price": f.price,
-        "ts_ns": f.ts_ns,
     }

@@ -2,7 +2,7 @@
 
 `replay` reads as its steps: prepare the config, load the ticks, run them
 through the pipeline in the chosen mode, build the result, save it. Both modes
-use the same `Strategy` objects, the same `SimulatedBroker` and the same
+use the same `Strategy` objects, the same simulator (on the same recorded ticks) and the same
 `Executor` accounting, so they give identical fills. Tests prove it.
 """
 
@@ -101,24 +101,37 @@ def load_replay_ticks(cfg: WorkbenchConfig) -> TickTable:
 
 
 def run_fast(cfg: WorkbenchConfig, table: TickTable) -> tuple[list[Fill], list[dict], int]:
-    """Every strategy and the simulated broker in this process, no sockets.
+    """Every strategy and the configured simulator in this process, no sockets.
+
+    The simulator matches orders against ``table`` exactly as the wire
+    replay's executor does against the same file. Each tick batch's signals
+    go to the executor together (one journal commit pair per batch).
 
     Returns:
         Fills, orders (journal rows) and the number of signals.
+
+    Raises:
+        ConfigurationError: the configured broker cannot run on recorded ticks.
     """
-    from workbench.execution.broker import SimulatedBroker
+    from workbench.execution.broker import ReplayableBroker, load_broker
     from workbench.execution.executor import Executor, make_breaker
     from workbench.execution.journal import Journal
+    from workbench.execution.tape import MarketTape
     from workbench.strategies.base import load_strategy, on_batch
     from workbench.telemetry import Telemetry
 
-    if cfg.executor.broker.kind != "simulated":
-        raise ConfigurationError("fast replay needs executor.broker.kind = 'simulated'")
-    strategies = [load_strategy(s.class_path, s.id, s.params) for s in cfg.strategies]
     b = cfg.executor.broker
+    broker = load_broker(b.class_path, b.params)
+    if not isinstance(broker, ReplayableBroker):
+        raise ConfigurationError(
+            f"fast replay needs a broker that runs on recorded ticks (use_tape); "
+            f"executor.broker.class_path {b.class_path!r} has none"
+        )
+    broker.use_tape(lambda: MarketTape.from_table(table))
+    strategies = [load_strategy(s.class_path, s.id, s.params) for s in cfg.strategies]
     journal = Journal(":memory:")
     executor = Executor(
-        SimulatedBroker(b.slippage),
+        broker,
         journal,
         cfg.executor.risk,
         make_breaker(b.breaker_fail_max, b.breaker_reset_timeout_s),
@@ -129,10 +142,12 @@ def run_fast(cfg: WorkbenchConfig, table: TickTable) -> tuple[list[Fill], list[d
     )
     signals = 0
     for batch in table.batches(cfg.gateway.replay.batch_size, first_seq=1):
+        out = []
         for strategy in strategies:
-            for s in on_batch(strategy, batch):
-                signals += 1
-                executor.on_signal(s)
+            out.extend(on_batch(strategy, batch))
+        if out:
+            signals += len(out)
+            executor.on_signals(out)
     fills, orders = journal.fills(), journal.orders()
     journal.close()
     return fills, orders, signals

@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from workbench.domain.model import Side, Signal, TickBatch
+from workbench.domain.model import OrderType, Side, Signal, TickBatch, TimeInForce
 from workbench.messaging.codec import Ack, EndOfStream, Envelope, Marker, Resync, pack, unpack
 from workbench.messaging.delivery import Outbox
 from workbench.messaging.ports import Receiver, Sender
@@ -34,16 +34,21 @@ EOS_CONFIRM_TIMEOUT_S = 5.0
 
 def signal_to_state(s: Signal) -> list[Any]:
     """A signal as plain data for the state file."""
-    return [s.id, s.strategy_id, s.seq, s.symbol, s.side.value, s.qty, s.price, s.ts_ns,
-            s.reason, s.condition_id, s.origin_ns]  # fmt: skip
+    row = [s.id, s.strategy_id, s.seq, s.symbol, s.side.value, s.qty, s.price, s.ts_ns,
+           s.reason, s.condition_id, s.origin_ns]  # fmt: skip
+    if s.order_type is not OrderType.MARKET or s.tif is not TimeInForce.GTC:
+        row += [s.order_type.value, s.order_price, s.tif.value]
+    return row
 
 
 def signal_from_state(row: list[Any] | bytes) -> Signal:
     """Inverse of `signal_to_state` (also of its packed form)."""
     if isinstance(row, bytes):
         row = unpack(row)
-    sid, strat, seq, sym, side, qty, price, ts, reason, cond, origin = row
-    return Signal(sid, strat, seq, sym, Side(side), qty, price, ts, reason, cond, origin)
+    sid, strat, seq, sym, side, qty, price, ts, reason, cond, origin = row[:11]
+    otype, oprice, tif = row[11:] or ("MARKET", 0.0, "GTC")  # state saved before order types
+    return Signal(sid, strat, seq, sym, Side(side), qty, price, ts, reason, cond, origin,
+                  OrderType(otype), oprice, TimeInForce(tif))  # fmt: skip
 
 
 class StrategyRunner(Runner):

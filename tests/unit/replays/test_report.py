@@ -173,7 +173,7 @@ def test_orders_come_from_the_journal_sorted_without_wall_clock():
     journal = Journal(":memory:")
     for seq, ts in ((2, 20), (1, 10)):
         sig = Signal(f"mom:{seq}", "mom", seq, "X", Side.BUY, 1.0, 10.0, ts)
-        journal.begin_order(sig, Order.from_signal(sig), OrderStatus.PENDING)
+        journal.begin_order(sig, Order.from_signal(sig), OrderStatus.PENDING_NEW)
     journal.finish_order("O-mom:1", OrderStatus.FILLED, [fill("1", "BUY", 1, 10.0, 10)])
     journal.finish_order("O-mom:2", OrderStatus.REJECTED, [], reason="risk: max position")
     r = build_result(journal.fills(), journal.orders(), TICKS, signals=2)
