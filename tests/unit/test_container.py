@@ -7,9 +7,9 @@ from dependency_injector import providers
 
 from workbench.config import build_config
 from workbench.container import Container
-from workbench.domain.model import Fill, Order, Side, Signal
-from workbench.exceptions import ConfigurationError
+from workbench.domain.model import Order, Side, Signal
 from workbench.domain.orders import OrderAck
+from workbench.exceptions import ConfigurationError
 from workbench.execution.simulator import SimulatedBroker
 from workbench.messaging.codec import Ack, EndOfStream, Event
 from workbench.messaging.inproc import Channel, InprocReceiver, InprocSender

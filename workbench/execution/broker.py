@@ -31,7 +31,15 @@ T = TypeVar("T")
 
 
 class BrokerTimeout(WorkbenchError):
-    """A broker call did not return within its timeout (counted by the circuit breaker)."""
+    """A broker call did not return within its timeout (counted by the circuit breaker).
+
+    ``started`` is False when the call never began (it waited behind a hung
+    one and was withdrawn): a submit that never started certainly sent nothing.
+    """
+
+    def __init__(self, message: str, started: bool = True) -> None:
+        super().__init__(message)
+        self.started = started
 
 
 @runtime_checkable
@@ -137,9 +145,11 @@ class TimedCalls:
         try:
             return future.result(timeout=self.timeout_s)
         except cf.TimeoutError:
-            future.cancel()
+            withdrawn = future.cancel()  # True only if it never started
             name = getattr(fn, "__name__", "call")
-            raise BrokerTimeout(f"broker {name} took longer than {self.timeout_s} s") from None
+            raise BrokerTimeout(
+                f"broker {name} took longer than {self.timeout_s} s", started=not withdrawn
+            ) from None
 
     def close(self) -> None:
         """Stop the worker thread (without waiting for a hung call)."""

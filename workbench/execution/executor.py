@@ -19,7 +19,7 @@ from workbench.domain.accounting import Portfolio
 from workbench.domain.model import Fill, Order, OrderStatus, Side, Signal
 from workbench.domain.orders import OrderAck
 from workbench.exceptions import OrderRejected
-from workbench.execution.broker import Broker, MarketFed, TimedCalls
+from workbench.execution.broker import Broker, BrokerTimeout, MarketFed, TimedCalls
 from workbench.execution.journal import Journal
 from workbench.execution.lifecycle import OpenOrders, Outcome, dashboard_event
 from workbench.execution.risk import RiskEngine, TradingState
@@ -139,18 +139,9 @@ class Executor:
 
     def poll(self) -> list[Fill]:
         """Take the broker's execution reports since the last call; journal and publish them."""
-        if not len(self.open):
-            return []
-        try:
-            reports = self.calls(self.broker.reports)
-        except Exception as e:
-            log.error("broker_reports_failed", error=repr(e))
-            return []
-        if not reports:
-            return []
         out = Outcome()
-        for r in reports:
-            self.open.on_report(r, out)
+        if not self._drain(out):
+            return []
         events: list[Payload] = []
         self.commit(out, events)
         for e in events:
@@ -274,9 +265,7 @@ class Executor:
                 self._rejected(order, signal.strategy_id, reason, events)
                 continue
             self._submit(order, signal.strategy_id, out, events)
-        if len(self.open):
-            for r in self.calls(self.broker.reports):
-                self.open.on_report(r, out)
+        self._drain(out)
         self.commit(out, events)
         for e in events:
             self._publish(e)
@@ -330,26 +319,48 @@ class Executor:
             self.allowed = allowed
             self.engine.state = TradingState.HALTED
 
+    def _drain(self, out: Outcome) -> int:
+        """Apply the broker's reports to ``out``; returns how many (0 if it cannot be asked)."""
+        if not len(self.open):
+            return 0
+        try:
+            reports = self.calls(self.broker.reports)
+        except Exception as e:
+            log.error("broker_reports_failed", error=repr(e))
+            return 0
+        for r in reports:
+            self.open.on_report(r, out)
+        return len(reports)
+
     def _submit(self, order: Order, strategy_id: str, out: Outcome, events: list) -> None:
         self.telemetry.inc("orders_out")
         t = self.open.track(order, strategy_id)
         cid = order.client_order_id
         try:
             ack = self.breaker.call(self.calls, self.broker.submit, order)
-        except pybreaker.CircuitBreakerError:
-            events.append(Event("alert", {"reason": "circuit_open", "order_id": order.id}))
-            ack = OrderAck(cid, False, reason="circuit_open")
         except OrderRejected as e:
             ack = OrderAck(cid, False, reason=e.reason)
         except Exception as e:
-            # Sent or not, we cannot know: the order stays PENDING_NEW, in doubt,
-            # never resent; reconciliation asks the venue by client order id.
-            log.error("broker_error", order_id=order.id, error=repr(e))
-            self.in_doubt.append(order.id)
-            events.append(
-                Event("alert", {"reason": "order_in_doubt", "order_id": order.id, "error": repr(e)})
-            )
-            return
+            # pybreaker raises CircuitBreakerError on the call that trips it too:
+            # what that call did is in the exception's context.
+            cause = e.__context__ if isinstance(e, pybreaker.CircuitBreakerError) else e
+            if isinstance(e, pybreaker.CircuitBreakerError):
+                events.append(Event("alert", {"reason": "circuit_open", "order_id": order.id}))
+            if cause is None or (isinstance(cause, BrokerTimeout) and not cause.started):
+                reason = "circuit_open" if cause is None else f"not sent: {cause}"
+                ack = OrderAck(cid, False, reason=reason)  # certainly never sent
+            else:
+                # Sent or not, we cannot know: the order stays PENDING_NEW, in
+                # doubt, never resent; reconciliation asks the venue.
+                log.error("broker_error", order_id=order.id, error=repr(cause))
+                self.in_doubt.append(order.id)
+                events.append(
+                    Event(
+                        "alert",
+                        {"reason": "order_in_doubt", "order_id": order.id, "error": repr(cause)},
+                    )
+                )
+                return
         if not ack.accepted:
             self.telemetry.inc("orders_rejected")
             log.warning("order_rejected", order_id=order.id, reason=ack.reason)

@@ -9,9 +9,9 @@ from workbench.config import RiskConfig
 from workbench.domain.model import Order, OrderStatus, Side, Signal
 from workbench.domain.orders import OrderAck
 from workbench.exceptions import OrderRejected
-from workbench.execution.simulator import SimulatedBroker
 from workbench.execution.executor import Executor, make_breaker
 from workbench.execution.journal import Journal
+from workbench.execution.simulator import SimulatedBroker
 from workbench.messaging.codec import Event
 from workbench.telemetry import Telemetry
 
