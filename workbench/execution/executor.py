@@ -21,9 +21,15 @@ from workbench.domain.orders import OrderAck
 from workbench.exceptions import OrderRejected
 from workbench.execution.broker import Broker, BrokerTimeout, MarketFed, TimedCalls
 from workbench.execution.journal import Journal
-from workbench.execution.lifecycle import OpenOrders, Outcome, dashboard_event
+from workbench.execution.lifecycle import (
+    OpenOrders,
+    Outcome,
+    dashboard_event,
+    rejected_event,
+    signal_data,
+)
 from workbench.execution.risk import RiskEngine, TradingState
-from workbench.messaging.codec import Event, OrderEvent, Payload
+from workbench.messaging.codec import Event, Payload
 from workbench.telemetry import BurstLog, Telemetry
 
 log = structlog.get_logger()
@@ -199,11 +205,9 @@ class Executor:
     def on_signals(self, signals: list[Signal], received_ns: int | None = None) -> list[Fill]:
         """Act on signals in order, each at most once ever, with two journal commits in all.
 
-        Every signal and its order are committed before any order goes to the
-        broker, the broker's answers are committed together afterwards, and
-        events are published only once that is durable. Position limits see
-        the positions earlier signals of the batch will leave (orders are
-        assumed to fill in full, as market orders here do).
+        Signals and orders are committed before any order goes to the broker;
+        acks and reports together afterwards; events once that is durable.
+        Position limits assume earlier orders of the batch fill in full.
         """
         received_ns = received_ns or time.time_ns()
         if self.allowed is not None:
@@ -260,7 +264,7 @@ class Executor:
                 log.debug("signal_duplicate_ignored", signal_id=signal.id)
                 continue
             self.telemetry.inc("signals_in")
-            events.append(Event("signal_received", _signal_data(signal, received_ns)))
+            events.append(Event("signal_received", signal_data(signal, received_ns)))
             if reason:
                 self._rejected(order, signal.strategy_id, reason, events)
                 continue
@@ -391,24 +395,6 @@ class Executor:
     def _rejected(self, order: Order, strategy_id: str, reason: str, events: list) -> None:
         self.telemetry.inc("orders_rejected")
         log.warning("order_rejected", order_id=order.id, reason=reason)
-        oe = OrderEvent(strategy_id, order.signal_id, order.id, "REJECTED", order.symbol,
-                        order.side.value, order.qty, order.order_price or order.price, 0.0,
-                        order.ts_ns, 0.0, reason)  # fmt: skip
+        oe = rejected_event(order, strategy_id, reason)
         events.append(dashboard_event(oe))
         events.append(oe)
-
-
-def _signal_data(s: Signal, received_ns: int) -> dict[str, Any]:
-    return {
-        "signal_id": s.id,
-        "strategy_id": s.strategy_id,
-        "symbol": s.symbol,
-        "side": s.side.value,
-        "qty": s.qty,
-        "price": s.price,
-        "ts_ns": s.ts_ns,
-        "reason": s.reason,
-        "condition_id": s.condition_id,
-        "origin_ns": s.origin_ns,
-        "received_ns": received_ns,
-    }

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from workbench.domain.model import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
+from workbench.domain.model import Fill, Order, OrderStatus, OrderType, Side, Signal, TimeInForce
 from workbench.domain.orders import ExecutionReport, LifecycleError, OrderAck, OrderState
 from workbench.execution.journal import OrderUpdate
 from workbench.messaging.codec import Event, OrderEvent
@@ -175,3 +175,38 @@ EVENT_NAMES = {
 def dashboard_event(e: OrderEvent) -> Event:
     """The `Event` supervisors, taps and dashboards read for an order event."""
     return Event(EVENT_NAMES[e.status], event_data(e))
+
+
+def signal_data(s: Signal, received_ns: int) -> dict[str, Any]:
+    """A received signal as the ``signal_received`` event's data."""
+    return {
+        "signal_id": s.id,
+        "strategy_id": s.strategy_id,
+        "symbol": s.symbol,
+        "side": s.side.value,
+        "qty": s.qty,
+        "price": s.price,
+        "ts_ns": s.ts_ns,
+        "reason": s.reason,
+        "condition_id": s.condition_id,
+        "origin_ns": s.origin_ns,
+        "received_ns": received_ns,
+    }
+
+
+def rejected_event(order: Order, strategy_id: str, reason: str) -> OrderEvent:
+    """The event of an order rejected before it reached the venue (risk, circuit)."""
+    return OrderEvent(
+        strategy_id,
+        order.signal_id,
+        order.id,
+        "REJECTED",
+        order.symbol,
+        order.side.value,
+        order.qty,
+        order.order_price or order.price,
+        0.0,
+        order.ts_ns,
+        0.0,
+        reason,
+    )
