@@ -63,8 +63,13 @@ def _replay_subscribers(cfg: WorkbenchConfig) -> list[str]:
     return cfg.replay_subscribers() if cfg.gateway.feed == "replay" else []
 
 
-def _ack_subscriptions(strategy_id: str) -> list[bytes]:
-    return [codec.topic(codec.KIND_ACK, strategy_id), codec.topic(codec.KIND_EOS, strategy_id)]
+def _ack_subscriptions(strategy_id: str, strategy=None) -> list[bytes]:
+    from workbench.strategies.outcomes import wants_outcomes
+
+    topics = [codec.topic(codec.KIND_ACK, strategy_id), codec.topic(codec.KIND_EOS, strategy_id)]
+    if strategy is not None and wants_outcomes(strategy):
+        topics.append(codec.topic(codec.KIND_ORDER, strategy_id))  # its own orders' events
+    return topics
 
 
 def make_broker(cfg: WorkbenchConfig) -> Broker:
@@ -223,7 +228,7 @@ class Container(containers.DeclarativeContainer):
         bus,
         telemetry,
         bind_it=False,
-        subscriptions=providers.Callable(_ack_subscriptions, runner_id),
+        subscriptions=providers.Callable(_ack_subscriptions, runner_id, strategy),
         name="acks",
         bad_frame_log_interval_s=runtime.provided.bad_frame_log_interval_s,
     )

@@ -56,6 +56,29 @@ class OrderSnapshot:
     reason: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class OrderEvent:
+    """What happened to a strategy's order, as the strategy hears it (hooks, wire kind ``ord``).
+
+    ``status`` is the order's state after the event (an `OrderStatus` value);
+    for a fill ``qty``/``price``/``fee`` are the fill's, otherwise the order's.
+    ``ts_ns`` is the market time it happened at.
+    """
+
+    strategy_id: str
+    signal_id: str
+    order_id: str
+    status: str
+    symbol: str
+    side: str
+    qty: float
+    price: float
+    fee: float
+    ts_ns: int
+    filled_qty: float
+    reason: str = ""
+
+
 class LifecycleError(ValueError):
     """A report the order's state does not allow."""
 

@@ -54,6 +54,7 @@ from typing import Any
 import msgpack
 
 from workbench.domain.model import OrderType, Side, Signal, TickBatch, TimeInForce
+from workbench.domain.orders import OrderEvent
 from workbench.exceptions import CodecError
 
 SCHEMA_VERSION = 1
@@ -176,29 +177,6 @@ class Command:
 
     name: str
     args: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class OrderEvent:
-    """What happened to a strategy's order, addressed to that strategy.
-
-    ``status`` is the order's state after the event (an `OrderStatus` value);
-    for a fill ``qty``/``price``/``fee`` are the fill's, otherwise the order's.
-    ``ts_ns`` is the market time it happened at.
-    """
-
-    strategy_id: str
-    signal_id: str
-    order_id: str
-    status: str
-    symbol: str
-    side: str
-    qty: float
-    price: float
-    fee: float
-    ts_ns: int
-    filled_qty: float
-    reason: str = ""
 
 
 Payload = (

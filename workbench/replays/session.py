@@ -113,11 +113,13 @@ def run_fast(cfg: WorkbenchConfig, table: TickTable) -> tuple[list[Fill], list[d
     Raises:
         ConfigurationError: the configured broker cannot run on recorded ticks.
     """
+    from workbench.domain.orders import OrderEvent
     from workbench.execution.broker import ReplayableBroker, load_broker
     from workbench.execution.executor import Executor, make_breaker
     from workbench.execution.journal import Journal
     from workbench.execution.tape import MarketTape
     from workbench.strategies.base import load_strategy, on_batch
+    from workbench.strategies.outcomes import OutcomeQueue, deliver, run_batch, wants_outcomes
     from workbench.telemetry import Telemetry
 
     b = cfg.executor.broker
@@ -130,12 +132,27 @@ def run_fast(cfg: WorkbenchConfig, table: TickTable) -> tuple[list[Fill], list[d
     broker.use_tape(lambda: MarketTape.from_table(table))
     strategies = [load_strategy(s.class_path, s.id, s.params) for s in cfg.strategies]
     journal = Journal(":memory:")
+    # Strategies with outcome hooks hear them as in a wire replay (outcomes.py).
+    queues = {s.strategy_id: OutcomeQueue() for s in strategies if wants_outcomes(s)}
+    arrived: dict[str, list[OrderEvent]] = {sid: [] for sid in queues}
+
+    def publish(e: object) -> None:
+        if isinstance(e, OrderEvent) and e.strategy_id in arrived:
+            arrived[e.strategy_id].append(e)
+
+    def send_and_wait(sigs: list) -> list[OrderEvent]:
+        executor.on_signals(sigs)
+        got = arrived[sigs[0].strategy_id]
+        out, got[:] = list(got), []
+        return out
+
     executor = Executor(
         broker,
         journal,
         cfg.executor.risk,
         make_breaker(b.breaker_fail_max, b.breaker_reset_timeout_s),
         Telemetry(),
+        publish if queues else None,
         allowed_strategies={s.id for s in cfg.strategies},
         replay=True,
         executor_id=cfg.executor.id,
@@ -144,10 +161,18 @@ def run_fast(cfg: WorkbenchConfig, table: TickTable) -> tuple[list[Fill], list[d
     for batch in table.batches(cfg.gateway.replay.batch_size, first_seq=1):
         out = []
         for strategy in strategies:
-            out.extend(on_batch(strategy, batch))
+            q = queues.get(strategy.strategy_id)
+            if q is not None:
+                signals += len(run_batch(strategy, batch, q, send_and_wait))
+            else:
+                out.extend(on_batch(strategy, batch))
         if out:
             signals += len(out)
             executor.on_signals(out)
+    for sid, q in queues.items():
+        strategy = next(s for s in strategies if s.strategy_id == sid)
+        for e in q.due():
+            deliver(strategy, e)
     fills, orders = journal.fills(), journal.orders()
     journal.close()
     return fills, orders, signals
