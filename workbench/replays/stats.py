@@ -34,6 +34,7 @@ FILL_COLUMNS = (
     "side",
     "qty",
     "price",
+    "fee",
     "ts",
     "ts_ns",
 )
@@ -149,6 +150,7 @@ def fills_frame(fills: list[Fill]) -> pd.DataFrame:
             "side": pd.Series([Side(f.side).value for f in fills], dtype=str),
             "qty": np.array([f.qty for f in fills], dtype=np.float64),
             "price": np.array([f.price for f in fills], dtype=np.float64),
+            "fee": np.array([f.fee for f in fills], dtype=np.float64),
             "ts": utc(ts_ns),
             "ts_ns": ts_ns,
         },
@@ -416,12 +418,19 @@ def summarise(
     positions: pd.DataFrame,
     curve: EquityCurve,
     fills_sha256: str,
+    capital: float,
 ) -> dict:
-    """The deterministic summary: counts, PnL, drawdown, Sharpe, final positions, fills hash."""
+    """The deterministic summary: counts, PnL, fees, drawdown, Sharpe, positions, fills hash.
+
+    ``net_pnl`` is before fees (realized + unrealized at the last prices);
+    ``net_pnl_after_fees`` subtracts every fill's fee; ``return_on_capital``
+    is that over ``capital`` (the config's ``report.capital``).
+    """
     pnl = trades["pnl"].to_numpy()
     wins, losses = int((pnl > 0).sum()), int((pnl < 0).sum())
     realized = float(positions["realized_pnl"].sum())
     unrealized = float(positions["unrealized_pnl"].sum())
+    fees = float(fills["fee"].sum()) if len(fills) else 0.0
     return {
         "ticks": int(ticks),
         "symbols": int(symbols),
@@ -436,6 +445,10 @@ def summarise(
         "net_pnl": rounded(realized + unrealized),
         "realized_pnl": rounded(realized),
         "unrealized_pnl": rounded(unrealized),
+        "fees": rounded(fees),
+        "net_pnl_after_fees": rounded(realized + unrealized - fees),
+        "capital": rounded(capital),
+        "return_on_capital": rounded((realized + unrealized - fees) / capital),
         "max_drawdown": rounded(float(curve.drawdown.min()) if len(curve.drawdown) else 0.0),
         "sharpe": rounded(sharpe(pnl)),
         "sharpe_basis": SHARPE_BASIS,
