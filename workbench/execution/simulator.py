@@ -125,8 +125,14 @@ class SimulatedBroker:
     # -- market ---------------------------------------------------------------------
 
     def use_tape(self, loader: Callable[[], MarketTape]) -> None:
-        """Replay: match orders against recorded ticks (loaded when an order first needs them)."""
+        """Replay: match orders against recorded ticks.
+
+        Loaded now when every order will need them (latency, partial fills),
+        otherwise when an order first does (a limit or stop order).
+        """
         self._tape_loader = loader
+        if self.latency_ns or self.partial_fills:
+            self._tape = loader()
 
     def on_tick(self, symbol: str, price: float, ts_ns: int, size: float = float("inf")) -> None:
         """Live: a tick of the market; open orders of ``symbol`` may fill on it."""
