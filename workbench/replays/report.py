@@ -29,6 +29,7 @@ from workbench.replays import stats
 if TYPE_CHECKING:
     from workbench.config import WorkbenchConfig
 from workbench.replays.performance import performance as _performance
+from workbench.replays.summary import summarise
 
 DEFAULT_CAPITAL = 10_000.0
 """The capital base when none is given; the default of ``report.capital`` in the config."""
@@ -195,7 +196,7 @@ def build_result(
             "drawdown": curve.drawdown[keep],
         }
     )
-    summary = stats.summarise(
+    summary = summarise(
         ticks=len(ticks),
         symbols=len(tick_groups.symbols),
         signals=signals,

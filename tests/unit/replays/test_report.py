@@ -304,3 +304,13 @@ def test_repr_html_is_a_summary_table():
 
 def test_a_built_result_has_no_config_until_replay_sets_it():
     assert result().config is None
+
+
+def test_equity_and_drawdown_are_after_fees():
+    fills = [
+        Fill("1", "O-a:1", "a:1", "X", Side.BUY, 1.0, 10.0, 1, fee=0.5),
+        Fill("2", "O-a:2", "a:2", "X", Side.SELL, 1.0, 10.0, 2, fee=0.25),
+    ]
+    r = build_result(fills, [], TICKS, signals=2)
+    assert r.equity["equity"].iloc[-1] == -0.75 == r.summary["net_pnl_after_fees"]
+    assert r.summary["max_drawdown"] == -0.75
