@@ -191,8 +191,11 @@ class LoopbackExecutor(InprocReceiver):
         while env is not None:
             s = env.payload
             if isinstance(s, Signal):
-                fill = OrderEvent(s.strategy_id, s.id, f"O-{s.id}", "FILLED", s.symbol,
-                                  s.side.value, s.qty, s.price, 0.0, s.ts_ns + 2, s.qty)  # fmt: skip
+                at = s.ts_ns + 2
+                fill = OrderEvent(
+                    s.strategy_id, s.id, f"O-{s.id}", "FILLED", s.symbol, s.side.value, s.qty,
+                    s.price, 0.0, at, s.qty,
+                )  # fmt: skip
                 self.events.send(fill)
                 self.events.send(Ack(s.strategy_id, s.seq))
             env = self.signals.recv(0)
