@@ -21,12 +21,15 @@ class Side(enum.StrEnum):
     @property
     def opposite(self) -> Side:
         """The side that closes a position opened on this side."""
-        return Side.SELL if self is Side.BUY else Side.BUY
+        return _SELL if self is _BUY else _BUY
 
     @property
     def sign(self) -> int:
         """+1 for BUY, -1 for SELL."""
-        return 1 if self is Side.BUY else -1
+        return 1 if self is _BUY else -1  # a module global: Side.BUY goes through enum's __get__
+
+
+_BUY, _SELL = Side.BUY, Side.SELL
 
 
 @dataclass(frozen=True, slots=True)

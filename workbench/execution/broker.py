@@ -22,9 +22,11 @@ import importlib
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+import pybreaker
+
 from workbench.domain.model import Fill, Order
 from workbench.domain.orders import ExecutionReport, OrderAck, OrderSnapshot
-from workbench.exceptions import ConfigurationError, WorkbenchError
+from workbench.exceptions import ConfigurationError, OrderRejected, WorkbenchError
 from workbench.execution.tape import MarketTape
 
 T = TypeVar("T")
@@ -91,6 +93,13 @@ class MarketFed(Protocol):
     def on_tick(self, symbol: str, price: float, ts_ns: int, size: float = ...) -> None:
         """One tick of the market."""
         ...
+
+
+def make_breaker(fail_max: int, reset_timeout_s: float) -> pybreaker.CircuitBreaker:
+    """A circuit breaker that ignores business rejections (`OrderRejected`)."""
+    return pybreaker.CircuitBreaker(
+        fail_max=fail_max, reset_timeout=reset_timeout_s, exclude=[OrderRejected]
+    )
 
 
 def load_broker(class_path: str, params: Mapping[str, Any]) -> Broker:

@@ -20,6 +20,7 @@ from workbench.domain.model import Fill, Order, OrderStatus, Side, Signal
 from workbench.domain.orders import OrderAck
 from workbench.exceptions import OrderRejected
 from workbench.execution.broker import Broker, BrokerTimeout, MarketFed, TimedCalls
+from workbench.execution.broker import make_breaker as make_breaker
 from workbench.execution.journal import Journal
 from workbench.execution.lifecycle import (
     OpenOrders,
@@ -35,13 +36,6 @@ from workbench.telemetry import BurstLog, Telemetry
 log = structlog.get_logger()
 
 EventSink = Callable[[Payload], None]
-
-
-def make_breaker(fail_max: int, reset_timeout_s: float) -> pybreaker.CircuitBreaker:
-    """A circuit breaker that ignores business rejections."""
-    return pybreaker.CircuitBreaker(
-        fail_max=fail_max, reset_timeout=reset_timeout_s, exclude=[OrderRejected]
-    )
 
 
 class Executor:
@@ -79,6 +73,7 @@ class Executor:
         self.breaker = breaker
         self.telemetry = telemetry
         self._publish = publish or (lambda e: None)
+        self._publishing = publish is not None
         self.allowed = allowed_strategies
         self.replay = replay
         self.executor_id = executor_id
@@ -280,10 +275,9 @@ class Executor:
     def flatten(self) -> list[Fill]:
         """Send the orders that bring every position to zero, then HALT.
 
-        Each order comes from a signal of the executor's own
-        (``<executor id>:<n>``), journaled like any other, at the last
-        market price seen; a symbol with no market price is left open, logged
-        and alerted, since sending it blind would be worse.
+        Each order comes from a signal of the executor's own (``<executor
+        id>:<n>``), journaled like any other, at the last market price seen; a
+        symbol without one is left open, logged and alerted (not sent blind).
         """
         self.set_trading_state(TradingState.HALTED, "flatten requested", "operator")
         base = self.journal.last_signal_seq(self.executor_id)
@@ -373,6 +367,11 @@ class Executor:
     def commit(self, out: Outcome, events: list) -> None:
         """Journal an outcome, apply its fills to the portfolio, queue its events."""
         for oe, fill in out.events:
+            if not self._publishing:  # fast replay: nobody listens
+                if fill is not None:
+                    self.portfolio.apply(fill)
+                    self.telemetry.inc("fills")
+                continue
             ev = dashboard_event(oe)
             if fill is not None:
                 realized = self.portfolio.apply(fill)
