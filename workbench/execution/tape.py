@@ -51,9 +51,14 @@ class MarketTape:
             cols[2].append(np.asarray(table.size[start:stop], dtype=np.float64))
         tapes = {}
         for sym, (ts, px, sz) in out.items():
-            ts_a, px_a, sz_a = np.concatenate(ts), np.concatenate(px), np.concatenate(sz)
-            order = np.argsort(ts_a, kind="stable")  # files are in time order; be sure
-            tapes[sym] = SymbolTape(ts_a[order], px_a[order], sz_a[order])
+            one = len(ts) == 1
+            ts_a = ts[0] if one else np.concatenate(ts)
+            px_a = px[0] if one else np.concatenate(px)
+            sz_a = sz[0] if one else np.concatenate(sz)
+            if len(ts_a) > 1 and not bool(np.all(ts_a[1:] >= ts_a[:-1])):
+                order = np.argsort(ts_a, kind="stable")  # files are in time order; be sure
+                ts_a, px_a, sz_a = ts_a[order], px_a[order], sz_a[order]
+            tapes[sym] = SymbolTape(ts_a, px_a, sz_a)
         return cls(tapes)
 
     def symbol(self, symbol: str) -> SymbolTape | None:

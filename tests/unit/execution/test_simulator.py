@@ -122,3 +122,11 @@ def test_bad_order_price_is_rejected_and_bad_params_refused():
     assert not ack.accepted and "order_price" in ack.reason
     with pytest.raises(ValueError, match="latency_ms"):
         SimulatedBroker(latency_ms=-1)
+
+
+def test_tape_puts_each_symbol_in_time_order():
+    table = TickTable(["A", "B", "A", "A"], [5, 1, 3, 9], [1.0, 2.0, 3.0, 4.0], [1.0] * 4)
+    tape = MarketTape.from_table(table)
+    a = tape.symbol("A")
+    assert a is not None and a.ts_ns.tolist() == [3, 5, 9] and a.price.tolist() == [3.0, 1.0, 4.0]
+    assert tape.symbol("C") is None and a.first_after(5) == 2 and a.first_at_or_after(5) == 1
