@@ -297,6 +297,7 @@ class StrategyRunner(Runner):
         """Send, then wait until the executor acks them: their orders' events are here then."""
         self._emit(signals)
         last = signals[-1].seq
+        waited_since = time.monotonic()
         while self.outbox.acked < last and not self._stop_requested:
             self._drain_acks(20)
             now = time.monotonic()
@@ -304,6 +305,8 @@ class StrategyRunner(Runner):
             if now >= self._next_hb:  # a wait is not a hang
                 self.send_heartbeat()
                 self._next_hb = now + self._hb_interval
+                if now - waited_since > 5.0:
+                    self.log.warning("order_outcomes_awaited", signal_seq=last)
         arrived, self._arrived = self._arrived, []
         return arrived
 
