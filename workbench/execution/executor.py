@@ -1,8 +1,7 @@
 """Signals become orders: idempotent, risk-checked, behind a circuit breaker, journaled.
 
-`Executor` is transport-free: the executor runner feeds it signals from the
-wire, the fast replay feeds it signals in-process, and both get the same
-orders, fills and positions.
+`Executor` is transport-free: the runner feeds it signals from the wire, the
+fast replay in-process; both get the same orders, fills and positions.
 """
 
 from __future__ import annotations
@@ -48,6 +47,8 @@ class Executor:
             clock, and take the market price from the signal's tick, so fast and
             wire replay decide alike however fast they run.
         executor_id: Names the kill switch's own flatten orders.
+        call_timeout_s: Longest broker call (`TimedCalls`).
+        reconcile: Reconcile open journal orders with the broker now.
     """
 
     def __init__(
@@ -95,8 +96,7 @@ class Executor:
         for row in journal.open_orders():
             self.open.restore(row, strategies.get(row["signal_id"], ""))
         # PENDING_NEW: sent or not, we cannot know. Never resent; reconciliation
-        # asks the venue. Also on the runner's heartbeats (an event now finds no
-        # subscriber).
+        # asks the venue. Also on the heartbeats (an event now finds no one).
         self.in_doubt: list[str] = journal.orders_in(OrderStatus.PENDING_NEW)
         if self.in_doubt:
             log.error("orders_in_doubt", order_ids=self.in_doubt[:20], count=len(self.in_doubt))
