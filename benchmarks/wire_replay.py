@@ -4,7 +4,9 @@ Replays a synthetic tick file (1M ticks by default) through the three real
 runner processes, with a `SupportResistance` strategy of ten conditions placed
 around the start price so that they trigger, enter, exit and re-arm all along
 the run. Throughput is ticks / (gateway's first publish -> executor's
-``replay_complete``), both taken from the runners' JSON logs.
+``replay_complete``), both taken from the runners' JSON logs. The signal-heavy
+replay (spread 1) runs again with the simulator's latency, fees and slippage
+on, and both run as a fast (in-process) replay too, all in the same run.
 
 Baselines, measured in the same run on the same transport (ipc): one process
 publishing the same ticks with plain pyzmq + msgpack, one subscriber counting
@@ -47,6 +49,8 @@ DEFAULT_TICKS = 1_000_000
 DEFAULT_SEED = 42
 DEFAULT_BATCH = 1_000
 DEFAULT_SPREADS = (2.0, 1.0)
+REALISTIC = {"latency_ms": 5.0, "fee_bps": 2.0, "fee_per_order": 0.01, "slippage": 0.01}
+"""The simulator's realism switched on for the extra runs (spread 1: signal-heavy)."""
 FLOOR_TICKS_PER_S = 400_000
 END_TOPIC = b"end/"
 TICK_TOPIC = f"tick/{SYMBOL}/".encode()
@@ -67,6 +71,8 @@ class Options:
     timeout_s: float = 300.0
     regen: bool = False
     keep: bool = False
+    realistic: bool = True
+    """Also replay spread 1 (wire and fast) with `REALISTIC` simulator params."""
 
 
 def tick_file(ticks: int, seed: int, regen: bool = False) -> Path:
@@ -121,7 +127,12 @@ def conditions(spread: float = 1.0, start_price: float = START_PRICE) -> list[di
 
 
 def replay_config(
-    folder: Path, data: Path, batch_size: int, window_batches: int, spread: float = 1.0
+    folder: Path,
+    data: Path,
+    batch_size: int,
+    window_batches: int,
+    spread: float = 1.0,
+    broker: dict[str, Any] | None = None,
 ) -> Path:
     """A replay config on ipc addresses inside ``folder``."""
     return write_config(
@@ -139,6 +150,7 @@ def replay_config(
                 },
             },
             "strategies": [{"id": "sr-1", "params": {"conditions": conditions(spread)}}],
+            "executor": {"broker": {"params": dict(broker or {})}},
             "runtime": {"run_dir": str(folder / "runs")},
         },
     )
@@ -147,10 +159,12 @@ def replay_config(
 # -- the product ----------------------------------------------------------------------
 
 
-def run_wire(data: Path, o: Options, spread: float) -> dict[str, Any]:
+def run_wire(
+    data: Path, o: Options, spread: float, broker: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Replay ``data`` through the three runners; figures from their logs."""
     with work_dir("wire", o.keep) as folder, Processes(folder) as procs:
-        config = replay_config(folder, data, o.batch_size, o.window_batches, spread)
+        config = replay_config(folder, data, o.batch_size, o.window_batches, spread, broker)
         started_ns = time.time_ns()
         executor = procs.start_runner("executor", config)
         strategy = procs.start_runner("strategy", config)
@@ -175,6 +189,28 @@ def run_wire(data: Path, o: Options, spread: float) -> dict[str, Any]:
         "fills": int(done["fills"]),
         "realized_pnl": float(done["realized_pnl"]),
         "credit_waits": int(gw_stop.get("counters", {}).get("credit_waits", 0)),
+    }
+
+
+def run_fast(data: Path, o: Options, spread: float, broker: dict[str, Any] | None = None):
+    """The same replay in one process (`workbench.replays.session.run_fast`), load excluded."""
+    from workbench.config import load_config
+    from workbench.replays.session import load_replay_ticks, run_fast
+
+    with work_dir("fast", o.keep) as folder:
+        cfg = load_config(
+            replay_config(folder, data, o.batch_size, o.window_batches, spread, broker)
+        )
+        table = load_replay_ticks(cfg)
+        started = time.perf_counter()
+        fills, _, signals = run_fast(cfg, table)
+        elapsed = time.perf_counter() - started
+    return {
+        "ticks": len(table),
+        "elapsed_s": elapsed,
+        "signals": signals,
+        "fills": len(fills),
+        "fees": sum(f.fee for f in fills),
     }
 
 
@@ -285,6 +321,13 @@ def run(o: Options | None = None) -> list[Figure]:
     o = o or Options()
     data = tick_file(o.ticks, o.seed, o.regen)
     wires = [run_wire(data, o, spread) for spread in o.spreads]
+    runs = [(f"spread {spread:g}", w) for spread, w in zip(o.spreads, wires, strict=True)]
+    run_fast(data, o, 1.0)  # warm-up: imports and caches, not the replay, would be timed
+    fasts = [("spread 1", run_fast(data, o, 1.0))]
+    if o.realistic:
+        label = "spread 1, latency 5 ms, fee 2 bps"
+        runs.append((label, run_wire(data, o, 1.0, REALISTIC)))
+        fasts.append((label, run_fast(data, o, 1.0, REALISTIC)))
     raw_msg = run_raw(data, 1, o.timeout_s, o.keep)
     raw_batch = run_raw(data, o.batch_size, o.timeout_s, o.keep)
     out = [
@@ -310,8 +353,34 @@ def run(o: Options | None = None) -> list[Figure]:
             f"first send -> end marker {raw_batch['elapsed_s']:.3f} s",
         ),
     ]
-    for spread, wire in zip(o.spreads, wires, strict=True):
-        out += wire_figures(wire, f"spread {spread:g}", raw_msg, raw_batch, o.batch_size)
+    for label, wire in runs:
+        out += wire_figures(wire, label, raw_msg, raw_batch, o.batch_size)
+    base_wire = dict(runs)["spread 1"]
+    base_tps = base_wire["ticks"] / base_wire["elapsed_s"]
+    if o.realistic:
+        real = runs[-1][1]
+        out.append(
+            Figure(
+                BENCH,
+                "wire replay, latency + fees: ratio to spread 1 defaults",
+                round(real["ticks"] / real["elapsed_s"] / base_tps, 3),
+                "x",
+                "same run, same data; the simulator matches each order on the recorded ticks",
+            )
+        )
+    fast_base = fasts[0][1]["ticks"] / fasts[0][1]["elapsed_s"]
+    for label, fast in fasts:
+        tps = fast["ticks"] / fast["elapsed_s"]
+        out += [
+            Figure(
+                BENCH,
+                f"fast replay, {label}",
+                round(tps),
+                "ticks/s",
+                f"{fast['signals']:,} signals, {fast['fills']:,} fills, fees {fast['fees']:.2f}; "
+                f"{tps / fast_base:.3f}x the defaults, {tps / base_tps:.3f}x wire spread 1",
+            )
+        ]
     return out
 
 
@@ -391,10 +460,23 @@ def parse_args(argv: list[str] | None) -> Options:
     p.add_argument("--timeout", type=float, default=d.timeout_s, help="seconds per phase")
     p.add_argument("--regen", action="store_true", help="regenerate the cached tick file")
     p.add_argument("--keep", action="store_true", help="keep work folders (logs, configs)")
+    p.add_argument(
+        "--no-realistic",
+        action="store_true",
+        help="skip the runs with simulator latency and fees",
+    )
     a = p.parse_args(argv)
     spreads = tuple(float(x) for x in a.spreads.split(",") if x.strip())
     return Options(
-        a.ticks, a.batch_size, a.seed, a.window_batches, spreads, a.timeout, a.regen, a.keep
+        a.ticks,
+        a.batch_size,
+        a.seed,
+        a.window_batches,
+        spreads,
+        a.timeout,
+        a.regen,
+        a.keep,
+        not a.no_realistic,
     )
 
 

@@ -42,7 +42,7 @@ _EXPORTS: dict[str, str] = {
     "write_ticks": "workbench.marketdata.writers",
     # execution
     "Broker": "workbench.execution.broker",
-    "SimulatedBroker": "workbench.execution.broker",
+    "SimulatedBroker": "workbench.execution.simulator",
     "Journal": "workbench.execution.journal",
     # supervisor
     "Supervisor": "workbench.supervisor.supervisor",
@@ -95,8 +95,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
         TemporaryError,
         WorkbenchError,
     )
-    from workbench.execution.broker import Broker, SimulatedBroker
+    from workbench.execution.broker import Broker
     from workbench.execution.journal import Journal
+    from workbench.execution.simulator import SimulatedBroker
     from workbench.marketdata.loaders import load_ticks
     from workbench.marketdata.synth import synth_ticks
     from workbench.marketdata.table import TickTable

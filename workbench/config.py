@@ -174,13 +174,46 @@ class StrategyConfig(_Section):
         return v
 
 
-class BrokerConfig(_Section):
-    """The broker adapter behind the executor, and its circuit breaker."""
+DEFAULT_BROKER_PATH = "workbench.execution.simulator:SimulatedBroker"
 
-    kind: Literal["simulated"] = "simulated"
-    slippage: float = Field(0.0, ge=0, description="price units added against the trader")
+
+class BrokerConfig(_Section):
+    """The broker adapter behind the executor (declared like a strategy), and its breaker.
+
+    ``params`` go to the class's constructor; the built-in simulator takes
+    ``latency_ms``, ``fee_bps``, ``fee_per_order``, ``slippage`` and
+    ``partial_fills``. The older form ``kind = "simulated"`` plus ``slippage``
+    is read as the simulator with that slippage.
+    """
+
+    class_path: str = DEFAULT_BROKER_PATH
+    params: dict[str, Any] = Field(default_factory=dict)
+    call_timeout_s: float = Field(
+        5.0, gt=0, description="a broker call slower than this fails (and counts for the breaker)"
+    )
     breaker_fail_max: int = Field(5, ge=1)
     breaker_reset_timeout_s: float = Field(10.0, gt=0)
+    reconcile_interval_s: float = Field(
+        5.0, gt=0, description="how often orders left in doubt are asked for again"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_kind(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or ("kind" not in data and "slippage" not in data):
+            return data
+        data = dict(data)
+        kind = data.pop("kind", "simulated")
+        if kind != "simulated":
+            raise ValueError(f"kind {kind!r}: use class_path (kind only knew 'simulated')")
+        if "slippage" in data:
+            data["params"] = {**data.get("params", {}), "slippage": data.pop("slippage")}
+        return data
+
+    @property
+    def is_simulator(self) -> bool:
+        """The built-in simulator (the one fast replay can always run)."""
+        return self.class_path == DEFAULT_BROKER_PATH
 
 
 class RiskConfig(_Section):
@@ -662,4 +695,10 @@ def check_config(cfg: WorkbenchConfig) -> list[str]:
             load_strategy(s.class_path, s.id, s.params)
         except ConfigurationError as e:
             problems.append(f"{src}: strategies[{i}] ({s.id}): {e}")
+    from workbench.execution.broker import load_broker
+
+    try:
+        load_broker(cfg.executor.broker.class_path, cfg.executor.broker.params)
+    except ConfigurationError as e:
+        problems.append(f"{src}: executor.broker: {e}")
     return problems

@@ -13,7 +13,7 @@ import zmq
 from dependency_injector import containers, providers
 
 from workbench.config import WorkbenchConfig
-from workbench.execution.broker import SimulatedBroker
+from workbench.execution.broker import Broker, ReplayableBroker, load_broker
 from workbench.execution.executor import Executor, make_breaker
 from workbench.execution.journal import Journal
 from workbench.execution.runner import ExecutorRunner
@@ -63,8 +63,29 @@ def _replay_subscribers(cfg: WorkbenchConfig) -> list[str]:
     return cfg.replay_subscribers() if cfg.gateway.feed == "replay" else []
 
 
-def _ack_subscriptions(strategy_id: str) -> list[bytes]:
-    return [codec.topic(codec.KIND_ACK, strategy_id), codec.topic(codec.KIND_EOS, strategy_id)]
+def _ack_subscriptions(strategy_id: str, strategy=None) -> list[bytes]:
+    from workbench.strategies.outcomes import wants_outcomes
+
+    topics = [codec.topic(codec.KIND_ACK, strategy_id), codec.topic(codec.KIND_EOS, strategy_id)]
+    if strategy is not None and wants_outcomes(strategy):
+        topics.append(codec.topic(codec.KIND_ORDER, strategy_id))  # its own orders' events
+    return topics
+
+
+def make_broker(cfg: WorkbenchConfig) -> Broker:
+    """The configured broker; in a replay a simulator gets the replay's recorded ticks."""
+    b = cfg.executor.broker
+    broker = load_broker(b.class_path, b.params)
+    if cfg.gateway.feed == "replay" and isinstance(broker, ReplayableBroker):
+
+        def tape():
+            from workbench.execution.tape import MarketTape
+            from workbench.replays.session import load_replay_ticks
+
+            return MarketTape.from_table(load_replay_ticks(cfg))
+
+        broker.use_tape(tape)
+    return broker
 
 
 def _checked_risk(cfg: WorkbenchConfig):
@@ -207,7 +228,7 @@ class Container(containers.DeclarativeContainer):
         bus,
         telemetry,
         bind_it=False,
-        subscriptions=providers.Callable(_ack_subscriptions, runner_id),
+        subscriptions=providers.Callable(_ack_subscriptions, runner_id, strategy),
         name="acks",
         bad_frame_log_interval_s=runtime.provided.bad_frame_log_interval_s,
     )
@@ -227,10 +248,7 @@ class Container(containers.DeclarativeContainer):
     )
 
     # -- executor -----------------------------------------------------------------
-    broker = providers.Selector(
-        config.provided.executor.broker.kind,
-        simulated=providers.Singleton(SimulatedBroker, config.provided.executor.broker.slippage),
-    )
+    broker = providers.Singleton(make_broker, config)
     journal = providers.Singleton(Journal, providers.Callable(lambda c: c.journal_path(), config))
     breaker = providers.Singleton(
         make_breaker,
@@ -297,6 +315,7 @@ class Container(containers.DeclarativeContainer):
         allowed_strategies=providers.Callable(lambda c: {s.id for s in c.strategies}, config),
         replay=is_replay,
         executor_id=runner_id,
+        call_timeout_s=config.provided.executor.broker.call_timeout_s,
     )
     # Live, the executor watches the market itself (collar, staleness, daily
     # loss); in replay it takes the market from each signal's own tick.
@@ -318,4 +337,5 @@ class Container(containers.DeclarativeContainer):
         commands=command_replier,
         gap_timeout_s=config.provided.executor.signal_gap_timeout_s,
         ack_interval_s=config.provided.executor.ack_interval_s,
+        reconcile_interval_s=config.provided.executor.broker.reconcile_interval_s,
     )

@@ -177,7 +177,7 @@ def test_sigkills_over_every_role_in_a_live_session_lose_and_double_no_order(tmp
     # answer leaves it PENDING: in doubt, alerted, never sent twice (the
     # order-lifecycle issue reconciles it with the venue).
     statuses = {st for _, st in orders}
-    assert statuses <= {"FILLED", "PENDING"}, statuses
+    assert statuses <= {"FILLED", "PENDING_NEW", "REJECTED"}, statuses
     filled = sorted(sig for sig, st in orders if st == "FILLED")
-    assert len([st for _, st in orders if st == "PENDING"]) <= killed.count("executor")
+    assert len([st for _, st in orders if st != "FILLED"]) <= killed.count("executor")
     assert sorted(f for (f,) in fills) == filled  # exactly one fill per filled order

@@ -7,20 +7,22 @@ from dependency_injector import providers
 
 from workbench.config import build_config
 from workbench.container import Container
-from workbench.domain.model import Fill, Order, Side, Signal
+from workbench.domain.model import Order, Side, Signal
+from workbench.domain.orders import OrderAck
 from workbench.exceptions import ConfigurationError
-from workbench.execution.broker import SimulatedBroker
+from workbench.execution.simulator import SimulatedBroker
 from workbench.messaging.codec import Ack, EndOfStream, Event
 from workbench.messaging.inproc import Channel, InprocReceiver, InprocSender
 
 
-class RecordingBroker:
+class RecordingBroker(SimulatedBroker):
     def __init__(self) -> None:
+        super().__init__()
         self.orders: list[Order] = []
 
-    def submit(self, order: Order) -> list[Fill]:
+    def submit(self, order: Order) -> OrderAck:
         self.orders.append(order)
-        return SimulatedBroker().submit(order)
+        return super().submit(order)
 
 
 def test_executor_runner_runs_on_fakes_without_any_socket(tmp_path):

@@ -7,6 +7,8 @@ integer nanoseconds since the epoch (UTC) so they survive the wire exactly.
 from __future__ import annotations
 
 import enum
+import hashlib
+import re
 from dataclasses import dataclass, field
 
 
@@ -19,12 +21,15 @@ class Side(enum.StrEnum):
     @property
     def opposite(self) -> Side:
         """The side that closes a position opened on this side."""
-        return Side.SELL if self is Side.BUY else Side.BUY
+        return _SELL if self is _BUY else _BUY
 
     @property
     def sign(self) -> int:
         """+1 for BUY, -1 for SELL."""
-        return 1 if self is Side.BUY else -1
+        return 1 if self is _BUY else -1  # a module global: Side.BUY goes through enum's __get__
+
+
+_BUY, _SELL = Side.BUY, Side.SELL
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +69,25 @@ class TickBatch:
         return [self.tick(i) for i in range(len(self.price))]
 
 
+class OrderType(enum.StrEnum):
+    """How an order meets the market."""
+
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+    """Rests until the market trades through ``order_price``; fills at that price or better."""
+    STOP = "STOP"
+    """Stop-market: triggers when the market reaches ``order_price``, then fills as MARKET."""
+
+
+class TimeInForce(enum.StrEnum):
+    """How long an order may wait at the venue."""
+
+    GTC = "GTC"
+    """Good till cancelled."""
+    IOC = "IOC"
+    """Immediate or cancel: what does not fill on arrival expires."""
+
+
 @dataclass(frozen=True, slots=True)
 class Signal:
     """A strategy's request to trade.
@@ -85,6 +109,10 @@ class Signal:
     condition_id: str = ""
     origin_ns: int = field(default=0, compare=False)
     """Wall-clock ns when the causing tick left the gateway (latency only)."""
+    order_type: OrderType = OrderType.MARKET
+    order_price: float = 0.0
+    """The limit price of a LIMIT, the trigger price of a STOP; 0 for MARKET."""
+    tif: TimeInForce = TimeInForce.GTC
 
     @staticmethod
     def make_id(strategy_id: str, seq: int) -> str:
@@ -93,17 +121,48 @@ class Signal:
 
 
 class OrderStatus(enum.StrEnum):
-    """Lifecycle of an order in the executor's journal."""
+    """Lifecycle of an order (see `workbench.domain.orders.OrderState`)."""
 
-    PENDING = "PENDING"
+    PENDING_NEW = "PENDING_NEW"
+    """Journaled, sent or about to be; no answer from the venue yet."""
     ACCEPTED = "ACCEPTED"
-    REJECTED = "REJECTED"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
     FILLED = "FILLED"
+    CANCELLED = "CANCELLED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+
+    @property
+    def terminal(self) -> bool:
+        """No report can follow this state."""
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset(
+    {OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
+)
+
+_CLIENT_ID_SAFE = re.compile(r"[^A-Za-z0-9_]")
+
+
+def client_order_id(signal_id: str) -> str:
+    """The client order id a venue deduplicates on, derived from the signal id alone.
+
+    At most 36 characters of ``[A-Za-z0-9_-]`` (what exchanges accept):
+    ``<strategy id, sanitised, <= 16>-<seq>-<8 hex of a hash of the signal id>``,
+    so two signals never share one even when sanitising merges their
+    strategy ids.
+    """
+    strategy, _, seq = signal_id.rpartition(":")
+    digest = hashlib.blake2b(signal_id.encode(), digest_size=4).hexdigest()
+    base = _CLIENT_ID_SAFE.sub("_", strategy)[:16]
+    seq = _CLIENT_ID_SAFE.sub("_", seq)[:10]
+    return f"{base}-{seq}-{digest}"
 
 
 @dataclass(frozen=True, slots=True)
 class Order:
-    """A market order derived from exactly one signal."""
+    """The one order derived from a signal."""
 
     id: str
     signal_id: str
@@ -111,11 +170,17 @@ class Order:
     side: Side
     qty: float
     price: float
+    """The reference (market) price of the signal's tick."""
     ts_ns: int
+    order_type: OrderType = OrderType.MARKET
+    order_price: float = 0.0
+    """The limit price of a LIMIT, the trigger price of a STOP."""
+    tif: TimeInForce = TimeInForce.GTC
+    client_order_id: str = ""
 
     @classmethod
     def from_signal(cls, signal: Signal) -> Order:
-        """The one order a signal becomes; its id derives from the signal id."""
+        """The one order a signal becomes; its ids derive from the signal id."""
         return cls(
             id=f"O-{signal.id}",
             signal_id=signal.id,
@@ -124,6 +189,10 @@ class Order:
             qty=signal.qty,
             price=signal.price,
             ts_ns=signal.ts_ns,
+            order_type=signal.order_type,
+            order_price=signal.order_price,
+            tif=signal.tif,
+            client_order_id=client_order_id(signal.id),
         )
 
 
@@ -139,3 +208,5 @@ class Fill:
     qty: float
     price: float
     ts_ns: int
+    fee: float = 0.0
+    """Fee charged for this fill, in quote currency."""

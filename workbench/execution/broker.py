@@ -1,51 +1,166 @@
-"""The Broker port and the deterministic simulated broker.
+"""The Broker port: an order lifecycle any venue adapter can implement.
 
-A broker adapter is one class with ``submit(order) -> list[Fill]``: it raises
-`OrderRejected` for a refusal (not counted against the circuit breaker) and
-any other exception for a failure (counted).
+`submit` answers with an `OrderAck` (accepted with the venue's order id, or
+rejected with a reason); what happens afterwards arrives as
+`ExecutionReport`s that the executor polls with `reports`. The client order
+id (`Order.client_order_id`) derives from the signal id alone, so a venue
+that deduplicates on it never holds two orders for one signal. Queries by
+client order id, open orders, fills since a time and positions serve
+reconciliation at start.
+
+Adapters are declared like strategies, ``[executor.broker] class_path`` plus
+``params``; `load_broker` builds one. An adapter raises `OrderRejected` only
+for a refusal it knows happened; any other exception is a failure the
+circuit breaker counts, and a submit that failed that way leaves its order in
+doubt until reconciliation asks the venue.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+import concurrent.futures as cf
+import importlib
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+import pybreaker
 
 from workbench.domain.model import Fill, Order
+from workbench.domain.orders import ExecutionReport, OrderAck, OrderSnapshot
+from workbench.exceptions import ConfigurationError, OrderRejected, WorkbenchError
+from workbench.execution.tape import MarketTape
+
+T = TypeVar("T")
 
 
+class BrokerTimeout(WorkbenchError):
+    """A broker call did not return within its timeout (counted by the circuit breaker).
+
+    ``started`` is False when the call never began (it waited behind a hung
+    one and was withdrawn): a submit that never started certainly sent nothing.
+    """
+
+    def __init__(self, message: str, started: bool = True) -> None:
+        super().__init__(message)
+        self.started = started
+
+
+@runtime_checkable
 class Broker(Protocol):
-    """Places orders somewhere."""
+    """A venue, seen through its order lifecycle."""
 
-    def submit(self, order: Order) -> list[Fill]:
-        """Place a market order; return its fills.
+    def submit(self, order: Order) -> OrderAck:
+        """Send a new order; accepted (venue order id) or rejected (reason)."""
+        ...
 
-        Raises:
-            OrderRejected: the broker refused the order.
-        """
+    def reports(self) -> list[ExecutionReport]:
+        """Execution reports received since the last call, oldest first."""
+        ...
+
+    def cancel(self, client_order_id: str) -> None:
+        """Ask the venue to cancel an order; a CANCELLED report follows if it could."""
+        ...
+
+    def order(self, client_order_id: str) -> OrderSnapshot | None:
+        """The venue's view of one order, or None if it does not know it."""
+        ...
+
+    def open_orders(self) -> list[OrderSnapshot]:
+        """Orders the venue still holds open."""
+        ...
+
+    def fills_since(self, ts_ns: int) -> list[Fill]:
+        """Fills at or after ``ts_ns``."""
+        ...
+
+    def positions(self) -> dict[str, float] | None:
+        """Net position per symbol, or None where the venue has no positions."""
         ...
 
 
-class SimulatedBroker:
-    """Fills every market order at once, in full, at its reference price plus slippage.
+@runtime_checkable
+class ReplayableBroker(Protocol):
+    """A broker that can run on recorded ticks (fast and wire replay)."""
 
-    Deterministic: the fill's price is ``order.price + slippage`` for a BUY and
-    ``order.price - slippage`` for a SELL, its time the order's (the tick's)
-    time, its id ``F-<signal id>``.
+    def use_tape(self, loader: Callable[[], MarketTape]) -> None:
+        """Match against these ticks; ``loader`` is called when first needed."""
+        ...
+
+
+@runtime_checkable
+class MarketFed(Protocol):
+    """A broker that wants the executor's market ticks (a simulator, live)."""
+
+    def on_tick(self, symbol: str, price: float, ts_ns: int, size: float = ...) -> None:
+        """One tick of the market."""
+        ...
+
+
+def make_breaker(fail_max: int, reset_timeout_s: float) -> pybreaker.CircuitBreaker:
+    """A circuit breaker that ignores business rejections (`OrderRejected`)."""
+    return pybreaker.CircuitBreaker(
+        fail_max=fail_max, reset_timeout=reset_timeout_s, exclude=[OrderRejected]
+    )
+
+
+def load_broker(class_path: str, params: Mapping[str, Any]) -> Broker:
+    """Build a broker declared as data: ``"package.module:ClassName"`` plus params.
+
+    Raises:
+        ConfigurationError: the path does not import, the params do not fit,
+            or the class does not implement `Broker`.
+    """
+    module_name, sep, attr = class_path.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigurationError(
+            f"executor.broker.class_path {class_path!r} must look like 'package.module:ClassName'"
+        )
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as e:
+        raise ConfigurationError(f"No broker named {class_path!r}: {e}") from e
+    try:
+        broker = cls(**dict(params))
+    except (TypeError, ValueError) as e:
+        raise ConfigurationError(
+            f"broker {class_path!r} rejected executor.broker.params: {e}"
+        ) from e
+    if not isinstance(broker, Broker):
+        raise ConfigurationError(f"{class_path!r} does not implement the Broker protocol")
+    return broker
+
+
+class TimedCalls:
+    """Runs a broker's calls on one worker thread, each within ``timeout_s``.
+
+    A hung venue makes calls raise `BrokerTimeout`, which the circuit breaker
+    counts, instead of blocking the executor. Calls queue behind a hung one
+    and time out too, so the breaker opens and then fails fast. Brokers that
+    declare ``in_process = True`` (the simulator) are called directly.
     """
 
-    def __init__(self, slippage: float = 0.0) -> None:
-        self.slippage = slippage
+    def __init__(self, broker: Broker, timeout_s: float) -> None:
+        self.broker = broker
+        self.timeout_s = timeout_s
+        self._direct = bool(getattr(broker, "in_process", False)) or timeout_s <= 0
+        self._pool: cf.ThreadPoolExecutor | None = None
 
-    def submit(self, order: Order) -> list[Fill]:
-        price = round(order.price + order.side.sign * self.slippage, 10)
-        return [
-            Fill(
-                id=f"F-{order.signal_id}",
-                order_id=order.id,
-                signal_id=order.signal_id,
-                symbol=order.symbol,
-                side=order.side,
-                qty=order.qty,
-                price=price,
-                ts_ns=order.ts_ns,
-            )
-        ]
+    def __call__(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` within the timeout."""
+        if self._direct:
+            return fn(*args)
+        if self._pool is None:
+            self._pool = cf.ThreadPoolExecutor(1, thread_name_prefix="broker")
+        future = self._pool.submit(fn, *args)
+        try:
+            return future.result(timeout=self.timeout_s)
+        except cf.TimeoutError:
+            withdrawn = future.cancel()  # True only if it never started
+            name = getattr(fn, "__name__", "call")
+            raise BrokerTimeout(
+                f"broker {name} took longer than {self.timeout_s} s", started=not withdrawn
+            ) from None
+
+    def close(self) -> None:
+        """Stop the worker thread (without waiting for a hung call)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)

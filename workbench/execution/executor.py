@@ -1,8 +1,7 @@
 """Signals become orders: idempotent, risk-checked, behind a circuit breaker, journaled.
 
-`Executor` is transport-free: the executor runner feeds it signals from the
-wire, the fast replay feeds it signals in-process, and both get the same
-orders, fills and positions.
+`Executor` is transport-free: the runner feeds it signals from the wire, the
+fast replay in-process; both get the same orders, fills and positions.
 """
 
 from __future__ import annotations
@@ -17,23 +16,25 @@ import structlog
 from workbench.config import RiskConfig
 from workbench.domain.accounting import Portfolio
 from workbench.domain.model import Fill, Order, OrderStatus, Side, Signal
+from workbench.domain.orders import OrderAck
 from workbench.exceptions import OrderRejected
-from workbench.execution.broker import Broker
+from workbench.execution.broker import Broker, BrokerTimeout, MarketFed, TimedCalls
+from workbench.execution.broker import make_breaker as make_breaker
 from workbench.execution.journal import Journal
+from workbench.execution.lifecycle import (
+    OpenOrders,
+    Outcome,
+    dashboard_event,
+    rejected_event,
+    signal_data,
+)
 from workbench.execution.risk import RiskEngine, TradingState
-from workbench.messaging.codec import Event
+from workbench.messaging.codec import Event, Payload
 from workbench.telemetry import BurstLog, Telemetry
 
 log = structlog.get_logger()
 
-EventSink = Callable[[Event], None]
-
-
-def make_breaker(fail_max: int, reset_timeout_s: float) -> pybreaker.CircuitBreaker:
-    """A circuit breaker that ignores business rejections."""
-    return pybreaker.CircuitBreaker(
-        fail_max=fail_max, reset_timeout=reset_timeout_s, exclude=[OrderRejected]
-    )
+EventSink = Callable[[Payload], None]
 
 
 class Executor:
@@ -46,6 +47,8 @@ class Executor:
             clock, and take the market price from the signal's tick, so fast and
             wire replay decide alike however fast they run.
         executor_id: Names the kill switch's own flatten orders.
+        call_timeout_s: Longest broker call (`TimedCalls`).
+        reconcile: Reconcile open journal orders with the broker now.
     """
 
     def __init__(
@@ -60,13 +63,18 @@ class Executor:
         allowed_strategies: set[str] | None = None,
         replay: bool = False,
         executor_id: str = "executor",
+        call_timeout_s: float = 5.0,
+        reconcile: bool = True,
     ) -> None:
         self.broker = broker
+        self.calls = TimedCalls(broker, call_timeout_s)
+        self._market_fed = isinstance(broker, MarketFed)
         self.journal = journal
         self.risk = risk
         self.breaker = breaker
         self.telemetry = telemetry
         self._publish = publish or (lambda e: None)
+        self._publishing = publish is not None
         self.allowed = allowed_strategies
         self.replay = replay
         self.executor_id = executor_id
@@ -83,12 +91,20 @@ class Executor:
         self.portfolio = Portfolio()
         for f in journal.fills():
             self.portfolio.apply(f)
-        pending = journal.orders_in(OrderStatus.PENDING)
-        self.in_doubt = pending  # also on the runner's heartbeats: an event now finds no subscriber
-        if pending:
-            # Sent or not, we cannot know: never resend, flag for reconciliation.
-            log.error("orders_in_doubt", order_ids=pending[:20], count=len(pending))
-            self._publish(Event("alert", {"reason": "orders_in_doubt", "order_ids": pending[:20]}))
+        self.open = OpenOrders()
+        strategies = dict(journal.signal_strategies())
+        for row in journal.open_orders():
+            self.open.restore(row, strategies.get(row["signal_id"], ""))
+        # PENDING_NEW: sent or not, we cannot know. Never resent; reconciliation
+        # asks the venue. Also on the heartbeats (an event now finds no one).
+        self.in_doubt: list[str] = journal.orders_in(OrderStatus.PENDING_NEW)
+        if self.in_doubt:
+            log.error("orders_in_doubt", order_ids=self.in_doubt[:20], count=len(self.in_doubt))
+            self._publish(
+                Event("alert", {"reason": "orders_in_doubt", "order_ids": self.in_doubt[:20]})
+            )
+        if reconcile and len(self.open):
+            self.reconcile()
 
     # -- trading state and market ------------------------------------------------------
 
@@ -110,9 +126,28 @@ class Executor:
             alert = {**data, "reason": f"trading_{state.value.lower()}", "detail": reason}
             self._publish(Event("alert", alert))
 
-    def on_tick(self, symbol: str, price: float, ts_ns: int) -> None:
+    def on_tick(self, symbol: str, price: float, ts_ns: int, size: float = float("inf")) -> None:
         """The market moved (the executor's own tick subscription, live)."""
         self.engine.on_price(symbol, price, ts_ns)
+        if self._market_fed:
+            self.broker.on_tick(symbol, price, ts_ns, size)  # type: ignore[attr-defined]
+
+    def reconcile(self) -> list[dict[str, Any]]:
+        """Compare the journal's open orders and positions with the venue's (see `reconcile`)."""
+        from workbench.execution.reconcile import reconcile
+
+        return reconcile(self)
+
+    def poll(self) -> list[Fill]:
+        """Take the broker's execution reports since the last call; journal and publish them."""
+        out = Outcome()
+        if not self._drain(out):
+            return []
+        events: list[Payload] = []
+        self.commit(out, events)
+        for e in events:
+            self._publish(e)
+        return out.fills
 
     def _now_ns(self, signal: Signal | None = None) -> int:
         if self.replay and signal is not None:
@@ -165,11 +200,9 @@ class Executor:
     def on_signals(self, signals: list[Signal], received_ns: int | None = None) -> list[Fill]:
         """Act on signals in order, each at most once ever, with two journal commits in all.
 
-        Every signal and its order are committed before any order goes to the
-        broker, the broker's answers are committed together afterwards, and
-        events are published only once that is durable. Position limits see
-        the positions earlier signals of the batch will leave (orders are
-        assumed to fill in full, as market orders here do).
+        Signals and orders are committed before any order goes to the broker;
+        acks and reports together afterwards; events once that is durable.
+        Position limits assume earlier orders of the batch fill in full.
         """
         received_ns = received_ns or time.time_ns()
         if self.allowed is not None:
@@ -214,12 +247,11 @@ class Executor:
                 projected[s.symbol] = pos + order.side.sign * order.qty
             known.add(s.id)
             items.append(
-                (s, order, OrderStatus.REJECTED if reason else OrderStatus.PENDING, reason)
+                (s, order, OrderStatus.REJECTED if reason else OrderStatus.PENDING_NEW, reason)
             )
         fresh = self.journal.begin_orders(items)
-        events: list[Event] = []
-        results: list[tuple[str, OrderStatus, list[Fill], str]] = []
-        all_fills: list[Fill] = []
+        events: list[Payload] = []
+        out = Outcome()
         for (signal, order, _, reason), new in zip(items, fresh, strict=True):
             if not new:
                 # A re-send of a journaled signal: the normal price of at-least-once.
@@ -227,28 +259,25 @@ class Executor:
                 log.debug("signal_duplicate_ignored", signal_id=signal.id)
                 continue
             self.telemetry.inc("signals_in")
-            events.append(Event("signal_received", _signal_data(signal, received_ns)))
+            events.append(Event("signal_received", signal_data(signal, received_ns)))
             if reason:
-                results.append(self._rejected(order, reason, events))
+                self._rejected(order, signal.strategy_id, reason, events)
                 continue
-            fills, result = self._submit(order, events)
-            results.append(result)
-            all_fills.extend(fills)
-        if results:
-            self.journal.finish_orders(results)
+            self._submit(order, signal.strategy_id, out, events)
+        self._drain(out)
+        self.commit(out, events)
         for e in events:
             self._publish(e)
-        if all_fills and self.risk.max_daily_loss:
+        if out.fills and self.risk.max_daily_loss:
             self.check_daily_loss(self._now_ns(signals[-1]))
-        return all_fills
+        return out.fills
 
     def flatten(self) -> list[Fill]:
         """Send the orders that bring every position to zero, then HALT.
 
-        Each order comes from a signal of the executor's own
-        (``<executor id>:<n>``), journaled like any other, at the last
-        market price seen; a symbol with no market price is left open, logged
-        and alerted, since sending it blind would be worse.
+        Each order comes from a signal of the executor's own (``<executor
+        id>:<n>``), journaled like any other, at the last market price seen; a
+        symbol without one is left open, logged and alerted (not sent blind).
         """
         self.set_trading_state(TradingState.HALTED, "flatten requested", "operator")
         base = self.journal.last_signal_seq(self.executor_id)
@@ -288,72 +317,83 @@ class Executor:
             self.allowed = allowed
             self.engine.state = TradingState.HALTED
 
-    def _submit(self, order: Order, events: list[Event]) -> tuple[list[Fill], tuple]:
-        self.telemetry.inc("orders_out")
+    def _drain(self, out: Outcome) -> int:
+        """Apply the broker's reports to ``out``; returns how many (0 if it cannot be asked)."""
+        if not len(self.open):
+            return 0
         try:
-            fills = self.breaker.call(self.broker.submit, order)
-        except pybreaker.CircuitBreakerError:
-            events.append(Event("alert", {"reason": "circuit_open", "order_id": order.id}))
-            return [], self._rejected(order, "circuit_open", events)
-        except OrderRejected as e:
-            return [], self._rejected(order, e.reason, events)
+            reports = self.calls(self.broker.reports)
         except Exception as e:
-            log.error("broker_error", order_id=order.id, error=repr(e))
-            return [], self._rejected(order, f"broker_error: {type(e).__name__}: {e}", events)
-        events.append(Event("order_accepted", _order_data(order)))
-        for f in fills:
-            realized = self.portfolio.apply(f)
-            self.telemetry.inc("fills")
-            data = _fill_data(f)
-            data["realized_pnl"] = realized
-            data["position"] = self.portfolio.position(f.symbol)
-            events.append(Event("order_filled", data))
-        status = OrderStatus.FILLED if fills else OrderStatus.ACCEPTED
-        return fills, (order.id, status, fills, "")
+            log.error("broker_reports_failed", error=repr(e))
+            return 0
+        for r in reports:
+            self.open.on_report(r, out)
+        return len(reports)
 
-    def _rejected(self, order: Order, reason: str, events: list[Event]) -> tuple:
+    def _submit(self, order: Order, strategy_id: str, out: Outcome, events: list) -> None:
+        self.telemetry.inc("orders_out")
+        t = self.open.track(order, strategy_id)
+        cid = order.client_order_id
+        try:
+            ack = self.breaker.call(self.calls, self.broker.submit, order)
+        except OrderRejected as e:
+            ack = OrderAck(cid, False, reason=e.reason)
+        except Exception as e:
+            # pybreaker raises CircuitBreakerError on the call that trips it too:
+            # what that call did is in the exception's context.
+            cause = e.__context__ if isinstance(e, pybreaker.CircuitBreakerError) else e
+            if isinstance(e, pybreaker.CircuitBreakerError):
+                events.append(Event("alert", {"reason": "circuit_open", "order_id": order.id}))
+            if cause is None or (isinstance(cause, BrokerTimeout) and not cause.started):
+                reason = "circuit_open" if cause is None else f"not sent: {cause}"
+                ack = OrderAck(cid, False, reason=reason)  # certainly never sent
+            else:
+                # Sent or not, we cannot know: the order stays PENDING_NEW, in
+                # doubt, never resent; reconciliation asks the venue.
+                log.error("broker_error", order_id=order.id, error=repr(cause))
+                self.in_doubt.append(order.id)
+                events.append(
+                    Event(
+                        "alert",
+                        {"reason": "order_in_doubt", "order_id": order.id, "error": repr(cause)},
+                    )
+                )
+                return
+        if not ack.accepted:
+            self.telemetry.inc("orders_rejected")
+            log.warning("order_rejected", order_id=order.id, reason=ack.reason)
+        self.open.on_ack(t, ack, out)
+
+    def commit(self, out: Outcome, events: list) -> None:
+        """Journal an outcome, apply its fills to the portfolio, queue its events."""
+        for oe, fill in out.events:
+            if not self._publishing:  # fast replay: nobody listens
+                if fill is not None:
+                    self.portfolio.apply(fill)
+                    self.telemetry.inc("fills")
+                continue
+            ev = dashboard_event(oe)
+            if fill is not None:
+                realized = self.portfolio.apply(fill)
+                self.telemetry.inc("fills")
+                ev.data.update(
+                    fill_id=fill.id,
+                    realized_pnl=realized,
+                    position=self.portfolio.position(fill.symbol),
+                )
+            events.append(ev)
+            events.append(oe)
+        if out.updates:
+            self.journal.record(list(out.updates.values()))
+        for a in out.anomalies:
+            self.telemetry.inc("execution_anomalies")
+            log.error("execution_report_refused", **a)
+            self.journal.add_reconciliation(a["kind"], a, a.get("order_id", ""))
+            events.append(Event("alert", {"reason": a["kind"], **a}))
+
+    def _rejected(self, order: Order, strategy_id: str, reason: str, events: list) -> None:
         self.telemetry.inc("orders_rejected")
         log.warning("order_rejected", order_id=order.id, reason=reason)
-        events.append(Event("order_rejected", {**_order_data(order), "reason": reason}))
-        return (order.id, OrderStatus.REJECTED, [], reason)
-
-
-def _signal_data(s: Signal, received_ns: int) -> dict[str, Any]:
-    return {
-        "signal_id": s.id,
-        "strategy_id": s.strategy_id,
-        "symbol": s.symbol,
-        "side": s.side.value,
-        "qty": s.qty,
-        "price": s.price,
-        "ts_ns": s.ts_ns,
-        "reason": s.reason,
-        "condition_id": s.condition_id,
-        "origin_ns": s.origin_ns,
-        "received_ns": received_ns,
-    }
-
-
-def _order_data(o: Order) -> dict[str, Any]:
-    return {
-        "order_id": o.id,
-        "signal_id": o.signal_id,
-        "symbol": o.symbol,
-        "side": o.side.value,
-        "qty": o.qty,
-        "price": o.price,
-        "ts_ns": o.ts_ns,
-    }
-
-
-def _fill_data(f: Fill) -> dict[str, Any]:
-    return {
-        "fill_id": f.id,
-        "order_id": f.order_id,
-        "signal_id": f.signal_id,
-        "symbol": f.symbol,
-        "side": f.side.value,
-        "qty": f.qty,
-        "price": f.price,
-        "ts_ns": f.ts_ns,
-    }
+        oe = rejected_event(order, strategy_id, reason)
+        events.append(dashboard_event(oe))
+        events.append(oe)

@@ -1,6 +1,6 @@
 """The executor's SQLite journal: every signal, order and fill, written ahead.
 
-A signal and its order are committed (order ``PENDING``) before the order goes
+A signal and its order are committed (order ``PENDING_NEW``) before the order goes
 to the broker, so a restarted executor knows every signal it has ever acted
 on and never sends a second order for one. WAL mode with ``synchronous=NORMAL``:
 a commit survives a crash of the process (power loss may lose the last few).
@@ -8,38 +8,32 @@ a commit survives a crash of the process (power loss may lose the last few).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from workbench.domain.model import Fill, Order, OrderStatus, Side, Signal
+from workbench.execution.journal_schema import open_schema, open_statuses
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS signals (
-    signal_id TEXT PRIMARY KEY, strategy_id TEXT NOT NULL, seq INTEGER NOT NULL,
-    symbol TEXT NOT NULL, side TEXT NOT NULL, qty REAL NOT NULL, price REAL NOT NULL,
-    ts_ns INTEGER NOT NULL, reason TEXT, condition_id TEXT, received_ns INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS orders (
-    order_id TEXT PRIMARY KEY, signal_id TEXT NOT NULL UNIQUE REFERENCES signals(signal_id),
-    symbol TEXT NOT NULL, side TEXT NOT NULL, qty REAL NOT NULL, price REAL NOT NULL,
-    ts_ns INTEGER NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '',
-    updated_ns INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS fills (
-    fill_id TEXT PRIMARY KEY, order_id TEXT NOT NULL REFERENCES orders(order_id),
-    signal_id TEXT NOT NULL, symbol TEXT NOT NULL, side TEXT NOT NULL, qty REAL NOT NULL,
-    price REAL NOT NULL, ts_ns INTEGER NOT NULL, recorded_ns INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS trading_states (
-    ts_ns INTEGER NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL, source TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS stream_ends (
-    strategy_id TEXT PRIMARY KEY, ticks INTEGER NOT NULL, last_seq INTEGER NOT NULL,
-    received_ns INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS risk_days (day TEXT PRIMARY KEY, start_pnl REAL NOT NULL);
-"""
+
+@dataclass(slots=True)
+class OrderUpdate:
+    """What happened to one order since it was journaled: its new state and the reports.
+
+    ``reports`` rows are ``(status, ts_ns, venue_order_id, fill or None, reason, source)``.
+    """
+
+    order_id: str
+    status: OrderStatus
+    venue_order_id: str = ""
+    reason: str = ""
+    filled_qty: float = 0.0
+    fees: float = 0.0
+    fills: list[Fill] = field(default_factory=list)
+    reports: list[tuple[OrderStatus, int, str, Fill | None, str, str]] = field(default_factory=list)
 
 
 class Journal:
@@ -52,7 +46,7 @@ class Journal:
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        open_schema(self._db, self.path)
 
     def begin_orders(self, items: list[tuple[Signal, Order, OrderStatus, str]]) -> list[bool]:
         """Record signals and the orders they become, all in one transaction.
@@ -87,7 +81,9 @@ class Journal:
                     fresh.append(False)
                     continue
                 db.execute(
-                    "INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO orders (order_id, signal_id, symbol, side, qty, price, ts_ns, "
+                    "status, reason, updated_ns, client_order_id, order_type, order_price, tif) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         order.id,
                         order.signal_id,
@@ -99,8 +95,18 @@ class Journal:
                         status.value,
                         reason,
                         now,
+                        order.client_order_id,
+                        order.order_type.value,
+                        order.order_price,
+                        order.tif.value,
                     ),
                 )
+                if status is OrderStatus.REJECTED:
+                    db.execute(
+                        "INSERT INTO order_reports (order_id, status, ts_ns, reason, source, "
+                        "recorded_ns) VALUES (?,?,?,?,?,?)",
+                        (order.id, status.value, order.ts_ns, reason, "risk", now),
+                    )
                 fresh.append(True)
             db.execute("COMMIT")
         except BaseException:
@@ -114,38 +120,69 @@ class Journal:
         """`begin_orders` for one signal."""
         return self.begin_orders([(signal, order, status, reason)])[0]
 
-    def finish_orders(self, items: list[tuple[str, OrderStatus, list[Fill], str]]) -> None:
-        """Record the broker's answers (order id, status, fills, reason) in one transaction."""
+    def record(self, updates: list[OrderUpdate]) -> None:
+        """Record orders' new states, their fills and reports, in one transaction."""
         now = time.time_ns()
         db = self._db
+        fills: list[tuple] = []
+        reports: list[tuple] = []
+        rows: list[tuple] = []
+        for u in updates:
+            rows.append(
+                (u.status.value, u.reason, u.venue_order_id, u.filled_qty, u.fees, now, u.order_id)
+            )
+            fills.extend(
+                (
+                    f.id,
+                    f.order_id,
+                    f.signal_id,
+                    f.symbol,
+                    f.side.value,
+                    f.qty,
+                    f.price,
+                    f.ts_ns,
+                    now,
+                    f.fee,
+                )
+                for f in u.fills
+            )
+            for st, ts, venue_id, f, reason, source in u.reports:
+                reports.append(
+                    (u.order_id, st.value, ts, venue_id, f.id if f else "")
+                    + ((f.qty, f.price, f.fee) if f else (0.0, 0.0, 0.0))
+                    + (reason, source, now)
+                )
         db.execute("BEGIN IMMEDIATE")
         try:
-            for order_id, status, fills, reason in items:
-                db.execute(
-                    "UPDATE orders SET status=?, reason=?, updated_ns=? WHERE order_id=?",
-                    (status.value, reason, now, order_id),
-                )
-                db.executemany(
-                    "INSERT INTO fills VALUES (?,?,?,?,?,?,?,?,?)",
-                    [
-                        (
-                            f.id,
-                            f.order_id,
-                            f.signal_id,
-                            f.symbol,
-                            f.side.value,
-                            f.qty,
-                            f.price,
-                            f.ts_ns,
-                            now,
-                        )
-                        for f in fills
-                    ],
-                )
+            db.executemany(
+                "UPDATE orders SET status=?, reason=?, venue_order_id=CASE WHEN ?3 = '' "
+                "THEN venue_order_id ELSE ?3 END, filled_qty=?, fees=?, updated_ns=? "
+                "WHERE order_id=?",
+                rows,
+            )
+            db.executemany("INSERT INTO fills VALUES (?,?,?,?,?,?,?,?,?,?)", fills)
+            db.executemany("INSERT INTO order_reports VALUES (?,?,?,?,?,?,?,?,?,?,?)", reports)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    def finish_orders(self, items: list[tuple[str, OrderStatus, list[Fill], str]]) -> None:
+        """Record final answers (order id, status, fills, reason): `record` in short."""
+        self.record(
+            [
+                OrderUpdate(
+                    oid,
+                    st,
+                    reason=reason,
+                    filled_qty=sum(f.qty for f in fills),
+                    fees=sum(f.fee for f in fills),
+                    fills=list(fills),
+                    reports=[(st, f.ts_ns, "", f, "", "broker") for f in fills],
+                )
+                for oid, st, fills, reason in items
+            ]
+        )
 
     def finish_order(
         self, order_id: str, status: OrderStatus, fills: list[Fill], reason: str = ""
@@ -168,16 +205,61 @@ class Journal:
     def fills(self) -> list[Fill]:
         """Every fill, in the order recorded."""
         rows = self._db.execute(
-            "SELECT fill_id, order_id, signal_id, symbol, side, qty, price, ts_ns "
+            "SELECT fill_id, order_id, signal_id, symbol, side, qty, price, ts_ns, fee "
             "FROM fills ORDER BY rowid"
         ).fetchall()
-        return [Fill(r[0], r[1], r[2], r[3], Side(r[4]), r[5], r[6], r[7]) for r in rows]
+        return [Fill(r[0], r[1], r[2], r[3], Side(r[4]), r[5], r[6], r[7], r[8]) for r in rows]
 
     def orders(self) -> list[dict]:
         """Every order with its status, in the order recorded."""
         cur = self._db.execute("SELECT * FROM orders ORDER BY rowid")
         cols = [c[0] for c in cur.description]
         return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    def open_orders(self) -> list[dict]:
+        """Orders that can still change (PENDING_NEW, ACCEPTED, PARTIALLY_FILLED)."""
+        cur = self._db.execute(
+            f"SELECT * FROM orders WHERE status IN {open_statuses()} ORDER BY rowid"
+        )
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    def signal_strategies(self) -> list[tuple[str, str]]:
+        """(signal id, strategy id) of every order that can still change."""
+        rows = self._db.execute(
+            "SELECT s.signal_id, s.strategy_id FROM orders o JOIN signals s "
+            f"ON s.signal_id = o.signal_id WHERE o.status IN {open_statuses()}"
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    def reports(self, order_id: str | None = None) -> list[dict]:
+        """Every execution report (of one order), in the order recorded."""
+        where, args = ("WHERE order_id=?", (order_id,)) if order_id else ("", ())
+        cur = self._db.execute(f"SELECT * FROM order_reports {where} ORDER BY rowid", args)
+        cols = [c[0] for c in cur.description]
+        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    def add_reconciliation(
+        self, kind: str, detail: dict[str, Any], order_id: str = "", symbol: str = ""
+    ) -> None:
+        """Record a difference reconciliation found between the journal and the venue."""
+        self._db.execute(
+            "INSERT INTO reconciliations VALUES (?,?,?,?,?)",
+            (time.time_ns(), kind, order_id, symbol, json.dumps(detail, sort_keys=True)),
+        )
+
+    def reconciliations(self) -> list[dict]:
+        """Every difference reconciliation recorded, oldest first (``detail`` decoded)."""
+        cur = self._db.execute("SELECT * FROM reconciliations ORDER BY rowid")
+        cols = [c[0] for c in cur.description]
+        out = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+        for row in out:
+            row["detail"] = json.loads(row["detail"])
+        return out
+
+    def schema_version(self) -> int:
+        """``PRAGMA user_version`` of the file."""
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     def orders_in(self, status: OrderStatus) -> list[str]:
         """Ids of orders currently in ``status``."""

@@ -63,6 +63,7 @@ class ExecutorRunner(Runner):
         commands: Replier | None = None,
         gap_timeout_s: float = 10.0,
         ack_interval_s: float = 0.25,
+        reconcile_interval_s: float = 5.0,
     ) -> None:
         super().__init__(runner_id, telemetry, heartbeats, heartbeat_interval_s)
         self.executor = executor
@@ -87,6 +88,8 @@ class ExecutorRunner(Runner):
         self.eos_complete = False
         self._finish_at = 0.0
         self._market_drained = 0.0
+        self._reconcile_interval_s = reconcile_interval_s
+        self._reconciled = time.monotonic()
 
     # -- loop -----------------------------------------------------------------------
 
@@ -121,9 +124,18 @@ class ExecutorRunner(Runner):
             if gap is not None:
                 self._on_gap(gap.stream, gap.first, gap.last)
         self._flush(batch, received_ns or time.time_ns())
+        self._follow_orders()
         if time.monotonic() - self._last_acks >= self._ack_interval_s:
             self._publish_acks(self.inbound)
         self._check_complete()
+
+    def _follow_orders(self) -> None:
+        """Execution reports of open orders; orders in doubt asked for again now and then."""
+        ex = self.executor
+        ex.poll()
+        if ex.in_doubt and time.monotonic() - self._reconciled >= self._reconcile_interval_s:
+            self._reconciled = time.monotonic()
+            ex.reconcile()
 
     def _sequence(self, s: Signal, now: float) -> list[Signal]:
         seq = self.inbound.get(s.strategy_id)
@@ -199,7 +211,7 @@ class ExecutorRunner(Runner):
         for env in envs:
             b = env.payload
             if isinstance(b, TickBatch) and len(b):
-                self.executor.on_tick(b.symbol, b.price[-1], b.ts_ns[-1])
+                self.executor.on_tick(b.symbol, b.price[-1], b.ts_ns[-1], b.size[-1])
         if envs and self.executor.risk.max_daily_loss:
             self.executor.check_daily_loss()
 

@@ -14,6 +14,9 @@ UTC. Payloads per kind (compact arrays, never pickle):
 
     tick   symbol, first_seq, [ts_ns...], [price...], [size...]
     sig    id, strategy_id, seq, symbol, side, qty, price, ts_ns, reason, condition_id, origin_ns
+           [, order_type, order_price, tif]     (absent: MARKET, 0, GTC)
+    ord    strategy_id, signal_id, order_id, status, symbol, side, qty, price, fee, ts_ns,
+           filled_qty, reason                   (topic ``ord/<strategy id>/``: its own orders)
     eos    stream, count, last_seq
     hb     role, pid, state, {counters}, {extra}
     evt    name, {data}
@@ -53,7 +56,8 @@ from typing import Any
 
 import msgpack
 
-from workbench.domain.model import Side, Signal, TickBatch
+from workbench.domain.model import OrderType, Side, Signal, TickBatch, TimeInForce
+from workbench.domain.orders import OrderEvent
 from workbench.exceptions import CodecError
 
 SCHEMA_VERSION = 1
@@ -178,7 +182,18 @@ class Command:
     args: dict[str, Any] = field(default_factory=dict)
 
 
-Payload = TickBatch | Signal | EndOfStream | Heartbeat | Event | Ack | Resync | Marker | Command
+Payload = (
+    TickBatch
+    | Signal
+    | EndOfStream
+    | Heartbeat
+    | Event
+    | Ack
+    | Resync
+    | Marker
+    | Command
+    | OrderEvent
+)
 
 KIND_TICK = "tick"
 KIND_SIGNAL = "sig"
@@ -189,6 +204,7 @@ KIND_ACK = "ack"
 KIND_RESYNC = "resync"
 KIND_MARK = "mark"
 KIND_COMMAND = "cmd"
+KIND_ORDER = "ord"
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +263,11 @@ def _payload_of(p: Payload) -> tuple[str, str, list[Any]]:
                 p.reason,
                 p.condition_id,
                 p.origin_ns,
+                *(
+                    ()
+                    if p.order_type is OrderType.MARKET and p.tif is TimeInForce.GTC
+                    else (p.order_type.value, p.order_price, p.tif.value)
+                ),
             ],
         )
     if isinstance(p, EndOfStream):
@@ -263,7 +284,43 @@ def _payload_of(p: Payload) -> tuple[str, str, list[Any]]:
         return KIND_MARK, "", [p.mark]
     if isinstance(p, Command):
         return KIND_COMMAND, p.name, [p.name, p.args]
+    if isinstance(p, OrderEvent):
+        return (
+            KIND_ORDER,
+            p.strategy_id,
+            [
+                p.strategy_id,
+                p.signal_id,
+                p.order_id,
+                p.status,
+                p.symbol,
+                p.side,
+                p.qty,
+                p.price,
+                p.fee,
+                p.ts_ns,
+                p.filled_qty,
+                p.reason,
+            ],
+        )
     raise CodecError(f"no wire kind for {type(p).__name__}")
+
+
+def _order_fields(a: list[Any]) -> tuple[OrderType, float, TimeInForce]:
+    if not a:
+        return OrderType.MARKET, 0.0, TimeInForce.GTC
+    if len(a) != 3:
+        raise CodecError("signal order fields must be [order_type, order_price, tif]")
+    otype, oprice, tif = a
+    try:
+        ot, tf = OrderType(otype), TimeInForce(tif)
+    except ValueError as e:
+        raise CodecError(f"signal order type/time in force: {e}") from e
+    if type(oprice) not in (int, float) or not math.isfinite(oprice) or oprice < 0:
+        raise CodecError(f"signal order_price {oprice!r} must be finite and >= 0")
+    if ot is not OrderType.MARKET and oprice <= 0:
+        raise CodecError(f"a {ot} signal needs a positive order_price")
+    return ot, float(oprice), tf
 
 
 def _build(kind: str, a: list[Any]) -> Payload:
@@ -280,7 +337,8 @@ def _build(kind: str, a: list[Any]) -> Payload:
             symbol, first_seq, ts, _floats(price, n, "price"), _floats(size, n, "size")
         )
     if kind == KIND_SIGNAL:
-        sid, strat, seq, sym, side, qty, price, ts, reason, cond, origin = a
+        sid, strat, seq, sym, side, qty, price, ts, reason, cond, origin = a[:11]
+        otype, oprice, tif = _order_fields(a[11:])
         if not (
             type(sid) is str
             and type(strat) is str
@@ -313,6 +371,29 @@ def _build(kind: str, a: list[Any]) -> Payload:
             str(reason),
             str(cond),
             int(origin),
+            otype,
+            oprice,
+            tif,
+        )
+    if kind == KIND_ORDER:
+        strat, sid, oid, status, sym, side, qty, price, fee, ts, filled, reason = a
+        if not all(type(x) is str for x in (strat, sid, oid, status, sym, side, reason)):
+            raise CodecError("order event fields have wrong types")
+        if not _is_int(ts) or not all(type(x) in (int, float) for x in (qty, price, fee, filled)):
+            raise CodecError("order event numbers have wrong types")
+        return OrderEvent(
+            strat,
+            sid,
+            oid,
+            status,
+            sym,
+            side,
+            float(qty),
+            float(price),
+            float(fee),
+            ts,
+            float(filled),
+            reason,
         )
     if kind == KIND_EOS:
         stream, count, last_seq = a
@@ -426,6 +507,35 @@ def samples() -> list[Payload]:
         Resync("sr-1", 41),
         Marker(3),
         Command("halt", {"flatten": True}),
+        Signal(
+            "sr-1:2",
+            "sr-1",
+            2,
+            "ABC",
+            Side.SELL,
+            1.0,
+            100.0,
+            1_700_000_000_200_000_000,
+            "entry",
+            "c1",
+            0,
+            OrderType.LIMIT,
+            100.5,
+            TimeInForce.IOC,
+        ),
+        OrderEvent(
+            "sr-1",
+            "sr-1:1",
+            "O-sr-1:1",
+            "FILLED",
+            "ABC",
+            "BUY",
+            1.0,
+            100.01,
+            0.02,
+            1_700_000_000_100_000_000,
+            1.0,
+        ),
     ]
 
 

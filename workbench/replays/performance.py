@@ -1,6 +1,6 @@
 """Return statistics on a capital base: the numbers users know from pyfolio/empyrical.
 
-The replay summary (`workbench.replays.stats.summarise`) stays in price units
+The replay summary (`workbench.replays.summary.summarise`) stays in price units
 and is pinned by golden files; this module adds the capital-based view next to
 it, in ``ReplayResult.performance`` and ``performance.json``.
 

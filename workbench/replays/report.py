@@ -29,6 +29,7 @@ from workbench.replays import stats
 if TYPE_CHECKING:
     from workbench.config import WorkbenchConfig
 from workbench.replays.performance import performance as _performance
+from workbench.replays.summary import summarise
 
 DEFAULT_CAPITAL = 10_000.0
 """The capital base when none is given; the default of ``report.capital`` in the config."""
@@ -40,13 +41,16 @@ def fills_hash(fills: list[Fill]) -> str:
     The fills are sorted by ``(ts_ns, id)``; each becomes the line
     ``id,order_id,signal_id,symbol,side,qty!r,price!r,ts_ns`` ended by a
     newline, with ``qty`` and ``price`` as Python floats (so ``1`` and ``1.0``
-    agree) and ``side`` as ``BUY``/``SELL``. No fills hash the empty text.
+    agree) and ``side`` as ``BUY``/``SELL``; a fill with a fee appends
+    ``,fee!r`` (so hashes of fee-free fills are those of before fees existed).
+    No fills hash the empty text.
     """
     digest = hashlib.sha256()
     for f in sorted(fills, key=lambda f: (f.ts_ns, f.id)):
         line = (
             f"{f.id},{f.order_id},{f.signal_id},{f.symbol},{Side(f.side).value},"
-            f"{float(f.qty)!r},{float(f.price)!r},{int(f.ts_ns)}\n"
+            f"{float(f.qty)!r},{float(f.price)!r},{int(f.ts_ns)}"
+            + (f",{float(f.fee)!r}\n" if f.fee else "\n")
         )
         digest.update(line.encode())
     return digest.hexdigest()
@@ -192,7 +196,7 @@ def build_result(
             "drawdown": curve.drawdown[keep],
         }
     )
-    summary = stats.summarise(
+    summary = summarise(
         ticks=len(ticks),
         symbols=len(tick_groups.symbols),
         signals=signals,
@@ -202,6 +206,7 @@ def build_result(
         positions=positions,
         curve=curve,
         fills_sha256=fills_hash(ordered),
+        capital=capital,
     )
     return ReplayResult(
         fills=fills_df,

@@ -2,7 +2,7 @@
 
 `replay` reads as its steps: prepare the config, load the ticks, run them
 through the pipeline in the chosen mode, build the result, save it. Both modes
-use the same `Strategy` objects, the same `SimulatedBroker` and the same
+use the same `Strategy` objects, the same simulator (on the same recorded ticks) and the same
 `Executor` accounting, so they give identical fills. Tests prove it.
 """
 
@@ -101,38 +101,78 @@ def load_replay_ticks(cfg: WorkbenchConfig) -> TickTable:
 
 
 def run_fast(cfg: WorkbenchConfig, table: TickTable) -> tuple[list[Fill], list[dict], int]:
-    """Every strategy and the simulated broker in this process, no sockets.
+    """Every strategy and the configured simulator in this process, no sockets.
+
+    The simulator matches orders against ``table`` exactly as the wire
+    replay's executor does against the same file. Each tick batch's signals
+    go to the executor together (one journal commit pair per batch).
 
     Returns:
         Fills, orders (journal rows) and the number of signals.
+
+    Raises:
+        ConfigurationError: the configured broker cannot run on recorded ticks.
     """
-    from workbench.execution.broker import SimulatedBroker
+    from workbench.domain.orders import OrderEvent
+    from workbench.execution.broker import ReplayableBroker, load_broker
     from workbench.execution.executor import Executor, make_breaker
     from workbench.execution.journal import Journal
+    from workbench.execution.tape import MarketTape
     from workbench.strategies.base import load_strategy, on_batch
+    from workbench.strategies.outcomes import OutcomeQueue, deliver, run_batch, wants_outcomes
     from workbench.telemetry import Telemetry
 
-    if cfg.executor.broker.kind != "simulated":
-        raise ConfigurationError("fast replay needs executor.broker.kind = 'simulated'")
-    strategies = [load_strategy(s.class_path, s.id, s.params) for s in cfg.strategies]
     b = cfg.executor.broker
+    broker = load_broker(b.class_path, b.params)
+    if not isinstance(broker, ReplayableBroker):
+        raise ConfigurationError(
+            f"fast replay needs a broker that runs on recorded ticks (use_tape); "
+            f"executor.broker.class_path {b.class_path!r} has none"
+        )
+    broker.use_tape(lambda: MarketTape.from_table(table))
+    strategies = [load_strategy(s.class_path, s.id, s.params) for s in cfg.strategies]
     journal = Journal(":memory:")
+    # Strategies with outcome hooks hear them as in a wire replay (outcomes.py).
+    queues = {s.strategy_id: OutcomeQueue() for s in strategies if wants_outcomes(s)}
+    arrived: dict[str, list[OrderEvent]] = {sid: [] for sid in queues}
+
+    def publish(e: object) -> None:
+        if isinstance(e, OrderEvent) and e.strategy_id in arrived:
+            arrived[e.strategy_id].append(e)
+
+    def send_and_wait(sigs: list) -> list[OrderEvent]:
+        executor.on_signals(sigs)
+        got = arrived[sigs[0].strategy_id]
+        out, got[:] = list(got), []
+        return out
+
     executor = Executor(
-        SimulatedBroker(b.slippage),
+        broker,
         journal,
         cfg.executor.risk,
         make_breaker(b.breaker_fail_max, b.breaker_reset_timeout_s),
         Telemetry(),
+        publish if queues else None,
         allowed_strategies={s.id for s in cfg.strategies},
         replay=True,
         executor_id=cfg.executor.id,
     )
     signals = 0
     for batch in table.batches(cfg.gateway.replay.batch_size, first_seq=1):
+        out = []
         for strategy in strategies:
-            for s in on_batch(strategy, batch):
-                signals += 1
-                executor.on_signal(s)
+            q = queues.get(strategy.strategy_id)
+            if q is not None:
+                signals += len(run_batch(strategy, batch, q, send_and_wait))
+            else:
+                out.extend(on_batch(strategy, batch))
+        if out:
+            signals += len(out)
+            executor.on_signals(out)
+    for sid, q in queues.items():
+        strategy = next(s for s in strategies if s.strategy_id == sid)
+        for e in q.due():
+            deliver(strategy, e)
     fills, orders = journal.fills(), journal.orders()
     journal.close()
     return fills, orders, signals

@@ -34,6 +34,7 @@ FILL_COLUMNS = (
     "side",
     "qty",
     "price",
+    "fee",
     "ts",
     "ts_ns",
 )
@@ -61,11 +62,6 @@ TRADE_COLUMNS = (
     "exit_fill_id",
 )
 POSITION_COLUMNS = ("symbol", "qty", "avg_price", "realized_pnl", "last_price", "unrealized_pnl")
-
-SHARPE_BASIS = (
-    "mean / sample stdev (ddof=1) of per-trade PnL over the FIFO trade list, not annualised; "
-    "null with fewer than 2 trades or zero stdev"
-)
 
 _QTY_EPS = 1e-12
 """Quantities below this are zero (the tolerance `Position.apply` uses)."""
@@ -149,6 +145,7 @@ def fills_frame(fills: list[Fill]) -> pd.DataFrame:
             "side": pd.Series([Side(f.side).value for f in fills], dtype=str),
             "qty": np.array([f.qty for f in fills], dtype=np.float64),
             "price": np.array([f.price for f in fills], dtype=np.float64),
+            "fee": np.array([f.fee for f in fills], dtype=np.float64),
             "ts": utc(ts_ns),
             "ts_ns": ts_ns,
         },
@@ -183,6 +180,8 @@ class BookHistory:
     avg_price: list[float] = field(default_factory=list)
     realized_pnl: list[float] = field(default_factory=list)
     fill_price: list[float] = field(default_factory=list)
+    fees: list[float] = field(default_factory=list)
+    """Fees paid on the symbol so far (cumulative)."""
 
 
 def replay_books(fills: list[Fill]) -> tuple[Portfolio, dict[str, BookHistory]]:
@@ -198,6 +197,7 @@ def replay_books(fills: list[Fill]) -> tuple[Portfolio, dict[str, BookHistory]]:
         h.avg_price.append(pos.avg_price)
         h.realized_pnl.append(pos.realized_pnl)
         h.fill_price.append(float(f.price))
+        h.fees.append((h.fees[-1] if h.fees else 0.0) + float(f.fee))
     return portfolio, history
 
 
@@ -311,7 +311,7 @@ class EquityCurve:
 
 
 def equity_curve(ticks: SymbolTicks, history: dict[str, BookHistory]) -> EquityCurve:
-    """Realised plus unrealised PnL over time, summed over symbols.
+    """Realised plus unrealised PnL after fees over time, summed over symbols.
 
     Evaluated at each distinct timestamp of the ticks and fills, *after*
     everything at that timestamp: each symbol's book is the state after its
@@ -340,7 +340,8 @@ def equity_curve(ticks: SymbolTicks, history: dict[str, BookHistory]) -> EquityC
             mark = np.where(j >= 0, t_px[np.maximum(j, 0)], mark)
         qty, avg = np.asarray(h.qty)[i], np.asarray(h.avg_price)[i]
         # Same expression as Position.realized_pnl + Position.unrealized(mark).
-        equity[start:] += np.asarray(h.realized_pnl)[i] + (mark - avg) * qty
+        realized = np.asarray(h.realized_pnl)[i] - np.asarray(h.fees)[i]
+        equity[start:] += realized + (mark - avg) * qty
     peak = np.maximum(np.maximum.accumulate(equity), 0.0) if len(equity) else equity
     return EquityCurve(grid, equity, equity - peak)
 
@@ -389,58 +390,6 @@ def equity_sample(curve: EquityCurve, fill_ts: np.ndarray, max_points: int) -> n
     return np.union1d(must, extrema_sample(curve.equity, rest + 2))
 
 
-# -- summary ------------------------------------------------------------------------------------
-
-
 def rounded(x: float | None) -> float | None:
     """A float fit for stable JSON: 10 decimal places, no negative zero."""
     return None if x is None else round(float(x), 10) + 0.0
-
-
-def sharpe(pnl: np.ndarray) -> float | None:
-    """See `SHARPE_BASIS`."""
-    if len(pnl) < 2:
-        return None
-    sd = float(np.std(pnl, ddof=1))
-    return None if sd == 0.0 else float(np.mean(pnl)) / sd
-
-
-def summarise(
-    *,
-    ticks: int,
-    symbols: int,
-    signals: int,
-    orders: pd.DataFrame,
-    fills: pd.DataFrame,
-    trades: pd.DataFrame,
-    positions: pd.DataFrame,
-    curve: EquityCurve,
-    fills_sha256: str,
-) -> dict:
-    """The deterministic summary: counts, PnL, drawdown, Sharpe, final positions, fills hash."""
-    pnl = trades["pnl"].to_numpy()
-    wins, losses = int((pnl > 0).sum()), int((pnl < 0).sum())
-    realized = float(positions["realized_pnl"].sum())
-    unrealized = float(positions["unrealized_pnl"].sum())
-    return {
-        "ticks": int(ticks),
-        "symbols": int(symbols),
-        "signals": int(signals),
-        "orders": len(orders),
-        "fills": len(fills),
-        "rejected": int((orders["status"] == "REJECTED").sum()),
-        "trades": len(trades),
-        "wins": wins,
-        "losses": losses,
-        "win_rate": rounded(wins / len(trades) if len(trades) else 0.0),
-        "net_pnl": rounded(realized + unrealized),
-        "realized_pnl": rounded(realized),
-        "unrealized_pnl": rounded(unrealized),
-        "max_drawdown": rounded(float(curve.drawdown.min()) if len(curve.drawdown) else 0.0),
-        "sharpe": rounded(sharpe(pnl)),
-        "sharpe_basis": SHARPE_BASIS,
-        "final_positions": {
-            str(s): rounded(q) for s, q in zip(positions["symbol"], positions["qty"], strict=True)
-        },
-        "fills_sha256": fills_sha256,
-    }

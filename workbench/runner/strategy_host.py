@@ -19,7 +19,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from workbench.domain.model import Side, Signal, TickBatch
+from workbench.domain.model import OrderType, Side, Signal, TickBatch, TimeInForce
+from workbench.domain.orders import OrderEvent
 from workbench.messaging.codec import Ack, EndOfStream, Envelope, Marker, Resync, pack, unpack
 from workbench.messaging.delivery import Outbox
 from workbench.messaging.heartbeat_extras import StrategyExtra
@@ -27,6 +28,7 @@ from workbench.messaging.ports import Receiver, Sender
 from workbench.runner.base import Runner
 from workbench.runner.state import FileStateStore
 from workbench.strategies.base import Strategy, levels_of, on_batch
+from workbench.strategies.outcomes import OutcomeQueue, deliver, run_batch, wants_outcomes
 from workbench.telemetry import Telemetry
 
 MAX_MESSAGES_PER_STEP = 256
@@ -35,16 +37,21 @@ EOS_CONFIRM_TIMEOUT_S = 5.0
 
 def signal_to_state(s: Signal) -> list[Any]:
     """A signal as plain data for the state file."""
-    return [s.id, s.strategy_id, s.seq, s.symbol, s.side.value, s.qty, s.price, s.ts_ns,
-            s.reason, s.condition_id, s.origin_ns]  # fmt: skip
+    row = [s.id, s.strategy_id, s.seq, s.symbol, s.side.value, s.qty, s.price, s.ts_ns,
+           s.reason, s.condition_id, s.origin_ns]  # fmt: skip
+    if s.order_type is not OrderType.MARKET or s.tif is not TimeInForce.GTC:
+        row += [s.order_type.value, s.order_price, s.tif.value]
+    return row
 
 
 def signal_from_state(row: list[Any] | bytes) -> Signal:
     """Inverse of `signal_to_state` (also of its packed form)."""
     if isinstance(row, bytes):
         row = unpack(row)
-    sid, strat, seq, sym, side, qty, price, ts, reason, cond, origin = row
-    return Signal(sid, strat, seq, sym, Side(side), qty, price, ts, reason, cond, origin)
+    sid, strat, seq, sym, side, qty, price, ts, reason, cond, origin = row[:11]
+    otype, oprice, tif = row[11:] or ("MARKET", 0.0, "GTC")  # state saved before order types
+    return Signal(sid, strat, seq, sym, Side(side), qty, price, ts, reason, cond, origin,
+                  OrderType(otype), oprice, TimeInForce(tif))  # fmt: skip
 
 
 class StrategyRunner(Runner):
@@ -97,6 +104,12 @@ class StrategyRunner(Runner):
         self.last_tick_seq = 0
         self._saved_tick_seq = 0
         self._resync_pending = False
+        # Outcome hooks: in a replay, delivered at their tick position (see
+        # workbench.strategies.outcomes); live, as they arrive.
+        self._hooks = wants_outcomes(strategy) and acks is not None
+        self._outcomes = OutcomeQueue()
+        self._arrived: list[OrderEvent] = []
+        self._next_hb = 0.0
 
     def on_start(self) -> None:
         """Restore the strategy's state and outbox if an earlier run left them."""
@@ -156,12 +169,20 @@ class StrategyRunner(Runner):
 
     # -- acknowledged delivery to the executor ----------------------------------------
 
-    def _drain_acks(self) -> None:
+    def _drain_acks(self, timeout_ms: int = 0) -> None:
         if self._acks is None:
             return
-        env = self._acks.recv(0)
+        env = self._acks.recv(timeout_ms)
         while env is not None:
             p = env.payload
+            if isinstance(p, OrderEvent):
+                if self._hooks and p.strategy_id == self.runner_id:
+                    if self._replay:
+                        self._arrived.append(p)
+                    else:
+                        deliver(self.strategy, p)
+                env = self._acks.recv(0)
+                continue
             if self._executor_epoch is not None and env.epoch != self._executor_epoch:
                 # A new executor process: what the old one held in its queue is
                 # gone, so everything unacknowledged goes again now.
@@ -252,17 +273,45 @@ class StrategyRunner(Runner):
                 )
             self.last_tick_seq = batch.first_seq + len(batch) - 1
         try:
-            signals: list[Signal] = on_batch(self.strategy, batch, origin_ns)
+            if self._hooks and self._replay:
+                signals = run_batch(
+                    self.strategy, batch, self._outcomes, self._send_and_wait, origin_ns
+                )
+                self._count_ticks(batch)
+                return
+            signals = on_batch(self.strategy, batch, origin_ns)
         except Exception:
             # The strategy may be half-advanced with its signals unsent: saving
             # that would make a restart believe in positions it never opened.
             self._broken = True
             raise
+        self._count_ticks(batch)
+        if signals:
+            self._emit(signals)
+
+    def _count_ticks(self, batch: TickBatch) -> None:
         self.ticks_processed += len(batch)
         self.telemetry.inc("ticks_in", len(batch))
         self._dirty = True  # saved on the interval whatever the strategy reports
-        if not signals:
-            return
+
+    def _send_and_wait(self, signals: list[Signal]) -> list[OrderEvent]:
+        """Send, then wait until the executor acks them: their orders' events are here then."""
+        self._emit(signals)
+        last = signals[-1].seq
+        waited_since = time.monotonic()
+        while self.outbox.acked < last and not self._stop_requested:
+            self._drain_acks(20)
+            now = time.monotonic()
+            self._resend(self.outbox.due(now))
+            if now >= self._next_hb:  # a wait is not a hang
+                self.send_heartbeat()
+                self._next_hb = now + self._hb_interval
+                if now - waited_since > 5.0:
+                    self.log.warning("order_outcomes_awaited", signal_seq=last)
+        arrived, self._arrived = self._arrived, []
+        return arrived
+
+    def _emit(self, signals: list[Signal]) -> None:
         self.last_signal_seq = signals[-1].seq
         now_mono = time.monotonic()
         for s in signals:
@@ -281,6 +330,8 @@ class StrategyRunner(Runner):
     def _on_eos(self, eos: EndOfStream) -> None:
         if self.eos_seen:
             return
+        for e in self._outcomes.due():  # outcomes after the last tick
+            deliver(self.strategy, e)
         self._persist()
         self._eos = EndOfStream(self.runner_id, self.ticks_processed, self.last_signal_seq)
         self._signals.send(self._eos)

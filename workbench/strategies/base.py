@@ -41,6 +41,7 @@ class Strategy(Protocol):
 # -- optional capabilities -----------------------------------------------------------
 # A host uses these when a strategy has them and never depends on one for a
 # guarantee: state is saved on an interval and on close whatever they return.
+# Order outcome hooks (on_fill, on_order_rejected, ...) are in outcomes.py.
 
 
 @runtime_checkable

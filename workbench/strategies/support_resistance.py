@@ -20,7 +20,8 @@ from workbench.domain.condition import (
     ConditionSpec,
     price_blocks,
 )
-from workbench.domain.model import Signal, Tick, TickBatch
+from workbench.domain.model import OrderType, Signal, Tick, TickBatch, TimeInForce
+from workbench.domain.orders import OrderEvent
 
 SNAPSHOT_VERSION = 1
 EVENTS_MAX = 10_000
@@ -41,6 +42,13 @@ class SupportResistance:
         record_events: Keep condition events for `pop_events` (newest
             ``events_max`` only).
         events_max: How many unpopped events to keep.
+        entry_order: ``"market"`` (the default) or ``"limit"``: entries as IOC
+            limit orders at most ``entry_limit_offset`` worse than the entry
+            tick's price, so latency cannot make an entry fill far away. What
+            does not fill expires; the strategy then hears (outcome hooks)
+            how much its entry filled and sizes the exit to that, sending none
+            for an entry that did not fill.
+        entry_limit_offset: Price units an entry limit may be worse than its tick.
 
     Raises:
         ValueError: a spec is invalid or an id repeats; the message names it.
@@ -52,8 +60,22 @@ class SupportResistance:
         conditions: Iterable[Mapping[str, Any] | ConditionSpec],
         record_events: bool = True,
         events_max: int = EVENTS_MAX,
+        entry_order: str = "market",
+        entry_limit_offset: float = 0.0,
     ) -> None:
+        if entry_order not in ("market", "limit"):
+            raise ValueError(f"entry_order: 'market' or 'limit', got {entry_order!r}")
+        if not (isinstance(entry_limit_offset, int | float) and entry_limit_offset >= 0):
+            raise ValueError(f"entry_limit_offset: a number >= 0, got {entry_limit_offset!r}")
         self.strategy_id = strategy_id
+        self._limit_entries = entry_order == "limit"
+        self._offset = float(entry_limit_offset)
+        self._entry_of: dict[str, str] = {}  # open entry signal id -> condition id
+        self._filled: dict[str, float] = {}  # condition id -> qty its entry filled
+        if self._limit_entries:  # outcome hooks, only where they change anything
+            self.on_fill = self._on_fill
+            self.on_order_rejected = self.on_order_expired = self._on_unfilled
+            self.on_order_cancelled = self._on_unfilled
         self.conditions: list[Condition] = []
         for i, raw in enumerate(conditions):
             try:
@@ -151,29 +173,40 @@ class SupportResistance:
         """Record ``event``; append the signal it causes, if any, to ``out``."""
         if self._record:
             self._events.append(event)
+        qty = cond.spec.qty
+        limit = OrderType.MARKET, 0.0, TimeInForce.GTC
         if event.kind is _ENTERED:
             side, reason = cond.spec.side, "entry"
+            if self._limit_entries:
+                price = event.price + side.sign * self._offset
+                limit = OrderType.LIMIT, price, TimeInForce.IOC
+                self._filled[cond.spec.id] = 0.0
         elif event.kind is _EXITED:
             side, reason = cond.spec.side.opposite, event.reason
+            if self._limit_entries:
+                qty = self._filled.pop(cond.spec.id, 0.0)
+                if qty <= 0:
+                    return  # the entry never filled: nothing to close
         else:
             return
         seq = self._next_seq
         self._next_seq = seq + 1
-        out.append(
-            Signal(
-                id=Signal.make_id(self.strategy_id, seq),
-                strategy_id=self.strategy_id,
-                seq=seq,
-                symbol=symbol,
-                side=side,
-                qty=cond.spec.qty,
-                price=event.price,
-                ts_ns=event.ts_ns,
-                reason=reason,
-                condition_id=cond.spec.id,
-                origin_ns=origin_ns,
-            )
-        )
+        sid = Signal.make_id(self.strategy_id, seq)
+        if limit[0] is OrderType.LIMIT:
+            self._entry_of[sid] = cond.spec.id
+        sig = Signal(sid, self.strategy_id, seq, symbol, side, qty, event.price, event.ts_ns,
+                     reason, cond.spec.id, origin_ns, *limit)  # fmt: skip
+        out.append(sig)
+
+    def _on_fill(self, e: OrderEvent) -> None:
+        cid = self._entry_of.get(e.signal_id)
+        if cid is not None:
+            self._filled[cid] = self._filled.get(cid, 0.0) + e.qty
+            if e.status == "FILLED":
+                del self._entry_of[e.signal_id]
+
+    def _on_unfilled(self, e: OrderEvent) -> None:
+        self._entry_of.pop(e.signal_id, None)
 
     def snapshot(self) -> dict[str, Any]:
         """Every condition's state and the next signal sequence number."""
@@ -182,6 +215,11 @@ class SupportResistance:
             "strategy_id": self.strategy_id,
             "next_seq": self._next_seq,
             "conditions": [c.snapshot() for c in self.conditions],
+            **(
+                {"entries": dict(self._entry_of), "filled": dict(self._filled)}
+                if self._limit_entries
+                else {}
+            ),
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
@@ -214,3 +252,5 @@ class SupportResistance:
         for cond, snap in zip(self.conditions, restored, strict=True):
             cond.restore(snap)
         self._next_seq = next_seq
+        self._entry_of = {str(k): str(v) for k, v in state.get("entries", {}).items()}
+        self._filled = {str(k): float(v) for k, v in state.get("filled", {}).items()}

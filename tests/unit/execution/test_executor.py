@@ -6,11 +6,12 @@ import pybreaker
 import pytest
 
 from workbench.config import RiskConfig
-from workbench.domain.model import Fill, Order, OrderStatus, Side, Signal
+from workbench.domain.model import Order, OrderStatus, Side, Signal
+from workbench.domain.orders import OrderAck
 from workbench.exceptions import OrderRejected
-from workbench.execution.broker import SimulatedBroker
 from workbench.execution.executor import Executor, make_breaker
 from workbench.execution.journal import Journal
+from workbench.execution.simulator import SimulatedBroker
 from workbench.messaging.codec import Event
 from workbench.telemetry import Telemetry
 
@@ -19,21 +20,22 @@ def sig(seq: int, side: Side = Side.BUY, price: float = 100.0, qty: float = 1.0)
     return Signal(f"s:{seq}", "s", seq, "ABC", side, qty, price, 1_000 + seq, "entry", "c")
 
 
-class CountingBroker:
-    """A broker that records what it was sent; optionally fails or rejects."""
+class CountingBroker(SimulatedBroker):
+    """A simulator that records what it was sent; optionally fails or rejects."""
 
     def __init__(self, fail: bool = False, reject: bool = False) -> None:
+        super().__init__()
         self.orders: list[Order] = []
         self.fail = fail
         self.reject = reject
 
-    def submit(self, order: Order) -> list[Fill]:
+    def submit(self, order: Order) -> OrderAck:
         self.orders.append(order)
         if self.fail:
             raise ConnectionError("broker down")
         if self.reject:
             raise OrderRejected(order.id, "market closed")
-        return SimulatedBroker().submit(order)
+        return super().submit(order)
 
 
 def make(tmp_path, broker=None, risk=None, breaker=None):
@@ -44,15 +46,17 @@ def make(tmp_path, broker=None, risk=None, breaker=None):
         risk or RiskConfig(),
         breaker or make_breaker(3, 60),
         Telemetry(),
-        events.append,
+        lambda e: events.append(e) if isinstance(e, Event) else None,
     )
     return ex, events
 
 
 def test_simulated_broker_fills_at_price_plus_slippage_against_the_trader():
     b = SimulatedBroker(slippage=0.5)
-    buy = b.submit(Order.from_signal(sig(1, Side.BUY, 100.0)))[0]
-    sell = b.submit(Order.from_signal(sig(2, Side.SELL, 100.0)))[0]
+    assert b.submit(Order.from_signal(sig(1, Side.BUY, 100.0))).accepted
+    b.submit(Order.from_signal(sig(2, Side.SELL, 100.0)))
+    buy, sell = (r.fill for r in b.reports())
+    assert buy is not None and sell is not None
     assert (buy.price, sell.price) == (100.5, 99.5)
     assert buy.id == "F-s:1" and buy.ts_ns == 1_001
 
@@ -90,7 +94,7 @@ def test_restarted_executor_resumes_from_journal_and_never_resends(tmp_path):
 def test_order_left_pending_by_a_crash_is_flagged_not_resent(tmp_path):
     j = Journal(tmp_path / "j.sqlite")
     s = sig(1)
-    j.begin_order(s, Order.from_signal(s), OrderStatus.PENDING)
+    j.begin_order(s, Order.from_signal(s), OrderStatus.PENDING_NEW)
     j.close()
     broker = CountingBroker()
     ex, events = make(tmp_path, broker)
@@ -173,15 +177,20 @@ def test_events_follow_the_commit_and_carry_the_receive_time(tmp_path):
     seen: list[tuple[str, int]] = []
     journal = Journal(tmp_path / "j.sqlite")
 
-    def publish(e: Event) -> None:
-        seen.append((e.name, journal.count("fills")))  # what is durable when it is published
+    def publish(e) -> None:
+        name = e.name if isinstance(e, Event) else f"ord:{e.status}"
+        seen.append((name, journal.count("fills")))  # what is durable when it is published
 
     ex = Executor(
         SimulatedBroker(), journal, RiskConfig(), make_breaker(3, 60), Telemetry(), publish
     )
     ex.on_signals([sig(1), sig(2, Side.SELL)], received_ns=42)
     assert all(n == 2 for _, n in seen)
-    assert [n for n, _ in seen] == ["signal_received", "order_accepted", "order_filled"] * 2
+    names = [n for n, _ in seen]
+    assert names[:2] == ["signal_received"] * 2
+    assert sorted(names[2:]) == sorted(
+        ["order_accepted", "ord:ACCEPTED", "order_filled", "ord:FILLED"] * 2
+    )
 
 
 def test_batch_and_one_by_one_give_the_same_journal(tmp_path):

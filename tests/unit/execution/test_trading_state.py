@@ -8,10 +8,10 @@ import pytest
 
 from workbench.config import RiskConfig
 from workbench.domain.model import OrderStatus, Side, Signal
-from workbench.execution.broker import SimulatedBroker
 from workbench.execution.executor import Executor, make_breaker
 from workbench.execution.journal import Journal
 from workbench.execution.risk import NS, TradingState
+from workbench.execution.simulator import SimulatedBroker
 from workbench.messaging.codec import Event
 from workbench.telemetry import Telemetry
 
@@ -45,7 +45,7 @@ class Harness:
             risk,
             make_breaker(3, 60),
             Telemetry(),
-            self.events.append,
+            lambda e: self.events.append(e) if isinstance(e, Event) else None,
             **kw,
         )
 

@@ -172,3 +172,30 @@ def test_signal_with_a_symbol_that_is_not_a_string_is_malformed(symbol):
     body = _body(1, "sig", "s", 1, 1, 1, "i", "s", 1, symbol, "BUY", 1.0, 1.0, 1, "", "", 0)
     with pytest.raises(CodecError):
         codec.decode([b"sig/s/", body])
+
+
+def _signal_body(*order_fields):
+    body = ["sr-1:1", "sr-1", 1, "ABC", "BUY", 1.0, 100.0, 5, "entry", "c", 0, *order_fields]
+    return [codec.topic(codec.KIND_SIGNAL, "sr-1"), msgpack.packb([1, "sig", "s", 1, 1, 1, *body])]
+
+
+def test_signal_without_order_fields_is_a_market_gtc_order():
+    s = codec.decode(_signal_body()).payload
+    assert (s.order_type.value, s.order_price, s.tif.value) == ("MARKET", 0.0, "GTC")
+    limit = codec.decode(_signal_body("LIMIT", 99.5, "IOC")).payload
+    assert (limit.order_type.value, limit.order_price, limit.tif.value) == ("LIMIT", 99.5, "IOC")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        ("LIMIT", 0.0, "GTC"),
+        ("STOPLIMIT", 1.0, "GTC"),
+        ("STOP", 1.0, "FOK"),
+        ("LIMIT", float("nan"), "GTC"),
+        ("LIMIT", 1.0),
+    ],
+)
+def test_bad_signal_order_fields_are_malformed(fields):
+    with pytest.raises(CodecError):
+        codec.decode(_signal_body(*fields))

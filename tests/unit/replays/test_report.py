@@ -30,6 +30,10 @@ SUMMARY_KEYS = [
     "net_pnl",
     "realized_pnl",
     "unrealized_pnl",
+    "fees",
+    "net_pnl_after_fees",
+    "capital",
+    "return_on_capital",
     "max_drawdown",
     "sharpe",
     "sharpe_basis",
@@ -109,6 +113,26 @@ def test_fills_hash_treats_int_and_float_quantities_alike():
     assert fills_hash([dataclasses.replace(FILLS[0], qty=2)]) == fills_hash(FILLS[:1])
 
 
+def test_fees_change_the_hash_and_fee_free_fills_hash_as_before_fees_existed():
+    f = FILLS[0]
+    line = (
+        f"{f.id},{f.order_id},{f.signal_id},{f.symbol},{f.side.value},"
+        f"{float(f.qty)!r},{float(f.price)!r},{f.ts_ns}\n"
+    )
+    assert fills_hash([f]) == hashlib.sha256(line.encode()).hexdigest()
+    assert fills_hash([dataclasses.replace(f, fee=0.01)]) != fills_hash([f])
+
+
+def test_summary_carries_fees_net_pnl_after_fees_and_the_capital_base():
+    fills = [
+        Fill("1", "O-a:1", "a:1", "X", Side.BUY, 1.0, 10.0, 1, fee=0.5),
+        Fill("2", "O-a:2", "a:2", "X", Side.SELL, 1.0, 12.0, 2, fee=0.25),
+    ]
+    s = build_result(fills, [], TICKS, signals=2, capital=1_000.0).summary
+    assert (s["realized_pnl"], s["fees"], s["net_pnl_after_fees"]) == (2.0, 0.75, 1.25)
+    assert (s["capital"], s["return_on_capital"]) == (1_000.0, 0.00125)
+
+
 def test_no_fills_hash_to_sha256_of_nothing():
     assert fills_hash([]) == hashlib.sha256(b"").hexdigest()
 
@@ -128,6 +152,7 @@ def test_fills_frame_columns_and_strategy_id():
         "side",
         "qty",
         "price",
+        "fee",
         "ts",
         "ts_ns",
     ]
@@ -173,7 +198,7 @@ def test_orders_come_from_the_journal_sorted_without_wall_clock():
     journal = Journal(":memory:")
     for seq, ts in ((2, 20), (1, 10)):
         sig = Signal(f"mom:{seq}", "mom", seq, "X", Side.BUY, 1.0, 10.0, ts)
-        journal.begin_order(sig, Order.from_signal(sig), OrderStatus.PENDING)
+        journal.begin_order(sig, Order.from_signal(sig), OrderStatus.PENDING_NEW)
     journal.finish_order("O-mom:1", OrderStatus.FILLED, [fill("1", "BUY", 1, 10.0, 10)])
     journal.finish_order("O-mom:2", OrderStatus.REJECTED, [], reason="risk: max position")
     r = build_result(journal.fills(), journal.orders(), TICKS, signals=2)
@@ -279,3 +304,13 @@ def test_repr_html_is_a_summary_table():
 
 def test_a_built_result_has_no_config_until_replay_sets_it():
     assert result().config is None
+
+
+def test_equity_and_drawdown_are_after_fees():
+    fills = [
+        Fill("1", "O-a:1", "a:1", "X", Side.BUY, 1.0, 10.0, 1, fee=0.5),
+        Fill("2", "O-a:2", "a:2", "X", Side.SELL, 1.0, 10.0, 2, fee=0.25),
+    ]
+    r = build_result(fills, [], TICKS, signals=2)
+    assert r.equity["equity"].iloc[-1] == -0.75 == r.summary["net_pnl_after_fees"]
+    assert r.summary["max_drawdown"] == -0.75

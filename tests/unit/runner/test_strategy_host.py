@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from workbench.domain.model import Side, Signal, Tick, TickBatch
+from workbench.domain.orders import OrderEvent
 from workbench.messaging.codec import Ack, EndOfStream, Heartbeat
 from workbench.messaging.inproc import Channel, InprocReceiver, InprocSender
 from workbench.runner.state import FileStateStore
@@ -156,3 +157,56 @@ def test_the_outbox_is_saved_with_the_state(tmp_path, acked):
         host.runner.step(0)
     host.runner.on_close()
     assert len(Host(tmp_path).runner.outbox) == 1 - acked
+
+
+# -- outcome hooks --------------------------------------------------------------------
+
+
+class Hooked(Bare):
+    """Records which tick it had seen last when it heard each outcome."""
+
+    def __init__(self, strategy_id: str) -> None:
+        super().__init__(strategy_id)
+        self.seen = 0
+        self.heard: list[tuple[str, int, int]] = []
+
+    def on_tick(self, tick: Tick) -> list[Signal]:
+        self.seen = tick.ts_ns
+        return super().on_tick(tick)
+
+    def on_fill(self, e) -> None:
+        self.heard.append((e.signal_id, e.ts_ns, self.seen))
+
+
+class LoopbackExecutor(InprocReceiver):
+    """The executor's events socket: fills each signal 2 ticks later, then acks it."""
+
+    def __init__(self, channel: Channel, signals: Channel) -> None:
+        super().__init__(channel)
+        self.signals = InprocReceiver(signals)
+        self.events = InprocSender(channel, "executor")
+
+    def recv(self, timeout_ms: int):
+        env = self.signals.recv(0)
+        while env is not None:
+            s = env.payload
+            if isinstance(s, Signal):
+                at = s.ts_ns + 2
+                fill = OrderEvent(
+                    s.strategy_id, s.id, f"O-{s.id}", "FILLED", s.symbol, s.side.value, s.qty,
+                    s.price, 0.0, at, s.qty,
+                )  # fmt: skip
+                self.events.send(fill)
+                self.events.send(Ack(s.strategy_id, s.seq))
+            env = self.signals.recv(0)
+        return super().recv(0)
+
+
+def test_replay_host_with_hooks_waits_for_outcomes_and_delivers_them_at_their_tick(tmp_path):
+    strategy = Hooked("sr")
+    host = Host(tmp_path, strategy, replay=True)
+    host.runner._acks = LoopbackExecutor(host.acks, host.signals)
+    host.runner._hooks = True
+    host.send_ticks([101.0, 100.0, 100.5, 100.6, 100.7, 100.8, 100.9])  # ts 1..7, entry at 3
+    assert strategy.heard == [("sr:1", 5, 5)]  # filled at 5: heard after tick 5, before 6
+    assert len(host.runner.outbox) == 0  # every signal acked before the next tick ran

@@ -1,0 +1,225 @@
+"""Order lifecycle: the state machine, the journal's migration, reconciliation, timeouts."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import threading
+from pathlib import Path
+
+import pybreaker
+import pytest
+
+from workbench.config import RiskConfig
+from workbench.domain.model import Fill, Order, OrderStatus, Side, Signal, client_order_id
+from workbench.domain.orders import ExecutionReport, LifecycleError, OrderAck, OrderState
+from workbench.exceptions import ConfigurationError
+from workbench.execution.executor import Executor, make_breaker
+from workbench.execution.journal import Journal
+from workbench.execution.journal_schema import SCHEMA_VERSION
+from workbench.execution.simulator import SimulatedBroker
+from workbench.messaging.codec import Event
+from workbench.telemetry import Telemetry
+
+FIXTURE = Path(__file__).parents[2] / "fixtures" / "journal_v0.sqlite"
+
+
+def sig(seq: int, side: Side = Side.BUY, qty: float = 1.0) -> Signal:
+    return Signal(f"s:{seq}", "s", seq, "ABC", side, qty, 100.0, 1_000 + seq, "entry", "c")
+
+
+def fill(cid_order: str, qty: float, fid: str = "F") -> Fill:
+    return Fill(fid, cid_order, "s:1", "ABC", Side.BUY, qty, 100.0, 5)
+
+
+# -- state machine ---------------------------------------------------------------------
+
+
+def test_state_machine_walks_accept_partial_fill_and_refuses_what_cannot_happen():
+    st = OrderState("c", 2.0)
+    assert st.on_ack(OrderAck("c", True, "V1")) is OrderStatus.ACCEPTED
+    part = ExecutionReport("c", OrderStatus.FILLED, 1, fill=fill("O", 1.0))
+    assert st.on_report(part) is OrderStatus.PARTIALLY_FILLED  # counted, not trusted
+    with pytest.raises(LifecycleError, match="exceed"):
+        st.on_report(ExecutionReport("c", OrderStatus.FILLED, 2, fill=fill("O", 1.5)))
+    assert st.on_report(ExecutionReport("c", OrderStatus.FILLED, 2, fill=fill("O", 1.0))) is (
+        OrderStatus.FILLED
+    )
+    with pytest.raises(LifecycleError, match="after FILLED"):
+        st.on_report(ExecutionReport("c", OrderStatus.CANCELLED, 3))
+    with pytest.raises(LifecycleError, match="acknowledged again"):
+        st.on_ack(OrderAck("c", True, "V1"))
+    assert st.filled_qty == 2.0 and st.venue_order_id == "V1"
+
+
+def test_client_order_id_is_exchange_safe_and_stable():
+    cid = client_order_id("my strat/é:123456789012")
+    assert cid == client_order_id("my strat/é:123456789012")
+    assert len(cid) <= 36 and all(c.isascii() and (c.isalnum() or c in "_-") for c in cid)
+    assert client_order_id("a_b:1") != client_order_id("a-b:1")  # sanitising does not merge
+
+
+# -- journal migration -----------------------------------------------------------------
+
+
+def test_journal_written_by_the_previous_code_migrates_keeping_every_row(tmp_path):
+    path = tmp_path / "old.sqlite"
+    shutil.copy(FIXTURE, path)
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 0
+        before = db.execute("SELECT order_id, status FROM orders ORDER BY rowid").fetchall()
+    j = Journal(path)
+    assert j.schema_version() == SCHEMA_VERSION
+    after = [(o["order_id"], o["status"]) for o in j.orders()]
+    assert after == [(oid, "PENDING_NEW" if st == "PENDING" else st) for oid, st in before]
+    assert [f.id for f in j.fills()] == ["F-sr-1:1", "F-sr-1:2"] and j.fills()[0].fee == 0.0
+    assert all(o["client_order_id"] == client_order_id(o["signal_id"]) for o in j.orders())
+    assert [(r["order_id"], r["status"]) for r in j.reports()] == [
+        ("O-sr-1:1", "FILLED"),
+        ("O-sr-1:2", "FILLED"),
+        ("O-sr-1:3", "REJECTED"),
+    ]
+    assert j.trading_state() == ("ACTIVE", "resume") and j.stream_ends() == {"sr-1": (5000, 4)}
+    j.close()
+    assert Journal(path).schema_version() == SCHEMA_VERSION  # opening again changes nothing
+
+
+def test_a_journal_from_a_newer_workbench_is_refused(tmp_path):
+    path = tmp_path / "new.sqlite"
+    Journal(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(ConfigurationError, match="schema version"):
+        Journal(path)
+
+
+# -- reconciliation ----------------------------------------------------------------------
+
+
+class DiesAfterAccepting(SimulatedBroker):
+    """Accepts at the venue, then the connection dies before the answer reaches us."""
+
+    def submit(self, order: Order) -> OrderAck:
+        super().submit(order)
+        raise ConnectionError("connection reset after the venue accepted")
+
+    def reports(self) -> list[ExecutionReport]:
+        super().reports()  # sent down the dead connection: lost
+        return []
+
+
+def make(path, broker, events=None) -> Executor:
+    sink = events.append if events is not None else None
+    return Executor(broker, Journal(path), RiskConfig(), make_breaker(5, 60), Telemetry(), sink)
+
+
+def test_broker_dying_between_accepting_and_reporting_is_reconciled_never_resent(tmp_path):
+    venue = DiesAfterAccepting()
+    ex = make(tmp_path / "j.sqlite", venue)
+    assert ex.on_signal(sig(1)) == []  # the venue filled it; we never heard
+    assert ex.in_doubt == ["O-s:1"] and ex.journal.orders()[0]["status"] == "PENDING_NEW"
+    ex.journal.close()
+
+    # Restart against the same venue (the process died, the venue did not).
+    venue.__class__ = SimulatedBroker  # the connection works again
+    events: list = []
+    ex2 = make(tmp_path / "j.sqlite", venue, events)
+    assert len(venue._orders) == 1  # reconciliation asked, never resubmitted
+    assert ex2.in_doubt == []
+    order = ex2.journal.orders()[0]
+    assert order["status"] == "FILLED" and order["venue_order_id"] == "SIM-" + client_order_id(
+        "s:1"
+    )
+    assert [f.id for f in ex2.journal.fills()] == ["F-s:1"]
+    assert ex2.portfolio.position("ABC") == 1.0
+    kinds = [r["kind"] for r in ex2.journal.reconciliations()]
+    assert kinds == ["missed_ack", "missed_fill"]
+    alerts = [
+        e for e in events if isinstance(e, Event) and e.data.get("reason") == "reconciliation"
+    ]
+    assert [a.data["kind"] for a in alerts] == kinds
+    assert ex2.on_signal(sig(1)) == [] and len(venue._orders) == 1  # a re-send: nothing
+
+
+def test_order_the_venue_never_received_is_closed_rejected_and_positions_compared(tmp_path):
+    path = tmp_path / "j.sqlite"
+    j = Journal(path)
+    s = sig(1)
+    j.begin_order(s, Order.from_signal(s), OrderStatus.PENDING_NEW)
+    j.close()
+    venue = SimulatedBroker()
+    venue.submit(Order.from_signal(sig(7, Side.SELL, 2.0)))  # someone else's trade at the venue
+    ex = make(path, venue)
+    assert ex.journal.orders()[0]["status"] == "REJECTED"
+    assert "not at the venue" in ex.journal.orders()[0]["reason"]
+    diffs = {r["kind"]: r["detail"] for r in ex.journal.reconciliations()}
+    assert set(diffs) == {"order_not_at_venue", "position_mismatch"}
+    assert diffs["position_mismatch"] == {
+        "kind": "position_mismatch",
+        "symbol": "ABC",
+        "journal": 0.0,
+        "venue": -2.0,
+    }
+    assert ex.telemetry.get("reconciliation_differences") == 2
+
+
+# -- timeouts ------------------------------------------------------------------------------
+
+
+class Hung:
+    """A venue that never answers."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.calls = 0
+
+    def submit(self, order: Order) -> OrderAck:
+        self.calls += 1
+        self.release.wait(5)
+        raise ConnectionError("gone")
+
+    def reports(self):
+        return []
+
+    def cancel(self, client_order_id):
+        return None
+
+    def order(self, client_order_id):
+        return None
+
+    def open_orders(self):
+        return []
+
+    def fills_since(self, ts_ns):
+        return []
+
+    def positions(self):
+        return None
+
+
+def test_a_hung_venue_times_out_trips_the_breaker_and_leaves_orders_in_doubt(tmp_path):
+    venue = Hung()
+    breaker = make_breaker(2, 60)
+    ex = Executor(
+        venue,
+        Journal(tmp_path / "j.sqlite"),
+        RiskConfig(),
+        breaker,
+        Telemetry(),
+        call_timeout_s=0.05,
+    )
+    try:
+        for i in range(1, 5):
+            ex.on_signal(sig(i))
+        assert breaker.current_state == pybreaker.STATE_OPEN
+        assert venue.calls == 1  # the others were withdrawn unsent or failed fast
+        orders = ex.journal.orders()
+        # Timed out while at the venue: in doubt, not rejected. Withdrawn before
+        # it started, or refused by the open circuit: never sent, rejected.
+        assert [o["status"] for o in orders] == ["PENDING_NEW"] + ["REJECTED"] * 3
+        assert orders[1]["reason"].startswith("not sent: broker submit took longer")
+        assert [o["reason"] for o in orders[2:]] == ["circuit_open"] * 2
+        assert ex.in_doubt == ["O-s:1"]
+    finally:
+        venue.release.set()
+        ex.calls.close()

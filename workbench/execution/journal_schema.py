@@ -1,0 +1,155 @@
+"""The journal's schema, versioned with ``PRAGMA user_version``, and its migrations.
+
+Version 0 is the journal before order lifecycles (no ``user_version``):
+orders were PENDING, ACCEPTED, REJECTED or FILLED and fills had no fee.
+Version 1 adds the lifecycle: each order's client and venue order ids, type,
+price and time in force, filled quantity and fees; every execution report;
+every difference reconciliation found. A journal is migrated in one
+transaction when opened; one of a newer version is refused.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from workbench.domain.model import client_order_id
+from workbench.exceptions import ConfigurationError
+
+SCHEMA_VERSION = 1
+
+_V0_TABLES = """
+CREATE TABLE IF NOT EXISTS signals (
+    signal_id TEXT PRIMARY KEY, strategy_id TEXT NOT NULL, seq INTEGER NOT NULL,
+    symbol TEXT NOT NULL, side TEXT NOT NULL, qty REAL NOT NULL, price REAL NOT NULL,
+    ts_ns INTEGER NOT NULL, reason TEXT, condition_id TEXT, received_ns INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS trading_states (
+    ts_ns INTEGER NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL, source TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS stream_ends (
+    strategy_id TEXT PRIMARY KEY, ticks INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+    received_ns INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS risk_days (day TEXT PRIMARY KEY, start_pnl REAL NOT NULL);
+"""
+
+_V1_NEW_TABLES = """
+CREATE TABLE IF NOT EXISTS order_reports (
+    order_id TEXT NOT NULL, status TEXT NOT NULL, ts_ns INTEGER NOT NULL,
+    venue_order_id TEXT NOT NULL DEFAULT '', fill_id TEXT NOT NULL DEFAULT '',
+    qty REAL NOT NULL DEFAULT 0, price REAL NOT NULL DEFAULT 0, fee REAL NOT NULL DEFAULT 0,
+    reason TEXT NOT NULL DEFAULT '', source TEXT NOT NULL, recorded_ns INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS order_reports_by_order ON order_reports(order_id);
+CREATE TABLE IF NOT EXISTS reconciliations (
+    recorded_ns INTEGER NOT NULL, kind TEXT NOT NULL, order_id TEXT NOT NULL DEFAULT '',
+    symbol TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL
+);
+"""
+
+_V1 = (
+    _V0_TABLES
+    + """
+CREATE TABLE IF NOT EXISTS orders (
+    order_id TEXT PRIMARY KEY, signal_id TEXT NOT NULL UNIQUE REFERENCES signals(signal_id),
+    symbol TEXT NOT NULL, side TEXT NOT NULL, qty REAL NOT NULL, price REAL NOT NULL,
+    ts_ns INTEGER NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '',
+    updated_ns INTEGER NOT NULL,
+    client_order_id TEXT NOT NULL DEFAULT '', venue_order_id TEXT NOT NULL DEFAULT '',
+    order_type TEXT NOT NULL DEFAULT 'MARKET', order_price REAL NOT NULL DEFAULT 0,
+    tif TEXT NOT NULL DEFAULT 'GTC', filled_qty REAL NOT NULL DEFAULT 0,
+    fees REAL NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX IF NOT EXISTS orders_by_client_id ON orders(client_order_id);
+CREATE TABLE IF NOT EXISTS fills (
+    fill_id TEXT PRIMARY KEY, order_id TEXT NOT NULL REFERENCES orders(order_id),
+    signal_id TEXT NOT NULL, symbol TEXT NOT NULL, side TEXT NOT NULL, qty REAL NOT NULL,
+    price REAL NOT NULL, ts_ns INTEGER NOT NULL, recorded_ns INTEGER NOT NULL,
+    fee REAL NOT NULL DEFAULT 0
+);
+"""
+    + _V1_NEW_TABLES
+)
+
+_OPEN_STATUSES = "('PENDING_NEW', 'ACCEPTED', 'PARTIALLY_FILLED')"
+
+
+def open_schema(db: sqlite3.Connection, path: str) -> None:
+    """Create the schema in an empty journal, or migrate an older one to `SCHEMA_VERSION`.
+
+    Raises:
+        ConfigurationError: the journal was written by a newer workbench.
+    """
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise ConfigurationError(
+            f"journal {path} has schema version {version}; this workbench reads up to "
+            f"{SCHEMA_VERSION}: use the newer workbench that wrote it"
+        )
+    if version == SCHEMA_VERSION:
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        has_orders = db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='orders'"
+        ).fetchone()
+        if has_orders:
+            _migrate_0_to_1(db)
+        else:
+            _run(db, _V1)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def _run(db: sqlite3.Connection, script: str) -> None:
+    # Statement by statement: executescript would commit the open transaction.
+    for stmt in script.split(";"):
+        if stmt.strip():
+            db.execute(stmt)
+
+
+def _migrate_0_to_1(db: sqlite3.Connection) -> None:
+    """Today's lifecycle columns and tables onto a version-0 journal, keeping every row."""
+    for ddl in (
+        "ALTER TABLE orders ADD COLUMN client_order_id TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE orders ADD COLUMN venue_order_id TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE orders ADD COLUMN order_type TEXT NOT NULL DEFAULT 'MARKET'",
+        "ALTER TABLE orders ADD COLUMN order_price REAL NOT NULL DEFAULT 0",
+        "ALTER TABLE orders ADD COLUMN tif TEXT NOT NULL DEFAULT 'GTC'",
+        "ALTER TABLE orders ADD COLUMN filled_qty REAL NOT NULL DEFAULT 0",
+        "ALTER TABLE orders ADD COLUMN fees REAL NOT NULL DEFAULT 0",
+        "ALTER TABLE fills ADD COLUMN fee REAL NOT NULL DEFAULT 0",
+    ):
+        db.execute(ddl)
+    _run(db, _V0_TABLES + _V1_NEW_TABLES)
+    rows = db.execute("SELECT order_id, signal_id FROM orders").fetchall()
+    db.executemany(
+        "UPDATE orders SET client_order_id=? WHERE order_id=?",
+        [(client_order_id(sid), oid) for oid, sid in rows],
+    )
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS orders_by_client_id ON orders(client_order_id)")
+    # Version 0 wrote PENDING for "sent or about to be": PENDING_NEW now.
+    db.execute("UPDATE orders SET status='PENDING_NEW' WHERE status='PENDING'")
+    db.execute(
+        "UPDATE orders SET filled_qty = "
+        "(SELECT COALESCE(SUM(qty), 0) FROM fills WHERE fills.order_id = orders.order_id)"
+    )
+    # The history those orders had, as reports: one per fill, one per rejection.
+    db.execute(
+        "INSERT INTO order_reports (order_id, status, ts_ns, fill_id, qty, price, source, "
+        "recorded_ns) SELECT f.order_id, 'FILLED', f.ts_ns, f.fill_id, f.qty, f.price, "
+        "'migration', f.recorded_ns FROM fills f ORDER BY f.rowid"
+    )
+    db.execute(
+        "INSERT INTO order_reports (order_id, status, ts_ns, reason, source, recorded_ns) "
+        "SELECT order_id, 'REJECTED', ts_ns, reason, 'migration', updated_ns FROM orders "
+        "WHERE status='REJECTED' ORDER BY rowid"
+    )
+
+
+def open_statuses() -> str:
+    """The SQL tuple of order statuses that can still change."""
+    return _OPEN_STATUSES

@@ -1,0 +1,154 @@
+"""Reconciliation: the journal's open orders and positions against what the venue says.
+
+Run when the executor starts with open orders in its journal (and again by the
+runner while some stay in doubt). Each order the journal has as in flight is
+asked for by its client order id:
+
+- the venue does not know an order journaled PENDING_NEW: it never arrived,
+  so it is closed as REJECTED (and never sent again);
+- the venue does not know an order it had accepted: closed as REJECTED too;
+- fills the venue has and the journal lacks are recorded (source
+  ``reconcile``), and a final state the journal missed (cancelled, expired,
+  filled) is applied;
+- open orders of the venue the journal has never heard of, and positions
+  that differ from the venue's (where it reports positions), are reported.
+
+Every difference is journaled (``reconciliations``), logged and alerted.
+Nothing is ever submitted here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from workbench.domain.model import OrderStatus
+from workbench.domain.orders import ExecutionReport, OrderAck
+from workbench.execution.lifecycle import Outcome
+from workbench.messaging.codec import Event, Payload
+
+if TYPE_CHECKING:
+    from workbench.execution.executor import Executor
+
+log = structlog.get_logger()
+
+
+def reconcile(ex: Executor) -> list[dict[str, Any]]:
+    """Reconcile ``ex``'s journal with its broker; returns the differences found.
+
+    A venue that cannot be asked leaves the orders as they are (in doubt),
+    logged and alerted; the runner tries again later.
+    """
+    diffs: list[dict[str, Any]] = []
+    out = Outcome()
+    known_fills = {f.id for f in ex.journal.fills()}
+    unresolved: list[str] = []
+    for cid, t in list(ex.open.by_client_id.items()):
+        try:
+            snap = ex.calls(ex.broker.order, cid)
+        except Exception as e:
+            log.error("reconcile_query_failed", order_id=t.order.id, error=repr(e))
+            unresolved.append(t.order.id)
+            continue
+        journaled = t.state.status
+        if snap is None:
+            reason = "not at the venue (reconciliation)"
+            diffs.append(_diff("order_not_at_venue", t.order.id, t.order.symbol, journaled))
+            if journaled is OrderStatus.PENDING_NEW:
+                ex.open.on_ack(t, OrderAck(cid, False, reason=reason), out)
+            else:
+                ex.open.on_report(
+                    ExecutionReport(cid, OrderStatus.REJECTED, 0, "", None, reason), out
+                )
+            continue
+        if journaled is OrderStatus.PENDING_NEW:
+            ex.open.on_ack(t, OrderAck(cid, True, snap.venue_order_id), out)
+            diffs.append(
+                _diff("missed_ack", t.order.id, t.order.symbol, journaled, venue=snap.status.value)
+            )
+        filled = 0.0
+        for f in snap.fills:
+            if f.id in known_fills:
+                continue
+            filled += f.qty
+            status = (
+                OrderStatus.FILLED
+                if t.state.filled_qty + f.qty >= t.order.qty - 1e-9
+                else OrderStatus.PARTIALLY_FILLED
+            )
+            ex.open.on_report(
+                ExecutionReport(cid, status, f.ts_ns, snap.venue_order_id, f), out, "reconcile"
+            )
+            diffs.append(
+                _diff("missed_fill", t.order.id, t.order.symbol, journaled, fill_id=f.id)
+                | {"qty": f.qty, "price": f.price, "fee": f.fee, "ts_ns": f.ts_ns}
+            )
+        if snap.status.terminal and snap.status is not OrderStatus.FILLED and t.state.open:
+            ex.open.on_report(
+                ExecutionReport(cid, snap.status, 0, snap.venue_order_id, None, snap.reason),
+                out,
+                "reconcile",
+            )
+            diffs.append(
+                _diff("missed_status", t.order.id, t.order.symbol, journaled, venue=snap.status)
+            )
+    ex.in_doubt = unresolved
+    events: list[Payload] = []
+    ex.commit(out, events)
+    _venue_only_orders(ex, diffs)
+    _positions(ex, diffs)
+    for d in diffs:
+        ex.journal.add_reconciliation(d["kind"], d, d.get("order_id", ""), d.get("symbol", ""))
+        ex.telemetry.inc("reconciliation_differences")
+        log.error("reconciliation_difference", **d)
+        events.append(Event("alert", {"reason": "reconciliation", **d}))
+    if unresolved:
+        events.append(Event("alert", {"reason": "orders_in_doubt", "order_ids": unresolved[:20]}))
+    for e in events:
+        ex._publish(e)
+    log.info("reconciled", differences=len(diffs), in_doubt=len(unresolved))
+    return diffs
+
+
+def _diff(kind: str, order_id: str, symbol: str, journaled: Any, **extra: Any) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "order_id": order_id,
+        "symbol": symbol,
+        "journaled": str(journaled),
+        **{k: str(v) if isinstance(v, OrderStatus) else v for k, v in extra.items()},
+    }
+
+
+def _venue_only_orders(ex: Executor, diffs: list[dict[str, Any]]) -> None:
+    try:
+        venue_open = ex.calls(ex.broker.open_orders)
+    except Exception as e:
+        log.error("reconcile_open_orders_failed", error=repr(e))
+        return
+    ours = {row["client_order_id"] for row in ex.journal.orders()}
+    for snap in venue_open:
+        if snap.client_order_id not in ours:
+            diffs.append(
+                {
+                    "kind": "venue_order_not_in_journal",
+                    "client_order_id": snap.client_order_id,
+                    "venue_order_id": snap.venue_order_id,
+                }
+            )
+
+
+def _positions(ex: Executor, diffs: list[dict[str, Any]]) -> None:
+    try:
+        venue = ex.calls(ex.broker.positions)
+    except Exception as e:
+        log.error("reconcile_positions_failed", error=repr(e))
+        return
+    if venue is None:
+        return  # the venue has no positions to compare with
+    ours = {s: p.qty for s, p in ex.portfolio.positions.items()}
+    for sym in sorted(set(ours) | set(venue)):
+        a, b = ours.get(sym, 0.0), venue.get(sym, 0.0)
+        if abs(a - b) > 1e-9:
+            diffs.append({"kind": "position_mismatch", "symbol": sym, "journal": a, "venue": b})

@@ -1,0 +1,317 @@
+"""The built-in broker: a deterministic simulator of a venue.
+
+Declared like any broker (``[executor.broker] class_path`` plus ``params``).
+Its defaults (no latency, no fees, no slippage, market orders) fill every
+order at once, in full, at its signal's price: the fills of the workbench
+before order lifecycles existed.
+
+Rules (all deterministic, all in market time):
+
+- An order reaches the venue ``latency_ms`` after its signal. With no latency
+  it meets the signal's own tick (its price); otherwise the first tick at or
+  after that time. Later ticks follow in time order.
+- MARKET fills at the tick's price, ``slippage`` against the trader.
+- LIMIT fills on arrival at the tick's price if that is at or better than the
+  limit; otherwise it rests and fills at the limit once a tick trades through
+  it (strictly better than the limit).
+- STOP (stop-market) triggers on the first tick at or through its price and
+  fills there as MARKET.
+- IOC: what did not fill on the arrival tick expires.
+- ``partial_fills``: a tick fills at most its size; the rest waits for later ticks.
+- Fees: ``fee_bps`` of every fill's notional, plus ``fee_per_order`` on an
+  order's first fill.
+
+In a replay the simulator is given the recorded ticks (`use_tape`) and
+resolves an order against them when it arrives: its reports are ready at once
+and carry the market times they happen at. Live, it matches pending orders
+against the ticks the executor passes to `on_tick`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from workbench.domain.model import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
+from workbench.domain.orders import ExecutionReport, OrderAck, OrderSnapshot
+from workbench.execution.tape import MarketTape, SymbolTape
+
+_EPS = 1e-12
+
+
+class _VenueOrder:
+    __slots__ = (
+        "arrival_ns",
+        "arrived",
+        "filled",
+        "fills",
+        "order",
+        "reason",
+        "status",
+        "triggered",
+        "venue_id",
+    )
+
+    def __init__(self, order: Order, venue_id: str, arrival_ns: int) -> None:
+        self.order = order
+        self.venue_id = venue_id
+        self.arrival_ns = arrival_ns
+        self.arrived = False
+        self.status = OrderStatus.ACCEPTED
+        self.filled = 0.0
+        self.fills: list[Fill] = []
+        self.triggered = False
+        self.reason = ""
+
+    @property
+    def open(self) -> bool:
+        return not self.status.terminal
+
+    def snapshot(self) -> OrderSnapshot:
+        return OrderSnapshot(
+            self.order.client_order_id,
+            self.venue_id,
+            self.status,
+            self.filled,
+            list(self.fills),
+            self.reason,
+        )
+
+
+class SimulatedBroker:
+    """A deterministic venue (see the module docstring for its rules).
+
+    Args:
+        latency_ms: Time from a signal to its order reaching the venue.
+        fee_bps: Fee on every fill, in basis points of its notional.
+        fee_per_order: Fixed fee on an order's first fill.
+        slippage: Price units a MARKET (or triggered STOP) fill moves against the trader.
+        partial_fills: A tick fills at most its size.
+    """
+
+    in_process = True
+    """Calls never block: the executor needs no worker thread or timeout for them."""
+
+    def __init__(
+        self,
+        latency_ms: float = 0.0,
+        fee_bps: float = 0.0,
+        fee_per_order: float = 0.0,
+        slippage: float = 0.0,
+        partial_fills: bool = False,
+    ) -> None:
+        for name, v in (
+            ("latency_ms", latency_ms),
+            ("fee_bps", fee_bps),
+            ("fee_per_order", fee_per_order),
+            ("slippage", slippage),
+        ):
+            if not (isinstance(v, int | float) and np.isfinite(v) and v >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        self.latency_ns = round(latency_ms * 1_000_000)
+        self.fee_rate = fee_bps / 10_000.0
+        self.fee_per_order = float(fee_per_order)
+        self.slippage = float(slippage)
+        self.partial_fills = bool(partial_fills)
+        self._orders: dict[str, _VenueOrder] = {}
+        self._waiting: dict[str, list[_VenueOrder]] = {}  # live: open orders by symbol
+        self._reports: list[ExecutionReport] = []
+        self._fills: list[Fill] = []
+        self._tape_loader: Callable[[], MarketTape] | None = None
+        self._tape: MarketTape | None = None
+        self._clock = 0
+
+    # -- market ---------------------------------------------------------------------
+
+    def use_tape(self, loader: Callable[[], MarketTape]) -> None:
+        """Replay: match orders against recorded ticks.
+
+        Loaded now when every order will need them (latency, partial fills),
+        otherwise when an order first does (a limit or stop order).
+        """
+        self._tape_loader = loader
+        if self.latency_ns or self.partial_fills:
+            self._tape = loader()
+
+    def on_tick(self, symbol: str, price: float, ts_ns: int, size: float = float("inf")) -> None:
+        """Live: a tick of the market; open orders of ``symbol`` may fill on it."""
+        self._clock = max(self._clock, ts_ns)
+        waiting = self._waiting.get(symbol)
+        if not waiting:
+            return
+        for vo in list(waiting):
+            if not vo.arrived:
+                if ts_ns < vo.arrival_ns:
+                    continue
+                self._arrive(vo, ts_ns, price, size)
+            else:
+                self._step(vo, ts_ns, price, size, arrival=False)
+            if not vo.open:
+                waiting.remove(vo)
+
+    # -- the port -------------------------------------------------------------------
+
+    def submit(self, order: Order) -> OrderAck:
+        """Accept (or refuse) an order; its fills come as reports."""
+        cid = order.client_order_id
+        known = self._orders.get(cid)
+        if known is not None:  # the venue deduplicates on the client order id
+            return OrderAck(cid, True, known.venue_id, "duplicate client order id", order.ts_ns)
+        reason = _invalid(order)
+        if reason:
+            return OrderAck(cid, False, "", reason, order.ts_ns)
+        vo = _VenueOrder(order, f"SIM-{cid}", order.ts_ns + self.latency_ns)
+        self._orders[cid] = vo
+        self._clock = max(self._clock, order.ts_ns)
+        ack = OrderAck(cid, True, vo.venue_id, "", order.ts_ns)
+        if self.latency_ns == 0:
+            # The order meets the tick that caused it.
+            self._arrive(vo, order.ts_ns, order.price, float("inf"))
+            if not vo.open or (order.order_type is OrderType.MARKET and not self.partial_fills):
+                return ack
+        tape = self._market_tape()
+        if tape is None:
+            self._waiting.setdefault(order.symbol, []).append(vo)
+        else:
+            self._run_tape(vo, tape.symbol(order.symbol))
+        return ack
+
+    def reports(self) -> list[ExecutionReport]:
+        """Execution reports since the last call, in the order they happened."""
+        out, self._reports = self._reports, []
+        return out
+
+    def cancel(self, client_order_id: str) -> None:
+        """Cancel an open order (a CANCELLED report follows); unknown or done: nothing."""
+        vo = self._orders.get(client_order_id)
+        if vo is None or not vo.open:
+            return
+        vo.status, vo.reason = OrderStatus.CANCELLED, "cancelled"
+        self._report(vo, None, max(self._clock, vo.order.ts_ns))
+
+    def order(self, client_order_id: str) -> OrderSnapshot | None:
+        """The venue's view of one order, or None if it never received it."""
+        vo = self._orders.get(client_order_id)
+        return vo.snapshot() if vo is not None else None
+
+    def open_orders(self) -> list[OrderSnapshot]:
+        """Orders still able to fill."""
+        return [vo.snapshot() for vo in self._orders.values() if vo.open]
+
+    def fills_since(self, ts_ns: int) -> list[Fill]:
+        """Fills at or after ``ts_ns`` (market time), in the order they happened."""
+        return [f for f in self._fills if f.ts_ns >= ts_ns]
+
+    def positions(self) -> dict[str, float]:
+        """Net position per symbol from every fill of this venue."""
+        out: dict[str, float] = {}
+        for f in self._fills:
+            out[f.symbol] = out.get(f.symbol, 0.0) + f.side.sign * f.qty
+        return out
+
+    # -- matching -------------------------------------------------------------------
+
+    def _market_tape(self) -> MarketTape | None:
+        if self._tape is None and self._tape_loader is not None:
+            self._tape = self._tape_loader()
+        return self._tape
+
+    def _run_tape(self, vo: _VenueOrder, tape: SymbolTape | None) -> None:
+        if tape is None or not vo.open:
+            return
+        if vo.arrived:
+            k = tape.first_after(vo.order.ts_ns)
+        else:
+            k = tape.first_at_or_after(vo.arrival_ns)
+            if k >= len(tape):
+                return
+            self._arrive(vo, int(tape.ts_ns[k]), float(tape.price[k]), float(tape.size[k]))
+            k += 1
+        while vo.open and k < len(tape):
+            k = self._next_eligible(vo, tape, k)
+            if k >= len(tape):
+                return
+            self._step(vo, int(tape.ts_ns[k]), float(tape.price[k]), float(tape.size[k]), False)
+            k += 1
+
+    def _next_eligible(self, vo: _VenueOrder, tape: SymbolTape, k: int) -> int:
+        """Index of the first tick from ``k`` on that can fill (or trigger) the order."""
+        o = vo.order
+        px = tape.price[k:]
+        buy = o.side is Side.BUY
+        if o.order_type is OrderType.LIMIT:
+            mask = px < o.order_price if buy else px > o.order_price
+        elif o.order_type is OrderType.STOP and not vo.triggered:
+            mask = px >= o.order_price if buy else px <= o.order_price
+        else:
+            mask = tape.size[k:] > 0 if self.partial_fills else None
+            if mask is None:
+                return k
+        hit = int(np.argmax(mask)) if len(mask) else 0
+        return k + hit if len(mask) and mask[hit] else len(tape)
+
+    def _arrive(self, vo: _VenueOrder, ts_ns: int, price: float, size: float) -> None:
+        vo.arrived = True
+        self._step(vo, ts_ns, price, size, arrival=True)
+        if vo.open and vo.order.tif is TimeInForce.IOC:
+            vo.status, vo.reason = OrderStatus.EXPIRED, "IOC: not filled on arrival"
+            self._report(vo, None, ts_ns)
+
+    def _step(self, vo: _VenueOrder, ts_ns: int, price: float, size: float, arrival: bool) -> None:
+        o = vo.order
+        fill_price = self._fill_price(vo, price, arrival)
+        if fill_price is None:
+            return
+        remaining = o.qty - vo.filled
+        qty = min(remaining, size) if self.partial_fills else remaining
+        if qty <= _EPS:
+            return
+        n = len(vo.fills) + 1
+        fee = qty * fill_price * self.fee_rate + (self.fee_per_order if n == 1 else 0.0)
+        fill = Fill(
+            f"F-{o.signal_id}" if n == 1 else f"F-{o.signal_id}-{n}",
+            o.id,
+            o.signal_id,
+            o.symbol,
+            o.side,
+            qty,
+            fill_price,
+            ts_ns,
+            round(fee, 10),
+        )
+        vo.filled += qty
+        vo.fills.append(fill)
+        self._fills.append(fill)
+        done = vo.filled >= o.qty - 1e-9
+        vo.status = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
+        self._report(vo, fill, ts_ns)
+
+    def _fill_price(self, vo: _VenueOrder, price: float, arrival: bool) -> float | None:
+        o = vo.order
+        buy = o.side is Side.BUY
+        if o.order_type is OrderType.STOP and not vo.triggered:
+            if not (price >= o.order_price if buy else price <= o.order_price):
+                return None
+            vo.triggered = True
+        if o.order_type is OrderType.LIMIT:
+            lim = o.order_price
+            if arrival:  # marketable on arrival: the tick's price, at or better than the limit
+                return price if (price <= lim if buy else price >= lim) else None
+            return lim if (price < lim if buy else price > lim) else None
+        return round(price + o.side.sign * self.slippage, 10)
+
+    def _report(self, vo: _VenueOrder, fill: Fill | None, ts_ns: int) -> None:
+        self._reports.append(
+            ExecutionReport(
+                vo.order.client_order_id, vo.status, ts_ns, vo.venue_id, fill, vo.reason
+            )
+        )
+
+
+def _invalid(order: Order) -> str:
+    if order.order_type is not OrderType.MARKET and not (
+        np.isfinite(order.order_price) and order.order_price > 0
+    ):
+        return f"{order.order_type} order needs a positive order_price, got {order.order_price!r}"
+    return ""

@@ -1,0 +1,73 @@
+"""The deterministic replay summary (``summary.json``): counts, PnL, fees, drawdown, Sharpe."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from workbench.replays.stats import EquityCurve, rounded
+
+SHARPE_BASIS = (
+    "mean / sample stdev (ddof=1) of per-trade PnL over the FIFO trade list, not annualised; "
+    "null with fewer than 2 trades or zero stdev"
+)
+
+
+def sharpe(pnl: np.ndarray) -> float | None:
+    """See `SHARPE_BASIS`."""
+    if len(pnl) < 2:
+        return None
+    sd = float(np.std(pnl, ddof=1))
+    return None if sd == 0.0 else float(np.mean(pnl)) / sd
+
+
+def summarise(
+    *,
+    ticks: int,
+    symbols: int,
+    signals: int,
+    orders: pd.DataFrame,
+    fills: pd.DataFrame,
+    trades: pd.DataFrame,
+    positions: pd.DataFrame,
+    curve: EquityCurve,
+    fills_sha256: str,
+    capital: float,
+) -> dict:
+    """The deterministic summary: counts, PnL, fees, drawdown, Sharpe, positions, fills hash.
+
+    ``net_pnl`` is before fees (realized + unrealized at the last prices);
+    ``net_pnl_after_fees`` subtracts every fill's fee; ``return_on_capital``
+    is that over ``capital`` (the config's ``report.capital``).
+    """
+    pnl = trades["pnl"].to_numpy()
+    wins, losses = int((pnl > 0).sum()), int((pnl < 0).sum())
+    realized = float(positions["realized_pnl"].sum())
+    unrealized = float(positions["unrealized_pnl"].sum())
+    fees = float(fills["fee"].sum()) if len(fills) else 0.0
+    return {
+        "ticks": int(ticks),
+        "symbols": int(symbols),
+        "signals": int(signals),
+        "orders": len(orders),
+        "fills": len(fills),
+        "rejected": int((orders["status"] == "REJECTED").sum()),
+        "trades": len(trades),
+        "wins": wins,
+        "losses": losses,
+        "win_rate": rounded(wins / len(trades) if len(trades) else 0.0),
+        "net_pnl": rounded(realized + unrealized),
+        "realized_pnl": rounded(realized),
+        "unrealized_pnl": rounded(unrealized),
+        "fees": rounded(fees),
+        "net_pnl_after_fees": rounded(realized + unrealized - fees),
+        "capital": rounded(capital),
+        "return_on_capital": rounded((realized + unrealized - fees) / capital),
+        "max_drawdown": rounded(float(curve.drawdown.min()) if len(curve.drawdown) else 0.0),
+        "sharpe": rounded(sharpe(pnl)),
+        "sharpe_basis": SHARPE_BASIS,
+        "final_positions": {
+            str(s): rounded(q) for s, q in zip(positions["symbol"], positions["qty"], strict=True)
+        },
+        "fills_sha256": fills_sha256,
+    }
