@@ -101,9 +101,9 @@ def test_not_started_reads_empty_and_commands_say_start_first(tmp_path):
 
 
 def test_apply_waits_for_the_new_pid_through_the_public_wait(wb):
-    wb.config.executor.broker.slippage = 0.02
+    wb.config.executor.broker.params = {"slippage": 0.02}
     assert wb.apply(timeout=1) == ["executor"]
-    assert wb.supervisor.applied[0].executor.broker.slippage == 0.02
+    assert wb.supervisor.applied[0].executor.broker.params == {"slippage": 0.02}
     assert wb.taps.config is wb.config
 
 

@@ -48,7 +48,7 @@ def test_gateway_and_executor_sections(tmp_path):
     b.gateway.simulated.max_ticks = 7
     assert plan_apply(a, b).restart == (a.gateway.id,)
     c = a.model_copy(deep=True)
-    c.executor.broker.slippage = 0.5
+    c.executor.broker.params = {"slippage": 0.5}
     assert plan_apply(a, c).restart == (a.executor.id,)
 
 
