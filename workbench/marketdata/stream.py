@@ -16,7 +16,6 @@ repairs the file, exactly as before.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -76,14 +75,7 @@ class ParquetTickStream:
             n = len(ts_a)
             ts, price = ts_a.tolist(), price_a.tolist()
             size = size_a.tolist() if size_a is not None else [1.0] * n
-            if symbols is None:
-                runs = [(self._symbol, 0, n)]
-            else:
-                runs, start = [], 0
-                for sym, group in groupby(symbols):
-                    stop = start + sum(1 for _ in group)
-                    runs.append((sym, start, stop))
-                    start = stop
+            runs = [(self._symbol, 0, n)] if symbols is None else symbols.runs()
             for sym, lo, hi in runs:
                 if pending is not None and pending[0] != sym:
                     yield TickBatch(*pending)

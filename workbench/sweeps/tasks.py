@@ -51,8 +51,7 @@ def slice_table(table: TickTable, rows: tuple[int, int] | None) -> TickTable:
     """Rows ``lo:hi`` of ``table`` (the whole table for ``None``)."""
     if rows is None:
         return table
-    lo, hi = rows
-    return TickTable(table.symbol[lo:hi], table.ts_ns[lo:hi], table.price[lo:hi], table.size[lo:hi])
+    return table.rows(*rows)
 
 
 def replay_row(
