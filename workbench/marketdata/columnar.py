@@ -64,7 +64,7 @@ def valid_columns(table: Any, roles: dict[str, str], price_mode: str) -> tuple |
         if role == "symbol":
             if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
                 return None
-            cols[role] = array
+            cols[role] = _symbols(array)
             continue
         if role == "ts":
             if pa.types.is_timestamp(kind):
@@ -78,6 +78,17 @@ def valid_columns(table: Any, roles: dict[str, str], price_mode: str) -> tuple |
         if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
             return None  # text or decimals: the row path parses and reports them
         cols[role] = as_numpy(array.cast(pa.float64()), np.float64)
+    return checked_columns(cols, price_mode)
+
+
+def checked_columns(cols: dict[str, Any], price_mode: str) -> tuple | None:
+    """The rules of the row path on numpy columns keyed by role (see `valid_columns`).
+
+    ``cols["ts"]`` is int64 nanoseconds, the numeric roles are numbers and
+    ``cols["symbol"]`` (if any) a `SymbolColumn`.
+    """
+    import numpy as np
+
     ts = cols["ts"]
     with np.errstate(invalid="ignore"):
         for role in ("price", "bid", "ask"):
@@ -95,16 +106,14 @@ def valid_columns(table: Any, roles: dict[str, str], price_mode: str) -> tuple |
         price = (cols["bid"] + cols["ask"]) / 2  # the same IEEE operations as the row path
     else:
         price = cols[price_mode]
-    symbol = None
-    if "symbol" in cols:
-        symbol = _symbols(cols["symbol"])
-        if symbol is None:
-            return None
+    symbol = cols.get("symbol")
+    if symbol is not None and symbol.count(""):
+        return None  # an empty symbol
     return ts, price, cols.get("size"), symbol
 
 
-def _symbols(array: Any) -> SymbolColumn | None:
-    """The symbols as codes into their distinct (interned) strs; None if one is empty."""
+def _symbols(array: Any) -> SymbolColumn:
+    """The symbols as codes into their distinct (interned) strs."""
     import numpy as np
     import pyarrow as pa
 
@@ -112,8 +121,6 @@ def _symbols(array: Any) -> SymbolColumn | None:
         array = array.combine_chunks()
     encoded = array.dictionary_encode()
     values = [sys.intern(s) for s in encoded.dictionary.to_pylist()]
-    if not all(values):
-        return None
     if len(values) == 1:
         return SymbolColumn.repeat(values[0], len(encoded))
     indices = encoded.indices
