@@ -246,15 +246,17 @@ def _assemble(path: Path, layout: _Layout, chunks: Iterable[RawChunk], repair: b
             log.removed(problems)  # rows the reader could not split
             rows.extend(chunk.rows or range(chunk.first_row, chunk.first_row + len(columns["ts"])))
         _append(parts, columns, layout)
-    if not parts["ts"]:
+    if not sum(map(len, parts["ts"])):
         detail = f" (all {log.count} were removed as invalid)" if log.count else ""
         raise DataError(f"no data rows{detail}", str(path))
-    n = len(parts["ts"])
+    ts = np.concatenate(parts["ts"])
     table = TickTable(
-        SymbolColumn.of(parts["symbol"]) if parts["symbol"] else SymbolColumn.repeat("", n),
-        parts["ts"],
-        parts["price"],
-        parts["size"],
+        SymbolColumn.concat(parts["symbol"])
+        if parts["symbol"]
+        else SymbolColumn.repeat("", len(ts)),
+        ts,
+        np.concatenate(parts["price"]),
+        np.concatenate(parts["size"]),
     )
     table = _check_order(path, table, layout, rows, log if repair else None)
     table.notes = log.notes()
@@ -293,19 +295,20 @@ def _convert(chunk: RawChunk, layout: _Layout) -> tuple[dict[str, list], list[Pr
 
 
 def _append(parts: dict[str, list], columns: dict[str, list], layout: _Layout) -> None:
-    """Append converted, valid columns to the lists of ``parts``."""
+    """Append converted, valid columns to ``parts``, as one numpy array per chunk."""
     n = len(columns["ts"])
-    parts["ts"].extend(columns["ts"])
+    parts["ts"].append(np.array(columns["ts"], np.int64))
     if "price" in columns:
-        parts["price"].extend(columns["price"])
+        price = columns["price"]
     elif layout.price_mode == "mid":
         bid, ask = columns["bid"], columns["ask"]
-        parts["price"].extend([(b + a) / 2 for b, a in zip(bid, ask, strict=True)])
+        price = [(b + a) / 2 for b, a in zip(bid, ask, strict=True)]
     else:
-        parts["price"].extend(columns[layout.price_mode])
-    parts["size"].extend(columns["size"] if "size" in columns else [1.0] * n)
+        price = columns[layout.price_mode]
+    parts["price"].append(np.array(price, np.float64))
+    parts["size"].append(np.array(columns["size"], np.float64) if "size" in columns else np.ones(n))
     if "symbol" in columns:
-        parts["symbol"].extend(columns["symbol"])
+        parts["symbol"].append(SymbolColumn.of(columns["symbol"]))
 
 
 class _RowMap:

@@ -48,6 +48,16 @@ class SymbolColumn:
         return cls(list(index), codes)
 
     @classmethod
+    def concat(cls, columns: Sequence[SymbolColumn]) -> SymbolColumn:
+        """The columns one after the other."""
+        index: dict[str, int] = {}
+        parts = []
+        for col in columns:
+            remap = np.array([index.setdefault(s, len(index)) for s in col.names], np.int32)
+            parts.append(remap[col.codes] if len(remap) else col.codes)
+        return cls(list(index), np.concatenate(parts) if parts else np.zeros(0, np.int32))
+
+    @classmethod
     def repeat(cls, symbol: str, n: int) -> SymbolColumn:
         """``symbol`` on ``n`` rows."""
         return cls([symbol], np.zeros(n, np.int32))

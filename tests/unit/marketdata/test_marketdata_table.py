@@ -122,6 +122,9 @@ def test_symbol_column_behaves_like_a_list_of_str() -> None:
         assert col[2:7] == values[2:7]
         assert all(col.count(s) == values.count(s) for s in "XYZW")
         assert np.asarray(col).tolist() == values
+        k = rng.randint(0, len(values))
+        parts = [SymbolColumn.of(values[:k]), SymbolColumn.of(values[k:]), SymbolColumn.of([])]
+        assert SymbolColumn.concat(parts) == values
         expected, start = [], 0
         for sym, group in groupby(values):
             stop = start + len(list(group))
