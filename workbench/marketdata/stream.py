@@ -25,6 +25,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import structlog
 
 from workbench.domain.model import TickBatch
@@ -32,6 +33,7 @@ from workbench.exceptions import DataError
 from workbench.marketdata.parquet_lite import HasNulls, LiteParquet, Unsupported, aligned
 
 CHUNK_ROWS = 65_536
+_NUMBERS = {"price", "bid", "ask", "size"}
 _M_MMAP_THRESHOLD = -3
 _log = structlog.get_logger(__name__)
 
@@ -101,6 +103,8 @@ class ParquetTickStream:
                     for chunk in aligned(pages, CHUNK_ROWS):
                         by_name = dict(zip(names, chunk, strict=True))
                         cols = {role: by_name[name] for role, name in self._roles.items()}
+                        for role in _NUMBERS.intersection(cols):  # as Arrow casts them
+                            cols[role] = cols[role].astype(np.float64, copy=False)
                         yield checked_columns(cols, self._price_mode)
                 except HasNulls:
                     yield None
@@ -141,8 +145,6 @@ class ParquetTickStream:
             ts, price, size, symbols = cols
             n = len(ts)
             if size is None:
-                import numpy as np
-
                 size = np.ones(n)
             # Python values exist for one batch at a time: slices of the arrays become lists.
             runs = [(self._symbol, 0, n)] if symbols is None else symbols.runs()

@@ -48,8 +48,11 @@ def check_same(path: Path, *, lite: bool, batch_size: int = 64) -> None:
     stream = open_stream(path, symbol=None, price="mid", fmt="auto")
     assert stream is not None and stream.lite is lite
     expected = list(load_ticks(path).batches(batch_size))
-    assert list(stream.batches(batch_size)) == expected
+    got = list(stream.batches(batch_size))
+    assert got == expected
     assert list(stream.batches(batch_size)) == expected  # read again for a second pass
+    types = {(type(b.ts_ns[0]), type(b.price[0]), type(b.size[0])) for b in got}
+    assert types == {(int, float, float)}  # 1 == 1.0, so equality alone cannot tell
 
 
 @pytest.mark.parametrize("compression", ["none", "gzip", "zstd"])
