@@ -6,7 +6,6 @@ A feed hands out `TickBatch`es that are due now; the gateway publishes them.
 from __future__ import annotations
 
 import bisect
-import itertools
 import random
 import time
 from collections.abc import Iterator
@@ -132,12 +131,7 @@ class ReplayFeed:
         if cfg.speed == 0:
             self._batches = iter(self._table.batches(cfg.batch_size, first_seq=1))
         else:
-            syms = self._table.symbol
-            ends, pos = [], 0
-            for _, group in itertools.groupby(syms):
-                pos += sum(1 for _ in group)
-                ends.append(pos)
-            self._run_ends = ends
+            self._run_ends = [stop for _, _, stop in self._table.symbol_runs()]
 
     @classmethod
     def from_config(cls, cfg: WorkbenchConfig) -> ReplayFeed:
@@ -160,8 +154,8 @@ class ReplayFeed:
     def seconds_to_next(self) -> float:
         if self._cfg.speed == 0 or self._t0 is None or self.exhausted:
             return 0.0
-        ts0 = self._table.ts_ns[0]
-        due = self._t0 + (self._table.ts_ns[self._i] - ts0) / 1e9 / self._cfg.speed
+        ts0 = int(self._table.ts_ns[0])
+        due = self._t0 + (int(self._table.ts_ns[self._i]) - ts0) / 1e9 / self._cfg.speed
         return max(0.0, due - time.monotonic())
 
     def poll(self, max_ticks: int) -> list[TickBatch]:
@@ -175,11 +169,11 @@ class ReplayFeed:
         if self._t0 is None:
             self._t0 = now
         t = self._table
-        limit_ts = t.ts_ns[0] + int((now - self._t0) * self._cfg.speed * 1e9)
+        limit_ts = int(t.ts_ns[0]) + int((now - self._t0) * self._cfg.speed * 1e9)
         run_end = self._run_ends[bisect.bisect_right(self._run_ends, self._i)]
         hi = min(run_end, self._i + min(max_ticks, self._cfg.batch_size))
-        j = bisect.bisect_right(t.ts_ns, limit_ts, self._i, hi)
+        j = self._i + int(t.ts_ns[self._i : hi].searchsorted(limit_ts, side="right"))
         if j == self._i:
             return []
         i, self._i = self._i, j
-        return [TickBatch(t.symbol[i], i + 1, t.ts_ns[i:j], t.price[i:j], t.size[i:j])]
+        return list(t.rows(i, j).batches(j - i, first_seq=i + 1))  # one run: one batch

@@ -1,7 +1,8 @@
-"""Market data: tick files in and out, and synthetic ticks.
+"""Market data: tick files in and out, and synthetic ticks, as numpy columns.
 
 Importing this package never imports pandas, and pyarrow only when a Parquet
-file is actually read or written, so the gateway runner stays small.
+file is loaded whole or written (the replay gateway streams Parquet with the
+numpy-only `parquet_lite`), so the gateway runner stays small.
 """
 
 from workbench.marketdata.loaders import FORMATS, PRICE_MODES, load_ticks, symbol_from_path

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from workbench.marketdata.table import TickTable
+from workbench.marketdata.table import SymbolColumn, TickTable
 
 
 def vectorised_table(file: Any, roles: dict[str, str], price_mode: str) -> TickTable | None:
@@ -26,6 +26,8 @@ def vectorised_table(file: Any, roles: dict[str, str], price_mode: str) -> TickT
             -> column name, as the loader's layout has them.
         price_mode: ``mid``, ``bid`` or ``ask`` when there is no price column.
     """
+    import numpy as np
+
     names = list(dict.fromkeys(roles.values()))
     cols = valid_columns(file.read(columns=names), roles, price_mode)
     if cols is None:
@@ -33,10 +35,10 @@ def vectorised_table(file: Any, roles: dict[str, str], price_mode: str) -> TickT
     ts, price, size, symbol = cols
     n = len(ts)
     return TickTable(
-        symbol if symbol is not None else [""] * n,  # the loader names a file's only symbol
-        ts.tolist(),
-        price.tolist(),
-        size.tolist() if size is not None else [1.0] * n,
+        symbol if symbol is not None else SymbolColumn.repeat("", n),  # the loader names it
+        ts,
+        price,
+        size if size is not None else np.ones(n),
     )
 
 
@@ -44,7 +46,7 @@ def valid_columns(table: Any, roles: dict[str, str], price_mode: str) -> tuple |
     """``(ts_ns, price, size | None, symbols | None)`` of an Arrow table or record batch.
 
     ``ts_ns`` is int64 and ``price``/``size`` float64 numpy arrays; ``symbols``
-    a list of shared strs. None when any row breaks a rule (see the module
+    a `SymbolColumn`. None when any row breaks a rule (see the module
     docstring), including timestamps going backwards within ``table``.
     """
     import numpy as np
@@ -62,7 +64,7 @@ def valid_columns(table: Any, roles: dict[str, str], price_mode: str) -> tuple |
         if role == "symbol":
             if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
                 return None
-            cols[role] = array
+            cols[role] = _symbols(array)
             continue
         if role == "ts":
             if pa.types.is_timestamp(kind):
@@ -76,6 +78,17 @@ def valid_columns(table: Any, roles: dict[str, str], price_mode: str) -> tuple |
         if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
             return None  # text or decimals: the row path parses and reports them
         cols[role] = as_numpy(array.cast(pa.float64()), np.float64)
+    return checked_columns(cols, price_mode)
+
+
+def checked_columns(cols: dict[str, Any], price_mode: str) -> tuple | None:
+    """The rules of the row path on numpy columns keyed by role (see `valid_columns`).
+
+    ``cols["ts"]`` is int64 nanoseconds, the numeric roles are numbers and
+    ``cols["symbol"]`` (if any) a `SymbolColumn`.
+    """
+    import numpy as np
+
     ts = cols["ts"]
     with np.errstate(invalid="ignore"):
         for role in ("price", "bid", "ask"):
@@ -93,16 +106,14 @@ def valid_columns(table: Any, roles: dict[str, str], price_mode: str) -> tuple |
         price = (cols["bid"] + cols["ask"]) / 2  # the same IEEE operations as the row path
     else:
         price = cols[price_mode]
-    symbol = None
-    if "symbol" in cols:
-        symbol = _symbols(cols["symbol"])
-        if symbol is None:
-            return None
+    symbol = cols.get("symbol")
+    if symbol is not None and symbol.count(""):
+        return None  # an empty symbol
     return ts, price, cols.get("size"), symbol
 
 
-def _symbols(array: Any) -> list[str] | None:
-    """One shared (interned) str per distinct symbol; None if a symbol is empty."""
+def _symbols(array: Any) -> SymbolColumn:
+    """The symbols as codes into their distinct (interned) strs."""
     import numpy as np
     import pyarrow as pa
 
@@ -110,13 +121,11 @@ def _symbols(array: Any) -> list[str] | None:
         array = array.combine_chunks()
     encoded = array.dictionary_encode()
     values = [sys.intern(s) for s in encoded.dictionary.to_pylist()]
-    if not all(values):
-        return None
     if len(values) == 1:
-        return [values[0]] * len(encoded)
+        return SymbolColumn.repeat(values[0], len(encoded))
     indices = encoded.indices
     codes = as_numpy(indices, np.dtype(f"int{indices.type.bit_width}"))
-    return np.array(values, dtype=object)[codes].tolist()
+    return SymbolColumn(values, codes.astype(np.int32, copy=False))
 
 
 def as_numpy(array: Any, dtype: Any) -> Any:

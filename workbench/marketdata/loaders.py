@@ -26,16 +26,15 @@ from __future__ import annotations
 import gc
 import operator
 import re
-import sys
 import time
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
 from typing import NoReturn
 
+import numpy as np
 import structlog
 
 from workbench.exceptions import DataError
@@ -54,7 +53,7 @@ from workbench.marketdata.columns import (
     to_ints,
 )
 from workbench.marketdata.repairs import RepairLog
-from workbench.marketdata.table import TickTable
+from workbench.marketdata.table import SymbolColumn, TickTable
 from workbench.marketdata.textfiles import TextTicks, looks_like_histdata, sniff
 
 FORMATS = ("auto", "csv", "parquet", "histdata")
@@ -103,7 +102,7 @@ def load_ticks(
     with _gc_paused():
         table, layout = _read(path, fmt, price, repair)
     if layout.symbol is None:
-        table.symbol = [symbol or symbol_from_path(path)] * len(table)
+        table.symbol = SymbolColumn.repeat(symbol or symbol_from_path(path), len(table))
     for note in table.notes:
         _log.warning("ticks_repaired", path=str(path), note=note)
     _log.debug(
@@ -230,7 +229,7 @@ def _missing(path: Path, names: list[str], column: str) -> NoReturn:
 
 def _assemble(path: Path, layout: _Layout, chunks: Iterable[RawChunk], repair: bool) -> TickTable:
     """Convert, check and concatenate the chunks; then check the time order."""
-    table = TickTable.empty()
+    parts: dict[str, list] = {"symbol": [], "ts": [], "price": [], "size": []}
     rows = _RowMap()
     log = RepairLog()
     for chunk in chunks:
@@ -246,11 +245,20 @@ def _assemble(path: Path, layout: _Layout, chunks: Iterable[RawChunk], repair: b
         else:
             log.removed(problems)  # rows the reader could not split
             rows.extend(chunk.rows or range(chunk.first_row, chunk.first_row + len(columns["ts"])))
-        _append(table, columns, layout)
-    if not table.ts_ns:
+        _append(parts, columns, layout)
+    if not sum(map(len, parts["ts"])):
         detail = f" (all {log.count} were removed as invalid)" if log.count else ""
         raise DataError(f"no data rows{detail}", str(path))
-    _check_order(path, table, layout, rows, log if repair else None)
+    ts = np.concatenate(parts["ts"])
+    table = TickTable(
+        SymbolColumn.concat(parts["symbol"])
+        if parts["symbol"]
+        else SymbolColumn.repeat("", len(ts)),
+        ts,
+        np.concatenate(parts["price"]),
+        np.concatenate(parts["size"]),
+    )
+    table = _check_order(path, table, layout, rows, log if repair else None)
     table.notes = log.notes()
     return table
 
@@ -286,21 +294,21 @@ def _convert(chunk: RawChunk, layout: _Layout) -> tuple[dict[str, list], list[Pr
     return columns, problems, bad
 
 
-def _append(table: TickTable, columns: dict[str, list], layout: _Layout) -> None:
-    """Append converted, valid columns to ``table``."""
+def _append(parts: dict[str, list], columns: dict[str, list], layout: _Layout) -> None:
+    """Append converted, valid columns to ``parts``, as one numpy array per chunk."""
     n = len(columns["ts"])
-    table.ts_ns.extend(columns["ts"])
+    parts["ts"].append(np.array(columns["ts"], np.int64))
     if "price" in columns:
-        table.price.extend(columns["price"])
+        price = columns["price"]
     elif layout.price_mode == "mid":
         bid, ask = columns["bid"], columns["ask"]
-        table.price.extend([(b + a) / 2 for b, a in zip(bid, ask, strict=True)])
+        price = [(b + a) / 2 for b, a in zip(bid, ask, strict=True)]
     else:
-        table.price.extend(columns[layout.price_mode])
-    table.size.extend(columns["size"] if "size" in columns else [1.0] * n)
+        price = columns[layout.price_mode]
+    parts["price"].append(np.array(price, np.float64))
+    parts["size"].append(np.array(columns["size"], np.float64) if "size" in columns else np.ones(n))
     if "symbol" in columns:
-        # One shared str per symbol instead of one per row.
-        table.symbol.extend(map(sys.intern, columns["symbol"]))
+        parts["symbol"].append(SymbolColumn.of(columns["symbol"]))
 
 
 class _RowMap:
@@ -334,16 +342,15 @@ class _RowMap:
 
 def _check_order(
     path: Path, table: TickTable, layout: _Layout, rows: _RowMap, log: RepairLog | None
-) -> None:
+) -> TickTable:
     """Raise on the first backwards timestamp, or (repairing) stable-sort the table."""
     ts = table.ts_ns
-    if all(map(operator.le, ts, islice(ts, 1, None))):
-        return
-    k = next(i for i in range(1, len(ts)) if ts[i] < ts[i - 1])
-    where = (
-        f"{format_ns(ts[k])} ({ts[k]}) comes after {format_ns(ts[k - 1])} ({ts[k - 1]}) "
-        f"on row {rows[k - 1]}"
-    )
+    back = np.flatnonzero(ts[1:] < ts[:-1])
+    if not len(back):
+        return table
+    k = int(back[0]) + 1
+    a, b = int(ts[k - 1]), int(ts[k])
+    where = f"{format_ns(b)} ({b}) comes after {format_ns(a)} ({a}) on row {rows[k - 1]}"
     if log is None:
         raise DataError(
             f"timestamps go backwards: {where}; sort the file or load with repair=True",
@@ -351,15 +358,11 @@ def _check_order(
             rows[k],
             layout.ts,
         )
-    steps = sum(map(operator.gt, ts, islice(ts, 1, None)))
-    order = sorted(range(len(ts)), key=ts.__getitem__)
-    moved = sum(map(operator.ne, order, range(len(order))))
-    for name in ("symbol", "ts_ns", "price", "size"):
-        values = getattr(table, name)
-        if values:
-            setattr(table, name, [values[i] for i in order])
+    order = np.argsort(ts, kind="stable")
+    moved = int(np.count_nonzero(order != np.arange(len(order))))
     log.note(
         rows[k],
-        f"timestamps went backwards at {steps:,} place(s), first at row {rows[k]}: {where}; "
+        f"timestamps went backwards at {len(back):,} place(s), first at row {rows[k]}: {where}; "
         f"stable-sorted by timestamp, {moved:,} row(s) moved",
     )
+    return table.take(order)

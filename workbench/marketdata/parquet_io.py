@@ -141,7 +141,9 @@ def write_parquet(table: TickTable, path: Path) -> None:
     arrow = pa.table(
         {
             "ts_ns": pa.array(table.ts_ns, pa.int64()),
-            "symbol": pa.array(table.symbol, pa.string()),
+            "symbol": pa.DictionaryArray.from_arrays(
+                pa.array(table.symbol.codes), pa.array(table.symbol.names, pa.string())
+            ).cast(pa.string()),
             "price": pa.array(table.price, pa.float64()),
             "size": pa.array(table.size, pa.float64()),
         }

@@ -7,6 +7,10 @@ tick goes out; then `batches` reads it again and cuts exactly the batches
 `TickTable.batches` would cut from the whole table (a new batch at every
 symbol change and every ``batch_size`` rows of a run), with the same seqs.
 
+Files are read with `parquet_lite` (numpy only: pyarrow alone would take
+more than the gateway's memory budget), or with pyarrow when they use a
+feature the small reader leaves out (snappy, nested columns, other encodings).
+
 `open_stream` returns None when a file cannot be streamed this way (not
 Parquet, text timestamps, or any row that breaks a rule): the caller then
 loads it whole with `load_ticks`, which names the bad row and column or
@@ -15,34 +19,98 @@ repairs the file, exactly as before.
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Iterator
-from itertools import groupby
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import structlog
+
 from workbench.domain.model import TickBatch
 from workbench.exceptions import DataError
+from workbench.marketdata.parquet_lite import HasNulls, LiteParquet, Unsupported, aligned
 
 CHUNK_ROWS = 65_536
+_NUMBERS = {"price", "bid", "ask", "size"}
+_M_MMAP_THRESHOLD = -3
+_log = structlog.get_logger(__name__)
+
+
+@cache
+def _glibc() -> Any:
+    """glibc's malloc controls, or None on another C library."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+def _keep_heap_small() -> None:
+    """Give freed page buffers back to the system at once (the gateway's RSS budget).
+
+    glibc raises its mmap threshold after the first large free, so later
+    page-sized buffers land on the heap and stay resident; a fixed threshold
+    keeps them mmapped and returned on free.
+    """
+    libc = _glibc()
+    if libc is not None:
+        libc.mallopt(_M_MMAP_THRESHOLD, 1 << 17)
+
+
+def _trim_heap() -> None:
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 class ParquetTickStream:
-    """A validated Parquet tick file, read again chunk by chunk for each `batches` call."""
+    """A validated Parquet tick file, read again chunk by chunk for each `batches` call.
 
-    def __init__(self, path: Path, roles: dict[str, str], price_mode: str, symbol: str) -> None:
+    ``lite`` says whether it is read with `parquet_lite` (no pyarrow in the
+    process) or with pyarrow, for files the small reader does not handle.
+    """
+
+    def __init__(
+        self, path: Path, roles: dict[str, str], price_mode: str, symbol: str, *, lite: bool
+    ) -> None:
         self.path = path
         self._roles = roles
         self._price_mode = price_mode
         self._symbol = symbol
+        self.lite = lite
         self.rows = 0
+        _keep_heap_small()
+        if lite:
+            try:
+                self.valid = self._validate()
+                return
+            except (Unsupported, OSError, ValueError) as e:
+                _log.info("parquet_read_with_pyarrow", path=str(path), reason=str(e))
+                self.lite, self.rows = False, 0
         self.valid = self._validate()
 
     def _chunks(self) -> Iterator[tuple | None]:
-        import pyarrow.parquet as pq
-
-        from workbench.marketdata.columnar import valid_columns
+        from workbench.marketdata.columnar import checked_columns, valid_columns
 
         names = list(dict.fromkeys(self._roles.values()))
+        if self.lite:
+            with LiteParquet(self.path) as lite:
+                pages = [lite.columns(name) for name in names]
+                try:
+                    for chunk in aligned(pages, CHUNK_ROWS):
+                        by_name = dict(zip(names, chunk, strict=True))
+                        cols = {role: by_name[name] for role, name in self._roles.items()}
+                        for role in _NUMBERS.intersection(cols):  # as Arrow casts them
+                            cols[role] = cols[role].astype(np.float64, copy=False)
+                        yield checked_columns(cols, self._price_mode)
+                except HasNulls:
+                    yield None
+            return
+        import pyarrow.parquet as pq
+
         with pq.ParquetFile(self.path, buffer_size=1 << 20, pre_buffer=False) as f:
             # One thread: the gateway streams; Arrow's pool threads would add ~25 MB of heaps.
             for batch in f.iter_batches(batch_size=CHUNK_ROWS, columns=names, use_threads=False):
@@ -59,6 +127,7 @@ class ParquetTickStream:
             if len(ts):
                 last_ts = int(ts[-1])
             self.rows += len(ts)
+        _trim_heap()
         return self.rows > 0
 
     def batches(self, batch_size: int, first_seq: int = 1) -> Iterator[TickBatch]:
@@ -72,18 +141,13 @@ class ParquetTickStream:
         for cols in self._chunks():
             if cols is None:
                 raise DataError("the file changed while it was replayed", str(self.path))
-            ts_a, price_a, size_a, symbols = cols
-            n = len(ts_a)
-            ts, price = ts_a.tolist(), price_a.tolist()
-            size = size_a.tolist() if size_a is not None else [1.0] * n
-            if symbols is None:
-                runs = [(self._symbol, 0, n)]
-            else:
-                runs, start = [], 0
-                for sym, group in groupby(symbols):
-                    stop = start + sum(1 for _ in group)
-                    runs.append((sym, start, stop))
-                    start = stop
+            _trim_heap()  # the previous chunk's lists are gone: return their pages
+            ts, price, size, symbols = cols
+            n = len(ts)
+            if size is None:
+                size = np.ones(n)
+            # Python values exist for one batch at a time: slices of the arrays become lists.
+            runs = [(self._symbol, 0, n)] if symbols is None else symbols.runs()
             for sym, lo, hi in runs:
                 if pending is not None and pending[0] != sym:
                     yield TickBatch(*pending)
@@ -91,9 +155,9 @@ class ParquetTickStream:
                 i = lo
                 if pending is not None:  # the run goes on from the previous chunk
                     take = min(batch_size - len(pending[2]), hi - i)
-                    pending[2] += ts[i : i + take]
-                    pending[3] += price[i : i + take]
-                    pending[4] += size[i : i + take]
+                    pending[2] += ts[i : i + take].tolist()
+                    pending[3] += price[i : i + take].tolist()
+                    pending[4] += size[i : i + take].tolist()
                     i += take
                     seq += take
                     if len(pending[2]) == batch_size:
@@ -101,7 +165,7 @@ class ParquetTickStream:
                         pending = None
                 while i < hi:
                     j = min(i + batch_size, hi)
-                    part = [sym, seq, ts[i:j], price[i:j], size[i:j]]
+                    part = [sym, seq, ts[i:j].tolist(), price[i:j].tolist(), size[i:j].tolist()]
                     seq += j - i
                     i = j
                     if len(part[2]) == batch_size:
@@ -117,7 +181,6 @@ def open_stream(
 ) -> ParquetTickStream | None:
     """A validated stream of ``path``, or None when it must be loaded whole (see module doc)."""
     from workbench.marketdata.loaders import _layout, symbol_from_path
-    from workbench.marketdata.parquet_io import ParquetTicks
     from workbench.marketdata.textfiles import sniff
 
     path = Path(path)
@@ -126,11 +189,46 @@ def open_stream(
     if fmt != "parquet":
         return None
     try:
-        with ParquetTicks(path) as source:
-            layout = _layout(path, source.names, price, fmt)
-            if source.ts_kind(layout.ts, layout.ts_kind) != "ns":
-                return None
+        shape = _lite_shape(path)
+        if shape is None:
+            shape = _arrow_shape(path)
+        names, kind_of, lite = shape
+        layout = _layout(path, names, price, fmt)
+        ts_kind = kind_of(layout.ts, layout.ts_kind)
     except DataError:
         return None  # load_ticks raises it again, with its context
-    stream = ParquetTickStream(path, layout.roles(), price, symbol or symbol_from_path(path))
+    if ts_kind != "ns":
+        return None
+    stream = ParquetTickStream(
+        path, layout.roles(), price, symbol or symbol_from_path(path), lite=lite
+    )
     return stream if stream.valid else None
+
+
+def _lite_shape(path: Path) -> tuple | None:
+    """Column names and a ts-kind check from the small reader; None if it cannot read the file."""
+    try:
+        with LiteParquet(path) as lite:
+            if lite.num_rows == 0:
+                raise DataError("no data rows", str(path))
+            names = list(lite.names)
+            kinds = {name: lite.kind(name) for name in names}
+    except (Unsupported, OSError):
+        return None
+
+    def kind_of(name: str, text_kind: str) -> str:
+        kind = kinds[name]
+        if kind == "timestamp" or (kind == "int" and text_kind == "ns"):
+            return "ns"
+        return text_kind if kind == "string" else "unusable"
+
+    return names, kind_of, True
+
+
+def _arrow_shape(path: Path) -> tuple:
+    """Column names and a ts-kind check from pyarrow."""
+    from workbench.marketdata.parquet_io import ParquetTicks
+
+    with ParquetTicks(path) as source:
+        names = list(source.names)
+        return names, source.ts_kind, False

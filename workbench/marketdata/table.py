@@ -1,36 +1,146 @@
-"""`TickTable`: a whole tick file in memory, as plain Python columns.
+"""`TickTable`: a whole tick file in memory, as numpy columns.
 
 No pandas and no pyarrow here: the gateway imports this and must stay small.
+Timestamps are an int64 array, prices and sizes float64 arrays, and symbols a
+`SymbolColumn` (one small code per row into the few distinct symbols). Only
+the batches handed to strategies become Python lists, one batch at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from itertools import groupby
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
 
 from workbench.domain.model import TickBatch
 
 
-@dataclass(slots=True)
-class TickTable:
-    """Ticks of one or more symbols in file order, one list per column.
+class SymbolColumn:
+    """One symbol per row, stored as int32 codes into the distinct symbols.
 
-    Row ``k`` is ``(symbol[k], ts_ns[k], price[k], size[k])``. Tables compare
-    equal when all four columns are equal.
+    Behaves like a read-only list of str: ``len``, indexing (a slice or an
+    index array gives a `SymbolColumn`), iteration, ``count``, ``==`` with a
+    list or another column, and ``np.asarray`` (an object array).
+    """
+
+    __slots__ = ("codes", "names")
+
+    def __init__(self, names: Sequence[str], codes: np.ndarray) -> None:
+        self.names: list[str] = list(names)
+        self.codes: np.ndarray = codes
+
+    @classmethod
+    def of(cls, symbols: Iterable[str]) -> SymbolColumn:
+        """A column of ``symbols`` (a `SymbolColumn` is returned as is)."""
+        if isinstance(symbols, SymbolColumn):
+            return symbols
+        values = symbols if isinstance(symbols, list) else list(symbols)
+        if not values:
+            return cls([], np.zeros(0, np.int32))
+        if values.count(values[0]) == len(values):
+            return cls.repeat(values[0], len(values))
+        index: dict[str, int] = {}
+        codes = np.fromiter(
+            (index.setdefault(s, len(index)) for s in values), np.int32, len(values)
+        )
+        return cls(list(index), codes)
+
+    @classmethod
+    def concat(cls, columns: Sequence[SymbolColumn]) -> SymbolColumn:
+        """The columns one after the other."""
+        index: dict[str, int] = {}
+        parts = []
+        for col in columns:
+            remap = np.array([index.setdefault(s, len(index)) for s in col.names], np.int32)
+            parts.append(remap[col.codes] if len(remap) else col.codes)
+        return cls(list(index), np.concatenate(parts) if parts else np.zeros(0, np.int32))
+
+    @classmethod
+    def repeat(cls, symbol: str, n: int) -> SymbolColumn:
+        """``symbol`` on ``n`` rows."""
+        return cls([symbol], np.zeros(n, np.int32))
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, (int, np.integer)):
+            return self.names[int(self.codes[key])]
+        return SymbolColumn(self.names, self.codes[key])
+
+    def __iter__(self) -> Iterator[str]:
+        names = self.names
+        if len(names) == 1:
+            return iter([names[0]] * len(self.codes))
+        return map(names.__getitem__, self.codes.tolist())
+
+    def tolist(self) -> list[str]:
+        """The symbols as a list of str (shared objects)."""
+        return list(self)
+
+    def count(self, symbol: str) -> int:
+        """Rows holding ``symbol``."""
+        if symbol not in self.names:
+            return 0
+        return int(np.count_nonzero(self.codes == self.names.index(symbol)))
+
+    def runs(self) -> list[tuple[str, int, int]]:
+        """Maximal runs of one symbol as ``(symbol, start, stop)``, in row order."""
+        n = len(self.codes)
+        if n == 0:
+            return []
+        if len(self.names) == 1:
+            return [(self.names[0], 0, n)]
+        edges = (np.flatnonzero(self.codes[1:] != self.codes[:-1]) + 1).tolist()
+        starts, stops = [0, *edges], [*edges, n]
+        names, codes = self.names, self.codes
+        return [(names[int(codes[a])], a, b) for a, b in zip(starts, stops, strict=True)]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return np.array(self.names, dtype=object)[self.codes]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SymbolColumn):
+            return len(self) == len(other) and self.tolist() == other.tolist()
+        if isinstance(other, list | tuple):
+            return self.tolist() == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"SymbolColumn({self.names!r}, {len(self)} rows)"
+
+
+class TickTable:
+    """Ticks of one or more symbols in file order, one column each.
+
+    Row ``k`` is ``(symbol[k], ts_ns[k], price[k], size[k])``. Any sequences
+    are accepted and stored as ``int64``/``float64`` arrays and a
+    `SymbolColumn`. Tables compare equal when all four columns are equal;
+    ``notes`` (what `load_ticks(repair=True)` changed, one line each) do not count.
 
     Raises:
         ValueError: the columns differ in length.
     """
 
-    symbol: list[str]
-    ts_ns: list[int]
-    price: list[float]
-    size: list[float]
-    notes: list[str] = field(default_factory=list, compare=False)
-    """What `load_ticks(repair=True)` changed, one human-readable line each."""
+    __slots__ = ("notes", "price", "size", "symbol", "ts_ns")
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        symbol: Iterable[str],
+        ts_ns: ArrayLike,
+        price: ArrayLike,
+        size: ArrayLike,
+        notes: list[str] | None = None,
+    ) -> None:
+        self.symbol = SymbolColumn.of(symbol)
+        self.ts_ns: np.ndarray = np.asarray(ts_ns, dtype=np.int64)
+        self.price: np.ndarray = np.asarray(price, dtype=np.float64)
+        self.size: np.ndarray = np.asarray(size, dtype=np.float64)
+        self.notes: list[str] = notes if notes is not None else []
         n = len(self.ts_ns)
         lengths = {len(self.symbol), n, len(self.price), len(self.size)}
         if len(lengths) != 1:
@@ -39,24 +149,42 @@ class TickTable:
                 f"price={len(self.price)}, size={len(self.size)}"
             )
 
+    def __repr__(self) -> str:
+        return f"TickTable({len(self)} rows, symbols {self.symbol.names!r})"
+
     def __len__(self) -> int:
         return len(self.ts_ns)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TickTable):
+            return NotImplemented
+        return (
+            self.symbol == other.symbol
+            and np.array_equal(self.ts_ns, other.ts_ns)
+            and np.array_equal(self.price, other.price, equal_nan=True)
+            and np.array_equal(self.size, other.size, equal_nan=True)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
 
     @classmethod
     def empty(cls) -> TickTable:
         """A table with no rows."""
         return cls([], [], [], [])
 
+    def rows(self, lo: int, hi: int) -> TickTable:
+        """Rows ``lo:hi`` as a new table sharing this one's memory."""
+        return TickTable(self.symbol[lo:hi], self.ts_ns[lo:hi], self.price[lo:hi], self.size[lo:hi])
+
+    def take(self, order: np.ndarray) -> TickTable:
+        """The rows at the indices ``order``, as a new table (notes kept)."""
+        return TickTable(
+            self.symbol[order], self.ts_ns[order], self.price[order], self.size[order], self.notes
+        )
+
     def symbol_runs(self) -> list[tuple[str, int, int]]:
         """Maximal runs of one symbol as ``(symbol, start, stop)``, in row order."""
-        runs = []
-        start = 0
-        # groupby walks the list in C; only the (few) runs reach Python.
-        for sym, group in groupby(self.symbol):
-            stop = start + len(list(group))
-            runs.append((sym, start, stop))
-            start = stop
-        return runs
+        return self.symbol.runs()
 
     def batches(self, batch_size: int, first_seq: int = 1) -> Iterator[TickBatch]:
         """Cut the table into `TickBatch`es in row order.
@@ -64,6 +192,7 @@ class TickTable:
         A batch holds at most ``batch_size`` rows and a single symbol: a new
         batch starts whenever the symbol changes. Row ``k`` gets sequence
         number ``first_seq + k``, so seqs run contiguously across batches.
+        Each batch's columns are fresh Python lists.
 
         Raises:
             ValueError: ``batch_size`` is less than 1.
@@ -71,12 +200,9 @@ class TickTable:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         ts, price, size = self.ts_ns, self.price, self.size
-        n = len(ts)
-        if n and self.symbol.count(self.symbol[0]) == n:
-            runs = [(self.symbol[0], 0, n)]  # one symbol: skip the run scan
-        else:
-            runs = self.symbol_runs()
-        for sym, start, stop in runs:
+        for sym, start, stop in self.symbol.runs():
             for i in range(start, stop, batch_size):
                 j = min(i + batch_size, stop)
-                yield TickBatch(sym, first_seq + i, ts[i:j], price[i:j], size[i:j])
+                yield TickBatch(
+                    sym, first_seq + i, ts[i:j].tolist(), price[i:j].tolist(), size[i:j].tolist()
+                )

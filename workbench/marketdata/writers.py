@@ -33,7 +33,8 @@ def write_ticks(table: TickTable, path: str | Path) -> Path:
             writer = csv.writer(f, lineterminator="\n")
             writer.writerow(CSV_COLUMNS)
             # csv writes floats with str(), which is repr() in Python 3.
-            writer.writerows(zip(table.ts_ns, table.symbol, table.price, table.size, strict=True))
+            columns = (table.ts_ns, table.symbol, table.price, table.size)
+            writer.writerows(zip(*(c.tolist() for c in columns), strict=True))
     else:
         from workbench.marketdata.parquet_io import write_parquet
 

@@ -15,8 +15,10 @@ on that worker would fetch the whole table again.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
+import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -31,6 +33,7 @@ from workbench.sweeps.tasks import replay_row
 
 log = structlog.get_logger()
 
+SWITCH_INTERVAL_S = 0.05
 Job = tuple[dict[str, Any], tuple[int, int] | None]
 """One task: the parameters and the row range of the data (None = all rows)."""
 
@@ -66,13 +69,18 @@ def cluster_client(
         finally:
             client.close()
         return
-    cluster = LocalCluster(
-        n_workers=workers or os.cpu_count() or 1,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=":0",  # a free port: never collide with another session's 8787
-        silence_logs=logging.WARNING,
-    )
+    import dask
+
+    # Dask's statistical profiler samples each worker's task thread every 10 ms,
+    # taking the GIL from pure-Python replays; nobody reads it in a sweep.
+    with dask.config.set({"distributed.worker.profile.enabled": False}):
+        cluster = LocalCluster(
+            n_workers=workers or os.cpu_count() or 1,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",  # a free port: never collide with another session's 8787
+            silence_logs=logging.WARNING,
+        )
     try:
         with Client(cluster) as client:
             yield client
@@ -94,6 +102,10 @@ class SweepData(WorkerPlugin):  # distributed refuses duck-typed plugins
 
             configure_logging("WARNING", json=False)
         log.debug("sweep_data_received", name=self.name, ticks=len(self.table))
+        gc.freeze()  # the worker's long-lived objects: out of every later collection
+        # The task thread keeps the GIL for 50 ms slices, not 5 ms: on a busy machine
+        # each hand-over to the worker's event loop thread can wait a whole OS time slice.
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
 
     def teardown(self, worker: Any) -> None:
         self.table = TickTable.empty()

@@ -41,7 +41,8 @@ class SweepResult:
     Attributes:
         frame: one row per combination: parameters, every statistic of
             `workbench.sweeps.tasks.METRICS`, ``fills_sha256``, ``elapsed_s``,
-            ``pid`` (the worker process) and ``error``.
+            ``cpu_s`` (the task thread's CPU time), ``pid`` (the worker
+            process) and ``error``.
         params: the swept parameter names, in grid order.
         metric: the statistic `best` ranks by; ``maximize`` its direction.
         walk_forward: per window: its row and time ranges, the parameters

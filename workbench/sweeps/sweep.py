@@ -142,7 +142,7 @@ def _client(client: Any, scheduler: str | None, workers: int | None):
 def _frame(rows: list[dict[str, Any]], names: list[str]) -> pd.DataFrame:
     from workbench.sweeps.tasks import METRICS
 
-    cols = [*names, *METRICS, "fills_sha256", "elapsed_s", "pid", "error"]
+    cols = [*names, *METRICS, "fills_sha256", "elapsed_s", "cpu_s", "pid", "error"]
     frame = pd.DataFrame(rows).reindex(columns=cols)
     frame["error"] = frame["error"].astype(object).where(frame["error"].notna(), None)
     return frame

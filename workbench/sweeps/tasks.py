@@ -51,8 +51,7 @@ def slice_table(table: TickTable, rows: tuple[int, int] | None) -> TickTable:
     """Rows ``lo:hi`` of ``table`` (the whole table for ``None``)."""
     if rows is None:
         return table
-    lo, hi = rows
-    return TickTable(table.symbol[lo:hi], table.ts_ns[lo:hi], table.price[lo:hi], table.size[lo:hi])
+    return table.rows(*rows)
 
 
 def replay_row(
@@ -64,13 +63,14 @@ def replay_row(
     """Fast-replay ``params`` on ``table[rows]`` and return its sweep row.
 
     The row holds the parameters, every statistic of `METRICS`, the fills
-    hash, the elapsed seconds, the worker's pid, and ``error`` (None, or
+    hash, the elapsed seconds and the thread's CPU seconds (their gap is time
+    other processes took), the worker's pid, and ``error`` (None, or
     ``"ExceptionName: message"`` when this combination failed).
     """
     from workbench.replays.report import build_result
     from workbench.replays.session import prepare_config, run_fast
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.thread_time()
     row: dict[str, Any] = dict(params)
     try:
         run_cfg = prepare_config(cfg, condition_overrides=params)
@@ -87,5 +87,6 @@ def replay_row(
         row.update({m: result.performance[m] for m in PERFORMANCE_COLUMNS})
         row.update(fills_sha256=result.summary["fills_sha256"], error=None)
     row["elapsed_s"] = time.perf_counter() - t0
+    row["cpu_s"] = time.thread_time() - cpu0
     row["pid"] = os.getpid()
     return row

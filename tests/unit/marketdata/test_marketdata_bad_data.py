@@ -173,7 +173,7 @@ def test_mid_price_needs_both_bid_and_ask(tmp_path: Path) -> None:
         load_ticks(path)
 
     assert_names(err.value, path, None, "ask")
-    assert load_ticks(path, price="bid").price == [1.0]
+    assert load_ticks(path, price="bid").price.tolist() == [1.0]
 
 
 def test_duplicate_column_is_an_error(tmp_path: Path) -> None:

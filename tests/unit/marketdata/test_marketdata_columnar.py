@@ -87,4 +87,4 @@ def test_bad_rows_still_name_row_and_column(tmp_path, columns, row, column):
 def test_repair_still_works_through_the_row_path(tmp_path):
     path = write(tmp_path, {"ts_ns": [1, 3, 2], "price": [1.0, 2.0, 3.0]})
     table = load_ticks(path, repair=True, symbol="S")
-    assert table.ts_ns == [1, 2, 3] and table.notes
+    assert table.ts_ns.tolist() == [1, 2, 3] and table.notes

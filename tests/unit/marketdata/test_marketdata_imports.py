@@ -1,4 +1,7 @@
-"""The gateway imports market data code and must stay small: no pandas, lazy pyarrow."""
+"""The gateway imports market data code and must stay small: no pandas, lazy pyarrow.
+
+numpy is allowed: tables are numpy columns.
+"""
 
 import subprocess
 import sys
@@ -14,7 +17,7 @@ import workbench.marketdata.loaders, workbench.marketdata.synth
 from workbench.marketdata import load_ticks, synth_ticks, write_ticks
 write_ticks(synth_ticks("X", 100, 1), sys.argv[1])
 load_ticks(sys.argv[1])
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in {"pandas", "pyarrow", "numpy"})
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in {"pandas", "pyarrow"})
 print("HEAVY=" + ",".join(heavy))
 """
 

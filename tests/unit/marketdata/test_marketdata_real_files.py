@@ -48,7 +48,7 @@ def test_eurusd_times_are_est_fixed_offset_converted_to_utc() -> None:
         ns(datetime.strptime(r[0], "%Y%m%d %H%M%S%f").replace(tzinfo=EST))
         for r in raw_rows(EURUSD, header=False)
     ]
-    assert table.ts_ns == expected
+    assert table.ts_ns.tolist() == expected
 
 
 def test_eurusd_prices_are_mids_in_file_order() -> None:
@@ -56,8 +56,8 @@ def test_eurusd_prices_are_mids_in_file_order() -> None:
 
     rows = raw_rows(EURUSD, header=False)
     assert table.price[0] == (1.1212 + 1.12172) / 2
-    assert table.price == [(float(r[1]) + float(r[2])) / 2 for r in rows]
-    assert table.size == [1.0] * len(rows)
+    assert table.price.tolist() == [(float(r[1]) + float(r[2])) / 2 for r in rows]
+    assert table.size.tolist() == [1.0] * len(rows)
 
 
 def test_usdjpy_iso_file_loads_every_row() -> None:
@@ -73,8 +73,8 @@ def test_usdjpy_times_and_prices_match_the_file() -> None:
     rows = raw_rows(USDJPY, header=True)
     assert table.ts_ns[0] == ns(datetime(2013, 1, 1, 22, 0, 0, 295_000, tzinfo=UTC))
     assert table.ts_ns[-1] == ns(datetime(2013, 1, 1, 22, 35, 13, 494_000, tzinfo=UTC))
-    assert table.ts_ns == [ns(datetime.fromisoformat(r[0])) for r in rows]
-    assert table.price == [(float(r[1]) + float(r[2])) / 2 for r in rows]
+    assert table.ts_ns.tolist() == [ns(datetime.fromisoformat(r[0])) for r in rows]
+    assert table.price.tolist() == [(float(r[1]) + float(r[2])) / 2 for r in rows]
 
 
 def test_repeated_timestamps_and_quotes_are_kept() -> None:
@@ -83,16 +83,16 @@ def test_repeated_timestamps_and_quotes_are_kept() -> None:
         rows = raw_rows(path, header)
         same_ts = sum(a[0] == b[0] for a, b in pairwise(rows))
         same_quote = sum(a[1:3] == b[1:3] for a, b in pairwise(rows))
-        assert sum(a == b for a, b in pairwise(table.ts_ns)) == same_ts
-        assert sum(a == b for a, b in pairwise(table.price)) >= same_quote > 0
+        assert sum(a == b for a, b in pairwise(table.ts_ns.tolist())) == same_ts
+        assert sum(a == b for a, b in pairwise(table.price.tolist())) >= same_quote > 0
     assert same_ts > 0  # USD/JPY has runs of identical timestamps
 
 
 def test_bid_and_ask_price_modes() -> None:
     rows = raw_rows(USDJPY, header=True)
 
-    assert load_ticks(USDJPY, price="bid").price == [float(r[1]) for r in rows]
-    assert load_ticks(USDJPY, price="ask").price == [float(r[2]) for r in rows]
+    assert load_ticks(USDJPY, price="bid").price.tolist() == [float(r[1]) for r in rows]
+    assert load_ticks(USDJPY, price="ask").price.tolist() == [float(r[2]) for r in rows]
 
 
 def test_explicit_formats_match_auto_detection() -> None:

@@ -27,8 +27,8 @@ def test_unsorted_rows_are_stable_sorted_and_noted(tmp_path: Path) -> None:
 
     table = load_ticks(path, repair=True)
 
-    assert table.ts_ns == [3, 3, 5, 5, 9]
-    assert table.price == [2.0, 4.0, 1.0, 3.0, 5.0]  # ties keep file order
+    assert table.ts_ns.tolist() == [3, 3, 5, 5, 9]
+    assert table.price.tolist() == [2.0, 4.0, 1.0, 3.0, 5.0]  # ties keep file order
     [note] = table.notes
     assert "went backwards at 2 place(s), first at row 2" in note
     assert "4 row(s) moved" in note
@@ -92,7 +92,7 @@ def test_removal_and_sort_notes_use_file_rows(tmp_path: Path, monkeypatch) -> No
 
     table = load_ticks(path, repair=True)
 
-    assert table.ts_ns == [1, 3, 4, 5]
+    assert table.ts_ns.tolist() == [1, 3, 4, 5]
     assert table.notes[0].startswith("removed row 2 ")
     assert "first at row 5: 1970-01-01T00:00:00.000000003Z (3) comes after" in table.notes[1]
     assert "on row 3" in table.notes[1]
@@ -121,5 +121,5 @@ def test_repair_keeps_duplicates_and_order_of_valid_rows(tmp_path: Path) -> None
 
     table = load_ticks(path, repair=True)
 
-    assert table.ts_ns == [1, 1, 2, 2]
+    assert table.ts_ns.tolist() == [1, 1, 2, 2]
     assert len(table.notes) == 1

@@ -30,7 +30,7 @@ def test_same_seed_gives_the_same_table_and_csv_bytes(tmp_path: Path) -> None:
 
 
 def test_different_seeds_give_different_walks() -> None:
-    assert synth_ticks("ABC", 500, 1).price != synth_ticks("ABC", 500, 2).price
+    assert synth_ticks("ABC", 500, 1).price.tolist() != synth_ticks("ABC", 500, 2).price.tolist()
 
 
 def test_csv_and_parquet_round_trip(tmp_path: Path) -> None:
@@ -61,8 +61,8 @@ def test_prices_sit_on_the_tick_grid_and_stay_positive(
         "X", 20_000, 9, start_price=start_price, tick_size=tick_size, volatility=volatility
     )
 
-    assert min(table.price) > 0
-    for p in set(table.price):
+    assert min(table.price.tolist()) > 0
+    for p in set(table.price.tolist()):
         ticks = p / tick_size
         assert math.isclose(ticks, round(ticks), abs_tol=1e-6)
         assert repr(p) == repr(round(p, 10))  # no 100.01000000000001 artefacts
@@ -70,14 +70,14 @@ def test_prices_sit_on_the_tick_grid_and_stay_positive(
 
 def test_timestamps_strictly_increase_around_the_interval() -> None:
     table = synth_ticks("X", 5_000, 4, interval_ns=1_000)
-    gaps = [b - a for a, b in pairwise(table.ts_ns)]
+    gaps = [b - a for a, b in pairwise(table.ts_ns.tolist())]
 
     assert min(gaps) > 0
     assert 999 <= sum(gaps) / len(gaps) <= 1_001
 
 
 def test_sizes_are_positive_lots() -> None:
-    sizes = set(synth_ticks("X", 5_000, 4).size)
+    sizes = set(synth_ticks("X", 5_000, 4).size.tolist())
 
     assert sizes <= {1.0, 2.0, 3.0, 5.0, 10.0, 25.0}
     assert len(sizes) > 3
@@ -98,7 +98,7 @@ def cycles(prices: list[float], side: Side, trigger: float) -> collections.Count
 
 @pytest.mark.parametrize("seed", [42, 1, 2, 3])
 def test_conditions_a_few_ticks_from_start_enter_and_exit_repeatedly(seed: int) -> None:
-    prices = synth_ticks("ABC", 5_000, seed).price
+    prices = synth_ticks("ABC", 5_000, seed).price.tolist()
     support = cycles(prices, Side.BUY, 99.95)
     resistance = cycles(prices, Side.SELL, 100.05)
 
@@ -111,7 +111,7 @@ def test_conditions_a_few_ticks_from_start_enter_and_exit_repeatedly(seed: int) 
 
 
 def test_long_walks_keep_returning_to_the_start_price() -> None:
-    prices = synth_ticks("ABC", 200_000, 11).price
+    prices = synth_ticks("ABC", 200_000, 11).price.tolist()
     tail = prices[-20_000:]
 
     assert min(tail) <= 100.0 <= max(tail)
