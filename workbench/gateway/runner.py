@@ -210,8 +210,15 @@ class GatewayRunner(Runner):
         if not self._subscribers:
             self.finished = True
 
+    def on_close(self) -> None:
+        close = getattr(self.feed, "close", None)  # a live feed's connections, a recorder
+        if close is not None:
+            close()
+
     def heartbeat_extra(self) -> dict[str, Any]:
+        health = getattr(self.feed, "health", None)  # a live exchange feed's state
         return {
+            **(health() if health is not None else {}),
             "ticks_total": self.feed.total,
             "eos": self._eos_sent,
             "mark": self.window.mark,

@@ -572,6 +572,13 @@ class Supervisor:
             self.eos_summary = {**eos, "eos_ns": env.sent_ns}
             self.eos_reached.set()
             self._emit("eos", env.sender, **eos)
+        stale = hb.extra.get("feed_stale")  # a live feed silent too long: unhealthy, one alert
+        if stale and slot.state in (RunnerState.RUNNING, RunnerState.UNHEALTHY):
+            if slot.state is RunnerState.RUNNING:
+                age = hb.extra.get("feed_age_s")
+                self._emit("alert", slot.name, reason="feed_stale", silent_s=age)
+                self._set_state(slot, RunnerState.UNHEALTHY, f"feed silent {age} s")
+            return
         if slot.state in (RunnerState.STARTING, RunnerState.UNHEALTHY) and slot.proc is not None:
             if slot.state is RunnerState.STARTING:
                 slot.running_since = now
