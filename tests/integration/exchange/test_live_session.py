@@ -109,7 +109,9 @@ def test_paper_session_on_exchange_prices_alerts_when_stale_replays_and_leaks_no
     assert len(ticks) >= 20 and set(ticks.symbol) == {SYMBOL}
     assert ticks.ts_ns == sorted(ticks.ts_ns)
     streamed = server.call(lambda: {t["T"] * 1_000_000: float(t["p"]) for t in server.streamed})
-    assert all(streamed[ts] == pytest.approx(p) for ts, p in zip(ticks.ts_ns, ticks.price))
+    assert all(
+        streamed[ts] == pytest.approx(p) for ts, p in zip(ticks.ts_ns, ticks.price, strict=True)
+    )
 
     # Replaying the recording through the same config reproduces the live run.
     monkeypatch.delenv("WORKBENCH__GATEWAY__EXCHANGE__API_KEY")
