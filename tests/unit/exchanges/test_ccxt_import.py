@@ -15,7 +15,8 @@ from workbench.config import build_config
 from workbench.container import Container
 
 feed = sys.argv[1]
-data = {"gateway": {"feed": feed, "replay": {"path": str(Path("data/ticks/synth-ABC-5000.csv").resolve())}}}
+ticks = str(Path("data/ticks/synth-ABC-5000.csv").resolve())
+data = {"gateway": {"feed": feed, "replay": {"path": ticks}}}
 if feed == "exchange":
     data["gateway"]["exchange"] = {"rest_url": "http://127.0.0.1:9", "ws_url": "ws://127.0.0.1:9/ws"}
 c = Container(config=build_config(data), runner_id="gateway", strategy_id="sr-1")
