@@ -17,7 +17,7 @@ from nb_sandbox import ROOT, Sandbox, make_sandbox
 from test_notebooks import run_nbval
 
 sys.path.insert(0, str(ROOT / "tests"))
-from fixtures.binance_server.server import BinanceServer  # noqa: E402
+from fixtures.binance_server.server import BinanceServer
 
 pytestmark = pytest.mark.integration
 
