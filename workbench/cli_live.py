@@ -14,6 +14,7 @@ import argparse
 import signal
 import sys
 import time
+from typing import Any
 
 from workbench.exceptions import ConfigurationError, DataError, WorkbenchError
 
@@ -60,6 +61,7 @@ def _record(args: argparse.Namespace) -> int:
             )
         rc = cfg.recorder
         root = args.out or (cfg.resolve(rc.path) if rc.path else cfg.run_path() / "ticks")
+        inner: Any
         if cfg.gateway.feed == "exchange":
             from workbench.gateway.exchange_feed import ExchangeFeed
 
