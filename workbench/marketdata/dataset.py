@@ -22,6 +22,12 @@ def load_dataset(path: str | Path, *, symbol: str | None = None) -> TickTable:
         DataError: no Parquet files, or files without the recorder's columns.
     """
     path = Path(path)
+    if not any(path.rglob("*.parquet")):
+        raise DataError(
+            "cannot read file: a folder, and no recorded tick dataset (no Parquet files "
+            "under symbol=.../date=...)",
+            str(path),
+        )
     try:
         dataset = ds.dataset(path, format="parquet", partitioning="hive")
         filt = pc.field("symbol") == symbol if symbol else None

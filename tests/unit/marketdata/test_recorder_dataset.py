@@ -58,5 +58,5 @@ def test_files_are_closed_every_roll_interval_so_a_crash_loses_only_the_open_par
 
 def test_a_folder_that_is_no_dataset_is_a_data_error(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError, match="empty"):
+    with pytest.raises(DataError, match="no recorded tick dataset"):
         load_ticks(tmp_path / "empty")
