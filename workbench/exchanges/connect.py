@@ -10,8 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import ccxt
-import ccxt.pro as ccxtpro
+from workbench.exceptions import ConfigurationError as _ConfigurationError
+
+try:
+    import ccxt
+    import ccxt.pro as ccxtpro
+except ImportError as e:  # the optional extra is missing
+    raise _ConfigurationError(
+        'gateway.feed: an exchange needs ccxt: pip install -e ".[exchange]"'
+    ) from e
 
 from workbench.exceptions import ConfigurationError, OrderRejected, TemporaryError, WorkbenchError
 from workbench.exchanges.config import ExchangeConfig

@@ -27,12 +27,11 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-import ccxt
 import structlog
 
 from workbench.exceptions import ConfigurationError, OrderRejected, TemporaryError
 from workbench.exchanges.config import ExchangeConfig
-from workbench.exchanges.connect import make_exchange, map_error
+from workbench.exchanges.connect import ccxt, make_exchange, map_error
 from workbench.exchanges.loop import LoopThread
 
 log = structlog.get_logger(__name__)

@@ -41,9 +41,9 @@ class ExchangeFeed:
     """Ticks from ccxt.pro watchers; implements the gateway's `Feed`."""
 
     def __init__(self, cfg: ExchangeConfig) -> None:
-        import ccxt  # here, not at module level: only an exchange gateway pays for it
-
-        from workbench.exchanges.connect import make_exchange, map_error
+        # Here, not at module level: only an exchange gateway pays for ccxt (and
+        # connect raises a ConfigurationError naming the extra when it is missing).
+        from workbench.exchanges.connect import ccxt, make_exchange, map_error
 
         self._ccxt = ccxt
         self._map_error = map_error

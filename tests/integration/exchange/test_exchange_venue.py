@@ -35,17 +35,17 @@ def _reports_until(venue: CcxtVenue, pred, timeout_s: float = 5.0) -> list[Execu
 
 
 def _wait_ws(venue: CcxtVenue) -> None:
-    deadline = time.monotonic() + 5
-    while not venue.ws_up and time.monotonic() < deadline:
-        time.sleep(0.02)
-    # watch_orders connects lazily; its first message sets ws_up, so give it one order
-    venue.submit("warmup-1", SYMBOL, "buy", 0.01, 1.0, "limit")
-    deadline = time.monotonic() + 5
-    while not venue.ws_up and time.monotonic() < deadline:
-        time.sleep(0.02)
+    """Wait until the order stream is up: its first message (a far-away order's) sets ws_up."""
+    for i in range(40):
+        if venue.ws_up:
+            break
+        venue.submit(f"warmup-{i}", SYMBOL, "buy", 0.01, 1.0, "limit")
+        time.sleep(0.25)
     assert venue.ws_up
-    venue.cancel("warmup-1", SYMBOL)
-    venue.reports(timeout_s=0.2)
+    for o in venue.open_orders():
+        venue.cancel(o.client_order_id, SYMBOL)
+    time.sleep(0.2)
+    venue.reports()
 
 
 def _server_orders(server: BinanceServer, cid: str) -> list:
