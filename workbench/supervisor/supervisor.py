@@ -688,7 +688,9 @@ class Supervisor:
             return
         age = now - slot.last_hb
         if age > sc.heartbeat_timeout_s:
-            if slot.state is RunnerState.RUNNING:
+            # (unhealthy_since is None when only its feed was stale: now it is hung too)
+            feed_only = slot.state is RunnerState.UNHEALTHY and slot.unhealthy_since is None
+            if slot.state is RunnerState.RUNNING or feed_only:
                 slot.unhealthy_since = now
                 self._set_state(slot, RunnerState.UNHEALTHY, f"heartbeat {age:.1f} s old")
                 log.warning("runner_unhealthy", runner=slot.name, heartbeat_age_s=round(age, 2))
