@@ -50,8 +50,8 @@ def make_exchange(cfg: ExchangeConfig, *, private: bool = False) -> Any:
     """A ccxt.pro exchange instance for ``cfg`` (call ``await ex.close()`` when done).
 
     Args:
-        private: Load the API key and secret (orders, balances); public data
-            needs none.
+        private: Load the API key and secret (orders, balances). Public data
+            needs none, so a feed's exchange never holds them.
 
     Raises:
         ConfigurationError: unknown exchange id, or credentials incomplete
@@ -69,7 +69,7 @@ def make_exchange(cfg: ExchangeConfig, *, private: bool = False) -> Any:
         "timeout": cfg.timeout_ms,
         "options": options,
     }
-    creds = cfg.credentials(WHERE)
+    creds = cfg.credentials(WHERE) if private else None
     if private and creds is None:
         raise ConfigurationError(
             f"{WHERE}.api_key: {cfg.exchange}: orders need an API key and secret; set "

@@ -139,7 +139,8 @@ class CcxtVenue:
         try:
             return self._loop.call(coro, self._timeout_s * 3 + 1, f"{self.name} {action}")
         except ccxt.BaseError as e:
-            raise map_error(e, self.name, action, order_id) from e
+            # not "from e": its traceback holds the loop's objects (the text is kept)
+            raise map_error(e, self.name, action, order_id) from None
 
     def open(self) -> CcxtVenue:
         """Load the markets, check the key (one private call), start the report watcher.
@@ -210,7 +211,7 @@ class CcxtVenue:
                 last = e
                 self.stats["submit_retries"] += 1
                 log.warning(
-                    "order_submit_unanswered",
+                    "order_submit_went_unanswered",
                     client_order_id=client_id,
                     attempt=attempt,
                     error=str(e),

@@ -158,7 +158,7 @@ class ExchangeFeed:
             if isinstance(err, ConfigurationError):
                 self._fatal = err
                 return
-            log.warning("feed_markets_unavailable", error=str(err))
+            log.warning("feed_markets_not_loaded", error=str(err))
         jobs = []
         if self.cfg.trades:
             jobs += [self._watch("trades", s) for s in self.cfg.symbols]

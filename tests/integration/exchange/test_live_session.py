@@ -74,7 +74,17 @@ def test_paper_session_on_exchange_prices_alerts_when_stale_replays_and_leaks_no
     seen: list[str] = []
     wb = Workbench(cfg)
     try:
-        wb.start(wait=True, timeout=60)
+        wb.start()
+        # The gateway may already be unhealthy (no trades yet): wait for the others.
+        wait_until(
+            lambda: (
+                {r: st for r, st in wb.status()["state"].items() if st != "running"}.keys()
+                <= {"gateway"}
+                and wb.status().loc["gateway", "state"] in ("running", "unhealthy")
+            ),
+            60,
+            "strategy and executor running",
+        )
         time.sleep(0.5)
         server.pause_market(False)
         wait_until(lambda: len(wb.signals.frame()) >= 10, 20, "signals on exchange prices")
