@@ -80,8 +80,14 @@ def test_limit_order_is_reported_over_the_websocket_then_cancelled(
     assert [o.client_order_id for o in venue.open_orders()] == ["sr-1:2"]
     cancelled = venue.cancel("sr-1:2", SYMBOL)
     assert cancelled is not None and cancelled.status == "canceled"
-    reports = _reports_until(venue, lambda r: any(x.order.status == "canceled" for x in r))
-    assert {r.order.client_order_id for r in reports} == {"sr-1:2"}
+    reports = _reports_until(
+        venue,
+        lambda r: any(
+            x.order.client_order_id == "sr-1:2" and x.order.status == "canceled" for x in r
+        ),
+    )
+    mine = [r.order.status for r in reports if r.order.client_order_id == "sr-1:2"]
+    assert mine[-1] == "canceled" and "closed" not in mine
     assert venue.open_orders() == []
     assert venue.cancel("sr-1:2", SYMBOL) is None  # nothing open by that id any more
 
@@ -92,8 +98,13 @@ def test_a_resting_order_filled_by_the_stream_is_reported(
     _wait_ws(venue)
     res = venue.submit("sr-1:3", SYMBOL, "buy", 1.0, 1000.0, "limit")  # crosses at once
     assert res.accepted
-    reports = _reports_until(venue, lambda r: any(x.order.status == "closed" for x in r))
-    filled = [r for r in reports if r.last_qty]
+    reports = _reports_until(
+        venue,
+        lambda r: any(
+            x.order.client_order_id == "sr-1:3" and x.order.status == "closed" for x in r
+        ),
+    )
+    filled = [r for r in reports if r.last_qty and r.order.client_order_id == "sr-1:3"]
     assert filled and filled[-1].order.filled == 1.0 and filled[-1].source in ("ws", "rest")
 
 
@@ -139,8 +150,13 @@ def test_reports_fall_back_to_polling_while_the_websocket_is_down(
     assert res.accepted and res.order.status == "open"
     server.drop_websockets()
     server.pause_market(False)  # the next trade fills it while the stream reconnects
-    reports = _reports_until(venue, lambda r: any(x.order.status == "closed" for x in r))
-    assert reports[-1].order.filled == 1.0
+    reports = _reports_until(
+        venue,
+        lambda r: any(
+            x.order.client_order_id == "sr-1:7" and x.order.status == "closed" for x in r
+        ),
+    )
+    assert [r.order.filled for r in reports if r.order.client_order_id == "sr-1:7"][-1] == 1.0
     assert venue.stats["ws_errors"] + venue.stats["polls"] >= 1
 
 
