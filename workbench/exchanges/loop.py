@@ -53,5 +53,6 @@ class LoopThread:
             asyncio.run_coroutine_threadsafe(cancel_all(), self.loop).result(timeout_s)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout_s)
-        if not self._thread.is_alive():
-            self.loop.close()
+        # The loop is left unclosed on purpose: aiohttp responses still referenced
+        # elsewhere (an exception's traceback) close their transports through it
+        # when they are collected, and a closed loop makes that raise.
