@@ -15,7 +15,7 @@ SYMBOL = "USD/JPY"
 @pytest.fixture
 def server() -> Iterator[BinanceServer]:
     """The server on a free port, streaming recorded trades 20 ms apart; always stopped."""
-    s = BinanceServer(slow_s=1.5).start()
+    s = BinanceServer(slow_s=2.5).start()
     try:
         yield s
     finally:
@@ -30,7 +30,7 @@ def exchange_config(server: BinanceServer, **over: object) -> ExchangeConfig:
         "rest_url": server.rest_url,
         "ws_url": server.ws_url,
         "ws_api_url": server.ws_api_url,
-        "timeout_ms": 800,
+        "timeout_ms": 1500,  # generous for a loaded machine; faults answer after 2.5 s
         "reconnect_initial_s": 0.05,
         "reconnect_max_s": 0.5,
         "poll_interval_s": 0.3,

