@@ -577,6 +577,7 @@ class Supervisor:
             if slot.state is RunnerState.RUNNING:
                 age = hb.extra.get("feed_age_s")
                 self._emit("alert", slot.name, reason="feed_stale", silent_s=age)
+                slot.unhealthy_since = now  # if its heartbeats stop too, it is hung at once
                 self._set_state(slot, RunnerState.UNHEALTHY, f"feed silent {age} s")
             return
         if slot.state in (RunnerState.STARTING, RunnerState.UNHEALTHY) and slot.proc is not None:
@@ -688,9 +689,7 @@ class Supervisor:
             return
         age = now - slot.last_hb
         if age > sc.heartbeat_timeout_s:
-            # (unhealthy_since is None when only its feed was stale: now it is hung too)
-            feed_only = slot.state is RunnerState.UNHEALTHY and slot.unhealthy_since is None
-            if slot.state is RunnerState.RUNNING or feed_only:
+            if slot.state is RunnerState.RUNNING:
                 slot.unhealthy_since = now
                 self._set_state(slot, RunnerState.UNHEALTHY, f"heartbeat {age:.1f} s old")
                 log.warning("runner_unhealthy", runner=slot.name, heartbeat_age_s=round(age, 2))
