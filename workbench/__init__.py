@@ -54,6 +54,7 @@ _EXPORTS: dict[str, str] = {
     "Workbench": "workbench.notebook.workbench",
     "ReplayResult": "workbench.replays.report",
     "replay": "workbench.replays.session",
+    "diff_runs": "workbench.replays.diff",
     "promote": "workbench.replays.promote",
     "sweep": "workbench.sweeps.sweep",
     "SweepResult": "workbench.sweeps.results",
@@ -103,6 +104,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
     from workbench.marketdata.table import TickTable
     from workbench.marketdata.writers import write_ticks
     from workbench.notebook.workbench import Workbench
+    from workbench.replays.diff import diff_runs
     from workbench.replays.promote import promote
     from workbench.replays.report import ReplayResult
     from workbench.replays.session import replay

@@ -8,6 +8,8 @@ workbench data synth ...           write deterministic synthetic ticks
 workbench keys generate DIR        write CURVE key pairs, print the config lines
 workbench deploy systemd ...       write systemd units that run `workbench up`
 workbench sweep --config FILE ...  fast replays over a parameter grid on Dask
+workbench record --config FILE     record the live feed to a Parquet dataset
+workbench diff RUN_A RUN_B         first differences in signals and fills; exit 1 if any
 """
 
 from __future__ import annotations
@@ -581,6 +583,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.set_defaults(func=_data_synth)
     _add_keys_parser(sub)
     _add_deploy_parser(sub)
+    from workbench.cli_live import add_live_parsers
+
+    add_live_parsers(sub)
     return p
 
 

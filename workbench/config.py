@@ -31,6 +31,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
 
 from workbench.exceptions import ConfigurationError
+from workbench.exchanges.config import ExchangeConfig, RecorderConfig, secrets_in_file
 
 _TOML_FILE: contextvars.ContextVar[Path | None] = contextvars.ContextVar("toml_file", default=None)
 _ADDRESS_SCHEMES = ("tcp://", "ipc://", "inproc://")
@@ -127,9 +128,10 @@ class GatewayConfig(_Section):
     """The tick publisher."""
 
     id: str = "gateway"
-    feed: Literal["simulated", "replay"] = "simulated"
+    feed: Literal["simulated", "replay", "exchange"] = "simulated"
     simulated: SimulatedFeedConfig = Field(default_factory=SimulatedFeedConfig)
     replay: ReplayFeedConfig = Field(default_factory=ReplayFeedConfig)
+    exchange: ExchangeConfig = Field(default_factory=ExchangeConfig)
 
 
 def _default_conditions() -> list[dict[str, Any]]:
@@ -416,6 +418,7 @@ class WorkbenchConfig(BaseSettings):
     security: SecurityConfig = Field(default_factory=SecurityConfig)
     hosts: list[HostConfig] = Field(default_factory=list)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    recorder: RecorderConfig = Field(default_factory=RecorderConfig)
     promotion: PromotionRecord | None = None
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
@@ -586,6 +589,7 @@ class WorkbenchConfig(BaseSettings):
         data["runtime"]["run_dir"] = rebase(self.runtime.run_dir)
         data["runtime"]["state_dir"] = rebase(self.runtime.state_dir)
         data["security"]["keys_dir"] = rebase(self.security.keys_dir)
+        data["recorder"]["path"] = rebase(self.recorder.path)
         clone = build_config(data, base_dir=new_base)
         return clone
 
@@ -633,13 +637,16 @@ def load_config(path: str | Path) -> WorkbenchConfig:
     p = Path(path).expanduser()
     try:
         with p.open("rb") as f:
-            tomllib.load(f)  # syntax first, for an error with line and column
+            raw = tomllib.load(f)  # syntax first, for an error with line and column
     except FileNotFoundError as e:
         raise ConfigurationError(f"{p}: config file not found") from e
     except OSError as e:
         raise ConfigurationError(f"{p}: cannot read config file: {e.strerror}") from e
     except tomllib.TOMLDecodeError as e:
         raise ConfigurationError(f"{p}: invalid TOML: {e}") from e
+    leaked = secrets_in_file(raw, str(p))
+    if leaked:
+        raise ConfigurationError("\n".join(leaked), leaked)
     token = _TOML_FILE.set(p)
     try:
         cfg = WorkbenchConfig()

@@ -63,6 +63,23 @@ def _replay_subscribers(cfg: WorkbenchConfig) -> list[str]:
     return cfg.replay_subscribers() if cfg.gateway.feed == "replay" else []
 
 
+def _exchange_feed(cfg: WorkbenchConfig):
+    from workbench.gateway.exchange_feed import ExchangeFeed  # imports ccxt: only when chosen
+
+    return ExchangeFeed.from_config(cfg)
+
+
+def _recorded(feed, cfg: WorkbenchConfig):
+    """The feed, recording every tick it hands out when the recorder is on in live mode."""
+    if not cfg.recorder.enabled or cfg.gateway.feed == "replay":
+        return feed
+    from workbench.marketdata.recorder import RecordingFeed, TickRecorder
+
+    rc = cfg.recorder
+    root = cfg.resolve(rc.path) if rc.path else cfg.run_path() / "ticks"
+    return RecordingFeed(feed, TickRecorder(root, rc.roll_every_s, rc.max_rows_per_file))
+
+
 def _ack_subscriptions(strategy_id: str, strategy=None) -> list[bytes]:
     from workbench.strategies.outcomes import wants_outcomes
 
@@ -135,7 +152,9 @@ class Container(containers.DeclarativeContainer):
         config.provided.gateway.feed,
         simulated=providers.Factory(SimulatedFeed, config.provided.gateway.simulated),
         replay=providers.Factory(ReplayFeed.from_config, config),
+        exchange=providers.Factory(_exchange_feed, config),
     )
+    recorded_feed = providers.Factory(_recorded, feed, config)
     tick_publisher = providers.Singleton(
         ZmqSender,
         zmq_context,
@@ -162,7 +181,7 @@ class Container(containers.DeclarativeContainer):
     gateway = providers.Factory(
         GatewayRunner,
         runner_id,
-        feed,
+        recorded_feed,
         tick_publisher,
         credit_receiver,
         telemetry,

@@ -24,7 +24,7 @@ from workbench.exceptions import GatewayStartTimeout
 from workbench.gateway.feeds import Feed
 from workbench.messaging.codec import Ack, EndOfStream, Marker, Resync
 from workbench.messaging.delivery import CreditWindow
-from workbench.messaging.heartbeat_extras import GatewayExtra
+from workbench.messaging.heartbeat_extras import FeedHealth, GatewayExtra
 from workbench.messaging.ports import Receiver, Sender
 from workbench.runner.base import Runner
 from workbench.telemetry import Telemetry
@@ -211,11 +211,18 @@ class GatewayRunner(Runner):
         if not self._subscribers:
             self.finished = True
 
+    def on_close(self) -> None:
+        close = getattr(self.feed, "close", None)  # a live feed's connections, a recorder
+        if close is not None:
+            close()
+
     def heartbeat_extra(self) -> dict[str, Any]:
+        health = getattr(self.feed, "health", None)  # a live exchange feed's state
         return GatewayExtra(
             ticks_total=self.feed.total,
             eos=self._eos_sent,
             mark=self.window.mark,
             first_tick_ns=self.first_tick_ns,
             last_tick_ns=self.last_tick_ns,
+            feed=FeedHealth.from_wire(health()) if health is not None else None,
         ).to_wire()

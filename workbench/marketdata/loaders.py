@@ -96,6 +96,10 @@ def load_ticks(
     if fmt not in FORMATS:
         raise ValueError(f"No tick file format named {fmt!r}; use one of {FORMATS}")
     path = Path(path)
+    if path.is_dir():  # a recorded dataset (workbench.marketdata.recorder)
+        from workbench.marketdata.dataset import load_dataset
+
+        return load_dataset(path, symbol=symbol)
     started = time.perf_counter()
     if fmt == "auto":
         fmt = "parquet" if path.suffix.lower() in (".parquet", ".pq") else sniff(path)

@@ -184,6 +184,8 @@ def open_stream(
     from workbench.marketdata.textfiles import sniff
 
     path = Path(path)
+    if path.is_dir():
+        return None  # a recorded dataset: load_ticks reads it
     if fmt == "auto":
         fmt = "parquet" if path.suffix.lower() in (".parquet", ".pq") else sniff(path)
     if fmt != "parquet":

@@ -57,18 +57,54 @@ class EosSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedHealth:
+    """A live exchange feed's state (absent for simulated and replay feeds)."""
+
+    feed_stale: bool = False
+    feed_age_s: float = 0.0
+    feed_reconnects: int = 0
+    feed_missed_trades: int = 0
+    feed_lag_ms: float = 0.0
+
+    def to_wire(self) -> dict[str, Any]:
+        """Plain data for the heartbeat."""
+        return {
+            "feed_stale": self.feed_stale,
+            "feed_age_s": self.feed_age_s,
+            "feed_reconnects": self.feed_reconnects,
+            "feed_missed_trades": self.feed_missed_trades,
+            "feed_lag_ms": self.feed_lag_ms,
+        }
+
+    @classmethod
+    def from_wire(cls, d: Mapping[str, Any]) -> FeedHealth | None:
+        """Read the plain data back; None when the heartbeat has no feed health."""
+        if "feed_stale" not in d:
+            return None
+        return cls(
+            feed_stale=bool(d.get("feed_stale")),
+            feed_age_s=float(d.get("feed_age_s") or 0.0),
+            feed_reconnects=int(d.get("feed_reconnects") or 0),
+            feed_missed_trades=int(d.get("feed_missed_trades") or 0),
+            feed_lag_ms=float(d.get("feed_lag_ms") or 0.0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayExtra:
-    """A gateway's stream position."""
+    """A gateway's stream position, and its live feed's health when it has one."""
 
     ticks_total: int = 0
     eos: bool = False
     mark: int = 0
     first_tick_ns: int = 0
     last_tick_ns: int = 0
+    feed: FeedHealth | None = None
 
     def to_wire(self) -> dict[str, Any]:
         """Plain data for the heartbeat."""
         return {
+            **(self.feed.to_wire() if self.feed is not None else {}),
             "ticks_total": self.ticks_total,
             "eos": self.eos,
             "mark": self.mark,
@@ -85,6 +121,7 @@ class GatewayExtra:
             mark=int(d.get("mark") or 0),
             first_tick_ns=int(d.get("first_tick_ns") or 0),
             last_tick_ns=int(d.get("last_tick_ns") or 0),
+            feed=FeedHealth.from_wire(d),
         )
 
 

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import structlog
 
 from workbench.messaging.codec import Heartbeat
-from workbench.messaging.heartbeat_extras import ExecutorExtra
+from workbench.messaging.heartbeat_extras import ExecutorExtra, GatewayExtra
 from workbench.runner.base import EXIT_CONFIG
 from workbench.supervisor.child_process import RunnerProcess
 from workbench.supervisor.policy import RestartPolicy
@@ -228,6 +228,8 @@ class RunnerWatcher:
             if doubt and self._alerted_pid != self.pid:
                 self._alerted_pid = self.pid
                 self._emit("alert", self.name, reason="orders_in_doubt", order_ids=list(doubt))
+        if self.role == "gateway" and self._feed_stale(hb):
+            return True
         if self.proc is not None and self.state in (RunnerState.STARTING, RunnerState.UNHEALTHY):
             if self.state is RunnerState.STARTING:
                 self.running_since = now
@@ -236,6 +238,16 @@ class RunnerWatcher:
             self.unhealthy_since = None
             self._set_state(RunnerState.RUNNING)
         return True
+
+    def _feed_stale(self, hb: Heartbeat) -> bool:
+        """A live feed silent too long: unhealthy, one alert (its hang check still applies)."""
+        feed = GatewayExtra.from_wire(hb.extra).feed
+        if feed is None or not feed.feed_stale:
+            return False
+        if self.state is RunnerState.RUNNING:
+            self._emit("alert", self.name, reason="feed_stale", silent_s=feed.feed_age_s)
+            self._set_state(RunnerState.UNHEALTHY, f"feed silent {feed.feed_age_s} s")
+        return self.state in (RunnerState.RUNNING, RunnerState.UNHEALTHY)
 
     def tick(self) -> None:
         """Look at the process and the clock: respawn, notice an exit, a hang, a late stop."""
@@ -265,7 +277,9 @@ class RunnerWatcher:
         age = now - self.hb.at
         if age <= sc.heartbeat_timeout_s:
             return
-        if self.state is RunnerState.RUNNING:
+        # (unhealthy_since is None when only its feed was stale: now it is hung too)
+        feed_only = self.state is RunnerState.UNHEALTHY and self.unhealthy_since is None
+        if self.state is RunnerState.RUNNING or feed_only:
             self.unhealthy_since = now
             self._set_state(RunnerState.UNHEALTHY, f"heartbeat {age:.1f} s old")
             log.warning("runner_unhealthy", runner=self.name, heartbeat_age_s=round(age, 2))

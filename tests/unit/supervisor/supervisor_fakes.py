@@ -64,14 +64,15 @@ class FakeProcess:
 
 
 class Rig:
-    def __init__(self, **settings: Any) -> None:
+    def __init__(self, name: str = "sr-1", role: str = "strategy", **settings: Any) -> None:
+        self.role = role
         self.clock = Clock()
         self.procs: list[FakeProcess] = []
         self.events: list[tuple[str, dict[str, Any]]] = []
         base = {"restart_backoff_jitter": 0.0, "restart_backoff_initial_s": 0.1}
         self.config = SupervisorConfig(**{**base, **settings})
         self.w = RunnerWatcher(
-            "sr-1", "strategy", 1, start_process=self._start,
+            name, role, 1, start_process=self._start,
             policy=RestartPolicy(self.config, random.Random(1)), emit=self._emit, clock=self.clock,
         )  # fmt: skip
 
@@ -88,7 +89,7 @@ class Rig:
         return self.procs[-1]
 
     def beat(self, state: str = "running", extra: dict | None = None) -> bool:
-        return self.w.on_heartbeat(Heartbeat("strategy", self.proc.pid, state, {}, extra or {}))
+        return self.w.on_heartbeat(Heartbeat(self.role, self.proc.pid, state, {}, extra or {}))
 
     def kinds(self) -> list[str]:
         return [k for k, _ in self.events]

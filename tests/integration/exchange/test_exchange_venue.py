@@ -1,0 +1,190 @@
+"""The ccxt venue client against the local Binance server: orders, reports, faults, bad keys."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from conftest import SYMBOL, exchange_config
+from fixtures.binance_server.server import BinanceServer
+
+from workbench.exceptions import ConfigurationError, TemporaryError
+from workbench.exchanges.venue import CcxtVenue, ExecutionReport, client_order_id
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def venue(server: BinanceServer) -> Iterator[CcxtVenue]:
+    v = CcxtVenue(exchange_config(server)).open()
+    try:
+        yield v
+    finally:
+        v.close()
+
+
+def _reports_until(venue: CcxtVenue, pred, timeout_s: float = 5.0) -> list[ExecutionReport]:
+    got: list[ExecutionReport] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        got += venue.reports(timeout_s=0.05)
+        if pred(got):
+            return got
+    raise AssertionError(f"no matching report within {timeout_s} s; got {got}")
+
+
+def _wait_ws(venue: CcxtVenue) -> None:
+    """Wait until the order stream is up: its first message (a far-away order's) sets ws_up."""
+    for i in range(40):
+        if venue.ws_up:
+            break
+        venue.submit(f"warmup-{i}", SYMBOL, "buy", 0.01, 1.0, "limit")
+        time.sleep(0.25)
+    assert venue.ws_up
+    for o in venue.open_orders():
+        venue.cancel(o.client_order_id, SYMBOL)
+    time.sleep(0.2)
+    venue.reports()
+
+
+def _server_orders(server: BinanceServer, cid: str) -> list:
+    return server.call(
+        lambda: [o for o in server.exchange.orders.values() if o.client_order_id == cid]
+    )
+
+
+def test_market_order_fills_and_the_fills_match_the_exchange_history(
+    server: BinanceServer, venue: CcxtVenue
+) -> None:
+    res = venue.submit("sr-1:1", SYMBOL, "buy", 2.0)
+    assert res.accepted and res.order is not None
+    assert res.order.status == "closed" and res.order.filled == 2.0
+    assert res.order.venue_order_id == str(_server_orders(server, "sr-1:1")[0].order_id)
+    assert venue.query("sr-1:1", SYMBOL) == res.order
+    fills = venue.fills_since(SYMBOL)
+    theirs = server.call(lambda: list(server.exchange.my_trades))
+    assert [(f.trade_id, f.qty, f.price) for f in fills] == [
+        (str(t["id"]), float(t["qty"]), float(t["price"])) for t in theirs
+    ]
+    assert venue.balances()["USD"] == pytest.approx(1_002.0)
+    assert venue.positions() == {SYMBOL: pytest.approx(1_002.0)}
+
+
+def test_limit_order_is_reported_over_the_websocket_then_cancelled(
+    server: BinanceServer, venue: CcxtVenue
+) -> None:
+    _wait_ws(venue)
+    res = venue.submit("sr-1:2", SYMBOL, "sell", 1.0, 500.0, "limit")
+    assert res.accepted and res.order.status == "open"
+    assert [o.client_order_id for o in venue.open_orders()] == ["sr-1:2"]
+    cancelled = venue.cancel("sr-1:2", SYMBOL)
+    assert cancelled is not None and cancelled.status == "canceled"
+    reports = _reports_until(
+        venue,
+        lambda r: any(
+            x.order.client_order_id == "sr-1:2" and x.order.status == "canceled" for x in r
+        ),
+    )
+    mine = [r.order.status for r in reports if r.order.client_order_id == "sr-1:2"]
+    assert mine[-1] == "canceled" and "closed" not in mine
+    assert venue.open_orders() == []
+    assert venue.cancel("sr-1:2", SYMBOL) is None  # nothing open by that id any more
+
+
+def test_a_resting_order_filled_by_the_stream_is_reported(
+    server: BinanceServer, venue: CcxtVenue
+) -> None:
+    _wait_ws(venue)
+    res = venue.submit("sr-1:3", SYMBOL, "buy", 1.0, 1000.0, "limit")  # crosses at once
+    assert res.accepted
+    reports = _reports_until(
+        venue,
+        lambda r: any(
+            x.order.client_order_id == "sr-1:3" and x.order.status == "closed" for x in r
+        ),
+    )
+    filled = [r for r in reports if r.last_qty and r.order.client_order_id == "sr-1:3"]
+    assert filled and filled[-1].order.filled == 1.0 and filled[-1].source in ("ws", "rest")
+
+
+@pytest.mark.parametrize("fault", ["5xx", "429", "timeout"])
+def test_transient_errors_are_retried_without_duplicating_the_order(
+    server: BinanceServer, venue: CcxtVenue, fault: str
+) -> None:
+    server.fail_next(fault)
+    res = venue.submit("sr-1:4", SYMBOL, "buy", 1.0)
+    assert res.accepted and res.order.status == "closed"
+    assert len(_server_orders(server, "sr-1:4")) == 1
+    assert venue.stats["submit_retries"] >= 1  # (more when a slow machine times out a retry)
+
+
+def test_an_acknowledgement_lost_after_the_exchange_took_the_order_is_found_by_client_id(
+    server: BinanceServer, venue: CcxtVenue
+) -> None:
+    server.fail_next("lose_response")
+    res = venue.submit("sr-1:5", SYMBOL, "buy", 1.0)
+    assert res.accepted and res.order.client_order_id == "sr-1:5"
+    assert venue.stats["submit_found_after_error"] == 1
+    assert len(_server_orders(server, "sr-1:5")) == 1
+    again = venue.submit("sr-1:5", SYMBOL, "buy", 1.0)  # a retry by the caller: same order
+    assert again.accepted and again.order.venue_order_id == res.order.venue_order_id
+    assert len(_server_orders(server, "sr-1:5")) == 1
+
+
+def test_an_exchange_that_stays_down_leaves_the_order_in_doubt(
+    server: BinanceServer, venue: CcxtVenue
+) -> None:
+    server.fail_next("5xx", times=3, method="POST")  # lookups by client id answer
+    with pytest.raises(TemporaryError, match="in doubt"):
+        venue.submit("sr-1:6", SYMBOL, "buy", 1.0)
+    assert _server_orders(server, "sr-1:6") == []
+
+
+def test_reports_fall_back_to_polling_while_the_websocket_is_down(
+    server: BinanceServer, venue: CcxtVenue
+) -> None:
+    _wait_ws(venue)
+    server.pause_market()
+    res = venue.submit("sr-1:7", SYMBOL, "buy", 1.0, 1000.0, "limit")
+    assert res.accepted and res.order.status == "open"
+    server.drop_websockets()
+    server.pause_market(False)  # the next trade fills it while the stream reconnects
+    reports = _reports_until(
+        venue,
+        lambda r: any(
+            x.order.client_order_id == "sr-1:7" and x.order.status == "closed" for x in r
+        ),
+    )
+    assert [r.order.filled for r in reports if r.order.client_order_id == "sr-1:7"][-1] == 1.0
+    assert venue.stats["ws_errors"] + venue.stats["polls"] >= 1
+
+
+def test_a_refused_key_is_a_configuration_error_naming_exchange_and_field_without_retries(
+    server: BinanceServer,
+) -> None:
+    bad = exchange_config(server, api_key="not-the-key", api_secret="nope")
+    v = CcxtVenue(bad)
+    try:
+        with pytest.raises(ConfigurationError) as e:
+            v.open()
+    finally:
+        v.close()
+    msg = str(e.value)
+    assert "gateway.exchange.api_key" in msg and "binance" in msg
+    assert "not-the-key" not in msg and "nope" not in msg
+    assert server.requests["account"] == 1  # one refused call, no retry storm
+    assert server.requests["POST order"] == 0
+
+
+def test_no_credentials_is_a_configuration_error_before_any_request(server: BinanceServer) -> None:
+    with pytest.raises(ConfigurationError, match=r"gateway\.exchange\.api_key: binance"):
+        CcxtVenue(exchange_config(server, api_key=None, api_secret=None))
+    assert sum(server.requests.values()) == 0
+
+
+def test_client_order_ids_are_exchange_safe_and_stable() -> None:
+    assert client_order_id("sr-1:42") == "sr-1:42"
+    long = client_order_id("a-very-long-strategy-id-with spaces:123456789")
+    assert long == client_order_id("a-very-long-strategy-id-with spaces:123456789")
+    assert len(long) <= 36 and " " not in long

@@ -1,0 +1,51 @@
+"""A gateway whose live feed went stale: unhealthy, one alert per episode, still restartable."""
+
+from __future__ import annotations
+
+import signal
+
+from supervisor_fakes import Rig
+
+from workbench.supervisor.status import RunnerState
+
+
+def _beat(r: Rig, stale: bool) -> None:
+    r.beat(extra={"feed_stale": stale, "feed_age_s": 3.2 if stale else 0.01})
+
+
+def _alerts(r: Rig) -> list[dict]:
+    return [d for k, d in r.events if k == "alert"]
+
+
+def test_stale_feed_makes_the_gateway_unhealthy_with_one_alert_until_ticks_return():
+    r = Rig("gateway", "gateway")
+    r.running()
+    _beat(r, stale=False)
+    assert r.w.state is RunnerState.RUNNING and _alerts(r) == []
+    _beat(r, stale=True)
+    _beat(r, stale=True)
+    assert r.w.state is RunnerState.UNHEALTHY and "feed silent" in r.w.detail
+    assert _alerts(r) == [{"reason": "feed_stale", "silent_s": 3.2}]
+    _beat(r, stale=False)
+    assert r.w.state is RunnerState.RUNNING
+    _beat(r, stale=True)
+    assert len(_alerts(r)) == 2  # a new episode, a new alert
+
+
+def test_a_gateway_unhealthy_for_its_feed_that_stops_heartbeating_is_restarted():
+    r = Rig("gateway", "gateway", heartbeat_timeout_s=0.1, hung_restart_after_s=0.1)
+    r.running()
+    _beat(r, stale=True)
+    assert r.w.state is RunnerState.UNHEALTHY
+    r.clock.advance(1.0)  # heartbeats stopped a second ago
+    r.w.tick()
+    r.clock.advance(0.2)
+    r.w.tick()
+    assert signal.SIGTERM in r.proc.signals and "hung" in r.kinds()
+
+
+def test_feed_health_of_a_strategy_heartbeat_is_not_read():
+    r = Rig()
+    r.running()
+    _beat(r, stale=True)
+    assert r.w.state is RunnerState.RUNNING and _alerts(r) == []

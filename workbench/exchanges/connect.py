@@ -1,0 +1,133 @@
+"""A ccxt.pro exchange built from an `ExchangeConfig`, and ccxt errors mapped to ours.
+
+Every exchange gets ccxt's rate limiter and the config's timeout. The URL
+overrides (``rest_url``, ``ws_url``, ``ws_api_url``) replace the exchange's
+endpoints after sandbox mode is applied: a local server in tests, or a
+private gateway. They are plain config, not a test path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workbench.exceptions import ConfigurationError as _ConfigurationError
+
+try:
+    import ccxt
+    import ccxt.pro as ccxtpro
+except ImportError as e:  # the optional extra is missing
+    raise _ConfigurationError(
+        'gateway.feed: an exchange needs ccxt: pip install -e ".[exchange]"'
+    ) from e
+
+from workbench.exceptions import ConfigurationError, OrderRejected, TemporaryError, WorkbenchError
+from workbench.exchanges.config import ExchangeConfig
+
+# Binance error codes that mean the key, its permissions or the signature are wrong
+# (ccxt reports some of them as OperationRejected or BadRequest on the spot API).
+_AUTH_CODES = (
+    '"code":-2014',
+    '"code":-2015',
+    '"code":-1022',
+    '"code": -2014',
+    '"code": -2015',
+    '"code": -1022',
+)
+_REST_KEYS = ("public", "private", "v1", "v3", "sapi", "sapiV2", "sapiV3", "sapiV4")
+# Spot only: no futures/margin market lists, no wallet endpoints at start.
+_DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
+    "binance": {
+        "fetchMarkets": {"types": ["spot"]},
+        "fetchCurrencies": False,
+        "fetchMargins": False,
+        "defaultType": "spot",
+    },
+}
+WHERE = "gateway.exchange"
+
+
+def make_exchange(cfg: ExchangeConfig, *, private: bool = False) -> Any:
+    """A ccxt.pro exchange instance for ``cfg`` (call ``await ex.close()`` when done).
+
+    Args:
+        private: Load the API key and secret (orders, balances). Public data
+            needs none, so a feed's exchange never holds them.
+
+    Raises:
+        ConfigurationError: unknown exchange id, or credentials incomplete
+            (or missing when ``private``).
+    """
+    cls = getattr(ccxtpro, cfg.exchange, None)
+    if cls is None:
+        raise ConfigurationError(
+            f"{WHERE}.exchange: ccxt has no WebSocket exchange {cfg.exchange!r} "
+            f"(see ccxt.pro.exchanges)"
+        )
+    options = {**_DEFAULT_OPTIONS.get(cfg.exchange, {}), **cfg.options}
+    params: dict[str, Any] = {
+        "enableRateLimit": True,
+        "timeout": cfg.timeout_ms,
+        "options": options,
+    }
+    creds = cfg.credentials(WHERE) if private else None
+    if private and creds is None:
+        raise ConfigurationError(
+            f"{WHERE}.api_key: {cfg.exchange}: orders need an API key and secret; set "
+            "WORKBENCH__GATEWAY__EXCHANGE__API_KEY and WORKBENCH__GATEWAY__EXCHANGE__API_SECRET"
+        )
+    if creds is not None:
+        params["apiKey"] = creds[0].get_secret_value()
+        params["secret"] = creds[1].get_secret_value()
+    ex = cls(params)
+    if cfg.sandbox:
+        ex.set_sandbox_mode(True)
+    _override_urls(ex, cfg)
+    return ex
+
+
+def _override_urls(ex: Any, cfg: ExchangeConfig) -> None:
+    api = dict(ex.urls["api"])
+    if cfg.rest_url:
+        for k in _REST_KEYS:
+            if k in api:
+                api[k] = cfg.rest_url
+    if cfg.ws_url or cfg.ws_api_url:
+        ws = dict(api.get("ws") or {})
+        if cfg.ws_url:
+            ws["spot"] = ws["margin"] = cfg.ws_url
+        if cfg.ws_api_url:
+            ws["ws-api"] = {**(ws.get("ws-api") or {}), "spot": cfg.ws_api_url}
+        api["ws"] = ws
+    ex.urls["api"] = api
+
+
+def map_error(e: BaseException, exchange: str, action: str, order_id: str = "") -> WorkbenchError:
+    """The workbench error for a ccxt error raised by ``action`` on ``exchange``.
+
+    - a bad or unauthorised key, a bad signature: `ConfigurationError` naming
+      ``gateway.exchange.api_key`` (retrying cannot help);
+    - an unknown symbol: `ConfigurationError` naming ``gateway.exchange.symbols``;
+    - an order the exchange refused: `OrderRejected`;
+    - the network, a timeout, 5xx, rate limits: `TemporaryError`.
+    """
+    text = str(e)
+    if isinstance(e, ccxt.AuthenticationError | ccxt.PermissionDenied | ccxt.AccountSuspended) or (
+        isinstance(e, ccxt.ExchangeError) and any(c in text for c in _AUTH_CODES)
+    ):
+        return ConfigurationError(
+            f"{WHERE}.api_key: {exchange} refused the API key or its signature on {action} "
+            f"(check the key, the secret, its permissions and IP whitelist): {_short(text)}"
+        )
+    if isinstance(e, ccxt.BadSymbol):
+        return ConfigurationError(f"{WHERE}.symbols: {exchange}: {_short(text)}")
+    if isinstance(e, ccxt.NetworkError):  # timeouts, 5xx, DDoSProtection/429, rate limits
+        return TemporaryError(f"{exchange} {action}: {type(e).__name__}: {_short(text)}")
+    if isinstance(e, ccxt.InvalidOrder | ccxt.InsufficientFunds | ccxt.OrderNotFound):
+        return OrderRejected(order_id or "?", f"{exchange}: {_short(text)}")
+    if isinstance(e, ccxt.ExchangeError):
+        return TemporaryError(f"{exchange} {action}: {type(e).__name__}: {_short(text)}")
+    return TemporaryError(f"{exchange} {action}: {type(e).__name__}: {_short(text)}")
+
+
+def _short(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -1,0 +1,380 @@
+"""A ccxt venue client: orders by client order id, execution reports, reconciliation.
+
+The surface follows the broker lifecycle port: `submit` answers accepted (with
+the venue's order id) or rejected; `reports` drains the execution reports
+(from ``watch_orders``, with REST polling of the orders in flight while the
+WebSocket is down); `cancel`; `query` by client order id; `open_orders`;
+`fills_since`; `balances` and `positions` for reconciliation at start.
+
+Every call has a timeout and ccxt's rate limiter is on. Submitting is
+idempotent on the client order id: when the answer is lost (a timeout, a 5xx
+after the exchange took the order) the client looks the order up by its client
+order id before trying again, and a "duplicate order" answer means the first
+attempt got through. Errors are mapped by `connect.map_error`: a bad key is a
+`ConfigurationError` at once (never retried), a refused order `OrderRejected`,
+and anything transient that outlasts the attempts a `TemporaryError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import queue
+import re
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from workbench.exceptions import ConfigurationError, OrderRejected, TemporaryError
+from workbench.exchanges.config import ExchangeConfig
+from workbench.exchanges.connect import ccxt, make_exchange, map_error
+from workbench.exchanges.loop import LoopThread
+
+log = structlog.get_logger(__name__)
+_CLIENT_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,36}$")
+TERMINAL = ("closed", "canceled", "rejected", "expired")
+
+
+def client_order_id(signal_id: str) -> str:
+    """A client order id exchanges accept (<= 36 of ``[A-Za-z0-9._:-]``), stable per signal."""
+    if _CLIENT_ID_OK.match(signal_id):
+        return signal_id
+    digest = hashlib.sha256(signal_id.encode()).hexdigest()[:20]
+    return "wb-" + digest
+
+
+@dataclass(frozen=True)
+class VenueOrder:
+    """An order as the exchange reports it (ccxt's unified statuses)."""
+
+    client_order_id: str
+    venue_order_id: str
+    symbol: str
+    side: str
+    qty: float
+    price: float
+    status: str  # open | closed | canceled | rejected | expired
+    filled: float
+    average: float
+    ts_ms: int
+
+    @classmethod
+    def from_ccxt(cls, o: dict[str, Any]) -> VenueOrder:
+        return cls(
+            client_order_id=o.get("clientOrderId") or "",
+            venue_order_id=str(o.get("id") or ""),
+            symbol=o.get("symbol") or "",
+            side=o.get("side") or "",
+            qty=float(o.get("amount") or 0.0),
+            price=float(o.get("price") or 0.0),
+            status=o.get("status") or "open",
+            filled=float(o.get("filled") or 0.0),
+            average=float(o.get("average") or 0.0),
+            ts_ms=int(o.get("lastUpdateTimestamp") or o.get("timestamp") or 0),
+        )
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """The exchange's answer to a new order: accepted with its order, or rejected."""
+
+    accepted: bool
+    order: VenueOrder | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class VenueFill:
+    """One of the account's trades."""
+
+    trade_id: str
+    venue_order_id: str
+    symbol: str
+    side: str
+    qty: float
+    price: float
+    fee: float
+    fee_currency: str
+    ts_ms: int
+
+
+@dataclass(frozen=True)
+class ExecutionReport:
+    """A change of an order: new fills (``last_qty`` at ``last_price``) or a new status."""
+
+    order: VenueOrder
+    last_qty: float
+    last_price: float
+    source: str  # "ws" | "poll"
+
+
+class CcxtVenue:
+    """One exchange account through ccxt; sync methods over a private event loop."""
+
+    def __init__(self, cfg: ExchangeConfig, *, submit_attempts: int = 3) -> None:
+        self.cfg = cfg
+        self.name = cfg.exchange
+        self._submit_attempts = submit_attempts
+        self._timeout_s = cfg.timeout_ms / 1000
+        self._loop = LoopThread(f"venue-{cfg.exchange}")
+        self._ex = make_exchange(cfg, private=True)
+        self._reports: queue.Queue[ExecutionReport] = queue.Queue()
+        self._seen: dict[str, tuple[str, float]] = {}  # client id -> (status, filled)
+        self._in_flight: dict[str, str] = {}  # client id -> symbol, not yet terminal
+        self._fatal: BaseException | None = None
+        self._watcher: Any = None
+        self._poller: Any = None
+        self._lock = threading.Lock()  # _note runs on the caller's thread and the loop's
+        self.stats: Counter[str] = Counter()
+        self.ws_up = False
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def _call(self, coro: Any, action: str, order_id: str = "") -> Any:
+        self.stats["requests"] += 1
+        try:
+            return self._loop.call(coro, self._timeout_s * 3 + 1, f"{self.name} {action}")
+        except ccxt.BaseError as e:
+            # not "from e": its traceback holds the loop's objects (the text is kept)
+            raise map_error(e, self.name, action, order_id) from None
+
+    def open(self) -> CcxtVenue:
+        """Load the markets, check the key (one private call), start the report watcher.
+
+        Raises:
+            ConfigurationError: a bad key, or a configured symbol the exchange lacks.
+            TemporaryError: the exchange cannot be reached.
+        """
+        self._call(self._ex.load_markets(), "load_markets")
+        missing = [s for s in self.cfg.symbols if s not in self._ex.markets]
+        if missing:
+            raise ConfigurationError(
+                f"gateway.exchange.symbols: {self.name} has no market {', '.join(missing)}"
+            )
+        self.balances()  # a bad key fails here, once, before any order
+        self._watcher = self._loop.spawn(self._watch_reports())
+        self._poller = self._loop.spawn(self._poll_loop())
+        log.info("venue_opened", exchange=self.name, symbols=self.cfg.symbols)
+        return self
+
+    def close(self) -> None:
+        """Stop the watcher and release the exchange's connections."""
+        try:
+            self._loop.call(self._ex.close(), 5, f"{self.name} close")
+        except Exception as e:  # closing is best effort
+            log.warning("venue_close_failed", exchange=self.name, error=repr(e))
+        self._loop.stop()
+
+    # -- orders -------------------------------------------------------------------------
+
+    def submit(
+        self,
+        client_id: str,
+        symbol: str,
+        side: str,
+        qty: float,
+        price: float | None = None,
+        order_type: str = "market",
+    ) -> SubmitResult:
+        """Place an order under ``client_id``; safe to call again with the same id.
+
+        Raises:
+            ConfigurationError: the key was refused.
+            TemporaryError: no attempt got an answer and the order was not
+                found by its client order id: it is in doubt; `query` it later.
+        """
+        if not _CLIENT_ID_OK.match(client_id):
+            raise OrderRejected(client_id, "client order id must be 1-36 of [A-Za-z0-9._:-]")
+        params = {"clientOrderId": client_id}
+        delay = self.cfg.reconnect_initial_s
+        last: Exception | None = None
+        for attempt in range(1, self._submit_attempts + 1):
+            try:
+                o = self._call(
+                    self._ex.create_order(symbol, order_type, side, qty, price, params),
+                    "create_order",
+                    client_id,
+                )
+                return self._accepted(VenueOrder.from_ccxt(o), symbol)
+            except OrderRejected as e:
+                if "Duplicate order" not in e.reason:
+                    log.warning(
+                        "order_rejected_by_venue", client_order_id=client_id, reason=e.reason
+                    )
+                    return SubmitResult(False, None, e.reason)
+                last = e
+            except TemporaryError as e:
+                last = e
+                self.stats["submit_retries"] += 1
+                log.warning(
+                    "order_submit_went_unanswered",
+                    client_order_id=client_id,
+                    attempt=attempt,
+                    error=str(e),
+                )
+            found = self._lookup(client_id, symbol)
+            if found is not None:
+                self.stats["submit_found_after_error"] += 1
+                return self._accepted(found, symbol)
+            time.sleep(delay)
+            delay = min(delay * 2, self.cfg.reconnect_max_s)
+        raise TemporaryError(f"{self.name} create_order {client_id}: in doubt after {last}")
+
+    def _accepted(self, order: VenueOrder, symbol: str) -> SubmitResult:
+        if order.status not in TERMINAL:
+            with self._lock:
+                self._in_flight[order.client_order_id] = symbol
+        self._note(order, "rest")
+        return SubmitResult(True, order)
+
+    def _lookup(self, client_id: str, symbol: str) -> VenueOrder | None:
+        try:
+            return self.query(client_id, symbol)
+        except TemporaryError:
+            return None
+
+    def query(self, client_id: str, symbol: str) -> VenueOrder | None:
+        """The order with this client order id, or None when the exchange has none."""
+        try:
+            o = self._call(
+                self._ex.fetch_order(None, symbol, {"clientOrderId": client_id}), "fetch_order"
+            )
+        except OrderRejected:  # OrderNotFound
+            return None
+        return VenueOrder.from_ccxt(o)
+
+    def cancel(self, client_id: str, symbol: str) -> VenueOrder | None:
+        """Cancel by client order id; None when the exchange has no open order by it."""
+        try:
+            o = self._call(
+                self._ex.cancel_order(None, symbol, {"clientOrderId": client_id}), "cancel_order"
+            )
+        except OrderRejected:
+            return None
+        order = VenueOrder.from_ccxt(o)
+        self._note(order, "rest")
+        return order
+
+    def open_orders(self, symbol: str | None = None) -> list[VenueOrder]:
+        """Every open order (of ``symbol``, or of every configured symbol)."""
+        symbols = [symbol] if symbol else self.cfg.symbols
+        out: list[VenueOrder] = []
+        for s in symbols:
+            rows = self._call(self._ex.fetch_open_orders(s), "fetch_open_orders")
+            out += [VenueOrder.from_ccxt(o) for o in rows]
+        return out
+
+    def fills_since(self, symbol: str, since_ms: int = 0) -> list[VenueFill]:
+        """The account's trades in ``symbol`` from ``since_ms`` (exchange time)."""
+        rows = self._call(self._ex.fetch_my_trades(symbol, since_ms or None), "fetch_my_trades")
+        return [
+            VenueFill(
+                trade_id=str(t["id"]),
+                venue_order_id=str(t.get("order") or ""),
+                symbol=t["symbol"],
+                side=t["side"],
+                qty=float(t["amount"]),
+                price=float(t["price"]),
+                fee=float((t.get("fee") or {}).get("cost") or 0.0),
+                fee_currency=(t.get("fee") or {}).get("currency") or "",
+                ts_ms=int(t["timestamp"]),
+            )
+            for t in rows
+        ]
+
+    def balances(self) -> dict[str, float]:
+        """Total balance per asset (non-zero ones)."""
+        b = self._call(self._ex.fetch_balance(), "fetch_balance")
+        return {a: float(v) for a, v in (b.get("total") or {}).items() if v}
+
+    def positions(self) -> dict[str, float]:
+        """Spot positions: the base asset's balance per configured symbol."""
+        totals = self.balances()
+        return {s: totals.get(s.split("/")[0], 0.0) for s in self.cfg.symbols}
+
+    # -- execution reports --------------------------------------------------------------
+
+    def reports(self, timeout_s: float = 0.0) -> list[ExecutionReport]:
+        """Execution reports since the last call (waits up to ``timeout_s`` for the first).
+
+        Raises:
+            ConfigurationError: the watcher stopped on a refused key.
+        """
+        if self._fatal is not None:
+            raise self._fatal
+        out: list[ExecutionReport] = []
+        try:
+            out.append(
+                self._reports.get(timeout=timeout_s) if timeout_s else self._reports.get_nowait()
+            )
+            while True:
+                out.append(self._reports.get_nowait())
+        except queue.Empty:
+            pass
+        return out
+
+    def _note(self, o: VenueOrder, source: str) -> None:
+        """Queue a report when the order's status or fills changed."""
+        if not o.client_order_id:
+            return
+        with self._lock:
+            self._note_locked(o, source)
+
+    def _note_locked(self, o: VenueOrder, source: str) -> None:
+        prev_status, prev_filled = self._seen.get(o.client_order_id, ("", 0.0))
+        if (o.status, o.filled) == (prev_status, prev_filled) or o.filled < prev_filled:
+            return
+        self._seen[o.client_order_id] = (o.status, o.filled)
+        last_qty = o.filled - prev_filled
+        self._reports.put(ExecutionReport(o, last_qty, o.average if last_qty else 0.0, source))
+        if o.status in TERMINAL:
+            self._in_flight.pop(o.client_order_id, None)
+
+    async def _watch_reports(self) -> None:
+        delay = self.cfg.reconnect_initial_s
+        while True:
+            try:
+                orders = await self._ex.watch_orders()
+            except asyncio.CancelledError:
+                raise
+            except ccxt.BaseError as e:
+                err = map_error(e, self.name, "watch_orders")
+                if isinstance(err, ConfigurationError):
+                    self._fatal = err
+                    log.error("venue_stream_refused", exchange=self.name, error=str(err))
+                    return
+                if self.ws_up:
+                    log.warning("venue_stream_lost", exchange=self.name, error=str(err))
+                self.ws_up = False
+                self.stats["ws_errors"] += 1
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.cfg.reconnect_max_s)
+                continue
+            if not self.ws_up:
+                self.ws_up = True
+                log.info("venue_stream_connected", exchange=self.name)
+            delay = self.cfg.reconnect_initial_s
+            for o in orders:
+                self._note(VenueOrder.from_ccxt(o), "ws")
+
+    async def _poll_loop(self) -> None:
+        """Poll the orders in flight: often while the stream is down, now and then when up."""
+        while True:
+            interval = self.cfg.poll_interval_s
+            await asyncio.sleep(interval if self.ws_up else min(interval, 0.5))
+            await self._poll_in_flight()
+
+    async def _poll_in_flight(self) -> None:
+        """REST fallback: fetch every order in flight once."""
+        for cid, symbol in list(self._in_flight.items()):
+            self.stats["polls"] += 1
+            try:
+                o = await self._ex.fetch_order(None, symbol, {"clientOrderId": cid})
+            except ccxt.BaseError as e:
+                log.warning("venue_poll_failed", client_order_id=cid, error=type(e).__name__)
+                continue
+            self._note(VenueOrder.from_ccxt(o), "poll")

@@ -1,0 +1,117 @@
+"""Compare the signals and fills of two runs: a live run folder or a replay output folder.
+
+A run folder (``runs/<run_id>``) holds the executor's ``journal.sqlite``; a
+replay output folder (``workbench replay --out``) holds ``orders.parquet``
+(one order per signal, with the signal's fields) and ``fills.parquet``. Rows
+are matched by signal id; a signal or fill present on one side only, or a
+field that differs (symbol, side, qty, price, time), is a difference. The
+differences come in time order, so the first row is where the runs parted.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from workbench.exceptions import DataError
+
+FIELDS = ("symbol", "side", "qty", "price", "ts_ns")
+COLUMNS = ["kind", "signal_id", "field", "a", "b", "ts_ns"]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What a run did: ``signals`` and ``fills`` frames (signal_id + `FIELDS`)."""
+
+    path: Path
+    signals: pd.DataFrame
+    fills: pd.DataFrame
+
+
+def load_run(path: str | Path) -> RunRecord:
+    """Signals and fills of a run folder, a journal file, or a replay output folder.
+
+    Raises:
+        DataError: the folder holds neither a journal nor a replay's Parquet files.
+    """
+    p = Path(path)
+    journal = p if p.is_file() else p / "journal.sqlite"
+    if journal.is_file():
+        with sqlite3.connect(f"file:{journal}?mode=ro", uri=True) as db:
+            cols = ", ".join(("signal_id", *FIELDS))
+            signals = pd.read_sql_query(f"SELECT {cols} FROM signals", db)
+            fills = pd.read_sql_query(f"SELECT {cols} FROM fills", db)
+        return RunRecord(p, _norm(signals), _norm(fills))
+    orders, fills_file = p / "orders.parquet", p / "fills.parquet"
+    if orders.is_file() and fills_file.is_file():
+        signals = pd.read_parquet(orders, columns=["signal_id", *FIELDS])
+        fills = pd.read_parquet(fills_file, columns=["signal_id", *FIELDS])
+        return RunRecord(p, _norm(signals), _norm(fills))
+    raise DataError(
+        "not a run folder (no journal.sqlite) nor a replay output (no orders.parquet and "
+        "fills.parquet)",
+        str(p),
+    )
+
+
+def _norm(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.astype({"qty": "float64", "price": "float64", "ts_ns": "int64"})
+    df["side"] = df["side"].astype(str)
+    return df.sort_values(["ts_ns", "signal_id"], kind="stable").reset_index(drop=True)
+
+
+def diff_runs(a: str | Path, b: str | Path, limit: int = 20) -> pd.DataFrame:
+    """The first ``limit`` differences between runs ``a`` and ``b`` (empty when they agree).
+
+    Columns: ``kind`` (signal | fill), ``signal_id``, ``field`` (a field name,
+    or ``only in a`` / ``only in b``), ``a`` and ``b`` (the values), ``ts_ns``.
+    """
+    ra, rb = load_run(a), load_run(b)
+    rows = _compare("signal", ra.signals, rb.signals) + _compare("fill", ra.fills, rb.fills)
+    rows.sort(key=lambda r: (r[5], r[0] != "signal"))
+    return pd.DataFrame(rows[:limit], columns=COLUMNS)
+
+
+def _compare(kind: str, a: pd.DataFrame, b: pd.DataFrame) -> list[tuple]:
+    rows: list[tuple] = []
+    # Fills repeat a signal id when an order fills in parts: number them per signal.
+    a = a.assign(n=a.groupby("signal_id").cumcount())
+    b = b.assign(n=b.groupby("signal_id").cumcount())
+    merged = a.merge(
+        b, on=["signal_id", "n"], how="outer", suffixes=("_a", "_b"), indicator="present"
+    )
+    for r in merged.itertuples(index=False):
+        rd = r._asdict()
+        if rd["present"] == "left_only":
+            rows.append(
+                (kind, rd["signal_id"], "only in a", _row(rd, "_a"), "", int(rd["ts_ns_a"]))
+            )
+            continue
+        if rd["present"] == "right_only":
+            rows.append(
+                (kind, rd["signal_id"], "only in b", "", _row(rd, "_b"), int(rd["ts_ns_b"]))
+            )
+            continue
+        for f in FIELDS:
+            va, vb = rd[f + "_a"], rd[f + "_b"]
+            same = abs(va - vb) <= 1e-9 * max(1.0, abs(va)) if f in ("qty", "price") else va == vb
+            if not same:
+                rows.append((kind, rd["signal_id"], f, str(va), str(vb), int(rd["ts_ns_a"])))
+    return rows
+
+
+def _row(rd: dict, suffix: str) -> str:
+    return " ".join(f"{f}={rd[f + suffix]}" for f in FIELDS)
+
+
+def format_diff(diff: pd.DataFrame) -> str:
+    """Human-readable lines for the CLI."""
+    if diff.empty:
+        return "no differences"
+    lines = [f"{len(diff)} first difference(s):"]
+    for r in diff.itertuples(index=False):
+        lines.append(f"  {r.kind} {r.signal_id}: {r.field}: a={r.a!s} b={r.b!s}")
+    return "\n".join(lines)
