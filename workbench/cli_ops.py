@@ -1,0 +1,126 @@
+"""The operations commands: CURVE keys and service files."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from workbench.cli import EXIT_USAGE, _load
+
+
+def _keys_generate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from workbench.messaging.security import config_lines, generate_keys, pipeline_members
+
+    if args.config:
+        cfg = _load(args.config)
+        if cfg is None:
+            return EXIT_USAGE
+        names = [*pipeline_members(cfg), *(args.names or ["tap"])]
+    else:
+        names = args.names or ["gateway", "executor", "sr-1", "supervisor", "tap"]
+    try:
+        publics = generate_keys(Path(args.dir), names, force=args.force)
+    except (FileExistsError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"# wrote {len(publics)} key pairs to {args.dir} (secret files mode 0600)")
+    print(config_lines(publics, args.dir), end="")
+    return 0
+
+
+def _add_keys_parser(sub) -> None:
+    keys = sub.add_parser("keys", help="CURVE key pairs for the bus")
+    keys_sub = keys.add_subparsers(dest="action", required=True)
+    gen = keys_sub.add_parser("generate", help="write key pairs, print the [security] lines")
+    gen.add_argument("dir", help="folder for <name>.key and <name>.key_secret (made 0700)")
+    gen.add_argument("--config", default=None, help="one pair per runner of this config")
+    gen.add_argument(
+        "--names", type=lambda v: v.split(","), default=None, help="comma-separated names"
+    )
+    gen.add_argument("--force", action="store_true", help="replace existing secret files")
+    gen.set_defaults(func=_keys_generate)
+
+
+# -- deploy (systemd) ------------------------------------------------------------------
+
+
+def _deploy_systemd(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from workbench.supervisor.systemd import UnitSpec, write_units
+
+    cfg = _load(args.config)
+    if cfg is None:
+        return EXIT_USAGE
+    known = [cfg.executor.id, cfg.gateway.id, *(s.id for s in cfg.strategies)]
+    if args.per_runner and cfg.hosts:
+        print(
+            f"{cfg.source}: hosts: --per-runner needs a config without [[hosts]] "
+            "(`up --runners` must name exactly one host's runners)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    groups: list[tuple[str, list[str]]] = []
+    default = [f"{h.name}={','.join(h.runners)}" for h in cfg.hosts] or [",".join(known)]
+    for item in args.runners or default:
+        name, sep, names = item.rpartition("=")
+        runners = [n for n in names.split(",") if n]
+        unknown = [n for n in runners if n not in known]
+        if unknown or not runners:
+            print(
+                f"{cfg.source}: --runners {item}: no runner named {', '.join(unknown) or '?'}; "
+                f"have {', '.join(known)}",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        if args.per_runner:
+            groups += [(r, [r]) for r in runners]
+        else:
+            groups.append((name if sep else "-".join(runners), runners))
+    config_path = Path(args.config).resolve()
+    specs = [
+        UnitSpec(
+            name=name,
+            config=config_path,
+            runners=runners,
+            workdir=config_path.parent,
+            user=args.user,
+            watchdog_s=args.watchdog_s,
+            env_file=Path(args.env_file).resolve() if args.env_file else None,
+        )
+        for name, runners in groups
+    ]
+    for path in write_units(specs, Path(args.out)):
+        print(f"wrote {path}")
+    return 0
+
+
+def _add_deploy_parser(sub) -> None:
+    dep = sub.add_parser("deploy", help="write service files")
+    dep_sub = dep.add_subparsers(dest="target", required=True)
+    sd = dep_sub.add_parser("systemd", help="Type=notify units that run `workbench up`")
+    sd.add_argument("--config", required=True)
+    sd.add_argument(
+        "--runners",
+        action="append",
+        default=None,
+        metavar="[NAME=]R1,R2",
+        help="the runners of one host (repeat per host); default: one unit per [[hosts]] "
+        "entry, or all runners in one unit",
+    )
+    sd.add_argument("--per-runner", action="store_true", help="one unit per runner")
+    sd.add_argument("--out", default=".", help="folder for the .service files")
+    sd.add_argument("--user", default=None, help="User= of the units")
+    sd.add_argument("--watchdog-s", type=int, default=30, help="WatchdogSec= of the units")
+    sd.add_argument(
+        "--env-file", default=None, help="EnvironmentFile= with the secrets (mode 0600)"
+    )
+    sd.set_defaults(func=_deploy_systemd)
+
+
+def add_ops_parsers(sub) -> None:
+    """Add keys and deploy to the subcommands."""
+    _add_keys_parser(sub)
+    _add_deploy_parser(sub)

@@ -1,0 +1,152 @@
+"""Building, loading and checking a config: errors name the file and the field."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import (
+    ValidationError,
+)
+
+from workbench.config.model import _TOML_FILE, WorkbenchConfig
+from workbench.exceptions import ConfigurationError
+from workbench.exchanges.config import secrets_in_file
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def exposure_problems(cfg: WorkbenchConfig) -> list[str]:
+    """Health and metrics leave loopback only behind a bearer token.
+
+    Checked where the server starts (`workbench up`, `Supervisor`) and by
+    `check_config`, not at load: the token is never saved, and runners load
+    the saved copy.
+    """
+    sc = cfg.supervisor
+    if sc.http_host in LOOPBACK_HOSTS or sc.http_token is not None:
+        return []
+    return [
+        f"{cfg.source}: supervisor.http_host: {sc.http_host!r} is not a loopback address; "
+        "set supervisor.http_token (e.g. WORKBENCH__SUPERVISOR__HTTP_TOKEN) to serve "
+        "health and metrics to the network"
+    ]
+
+
+def _format_errors(e: ValidationError, source: str) -> list[str]:
+    problems = []
+    for err in e.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        got = err.get("input")
+        detail = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+        problems.append(f"{source}: {loc}: {msg}{detail}")
+    return problems
+
+
+def build_config(
+    data: dict[str, Any] | None = None, *, base_dir: Path | None = None, source: str = "<code>"
+) -> WorkbenchConfig:
+    """A config from a dict (environment overrides still apply).
+
+    Raises:
+        ConfigurationError: with one problem per invalid field.
+    """
+    try:
+        # Deep copy: pydantic keeps `Any` values (strategy params) by reference, and
+        # editing a config must never reach back into the caller's dicts.
+        cfg = WorkbenchConfig(**copy.deepcopy(data or {}))
+    except ValidationError as e:
+        problems = _format_errors(e, source)
+        raise ConfigurationError("\n".join(problems), problems) from e
+    cfg._base_dir = (base_dir or Path.cwd()).resolve()
+    cfg._source = source
+    return cfg
+
+
+def load_config(path: str | Path) -> WorkbenchConfig:
+    """Load and validate a TOML config file, with environment overrides.
+
+    Raises:
+        ConfigurationError: unreadable file, bad TOML, or invalid fields; each
+            problem names the file and the field.
+    """
+    p = Path(path).expanduser()
+    try:
+        with p.open("rb") as f:
+            raw = tomllib.load(f)  # syntax first, for an error with line and column
+    except FileNotFoundError as e:
+        raise ConfigurationError(f"{p}: config file not found") from e
+    except OSError as e:
+        raise ConfigurationError(f"{p}: cannot read config file: {e.strerror}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigurationError(f"{p}: invalid TOML: {e}") from e
+    leaked = secrets_in_file(raw, str(p))
+    if leaked:
+        raise ConfigurationError("\n".join(leaked), leaked)
+    token = _TOML_FILE.set(p)
+    try:
+        cfg = WorkbenchConfig()
+    except ValidationError as e:
+        problems = _format_errors(e, str(p))
+        raise ConfigurationError("\n".join(problems), problems) from e
+    finally:
+        _TOML_FILE.reset(token)
+    cfg._base_dir = p.resolve().parent
+    cfg._source = str(p)
+    return cfg
+
+
+def live_risk_problems(cfg: WorkbenchConfig) -> list[str]:
+    """A pipeline on a live feed must have order and position limits.
+
+    Returns:
+        One message per missing limit, naming the file and the field.
+    """
+    if cfg.gateway.feed == "replay":
+        return []
+    risk = cfg.executor.risk
+    return [
+        f"{cfg.source}: executor.risk.{name}: must be set (> 0) when gateway.feed is "
+        f"{cfg.gateway.feed!r}, not a replay"
+        for name in ("max_order_qty", "max_position_qty")
+        if not getattr(risk, name)
+    ]
+
+
+def check_config(cfg: WorkbenchConfig) -> list[str]:
+    """Deeper checks than field validation: files exist, strategies build.
+
+    Returns:
+        One message per problem, each naming the file and the field.
+    """
+    from workbench.strategies.base import load_strategy
+
+    problems: list[str] = []
+    src = cfg.source
+    if cfg.gateway.feed == "replay" and not cfg.resolve(cfg.gateway.replay.path).is_file():
+        problems.append(
+            f"{src}: gateway.replay.path: file not found: {cfg.resolve(cfg.gateway.replay.path)}"
+        )
+    problems += live_risk_problems(cfg)
+    problems += exposure_problems(cfg)
+    known = {s.id for s in cfg.strategies}
+    for sid in cfg.gateway.replay.subscribers or []:
+        if sid not in known:
+            problems.append(f"{src}: gateway.replay.subscribers: no strategy {sid!r}")
+    for i, s in enumerate(cfg.strategies):
+        try:
+            load_strategy(s.class_path, s.id, s.params)
+        except ConfigurationError as e:
+            problems.append(f"{src}: strategies[{i}] ({s.id}): {e}")
+    from workbench.execution.broker import load_broker
+
+    try:
+        load_broker(cfg.executor.broker.class_path, cfg.executor.broker.params)
+    except ConfigurationError as e:
+        problems.append(f"{src}: executor.broker: {e}")
+    return problems

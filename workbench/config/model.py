@@ -1,0 +1,230 @@
+"""`WorkbenchConfig`: the whole config, its sources, paths and TOML round trip."""
+
+from __future__ import annotations
+
+import contextvars
+from pathlib import Path
+
+import tomli_w
+from pydantic import (
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
+
+from workbench.config.sections import (
+    BusConfig,
+    ExecutorConfig,
+    GatewayConfig,
+    HostConfig,
+    PromotionRecord,
+    ReportConfig,
+    RuntimeConfig,
+    SecurityConfig,
+    StrategyConfig,
+    SupervisorConfig,
+)
+from workbench.exceptions import ConfigurationError
+from workbench.exchanges.config import RecorderConfig
+
+_TOML_FILE: contextvars.ContextVar[Path | None] = contextvars.ContextVar("toml_file", default=None)
+
+
+class WorkbenchConfig(BaseSettings):
+    """Everything a run needs; see the module docstring for precedence."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="WORKBENCH__",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_assignment=True,
+    )
+
+    run_id: str = "default"
+    bus: BusConfig = Field(default_factory=BusConfig)
+    gateway: GatewayConfig = Field(default_factory=GatewayConfig)
+    strategies: list[StrategyConfig] = Field(default_factory=lambda: [StrategyConfig()])
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
+    hosts: list[HostConfig] = Field(default_factory=list)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+    recorder: RecorderConfig = Field(default_factory=RecorderConfig)
+    promotion: PromotionRecord | None = None
+
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+    _source: str = PrivateAttr(default="<defaults>")
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
+        toml_file = _TOML_FILE.get()
+        sources = [init_settings, env_settings]
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    @field_validator("strategies")
+    @classmethod
+    def _unique_ids(cls, v: list[StrategyConfig]) -> list[StrategyConfig]:
+        ids = [s.id for s in v]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"strategy ids must be unique; repeated: {', '.join(dupes)}")
+        if not v:
+            raise ValueError("at least one strategy is required")
+        return v
+
+    @field_validator("run_id")
+    @classmethod
+    def _run_id_chars(cls, v: str) -> str:
+        if not v or any(c in v for c in "/\\ "):
+            raise ValueError("must be non-empty without slashes or spaces")
+        return v
+
+    @model_validator(mode="after")
+    def _hosts(self) -> WorkbenchConfig:
+        if not self.hosts:
+            return self
+        known = {self.gateway.id, self.executor.id, *(s.id for s in self.strategies)}
+        seen: dict[str, str] = {}
+        for i, h in enumerate(self.hosts):
+            for r in h.runners:
+                if r not in known:
+                    raise ValueError(f"hosts[{i}].runners: no runner named {r!r}")
+                if r in seen:
+                    raise ValueError(f"hosts[{i}].runners: {r!r} is on host {seen[r]!r} too")
+                seen[r] = h.name
+        addrs = [h.telemetry_address for h in self.hosts]
+        if len(set(addrs)) != len(addrs):
+            raise ValueError("hosts: telemetry_address must differ per host")
+        return self
+
+    @model_validator(mode="after")
+    def _curve_keys(self) -> WorkbenchConfig:
+        if not self.security.curve:
+            return self
+        from workbench.messaging.security import is_tap, pipeline_members
+
+        members = pipeline_members(self)
+        missing = [m for m in members if m not in self.security.public_keys]
+        if missing:
+            raise ValueError(
+                f"security.public_keys: curve is on but no public key for {', '.join(missing)}"
+            )
+        strangers = [n for n in self.security.public_keys if n not in members and not is_tap(n)]
+        if strangers:
+            raise ValueError(
+                f"security.public_keys: {', '.join(strangers)} is not a runner id, "
+                "'supervisor' or a tap ('tap...')"
+            )
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        """Equal content; where the config was loaded from does not count."""
+        if not isinstance(other, WorkbenchConfig):
+            return NotImplemented
+        return self.model_dump() == other.model_dump()
+
+    __hash__ = None  # mutable
+
+    # -- paths -----------------------------------------------------------------
+
+    @property
+    def base_dir(self) -> Path:
+        """Directory relative paths are resolved against."""
+        return self._base_dir
+
+    @property
+    def source(self) -> str:
+        """Where this config came from (file path or ``<defaults>``)."""
+        return self._source
+
+    def resolve(self, path: str) -> Path:
+        """A config path made absolute against `base_dir`."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (self._base_dir / p).resolve()
+
+    def run_path(self) -> Path:
+        """The folder of this run: ``<run_dir>/<run_id>``."""
+        return self.resolve(self.runtime.run_dir) / self.run_id
+
+    def journal_path(self) -> Path:
+        """The executor's SQLite journal."""
+        if self.executor.journal_path:
+            return self.resolve(self.executor.journal_path)
+        return self.run_path() / "journal.sqlite"
+
+    def state_path(self) -> Path:
+        """Folder of strategy state files."""
+        if self.runtime.state_dir:
+            return self.resolve(self.runtime.state_dir)
+        return self.run_path() / "state"
+
+    def strategy(self, strategy_id: str | None) -> StrategyConfig:
+        """The strategy section with this id (the only one when ``None``).
+
+        Raises:
+            ConfigurationError: no such id, or ``None`` with several strategies.
+        """
+        if strategy_id is None:
+            if len(self.strategies) != 1:
+                ids = ", ".join(s.id for s in self.strategies)
+                raise ConfigurationError(f"{self._source}: several strategies ({ids}); pick one")
+            return self.strategies[0]
+        for s in self.strategies:
+            if s.id == strategy_id:
+                return s
+        ids = ", ".join(s.id for s in self.strategies)
+        raise ConfigurationError(f"{self._source}: no strategy {strategy_id!r}; have {ids}")
+
+    def replay_subscribers(self) -> list[str]:
+        """Strategy ids the replay gateway waits for."""
+        subs = self.gateway.replay.subscribers
+        return list(subs) if subs is not None else [s.id for s in self.strategies]
+
+    # -- persistence -------------------------------------------------------------
+
+    def to_toml(self) -> str:
+        """This config as TOML text; `load_config` of it gives an equal config."""
+        data = self.model_dump(mode="json", exclude_none=True)
+        return tomli_w.dumps(data)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the config as TOML, rebasing relative paths onto the new folder.
+
+        Returns:
+            The absolute path written.
+        """
+        dest = Path(path).expanduser().resolve()
+        clone = self.rebased(dest.parent)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_suffix(dest.suffix + ".tmp")
+        tmp.write_text(clone.to_toml())
+        tmp.replace(dest)
+        return dest
+
+    def rebased(self, new_base: Path) -> WorkbenchConfig:
+        """A copy whose relative paths point at the same files from ``new_base``."""
+        import os
+
+        def rebase(p: str) -> str:
+            if not p or Path(p).is_absolute():
+                return p
+            return os.path.relpath(self.resolve(p), new_base)
+
+        data = self.model_dump()
+        data["gateway"]["replay"]["path"] = rebase(self.gateway.replay.path)
+        data["executor"]["journal_path"] = rebase(self.executor.journal_path)
+        data["runtime"]["run_dir"] = rebase(self.runtime.run_dir)
+        data["runtime"]["state_dir"] = rebase(self.runtime.state_dir)
+        data["security"]["keys_dir"] = rebase(self.security.keys_dir)
+        data["recorder"]["path"] = rebase(self.recorder.path)
+        from workbench.config.loading import build_config  # loading builds on this module
+
+        clone = build_config(data, base_dir=new_base)
+        return clone

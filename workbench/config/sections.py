@@ -1,0 +1,363 @@
+"""The sections of the config: bus, gateway, strategies, executor, runtime, supervisor, ...
+
+Units are in field names; every section refuses unknown fields.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+from workbench.exchanges.config import ExchangeConfig
+
+_ADDRESS_SCHEMES = ("tcp://", "ipc://", "inproc://")
+BUS_STREAMS = ("ticks", "signals", "events", "control", "telemetry", "command")
+"""The bus's sockets: ``BusConfig.<name>_address`` for each."""
+
+DEFAULT_STRATEGY_PATH = "workbench.strategies.support_resistance:SupportResistance"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=True)
+
+
+class BusConfig(_Section):
+    """Where the runners meet, and how their sockets behave."""
+
+    ticks_address: str = "tcp://127.0.0.1:5701"
+    signals_address: str = "tcp://127.0.0.1:5702"
+    events_address: str = "tcp://127.0.0.1:5703"
+    control_address: str = "tcp://127.0.0.1:5704"
+    telemetry_address: str = "tcp://127.0.0.1:5705"
+    command_address: str = Field(
+        "tcp://127.0.0.1:5706", description="the executor's operator commands (halt, resume)"
+    )
+    reconnect_interval_ms: int = Field(100, ge=1)
+    reconnect_interval_max_ms: int = Field(1_000, ge=0)
+    zmq_heartbeat_interval_ms: int = Field(1_000, ge=0)
+    zmq_heartbeat_timeout_ms: int = Field(3_000, ge=0)
+    linger_ms: int = Field(1_000, ge=0)
+    bind_retry_attempts: int = Field(20, ge=1)
+    bind_retry_max_wait_ms: int = Field(1_000, ge=1)
+
+    @field_validator(
+        "ticks_address",
+        "signals_address",
+        "events_address",
+        "control_address",
+        "telemetry_address",
+        "command_address",
+    )
+    @classmethod
+    def _zmq_address(cls, v: str) -> str:
+        if not v.startswith(_ADDRESS_SCHEMES):
+            raise ValueError(f"must start with one of {', '.join(_ADDRESS_SCHEMES)}")
+        return v
+
+    @model_validator(mode="after")
+    def _distinct(self) -> BusConfig:
+        addrs = [
+            self.ticks_address,
+            self.signals_address,
+            self.events_address,
+            self.control_address,
+            self.telemetry_address,
+            self.command_address,
+        ]
+        if len(set(addrs)) != len(addrs):
+            raise ValueError("bus addresses must all differ")
+        return self
+
+
+class SimulatedFeedConfig(_Section):
+    """A seeded random-walk live feed: the embedded default, no account needed."""
+
+    symbols: list[str] = Field(default_factory=lambda: ["ABC"], min_length=1)
+    rate_per_s: float = Field(50.0, gt=0, description="ticks per second per symbol")
+    seed: int = 7
+    start_price: float = Field(100.0, gt=0)
+    tick_size: float = Field(0.01, gt=0)
+    volatility_ticks: float = Field(1.0, gt=0, description="std dev of a step, in ticks")
+    max_ticks: int = Field(
+        0, ge=0, description="stop with end-of-stream after this many; 0 = run forever"
+    )
+
+
+class ReplayFeedConfig(_Section):
+    """Replay of a tick file (CSV or Parquet) with flow control."""
+
+    path: str = "../data/ticks/synth-ABC-5000.csv"
+    format: Literal["auto", "csv", "parquet", "histdata"] = "auto"
+    symbol: str | None = None
+    price: Literal["mid", "bid", "ask"] = "mid"
+    repair: bool = False
+    speed: float = Field(0.0, ge=0, description="x real time; 0 = as fast as the pipeline allows")
+    batch_size: int = Field(1_000, ge=1, le=100_000)
+    window_batches: int = Field(32, ge=1, description="batches in flight before waiting for credit")
+    subscribers: list[str] | None = Field(
+        None, description="strategy ids that must be ready before replay starts; None = all"
+    )
+    start_timeout_s: float = Field(30.0, gt=0)
+
+
+class GatewayConfig(_Section):
+    """The tick publisher."""
+
+    id: str = "gateway"
+    feed: Literal["simulated", "replay", "exchange"] = "simulated"
+    simulated: SimulatedFeedConfig = Field(default_factory=SimulatedFeedConfig)
+    replay: ReplayFeedConfig = Field(default_factory=ReplayFeedConfig)
+    exchange: ExchangeConfig = Field(default_factory=ExchangeConfig)
+
+
+def _default_conditions() -> list[dict[str, Any]]:
+    return [
+        {
+            "id": "buy-dip",
+            "symbol": "ABC",
+            "side": "BUY",
+            "trigger_price": 99.8,
+            "turning_point": 0.05,
+            "take_profit": 0.2,
+            "stop_loss": 0.15,
+            "following": True,
+            "rearm": True,
+        },
+        {
+            "id": "sell-rip",
+            "symbol": "ABC",
+            "side": "SELL",
+            "trigger_price": 100.2,
+            "turning_point": 0.05,
+            "take_profit": 0.2,
+            "stop_loss": 0.15,
+            "following": True,
+            "rearm": True,
+        },
+    ]
+
+
+class StrategyConfig(_Section):
+    """One strategy runner: a class declared as data, plus its parameters."""
+
+    id: str = "sr-1"
+    class_path: str = DEFAULT_STRATEGY_PATH
+    params: dict[str, Any] = Field(default_factory=lambda: {"conditions": _default_conditions()})
+
+    @field_validator("id")
+    @classmethod
+    def _id_chars(cls, v: str) -> str:
+        if not v or any(c in v for c in ":/ "):
+            raise ValueError("must be non-empty without ':', '/' or spaces")
+        return v
+
+
+DEFAULT_BROKER_PATH = "workbench.execution.simulator:SimulatedBroker"
+
+
+class BrokerConfig(_Section):
+    """The broker adapter behind the executor (declared like a strategy), and its breaker.
+
+    ``params`` go to the class's constructor; the built-in simulator takes
+    ``latency_ms``, ``fee_bps``, ``fee_per_order``, ``slippage`` and
+    ``partial_fills``. The older form ``kind = "simulated"`` plus ``slippage``
+    is read as the simulator with that slippage.
+    """
+
+    class_path: str = DEFAULT_BROKER_PATH
+    params: dict[str, Any] = Field(default_factory=dict)
+    call_timeout_s: float = Field(
+        5.0, gt=0, description="a broker call slower than this fails (and counts for the breaker)"
+    )
+    breaker_fail_max: int = Field(5, ge=1)
+    breaker_reset_timeout_s: float = Field(10.0, gt=0)
+    reconcile_interval_s: float = Field(
+        5.0, gt=0, description="how often orders left in doubt are asked for again"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_kind(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or ("kind" not in data and "slippage" not in data):
+            return data
+        data = dict(data)
+        kind = data.pop("kind", "simulated")
+        if kind != "simulated":
+            raise ValueError(f"kind {kind!r}: use class_path (kind only knew 'simulated')")
+        if "slippage" in data:
+            data["params"] = {**data.get("params", {}), "slippage": data.pop("slippage")}
+        return data
+
+    @property
+    def is_simulator(self) -> bool:
+        """The built-in simulator (the one fast replay can always run)."""
+        return self.class_path == DEFAULT_BROKER_PATH
+
+
+class RiskConfig(_Section):
+    """Pre-trade limits; 0 disables a limit. A config whose feed is not a replay
+    must set ``max_order_qty`` and ``max_position_qty`` (`check_config`)."""
+
+    max_order_qty: float = Field(0.0, ge=0, description="largest order, in units")
+    max_order_notional: float = Field(0.0, ge=0, description="largest qty x price of an order")
+    max_position_qty: float = Field(0.0, ge=0, description="largest |position| per symbol")
+    max_position_qty_by_symbol: dict[str, float] = Field(
+        default_factory=dict, description="per-symbol overrides of max_position_qty"
+    )
+    max_orders_per_s: float = Field(0.0, ge=0, description="orders a second per strategy")
+    max_orders_per_s_total: float = Field(0.0, ge=0, description="orders a second in all")
+    order_burst: float = Field(
+        0.0, ge=0, description="orders a rate limit lets through at once; 0 = its rate"
+    )
+    price_collar_pct: float = Field(
+        0.0, ge=0, description="largest distance of an order's price from the last market price"
+    )
+    stale_market_data_s: float = Field(
+        0.0, ge=0, description="reject orders when the symbol's last tick is older than this"
+    )
+    max_daily_loss: float = Field(
+        0.0, ge=0, description="HALT when the UTC day's realized + unrealized PnL is below -this"
+    )
+
+
+class ExecutorConfig(_Section):
+    """The signal puller, broker and journal."""
+
+    id: str = "executor"
+    journal_path: str = Field("", description="SQLite file; '' = <run_dir>/<run_id>/journal.sqlite")
+    broker: BrokerConfig = Field(default_factory=BrokerConfig)
+    risk: RiskConfig = Field(default_factory=RiskConfig)
+    exit_on_eos: bool = Field(
+        True, description="exit 0 once every strategy's end-of-stream arrived"
+    )
+    signal_gap_timeout_s: float = Field(
+        10.0, gt=0, description="a hole in a strategy's signal seqs no re-send filled: alert"
+    )
+    ack_interval_s: float = Field(
+        0.25, gt=0, description="how often the executor repeats its acks to the strategies"
+    )
+
+
+class RuntimeConfig(_Section):
+    """What every runner shares: heartbeats, logs, folders."""
+
+    heartbeat_interval_s: float = Field(0.5, gt=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    run_dir: str = "../runs"
+    state_dir: str = Field("", description="strategy state files; '' = <run_dir>/<run_id>/state")
+    bad_frame_log_interval_s: float = Field(5.0, gt=0)
+    signal_resend_after_s: float = Field(
+        1.0, gt=0, description="a strategy re-sends a signal the executor has not acked by then"
+    )
+    log_max_mb: float = Field(
+        50.0, ge=0, description="rotate a runner's log file at this size; 0 = never"
+    )
+    log_keep: int = Field(5, ge=0, description="rotated log files kept per runner")
+
+
+class SupervisorConfig(_Section):
+    """How the supervisor starts, watches and restarts runners, and where it reports."""
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(
+        0, ge=0, le=65535, description="health/metrics port; 0 = pick a free one"
+    )
+    start_timeout_s: float = Field(15.0, gt=0, description="spawn to first heartbeat")
+    heartbeat_timeout_s: float = Field(
+        2.0, gt=0, description="heartbeat age that makes a runner unhealthy"
+    )
+    hung_restart_after_s: float = Field(
+        1.0, ge=0, description="unhealthy this long = hung: restart it"
+    )
+    stop_grace_s: float = Field(3.0, gt=0, description="SIGTERM to SIGKILL")
+    restart_backoff_initial_s: float = Field(0.05, ge=0)
+    restart_backoff_max_s: float = Field(10.0, ge=0)
+    restart_backoff_jitter: float = Field(0.2, ge=0, le=1, description="+/- fraction of the delay")
+    max_restarts: int = Field(5, ge=0, description="restarts allowed per window before 'failed'")
+    restart_window_s: float = Field(60.0, gt=0)
+    unlimited_restarts: bool = False
+    log_lines_kept: int = Field(
+        500, ge=10, description="recent log lines kept per runner in memory"
+    )
+    # A secret: required as a bearer token on every request when set. Excluded
+    # from dumps, so it never reaches runs/<run>/config.toml or a saved file;
+    # give it in the environment (WORKBENCH__SUPERVISOR__HTTP_TOKEN).
+    http_token: SecretStr | None = Field(None, exclude=True, repr=False)
+
+    @field_validator("http_host")
+    @classmethod
+    def _host_chars(cls, v: str) -> str:
+        if not v or any(c.isspace() or c in "/@" for c in v):
+            raise ValueError("must be a host name or an IP address")
+        return v
+
+
+_Z85_KEY = re.compile(r"^[0-9a-zA-Z.\-:+=^!/*?&<>()\[\]{}@%$#]{40}$")
+
+
+class SecurityConfig(_Section):
+    """CURVE on the bus (see `workbench.messaging.security`). Public keys only: no secrets."""
+
+    curve: bool = False
+    keys_dir: str = Field(
+        "", description="folder of <name>.key_secret files; WORKBENCH_SECRET_KEY_<NAME> wins"
+    )
+    public_keys: dict[str, str] = Field(
+        default_factory=dict, description="z85 public key per runner id, 'supervisor', 'tap...'"
+    )
+
+    @field_validator("public_keys")
+    @classmethod
+    def _z85(cls, v: dict[str, str]) -> dict[str, str]:
+        bad = [name for name, key in v.items() if not _Z85_KEY.match(key)]
+        if bad:
+            raise ValueError(f"not a 40-character z85 public key: {', '.join(sorted(bad))}")
+        return v
+
+
+class HostConfig(_Section):
+    """One host of a pipeline spread over several (``workbench up --runners ...``).
+
+    Its supervisor binds ``telemetry_address`` (reachable from the other
+    hosts), and every runner sends its heartbeats to every host's supervisor,
+    so each sees the heartbeats of the remote runners it depends on.
+    """
+
+    name: str
+    runners: list[str] = Field(min_length=1)
+    telemetry_address: str
+
+    @field_validator("telemetry_address")
+    @classmethod
+    def _zmq_address(cls, v: str) -> str:
+        return BusConfig._zmq_address(v)
+
+
+class ReportConfig(_Section):
+    """How reports turn PnL into returns (`workbench.replays.performance`)."""
+
+    capital: float = Field(
+        10_000.0,
+        gt=0,
+        description="capital base in quote currency; daily return = equity change / "
+        "(capital + equity at the previous day's close)",
+    )
+
+
+class PromotionRecord(_Section):
+    """Why this config was promoted: the replay it passed and the checks it met."""
+
+    replay: str = ""
+    fills_sha256: str = ""
+    promoted_at: str = ""
+    checks: dict[str, float] = Field(default_factory=dict)
+    summary: dict[str, Any] = Field(default_factory=dict)
