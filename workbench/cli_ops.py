@@ -11,7 +11,8 @@ from workbench.cli import EXIT_USAGE, _load
 def _keys_generate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from workbench.messaging.security import config_lines, generate_keys, pipeline_members
+    from workbench.messaging.curve_keys import config_lines, generate_keys
+    from workbench.messaging.security import pipeline_members
 
     if args.config:
         cfg = _load(args.config)

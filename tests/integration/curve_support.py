@@ -11,7 +11,7 @@ from typing import Any
 from helpers import make_config
 
 from workbench.config import WorkbenchConfig
-from workbench.messaging.security import generate_keys
+from workbench.messaging.curve_keys import generate_keys
 
 
 def free_port() -> int:

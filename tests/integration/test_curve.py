@@ -150,7 +150,7 @@ def test_replay_over_curve_gives_the_hand_derived_fills(tmp_path):
 def test_a_runner_whose_secret_does_not_match_fails_with_a_config_error(tmp_path):
     cfg, keys_dir = curve_config(tmp_path)
     other = tmp_path / "other"
-    from workbench.messaging.security import generate_keys
+    from workbench.messaging.curve_keys import generate_keys
 
     generate_keys(other, ["executor"])
     (keys_dir / "executor.key_secret").write_bytes((other / "executor.key_secret").read_bytes())

@@ -1,5 +1,7 @@
 """The support/resistance condition: a small state machine over prices.
 
+Its spec, states and events are in `workbench.domain.condition_spec` (re-exported here).
+
 A BUY condition waits for the price to fall to its trigger (support), then for
 a rebound of ``turning_point`` above it to enter, then exits at a take-profit
 or a stop-loss distance from the entry price. A SELL condition mirrors every
@@ -11,136 +13,28 @@ Pure: no I/O. The strategy turns ENTERED / EXITED events into signals.
 
 from __future__ import annotations
 
-import enum
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
+from workbench.domain.condition_spec import (
+    ConditionEvent,
+    ConditionEventKind,
+    ConditionSpec,
+    ConditionState,
+)
 from workbench.domain.model import Side
 
+__all__ = [
+    "Condition",
+    "ConditionEvent",
+    "ConditionEventKind",
+    "ConditionSpec",
+    "ConditionState",
+    "price_blocks",
+]
+
 _INF = math.inf
-
-
-class ConditionState(enum.StrEnum):
-    """Where a condition is in its cycle."""
-
-    WAITING = "WAITING"
-    TRIGGERED = "TRIGGERED"
-    ENTERED = "ENTERED"
-    DONE = "DONE"
-
-
-class ConditionEventKind(enum.StrEnum):
-    """What changed on a tick."""
-
-    TRIGGERED = "TRIGGERED"
-    TRAILED = "TRAILED"
-    ENTERED = "ENTERED"
-    EXITED = "EXITED"
-
-
-@dataclass(frozen=True, slots=True)
-class ConditionSpec:
-    """A condition's parameters; distances are in price units.
-
-    Raises:
-        ValueError: a field is out of range; the message names it.
-    """
-
-    id: str
-    symbol: str
-    side: Side
-    trigger_price: float
-    turning_point: float
-    take_profit: float
-    stop_loss: float
-    qty: float = 1.0
-    following: bool = False
-    rearm: bool = False
-
-    def __post_init__(self) -> None:
-        for name in ("id", "symbol"):
-            value = getattr(self, name)
-            if not isinstance(value, str) or not value:
-                raise ValueError(f"{name}: must be a non-empty string, got {value!r}")
-        if not isinstance(self.side, Side):
-            raise ValueError(f"side: must be a Side, got {self.side!r}")
-        for name, allow_zero in (
-            ("trigger_price", False),
-            ("turning_point", True),
-            ("take_profit", False),
-            ("stop_loss", False),
-            ("qty", False),
-        ):
-            value = getattr(self, name)
-            ok = (
-                isinstance(value, int | float)
-                and not isinstance(value, bool)
-                and math.isfinite(value)
-                and (value >= 0 if allow_zero else value > 0)
-            )
-            if not ok:
-                bound = ">= 0" if allow_zero else "> 0"
-                raise ValueError(f"{name}: must be a finite number {bound}, got {value!r}")
-            # Normalise ints (as TOML gives them) so snapshots compare exactly.
-            object.__setattr__(self, name, float(value))
-        for name in ("following", "rearm"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name}: must be a bool, got {getattr(self, name)!r}")
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> ConditionSpec:
-        """Build from plain data (as TOML gives it); ``side`` may be "buy"/"SELL".
-
-        Raises:
-            ValueError: an unknown or missing key, or a bad value; names the key.
-        """
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(d) - set(known))
-        if unknown:
-            raise ValueError(f"{unknown[0]}: unknown condition key (known: {sorted(known)})")
-        required = [n for n, f in known.items() if f.default is MISSING]
-        missing = [n for n in required if n not in d]
-        if missing:
-            raise ValueError(f"{missing[0]}: missing condition key")
-        kwargs = dict(d)
-        kwargs["side"] = _parse_side(kwargs["side"])
-        return cls(**kwargs)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data that `from_dict` reads back."""
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
-        out["side"] = self.side.value
-        return out
-
-
-def _parse_side(value: Any) -> Side:
-    if isinstance(value, Side):
-        return value
-    if isinstance(value, str) and value.upper() in Side.__members__:
-        return Side[value.upper()]
-    raise ValueError(f"side: must be 'BUY' or 'SELL', got {value!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class ConditionEvent:
-    """One state change of a condition, with the tick that caused it.
-
-    The level fields are the condition's levels after the change.
-    """
-
-    condition_id: str
-    kind: ConditionEventKind
-    state_after: ConditionState
-    ts_ns: int
-    price: float
-    seq: int
-    trigger: float
-    entry_level: float
-    tp_level: float
-    sl_level: float
-    reason: str = ""
 
 
 class Condition:

@@ -26,7 +26,6 @@ the socket adapters then call `secure` for every socket they make.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import queue
 import re
@@ -81,63 +80,6 @@ def is_tap(name: str) -> bool:
 def pipeline_members(config: WorkbenchConfig) -> list[str]:
     """Every name that needs a key pair in ``config`` (taps aside)."""
     return [config.gateway.id, config.executor.id, *(s.id for s in config.strategies), SUPERVISOR]
-
-
-# -- keys -----------------------------------------------------------------------------
-
-
-def generate_keys(folder: Path, names: list[str], *, force: bool = False) -> dict[str, str]:
-    """Write one CURVE key pair per name into ``folder``; returns the public keys.
-
-    Files are zmq.auth certificates: ``<name>.key`` (public) and
-    ``<name>.key_secret`` (mode 0600, in a 0700 folder).
-
-    Raises:
-        FileExistsError: a secret file is there already and not ``force``.
-    """
-    folder = Path(folder)
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(folder, 0o700)
-    publics: dict[str, str] = {}
-    for name in names:
-        secret_file = folder / f"{name}.key_secret"
-        if secret_file.exists() and not force:
-            raise FileExistsError(f"{secret_file}: exists; pass --force to replace it")
-        public, secret = zmq.curve_keypair()
-        stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        head = f"#   ****  workbench CURVE certificate for {name}, {stamp}  ****\n"
-        _write(folder / f"{name}.key", 0o644, _cert(head, public))
-        _write(secret_file, 0o600, _cert(head, public, secret))
-        publics[name] = public.decode()
-    return publics
-
-
-def _cert(head: str, public: bytes, secret: bytes | None = None) -> str:
-    lines = [head, "metadata\n", "curve\n", f'    public-key = "{public.decode()}"\n']
-    if secret is not None:
-        lines.append(f'    secret-key = "{secret.decode()}"\n')
-    return "".join(lines)
-
-
-def _write(path: Path, mode: int, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, mode)  # the umask may have narrowed it; we want exactly this
-    tmp.replace(path)
-
-
-def config_lines(publics: dict[str, str], keys_dir: str) -> str:
-    """The TOML a config needs for these keys."""
-    out = ["[security]", "curve = true", f'keys_dir = "{keys_dir}"', "", "[security.public_keys]"]
-    out += [f'{_toml_key(n)} = "{k}"' for n, k in publics.items()]
-    return "\n".join(out) + "\n"
-
-
-def _toml_key(name: str) -> str:
-    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else f'"{name}"'
 
 
 @dataclass(frozen=True)

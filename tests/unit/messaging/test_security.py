@@ -11,8 +11,8 @@ import zmq
 from workbench.cli import main
 from workbench.config import build_config, load_config
 from workbench.exceptions import ConfigurationError
+from workbench.messaging.curve_keys import generate_keys
 from workbench.messaging.security import (
-    generate_keys,
     load_identity,
     private_ipc_dir,
     secret_env_name,
