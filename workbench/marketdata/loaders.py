@@ -254,6 +254,7 @@ def _assemble(path: Path, layout: _Layout, chunks: Iterable[RawChunk], repair: b
         detail = f" (all {log.count} were removed as invalid)" if log.count else ""
         raise DataError(f"no data rows{detail}", str(path))
     ts = np.concatenate(parts["ts"])
+    quotes = parts["bid"] and parts["ask"]
     table = TickTable(
         SymbolColumn.concat(parts["symbol"])
         if parts["symbol"]
@@ -261,7 +262,8 @@ def _assemble(path: Path, layout: _Layout, chunks: Iterable[RawChunk], repair: b
         ts,
         np.concatenate(parts["price"]),
         np.concatenate(parts["size"]),
-        **{q: np.concatenate(parts[q]) for q in ("bid", "ask") if parts["bid"]},
+        bid=np.concatenate(parts["bid"]) if quotes else None,
+        ask=np.concatenate(parts["ask"]) if quotes else None,
     )
     table = _check_order(path, table, layout, rows, log if repair else None)
     table.notes = log.notes()

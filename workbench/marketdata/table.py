@@ -152,9 +152,10 @@ class TickTable:
         self.ask: np.ndarray | None = None if ask is None else np.asarray(ask, dtype=np.float64)
         n = len(self.ts_ns)
         lengths = {len(self.symbol), n, len(self.price), len(self.size)}
-        quotes = f", bid={len(self.bid)}, ask={len(self.ask)}" if self.bid is not None else ""
-        if self.bid is not None:
-            lengths |= {len(self.bid), len(self.ask)}  # type: ignore[arg-type]
+        quotes = ""
+        if self.bid is not None and self.ask is not None:
+            lengths |= {len(self.bid), len(self.ask)}
+            quotes = f", bid={len(self.bid)}, ask={len(self.ask)}"
         if len(lengths) != 1:
             raise ValueError(
                 f"columns differ in length: symbol={len(self.symbol)}, ts_ns={n}, "
