@@ -54,7 +54,7 @@ def _floats(array: Any) -> Any:
 
     if pa.types.is_dictionary(array.type):
         array = array.cast(array.type.value_type)
-    return as_numpy(array.cast(pa.float64()), np.float64).copy()
+    return as_numpy(array.cast(pa.float64()), np.float64)
 
 
 def valid_columns(table: Any, roles: dict[str, str], price_mode: str) -> tuple | None:
