@@ -228,7 +228,7 @@ class SimulatedBroker:
 
     # -- matching -------------------------------------------------------------------
 
-    def _signal_quote(self, order: Order) -> tuple[float, float] | None:
+    def _signal_quote(self, order: Order) -> Quote:
         """Bid and ask of the tick that caused ``order``, when spreads are charged."""
         if self.half_spreads is None or order.order_type is OrderType.LIMIT:
             return None
