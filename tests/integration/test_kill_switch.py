@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from helpers import ROOT, make_config, wait_until
@@ -22,6 +24,34 @@ BUSY = [  # trades often on the simulated walk around 100
 ]  # fmt: skip
 
 
+HERE = Path(__file__).parent
+RESTING = ("ACCEPTED", "PARTIALLY_FILLED")
+MIX = {  # MARKET, LIMIT and STOP orders in turn; limits and stops 50 away rest at the venue
+    "id": "mix",
+    "class_path": "lifecycle_strategies:OrderMix",
+    "params": {"symbol": "ABC", "every": 40, "offset": 50.0},
+}
+
+
+@pytest.fixture
+def test_strategies_importable(monkeypatch):
+    """Runner processes import the test strategy from here."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
+
+
+def mix_orders(journal: Path) -> dict[str, str]:
+    """The OrderMix orders' statuses by order id."""
+    with sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=10) as db:
+        rows = db.execute("SELECT order_id, status FROM orders WHERE signal_id LIKE 'mix:%'")
+        return dict(rows.fetchall())
+
+
+def cancel_requests(journal: Path) -> set[str]:
+    with sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=10) as db:
+        rows = db.execute("SELECT order_id FROM order_reports WHERE source = 'cancel'")
+        return {r[0] for r in rows.fetchall()}
+
+
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "workbench.cli", *args],
@@ -32,14 +62,21 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_halt_stops_orders_survives_a_restart_and_resume_trades_again(tmp_path):
+def test_halt_stops_orders_survives_a_restart_and_resume_trades_again(
+    tmp_path, test_strategies_importable
+):
     cfg = make_config(
         tmp_path,
         gateway={"simulated": {"rate_per_s": 1_000.0, "volatility_ticks": 2.0}},
-        strategies=[{"id": "sr-1", "params": {"conditions": BUSY}}],
+        strategies=[{"id": "sr-1", "params": {"conditions": BUSY}}, MIX],
         supervisor={"restart_backoff_initial_s": 0.01, "restart_backoff_jitter": 0.0},
     )
     path = cfg.save(tmp_path / "live.toml")
+    journal = cfg.journal_path()
+
+    def resting() -> list[str]:
+        return [oid for oid, st in mix_orders(journal).items() if st in RESTING]
+
     sup = Supervisor(cfg)
 
     def counters(name: str = "executor") -> dict:
@@ -49,10 +86,15 @@ def test_halt_stops_orders_survives_a_restart_and_resume_trades_again(tmp_path):
     try:
         sup.start(wait=True, timeout=60)
         wait_until(lambda: counters().get("fills", 0) >= 3, 30, "some fills")
+        wait_until(lambda: len(resting()) >= 2, 30, "limit and stop orders resting at the venue")
 
         halted = cli("halt", "--config", str(path))
         assert halted.returncode == 0, halted.stderr
         assert "trading state HALTED" in halted.stdout
+        # the halt cancelled them through the broker before it answered, journaling each
+        cancelled = {oid for oid, st in mix_orders(journal).items() if st == "CANCELLED"}
+        assert resting() == [] and len(cancelled) >= 2
+        assert cancelled <= cancel_requests(journal)
         fills, signals = counters().get("fills", 0), counters().get("signals_in", 0)
         wait_until(lambda: counters().get("signals_in", 0) >= signals + 5, 30, "more signals")
         assert counters().get("fills", 0) == fills  # signals arrive, no order goes out
@@ -77,11 +119,15 @@ def test_halt_stops_orders_survives_a_restart_and_resume_trades_again(tmp_path):
         resumed = cli("resume", "--config", str(path))
         assert "trading state ACTIVE" in resumed.stdout, resumed.stderr
         wait_until(lambda: counters().get("fills", 0) > after_restart, 30, "fills again")
+        wait_until(lambda: len(resting()) >= 1, 30, "new orders resting")
+        statuses = mix_orders(journal)
+        assert {statuses[oid] for oid in cancelled} == {"CANCELLED"}  # resume re-placed none
 
         flat = cli("halt", "--flatten", "--config", str(path))
         assert flat.returncode == 0, flat.stderr
         assert "trading state HALTED" in flat.stdout
         assert "{'ABC': 0.0}" in flat.stdout or "positions {}" in flat.stdout, flat.stdout
+        assert resting() == []  # cancelled before the flatten orders went out
     finally:
         sup.stop()
 

@@ -1,7 +1,8 @@
 """Parity with the simulator's realism on: latency, fees, slippage, limit and stop orders,
 and strategies that act on their order outcomes. Fast replay, wire replay, the papermill
 notebook and a headless run of the promoted config give identical fills (ids, times, sides,
-prices, qty, fees) on the sample data and on both real files."""
+prices, qty, fees) on the sample data and on both real files, where market and stop fills
+pay a fraction of the quoted spread (``slippage_half_spreads``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from helpers import ROOT, make_config
 from test_parity import dataset
 
 from workbench.domain.model import Fill, Side
+from workbench.marketdata import load_ticks
 from workbench.replays import fills_hash, promote, replay
 from workbench.replays.notebook import run_replay_notebook
 
@@ -26,6 +28,7 @@ HERE = Path(__file__).parent
 GOLDEN = ROOT / "tests" / "golden" / "lifecycle"
 BROKER = {"latency_ms": 250, "fee_bps": 2.0, "fee_per_order": 0.01}
 OFFSET = {"sample": 0.02, "eurusd": 0.0002, "usdjpy": 0.02}
+SPREAD = {"eurusd": 1.0, "usdjpy": 0.5}  # quote files: market fills pay these half-spreads
 
 
 @pytest.fixture
@@ -55,9 +58,34 @@ def lifecycle_config(tmp_path: Path, name: str):
                 "params": {"symbol": symbol, "every": 97, "offset": offset},
             },
         ],
-        executor={"broker": {"params": {**BROKER, "slippage": offset / 4}}},
+        executor={"broker": {"params": {**BROKER, "slippage": offset / 4} | spread(name)}},
         gateway={"replay": {"batch_size": 333}},
     )
+
+
+def spread(name: str) -> dict:
+    return {"slippage_half_spreads": SPREAD[name]} if name in SPREAD else {}
+
+
+def assert_market_fills_pay_the_spread(name: str, data: Path, fills) -> None:
+    """Every OrderMix MARKET/STOP fill is ``SPREAD`` half-spreads from a quote's mid at its time.
+
+    OrderMix's n-th signal (``mix:n``) is a MARKET, LIMIT, STOP order for n % 3 = 0, 1, 2.
+    """
+    table = load_ticks(data)
+    assert table.bid is not None and table.ask is not None
+    frac = SPREAD[name]
+    checked = 0
+    for f in fills.itertuples():
+        strategy, seq = f.signal_id.split(":")[:2]
+        if strategy != "mix" or int(seq) % 3 == 1:
+            continue
+        at = table.ts_ns == f.ts_ns
+        mid, half = (table.bid[at] + table.ask[at]) / 2, (table.ask[at] - table.bid[at]) / 2
+        sign = 1 if f.side == "BUY" else -1
+        assert min(abs(mid + sign * frac * half - f.price)) < 1e-9, f
+        checked += 1
+    assert checked >= 3, "market and stop fills were checked"
 
 
 def journal_fills(path: Path) -> list[Fill]:
@@ -87,6 +115,8 @@ def test_fast_and_wire_fill_alike_with_latency_fees_limits_stops_and_hooks(
     ).read_bytes()
     statuses = set(fast.orders["status"])
     assert "FILLED" in statuses and fast.summary["fees"] > 0
+    if name in SPREAD:
+        assert_market_fills_pay_the_spread(name, data, fast.fills)
 
 
 def test_notebook_and_promoted_headless_run_agree_and_match_the_golden_set(

@@ -168,8 +168,8 @@ class BrokerConfig(_Section):
     """The broker adapter behind the executor (declared like a strategy), and its breaker.
 
     ``params`` go to the class's constructor; the built-in simulator takes
-    ``latency_ms``, ``fee_bps``, ``fee_per_order``, ``slippage`` and
-    ``partial_fills``. The older form ``kind = "simulated"`` plus ``slippage``
+    ``latency_ms``, ``fee_bps``, ``fee_per_order``, ``slippage``,
+    ``slippage_half_spreads`` and ``partial_fills``. The older form ``kind = "simulated"`` plus ``slippage``
     is read as the simulator with that slippage.
     """
 

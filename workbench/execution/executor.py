@@ -15,12 +15,13 @@ import structlog
 
 from workbench.config import RiskConfig
 from workbench.domain.accounting import Portfolio
-from workbench.domain.model import Fill, Order, OrderStatus, Side, Signal
+from workbench.domain.model import Fill, Order, OrderStatus, Signal
 from workbench.domain.orders import OrderAck
 from workbench.exceptions import OrderRejected
 from workbench.execution.broker import Broker, BrokerTimeout, MarketFed, TimedCalls
 from workbench.execution.broker import make_breaker as make_breaker
 from workbench.execution.journal import Journal
+from workbench.execution.killswitch import cancel_open_orders, flatten_signals
 from workbench.execution.lifecycle import (
     OpenOrders,
     Outcome,
@@ -272,39 +273,24 @@ class Executor:
             self.check_daily_loss(self._now_ns(signals[-1]))
         return out.fills
 
+    def halt(self, reason: str = "halt", source: str = "operator") -> int:
+        """HALT now, then cancel every open order at the venue (see `killswitch`).
+
+        Returns:
+            How many cancels the venue took.
+        """
+        self.set_trading_state(TradingState.HALTED, reason, source)
+        return cancel_open_orders(self, reason)
+
     def flatten(self) -> list[Fill]:
-        """Send the orders that bring every position to zero, then HALT.
+        """HALT and cancel open orders (`halt`), then send orders that zero every position.
 
         Each order comes from a signal of the executor's own (``<executor
         id>:<n>``), journaled like any other, at the last market price seen; a
         symbol without one is left open, logged and alerted (not sent blind).
         """
-        self.set_trading_state(TradingState.HALTED, "flatten requested", "operator")
-        base = self.journal.last_signal_seq(self.executor_id)
-        signals = []
-        for sym, pos in sorted(self.portfolio.positions.items()):
-            if not pos.qty:
-                continue
-            q = self.engine.market.get(sym)
-            if q is None:
-                log.error("flatten_without_price", symbol=sym, position=pos.qty)
-                self._publish(Event("alert", {"reason": "flatten_without_price", "symbol": sym}))
-                continue
-            seq = base + len(signals) + 1
-            signals.append(
-                Signal(
-                    Signal.make_id(self.executor_id, seq),
-                    self.executor_id,
-                    seq,
-                    sym,
-                    Side.SELL if pos.qty > 0 else Side.BUY,
-                    abs(pos.qty),
-                    q.price,
-                    q.ts_ns,
-                    "flatten",
-                    "",
-                )
-            )
+        self.halt("flatten requested")
+        signals = flatten_signals(self)
         if not signals:
             return []
         # Flatten orders only shrink positions: they are checked as REDUCING,

@@ -233,9 +233,7 @@ class ExecutorRunner(Runner):
                 if p.args.get("flatten"):
                     ex.flatten()
                 else:
-                    ex.set_trading_state(
-                        TradingState.HALTED, str(p.args.get("reason") or "halt"), "operator"
-                    )
+                    ex.halt(str(p.args.get("reason") or "halt"))
             elif p.name == "reduce":
                 ex.set_trading_state(TradingState.REDUCING, "reduce", "operator")
             elif p.name == "resume":

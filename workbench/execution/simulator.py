@@ -10,7 +10,12 @@ Rules (all deterministic, all in market time):
 - An order reaches the venue ``latency_ms`` after its signal. With no latency
   it meets the signal's own tick (its price); otherwise the first tick at or
   after that time. Later ticks follow in time order.
-- MARKET fills at the tick's price, ``slippage`` against the trader.
+- MARKET fills at the tick's price, ``slippage`` against the trader. With
+  ``slippage_half_spreads`` set, a tick that has bid and ask (a quote file)
+  fills instead at ``mid + side * slippage_half_spreads * (ask - bid) / 2``:
+  0 fills at the mid, 1 crosses the spread (a buy pays the ask, a sell gets
+  the bid), 2 goes one half-spread beyond. Ticks without quotes (trade files,
+  and live ticks, which carry one price) keep the fixed ``slippage``.
 - LIMIT fills on arrival at the tick's price if that is at or better than the
   limit; otherwise it rests and fills at the limit once a tick trades through
   it (strictly better than the limit).
@@ -38,6 +43,8 @@ from workbench.domain.orders import ExecutionReport, OrderAck, OrderSnapshot
 from workbench.execution.tape import MarketTape, SymbolTape
 
 _EPS = 1e-12
+Quote = tuple[float, float] | None
+"""A tick's ``(bid, ask)``, or None when it has only a price."""
 
 
 class _VenueOrder:
@@ -87,6 +94,9 @@ class SimulatedBroker:
         fee_bps: Fee on every fill, in basis points of its notional.
         fee_per_order: Fixed fee on an order's first fill.
         slippage: Price units a MARKET (or triggered STOP) fill moves against the trader.
+        slippage_half_spreads: Where a tick has bid and ask, a MARKET (or
+            triggered STOP) fill is this many half-spreads from the mid against
+            the trader instead (1.0: buy at the ask, sell at the bid); None: off.
         partial_fills: A tick fills at most its size.
     """
 
@@ -100,12 +110,17 @@ class SimulatedBroker:
         fee_per_order: float = 0.0,
         slippage: float = 0.0,
         partial_fills: bool = False,
+        slippage_half_spreads: float | None = None,
     ) -> None:
         for name, v in (
             ("latency_ms", latency_ms),
             ("fee_bps", fee_bps),
             ("fee_per_order", fee_per_order),
             ("slippage", slippage),
+            (
+                "slippage_half_spreads",
+                0.0 if slippage_half_spreads is None else slippage_half_spreads,
+            ),
         ):
             if not (isinstance(v, int | float) and np.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
@@ -113,6 +128,7 @@ class SimulatedBroker:
         self.fee_rate = fee_bps / 10_000.0
         self.fee_per_order = float(fee_per_order)
         self.slippage = float(slippage)
+        self.half_spreads = None if slippage_half_spreads is None else float(slippage_half_spreads)
         self.partial_fills = bool(partial_fills)
         self._orders: dict[str, _VenueOrder] = {}
         self._waiting: dict[str, list[_VenueOrder]] = {}  # live: open orders by symbol
@@ -167,7 +183,7 @@ class SimulatedBroker:
         ack = OrderAck(cid, True, vo.venue_id, "", order.ts_ns)
         if self.latency_ns == 0:
             # The order meets the tick that caused it.
-            self._arrive(vo, order.ts_ns, order.price, float("inf"))
+            self._arrive(vo, order.ts_ns, order.price, float("inf"), self._signal_quote(order))
             if not vo.open or (order.order_type is OrderType.MARKET and not self.partial_fills):
                 return ack
         tape = self._market_tape()
@@ -212,6 +228,14 @@ class SimulatedBroker:
 
     # -- matching -------------------------------------------------------------------
 
+    def _signal_quote(self, order: Order) -> Quote:
+        """Bid and ask of the tick that caused ``order``, when spreads are charged."""
+        if self.half_spreads is None or order.order_type is OrderType.LIMIT:
+            return None
+        tape = self._market_tape()
+        sym = tape.symbol(order.symbol) if tape is not None else None
+        return sym.quote_of(order.ts_ns, order.price) if sym is not None else None
+
     def _market_tape(self) -> MarketTape | None:
         if self._tape is None and self._tape_loader is not None:
             self._tape = self._tape_loader()
@@ -226,13 +250,15 @@ class SimulatedBroker:
             k = tape.first_at_or_after(vo.arrival_ns)
             if k >= len(tape):
                 return
-            self._arrive(vo, int(tape.ts_ns[k]), float(tape.price[k]), float(tape.size[k]))
+            ts, px, sz = int(tape.ts_ns[k]), float(tape.price[k]), float(tape.size[k])
+            self._arrive(vo, ts, px, sz, tape.quote(k))
             k += 1
         while vo.open and k < len(tape):
             k = self._next_eligible(vo, tape, k)
             if k >= len(tape):
                 return
-            self._step(vo, int(tape.ts_ns[k]), float(tape.price[k]), float(tape.size[k]), False)
+            ts, px, sz = int(tape.ts_ns[k]), float(tape.price[k]), float(tape.size[k])
+            self._step(vo, ts, px, sz, False, tape.quote(k))
             k += 1
 
     def _next_eligible(self, vo: _VenueOrder, tape: SymbolTape, k: int) -> int:
@@ -251,16 +277,26 @@ class SimulatedBroker:
         hit = int(np.argmax(mask)) if len(mask) else 0
         return k + hit if len(mask) and mask[hit] else len(tape)
 
-    def _arrive(self, vo: _VenueOrder, ts_ns: int, price: float, size: float) -> None:
+    def _arrive(
+        self, vo: _VenueOrder, ts_ns: int, price: float, size: float, quote: Quote = None
+    ) -> None:
         vo.arrived = True
-        self._step(vo, ts_ns, price, size, arrival=True)
+        self._step(vo, ts_ns, price, size, True, quote)
         if vo.open and vo.order.tif is TimeInForce.IOC:
             vo.status, vo.reason = OrderStatus.EXPIRED, "IOC: not filled on arrival"
             self._report(vo, None, ts_ns)
 
-    def _step(self, vo: _VenueOrder, ts_ns: int, price: float, size: float, arrival: bool) -> None:
+    def _step(
+        self,
+        vo: _VenueOrder,
+        ts_ns: int,
+        price: float,
+        size: float,
+        arrival: bool,
+        quote: Quote = None,
+    ) -> None:
         o = vo.order
-        fill_price = self._fill_price(vo, price, arrival)
+        fill_price = self._fill_price(vo, price, arrival, quote)
         if fill_price is None:
             return
         remaining = o.qty - vo.filled
@@ -287,7 +323,9 @@ class SimulatedBroker:
         vo.status = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
         self._report(vo, fill, ts_ns)
 
-    def _fill_price(self, vo: _VenueOrder, price: float, arrival: bool) -> float | None:
+    def _fill_price(
+        self, vo: _VenueOrder, price: float, arrival: bool, quote: Quote
+    ) -> float | None:
         o = vo.order
         buy = o.side is Side.BUY
         if o.order_type is OrderType.STOP and not vo.triggered:
@@ -299,6 +337,9 @@ class SimulatedBroker:
             if arrival:  # marketable on arrival: the tick's price, at or better than the limit
                 return price if (price <= lim if buy else price >= lim) else None
             return lim if (price < lim if buy else price > lim) else None
+        if self.half_spreads is not None and quote is not None:
+            bid, ask = quote
+            return round((bid + ask) / 2 + o.side.sign * self.half_spreads * (ask - bid) / 2, 10)
         return round(price + o.side.sign * self.slippage, 10)
 
     def _report(self, vo: _VenueOrder, fill: Fill | None, ts_ns: int) -> None:

@@ -16,11 +16,34 @@ from workbench.marketdata.table import TickTable
 
 @dataclass(frozen=True, slots=True)
 class SymbolTape:
-    """One symbol's ticks in time order."""
+    """One symbol's ticks in time order, with bid and ask when the file has quotes."""
 
     ts_ns: np.ndarray
     price: np.ndarray
     size: np.ndarray
+    bid: np.ndarray | None = None
+    ask: np.ndarray | None = None
+
+    def quote(self, k: int) -> tuple[float, float] | None:
+        """``(bid, ask)`` of tick ``k``, or None without quotes."""
+        if self.bid is None or self.ask is None:
+            return None
+        return float(self.bid[k]), float(self.ask[k])
+
+    def quote_of(self, ts_ns: int, price: float) -> tuple[float, float] | None:
+        """The quote of the tick at ``ts_ns`` with ``price`` (a signal's tick).
+
+        Files have runs of equal timestamps: the first tick of the run with
+        that price, else the run's last tick. None without quotes or such a tick.
+        """
+        if self.bid is None:
+            return None
+        lo = self.first_at_or_after(ts_ns)
+        hi = self.first_after(ts_ns)
+        if lo == hi:
+            return None
+        same = np.flatnonzero(self.price[lo:hi] == price)
+        return self.quote(lo + int(same[0]) if len(same) else hi - 1)
 
     def first_at_or_after(self, ts_ns: int) -> int:
         """Index of the first tick at or after ``ts_ns`` (``len`` if none)."""
@@ -43,22 +66,22 @@ class MarketTape:
     @classmethod
     def from_table(cls, table: TickTable) -> MarketTape:
         """Split a `TickTable` (rows in file order) into per-symbol arrays."""
-        out: dict[str, tuple[list, list, list]] = {}
+        columns = [table.ts_ns, table.price, table.size]
+        if table.bid is not None and table.ask is not None:
+            columns += [table.bid, table.ask]
+        out: dict[str, list[list[np.ndarray]]] = {}
         for sym, start, stop in table.symbol_runs():
-            cols = out.setdefault(sym, ([], [], []))
-            cols[0].append(np.asarray(table.ts_ns[start:stop], dtype=np.int64))
-            cols[1].append(np.asarray(table.price[start:stop], dtype=np.float64))
-            cols[2].append(np.asarray(table.size[start:stop], dtype=np.float64))
+            parts = out.setdefault(sym, [[] for _ in columns])
+            for part, col in zip(parts, columns, strict=True):
+                part.append(col[start:stop])
         tapes = {}
-        for sym, (ts, px, sz) in out.items():
-            one = len(ts) == 1
-            ts_a = ts[0] if one else np.concatenate(ts)
-            px_a = px[0] if one else np.concatenate(px)
-            sz_a = sz[0] if one else np.concatenate(sz)
+        for sym, parts in out.items():
+            cols = [p[0] if len(p) == 1 else np.concatenate(p) for p in parts]
+            ts_a = cols[0]
             if len(ts_a) > 1 and not bool(np.all(ts_a[1:] >= ts_a[:-1])):
                 order = np.argsort(ts_a, kind="stable")  # files are in time order; be sure
-                ts_a, px_a, sz_a = ts_a[order], px_a[order], sz_a[order]
-            tapes[sym] = SymbolTape(ts_a, px_a, sz_a)
+                cols = [c[order] for c in cols]
+            tapes[sym] = SymbolTape(*cols)
         return cls(tapes)
 
     def symbol(self, symbol: str) -> SymbolTape | None:

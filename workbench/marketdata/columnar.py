@@ -29,17 +29,32 @@ def vectorised_table(file: Any, roles: dict[str, str], price_mode: str) -> TickT
     import numpy as np
 
     names = list(dict.fromkeys(roles.values()))
-    cols = valid_columns(file.read(columns=names), roles, price_mode)
+    arrow = file.read(columns=names)
+    cols = valid_columns(arrow, roles, price_mode)
     if cols is None:
         return None
     ts, price, size, symbol = cols
     n = len(ts)
+    quotes = {}
+    if "bid" in roles and "ask" in roles:  # checked by valid_columns: numbers, bid <= ask
+        quotes = {q: _floats(arrow.column(roles[q])) for q in ("bid", "ask")}
     return TickTable(
         symbol if symbol is not None else SymbolColumn.repeat("", n),  # the loader names it
         ts,
         price,
         size if size is not None else np.ones(n),
+        **quotes,
     )
+
+
+def _floats(array: Any) -> Any:
+    """A numeric (possibly dictionary-encoded) Arrow column as a float64 numpy array."""
+    import numpy as np
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(array.type):
+        array = array.cast(array.type.value_type)
+    return as_numpy(array.cast(pa.float64()), np.float64)
 
 
 def valid_columns(table: Any, roles: dict[str, str], price_mode: str) -> tuple | None:

@@ -13,8 +13,10 @@ Formats (``fmt``):
 - ``"auto"``: Parquet by its magic bytes, HistData by its first line, else CSV.
 
 The price is the file's ``price`` column if it has one, else the bid, the ask
-or their mid, as ``price`` asks. The symbol is the file's ``symbol`` column,
-else the ``symbol`` argument, else the file name's first token.
+or their mid, as ``price`` asks. A file with both ``bid`` and ``ask`` columns
+(HistData files always) also keeps them as the table's ``bid``/``ask``.
+The symbol is the file's ``symbol`` column, else the ``symbol`` argument,
+else the file name's first token.
 
 Rows keep file order; nothing is merged or dropped unless ``repair=True``, and
 then every change is a line in `TickTable.notes` (and a ``ticks_repaired`` log
@@ -206,6 +208,8 @@ def _layout(path: Path, names: list[str], price_mode: str, fmt: str) -> _Layout:
         layout = _Layout(by_key[ts_key], "ns" if ts_key == "ts_ns" else "iso", price_mode)
     get = by_key.get
     layout.size, layout.symbol = get("size"), get("symbol")
+    if "bid" in by_key and "ask" in by_key:
+        layout.bid, layout.ask = by_key["bid"], by_key["ask"]  # quotes kept with any price
     if "price" in by_key:
         layout.price = by_key["price"]
         return layout
@@ -233,7 +237,7 @@ def _missing(path: Path, names: list[str], column: str) -> NoReturn:
 
 def _assemble(path: Path, layout: _Layout, chunks: Iterable[RawChunk], repair: bool) -> TickTable:
     """Convert, check and concatenate the chunks; then check the time order."""
-    parts: dict[str, list] = {"symbol": [], "ts": [], "price": [], "size": []}
+    parts: dict[str, list] = {"symbol": [], "ts": [], "price": [], "size": [], "bid": [], "ask": []}
     rows = _RowMap()
     log = RepairLog()
     for chunk in chunks:
@@ -254,6 +258,7 @@ def _assemble(path: Path, layout: _Layout, chunks: Iterable[RawChunk], repair: b
         detail = f" (all {log.count} were removed as invalid)" if log.count else ""
         raise DataError(f"no data rows{detail}", str(path))
     ts = np.concatenate(parts["ts"])
+    quotes = parts["bid"] and parts["ask"]
     table = TickTable(
         SymbolColumn.concat(parts["symbol"])
         if parts["symbol"]
@@ -261,6 +266,8 @@ def _assemble(path: Path, layout: _Layout, chunks: Iterable[RawChunk], repair: b
         ts,
         np.concatenate(parts["price"]),
         np.concatenate(parts["size"]),
+        bid=np.concatenate(parts["bid"]) if quotes else None,
+        ask=np.concatenate(parts["ask"]) if quotes else None,
     )
     table = _check_order(path, table, layout, rows, log if repair else None)
     table.notes = log.notes()
@@ -313,6 +320,9 @@ def _append(parts: dict[str, list], columns: dict[str, list], layout: _Layout) -
     parts["size"].append(np.array(columns["size"], np.float64) if "size" in columns else np.ones(n))
     if "symbol" in columns:
         parts["symbol"].append(SymbolColumn.of(columns["symbol"]))
+    if layout.bid is not None and layout.ask is not None:
+        parts["bid"].append(np.array(columns["bid"], np.float64))
+        parts["ask"].append(np.array(columns["ask"], np.float64))
 
 
 class _RowMap:

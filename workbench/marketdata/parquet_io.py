@@ -134,10 +134,16 @@ def _to_python(array: Any, role: str) -> list:
 
 
 def write_parquet(table: TickTable, path: Path) -> None:
-    """Write ``table`` as Parquet with columns ``ts_ns, symbol, price, size``."""
+    """Write ``table`` as Parquet with columns ``ts_ns, symbol, price, size`` (and ``bid, ask``)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    quotes = {}
+    if table.bid is not None:
+        quotes = {
+            "bid": pa.array(table.bid, pa.float64()),
+            "ask": pa.array(table.ask, pa.float64()),
+        }
     arrow = pa.table(
         {
             "ts_ns": pa.array(table.ts_ns, pa.int64()),
@@ -146,6 +152,7 @@ def write_parquet(table: TickTable, path: Path) -> None:
             ).cast(pa.string()),
             "price": pa.array(table.price, pa.float64()),
             "size": pa.array(table.size, pa.float64()),
+            **quotes,
         }
     )
     pq.write_table(arrow, path, compression="zstd")

@@ -119,14 +119,16 @@ class TickTable:
 
     Row ``k`` is ``(symbol[k], ts_ns[k], price[k], size[k])``. Any sequences
     are accepted and stored as ``int64``/``float64`` arrays and a
-    `SymbolColumn`. Tables compare equal when all four columns are equal;
+    `SymbolColumn`. Quote files also keep ``bid`` and ``ask`` (float64 arrays,
+    both or neither; None when the file has no quotes), for a simulator that
+    charges the spread. Tables compare equal when all columns are equal;
     ``notes`` (what `load_ticks(repair=True)` changed, one line each) do not count.
 
     Raises:
-        ValueError: the columns differ in length.
+        ValueError: the columns differ in length, or only one of bid and ask is given.
     """
 
-    __slots__ = ("notes", "price", "size", "symbol", "ts_ns")
+    __slots__ = ("ask", "bid", "notes", "price", "size", "symbol", "ts_ns")
 
     def __init__(
         self,
@@ -135,19 +137,35 @@ class TickTable:
         price: ArrayLike,
         size: ArrayLike,
         notes: list[str] | None = None,
+        *,
+        bid: ArrayLike | None = None,
+        ask: ArrayLike | None = None,
     ) -> None:
         self.symbol = SymbolColumn.of(symbol)
         self.ts_ns: np.ndarray = np.asarray(ts_ns, dtype=np.int64)
         self.price: np.ndarray = np.asarray(price, dtype=np.float64)
         self.size: np.ndarray = np.asarray(size, dtype=np.float64)
         self.notes: list[str] = notes if notes is not None else []
+        if (bid is None) != (ask is None):
+            raise ValueError("bid and ask go together: give both or neither")
+        self.bid: np.ndarray | None = None if bid is None else np.asarray(bid, dtype=np.float64)
+        self.ask: np.ndarray | None = None if ask is None else np.asarray(ask, dtype=np.float64)
         n = len(self.ts_ns)
         lengths = {len(self.symbol), n, len(self.price), len(self.size)}
+        quotes = ""
+        if self.bid is not None and self.ask is not None:
+            lengths |= {len(self.bid), len(self.ask)}
+            quotes = f", bid={len(self.bid)}, ask={len(self.ask)}"
         if len(lengths) != 1:
             raise ValueError(
                 f"columns differ in length: symbol={len(self.symbol)}, ts_ns={n}, "
-                f"price={len(self.price)}, size={len(self.size)}"
+                f"price={len(self.price)}, size={len(self.size)}{quotes}"
             )
+
+    @property
+    def has_quotes(self) -> bool:
+        """Whether the table keeps bid and ask."""
+        return self.bid is not None
 
     def __repr__(self) -> str:
         return f"TickTable({len(self)} rows, symbols {self.symbol.names!r})"
@@ -163,6 +181,8 @@ class TickTable:
             and np.array_equal(self.ts_ns, other.ts_ns)
             and np.array_equal(self.price, other.price, equal_nan=True)
             and np.array_equal(self.size, other.size, equal_nan=True)
+            and _same(self.bid, other.bid)
+            and _same(self.ask, other.ask)
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -174,12 +194,20 @@ class TickTable:
 
     def rows(self, lo: int, hi: int) -> TickTable:
         """Rows ``lo:hi`` as a new table sharing this one's memory."""
-        return TickTable(self.symbol[lo:hi], self.ts_ns[lo:hi], self.price[lo:hi], self.size[lo:hi])
+        return self._pick(slice(lo, hi), None)
 
     def take(self, order: np.ndarray) -> TickTable:
         """The rows at the indices ``order``, as a new table (notes kept)."""
+        return self._pick(order, self.notes)
+
+    def _pick(self, key: Any, notes: list[str] | None) -> TickTable:
+        quotes = (
+            {"bid": self.bid[key], "ask": self.ask[key]}  # type: ignore[index]
+            if self.bid is not None
+            else {}
+        )
         return TickTable(
-            self.symbol[order], self.ts_ns[order], self.price[order], self.size[order], self.notes
+            self.symbol[key], self.ts_ns[key], self.price[key], self.size[key], notes, **quotes
         )
 
     def symbol_runs(self) -> list[tuple[str, int, int]]:
@@ -206,3 +234,9 @@ class TickTable:
                 yield TickBatch(
                     sym, first_seq + i, ts[i:j].tolist(), price[i:j].tolist(), size[i:j].tolist()
                 )
+
+
+def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return np.array_equal(a, b, equal_nan=True)

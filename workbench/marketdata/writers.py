@@ -1,6 +1,7 @@
 """`write_ticks`: save a `TickTable` as CSV or Parquet, readable by `load_ticks`.
 
-The CSV has the header ``ts_ns,symbol,price,size`` and writes floats with
+The CSV has the header ``ts_ns,symbol,price,size`` (then ``bid,ask`` when the
+table keeps quotes) and writes floats with
 ``repr``, the shortest text that reads back as the same float, so a table
 survives a CSV round trip exactly and the same table gives the same bytes.
 """
@@ -31,9 +32,13 @@ def write_ticks(table: TickTable, path: str | Path) -> Path:
     if suffix == ".csv":
         with path.open("w", encoding="utf-8", newline="") as f:
             writer = csv.writer(f, lineterminator="\n")
-            writer.writerow(CSV_COLUMNS)
             # csv writes floats with str(), which is repr() in Python 3.
-            columns = (table.ts_ns, table.symbol, table.price, table.size)
+            columns: tuple = (table.ts_ns, table.symbol, table.price, table.size)
+            if table.bid is not None:
+                writer.writerow((*CSV_COLUMNS, "bid", "ask"))
+                columns = (*columns, table.bid, table.ask)
+            else:
+                writer.writerow(CSV_COLUMNS)
             writer.writerows(zip(*(c.tolist() for c in columns), strict=True))
     else:
         from workbench.marketdata.parquet_io import write_parquet
