@@ -169,8 +169,8 @@ class BrokerConfig(_Section):
 
     ``params`` go to the class's constructor; the built-in simulator takes
     ``latency_ms``, ``fee_bps``, ``fee_per_order``, ``slippage``,
-    ``slippage_half_spreads`` and ``partial_fills``. The older form ``kind = "simulated"`` plus ``slippage``
-    is read as the simulator with that slippage.
+    ``slippage_half_spreads`` and ``partial_fills``. The older form
+    ``kind = "simulated"`` plus ``slippage`` is read as the simulator with that slippage.
     """
 
     class_path: str = DEFAULT_BROKER_PATH
