@@ -40,147 +40,32 @@ socket (``Ack(strategy id, mark)``), and the executor acks each strategy's
 signals on its events socket (topic ``ack/<strategy id>/``, ``Ack(strategy id,
 seq)``) once they are journaled. `Resync` is a request, not an ack.
 
-`pack`/`unpack` handle one frame (with the ``datetime`` and ``Enum`` handlers of
-seed 001); `encode`/`decode` handle a whole message. Anything malformed,
+`pack`/`unpack` (`workbench.messaging.frames`) handle one frame (with the ``datetime``
+and ``Enum`` handlers of seed 001); `encode`/`decode` handle a whole message. Anything malformed,
 truncated, of another schema version or of an unknown kind raises `CodecError`.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import enum
 import math
-import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-
-import msgpack
 
 from workbench.domain.model import OrderType, Side, Signal, TickBatch, TimeInForce
 from workbench.domain.orders import OrderEvent
 from workbench.exceptions import CodecError
+from workbench.messaging.frames import pack, unpack
+from workbench.messaging.messages import (
+    Ack,
+    Command,
+    EndOfStream,
+    Event,
+    Heartbeat,
+    Marker,
+    Resync,
+)
 
 SCHEMA_VERSION = 1
-
-_EXT_DATETIME = 1
-_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
-
-
-# -- one frame -------------------------------------------------------------------
-
-
-def _default(obj: Any) -> Any:
-    if isinstance(obj, _dt.datetime):
-        if obj.tzinfo is None:
-            raise TypeError("naive datetime cannot cross the wire; give it a timezone")
-        delta = obj - _EPOCH
-        ns = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
-        return msgpack.ExtType(_EXT_DATETIME, struct.pack(">q", ns))
-    if isinstance(obj, enum.Enum):
-        return obj.value
-    raise TypeError(f"cannot pack {type(obj).__name__}")
-
-
-def _ext_hook(code: int, data: bytes) -> Any:
-    if code == _EXT_DATETIME:
-        if len(data) != 8:
-            raise CodecError(f"datetime ext of {len(data)} bytes, expected 8")
-        (ns,) = struct.unpack(">q", data)
-        return _EPOCH + _dt.timedelta(microseconds=ns // 1_000)
-    raise CodecError(f"unknown msgpack ext type {code}")
-
-
-def pack(obj: Any) -> bytes:
-    """One frame of msgpack; tz-aware ``datetime`` and ``Enum`` values supported.
-
-    Raises:
-        CodecError: the object holds something that cannot cross the wire.
-    """
-    try:
-        return msgpack.packb(obj, default=_default, use_bin_type=True)
-    except (TypeError, ValueError, OverflowError) as e:
-        raise CodecError(f"cannot encode: {e}") from e
-
-
-def unpack(data: bytes) -> Any:
-    """Inverse of `pack`.
-
-    Raises:
-        CodecError: truncated or malformed bytes.
-    """
-    try:
-        return msgpack.unpackb(data, ext_hook=_ext_hook, raw=False, strict_map_key=False)
-    except CodecError:
-        raise
-    except Exception as e:  # msgpack raises several unrelated types for bad input
-        raise CodecError(f"malformed msgpack frame ({len(data)} bytes): {e}") from e
-
-
-# -- messages --------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class EndOfStream:
-    """End of a replay: ``count`` items were sent, the last with ``last_seq``."""
-
-    stream: str
-    count: int
-    last_seq: int
-
-
-@dataclass(frozen=True, slots=True)
-class Heartbeat:
-    """A runner's liveness and counters, sent every heartbeat interval."""
-
-    role: str
-    pid: int
-    state: str
-    counters: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """Something that happened (order filled, alert, ...) with plain data."""
-
-    name: str
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Ack:
-    """Everything of delivery leg ``stream`` up to ``upto`` is safe on the far side.
-
-    ``stream`` names the leg by its strategy: a strategy acking the gateway's
-    mark ``upto``, or the executor acking a strategy's signal seq ``upto``.
-    """
-
-    stream: str
-    upto: int
-
-
-@dataclass(frozen=True, slots=True)
-class Resync:
-    """A restarted subscriber asks for every tick after ``after_seq``."""
-
-    subscriber: str
-    after_seq: int
-
-
-@dataclass(frozen=True, slots=True)
-class Marker:
-    """A flow-control barrier in the tick stream; subscribers ack it with `Ack`."""
-
-    mark: int
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    """An operator command to a runner (``halt``, ``resume``, ``state``) with arguments."""
-
-    name: str
-    args: dict[str, Any] = field(default_factory=dict)
-
 
 Payload = (
     TickBatch
@@ -477,75 +362,8 @@ def decode(frames: list[bytes]) -> Envelope:
     return Envelope(kind, sender, epoch, seq, sent_ns, payload, bytes(frames[0]))
 
 
-def samples() -> list[Payload]:
-    """One message of every kind, for the start-up self-check and tests."""
-    return [
-        TickBatch(
-            "ABC",
-            1,
-            [1_700_000_000_000_000_000, 1_700_000_000_100_000_000],
-            [100.0, 100.01],
-            [1.0, 2.0],
-        ),
-        Signal(
-            "sr-1:1",
-            "sr-1",
-            1,
-            "ABC",
-            Side.BUY,
-            1.0,
-            100.01,
-            1_700_000_000_100_000_000,
-            "entry",
-            "c1",
-            5,
-        ),
-        EndOfStream("gateway", 2, 1),
-        Heartbeat("gateway", 42, "running", {"ticks_out": 2}, {"latency_us": [1, 2]}),
-        Event("order_filled", {"order_id": "O-sr-1:1", "price": 100.01, "when": _EPOCH}),
-        Ack("sr-1", 7),
-        Resync("sr-1", 41),
-        Marker(3),
-        Command("halt", {"flatten": True}),
-        Signal(
-            "sr-1:2",
-            "sr-1",
-            2,
-            "ABC",
-            Side.SELL,
-            1.0,
-            100.0,
-            1_700_000_000_200_000_000,
-            "entry",
-            "c1",
-            0,
-            OrderType.LIMIT,
-            100.5,
-            TimeInForce.IOC,
-        ),
-        OrderEvent(
-            "sr-1",
-            "sr-1:1",
-            "O-sr-1:1",
-            "FILLED",
-            "ABC",
-            "BUY",
-            1.0,
-            100.01,
-            0.02,
-            1_700_000_000_100_000_000,
-            1.0,
-        ),
-    ]
-
-
 def self_check() -> None:
-    """Round-trip a sample of every message kind; fail loudly if any differs.
+    """Round-trip a sample of every message kind; raise `CodecError` if any differs."""
+    from workbench.messaging.codec_check import check
 
-    Raises:
-        CodecError: the codec does not round-trip on this build.
-    """
-    for i, p in enumerate(samples()):
-        env = decode(encode(p, "self-check", 1, i + 1, 2))
-        if env.payload != p or env.seq != i + 1 or env.sender != "self-check":
-            raise CodecError(f"codec self-check failed for {type(p).__name__}: {env.payload!r}")
+    check()
