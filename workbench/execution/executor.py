@@ -259,7 +259,8 @@ class Executor:
                 log.debug("signal_duplicate_ignored", signal_id=signal.id)
                 continue
             self.telemetry.inc("signals_in")
-            events.append(Event("signal_received", signal_data(signal, received_ns)))
+            if self._publishing:  # fast replay: nobody listens
+                events.append(Event("signal_received", signal_data(signal, received_ns)))
             if reason:
                 self._rejected(order, signal.strategy_id, reason, events)
                 continue

@@ -18,6 +18,8 @@ from typing import Any
 from workbench.domain.model import Fill, Order, OrderStatus, Side, Signal
 from workbench.execution.journal_schema import open_schema, open_statuses
 
+_SIDES = {s.value: s for s in Side}
+
 
 @dataclass(slots=True)
 class OrderUpdate:
@@ -44,8 +46,12 @@ class Journal:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        if self.path == ":memory:":  # a fast replay's: nothing to survive a crash for
+            self._db.execute("PRAGMA journal_mode=MEMORY")
+            self._db.execute("PRAGMA synchronous=OFF")
+        else:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
         open_schema(self._db, self.path)
 
     def begin_orders(self, items: list[tuple[Signal, Order, OrderStatus, str]]) -> list[bool]:
@@ -58,11 +64,20 @@ class Journal:
         now = time.time_ns()
         db = self._db
         fresh: list[bool] = []
+        signals: list[tuple] = []
+        orders: list[tuple] = []
+        rejected: list[tuple] = []
         db.execute("BEGIN IMMEDIATE")
         try:
+            # One look-up and one statement per table for the whole list: a
+            # replay journals thousands of signals per second.
+            seen = set(self.known_signals([s.id for s, _, _, _ in items]))
             for signal, order, status, reason in items:
-                cur = db.execute(
-                    "INSERT OR IGNORE INTO signals VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                if signal.id in seen:
+                    fresh.append(False)
+                    continue
+                seen.add(signal.id)
+                signals.append(
                     (
                         signal.id,
                         signal.strategy_id,
@@ -75,15 +90,9 @@ class Journal:
                         signal.reason,
                         signal.condition_id,
                         now,
-                    ),
+                    )
                 )
-                if cur.rowcount == 0:
-                    fresh.append(False)
-                    continue
-                db.execute(
-                    "INSERT INTO orders (order_id, signal_id, symbol, side, qty, price, ts_ns, "
-                    "status, reason, updated_ns, client_order_id, order_type, order_price, tif) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                orders.append(
                     (
                         order.id,
                         order.signal_id,
@@ -99,15 +108,23 @@ class Journal:
                         order.order_type.value,
                         order.order_price,
                         order.tif.value,
-                    ),
+                    )
                 )
                 if status is OrderStatus.REJECTED:
-                    db.execute(
-                        "INSERT INTO order_reports (order_id, status, ts_ns, reason, source, "
-                        "recorded_ns) VALUES (?,?,?,?,?,?)",
-                        (order.id, status.value, order.ts_ns, reason, "risk", now),
-                    )
+                    rejected.append((order.id, status.value, order.ts_ns, reason, "risk", now))
                 fresh.append(True)
+            db.executemany("INSERT INTO signals VALUES (?,?,?,?,?,?,?,?,?,?,?)", signals)
+            db.executemany(
+                "INSERT INTO orders (order_id, signal_id, symbol, side, qty, price, ts_ns, "
+                "status, reason, updated_ns, client_order_id, order_type, order_price, tif) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                orders,
+            )
+            db.executemany(
+                "INSERT INTO order_reports (order_id, status, ts_ns, reason, source, "
+                "recorded_ns) VALUES (?,?,?,?,?,?)",
+                rejected,
+            )
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -208,7 +225,8 @@ class Journal:
             "SELECT fill_id, order_id, signal_id, symbol, side, qty, price, ts_ns, fee "
             "FROM fills ORDER BY rowid"
         ).fetchall()
-        return [Fill(r[0], r[1], r[2], r[3], Side(r[4]), r[5], r[6], r[7], r[8]) for r in rows]
+        side = _SIDES
+        return [Fill(r[0], r[1], r[2], r[3], side[r[4]], r[5], r[6], r[7], r[8]) for r in rows]
 
     def orders(self) -> list[dict]:
         """Every order with its status, in the order recorded."""

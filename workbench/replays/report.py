@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from workbench.domain.model import Fill, Side
+from workbench.domain.model import Fill
 from workbench.marketdata.table import TickTable
 from workbench.replays import figures as _figures
 from workbench.replays import stats
@@ -48,7 +48,7 @@ def fills_hash(fills: list[Fill]) -> str:
     digest = hashlib.sha256()
     for f in sorted(fills, key=lambda f: (f.ts_ns, f.id)):
         line = (
-            f"{f.id},{f.order_id},{f.signal_id},{f.symbol},{Side(f.side).value},"
+            f"{f.id},{f.order_id},{f.signal_id},{f.symbol},{stats.side_text(f.side)},"
             f"{float(f.qty)!r},{float(f.price)!r},{int(f.ts_ns)}"
             + (f",{float(f.fee)!r}\n" if f.fee else "\n")
         )
