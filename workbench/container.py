@@ -18,6 +18,7 @@ from workbench.config import WorkbenchConfig
 from workbench.execution.broker import Broker, ReplayableBroker, load_broker
 from workbench.execution.executor import Executor, make_breaker
 from workbench.execution.journal import Journal
+from workbench.execution.journal_memory import MemoryJournal
 from workbench.execution.runner import ExecutorRunner
 from workbench.gateway.feeds import ReplayFeed, SimulatedFeed
 from workbench.gateway.runner import GatewayRunner
@@ -336,7 +337,7 @@ def in_process_executor(
 
     The same providers as the runner's (broker, breaker, risk limits, allowed
     strategies, replay clock), with three overrides: the simulator's tape is
-    ``tape`` (the ticks already loaded), the journal is in memory, and events
+    ``tape`` (the ticks already loaded), the journal is a `MemoryJournal`, and events
     go to ``publish`` (None: nowhere) instead of a socket. No socket is made.
 
     Raises:
@@ -351,7 +352,7 @@ def in_process_executor(
         )
     c = Container(config=cfg, runner_id=cfg.executor.id)
     c.tape.override(providers.Object(tape))
-    c.journal.override(providers.Singleton(Journal, ":memory:"))
+    c.journal.override(providers.Singleton(MemoryJournal))
     c.executor_events.override(providers.Object(publish))
     if not isinstance(c.broker(), ReplayableBroker):
         raise ConfigurationError(

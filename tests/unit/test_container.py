@@ -11,6 +11,7 @@ from workbench.container import Container, in_process_executor
 from workbench.domain.model import Order, Side, Signal
 from workbench.domain.orders import OrderAck
 from workbench.exceptions import ConfigurationError
+from workbench.execution.journal_memory import MemoryJournal
 from workbench.execution.simulator import SimulatedBroker
 from workbench.messaging.codec import Ack, EndOfStream, Event
 from workbench.messaging.inproc import Channel, InprocReceiver, InprocSender
@@ -113,7 +114,8 @@ def test_fast_replay_gets_the_runners_executor_with_in_process_overrides(tmp_pat
         assert ex.breaker.fail_max == 7 and ex.calls.timeout_s == 2.5
         assert ex.risk.max_order_qty == 4
         assert not ex._publishing
-    assert fast.journal.path == ":memory:" and runner.journal.path == str(cfg.journal_path())
+    assert isinstance(fast.journal, MemoryJournal)
+    assert runner.journal.path == str(cfg.journal_path())
     assert type(fast.broker) is type(runner.broker)
     assert fast.broker.fee_rate == runner.broker.fee_rate == 3 / 10_000
     assert tape_calls == [1]  # the simulator took the ticks it was given (latency: at once)

@@ -20,7 +20,7 @@ from workbench.domain.orders import OrderAck
 from workbench.exceptions import OrderRejected
 from workbench.execution.broker import Broker, BrokerTimeout, MarketFed, TimedCalls
 from workbench.execution.broker import make_breaker as make_breaker
-from workbench.execution.journal import Journal
+from workbench.execution.journal_memory import JournalPort
 from workbench.execution.lifecycle import (
     OpenOrders,
     Outcome,
@@ -54,7 +54,7 @@ class Executor:
     def __init__(
         self,
         broker: Broker,
-        journal: Journal,
+        journal: JournalPort,
         risk: RiskConfig,
         breaker: pybreaker.CircuitBreaker,
         telemetry: Telemetry,
