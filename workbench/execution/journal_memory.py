@@ -21,6 +21,20 @@ from workbench.execution.journal_schema import SCHEMA_VERSION
 
 _OPEN = frozenset(("PENDING_NEW", "ACCEPTED", "PARTIALLY_FILLED"))
 _SIDES = {s.value: s for s in Side}
+_REPORT_COLUMNS = (
+    "order_id",
+    "status",
+    "ts_ns",
+    "venue_order_id",
+    "fill_id",
+    "qty",
+    "price",
+    "fee",
+    "reason",
+    "source",
+    "recorded_ns",
+)
+_NO_FILL = ("", 0.0, 0.0, 0.0)
 
 
 class JournalPort(Protocol):
@@ -112,7 +126,7 @@ class MemoryJournal:
         self._order_signals: set[str] = set()
         self._fills: list[Fill] = []
         self._fill_ids: set[str] = set()
-        self._reports: list[dict[str, Any]] = []
+        self._reports: list[tuple] = []  # rows in _REPORT_COLUMNS order
         self._reconciliations: list[dict[str, Any]] = []
         self._states: list[dict[str, Any]] = []
         self._stream_ends: dict[str, tuple[int, int]] = {}
@@ -123,24 +137,22 @@ class MemoryJournal:
         now = time.time_ns()
         fresh: list[bool] = []
         new: list[tuple[Signal, Order, OrderStatus, str]] = []
-        seen: set[str] = set()
-        order_ids, client_ids, signal_ids = set(), set(), set()
+        journaled, seen = self._signals, set()
         for item in items:
-            signal, order = item[0], item[1]
-            if signal.id in self._signals or signal.id in seen:
+            sid = item[0].id
+            if sid in journaled or sid in seen:
                 fresh.append(False)
                 continue
-            seen.add(signal.id)
-            for key, taken, mine, column in (
-                (order.id, self._orders, order_ids, "orders.order_id"),
-                (order.client_order_id, self._client_ids, client_ids, "orders.client_order_id"),
-                (order.signal_id, self._order_signals, signal_ids, "orders.signal_id"),
-            ):
-                if key in taken or key in mine:
-                    raise sqlite3.IntegrityError(f"UNIQUE constraint failed: {column}")
-                mine.add(key)
+            seen.add(sid)
             new.append(item)
             fresh.append(True)
+        for column, keys, taken in (
+            ("order_id", [o.id for _, o, _, _ in new], self._orders.keys()),
+            ("client_order_id", [o.client_order_id for _, o, _, _ in new], self._client_ids),
+            ("signal_id", [o.signal_id for _, o, _, _ in new], self._order_signals),
+        ):
+            if len(set(keys)) < len(keys) or not taken.isdisjoint(keys):
+                raise sqlite3.IntegrityError(f"UNIQUE constraint failed: orders.{column}")
         for signal, order, status, reason in new:
             self._signals[signal.id] = (
                 signal.strategy_id,
@@ -197,19 +209,7 @@ class MemoryJournal:
                 row["filled_qty"], row["fees"] = float(u.filled_qty), float(u.fees)
                 row["updated_ns"] = now
             for f in u.fills:
-                self._fills.append(
-                    Fill(
-                        f.id,
-                        f.order_id,
-                        f.signal_id,
-                        f.symbol,
-                        _SIDES[f.side],
-                        float(f.qty),
-                        float(f.price),
-                        f.ts_ns,
-                        float(f.fee),
-                    )
-                )
+                self._fills.append(_as_read(f))
                 self._fill_ids.add(f.id)
             for st, ts, venue_id, f, reason, source in u.reports:
                 self._report(u.order_id, st.value, ts, venue_id, f, reason, source, now)
@@ -226,19 +226,9 @@ class MemoryJournal:
         now: int,
     ) -> None:
         self._reports.append(
-            {
-                "order_id": order_id,
-                "status": status,
-                "ts_ns": ts_ns,
-                "venue_order_id": venue_order_id,
-                "fill_id": fill.id if fill else "",
-                "qty": float(fill.qty) if fill else 0.0,
-                "price": float(fill.price) if fill else 0.0,
-                "fee": float(fill.fee) if fill else 0.0,
-                "reason": reason,
-                "source": source,
-                "recorded_ns": now,
-            }
+            (order_id, status, ts_ns, venue_order_id)
+            + ((fill.id, float(fill.qty), float(fill.price), float(fill.fee)) if fill else _NO_FILL)
+            + (reason, source, now)
         )
 
     def finish_orders(self, items: list[tuple[str, OrderStatus, list[Fill], str]]) -> None:
@@ -291,7 +281,11 @@ class MemoryJournal:
 
     def reports(self, order_id: str | None = None) -> list[dict]:
         """Every execution report (of one order), in the order recorded."""
-        return [dict(r) for r in self._reports if not order_id or r["order_id"] == order_id]
+        return [
+            dict(zip(_REPORT_COLUMNS, r, strict=True))
+            for r in self._reports
+            if not order_id or r[0] == order_id
+        ]
 
     def add_reconciliation(
         self, kind: str, detail: dict[str, Any], order_id: str = "", symbol: str = ""
@@ -362,3 +356,21 @@ class MemoryJournal:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def _as_read(f: Fill) -> Fill:
+    """``f`` with the value types `Journal.fills` reads back (floats, a `Side`)."""
+    floats = type(f.qty) is float and type(f.price) is float and type(f.fee) is float
+    if floats and type(f.side) is Side and type(f.ts_ns) is int:
+        return f
+    return Fill(
+        f.id,
+        f.order_id,
+        f.signal_id,
+        f.symbol,
+        _SIDES[f.side],
+        float(f.qty),
+        float(f.price),
+        int(f.ts_ns),
+        float(f.fee),
+    )
