@@ -74,6 +74,7 @@ def utc(ts_ns: np.ndarray | list[int]) -> pd.DatetimeIndex:
 
 
 _SIDE_TEXT = {s.value: s.value for s in Side}
+_BUY, _SELL = Side.BUY, Side.SELL
 
 
 def side_text(side: Side | str) -> str:
@@ -82,6 +83,8 @@ def side_text(side: Side | str) -> str:
     Raises:
         ValueError: ``side`` is neither.
     """
+    if side is _BUY or side is _SELL:  # identity first: hashing a member calls Python code
+        return side.value
     text = _SIDE_TEXT.get(side)
     return text if text is not None else Side(side).value
 
