@@ -38,7 +38,48 @@ class OrderUpdate:
     reports: list[tuple[OrderStatus, int, str, Fill | None, str, str]] = field(default_factory=list)
 
 
-class Journal:
+class JournalShortcuts:
+    """`begin_order`, `finish_orders` and `finish_order`, from `begin_orders` and `record`."""
+
+    def begin_orders(self, items: list[tuple[Signal, Order, OrderStatus, str]]) -> list[bool]:
+        """Record signals and the orders they become, all at once (see `Journal`)."""
+        raise NotImplementedError
+
+    def record(self, updates: list[OrderUpdate]) -> None:
+        """Record orders' new states, their fills and reports, all at once (see `Journal`)."""
+        raise NotImplementedError
+
+    def begin_order(
+        self, signal: Signal, order: Order, status: OrderStatus, reason: str = ""
+    ) -> bool:
+        """`begin_orders` for one signal."""
+        return self.begin_orders([(signal, order, status, reason)])[0]
+
+    def finish_orders(self, items: list[tuple[str, OrderStatus, list[Fill], str]]) -> None:
+        """Record final answers (order id, status, fills, reason): `record` in short."""
+        self.record(
+            [
+                OrderUpdate(
+                    oid,
+                    st,
+                    reason=reason,
+                    filled_qty=sum(f.qty for f in fills),
+                    fees=sum(f.fee for f in fills),
+                    fills=list(fills),
+                    reports=[(st, f.ts_ns, "", f, "", "broker") for f in fills],
+                )
+                for oid, st, fills, reason in items
+            ]
+        )
+
+    def finish_order(
+        self, order_id: str, status: OrderStatus, fills: list[Fill], reason: str = ""
+    ) -> None:
+        """`finish_orders` for one order."""
+        self.finish_orders([(order_id, status, fills, reason)])
+
+
+class Journal(JournalShortcuts):
     """Durable record of the executor's work."""
 
     def __init__(self, path: Path | str) -> None:
@@ -131,12 +172,6 @@ class Journal:
             raise
         return fresh
 
-    def begin_order(
-        self, signal: Signal, order: Order, status: OrderStatus, reason: str = ""
-    ) -> bool:
-        """`begin_orders` for one signal."""
-        return self.begin_orders([(signal, order, status, reason)])[0]
-
     def record(self, updates: list[OrderUpdate]) -> None:
         """Record orders' new states, their fills and reports, in one transaction."""
         now = time.time_ns()
@@ -183,29 +218,6 @@ class Journal:
         except BaseException:
             db.execute("ROLLBACK")
             raise
-
-    def finish_orders(self, items: list[tuple[str, OrderStatus, list[Fill], str]]) -> None:
-        """Record final answers (order id, status, fills, reason): `record` in short."""
-        self.record(
-            [
-                OrderUpdate(
-                    oid,
-                    st,
-                    reason=reason,
-                    filled_qty=sum(f.qty for f in fills),
-                    fees=sum(f.fee for f in fills),
-                    fills=list(fills),
-                    reports=[(st, f.ts_ns, "", f, "", "broker") for f in fills],
-                )
-                for oid, st, fills, reason in items
-            ]
-        )
-
-    def finish_order(
-        self, order_id: str, status: OrderStatus, fills: list[Fill], reason: str = ""
-    ) -> None:
-        """`finish_orders` for one order."""
-        self.finish_orders([(order_id, status, fills, reason)])
 
     def known_signals(self, ids: list[str]) -> dict[str, tuple]:
         """Journaled signals among ``ids``: id -> (symbol, side, qty, price, ts_ns)."""

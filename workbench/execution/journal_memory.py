@@ -16,7 +16,7 @@ import time
 from typing import Any, Protocol
 
 from workbench.domain.model import Fill, Order, OrderStatus, Side, Signal
-from workbench.execution.journal import OrderUpdate
+from workbench.execution.journal import JournalShortcuts, OrderUpdate
 from workbench.execution.journal_schema import SCHEMA_VERSION
 
 _OPEN = frozenset(("PENDING_NEW", "ACCEPTED", "PARTIALLY_FILLED"))
@@ -109,7 +109,7 @@ class JournalPort(Protocol):
         ...
 
 
-class MemoryJournal:
+class MemoryJournal(JournalShortcuts):
     """`Journal`'s records and answers, in memory (a fast replay's journal).
 
     Rows are the dicts and tuples `Journal` returns, with the same columns,
@@ -188,12 +188,6 @@ class MemoryJournal:
                 self._report(order.id, status.value, order.ts_ns, "", None, reason, "risk", now)
         return fresh
 
-    def begin_order(
-        self, signal: Signal, order: Order, status: OrderStatus, reason: str = ""
-    ) -> bool:
-        """`begin_orders` for one signal."""
-        return self.begin_orders([(signal, order, status, reason)])[0]
-
     def record(self, updates: list[OrderUpdate]) -> None:
         """See `Journal.record`."""
         now = time.time_ns()
@@ -230,29 +224,6 @@ class MemoryJournal:
             + ((fill.id, float(fill.qty), float(fill.price), float(fill.fee)) if fill else _NO_FILL)
             + (reason, source, now)
         )
-
-    def finish_orders(self, items: list[tuple[str, OrderStatus, list[Fill], str]]) -> None:
-        """See `Journal.finish_orders`."""
-        self.record(
-            [
-                OrderUpdate(
-                    oid,
-                    st,
-                    reason=reason,
-                    filled_qty=sum(f.qty for f in fills),
-                    fees=sum(f.fee for f in fills),
-                    fills=list(fills),
-                    reports=[(st, f.ts_ns, "", f, "", "broker") for f in fills],
-                )
-                for oid, st, fills, reason in items
-            ]
-        )
-
-    def finish_order(
-        self, order_id: str, status: OrderStatus, fills: list[Fill], reason: str = ""
-    ) -> None:
-        """`finish_orders` for one order."""
-        self.finish_orders([(order_id, status, fills, reason)])
 
     def known_signals(self, ids: list[str]) -> dict[str, tuple]:
         """See `Journal.known_signals`."""
