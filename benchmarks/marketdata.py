@@ -12,7 +12,7 @@
    2,000-tick Parquet file (the runner's own floor) and on a 1M-tick CSV
    file, which is loaded whole.
 
-    python benchmarks/marketdata.py [--big-ticks 10000000]
+    python benchmarks/marketdata.py [--big-ticks 10000000] [--no-rss]
 """
 
 from __future__ import annotations
@@ -87,13 +87,13 @@ def gateway_peak_rss(data: Path) -> tuple[float, int]:
             sup.start()
             while not sup.eos_reached.wait(0.05):
                 for s in sup.status():
-                    if s["runner"] == cfg.gateway.id and s.get("pid"):
-                        peak = max(peak, _hwm_mb(s["pid"]) or 0.0)
+                    if s.runner == cfg.gateway.id and s.pid:
+                        peak = max(peak, _hwm_mb(s.pid) or 0.0)
                 if sup.any_failed():
                     raise RuntimeError(f"a runner failed; logs in {sup.logs.folder}")
             for s in sup.status():
-                if s["runner"] == cfg.gateway.id and s.get("pid"):
-                    peak = max(peak, _hwm_mb(s["pid"]) or 0.0)
+                if s.runner == cfg.gateway.id and s.pid:
+                    peak = max(peak, _hwm_mb(s.pid) or 0.0)
             ticks = max((sup.eos_summary or {}).get("ticks", {}).values(), default=0)
         finally:
             done.set()
@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     """Measure and print."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--big-ticks", type=int, default=10_000_000)
+    ap.add_argument("--no-rss", action="store_true", help="skip the gateway RSS figures (3)")
     args = ap.parse_args(argv)
     one, csv, big = _files(args.big_ticks)
 
@@ -134,11 +135,14 @@ def main(argv: list[str] | None = None) -> None:
     ratio = (n / whole_s) / (n / plain_s)
     ratios = sorted(p / w for p, w in zip(plains, wholes, strict=True))
 
-    big_rss, big_ticks = gateway_peak_rss(big)
-    small = OUT_DIR / "md-SYN-2k.parquet"
-    write_ticks(synth_ticks("SYN", 2_000, seed=11), small)
-    floor_rss, floor_ticks = gateway_peak_rss(small)
-    csv_rss, csv_ticks = gateway_peak_rss(csv)
+    rss = None
+    if not args.no_rss:
+        big_rss, big_ticks = gateway_peak_rss(big)
+        small = OUT_DIR / "md-SYN-2k.parquet"
+        write_ticks(synth_ticks("SYN", 2_000, seed=11), small)
+        floor_rss, floor_ticks = gateway_peak_rss(small)
+        csv_rss, csv_ticks = gateway_peak_rss(csv)
+        rss = (big_rss, big_ticks, floor_rss, floor_ticks, csv_rss, csv_ticks)
 
     figures = [
         Figure("marketdata", "raw pyarrow read + to_numpy", raw_s, "s", "1M rows, baseline"),
@@ -152,10 +156,16 @@ def main(argv: list[str] | None = None) -> None:
             "x",
             f"best of 3; rounds {ratios[0]:.2f}-{ratios[-1]:.2f}x; target >= 1.5x",
         ),
-        Figure("marketdata", f"gateway peak RSS, {big_ticks:,} ticks Parquet", big_rss, "MB"),
-        Figure("marketdata", f"gateway peak RSS, {floor_ticks:,} ticks Parquet", floor_rss, "MB"),
-        Figure("marketdata", f"gateway peak RSS, {csv_ticks:,} ticks CSV", csv_rss, "MB"),
     ]
+    if rss is not None:
+        big_rss, big_ticks, floor_rss, floor_ticks, csv_rss, csv_ticks = rss
+        figures += [
+            Figure("marketdata", f"gateway peak RSS, {big_ticks:,} ticks Parquet", big_rss, "MB"),
+            Figure(
+                "marketdata", f"gateway peak RSS, {floor_ticks:,} ticks Parquet", floor_rss, "MB"
+            ),
+            Figure("marketdata", f"gateway peak RSS, {csv_ticks:,} ticks CSV", csv_rss, "MB"),
+        ]
     for f in figures:
         print(f.as_json())
     print("columnar market data")
@@ -166,6 +176,8 @@ def main(argv: list[str] | None = None) -> None:
         f"fills; plain loop {n / plain_s:,.0f} ticks/s ({plain_fills} fills) = {ratio:.2f}x "
         f"(rounds {ratios[0]:.2f}-{ratios[-1]:.2f}x)"
     )
+    if rss is None:
+        return
     print(
         f"  gateway peak RSS: {big_rss:.1f} MB on {big_ticks:,} Parquet ticks (streamed; "
         f"target <= 80 MB); {floor_rss:.1f} MB on {floor_ticks:,} (the runner's floor); "

@@ -7,7 +7,9 @@ Tests swap any part with ``container.<provider>.override(fake)``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import zmq
 from dependency_injector import containers, providers
@@ -16,6 +18,7 @@ from workbench.config import WorkbenchConfig
 from workbench.execution.broker import Broker, ReplayableBroker, load_broker
 from workbench.execution.executor import Executor, make_breaker
 from workbench.execution.journal import Journal
+from workbench.execution.journal_memory import MemoryJournal
 from workbench.execution.runner import ExecutorRunner
 from workbench.gateway.feeds import ReplayFeed, SimulatedFeed
 from workbench.gateway.runner import GatewayRunner
@@ -25,6 +28,10 @@ from workbench.runner.state import FileStateStore
 from workbench.runner.strategy_host import StrategyRunner
 from workbench.strategies.base import load_strategy, symbols_of
 from workbench.telemetry import Telemetry
+
+if TYPE_CHECKING:
+    from workbench.execution.tape import MarketTape
+    from workbench.messaging.codec import Payload
 
 # Strategies in a replay never have more than the credit window (tens of
 # batches) queued, so this bound only ever bites a stalled tap (a notebook),
@@ -89,19 +96,73 @@ def _ack_subscriptions(strategy_id: str, strategy=None) -> list[bytes]:
     return topics
 
 
-def make_broker(cfg: WorkbenchConfig) -> Broker:
-    """The configured broker; in a replay a simulator gets the replay's recorded ticks."""
+@dataclass(frozen=True)
+class _Sockets:
+    """Builds the runner's socket providers: every one shares context, bus and telemetry."""
+
+    context: Any
+    bus: Any
+    runtime: Any
+    runner_id: Any
+    telemetry: Any
+
+    def sender(
+        self, socket_type: int, address: Any, *, name: str, sndhwm: int, bind_it: bool = False
+    ) -> providers.Singleton:
+        """A `ZmqSender` provider."""
+        return providers.Singleton(
+            ZmqSender,
+            self.context,
+            socket_type,
+            address,
+            self.bus,
+            self.runner_id,
+            self.telemetry,
+            bind_it=bind_it,
+            sndhwm=sndhwm,
+            name=name,
+        )
+
+    def receiver(
+        self, socket_type: int, address: Any, *, name: str, bind_it: bool = False, **options: Any
+    ) -> providers.Singleton:
+        """A `ZmqReceiver` provider (``options``: subscriptions, rcvhwm)."""
+        return providers.Singleton(
+            ZmqReceiver,
+            self.context,
+            socket_type,
+            address,
+            self.bus,
+            self.telemetry,
+            bind_it=bind_it,
+            name=name,
+            bad_frame_log_interval_s=self.runtime.provided.bad_frame_log_interval_s,
+            **options,
+        )
+
+
+def replay_tape(cfg: WorkbenchConfig) -> Callable[[], MarketTape]:
+    """Loads the replay file of ``cfg`` as the simulator's tape, when the simulator asks."""
+
+    def tape() -> MarketTape:
+        from workbench.execution.tape import MarketTape
+        from workbench.replays.session import load_replay_ticks
+
+        return MarketTape.from_table(load_replay_ticks(cfg))
+
+    return tape
+
+
+def make_broker(cfg: WorkbenchConfig, tape: Callable[[], MarketTape] | None = None) -> Broker:
+    """The configured broker; in a replay a simulator gets the replay's recorded ticks.
+
+    Args:
+        tape: Where those ticks come from (default: the replay file, loaded when needed).
+    """
     b = cfg.executor.broker
     broker = load_broker(b.class_path, b.params)
     if cfg.gateway.feed == "replay" and isinstance(broker, ReplayableBroker):
-
-        def tape():
-            from workbench.execution.tape import MarketTape
-            from workbench.replays.session import load_replay_ticks
-
-            return MarketTape.from_table(load_replay_ticks(cfg))
-
-        broker.use_tape(tape)
+        broker.use_tape(tape or replay_tape(cfg))
     return broker
 
 
@@ -133,17 +194,10 @@ class Container(containers.DeclarativeContainer):
         _zmq_context, bus.provided.linger_ms, config, runner_id, telemetry
     )
 
-    _heartbeats_local = providers.Singleton(
-        ZmqSender,
-        zmq_context,
-        zmq.PUB,
-        bus.provided.telemetry_address,
-        bus,
-        runner_id,
-        telemetry,
-        bind_it=False,
-        sndhwm=1000,
-        name="heartbeats",
+    _sockets = _Sockets(zmq_context, bus, runtime, runner_id, telemetry)
+
+    _heartbeats_local = _sockets.sender(
+        zmq.PUB, bus.provided.telemetry_address, sndhwm=1000, name="heartbeats"
     )
     heartbeats = providers.Singleton(_to_every_supervisor, _heartbeats_local, config)
 
@@ -155,28 +209,11 @@ class Container(containers.DeclarativeContainer):
         exchange=providers.Factory(_exchange_feed, config),
     )
     recorded_feed = providers.Factory(_recorded, feed, config)
-    tick_publisher = providers.Singleton(
-        ZmqSender,
-        zmq_context,
-        zmq.PUB,
-        bus.provided.ticks_address,
-        bus,
-        runner_id,
-        telemetry,
-        bind_it=True,
-        sndhwm=TICKS_SNDHWM,
-        name="ticks",
+    tick_publisher = _sockets.sender(
+        zmq.PUB, bus.provided.ticks_address, bind_it=True, sndhwm=TICKS_SNDHWM, name="ticks"
     )
-    credit_receiver = providers.Singleton(
-        ZmqReceiver,
-        zmq_context,
-        zmq.PULL,
-        bus.provided.control_address,
-        bus,
-        telemetry,
-        bind_it=True,
-        name="credits",
-        bad_frame_log_interval_s=runtime.provided.bad_frame_log_interval_s,
+    credit_receiver = _sockets.receiver(
+        zmq.PULL, bus.provided.control_address, bind_it=True, name="credits"
     )
     gateway = providers.Factory(
         GatewayRunner,
@@ -200,56 +237,26 @@ class Container(containers.DeclarativeContainer):
         strategy_config.provided.id,
         strategy_config.provided.params,
     )
-    tick_receiver = providers.Singleton(
-        ZmqReceiver,
-        zmq_context,
+    tick_receiver = _sockets.receiver(
         zmq.SUB,
         bus.provided.ticks_address,
-        bus,
-        telemetry,
-        bind_it=False,
         subscriptions=providers.Callable(_tick_subscriptions, strategy),
         name="ticks",
-        bad_frame_log_interval_s=runtime.provided.bad_frame_log_interval_s,
     )
-    signal_sender = providers.Singleton(
-        ZmqSender,
-        zmq_context,
-        zmq.PUSH,
-        bus.provided.signals_address,
-        bus,
-        runner_id,
-        telemetry,
-        bind_it=False,
-        sndhwm=10_000,
-        name="signals",
+    signal_sender = _sockets.sender(
+        zmq.PUSH, bus.provided.signals_address, sndhwm=10_000, name="signals"
     )
-    credit_sender = providers.Singleton(
-        ZmqSender,
-        zmq_context,
-        zmq.PUSH,
-        bus.provided.control_address,
-        bus,
-        runner_id,
-        telemetry,
-        bind_it=False,
-        sndhwm=1000,
-        name="credits",
+    credit_sender = _sockets.sender(
+        zmq.PUSH, bus.provided.control_address, sndhwm=1000, name="credits"
     )
     state_store = providers.Singleton(
         FileStateStore, providers.Callable(lambda c: c.state_path(), config)
     )
-    ack_receiver = providers.Singleton(
-        ZmqReceiver,
-        zmq_context,
+    ack_receiver = _sockets.receiver(
         zmq.SUB,
         bus.provided.events_address,
-        bus,
-        telemetry,
-        bind_it=False,
         subscriptions=providers.Callable(_ack_subscriptions, runner_id, strategy),
         name="acks",
-        bad_frame_log_interval_s=runtime.provided.bad_frame_log_interval_s,
     )
     strategy_runner = providers.Factory(
         StrategyRunner,
@@ -267,51 +274,31 @@ class Container(containers.DeclarativeContainer):
     )
 
     # -- executor -----------------------------------------------------------------
-    broker = providers.Singleton(make_broker, config)
+    tape = providers.Callable(replay_tape, config)
+    broker = providers.Singleton(make_broker, config, tape)
     journal = providers.Singleton(Journal, providers.Callable(lambda c: c.journal_path(), config))
     breaker = providers.Singleton(
         make_breaker,
         config.provided.executor.broker.breaker_fail_max,
         config.provided.executor.broker.breaker_reset_timeout_s,
     )
-    signal_receiver = providers.Singleton(
-        ZmqReceiver,
-        zmq_context,
-        zmq.PULL,
-        bus.provided.signals_address,
-        bus,
-        telemetry,
-        bind_it=True,
-        name="signals",
-        bad_frame_log_interval_s=runtime.provided.bad_frame_log_interval_s,
+    signal_receiver = _sockets.receiver(
+        zmq.PULL, bus.provided.signals_address, bind_it=True, name="signals"
     )
-    event_publisher = providers.Singleton(
-        ZmqSender,
-        zmq_context,
-        zmq.PUB,
-        bus.provided.events_address,
-        bus,
-        runner_id,
-        telemetry,
-        bind_it=True,
-        sndhwm=100_000,
-        name="events",
+    event_publisher = _sockets.sender(
+        zmq.PUB, bus.provided.events_address, bind_it=True, sndhwm=100_000, name="events"
     )
-    market_receiver = providers.Singleton(
-        ZmqReceiver,
-        zmq_context,
+    # What the executor publishes through (None: nobody listens, as in a fast replay).
+    executor_events = event_publisher.provided.send
+    market_receiver = _sockets.receiver(
         zmq.SUB,
         bus.provided.ticks_address,
-        bus,
-        telemetry,
-        bind_it=False,
         # Every symbol: the executor runs no strategy code to learn which it trades.
         subscriptions=[codec.topic(codec.KIND_TICK)[:-1]],
         # Drained every 20 ms, newest per symbol. Not a short queue: libzmq
         # (4.3) aborts (!_io_error) when a full pipe's publisher goes away.
         rcvhwm=10_000,
         name="market",
-        bad_frame_log_interval_s=runtime.provided.bad_frame_log_interval_s,
     )
     command_replier = providers.Singleton(
         ZmqReplier,
@@ -330,7 +317,7 @@ class Container(containers.DeclarativeContainer):
         providers.Callable(_checked_risk, config),
         breaker,
         telemetry,
-        event_publisher.provided.send,
+        executor_events,
         allowed_strategies=providers.Callable(lambda c: {s.id for s in c.strategies}, config),
         replay=is_replay,
         executor_id=runner_id,
@@ -358,3 +345,37 @@ class Container(containers.DeclarativeContainer):
         ack_interval_s=config.provided.executor.ack_interval_s,
         reconcile_interval_s=config.provided.executor.broker.reconcile_interval_s,
     )
+
+
+def in_process_executor(
+    cfg: WorkbenchConfig,
+    tape: Callable[[], MarketTape],
+    publish: Callable[[Payload], None] | None = None,
+) -> Executor:
+    """The executor a replay's executor runner gets, wired in-process for a fast replay.
+
+    The same providers as the runner's (broker, breaker, risk limits, allowed
+    strategies, replay clock), with three overrides: the simulator's tape is
+    ``tape`` (the ticks already loaded), the journal is a `MemoryJournal`, and events
+    go to ``publish`` (None: nowhere) instead of a socket. No socket is made.
+
+    Raises:
+        ConfigurationError: the config is not a replay's, or its broker cannot
+            run on recorded ticks.
+    """
+    from workbench.exceptions import ConfigurationError
+
+    if cfg.gateway.feed != "replay":
+        raise ConfigurationError(
+            f"fast replay needs gateway.feed = 'replay', not {cfg.gateway.feed!r}"
+        )
+    c = Container(config=cfg, runner_id=cfg.executor.id)
+    c.tape.override(providers.Object(tape))
+    c.journal.override(providers.Singleton(MemoryJournal))
+    c.executor_events.override(providers.Object(publish))
+    if not isinstance(c.broker(), ReplayableBroker):
+        raise ConfigurationError(
+            f"fast replay needs a broker that runs on recorded ticks (use_tape); "
+            f"executor.broker.class_path {cfg.executor.broker.class_path!r} has none"
+        )
+    return c.executor()

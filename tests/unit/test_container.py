@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import pytest
+import zmq
 from dependency_injector import providers
 
 from workbench.config import build_config
-from workbench.container import Container
+from workbench.container import Container, in_process_executor
 from workbench.domain.model import Order, Side, Signal
 from workbench.domain.orders import OrderAck
 from workbench.exceptions import ConfigurationError
+from workbench.execution.journal_memory import MemoryJournal
 from workbench.execution.simulator import SimulatedBroker
 from workbench.messaging.codec import Ack, EndOfStream, Event
 from workbench.messaging.inproc import Channel, InprocReceiver, InprocSender
+from workbench.replays.session import load_replay_ticks
 
 
 class RecordingBroker(SimulatedBroker):
@@ -72,3 +75,84 @@ def test_the_feed_follows_the_config(tmp_path):
     )
     c2 = Container(config=replay, runner_id="gateway")
     assert type(c2.feed()).__name__ == "ReplayFeed"
+
+
+def _replay_cfg(tmp_path, **executor):
+    return build_config(
+        {
+            "runtime": {"run_dir": str(tmp_path)},
+            "gateway": {"feed": "replay", "replay": {"path": "data/ticks/synth-ABC-5000.csv"}},
+            "strategies": [{"id": "sr-1"}, {"id": "sr-2"}],
+            "executor": {"id": "ex", **executor},
+        }
+    )
+
+
+def test_fast_replay_gets_the_runners_executor_with_in_process_overrides(tmp_path):
+    cfg = _replay_cfg(
+        tmp_path,
+        broker={
+            "breaker_fail_max": 7,
+            "call_timeout_s": 2.5,
+            "params": {"fee_bps": 3, "latency_ms": 1},
+        },
+        risk={"max_order_qty": 4},
+    )
+    wire = Container(config=cfg, runner_id=cfg.executor.id)
+    wire.executor_events.override(providers.Object(None))
+    tape_calls = []
+
+    def tape():
+        tape_calls.append(1)
+        return wire.tape()()  # the same file, loaded when the simulator first asks
+
+    fast = in_process_executor(cfg, tape)
+    runner = wire.executor()
+    for ex in (fast, runner):
+        assert ex.replay and ex.executor_id == "ex"
+        assert ex.allowed == {"sr-1", "sr-2"}
+        assert ex.breaker.fail_max == 7 and ex.calls.timeout_s == 2.5
+        assert ex.risk.max_order_qty == 4
+        assert not ex._publishing
+    assert isinstance(fast.journal, MemoryJournal)
+    assert runner.journal.path == str(cfg.journal_path())
+    assert type(fast.broker) is type(runner.broker)
+    assert fast.broker.fee_rate == runner.broker.fee_rate == 3 / 10_000
+    assert tape_calls == [1]  # the simulator took the ticks it was given (latency: at once)
+    ticks = load_replay_ticks(cfg)
+    ts, price = int(ticks.ts_ns[10]), float(ticks.price[10])
+    signal = Signal("sr-1:1", "sr-1", 1, "ABC", Side.BUY, 1.0, price, ts, "entry", "c")
+    fills = fast.on_signals([signal])
+    assert fills and fills == runner.on_signals([signal])  # same fills from the same tape
+    assert fills[0].ts_ns > ts  # filled 1 ms later, on a later tick of the tape
+
+
+def test_fast_replay_refuses_a_config_it_cannot_run(tmp_path):
+    live = build_config({"executor": {"risk": {"max_order_qty": 1, "max_position_qty": 1}}})
+    with pytest.raises(ConfigurationError, match=r"gateway\.feed = 'replay'"):
+        in_process_executor(live, lambda: None)
+
+
+def test_socket_providers_share_one_context_bus_and_telemetry(tmp_path):
+    c = Container(config=_replay_cfg(tmp_path), runner_id="ex")
+    made = []
+    senders = [c.signal_sender, c.credit_sender, c.tick_publisher, c.event_publisher]
+    receivers = [c.signal_receiver, c.credit_receiver, c.market_receiver]
+    try:
+        made = [p() for p in senders + receivers]
+        assert all(s._telemetry is c.telemetry() for s in made)
+        assert [s._counter for s in made] == [
+            "signals_msgs_out",
+            "credits_msgs_out",
+            "ticks_msgs_out",
+            "events_msgs_out",
+            "signals_msgs_in",
+            "credits_msgs_in",
+            "market_msgs_in",
+        ]
+        assert all(s.sock.context is c.zmq_context() for s in made)
+        assert made[-1].sock.getsockopt(zmq.RCVHWM) == 10_000
+    finally:
+        for s in made:
+            s.close()
+        c.shutdown_resources()

@@ -23,13 +23,12 @@ class Side(enum.StrEnum):
         """The side that closes a position opened on this side."""
         return _SELL if self is _BUY else _BUY
 
-    @property
-    def sign(self) -> int:
-        """+1 for BUY, -1 for SELL."""
-        return 1 if self is _BUY else -1  # a module global: Side.BUY goes through enum's __get__
+    sign: int
+    """+1 for BUY, -1 for SELL (a plain attribute of each member: read per fill)."""
 
 
 _BUY, _SELL = Side.BUY, Side.SELL
+_BUY.sign, _SELL.sign = 1, -1
 
 
 @dataclass(frozen=True, slots=True)

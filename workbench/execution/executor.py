@@ -20,7 +20,7 @@ from workbench.domain.orders import OrderAck
 from workbench.exceptions import OrderRejected
 from workbench.execution.broker import Broker, BrokerTimeout, MarketFed, TimedCalls
 from workbench.execution.broker import make_breaker as make_breaker
-from workbench.execution.journal import Journal
+from workbench.execution.journal_memory import JournalPort
 from workbench.execution.killswitch import cancel_open_orders, flatten_signals
 from workbench.execution.lifecycle import (
     OpenOrders,
@@ -55,7 +55,7 @@ class Executor:
     def __init__(
         self,
         broker: Broker,
-        journal: Journal,
+        journal: JournalPort,
         risk: RiskConfig,
         breaker: pybreaker.CircuitBreaker,
         telemetry: Telemetry,
@@ -260,7 +260,8 @@ class Executor:
                 log.debug("signal_duplicate_ignored", signal_id=signal.id)
                 continue
             self.telemetry.inc("signals_in")
-            events.append(Event("signal_received", signal_data(signal, received_ns)))
+            if self._publishing:  # fast replay: nobody listens
+                events.append(Event("signal_received", signal_data(signal, received_ns)))
             if reason:
                 self._rejected(order, signal.strategy_id, reason, events)
                 continue

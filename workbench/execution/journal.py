@@ -18,6 +18,8 @@ from typing import Any
 from workbench.domain.model import Fill, Order, OrderStatus, Side, Signal
 from workbench.execution.journal_schema import open_schema, open_statuses
 
+_SIDES = {s.value: s for s in Side}
+
 
 @dataclass(slots=True)
 class OrderUpdate:
@@ -36,7 +38,48 @@ class OrderUpdate:
     reports: list[tuple[OrderStatus, int, str, Fill | None, str, str]] = field(default_factory=list)
 
 
-class Journal:
+class JournalShortcuts:
+    """`begin_order`, `finish_orders` and `finish_order`, from `begin_orders` and `record`."""
+
+    def begin_orders(self, items: list[tuple[Signal, Order, OrderStatus, str]]) -> list[bool]:
+        """Record signals and the orders they become, all at once (see `Journal`)."""
+        raise NotImplementedError
+
+    def record(self, updates: list[OrderUpdate]) -> None:
+        """Record orders' new states, their fills and reports, all at once (see `Journal`)."""
+        raise NotImplementedError
+
+    def begin_order(
+        self, signal: Signal, order: Order, status: OrderStatus, reason: str = ""
+    ) -> bool:
+        """`begin_orders` for one signal."""
+        return self.begin_orders([(signal, order, status, reason)])[0]
+
+    def finish_orders(self, items: list[tuple[str, OrderStatus, list[Fill], str]]) -> None:
+        """Record final answers (order id, status, fills, reason): `record` in short."""
+        self.record(
+            [
+                OrderUpdate(
+                    oid,
+                    st,
+                    reason=reason,
+                    filled_qty=sum(f.qty for f in fills),
+                    fees=sum(f.fee for f in fills),
+                    fills=list(fills),
+                    reports=[(st, f.ts_ns, "", f, "", "broker") for f in fills],
+                )
+                for oid, st, fills, reason in items
+            ]
+        )
+
+    def finish_order(
+        self, order_id: str, status: OrderStatus, fills: list[Fill], reason: str = ""
+    ) -> None:
+        """`finish_orders` for one order."""
+        self.finish_orders([(order_id, status, fills, reason)])
+
+
+class Journal(JournalShortcuts):
     """Durable record of the executor's work."""
 
     def __init__(self, path: Path | str) -> None:
@@ -44,8 +87,12 @@ class Journal:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        if self.path == ":memory:":  # a fast replay's: nothing to survive a crash for
+            self._db.execute("PRAGMA journal_mode=MEMORY")
+            self._db.execute("PRAGMA synchronous=OFF")
+        else:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
         open_schema(self._db, self.path)
 
     def begin_orders(self, items: list[tuple[Signal, Order, OrderStatus, str]]) -> list[bool]:
@@ -58,11 +105,20 @@ class Journal:
         now = time.time_ns()
         db = self._db
         fresh: list[bool] = []
+        signals: list[tuple] = []
+        orders: list[tuple] = []
+        rejected: list[tuple] = []
         db.execute("BEGIN IMMEDIATE")
         try:
+            # One look-up and one statement per table for the whole list: a
+            # replay journals thousands of signals per second.
+            seen = set(self.known_signals([s.id for s, _, _, _ in items]))
             for signal, order, status, reason in items:
-                cur = db.execute(
-                    "INSERT OR IGNORE INTO signals VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                if signal.id in seen:
+                    fresh.append(False)
+                    continue
+                seen.add(signal.id)
+                signals.append(
                     (
                         signal.id,
                         signal.strategy_id,
@@ -75,15 +131,9 @@ class Journal:
                         signal.reason,
                         signal.condition_id,
                         now,
-                    ),
+                    )
                 )
-                if cur.rowcount == 0:
-                    fresh.append(False)
-                    continue
-                db.execute(
-                    "INSERT INTO orders (order_id, signal_id, symbol, side, qty, price, ts_ns, "
-                    "status, reason, updated_ns, client_order_id, order_type, order_price, tif) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                orders.append(
                     (
                         order.id,
                         order.signal_id,
@@ -99,26 +149,28 @@ class Journal:
                         order.order_type.value,
                         order.order_price,
                         order.tif.value,
-                    ),
+                    )
                 )
                 if status is OrderStatus.REJECTED:
-                    db.execute(
-                        "INSERT INTO order_reports (order_id, status, ts_ns, reason, source, "
-                        "recorded_ns) VALUES (?,?,?,?,?,?)",
-                        (order.id, status.value, order.ts_ns, reason, "risk", now),
-                    )
+                    rejected.append((order.id, status.value, order.ts_ns, reason, "risk", now))
                 fresh.append(True)
+            db.executemany("INSERT INTO signals VALUES (?,?,?,?,?,?,?,?,?,?,?)", signals)
+            db.executemany(
+                "INSERT INTO orders (order_id, signal_id, symbol, side, qty, price, ts_ns, "
+                "status, reason, updated_ns, client_order_id, order_type, order_price, tif) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                orders,
+            )
+            db.executemany(
+                "INSERT INTO order_reports (order_id, status, ts_ns, reason, source, "
+                "recorded_ns) VALUES (?,?,?,?,?,?)",
+                rejected,
+            )
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
         return fresh
-
-    def begin_order(
-        self, signal: Signal, order: Order, status: OrderStatus, reason: str = ""
-    ) -> bool:
-        """`begin_orders` for one signal."""
-        return self.begin_orders([(signal, order, status, reason)])[0]
 
     def record(self, updates: list[OrderUpdate]) -> None:
         """Record orders' new states, their fills and reports, in one transaction."""
@@ -167,29 +219,6 @@ class Journal:
             db.execute("ROLLBACK")
             raise
 
-    def finish_orders(self, items: list[tuple[str, OrderStatus, list[Fill], str]]) -> None:
-        """Record final answers (order id, status, fills, reason): `record` in short."""
-        self.record(
-            [
-                OrderUpdate(
-                    oid,
-                    st,
-                    reason=reason,
-                    filled_qty=sum(f.qty for f in fills),
-                    fees=sum(f.fee for f in fills),
-                    fills=list(fills),
-                    reports=[(st, f.ts_ns, "", f, "", "broker") for f in fills],
-                )
-                for oid, st, fills, reason in items
-            ]
-        )
-
-    def finish_order(
-        self, order_id: str, status: OrderStatus, fills: list[Fill], reason: str = ""
-    ) -> None:
-        """`finish_orders` for one order."""
-        self.finish_orders([(order_id, status, fills, reason)])
-
     def known_signals(self, ids: list[str]) -> dict[str, tuple]:
         """Journaled signals among ``ids``: id -> (symbol, side, qty, price, ts_ns)."""
         if not ids:
@@ -208,7 +237,8 @@ class Journal:
             "SELECT fill_id, order_id, signal_id, symbol, side, qty, price, ts_ns, fee "
             "FROM fills ORDER BY rowid"
         ).fetchall()
-        return [Fill(r[0], r[1], r[2], r[3], Side(r[4]), r[5], r[6], r[7], r[8]) for r in rows]
+        side = _SIDES
+        return [Fill(r[0], r[1], r[2], r[3], side[r[4]], r[5], r[6], r[7], r[8]) for r in rows]
 
     def orders(self) -> list[dict]:
         """Every order with its status, in the order recorded."""

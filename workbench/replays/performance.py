@@ -98,7 +98,12 @@ def exposure(fills: pd.DataFrame, first_ns: int, last_ns: int) -> float:
     open_since: int | None = None
     held = 0
     sign = np.where(fills["side"].to_numpy() == "BUY", 1.0, -1.0)
-    cols = zip(fills["symbol"], sign * fills["qty"].to_numpy(), fills["ts_ns"], strict=True)
+    cols = zip(
+        fills["symbol"].tolist(),
+        (sign * fills["qty"].to_numpy()).tolist(),
+        fills["ts_ns"].tolist(),
+        strict=True,
+    )
     for symbol, dq, ts in cols:
         before = any(abs(q) > 1e-12 for q in qty.values())
         qty[symbol] = qty.get(symbol, 0.0) + float(dq)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from workbench.domain.model import Fill, Side
+from workbench.domain.model import Fill
 from workbench.marketdata.table import TickTable
 from workbench.replays import figures as _figures
 from workbench.replays import stats
@@ -46,9 +46,10 @@ def fills_hash(fills: list[Fill]) -> str:
     No fills hash the empty text.
     """
     digest = hashlib.sha256()
+    side_text = stats.side_text
     for f in sorted(fills, key=lambda f: (f.ts_ns, f.id)):
         line = (
-            f"{f.id},{f.order_id},{f.signal_id},{f.symbol},{Side(f.side).value},"
+            f"{f.id},{f.order_id},{f.signal_id},{f.symbol},{side_text(f.side)},"
             f"{float(f.qty)!r},{float(f.price)!r},{int(f.ts_ns)}"
             + (f",{float(f.fee)!r}\n" if f.fee else "\n")
         )
@@ -223,7 +224,7 @@ def build_result(
 
 def _price_samples(ticks: stats.SymbolTicks, fills: pd.DataFrame, budget: int) -> pd.DataFrame:
     """Down-sampled ticks of the symbols the price figure draws."""
-    traded = sorted(set(fills["symbol"]) & set(ticks.symbols))
+    traded = sorted(set(fills["symbol"].tolist()) & set(ticks.symbols))
     others = [s for s in ticks.symbols if s not in traded]
     frames = []
     for symbol in (traded + others)[: _figures.MAX_PRICE_PANELS]:

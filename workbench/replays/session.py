@@ -113,25 +113,13 @@ def run_fast(cfg: WorkbenchConfig, table: TickTable) -> tuple[list[Fill], list[d
     Raises:
         ConfigurationError: the configured broker cannot run on recorded ticks.
     """
+    from workbench.container import in_process_executor
     from workbench.domain.orders import OrderEvent
-    from workbench.execution.broker import ReplayableBroker, load_broker
-    from workbench.execution.executor import Executor, make_breaker
-    from workbench.execution.journal import Journal
     from workbench.execution.tape import MarketTape
     from workbench.strategies.base import load_strategy, on_batch
     from workbench.strategies.outcomes import OutcomeQueue, deliver, run_batch, wants_outcomes
-    from workbench.telemetry import Telemetry
 
-    b = cfg.executor.broker
-    broker = load_broker(b.class_path, b.params)
-    if not isinstance(broker, ReplayableBroker):
-        raise ConfigurationError(
-            f"fast replay needs a broker that runs on recorded ticks (use_tape); "
-            f"executor.broker.class_path {b.class_path!r} has none"
-        )
-    broker.use_tape(lambda: MarketTape.from_table(table))
     strategies = [load_strategy(s.class_path, s.id, s.params) for s in cfg.strategies]
-    journal = Journal(":memory:")
     # Strategies with outcome hooks hear them as in a wire replay (outcomes.py).
     queues = {s.strategy_id: OutcomeQueue() for s in strategies if wants_outcomes(s)}
     arrived: dict[str, list[OrderEvent]] = {sid: [] for sid in queues}
@@ -146,17 +134,12 @@ def run_fast(cfg: WorkbenchConfig, table: TickTable) -> tuple[list[Fill], list[d
         out, got[:] = list(got), []
         return out
 
-    executor = Executor(
-        broker,
-        journal,
-        cfg.executor.risk,
-        make_breaker(b.breaker_fail_max, b.breaker_reset_timeout_s),
-        Telemetry(),
-        publish if queues else None,
-        allowed_strategies={s.id for s in cfg.strategies},
-        replay=True,
-        executor_id=cfg.executor.id,
+    # The wire replay's executor wiring, in-process: simulator on these ticks,
+    # journal in memory, events to `publish` (or nowhere) instead of a socket.
+    executor = in_process_executor(
+        cfg, lambda: MarketTape.from_table(table), publish if queues else None
     )
+    journal = executor.journal
     signals = 0
     for batch in table.batches(cfg.gateway.replay.batch_size, first_seq=1):
         out = []

@@ -15,6 +15,7 @@ minus purchase costs). While a position is open they may differ.
 
 from __future__ import annotations
 
+import enum
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -70,6 +71,22 @@ _QTY_EPS = 1e-12
 def utc(ts_ns: np.ndarray | list[int]) -> pd.DatetimeIndex:
     """Integer epoch nanoseconds as UTC datetimes (exact: ns resolution)."""
     return pd.to_datetime(np.asarray(ts_ns, dtype=np.int64), unit="ns", utc=True)
+
+
+_SIDE_TEXT = {s.value: s.value for s in Side}
+_BUY, _SELL = Side.BUY, Side.SELL
+
+
+def side_text(side: Side | str) -> str:
+    """``"BUY"`` or ``"SELL"`` for a `Side` or its value (a dict look-up, not ``Side(...)``).
+
+    Raises:
+        ValueError: ``side`` is neither.
+    """
+    if side is _BUY or side is _SELL:  # identity first: hashing a member calls Python code
+        return side.value
+    text = _SIDE_TEXT.get(side)
+    return text if text is not None else Side(side).value
 
 
 def sorted_unique(values: np.ndarray) -> np.ndarray:
@@ -142,7 +159,7 @@ def fills_frame(fills: list[Fill]) -> pd.DataFrame:
             "signal_id": pd.Series([f.signal_id for f in fills], dtype=str),
             "strategy_id": pd.Series([strategy_of(f.signal_id) for f in fills], dtype=str),
             "symbol": pd.Series([f.symbol for f in fills], dtype=str),
-            "side": pd.Series([Side(f.side).value for f in fills], dtype=str),
+            "side": pd.Series([side_text(f.side) for f in fills], dtype=str),
             "qty": np.array([f.qty for f in fills], dtype=np.float64),
             "price": np.array([f.price for f in fills], dtype=np.float64),
             "fee": np.array([f.fee for f in fills], dtype=np.float64),
@@ -161,7 +178,9 @@ def orders_frame(orders: list[dict]) -> pd.DataFrame:
     """
     df = pd.DataFrame(list(orders), columns=list(ORDER_COLUMNS))
     for col in ("side", "status"):  # enums become their plain string values
-        df[col] = pd.Series([getattr(v, "value", v) for v in df[col]], dtype=object)
+        values = df[col].tolist()
+        if any(isinstance(v, enum.Enum) for v in values):
+            df[col] = pd.Series([getattr(v, "value", v) for v in values], dtype=object)
     df = df.astype({"qty": np.float64, "price": np.float64})
     if df["ts_ns"].notna().all():
         df["ts_ns"] = df["ts_ns"].astype(np.int64)
@@ -242,18 +261,19 @@ def fifo_trades(fills: pd.DataFrame) -> pd.DataFrame:
     """
     rows: list[tuple] = []
     books: dict[str, deque[_Lot]] = {}
+    # Plain lists: iterating pandas' Arrow-backed string columns costs a call per value.
     cols = zip(
-        fills["fill_id"],
-        fills["symbol"],
-        fills["side"],
-        fills["qty"],
-        fills["price"],
-        fills["ts_ns"],
+        fills["fill_id"].tolist(),
+        fills["symbol"].tolist(),
+        fills["side"].tolist(),
+        fills["qty"].tolist(),
+        fills["price"].tolist(),
+        fills["ts_ns"].tolist(),
         strict=True,
     )
     for fill_id, symbol, side, qty, price, ts_ns in cols:
         book = books.setdefault(symbol, deque())
-        sign = 1 if side == Side.BUY.value else -1
+        sign = 1 if side == "BUY" else -1
         left = float(qty)
         while left > _QTY_EPS and book and book[0].sign != sign:
             lot = book[0]
@@ -339,8 +359,9 @@ def equity_curve(ticks: SymbolTicks, history: dict[str, BookHistory]) -> EquityC
             j = np.searchsorted(t_ts, at, side="right") - 1
             mark = np.where(j >= 0, t_px[np.maximum(j, 0)], mark)
         qty, avg = np.asarray(h.qty)[i], np.asarray(h.avg_price)[i]
-        # Same expression as Position.realized_pnl + Position.unrealized(mark).
-        realized = np.asarray(h.realized_pnl)[i] - np.asarray(h.fees)[i]
+        # Same expression as Position.realized_pnl + Position.unrealized(mark);
+        # per fill first, then spread over the grid (one gather, not two).
+        realized = (np.asarray(h.realized_pnl) - np.asarray(h.fees))[i]
         equity[start:] += realized + (mark - avg) * qty
     peak = np.maximum(np.maximum.accumulate(equity), 0.0) if len(equity) else equity
     return EquityCurve(grid, equity, equity - peak)

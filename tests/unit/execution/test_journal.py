@@ -1,0 +1,172 @@
+"""The journal contract: SQLite on a file, SQLite in memory and `MemoryJournal` alike."""
+
+from __future__ import annotations
+
+import pytest
+
+from workbench.domain.model import Fill, Order, OrderStatus, Side, Signal
+from workbench.execution.journal import Journal, OrderUpdate
+from workbench.execution.journal_memory import MemoryJournal
+
+
+def sig(seq: int, side: Side = Side.BUY) -> Signal:
+    return Signal(f"s:{seq}", "s", seq, "ABC", side, 1.0, 100.0, 1_000 + seq, "entry", "c")
+
+
+@pytest.fixture(params=["sqlite-file", "sqlite-memory", "memory"])
+def journal(request, tmp_path):
+    if request.param == "memory":
+        j = MemoryJournal()
+    else:
+        j = Journal(tmp_path / "j.sqlite" if request.param == "sqlite-file" else ":memory:")
+    yield j
+    j.close()
+
+
+def test_begin_orders_records_each_signal_once_even_within_one_list(journal):
+    items = [
+        (sig(1), Order.from_signal(sig(1)), OrderStatus.PENDING_NEW, ""),
+        (sig(2, Side.SELL), Order.from_signal(sig(2, Side.SELL)), OrderStatus.REJECTED, "limit"),
+        (sig(1), Order.from_signal(sig(1)), OrderStatus.PENDING_NEW, ""),  # same id again
+    ]
+    assert journal.begin_orders(items) == [True, True, False]
+    assert journal.begin_orders(
+        [*items[:1], (sig(3), Order.from_signal(sig(3)), OrderStatus.PENDING_NEW, "")]
+    ) == [False, True]
+    rows = journal.orders()
+    assert [(r["order_id"], r["side"], r["status"], r["reason"]) for r in rows] == [
+        ("O-s:1", "BUY", "PENDING_NEW", ""),
+        ("O-s:2", "SELL", "REJECTED", "limit"),
+        ("O-s:3", "BUY", "PENDING_NEW", ""),
+    ]
+    assert rows[0]["client_order_id"] == Order.from_signal(sig(1)).client_order_id
+    assert journal.count("signals") == 3
+    assert [(r["order_id"], r["status"], r["source"]) for r in journal.reports()] == [
+        ("O-s:2", "REJECTED", "risk")
+    ]
+    assert journal.known_signals(["s:2", "s:9"]) == {"s:2": ("ABC", "SELL", 1.0, 100.0, 1002)}
+
+
+def test_fills_come_back_with_their_side(journal):
+    journal.begin_order(sig(1), Order.from_signal(sig(1)), OrderStatus.PENDING_NEW)
+    fill = Fill("F1", "O-s:1", "s:1", "ABC", Side.SELL, 1.0, 99.5, 1_001, 0.25)
+    journal.finish_order("O-s:1", OrderStatus.FILLED, [fill])
+    assert journal.fills() == [fill]
+    assert journal.fills()[0].side is Side.SELL
+
+
+def test_a_failed_begin_orders_records_nothing(journal):
+    bad = Order.from_signal(sig(2))
+    items = [
+        (sig(1), Order.from_signal(sig(1)), OrderStatus.PENDING_NEW, ""),
+        (sig(2), bad, OrderStatus.PENDING_NEW, ""),
+        (sig(3), bad, OrderStatus.PENDING_NEW, ""),  # the same order id twice: refused
+    ]
+    with pytest.raises(Exception, match="UNIQUE"):
+        journal.begin_orders(items)
+    assert journal.count("signals") == 0
+    assert journal.count("orders") == 0
+
+
+def _begin(journal, *seqs: int) -> None:
+    journal.begin_orders(
+        [(sig(n), Order.from_signal(sig(n)), OrderStatus.PENDING_NEW, "") for n in seqs]
+    )
+
+
+def test_record_updates_orders_fills_and_reports(journal):
+    _begin(journal, 1, 2, 3)
+    f1 = Fill("F1", "O-s:1", "s:1", "ABC", Side.BUY, 0.4, 100.5, 1_010, 0.1)
+    f2 = Fill("F2", "O-s:1", "s:1", "ABC", Side.BUY, 0.6, 100.25, 1_020, 0.0)
+    journal.record(
+        [
+            OrderUpdate(
+                "O-s:1",
+                OrderStatus.FILLED,
+                "V1",
+                filled_qty=1.0,
+                fees=0.1,
+                fills=[f1, f2],
+                reports=[
+                    (OrderStatus.ACCEPTED, 1_001, "V1", None, "", "ack"),
+                    (OrderStatus.PARTIALLY_FILLED, 1_010, "V1", f1, "", "broker"),
+                    (OrderStatus.FILLED, 1_020, "", f2, "", "broker"),
+                ],
+            ),
+            OrderUpdate("O-s:2", OrderStatus.ACCEPTED, "V2"),
+            OrderUpdate("O-s:3", OrderStatus.CANCELLED, "", reason="halt"),
+        ]
+    )
+    journal.record([OrderUpdate("O-s:2", OrderStatus.PARTIALLY_FILLED, "", filled_qty=0.5)])
+    rows = {r["order_id"]: r for r in journal.orders()}
+    assert [rows[o]["status"] for o in rows] == ["FILLED", "PARTIALLY_FILLED", "CANCELLED"]
+    assert rows["O-s:1"]["venue_order_id"] == "V1" and rows["O-s:1"]["fees"] == 0.1
+    assert rows["O-s:2"]["venue_order_id"] == "V2"  # an empty venue id keeps the known one
+    assert rows["O-s:2"]["filled_qty"] == 0.5 and rows["O-s:3"]["reason"] == "halt"
+    assert journal.fills() == [f1, f2]
+    assert [r["order_id"] for r in journal.open_orders()] == ["O-s:2"]
+    assert journal.signal_strategies() == [("s:2", "s")]
+    assert journal.orders_in(OrderStatus.FILLED) == ["O-s:1"]
+    reports = journal.reports("O-s:1")
+    assert [(r["status"], r["fill_id"], r["qty"], r["source"]) for r in reports] == [
+        ("ACCEPTED", "", 0.0, "ack"),
+        ("PARTIALLY_FILLED", "F1", 0.4, "broker"),
+        ("FILLED", "F2", 0.6, "broker"),
+    ]
+    assert len(journal.reports()) == 3
+    assert journal.count("fills") == 2 and journal.count("orders") == 3
+    with pytest.raises(Exception, match="UNIQUE"):  # a fill id twice: nothing recorded
+        journal.record([OrderUpdate("O-s:2", OrderStatus.FILLED, "", fills=[f1])])
+    assert journal.count("fills") == 2
+    assert journal.orders()[1]["status"] == "PARTIALLY_FILLED"
+
+
+def test_every_order_row_has_the_same_columns_and_values(journal, tmp_path):
+    reference = Journal(":memory:")
+    try:
+        for j in (journal, reference):
+            _begin(j, 1)
+            fill = Fill("F1", "O-s:1", "s:1", "ABC", Side.BUY, 1, 100, 1_010, 0.0)
+            j.finish_order("O-s:1", OrderStatus.FILLED, [fill])
+        drop = ("updated_ns", "recorded_ns")
+        assert [{k: v for k, v in r.items() if k not in drop} for r in journal.orders()] == [
+            {k: v for k, v in r.items() if k not in drop} for r in reference.orders()
+        ]
+        assert [list(r) for r in journal.orders()] == [list(r) for r in reference.orders()]
+        assert [{k: v for k, v in r.items() if k not in drop} for r in journal.reports()] == [
+            {k: v for k, v in r.items() if k not in drop} for r in reference.reports()
+        ]
+        assert [type(v) for v in vars_of(journal.fills()[0])] == [
+            type(v) for v in vars_of(reference.fills()[0])
+        ]
+    finally:
+        reference.close()
+
+
+def vars_of(fill: Fill) -> list:
+    return [getattr(fill, f) for f in fill.__dataclass_fields__]
+
+
+def test_states_days_stream_ends_reconciliations_and_sequences(journal):
+    assert journal.trading_state() is None
+    journal.set_trading_state("HALTED", "flatten requested", "operator")
+    journal.set_trading_state("ACTIVE", "resumed", "operator")
+    assert journal.trading_state() == ("ACTIVE", "resumed")
+    assert [s["state"] for s in journal.trading_states()] == ["HALTED", "ACTIVE"]
+    assert journal.risk_day("2024-01-02") is None
+    journal.set_risk_day("2024-01-02", -5.0)
+    journal.set_risk_day("2024-01-02", 7.0)  # the first of the day wins
+    assert journal.risk_day("2024-01-02") == -5.0
+    journal.end_stream("s", 10, 3)
+    journal.end_stream("s", 12, 4)
+    assert journal.stream_ends() == {"s": (12, 4)}
+    journal.add_reconciliation("missing_fill", {"qty": 1.0, "a": [1]}, "O-s:1", "ABC")
+    (rec,) = journal.reconciliations()
+    assert (rec["kind"], rec["order_id"], rec["symbol"]) == ("missing_fill", "O-s:1", "ABC")
+    assert rec["detail"] == {"a": [1], "qty": 1.0}
+    assert journal.last_signal_seq("s") == 0
+    _begin(journal, 3, 1)
+    assert journal.last_signal_seq("s") == 3 and journal.last_signal_seq("x") == 0
+    assert journal.schema_version() == 1
+    with pytest.raises(ValueError, match="no journal table"):
+        journal.count("nope")
