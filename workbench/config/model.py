@@ -130,8 +130,6 @@ class WorkbenchConfig(BaseSettings):
             return NotImplemented
         return self.model_dump() == other.model_dump()
 
-    __hash__ = None  # mutable
-
     # -- paths -----------------------------------------------------------------
 
     @property

@@ -9,10 +9,13 @@ import bisect
 import random
 import time
 from collections.abc import Iterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from workbench.config import ReplayFeedConfig, SimulatedFeedConfig, WorkbenchConfig
 from workbench.domain.model import TickBatch
+
+if TYPE_CHECKING:
+    from workbench.marketdata.table import TickTable
 
 
 class Feed(Protocol):
@@ -151,11 +154,18 @@ class ReplayFeed:
         """Ticks in the file."""
         return self._n
 
+    @property
+    def _ticks(self) -> TickTable:
+        """The loaded table; a streamed replay (speed 0) has none and never asks."""
+        if self._table is None:
+            raise RuntimeError("a streamed replay has no tick table")
+        return self._table
+
     def seconds_to_next(self) -> float:
         if self._cfg.speed == 0 or self._t0 is None or self.exhausted:
             return 0.0
-        ts0 = int(self._table.ts_ns[0])
-        due = self._t0 + (int(self._table.ts_ns[self._i]) - ts0) / 1e9 / self._cfg.speed
+        ts_ns = self._ticks.ts_ns
+        due = self._t0 + (int(ts_ns[self._i]) - int(ts_ns[0])) / 1e9 / self._cfg.speed
         return max(0.0, due - time.monotonic())
 
     def poll(self, max_ticks: int) -> list[TickBatch]:
@@ -168,7 +178,7 @@ class ReplayFeed:
         now = time.monotonic()
         if self._t0 is None:
             self._t0 = now
-        t = self._table
+        t = self._ticks
         limit_ts = int(t.ts_ns[0]) + int((now - self._t0) * self._cfg.speed * 1e9)
         run_end = self._run_ends[bisect.bisect_right(self._run_ends, self._i)]
         hi = min(run_end, self._i + min(max_ticks, self._cfg.batch_size))

@@ -59,7 +59,7 @@ _REFUSED_EVENTS = (
     | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
     | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
 )
-_REASONS = {
+_REASONS: dict[int, str] = {  # keyed by int: monitor messages carry the event as int
     zmq.EVENT_HANDSHAKE_FAILED_AUTH: "key not listed",
     zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "protocol (no CURVE, or wrong server key)",
     zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "handshake failed",
@@ -250,7 +250,7 @@ class _HandshakeMonitor:
     def __init__(self, telemetry: Telemetry, burst: BurstLog) -> None:
         self._telemetry = telemetry
         self._burst = burst
-        self._new: queue.Queue[tuple[zmq.Socket, str]] = queue.Queue()
+        self._new: queue.Queue[tuple[zmq.Socket[bytes], str]] = queue.Queue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="curve-monitor", daemon=True)
         self._thread.start()
@@ -261,14 +261,15 @@ class _HandshakeMonitor:
 
     def _run(self) -> None:
         poller = zmq.Poller()
-        mons: dict[zmq.Socket, str] = {}
+        mons: dict[zmq.Socket[bytes], str] = {}
         try:
             while not self._stop.is_set():
                 while not self._new.empty():
                     mon, domain = self._new.get()
                     mons[mon] = domain
                     poller.register(mon, zmq.POLLIN)
-                for mon in dict(poller.poll(100)):
+                ready = dict(poller.poll(100))
+                for mon in [m for m in mons if m in ready]:
                     msg = recv_monitor_message(mon)
                     if msg["event"] & _REFUSED_EVENTS:
                         self._telemetry.inc(REFUSED_COUNTER)

@@ -25,11 +25,11 @@ class SequenceTracker:
     """
 
     def __init__(self, telemetry: Telemetry, socket_name: str) -> None:
-        self._streams: dict[tuple[str, str], _Stream] = {}
+        self._streams: dict[tuple[str, bytes], _Stream] = {}
         self._telemetry = telemetry
         self._socket = socket_name
 
-    def check(self, sender: str, kind: str, epoch: int, seq: int) -> bool:
+    def check(self, sender: str, kind: bytes, epoch: int, seq: int) -> bool:
         """Record a message; returns False for a duplicate that should be dropped."""
         key = (sender, kind)
         st = self._streams.get(key)

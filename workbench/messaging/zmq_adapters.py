@@ -294,7 +294,7 @@ def request(address: str, payload: Payload, *, timeout_ms: int = 3_000) -> Envel
         TemporaryError: no answer within ``timeout_ms`` (is the runner up?).
         CodecError: the answer could not be decoded.
     """
-    ctx = zmq.Context.instance()
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
     sock = ctx.socket(zmq.REQ)
     sock.setsockopt(zmq.LINGER, 0)
     try:

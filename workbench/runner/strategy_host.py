@@ -17,10 +17,11 @@ on close, whether or not the strategy reports events.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 from workbench.domain.model import OrderType, Side, Signal, TickBatch, TimeInForce
 from workbench.domain.orders import OrderEvent
+from workbench.exceptions import ConfigurationError
 from workbench.messaging.codec import Ack, EndOfStream, Envelope, Marker, Resync, pack, unpack
 from workbench.messaging.delivery import Outbox
 from workbench.messaging.heartbeat_extras import StrategyExtra
@@ -34,6 +35,8 @@ from workbench.telemetry import Telemetry
 MAX_MESSAGES_PER_STEP = 256
 EOS_CONFIRM_TIMEOUT_S = 5.0
 
+_T = TypeVar("_T")
+
 
 def signal_to_state(s: Signal) -> list[Any]:
     """A signal as plain data for the state file."""
@@ -45,13 +48,40 @@ def signal_to_state(s: Signal) -> list[Any]:
 
 
 def signal_from_state(row: list[Any] | bytes) -> Signal:
-    """Inverse of `signal_to_state` (also of its packed form)."""
-    if isinstance(row, bytes):
-        row = unpack(row)
-    sid, strat, seq, sym, side, qty, price, ts, reason, cond, origin = row[:11]
-    otype, oprice, tif = row[11:] or ("MARKET", 0.0, "GTC")  # state saved before order types
-    return Signal(sid, strat, seq, sym, Side(side), qty, price, ts, reason, cond, origin,
-                  OrderType(otype), oprice, TimeInForce(tif))  # fmt: skip
+    """Inverse of `signal_to_state` (also of its packed form).
+
+    Raises:
+        ConfigurationError: the row is not a saved signal (names the field).
+    """
+    data = unpack(row) if isinstance(row, bytes) else row
+    if not isinstance(data, list) or len(data) not in (11, 14):
+        raise ConfigurationError(f"saved signal {data!r}: expected a list of 11 or 14 fields")
+    if len(data) == 11:  # state saved before order types
+        data = [*data, "MARKET", 0.0, "GTC"]
+    return Signal(
+        _field(data, 0, "id", str),
+        _field(data, 1, "strategy_id", str),
+        _field(data, 2, "seq", int),
+        _field(data, 3, "symbol", str),
+        Side(_field(data, 4, "side", str)),
+        _field(data, 5, "qty", float),
+        _field(data, 6, "price", float),
+        _field(data, 7, "ts_ns", int),
+        _field(data, 8, "reason", str),
+        _field(data, 9, "condition_id", str),
+        _field(data, 10, "origin_ns", int),
+        OrderType(_field(data, 11, "order_type", str)),
+        _field(data, 12, "order_price", float),
+        TimeInForce(_field(data, 13, "tif", str)),
+    )
+
+
+def _field(row: list[Any], i: int, name: str, kind: type[_T]) -> _T:
+    value = row[i]  # a float field also takes an int; no field takes a bool
+    ok = isinstance(value, int | float if kind is float else kind)
+    if not ok or isinstance(value, bool):
+        raise ConfigurationError(f"saved signal {row!r}: {name} must be {kind.__name__}: {value!r}")
+    return value
 
 
 class StrategyRunner(Runner):

@@ -33,7 +33,7 @@ class RunnerProcess:
     def __init__(
         self,
         argv: list[str],
-        on_line: Callable[[str], None],
+        on_line: Callable[[str], object],
         *,
         cwd: Path | None = None,
         env: dict[str, str] | None = None,
@@ -69,7 +69,7 @@ class RunnerProcess:
         )
         self._reader.start()
 
-    def _pump(self, on_line: Callable[[str], None]) -> None:
+    def _pump(self, on_line: Callable[[str], object]) -> None:
         assert self._popen.stdout is not None
         for line in self._popen.stdout:
             on_line(line)

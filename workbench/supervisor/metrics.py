@@ -79,12 +79,12 @@ class RunnerCollector(Collector):
                 fam.add_metric([r], value)
             for key, h in s.latency.items():
                 name = "workbench_" + _NAME.sub("_", key) + "_latency_seconds"
-                fam = hists.get(name)
-                if fam is None:
-                    fam = hists[name] = HistogramMetricFamily(
+                hist = hists.get(name)
+                if hist is None:
+                    hist = hists[name] = HistogramMetricFamily(
                         name, f"Latency {key}", labels=["runner"]
                     )
-                fam.add_metric([r], _cumulative(h["counts"]), h["sum_us"] / 1e6)
+                hist.add_metric([r], _cumulative(h["counts"]), h["sum_us"] / 1e6)
         own = self._own.counters if self._own is not None else {}
         for key, value in own.items():  # the supervisor's own
             base, _, sock = key.partition(":")

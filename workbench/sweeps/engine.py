@@ -115,7 +115,9 @@ def run_on_worker(name: str, params: dict[str, Any], rows: tuple[int, int] | Non
     """The task: `replay_row` on this worker's copy of sweep ``name``'s data."""
     from distributed import get_worker
 
-    data: SweepData = get_worker().plugins[name]
+    data = get_worker().plugins[name]
+    if not isinstance(data, SweepData):
+        raise RuntimeError(f"worker plugin {name!r} is a {type(data).__name__}, not sweep data")
     return replay_row(data.cfg, data.table, params, rows)
 
 

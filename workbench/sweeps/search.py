@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from workbench.exceptions import ConfigurationError
 from workbench.sweeps.engine import TaskRunner
@@ -23,7 +23,7 @@ def distributions(specs: Sequence[ParamSpec]) -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     for s in specs:
-        if s.is_range:
+        if s.is_range and s.low is not None and s.high is not None:
             out[s.name] = optuna.distributions.FloatDistribution(s.low, s.high, step=s.step)
         else:
             out[s.name] = optuna.distributions.CategoricalDistribution(list(s.values))
@@ -57,7 +57,7 @@ def optuna_rows(
         raise ConfigurationError(f"trials: must be >= 1, got {trials}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if study is None:
-        direction = "maximize" if maximize else "minimize"
+        direction: Literal["maximize", "minimize"] = "maximize" if maximize else "minimize"
         study = optuna.create_study(direction=direction, sampler=optuna.samplers.TPESampler(seed=0))
     dists = distributions(specs)
     in_flight: dict[Any, Any] = {}  # future -> trial
