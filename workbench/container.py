@@ -185,7 +185,7 @@ class Container(containers.DeclarativeContainer):
 
     config = providers.Dependency(instance_of=WorkbenchConfig)
     runner_id = providers.Dependency(instance_of=str)
-    strategy_id = providers.Object(None)
+    strategy_id: providers.Object[str | None] = providers.Object(None)
 
     bus = providers.Callable(lambda c: c.bus, config)
     runtime = providers.Callable(lambda c: c.runtime, config)

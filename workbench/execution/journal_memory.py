@@ -104,6 +104,14 @@ class JournalPort(Protocol):
         """Record a strategy's end-of-stream (idempotent)."""
         ...
 
+    def stream_ends(self) -> dict[str, tuple[int, int]]:
+        """Each strategy's end-of-stream: ``(ticks, last_seq)``."""
+        ...
+
+    def count(self, table: str) -> int:
+        """Rows in ``signals``, ``orders`` or ``fills``."""
+        ...
+
     def close(self) -> None:
         """Release the journal."""
         ...
@@ -205,8 +213,8 @@ class MemoryJournal(JournalShortcuts):
             for f in u.fills:
                 self._fills.append(_as_read(f))
                 self._fill_ids.add(f.id)
-            for st, ts, venue_id, f, reason, source in u.reports:
-                self._report(u.order_id, st.value, ts, venue_id, f, reason, source, now)
+            for st, ts, venue_id, fill, reason, source in u.reports:
+                self._report(u.order_id, st.value, ts, venue_id, fill, reason, source, now)
 
     def _report(
         self,
@@ -286,10 +294,14 @@ class MemoryJournal(JournalShortcuts):
 
     def count(self, table: str) -> int:
         """Rows in ``signals``, ``orders`` or ``fills``."""
-        sizes = {"signals": self._signals, "orders": self._orders, "fills": self._fills}
+        sizes = {
+            "signals": len(self._signals),
+            "orders": len(self._orders),
+            "fills": len(self._fills),
+        }
         if table not in sizes:
             raise ValueError(f"no journal table {table!r}")
-        return len(sizes[table])
+        return sizes[table]
 
     def last_signal_seq(self, strategy_id: str) -> int:
         """Highest signal seq journaled for a strategy (0 if none)."""

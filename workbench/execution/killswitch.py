@@ -55,8 +55,8 @@ def cancel_open_orders(ex: Executor, reason: str) -> int:
         u.reports.append((state.status, now, state.venue_order_id, None, note, "cancel"))
     ex._drain(out)  # the venue's answers: CANCELLED, or a fill that came first
     ex.commit(out, events)
-    for e in events:
-        ex._publish(e)
+    for event in events:
+        ex._publish(event)
     return asked
 
 

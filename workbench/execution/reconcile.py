@@ -105,8 +105,8 @@ def reconcile(ex: Executor) -> list[dict[str, Any]]:
         events.append(Event("alert", {"reason": "reconciliation", **d}))
     if unresolved:
         events.append(Event("alert", {"reason": "orders_in_doubt", "order_ids": unresolved[:20]}))
-    for e in events:
-        ex._publish(e)
+    for event in events:
+        ex._publish(event)
     log.info("reconciled", differences=len(diffs), in_doubt=len(unresolved))
     return diffs
 

@@ -270,10 +270,10 @@ class SimulatedBroker:
             mask = px < o.order_price if buy else px > o.order_price
         elif o.order_type is OrderType.STOP and not vo.triggered:
             mask = px >= o.order_price if buy else px <= o.order_price
+        elif self.partial_fills:
+            mask = tape.size[k:] > 0
         else:
-            mask = tape.size[k:] > 0 if self.partial_fills else None
-            if mask is None:
-                return k
+            return k
         hit = int(np.argmax(mask)) if len(mask) else 0
         return k + hit if len(mask) and mask[hit] else len(tape)
 
