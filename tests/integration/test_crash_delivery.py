@@ -168,16 +168,35 @@ def test_sigkills_over_every_role_in_a_live_session_lose_and_double_no_order(tmp
     assert len(killed) >= 10 and set(killed) == set(VICTIMS), killed
     logged = logged_signal_ids(log_file)
     signals = journal_rows(cfg.journal_path(), "SELECT signal_id FROM signals")
-    orders = journal_rows(cfg.journal_path(), "SELECT signal_id, status FROM orders")
+    orders = journal_rows(cfg.journal_path(), "SELECT signal_id, status, reason FROM orders")
     fills = journal_rows(cfg.journal_path(), "SELECT signal_id FROM fills")
+    not_at_venue = journal_rows(
+        cfg.journal_path(),
+        "SELECT order_id FROM reconciliations WHERE kind = 'order_not_at_venue'",
+    )
     assert len(logged) > 20
-    assert {s for (s,) in signals} == logged  # 0 lost, nothing unlogged
-    assert len(signals) == len(logged) and len(orders) == len(logged)  # 0 doubled
+    journaled = {s for (s,) in signals}
+    assert logged <= journaled  # 0 lost
+    # The strategy logs each batch of signals right after sending it: one killed
+    # between the two leaves journaled signals it never logged, one run of
+    # consecutive seqs per kill at most.
+    unlogged = sorted(int(sid.rsplit(":", 1)[1]) for sid in journaled - logged)
+    runs = sum(1 for i, q in enumerate(unlogged) if i == 0 or q != unlogged[i - 1] + 1)
+    assert runs <= killed.count("sr"), unlogged
+    assert len(signals) == len(journaled) and len(orders) == len(journaled)  # 0 doubled
     # An executor killed between journaling an order and recording the broker's
     # answer leaves it PENDING: in doubt, alerted, never sent twice (the
     # order-lifecycle issue reconciles it with the venue).
-    statuses = {st for _, st in orders}
+    # The built-in simulator lives in the executor, so a killed executor's
+    # in-flight orders (journaled, maybe not yet submitted: a whole batch of
+    # them) are unknown to the next one's venue: reconciliation closes each as
+    # REJECTED with its reason and a reconciliation row, and sends none again.
+    statuses = {st for _, st, _ in orders}
     assert statuses <= {"FILLED", "PENDING_NEW", "REJECTED"}, statuses
-    filled = sorted(sig for sig, st in orders if st == "FILLED")
-    assert len([st for _, st in orders if st != "FILLED"]) <= killed.count("executor")
+    filled = sorted(sig for sig, st, _ in orders if st == "FILLED")
+    rejected = [reason for _, st, reason in orders if st == "REJECTED"]
+    assert all(r == "not at the venue (reconciliation)" for r in rejected), set(rejected)
+    assert len(rejected) <= len(not_at_venue)  # each one found by reconciliation
+    if "executor" not in killed:
+        assert len(filled) == len(orders)
     assert sorted(f for (f,) in fills) == filled  # exactly one fill per filled order
