@@ -4,7 +4,7 @@ Replays a synthetic tick file (1M ticks by default) through the three real
 runner processes, with a `SupportResistance` strategy of ten conditions placed
 around the start price so that they trigger, enter, exit and re-arm all along
 the run. Throughput is ticks / (gateway's first publish -> executor's
-``replay_complete``), both taken from the runners' JSON logs. The signal-heavy
+``replay_completed``), both taken from the runners' JSON logs. The signal-heavy
 replay (spread 1) runs again with the simulator's latency, fees and slippage
 on, and both run as a fast (in-process) replay too, all in the same run.
 
@@ -171,7 +171,7 @@ def run_wire(
         gateway = procs.start_runner("gateway", config)
         procs.wait([executor, strategy, gateway], o.timeout_s)
         gw_eos = _need(gateway.find("end_of_stream_sent"), gateway.name, "end_of_stream_sent")
-        done = _need(executor.find("replay_complete"), executor.name, "replay_complete")
+        done = _need(executor.find("replay_completed"), executor.name, "replay_completed")
         st_eos = _need(strategy.find("end_of_stream_forwarded"), strategy.name, "eos forwarded")
         gw_stop = gateway.find("runner_stopped") or {}
     eos_ns = iso_to_ns(gw_eos["timestamp"])
@@ -401,7 +401,7 @@ def wire_figures(
             name,
             round(tps),
             "ticks/s",
-            f"{floor} vs floor {FLOOR_TICKS_PER_S:,}; first publish -> replay_complete "
+            f"{floor} vs floor {FLOOR_TICKS_PER_S:,}; first publish -> replay_completed "
             f"{wire['elapsed_s']:.3f} s",
         ),
         Figure(
@@ -417,7 +417,7 @@ def wire_figures(
             f"{name}: incl. start-up",
             round(wire["ticks"] / wire["wall_s"]),
             "ticks/s",
-            f"process start -> replay_complete {wire['wall_s']:.2f} s",
+            f"process start -> replay_completed {wire['wall_s']:.2f} s",
         ),
         Figure(
             BENCH,

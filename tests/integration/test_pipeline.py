@@ -56,7 +56,7 @@ def test_replay_gives_exactly_the_hand_derived_fills(tmp_path, runner_procs):
     assert journal_fills(cfg.journal_path()) == sorted(
         expected_fills("sr", "sr"), key=lambda f: (f[4], f[0])
     )
-    done = next(e for e in runner_procs.logs("executor") if e["event"] == "replay_complete")
+    done = next(e for e in runner_procs.logs("executor") if e["event"] == "replay_completed")
     assert done["realized_pnl"] == pytest.approx(EXPECTED_PNL)
     assert done["positions"] == {"XYZ": 0.0}
     assert final_counters(runner_procs, "strategy")["ticks_in"] == len(prices())

@@ -337,7 +337,7 @@ class Executor:
             else:
                 # Sent or not, we cannot know: the order stays PENDING_NEW, in
                 # doubt, never resent; reconciliation asks the venue.
-                log.error("broker_error", order_id=order.id, error=repr(cause))
+                log.error("broker_call_failed", order_id=order.id, error=repr(cause))
                 self.in_doubt.append(order.id)
                 events.append(
                     Event(

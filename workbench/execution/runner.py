@@ -284,7 +284,7 @@ class ExecutorRunner(Runner):
         self.eos_complete = True
         summary = self.summary()
         self._events.send(Event("eos", summary))
-        self.log.info("replay_complete", **summary)
+        self.log.info("replay_completed", **summary)
         if self._exit_on_eos:
             # Stay a few ack intervals: a strategy that joined late still hears
             # its acks and the end-of-stream echo, and finishes cleanly.
