@@ -102,6 +102,8 @@ def make_broker(cfg: WorkbenchConfig) -> Broker:
             return MarketTape.from_table(load_replay_ticks(cfg))
 
         broker.use_tape(tape)
+    elif callable(getattr(broker, "open", None)):
+        broker.open()  # type: ignore[attr-defined]  # a live broker connects: a bad key stops here
     return broker
 
 

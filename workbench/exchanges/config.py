@@ -127,9 +127,15 @@ class RecorderConfig(_Section):
 def secrets_in_file(data: dict[str, Any], source: str) -> list[str]:
     """Problems for every secret a config file holds (they belong in the environment)."""
     ex = ((data.get("gateway") or {}).get("exchange")) or {}
+    params = (((data.get("executor") or {}).get("broker")) or {}).get("params") or {}
     return [
         f"{source}: gateway.exchange.{name}: secrets are read from the environment only "
         f"(WORKBENCH__GATEWAY__EXCHANGE__{name.upper()}); remove it from the file"
         for name in SECRET_FIELDS
         if name in ex
+    ] + [
+        f"{source}: executor.broker.params.{name}: secrets are read from the environment "
+        f"only (WORKBENCH__GATEWAY__EXCHANGE__{name.upper()}); remove it from the file"
+        for name in SECRET_FIELDS
+        if name in params
     ]
