@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from workbench.exceptions import ConfigurationError
 
 SECRET_FIELDS = ("api_key", "api_secret")
+SECRET_ENV = tuple(f"WORKBENCH__GATEWAY__EXCHANGE__{n.upper()}" for n in SECRET_FIELDS)
+"""The environment variables that carry them (runner processes inherit these)."""
 
 
 class _Section(BaseModel):
