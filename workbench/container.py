@@ -163,6 +163,8 @@ def make_broker(cfg: WorkbenchConfig, tape: Callable[[], MarketTape] | None = No
     broker = load_broker(b.class_path, b.params)
     if cfg.gateway.feed == "replay" and isinstance(broker, ReplayableBroker):
         broker.use_tape(tape or replay_tape(cfg))
+    elif callable(open_ := getattr(broker, "open", None)):
+        open_()  # a live broker connects: a bad key stops the executor here (exit 2)
     return broker
 
 

@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from workbench.exceptions import ConfigurationError
 
 SECRET_FIELDS = ("api_key", "api_secret")
+SECRET_ENV = tuple(f"WORKBENCH__GATEWAY__EXCHANGE__{n.upper()}" for n in SECRET_FIELDS)
+"""The environment variables that carry them (runner processes inherit these)."""
 
 
 class _Section(BaseModel):
@@ -127,9 +129,15 @@ class RecorderConfig(_Section):
 def secrets_in_file(data: dict[str, Any], source: str) -> list[str]:
     """Problems for every secret a config file holds (they belong in the environment)."""
     ex = ((data.get("gateway") or {}).get("exchange")) or {}
+    params = (((data.get("executor") or {}).get("broker")) or {}).get("params") or {}
     return [
         f"{source}: gateway.exchange.{name}: secrets are read from the environment only "
         f"(WORKBENCH__GATEWAY__EXCHANGE__{name.upper()}); remove it from the file"
         for name in SECRET_FIELDS
         if name in ex
+    ] + [
+        f"{source}: executor.broker.params.{name}: secrets are read from the environment "
+        f"only (WORKBENCH__GATEWAY__EXCHANGE__{name.upper()}); remove it from the file"
+        for name in SECRET_FIELDS
+        if name in params
     ]

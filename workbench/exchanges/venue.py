@@ -179,6 +179,7 @@ class CcxtVenue:
         qty: float,
         price: float | None = None,
         order_type: str = "market",
+        extra: dict[str, Any] | None = None,
     ) -> SubmitResult:
         """Place an order under ``client_id``; safe to call again with the same id.
 
@@ -189,7 +190,7 @@ class CcxtVenue:
         """
         if not _CLIENT_ID_OK.match(client_id):
             raise OrderRejected(client_id, "client order id must be 1-36 of [A-Za-z0-9._:-]")
-        params = {"clientOrderId": client_id}
+        params = {**(extra or {}), "clientOrderId": client_id}
         delay = self.cfg.reconnect_initial_s
         last: Exception | None = None
         for attempt in range(1, self._submit_attempts + 1):
@@ -271,20 +272,15 @@ class CcxtVenue:
     def fills_since(self, symbol: str, since_ms: int = 0) -> list[VenueFill]:
         """The account's trades in ``symbol`` from ``since_ms`` (exchange time)."""
         rows = self._call(self._ex.fetch_my_trades(symbol, since_ms or None), "fetch_my_trades")
-        return [
-            VenueFill(
-                trade_id=str(t["id"]),
-                venue_order_id=str(t.get("order") or ""),
-                symbol=t["symbol"],
-                side=t["side"],
-                qty=float(t["amount"]),
-                price=float(t["price"]),
-                fee=float((t.get("fee") or {}).get("cost") or 0.0),
-                fee_currency=(t.get("fee") or {}).get("currency") or "",
-                ts_ms=int(t["timestamp"]),
-            )
-            for t in rows
-        ]
+        return [_venue_fill(t) for t in rows]
+
+    def order_fills(self, venue_order_id: str, symbol: str) -> list[VenueFill]:
+        """The trades of one order (by the exchange's order id)."""
+        rows = self._call(
+            self._ex.fetch_my_trades(symbol, None, None, {"orderId": venue_order_id}),
+            "fetch_my_trades",
+        )
+        return [f for f in map(_venue_fill, rows) if f.venue_order_id == venue_order_id]
 
     def balances(self) -> dict[str, float]:
         """Total balance per asset (non-zero ones)."""
@@ -378,3 +374,18 @@ class CcxtVenue:
                 log.warning("venue_poll_failed", client_order_id=cid, error=type(e).__name__)
                 continue
             self._note(VenueOrder.from_ccxt(o), "poll")
+
+
+def _venue_fill(t: dict[str, Any]) -> VenueFill:
+    fee = t.get("fee") or {}
+    return VenueFill(
+        trade_id=str(t["id"]),
+        venue_order_id=str(t.get("order") or ""),
+        symbol=t["symbol"],
+        side=t["side"],
+        qty=float(t["amount"]),
+        price=float(t["price"]),
+        fee=float(fee.get("cost") or 0.0),
+        fee_currency=fee.get("currency") or "",
+        ts_ms=int(t["timestamp"]),
+    )

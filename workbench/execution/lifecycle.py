@@ -9,7 +9,7 @@ returned as an anomaly to be journaled and alerted, never applied.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from workbench.domain.model import Fill, Order, OrderStatus, OrderType, Side, Signal, TimeInForce
@@ -113,6 +113,11 @@ class OpenOrders:
                 {"kind": "impossible_report", "order_id": t.order.id, "detail": str(e)}
             )
             return
+        fill = r.fill
+        if fill is not None and (fill.order_id, fill.signal_id) != (t.order.id, t.order.signal_id):
+            # A venue knows the order by its client order id only (after a restart).
+            fill = replace(fill, order_id=t.order.id, signal_id=t.order.signal_id)
+            r = replace(r, fill=fill)
         u = out.update(t)
         if r.reason and status is not OrderStatus.FILLED:
             u.reason = r.reason

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from workbench.exchanges.config import SECRET_ENV
 from workbench.runner.parent_link import GATE_ENV, PARENT_PID_ENV
 
 
@@ -41,10 +42,11 @@ class RunnerProcess:
     ) -> None:
         # The config file is fully resolved already: environment overrides that
         # reached it must not be applied a second time, differently, by a child.
+        # Secrets are the exception: never in the file, they reach children only so.
         child_env = {
             k: v
             for k, v in {**os.environ, **(env or {})}.items()
-            if not k.startswith("WORKBENCH__")
+            if not k.startswith("WORKBENCH__") or k in SECRET_ENV
         }
         child_env[PARENT_PID_ENV] = str(os.getpid())
         child_env.pop(GATE_ENV, None)

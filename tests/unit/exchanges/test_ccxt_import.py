@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -42,3 +43,51 @@ def test_simulated_and_replay_runners_never_import_ccxt() -> None:
 
 def test_an_exchange_gateway_does() -> None:  # the probe can tell
     assert _imports_ccxt("exchange")
+
+
+EXECUTOR_PROBE = """
+import sys, tempfile
+import runners.executor
+from workbench.config import build_config
+from workbench.container import Container
+from workbench.exceptions import WorkbenchError
+
+feed, broker = sys.argv[1], sys.argv[2]
+data = {"gateway": {"feed": feed}, "runtime": {"run_dir": tempfile.mkdtemp()},
+        "executor": {"risk": {"max_order_qty": 1, "max_position_qty": 1}}}
+if broker == "ccxt":
+    data["executor"]["broker"] = {
+        "class_path": "workbench.exchanges.broker:CcxtBroker",
+        "params": {"rest_url": "http://127.0.0.1:9", "timeout_ms": 200},
+    }
+c = Container(config=build_config(data), runner_id="executor", strategy_id="executor")
+try:
+    c.broker()
+except WorkbenchError:  # nothing listens on port 9: the ccxt broker cannot connect
+    pass
+print("ccxt" in sys.modules)
+"""
+
+
+def _executor_imports_ccxt(feed: str, broker: str) -> bool:
+    env = {
+        **os.environ,
+        "WORKBENCH__GATEWAY__EXCHANGE__API_KEY": "k",
+        "WORKBENCH__GATEWAY__EXCHANGE__API_SECRET": "s",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", EXECUTOR_PROBE, feed, broker],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip().splitlines()[-1] == "True"
+
+
+def test_an_executor_imports_ccxt_only_for_the_ccxt_broker() -> None:
+    assert not _executor_imports_ccxt("simulated", "simulator")
+    assert not _executor_imports_ccxt("exchange", "simulator")  # paper trading on real prices
+    assert _executor_imports_ccxt("exchange", "ccxt")

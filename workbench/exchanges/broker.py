@@ -1,0 +1,278 @@
+"""The ccxt broker: the executor's lifecycle port on a real exchange account.
+
+Declared like any broker::
+
+    [executor.broker]
+    class_path = "workbench.exchanges.broker:CcxtBroker"
+    params = { exchange = "binance", symbols = ["BTC/USDT"], sandbox = true }
+
+``params`` are the fields of an exchange section (`ExchangeConfig`: exchange,
+symbols, sandbox, timeouts, URL overrides) without the credentials: the API
+key and secret come only from the environment, the same variables the
+exchange section reads (``WORKBENCH__GATEWAY__EXCHANGE__API_KEY`` and
+``..._API_SECRET``, or the files named by ``WORKBENCH_EXCHANGE_API_KEY_FILE``
+and ``..._SECRET_FILE``). Building the broker checks them and imports ccxt,
+nothing more (``workbench config check`` builds it); `open` connects, and the
+container opens it when the executor starts, so a refused key stops the
+executor with a configuration error (exit 2, never restarted in a storm).
+
+Each port call maps onto `CcxtVenue`: ``submit`` places the order under its
+client order id (derived from the signal id; safe to repeat, looked up after a
+lost answer), ``reports`` turns the venue's order updates into one fill per
+exchange trade (trade id, qty, price, fee) plus the final state, ``order``
+asks by client order id (reconciliation), ``cancel``, ``open_orders`` and
+``fills_since``. ccxt's rate limiter is on and every REST call has the
+section's timeout; the executor adds its own call timeout and circuit breaker.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from pydantic import SecretStr, ValidationError
+
+from workbench.domain.model import Fill, Order, OrderStatus, OrderType, Side
+from workbench.domain.orders import ExecutionReport, OrderAck, OrderSnapshot
+from workbench.exceptions import ConfigurationError, OrderRejected, TemporaryError
+from workbench.exchanges.config import SECRET_FIELDS, ExchangeConfig
+from workbench.exchanges.venue import CcxtVenue, VenueFill, VenueOrder
+
+log = structlog.get_logger(__name__)
+_EPS = 1e-9
+_STATUS = {
+    "canceled": OrderStatus.CANCELLED,
+    "expired": OrderStatus.EXPIRED,
+    "rejected": OrderStatus.REJECTED,
+    "closed": OrderStatus.FILLED,
+}
+ENV_PREFIX = "WORKBENCH__GATEWAY__EXCHANGE__"
+
+
+@dataclass
+class _Known:
+    """What the broker knows of an order: the workbench's ids and the venue's progress."""
+
+    order_id: str
+    signal_id: str
+    symbol: str
+    venue_order_id: str = ""
+    fill_ids: set[str] = field(default_factory=set)
+    filled: float = 0.0
+    latest: VenueOrder | None = None
+
+
+class CcxtBroker:
+    """A ccxt exchange account behind the Broker port (see the module docstring).
+
+    Args:
+        spot_positions: Report the base asset's balance per symbol as its
+            position (reconciliation compares it with the journal's); only
+            right for an account that holds nothing this workbench did not buy.
+        **exchange: `ExchangeConfig` fields (never ``api_key``/``api_secret``).
+    """
+
+    def __init__(self, spot_positions: bool = False, **exchange: Any) -> None:
+        leaked = [k for k in SECRET_FIELDS if k in exchange]
+        if leaked:
+            raise ValueError(
+                f"{', '.join(leaked)}: secrets are read from the environment only "
+                f"({ENV_PREFIX}API_KEY, {ENV_PREFIX}API_SECRET); remove them from params"
+            )
+        for name in SECRET_FIELDS:
+            value = os.environ.get(ENV_PREFIX + name.upper())
+            if value:
+                exchange[name] = SecretStr(value)
+        try:
+            self.cfg = ExchangeConfig(**exchange)
+        except ValidationError as e:
+            problems = "; ".join(
+                f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()
+            )
+            raise ValueError(problems) from None
+        if self.cfg.credentials() is None:
+            raise ConfigurationError(
+                f"gateway.exchange.api_key: {self.cfg.exchange}: orders need an API key and "
+                f"secret; set {ENV_PREFIX}API_KEY and {ENV_PREFIX}API_SECRET"
+            )
+        from workbench.exchanges import connect  # noqa: F401  (ccxt: only when configured)
+
+        self.spot_positions = spot_positions
+        self.venue: CcxtVenue | None = None
+        self._known: dict[str, _Known] = {}  # by client order id
+        self._pending: set[str] = set()  # client ids whose venue updates are not yet reported
+
+    # -- connection ---------------------------------------------------------------------
+
+    def open(self) -> CcxtBroker:
+        """Connect: load the markets, check the key, start watching the account's orders.
+
+        Raises:
+            ConfigurationError: the key was refused (naming the exchange and the
+                field), or a symbol is unknown.
+            TemporaryError: the exchange cannot be reached.
+        """
+        if self.venue is None:
+            venue = CcxtVenue(self.cfg)
+            try:
+                venue.open()
+            except BaseException:
+                venue.close()
+                raise
+            self.venue = venue
+        return self
+
+    def close(self) -> None:
+        """Release the exchange's connections."""
+        if self.venue is not None:
+            self.venue.close()
+            self.venue = None
+
+    def _v(self) -> CcxtVenue:
+        return self.venue if self.venue is not None else self.open().venue  # type: ignore[return-value]
+
+    # -- the port -----------------------------------------------------------------------
+
+    def submit(self, order: Order) -> OrderAck:
+        """Place ``order`` under its client order id; accepted or rejected.
+
+        Raises:
+            TemporaryError: no answer and the order was not found by its client
+                order id: in doubt (the executor leaves it to reconciliation).
+        """
+        cid = order.client_order_id
+        self._known[cid] = _Known(order.id, order.signal_id, order.symbol)
+        kind, price, extra = _order_params(order)
+        try:
+            res = self._v().submit(
+                cid, order.symbol, order.side.value.lower(), order.qty, price, kind, extra
+            )
+        except OrderRejected as e:
+            return OrderAck(cid, False, reason=e.reason)
+        if not res.accepted or res.order is None:
+            return OrderAck(cid, False, reason=res.reason)
+        self._known[cid].venue_order_id = res.order.venue_order_id
+        return OrderAck(cid, True, res.order.venue_order_id, ts_ns=res.order.ts_ms * 1_000_000)
+
+    def reports(self) -> list[ExecutionReport]:
+        """Fills (one per exchange trade) and final states since the last call."""
+        venue = self._v()
+        for r in venue.reports():
+            k = self._known.get(r.order.client_order_id)
+            if k is None:
+                k = self._known[r.order.client_order_id] = _Known("", "", r.order.symbol)
+            k.latest = r.order
+            k.venue_order_id = r.order.venue_order_id or k.venue_order_id
+            self._pending.add(r.order.client_order_id)
+        out: list[ExecutionReport] = []
+        for cid in sorted(self._pending):
+            try:
+                done = self._report(cid, self._known[cid], out)
+            except TemporaryError as e:  # its trades next time
+                log.warning("broker_fills_unavailable", client_order_id=cid, error=str(e))
+                continue
+            if done:
+                self._pending.discard(cid)
+        return out
+
+    def _report(self, cid: str, k: _Known, out: list[ExecutionReport]) -> bool:
+        o = k.latest
+        assert o is not None
+        if o.filled > k.filled + _EPS:
+            for f in self._new_fills(k, o.symbol):
+                k.filled += f.qty
+                done = k.filled >= o.qty - _EPS
+                status = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
+                out.append(ExecutionReport(cid, status, f.ts_ns, k.venue_order_id, f))
+            if o.filled > k.filled + _EPS:
+                return False  # the trades are not listed yet
+        final = _STATUS.get(o.status)
+        if final is not None and final is not OrderStatus.FILLED:
+            out.append(ExecutionReport(cid, final, o.ts_ms * 1_000_000, k.venue_order_id))
+        return True
+
+    def _new_fills(self, k: _Known, symbol: str) -> list[Fill]:
+        rows = self._v().order_fills(k.venue_order_id, symbol)
+        fresh = [t for t in rows if t.trade_id not in k.fill_ids]
+        k.fill_ids.update(t.trade_id for t in fresh)
+        return [self._fill(t, k) for t in sorted(fresh, key=lambda t: (t.ts_ms, t.trade_id))]
+
+    def _fill(self, t: VenueFill, k: _Known | None) -> Fill:
+        base, _, quote = t.symbol.partition(":")[0].partition("/")
+        fee = t.fee * t.price if t.fee_currency == base else t.fee
+        return Fill(
+            id=f"{self.cfg.exchange}:{base}{quote}:{t.trade_id}",
+            order_id=k.order_id if k else "",
+            signal_id=k.signal_id if k else "",
+            symbol=t.symbol,
+            side=Side(t.side.upper()),
+            qty=t.qty,
+            price=t.price,
+            ts_ns=t.ts_ms * 1_000_000,
+            fee=fee,
+        )
+
+    def cancel(self, client_order_id: str) -> None:
+        """Ask the exchange to cancel; the CANCELLED report follows from `reports`."""
+        for symbol in self._symbols(client_order_id):
+            if self._v().cancel(client_order_id, symbol) is not None:
+                return
+
+    def order(self, client_order_id: str) -> OrderSnapshot | None:
+        """The exchange's view of one order by client order id, with its trades."""
+        for symbol in self._symbols(client_order_id):
+            o = self._v().query(client_order_id, symbol)
+            if o is None:
+                continue
+            k = self._known.setdefault(client_order_id, _Known("", "", symbol))
+            k.venue_order_id = o.venue_order_id
+            fills = [self._fill(t, k) for t in self._v().order_fills(o.venue_order_id, symbol)]
+            # Reconciliation records these: later reports must not repeat them.
+            k.fill_ids.update(f.id.rpartition(":")[2] for f in fills)
+            k.filled = sum(f.qty for f in fills)
+            return _snapshot(o, fills)
+        return None
+
+    def open_orders(self) -> list[OrderSnapshot]:
+        """The account's open orders in the configured symbols."""
+        return [_snapshot(o, []) for o in self._v().open_orders()]
+
+    def fills_since(self, ts_ns: int) -> list[Fill]:
+        """The account's trades in the configured symbols at or after ``ts_ns``."""
+        by_venue_id = {k.venue_order_id: k for k in self._known.values() if k.venue_order_id}
+        out = [
+            self._fill(t, by_venue_id.get(t.venue_order_id))
+            for s in self.cfg.symbols
+            for t in self._v().fills_since(s, ts_ns // 1_000_000)
+        ]
+        return sorted(out, key=lambda f: f.ts_ns)
+
+    def positions(self) -> dict[str, float] | None:
+        """Base-asset balances per symbol with ``spot_positions``; otherwise None."""
+        return self._v().positions() if self.spot_positions else None
+
+    def _symbols(self, client_order_id: str) -> list[str]:
+        k = self._known.get(client_order_id)
+        return [k.symbol] if k is not None else list(self.cfg.symbols)
+
+
+def _order_params(order: Order) -> tuple[str, float | None, dict[str, Any]]:
+    """ccxt's type, price and extra params for ``order``."""
+    extra: dict[str, Any] = {}
+    if order.order_type is OrderType.LIMIT:
+        extra["timeInForce"] = order.tif.value
+        return "limit", order.order_price, extra
+    if order.order_type is OrderType.STOP:
+        extra["triggerPrice"] = order.order_price  # a stop-market (STOP_LOSS on Binance spot)
+        return "market", None, extra
+    return "market", None, extra  # never rests: GTC and IOC alike
+
+
+def _snapshot(o: VenueOrder, fills: list[Fill]) -> OrderSnapshot:
+    if o.status == "open":
+        status = OrderStatus.PARTIALLY_FILLED if o.filled > 0 else OrderStatus.ACCEPTED
+    else:
+        status = _STATUS.get(o.status, OrderStatus.ACCEPTED)
+    return OrderSnapshot(o.client_order_id, o.venue_order_id, status, o.filled, fills)
