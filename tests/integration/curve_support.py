@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-import random
 import re
-import socket
 from pathlib import Path
 from typing import Any
 
-from helpers import make_config
+from helpers import free_port, make_config
 
 from workbench.config import WorkbenchConfig
 from workbench.messaging.curve_keys import generate_keys
-
-
-def free_port() -> int:
-    """A free loopback port below the ephemeral range (see test_workbench_up)."""
-    rng = random.Random()
-    for _ in range(200):
-        port = rng.randrange(20_000, 32_000)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 20000-32000")
 
 
 def tcp_bus() -> dict[str, str]:

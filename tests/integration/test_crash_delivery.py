@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import logged_signal_ids, make_config
+from helpers import logged_signal_ids, make_config, wait_until
 
 from workbench.marketdata import synth_ticks, write_ticks
 from workbench.replays.session import load_replay_ticks, run_fast
@@ -60,14 +60,6 @@ def storm_config(tmp_path: Path, strategy: dict, gateway: dict):
             "signal_resend_after_s": 0.5,
         },
     )
-
-
-def wait_until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def storm(sup: Supervisor, kills: int, interval_s: float, done=lambda: False) -> list[str]:

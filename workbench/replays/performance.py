@@ -32,7 +32,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from workbench.replays.stats import EquityCurve, rounded
+from workbench.replays.equity import EquityCurve
+from workbench.replays.stats import rounded
 
 PERIODS_PER_YEAR = 252
 DAY_NS = 86_400 * 1_000_000_000

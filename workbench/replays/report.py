@@ -23,6 +23,7 @@ import plotly.graph_objects as go
 
 from workbench.domain.model import Fill
 from workbench.marketdata.table import TickTable
+from workbench.replays import equity as _equity
 from workbench.replays import figures as _figures
 from workbench.replays import stats
 
@@ -188,8 +189,8 @@ def build_result(
     portfolio, history = stats.replay_books(ordered)
     positions = stats.positions_frame(portfolio, history, tick_groups)
     trades = stats.fifo_trades(fills_df)
-    curve = stats.equity_curve(tick_groups, history)
-    keep = stats.equity_sample(curve, fills_df["ts_ns"].to_numpy(), max_points)
+    curve = _equity.equity_curve(tick_groups, history)
+    keep = _equity.equity_sample(curve, fills_df["ts_ns"].to_numpy(), max_points)
     equity = pd.DataFrame(
         {
             "ts": stats.utc(curve.ts_ns[keep]),
@@ -229,7 +230,7 @@ def _price_samples(ticks: stats.SymbolTicks, fills: pd.DataFrame, budget: int) -
     frames = []
     for symbol in (traded + others)[: _figures.MAX_PRICE_PANELS]:
         ts, price = ticks.group(symbol)
-        keep = stats.extrema_sample(price, budget)
+        keep = _equity.extrema_sample(price, budget)
         frames.append(
             pd.DataFrame(
                 {

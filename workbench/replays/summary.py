@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from workbench.replays.stats import EquityCurve, rounded
+from workbench.replays.equity import EquityCurve
+from workbench.replays.stats import rounded
 
 SHARPE_BASIS = (
     "mean / sample stdev (ddof=1) of per-trade PnL over the FIFO trade list, not annualised; "

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from workbench.replays import performance as perf
-from workbench.replays.stats import EquityCurve
+from workbench.replays.equity import EquityCurve
 
 DAY = perf.DAY_NS
 START = 1_704_067_200_000_000_000  # 2024-01-01 UTC
