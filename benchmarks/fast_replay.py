@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     fills, _, signals = run_fast(cfg, table)
     fast_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    plain_fills = plain_loop(table.price, conds)
+    plain_fills = plain_loop(table.price.tolist(), conds)
     plain_s = time.perf_counter() - t0
     fast_rate, plain_rate = args.ticks / fast_s, args.ticks / plain_s
     print(f"fast replay ({args.ticks:,} ticks, 10 conditions)")

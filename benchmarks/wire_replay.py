@@ -236,7 +236,8 @@ def raw_publish(address: str, path: str, batch_size: int) -> dict[str, Any]:
     from workbench.marketdata.loaders import load_ticks
 
     table = load_ticks(path)
-    ts, price, size = table.ts_ns, table.price, table.size
+    # Python lists, as the gateway sends them (the table holds numpy columns).
+    ts, price, size = table.ts_ns.tolist(), table.price.tolist(), table.size.tolist()
     n = len(ts)
     ctx = zmq.Context()
     sock = ctx.socket(zmq.XPUB)
