@@ -18,12 +18,12 @@ doubt until reconciliation asks the venue.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import importlib
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import pybreaker
 
+from workbench.classpath import import_class
 from workbench.domain.model import Fill, Order
 from workbench.domain.orders import ExecutionReport, OrderAck, OrderSnapshot
 from workbench.exceptions import ConfigurationError, OrderRejected, WorkbenchError
@@ -109,15 +109,7 @@ def load_broker(class_path: str, params: Mapping[str, Any]) -> Broker:
         ConfigurationError: the path does not import, the params do not fit,
             or the class does not implement `Broker`.
     """
-    module_name, sep, attr = class_path.partition(":")
-    if not sep or not module_name or not attr:
-        raise ConfigurationError(
-            f"executor.broker.class_path {class_path!r} must look like 'package.module:ClassName'"
-        )
-    try:
-        cls = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as e:
-        raise ConfigurationError(f"No broker named {class_path!r}: {e}") from e
+    cls = import_class(class_path, "broker", "executor.broker.class_path")
     try:
         broker = cls(**dict(params))
     except (TypeError, ValueError) as e:

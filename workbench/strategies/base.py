@@ -7,10 +7,10 @@ in-process replay and in a unit test.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
+from workbench.classpath import import_class
 from workbench.domain.model import Signal, Tick, TickBatch
 from workbench.exceptions import ConfigurationError, StrategyError
 
@@ -121,15 +121,7 @@ def load_strategy(class_path: str, strategy_id: str, params: Mapping[str, Any]) 
     Raises:
         ConfigurationError: the path does not import, or the params do not fit.
     """
-    module_name, sep, attr = class_path.partition(":")
-    if not sep or not module_name or not attr:
-        raise ConfigurationError(
-            f"strategy class_path {class_path!r} must look like 'package.module:ClassName'"
-        )
-    try:
-        cls = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as e:
-        raise ConfigurationError(f"No strategy named {class_path!r}: {e}") from e
+    cls = import_class(class_path, "strategy", "strategy class_path")
     try:
         strategy = cls(strategy_id=strategy_id, **dict(params))
     except (TypeError, ValueError) as e:
