@@ -43,7 +43,9 @@ def make_config(tmp_path: Path, **sections: Any) -> WorkbenchConfig:
     """A config on an ipc bus under ``tmp_path`` with ``sections`` merged in."""
     data: dict[str, Any] = {
         "run_id": "test",
-        "bus": {**ipc_bus(tmp_path / "ipc"), "linger_ms": 200},
+        # A stopping runner waits up to linger_ms for peers that are going too;
+        # delivery never depends on it (SIGKILL tests lose every queue).
+        "bus": {**ipc_bus(tmp_path / "ipc"), "linger_ms": 50},
         "runtime": {"run_dir": str(tmp_path / "runs"), "heartbeat_interval_s": 0.2},
         # A live feed must have limits; wide enough that no test's orders meet them.
         "executor": {"risk": {"max_order_qty": 1e6, "max_position_qty": 1e6}},

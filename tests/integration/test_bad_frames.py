@@ -79,7 +79,10 @@ def test_the_executor_fills_nothing_from_strangers_or_at_absurd_values(tmp_path)
     cfg = make_config(
         tmp_path,
         gateway={"simulated": {"rate_per_s": 200.0}},
-        executor={"risk": {"max_order_qty": 10, "max_position_qty": 10, "price_collar_pct": 5}},
+        executor={
+            "risk": {"max_order_qty": 10, "max_position_qty": 10, "price_collar_pct": 5},
+            "signal_gap_timeout_s": 2.0,  # seqs 1..900 never come (see below)
+        },
     )
     sup = Supervisor(cfg)
     ctx = zmq.Context()

@@ -83,6 +83,7 @@ def make_sandbox() -> Iterator[Sandbox]:
         **os.environ,
         MARKER_ENV: marker,
         "WORKBENCH__RUNTIME__RUN_DIR": str(folder / "runs"),
+        "WORKBENCH__BUS__LINGER_MS": "50",  # stopping runners wait less for peers going too
         **{
             f"WORKBENCH__BUS__{n.upper()}_ADDRESS": f"ipc://{folder / 'ipc' / n}" for n in BUS_NAMES
         },

@@ -23,6 +23,8 @@ from workbench.supervisor.status import StatusSource
 from workbench.telemetry import Telemetry
 
 log = structlog.get_logger()
+# How often the serving thread looks for a stop request: `stop` waits up to this long.
+SHUTDOWN_POLL_S = 0.05
 
 RemoteSource = Callable[[], dict[str, dict[str, Any]]]
 
@@ -100,7 +102,10 @@ class HealthServer:
         self.host = host
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="workbench-health", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": SHUTDOWN_POLL_S},
+            name="workbench-health",
+            daemon=True,
         )
 
     @property
