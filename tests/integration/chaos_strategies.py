@@ -1,4 +1,4 @@
-"""Strategies for the crash tests: the real SupportResistance, slowed down.
+"""Strategies (and a broker) for the crash tests: the real code, slowed down.
 
 A wire replay runs far faster than a test can kill runners; a strategy that
 takes its time over each batch makes one replay last long enough for a dozen
@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import time
 
-from workbench.domain.model import Signal, TickBatch
+from workbench.domain.model import Order, Signal, TickBatch
+from workbench.domain.orders import OrderAck
+from workbench.execution.simulator import SimulatedBroker
 from workbench.strategies.support_resistance import SupportResistance
 
 
@@ -24,3 +26,21 @@ class SlowSupportResistance(SupportResistance):
     def on_batch(self, batch: TickBatch, origin_ns: int = 0) -> list[Signal]:
         time.sleep(self._delay_s)
         return super().on_batch(batch, origin_ns)
+
+
+class SlowVenueBroker(SimulatedBroker):
+    """The simulator behind a slow network: every submit takes ``submit_delay_s``.
+
+    Not ``in_process``, so the executor calls it on its broker thread with a
+    timeout, as it does a real venue.
+    """
+
+    in_process = False
+
+    def __init__(self, *, submit_delay_s: float = 0.0, **params) -> None:
+        super().__init__(**params)
+        self.submit_delay_s = submit_delay_s
+
+    def submit(self, order: Order) -> OrderAck:
+        time.sleep(self.submit_delay_s)
+        return super().submit(order)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import zmq
 from dependency_injector import providers
+from helpers import ipc_bus
 
 from workbench.config import build_config
 from workbench.container import Container, in_process_executor
@@ -80,6 +81,7 @@ def test_the_feed_follows_the_config(tmp_path):
 def _replay_cfg(tmp_path, **executor):
     return build_config(
         {
+            "bus": ipc_bus(tmp_path / "ipc"),  # no fixed port another run may hold
             "runtime": {"run_dir": str(tmp_path)},
             "gateway": {"feed": "replay", "replay": {"path": "data/ticks/synth-ABC-5000.csv"}},
             "strategies": [{"id": "sr-1"}, {"id": "sr-2"}],

@@ -18,6 +18,7 @@ doubt until reconciliation asks the venue.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -130,9 +131,19 @@ class TimedCalls:
     declare ``in_process = True`` (the simulator) are called directly.
     """
 
-    def __init__(self, broker: Broker, timeout_s: float) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        timeout_s: float,
+        on_wait: Callable[[], None] | None = None,
+        wait_tick_s: float = 0.1,
+    ) -> None:
         self.broker = broker
         self.timeout_s = timeout_s
+        # Called every ``wait_tick_s`` while a call is under way (the runner's
+        # heartbeat: a slow venue must not make the supervisor think it hung).
+        self.on_wait = on_wait
+        self.wait_tick_s = wait_tick_s
         self._direct = bool(getattr(broker, "in_process", False)) or timeout_s <= 0
         self._pool: cf.ThreadPoolExecutor | None = None
 
@@ -143,14 +154,22 @@ class TimedCalls:
         if self._pool is None:
             self._pool = cf.ThreadPoolExecutor(1, thread_name_prefix="broker")
         future = self._pool.submit(fn, *args)
-        try:
-            return future.result(timeout=self.timeout_s)
-        except cf.TimeoutError:
-            withdrawn = future.cancel()  # True only if it never started
-            name = getattr(fn, "__name__", "call")
-            raise BrokerTimeout(
-                f"broker {name} took longer than {self.timeout_s} s", started=not withdrawn
-            ) from None
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                if self.on_wait is None or left <= 0:
+                    return future.result(timeout=max(0.0, left))
+                return future.result(timeout=min(left, self.wait_tick_s))
+            except cf.TimeoutError:
+                if self.on_wait is not None and time.monotonic() < deadline:
+                    self.on_wait()
+                    continue
+                withdrawn = future.cancel()  # True only if it never started
+                name = getattr(fn, "__name__", "call")
+                raise BrokerTimeout(
+                    f"broker {name} took longer than {self.timeout_s} s", started=not withdrawn
+                ) from None
 
     def close(self) -> None:
         """Stop the worker thread (without waiting for a hung call)."""

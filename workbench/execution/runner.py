@@ -90,6 +90,12 @@ class ExecutorRunner(Runner):
         self._market_drained = 0.0
         self._reconcile_interval_s = reconcile_interval_s
         self._reconciled = time.monotonic()
+        executor.calls.on_wait = self._beat_while_waiting
+
+    def _beat_while_waiting(self) -> None:
+        """Heartbeats go on while a step waits for a slow venue (the runner is not hung)."""
+        if self.state == "running":
+            self.beat_if_due()
 
     # -- loop -----------------------------------------------------------------------
 

@@ -47,6 +47,7 @@ class Runner(ABC):
         self._stop_requested = False
         self._stop_reason = ""
         self.finished = False
+        self._next_hb = 0.0
         self.state = "starting"
         self.log = log.bind(runner=runner_id, role=self.role)
 
@@ -77,20 +78,24 @@ class Runner(ABC):
         extra["uptime_s"] = (time.time_ns() - self.telemetry.started_ns) / 1e9
         self._heartbeats.send(Heartbeat(self.role, os.getpid(), self.state, counters, extra))
 
+    def beat_if_due(self) -> None:
+        """Send a heartbeat if one is due: the loop does, and so may a long wait inside a step."""
+        now = time.monotonic()
+        if now >= self._next_hb:
+            self.send_heartbeat()
+            self._next_hb = now + self._hb_interval
+
     def run(self) -> int:
         """Run until stopped or finished; returns the process exit code."""
         self.on_start()
         self.state = "running"
         self.log.info("runner_started", pid=os.getpid())
-        interval = self._hb_interval
-        next_hb = time.monotonic()
+        self._next_hb = time.monotonic()
         try:
             while not self._stop_requested and not self.finished:
-                now = time.monotonic()
-                if now >= next_hb:
-                    self.send_heartbeat()
-                    next_hb = now + interval
-                self.step(max(0, min(100, int((next_hb - now) * 1000))))
+                self.beat_if_due()
+                wait_s = self._next_hb - time.monotonic()
+                self.step(max(0, min(100, int(wait_s * 1000))))
             if self._stop_requested:
                 self.log.info("stop_requested", signal=self._stop_reason or None)
             self.state = "finished" if self.finished else "stopped"

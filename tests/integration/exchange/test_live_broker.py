@@ -58,8 +58,6 @@ def live_config(tmp_path: Path, server: BinanceServer, feed: str = "exchange") -
                 "call_timeout_s": 8.0, "reconcile_interval_s": 0.5,
             },
         },
-        # The executor's loop waits for a broker call (up to call_timeout_s): no heartbeats.
-        supervisor={"heartbeat_timeout_s": 10.0},
     )  # fmt: skip
 
 
