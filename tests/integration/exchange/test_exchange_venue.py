@@ -160,6 +160,26 @@ def test_reports_fall_back_to_polling_while_the_websocket_is_down(
     assert venue.stats["ws_errors"] + venue.stats["polls"] >= 1
 
 
+def test_the_order_stream_reconnects_after_a_drop(server: BinanceServer, venue: CcxtVenue) -> None:
+    _wait_ws(venue)
+    server.pause_market()
+    errors = venue.stats["ws_errors"]
+    server.drop_websockets()
+    deadline = time.monotonic() + 10
+    while venue.stats["ws_errors"] == errors:  # the stream noticed the drop
+        assert time.monotonic() < deadline, "the dropped order stream went unnoticed"
+        time.sleep(0.02)
+    # Orders placed after the drop are reported by the stream again, not only by polling.
+    for i in range(40):
+        venue.submit(f"after-drop-{i}", SYMBOL, "buy", 0.01, 1.0, "limit")
+        got = venue.reports(timeout_s=0.25)
+        if any(r.source == "ws" and r.order.client_order_id.startswith("after-drop") for r in got):
+            break
+    else:
+        raise AssertionError("no order report came over the WebSocket after the drop")
+    assert venue.ws_up
+
+
 def test_a_refused_key_is_a_configuration_error_naming_exchange_and_field_without_retries(
     server: BinanceServer,
 ) -> None:
