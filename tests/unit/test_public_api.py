@@ -140,3 +140,15 @@ def test_replay_declares_its_result_type():
 
     hints = typing.get_type_hints(replay, localns={"ReplayResult": ReplayResult})
     assert hints["return"] is ReplayResult
+
+
+MAX_MODULE_LINES = 400  # the structure issue's rule: split a module before it grows past this
+
+
+def test_no_module_is_over_400_lines() -> None:
+    long = {
+        str(p.relative_to(PACKAGE)): n
+        for p in PACKAGE.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert not long, f"split these modules (lines): {long}"
