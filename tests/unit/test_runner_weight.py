@@ -89,3 +89,48 @@ def test_a_replay_loads_numpy() -> None:  # the probe can tell
     fills, heavy = _probe("replay")
     assert fills >= 1
     assert "numpy" in heavy and "workbench.marketdata" in heavy
+
+
+STRATEGY_PROBE = """
+import sys, tempfile
+from pathlib import Path
+
+import runners.strategy
+from workbench.config import BUS_STREAMS, build_config
+from workbench.container import Container
+
+d = Path(tempfile.mkdtemp())
+cfg = build_config({
+    "bus": {f"{n}_address": f"ipc://{d}/{n}" for n in BUS_STREAMS},
+    "runtime": {"run_dir": str(d / "runs")},
+})
+c = Container(config=cfg, runner_id="sr-1", strategy_id="sr-1")
+c.init_resources()
+c.strategy_runner().send_heartbeat()
+c.shutdown_resources()
+prefixes = sys.argv[1].split(",")
+print("OTHERS=" + ",".join(sorted(m for m in sys.modules if m.startswith(tuple(prefixes)))))
+"""
+
+
+def test_a_strategy_runner_loads_no_executor_code() -> None:
+    """Executor-only modules (sqlite journal, breaker, bind retries) stay out of strategies."""
+    others = ("workbench.execution", "workbench.gateway", "sqlite3", "pybreaker", "tenacity")
+    out = subprocess.run(
+        [sys.executable, "-c", STRATEGY_PROBE, ",".join(others)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    [line] = [x for x in out.stdout.splitlines() if x.startswith("OTHERS=")]
+    assert line == "OTHERS="
+
+
+def test_deferred_imports_on_call() -> None:
+    from workbench.classpath import deferred
+
+    make = deferred("fractions:Fraction.from_float")
+    assert make.__name__ == "Fraction.from_float"
+    assert make(0.5) == 0.5
