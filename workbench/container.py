@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import zmq
 from dependency_injector import containers, providers
 
-from workbench.classpath import deferred as _lazy
+from workbench.classpath import deferred
 from workbench.config import WorkbenchConfig
 from workbench.messaging import codec, security
 from workbench.messaging.zmq_adapters import ZmqReceiver, ZmqReplier, ZmqSender
@@ -204,9 +204,11 @@ class Container(containers.DeclarativeContainer):
     feed = providers.Selector(
         config.provided.gateway.feed,
         simulated=providers.Factory(
-            _lazy("workbench.gateway.feeds:SimulatedFeed"), config.provided.gateway.simulated
+            deferred("workbench.gateway.feeds:SimulatedFeed"), config.provided.gateway.simulated
         ),
-        replay=providers.Factory(_lazy("workbench.gateway.feeds:ReplayFeed.from_config"), config),
+        replay=providers.Factory(
+            deferred("workbench.gateway.feeds:ReplayFeed.from_config"), config
+        ),
         exchange=providers.Factory(_exchange_feed, config),
     )
     recorded_feed = providers.Factory(_recorded, feed, config)
@@ -217,7 +219,7 @@ class Container(containers.DeclarativeContainer):
         zmq.PULL, bus.provided.control_address, bind_it=True, name="credits"
     )
     gateway = providers.Factory(
-        _lazy("workbench.gateway.runner:GatewayRunner"),
+        deferred("workbench.gateway.runner:GatewayRunner"),
         runner_id,
         recorded_feed,
         tick_publisher,
@@ -260,7 +262,7 @@ class Container(containers.DeclarativeContainer):
         name="acks",
     )
     strategy_runner = providers.Factory(
-        _lazy("workbench.runner.strategy_host:StrategyRunner"),
+        deferred("workbench.runner.strategy_host:StrategyRunner"),
         strategy,
         tick_receiver,
         signal_sender,
@@ -278,11 +280,11 @@ class Container(containers.DeclarativeContainer):
     tape = providers.Callable(replay_tape, config)
     broker = providers.Singleton(make_broker, config, tape)
     journal = providers.Singleton(
-        _lazy("workbench.execution.journal:Journal"),
+        deferred("workbench.execution.journal:Journal"),
         providers.Callable(lambda c: c.journal_path(), config),
     )
     breaker = providers.Singleton(
-        _lazy("workbench.execution.broker:make_breaker"),
+        deferred("workbench.execution.broker:make_breaker"),
         config.provided.executor.broker.breaker_fail_max,
         config.provided.executor.broker.breaker_reset_timeout_s,
     )
@@ -315,7 +317,7 @@ class Container(containers.DeclarativeContainer):
     )
     is_replay = providers.Callable(lambda c: c.gateway.feed == "replay", config)
     executor = providers.Singleton(
-        _lazy("workbench.execution.executor:Executor"),
+        deferred("workbench.execution.executor:Executor"),
         broker,
         journal,
         providers.Callable(_checked_risk, config),
@@ -333,7 +335,7 @@ class Container(containers.DeclarativeContainer):
         lambda replay, make: None if replay else make(), is_replay, market_receiver.provider
     )
     executor_runner = providers.Factory(
-        _lazy("workbench.execution.runner:ExecutorRunner"),
+        deferred("workbench.execution.runner:ExecutorRunner"),
         runner_id,
         executor,
         signal_receiver,
