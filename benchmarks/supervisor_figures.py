@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import Figure
+
 from workbench.config import BUS_STREAMS, build_config
 from workbench.runner.logs import configure_logging
 from workbench.supervisor import Supervisor
@@ -118,6 +120,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     print(f"  bare python spawn-to-exit    {spawn * 1000:7.0f} ms  (baseline)")
     print(f"  bare python RSS              {bare_rss:7.1f} MB  (baseline)")
     out: dict[str, float] = {"baseline_spawn": spawn, "baseline_rss": bare_rss}
+    figures = [
+        Figure("supervisor", "bare python spawn-to-exit", round(spawn * 1000, 1), "ms", "baseline"),
+        Figure("supervisor", "bare python RSS", round(bare_rss, 1), "MB", "baseline"),
+    ]
     for feed in feeds:
         med = {k: statistics.median(r[k] for r in runs[feed]) for k in runs[feed][0]}
         print(f" {feed} feed")
@@ -129,14 +135,23 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             f"  SIGKILL to running again     {med['restart'] * 1000:7.0f} ms  "
             f"= {med['restart'] / spawn:.1f}x baseline   target <= 500 ms"
         )
+        for name, key, target in (("cold start", "cold", 1.0), ("restart", "restart", 0.5)):
+            note = f"{med[key] / spawn:.1f}x baseline, target <= {target} s"
+            figures.append(Figure("supervisor", f"{name}, {feed}", round(med[key], 3), "s", note))
         for k, v in med.items():
             if k.startswith("rss_"):
                 print(
                     f"  RSS {k[4:]:<24} {v:7.1f} MB  = {v / bare_rss:.1f}x baseline"
                     "   target <= 60 MB"
                 )
+                note = f"{v / bare_rss:.1f}x baseline, target <= 60 MB"
+                figures.append(
+                    Figure("supervisor", f"RSS {k[4:]}, {feed}", round(v, 1), "MB", note)
+                )
         prefix = "" if feed == "simulated" else f"{feed}_"
         out.update({prefix + k: v for k, v in med.items()})
+    for f in figures:  # JSON lines: `make bench` puts them in its summary
+        print(f.as_json())
     return out
 
 
