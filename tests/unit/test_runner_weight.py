@@ -59,6 +59,8 @@ for t in threads:
     t.join(10)
 for c in containers:
     c.shutdown_resources()
+if executor.telemetry.get("fills") < 1:
+    sys.exit("no fill within 20 s (runner errors above)")
 loaded = [m for m in heavy if m in sys.modules]
 print("FILLS=%d HEAVY=%s" % (executor.telemetry.get("fills"), ",".join(loaded)))
 """
