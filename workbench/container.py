@@ -14,22 +14,17 @@ from typing import TYPE_CHECKING, Any
 import zmq
 from dependency_injector import containers, providers
 
+from workbench.classpath import deferred
 from workbench.config import WorkbenchConfig
-from workbench.execution.broker import Broker, ReplayableBroker, load_broker
-from workbench.execution.executor import Executor, make_breaker
-from workbench.execution.journal import Journal
-from workbench.execution.journal_memory import MemoryJournal
-from workbench.execution.runner import ExecutorRunner
-from workbench.gateway.feeds import ReplayFeed, SimulatedFeed
-from workbench.gateway.runner import GatewayRunner
 from workbench.messaging import codec, security
 from workbench.messaging.zmq_adapters import ZmqReceiver, ZmqReplier, ZmqSender
 from workbench.runner.state import FileStateStore
-from workbench.runner.strategy_host import StrategyRunner
 from workbench.strategies.base import load_strategy, symbols_of
 from workbench.telemetry import Telemetry
 
 if TYPE_CHECKING:
+    from workbench.execution.broker import Broker
+    from workbench.execution.executor import Executor
     from workbench.execution.tape import MarketTape
     from workbench.messaging.codec import Payload
 
@@ -159,6 +154,8 @@ def make_broker(cfg: WorkbenchConfig, tape: Callable[[], MarketTape] | None = No
     Args:
         tape: Where those ticks come from (default: the replay file, loaded when needed).
     """
+    from workbench.execution.broker import ReplayableBroker, load_broker
+
     b = cfg.executor.broker
     broker = load_broker(b.class_path, b.params)
     if cfg.gateway.feed == "replay" and isinstance(broker, ReplayableBroker):
@@ -206,8 +203,12 @@ class Container(containers.DeclarativeContainer):
     # -- gateway ------------------------------------------------------------------
     feed = providers.Selector(
         config.provided.gateway.feed,
-        simulated=providers.Factory(SimulatedFeed, config.provided.gateway.simulated),
-        replay=providers.Factory(ReplayFeed.from_config, config),
+        simulated=providers.Factory(
+            deferred("workbench.gateway.feeds:SimulatedFeed"), config.provided.gateway.simulated
+        ),
+        replay=providers.Factory(
+            deferred("workbench.gateway.feeds:ReplayFeed.from_config"), config
+        ),
         exchange=providers.Factory(_exchange_feed, config),
     )
     recorded_feed = providers.Factory(_recorded, feed, config)
@@ -218,7 +219,7 @@ class Container(containers.DeclarativeContainer):
         zmq.PULL, bus.provided.control_address, bind_it=True, name="credits"
     )
     gateway = providers.Factory(
-        GatewayRunner,
+        deferred("workbench.gateway.runner:GatewayRunner"),
         runner_id,
         recorded_feed,
         tick_publisher,
@@ -261,7 +262,7 @@ class Container(containers.DeclarativeContainer):
         name="acks",
     )
     strategy_runner = providers.Factory(
-        StrategyRunner,
+        deferred("workbench.runner.strategy_host:StrategyRunner"),
         strategy,
         tick_receiver,
         signal_sender,
@@ -278,9 +279,12 @@ class Container(containers.DeclarativeContainer):
     # -- executor -----------------------------------------------------------------
     tape = providers.Callable(replay_tape, config)
     broker = providers.Singleton(make_broker, config, tape)
-    journal = providers.Singleton(Journal, providers.Callable(lambda c: c.journal_path(), config))
+    journal = providers.Singleton(
+        deferred("workbench.execution.journal:Journal"),
+        providers.Callable(lambda c: c.journal_path(), config),
+    )
     breaker = providers.Singleton(
-        make_breaker,
+        deferred("workbench.execution.broker:make_breaker"),
         config.provided.executor.broker.breaker_fail_max,
         config.provided.executor.broker.breaker_reset_timeout_s,
     )
@@ -313,7 +317,7 @@ class Container(containers.DeclarativeContainer):
     )
     is_replay = providers.Callable(lambda c: c.gateway.feed == "replay", config)
     executor = providers.Singleton(
-        Executor,
+        deferred("workbench.execution.executor:Executor"),
         broker,
         journal,
         providers.Callable(_checked_risk, config),
@@ -331,7 +335,7 @@ class Container(containers.DeclarativeContainer):
         lambda replay, make: None if replay else make(), is_replay, market_receiver.provider
     )
     executor_runner = providers.Factory(
-        ExecutorRunner,
+        deferred("workbench.execution.runner:ExecutorRunner"),
         runner_id,
         executor,
         signal_receiver,
@@ -366,6 +370,8 @@ def in_process_executor(
             run on recorded ticks.
     """
     from workbench.exceptions import ConfigurationError
+    from workbench.execution.broker import ReplayableBroker
+    from workbench.execution.journal_memory import MemoryJournal
 
     if cfg.gateway.feed != "replay":
         raise ConfigurationError(

@@ -109,11 +109,11 @@ def test_domain_and_strategies_import_no_io(path):
     assert not bad, f"{path.name} imports {sorted(bad)}"
 
 
-def test_runner_processes_do_not_import_pandas_plotly_or_jupyter():
+def test_runner_modules_do_not_import_pandas_plotly_jupyter_numpy_or_ccxt():
     code = (
         "import sys, runners.gateway, runners.strategy, runners.executor, workbench.container;"
         "import workbench.strategies.support_resistance;"
-        "heavy = ('pandas', 'plotly', 'ipywidgets', 'IPython', 'pyarrow');"
+        "heavy = ('pandas', 'plotly', 'ipywidgets', 'IPython', 'pyarrow', 'numpy', 'ccxt');"
         "print(','.join(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 import pybreaker
 
@@ -28,7 +28,9 @@ from workbench.classpath import import_class
 from workbench.domain.model import Fill, Order
 from workbench.domain.orders import ExecutionReport, OrderAck, OrderSnapshot
 from workbench.exceptions import ConfigurationError, OrderRejected, WorkbenchError
-from workbench.execution.tape import MarketTape
+
+if TYPE_CHECKING:
+    from workbench.execution.tape import MarketTape  # numpy: only a replay's simulator loads it
 
 T = TypeVar("T")
 

@@ -34,13 +34,15 @@ against the ticks the executor passes to `on_tick`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from workbench.domain.model import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
 from workbench.domain.orders import ExecutionReport, OrderAck, OrderSnapshot
-from workbench.execution.tape import MarketTape, SymbolTape
+
+if TYPE_CHECKING:  # numpy comes with the tape, in a replay only: live stays without it
+    from workbench.execution.tape import MarketTape, SymbolTape
 
 _EPS = 1e-12
 Quote = tuple[float, float] | None
@@ -122,7 +124,7 @@ class SimulatedBroker:
                 0.0 if slippage_half_spreads is None else slippage_half_spreads,
             ),
         ):
-            if not (isinstance(v, int | float) and np.isfinite(v) and v >= 0):
+            if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
         self.latency_ns = round(latency_ms * 1_000_000)
         self.fee_rate = fee_bps / 10_000.0
@@ -274,7 +276,7 @@ class SimulatedBroker:
             mask = tape.size[k:] > 0
         else:
             return k
-        hit = int(np.argmax(mask)) if len(mask) else 0
+        hit = int(mask.argmax()) if len(mask) else 0
         return k + hit if len(mask) and mask[hit] else len(tape)
 
     def _arrive(
@@ -352,7 +354,7 @@ class SimulatedBroker:
 
 def _invalid(order: Order) -> str:
     if order.order_type is not OrderType.MARKET and not (
-        np.isfinite(order.order_price) and order.order_price > 0
+        math.isfinite(order.order_price) and order.order_price > 0
     ):
         return f"{order.order_type} order needs a positive order_price, got {order.order_price!r}"
     return ""

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import structlog
-import tenacity
 import zmq
 
 from workbench.config import BusConfig
@@ -49,6 +48,8 @@ def bind(sock: zmq.Socket, address: str, bus: BusConfig) -> None:
     Raises:
         AddressInUse: still in use after ``bus.bind_retry_attempts`` tries.
     """
+    import tenacity  # only binders retry: a strategy runner never loads it
+
     _ensure_ipc_dir(address)
 
     def in_use(e: BaseException) -> bool:
