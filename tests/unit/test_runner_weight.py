@@ -14,7 +14,12 @@ import sys
 
 from helpers import ROOT
 
-HEAVY = ("numpy", "pyarrow", "pandas", "ccxt", "aiohttp", "dask", "workbench.marketdata")
+# tenacity (with tornado, 2 MB) only loads when a bind finds its address busy;
+# the executor's pybreaker imports tornado anyway.
+HEAVY = (
+    "numpy", "pyarrow", "pandas", "ccxt", "aiohttp", "dask", "tenacity",
+    "workbench.marketdata",
+)  # fmt: skip
 
 PROBE = """
 import sys, tempfile, threading, time

@@ -42,38 +42,53 @@ def _ensure_ipc_dir(address: str) -> None:
         Path(address[len("ipc://") :]).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
+BIND_FIRST_WAIT_S = 0.02  # the first back-off; tenacity doubles it from there
+
+
 def bind(sock: zmq.Socket, address: str, bus: BusConfig) -> None:
     """Bind with retries on address-in-use.
 
     Raises:
         AddressInUse: still in use after ``bus.bind_retry_attempts`` tries.
     """
-    import tenacity  # only binders retry: a strategy runner never loads it
-
     _ensure_ipc_dir(address)
 
     def in_use(e: BaseException) -> bool:
         return isinstance(e, zmq.ZMQError) and e.errno == zmq.EADDRINUSE
 
+    def busy(e: zmq.ZMQError) -> Exception:
+        if in_use(e):
+            return AddressInUse(
+                f"{address}: address already in use after {bus.bind_retry_attempts} attempts "
+                f"over {time.monotonic() - started:.1f} s; is another run using it?"
+            )
+        return TemporaryError(f"{address}: cannot bind: {e}")
+
+    started = time.monotonic()
+    try:
+        sock.bind(address)  # the usual case: free at once
+        return
+    except zmq.ZMQError as e:
+        if not in_use(e) or bus.bind_retry_attempts <= 1:
+            raise busy(e) from e
+    # Busy: retry with backoff. tenacity (it imports tornado: 2 MB) loads only now.
+    import tenacity
+
+    log.warning("bind_retrying", address=address, attempt=1)
+    time.sleep(min(BIND_FIRST_WAIT_S, bus.bind_retry_max_wait_ms / 1000))
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception(in_use),
         wait=tenacity.wait_exponential(multiplier=0.02, max=bus.bind_retry_max_wait_ms / 1000),
-        stop=tenacity.stop_after_attempt(bus.bind_retry_attempts),
+        stop=tenacity.stop_after_attempt(bus.bind_retry_attempts - 1),
         before_sleep=lambda rs: log.warning(
-            "bind_retrying", address=address, attempt=rs.attempt_number
+            "bind_retrying", address=address, attempt=rs.attempt_number + 1
         ),
         reraise=True,
     )
-    started = time.monotonic()
     try:
         retrying(sock.bind, address)
     except zmq.ZMQError as e:
-        if in_use(e):
-            raise AddressInUse(
-                f"{address}: address already in use after {bus.bind_retry_attempts} attempts "
-                f"over {time.monotonic() - started:.1f} s; is another run using it?"
-            ) from e
-        raise TemporaryError(f"{address}: cannot bind: {e}") from e
+        raise busy(e) from e
 
 
 class ZmqSender:
