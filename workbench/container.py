@@ -287,8 +287,9 @@ class Container(containers.DeclarativeContainer):
     signal_receiver = _sockets.receiver(
         zmq.PULL, bus.provided.signals_address, bind_it=True, name="signals"
     )
+    # XPUB: it skips encoding the events no one subscribed to (see ZmqSender).
     event_publisher = _sockets.sender(
-        zmq.PUB, bus.provided.events_address, bind_it=True, sndhwm=100_000, name="events"
+        zmq.XPUB, bus.provided.events_address, bind_it=True, sndhwm=100_000, name="events"
     )
     # What the executor publishes through (None: nobody listens, as in a fast replay).
     executor_events = event_publisher.provided.send

@@ -237,8 +237,7 @@ class StrategyRunner(Runner):
     def _resend(self, signals: list[Signal]) -> None:
         if not signals:
             return
-        for s in signals:
-            self._signals.send(s)
+        self._signals.send_many(signals)
         self.telemetry.inc("signals_resent", len(signals))
         self.log.info("signals_resent", signal_ids=[s.id for s in signals[:50]], count=len(signals))
 
@@ -358,9 +357,9 @@ class StrategyRunner(Runner):
             if not in_order:
                 self._packed = packed = dict(sorted(packed.items()))
         self._persist()  # write-ahead: ids never reused, signals never lost
+        self._signals.send_many(signals)  # back to back: one wake-up of the I/O thread
         now = time.time_ns()
         for s in signals:
-            self._signals.send(s)
             if s.origin_ns:
                 self.telemetry.observe_latency_ns("tick_to_signal", now - s.origin_ns)
         self.log.info("signals_sent", signal_ids=[s.id for s in signals])  # off the hot path
