@@ -43,6 +43,10 @@ class InprocSender:
         for payload in payloads:
             self.send(payload)
 
+    def subscribed(self, kind: str, key: str = "") -> bool:
+        """Always: a channel has no subscriptions."""
+        return True
+
     def close(self) -> None:
         """Nothing to release."""
 

@@ -25,6 +25,10 @@ class Sender(Protocol):
         """`send` each payload, in order (a transport may send them more cheaply together)."""
         ...
 
+    def subscribed(self, kind: str, key: str = "") -> bool:
+        """Whether a message of ``kind`` and ``key`` may reach anyone (False: it is dropped)."""
+        ...
+
     def close(self) -> None:
         """Release the transport."""
         ...

@@ -21,11 +21,10 @@ from workbench.messaging import codec, security
 from workbench.messaging.codec import Envelope, Payload
 from workbench.messaging.frames import Packer
 from workbench.messaging.sequencing import SequenceTracker
+from workbench.messaging.subscriptions import Subscriptions
 from workbench.telemetry import BurstLog, Telemetry
 
 log = structlog.get_logger()
-
-SUBSCRIPTIONS_READ_INTERVAL_S = 0.001
 
 
 class AddressInUse(TemporaryError):
@@ -79,46 +78,6 @@ def bind(sock: zmq.Socket, address: str, bus: BusConfig) -> None:
         raise TemporaryError(f"{address}: cannot bind: {e}") from e
 
 
-class _Subscriptions:
-    """What the subscribers of an XPUB socket want, from the (un)subscriptions it passes up.
-
-    libzmq passes a topic's subscription when its first subscriber asks and
-    its unsubscription when its last one leaves (or disconnects), so a set of
-    topics is the whole state. It is read before a message goes out, at most
-    once a millisecond (``ZMQ_EVENTS`` makes libzmq take in what has arrived):
-    libzmq itself takes in new subscriptions while sending at most that often
-    (its command throttle), so a topic counted as unwanted is one the socket
-    would drop itself, give or take that millisecond.
-    """
-
-    def __init__(self, sock: zmq.Socket) -> None:
-        self._sock = sock
-        self._topics: set[bytes] = set()
-        self._wanted: dict[bytes, bool] = {}
-        self._read_at = -1.0
-
-    def wanted(self, topic: bytes) -> bool:
-        """True if some subscriber's topic is a prefix of ``topic``."""
-        now = time.monotonic()
-        if now - self._read_at >= SUBSCRIPTIONS_READ_INTERVAL_S:
-            self._read_at = now
-            self._read()
-        w = self._wanted.get(topic)
-        if w is None:
-            w = self._wanted[topic] = any(topic.startswith(t) for t in self._topics)
-        return w
-
-    def _read(self) -> None:
-        sock = self._sock
-        while sock.get(zmq.EVENTS) & zmq.POLLIN:
-            msg = sock.recv(zmq.NOBLOCK)
-            if msg[:1] == b"\x01":
-                self._topics.add(msg[1:])
-            elif msg[:1] == b"\x00":
-                self._topics.discard(msg[1:])
-            self._wanted.clear()
-
-
 class ZmqSender:
     """A PUB, XPUB or PUSH socket that encodes and numbers messages per topic.
 
@@ -161,7 +120,11 @@ class ZmqSender:
         self._telemetry = telemetry
         self._counter = f"{name or 'sent'}_msgs_out"
         self._pack = Packer()
-        self._subscriptions = _Subscriptions(self.sock) if socket_type == zmq.XPUB else None
+        self._subscriptions = Subscriptions(self.sock) if socket_type == zmq.XPUB else None
+
+    def subscribed(self, kind: str, key: str = "") -> bool:
+        """Whether a message of ``kind`` and ``key`` would reach anyone (an XPUB knows)."""
+        return self._subscriptions is None or self._subscriptions.wanted(codec.topic(kind, key))
 
     def send(self, payload: Payload) -> None:
         """Encode and send; blocks while a PUSH peer's queue is full."""
