@@ -291,11 +291,17 @@ class Container(containers.DeclarativeContainer):
     signal_receiver = _sockets.receiver(
         zmq.PULL, bus.provided.signals_address, bind_it=True, name="signals"
     )
+    # XPUB: it skips encoding the events no one subscribed to (see ZmqSender).
     event_publisher = _sockets.sender(
-        zmq.PUB, bus.provided.events_address, bind_it=True, sndhwm=100_000, name="events"
+        zmq.XPUB, bus.provided.events_address, bind_it=True, sndhwm=100_000, name="events"
     )
     # What the executor publishes through (None: nobody listens, as in a fast replay).
     executor_events = event_publisher.provided.send
+    executor_subscribed = providers.Callable(  # no events sink: no socket made for this either
+        lambda send, sender: None if send is None else sender().subscribed,
+        executor_events,
+        event_publisher.provider,
+    )
     market_receiver = _sockets.receiver(
         zmq.SUB,
         bus.provided.ticks_address,
@@ -328,6 +334,7 @@ class Container(containers.DeclarativeContainer):
         replay=is_replay,
         executor_id=runner_id,
         call_timeout_s=config.provided.executor.broker.call_timeout_s,
+        subscribed=executor_subscribed,
     )
     # Live, the executor watches the market itself (collar, staleness, daily
     # loss); in replay it takes the market from each signal's own tick.
@@ -381,6 +388,7 @@ def in_process_executor(
     c.tape.override(providers.Object(tape))
     c.journal.override(providers.Singleton(MemoryJournal))
     c.executor_events.override(providers.Object(publish))
+    c.executor_subscribed.override(providers.Object(None))
     if not isinstance(c.broker(), ReplayableBroker):
         raise ConfigurationError(
             f"fast replay needs a broker that runs on recorded ticks (use_tape); "

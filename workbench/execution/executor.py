@@ -23,6 +23,7 @@ from workbench.execution.broker import make_breaker as make_breaker
 from workbench.execution.journal_memory import JournalPort
 from workbench.execution.killswitch import cancel_open_orders, flatten_signals
 from workbench.execution.lifecycle import (
+    EVENT_NAMES,
     OpenOrders,
     Outcome,
     dashboard_event,
@@ -30,7 +31,7 @@ from workbench.execution.lifecycle import (
     signal_data,
 )
 from workbench.execution.risk import RiskEngine, TradingState
-from workbench.messaging.codec import Event, Payload
+from workbench.messaging.codec import KIND_EVENT, KIND_ORDER, Event, Payload
 from workbench.telemetry import BurstLog, Telemetry
 
 log = structlog.get_logger()
@@ -50,6 +51,9 @@ class Executor:
         executor_id: Names the kill switch's own flatten orders.
         call_timeout_s: Longest broker call (`TimedCalls`).
         reconcile: Reconcile open journal orders with the broker now.
+        subscribed: Whether anyone reads published messages of a wire kind and
+            key (None: all do, if ``publish`` is given); events no one reads
+            are not built.
     """
 
     def __init__(
@@ -66,6 +70,7 @@ class Executor:
         executor_id: str = "executor",
         call_timeout_s: float = 5.0,
         reconcile: bool = True,
+        subscribed: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.broker = broker
         self.calls = TimedCalls(broker, call_timeout_s)
@@ -76,6 +81,7 @@ class Executor:
         self.telemetry = telemetry
         self._publish = publish or (lambda e: None)
         self._publishing = publish is not None
+        self._subscribed = subscribed or (lambda kind, key: self._publishing)
         self.allowed = allowed_strategies
         self.replay = replay
         self.executor_id = executor_id
@@ -253,6 +259,7 @@ class Executor:
         fresh = self.journal.begin_orders(items)
         events: list[Payload] = []
         out = Outcome()
+        received = self._subscribed(KIND_EVENT, "signal_received")
         for (signal, order, _, reason), new in zip(items, fresh, strict=True):
             if not new:
                 # A re-send of a journaled signal: the normal price of at-least-once.
@@ -260,7 +267,7 @@ class Executor:
                 log.debug("signal_duplicate_ignored", signal_id=signal.id)
                 continue
             self.telemetry.inc("signals_in")
-            if self._publishing:  # fast replay: nobody listens
+            if received:  # fast replay, headless: nobody listens
                 events.append(Event("signal_received", signal_data(signal, received_ns)))
             if reason:
                 self._rejected(order, signal.strategy_id, reason, events)
@@ -353,23 +360,20 @@ class Executor:
 
     def commit(self, out: Outcome, events: list) -> None:
         """Journal an outcome, apply its fills to the portfolio, queue its events."""
+        subscribed = self._subscribed
         for oe, fill in out.events:
-            if not self._publishing:  # fast replay: nobody listens
-                if fill is not None:
-                    self.portfolio.apply(fill)
-                    self.telemetry.inc("fills")
-                continue
-            ev = dashboard_event(oe)
+            realized = 0.0
             if fill is not None:
                 realized = self.portfolio.apply(fill)
                 self.telemetry.inc("fills")
-                ev.data.update(
-                    fill_id=fill.id,
-                    realized_pnl=realized,
-                    position=self.portfolio.position(fill.symbol),
-                )
-            events.append(ev)
-            events.append(oe)
+            if subscribed(KIND_EVENT, EVENT_NAMES[oe.status]):  # dashboards, taps
+                ev = dashboard_event(oe)
+                if fill is not None:
+                    pos = self.portfolio.position(fill.symbol)
+                    ev.data.update(fill_id=fill.id, realized_pnl=realized, position=pos)
+                events.append(ev)
+            if subscribed(KIND_ORDER, oe.strategy_id):  # the strategy's outcome hooks
+                events.append(oe)
         if out.updates:
             self.journal.record(list(out.updates.values()))
         for a in out.anomalies:

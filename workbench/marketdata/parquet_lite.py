@@ -85,45 +85,79 @@ def _decompress(codec: int, data: Buf, size: int) -> Buf:
 
 
 def _unpack_bits(data: Buf, width: int, count: int) -> np.ndarray:
-    """``count`` little-endian bit-packed values of ``width`` bits (count is a multiple of 8)."""
+    """``count`` little-endian bit-packed values of ``width`` bits (count is a multiple of 8).
+
+    Each value is read as the 8 bytes from its first byte on (an unaligned
+    uint64 view), shifted and masked: a few array operations per block.
+
+    Raises:
+        OSError: ``data`` holds fewer than ``count`` values.
+    """
     out = np.zeros(count, np.int32)
-    if width == 0:
+    if width == 0 or count == 0:
         return out
-    weights = np.int32(1) << np.arange(width, dtype=np.int32)
-    packed = np.frombuffer(data, np.uint8)
-    step = 4096  # values per block: bounds the temporaries of a long run
+    nbytes = count * width // 8
+    if len(data) < nbytes:
+        raise OSError("corrupt bit-packed data")
+    buf = np.zeros(nbytes + 8, np.uint8)  # slack: the last values read 8 bytes too
+    buf[:nbytes] = np.frombuffer(data, np.uint8, nbytes)
+    words = np.ndarray((nbytes + 1,), np.dtype("<u8"), buf, 0, (1,))
+    mask = np.uint64((1 << width) - 1)
+    step = 1 << 16  # values per block: bounds the temporaries of a long page
     for lo in range(0, count, step):
-        hi = min(lo + step, count)
-        part = packed[lo * width // 8 : hi * width // 8]
-        bits = np.unpackbits(part, bitorder="little").reshape(hi - lo, width)
-        out[lo:hi] = bits @ weights
+        bit = np.arange(lo, min(lo + step, count), dtype=np.int64) * width
+        shift = (bit & 7).astype(np.uint64)
+        out[lo : lo + len(bit)] = (words[bit >> 3] >> shift) & mask
     return out
 
 
 def _rle(data: Buf, pos: int, width: int, count: int) -> np.ndarray:
-    """``count`` values of Parquet's RLE / bit-packed hybrid encoding from ``data[pos:]``."""
-    out = np.empty(count, np.int32)
+    """``count`` values of Parquet's RLE / bit-packed hybrid encoding from ``data[pos:]``.
+
+    Only the run headers are walked in Python. Bit-packed runs are whole bytes
+    (8 values a group), so their bytes joined are one bit stream, decoded at
+    once; repeated runs become one `np.repeat`.
+    """
     nbytes = (width + 7) // 8
     reader = Thrift(data, pos)
+    takes: list[int] = []  # per run, how many of ``count`` it gives
+    is_packed: list[bool] = []
+    repeated: list[int] = []  # per repeated run, its value
+    chunks: list[Buf] = []  # per bit-packed run, its bytes
+    packed_values = 0
     i = 0
+    end = len(data)
     while i < count:
-        header = reader.varint()
-        if header & 1:
-            n = (header >> 1) * 8
-            size = (header >> 1) * width
-            values = _unpack_bits(data[reader.pos : reader.pos + size], width, n)
-            reader.pos += size
-            take = min(n, count - i)
-            out[i : i + take] = values[:take]
+        if reader.pos < end and data[reader.pos] < 0x80:  # a one-byte header: most are
+            header = data[reader.pos]
+            reader.pos += 1
         else:
-            run = header >> 1
-            value = int.from_bytes(data[reader.pos : reader.pos + nbytes], "little")
-            reader.pos += nbytes
-            take = min(run, count - i)
-            out[i : i + take] = value
+            header = reader.varint()
+        at = reader.pos
+        if header & 1:
+            size = (header >> 1) * width
+            chunks.append(data[at : at + size])
+            reader.pos = at + size
+            take = min((header >> 1) * 8, count - i)
+            packed_values += (header >> 1) * 8
+        else:
+            repeated.append(int.from_bytes(data[at : at + nbytes], "little"))
+            reader.pos = at + nbytes
+            take = min(header >> 1, count - i)
         if take <= 0:
             raise OSError("corrupt RLE data")
+        is_packed.append(bool(header & 1))
+        takes.append(take)
         i += take
+    if not chunks:
+        return np.repeat(np.array(repeated, np.int32), takes)
+    out = np.empty(count, np.int32)
+    where = np.repeat(np.array(is_packed), takes)
+    decoded = _unpack_bits(b"".join(chunks), width, packed_values)
+    out[where] = decoded[: count - sum(t for t, p in zip(takes, is_packed, strict=True) if not p)]
+    if repeated:
+        reps = [t for t, p in zip(takes, is_packed, strict=True) if not p]
+        out[~where] = np.repeat(np.array(repeated, np.int32), reps)
     return out
 
 

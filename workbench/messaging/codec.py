@@ -48,6 +48,7 @@ truncated, of another schema version or of an unknown kind raises `CodecError`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,66 +130,45 @@ def _bad(what: str) -> Any:
     raise CodecError(f"tick batch {what} column holds a non-number")
 
 
+def _tick(p: TickBatch) -> tuple[str, str, list[Any]]:
+    return KIND_TICK, p.symbol, [p.symbol, p.first_seq, p.ts_ns, p.price, p.size]
+
+
+def _signal(p: Signal) -> tuple[str, str, list[Any]]:
+    fields = [p.id, p.strategy_id, p.seq, p.symbol, p.side.value, p.qty, p.price, p.ts_ns,
+              p.reason, p.condition_id, p.origin_ns]  # fmt: skip
+    if p.order_type is not OrderType.MARKET or p.tif is not TimeInForce.GTC:
+        fields += [p.order_type.value, p.order_price, p.tif.value]
+    return KIND_SIGNAL, p.strategy_id, fields
+
+
+def _order_event(p: OrderEvent) -> tuple[str, str, list[Any]]:
+    return KIND_ORDER, p.strategy_id, [p.strategy_id, p.signal_id, p.order_id, p.status,
+        p.symbol, p.side, p.qty, p.price, p.fee, p.ts_ns, p.filled_qty, p.reason]  # fmt: skip
+
+
+_FIELDS: dict[type, Any] = {
+    TickBatch: _tick,
+    Signal: _signal,
+    OrderEvent: _order_event,
+    EndOfStream: lambda p: (KIND_EOS, p.stream, [p.stream, p.count, p.last_seq]),
+    Heartbeat: lambda p: (KIND_HEARTBEAT, "", [p.role, p.pid, p.state, p.counters, p.extra]),
+    Event: lambda p: (KIND_EVENT, p.name, [p.name, p.data]),
+    Ack: lambda p: (KIND_ACK, p.stream, [p.stream, p.upto]),
+    Resync: lambda p: (KIND_RESYNC, p.subscriber, [p.subscriber, p.after_seq]),
+    Marker: lambda p: (KIND_MARK, "", [p.mark]),
+    Command: lambda p: (KIND_COMMAND, p.name, [p.name, p.args]),
+}
+"""Payload type -> (kind, topic key, payload fields): one dict look-up per message sent."""
+
+
 def _payload_of(p: Payload) -> tuple[str, str, list[Any]]:
-    if isinstance(p, TickBatch):
-        return KIND_TICK, p.symbol, [p.symbol, p.first_seq, p.ts_ns, p.price, p.size]
-    if isinstance(p, Signal):
-        return (
-            KIND_SIGNAL,
-            p.strategy_id,
-            [
-                p.id,
-                p.strategy_id,
-                p.seq,
-                p.symbol,
-                p.side.value,
-                p.qty,
-                p.price,
-                p.ts_ns,
-                p.reason,
-                p.condition_id,
-                p.origin_ns,
-                *(
-                    ()
-                    if p.order_type is OrderType.MARKET and p.tif is TimeInForce.GTC
-                    else (p.order_type.value, p.order_price, p.tif.value)
-                ),
-            ],
-        )
-    if isinstance(p, EndOfStream):
-        return KIND_EOS, p.stream, [p.stream, p.count, p.last_seq]
-    if isinstance(p, Heartbeat):
-        return KIND_HEARTBEAT, "", [p.role, p.pid, p.state, p.counters, p.extra]
-    if isinstance(p, Event):
-        return KIND_EVENT, p.name, [p.name, p.data]
-    if isinstance(p, Ack):
-        return KIND_ACK, p.stream, [p.stream, p.upto]
-    if isinstance(p, Resync):
-        return KIND_RESYNC, p.subscriber, [p.subscriber, p.after_seq]
-    if isinstance(p, Marker):
-        return KIND_MARK, "", [p.mark]
-    if isinstance(p, Command):
-        return KIND_COMMAND, p.name, [p.name, p.args]
-    if isinstance(p, OrderEvent):
-        return (
-            KIND_ORDER,
-            p.strategy_id,
-            [
-                p.strategy_id,
-                p.signal_id,
-                p.order_id,
-                p.status,
-                p.symbol,
-                p.side,
-                p.qty,
-                p.price,
-                p.fee,
-                p.ts_ns,
-                p.filled_qty,
-                p.reason,
-            ],
-        )
-    raise CodecError(f"no wire kind for {type(p).__name__}")
+    fields = _FIELDS.get(type(p))
+    if fields is None:  # a subclass of a payload type: the slow way
+        fields = next((f for t, f in _FIELDS.items() if isinstance(p, t)), None)
+        if fields is None:
+            raise CodecError(f"no wire kind for {type(p).__name__}")
+    return fields(p)
 
 
 def _order_fields(a: list[Any]) -> tuple[OrderType, float, TimeInForce]:
@@ -320,8 +300,46 @@ def _build(kind: str, a: list[Any]) -> Payload:
 
 def topic_of(payload: Payload) -> bytes:
     """The topic frame `encode` would give ``payload``."""
-    kind, key, _ = _payload_of(payload)
-    return topic(kind, key)
+    return prepare(payload)[0]
+
+
+_TOPICS: dict[tuple[str, str], bytes] = {}
+_TOPICS_MAX = 4096
+
+
+def prepare(payload: Payload) -> tuple[bytes, str, list[Any]]:
+    """``payload``'s topic frame, kind and fields: `encode` before the header and packing.
+
+    A sender that numbers messages per topic takes the topic from here and
+    then packs the body with `body`, so nothing is built twice.
+
+    Raises:
+        CodecError: no wire kind for the payload's type.
+    """
+    kind, key, fields = _payload_of(payload)
+    t = _TOPICS.get((kind, key))
+    if t is None:
+        t = topic(kind, key)
+        if len(_TOPICS) < _TOPICS_MAX:  # keys are symbols, runner ids, event names
+            _TOPICS[kind, key] = t
+    return t, kind, fields
+
+
+def body(
+    kind: str,
+    fields: list[Any],
+    sender: str,
+    epoch: int,
+    seq: int,
+    sent_ns: int,
+    packer: Callable[[Any], bytes] = pack,
+) -> bytes:
+    """The body frame of a prepared message (``packer``: `pack` or a `Packer`'s).
+
+    Raises:
+        CodecError: the payload cannot be encoded.
+    """
+    return packer([SCHEMA_VERSION, kind, sender, epoch, seq, sent_ns, *fields])
 
 
 def encode(payload: Payload, sender: str, epoch: int, seq: int, sent_ns: int) -> list[bytes]:
@@ -330,8 +348,8 @@ def encode(payload: Payload, sender: str, epoch: int, seq: int, sent_ns: int) ->
     Raises:
         CodecError: the payload cannot be encoded.
     """
-    kind, key, body = _payload_of(payload)
-    return [topic(kind, key), pack([SCHEMA_VERSION, kind, sender, epoch, seq, sent_ns, *body])]
+    t, kind, fields = prepare(payload)
+    return [t, body(kind, fields, sender, epoch, seq, sent_ns)]
 
 
 def decode(frames: list[bytes]) -> Envelope:

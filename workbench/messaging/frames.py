@@ -51,6 +51,24 @@ def pack(obj: Any) -> bytes:
         raise CodecError(f"cannot encode: {e}") from e
 
 
+class Packer:
+    """`pack` with one reused msgpack packer: for a sender's hot path (one thread only)."""
+
+    def __init__(self) -> None:
+        self._packer = msgpack.Packer(default=_default, use_bin_type=True)
+
+    def __call__(self, obj: Any) -> bytes:
+        """Like `pack`.
+
+        Raises:
+            CodecError: the object holds something that cannot cross the wire.
+        """
+        try:
+            return self._packer.pack(obj)
+        except (TypeError, ValueError, OverflowError) as e:
+            raise CodecError(f"cannot encode: {e}") from e
+
+
 def unpack(data: bytes) -> Any:
     """Inverse of `pack`.
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import time
+from collections.abc import Sequence
 
 from workbench.messaging import codec
 from workbench.messaging.codec import Envelope, Payload
@@ -36,6 +37,15 @@ class InprocSender:
         self._channel.frames.append(
             codec.encode(payload, self.sender_id, self.epoch, seq, time.time_ns())
         )
+
+    def send_many(self, payloads: Sequence[Payload]) -> None:
+        """`send` each, in order."""
+        for payload in payloads:
+            self.send(payload)
+
+    def subscribed(self, kind: str, key: str = "") -> bool:
+        """Always: a channel has no subscriptions."""
+        return True
 
     def close(self) -> None:
         """Nothing to release."""

@@ -8,6 +8,7 @@ by in-process tests.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from workbench.messaging.codec import Envelope, Payload
@@ -18,6 +19,14 @@ class Sender(Protocol):
 
     def send(self, payload: Payload) -> None:
         """Send one message (may block under flow control; never drops silently)."""
+        ...
+
+    def send_many(self, payloads: Sequence[Payload]) -> None:
+        """`send` each payload, in order (a transport may send them more cheaply together)."""
+        ...
+
+    def subscribed(self, kind: str, key: str = "") -> bool:
+        """Whether a message of ``kind`` and ``key`` may reach anyone (False: it is dropped)."""
         ...
 
     def close(self) -> None:

@@ -149,8 +149,8 @@ class StrategyRunner(Runner):
         self.strategy.restore(state["strategy"])
         self.last_signal_seq = int(state.get("last_signal_seq", 0))
         pending = [signal_from_state(r) for r in state.get("outbox", [])]
-        self._packed = {s.seq: pack(signal_to_state(s)) for s in pending}
         self.outbox.restore([(s.seq, s) for s in pending], int(state.get("acked_seq", 0)))
+        self._packed = {s.seq: pack(signal_to_state(s)) for s in self.outbox.items()}
         if self._replay:
             self.last_tick_seq = self._saved_tick_seq = int(state.get("last_tick_seq", 0))
             self._resync_pending = self.last_tick_seq > 0
@@ -171,7 +171,8 @@ class StrategyRunner(Runner):
                 "acked_seq": self.outbox.acked,
                 # Each signal packed once when it joins the outbox: a save then
                 # costs a copy per unacknowledged signal, not an encoding.
-                "outbox": [self._packed[s.seq] for s in self.outbox.items()],
+                # ``_packed`` holds exactly the outbox's seqs, in seq order.
+                "outbox": list(self._packed.values()),
             },
         )
         self._saved_tick_seq = self.last_tick_seq
@@ -222,8 +223,11 @@ class StrategyRunner(Runner):
             if isinstance(p, Ack) and p.stream == self.runner_id:
                 if self.outbox.on_ack(p.upto):
                     self._dirty = True
-                    for seq in [q for q in self._packed if q <= p.upto]:
-                        del self._packed[seq]
+                    packed = self._packed
+                    for seq in list(packed):  # in seq order: stop at the first one kept
+                        if seq > p.upto:
+                            break
+                        del packed[seq]
             elif (
                 isinstance(p, EndOfStream) and p.stream == self.runner_id and self._eos is not None
             ):
@@ -233,8 +237,7 @@ class StrategyRunner(Runner):
     def _resend(self, signals: list[Signal]) -> None:
         if not signals:
             return
-        for s in signals:
-            self._signals.send(s)
+        self._signals.send_many(signals)
         self.telemetry.inc("signals_resent", len(signals))
         self.log.info("signals_resent", signal_ids=[s.id for s in signals[:50]], count=len(signals))
 
@@ -344,13 +347,19 @@ class StrategyRunner(Runner):
     def _emit(self, signals: list[Signal]) -> None:
         self.last_signal_seq = signals[-1].seq
         now_mono = time.monotonic()
+        packed = self._packed
         for s in signals:
+            if s.seq <= self.outbox.acked:
+                continue  # the outbox keeps nothing acknowledged (see `Outbox.add`)
             self.outbox.add(s.seq, s, now_mono)
-            self._packed[s.seq] = pack(signal_to_state(s))
+            in_order = not packed or s.seq > next(reversed(packed))
+            packed[s.seq] = pack(signal_to_state(s))
+            if not in_order:
+                self._packed = packed = dict(sorted(packed.items()))
         self._persist()  # write-ahead: ids never reused, signals never lost
+        self._signals.send_many(signals)  # back to back: one wake-up of the I/O thread
         now = time.time_ns()
         for s in signals:
-            self._signals.send(s)
             if s.origin_ns:
                 self.telemetry.observe_latency_ns("tick_to_signal", now - s.origin_ns)
         self.log.info("signals_sent", signal_ids=[s.id for s in signals])  # off the hot path

@@ -147,3 +147,41 @@ def test_streaming_replay_never_imports_pyarrow(tmp_path):
     )
     [line] = [s for s in out.stdout.splitlines() if s.startswith("STREAMED")]
     assert line == f"STREAMED True {N} False False"
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+@pytest.mark.parametrize("width", [0, 1, 3, 7, 8, 9, 13, 16, 17, 24, 31])
+def test_rle_hybrid_runs_decode_value_by_value(width):
+    """Mixed repeated and bit-packed runs, cut short at ``count``, as a plain loop reads them."""
+    import random
+
+    import numpy as np
+
+    from workbench.marketdata.parquet_lite import _rle
+
+    rng = random.Random(width)
+    for _ in range(200):
+        data, expected = bytearray(b"xx"), []
+        for _ in range(rng.randint(1, 12)):
+            if rng.random() < 0.5:  # bit-packed: groups of 8 values, width bytes a group
+                groups = rng.randint(1, 40)
+                values = [rng.randrange(1 << width) for _ in range(groups * 8)]
+                packed = sum(v << (k * width) for k, v in enumerate(values))
+                data += _varint(groups << 1 | 1) + packed.to_bytes(groups * width, "little")
+            else:
+                run, value = rng.randint(1, 300), rng.randrange(1 << width)
+                data += _varint(run << 1) + value.to_bytes((width + 7) // 8, "little")
+                values = [value] * run
+            expected += values
+        count = rng.randint(1, len(expected))
+        got = _rle(bytes(data), 2, width, count)
+        assert got.dtype == np.int32
+        assert got.tolist() == expected[:count]
