@@ -223,11 +223,10 @@ class StrategyRunner(Runner):
             if isinstance(p, Ack) and p.stream == self.runner_id:
                 if self.outbox.on_ack(p.upto):
                     self._dirty = True
-                    packed = self._packed
-                    for seq in list(packed):  # in seq order: stop at the first one kept
+                    for seq in list(self._packed):  # in seq order: stop at the first kept
                         if seq > p.upto:
                             break
-                        del packed[seq]
+                        del self._packed[seq]
             elif (
                 isinstance(p, EndOfStream) and p.stream == self.runner_id and self._eos is not None
             ):
