@@ -4,8 +4,6 @@ A signal and its order are committed (order ``PENDING_NEW``) before the order go
 to the broker, so a restarted executor knows every signal it has ever acted
 on and never sends a second order for one. WAL mode with ``synchronous=NORMAL``:
 a commit survives a crash of the process (power loss may lose the last few).
-A live executor's journal copies its WAL into the database from a thread of
-its own (`Checkpointer`), never inside a commit on the signal path.
 """
 
 from __future__ import annotations
@@ -19,7 +17,6 @@ from typing import Any
 
 from workbench.domain.model import Fill, Order, OrderStatus, Side, Signal
 from workbench.execution.journal_schema import open_schema, open_statuses
-from workbench.execution.wal_checkpoint import Checkpointer
 
 _SIDES = {s.value: s for s in Side}
 
@@ -83,14 +80,9 @@ class JournalShortcuts:
 
 
 class Journal(JournalShortcuts):
-    """Durable record of the executor's work.
+    """Durable record of the executor's work."""
 
-    Args:
-        background_checkpoint: Checkpoint the WAL from a `Checkpointer` thread
-            instead of inside commits (a file journal only).
-    """
-
-    def __init__(self, path: Path | str, *, background_checkpoint: bool = False) -> None:
+    def __init__(self, path: Path | str) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -102,10 +94,6 @@ class Journal(JournalShortcuts):
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
         open_schema(self._db, self.path)
-        self._checkpointer: Checkpointer | None = None
-        if background_checkpoint and self.path != ":memory:":
-            self._db.execute("PRAGMA wal_autocheckpoint=0")
-            self._checkpointer = Checkpointer(self.path)
 
     def begin_orders(self, items: list[tuple[Signal, Order, OrderStatus, str]]) -> list[bool]:
         """Record signals and the orders they become, all in one transaction.
@@ -366,8 +354,5 @@ class Journal(JournalShortcuts):
         self._db.execute("INSERT OR IGNORE INTO risk_days VALUES (?,?)", (day, start_pnl))
 
     def close(self) -> None:
-        """Close the database (the checkpoint thread first)."""
-        if self._checkpointer is not None:
-            self._checkpointer.close()
-            self._checkpointer = None
+        """Close the database."""
         self._db.close()
