@@ -30,6 +30,8 @@ from workbench.runner.base import Runner
 from workbench.telemetry import Telemetry
 
 HANDSHAKE_INTERVAL_S = 0.05
+LIVE_CONTROL_DRAIN_S = 0.005
+"""Live mode: how often the control socket (read by no one but bad-frame counting) is drained."""
 
 
 class GatewayRunner(Runner):
@@ -38,7 +40,8 @@ class GatewayRunner(Runner):
     Args:
         subscribers: Strategy ids that must ack markers (flow control); empty
             means live mode: no handshake, no credit, publish as ticks come
-            (the control socket is still drained, and bad frames counted).
+            (the control socket is still drained every ``LIVE_CONTROL_DRAIN_S``
+            and its bad frames counted, not looked at on every tick).
     """
 
     role = "gateway"
@@ -70,6 +73,7 @@ class GatewayRunner(Runner):
         self._eos_sent = False
         self._last_handshake = 0.0
         self._started_at = 0.0
+        self._next_control_drain = 0.0
         self.first_tick_ns = 0
         self.last_tick_ns = 0
 
@@ -90,6 +94,13 @@ class GatewayRunner(Runner):
             else:
                 self.telemetry.inc("credits_unknown_subscriber")
             env = self._credits.recv(0)
+
+    def _drain_control_now_and_then(self) -> None:
+        """Live: nothing may pile up unread and uncounted, but every tick is too often."""
+        now = time.monotonic()
+        if now >= self._next_control_drain:
+            self._next_control_drain = now + LIVE_CONTROL_DRAIN_S
+            self._drain_credits(0)
 
     def _resync(self, subscriber: str, after_tick_seq: int) -> None:
         """A restarted strategy asks for every tick after its last saved one."""
@@ -169,7 +180,10 @@ class GatewayRunner(Runner):
         flow = self.window.active
         deadline = time.monotonic() + timeout_ms / 1000
         while not self.feed.exhausted:
-            self._drain_credits(0)  # live mode too: nothing may pile up unread and uncounted
+            if flow:
+                self._drain_credits(0)
+            else:
+                self._drain_control_now_and_then()
             if flow and not self.window.can_send():
                 self._drain_credits(max(1, int((deadline - time.monotonic()) * 1000)))
                 if not self.window.can_send():

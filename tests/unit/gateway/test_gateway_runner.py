@@ -157,3 +157,17 @@ def test_credit_from_an_unknown_strategy_is_counted(monkeypatch):
     InprocSender(r.credits, "x").send(Ack("nobody", 3))
     r.step()
     assert r.telemetry.get("credits_unknown_subscriber") == 1
+
+
+def test_live_mode_drains_the_control_socket_every_few_ms_not_every_tick(monkeypatch):
+    r = Rig(monkeypatch, [], batches=6)
+    r.strategy.send(Ack("nobody", 1))  # live: no subscribers, so counted as unknown
+    r.gw.step(10)  # 6 batches at one instant of the fake clock: the control socket read once
+    assert batches(r.out()) == [1, 3, 5, 7, 9, 11]
+    assert r.telemetry.get("credits_unknown_subscriber") == 1
+    r.strategy.send(Ack("nobody", 2))
+    r.gw._drain_control_now_and_then()
+    assert r.telemetry.get("credits_unknown_subscriber") == 1  # not due yet
+    r.clock.now += gateway_runner.LIVE_CONTROL_DRAIN_S
+    r.gw._drain_control_now_and_then()
+    assert r.telemetry.get("credits_unknown_subscriber") == 2 and not r.credits.frames
