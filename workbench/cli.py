@@ -94,6 +94,7 @@ def _up(args: argparse.Namespace) -> int:
                 failed = True
                 break
             if ends and sup.eos_reached.is_set():
+                _let_the_executor_finish(sup)
                 break
     finally:
         systemd.stopping()
@@ -105,6 +106,24 @@ def _up(args: argparse.Namespace) -> int:
     if sup.eos_summary is not None:
         _print_summary(sup, elapsed)
     return 1 if failed else 0
+
+
+def _let_the_executor_finish(sup) -> None:
+    """After end-of-stream the executor stays a few ack intervals, repeating its
+    acks, then exits by itself: wait for that (bounded) before stopping the rest,
+    so a strategy on another host hears its last acks and finishes too."""
+    import time
+
+    from workbench.execution.runner import FINISH_LINGER_ACKS
+
+    cfg = sup.config
+    if not cfg.executor.exit_on_eos or cfg.executor.id not in sup.runner_names:
+        return
+    deadline = time.monotonic() + FINISH_LINGER_ACKS * cfg.executor.ack_interval_s + 2.0
+    while time.monotonic() < deadline:
+        if next(s for s in sup.status() if s.runner == cfg.executor.id).pid is None:
+            return
+        time.sleep(0.05)
 
 
 def _exposure_refused(cfg) -> bool:

@@ -180,7 +180,8 @@ class BusSecurity:
             "ticks": strategies | taps,
             "control": set(strategies),
             "signals": set(strategies),
-            "events": {keys[SUPERVISOR]} | taps,
+            # Strategies read their acks, end-of-stream echo and order outcomes here.
+            "events": {keys[SUPERVISOR]} | strategies | taps,
             "telemetry": {keys[gw], keys[ex]} | strategies,
         }
         binder = {"ticks": gw, "control": gw, "signals": ex, "events": ex, "telemetry": SUPERVISOR}

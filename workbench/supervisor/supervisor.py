@@ -356,13 +356,11 @@ class Supervisor:
         if w is None:
             with self._lock:
                 self.remote.on_heartbeat(env.sender, hb)  # a runner on another host
-            return
-        if not w.on_heartbeat(hb):
+        elif not w.on_heartbeat(hb):
             return  # another run's runner, or the last words of a replaced process
-        if w.role == "executor":
-            eos = ExecutorExtra.from_wire(hb.extra).eos_summary
-            if eos is not None:
-                self._end_of_stream(env.sender, hb.extra["eos_summary"], env.sent_ns)
+        # The executor's end-of-stream, also from another host (heartbeats repeat it).
+        if env.sender == self.config.executor.id and ExecutorExtra.from_wire(hb.extra).eos_summary:
+            self._end_of_stream(env.sender, hb.extra["eos_summary"], env.sent_ns)
 
     def _on_event(self, env: codec.Envelope) -> None:
         ev = env.payload
