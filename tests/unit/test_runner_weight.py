@@ -71,17 +71,19 @@ print("FILLS=%d HEAVY=%s" % (executor.telemetry.get("fills"), ",".join(loaded)))
 """
 
 
-def _probe(feed: str) -> tuple[int, list[str]]:
+def _run_probe(code: str, *args: str, marker: str) -> str:
+    """Run ``code`` in a fresh interpreter; its one output line starting with ``marker``."""
     out = subprocess.run(
-        [sys.executable, "-c", PROBE, feed, ",".join(HEAVY)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
+        [sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert out.returncode == 0, out.stderr[-3000:]
     # The runners log to stdout too: pick the probe's line.
-    [line] = [x for x in out.stdout.splitlines() if x.startswith("FILLS=")]
+    [line] = [x for x in out.stdout.splitlines() if x.startswith(marker)]
+    return line
+
+
+def _probe(feed: str) -> tuple[int, list[str]]:
+    line = _run_probe(PROBE, feed, ",".join(HEAVY), marker="FILLS=")
     fills, heavy = (part.split("=")[1] for part in line.split())
     return int(fills), [m for m in heavy.split(",") if m]
 
@@ -123,16 +125,7 @@ print("OTHERS=" + ",".join(sorted(m for m in sys.modules if m.startswith(tuple(p
 def test_a_strategy_runner_loads_no_executor_code() -> None:
     """Executor-only modules (sqlite journal, breaker, bind retries) stay out of strategies."""
     others = ("workbench.execution", "workbench.gateway", "sqlite3", "pybreaker", "tenacity")
-    out = subprocess.run(
-        [sys.executable, "-c", STRATEGY_PROBE, ",".join(others)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    [line] = [x for x in out.stdout.splitlines() if x.startswith("OTHERS=")]
-    assert line == "OTHERS="
+    assert _run_probe(STRATEGY_PROBE, ",".join(others), marker="OTHERS=") == "OTHERS="
 
 
 def test_deferred_imports_on_call() -> None:
