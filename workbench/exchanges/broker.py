@@ -28,6 +28,7 @@ section's timeout; the executor adds its own call timeout and circuit breaker.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,7 @@ from workbench.exchanges.venue import CcxtVenue, VenueFill, VenueOrder
 
 log = structlog.get_logger(__name__)
 _EPS = 1e-9
+REPORTS_BUDGET_S = 1.0  # what one reports() call spends on REST look-ups at most
 _STATUS = {
     "canceled": OrderStatus.CANCELLED,
     "expired": OrderStatus.EXPIRED,
@@ -167,7 +169,12 @@ class CcxtBroker:
             k.venue_order_id = r.order.venue_order_id or k.venue_order_id
             self._pending.add(r.order.client_order_id)
         out: list[ExecutionReport] = []
+        # Each order's trades are a REST call: a backlog (after a restart) is worked
+        # through over several calls, so one call never outlasts the call timeout.
+        deadline = time.monotonic() + REPORTS_BUDGET_S
         for cid in sorted(self._pending):
+            if time.monotonic() > deadline:
+                break
             try:
                 done = self._report(cid, self._known[cid], out)
             except TemporaryError as e:  # its trades next time
