@@ -112,18 +112,15 @@ def _let_the_executor_finish(sup) -> None:
     """After end-of-stream the executor stays a few ack intervals, repeating its
     acks, then exits by itself: wait for that (bounded) before stopping the rest,
     so a strategy on another host hears its last acks and finishes too."""
-    import time
-
     from workbench.execution.runner import FINISH_LINGER_ACKS
 
-    cfg = sup.config
-    if not cfg.executor.exit_on_eos or cfg.executor.id not in sup.runner_names:
+    ex = sup.config.executor
+    if not ex.exit_on_eos or ex.id not in sup.runner_names:
         return
-    deadline = time.monotonic() + FINISH_LINGER_ACKS * cfg.executor.ack_interval_s + 2.0
-    while time.monotonic() < deadline:
-        if next(s for s in sup.status() if s.runner == cfg.executor.id).pid is None:
-            return
-        time.sleep(0.05)
+    sup.wait_for(
+        lambda: next(s for s in sup.status() if s.runner == ex.id).pid is None,
+        FINISH_LINGER_ACKS * ex.ack_interval_s + 2.0,
+    )
 
 
 def _exposure_refused(cfg) -> bool:
