@@ -169,7 +169,7 @@ def test_sigkills_over_every_role_in_a_live_session_lose_and_double_no_order(tmp
     assert len(logged) > 20
     journaled = {s for (s,) in signals}
     assert logged <= journaled  # 0 lost
-    # The strategy logs each batch of signals right after sending it: one killed
+    # The strategy logs what it sent after its next wait for a tick: one killed
     # between the two leaves journaled signals it never logged, one run of
     # consecutive seqs per kill at most.
     unlogged = sorted(int(sid.rsplit(":", 1)[1]) for sid in journaled - logged)

@@ -8,6 +8,8 @@ from typing import cast
 import zmq
 
 SUBSCRIPTIONS_READ_INTERVAL_S = 0.001
+_EVENTS = int(zmq.EVENTS)  # plain ints: enum.Flag arithmetic costs a microsecond a check
+_POLLIN = int(zmq.POLLIN)
 
 
 class Subscriptions:
@@ -41,7 +43,7 @@ class Subscriptions:
 
     def _read(self) -> None:
         sock = self._sock
-        while cast(int, sock.get(zmq.EVENTS)) & zmq.POLLIN:
+        while cast(int, sock.get(_EVENTS)) & _POLLIN:
             msg = bytes(sock.recv(zmq.NOBLOCK))
             if msg[:1] == b"\x01":
                 self._topics.add(msg[1:])

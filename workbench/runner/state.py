@@ -8,7 +8,8 @@ two slot files written in turn, each in place with one ``pwrite`` of::
 
 Loading takes the valid slot with the highest generation. A save torn by a
 crash fails its checksum, so the previous slot is used: a crash loses at most
-the save in progress, never the one before it.
+the save in progress, never the one before it. `signal_to_state` and
+`signal_from_state` turn the outbox's signals into the plain rows saved with it.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ import os
 import struct
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from workbench.domain.model import OrderType, Side, Signal, TimeInForce
 from workbench.exceptions import CodecError, ConfigurationError
 from workbench.messaging.codec import pack, unpack
 
 _MAGIC = b"WBS1"
 _HEADER = struct.Struct(">4sQII")
+_T = TypeVar("_T")
 
 
 class FileStateStore:
@@ -103,3 +106,49 @@ def _parse(data: bytes) -> tuple[int, dict[str, Any]] | None:
     except CodecError:
         return None
     return (gen, state) if isinstance(state, dict) else None
+
+
+def signal_to_state(s: Signal) -> list[Any]:
+    """A signal as plain data for the state file."""
+    row = [s.id, s.strategy_id, s.seq, s.symbol, s.side.value, s.qty, s.price, s.ts_ns,
+           s.reason, s.condition_id, s.origin_ns]  # fmt: skip
+    if s.order_type is not OrderType.MARKET or s.tif is not TimeInForce.GTC:
+        row += [s.order_type.value, s.order_price, s.tif.value]
+    return row
+
+
+def signal_from_state(row: list[Any] | bytes) -> Signal:
+    """Inverse of `signal_to_state` (also of its packed form).
+
+    Raises:
+        ConfigurationError: the row is not a saved signal (names the field).
+    """
+    data = unpack(row) if isinstance(row, bytes) else row
+    if not isinstance(data, list) or len(data) not in (11, 14):
+        raise ConfigurationError(f"saved signal {data!r}: expected a list of 11 or 14 fields")
+    if len(data) == 11:  # state saved before order types
+        data = [*data, "MARKET", 0.0, "GTC"]
+    return Signal(
+        _field(data, 0, "id", str),
+        _field(data, 1, "strategy_id", str),
+        _field(data, 2, "seq", int),
+        _field(data, 3, "symbol", str),
+        Side(_field(data, 4, "side", str)),
+        _field(data, 5, "qty", float),
+        _field(data, 6, "price", float),
+        _field(data, 7, "ts_ns", int),
+        _field(data, 8, "reason", str),
+        _field(data, 9, "condition_id", str),
+        _field(data, 10, "origin_ns", int),
+        OrderType(_field(data, 11, "order_type", str)),
+        _field(data, 12, "order_price", float),
+        TimeInForce(_field(data, 13, "tif", str)),
+    )
+
+
+def _field(row: list[Any], i: int, name: str, kind: type[_T]) -> _T:
+    value = row[i]  # a float field also takes an int; no field takes a bool
+    ok = isinstance(value, int | float if kind is float else kind)
+    if not ok or isinstance(value, bool):
+        raise ConfigurationError(f"saved signal {row!r}: {name} must be {kind.__name__}: {value!r}")
+    return value

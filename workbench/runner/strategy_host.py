@@ -17,71 +17,22 @@ on close, whether or not the strategy reports events.
 from __future__ import annotations
 
 import time
-from typing import Any, TypeVar
+from typing import Any
 
-from workbench.domain.model import OrderType, Side, Signal, TickBatch, TimeInForce
+from workbench.domain.model import Signal, TickBatch
 from workbench.domain.orders import OrderEvent
-from workbench.exceptions import ConfigurationError
-from workbench.messaging.codec import Ack, EndOfStream, Envelope, Marker, Resync, pack, unpack
+from workbench.messaging.codec import Ack, EndOfStream, Envelope, Marker, Resync, pack
 from workbench.messaging.delivery import Outbox
 from workbench.messaging.heartbeat_extras import StrategyExtra
 from workbench.messaging.ports import Receiver, Sender
 from workbench.runner.base import Runner
-from workbench.runner.state import FileStateStore
+from workbench.runner.state import FileStateStore, signal_from_state, signal_to_state
 from workbench.strategies.base import Strategy, levels_of, on_batch
 from workbench.strategies.outcomes import OutcomeQueue, deliver, run_batch, wants_outcomes
 from workbench.telemetry import Telemetry
 
 MAX_MESSAGES_PER_STEP = 256
 EOS_CONFIRM_TIMEOUT_S = 5.0
-
-_T = TypeVar("_T")
-
-
-def signal_to_state(s: Signal) -> list[Any]:
-    """A signal as plain data for the state file."""
-    row = [s.id, s.strategy_id, s.seq, s.symbol, s.side.value, s.qty, s.price, s.ts_ns,
-           s.reason, s.condition_id, s.origin_ns]  # fmt: skip
-    if s.order_type is not OrderType.MARKET or s.tif is not TimeInForce.GTC:
-        row += [s.order_type.value, s.order_price, s.tif.value]
-    return row
-
-
-def signal_from_state(row: list[Any] | bytes) -> Signal:
-    """Inverse of `signal_to_state` (also of its packed form).
-
-    Raises:
-        ConfigurationError: the row is not a saved signal (names the field).
-    """
-    data = unpack(row) if isinstance(row, bytes) else row
-    if not isinstance(data, list) or len(data) not in (11, 14):
-        raise ConfigurationError(f"saved signal {data!r}: expected a list of 11 or 14 fields")
-    if len(data) == 11:  # state saved before order types
-        data = [*data, "MARKET", 0.0, "GTC"]
-    return Signal(
-        _field(data, 0, "id", str),
-        _field(data, 1, "strategy_id", str),
-        _field(data, 2, "seq", int),
-        _field(data, 3, "symbol", str),
-        Side(_field(data, 4, "side", str)),
-        _field(data, 5, "qty", float),
-        _field(data, 6, "price", float),
-        _field(data, 7, "ts_ns", int),
-        _field(data, 8, "reason", str),
-        _field(data, 9, "condition_id", str),
-        _field(data, 10, "origin_ns", int),
-        OrderType(_field(data, 11, "order_type", str)),
-        _field(data, 12, "order_price", float),
-        TimeInForce(_field(data, 13, "tif", str)),
-    )
-
-
-def _field(row: list[Any], i: int, name: str, kind: type[_T]) -> _T:
-    value = row[i]  # a float field also takes an int; no field takes a bool
-    ok = isinstance(value, int | float if kind is float else kind)
-    if not ok or isinstance(value, bool):
-        raise ConfigurationError(f"saved signal {row!r}: {name} must be {kind.__name__}: {value!r}")
-    return value
 
 
 class StrategyRunner(Runner):
@@ -121,6 +72,7 @@ class StrategyRunner(Runner):
         self.outbox: Outbox[Signal] = Outbox(resend_after_s)
         self._executor_epoch: int | None = None
         self._packed: dict[int, bytes] = {}  # seq -> the outbox entry as saved
+        self._unlogged: list[tuple[int, list[Signal]]] = []  # (sent_ns, signals) not yet logged
         self.last_signal_seq = 0
         self.ticks_processed = 0
         self.signals_sent = 0
@@ -183,6 +135,8 @@ class StrategyRunner(Runner):
     def step(self, timeout_ms: int) -> None:
         """Handle up to a few hundred waiting messages, then acks and re-sends."""
         env = self._ticks.recv(timeout_ms)
+        if self._unlogged:  # a wait came between: the signals have long left
+            self._log_sent()
         n = 0
         while env is not None:
             self._handle(env)
@@ -333,6 +287,8 @@ class StrategyRunner(Runner):
         waited_since = time.monotonic()
         while self.outbox.acked < last and not self._stop_requested:
             self._drain_acks(20)
+            if self._unlogged:
+                self._log_sent()
             now = time.monotonic()
             self._resend(self.outbox.due(now))
             if now >= self._next_hb:  # a wait is not a hang
@@ -357,13 +313,20 @@ class StrategyRunner(Runner):
                 self._packed = packed = dict(sorted(packed.items()))
         self._persist()  # write-ahead: ids never reused, signals never lost
         self._signals.send_many(signals)  # back to back: one wake-up of the I/O thread
-        now = time.time_ns()
-        for s in signals:
-            if s.origin_ns:
-                self.telemetry.observe_latency_ns("tick_to_signal", now - s.origin_ns)
-        self.log.info("signals_sent", signal_ids=[s.id for s in signals])  # off the hot path
+        # Logged after the next wait (`_log_sent`), not now: while the signals
+        # are in flight, this process's CPU is better left to its I/O thread.
+        self._unlogged.append((time.time_ns(), signals))
         self.signals_sent += len(signals)
         self.telemetry.inc("signals_out", len(signals))
+
+    def _log_sent(self) -> None:
+        """Log and time the signals sent since the last call (a crash may lose these lines)."""
+        for sent_ns, signals in self._unlogged:
+            for s in signals:
+                if s.origin_ns:
+                    self.telemetry.observe_latency_ns("tick_to_signal", sent_ns - s.origin_ns)
+            self.log.info("signals_sent", signal_ids=[s.id for s in signals])
+        self._unlogged.clear()
 
     def _on_eos(self, eos: EndOfStream) -> None:
         if self.eos_seen:
@@ -385,7 +348,8 @@ class StrategyRunner(Runner):
         self._finish_when_delivered(time.monotonic())
 
     def on_close(self) -> None:
-        """Save state one last time, whatever the strategy reported."""
+        """Log what was sent, save state one last time, whatever the strategy reported."""
+        self._log_sent()
         if not self._broken and (self._dirty or self.ticks_processed):
             self._persist()
         self._store.close()

@@ -7,7 +7,7 @@ import pytest
 from workbench.domain.model import OrderType, Side, Signal, TimeInForce
 from workbench.exceptions import ConfigurationError
 from workbench.messaging.codec import pack
-from workbench.runner.strategy_host import signal_from_state, signal_to_state
+from workbench.runner.state import signal_from_state, signal_to_state
 
 MARKET = Signal("s:1", "s", 1, "XYZ", Side.BUY, 2.0, 100.5, 7, "why", "b", 9)
 LIMIT = Signal("s:2", "s", 2, "XYZ", Side.SELL, 1, 99.0, 8, order_type=OrderType.LIMIT,

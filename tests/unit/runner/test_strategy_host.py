@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import pytest
+import structlog
 
 from workbench.domain.model import Side, Signal, Tick, TickBatch
 from workbench.domain.orders import OrderEvent
@@ -104,6 +105,19 @@ def test_a_signal_stays_in_the_outbox_until_acked_and_is_resent_after_the_timeou
     host.executor.send(Ack("sr", 1))
     host.runner.step(0)
     assert host.sent() == [] and len(host.runner.outbox) == 0
+
+
+def test_sent_signals_are_logged_after_the_next_wait_and_on_close(tmp_path):
+    with structlog.testing.capture_logs() as logs:
+        host = Host(tmp_path)
+        host.send_ticks([101.0, 100.0, 100.5])  # entry: sr:1
+        assert [s.id for s in host.sent()] == ["sr:1"]
+        assert not [e for e in logs if e["event"] == "signals_sent"]  # still in flight
+        host.runner.step(0)  # the next wait
+        assert [e["signal_ids"] for e in logs if e["event"] == "signals_sent"] == [["sr:1"]]
+        host.send_ticks([101.6])  # take-profit: sr:2, then a clean stop
+        host.runner.on_close()
+        assert [e["signal_ids"] for e in logs if e["event"] == "signals_sent"][-1] == ["sr:2"]
 
 
 def test_a_restarted_strategy_resends_what_was_never_acked(tmp_path):
