@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import zmq
 from dependency_injector import providers
@@ -9,8 +11,8 @@ from helpers import ipc_bus
 
 from workbench.config import build_config
 from workbench.container import Container, in_process_executor
-from workbench.domain.model import Order, Side, Signal
-from workbench.domain.orders import OrderAck
+from workbench.domain.model import Order, OrderStatus, Side, Signal
+from workbench.domain.orders import OrderAck, OrderSnapshot
 from workbench.exceptions import ConfigurationError
 from workbench.execution.journal_memory import MemoryJournal
 from workbench.execution.simulator import SimulatedBroker
@@ -59,6 +61,60 @@ def test_executor_runner_runs_on_fakes_without_any_socket(tmp_path):
     assert Ack("sr-1", 1) in sent  # acknowledged once journaled
     assert EndOfStream("sr-1", 10, 1) in sent  # end-of-stream echoed: the strategy may finish
     assert len(beats.frames) >= 2  # at start and when finished
+
+
+class AnswersOnlyWhileHeartbeating(SimulatedBroker):
+    """A slow venue: answers an order query once the runner has heartbeated meanwhile."""
+
+    in_process = False  # called on the broker thread, within the call timeout
+
+    def __init__(self, beats: Channel) -> None:
+        super().__init__()
+        self.beats = beats
+        self.beats_while_waiting: list[int] = []
+
+    def order(self, client_order_id: str) -> OrderSnapshot | None:
+        before, deadline = len(self.beats.frames), time.monotonic() + 3.0
+        while len(self.beats.frames) < before + 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.beats_while_waiting.append(len(self.beats.frames) - before)
+        return super().order(client_order_id)
+
+
+def test_the_executor_runner_reconciles_at_start_with_heartbeats_going_on(tmp_path):
+    cfg = build_config(
+        {
+            "runtime": {"run_dir": str(tmp_path), "heartbeat_interval_s": 0.05},
+            "executor": {
+                "risk": {"max_order_qty": 5, "max_position_qty": 5},
+                "broker": {"call_timeout_s": 10.0},
+            },
+        },
+        base_dir=tmp_path,
+    )
+    s = Signal("sr-1:1", "sr-1", 1, "ABC", Side.BUY, 1.0, 100.0, 5, "entry", "c")
+    journal = MemoryJournal()  # the order was journaled, then the process died
+    journal.begin_order(s, Order.from_signal(s), OrderStatus.PENDING_NEW)
+    beats = Channel()
+    venue = AnswersOnlyWhileHeartbeating(beats)
+    venue.submit(Order.from_signal(s))  # ... after the venue had taken it
+    c = Container(config=cfg, runner_id="executor")
+    c.executor_market.override(providers.Object(None))
+    c.command_replier.override(providers.Object(None))
+    c.signal_receiver.override(providers.Object(InprocReceiver(Channel())))
+    c.event_publisher.override(providers.Object(InprocSender(Channel(), "executor")))
+    c.heartbeats.override(providers.Object(InprocSender(beats, "executor")))
+    c.broker.override(providers.Object(venue))
+    c.journal.override(providers.Object(journal))
+    runner = c.executor_runner()
+    assert venue.beats_while_waiting == []  # building it asks the venue nothing
+    runner.state = "running"  # as `run` does before its first step
+    runner.step(0)
+    assert venue.beats_while_waiting and min(venue.beats_while_waiting) >= 2
+    assert journal.orders()[0]["status"] == "FILLED"
+    assert [r["kind"] for r in journal.reconciliations()] == ["missed_ack", "missed_fill"]
+    runner.step(0)  # once
+    assert len(venue.beats_while_waiting) == 1
 
 
 def test_a_live_executor_without_limits_refuses_to_start(tmp_path):

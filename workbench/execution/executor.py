@@ -7,7 +7,7 @@ fast replay in-process; both get the same orders, fills and positions.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pybreaker
@@ -358,8 +358,14 @@ class Executor:
             log.warning("order_rejected", order_id=order.id, reason=ack.reason)
         self.open.on_ack(t, ack, out)
 
-    def commit(self, out: Outcome, events: list) -> None:
-        """Journal an outcome, apply its fills to the portfolio, queue its events."""
+    def commit(
+        self, out: Outcome, events: list, differences: Sequence[dict[str, Any]] = ()
+    ) -> None:
+        """Journal an outcome, apply its fills to the portfolio, queue its events.
+
+        The outcome's anomalies and ``differences`` (reconciliation's) are
+        journaled in the same transaction as its orders and fills.
+        """
         subscribed = self._subscribed
         for oe, fill in out.events:
             realized = 0.0
@@ -374,12 +380,11 @@ class Executor:
                 events.append(ev)
             if subscribed(KIND_ORDER, oe.strategy_id):  # the strategy's outcome hooks
                 events.append(oe)
-        if out.updates:
-            self.journal.record(list(out.updates.values()))
+        if out.updates or out.anomalies or differences:
+            self.journal.record(list(out.updates.values()), [*out.anomalies, *differences])
         for a in out.anomalies:
             self.telemetry.inc("execution_anomalies")
             log.error("execution_report_refused", **a)
-            self.journal.add_reconciliation(a["kind"], a, a.get("order_id", ""))
             events.append(Event("alert", {"reason": a["kind"], **a}))
 
     def _rejected(self, order: Order, strategy_id: str, reason: str, events: list) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,9 @@ class JournalShortcuts:
         """Record signals and the orders they become, all at once (see `Journal`)."""
         raise NotImplementedError
 
-    def record(self, updates: list[OrderUpdate]) -> None:
+    def record(
+        self, updates: list[OrderUpdate], differences: Sequence[dict[str, Any]] = ()
+    ) -> None:
         """Record orders' new states, their fills and reports, all at once (see `Journal`)."""
         raise NotImplementedError
 
@@ -172,8 +175,15 @@ class Journal(JournalShortcuts):
             raise
         return fresh
 
-    def record(self, updates: list[OrderUpdate]) -> None:
-        """Record orders' new states, their fills and reports, in one transaction."""
+    def record(
+        self, updates: list[OrderUpdate], differences: Sequence[dict[str, Any]] = ()
+    ) -> None:
+        """Record orders' new states, their fills and reports, in one transaction.
+
+        ``differences`` (reconciliation's or refused reports', each with a
+        ``kind`` and optional ``order_id`` and ``symbol``) are journaled in the
+        same transaction as `add_reconciliation` would: a crash keeps all or none.
+        """
         now = time.time_ns()
         db = self._db
         fills: list[tuple] = []
@@ -214,6 +224,10 @@ class Journal(JournalShortcuts):
             )
             db.executemany("INSERT INTO fills VALUES (?,?,?,?,?,?,?,?,?,?)", fills)
             db.executemany("INSERT INTO order_reports VALUES (?,?,?,?,?,?,?,?,?,?,?)", reports)
+            db.executemany(
+                "INSERT INTO reconciliations VALUES (?,?,?,?,?)",
+                [_difference_row(d, now) for d in differences],
+            )
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -273,10 +287,8 @@ class Journal(JournalShortcuts):
         self, kind: str, detail: dict[str, Any], order_id: str = "", symbol: str = ""
     ) -> None:
         """Record a difference reconciliation found between the journal and the venue."""
-        self._db.execute(
-            "INSERT INTO reconciliations VALUES (?,?,?,?,?)",
-            (time.time_ns(), kind, order_id, symbol, json.dumps(detail, sort_keys=True)),
-        )
+        row = (time.time_ns(), kind, order_id, symbol, json.dumps(detail, sort_keys=True))
+        self._db.execute("INSERT INTO reconciliations VALUES (?,?,?,?,?)", row)
 
     def reconciliations(self) -> list[dict]:
         """Every difference reconciliation recorded, oldest first (``detail`` decoded)."""
@@ -356,3 +368,14 @@ class Journal(JournalShortcuts):
     def close(self) -> None:
         """Close the database."""
         self._db.close()
+
+
+def _difference_row(d: dict[str, Any], now: int) -> tuple[int, str, str, str, str]:
+    """A ``reconciliations`` row for a difference dict (see `Journal.record`)."""
+    return (
+        now,
+        d["kind"],
+        d.get("order_id", ""),
+        d.get("symbol", ""),
+        json.dumps(d, sort_keys=True),
+    )

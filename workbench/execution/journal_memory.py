@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from workbench.domain.model import Fill, Order, OrderStatus, Side, Signal
@@ -46,8 +47,10 @@ class JournalPort(Protocol):
         """Record signals and their orders at once; False for an already journaled signal id."""
         ...
 
-    def record(self, updates: list[OrderUpdate]) -> None:
-        """Record orders' new states, their fills and reports at once."""
+    def record(
+        self, updates: list[OrderUpdate], differences: Sequence[dict[str, Any]] = ()
+    ) -> None:
+        """Record orders' new states, their fills and reports (and differences) at once."""
         ...
 
     def known_signals(self, ids: list[str]) -> dict[str, tuple]:
@@ -196,7 +199,9 @@ class MemoryJournal(JournalShortcuts):
                 self._report(order.id, status.value, order.ts_ns, "", None, reason, "risk", now)
         return fresh
 
-    def record(self, updates: list[OrderUpdate]) -> None:
+    def record(
+        self, updates: list[OrderUpdate], differences: Sequence[dict[str, Any]] = ()
+    ) -> None:
         """See `Journal.record`."""
         now = time.time_ns()
         ids = [f.id for u in updates for f in u.fills]
@@ -215,6 +220,8 @@ class MemoryJournal(JournalShortcuts):
                 self._fill_ids.add(f.id)
             for st, ts, venue_id, fill, reason, source in u.reports:
                 self._report(u.order_id, st.value, ts, venue_id, fill, reason, source, now)
+        for d in differences:
+            self.add_reconciliation(d["kind"], d, d.get("order_id", ""), d.get("symbol", ""))
 
     def _report(
         self,

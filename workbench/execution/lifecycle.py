@@ -87,12 +87,12 @@ class OpenOrders:
         )
         return self.track(order, strategy_id, state)
 
-    def on_ack(self, t: Tracked, ack: OrderAck, out: Outcome) -> None:
-        """Apply the submit's answer."""
+    def on_ack(self, t: Tracked, ack: OrderAck, out: Outcome, source: str = "ack") -> None:
+        """Apply the submit's answer (``source`` "reconcile": the venue's answer to a query)."""
         status = t.state.on_ack(ack)
         u = out.update(t)
         u.reason = ack.reason if status is OrderStatus.REJECTED else ""
-        u.reports.append((status, t.order.ts_ns, ack.venue_order_id, None, ack.reason, "ack"))
+        u.reports.append((status, t.order.ts_ns, ack.venue_order_id, None, ack.reason, source))
         out.events.append((_event(t, status, t.order.ts_ns, None, ack.reason), None))
         if not t.state.open:
             del self.by_client_id[t.order.client_order_id]

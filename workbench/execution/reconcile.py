@@ -7,14 +7,15 @@ asked for by its client order id:
 - the venue does not know an order journaled PENDING_NEW: it never arrived,
   so it is closed as REJECTED (and never sent again);
 - the venue does not know an order it had accepted: closed as REJECTED too;
-- fills the venue has and the journal lacks are recorded (source
-  ``reconcile``), and a final state the journal missed (cancelled, expired,
-  filled) is applied;
+- fills the venue has and the journal lacks are recorded, and a final state
+  the journal missed (cancelled, expired, filled) is applied; every report
+  reconciliation journals, an acknowledgement it found included, has the
+  source ``reconcile``;
 - open orders of the venue the journal has never heard of, and positions
   that differ from the venue's (where it reports positions), are reported.
 
-Every difference is journaled (``reconciliations``), logged and alerted.
-Nothing is ever submitted here.
+Every difference is journaled (``reconciliations``) in the transaction that
+records what it changed, then logged and alerted. Nothing is ever submitted here.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from workbench.domain.model import OrderStatus
-from workbench.domain.orders import ExecutionReport, OrderAck
-from workbench.execution.lifecycle import Outcome
+from workbench.domain.orders import ExecutionReport, OrderAck, OrderSnapshot
+from workbench.execution.lifecycle import Outcome, Tracked
 from workbench.messaging.codec import Event, Payload
 
 if TYPE_CHECKING:
@@ -37,8 +38,11 @@ log = structlog.get_logger()
 def reconcile(ex: Executor) -> list[dict[str, Any]]:
     """Reconcile ``ex``'s journal with its broker; returns the differences found.
 
-    A venue that cannot be asked leaves the orders as they are (in doubt),
-    logged and alerted; the runner tries again later.
+    Every question goes to the venue first; then what was learned (order
+    states, fills) and every difference are journaled in one transaction, so
+    a process that dies at any point leaves either all of it or none (the
+    next start asks again). A venue that cannot be asked leaves the orders as
+    they are (in doubt), logged and alerted; the runner tries again later.
     """
     diffs: list[dict[str, Any]] = []
     out = Outcome()
@@ -51,55 +55,13 @@ def reconcile(ex: Executor) -> list[dict[str, Any]]:
             log.error("reconcile_query_failed", order_id=t.order.id, error=repr(e))
             unresolved.append(t.order.id)
             continue
-        journaled = t.state.status
-        if snap is None:
-            reason = "not at the venue (reconciliation)"
-            diffs.append(_diff("order_not_at_venue", t.order.id, t.order.symbol, journaled))
-            if journaled is OrderStatus.PENDING_NEW:
-                ex.open.on_ack(t, OrderAck(cid, False, reason=reason), out)
-            else:
-                ex.open.on_report(
-                    ExecutionReport(cid, OrderStatus.REJECTED, 0, "", None, reason), out
-                )
-            continue
-        if journaled is OrderStatus.PENDING_NEW:
-            ex.open.on_ack(t, OrderAck(cid, True, snap.venue_order_id), out)
-            diffs.append(
-                _diff("missed_ack", t.order.id, t.order.symbol, journaled, venue=snap.status.value)
-            )
-        filled = 0.0
-        for f in snap.fills:
-            if f.id in known_fills:
-                continue
-            filled += f.qty
-            status = (
-                OrderStatus.FILLED
-                if t.state.filled_qty + f.qty >= t.order.qty - 1e-9
-                else OrderStatus.PARTIALLY_FILLED
-            )
-            ex.open.on_report(
-                ExecutionReport(cid, status, f.ts_ns, snap.venue_order_id, f), out, "reconcile"
-            )
-            diffs.append(
-                _diff("missed_fill", t.order.id, t.order.symbol, journaled, fill_id=f.id)
-                | {"qty": f.qty, "price": f.price, "fee": f.fee, "ts_ns": f.ts_ns}
-            )
-        if snap.status.terminal and snap.status is not OrderStatus.FILLED and t.state.open:
-            ex.open.on_report(
-                ExecutionReport(cid, snap.status, 0, snap.venue_order_id, None, snap.reason),
-                out,
-                "reconcile",
-            )
-            diffs.append(
-                _diff("missed_status", t.order.id, t.order.symbol, journaled, venue=snap.status)
-            )
+        _order(ex, t, snap, known_fills, out, diffs)
+    _venue_only_orders(ex, diffs)
+    _positions(ex, out, diffs)
     ex.in_doubt = unresolved
     events: list[Payload] = []
-    ex.commit(out, events)
-    _venue_only_orders(ex, diffs)
-    _positions(ex, diffs)
+    ex.commit(out, events, diffs)
     for d in diffs:
-        ex.journal.add_reconciliation(d["kind"], d, d.get("order_id", ""), d.get("symbol", ""))
         ex.telemetry.inc("reconciliation_differences")
         log.error("reconciliation_difference", **d)
         events.append(Event("alert", {"reason": "reconciliation", **d}))
@@ -109,6 +71,58 @@ def reconcile(ex: Executor) -> list[dict[str, Any]]:
         ex._publish(event)
     log.info("reconciled", differences=len(diffs), in_doubt=len(unresolved))
     return diffs
+
+
+def _order(
+    ex: Executor,
+    t: Tracked,
+    snap: OrderSnapshot | None,
+    known_fills: set[str],
+    out: Outcome,
+    diffs: list[dict[str, Any]],
+) -> None:
+    """What the venue says of one journaled order: applied to ``out``, differences listed."""
+    cid = t.order.client_order_id
+    journaled = t.state.status
+    if snap is None:
+        reason = "not at the venue (reconciliation)"
+        diffs.append(_diff("order_not_at_venue", t.order.id, t.order.symbol, journaled))
+        if journaled is OrderStatus.PENDING_NEW:
+            ex.open.on_ack(t, OrderAck(cid, False, reason=reason), out, "reconcile")
+        else:
+            ex.open.on_report(
+                ExecutionReport(cid, OrderStatus.REJECTED, 0, "", None, reason), out, "reconcile"
+            )
+        return
+    if journaled is OrderStatus.PENDING_NEW:
+        ex.open.on_ack(t, OrderAck(cid, True, snap.venue_order_id), out, "reconcile")
+        diffs.append(
+            _diff("missed_ack", t.order.id, t.order.symbol, journaled, venue=snap.status.value)
+        )
+    for f in snap.fills:
+        if f.id in known_fills:
+            continue
+        status = (
+            OrderStatus.FILLED
+            if t.state.filled_qty + f.qty >= t.order.qty - 1e-9
+            else OrderStatus.PARTIALLY_FILLED
+        )
+        ex.open.on_report(
+            ExecutionReport(cid, status, f.ts_ns, snap.venue_order_id, f), out, "reconcile"
+        )
+        diffs.append(
+            _diff("missed_fill", t.order.id, t.order.symbol, journaled, fill_id=f.id)
+            | {"qty": f.qty, "price": f.price, "fee": f.fee, "ts_ns": f.ts_ns}
+        )
+    if snap.status.terminal and snap.status is not OrderStatus.FILLED and t.state.open:
+        ex.open.on_report(
+            ExecutionReport(cid, snap.status, 0, snap.venue_order_id, None, snap.reason),
+            out,
+            "reconcile",
+        )
+        diffs.append(
+            _diff("missed_status", t.order.id, t.order.symbol, journaled, venue=snap.status)
+        )
 
 
 def _diff(kind: str, order_id: str, symbol: str, journaled: Any, **extra: Any) -> dict[str, Any]:
@@ -139,7 +153,7 @@ def _venue_only_orders(ex: Executor, diffs: list[dict[str, Any]]) -> None:
             )
 
 
-def _positions(ex: Executor, diffs: list[dict[str, Any]]) -> None:
+def _positions(ex: Executor, out: Outcome, diffs: list[dict[str, Any]]) -> None:
     try:
         venue = ex.calls(ex.broker.positions)
     except Exception as e:
@@ -148,6 +162,8 @@ def _positions(ex: Executor, diffs: list[dict[str, Any]]) -> None:
     if venue is None:
         return  # the venue has no positions to compare with
     ours = {s: p.qty for s, p in ex.portfolio.positions.items()}
+    for f in out.fills:  # the fills found above, not yet applied (journaled with the diffs)
+        ours[f.symbol] = ours.get(f.symbol, 0.0) + f.side.sign * f.qty
     for sym in sorted(set(ours) | set(venue)):
         a, b = ours.get(sym, 0.0), venue.get(sym, 0.0)
         if abs(a - b) > 1e-9:

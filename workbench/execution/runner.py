@@ -90,6 +90,7 @@ class ExecutorRunner(Runner):
         self._market_drained = 0.0
         self._reconcile_interval_s = reconcile_interval_s
         self._reconciled = time.monotonic()
+        self._started = False
         executor.calls.on_wait = self._beat_while_waiting
 
     def _beat_while_waiting(self) -> None:
@@ -101,6 +102,9 @@ class ExecutorRunner(Runner):
 
     def step(self, timeout_ms: int) -> None:
         """Commands first, then the signals waiting (up to a few hundred) as one group commit."""
+        if not self._started:
+            self._started = True
+            self._reconcile_at_start()
         self._serve_commands()
         self._drain_market()
         env = self._signals.recv(timeout_ms)
@@ -134,6 +138,19 @@ class ExecutorRunner(Runner):
         if time.monotonic() - self._last_acks >= self._ack_interval_s:
             self._publish_acks(self.inbound)
         self._check_complete()
+
+    def _reconcile_at_start(self) -> None:
+        """The journal's open orders asked for at the venue before any signal is acted on.
+
+        Here, not while the executor is built: a venue answering slowly (rate
+        limits, dozens of orders in doubt) must not keep the first heartbeat
+        back until the supervisor takes the runner for hung and restarts it
+        into the same reconciliation. While the venue answers, heartbeats go on.
+        """
+        ex = self.executor
+        if len(ex.open):
+            ex.reconcile()
+        self._reconciled = time.monotonic()
 
     def _follow_orders(self) -> None:
         """Execution reports of open orders; orders in doubt asked for again now and then."""

@@ -121,6 +121,28 @@ def test_record_updates_orders_fills_and_reports(journal):
     assert journal.orders()[1]["status"] == "PARTIALLY_FILLED"
 
 
+def test_record_journals_differences_with_the_updates_or_not_at_all(journal):
+    _begin(journal, 1, 2)
+    f1 = Fill("F1", "O-s:1", "s:1", "ABC", Side.BUY, 1.0, 100.5, 1_010, 0.1)
+    diffs = [
+        {"kind": "missed_fill", "order_id": "O-s:1", "symbol": "ABC", "fill_id": "F1"},
+        {"kind": "venue_order_not_in_journal", "client_order_id": "x"},
+    ]
+    update = OrderUpdate("O-s:1", OrderStatus.FILLED, "V1", filled_qty=1.0, fills=[f1])
+    journal.record([update], diffs)
+    rows = journal.reconciliations()
+    assert [(r["kind"], r["order_id"], r["symbol"], r["detail"]) for r in rows] == [
+        ("missed_fill", "O-s:1", "ABC", diffs[0]),
+        ("venue_order_not_in_journal", "", "", diffs[1]),
+    ]
+    again = OrderUpdate("O-s:2", OrderStatus.FILLED, "V2", filled_qty=1.0, fills=[f1])
+    with pytest.raises(Exception, match="UNIQUE"):  # refused: its differences are not kept
+        journal.record([again], [{"kind": "missed_fill", "order_id": "O-s:2"}])
+    assert len(journal.reconciliations()) == 2
+    journal.record([], [{"kind": "report_for_unknown_order", "client_order_id": "y"}])
+    assert journal.reconciliations()[-1]["kind"] == "report_for_unknown_order"
+
+
 def test_every_order_row_has_the_same_columns_and_values(journal, tmp_path):
     reference = Journal(":memory:")
     try:

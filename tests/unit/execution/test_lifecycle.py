@@ -141,6 +141,37 @@ def test_broker_dying_between_accepting_and_reporting_is_reconciled_never_resent
     assert ex2.on_signal(sig(1)) == [] and len(venue._orders) == 1  # a re-send: nothing
 
 
+class Killed(BaseException):
+    """The process killed (SIGTERM before its handlers, SIGKILL) where this is raised."""
+
+
+class KilledWhileReconciling(SimulatedBroker):
+    """Answers for orders, but the process dies before the venue lists its open orders."""
+
+    def open_orders(self) -> list:
+        raise Killed
+
+
+def test_a_restart_killed_mid_reconciliation_keeps_all_of_it_or_none(tmp_path):
+    path = tmp_path / "j.sqlite"
+    venue = DiesAfterAccepting()
+    make(path, venue).on_signal(sig(1))  # filled at the venue, PENDING_NEW in the journal
+    venue.__class__ = KilledWhileReconciling
+    with pytest.raises(Killed):  # the restarted executor dies during its reconciliation
+        make(path, venue)
+    j = Journal(path)
+    assert j.orders()[0]["status"] == "PENDING_NEW" and j.reconciliations() == []
+    assert j.fills() == []  # nothing of it journaled: the next start asks again
+
+    venue.__class__ = SimulatedBroker
+    ex = make(path, venue)
+    assert ex.journal.orders()[0]["status"] == "FILLED" and len(venue._orders) == 1
+    kinds = [(r["kind"], r["order_id"]) for r in ex.journal.reconciliations()]
+    assert kinds == [("missed_ack", "O-s:1"), ("missed_fill", "O-s:1")]
+    reports = [(r["status"], r["source"]) for r in ex.journal.reports("O-s:1")]
+    assert reports == [("ACCEPTED", "reconcile"), ("FILLED", "reconcile")]
+
+
 def test_order_the_venue_never_received_is_closed_rejected_and_positions_compared(tmp_path):
     path = tmp_path / "j.sqlite"
     j = Journal(path)
