@@ -19,9 +19,7 @@ repairs the file, exactly as before.
 
 from __future__ import annotations
 
-import ctypes
 from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -30,40 +28,12 @@ import structlog
 
 from workbench.domain.model import TickBatch
 from workbench.exceptions import DataError
+from workbench.marketdata.heap import keep_heap_small, trim_heap
 from workbench.marketdata.parquet_lite import HasNulls, LiteParquet, Unsupported, aligned
 
 CHUNK_ROWS = 65_536
 _NUMBERS = {"price", "bid", "ask", "size"}
-_M_MMAP_THRESHOLD = -3
 _log = structlog.get_logger(__name__)
-
-
-@cache
-def _glibc() -> Any:
-    """glibc's malloc controls, or None on another C library."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
-    except OSError:
-        return None
-
-
-def _keep_heap_small() -> None:
-    """Give freed page buffers back to the system at once (the gateway's RSS budget).
-
-    glibc raises its mmap threshold after the first large free, so later
-    page-sized buffers land on the heap and stay resident; a fixed threshold
-    keeps them mmapped and returned on free.
-    """
-    libc = _glibc()
-    if libc is not None:
-        libc.mallopt(_M_MMAP_THRESHOLD, 1 << 17)
-
-
-def _trim_heap() -> None:
-    libc = _glibc()
-    if libc is not None:
-        libc.malloc_trim(0)
 
 
 class ParquetTickStream:
@@ -82,7 +52,7 @@ class ParquetTickStream:
         self._symbol = symbol
         self.lite = lite
         self.rows = 0
-        _keep_heap_small()
+        keep_heap_small()
         if lite:
             try:
                 self.valid = self._validate()
@@ -127,7 +97,7 @@ class ParquetTickStream:
             if len(ts):
                 last_ts = int(ts[-1])
             self.rows += len(ts)
-        _trim_heap()
+        trim_heap()
         return self.rows > 0
 
     def batches(self, batch_size: int, first_seq: int = 1) -> Iterator[TickBatch]:
@@ -141,7 +111,7 @@ class ParquetTickStream:
         for cols in self._chunks():
             if cols is None:
                 raise DataError("the file changed while it was replayed", str(self.path))
-            _trim_heap()  # the previous chunk's lists are gone: return their pages
+            trim_heap()  # the previous chunk's lists are gone: return their pages
             ts, price, size, symbols = cols
             n = len(ts)
             if size is None:
