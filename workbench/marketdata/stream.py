@@ -30,6 +30,7 @@ from workbench.domain.model import TickBatch
 from workbench.exceptions import DataError
 from workbench.marketdata.heap import keep_heap_small, trim_heap
 from workbench.marketdata.parquet_lite import HasNulls, LiteParquet, Unsupported, aligned
+from workbench.marketdata.table import SymbolColumn, TickTable
 
 CHUNK_ROWS = 65_536
 _NUMBERS = {"price", "bid", "ask", "size"}
@@ -99,6 +100,37 @@ class ParquetTickStream:
             self.rows += len(ts)
         trim_heap()
         return self.rows > 0
+
+    def table(self) -> TickTable:
+        """The whole file as a `TickTable` (ts, price, size, symbol; no bid/ask columns).
+
+        The rows `load_ticks` gives for the file, read with this stream's reader:
+        no pyarrow in the process when it is `lite`.
+
+        Raises:
+            DataError: the file changed since it was validated.
+        """
+        ts: list[np.ndarray] = []
+        price: list[np.ndarray] = []
+        size: list[np.ndarray] = []
+        symbols: list[SymbolColumn] = []
+        for cols in self._chunks():
+            if cols is None:
+                raise DataError("the file changed while it was loaded", str(self.path))
+            ts.append(cols[0])
+            price.append(cols[1])
+            size.append(cols[2] if cols[2] is not None else np.ones(len(cols[0])))
+            symbols.append(
+                cols[3] if cols[3] is not None else SymbolColumn.repeat(self._symbol, len(cols[0]))
+            )
+        table = TickTable(
+            SymbolColumn.concat(symbols),
+            np.concatenate(ts),
+            np.concatenate(price),
+            np.concatenate(size),
+        )
+        trim_heap()
+        return table
 
     def batches(self, batch_size: int, first_seq: int = 1) -> Iterator[TickBatch]:
         """The file's batches, as `TickTable.batches` cuts them.
