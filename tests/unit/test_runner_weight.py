@@ -35,7 +35,7 @@ import runners.executor, runners.gateway, runners.strategy
 from workbench.config import BUS_STREAMS, build_config
 from workbench.container import Container
 
-feed, heavy, ticks = sys.argv[1], sys.argv[2].split(","), sys.argv[3]
+feed, heavy, ticks, latency_ms = sys.argv[1], sys.argv[2].split(","), sys.argv[3], sys.argv[4]
 d = Path(tempfile.mkdtemp())
 every = {"symbol": "ABC", "turning_point": 0.02, "take_profit": 0.05, "stop_loss": 0.05,
          "following": True, "rearm": True}
@@ -47,7 +47,8 @@ cfg = build_config({
     "strategies": [{"id": "sr-1", "params": {"conditions": [
         {"id": "b", "side": "BUY", "trigger_price": 1e9, **every},
         {"id": "s", "side": "SELL", "trigger_price": 0.01, **every}]}}],
-    "executor": {"risk": {"max_order_qty": 1e6, "max_position_qty": 1e6}},
+    "executor": {"risk": {"max_order_qty": 1e6, "max_position_qty": 1e6},
+                 "broker": {"params": {"latency_ms": float(latency_ms)}}},
     "runtime": {"run_dir": str(d / "runs"), "heartbeat_interval_s": 0.05},
 })
 containers, runners = [], []
@@ -88,8 +89,8 @@ def _run_probe(code: str, *args: str, marker: str) -> str:
     return line
 
 
-def _probe(feed: str, ticks: str = f"{TICKS}.csv") -> tuple[int, list[str]]:
-    line = _run_probe(PROBE, feed, ",".join(HEAVY), ticks, marker="FILLS=")
+def _probe(feed: str, ticks: str = f"{TICKS}.csv", latency_ms: float = 0) -> tuple[int, list[str]]:
+    line = _run_probe(PROBE, feed, ",".join(HEAVY), ticks, str(latency_ms), marker="FILLS=")
     fills, heavy = (part.split("=")[1] for part in line.split())
     return int(fills), [m for m in heavy.split(",") if m]
 
@@ -100,9 +101,10 @@ def test_simulated_live_runners_import_no_numpy_pyarrow_or_ccxt() -> None:
     assert heavy == []
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
-def test_a_replay_loads_numpy_and_nothing_heavier(suffix: str) -> None:  # the probe can tell
-    fills, heavy = _probe("replay", TICKS + suffix)
+@pytest.mark.parametrize(("suffix", "latency_ms"), [(".csv", 0), (".parquet", 0), (".csv", 5)])
+def test_a_replay_loads_numpy_and_nothing_heavier(suffix: str, latency_ms: float) -> None:
+    """The probe can tell. With a latency the simulator loads its tape of the file too."""
+    fills, heavy = _probe("replay", TICKS + suffix, latency_ms)
     assert fills >= 1
     assert heavy == ["numpy", "workbench.marketdata"]
 

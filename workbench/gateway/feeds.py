@@ -189,3 +189,17 @@ class ReplayFeed:
             return []
         i, self._i = self._i, j
         return list(t.rows(i, j).batches(j - i, first_seq=i + 1))  # one run: one batch
+
+
+def load_replay_ticks(cfg: WorkbenchConfig) -> TickTable:
+    """The replay file of ``cfg`` as one table: the ticks the gateway replays, with bid/ask.
+
+    Here, not with the replay sessions, so that a replay's executor loads its
+    simulator's tape without the reporting stack (pandas) those import.
+    """
+    from workbench.marketdata.loaders import load_ticks
+
+    r = cfg.gateway.replay
+    return load_ticks(
+        cfg.resolve(r.path), symbol=r.symbol, price=r.price, repair=r.repair, fmt=r.format
+    )
