@@ -143,7 +143,7 @@ def replay_tape(cfg: WorkbenchConfig) -> Callable[[], MarketTape]:
         from workbench.execution.tape import MarketTape
         from workbench.gateway.feeds import load_replay_ticks
 
-        return MarketTape.from_table(load_replay_ticks(cfg))
+        return MarketTape.from_table(load_replay_ticks(cfg, lite=True))  # no pyarrow
 
     return tape
 

@@ -101,7 +101,9 @@ def test_simulated_live_runners_import_no_numpy_pyarrow_or_ccxt() -> None:
     assert heavy == []
 
 
-@pytest.mark.parametrize(("suffix", "latency_ms"), [(".csv", 0), (".parquet", 0), (".csv", 5)])
+@pytest.mark.parametrize(
+    ("suffix", "latency_ms"), [(".csv", 0), (".parquet", 0), (".csv", 5), (".parquet", 5)]
+)
 def test_a_replay_loads_numpy_and_nothing_heavier(suffix: str, latency_ms: float) -> None:
     """The probe can tell. With a latency the simulator loads its tape of the file too."""
     fills, heavy = _probe("replay", TICKS + suffix, latency_ms)

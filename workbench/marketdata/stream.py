@@ -64,9 +64,15 @@ class ParquetTickStream:
         self.valid = self._validate()
 
     def _chunks(self) -> Iterator[tuple | None]:
-        from workbench.marketdata.columnar import checked_columns, valid_columns
+        """``(ts, price, size | None, symbols | None, bid | None, ask | None)`` per chunk.
+
+        None for a chunk with a row that breaks a rule. bid and ask are there
+        when the file has both, as `load_ticks` keeps them.
+        """
+        from workbench.marketdata.columnar import arrow_floats, checked_columns, valid_columns
 
         names = list(dict.fromkeys(self._roles.values()))
+        quotes = "bid" in self._roles and "ask" in self._roles
         if self.lite:
             with LiteParquet(self.path) as lite:
                 pages = [lite.columns(name) for name in names]
@@ -76,7 +82,9 @@ class ParquetTickStream:
                         cols = {role: by_name[name] for role, name in self._roles.items()}
                         for role in _NUMBERS.intersection(cols):  # as Arrow casts them
                             cols[role] = cols[role].astype(np.float64, copy=False)
-                        yield checked_columns(cols, self._price_mode)
+                        checked = checked_columns(cols, self._price_mode)
+                        bid_ask = (cols["bid"], cols["ask"]) if quotes else (None, None)
+                        yield None if checked is None else (*checked, *bid_ask)
                 except HasNulls:
                     yield None
             return
@@ -85,7 +93,16 @@ class ParquetTickStream:
         with pq.ParquetFile(self.path, buffer_size=1 << 20, pre_buffer=False) as f:
             # One thread: the gateway streams; Arrow's pool threads would add ~25 MB of heaps.
             for batch in f.iter_batches(batch_size=CHUNK_ROWS, columns=names, use_threads=False):
-                yield valid_columns(batch, self._roles, self._price_mode)
+                checked = valid_columns(batch, self._roles, self._price_mode)
+                if checked is None:
+                    yield None
+                    continue
+                bid_ask = (None, None)
+                if quotes:
+                    bid_ask = tuple(
+                        arrow_floats(batch.column(self._roles[q])) for q in ("bid", "ask")
+                    )
+                yield (*checked, *bid_ask)
 
     def _validate(self) -> bool:
         last_ts = None
@@ -102,32 +119,32 @@ class ParquetTickStream:
         return self.rows > 0
 
     def table(self) -> TickTable:
-        """The whole file as a `TickTable` (ts, price, size, symbol; no bid/ask columns).
+        """The whole file as the `TickTable` `load_ticks` gives for it, read with this reader.
 
-        The rows `load_ticks` gives for the file, read with this stream's reader:
-        no pyarrow in the process when it is `lite`.
+        No pyarrow in the process when the stream is `lite`.
 
         Raises:
             DataError: the file changed since it was validated.
         """
-        ts: list[np.ndarray] = []
-        price: list[np.ndarray] = []
-        size: list[np.ndarray] = []
-        symbols: list[SymbolColumn] = []
+        parts: list[list] = [[], [], [], [], [], []]  # ts, price, size, symbol, bid, ask
         for cols in self._chunks():
             if cols is None:
                 raise DataError("the file changed while it was loaded", str(self.path))
-            ts.append(cols[0])
-            price.append(cols[1])
-            size.append(cols[2] if cols[2] is not None else np.ones(len(cols[0])))
-            symbols.append(
-                cols[3] if cols[3] is not None else SymbolColumn.repeat(self._symbol, len(cols[0]))
-            )
+            ts, price, size, symbols, bid, ask = cols
+            n = len(ts)
+            size = np.ones(n) if size is None else size
+            symbols = SymbolColumn.repeat(self._symbol, n) if symbols is None else symbols
+            for part, col in zip(parts, (ts, price, size, symbols, bid, ask), strict=True):
+                part.append(col)
+        ts, price, size, symbols, bid, ask = parts
+        quotes = bool(bid) and bid[0] is not None
         table = TickTable(
             SymbolColumn.concat(symbols),
             np.concatenate(ts),
             np.concatenate(price),
             np.concatenate(size),
+            bid=np.concatenate(bid) if quotes else None,
+            ask=np.concatenate(ask) if quotes else None,
         )
         trim_heap()
         return table
@@ -144,7 +161,7 @@ class ParquetTickStream:
             if cols is None:
                 raise DataError("the file changed while it was replayed", str(self.path))
             trim_heap()  # the previous chunk's lists are gone: return their pages
-            ts, price, size, symbols = cols
+            ts, price, size, symbols = cols[:4]
             n = len(ts)
             if size is None:
                 size = np.ones(n)

@@ -53,9 +53,9 @@ def check_same(path: Path, *, lite: bool, batch_size: int = 64) -> None:
     assert list(stream.batches(batch_size)) == expected  # read again for a second pass
     types = {(type(b.ts_ns[0]), type(b.price[0]), type(b.size[0])) for b in got}
     assert types == {(int, float, float)}  # 1 == 1.0, so equality alone cannot tell
-    whole, table = load_ticks(path), stream.table()  # a replay at speed > 0 loads this
-    assert table.symbol == whole.symbol
-    for column in ("ts_ns", "price", "size"):
+    whole, table = load_ticks(path), stream.table()  # what runners load at speed > 0
+    assert table.symbol == whole.symbol and whole.bid is not None
+    for column in ("ts_ns", "price", "size", "bid", "ask"):
         mine, theirs = getattr(table, column), getattr(whole, column)
         assert mine.dtype == theirs.dtype and mine.tolist() == theirs.tolist()
 
@@ -102,6 +102,21 @@ def test_snappy_and_decimals_go_through_pyarrow(tmp_path):
     with pytest.raises(Unsupported), LiteParquet(dec) as lite:
         list(lite.columns("price"))
     assert open_stream(dec, symbol="X", price="mid", fmt="auto") is None  # loaded whole
+
+
+def test_a_price_only_file_without_symbols_loads_like_load_ticks(tmp_path):
+    path = tmp_path / "abc-ticks.parquet"
+    sizes = pa.array([1, 2, 3], pa.int32())
+    pq.write_table(
+        pa.table({"ts_ns": [1, 2, 3], "price": [1.0, 2.0, 1.5], "size": sizes}),
+        path,
+        compression="zstd",
+    )
+    stream = open_stream(path, symbol=None, price="mid", fmt="auto")
+    assert stream is not None and stream.lite
+    table = stream.table()
+    assert table == load_ticks(path) and table.bid is None
+    assert table.symbol == ["ABC"] * 3 and table.size.tolist() == [1.0, 2.0, 3.0]
 
 
 def test_nulls_and_empty_symbols_are_loaded_whole_and_named(tmp_path):
