@@ -3,10 +3,11 @@
 Printed beside baselines measured in the same run on the same machine:
 a bare ``python -c pass`` spawn-to-exit (what any runner start costs at
 least) and the RSS of a bare interpreter. Once per feed: the simulated
-live default, and a replay of the sample data at real-time speed (its
-gateway loads the file into numpy columns; the others must not differ).
+live default, and a replay of the sample data at real-time speed, from the
+CSV file and from the Parquet one (its gateway loads the file into numpy
+columns; the others must not differ).
 
-    python benchmarks/supervisor_figures.py [--repeat 5] [--feeds simulated,replay]
+    python benchmarks/supervisor_figures.py [--repeat 5] [--feeds simulated,replay,parquet]
 """
 
 from __future__ import annotations
@@ -27,9 +28,12 @@ from workbench.config import BUS_STREAMS, build_config
 from workbench.runner.logs import configure_logging
 from workbench.supervisor import Supervisor
 
-FEEDS = ("simulated", "replay")
+FEEDS = ("simulated", "replay", "parquet")
 # 5,000 ticks over 500 s: at real-time speed the replay outlasts a measurement.
-REPLAY_FILE = Path(__file__).resolve().parents[1] / "data" / "ticks" / "synth-ABC-5000.csv"
+REPLAY_FILES = {
+    feed: Path(__file__).resolve().parents[1] / "data" / "ticks" / f"synth-ABC-5000.{ext}"
+    for feed, ext in (("replay", "csv"), ("parquet", "parquet"))
+}
 
 
 def _config(folder: Path, feed: str = "simulated"):
@@ -42,8 +46,9 @@ def _config(folder: Path, feed: str = "simulated"):
         "supervisor": {"restart_backoff_initial_s": 0.0, "restart_backoff_jitter": 0.0},
         "executor": {"risk": {"max_order_qty": 1e6, "max_position_qty": 1e6}},
     }
-    if feed == "replay":
-        data["gateway"] = {"feed": "replay", "replay": {"path": str(REPLAY_FILE), "speed": 1.0}}
+    if feed in REPLAY_FILES:
+        replay = {"path": str(REPLAY_FILES[feed]), "speed": 1.0}
+        data["gateway"] = {"feed": "replay", "replay": replay}
     return build_config(data, base_dir=folder)
 
 
@@ -101,7 +106,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     """Measure and print; returns the medians."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--repeat", type=int, default=5)
-    p.add_argument("--feeds", default=",".join(FEEDS), help="comma-separated: simulated,replay")
+    feeds_help = f"comma-separated: {','.join(FEEDS)}"
+    p.add_argument("--feeds", default=",".join(FEEDS), help=feeds_help)
     args = p.parse_args(argv)
     feeds = [f for f in args.feeds.split(",") if f]
     if unknown := set(feeds) - set(FEEDS):

@@ -141,9 +141,9 @@ def replay_tape(cfg: WorkbenchConfig) -> Callable[[], MarketTape]:
 
     def tape() -> MarketTape:
         from workbench.execution.tape import MarketTape
-        from workbench.replays.session import load_replay_ticks
+        from workbench.gateway.feeds import load_replay_ticks
 
-        return MarketTape.from_table(load_replay_ticks(cfg))
+        return MarketTape.from_table(load_replay_ticks(cfg, lite=True))  # no pyarrow
 
     return tape
 

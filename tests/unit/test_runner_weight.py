@@ -1,10 +1,13 @@
 """Runner weight: a simulated live pipeline never loads numpy, pyarrow, pandas or ccxt.
 
-numpy alone is about 12 MB of RSS and 80 ms of start-up per runner. It belongs
+numpy alone is about 11 MB of RSS and 80 ms of start-up per runner. It belongs
 to the columnar paths only: a replay's tick file (gateway) and the simulator's
 tape (executor, in a replay). The probe runs the three runners of the default
 simulated feed in threads of one fresh interpreter until a fill, then lists
-what got imported; the same probe on a replay shows that it can tell.
+what got imported; the same probe on a replay shows that it can tell, and that
+a replay, CSV or Parquet (streamed with the numpy-only `parquet_lite`), loads
+numpy and nothing else of the list: pyarrow alone would blow the gateway's
+60 MB budget.
 """
 
 from __future__ import annotations
@@ -12,14 +15,17 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from helpers import ROOT
 
 # tenacity (with tornado, 2 MB) only loads when a bind finds its address busy;
-# the executor's pybreaker imports tornado anyway.
+# the executor's pybreaker imports tornado anyway. zmq.auth (with zmq.asyncio)
+# only loads with CURVE on.
 HEAVY = (
-    "numpy", "pyarrow", "pandas", "ccxt", "aiohttp", "dask", "tenacity",
+    "numpy", "pyarrow", "pandas", "ccxt", "aiohttp", "dask", "tenacity", "zmq.auth",
     "workbench.marketdata",
 )  # fmt: skip
+TICKS = "data/ticks/synth-ABC-5000"
 
 PROBE = """
 import sys, tempfile, threading, time
@@ -29,7 +35,7 @@ import runners.executor, runners.gateway, runners.strategy
 from workbench.config import BUS_STREAMS, build_config
 from workbench.container import Container
 
-feed, heavy = sys.argv[1], sys.argv[2].split(",")
+feed, heavy, ticks, latency_ms = sys.argv[1], sys.argv[2].split(","), sys.argv[3], sys.argv[4]
 d = Path(tempfile.mkdtemp())
 every = {"symbol": "ABC", "turning_point": 0.02, "take_profit": 0.05, "stop_loss": 0.05,
          "following": True, "rearm": True}
@@ -37,11 +43,12 @@ cfg = build_config({
     "bus": {f"{n}_address": f"ipc://{d}/{n}" for n in BUS_STREAMS}
     | {"reconnect_interval_ms": 10, "reconnect_interval_max_ms": 0},
     "gateway": {"feed": feed, "simulated": {"symbols": ["ABC"], "rate_per_s": 2000.0},
-                "replay": {"path": str(Path("data/ticks/synth-ABC-5000.csv").resolve())}},
+                "replay": {"path": str(Path(ticks).resolve())}},
     "strategies": [{"id": "sr-1", "params": {"conditions": [
         {"id": "b", "side": "BUY", "trigger_price": 1e9, **every},
         {"id": "s", "side": "SELL", "trigger_price": 0.01, **every}]}}],
-    "executor": {"risk": {"max_order_qty": 1e6, "max_position_qty": 1e6}},
+    "executor": {"risk": {"max_order_qty": 1e6, "max_position_qty": 1e6},
+                 "broker": {"params": {"latency_ms": float(latency_ms)}}},
     "runtime": {"run_dir": str(d / "runs"), "heartbeat_interval_s": 0.05},
 })
 containers, runners = [], []
@@ -82,8 +89,8 @@ def _run_probe(code: str, *args: str, marker: str) -> str:
     return line
 
 
-def _probe(feed: str) -> tuple[int, list[str]]:
-    line = _run_probe(PROBE, feed, ",".join(HEAVY), marker="FILLS=")
+def _probe(feed: str, ticks: str = f"{TICKS}.csv", latency_ms: float = 0) -> tuple[int, list[str]]:
+    line = _run_probe(PROBE, feed, ",".join(HEAVY), ticks, str(latency_ms), marker="FILLS=")
     fills, heavy = (part.split("=")[1] for part in line.split())
     return int(fills), [m for m in heavy.split(",") if m]
 
@@ -94,10 +101,14 @@ def test_simulated_live_runners_import_no_numpy_pyarrow_or_ccxt() -> None:
     assert heavy == []
 
 
-def test_a_replay_loads_numpy() -> None:  # the probe can tell
-    fills, heavy = _probe("replay")
+@pytest.mark.parametrize(
+    ("suffix", "latency_ms"), [(".csv", 0), (".parquet", 0), (".csv", 5), (".parquet", 5)]
+)
+def test_a_replay_loads_numpy_and_nothing_heavier(suffix: str, latency_ms: float) -> None:
+    """The probe can tell. With a latency the simulator loads its tape of the file too."""
+    fills, heavy = _probe("replay", TICKS + suffix, latency_ms)
     assert fills >= 1
-    assert "numpy" in heavy and "workbench.marketdata" in heavy
+    assert heavy == ["numpy", "workbench.marketdata"]
 
 
 STRATEGY_PROBE = """

@@ -104,8 +104,9 @@ class ReplayFeed:
     The file is validated completely before the first tick goes out, so a bad
     row fails the run before anything is published. At speed 0 a Parquet file
     with integer timestamps is streamed in chunks (`workbench.marketdata.stream`)
-    and never held whole; any other file, or one that needs the row checks'
-    exact error or a repair, is loaded whole.
+    and never held whole; at other speeds it is loaded whole through the same
+    reader (numpy only, no pyarrow). Any other file, or one that needs the row
+    checks' exact error or a repair, is loaded whole with `load_ticks`.
     """
 
     def __init__(self, cfg: ReplayFeedConfig, path: str) -> None:
@@ -116,20 +117,21 @@ class ReplayFeed:
         self._t0: float | None = None
         self._batches: Iterator[TickBatch] | None = None
         self._run_ends: list[int] = []
-        stream = None
-        if cfg.speed == 0:
-            from workbench.marketdata.stream import open_stream
+        from workbench.marketdata.stream import open_stream
 
-            stream = open_stream(path, symbol=cfg.symbol, price=cfg.price, fmt=cfg.format)
-        self.streamed = stream is not None
-        if stream is not None:
+        stream = open_stream(path, symbol=cfg.symbol, price=cfg.price, fmt=cfg.format)
+        self.streamed = stream is not None and cfg.speed == 0
+        if stream is not None and cfg.speed == 0:
             self._table = None
             self._n = stream.rows
             self._batches = stream.batches(cfg.batch_size, first_seq=1)
             return
-        self._table = load_ticks(
-            path, symbol=cfg.symbol, price=cfg.price, repair=cfg.repair, fmt=cfg.format
-        )
+        if stream is not None:  # the same reader: no pyarrow in the gateway
+            self._table = stream.table()
+        else:
+            self._table = load_ticks(
+                path, symbol=cfg.symbol, price=cfg.price, repair=cfg.repair, fmt=cfg.format
+            )
         self._n = len(self._table)
         if cfg.speed == 0:
             self._batches = iter(self._table.batches(cfg.batch_size, first_seq=1))
@@ -187,3 +189,27 @@ class ReplayFeed:
             return []
         i, self._i = self._i, j
         return list(t.rows(i, j).batches(j - i, first_seq=i + 1))  # one run: one batch
+
+
+def load_replay_ticks(cfg: WorkbenchConfig, *, lite: bool = False) -> TickTable:
+    """The replay file of ``cfg`` as one table: the ticks the gateway replays, with bid/ask.
+
+    Here, not with the replay sessions, so that a replay's executor loads its
+    simulator's tape without the reporting stack (pandas) those import.
+
+    Args:
+        lite: Read a Parquet file with the stream's numpy-only reader when it
+            can, as a runner must (pyarrow is ~50 MB of RSS); pyarrow reads a
+            big file about twice as fast.
+    """
+    from workbench.marketdata.loaders import load_ticks
+
+    r = cfg.gateway.replay
+    path = cfg.resolve(r.path)
+    if lite:
+        from workbench.marketdata.stream import open_stream
+
+        stream = open_stream(path, symbol=r.symbol, price=r.price, fmt=r.format)
+        if stream is not None:
+            return stream.table()
+    return load_ticks(path, symbol=r.symbol, price=r.price, repair=r.repair, fmt=r.format)

@@ -37,7 +37,7 @@ def vectorised_table(file: Any, roles: dict[str, str], price_mode: str) -> TickT
     n = len(ts)
     quotes = {}
     if "bid" in roles and "ask" in roles:  # checked by valid_columns: numbers, bid <= ask
-        quotes = {q: _floats(arrow.column(roles[q])) for q in ("bid", "ask")}
+        quotes = {q: arrow_floats(arrow.column(roles[q])) for q in ("bid", "ask")}
     return TickTable(
         symbol if symbol is not None else SymbolColumn.repeat("", n),  # the loader names it
         ts,
@@ -47,7 +47,7 @@ def vectorised_table(file: Any, roles: dict[str, str], price_mode: str) -> TickT
     )
 
 
-def _floats(array: Any) -> Any:
+def arrow_floats(array: Any) -> Any:
     """A numeric (possibly dictionary-encoded) Arrow column as a float64 numpy array."""
     import numpy as np
     import pyarrow as pa

@@ -54,13 +54,17 @@ from workbench.marketdata.columns import (
     to_floats,
     to_ints,
 )
+from workbench.marketdata.heap import trim_heap
 from workbench.marketdata.repairs import RepairLog
 from workbench.marketdata.table import SymbolColumn, TickTable
 from workbench.marketdata.textfiles import TextTicks, looks_like_histdata, sniff
 
 FORMATS = ("auto", "csv", "parquet", "histdata")
 PRICE_MODES = ("mid", "bid", "ask")
-CHUNK_ROWS = 100_000
+# Rows that exist as Python objects at a time (~400 bytes each while a chunk is
+# converted). Small chunks keep a whole-file load's peak near the final table's
+# size (a 1M-row CSV: 94 MB instead of 158 MB at 100,000 rows) and are no slower.
+CHUNK_ROWS = 1_024
 
 _TS_CONVERTERS = {"ns": to_ints, "iso": iso_to_ns, "histdata": histdata_to_ns}
 _log = structlog.get_logger(__name__)
@@ -107,6 +111,7 @@ def load_ticks(
         fmt = "parquet" if path.suffix.lower() in (".parquet", ".pq") else sniff(path)
     with _gc_paused():
         table, layout = _read(path, fmt, price, repair)
+    trim_heap()  # the chunks' freed buffers: a 1M-row CSV leaves ~28 MB resident otherwise
     if layout.symbol is None:
         table.symbol = SymbolColumn.repeat(symbol or symbol_from_path(path), len(table))
     for note in table.notes:
@@ -257,17 +262,22 @@ def _assemble(path: Path, layout: _Layout, chunks: Iterable[RawChunk], repair: b
     if not sum(map(len, parts["ts"])):
         detail = f" (all {log.count} were removed as invalid)" if log.count else ""
         raise DataError(f"no data rows{detail}", str(path))
-    ts = np.concatenate(parts["ts"])
-    quotes = parts["bid"] and parts["ask"]
+    # Column by column, each column's chunks dropped once joined: the load
+    # peaks at the table plus one column, not at two tables.
+    ts = np.concatenate(parts.pop("ts"))
+    price = np.concatenate(parts.pop("price"))
+    size = np.concatenate(parts.pop("size"))
+    quotes = bool(parts["bid"] and parts["ask"])
+    bid = np.concatenate(parts.pop("bid")) if quotes else None
+    ask = np.concatenate(parts.pop("ask")) if quotes else None
+    symbols = parts.pop("symbol")
     table = TickTable(
-        SymbolColumn.concat(parts["symbol"])
-        if parts["symbol"]
-        else SymbolColumn.repeat("", len(ts)),
+        SymbolColumn.concat(symbols) if symbols else SymbolColumn.repeat("", len(ts)),
         ts,
-        np.concatenate(parts["price"]),
-        np.concatenate(parts["size"]),
-        bid=np.concatenate(parts["bid"]) if quotes else None,
-        ask=np.concatenate(parts["ask"]) if quotes else None,
+        price,
+        size,
+        bid=bid,
+        ask=ask,
     )
     table = _check_order(path, table, layout, rows, log if repair else None)
     table.notes = log.notes()

@@ -19,9 +19,7 @@ repairs the file, exactly as before.
 
 from __future__ import annotations
 
-import ctypes
 from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -30,40 +28,13 @@ import structlog
 
 from workbench.domain.model import TickBatch
 from workbench.exceptions import DataError
+from workbench.marketdata.heap import keep_heap_small, trim_heap
 from workbench.marketdata.parquet_lite import HasNulls, LiteParquet, Unsupported, aligned
+from workbench.marketdata.table import SymbolColumn, TickTable
 
 CHUNK_ROWS = 65_536
 _NUMBERS = {"price", "bid", "ask", "size"}
-_M_MMAP_THRESHOLD = -3
 _log = structlog.get_logger(__name__)
-
-
-@cache
-def _glibc() -> Any:
-    """glibc's malloc controls, or None on another C library."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
-    except OSError:
-        return None
-
-
-def _keep_heap_small() -> None:
-    """Give freed page buffers back to the system at once (the gateway's RSS budget).
-
-    glibc raises its mmap threshold after the first large free, so later
-    page-sized buffers land on the heap and stay resident; a fixed threshold
-    keeps them mmapped and returned on free.
-    """
-    libc = _glibc()
-    if libc is not None:
-        libc.mallopt(_M_MMAP_THRESHOLD, 1 << 17)
-
-
-def _trim_heap() -> None:
-    libc = _glibc()
-    if libc is not None:
-        libc.malloc_trim(0)
 
 
 class ParquetTickStream:
@@ -82,7 +53,7 @@ class ParquetTickStream:
         self._symbol = symbol
         self.lite = lite
         self.rows = 0
-        _keep_heap_small()
+        keep_heap_small()
         if lite:
             try:
                 self.valid = self._validate()
@@ -93,9 +64,15 @@ class ParquetTickStream:
         self.valid = self._validate()
 
     def _chunks(self) -> Iterator[tuple | None]:
-        from workbench.marketdata.columnar import checked_columns, valid_columns
+        """``(ts, price, size | None, symbols | None, bid | None, ask | None)`` per chunk.
+
+        None for a chunk with a row that breaks a rule. bid and ask are there
+        when the file has both, as `load_ticks` keeps them.
+        """
+        from workbench.marketdata.columnar import arrow_floats, checked_columns, valid_columns
 
         names = list(dict.fromkeys(self._roles.values()))
+        quotes = "bid" in self._roles and "ask" in self._roles
         if self.lite:
             with LiteParquet(self.path) as lite:
                 pages = [lite.columns(name) for name in names]
@@ -105,7 +82,9 @@ class ParquetTickStream:
                         cols = {role: by_name[name] for role, name in self._roles.items()}
                         for role in _NUMBERS.intersection(cols):  # as Arrow casts them
                             cols[role] = cols[role].astype(np.float64, copy=False)
-                        yield checked_columns(cols, self._price_mode)
+                        checked = checked_columns(cols, self._price_mode)
+                        bid_ask = (cols["bid"], cols["ask"]) if quotes else (None, None)
+                        yield None if checked is None else (*checked, *bid_ask)
                 except HasNulls:
                     yield None
             return
@@ -114,7 +93,16 @@ class ParquetTickStream:
         with pq.ParquetFile(self.path, buffer_size=1 << 20, pre_buffer=False) as f:
             # One thread: the gateway streams; Arrow's pool threads would add ~25 MB of heaps.
             for batch in f.iter_batches(batch_size=CHUNK_ROWS, columns=names, use_threads=False):
-                yield valid_columns(batch, self._roles, self._price_mode)
+                checked = valid_columns(batch, self._roles, self._price_mode)
+                if checked is None:
+                    yield None
+                    continue
+                bid_ask = (None, None)
+                if quotes:
+                    bid_ask = tuple(
+                        arrow_floats(batch.column(self._roles[q])) for q in ("bid", "ask")
+                    )
+                yield (*checked, *bid_ask)
 
     def _validate(self) -> bool:
         last_ts = None
@@ -127,8 +115,39 @@ class ParquetTickStream:
             if len(ts):
                 last_ts = int(ts[-1])
             self.rows += len(ts)
-        _trim_heap()
+        trim_heap()
         return self.rows > 0
+
+    def table(self) -> TickTable:
+        """The whole file as the `TickTable` `load_ticks` gives for it, read with this reader.
+
+        No pyarrow in the process when the stream is `lite`.
+
+        Raises:
+            DataError: the file changed since it was validated.
+        """
+        parts: list[list] = [[], [], [], [], [], []]  # ts, price, size, symbol, bid, ask
+        for cols in self._chunks():
+            if cols is None:
+                raise DataError("the file changed while it was loaded", str(self.path))
+            ts, price, size, symbols, bid, ask = cols
+            n = len(ts)
+            size = np.ones(n) if size is None else size
+            symbols = SymbolColumn.repeat(self._symbol, n) if symbols is None else symbols
+            for part, col in zip(parts, (ts, price, size, symbols, bid, ask), strict=True):
+                part.append(col)
+        ts, price, size, symbols, bid, ask = parts
+        quotes = bool(bid) and bid[0] is not None
+        table = TickTable(
+            SymbolColumn.concat(symbols),
+            np.concatenate(ts),
+            np.concatenate(price),
+            np.concatenate(size),
+            bid=np.concatenate(bid) if quotes else None,
+            ask=np.concatenate(ask) if quotes else None,
+        )
+        trim_heap()
+        return table
 
     def batches(self, batch_size: int, first_seq: int = 1) -> Iterator[TickBatch]:
         """The file's batches, as `TickTable.batches` cuts them.
@@ -141,8 +160,8 @@ class ParquetTickStream:
         for cols in self._chunks():
             if cols is None:
                 raise DataError("the file changed while it was replayed", str(self.path))
-            _trim_heap()  # the previous chunk's lists are gone: return their pages
-            ts, price, size, symbols = cols
+            trim_heap()  # the previous chunk's lists are gone: return their pages
+            ts, price, size, symbols = cols[:4]
             n = len(ts)
             if size is None:
                 size = np.ones(n)

@@ -38,14 +38,13 @@ from typing import TYPE_CHECKING
 
 import structlog
 import zmq
-import zmq.auth
-from zmq.auth.thread import ThreadAuthenticator
-from zmq.utils.monitor import recv_monitor_message
 
 from workbench.exceptions import ConfigurationError
 from workbench.telemetry import BurstLog, Telemetry
 
 if TYPE_CHECKING:
+    from zmq.auth.thread import ThreadAuthenticator
+
     from workbench.config import WorkbenchConfig
 
 log = structlog.get_logger()
@@ -116,7 +115,9 @@ def load_identity(config: WorkbenchConfig, name: str) -> Identity:
         path = config.resolve(sec.keys_dir) / f"{name}.key_secret"
         try:
             _check_private(path)
-            _, secret_or_none = zmq.auth.load_certificate(path)
+            from zmq.auth import load_certificate  # CURVE only: no zmq.auth in a plain runner
+
+            _, secret_or_none = load_certificate(path)
         except (OSError, ValueError) as e:
             raise ConfigurationError(
                 f"{src}: security.keys_dir: cannot read the secret key of {name!r} from {path}: {e}"
@@ -217,6 +218,8 @@ class BusSecurity:
     def _start_auth(self, ctx: zmq.Context) -> None:
         if self._auth is not None:
             return
+        from zmq.auth.thread import ThreadAuthenticator
+
         self._auth = ThreadAuthenticator(ctx)
         self._auth.start()
         for domain in DOMAINS:
@@ -261,6 +264,8 @@ class _HandshakeMonitor:
         self._new.put((sock.get_monitor_socket(_REFUSED_EVENTS), domain))
 
     def _run(self) -> None:
+        from zmq.utils.monitor import recv_monitor_message
+
         poller = zmq.Poller()
         mons: dict[zmq.Socket[bytes], str] = {}
         try:

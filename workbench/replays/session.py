@@ -21,7 +21,8 @@ import structlog
 from workbench.config import BUS_STREAMS, WorkbenchConfig, build_config, load_config
 from workbench.domain.model import Fill
 from workbench.exceptions import ConfigurationError, WorkbenchError
-from workbench.marketdata import TickTable, load_ticks
+from workbench.gateway.feeds import load_replay_ticks
+from workbench.marketdata import TickTable
 
 if TYPE_CHECKING:  # imported when called: report pulls in plotly's figures
     from workbench.replays.report import ReplayResult
@@ -90,14 +91,6 @@ def private_run_config(cfg: WorkbenchConfig, run_dir: Path, bus_dir: Path) -> Wo
     data["executor"]["exit_on_eos"] = True
     data["supervisor"]["http_port"] = 0
     return build_config(data, base_dir=cfg.base_dir, source=cfg.source)
-
-
-def load_replay_ticks(cfg: WorkbenchConfig) -> TickTable:
-    """The replay file of ``cfg``, loaded exactly as the gateway loads it."""
-    r = cfg.gateway.replay
-    return load_ticks(
-        cfg.resolve(r.path), symbol=r.symbol, price=r.price, repair=r.repair, fmt=r.format
-    )
 
 
 def run_fast(cfg: WorkbenchConfig, table: TickTable) -> tuple[list[Fill], list[dict], int]:

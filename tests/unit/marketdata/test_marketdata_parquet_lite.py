@@ -53,6 +53,11 @@ def check_same(path: Path, *, lite: bool, batch_size: int = 64) -> None:
     assert list(stream.batches(batch_size)) == expected  # read again for a second pass
     types = {(type(b.ts_ns[0]), type(b.price[0]), type(b.size[0])) for b in got}
     assert types == {(int, float, float)}  # 1 == 1.0, so equality alone cannot tell
+    whole, table = load_ticks(path), stream.table()  # what runners load at speed > 0
+    assert table.symbol == whole.symbol and whole.bid is not None
+    for column in ("ts_ns", "price", "size", "bid", "ask"):
+        mine, theirs = getattr(table, column), getattr(whole, column)
+        assert mine.dtype == theirs.dtype and mine.tolist() == theirs.tolist()
 
 
 @pytest.mark.parametrize("compression", ["none", "gzip", "zstd"])
@@ -99,6 +104,21 @@ def test_snappy_and_decimals_go_through_pyarrow(tmp_path):
     assert open_stream(dec, symbol="X", price="mid", fmt="auto") is None  # loaded whole
 
 
+def test_a_price_only_file_without_symbols_loads_like_load_ticks(tmp_path):
+    path = tmp_path / "abc-ticks.parquet"
+    sizes = pa.array([1, 2, 3], pa.int32())
+    pq.write_table(
+        pa.table({"ts_ns": [1, 2, 3], "price": [1.0, 2.0, 1.5], "size": sizes}),
+        path,
+        compression="zstd",
+    )
+    stream = open_stream(path, symbol=None, price="mid", fmt="auto")
+    assert stream is not None and stream.lite
+    table = stream.table()
+    assert table == load_ticks(path) and table.bid is None
+    assert table.symbol == ["ABC"] * 3 and table.size.tolist() == [1.0, 2.0, 3.0]
+
+
 def test_nulls_and_empty_symbols_are_loaded_whole_and_named(tmp_path):
     path = tmp_path / "nulls.parquet"
     pq.write_table(pa.table({"ts_ns": [1, 2, 3], "price": [1.0, None, 2.0]}), path)
@@ -126,7 +146,8 @@ PROBE = """
 import sys
 from workbench.config import ReplayFeedConfig
 from workbench.gateway.feeds import ReplayFeed
-feed = ReplayFeed(ReplayFeedConfig(path=sys.argv[1], batch_size=500), sys.argv[1])
+cfg = ReplayFeedConfig(path=sys.argv[1], batch_size=500, speed=float(sys.argv[2]))
+feed = ReplayFeed(cfg, sys.argv[1])
 n = 0
 while not feed.exhausted:
     n += sum(len(b) for b in feed.poll(1 << 30))
@@ -134,11 +155,13 @@ print("STREAMED", feed.streamed, n, "pyarrow" in sys.modules, "pandas" in sys.mo
 """
 
 
-def test_streaming_replay_never_imports_pyarrow(tmp_path):
+@pytest.mark.parametrize("speed", [0.0, 1.0])
+def test_replay_never_imports_pyarrow(tmp_path, speed):
+    """Streamed at speed 0; loaded whole (through the same reader) at real time."""
     path = tmp_path / "t.parquet"
     pq.write_table(ticks(), path, compression="zstd")
     out = subprocess.run(
-        [sys.executable, "-c", PROBE, str(path)],
+        [sys.executable, "-c", PROBE, str(path), str(speed)],
         capture_output=True,
         text=True,
         check=True,
@@ -146,7 +169,7 @@ def test_streaming_replay_never_imports_pyarrow(tmp_path):
         env={"PYTHONPATH": str(ROOT)},
     )
     [line] = [s for s in out.stdout.splitlines() if s.startswith("STREAMED")]
-    assert line == f"STREAMED True {N} False False"
+    assert line == f"STREAMED {speed == 0} {N} False False"
 
 
 def _varint(n: int) -> bytes:

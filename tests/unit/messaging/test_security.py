@@ -7,6 +7,7 @@ import tomllib
 
 import pytest
 import zmq
+import zmq.auth
 
 from workbench.cli import main
 from workbench.config import build_config, load_config
