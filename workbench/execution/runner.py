@@ -8,6 +8,11 @@ acks are repeated every ``ack_interval_s`` so a restarted or late strategy
 learns where it stands. End-of-stream is journaled and echoed back the same
 way. Operator commands (halt, resume, flatten, state) arrive on a REP socket
 and are handled before the next signal is acted on.
+
+Live, the executor's market (risk checks' prices and their age, a live
+simulator's resting orders) is the gateway's conflated snapshots: per symbol
+its newest tick (a `Tick`, kind ``last``), at most every
+``gateway.market_snapshot_interval_ms``, drained every ``MARKET_DRAIN_INTERVAL_S``.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import time
 from typing import Any, Protocol
 
-from workbench.domain.model import Signal, TickBatch
+from workbench.domain.model import Signal, Tick, TickBatch
 from workbench.execution.executor import Executor
 from workbench.execution.risk import TradingState
 from workbench.messaging.codec import Ack, Command, EndOfStream, Envelope, Event, Payload
@@ -223,7 +228,7 @@ class ExecutorRunner(Runner):
             return  # prices a few ms old serve every risk check; signals go first
         self._market_drained = now
         latest = getattr(self._market, "latest", None)
-        if latest is not None:  # the newest tick per symbol is all the risk checks need
+        if latest is not None:  # the newest snapshot per symbol is all the risk checks need
             envs = latest()
         else:
             envs = []
@@ -233,8 +238,12 @@ class ExecutorRunner(Runner):
                 env = self._market.recv(0)
         for env in envs:
             b = env.payload
-            if isinstance(b, TickBatch) and len(b):
+            if isinstance(b, Tick):
+                self.executor.on_tick(b.symbol, b.price, b.ts_ns, b.size)
+            elif isinstance(b, TickBatch) and len(b):  # a receiver given every tick
                 self.executor.on_tick(b.symbol, b.price[-1], b.ts_ns[-1], b.size[-1])
+            else:
+                self.telemetry.inc("unexpected_messages")
         if envs and self.executor.risk.max_daily_loss:
             self.executor.check_daily_loss()
 

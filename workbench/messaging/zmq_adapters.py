@@ -274,16 +274,21 @@ class ZmqReceiver:
 
         For a reader that needs the current value only (the executor's market
         prices): decoding every tick would cost it a core's share at high
-        rates. Sequence checks are skipped (skipping is the point); a bad
-        frame among the decoded ones is still counted and dropped.
+        rates. Sequence checks are skipped (skipping is the point); every
+        message taken counts in ``<name>_msgs_in``, and a bad frame among the
+        decoded ones is still counted and dropped.
         """
         newest: dict[bytes, list[bytes]] = {}
-        for _ in range(max_msgs):
+        taken = 0
+        while taken < max_msgs:
             try:
                 frames = self.sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 break
+            taken += 1
             newest[frames[0] if frames else b""] = frames
+        if taken:
+            self._telemetry.inc(self._counter, taken)
         out = []
         for frames in newest.values():
             try:
