@@ -74,10 +74,10 @@ def test_the_executor_takes_conflated_market_data_and_its_collar_and_staleness_s
         time.sleep(0.5)  # a gateway heartbeat later than the executor's
         gateway = counters("gateway")
         market_in = executor.get("market_msgs_in", 0)
-        tick_msgs = gateway["ticks_msgs_out"] - gateway["snapshots_out"]
-        # Snapshots go out at most every 10 ms (one symbol): ~100/s against 3,000 ticks/s.
+        # Snapshots go out at most every 10 ms (one symbol): ~100/s against 3,000 ticks/s
+        # (in as many tick messages, fewer when a loaded gateway batches a few per message).
         assert 0 < market_in <= gateway["snapshots_out"], (executor, gateway)
-        assert market_in * 10 < tick_msgs, (market_in, tick_msgs)
+        assert market_in * 10 < gateway["ticks_out"], (market_in, gateway)
         assert executor.get("bad_frames", 0) == 0
 
         send(1, 100.0)  # near the market (a walk from 100 by 0.01 steps): collar passes
