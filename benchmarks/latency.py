@@ -15,7 +15,9 @@ socket, before the journal), so per signal::
 For a breakdown, the runners' own bucketed histograms from their last
 heartbeats are shown too (strategy ``tick_to_signal``, executor
 ``signal_to_order`` and ``tick_to_order``); their quantiles are bucket upper
-bounds, too coarse for comparisons.
+bounds, too coarse for comparisons. Each runner's CPU seconds (all threads,
+including ZeroMQ's I/O thread) from the gateway's start until the executor
+exits are read from ``/proc``.
 
 The baseline: process A publishes (PUB) one msgpack message per tick at the
 same rate with the same pacing (tick ``k`` due ``k / rate`` s after start,
@@ -28,6 +30,7 @@ PUSHes a small message on; C (PULL) records ``time.time_ns() - origin_ns``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -57,6 +60,7 @@ DEFAULT_SEED = 7
 TARGET_P50_RATIO = 2.0  # the orders issue: p50 <= 2x raw, p99 no worse than before
 END_TOPIC = b"end/"
 DATA_TOPIC = b"tick/"
+RUNNERS = ("executor", "strategy", "gateway")
 
 
 def _us(ns: float) -> float:
@@ -213,7 +217,7 @@ def run_product(rate: float, ticks: int, seed: int, timeout_s: float, keep: bool
             strategy.wait_event("runner_started", timeout_s)
             time.sleep(0.3)  # the events tap connects (it retries every 10 ms)
             gateway = procs.start_runner("gateway", config)
-            _pump_until_exit(taps, executor, timeout_s)
+            cpu = _pump_until_exit(taps, executor, timeout_s, [executor, strategy, gateway])
             procs.wait([executor, strategy, gateway], timeout_s)
         finally:
             taps.close()
@@ -228,18 +232,40 @@ def run_product(rate: float, ticks: int, seed: int, timeout_s: float, keep: bool
         "fills": taps.counts.get("order_filled", 0),
         "gateway_ticks_per_s": float(gw.get("ticks_per_s", 0)),
         "histograms": taps.histograms,
+        "cpu_s": cpu,
     }
 
 
-def _pump_until_exit(taps: Taps, executor: Child, timeout_s: float) -> None:
+def _pump_until_exit(
+    taps: Taps, executor: Child, timeout_s: float, runners: list[Child]
+) -> dict[str, float]:
+    """Pump the taps until the executor exits; each runner's CPU seconds meanwhile."""
     deadline = time.monotonic() + timeout_s
+    first: dict[str, float] = {}
+    last: dict[str, float] = {}
     while executor.returncode is None:
         if time.monotonic() > deadline:
             raise BenchError(f"executor still running after {timeout_s} s; {executor.tail()}")
+        for c in runners:  # sampled every pump: the last sample is <= 50 ms before exit
+            t = cpu_seconds(c.popen.pid)
+            if t is not None:
+                first.setdefault(c.name, t)
+                last[c.name] = t
         taps.pump(50)
     drain_until = time.monotonic() + 0.5
     while time.monotonic() < drain_until:
         taps.pump(50)
+    return {name: round(last[name] - first[name], 2) for name in last}
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a live process (all its threads), from /proc; None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- the raw baseline (runs in child processes) ----------------------------------------------
@@ -419,6 +445,13 @@ def run(
             f"{target} vs target <= {TARGET_P50_RATIO}",
         ),
         Figure(BENCH, "ratio wire / raw p99", round(r99, 2), "x"),
+        Figure(
+            BENCH,
+            "runner CPU executor / strategy / gateway",
+            " / ".join(f"{product['cpu_s'].get(n, float('nan')):.2f}" for n in RUNNERS),
+            "s",
+            "from the gateway's start until the executor exits (/proc, all threads)",
+        ),
         *histogram_figures(product["histograms"]),
     ]
 

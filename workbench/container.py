@@ -230,6 +230,7 @@ class Container(containers.DeclarativeContainer):
         subscribers=providers.Callable(_replay_subscribers, config),
         window_batches=config.provided.gateway.replay.window_batches,
         start_timeout_s=config.provided.gateway.replay.start_timeout_s,
+        market_snapshot_interval_ms=config.provided.snapshot_interval_ms.call(),
     )
 
     # -- strategy -----------------------------------------------------------------
@@ -305,10 +306,9 @@ class Container(containers.DeclarativeContainer):
     market_receiver = _sockets.receiver(
         zmq.SUB,
         bus.provided.ticks_address,
-        # Every symbol: the executor runs no strategy code to learn which it trades.
-        subscriptions=[codec.topic(codec.KIND_TICK)[:-1]],
-        # Drained every 20 ms, newest per symbol. Not a short queue: libzmq
-        # (4.3) aborts (!_io_error) when a full pipe's publisher goes away.
+        # Every symbol's conflated snapshots (``last/``), drained every 20 ms. Not a short
+        # queue: libzmq (4.3) aborts (!_io_error) when a full pipe's publisher goes away.
+        subscriptions=[codec.topic(codec.KIND_LAST)[:-1]],
         rcvhwm=10_000,
         name="market",
     )
@@ -339,8 +339,8 @@ class Container(containers.DeclarativeContainer):
         # heartbeats going on while the venue answers (`ExecutorRunner`).
         reconcile=False,
     )
-    # Live, the executor watches the market itself (collar, staleness, daily
-    # loss); in replay it takes the market from each signal's own tick.
+    # Live, the executor watches the market itself (the gateway's snapshots: collar,
+    # staleness, daily loss); in replay it takes the market from each signal's own tick.
     executor_market = providers.Callable(
         lambda replay, make: None if replay else make(), is_replay, market_receiver.provider
     )

@@ -11,7 +11,7 @@ from helpers import ipc_bus
 
 from workbench.config import build_config
 from workbench.container import Container, in_process_executor
-from workbench.domain.model import Order, OrderStatus, Side, Signal
+from workbench.domain.model import Order, OrderStatus, Side, Signal, Tick
 from workbench.domain.orders import OrderAck, OrderSnapshot
 from workbench.exceptions import ConfigurationError
 from workbench.execution.journal_memory import MemoryJournal
@@ -132,6 +132,45 @@ def test_the_feed_follows_the_config(tmp_path):
     )
     c2 = Container(config=replay, runner_id="gateway")
     assert type(c2.feed()).__name__ == "ReplayFeed"
+
+
+def test_live_the_gateway_makes_market_snapshots_and_the_executor_takes_only_them(tmp_path):
+    live = build_config({"gateway": {"market_snapshot_interval_ms": 25}})
+    c = Container(config=live, runner_id="gateway")
+    assert c.gateway.kwargs["market_snapshot_interval_ms"]() == 25
+    assert c.market_receiver.kwargs["subscriptions"] == [b"last/"]  # not b"tick/"
+    replay = Container(config=_replay_cfg(tmp_path), runner_id="gateway")
+    assert replay.gateway.kwargs["market_snapshot_interval_ms"]() == 0
+
+
+def test_a_live_executor_checks_the_collar_against_the_snapshots_it_receives(tmp_path):
+    risk = {"max_order_qty": 5, "max_position_qty": 5, "price_collar_pct": 1}
+    cfg = build_config(
+        {
+            "runtime": {"run_dir": str(tmp_path)},
+            "executor": {"risk": risk | {"stale_market_data_s": 5}},
+        },
+        base_dir=tmp_path,
+    )
+    c = Container(config=cfg, runner_id="executor")
+    market, inbox = Channel(), Channel()
+    c.executor_market.override(providers.Object(InprocReceiver(market)))
+    c.command_replier.override(providers.Object(None))
+    c.signal_receiver.override(providers.Object(InprocReceiver(inbox)))
+    c.event_publisher.override(providers.Object(InprocSender(Channel(), "executor")))
+    c.heartbeats.override(providers.Object(InprocSender(Channel(), "executor")))
+    c.journal.override(providers.Object(MemoryJournal()))
+    runner = c.executor_runner()
+    InprocSender(market, "gateway").send(Tick("ABC", time.time_ns(), 100.0, 1.0, 7))
+    strategy = InprocSender(inbox, "sr-1")
+    strategy.send(Signal("sr-1:1", "sr-1", 1, "ABC", Side.BUY, 1.0, 100.5, 5, "entry", "c"))
+    strategy.send(Signal("sr-1:2", "sr-1", 2, "ABC", Side.BUY, 1.0, 102.0, 5, "entry", "c"))
+    strategy.send(EndOfStream("sr-1", 10, 2))
+    assert runner.run() == 0
+    orders = {o["signal_id"]: o for o in runner.executor.journal.orders()}
+    assert orders["sr-1:1"]["status"] == "FILLED"
+    assert orders["sr-1:2"]["status"] == "REJECTED"
+    assert "from the market 100.0" in orders["sr-1:2"]["reason"]
 
 
 def _replay_cfg(tmp_path, **executor):

@@ -105,6 +105,18 @@ class WorkbenchConfig(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _snapshots_fresher_than_stale(self) -> WorkbenchConfig:
+        stale_s = self.executor.risk.stale_market_data_s
+        interval_ms = self.gateway.market_snapshot_interval_ms
+        if self.gateway.feed != "replay" and stale_s and interval_ms >= stale_s * 1000:
+            raise ValueError(
+                f"gateway.market_snapshot_interval_ms ({interval_ms}) must be below "
+                f"executor.risk.stale_market_data_s ({stale_s} s): the executor would see "
+                "its prices go stale between snapshots"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _curve_keys(self) -> WorkbenchConfig:
         if not self.security.curve:
             return self
@@ -184,6 +196,10 @@ class WorkbenchConfig(BaseSettings):
         """Strategy ids the replay gateway waits for."""
         subs = self.gateway.replay.subscribers
         return list(subs) if subs is not None else [s.id for s in self.strategies]
+
+    def snapshot_interval_ms(self) -> int:
+        """The gateway's market snapshot interval; 0 in a replay (no executor market socket)."""
+        return 0 if self.gateway.feed == "replay" else self.gateway.market_snapshot_interval_ms
 
     # -- persistence -------------------------------------------------------------
 

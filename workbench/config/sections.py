@@ -117,6 +117,13 @@ class GatewayConfig(_Section):
     simulated: SimulatedFeedConfig = Field(default_factory=SimulatedFeedConfig)
     replay: ReplayFeedConfig = Field(default_factory=ReplayFeedConfig)
     exchange: ExchangeConfig = Field(default_factory=ExchangeConfig)
+    market_snapshot_interval_ms: int = Field(
+        10,
+        ge=1,
+        le=1_000,
+        description="live: each symbol's newest tick goes to the executor at most this often "
+        "(only when it changed); the executor's prices are this much older at worst",
+    )
 
 
 def _default_conditions() -> list[dict[str, Any]]:

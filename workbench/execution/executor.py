@@ -134,7 +134,7 @@ class Executor:
             self._publish(Event("alert", alert))
 
     def on_tick(self, symbol: str, price: float, ts_ns: int, size: float = float("inf")) -> None:
-        """The market moved (the executor's own tick subscription, live)."""
+        """The market moved (live: a gateway market snapshot, a symbol's newest tick)."""
         self.engine.on_price(symbol, price, ts_ns)
         if self._market_fed:
             self.broker.on_tick(symbol, price, ts_ns, size)  # type: ignore[attr-defined]

@@ -8,6 +8,13 @@ acks are repeated every ``ack_interval_s`` so a restarted or late strategy
 learns where it stands. End-of-stream is journaled and echoed back the same
 way. Operator commands (halt, resume, flatten, state) arrive on a REP socket
 and are handled before the next signal is acted on.
+
+Live, the executor's market (risk checks' prices and their age, a live
+simulator's resting orders) is the gateway's conflated snapshots: per symbol
+its newest tick (a `Tick`, kind ``last``), at most every
+``gateway.market_snapshot_interval_ms``. Drained every ``MARKET_DRAIN_INTERVAL_S``,
+each decoded, sequence-checked and counted like any message (``market_msgs_in``,
+bad frames per socket): there are few of them, whatever the feed's rate.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from __future__ import annotations
 import time
 from typing import Any, Protocol
 
-from workbench.domain.model import Signal, TickBatch
+from workbench.domain.model import Signal, Tick
 from workbench.execution.executor import Executor
 from workbench.execution.risk import TradingState
 from workbench.messaging.codec import Ack, Command, EndOfStream, Envelope, Event, Payload
@@ -28,6 +35,8 @@ from workbench.telemetry import Telemetry
 MAX_MESSAGES_PER_STEP = 256
 FINISH_LINGER_ACKS = 4
 MARKET_DRAIN_INTERVAL_S = 0.02
+MARKET_DRAIN_MAX = 2_000
+"""Snapshots taken per drain at most: 100k/s, a thousand symbols at the default interval."""
 
 
 class Replier(Protocol):
@@ -222,20 +231,19 @@ class ExecutorRunner(Runner):
         if now - self._market_drained < MARKET_DRAIN_INTERVAL_S:
             return  # prices a few ms old serve every risk check; signals go first
         self._market_drained = now
-        latest = getattr(self._market, "latest", None)
-        if latest is not None:  # the newest tick per symbol is all the risk checks need
-            envs = latest()
-        else:
-            envs = []
+        n = 0
+        env = self._market.recv(0)
+        while env is not None:
+            t = env.payload
+            if isinstance(t, Tick):
+                self.executor.on_tick(t.symbol, t.price, t.ts_ns, t.size)
+            else:
+                self.telemetry.inc("unexpected_messages")
+            n += 1
+            if n >= MARKET_DRAIN_MAX:
+                break
             env = self._market.recv(0)
-            while env is not None and len(envs) < MAX_MESSAGES_PER_STEP:
-                envs.append(env)
-                env = self._market.recv(0)
-        for env in envs:
-            b = env.payload
-            if isinstance(b, TickBatch) and len(b):
-                self.executor.on_tick(b.symbol, b.price[-1], b.ts_ns[-1], b.size[-1])
-        if envs and self.executor.risk.max_daily_loss:
+        if n and self.executor.risk.max_daily_loss:
             self.executor.check_daily_loss()
 
     def _serve_commands(self) -> None:

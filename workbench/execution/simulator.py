@@ -29,7 +29,8 @@ Rules (all deterministic, all in market time):
 In a replay the simulator is given the recorded ticks (`use_tape`) and
 resolves an order against them when it arrives: its reports are ready at once
 and carry the market times they happen at. Live, it matches pending orders
-against the ticks the executor passes to `on_tick`.
+against the ticks the executor passes to `on_tick`: the gateway's snapshots
+of each symbol's newest tick (a partial fill waits for the next snapshot).
 """
 
 from __future__ import annotations

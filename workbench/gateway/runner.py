@@ -12,6 +12,10 @@ gateway keeps only the batches after the slowest ack. A restarted strategy
 asks for a resync from its last saved tick, and the gateway re-sends those
 batches (everyone else skips ticks it has seen, by tick seq). A restarted
 gateway starts the file again, and strategies skip what they have processed.
+
+Live, the gateway also publishes conflated market data for the executor: per
+symbol its newest tick at most every ``market_snapshot_interval_ms`` and only
+when it changed (`MarketSnapshots`), on topic ``last/<symbol>/``.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from workbench.domain.model import TickBatch
+from workbench.domain.model import Tick, TickBatch
 from workbench.exceptions import GatewayStartTimeout
 from workbench.gateway.feeds import Feed
+from workbench.gateway.snapshots import MarketSnapshots
 from workbench.messaging.codec import Ack, EndOfStream, Marker, Resync
 from workbench.messaging.delivery import CreditWindow
 from workbench.messaging.heartbeat_extras import FeedHealth, GatewayExtra
@@ -42,6 +47,8 @@ class GatewayRunner(Runner):
             means live mode: no handshake, no credit, publish as ticks come
             (the control socket is still drained every ``LIVE_CONTROL_DRAIN_S``
             and its bad frames counted, not looked at on every tick).
+        market_snapshot_interval_ms: Live only: publish each symbol's newest
+            tick (kind ``last``) at most this often, when it changed; 0 = none.
     """
 
     role = "gateway"
@@ -59,6 +66,7 @@ class GatewayRunner(Runner):
         subscribers: list[str],
         window_batches: int = 32,
         start_timeout_s: float = 30.0,
+        market_snapshot_interval_ms: float = 0,
     ) -> None:
         super().__init__(runner_id, telemetry, heartbeats, heartbeat_interval_s)
         self.feed = feed
@@ -74,6 +82,12 @@ class GatewayRunner(Runner):
         self._last_handshake = 0.0
         self._started_at = 0.0
         self._next_control_drain = 0.0
+        live = not self._subscribers
+        self.snapshots = (
+            MarketSnapshots(market_snapshot_interval_ms / 1000)
+            if live and market_snapshot_interval_ms > 0
+            else None
+        )
         self.first_tick_ns = 0
         self.last_tick_ns = 0
 
@@ -178,6 +192,7 @@ class GatewayRunner(Runner):
             self._finish_stream()
             return
         flow = self.window.active
+        snaps = self.snapshots
         deadline = time.monotonic() + timeout_ms / 1000
         while not self.feed.exhausted:
             if flow:
@@ -192,7 +207,11 @@ class GatewayRunner(Runner):
                     return
             batches = self.feed.poll(1 << 30)
             if not batches:
-                wait = min(self.feed.seconds_to_next(), deadline - time.monotonic())
+                now = time.monotonic()
+                wait = min(self.feed.seconds_to_next(), deadline - now)
+                if snaps is not None:  # a silent symbol's last tick must not wait for the next
+                    self._send_snapshots(snaps.due(now))
+                    wait = min(wait, snaps.seconds_to_due(now))
                 if wait > 0:
                     time.sleep(wait)
                 return
@@ -203,12 +222,25 @@ class GatewayRunner(Runner):
                     self.first_tick_ns = time.time_ns()
                 if self.window.sent(b):
                     self._publish_mark()
-            if time.monotonic() >= deadline:
+                if snaps is not None:
+                    snaps.offer(b)
+            now = time.monotonic()
+            if snaps is not None:
+                self._send_snapshots(snaps.due(now))
+            if now >= deadline:
                 return
+
+    def _send_snapshots(self, ticks: list[Tick]) -> None:
+        for t in ticks:
+            self._ticks.send(t)
+        if ticks:
+            self.telemetry.inc("snapshots_out", len(ticks))
 
     def _finish_stream(self) -> None:
         if self._subscribers:
             self._publish_mark()
+        if self.snapshots is not None:  # the newest ticks go out before the stream ends
+            self._send_snapshots(self.snapshots.flush(time.monotonic()))
         self.last_tick_ns = time.time_ns()
         total = self.feed.total
         self._ticks.send(EndOfStream(self.runner_id, total, total))

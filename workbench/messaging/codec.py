@@ -13,6 +13,9 @@ sender starts a new stream), ``seq`` counts messages per sender stream from 1,
 UTC. Payloads per kind (compact arrays, never pickle):
 
     tick   symbol, first_seq, [ts_ns...], [price...], [size...]
+    last   symbol, seq, ts_ns, price, size      (topic ``last/<symbol>/``, live only: a symbol's
+                                                newest tick, at most every snapshot interval and
+                                                only when it changed; the executor's market)
     sig    id, strategy_id, seq, symbol, side, qty, price, ts_ns, reason, condition_id, origin_ns
            [, order_type, order_price, tif]     (absent: MARKET, 0, GTC)
     ord    strategy_id, signal_id, order_id, status, symbol, side, qty, price, fee, ts_ns,
@@ -52,7 +55,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.domain.model import OrderType, Side, Signal, TickBatch, TimeInForce
+from workbench.domain.model import OrderType, Side, Signal, Tick, TickBatch, TimeInForce
 from workbench.domain.orders import OrderEvent
 from workbench.exceptions import CodecError
 from workbench.messaging.frames import pack, unpack
@@ -70,6 +73,7 @@ SCHEMA_VERSION = 1
 
 Payload = (
     TickBatch
+    | Tick
     | Signal
     | EndOfStream
     | Heartbeat
@@ -82,6 +86,7 @@ Payload = (
 )
 
 KIND_TICK = "tick"
+KIND_LAST = "last"
 KIND_SIGNAL = "sig"
 KIND_EOS = "eos"
 KIND_HEARTBEAT = "hb"
@@ -149,6 +154,7 @@ def _order_event(p: OrderEvent) -> tuple[str, str, list[Any]]:
 
 _FIELDS: dict[type, Any] = {
     TickBatch: _tick,
+    Tick: lambda p: (KIND_LAST, p.symbol, [p.symbol, p.seq, p.ts_ns, p.price, p.size]),
     Signal: _signal,
     OrderEvent: _order_event,
     EndOfStream: lambda p: (KIND_EOS, p.stream, [p.stream, p.count, p.last_seq]),
@@ -188,6 +194,16 @@ def _order_fields(a: list[Any]) -> tuple[OrderType, float, TimeInForce]:
     return ot, float(oprice), tf
 
 
+def _last(symbol: Any, seq: Any, ts: Any, price: Any, size: Any) -> Tick:
+    if type(symbol) is not str or not symbol or not (_is_int(seq) and _is_int(ts)):
+        raise CodecError("last tick header has wrong types")
+    if type(price) not in (int, float) or not (math.isfinite(price) and price > 0):
+        raise CodecError(f"last tick price {price!r} must be finite and positive")
+    if type(size) not in (int, float) or not (math.isfinite(size) and size >= 0):
+        raise CodecError(f"last tick size {size!r} must be finite and >= 0")
+    return Tick(symbol, ts, float(price), float(size), seq)
+
+
 def _build(kind: str, a: list[Any]) -> Payload:
     if kind == KIND_TICK:
         symbol, first_seq, ts, price, size = a
@@ -201,6 +217,8 @@ def _build(kind: str, a: list[Any]) -> Payload:
         return TickBatch(
             symbol, first_seq, ts, _floats(price, n, "price"), _floats(size, n, "size")
         )
+    if kind == KIND_LAST:
+        return _last(*a)
     if kind == KIND_SIGNAL:
         sid, strat, seq, sym, side, qty, price, ts, reason, cond, origin = a[:11]
         otype, oprice, tif = _order_fields(a[11:])
@@ -224,42 +242,16 @@ def _build(kind: str, a: list[Any]) -> Payload:
             side_v = Side(side)
         except ValueError as e:
             raise CodecError(f"signal side {side!r} is not BUY or SELL") from e
-        return Signal(
-            sid,
-            strat,
-            seq,
-            sym,
-            side_v,
-            float(qty),
-            float(price),
-            ts,
-            str(reason),
-            str(cond),
-            int(origin),
-            otype,
-            oprice,
-            tif,
-        )
+        return Signal(sid, strat, seq, sym, side_v, float(qty), float(price), ts, str(reason),
+                      str(cond), int(origin), otype, oprice, tif)  # fmt: skip
     if kind == KIND_ORDER:
         strat, sid, oid, status, sym, side, qty, price, fee, ts, filled, reason = a
         if not all(type(x) is str for x in (strat, sid, oid, status, sym, side, reason)):
             raise CodecError("order event fields have wrong types")
         if not _is_int(ts) or not all(type(x) in (int, float) for x in (qty, price, fee, filled)):
             raise CodecError("order event numbers have wrong types")
-        return OrderEvent(
-            strat,
-            sid,
-            oid,
-            status,
-            sym,
-            side,
-            float(qty),
-            float(price),
-            float(fee),
-            ts,
-            float(filled),
-            reason,
-        )
+        return OrderEvent(strat, sid, oid, status, sym, side, float(qty), float(price),
+                          float(fee), ts, float(filled), reason)  # fmt: skip
     if kind == KIND_EOS:
         stream, count, last_seq = a
         if type(stream) is not str or not _is_int(count) or not _is_int(last_seq):

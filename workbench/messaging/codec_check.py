@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 
-from workbench.domain.model import OrderType, Side, Signal, TickBatch, TimeInForce
+from workbench.domain.model import OrderType, Side, Signal, Tick, TickBatch, TimeInForce
 from workbench.domain.orders import OrderEvent
 from workbench.exceptions import CodecError
 from workbench.messaging.codec import Payload, decode, encode
@@ -31,6 +31,7 @@ def samples() -> list[Payload]:
             [100.0, 100.01],
             [1.0, 2.0],
         ),
+        Tick("ABC", 1_700_000_000_100_000_000, 100.01, 2.0, 2),
         Signal(
             "sr-1:1",
             "sr-1",

@@ -269,31 +269,6 @@ class ZmqReceiver:
             if remaining <= 0 or not sock.poll(int(remaining * 1000) + 1):
                 return None
 
-    def latest(self, max_msgs: int = 10_000) -> list[Envelope]:
-        """Drain what is queued, decoding only the newest message of each topic.
-
-        For a reader that needs the current value only (the executor's market
-        prices): decoding every tick would cost it a core's share at high
-        rates. Sequence checks are skipped (skipping is the point); a bad
-        frame among the decoded ones is still counted and dropped.
-        """
-        newest: dict[bytes, list[bytes]] = {}
-        for _ in range(max_msgs):
-            try:
-                frames = self.sock.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                break
-            newest[frames[0] if frames else b""] = frames
-        out = []
-        for frames in newest.values():
-            try:
-                out.append(codec.decode(frames))
-            except CodecError as e:
-                self._telemetry.inc("bad_frames")
-                self._telemetry.inc(self._bad_counter)
-                self._bad(socket=self.name, error=str(e), frames=len(frames))
-        return out
-
     def _decode(self, frames: list[bytes]) -> Envelope | None:
         try:
             env = codec.decode(frames)

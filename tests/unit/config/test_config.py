@@ -166,3 +166,24 @@ def test_a_replay_needs_no_limits(tmp_path):
     assert (
         live_risk_problems(build_config({"gateway": {"feed": "replay"}}, base_dir=tmp_path)) == []
     )
+
+
+@pytest.mark.parametrize("value", [0, -5, 1_001, 2.5])
+def test_market_snapshot_interval_is_validated(tmp_path, value):
+    p = write(tmp_path, f"[gateway]\nmarket_snapshot_interval_ms = {value}\n")
+    with pytest.raises(ConfigurationError, match=r"gateway\.market_snapshot_interval_ms"):
+        load_config(p)
+
+
+def test_market_snapshots_must_come_faster_than_market_data_goes_stale(tmp_path):
+    slow = {"gateway": {"market_snapshot_interval_ms": 500}}
+    stale = {"executor": {"risk": {"stale_market_data_s": 0.5}}}
+    with pytest.raises(ConfigurationError, match=r"market_snapshot_interval_ms \(500\).*stale"):
+        build_config(slow | stale, base_dir=tmp_path)
+    ok = build_config({"gateway": {"market_snapshot_interval_ms": 499}} | stale)
+    assert ok.snapshot_interval_ms() == 499
+    replay = build_config(
+        {"gateway": {"feed": "replay", "market_snapshot_interval_ms": 500}} | stale
+    )
+    assert replay.snapshot_interval_ms() == 0  # a replay's executor has no market socket
+    assert build_config().gateway.market_snapshot_interval_ms == 10

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from workbench.domain.model import TickBatch
+from workbench.domain.model import Tick, TickBatch
 from workbench.exceptions import GatewayStartTimeout
 from workbench.gateway import runner as gateway_runner
 from workbench.gateway.runner import HANDSHAKE_INTERVAL_S, GatewayRunner
@@ -171,3 +171,117 @@ def test_live_mode_drains_the_control_socket_every_few_ms_not_every_tick(monkeyp
     r.clock.now += gateway_runner.LIVE_CONTROL_DRAIN_S
     r.gw._drain_control_now_and_then()
     assert r.telemetry.get("credits_unknown_subscriber") == 2 and not r.credits.frames
+
+
+# -- live market snapshots for the executor -----------------------------------------------
+
+MS = 1 / 1024  # a fake millisecond: binary fractions keep the fake clock's sums exact
+
+
+class LiveFeed:
+    """Ticks the test pushes, handed out at the next poll; idle, the next is 1 s away."""
+
+    def __init__(self, clock: Clock, *, ends: bool = False) -> None:
+        self.clock = clock
+        self.ends = ends
+        self._queued: list[TickBatch] = []
+        self._k = 0
+
+    def push(self, symbol: str, price: float) -> None:
+        self._k += 1
+        self._queued.append(TickBatch(symbol, self._k, [int(self.clock.now * 1e9)], [price], [1.0]))
+
+    @property
+    def exhausted(self) -> bool:
+        return self.ends and not self._queued
+
+    @property
+    def total(self) -> int:
+        return self._k
+
+    def seconds_to_next(self) -> float:
+        return 0.0 if self._queued else 1.0
+
+    def poll(self, max_ticks: int) -> list[TickBatch]:
+        out, self._queued = self._queued, []
+        return out
+
+
+class SnapRig(Rig):
+    def __init__(self, monkeypatch, subscribers: list[str] | None = None, **kw: Any) -> None:
+        super().__init__(monkeypatch, subscribers or [], market_snapshot_interval_ms=10 * MS * 1e3)
+        self.feed = self.gw.feed = LiveFeed(self.clock, **kw)
+        self.t0 = self.clock.now
+        self.log: list[tuple[float, Any]] = []  # (fake ms since t0, payload) as published
+
+    def at(self, ms: float, *ticks: tuple[str, float], timeout_ms: int = 0) -> list[Any]:
+        """Push ``ticks`` at fake ``ms``, run one step; what came out."""
+        self.clock.now = self.t0 + ms * MS
+        for sym, price in ticks:
+            self.feed.push(sym, price)
+        self.gw.step(timeout_ms)
+        out = self.out()
+        self.log += [((self.clock.now - self.t0) / MS, p) for p in out]
+        return out
+
+    def snapshots(self) -> list[tuple[float, Tick]]:
+        return [(ms, p) for ms, p in self.log if isinstance(p, Tick)]
+
+
+def test_live_snapshots_go_out_at_the_interval_and_the_last_of_a_burst_is_not_withheld(
+    monkeypatch,
+):
+    r = SnapRig(monkeypatch)
+    for ms in range(26):  # a burst: a tick every ms for 26 ms, then silence
+        r.at(ms, ("ABC", 100.0 + ms))
+    for ms in range(26, 80):
+        r.at(ms)
+    assert len(batches([p for _, p in r.log])) == 26  # every tick still published as ticks
+    got = [(ms, t.price, t.seq) for ms, t in r.snapshots()]
+    # Leading edge at once, then the newest tick each interval, then the burst's last
+    # tick on its own (no tick follows to carry it out), then nothing: nothing changed.
+    assert got == [(0, 100.0, 1), (10, 110.0, 11), (20, 120.0, 21), (30, 125.0, 26)]
+    tick_26 = next(p for _, p in r.log if isinstance(p, TickBatch) and p.first_seq == 26)
+    assert r.snapshots()[-1][1].ts_ns == tick_26.ts_ns[0]  # the tick's own time, for staleness
+    assert r.telemetry.get("snapshots_out") == 4 and r.telemetry.get("ticks_out") == 26
+
+
+def test_a_symbol_that_ticks_once_more_and_goes_silent_is_snapshot_on_time(monkeypatch):
+    r = SnapRig(monkeypatch)
+    r.at(0, ("XYZ", 5.0))
+    r.at(2, ("XYZ", 6.0))  # within the interval: withheld for now
+    assert [t.price for _, t in r.snapshots()] == [5.0]
+    # No tick follows and the feed's next one is 1 s away: the runner sleeps only
+    # until the snapshot is due, not until its step's deadline or the next tick.
+    r.gw.step(50)
+    assert (r.clock.now - r.t0) / MS == 10 and r.out() == []
+    r.gw.step(0)
+    assert r.out() == [Tick("XYZ", int((r.t0 + 2 * MS) * 1e9), 6.0, 1.0, 2)]
+
+
+def test_only_changed_symbols_are_snapshot(monkeypatch):
+    r = SnapRig(monkeypatch)
+    r.at(0, ("ABC", 1.0), ("XYZ", 2.0))
+    for ms in range(1, 60):
+        r.at(ms, ("ABC", 1.0 + ms))
+    syms = [t.symbol for _, t in r.snapshots()]
+    assert syms.count("XYZ") == 1  # once, then it never changed
+    assert syms.count("ABC") == 6  # ms 0, 10, ..., 50: at most once per interval
+
+
+def test_the_stream_end_flushes_the_pending_snapshot_before_end_of_stream(monkeypatch):
+    r = SnapRig(monkeypatch, ends=True)
+    r.at(0, ("ABC", 1.0))
+    r.at(1, ("ABC", 2.0))
+    r.at(1)  # the feed is done: end of stream
+    assert isinstance(r.log[-1][1], EndOfStream) and r.gw.finished
+    assert [t.price for _, t in r.snapshots()] == [1.0, 2.0]
+    assert isinstance(r.log[-2][1], Tick)  # before the end of stream
+
+
+def test_a_replay_gateway_publishes_no_snapshots(monkeypatch):
+    r = Rig(monkeypatch, ["sr-1"], market_snapshot_interval_ms=10)
+    r.strategy.send(Ack("sr-1", 0))
+    out = r.step(4)
+    assert batches(out) and r.gw.snapshots is None
+    assert not [p for p in out if isinstance(p, Tick)]

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workbench.domain.model import Side, Signal, TickBatch
+from workbench.domain.model import Side, Signal, Tick, TickBatch
 from workbench.exceptions import CodecError
 from workbench.messaging import codec
 from workbench.messaging.codec import Ack, Command, EndOfStream, Event, Heartbeat, Marker, Resync
@@ -57,8 +57,10 @@ plain = st.recursive(
     ),
     max_leaves=10,
 )
+last_ticks = st.builds(Tick, names, ints, prices, st.just(0.0) | prices, ints)
 payloads = st.one_of(
     tick_batches(),
+    last_ticks,
     signals,
     st.builds(EndOfStream, names, ints, ints),
     st.builds(
@@ -83,6 +85,17 @@ def test_topic_frame_comes_first_with_kind_and_symbol():
     frames = codec.encode(TickBatch("EURUSD", 1, [1], [1.1], [1.0]), "gw", 1, 1, 1)
     assert frames[0] == b"tick/EURUSD/"
     assert not frames[0].startswith(codec.topic("tick", "EUR"))  # no prefix collision
+
+
+def test_a_last_tick_has_its_own_topic_beside_the_ticks():
+    last = Tick("EURUSD", 1_700_000_000_000_000_000, 1.1, 2.0, 41)
+    frames = codec.encode(last, "gw", 1, 1, 1)
+    assert frames[0] == b"last/EURUSD/" and codec.KIND_LAST == "last"
+    assert not frames[0].startswith(b"tick/")  # a tick subscriber (strategy, tap) never sees it
+    env = codec.decode(frames)
+    assert env.kind == "last" and env.payload == last  # the exchange's ts_ns, exactly
+    whole = codec.decode([b"l/", _body(*LAST_HEADER, "X", 3, 5, 100, 1)]).payload
+    assert (whole.price, whole.size) == (100.0, 1.0) and type(whole.price) is float
 
 
 def test_body_carries_schema_version_first():
@@ -116,6 +129,7 @@ def _body(*items) -> bytes:
 
 
 GOOD_HEADER = (codec.SCHEMA_VERSION, "tick", "gw", 1, 1, 1)
+LAST_HEADER = (codec.SCHEMA_VERSION, "last", "gw", 1, 1, 1)
 
 
 @pytest.mark.parametrize(
@@ -149,6 +163,16 @@ GOOD_HEADER = (codec.SCHEMA_VERSION, "tick", "gw", 1, 1, 1)
             id="negative-qty",
         ),
         pytest.param([b"t/", _body(1, "tick", 5, 1, 1, 1)], id="sender-not-str"),
+        pytest.param([b"l/", _body(*LAST_HEADER, "X", 1, 1, 1.0)], id="last-short"),
+        pytest.param([b"l/", _body(*LAST_HEADER, "", 1, 1, 1.0, 1.0)], id="last-no-symbol"),
+        pytest.param([b"l/", _body(*LAST_HEADER, "X", 1.0, 1, 1.0, 1.0)], id="last-float-seq"),
+        pytest.param([b"l/", _body(*LAST_HEADER, "X", 1, "1", 1.0, 1.0)], id="last-str-ts"),
+        pytest.param([b"l/", _body(*LAST_HEADER, "X", 1, 1, 0.0, 1.0)], id="last-zero-price"),
+        pytest.param([b"l/", _body(*LAST_HEADER, "X", 1, 1, -2.0, 1.0)], id="last-negative"),
+        pytest.param([b"l/", _body(*LAST_HEADER, "X", 1, 1, float("nan"), 1.0)], id="last-nan"),
+        pytest.param([b"l/", _body(*LAST_HEADER, "X", 1, 1, float("inf"), 1.0)], id="last-inf"),
+        pytest.param([b"l/", _body(*LAST_HEADER, "X", 1, 1, "1", 1.0)], id="last-str-price"),
+        pytest.param([b"l/", _body(*LAST_HEADER, "X", 1, 1, 1.0, -1.0)], id="last-neg-size"),
         pytest.param(
             [b"t/", msgpack.packb([1, "evt", "g", 1, 1, 1, "x", 1], use_bin_type=True)],
             id="event-data-not-map",
