@@ -283,6 +283,7 @@ class Container(containers.DeclarativeContainer):
     journal = providers.Singleton(
         deferred("workbench.execution.journal:Journal"),
         providers.Callable(lambda c: c.journal_path(), config),
+        background_checkpoint=True,  # no WAL checkpoint stalls a commit on the signal path
     )
     breaker = providers.Singleton(
         deferred("workbench.execution.broker:make_breaker"),

@@ -4,6 +4,8 @@ A signal and its order are committed (order ``PENDING_NEW``) before the order go
 to the broker, so a restarted executor knows every signal it has ever acted
 on and never sends a second order for one. WAL mode with ``synchronous=NORMAL``:
 a commit survives a crash of the process (power loss may lose the last few).
+A live executor's journal copies its WAL into the database from a thread of
+its own (`Checkpointer`), never inside a commit on the signal path.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 from workbench.domain.model import Fill, Order, OrderStatus, Side, Signal
 from workbench.execution.journal_schema import open_schema, open_statuses
+from workbench.execution.wal_checkpoint import Checkpointer
 
 _SIDES = {s.value: s for s in Side}
 
@@ -83,9 +86,14 @@ class JournalShortcuts:
 
 
 class Journal(JournalShortcuts):
-    """Durable record of the executor's work."""
+    """Durable record of the executor's work.
 
-    def __init__(self, path: Path | str) -> None:
+    Args:
+        background_checkpoint: Checkpoint the WAL from a `Checkpointer` thread
+            instead of inside commits (a file journal only).
+    """
+
+    def __init__(self, path: Path | str, *, background_checkpoint: bool = False) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -97,6 +105,10 @@ class Journal(JournalShortcuts):
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
         open_schema(self._db, self.path)
+        self._checkpointer: Checkpointer | None = None
+        if background_checkpoint and self.path != ":memory:":
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
+            self._checkpointer = Checkpointer(self.path)
 
     def begin_orders(self, items: list[tuple[Signal, Order, OrderStatus, str]]) -> list[bool]:
         """Record signals and the orders they become, all in one transaction.
@@ -366,7 +378,10 @@ class Journal(JournalShortcuts):
         self._db.execute("INSERT OR IGNORE INTO risk_days VALUES (?,?)", (day, start_pnl))
 
     def close(self) -> None:
-        """Close the database."""
+        """Close the database (the checkpoint thread first)."""
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
         self._db.close()
 
 

@@ -13,10 +13,12 @@ def sig(seq: int, side: Side = Side.BUY) -> Signal:
     return Signal(f"s:{seq}", "s", seq, "ABC", side, 1.0, 100.0, 1_000 + seq, "entry", "c")
 
 
-@pytest.fixture(params=["sqlite-file", "sqlite-memory", "memory"])
+@pytest.fixture(params=["sqlite-file", "sqlite-file-checkpointer", "sqlite-memory", "memory"])
 def journal(request, tmp_path):
     if request.param == "memory":
         j = MemoryJournal()
+    elif request.param == "sqlite-file-checkpointer":
+        j = Journal(tmp_path / "j.sqlite", background_checkpoint=True)
     else:
         j = Journal(tmp_path / "j.sqlite" if request.param == "sqlite-file" else ":memory:")
     yield j
@@ -192,3 +194,26 @@ def test_states_days_stream_ends_reconciliations_and_sequences(journal):
     assert journal.schema_version() == 1
     with pytest.raises(ValueError, match="no journal table"):
         journal.count("nope")
+
+
+def test_a_background_checkpointer_copies_the_wal_outside_commits(tmp_path):
+    import sqlite3
+    import time
+
+    path = tmp_path / "j.sqlite"
+    j = Journal(path, background_checkpoint=True)
+    assert j._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0  # never in a commit
+    _begin(j, *range(1, 201))
+    checkpointer = j._checkpointer
+    assert checkpointer is not None
+    deadline = time.monotonic() + 10
+    while checkpointer.checkpoints < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert checkpointer.checkpoints >= 1
+    busy, wal_frames, copied = j._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert busy == 0 and wal_frames == copied  # nothing was left behind
+    j.close()
+    assert not checkpointer._thread.is_alive()
+    assert not (tmp_path / "j.sqlite-wal").exists()  # the last close checkpointed and removed it
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT COUNT(*) FROM signals").fetchone()[0] == 200
