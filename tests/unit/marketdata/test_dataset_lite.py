@@ -37,7 +37,9 @@ def record(root: Path) -> TickRecorder:
     seq = 1
     for flush in range(4):
         for k in range(60):
-            for j, sym in enumerate(SYMBOLS):
+            # Every 4th k the symbols share a time, written (and seq'd) against file order.
+            for sym in SYMBOLS if k % 4 else SYMBOLS[::-1]:
+                j = SYMBOLS.index(sym)
                 ts = T0 + 1_000 + k * (3 * DAY // 60) + flush * 11 + (j if k % 4 else 0)
                 batch = TickBatch(sym, seq, [ts, ts + 5], [100.0 + k + j, 101.5 + j], [1.0, 0.5])
                 rec.write(batch, recv_ns=[ts + 1, ts + 6])
@@ -87,6 +89,7 @@ def test_lite_reader_equals_load_ticks_without_pyarrow(recorded, monkeypatch):
     # The ties are there, and broken by file order (symbol, then file name), not write order.
     tied = [s for s, t in zip(whole.symbol, whole.ts_ns.tolist(), strict=True) if t == T0 + DAY]
     assert tied == ["BTC/USDT"] * 4 + ["ETH/USDT"] * 4
+    assert list(whole.symbol[:3]) == ["SOL-PERP", "ETH/USDT", "BTC/USDT"]  # by seq first
     assert len(set(whole.symbol)) == 3 and len(whole) == 4 * (60 * 3 * 2 + 2)
     by_symbol = {sym: load_ticks(recorded, symbol=sym) for sym in SYMBOLS}
     no_pyarrow(monkeypatch)
