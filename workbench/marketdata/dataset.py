@@ -62,7 +62,7 @@ def load_dataset(path: str | Path, *, symbol: str | None = None, lite: bool = Fa
         try:
             return _load_lite(path, symbol)
         except _NotLite as e:
-            _log.info("dataset_read_with_pyarrow", path=str(path), reason=str(e))
+            _log.warning("dataset_read_with_pyarrow", path=str(path), reason=str(e))
     return _load_arrow(path, symbol)
 
 
