@@ -4,10 +4,12 @@ Printed beside baselines measured in the same run on the same machine:
 a bare ``python -c pass`` spawn-to-exit (what any runner start costs at
 least) and the RSS of a bare interpreter. Once per feed: the simulated
 live default, and a replay of the sample data at real-time speed, from the
-CSV file and from the Parquet one (its gateway loads the file into numpy
-columns; the others must not differ).
+CSV file, from the Parquet one, and from a dataset folder the live recorder
+wrote of it (each gateway loads the ticks into numpy columns; the other
+runners must not differ).
 
-    python benchmarks/supervisor_figures.py [--repeat 5] [--feeds simulated,replay,parquet]
+    python benchmarks/supervisor_figures.py [--repeat 5]
+        [--feeds simulated,replay,parquet,dataset]
 """
 
 from __future__ import annotations
@@ -28,12 +30,24 @@ from workbench.config import BUS_STREAMS, build_config
 from workbench.runner.logs import configure_logging
 from workbench.supervisor import Supervisor
 
-FEEDS = ("simulated", "replay", "parquet")
+FEEDS = ("simulated", "replay", "parquet", "dataset")
 # 5,000 ticks over 500 s: at real-time speed the replay outlasts a measurement.
 REPLAY_FILES = {
     feed: Path(__file__).resolve().parents[1] / "data" / "ticks" / f"synth-ABC-5000.{ext}"
     for feed, ext in (("replay", "csv"), ("parquet", "parquet"))
 }
+
+
+def _record_sample(root: Path) -> Path:
+    """The CSV sample written by the live recorder: a dataset folder of 5 files."""
+    from workbench.marketdata import load_ticks
+    from workbench.marketdata.recorder import TickRecorder
+
+    recorder = TickRecorder(root, max_rows=1_000)
+    for batch in load_ticks(REPLAY_FILES["replay"]).batches(250):
+        recorder.write(batch)
+    recorder.close()
+    return root
 
 
 def _config(folder: Path, feed: str = "simulated"):
@@ -115,11 +129,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     configure_logging("WARNING", json=False)
     runs: dict[str, list[dict[str, float]]] = {f: [] for f in feeds}
     bases = []
-    for i in range(args.repeat):
-        bases.append(_bare_python())
-        for feed in feeds:  # the feeds take turns: both see the same background load
-            with tempfile.TemporaryDirectory(prefix="wb-sup-") as d:
-                runs[feed].append(measure_once(Path(d) / str(i), feed))
+    with tempfile.TemporaryDirectory(prefix="wb-sup-ds-") as recorded:
+        if "dataset" in feeds:
+            REPLAY_FILES["dataset"] = _record_sample(Path(recorded) / "ticks")
+        for i in range(args.repeat):
+            bases.append(_bare_python())
+            for feed in feeds:  # the feeds take turns: all see the same background load
+                with tempfile.TemporaryDirectory(prefix="wb-sup-") as d:
+                    runs[feed].append(measure_once(Path(d) / str(i), feed))
     spawn = statistics.median(b[0] for b in bases)
     bare_rss = statistics.median(b[1] for b in bases)
     print(f"supervisor figures (median of {args.repeat} runs)")

@@ -5,15 +5,17 @@ to the columnar paths only: a replay's tick file (gateway) and the simulator's
 tape (executor, in a replay). The probe runs the three runners of the default
 simulated feed in threads of one fresh interpreter until a fill, then lists
 what got imported; the same probe on a replay shows that it can tell, and that
-a replay, CSV or Parquet (streamed with the numpy-only `parquet_lite`), loads
-numpy and nothing else of the list: pyarrow alone would blow the gateway's
-60 MB budget.
+a replay, CSV or Parquet (streamed with the numpy-only `parquet_lite`) or a
+dataset folder the recorder wrote (read with the numpy-only dataset reader),
+loads numpy and nothing else of the list: pyarrow alone would blow the
+gateway's 60 MB budget.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from helpers import ROOT
@@ -107,6 +109,31 @@ def test_simulated_live_runners_import_no_numpy_pyarrow_or_ccxt() -> None:
 def test_a_replay_loads_numpy_and_nothing_heavier(suffix: str, latency_ms: float) -> None:
     """The probe can tell. With a latency the simulator loads its tape of the file too."""
     fills, heavy = _probe("replay", TICKS + suffix, latency_ms)
+    assert fills >= 1
+    assert heavy == ["numpy", "workbench.marketdata"]
+
+
+@pytest.fixture(scope="module")
+def recorded_sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample as the live recorder writes it: a dataset folder of several files."""
+    from workbench.marketdata import load_ticks
+    from workbench.marketdata.recorder import TickRecorder
+
+    root = tmp_path_factory.mktemp("recorded") / "ticks"
+    recorder = TickRecorder(root, max_rows=1_000)
+    for batch in load_ticks(ROOT / f"{TICKS}.csv").batches(250):
+        recorder.write(batch)
+    recorder.close()
+    assert recorder.files_written == 5
+    return root
+
+
+@pytest.mark.parametrize("latency_ms", [0, 5])
+def test_a_replay_of_a_recorded_dataset_loads_numpy_and_nothing_heavier(
+    recorded_sample: Path, latency_ms: float
+) -> None:
+    """Gateway and (with a latency) the simulator's tape read the folder without pyarrow."""
+    fills, heavy = _probe("replay", str(recorded_sample), latency_ms)
     assert fills >= 1
     assert heavy == ["numpy", "workbench.marketdata"]
 

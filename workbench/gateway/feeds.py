@@ -9,6 +9,7 @@ import bisect
 import random
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from workbench.config import ReplayFeedConfig, SimulatedFeedConfig, WorkbenchConfig
@@ -105,13 +106,13 @@ class ReplayFeed:
     row fails the run before anything is published. At speed 0 a Parquet file
     with integer timestamps is streamed in chunks (`workbench.marketdata.stream`)
     and never held whole; at other speeds it is loaded whole through the same
-    reader (numpy only, no pyarrow). Any other file, or one that needs the row
-    checks' exact error or a repair, is loaded whole with `load_ticks`.
+    reader (numpy only, no pyarrow). A recorded dataset folder is loaded whole
+    with the numpy-only dataset reader (`workbench.marketdata.dataset`). Any
+    other file, or one that needs the row checks' exact error or a repair, is
+    loaded whole with `load_ticks`.
     """
 
     def __init__(self, cfg: ReplayFeedConfig, path: str) -> None:
-        from workbench.marketdata.loaders import load_ticks
-
         self._cfg = cfg
         self._i = 0
         self._t0: float | None = None
@@ -129,9 +130,7 @@ class ReplayFeed:
         if stream is not None:  # the same reader: no pyarrow in the gateway
             self._table = stream.table()
         else:
-            self._table = load_ticks(
-                path, symbol=cfg.symbol, price=cfg.price, repair=cfg.repair, fmt=cfg.format
-            )
+            self._table = _load_whole(cfg, path, lite=True)
         self._n = len(self._table)
         if cfg.speed == 0:
             self._batches = iter(self._table.batches(cfg.batch_size, first_seq=1))
@@ -198,12 +197,11 @@ def load_replay_ticks(cfg: WorkbenchConfig, *, lite: bool = False) -> TickTable:
     simulator's tape without the reporting stack (pandas) those import.
 
     Args:
-        lite: Read a Parquet file with the stream's numpy-only reader when it
-            can, as a runner must (pyarrow is ~50 MB of RSS); pyarrow reads a
-            big file about twice as fast.
+        lite: Read a Parquet file or a recorded dataset folder with the
+            numpy-only readers when they can, as a runner must (pyarrow is
+            ~50 MB of RSS, pyarrow.dataset ~90 MB); pyarrow reads a big file
+            about twice as fast.
     """
-    from workbench.marketdata.loaders import load_ticks
-
     r = cfg.gateway.replay
     path = cfg.resolve(r.path)
     if lite:
@@ -212,4 +210,15 @@ def load_replay_ticks(cfg: WorkbenchConfig, *, lite: bool = False) -> TickTable:
         stream = open_stream(path, symbol=r.symbol, price=r.price, fmt=r.format)
         if stream is not None:
             return stream.table()
+    return _load_whole(r, path, lite=lite)
+
+
+def _load_whole(r: ReplayFeedConfig, path: str | Path, *, lite: bool) -> TickTable:
+    """``load_ticks`` of the replay's file; a dataset folder without pyarrow if ``lite``."""
+    if lite and Path(path).is_dir():
+        from workbench.marketdata.dataset import load_dataset
+
+        return load_dataset(path, symbol=r.symbol, lite=True)
+    from workbench.marketdata.loaders import load_ticks
+
     return load_ticks(path, symbol=r.symbol, price=r.price, repair=r.repair, fmt=r.format)

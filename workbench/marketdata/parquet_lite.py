@@ -41,6 +41,7 @@ class HasNulls(Exception):
 _INT32, _INT64, _FLOAT, _DOUBLE, _BYTE_ARRAY = 1, 2, 4, 5, 6
 _NUMPY = {_INT32: "<i4", _INT64: "<i8", _FLOAT: "<f4", _DOUBLE: "<f8"}
 _UNCOMPRESSED, _GZIP, _ZSTD = 0, 2, 6
+_CODECS = {1: "SNAPPY", 3: "LZO", 4: "BROTLI", 5: "LZ4", 7: "LZ4_RAW"}  # left to pyarrow
 _PLAIN, _PLAIN_DICTIONARY, _RLE_DICTIONARY = 0, 2, 8
 _DATA_PAGE, _DICTIONARY_PAGE, _DATA_PAGE_V2 = 0, 2, 3
 _TS_UNITS = {1: 1_000_000, 2: 1_000, 3: 1}  # logicalType.TIMESTAMP.unit: ms, us, ns
@@ -81,7 +82,7 @@ def _decompress(codec: int, data: Buf, size: int) -> Buf:
         if lib.ZSTD_isError(got) or got != size:
             raise OSError("corrupt ZSTD page")
         return out
-    raise Unsupported(f"compression codec {codec}")
+    raise Unsupported(f"compression codec {_CODECS.get(codec, codec)}")
 
 
 def _unpack_bits(data: Buf, width: int, count: int) -> np.ndarray:

@@ -5,7 +5,9 @@ The dataset is partitioned by symbol and UTC date (hive style,
 ``pyarrow.dataset``). Rows are buffered and written as new files every
 ``roll_every_s`` seconds or ``max_rows_per_file`` rows, so a crash loses at
 most the part still open. Columns: ``ts_ns`` (the exchange's time), ``price``,
-``size``, ``recv_ns`` (local receive time), ``seq`` (the gateway's tick seq).
+``size``, ``recv_ns`` (local receive time), ``seq`` (the gateway's tick seq);
+the symbol and date are only in the path. Files are ZSTD-compressed, which the
+replay gateway's numpy-only reader (`parquet_lite`) reads without pyarrow.
 `workbench.marketdata.dataset.load_dataset` (and `load_ticks` on the folder)
 reads it back as one time-ordered table.
 """
@@ -86,6 +88,7 @@ class TickRecorder:
             partitioning=ds.partitioning(PARTITIONING, flavor="hive"),
             basename_template=f"part-{time.time_ns()}-{{i}}.parquet",
             existing_data_behavior="overwrite_or_ignore",
+            file_options=ds.ParquetFileFormat().make_write_options(compression="zstd"),
         )
         self.rows_written += len(table)
         self.files_written += 1
