@@ -336,9 +336,7 @@ class Container(containers.DeclarativeContainer):
         executor_id=runner_id,
         call_timeout_s=config.provided.executor.broker.call_timeout_s,
         subscribed=executor_subscribed,
-        # Not while it is built: the runner reconciles in its first step, with
-        # heartbeats going on while the venue answers (`ExecutorRunner`).
-        reconcile=False,
+        reconcile=False,  # in the runner's first step, heartbeating (`ExecutorRunner`)
     )
     # Live, the executor watches the market itself (the gateway's snapshots: collar,
     # staleness, daily loss); in replay it takes the market from each signal's own tick.
