@@ -45,6 +45,63 @@ def test_up_replay_exits_0_with_summary(tmp_path):
     assert "ticks/s" in out
 
 
+# Runs the CLI with every optional extra's modules made unimportable, as after
+# `pip install -e .` (what `make demo` installs): the extras' packages named in
+# pyproject.toml, and what only they bring (IPython, Jupyter's formats).
+CORE_ONLY = """
+import importlib.abc, sys
+blocked = set(sys.argv[1].split(","))
+class Extras(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in blocked:
+            raise ModuleNotFoundError(f"No module named {name!r} (an optional extra)", name=name)
+        return None
+sys.meta_path.insert(0, Extras())
+from workbench.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+MODULE_OF = {"empyrical-reloaded": "empyrical", "pytest-timeout": "pytest_timeout"}
+
+
+def extras_only_modules() -> set[str]:
+    """Top-level modules of the packages pyproject lists only as optional extras."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+    def names(reqs: list[str]) -> set[str]:
+        return {re.split(r"[<>=\[ ;]", r, maxsplit=1)[0].lower() for r in reqs}
+
+    core = names(project["dependencies"])
+    extras = set().union(*(names(v) for v in project["optional-dependencies"].values()))
+    pkgs = extras - core - {"workbench"}
+    return {MODULE_OF.get(p, p.replace("-", "_")) for p in pkgs} | {
+        "IPython", "jupyter_client", "nbformat", "nbclient",
+    }  # fmt: skip
+
+
+def test_up_runs_the_demo_on_the_core_dependencies_alone(tmp_path):
+    blocked = extras_only_modules()
+    assert {"ipywidgets", "papermill", "ccxt", "optuna"} <= blocked
+    data = write_ticks(tmp_path / "ticks.csv")
+    cfg = make_config(
+        tmp_path,
+        gateway={"feed": "replay", "replay": {"path": str(data)}},
+        strategies=[{"id": "sr", "params": {"conditions": [COND_B, COND_S]}}],
+    )
+    argv = ["up", "--config", str(cfg.save(tmp_path / "c.toml"))]
+    p = subprocess.run(
+        [sys.executable, "-c", CORE_ONLY, ",".join(sorted(blocked)), *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "signals 4  orders 4  fills 4" in p.stdout
+
+
 def test_up_exits_nonzero_when_a_runner_fails(tmp_path):
     cfg = make_config(tmp_path, strategies=[{"id": "x", "class_path": "nope:Nope", "params": {}}])
     p = up(cfg.save(tmp_path / "c.toml"))
