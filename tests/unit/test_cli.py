@@ -103,3 +103,24 @@ def test_a_replay_result_carries_the_config_that_ran():
     result = replay(ROOT / "configs/demo.toml", mode="fast", progress=False)
     assert isinstance(result.config, WorkbenchConfig)
     assert result.config.source.endswith("demo.toml")
+
+
+def test_building_the_parser_imports_no_research_stack():
+    """Every command builds the whole parser, the kill switch too: it must start fast."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from workbench.cli import build_parser; build_parser(); "
+        "print([m for m in ('pandas', 'plotly', 'dask', 'pyarrow', 'numpy') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_sweep_with_an_unknown_metric_exits_2_naming_the_choices(tmp_path, capsys):
+    config = Path(__file__).parents[2] / "configs" / "demo.toml"
+    args = ["sweep", "--config", str(config), "--grid", "take_profit=0.1,0.2"]
+    assert cli([*args, "--metric", "nope", "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert "--metric 'nope'" in err and "net_pnl" in err and not (tmp_path / "s").exists()
