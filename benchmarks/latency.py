@@ -24,6 +24,12 @@ same rate with the same pacing (tick ``k`` due ``k / rate`` s after start,
 sleep until due) stamped with ``time.time_ns()``; B (SUB) decodes each and
 PUSHes a small message on; C (PULL) records ``time.time_ns() - origin_ns``.
 
+Two references beside it show what the strategy's pattern costs by itself:
+the same A -> B -> C, but B forwards only every N-th message, as a strategy
+sends a signal for about 1 tick in N (N measured from the product run); and
+that again with B busy for ``REFERENCE_WORK_US`` before each forward, as a
+strategy works out a signal and saves it. The target is against the baseline.
+
     .venv/bin/python benchmarks/latency.py [--rate 10000] [--ticks 50000]
 """
 
@@ -58,6 +64,8 @@ DEFAULT_RATE = 10_000.0
 DEFAULT_TICKS = 50_000
 DEFAULT_SEED = 7
 TARGET_P50_RATIO = 2.0  # the orders issue: p50 <= 2x raw, p99 no worse than before
+REFERENCE_WORK_US = 50.0
+"""The filtering reference relay's busy time per forwarded message (less than the strategy's)."""
 END_TOPIC = b"end/"
 DATA_TOPIC = b"tick/"
 RUNNERS = ("executor", "strategy", "gateway")
@@ -305,8 +313,15 @@ def raw_source(address: str, rate: float, ticks: int) -> dict[str, Any]:
     return {"sent": k, "rate_per_s": k / elapsed}
 
 
-def raw_relay(sub_address: str, push_address: str) -> dict[str, Any]:
-    """B: SUB, decode, PUSH a small message carrying the origin timestamp on."""
+def raw_relay(
+    sub_address: str, push_address: str, every: int = 1, work_us: float = 0.0
+) -> dict[str, Any]:
+    """B: SUB, decode, PUSH a small message carrying the origin timestamp on.
+
+    With ``every`` > 1 only messages whose number is a multiple of it go on,
+    each after ``work_us`` of busy work (a strategy's pattern: most ticks make
+    no signal, and a signal takes work before it leaves).
+    """
     import msgpack
     import zmq
 
@@ -320,6 +335,7 @@ def raw_relay(sub_address: str, push_address: str) -> dict[str, Any]:
     push.connect(push_address)
     emit({"event": "ready"})
     packb, unpackb = msgpack.packb, msgpack.unpackb
+    perf_ns, work_ns = time.perf_counter_ns, int(work_us * 1000)
     n = 0
     while True:
         topic, body = sub.recv_multipart()
@@ -327,6 +343,12 @@ def raw_relay(sub_address: str, push_address: str) -> dict[str, Any]:
             push.send(b"")
             break
         k, origin_ns, _price = unpackb(body)
+        if every > 1:
+            if k % every:
+                continue
+            until = perf_ns() + work_ns
+            while perf_ns() < until:
+                pass
         push.send(packb([k, origin_ns]))
         n += 1
     sub.close()
@@ -358,14 +380,25 @@ def raw_sink(address: str) -> dict[str, Any]:
     return summarize(latencies)
 
 
-def run_raw(rate: float, ticks: int, timeout_s: float, keep: bool) -> dict[str, Any]:
-    """A -> B -> C over ipc; p50/p99 of the end-to-end latencies C recorded."""
+def run_raw(
+    rate: float, ticks: int, timeout_s: float, keep: bool, every: int = 1, work_us: float = 0.0
+) -> dict[str, Any]:
+    """A -> B -> C over ipc; p50/p99 of the end-to-end latencies C recorded.
+
+    ``every`` and ``work_us``: B forwards only every ``every``-th message, after
+    ``work_us`` of busy work (`raw_relay`).
+    """
     with work_dir("rawlat", keep) as folder, Processes(folder) as procs:
         a_addr, c_addr = f"ipc://{folder / 'a'}", f"ipc://{folder / 'c'}"
         sink = procs.start_call("raw-c", "latency:raw_sink", address=c_addr)
         sink.wait_event("ready", timeout_s)
         relay = procs.start_call(
-            "raw-b", "latency:raw_relay", sub_address=a_addr, push_address=c_addr
+            "raw-b",
+            "latency:raw_relay",
+            sub_address=a_addr,
+            push_address=c_addr,
+            every=every,
+            work_us=work_us,
         )
         relay.wait_event("ready", timeout_s)
         source = procs.start_call(
@@ -396,6 +429,9 @@ def run(
     """Run the product and the raw baseline; return the figures."""
     product = run_product(rate, ticks, seed, timeout_s, keep)
     raw = run_raw(rate, ticks, timeout_s, keep)
+    every = max(2, round(product["strategy_ticks"] / max(1, product["n"])))
+    filtered = run_raw(rate, ticks, timeout_s, keep, every=every)
+    worked = run_raw(rate, ticks, timeout_s, keep, every=every, work_us=REFERENCE_WORK_US)
     r50 = product["p50_us"] / raw["p50_us"]
     r99 = product["p99_us"] / raw["p99_us"]
     target = "ok" if r50 <= TARGET_P50_RATIO else "ABOVE"
@@ -445,6 +481,20 @@ def run(
             f"{target} vs target <= {TARGET_P50_RATIO}",
         ),
         Figure(BENCH, "ratio wire / raw p99", round(r99, 2), "x"),
+        Figure(
+            BENCH,
+            f"raw, B forwards 1 in {every} p50",
+            filtered["p50_us"],
+            "us",
+            f"{filtered['p50_us'] / raw['p50_us']:.2f}x raw; n={filtered['n']:,}",
+        ),
+        Figure(
+            BENCH,
+            f"raw, 1 in {every} after {REFERENCE_WORK_US:.0f} us of work p50",
+            worked["p50_us"],
+            "us",
+            f"{worked['p50_us'] / raw['p50_us']:.2f}x raw; n={worked['n']:,}",
+        ),
         Figure(
             BENCH,
             "runner CPU executor / strategy / gateway",
