@@ -207,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in (
         ("halt", "stop all new orders now (the executor journals it; a restart stays halted)"),
         ("resume", "let orders out again after a halt"),
+        ("reduce", "only orders that shrink a position; resting ones that would grow it cancelled"),
         ("state", "print the executor's trading state and positions"),
     ):
         k = sub.add_parser(name, help=text)

@@ -3,6 +3,7 @@
 - `ConfigurationError`: stop and fix the config or the command line.
 - `TemporaryError`: retry with backoff (a busy port, a broker blip).
 - `OrderRejected`: skip this order, alert, carry on.
+- `RiskRefused`: an operator command the risk limits refuse (say why, change nothing).
 - `StrategyError`: a bug in user strategy code.
 - `CodecError`: a malformed, truncated or unknown wire frame: count, log, drop.
 - `DataError`: a tick file that cannot be read as asked.
@@ -60,6 +61,10 @@ class OrderRejected(WorkbenchError):
         super().__init__(f"order {order_id} rejected: {reason}")
         self.order_id = order_id
         self.reason = reason
+
+
+class RiskRefused(WorkbenchError):
+    """An operator command the risk limits refuse: ``resume`` past the daily loss limit."""
 
 
 class StrategyError(WorkbenchError):

@@ -149,6 +149,8 @@ def test_the_notebook_facade_halts_and_resumes(tmp_path):
         wb.start(wait=True, timeout=60)
         assert wb.halt()["trading_state"] == "HALTED"
         wait_until(lambda: wb.trading_state() == "HALTED", 10, "the heartbeat to show HALTED")
+        assert wb.reduce()["trading_state"] == "REDUCING"
+        wait_until(lambda: wb.trading_state() == "REDUCING", 10, "the heartbeat to show REDUCING")
         assert wb.resume()["trading_state"] == "ACTIVE"
         wait_until(lambda: wb.trading_state() == "ACTIVE", 10, "the heartbeat to show ACTIVE")
     finally:

@@ -87,6 +87,18 @@ class WorkbenchConfig(BaseSettings):
         return v
 
     @model_validator(mode="after")
+    def _runner_ids_distinct(self) -> WorkbenchConfig:
+        # The executor names its own kill-switch orders by its id: a strategy
+        # of that name would pass for them.
+        for i, s in enumerate(self.strategies):
+            if s.id in (self.executor.id, self.gateway.id):
+                raise ValueError(
+                    f"strategies[{i}].id: {s.id!r} is the id of the "
+                    f"{'executor' if s.id == self.executor.id else 'gateway'}; pick another"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _hosts(self) -> WorkbenchConfig:
         if not self.hosts:
             return self

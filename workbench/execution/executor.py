@@ -18,10 +18,11 @@ from workbench.domain.accounting import Portfolio
 from workbench.domain.model import Fill, Order, OrderStatus, Signal
 from workbench.domain.orders import OrderAck
 from workbench.exceptions import OrderRejected
+from workbench.execution import killswitch
 from workbench.execution.broker import Broker, BrokerTimeout, MarketFed, TimedCalls
 from workbench.execution.broker import make_breaker as make_breaker
 from workbench.execution.journal_memory import JournalPort
-from workbench.execution.killswitch import cancel_open_orders, flatten_signals
+from workbench.execution.killswitch import CancelRetries, cancel_open_orders
 from workbench.execution.lifecycle import (
     EVENT_NAMES,
     OpenOrders,
@@ -86,6 +87,9 @@ class Executor:
         self.replay = replay
         self.executor_id = executor_id
         self._refused = BurstLog("signal_refused", 5.0)
+        self._flattening = False
+        self._day_deferred = ""
+        self.cancel_retries = CancelRetries()
         self.engine = RiskEngine(risk)
         saved = journal.trading_state()
         if saved is not None:
@@ -146,7 +150,14 @@ class Executor:
         return reconcile(self)
 
     def poll(self) -> list[Fill]:
-        """Take the broker's execution reports since the last call; journal and publish them."""
+        """Take the broker's execution reports since the last call; journal and publish them.
+
+        Cancels the venue did not take are asked again first, when due.
+        """
+        if len(self.cancel_retries):
+            due = self.cancel_retries.due(time.monotonic(), self.open.by_client_id)
+            if due:
+                cancel_open_orders(self, "retry", only=lambda t: t.order.client_order_id in due)
         out = Outcome()
         if not self._drain(out):
             return []
@@ -154,6 +165,8 @@ class Executor:
         self.commit(out, events)
         for e in events:
             self._publish(e)
+        if out.fills and self.risk.max_daily_loss:
+            self.check_daily_loss()
         return out.fills
 
     def _now_ns(self, signal: Signal | None = None) -> int:
@@ -169,28 +182,6 @@ class Executor:
             if q is not None and pos.qty:
                 total += pos.unrealized(q.price)
         return total
-
-    def check_daily_loss(self, now_ns: int | None = None) -> None:
-        """HALT when the day's PnL is past ``max_daily_loss`` (journals the day's start)."""
-        now_ns = now_ns or time.time_ns()
-        total = self.total_pnl()
-        engine = self.engine
-        before = engine.day
-        breached = engine.daily_loss_breached(total, now_ns)
-        if engine.day != before:
-            saved = self.journal.risk_day(engine.day)
-            if saved is None:
-                self.journal.set_risk_day(engine.day, engine.day_start_pnl)
-            else:
-                engine.day_start_pnl = saved
-                breached = engine.daily_loss_breached(total, now_ns)
-        if breached and engine.state is not TradingState.HALTED:
-            loss = total - engine.day_start_pnl
-            self.set_trading_state(
-                TradingState.HALTED,
-                f"max_daily_loss: the day's PnL {loss:.6g} is below -{self.risk.max_daily_loss}",
-                "risk",
-            )
 
     def _refuse(self, s: Signal) -> None:
         self.telemetry.inc("signals_refused")
@@ -220,6 +211,11 @@ class Executor:
                 signals = [s for s in signals if s.strategy_id in self.allowed]
         if not signals:
             return []
+        if self.risk.max_daily_loss and len(signals) > 1 and not self._flattening:
+            # The loss limit is checked between signals, not only between
+            # batches: a batch's size (the wire's, the fast replay's) must not
+            # decide how far past the limit trading goes.
+            return [f for s in signals for f in self.on_signals([s], received_ns)]
         if self.risk.max_daily_loss:
             # Before the batch moves the market: a day's first trade counts for that day.
             self.check_daily_loss(self._now_ns(signals[0]))
@@ -243,12 +239,14 @@ class Executor:
             else:
                 if self.replay:
                     self.engine.on_price(s.symbol, s.price, s.ts_ns)
+                flatten = self._flattening
                 reason = self.engine.check(
                     order,
                     s.strategy_id,
                     pos,
                     self._now_ns(s),
-                    flatten=s.strategy_id == self.executor_id,
+                    working=0.0 if flatten else self.open.working(s.symbol, order.side),
+                    flatten=flatten,
                 )
             if not reason and s.id not in known:
                 projected[s.symbol] = pos + order.side.sign * order.qty
@@ -281,35 +279,31 @@ class Executor:
             self.check_daily_loss(self._now_ns(signals[-1]))
         return out.fills
 
-    def halt(self, reason: str = "halt", source: str = "operator") -> int:
-        """HALT now, then cancel every open order at the venue (see `killswitch`).
+    # -- the kill switch and the daily loss limit (their bodies: `killswitch`) ------------
 
-        Returns:
-            How many cancels the venue took.
-        """
-        self.set_trading_state(TradingState.HALTED, reason, source)
-        return cancel_open_orders(self, reason)
+    def halt(self, reason: str = "halt", source: str = "operator") -> int:
+        """HALT now, then cancel every open order at the venue; returns the cancels it took."""
+        return killswitch.halt(self, reason, source)
 
     def flatten(self) -> list[Fill]:
-        """HALT and cancel open orders (`halt`), then send orders that zero every position.
+        """HALT, cancel open orders, then send the orders that zero every position."""
+        return killswitch.flatten(self)
 
-        Each order comes from a signal of the executor's own (``<executor
-        id>:<n>``), journaled like any other, at the last market price seen; a
-        symbol without one is left open, logged and alerted (not sent blind).
-        """
-        self.halt("flatten requested")
-        signals = flatten_signals(self)
-        if not signals:
-            return []
-        # Flatten orders only shrink positions: they are checked as REDUCING,
-        # and no limit but that one may stop a kill switch.
-        self.engine.state = TradingState.REDUCING
-        allowed, self.allowed = self.allowed, None
-        try:
-            return self.on_signals(signals)
-        finally:
-            self.allowed = allowed
-            self.engine.state = TradingState.HALTED
+    def reduce(self, source: str = "operator") -> int:
+        """REDUCING, then cancel the open orders that would grow a position."""
+        return killswitch.reduce(self, source)
+
+    def resume(self, source: str = "operator") -> None:
+        """Back to ACTIVE (`RiskRefused` while the daily loss limit is still breached)."""
+        killswitch.resume(self, source)
+
+    def check_daily_loss(self, now_ns: int | None = None) -> None:
+        """HALT when the day's PnL is past ``max_daily_loss``."""
+        killswitch.check_daily_loss(self, now_ns or time.time_ns())
+
+    def daily_loss_breached(self) -> bool:
+        """Whether the day's PnL is past ``max_daily_loss`` now (no state change)."""
+        return killswitch.daily_loss_breached(self, time.time_ns())
 
     def _drain(self, out: Outcome) -> int:
         """Apply the broker's reports to ``out``; returns how many (0 if it cannot be asked)."""
@@ -329,7 +323,10 @@ class Executor:
         t = self.open.track(order, strategy_id)
         cid = order.client_order_id
         try:
-            ack = self.breaker.call(self.calls, self.broker.submit, order)
+            if self._flattening:  # the kill switch tries the venue even with the circuit open
+                ack = self.calls(self.broker.submit, order)
+            else:
+                ack = self.breaker.call(self.calls, self.broker.submit, order)
         except OrderRejected as e:
             ack = OrderAck(cid, False, reason=e.reason)
         except Exception as e:

@@ -1,4 +1,7 @@
-"""The kill switch at the venue: cancel the executor's resting orders, build flatten signals.
+"""The kill switch and the daily loss limit: what moves the executor's trading state.
+
+Cancel the executor's resting orders, build flatten signals, halt on the
+daily loss limit, refuse a resume while it is still breached.
 
 `Executor.halt` and `Executor.flatten` drive these. Halting first stops new
 orders (journaled, so a restart stays halted); then every order the venue may
@@ -6,17 +9,25 @@ still act on (resting limits and stops, orders in doubt) is cancelled through
 the broker port, each request journaled beside the report that answers it, so
 nothing the strategies placed before the halt can fill after it. `resume`
 places nothing again: a cancelled order stays cancelled.
+
+Cancels do not go through the circuit breaker: it keeps strategy orders off a
+failing venue, and the venue failing is when a kill switch matters most. A
+cancel the venue does not take is asked again (`CancelRetries`) until the
+order is closed.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Container
 from typing import TYPE_CHECKING
 
 import structlog
 
-from workbench.domain.model import Side, Signal
-from workbench.execution.lifecycle import Outcome
+from workbench.domain.model import Fill, Side, Signal
+from workbench.exceptions import RiskRefused
+from workbench.execution.lifecycle import Outcome, Tracked
+from workbench.execution.risk import TradingState, utc_day
 from workbench.messaging.codec import Event, Payload
 
 if TYPE_CHECKING:
@@ -25,32 +36,91 @@ if TYPE_CHECKING:
 log = structlog.get_logger()
 
 
-def cancel_open_orders(ex: Executor, reason: str) -> int:
-    """Ask the venue to cancel every open order of ``ex``; journal each request and its report.
-
-    A cancel the venue does not take (an error, a timeout, an open circuit) is
-    journaled, logged and alerted; the other orders are still asked.
+def halt(ex: Executor, reason: str, source: str) -> int:
+    """HALT now (journaled first), then cancel every open order at the venue.
 
     Returns:
         How many cancels the venue took.
     """
-    tracked = list(ex.open.by_client_id.values())
+    ex.set_trading_state(TradingState.HALTED, reason, source)
+    return cancel_open_orders(ex, reason)
+
+
+def flatten(ex: Executor) -> list[Fill]:
+    """HALT and cancel open orders (`halt`), then send orders that zero every position.
+
+    Each order comes from a signal of the executor's own (``<executor
+    id>:<n>``), journaled like any other, at the last market price seen; a
+    symbol without one is left open, logged and alerted (not sent blind). The
+    daily loss limit and the circuit breaker do not stop them: a kill switch
+    must work when those have tripped.
+    """
+    halt(ex, "flatten requested", "operator")
+    signals = flatten_signals(ex)
+    if not signals:
+        return []
+    # Flatten orders only shrink positions: they are checked as REDUCING,
+    # and no limit but that one may stop a kill switch.
+    ex.engine.state = TradingState.REDUCING
+    allowed, ex.allowed = ex.allowed, None
+    ex._flattening = True
+    try:
+        return ex.on_signals(signals)
+    finally:
+        ex._flattening = False
+        ex.allowed = allowed
+        ex.engine.state = TradingState.HALTED
+
+
+def reduce(ex: Executor, source: str) -> int:
+    """REDUCING now (journaled first), then cancel the open orders that would grow a position.
+
+    Returns:
+        How many cancels the venue took.
+    """
+    ex.set_trading_state(TradingState.REDUCING, "reduce", source)
+
+    def grows(t: Tracked) -> bool:
+        return t.order.side.sign * ex.portfolio.position(t.order.symbol) >= 0
+
+    return cancel_open_orders(ex, "reduce", only=grows)
+
+
+def cancel_open_orders(
+    ex: Executor, reason: str, only: Callable[[Tracked], bool] | None = None
+) -> int:
+    """Ask the venue to cancel every open order of ``ex``; journal each request and its report.
+
+    A cancel the venue does not take (an error, a timeout) is journaled, logged
+    and alerted, and asked again later (`CancelRetries`); the other orders are
+    still asked.
+
+    Args:
+        only: Cancel only the open orders it is true for (all when None).
+
+    Returns:
+        How many cancels the venue took.
+    """
+    tracked = [t for t in ex.open.by_client_id.values() if only is None or only(t)]
     if not tracked:
         return 0
     out, events = Outcome(), list[Payload]()
     now, asked = time.time_ns(), 0
     for t in tracked:
         state = t.state
+        cid = t.order.client_order_id
         try:
-            ex.breaker.call(ex.calls, ex.broker.cancel, t.order.client_order_id)
+            ex.calls(ex.broker.cancel, cid)
         except Exception as e:
             log.error("order_cancel_failed", order_id=t.order.id, error=repr(e))
             note = f"cancel failed: {e!r}"
             events.append(Event("alert", {"reason": "cancel_failed", "order_id": t.order.id}))
+            ex.cancel_retries.failed(cid, time.monotonic())
         else:
             asked += 1
             note = f"cancel requested: {reason}"
             log.warning("order_cancel_requested", order_id=t.order.id, reason=reason)
+            ex.cancel_retries.done(cid)
         u = out.update(t)
         u.reports.append((state.status, now, state.venue_order_id, None, note, "cancel"))
     ex._drain(out)  # the venue's answers: CANCELLED, or a fill that came first
@@ -58,6 +128,35 @@ def cancel_open_orders(ex: Executor, reason: str) -> int:
     for event in events:
         ex._publish(event)
     return asked
+
+
+class CancelRetries:
+    """Cancels the venue did not take, asked again with backoff (1 s doubling to 30 s)."""
+
+    FIRST_S = 1.0
+    MAX_S = 30.0
+
+    def __init__(self) -> None:
+        self._next: dict[str, tuple[float, float]] = {}  # client id -> (due, backoff)
+
+    def __len__(self) -> int:
+        return len(self._next)
+
+    def failed(self, client_order_id: str, now: float) -> None:
+        """A cancel failed: ask again after the backoff, which doubles each time."""
+        backoff = self._next.get(client_order_id, (0.0, self.FIRST_S / 2))[1] * 2
+        backoff = min(self.MAX_S, backoff)
+        self._next[client_order_id] = (now + backoff, backoff)
+
+    def done(self, client_order_id: str) -> None:
+        """The venue took the cancel, or the order is closed: stop asking."""
+        self._next.pop(client_order_id, None)
+
+    def due(self, now: float, open_ids: Container[str]) -> set[str]:
+        """Client ids to ask again now; closed orders are forgotten."""
+        for cid in [c for c in self._next if c not in open_ids]:
+            del self._next[cid]
+        return {cid for cid, (at, _) in self._next.items() if at <= now}
 
 
 def flatten_signals(ex: Executor) -> list[Signal]:
@@ -84,3 +183,66 @@ def flatten_signals(ex: Executor) -> list[Signal]:
             )
         )  # fmt: skip
     return signals
+
+
+# -- the daily loss limit ------------------------------------------------------------------
+
+
+def check_daily_loss(ex: Executor, now_ns: int) -> None:
+    """HALT when the day's PnL is past ``max_daily_loss`` (journals the day's start).
+
+    Only from ACTIVE: REDUCING lets nothing but shrinking orders out, and an
+    operator who chose it after a loss halt must be able to unwind. A new
+    day's start is taken only once every open position has a market price:
+    one valued at nothing would hide (or invent) the day's loss.
+    """
+    engine = ex.engine
+    day = utc_day(now_ns)
+    if day != engine.day:
+        saved = ex.journal.risk_day(day)
+        if saved is None:
+            held = ex.portfolio.positions.items()
+            unpriced = sorted(s for s, p in held if p.qty and s not in engine.market)
+            if unpriced:
+                if ex._day_deferred != day:
+                    ex._day_deferred = day
+                    log.warning("daily_loss_start_deferred", day=day, unpriced=unpriced)
+                return
+            engine.day, engine.day_start_pnl = day, ex.total_pnl()
+            ex.journal.set_risk_day(day, engine.day_start_pnl)
+        else:
+            engine.day, engine.day_start_pnl = day, saved
+    total = ex.total_pnl()
+    if engine.daily_loss_breached(total, now_ns) and engine.state is TradingState.ACTIVE:
+        loss = total - engine.day_start_pnl
+        ex.set_trading_state(
+            TradingState.HALTED,
+            f"max_daily_loss: the day's PnL {loss:.6g} is below -{ex.risk.max_daily_loss}",
+            "risk",
+        )
+
+
+def daily_loss_breached(ex: Executor, now_ns: int) -> bool:
+    """Whether the day's PnL is past ``max_daily_loss`` at ``now_ns`` (no state change)."""
+    if not ex.risk.max_daily_loss or ex.engine.day != utc_day(now_ns):
+        return False
+    return ex.total_pnl() - ex.engine.day_start_pnl < -ex.risk.max_daily_loss
+
+
+def resume(ex: Executor, source: str) -> None:
+    """Back to ACTIVE; refused while the day's loss is still past ``max_daily_loss``.
+
+    Raises:
+        RiskRefused: the daily loss limit is still breached.
+    """
+    now_ns = time.time_ns()
+    if ex.risk.max_daily_loss:
+        check_daily_loss(ex, now_ns)
+        if daily_loss_breached(ex, now_ns):
+            loss = ex.total_pnl() - ex.engine.day_start_pnl
+            raise RiskRefused(
+                f"the day's PnL {loss:.6g} is still below -{ex.risk.max_daily_loss} "
+                "(max_daily_loss): 'reduce' or 'halt --flatten' can unwind; resume needs "
+                "a higher limit or the next day"
+            )
+    ex.set_trading_state(TradingState.ACTIVE, "resume", source)

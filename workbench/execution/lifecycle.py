@@ -56,6 +56,14 @@ class OpenOrders:
     def __len__(self) -> int:
         return len(self.by_client_id)
 
+    def working(self, symbol: str, side: Side) -> float:
+        """What is left to fill of the open orders on ``side`` of ``symbol``."""
+        return sum(
+            t.order.qty - t.state.filled_qty
+            for t in self.by_client_id.values()
+            if t.order.symbol == symbol and t.order.side is side
+        )
+
     def track(self, order: Order, strategy_id: str, state: OrderState | None = None) -> Tracked:
         """Follow ``order`` from now on (PENDING_NEW unless ``state`` says otherwise)."""
         t = Tracked(order, strategy_id, state or OrderState(order.client_order_id, order.qty))

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import math
 from dataclasses import dataclass, field
 
 from workbench.config import RiskConfig
-from workbench.domain.model import Order
+from workbench.domain.model import Order, OrderType
 
 NS = 1_000_000_000
 
@@ -76,7 +77,13 @@ class RiskEngine:
     day_start_pnl: float = 0.0
 
     def on_price(self, symbol: str, price: float, ts_ns: int) -> None:
-        """The market moved (a tick, or in replay the signal's own tick)."""
+        """The market moved (a tick, or in replay the signal's own tick).
+
+        A price that is not a positive finite number is ignored: a collar needs
+        something to divide by, and a bad quote must not pass for a price.
+        """
+        if not (price > 0 and math.isfinite(price)):
+            return
         q = self.market.get(symbol)
         if q is None or ts_ns >= q.ts_ns:
             self.market[symbol] = Quote(price, ts_ns)
@@ -92,45 +99,69 @@ class RiskEngine:
         return self.cfg.max_position_qty_by_symbol.get(symbol, self.cfg.max_position_qty)
 
     def check(
-        self, order: Order, strategy_id: str, position: float, now_ns: int, *, flatten: bool = False
+        self,
+        order: Order,
+        strategy_id: str,
+        position: float,
+        now_ns: int,
+        *,
+        working: float = 0.0,
+        flatten: bool = False,
     ) -> str:
         """The reason ``order`` may not go, or '' when it may.
 
         Args:
-            position: The symbol's signed position before this order.
+            position: The symbol's signed position before this order (fills,
+                plus earlier orders of the same batch as if they filled).
             now_ns: The executor's clock (see the module docstring).
+            working: What is left of the open orders on this order's side of
+                the symbol, counted as if it filled first: the worst case.
             flatten: The kill switch's own order: only the state rule applies.
         """
         r = self.cfg
-        after = position + order.side.sign * order.qty
+        bad = _bad_numbers(order)
+        if bad:
+            return bad
+        sign = order.side.sign
+        base = position + sign * working
+        after = base + sign * order.qty
         if self.state is TradingState.HALTED:
             return "trading halted"
         if self.state is TradingState.REDUCING and not (
-            abs(after) < abs(position) and after * position >= 0
+            abs(after) < abs(base) and after * base >= 0
         ):
-            return f"trading state REDUCING: order would not reduce position {position}"
+            resting = f" with {working:g} more on its side resting" if working else ""
+            return f"trading state REDUCING: order would not reduce position {position}{resting}"
         if flatten:
             return ""
         if r.max_order_qty and order.qty > r.max_order_qty:
             return f"qty {order.qty} exceeds max_order_qty {r.max_order_qty}"
-        if r.max_order_notional and order.qty * order.price > r.max_order_notional:
+        # A limit or stop order goes to the venue at its own price, not the signal's.
+        price = max(order.price, order.order_price)
+        if r.max_order_notional and order.qty * price > r.max_order_notional:
             return (
-                f"notional {order.qty * order.price:.6g} exceeds max_order_notional "
+                f"notional {order.qty * price:.6g} exceeds max_order_notional "
                 f"{r.max_order_notional}"
             )
         limit = self.position_limit(order.symbol)
-        if limit and abs(after) > limit and abs(after) > abs(position):
-            return f"position {after} would exceed max_position_qty {limit}"
+        if limit and abs(after) > limit and (abs(after) > abs(base) or after * base < 0):
+            resting = f" (counting {working:g} resting on its side)" if working else ""
+            return f"position {after} would exceed max_position_qty {limit}{resting}"
         quote = self.market.get(order.symbol)
         if r.price_collar_pct:
             if quote is None:
                 return f"no market price for {order.symbol} to check price_collar_pct against"
-            off = abs(order.price - quote.price) / quote.price * 100
-            if off > r.price_collar_pct:
-                return (
-                    f"price {order.price} is {off:.3g}% from the market {quote.price}, "
-                    f"beyond price_collar_pct {r.price_collar_pct}"
-                )
+            # A stop's price is a trigger (it then trades at the market); a limit's is a price.
+            prices = [order.price]
+            if order.order_type is OrderType.LIMIT:
+                prices.append(order.order_price)
+            for p in prices:
+                off = abs(p - quote.price) / quote.price * 100
+                if off > r.price_collar_pct:
+                    return (
+                        f"price {p} is {off:.3g}% from the market {quote.price}, "
+                        f"beyond price_collar_pct {r.price_collar_pct}"
+                    )
         if r.stale_market_data_s:
             if quote is None:
                 return f"no market data for {order.symbol} (stale_market_data_s)"
@@ -151,9 +182,33 @@ class RiskEngine:
         The day is the UTC date of ``now_ns``; the first call of a day records
         its starting PnL (the executor journals it, so a restart keeps it).
         """
-        day = dt.datetime.fromtimestamp(now_ns / NS, dt.UTC).strftime("%Y-%m-%d")
+        day = utc_day(now_ns)
         if day != self.day:
             self.day, self.day_start_pnl = day, total_pnl
         if not self.cfg.max_daily_loss:
             return False
         return total_pnl - self.day_start_pnl < -self.cfg.max_daily_loss
+
+
+def utc_day(now_ns: int) -> str:
+    """The UTC date of ``now_ns``, as the daily loss limit counts days."""
+    return dt.datetime.fromtimestamp(now_ns / NS, dt.UTC).strftime("%Y-%m-%d")
+
+
+def _bad_numbers(order: Order) -> str:
+    """Why ``order``'s numbers cannot be traded, or ''.
+
+    The codec checks signals from the wire; this also covers in-process callers.
+    """
+    if not _positive(order.qty):
+        return f"qty {order.qty} is not a positive finite number"
+    if not _positive(order.price):
+        return f"price {order.price} is not a positive finite number"
+    op = order.order_price
+    if not (_positive(op) or (op == 0 and order.order_type is OrderType.MARKET)):
+        return f"{order.order_type.value} order_price {op} is not a positive finite number"
+    return ""
+
+
+def _positive(x: float) -> bool:
+    return x > 0 and math.isfinite(x)

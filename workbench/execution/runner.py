@@ -24,7 +24,6 @@ from typing import Any, Protocol
 
 from workbench.domain.model import Signal, Tick
 from workbench.execution.executor import Executor
-from workbench.execution.risk import TradingState
 from workbench.messaging.codec import Ack, Command, EndOfStream, Envelope, Event, Payload
 from workbench.messaging.delivery import InboundSequence
 from workbench.messaging.heartbeat_extras import EosSummary, ExecutorExtra
@@ -266,9 +265,9 @@ class ExecutorRunner(Runner):
                 else:
                     ex.halt(str(p.args.get("reason") or "halt"))
             elif p.name == "reduce":
-                ex.set_trading_state(TradingState.REDUCING, "reduce", "operator")
+                ex.reduce()
             elif p.name == "resume":
-                ex.set_trading_state(TradingState.ACTIVE, "resume", "operator")
+                ex.resume()
             elif p.name != "state":
                 return Event("error", {"error": f"No command named {p.name!r}"})
         except Exception as e:  # a command never takes the executor down

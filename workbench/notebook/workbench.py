@@ -243,6 +243,12 @@ class Workbench:
 
         return send_command(self.config, "resume", timeout_s=timeout_s)
 
+    def reduce(self, *, timeout_s: float = 3.0) -> dict[str, Any]:
+        """Only shrinking orders from now; resting orders that would grow a position cancelled."""
+        from workbench.notebook.control import send_command
+
+        return send_command(self.config, "reduce", timeout_s=timeout_s)
+
     def trading_state(self) -> str:
         """ACTIVE, REDUCING or HALTED as of the executor's last heartbeat ('' before one)."""
         ex = self._executor_extra()

@@ -83,6 +83,15 @@ def test_duplicate_strategy_ids_are_rejected(tmp_path):
         load_config(write(tmp_path, text))
 
 
+@pytest.mark.parametrize("runner", ["executor", "gateway"])
+def test_a_strategy_may_not_take_the_executors_or_gateways_id(tmp_path, runner):
+    text = f'[{runner}]\nid = "main"\n[[strategies]]\nid = "main"\n'
+    with pytest.raises(
+        ConfigurationError, match=rf"strategies\[0\]\.id: 'main' is the id of the {runner}"
+    ):
+        load_config(write(tmp_path, text))
+
+
 def test_bus_addresses_must_differ(tmp_path):
     text = '[bus]\nticks_address = "ipc:///tmp/x"\nsignals_address = "ipc:///tmp/x"\n'
     with pytest.raises(ConfigurationError, match="must all differ"):

@@ -8,6 +8,7 @@ from workbench.config import RiskConfig
 from workbench.domain.model import OrderType, Side, Signal, TimeInForce
 from workbench.execution.executor import Executor, make_breaker
 from workbench.execution.journal import Journal
+from workbench.execution.killswitch import CancelRetries
 from workbench.execution.risk import TradingState
 from workbench.execution.simulator import SimulatedBroker
 from workbench.messaging.codec import Event
@@ -93,3 +94,101 @@ def test_a_cancel_the_venue_refuses_is_journaled_and_alerted_and_the_halt_holds(
     order_id = next(o["order_id"] for o in h.journal.orders() if o["signal_id"] == "s:2")
     last = h.journal.reports(order_id)[-1]
     assert last["source"] == "cancel" and "venue unreachable" in last["reason"]
+
+
+class Flaky(SimulatedBroker):
+    """A venue whose submits can be made to fail (503s), as the breaker sees them."""
+
+    failing = False
+    cancels = 0
+
+    def submit(self, order):
+        if self.failing:
+            raise ConnectionError("venue 503")
+        return super().submit(order)
+
+    def cancel(self, client_order_id: str) -> None:
+        self.cancels += 1
+        super().cancel(client_order_id)
+
+
+def with_broker(broker, **kw) -> Harness:
+    h = Harness(Journal(":memory:"), **kw)
+    h.ex = Executor(
+        broker, h.journal, RiskConfig(), make_breaker(3, 60), Telemetry(),
+        lambda e: h.events.append(e) if isinstance(e, Event) else None, **kw,
+    )  # fmt: skip
+    return h
+
+
+def open_the_breaker(h: Harness, venue: Flaky) -> None:
+    venue.failing = True
+    for seq in range(10, 14):
+        h.ex.on_signal(order_sig(seq))
+    assert h.ex.breaker.current_state == "open"
+    venue.failing = False
+
+
+def test_halt_cancels_at_the_venue_even_with_the_circuit_open():
+    venue = Flaky()
+    h = with_broker(venue)
+    resting(h)
+    open_the_breaker(h, venue)
+    assert h.ex.halt() == 5 and venue.cancels == 5  # 2 resting, 3 in doubt after the 503s
+    h.ex.on_tick("ABC", 80.0, DAY + 20 * NS)
+    assert h.ex.poll() == [] and h.ex.portfolio.position("ABC") == 1.0
+
+
+def test_flatten_sends_its_orders_even_with_the_circuit_open():
+    venue = Flaky()
+    h = with_broker(venue, executor_id="ex")
+    h.ex.on_signal(order_sig(1))
+    h.ex.on_tick("ABC", 101.0, DAY + 5 * NS)
+    open_the_breaker(h, venue)
+    assert [(f.side, f.qty) for f in h.ex.flatten()] == [(Side.SELL, 1.0)]
+    assert h.ex.portfolio.position("ABC") == 0.0
+
+
+class CancelFailsTwice(SimulatedBroker):
+    failures = 2
+
+    def cancel(self, client_order_id: str) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("venue unreachable")
+        super().cancel(client_order_id)
+
+
+def test_a_cancel_the_venue_did_not_take_is_asked_again_until_it_is(monkeypatch):
+    monkeypatch.setattr(CancelRetries, "FIRST_S", 0.0)  # due at once: no sleeping in tests
+    venue = CancelFailsTwice()
+    h = with_broker(venue)
+    h.ex.on_signal(order_sig(2, otype=OrderType.LIMIT, oprice=95.0))
+    assert h.ex.halt() == 0 and len(h.ex.cancel_retries) == 1
+    h.ex.poll()  # asked again: fails once more
+    assert statuses(h)["s:2"] == "ACCEPTED" and len(h.ex.cancel_retries) == 1
+    h.ex.poll()  # taken
+    assert statuses(h)["s:2"] == "CANCELLED" and len(h.ex.cancel_retries) == 0
+    assert len(h.alerts("cancel_failed")) == 2
+
+
+def test_cancel_retries_back_off_doubling_up_to_a_cap_and_forget_closed_orders():
+    r = CancelRetries()
+    r.failed("a", 100.0)
+    assert r.due(100.5, {"a"}) == set() and r.due(101.0, {"a"}) == {"a"}
+    for _ in range(10):
+        r.failed("a", 200.0)
+    assert r.due(200.0 + CancelRetries.MAX_S - 0.1, {"a"}) == set()
+    assert r.due(200.0 + CancelRetries.MAX_S, {"a"}) == {"a"}
+    assert r.due(10_000.0, set()) == set() and len(r) == 0  # closed: forgotten
+    r.failed("b", 0.0)
+    r.done("b")
+    assert len(r) == 0
+
+
+def test_reduce_cancels_the_resting_orders_that_would_grow_a_position_only():
+    h = Harness(Journal(":memory:"))
+    resting(h)  # long 1; a resting buy limit (grows) and a resting sell stop (shrinks)
+    assert h.ex.reduce() == 1
+    assert h.ex.trading_state is TradingState.REDUCING
+    assert statuses(h) == {"s:1": "FILLED", "s:2": "CANCELLED", "s:3": "ACCEPTED"}

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from workbench.config import RiskConfig
-from workbench.domain.model import Order, Side
+from workbench.domain.model import Order, OrderType, Side
 from workbench.execution.risk import NS, RiskEngine, TokenBucket, TradingState
 
 T0 = 1_700_000_000 * NS  # 2023-11-14 22:13:20 UTC
@@ -286,3 +286,77 @@ def test_zero_max_daily_loss_never_breaches_but_still_tracks_the_day():
     assert e.daily_loss_breached(0.0, utc_ns(2024, 3, 1)) is False
     assert e.daily_loss_breached(-1e12, utc_ns(2024, 3, 1, 5)) is False
     assert e.day == "2024-03-01" and e.day_start_pnl == 0.0
+
+
+# -- prices the venue sees, resting orders, bad numbers ---------------------------
+
+
+def typed(otype: OrderType, oprice: float, **kw) -> Order:
+    o = order(**kw)
+    return Order(o.id, o.signal_id, o.symbol, o.side, o.qty, o.price, o.ts_ns, otype, oprice)
+
+
+def test_price_collar_checks_a_limit_orders_own_price_not_only_the_signals():
+    e = engine(price_collar_pct=5)
+    e.on_price("ABC", 100.0, T0)
+    reason = e.check(typed(OrderType.LIMIT, 1000.0), "s", 0, T0)
+    assert "price 1000.0 is 900% from the market 100.0" in reason
+    assert e.check(typed(OrderType.LIMIT, 103.0), "s", 0, T0) == ""
+
+
+def test_a_stops_trigger_far_from_the_market_passes_the_collar():
+    e = engine(price_collar_pct=5)
+    e.on_price("ABC", 100.0, T0)
+    assert e.check(typed(OrderType.STOP, 80.0, side=Side.SELL), "s", 1, T0) == ""
+
+
+def test_notional_is_counted_at_the_limit_price_when_it_is_higher():
+    e = engine(max_order_notional=500)
+    assert e.check(typed(OrderType.LIMIT, 90.0, qty=5), "s", 0, T0) == ""
+    assert "notional 2500 exceeds" in e.check(typed(OrderType.LIMIT, 500.0, qty=5), "s", 0, T0)
+
+
+def test_the_position_limit_counts_resting_orders_on_the_orders_side():
+    e = engine(max_position_qty=10)
+    assert e.check(order(qty=10), "s", 0, T0, working=0) == ""
+    reason = e.check(order(qty=10), "s", 0, T0, working=10)
+    assert "position 20 would exceed max_position_qty 10.0" in reason
+    assert "counting 10 resting" in reason
+
+
+def test_a_flip_to_beyond_the_limit_on_the_other_side_is_rejected():
+    e = engine(max_position_qty=100)
+    assert "exceed max_position_qty" in e.check(order(qty=290, side=Side.SELL), "s", 150, T0)
+    assert e.check(order(qty=60, side=Side.SELL), "s", 150, T0) == ""  # shrinks, still over
+
+
+def test_reducing_counts_resting_orders_that_would_close_first():
+    e = engine()
+    e.state = TradingState.REDUCING
+    assert e.check(order(qty=5, side=Side.SELL), "s", 10, T0, working=5) == ""
+    reason = e.check(order(qty=10, side=Side.SELL), "s", 10, T0, working=10)
+    assert "would not reduce position 10 with 10 more on its side resting" in reason
+
+
+@pytest.mark.parametrize(
+    ("o", "what"),
+    [
+        (order(qty=float("nan")), "qty nan"),
+        (order(qty=-1), "qty -1"),
+        (order(price=float("inf")), "price inf"),
+        (order(price=0.0), "price 0.0"),
+        (typed(OrderType.LIMIT, 0.0), "LIMIT order_price 0.0"),
+        (typed(OrderType.STOP, float("nan")), "STOP order_price nan"),
+    ],
+)
+def test_numbers_that_cannot_be_traded_are_rejected_naming_them(o, what):
+    assert engine().check(o, "s", 0, T0) == f"{what} is not a positive finite number"
+
+
+def test_a_quote_that_is_not_a_positive_finite_price_is_ignored():
+    e = engine(price_collar_pct=5)
+    e.on_price("ABC", 100.0, T0)
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        e.on_price("ABC", bad, T0 + NS)
+    assert e.market["ABC"].price == 100.0
+    assert e.check(order(), "s", 0, T0) == ""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 
 from workbench.config import RiskConfig
 from workbench.domain.model import OrderStatus, Side, Signal
+from workbench.exceptions import RiskRefused
 from workbench.execution.executor import Executor, make_breaker
 from workbench.execution.journal import Journal
 from workbench.execution.risk import NS, TradingState
@@ -404,3 +406,91 @@ def test_a_loss_made_by_the_first_trade_of_a_day_counts_for_that_day():
     h.ex.on_signal(sig(2, Side.SELL, price=80.0, ts_ns=next_day))  # day two: -20
     assert h.ex.portfolio.realized_pnl == pytest.approx(-20.0)
     assert h.ex.trading_state is TradingState.HALTED
+
+
+# -- getting out after a daily loss halt ---------------------------------------------
+
+
+def lost_past_the_limit(**kw) -> Harness:
+    """Live: long 1 at 100, marked at 90 against max_daily_loss 5: HALTED by the risk check."""
+    h = Harness(Journal(":memory:"), executor_id="ex", risk=RiskConfig(max_daily_loss=5), **kw)
+    now = time.time_ns()
+    h.ex.on_tick("ABC", 100.0, now)
+    h.ex.on_signal(sig(1, ts_ns=now))  # the day's start: PnL 0
+    h.ex.on_tick("ABC", 90.0, now + 1)
+    h.ex.check_daily_loss()  # as the runner does after market data
+    assert h.ex.trading_state is TradingState.HALTED
+    return h
+
+
+def test_flatten_after_a_daily_loss_halt_closes_the_position():
+    h = lost_past_the_limit()
+    fills = h.ex.flatten()
+    assert [(f.signal_id, f.side, f.qty, f.price) for f in fills] == [
+        ("ex:1", Side.SELL, 1.0, 90.0)
+    ]
+    assert h.ex.portfolio.position("ABC") == 0.0
+    assert h.ex.trading_state is TradingState.HALTED
+
+
+def test_reduce_after_a_daily_loss_halt_lets_a_closing_order_out_and_nothing_else():
+    h = lost_past_the_limit()
+    h.ex.reduce()
+    h.ex.on_signal(sig(2, qty=1))  # grows: still refused
+    h.ex.on_signal(sig(3, Side.SELL, price=90.0))
+    assert [o["status"] for o in h.journal.orders()] == ["FILLED", "REJECTED", "FILLED"]
+    assert h.ex.portfolio.position("ABC") == 0.0
+    assert h.ex.trading_state is TradingState.REDUCING
+
+
+def test_resume_is_refused_while_the_daily_loss_is_still_breached():
+    h = lost_past_the_limit()
+    with pytest.raises(RiskRefused, match=r"still below -5.0 \(max_daily_loss\)"):
+        h.ex.resume()
+    assert h.ex.trading_state is TradingState.HALTED
+    h.ex.on_tick("ABC", 99.0, time.time_ns())  # back within the limit
+    h.ex.resume()
+    assert h.ex.trading_state is TradingState.ACTIVE
+
+
+def test_the_daily_loss_is_checked_between_the_signals_of_one_batch():
+    losing = [
+        sig(i, Side.BUY if i % 2 else Side.SELL, 100.0 if i % 2 else 95.0) for i in range(1, 7)
+    ]
+    batch = Harness(Journal(":memory:"), replay=True, risk=RiskConfig(max_daily_loss=5))
+    batch.ex.on_signals(losing)
+    single = Harness(Journal(":memory:"), replay=True, risk=RiskConfig(max_daily_loss=5))
+    for s in losing:
+        single.ex.on_signal(s)
+    statuses = [o["status"] for o in batch.journal.orders()]
+    assert statuses == ["FILLED", "FILLED", "FILLED", "FILLED", "REJECTED", "REJECTED"]
+    assert statuses == [o["status"] for o in single.journal.orders()]
+    assert batch.ex.portfolio.realized_pnl == pytest.approx(-10.0)
+
+
+def test_a_new_days_start_waits_for_a_price_of_every_open_position(journal_path):
+    risk = RiskConfig(max_daily_loss=20)
+    h = make(journal_path, risk=risk)
+    h.ex.on_tick("ABC", 100.0, DAY)
+    h.ex.on_signal(sig(1, qty=10, ts_ns=DAY))
+    h.journal.close()
+    next_day = DAY + 24 * 3600 * NS
+    h2 = make(journal_path, risk=risk)  # restarted: no price for ABC yet
+    h2.ex.check_daily_loss(next_day)
+    assert h2.journal.risk_day("2024-03-02") is None  # not valued at nothing
+    h2.ex.on_tick("ABC", 104.0, next_day + NS)
+    h2.ex.check_daily_loss(next_day + NS)
+    assert h2.journal.risk_day("2024-03-02") == pytest.approx(40.0)
+    h2.ex.on_tick("ABC", 101.0, next_day + 2 * NS)
+    h2.ex.check_daily_loss(next_day + 2 * NS)  # -30 on the day
+    assert h2.ex.trading_state is TradingState.HALTED
+
+
+def test_a_strategy_named_like_the_executor_gets_no_kill_switch_pass():
+    h = Harness(
+        Journal(":memory:"),
+        executor_id="ex",
+        risk=RiskConfig(max_order_qty=10, max_position_qty=10),
+    )
+    h.ex.on_signal(sig(1, qty=1000, strategy="ex"))
+    assert h.journal.orders()[0]["reason"] == "qty 1000 exceeds max_order_qty 10.0"
