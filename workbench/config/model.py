@@ -117,6 +117,17 @@ class WorkbenchConfig(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _gaps_wait_for_resends(self) -> WorkbenchConfig:
+        gap_s, resend_s = self.executor.signal_gap_timeout_s, self.runtime.signal_resend_after_s
+        if gap_s < 2 * resend_s:
+            raise ValueError(
+                f"executor.signal_gap_timeout_s ({gap_s}) must be at least twice "
+                f"runtime.signal_resend_after_s ({resend_s}): a lost signal must get re-sends "
+                "before the executor gives up waiting for it"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _snapshots_fresher_than_stale(self) -> WorkbenchConfig:
         stale_s = self.executor.risk.stale_market_data_s
         interval_ms = self.gateway.market_snapshot_interval_ms

@@ -220,15 +220,16 @@ class Executor:
             # Before the batch moves the market: a day's first trade counts for that day.
             self.check_daily_loss(self._now_ns(signals[0]))
         journaled = self.journal.known_signals([s.id for s in signals])
-        for s in signals:
-            old = journaled.get(s.id)
-            if old is not None and old != (s.symbol, s.side.value, s.qty, s.price, s.ts_ns):
+        known = set(journaled)
+        for s in signals:  # a copy must match the journal's, or the batch's first copy
+            key = (s.symbol, s.side.value, s.qty, s.price, s.ts_ns)
+            old = journaled.setdefault(s.id, key)
+            if old != key:
                 # Not a redelivery: a strategy reuses ids (its state was lost or
                 # moved away). Ignoring it quietly would stop it trading unseen.
                 self.telemetry.inc("signal_id_conflicts")
                 log.error("signal_id_reused", signal_id=s.id, journaled=old)
                 self._publish(Event("alert", {"reason": "signal_id_reused", "signal_id": s.id}))
-        known = set(journaled)
         projected: dict[str, float] = {}
         items = []
         for s in signals:

@@ -93,6 +93,9 @@ class ExecutorRunner(Runner):
             sid: EndOfStream(sid, ticks, last)
             for sid, (ticks, last) in journal.stream_ends().items()
         }
+        for sid, eos in self._eos.items():
+            if sid in self.inbound:
+                self.inbound[sid].ends_at(eos.last_seq, time.monotonic())
         self.eos_complete = False
         self._finish_at = 0.0
         self._market_drained = 0.0
@@ -172,7 +175,12 @@ class ExecutorRunner(Runner):
         seq = self.inbound.get(s.strategy_id)
         if seq is None:
             return [s]  # not a configured strategy: the executor refuses it
-        return seq.offer(s.seq, s, now)
+        late = seq.late
+        out = seq.offer(s.seq, s, now)
+        if seq.late != late:  # a signal given up on came after all: traded now, out of order
+            self.telemetry.inc("signals_late")
+            self.log.warning("signal_arrived_late", strategy_id=s.strategy_id, signal_id=s.id)
+        return out
 
     def _flush(self, batch: list[tuple[Signal, int]], received_ns: int) -> None:
         if not batch:
@@ -191,7 +199,7 @@ class ExecutorRunner(Runner):
 
     def _publish_acks(self, streams: dict[str, InboundSequence[Signal]]) -> None:
         for sid, seq in streams.items():
-            self._events.send(Ack(sid, seq.ack))
+            self._events.send(Ack(sid, seq.ack, seq.missing))
             eos = self._eos.get(sid)
             if eos is not None and seq.ack >= eos.last_seq:
                 self._events.send(eos)  # the echo tells the strategy it may finish
@@ -292,6 +300,7 @@ class ExecutorRunner(Runner):
         if eos.stream not in self.inbound:
             self.telemetry.inc("signals_refused")
             return
+        self.inbound[eos.stream].ends_at(eos.last_seq, time.monotonic())  # a lost last one: a gap
         known = self._eos.get(eos.stream)
         if known is None or known != eos:
             self.executor.journal.end_stream(eos.stream, eos.count, eos.last_seq)

@@ -67,6 +67,7 @@ from workbench.messaging.messages import (
     Heartbeat,
     Marker,
     Resync,
+    missing_ranges,
 )
 
 SCHEMA_VERSION = 1
@@ -160,7 +161,11 @@ _FIELDS: dict[type, Any] = {
     EndOfStream: lambda p: (KIND_EOS, p.stream, [p.stream, p.count, p.last_seq]),
     Heartbeat: lambda p: (KIND_HEARTBEAT, "", [p.role, p.pid, p.state, p.counters, p.extra]),
     Event: lambda p: (KIND_EVENT, p.name, [p.name, p.data]),
-    Ack: lambda p: (KIND_ACK, p.stream, [p.stream, p.upto]),
+    Ack: lambda p: (
+        KIND_ACK,
+        p.stream,
+        [p.stream, p.upto, [list(r) for r in p.missing]] if p.missing else [p.stream, p.upto],
+    ),
     Resync: lambda p: (KIND_RESYNC, p.subscriber, [p.subscriber, p.after_seq]),
     Marker: lambda p: (KIND_MARK, "", [p.mark]),
     Command: lambda p: (KIND_COMMAND, p.name, [p.name, p.args]),
@@ -268,10 +273,10 @@ def _build(kind: str, a: list[Any]) -> Payload:
             raise CodecError("event must be [name, map]")
         return Event(name, data)
     if kind == KIND_ACK:
-        stream, upto = a
-        if type(stream) is not str or not _is_int(upto):
+        stream, upto, *rest = a
+        if type(stream) is not str or not _is_int(upto) or len(rest) > 1:
             raise CodecError("ack fields have wrong types")
-        return Ack(stream, upto)
+        return Ack(stream, upto, missing_ranges(rest[0], upto) if rest else ())
     if kind == KIND_RESYNC:
         sub, after = a
         if type(sub) is not str or not _is_int(after):

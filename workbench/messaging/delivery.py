@@ -13,7 +13,8 @@ the objects here; the runners only move bytes and call them with the time.
   unacknowledged for ``resend_after_s`` is sent again. `InboundSequence` is the
   executor's side: it puts one strategy's signals back in seq order, says what
   may be acknowledged (everything up to the first hole), and reports a hole no
-  re-send filled within ``gap_timeout_s``.
+  re-send filled within ``gap_timeout_s``. A hole it gives up on is listed in
+  its acks as missing, so the strategy keeps those signals and sends them again.
 
 Nothing here touches a socket, a file or a clock: times are passed in, so the
 unit tests drive every path with a fake clock.
@@ -26,6 +27,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
+
+from workbench.messaging.messages import MAX_ACK_MISSING
 
 T = TypeVar("T")
 
@@ -168,18 +171,28 @@ class Outbox(Generic[T]):
             else:
                 self._items[seq] = _Pending(item, now)
 
-    def on_ack(self, upto: int) -> int:
-        """Everything up to ``upto`` arrived; returns how many items that released."""
-        if upto <= self.acked:
+    def on_ack(self, upto: int, missing: Iterable[tuple[int, int]] = ()) -> int:
+        """Everything up to ``upto`` arrived but the ``missing`` ranges; returns how many left.
+
+        What the receiver gave up waiting for (``missing``) stays, to be sent
+        again: a late copy is still better than a lost one.
+        """
+        if upto < self.acked:
             return 0
         self.acked = upto
+        keep = tuple(missing)
         gone = 0
         for s in list(self._items):  # in seq order: stop at the first one kept
             if s > upto:
                 break
+            if keep and any(a <= s <= b for a, b in keep):
+                continue
             del self._items[s]
             gone += 1
         return gone
+
+    def __contains__(self, seq: int) -> bool:
+        return seq in self._items
 
     def due(self, now: float) -> list[T]:
         """Items unacknowledged for ``resend_after_s``, in seq order; marked as sent now."""
@@ -233,21 +246,28 @@ class InboundSequence(Generic[T]):
     ``next_seq`` is the first seq not yet delivered. Items at or beyond it are
     held until the hole before them fills; a hole still open after
     ``gap_timeout_s`` is reported once as a `Gap` and skipped, so one lost item
-    never stops a stream for good. Items below ``next_seq`` (re-sends, or a
-    skipped item arriving late) are passed straight on: the consumer is
-    idempotent and decides.
+    never stops a stream for good. A skipped range is remembered (`missing`):
+    the ack lists it, so the sender keeps those items and sends them again, and
+    one that arrives late is delivered then (counted in ``late``). Items below
+    ``next_seq`` are passed straight on: re-sends, which the consumer ignores
+    by id, or late ones.
     """
 
     stream: str
     next_seq: int
     gap_timeout_s: float
     max_held: int = 100_000
+    late: int = 0
     _held: dict[int, T] = field(default_factory=dict)
     _hole_since: float | None = None
+    _skipped: list[list[int]] = field(default_factory=list)  # [first, last], in order
+    _end: int = 0  # the sender's last seq, once it said (end of stream)
 
     def offer(self, seq: int, item: T, now: float) -> list[T]:
         """Accept one item; returns the items now deliverable, in order."""
         if seq < self.next_seq:
+            if self._skipped:
+                self._fill(seq)
             return [item]
         if seq > self.next_seq:
             if seq not in self._held and len(self._held) >= self.max_held:
@@ -261,6 +281,21 @@ class InboundSequence(Generic[T]):
         out.extend(self._release(now))
         return out
 
+    def ends_at(self, last_seq: int, now: float) -> None:
+        """The sender's last seq is ``last_seq``: a hole at the end is timed too."""
+        self._end = max(self._end, last_seq)
+        if self.next_seq <= self._end and self._hole_since is None:
+            self._hole_since = now
+
+    def _fill(self, seq: int) -> None:
+        for i, (a, b) in enumerate(self._skipped):
+            if a <= seq <= b:
+                self.late += 1
+                parts = [[a, seq - 1]] if a < seq else []
+                parts += [[seq + 1, b]] if seq < b else []
+                self._skipped[i : i + 1] = parts
+                return
+
     def _release(self, now: float) -> list[T]:
         """Deliver what follows ``next_seq``; a hole left behind gets a timer of its own."""
         out = []
@@ -268,7 +303,8 @@ class InboundSequence(Generic[T]):
             out.append(self._held.pop(self.next_seq))
             self.next_seq += 1
         if out or not self._held:
-            self._hole_since = now if self._held else None
+            waiting = self._held or self.next_seq <= self._end
+            self._hole_since = now if waiting else None
         return out
 
     def expire(self, now: float) -> tuple[list[T], Gap | None]:
@@ -276,8 +312,9 @@ class InboundSequence(Generic[T]):
         if self._hole_since is None or now - self._hole_since < self.gap_timeout_s:
             return [], None
         first = self.next_seq
-        self.next_seq = min(self._held)
+        self.next_seq = min(self._held) if self._held else self._end + 1
         gap = Gap(self.stream, first, self.next_seq - 1)
+        self._skipped.append([gap.first, gap.last])
         return self._release(now), gap
 
     @property
@@ -287,5 +324,16 @@ class InboundSequence(Generic[T]):
 
     @property
     def ack(self) -> int:
-        """The highest seq up to which everything was delivered (or given up on)."""
+        """The highest seq the sender may forget up to, except the `missing` ranges.
+
+        At most `MAX_ACK_MISSING` ranges go in one ack; with more, the ack stops
+        below the first range it cannot list.
+        """
+        if len(self._skipped) > MAX_ACK_MISSING:
+            return self._skipped[MAX_ACK_MISSING][0] - 1
         return self.next_seq - 1
+
+    @property
+    def missing(self) -> tuple[tuple[int, int], ...]:
+        """Skipped ranges not yet filled, as the ack lists them."""
+        return tuple((a, b) for a, b in self._skipped[:MAX_ACK_MISSING])

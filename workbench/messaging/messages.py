@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from workbench.exceptions import CodecError
+
 
 @dataclass(frozen=True, slots=True)
 class EndOfStream:
@@ -43,10 +45,13 @@ class Ack:
 
     ``stream`` names the leg by its strategy: a strategy acking the gateway's
     mark ``upto``, or the executor acking a strategy's signal seq ``upto``.
+    ``missing``: seq ranges (first, last) at or below ``upto`` the executor
+    gave up waiting for and never received: the sender keeps and re-sends them.
     """
 
     stream: str
     upto: int
+    missing: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,3 +75,26 @@ class Command:
 
     name: str
     args: dict[str, Any] = field(default_factory=dict)
+
+
+MAX_ACK_MISSING = 64
+"""Most seq ranges one `Ack` lists as missing."""
+
+
+def missing_ranges(v: Any, upto: int) -> tuple[tuple[int, int], ...]:
+    """An ack's missing ranges from the wire: pairs 1 <= first <= last <= upto, in order.
+
+    Raises:
+        CodecError: anything else.
+    """
+    if type(v) is not list or len(v) > MAX_ACK_MISSING:
+        raise CodecError(f"ack missing ranges must be a list of at most {MAX_ACK_MISSING}")
+    out: list[tuple[int, int]] = []
+    for r in v:
+        if type(r) is not list or len(r) != 2 or not all(type(x) is int for x in r):
+            raise CodecError("an ack missing range must be [first, last]")
+        first, last = r
+        if not (1 <= first <= last <= upto) or (out and first <= out[-1][1]):
+            raise CodecError(f"ack missing range {r} is out of order or beyond upto {upto}")
+        out.append((first, last))
+    return tuple(out)

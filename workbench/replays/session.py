@@ -121,7 +121,7 @@ def run_fast(cfg: WorkbenchConfig, table: TickTable) -> tuple[list[Fill], list[d
         if isinstance(e, OrderEvent) and e.strategy_id in arrived:
             arrived[e.strategy_id].append(e)
 
-    def send_and_wait(sigs: list) -> list[OrderEvent]:
+    def send_and_wait(sigs: list, tick_seq: int) -> list[OrderEvent]:
         executor.on_signals(sigs)
         got = arrived[sigs[0].strategy_id]
         out, got[:] = list(got), []

@@ -53,7 +53,11 @@ class FileStateStore:
         gen = self._generation[key] + 1
         payload = pack(state)
         record = _HEADER.pack(_MAGIC, gen, len(payload), zlib.crc32(payload)) + payload
-        os.pwrite(fds[gen % 2], record, 0)
+        written = os.pwrite(fds[gen % 2], record, 0)
+        if written != len(record):  # a full disk, a file size limit: the save did not happen
+            raise OSError(
+                f"{self._paths(key)[gen % 2]}: wrote {written} of {len(record)} bytes of state"
+            )
         self._generation[key] = gen
 
     def load(self, key: str) -> dict[str, Any] | None:

@@ -175,12 +175,13 @@ class StrategyRunner(Runner):
                 self._resend(self.outbox.everything(time.monotonic()))
             self._executor_epoch = env.epoch
             if isinstance(p, Ack) and p.stream == self.runner_id:
-                if self.outbox.on_ack(p.upto):
+                if self.outbox.on_ack(p.upto, p.missing):
                     self._dirty = True
-                    for seq in list(self._packed):  # in seq order: stop at the first kept
+                    for seq in list(self._packed):  # in seq order: stop past the ack
                         if seq > p.upto:
                             break
-                        del self._packed[seq]
+                        if seq not in self.outbox:
+                            del self._packed[seq]
             elif (
                 isinstance(p, EndOfStream) and p.stream == self.runner_id and self._eos is not None
             ):
@@ -263,6 +264,7 @@ class StrategyRunner(Runner):
                 signals = run_batch(
                     self.strategy, batch, self._outcomes, self._send_and_wait, origin_ns
                 )
+                self.last_tick_seq = batch.first_seq + len(batch) - 1
                 self._count_ticks(batch)
                 return
             signals = on_batch(self.strategy, batch, origin_ns)
@@ -280,8 +282,14 @@ class StrategyRunner(Runner):
         self.telemetry.inc("ticks_in", len(batch))
         self._dirty = True  # saved on the interval whatever the strategy reports
 
-    def _send_and_wait(self, signals: list[Signal]) -> list[OrderEvent]:
-        """Send, then wait until the executor acks them: their orders' events are here then."""
+    def _send_and_wait(self, signals: list[Signal], tick_seq: int) -> list[OrderEvent]:
+        """Send, then wait until the executor acks them: their orders' events are here then.
+
+        The save before the send records ``tick_seq`` (the tick that made them)
+        as the last tick processed, not the batch's last: the strategy is only
+        that far, and a restart must see the batch's other ticks again.
+        """
+        self.last_tick_seq = tick_seq
         self._emit(signals)
         last = signals[-1].seq
         waited_since = time.monotonic()

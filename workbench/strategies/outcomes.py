@@ -83,8 +83,8 @@ class OutcomeQueue:
         return out
 
 
-SendAndWait = Callable[[list[Signal]], list[OrderEvent]]
-"""Hands signals on; returns the events of their orders once all are known."""
+SendAndWait = Callable[[list[Signal], int], list[OrderEvent]]
+"""Hands signals (and the seq of the tick that made them) on; returns their orders' events."""
 
 
 def run_batch(
@@ -119,7 +119,7 @@ def run_batch(
             if origin_ns:
                 signals = [_with_origin(s, origin_ns) for s in signals]
             out.extend(signals)
-            queue.add(send_and_wait(signals))
+            queue.add(send_and_wait(signals, batch.first_seq + i))
     return out
 
 

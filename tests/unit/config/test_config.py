@@ -92,6 +92,12 @@ def test_a_strategy_may_not_take_the_executors_or_gateways_id(tmp_path, runner):
         load_config(write(tmp_path, text))
 
 
+def test_the_gap_timeout_must_leave_room_for_resends(tmp_path):
+    text = "[executor]\nsignal_gap_timeout_s = 1.5\n[runtime]\nsignal_resend_after_s = 1.0\n"
+    with pytest.raises(ConfigurationError, match=r"signal_gap_timeout_s \(1.5\) must be at least"):
+        load_config(write(tmp_path, text))
+
+
 def test_bus_addresses_must_differ(tmp_path):
     text = '[bus]\nticks_address = "ipc:///tmp/x"\nsignals_address = "ipc:///tmp/x"\n'
     with pytest.raises(ConfigurationError, match="must all differ"):

@@ -68,6 +68,7 @@ payloads = st.one_of(
     ),
     st.builds(Event, names, st.dictionaries(names, plain)),
     st.builds(Ack, names, ints),
+    st.builds(Ack, names, st.just(10), st.just(((1, 2), (5, 5), (7, 10)))),
     st.builds(Resync, names, ints),
     st.builds(Command, names, st.dictionaries(names, plain)),
     st.builds(Marker, ints),
@@ -130,6 +131,7 @@ def _body(*items) -> bytes:
 
 GOOD_HEADER = (codec.SCHEMA_VERSION, "tick", "gw", 1, 1, 1)
 LAST_HEADER = (codec.SCHEMA_VERSION, "last", "gw", 1, 1, 1)
+ACK = (codec.SCHEMA_VERSION, "ack", "ex", 1, 1, 1)
 
 
 @pytest.mark.parametrize(
@@ -178,6 +180,14 @@ LAST_HEADER = (codec.SCHEMA_VERSION, "last", "gw", 1, 1, 1)
             id="event-data-not-map",
         ),
         pytest.param([b"t/", b"\xd4\x07\x00"], id="unknown-ext"),
+        pytest.param([b"a/", _body(*ACK, "s", 5, [[2, 1]])], id="ack-range-backwards"),
+        pytest.param([b"a/", _body(*ACK, "s", 5, [[1, 6]])], id="ack-range-past-upto"),
+        pytest.param([b"a/", _body(*ACK, "s", 5, [[0, 1]])], id="ack-range-from-zero"),
+        pytest.param([b"a/", _body(*ACK, "s", 5, [[3, 4], [1, 2]])], id="ack-ranges-unordered"),
+        pytest.param([b"a/", _body(*ACK, "s", 5, [[1, 2], [2, 3]])], id="ack-ranges-overlap"),
+        pytest.param([b"a/", _body(*ACK, "s", 5, [[1]])], id="ack-range-short"),
+        pytest.param([b"a/", _body(*ACK, "s", 5, [[1, 1]] * 65)], id="ack-too-many-ranges"),
+        pytest.param([b"a/", _body(*ACK, "s", 5, [], 1)], id="ack-too-long"),
     ],
 )
 def test_malformed_frames_raise_codec_error(frames):

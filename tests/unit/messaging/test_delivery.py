@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from workbench.messaging.delivery import CreditWindow, Gap, InboundSequence, Outbox
+from workbench.messaging.messages import MAX_ACK_MISSING
 
 # -- CreditWindow -------------------------------------------------------------------
 
@@ -483,3 +484,58 @@ def test_any_permutation_with_duplicates_is_delivered_once_each_in_order(case):
             first_seen.append(s)
     assert first_seen == list(range(1, n + 1))
     assert q.ack == n and q.held == 0
+
+
+# -- gaps given up on: the ack lists them, the sender keeps them ---------------------------
+
+
+def test_a_skipped_range_is_listed_as_missing_until_it_arrives_late():
+    q = seq_(timeout=1.0)
+    q.offer(3, "c", 0.0)
+    q.expire(1.0)
+    assert q.ack == 3 and q.missing == ((1, 2),)
+    assert q.offer(2, "b-late", 2.0) == ["b-late"] and q.late == 1
+    assert q.missing == ((1, 1),)
+    assert q.offer(1, "a-late", 2.0) == ["a-late"] and q.late == 2
+    assert q.missing == ()
+    assert q.offer(1, "a-again", 3.0) == ["a-again"] and q.late == 2  # a re-send: not late
+
+
+def test_the_sender_keeps_what_the_ack_lists_as_missing_and_re_sends_it():
+    o: Outbox[str] = Outbox(1.0)
+    for s in range(1, 5):
+        o.add(s, f"i{s}", 0.0)
+    assert o.on_ack(4, ((1, 2),)) == 2
+    assert o.items() == ["i1", "i2"] and 1 in o and 3 not in o
+    assert o.due(5.0) == ["i1", "i2"]
+    assert o.on_ack(4) == 2  # the late copies arrived: the same ack, nothing missing
+    assert len(o) == 0
+
+
+def test_a_lost_last_signal_is_timed_from_the_end_of_stream_and_reported():
+    q = seq_(timeout=1.0)
+    q.offer(1, "a", 0.0)
+    q.ends_at(3, 5.0)  # the sender's end of stream says 3 was its last
+    assert q.expire(5.5) == ([], None)
+    out, gap = q.expire(6.0)
+    assert out == [] and gap == Gap("s", 2, 3)
+    assert q.ack == 3 and q.missing == ((2, 3),)
+
+
+def test_an_end_of_stream_that_nothing_is_missing_from_starts_no_timer():
+    q = seq_(timeout=1.0)
+    q.offer(1, "a", 0.0)
+    q.ends_at(1, 1.0)
+    assert q.expire(100.0) == ([], None)
+
+
+def test_with_more_missing_ranges_than_an_ack_lists_it_stops_below_the_first_unlisted():
+    q = seq_(timeout=1.0)
+    now = 0.0
+    for k in range(MAX_ACK_MISSING + 1):  # seqs 2, 4, 6, ... each after a skipped one
+        q.offer(2 * k + 2, "x", now)
+        now += 1.0
+        q.expire(now)
+    assert len(q.missing) == MAX_ACK_MISSING
+    assert q.missing[-1] == (2 * MAX_ACK_MISSING - 1,) * 2
+    assert q.ack == 2 * MAX_ACK_MISSING  # just below the unlisted range

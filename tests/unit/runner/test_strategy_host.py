@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -224,3 +226,61 @@ def test_replay_host_with_hooks_waits_for_outcomes_and_delivers_them_at_their_ti
     host.send_ticks([101.0, 100.0, 100.5, 100.6, 100.7, 100.8, 100.9])  # ts 1..7, entry at 3
     assert strategy.heard == [("sr:1", 5, 5)]  # filled at 5: heard after tick 5, before 6
     assert len(host.runner.outbox) == 0  # every signal acked before the next tick ran
+
+
+class Killed(BaseException):
+    """The process killed where this is raised."""
+
+
+def test_a_replay_host_with_hooks_killed_mid_batch_sees_the_batchs_later_ticks_again(tmp_path):
+    prices = [101.0, 100.0, 100.5, 101.6, 100.8, 100.7, 100.6]  # entry at tick 3, exit at 4
+
+    def hooked_host(folder):
+        host = Host(folder, Hooked("sr"), replay=True)
+        host.runner._acks = LoopbackExecutor(host.acks, host.signals)
+        host.runner._hooks = True
+        return host
+
+    clean = hooked_host(tmp_path / "clean")
+    clean.send_ticks(prices)
+    assert clean.runner.last_signal_seq == 2
+
+    crashed = hooked_host(tmp_path / "crashed")
+    real_send = crashed.runner._signals.send_many
+
+    def send_then_die(signals):
+        real_send(signals)
+        raise Killed  # while sr:1 waits for its ack, after its save
+
+    crashed.runner._signals.send_many = send_then_die
+    with pytest.raises(Killed):
+        crashed.send_ticks(prices)
+    saved = FileStateStore(tmp_path / "crashed" / "state").load("sr")
+    assert saved["last_tick_seq"] == 3  # the tick that made sr:1, not the batch's last
+
+    again = hooked_host(tmp_path / "crashed")
+    assert again.runner.last_tick_seq == 3
+    again.send_ticks(prices[3:], first_seq=4)  # what the gateway re-sends after the resync
+    assert again.runner.last_signal_seq == 2
+    assert again.strategy.inner.snapshot() == clean.strategy.inner.snapshot()
+
+
+def test_a_state_save_the_disk_cuts_short_raises_and_the_previous_one_stays(tmp_path):
+    script = f"""
+import resource, signal
+from pathlib import Path
+from workbench.runner.state import FileStateStore
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+st = FileStateStore(Path({str(tmp_path)!r}))
+st.save("sr", {{"next_seq": 1}})
+st.save("sr", {{"next_seq": 2}})
+resource.setrlimit(resource.RLIMIT_FSIZE, (120, resource.RLIM_INFINITY))  # a full disk
+try:
+    st.save("sr", {{"next_seq": 3, "outbox": ["x" * 200]}})
+except OSError as e:
+    print("raised:", e)
+"""
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "raised:" in r.stdout and "wrote 120 of" in r.stdout
+    assert FileStateStore(tmp_path).load("sr") == {"next_seq": 2}

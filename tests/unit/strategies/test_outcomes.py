@@ -49,7 +49,7 @@ class Recorder:
 def test_outcomes_arrive_before_the_first_tick_after_their_time_whatever_the_batching():
     venue = {1: [event("ACCEPTED", 2, "t:1"), event("FILLED", 4, "t:1")], 2: []}
 
-    def send_and_wait(signals):
+    def send_and_wait(signals, tick_seq):
         return venue[signals[0].seq]
 
     def run(cut: int) -> list[tuple]:

@@ -1,0 +1,120 @@
+"""Signals the executor gave up waiting for: listed in its acks, kept and re-sent, traded late.
+
+The real `ExecutorRunner`, `Executor`, SQLite journal and simulator, and the
+real strategy host (`test_strategy_host.Host`), joined by in-process channels.
+"""
+
+from __future__ import annotations
+
+import time
+
+from test_strategy_host import Host
+
+from workbench.config import RiskConfig
+from workbench.domain.model import Side, Signal
+from workbench.execution.executor import Executor, make_breaker
+from workbench.execution.journal import Journal
+from workbench.execution.runner import ExecutorRunner
+from workbench.execution.simulator import SimulatedBroker
+from workbench.messaging.codec import Ack, EndOfStream, Event
+from workbench.messaging.inproc import Channel, InprocReceiver, InprocSender
+from workbench.telemetry import Telemetry
+
+GAP_S = 0.05
+
+
+class Exec:
+    """An executor runner whose strategy stream "sr" is fed by hand."""
+
+    def __init__(self, path, stream: str = "sr") -> None:
+        self.signals, self.events, self.beats = Channel(), Channel(), Channel()
+        self.telemetry = Telemetry()
+        self.journal = Journal(path)
+        ex = Executor(
+            SimulatedBroker(), self.journal, RiskConfig(), make_breaker(3, 60), self.telemetry,
+            allowed_strategies={stream},
+        )  # fmt: skip
+        self.runner = ExecutorRunner(
+            "executor", ex, InprocReceiver(self.signals), InprocSender(self.events, "executor"),
+            self.telemetry, InprocSender(self.beats, "executor"), 0.5,
+            expected_streams=[stream], gap_timeout_s=GAP_S, exit_on_eos=False,
+        )  # fmt: skip
+        self.strategy = InprocSender(self.signals, stream)
+        self._out = InprocReceiver(self.events)
+
+    def deliver(self, *payloads) -> None:
+        for p in payloads:
+            self.strategy.send(p)
+        self.runner.step(0)
+
+    def wait_out_the_gap(self) -> None:
+        time.sleep(GAP_S * 1.5)
+        self.runner.step(0)
+
+    def published(self) -> list:
+        out, env = [], self._out.recv(0)
+        while env is not None:
+            out.append(env.payload)
+            env = self._out.recv(0)
+        return out
+
+    def journaled(self) -> list[str]:
+        return sorted(o["signal_id"] for o in self.journal.orders())
+
+
+def sig(seq: int, side: Side = Side.BUY) -> Signal:
+    return Signal(f"sr:{seq}", "sr", seq, "ABC", side, 1.0, 100.0, 1_000 + seq, "r", "c")
+
+
+def test_a_signal_given_up_on_is_listed_missing_in_acks_and_traded_when_it_comes():
+    e = Exec(":memory:")
+    e.deliver(sig(2, Side.SELL))  # sr:1 lost on the way
+    e.wait_out_the_gap()
+    assert e.journaled() == ["sr:2"] and e.telemetry.get("signal_gaps") == 1
+    acks = [p for p in e.published() if isinstance(p, Ack)]
+    assert acks[-1] == Ack("sr", 2, ((1, 1),))  # the strategy must keep sr:1
+    e.deliver(sig(1))  # its re-send
+    assert e.journaled() == ["sr:1", "sr:2"] and e.telemetry.get("signals_late") == 1
+    assert [p for p in e.published() if isinstance(p, Ack)][-1] == Ack("sr", 2)
+
+
+def test_a_strategy_down_longer_than_the_gap_bound_still_gets_its_signal_traded(tmp_path):
+    host = Host(tmp_path)
+    host.send_ticks([101.0, 100.0, 100.5, 101.6])  # sr:1 entry, then sr:2 take-profit
+    sent = host.sent()
+    assert [s.id for s in sent] == ["sr:1", "sr:2"]
+    e = Exec(tmp_path / "journal.sqlite")
+    e.deliver(sent[1])  # sr:1 died in the old executor's queue; the strategy died too
+    e.wait_out_the_gap()
+    acks = [p for p in e.published() if isinstance(p, Ack)]
+
+    again = Host(tmp_path)  # the strategy restarts with its saved outbox
+    for a in acks:  # the executor's acks wait for it; read before its re-sends
+        again.executor.send(a)
+    again.runner.step(0)
+    resent = again.sent()
+    assert "sr:1" in [s.id for s in resent] and len(again.runner.outbox) == 1
+    e.deliver(*resent)
+    assert e.journaled() == ["sr:1", "sr:2"]  # traded late, not lost
+    for a in e.published():
+        if isinstance(a, Ack):
+            again.executor.send(a)
+    again.runner.step(0)
+    assert len(again.runner.outbox) == 0
+
+
+def test_a_lost_last_signal_before_end_of_stream_is_a_counted_gap():
+    e = Exec(":memory:")
+    e.deliver(sig(1), sig(2, Side.SELL), EndOfStream("sr", 10, 3))  # sr:3 never comes
+    assert e.telemetry.get("signal_gaps") == 0
+    e.wait_out_the_gap()
+    assert e.telemetry.get("signal_gaps") == 1
+    gaps = [p for p in e.published() if isinstance(p, Event) and p.name == "alert"]
+    assert [(g.data["first_seq"], g.data["last_seq"]) for g in gaps] == [(3, 3)]
+
+
+def test_two_copies_of_one_id_in_a_batch_that_differ_are_a_conflict():
+    e = Exec(":memory:")
+    e.runner.executor.on_signals([sig(1), Signal("sr:1", "sr", 1, "ABC", Side.SELL, 5.0, 1.0, 9)])
+    assert e.telemetry.get("signal_id_conflicts") == 1
+    assert e.journaled() == ["sr:1"]
