@@ -31,7 +31,7 @@ from workbench.execution.lifecycle import (
     rejected_event,
     signal_data,
 )
-from workbench.execution.risk import RiskEngine, TradingState
+from workbench.execution.risk import RiskEngine, TradingState, finite_numbers
 from workbench.messaging.codec import KIND_EVENT, KIND_ORDER, Event, Payload
 from workbench.telemetry import BurstLog, Telemetry
 
@@ -88,7 +88,7 @@ class Executor:
         self.executor_id = executor_id
         self._refused = BurstLog("signal_refused", 5.0)
         self._flattening = False
-        self._day_deferred = ""
+        self.day_unpriced: set[str] = set()  # held, no price yet when the day started
         self.cancel_retries = CancelRetries()
         self.engine = RiskEngine(risk)
         saved = journal.trading_state()
@@ -165,8 +165,8 @@ class Executor:
         self.commit(out, events)
         for e in events:
             self._publish(e)
-        if out.fills and self.risk.max_daily_loss:
-            self.check_daily_loss()
+        if out.fills and self.risk.max_daily_loss:  # replay: the market's clock, as on_signals
+            self.check_daily_loss(max(f.ts_ns for f in out.fills) if self.replay else None)
         return out.fills
 
     def _now_ns(self, signal: Signal | None = None) -> int:
@@ -183,13 +183,12 @@ class Executor:
                 total += pos.unrealized(q.price)
         return total
 
-    def _refuse(self, s: Signal) -> None:
-        self.telemetry.inc("signals_refused")
-        n = self.telemetry.get("signals_refused")
-        if self._refused(strategy_id=s.strategy_id, signal_id=s.id, total_refused=n):
-            self._publish(
-                Event("alert", {"reason": "signal_refused", "strategy_id": s.strategy_id})
-            )
+    def _refuse(self, s: Signal, reason: str) -> None:
+        counter = reason.replace("signal_", "signals_")
+        self.telemetry.inc(counter)
+        n = self.telemetry.get(counter)
+        if self._refused(reason=reason, strategy_id=s.strategy_id, signal_id=s.id, total=n):
+            self._publish(Event("alert", {"reason": reason, "strategy_id": s.strategy_id}))
 
     def on_signal(self, signal: Signal) -> list[Fill]:
         """Act on one signal once; a redelivered signal id does nothing."""
@@ -203,12 +202,16 @@ class Executor:
         Position limits assume earlier orders of the batch fill in full.
         """
         received_ns = received_ns or time.time_ns()
-        if self.allowed is not None:
-            refused = [s for s in signals if s.strategy_id not in self.allowed]
-            for s in refused:
-                self._refuse(s)
-            if refused:
-                signals = [s for s in signals if s.strategy_id in self.allowed]
+        if self.allowed is not None or not all(map(finite_numbers, signals)):
+            kept = []
+            for s in signals:
+                if self.allowed is not None and s.strategy_id not in self.allowed:
+                    self._refuse(s, "signal_refused")
+                elif not finite_numbers(s):  # cannot even be journaled: dropped, alerted
+                    self._refuse(s, "signal_invalid")
+                else:
+                    kept.append(s)
+            signals = kept
         if not signals:
             return []
         if self.risk.max_daily_loss and len(signals) > 1 and not self._flattening:

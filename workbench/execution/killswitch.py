@@ -73,17 +73,29 @@ def flatten(ex: Executor) -> list[Fill]:
 
 
 def reduce(ex: Executor, source: str) -> int:
-    """REDUCING now (journaled first), then cancel the open orders that would grow a position.
+    """REDUCING now (journaled first), then cancel the open orders that could grow a position.
+
+    Those are the orders on a position's growing side, and closing orders
+    beyond what it holds (all of them filling would flip it).
 
     Returns:
         How many cancels the venue took.
     """
     ex.set_trading_state(TradingState.REDUCING, "reduce", source)
+    closing: dict[str, float] = {}  # per symbol: what the kept closing orders add up to
 
-    def grows(t: Tracked) -> bool:
-        return t.order.side.sign * ex.portfolio.position(t.order.symbol) >= 0
+    def may_not_stay(t: Tracked) -> bool:
+        pos = ex.portfolio.position(t.order.symbol)
+        if t.order.side.sign * pos >= 0:
+            return True  # it grows the position (or opens one)
+        left = t.order.qty - t.state.filled_qty
+        kept = closing.get(t.order.symbol, 0.0)
+        if kept + left > abs(pos):
+            return True  # with the others kept, it would flip the position
+        closing[t.order.symbol] = kept + left
+        return False
 
-    return cancel_open_orders(ex, "reduce", only=grows)
+    return cancel_open_orders(ex, "reduce", only=may_not_stay)
 
 
 def cancel_open_orders(
@@ -192,26 +204,32 @@ def check_daily_loss(ex: Executor, now_ns: int) -> None:
     """HALT when the day's PnL is past ``max_daily_loss`` (journals the day's start).
 
     Only from ACTIVE: REDUCING lets nothing but shrinking orders out, and an
-    operator who chose it after a loss halt must be able to unwind. A new
-    day's start is taken only once every open position has a market price:
-    one valued at nothing would hide (or invent) the day's loss.
+    operator who chose it after a loss halt must be able to unwind. A position
+    without a market price when the day starts (a restart, an illiquid symbol)
+    is valued at its first price of the day: the start is corrected then, so
+    its price appearing is not counted as the day's gain or loss.
     """
     engine = ex.engine
     day = utc_day(now_ns)
     if day != engine.day:
         saved = ex.journal.risk_day(day)
+        held = ex.portfolio.positions.items()
         if saved is None:
-            held = ex.portfolio.positions.items()
-            unpriced = sorted(s for s, p in held if p.qty and s not in engine.market)
-            if unpriced:
-                if ex._day_deferred != day:
-                    ex._day_deferred = day
-                    log.warning("daily_loss_start_deferred", day=day, unpriced=unpriced)
-                return
             engine.day, engine.day_start_pnl = day, ex.total_pnl()
             ex.journal.set_risk_day(day, engine.day_start_pnl)
+            ex.day_unpriced = {s for s, p in held if p.qty and s not in engine.market}
+            if ex.day_unpriced:
+                log.warning("daily_loss_start_unpriced", day=day, symbols=sorted(ex.day_unpriced))
         else:
             engine.day, engine.day_start_pnl = day, saved
+            ex.day_unpriced = set()
+    if ex.day_unpriced:
+        priced = [s for s in ex.day_unpriced if s in engine.market]
+        for s in priced:
+            engine.day_start_pnl += ex.portfolio.positions[s].unrealized(engine.market[s].price)
+            ex.day_unpriced.discard(s)
+        if priced:
+            ex.journal.set_risk_day(day, engine.day_start_pnl)
     total = ex.total_pnl()
     if engine.daily_loss_breached(total, now_ns) and engine.state is TradingState.ACTIVE:
         loss = total - engine.day_start_pnl

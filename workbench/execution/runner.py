@@ -313,10 +313,13 @@ class ExecutorRunner(Runner):
             self.finished = True
         if self.eos_complete or not self._expected <= set(self._eos):
             return
+        now = time.monotonic()
         waiting = {
-            sid: (self.inbound[sid].ack, self._eos[sid].last_seq)
-            for sid in self._expected
-            if self.inbound[sid].ack < self._eos[sid].last_seq
+            sid: (seq.ack, self._eos[sid].last_seq)
+            for sid, seq in self.inbound.items()
+            if seq.ack < self._eos[sid].last_seq
+            # Just given up on: the acks list them; the strategy's re-sends get a bound's time.
+            or (seq.missing and now - seq.skipped_at < self._gap_timeout_s)
         }
         if waiting:
             return  # signals still on their way (re-sends fill the holes)

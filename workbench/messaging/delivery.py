@@ -216,13 +216,14 @@ class Outbox(Generic[T]):
         return [p.item for p in self._items.values()]
 
     def restore(self, items: Iterable[tuple[int, T]], acked: int) -> None:
-        """Reload saved items; they count as unsent, so the next `due` re-sends them."""
+        """Reload saved items; they count as unsent, so the next `due` re-sends them.
+
+        Every saved item comes back, those at or below ``acked`` too: they were
+        kept because the receiver listed them as missing.
+        """
         self.acked = acked
-        self._items = {
-            s: _Pending(item, -math.inf)
-            for s, item in sorted(items, key=lambda x: x[0])
-            if s > acked
-        }
+        ordered = sorted(items, key=lambda x: x[0])
+        self._items = {s: _Pending(item, -math.inf) for s, item in ordered}
 
 
 @dataclass(slots=True)
@@ -258,6 +259,7 @@ class InboundSequence(Generic[T]):
     gap_timeout_s: float
     max_held: int = 100_000
     late: int = 0
+    skipped_at: float = -math.inf  # when a hole was last given up on
     _held: dict[int, T] = field(default_factory=dict)
     _hole_since: float | None = None
     _skipped: list[list[int]] = field(default_factory=list)  # [first, last], in order
@@ -315,6 +317,7 @@ class InboundSequence(Generic[T]):
         self.next_seq = min(self._held) if self._held else self._end + 1
         gap = Gap(self.stream, first, self.next_seq - 1)
         self._skipped.append([gap.first, gap.last])
+        self.skipped_at = now
         return self._release(now), gap
 
     @property

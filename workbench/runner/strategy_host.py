@@ -205,13 +205,15 @@ class StrategyRunner(Runner):
         """
         assert self._eos is not None
         delivered = self._acks is None or (self._eos_confirmed and not len(self.outbox))
-        if (
-            not delivered
-            and not len(self.outbox)
-            and now - self._eos_sent_at > EOS_CONFIRM_TIMEOUT_S
-        ):
-            self.log.warning("end_of_stream_unconfirmed", waited_s=EOS_CONFIRM_TIMEOUT_S)
-            delivered = True
+        if not delivered and now - self._eos_sent_at > EOS_CONFIRM_TIMEOUT_S:
+            kept = self.outbox.items()
+            if not kept:
+                self.log.warning("end_of_stream_unconfirmed", waited_s=EOS_CONFIRM_TIMEOUT_S)
+                delivered = True
+            elif self._eos_confirmed and all(s.seq <= self.outbox.acked for s in kept):
+                # The executor finished without these (each a counted, alerted gap there).
+                self.log.error("signals_given_up", signal_ids=[s.id for s in kept[:50]])
+                delivered = True
         if delivered:
             self._eos = None
             self.finished = self._exit_on_eos

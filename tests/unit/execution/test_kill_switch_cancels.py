@@ -192,3 +192,12 @@ def test_reduce_cancels_the_resting_orders_that_would_grow_a_position_only():
     assert h.ex.reduce() == 1
     assert h.ex.trading_state is TradingState.REDUCING
     assert statuses(h) == {"s:1": "FILLED", "s:2": "CANCELLED", "s:3": "ACCEPTED"}
+
+
+def test_reduce_also_cancels_closing_orders_beyond_the_position():
+    h = Harness(Journal(":memory:"))
+    h.ex.on_signal(order_sig(1, qty=10))  # long 10
+    h.ex.on_signal(order_sig(2, Side.SELL, OrderType.LIMIT, 150.0, qty=6))
+    h.ex.on_signal(order_sig(3, Side.SELL, OrderType.LIMIT, 160.0, qty=6))  # 12 > 10 with s:2
+    assert h.ex.reduce() == 1
+    assert statuses(h) == {"s:1": "FILLED", "s:2": "ACCEPTED", "s:3": "CANCELLED"}

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from workbench.config import RiskConfig
-from workbench.domain.model import OrderStatus, Side, Signal
+from workbench.domain.model import OrderStatus, OrderType, Side, Signal, TimeInForce
 from workbench.exceptions import RiskRefused
 from workbench.execution.executor import Executor, make_breaker
 from workbench.execution.journal import Journal
@@ -468,7 +468,7 @@ def test_the_daily_loss_is_checked_between_the_signals_of_one_batch():
     assert batch.ex.portfolio.realized_pnl == pytest.approx(-10.0)
 
 
-def test_a_new_days_start_waits_for_a_price_of_every_open_position(journal_path):
+def test_a_position_unpriced_when_the_day_starts_counts_from_its_first_price(journal_path):
     risk = RiskConfig(max_daily_loss=20)
     h = make(journal_path, risk=risk)
     h.ex.on_tick("ABC", 100.0, DAY)
@@ -477,12 +477,29 @@ def test_a_new_days_start_waits_for_a_price_of_every_open_position(journal_path)
     next_day = DAY + 24 * 3600 * NS
     h2 = make(journal_path, risk=risk)  # restarted: no price for ABC yet
     h2.ex.check_daily_loss(next_day)
-    assert h2.journal.risk_day("2024-03-02") is None  # not valued at nothing
+    assert h2.journal.risk_day("2024-03-02") == 0.0
     h2.ex.on_tick("ABC", 104.0, next_day + NS)
-    h2.ex.check_daily_loss(next_day + NS)
+    h2.ex.check_daily_loss(next_day + NS)  # its first price is not the day's gain
     assert h2.journal.risk_day("2024-03-02") == pytest.approx(40.0)
+    assert h2.ex.trading_state is TradingState.ACTIVE
     h2.ex.on_tick("ABC", 101.0, next_day + 2 * NS)
     h2.ex.check_daily_loss(next_day + 2 * NS)  # -30 on the day
+    assert h2.ex.trading_state is TradingState.HALTED
+
+
+def test_a_held_symbol_that_never_gets_a_price_does_not_switch_the_limit_off(journal_path):
+    risk = RiskConfig(max_daily_loss=5)
+    h = make(journal_path, risk=risk)
+    h.ex.on_tick("ABC", 100.0, DAY)
+    h.ex.on_tick("XYZ", 100.0, DAY)
+    h.ex.on_signals([sig(1, ts_ns=DAY), sig(2, symbol="XYZ", ts_ns=DAY)])
+    h.journal.close()
+    next_day = DAY + 24 * 3600 * NS
+    h2 = make(journal_path, risk=risk)
+    h2.ex.on_tick("ABC", 100.0, next_day)
+    h2.ex.check_daily_loss(next_day)
+    h2.ex.on_tick("ABC", 90.0, next_day + NS)  # XYZ stays silent
+    h2.ex.check_daily_loss(next_day + NS)
     assert h2.ex.trading_state is TradingState.HALTED
 
 
@@ -494,3 +511,24 @@ def test_a_strategy_named_like_the_executor_gets_no_kill_switch_pass():
     )
     h.ex.on_signal(sig(1, qty=1000, strategy="ex"))
     assert h.journal.orders()[0]["reason"] == "qty 1000 exceeds max_order_qty 10.0"
+
+
+def test_in_a_replay_fills_the_venue_reports_later_are_loss_checked_on_the_markets_clock():
+    h = Harness(Journal(":memory:"), replay=True, risk=RiskConfig(max_daily_loss=5))
+    limit = Signal("s:2", "s", 2, "ABC", Side.SELL, 1.0, 97.0, DAY + 2 * NS, "r", "c",
+                   0, OrderType.LIMIT, 98.0, TimeInForce.GTC)  # fmt: skip
+    h.ex.on_signal(sig(1, price=100.0))
+    h.ex.on_signals([limit])  # rests above the market
+    h.ex.on_tick("ABC", 98.5, DAY + 3 * NS)
+    assert [f.price for f in h.ex.poll()] == [98.0]  # -2 on the day: within the limit
+    assert h.ex.engine.day == "2024-03-01" and h.ex.trading_state is TradingState.ACTIVE
+
+
+def test_a_signal_whose_numbers_are_not_finite_is_refused_not_journaled_and_the_batch_goes_on():
+    h = Harness(Journal(":memory:"), allowed_strategies={"s"})
+    bad = sig(1, qty=float("nan"))
+    assert h.ex.on_signals([bad, sig(2)]) and h.journal.count("signals") == 1
+    assert h.ex.telemetry.get("signals_invalid") == 1
+    assert h.alerts("signal_invalid") == [
+        Event("alert", {"reason": "signal_invalid", "strategy_id": "s"})
+    ]

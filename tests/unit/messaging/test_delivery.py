@@ -275,13 +275,24 @@ def test_everything_returns_all_unacked_in_order_and_restarts_their_timers():
     assert o.due(1.6) == ["a", "b"]
 
 
-def test_restore_keeps_only_items_past_the_ack_and_makes_them_due_at_once():
+def test_restore_keeps_every_saved_item_and_makes_them_due_at_once():
     o: Outbox[str] = Outbox(resend_after_s=5.0)
-    o.restore([(1, "a"), (2, "b"), (3, "c")], acked=1)
-    assert o.acked == 1
-    assert o.items() == ["b", "c"]
-    assert o.due(100.0) == ["b", "c"]
+    o.restore([(1, "a"), (2, "b"), (3, "c")], acked=2)  # 1: kept, listed missing by an ack
+    assert o.acked == 2
+    assert o.items() == ["a", "b", "c"]
+    assert o.due(100.0) == ["a", "b", "c"]
     assert o.due(100.0) == []  # now marked sent
+
+
+def test_an_item_kept_as_missing_survives_a_restart_until_an_ack_clears_it():
+    o: Outbox[str] = Outbox(1.0)
+    for s in range(1, 4):
+        o.add(s, f"i{s}", 0.0)
+    o.on_ack(3, ((2, 2),))
+    again: Outbox[str] = Outbox(1.0)
+    again.restore([(2, "i2")], o.acked)  # what the strategy saved
+    assert again.everything(5.0) == ["i2"]
+    assert again.on_ack(3) == 1 and len(again) == 0
 
 
 def test_restore_replaces_what_was_there():

@@ -18,6 +18,7 @@ from workbench.execution.runner import ExecutorRunner
 from workbench.execution.simulator import SimulatedBroker
 from workbench.messaging.codec import Ack, EndOfStream, Event
 from workbench.messaging.inproc import Channel, InprocReceiver, InprocSender
+from workbench.runner import strategy_host
 from workbench.telemetry import Telemetry
 
 GAP_S = 0.05
@@ -118,3 +119,37 @@ def test_two_copies_of_one_id_in_a_batch_that_differ_are_a_conflict():
     e.runner.executor.on_signals([sig(1), Signal("sr:1", "sr", 1, "ABC", Side.SELL, 5.0, 1.0, 9)])
     assert e.telemetry.get("signal_id_conflicts") == 1
     assert e.journaled() == ["sr:1"]
+
+
+def test_a_replay_does_not_complete_until_a_given_up_signal_had_a_bounds_time_to_come():
+    e = Exec(":memory:")
+    e.deliver(sig(2, Side.SELL), EndOfStream("sr", 10, 2))  # sr:1 lost
+    e.wait_out_the_gap()
+    assert e.telemetry.get("signal_gaps") == 1 and not e.runner.eos_complete
+    e.deliver(sig(1))  # the strategy's re-send, on the ack that listed it
+    assert e.runner.eos_complete and e.journaled() == ["sr:1", "sr:2"]
+
+
+def test_a_replay_completes_a_bound_after_giving_up_when_no_re_send_comes():
+    e = Exec(":memory:")
+    e.deliver(sig(2, Side.SELL), EndOfStream("sr", 10, 2))
+    e.wait_out_the_gap()
+    assert not e.runner.eos_complete
+    e.wait_out_the_gap()
+    assert e.runner.eos_complete and e.journaled() == ["sr:2"]
+
+
+def test_a_strategy_finishes_once_only_signals_the_executor_gave_up_on_are_left(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(strategy_host, "EOS_CONFIRM_TIMEOUT_S", 0.0)
+    host = Host(tmp_path)
+    host.send_ticks([101.0, 100.0, 100.5, 101.6])  # sr:1, sr:2
+    host.gateway.send(EndOfStream("gateway", 4, 4))
+    host.runner.step(0)
+    assert not host.runner.finished
+    host.executor.send(Ack("sr", 2, ((1, 1),)))  # the executor finished without sr:1
+    host.executor.send(EndOfStream("sr", 4, 2))
+    host.runner.step(0)
+    assert [s.id for s in host.runner.outbox.items()] == ["sr:1"]
+    assert host.runner.finished
