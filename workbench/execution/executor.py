@@ -86,9 +86,8 @@ class Executor:
         self.allowed = allowed_strategies
         self.replay = replay
         self.executor_id = executor_id
-        self._refused = BurstLog("signal_refused", 5.0)
+        self._refused = {r: BurstLog(r, 5.0) for r in ("signal_refused", "signal_invalid")}
         self._flattening = False
-        self.day_unpriced: set[str] = set()  # held, no price yet when the day started
         self.cancel_retries = CancelRetries()
         self.engine = RiskEngine(risk)
         saved = journal.trading_state()
@@ -187,7 +186,7 @@ class Executor:
         counter = reason.replace("signal_", "signals_")
         self.telemetry.inc(counter)
         n = self.telemetry.get(counter)
-        if self._refused(reason=reason, strategy_id=s.strategy_id, signal_id=s.id, total=n):
+        if self._refused[reason](strategy_id=s.strategy_id, signal_id=s.id, total=n):
             self._publish(Event("alert", {"reason": reason, "strategy_id": s.strategy_id}))
 
     def on_signal(self, signal: Signal) -> list[Fill]:

@@ -374,8 +374,8 @@ class Journal(JournalShortcuts):
         return row[0] if row else None
 
     def set_risk_day(self, day: str, start_pnl: float) -> None:
-        """Record the PnL at the start of ``day`` (a later call corrects it)."""
-        self._db.execute("INSERT OR REPLACE INTO risk_days VALUES (?,?)", (day, start_pnl))
+        """Record the PnL at the start of ``day`` (first call of the day wins)."""
+        self._db.execute("INSERT OR IGNORE INTO risk_days VALUES (?,?)", (day, start_pnl))
 
     def close(self) -> None:
         """Close the database (the checkpoint thread first)."""

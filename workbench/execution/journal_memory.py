@@ -100,7 +100,7 @@ class JournalPort(Protocol):
         ...
 
     def set_risk_day(self, day: str, start_pnl: float) -> None:
-        """Record the PnL at the start of ``day`` (a later call corrects it)."""
+        """Record the PnL at the start of ``day`` (first call of the day wins)."""
         ...
 
     def end_stream(self, strategy_id: str, ticks: int, last_seq: int) -> None:
@@ -341,8 +341,8 @@ class MemoryJournal(JournalShortcuts):
         return self._risk_days.get(day)
 
     def set_risk_day(self, day: str, start_pnl: float) -> None:
-        """Record the PnL at the start of ``day`` (a later call corrects it)."""
-        self._risk_days[day] = float(start_pnl)
+        """Record the PnL at the start of ``day`` (first call of the day wins)."""
+        self._risk_days.setdefault(day, float(start_pnl))
 
     def close(self) -> None:
         """Nothing to release."""

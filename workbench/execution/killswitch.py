@@ -204,32 +204,19 @@ def check_daily_loss(ex: Executor, now_ns: int) -> None:
     """HALT when the day's PnL is past ``max_daily_loss`` (journals the day's start).
 
     Only from ACTIVE: REDUCING lets nothing but shrinking orders out, and an
-    operator who chose it after a loss halt must be able to unwind. A position
-    without a market price when the day starts (a restart, an illiquid symbol)
-    is valued at its first price of the day: the start is corrected then, so
-    its price appearing is not counted as the day's gain or loss.
+    operator who chose it after a loss halt must be able to unwind. The day's
+    start is the PnL at its first check, a position without a market price
+    then counted at its cost (marks are not journaled).
     """
     engine = ex.engine
     day = utc_day(now_ns)
     if day != engine.day:
         saved = ex.journal.risk_day(day)
-        held = ex.portfolio.positions.items()
         if saved is None:
             engine.day, engine.day_start_pnl = day, ex.total_pnl()
             ex.journal.set_risk_day(day, engine.day_start_pnl)
-            ex.day_unpriced = {s for s, p in held if p.qty and s not in engine.market}
-            if ex.day_unpriced:
-                log.warning("daily_loss_start_unpriced", day=day, symbols=sorted(ex.day_unpriced))
         else:
             engine.day, engine.day_start_pnl = day, saved
-            ex.day_unpriced = set()
-    if ex.day_unpriced:
-        priced = [s for s in ex.day_unpriced if s in engine.market]
-        for s in priced:
-            engine.day_start_pnl += ex.portfolio.positions[s].unrealized(engine.market[s].price)
-            ex.day_unpriced.discard(s)
-        if priced:
-            ex.journal.set_risk_day(day, engine.day_start_pnl)
     total = ex.total_pnl()
     if engine.daily_loss_breached(total, now_ns) and engine.state is TradingState.ACTIVE:
         loss = total - engine.day_start_pnl

@@ -210,8 +210,9 @@ class StrategyRunner(Runner):
             if not kept:
                 self.log.warning("end_of_stream_unconfirmed", waited_s=EOS_CONFIRM_TIMEOUT_S)
                 delivered = True
-            elif self._eos_confirmed and all(s.seq <= self.outbox.acked for s in kept):
-                # The executor finished without these (each a counted, alerted gap there).
+            elif all(s.seq <= self.outbox.acked for s in kept):
+                # The executor acked past these, listing them missing, and did not take
+                # them since: it finished without them (each a counted, alerted gap there).
                 self.log.error("signals_given_up", signal_ids=[s.id for s in kept[:50]])
                 delivered = True
         if delivered:

@@ -179,8 +179,8 @@ def test_states_days_stream_ends_reconciliations_and_sequences(journal):
     assert [s["state"] for s in journal.trading_states()] == ["HALTED", "ACTIVE"]
     assert journal.risk_day("2024-01-02") is None
     journal.set_risk_day("2024-01-02", -5.0)
-    journal.set_risk_day("2024-01-02", 7.0)  # corrected: a position got its first price
-    assert journal.risk_day("2024-01-02") == 7.0
+    journal.set_risk_day("2024-01-02", 7.0)  # the first of the day wins
+    assert journal.risk_day("2024-01-02") == -5.0
     journal.end_stream("s", 10, 3)
     journal.end_stream("s", 12, 4)
     assert journal.stream_ends() == {"s": (12, 4)}

@@ -468,25 +468,6 @@ def test_the_daily_loss_is_checked_between_the_signals_of_one_batch():
     assert batch.ex.portfolio.realized_pnl == pytest.approx(-10.0)
 
 
-def test_a_position_unpriced_when_the_day_starts_counts_from_its_first_price(journal_path):
-    risk = RiskConfig(max_daily_loss=20)
-    h = make(journal_path, risk=risk)
-    h.ex.on_tick("ABC", 100.0, DAY)
-    h.ex.on_signal(sig(1, qty=10, ts_ns=DAY))
-    h.journal.close()
-    next_day = DAY + 24 * 3600 * NS
-    h2 = make(journal_path, risk=risk)  # restarted: no price for ABC yet
-    h2.ex.check_daily_loss(next_day)
-    assert h2.journal.risk_day("2024-03-02") == 0.0
-    h2.ex.on_tick("ABC", 104.0, next_day + NS)
-    h2.ex.check_daily_loss(next_day + NS)  # its first price is not the day's gain
-    assert h2.journal.risk_day("2024-03-02") == pytest.approx(40.0)
-    assert h2.ex.trading_state is TradingState.ACTIVE
-    h2.ex.on_tick("ABC", 101.0, next_day + 2 * NS)
-    h2.ex.check_daily_loss(next_day + 2 * NS)  # -30 on the day
-    assert h2.ex.trading_state is TradingState.HALTED
-
-
 def test_a_held_symbol_that_never_gets_a_price_does_not_switch_the_limit_off(journal_path):
     risk = RiskConfig(max_daily_loss=5)
     h = make(journal_path, risk=risk)
@@ -532,3 +513,9 @@ def test_a_signal_whose_numbers_are_not_finite_is_refused_not_journaled_and_the_
     assert h.alerts("signal_invalid") == [
         Event("alert", {"reason": "signal_invalid", "strategy_id": "s"})
     ]
+
+
+def test_a_refused_and_an_invalid_signal_together_raise_both_alerts():
+    h = Harness(Journal(":memory:"), allowed_strategies={"s"})
+    h.ex.on_signals([sig(1, strategy="rogue"), sig(2, qty=float("nan"))])
+    assert [e.data["reason"] for e in h.named("alert")] == ["signal_refused", "signal_invalid"]

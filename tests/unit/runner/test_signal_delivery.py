@@ -153,3 +153,20 @@ def test_a_strategy_finishes_once_only_signals_the_executor_gave_up_on_are_left(
     host.runner.step(0)
     assert [s.id for s in host.runner.outbox.items()] == ["sr:1"]
     assert host.runner.finished
+
+
+def test_a_restarted_strategy_left_with_given_up_signals_finishes_without_an_executor(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(strategy_host, "EOS_CONFIRM_TIMEOUT_S", 0.0)
+    host = Host(tmp_path)
+    host.send_ticks([101.0, 100.0, 100.5, 101.6])  # sr:1, sr:2
+    host.executor.send(Ack("sr", 2, ((1, 1),)))
+    host.runner.step(0)
+    host.runner.on_close()
+    again = Host(tmp_path)  # the executor has finished and gone: nothing answers
+    assert [s.id for s in again.runner.outbox.items()] == ["sr:1"]
+    again.gateway.send(EndOfStream("gateway", 4, 4))
+    again.runner.step(0)
+    again.runner.step(0)
+    assert again.runner.finished
