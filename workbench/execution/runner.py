@@ -97,6 +97,7 @@ class ExecutorRunner(Runner):
             if sid in self.inbound:
                 self.inbound[sid].ends_at(eos.last_seq, time.monotonic())
         self.eos_complete = False
+        self._completed_ns = 0
         self._finish_at = 0.0
         self._market_drained = 0.0
         self._reconcile_interval_s = reconcile_interval_s
@@ -324,6 +325,7 @@ class ExecutorRunner(Runner):
         if waiting:
             return  # signals still on their way (re-sends fill the holes)
         self.eos_complete = True
+        self._completed_ns = time.time_ns()
         summary = self.summary()
         self._events.send(Event("eos", summary))
         self.log.info("replay_completed", **summary)
@@ -344,6 +346,7 @@ class ExecutorRunner(Runner):
             "realized_pnl": pf.realized_pnl,
             "positions": {s: p.qty for s, p in pf.positions.items()},
             "ticks": {k: v.count for k, v in self._eos.items()},
+            "completed_ns": self._completed_ns,
         }
 
     def heartbeat_extra(self) -> dict[str, Any]:

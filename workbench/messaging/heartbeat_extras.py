@@ -31,6 +31,8 @@ class EosSummary:
     realized_pnl: float = 0.0
     positions: dict[str, float] = field(default_factory=dict)
     ticks: dict[str, int] = field(default_factory=dict)
+    completed_ns: int = 0
+    """The executor's wall clock when the replay completed (0: not said)."""
 
     def to_wire(self) -> dict[str, Any]:
         """Plain data for the heartbeat and the ``eos`` event."""
@@ -41,6 +43,7 @@ class EosSummary:
             "realized_pnl": self.realized_pnl,
             "positions": dict(self.positions),
             "ticks": dict(self.ticks),
+            "completed_ns": self.completed_ns,
         }
 
     @classmethod
@@ -53,6 +56,7 @@ class EosSummary:
             realized_pnl=float(d.get("realized_pnl", 0.0)),
             positions={str(k): float(v) for k, v in dict(d.get("positions") or {}).items()},
             ticks={str(k): int(v) for k, v in dict(d.get("ticks") or {}).items()},
+            completed_ns=int(d.get("completed_ns") or 0),
         )
 
 

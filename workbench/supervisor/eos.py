@@ -22,11 +22,14 @@ class EndOfStream:
     def offer(self, summary: Mapping[str, Any], sent_ns: int) -> bool:
         """Record ``summary`` (sent at ``sent_ns``) unless one arrived already.
 
+        ``eos_ns`` is when the executor completed the replay, as the summary
+        says; a heartbeat carrying it may be sent up to an interval later.
+
         Returns:
             True when this was the first: the caller announces it.
         """
         if self.reached.is_set():
             return False
-        self.summary = {**summary, "eos_ns": sent_ns}
+        self.summary = {**summary, "eos_ns": int(summary.get("completed_ns") or sent_ns)}
         self.reached.set()
         return True

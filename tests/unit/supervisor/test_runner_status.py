@@ -81,6 +81,14 @@ def test_end_of_stream_takes_the_first_report_only():
     assert eos.reached.is_set() and eos.summary == {"signals": 1, "eos_ns": 10}
 
 
+def test_the_replay_ends_when_the_executor_completed_it_not_when_a_heartbeat_said_so():
+    eos = EndOfStream()
+    assert eos.offer({"signals": 1, "completed_ns": 1_000}, 480_000_000)  # a heartbeat, later
+    assert eos.summary is not None and eos.summary["eos_ns"] == 1_000
+    wire = EosSummary(completed_ns=1_000).to_wire()
+    assert EosSummary.from_wire(wire).completed_ns == 1_000
+
+
 def test_health_and_metrics_read_a_status_callable():
     statuses = [executor()]
     own = Telemetry()
