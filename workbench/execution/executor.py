@@ -201,16 +201,15 @@ class Executor:
         Position limits assume earlier orders of the batch fill in full.
         """
         received_ns = received_ns or time.time_ns()
-        if self.allowed is not None or not all(map(finite_numbers, signals)):
-            kept = []
-            for s in signals:
-                if self.allowed is not None and s.strategy_id not in self.allowed:
-                    self._refuse(s, "signal_refused")
-                elif not finite_numbers(s):  # cannot even be journaled: dropped, alerted
-                    self._refuse(s, "signal_invalid")
-                else:
-                    kept.append(s)
-            signals = kept
+        kept = []
+        for s in signals:
+            if self.allowed is not None and s.strategy_id not in self.allowed:
+                self._refuse(s, "signal_refused")
+            elif not finite_numbers(s):  # cannot even be journaled: dropped, alerted
+                self._refuse(s, "signal_invalid")
+            else:
+                kept.append(s)
+        signals = kept
         if not signals:
             return []
         if self.risk.max_daily_loss and len(signals) > 1 and not self._flattening:
@@ -303,10 +302,6 @@ class Executor:
     def check_daily_loss(self, now_ns: int | None = None) -> None:
         """HALT when the day's PnL is past ``max_daily_loss``."""
         killswitch.check_daily_loss(self, now_ns or time.time_ns())
-
-    def daily_loss_breached(self) -> bool:
-        """Whether the day's PnL is past ``max_daily_loss`` now (no state change)."""
-        return killswitch.daily_loss_breached(self, time.time_ns())
 
     def _drain(self, out: Outcome) -> int:
         """Apply the broker's reports to ``out``; returns how many (0 if it cannot be asked)."""

@@ -227,24 +227,18 @@ def check_daily_loss(ex: Executor, now_ns: int) -> None:
         )
 
 
-def daily_loss_breached(ex: Executor, now_ns: int) -> bool:
-    """Whether the day's PnL is past ``max_daily_loss`` at ``now_ns`` (no state change)."""
-    if not ex.risk.max_daily_loss or ex.engine.day != utc_day(now_ns):
-        return False
-    return ex.total_pnl() - ex.engine.day_start_pnl < -ex.risk.max_daily_loss
-
-
 def resume(ex: Executor, source: str) -> None:
     """Back to ACTIVE; refused while the day's loss is still past ``max_daily_loss``.
 
     Raises:
         RiskRefused: the daily loss limit is still breached.
     """
-    now_ns = time.time_ns()
     if ex.risk.max_daily_loss:
-        check_daily_loss(ex, now_ns)
-        if daily_loss_breached(ex, now_ns):
-            loss = ex.total_pnl() - ex.engine.day_start_pnl
+        now_ns = time.time_ns()
+        check_daily_loss(ex, now_ns)  # the day's start is set for now_ns from here on
+        total = ex.total_pnl()
+        if ex.engine.daily_loss_breached(total, now_ns):
+            loss = total - ex.engine.day_start_pnl
             raise RiskRefused(
                 f"the day's PnL {loss:.6g} is still below -{ex.risk.max_daily_loss} "
                 "(max_daily_loss): 'reduce' or 'halt --flatten' can unwind; resume needs "
