@@ -88,6 +88,10 @@ class Executor:
         self.executor_id = executor_id
         self._refused = {r: BurstLog(r, 5.0) for r in ("signal_refused", "signal_invalid")}
         self._flattening = False
+        # The runner's operator commands: whether one is waiting, and serving them.
+        # Between a batch's orders a waiting one acts first (a halt stops the rest).
+        self.command_waiting: Callable[[], bool] | None = None
+        self.serve_commands: Callable[[], None] = lambda: None
         self.cancel_retries = CancelRetries()
         self.engine = RiskEngine(risk)
         saved = journal.trading_state()
@@ -173,15 +177,6 @@ class Executor:
             return signal.ts_ns
         return time.time_ns()
 
-    def total_pnl(self) -> float:
-        """Realized plus unrealized PnL at the last market prices seen."""
-        total = self.portfolio.realized_pnl
-        for sym, pos in self.portfolio.positions.items():
-            q = self.engine.market.get(sym)
-            if q is not None and pos.qty:
-                total += pos.unrealized(q.price)
-        return total
-
     def _refuse(self, s: Signal, reason: str) -> None:
         counter = reason.replace("signal_", "signals_")
         self.telemetry.inc(counter)
@@ -258,7 +253,8 @@ class Executor:
             )
         fresh = self.journal.begin_orders(items)
         events: list[Payload] = []
-        out = Outcome()
+        out, fills = Outcome(), list[Fill]()
+        waiting, obeyed = self.command_waiting, False
         received = self._subscribed(KIND_EVENT, "signal_received")
         for (signal, order, _, reason), new in zip(items, fresh, strict=True):
             if not new:
@@ -272,13 +268,25 @@ class Executor:
             if reason:
                 self._rejected(order, signal.strategy_id, reason, events)
                 continue
+            if obeyed or (waiting is not None and not self._flattening and waiting()):
+                # An operator's command came while earlier orders went out: they are
+                # settled, it acts, and this order and the rest of the batch go only
+                # if the trading state now allows (a halt stops them).
+                fills.extend(self._settle(out, events, signal))
+                out, events, obeyed = Outcome(), [], True
+                if killswitch.obey_commands(self, order, signal.strategy_id, out):
+                    continue
             self._submit(order, signal.strategy_id, out, events)
+        return fills + self._settle(out, events, signals[-1])
+
+    def _settle(self, out: Outcome, events: list[Payload], last: Signal) -> list[Fill]:
+        """Drain the venue's reports, journal ``out``, publish; the daily loss checked."""
         self._drain(out)
         self.commit(out, events)
         for e in events:
             self._publish(e)
         if out.fills and self.risk.max_daily_loss:
-            self.check_daily_loss(self._now_ns(signals[-1]))
+            self.check_daily_loss(self._now_ns(last))
         return out.fills
 
     # -- the kill switch and the daily loss limit (their bodies: `killswitch`) ------------

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from workbench.domain.model import Fill, Side, Signal
+from workbench.domain.model import Fill, Order, Side, Signal
+from workbench.domain.orders import OrderAck
 from workbench.exceptions import RiskRefused
 from workbench.execution.lifecycle import Outcome, Tracked
 from workbench.execution.risk import TradingState, utc_day
@@ -197,7 +198,37 @@ def flatten_signals(ex: Executor) -> list[Signal]:
     return signals
 
 
+def obey_commands(ex: Executor, order: Order, strategy_id: str, out: Outcome) -> bool:
+    """Serve the operator's waiting commands before ``order`` goes; True if the state stops it.
+
+    The executor calls this between a batch's orders, once a command came, with
+    the earlier orders settled (journaled, positions applied): a halt that came
+    while they went out takes effect before the next one, however slow the
+    venue. An order the trading state refuses is journaled REJECTED with its reason.
+    """
+    ex.serve_commands()
+    sym, side = order.symbol, order.side
+    reason = ex.engine.state_refuses(order, ex.portfolio.position(sym), ex.open.working(sym, side))
+    if not reason:
+        return False
+    ex.telemetry.inc("orders_rejected")
+    log.warning("order_rejected", order_id=order.id, reason=reason)
+    t = ex.open.track(order, strategy_id)
+    ex.open.on_ack(t, OrderAck(order.client_order_id, False, reason=reason), out)
+    return True
+
+
 # -- the daily loss limit ------------------------------------------------------------------
+
+
+def total_pnl(ex: Executor) -> float:
+    """Realized plus unrealized PnL at the last market prices seen."""
+    total = ex.portfolio.realized_pnl
+    for sym, pos in ex.portfolio.positions.items():
+        q = ex.engine.market.get(sym)
+        if q is not None and pos.qty:
+            total += pos.unrealized(q.price)
+    return total
 
 
 def check_daily_loss(ex: Executor, now_ns: int) -> None:
@@ -213,11 +244,11 @@ def check_daily_loss(ex: Executor, now_ns: int) -> None:
     if day != engine.day:
         saved = ex.journal.risk_day(day)
         if saved is None:
-            engine.day, engine.day_start_pnl = day, ex.total_pnl()
+            engine.day, engine.day_start_pnl = day, total_pnl(ex)
             ex.journal.set_risk_day(day, engine.day_start_pnl)
         else:
             engine.day, engine.day_start_pnl = day, saved
-    total = ex.total_pnl()
+    total = total_pnl(ex)
     if engine.daily_loss_breached(total, now_ns) and engine.state is TradingState.ACTIVE:
         loss = total - engine.day_start_pnl
         ex.set_trading_state(
@@ -236,7 +267,7 @@ def resume(ex: Executor, source: str) -> None:
     if ex.risk.max_daily_loss:
         now_ns = time.time_ns()
         check_daily_loss(ex, now_ns)  # the day's start is set for now_ns from here on
-        total = ex.total_pnl()
+        total = total_pnl(ex)
         if ex.engine.daily_loss_breached(total, now_ns):
             loss = total - ex.engine.day_start_pnl
             raise RiskRefused(

@@ -98,6 +98,20 @@ class RiskEngine:
         """The position limit of ``symbol`` (0 = none)."""
         return self.cfg.max_position_qty_by_symbol.get(symbol, self.cfg.max_position_qty)
 
+    def state_refuses(self, order: Order, position: float, working: float = 0.0) -> str:
+        """The trading state's reason ``order`` may not go ('' when it may); see `check`."""
+        if self.state is TradingState.HALTED:
+            return "trading halted"
+        sign = order.side.sign
+        base = position + sign * working
+        after = base + sign * order.qty
+        if self.state is TradingState.REDUCING and not (
+            abs(after) < abs(base) and after * base >= 0
+        ):
+            resting = f" with {working:g} more on its side resting" if working else ""
+            return f"trading state REDUCING: order would not reduce position {position}{resting}"
+        return ""
+
     def check(
         self,
         order: Order,
@@ -122,18 +136,12 @@ class RiskEngine:
         bad = _bad_numbers(order)
         if bad:
             return bad
+        refused = self.state_refuses(order, position, working)
+        if refused or flatten:
+            return refused
         sign = order.side.sign
         base = position + sign * working
         after = base + sign * order.qty
-        if self.state is TradingState.HALTED:
-            return "trading halted"
-        if self.state is TradingState.REDUCING and not (
-            abs(after) < abs(base) and after * base >= 0
-        ):
-            resting = f" with {working:g} more on its side resting" if working else ""
-            return f"trading state REDUCING: order would not reduce position {position}{resting}"
-        if flatten:
-            return ""
         if r.max_order_qty and order.qty > r.max_order_qty:
             return f"qty {order.qty} exceeds max_order_qty {r.max_order_qty}"
         # A limit or stop order goes to the venue at its own price, not the signal's.

@@ -104,6 +104,10 @@ class ExecutorRunner(Runner):
         self._reconciled = time.monotonic()
         self._started = False
         executor.calls.on_wait = self._beat_while_waiting
+        self._held: Envelope | None = None  # a command taken between orders, served next
+        if commands is not None:
+            executor.command_waiting = self._command_waiting
+            executor.serve_commands = self._serve_commands
 
     def _beat_while_waiting(self) -> None:
         """Heartbeats go on while a step waits for a slow venue (the runner is not hung)."""
@@ -254,10 +258,16 @@ class ExecutorRunner(Runner):
         if n and self.executor.risk.max_daily_loss:
             self.executor.check_daily_loss()
 
+    def _command_waiting(self) -> bool:
+        """Whether an operator command waits (taken off the socket and held for serving)."""
+        if self._held is None and self._commands is not None:
+            self._held = self._commands.recv(0)
+        return self._held is not None
+
     def _serve_commands(self) -> None:
         if self._commands is None:
             return
-        env = self._commands.recv(0)
+        env, self._held = self._held or self._commands.recv(0), None
         while env is not None:
             self._commands.reply(self._command(env.payload))
             env = self._commands.recv(0)
