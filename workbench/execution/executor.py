@@ -31,6 +31,7 @@ from workbench.execution.lifecycle import (
     rejected_event,
     signal_data,
 )
+from workbench.execution.reconcile import reconcile
 from workbench.execution.risk import RiskEngine, TradingState, finite_numbers
 from workbench.messaging.codec import KIND_EVENT, KIND_ORDER, Event, Payload
 from workbench.telemetry import BurstLog, Telemetry
@@ -94,6 +95,9 @@ class Executor:
         self.serve_commands: Callable[[], None] = lambda: None
         self.cancel_retries = CancelRetries()
         self.engine = RiskEngine(risk)
+        for sym, (price, ts_ns) in journal.marks().items():  # the market as last journaled
+            self.engine.on_price(sym, price, ts_ns)
+        self._marks_saved = dict(self.engine.market)
         saved = journal.trading_state()
         if saved is not None:
             self.engine.state = TradingState(saved[0])
@@ -129,16 +133,7 @@ class Executor:
 
     def set_trading_state(self, state: TradingState, reason: str, source: str) -> None:
         """Change the trading state now; journaled first, so a restart keeps it."""
-        if state is self.engine.state and reason == self.state_reason:
-            return
-        self.journal.set_trading_state(state.value, reason, source)
-        self.engine.state, self.state_reason = state, reason
-        log.warning("trading_state_changed", state=state.value, reason=reason, source=source)
-        data = {"state": state.value, "reason": reason, "source": source}
-        self._publish(Event("trading_state", data))
-        if state is not TradingState.ACTIVE:
-            alert = {**data, "reason": f"trading_{state.value.lower()}", "detail": reason}
-            self._publish(Event("alert", alert))
+        killswitch.set_trading_state(self, state, reason, source)
 
     def on_tick(self, symbol: str, price: float, ts_ns: int, size: float = float("inf")) -> None:
         """The market moved (live: a gateway market snapshot, a symbol's newest tick)."""
@@ -148,9 +143,15 @@ class Executor:
 
     def reconcile(self) -> list[dict[str, Any]]:
         """Compare the journal's open orders and positions with the venue's (see `reconcile`)."""
-        from workbench.execution.reconcile import reconcile
-
         return reconcile(self)
+
+    def save_marks(self) -> None:
+        """Journal the market prices seen since the last save: a restart values positions so."""
+        saved, market = self._marks_saved, self.engine.market
+        new = {s: q for s, q in market.items() if saved.get(s) is not q}
+        if new:
+            self.journal.save_marks({s: (q.price, q.ts_ns) for s, q in new.items()})
+            saved.update(new)
 
     def poll(self) -> list[Fill]:
         """Take the broker's execution reports since the last call; journal and publish them.

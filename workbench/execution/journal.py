@@ -20,6 +20,7 @@ from typing import Any
 
 from workbench.domain.model import Fill, Order, OrderStatus, Side, Signal
 from workbench.execution.journal_schema import open_schema, open_statuses
+from workbench.execution.journal_state import RunStateRecords
 from workbench.execution.wal_checkpoint import Checkpointer
 
 _SIDES = {s.value: s for s in Side}
@@ -85,7 +86,7 @@ class JournalShortcuts:
         self.finish_orders([(order_id, status, fills, reason)])
 
 
-class Journal(JournalShortcuts):
+class Journal(JournalShortcuts, RunStateRecords):
     """Durable record of the executor's work.
 
     Args:
@@ -334,48 +335,6 @@ class Journal(JournalShortcuts):
             "SELECT MAX(seq) FROM signals WHERE strategy_id=?", (strategy_id,)
         ).fetchone()
         return row[0] or 0
-
-    # -- trading state, stream ends, risk days -----------------------------------------
-
-    def set_trading_state(self, state: str, reason: str, source: str) -> None:
-        """Record a change of trading state (ACTIVE, REDUCING, HALTED)."""
-        self._db.execute(
-            "INSERT INTO trading_states VALUES (?,?,?,?)", (time.time_ns(), state, reason, source)
-        )
-
-    def trading_state(self) -> tuple[str, str] | None:
-        """The last recorded (state, reason), or None if never set."""
-        row = self._db.execute(
-            "SELECT state, reason FROM trading_states ORDER BY rowid DESC LIMIT 1"
-        ).fetchone()
-        return (row[0], row[1]) if row else None
-
-    def trading_states(self) -> list[dict]:
-        """Every trading state change, oldest first."""
-        cur = self._db.execute("SELECT * FROM trading_states ORDER BY rowid")
-        cols = [c[0] for c in cur.description]
-        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
-
-    def end_stream(self, strategy_id: str, ticks: int, last_seq: int) -> None:
-        """Record a strategy's end-of-stream (idempotent)."""
-        self._db.execute(
-            "INSERT OR REPLACE INTO stream_ends VALUES (?,?,?,?)",
-            (strategy_id, ticks, last_seq, time.time_ns()),
-        )
-
-    def stream_ends(self) -> dict[str, tuple[int, int]]:
-        """Strategy id -> (ticks, last seq) of every end-of-stream received."""
-        rows = self._db.execute("SELECT strategy_id, ticks, last_seq FROM stream_ends")
-        return {r[0]: (r[1], r[2]) for r in rows}
-
-    def risk_day(self, day: str) -> float | None:
-        """The PnL recorded at the start of ``day``, if any."""
-        row = self._db.execute("SELECT start_pnl FROM risk_days WHERE day=?", (day,)).fetchone()
-        return row[0] if row else None
-
-    def set_risk_day(self, day: str, start_pnl: float) -> None:
-        """Record the PnL at the start of ``day`` (first call of the day wins)."""
-        self._db.execute("INSERT OR IGNORE INTO risk_days VALUES (?,?)", (day, start_pnl))
 
     def close(self) -> None:
         """Close the database (the checkpoint thread first)."""

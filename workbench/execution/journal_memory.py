@@ -103,6 +103,14 @@ class JournalPort(Protocol):
         """Record the PnL at the start of ``day`` (first call of the day wins)."""
         ...
 
+    def save_marks(self, marks: dict[str, tuple[float, int]]) -> None:
+        """Record symbols' last market prices: symbol -> (price, ts_ns)."""
+        ...
+
+    def marks(self) -> dict[str, tuple[float, int]]:
+        """Each symbol's last recorded market price: symbol -> (price, ts_ns)."""
+        ...
+
     def end_stream(self, strategy_id: str, ticks: int, last_seq: int) -> None:
         """Record a strategy's end-of-stream (idempotent)."""
         ...
@@ -142,6 +150,7 @@ class MemoryJournal(JournalShortcuts):
         self._states: list[dict[str, Any]] = []
         self._stream_ends: dict[str, tuple[int, int]] = {}
         self._risk_days: dict[str, float] = {}
+        self._marks: dict[str, tuple[float, int]] = {}
 
     def begin_orders(self, items: list[tuple[Signal, Order, OrderStatus, str]]) -> list[bool]:
         """See `Journal.begin_orders`."""
@@ -343,6 +352,14 @@ class MemoryJournal(JournalShortcuts):
     def set_risk_day(self, day: str, start_pnl: float) -> None:
         """Record the PnL at the start of ``day`` (first call of the day wins)."""
         self._risk_days.setdefault(day, float(start_pnl))
+
+    def save_marks(self, marks: dict[str, tuple[float, int]]) -> None:
+        """See `Journal.save_marks`."""
+        self._marks.update((s, (float(p), int(t))) for s, (p, t) in marks.items())
+
+    def marks(self) -> dict[str, tuple[float, int]]:
+        """See `Journal.marks`."""
+        return dict(self._marks)
 
     def close(self) -> None:
         """Nothing to release."""

@@ -4,8 +4,10 @@ Version 0 is the journal before order lifecycles (no ``user_version``):
 orders were PENDING, ACCEPTED, REJECTED or FILLED and fills had no fee.
 Version 1 adds the lifecycle: each order's client and venue order ids, type,
 price and time in force, filled quantity and fees; every execution report;
-every difference reconciliation found. A journal is migrated in one
-transaction when opened; one of a newer version is refused.
+every difference reconciliation found. Version 2 adds ``marks``, each
+symbol's last market price, so a restarted executor values its positions
+(the daily loss limit) as the one before it did. A journal is migrated in
+one transaction when opened; one of a newer version is refused.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sqlite3
 from workbench.domain.model import client_order_id
 from workbench.exceptions import ConfigurationError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _V0_TABLES = """
 CREATE TABLE IF NOT EXISTS signals (
@@ -44,6 +46,12 @@ CREATE INDEX IF NOT EXISTS order_reports_by_order ON order_reports(order_id);
 CREATE TABLE IF NOT EXISTS reconciliations (
     recorded_ns INTEGER NOT NULL, kind TEXT NOT NULL, order_id TEXT NOT NULL DEFAULT '',
     symbol TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL
+);
+"""
+
+_V2_NEW_TABLES = """
+CREATE TABLE IF NOT EXISTS marks (
+    symbol TEXT PRIMARY KEY, price REAL NOT NULL, ts_ns INTEGER NOT NULL
 );
 """
 
@@ -93,10 +101,11 @@ def open_schema(db: sqlite3.Connection, path: str) -> None:
         has_orders = db.execute(
             "SELECT 1 FROM sqlite_master WHERE type='table' AND name='orders'"
         ).fetchone()
-        if has_orders:
-            _migrate_0_to_1(db)
-        else:
+        if not has_orders:
             _run(db, _V1)
+        elif version == 0:
+            _migrate_0_to_1(db)
+        _run(db, _V2_NEW_TABLES)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         db.execute("COMMIT")
     except BaseException:

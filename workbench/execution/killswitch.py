@@ -37,6 +37,20 @@ if TYPE_CHECKING:
 log = structlog.get_logger()
 
 
+def set_trading_state(ex: Executor, state: TradingState, reason: str, source: str) -> None:
+    """Change the trading state now; journaled first, so a restart keeps it; alerted."""
+    if state is ex.engine.state and reason == ex.state_reason:
+        return
+    ex.journal.set_trading_state(state.value, reason, source)
+    ex.engine.state, ex.state_reason = state, reason
+    log.warning("trading_state_changed", state=state.value, reason=reason, source=source)
+    data = {"state": state.value, "reason": reason, "source": source}
+    ex._publish(Event("trading_state", data))
+    if state is not TradingState.ACTIVE:
+        alert = {**data, "reason": f"trading_{state.value.lower()}", "detail": reason}
+        ex._publish(Event("alert", alert))
+
+
 def halt(ex: Executor, reason: str, source: str) -> int:
     """HALT now (journaled first), then cancel every open order at the venue.
 
@@ -236,8 +250,9 @@ def check_daily_loss(ex: Executor, now_ns: int) -> None:
 
     Only from ACTIVE: REDUCING lets nothing but shrinking orders out, and an
     operator who chose it after a loss halt must be able to unwind. The day's
-    start is the PnL at its first check, a position without a market price
-    then counted at its cost (marks are not journaled).
+    start is the PnL at its first check, a position valued at the last market
+    price seen, journaled (`Executor.save_marks`) so a restart values it alike;
+    one never priced is counted at its cost.
     """
     engine = ex.engine
     day = utc_day(now_ns)
@@ -246,6 +261,7 @@ def check_daily_loss(ex: Executor, now_ns: int) -> None:
         if saved is None:
             engine.day, engine.day_start_pnl = day, total_pnl(ex)
             ex.journal.set_risk_day(day, engine.day_start_pnl)
+            ex.save_marks()  # the prices the start was valued at
         else:
             engine.day, engine.day_start_pnl = day, saved
     total = total_pnl(ex)

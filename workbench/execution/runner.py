@@ -34,6 +34,8 @@ from workbench.telemetry import Telemetry
 MAX_MESSAGES_PER_STEP = 256
 FINISH_LINGER_ACKS = 4
 MARKET_DRAIN_INTERVAL_S = 0.02
+MARKS_INTERVAL_S = 1.0
+"""How often the market prices seen are journaled (a restart values positions at them)."""
 MARKET_DRAIN_MAX = 2_000
 """Snapshots taken per drain at most: 100k/s, a thousand symbols at the default interval."""
 
@@ -102,6 +104,7 @@ class ExecutorRunner(Runner):
         self._market_drained = 0.0
         self._reconcile_interval_s = reconcile_interval_s
         self._reconciled = time.monotonic()
+        self._marks_saved = time.monotonic()
         self._started = False
         executor.calls.on_wait = self._beat_while_waiting
         self._held: Envelope | None = None  # a command taken between orders, served next
@@ -151,6 +154,9 @@ class ExecutorRunner(Runner):
                 self._on_gap(gap.stream, gap.first, gap.last)
         self._flush(batch, received_ns or time.time_ns())
         self._follow_orders()
+        if time.monotonic() - self._marks_saved >= MARKS_INTERVAL_S:
+            self._marks_saved = time.monotonic()
+            self.executor.save_marks()
         if time.monotonic() - self._last_acks >= self._ack_interval_s:
             self._publish_acks(self.inbound)
         self._check_complete()
@@ -376,5 +382,8 @@ class ExecutorRunner(Runner):
         ).to_wire()
 
     def on_close(self) -> None:
-        """Close the journal."""
-        self.executor.journal.close()
+        """Journal the last market prices seen, then close the journal."""
+        try:
+            self.executor.save_marks()
+        finally:
+            self.executor.journal.close()

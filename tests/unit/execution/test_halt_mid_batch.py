@@ -1,4 +1,4 @@
-"""A halt that comes while a batch's orders go out stops the rest of the batch.
+"""A halt that comes while a batch's orders go out stops the rest; marks journaled on stop.
 
 The real `ExecutorRunner`, `Executor`, SQLite journal and simulator; the
 signals and the operator's commands come over in-process channels. The
@@ -7,6 +7,8 @@ first order, as a user pressing halt while a slow venue answers would.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from workbench.config import RiskConfig
 from workbench.domain.model import Order, Side, Signal
@@ -59,7 +61,16 @@ class CommandDuringFirstSubmit(SimulatedBroker):
         return ack
 
 
-def run_batch(tmp_path, command: Command | None, signals: list[Signal]):
+@dataclass
+class Batch:
+    ex: Executor
+    broker: CommandDuringFirstSubmit
+    desk: Desk
+    statuses: dict[str, tuple[str, str]]
+    runner: ExecutorRunner
+
+
+def run_batch(tmp_path, command: Command | None, signals: list[Signal]) -> Batch:
     desk = Desk()
     journal = Journal(tmp_path / "journal.sqlite")
     broker = CommandDuringFirstSubmit(desk, command)
@@ -79,7 +90,7 @@ def run_batch(tmp_path, command: Command | None, signals: list[Signal]):
         strategy.send(s)
     runner.step(0)  # the whole batch in one step
     statuses = {o["signal_id"]: (o["status"], o["reason"]) for o in journal.orders()}
-    return ex, broker, desk, statuses
+    return Batch(ex, broker, desk, statuses, runner)
 
 
 def sig(seq: int, side: Side = Side.BUY, qty: float = 1.0) -> Signal:
@@ -87,14 +98,12 @@ def sig(seq: int, side: Side = Side.BUY, qty: float = 1.0) -> Signal:
 
 
 def test_a_halt_during_a_batch_stops_its_remaining_orders(tmp_path):
-    ex, broker, desk, statuses = run_batch(
-        tmp_path, Command("halt", {"reason": "stop now"}), [sig(1), sig(2), sig(3)]
-    )
-    assert broker.submitted == ["sr:1"]  # nothing after the halt reached the venue
-    assert statuses["sr:1"][0] == "FILLED"
-    assert statuses["sr:2"] == statuses["sr:3"] == ("REJECTED", "trading halted")
-    assert ex.trading_state is TradingState.HALTED and ex.portfolio.position("ABC") == 1.0
-    [answer] = desk.answers()  # the operator was answered with the new state
+    b = run_batch(tmp_path, Command("halt", {"reason": "stop now"}), [sig(1), sig(2), sig(3)])
+    assert b.broker.submitted == ["sr:1"]  # nothing after the halt reached the venue
+    assert b.statuses["sr:1"][0] == "FILLED"
+    assert b.statuses["sr:2"] == b.statuses["sr:3"] == ("REJECTED", "trading halted")
+    assert b.ex.trading_state is TradingState.HALTED and b.ex.portfolio.position("ABC") == 1.0
+    [answer] = b.desk.answers()  # the operator was answered with the new state
     assert isinstance(answer, Event) and answer.data["trading_state"] == "HALTED"
     # and a restarted executor is still halted, with the same journal
     again = Executor(SimulatedBroker(), Journal(tmp_path / "journal.sqlite"), RiskConfig(),
@@ -103,30 +112,33 @@ def test_a_halt_during_a_batch_stops_its_remaining_orders(tmp_path):
 
 
 def test_a_flatten_during_a_batch_unwinds_what_went_out_and_stops_the_rest(tmp_path):
-    ex, broker, _, statuses = run_batch(
-        tmp_path, Command("halt", {"flatten": True}), [sig(1), sig(2), sig(3)]
-    )
-    assert broker.submitted == ["sr:1", "executor:1"]  # the entry, then the flatten order
-    assert statuses["sr:2"][0] == statuses["sr:3"][0] == "REJECTED"
-    assert statuses["executor:1"][0] == "FILLED"
-    assert ex.portfolio.position("ABC") == 0.0
-    assert ex.trading_state is TradingState.HALTED
+    b = run_batch(tmp_path, Command("halt", {"flatten": True}), [sig(1), sig(2), sig(3)])
+    assert b.broker.submitted == ["sr:1", "executor:1"]  # the entry, then the flatten order
+    assert b.statuses["sr:2"][0] == b.statuses["sr:3"][0] == "REJECTED"
+    assert b.statuses["executor:1"][0] == "FILLED"
+    assert b.ex.portfolio.position("ABC") == 0.0
+    assert b.ex.trading_state is TradingState.HALTED
 
 
 def test_reduce_during_a_batch_lets_only_its_shrinking_orders_out(tmp_path):
-    ex, broker, _, statuses = run_batch(
-        tmp_path, Command("reduce", {}), [sig(1, qty=2.0), sig(2), sig(3, Side.SELL)]
-    )
-    assert broker.submitted == ["sr:1", "sr:3"]
-    assert statuses["sr:2"][0] == "REJECTED"
-    assert statuses["sr:2"][1].startswith("trading state REDUCING")
-    assert statuses["sr:3"][0] == "FILLED"
-    assert ex.portfolio.position("ABC") == 1.0
-    assert ex.trading_state is TradingState.REDUCING
+    b = run_batch(tmp_path, Command("reduce", {}), [sig(1, qty=2.0), sig(2), sig(3, Side.SELL)])
+    assert b.broker.submitted == ["sr:1", "sr:3"]
+    assert b.statuses["sr:2"][0] == "REJECTED"
+    assert b.statuses["sr:2"][1].startswith("trading state REDUCING")
+    assert b.statuses["sr:3"][0] == "FILLED"
+    assert b.ex.portfolio.position("ABC") == 1.0
+    assert b.ex.trading_state is TradingState.REDUCING
 
 
 def test_a_state_question_during_a_batch_changes_nothing(tmp_path):
-    ex, broker, desk, statuses = run_batch(tmp_path, Command("state", {}), [sig(1), sig(2)])
-    assert broker.submitted == ["sr:1", "sr:2"]
-    assert {v[0] for v in statuses.values()} == {"FILLED"}
-    assert desk.answers()[0].data["trading_state"] == "ACTIVE"
+    b = run_batch(tmp_path, Command("state", {}), [sig(1), sig(2)])
+    assert b.broker.submitted == ["sr:1", "sr:2"]
+    assert {v[0] for v in b.statuses.values()} == {"FILLED"}
+    assert b.desk.answers()[0].data["trading_state"] == "ACTIVE"
+
+
+def test_the_runner_journals_the_market_prices_it_saw_when_it_stops(tmp_path):
+    b = run_batch(tmp_path, None, [sig(1)])
+    b.ex.on_tick("ABC", 103.5, 2)
+    b.runner.on_close()
+    assert Journal(tmp_path / "journal.sqlite").marks() == {"ABC": (103.5, 2)}

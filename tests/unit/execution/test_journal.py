@@ -191,7 +191,11 @@ def test_states_days_stream_ends_reconciliations_and_sequences(journal):
     assert journal.last_signal_seq("s") == 0
     _begin(journal, 3, 1)
     assert journal.last_signal_seq("s") == 3 and journal.last_signal_seq("x") == 0
-    assert journal.schema_version() == 1
+    assert journal.marks() == {}
+    journal.save_marks({"ABC": (101.5, 7), "XYZ": (9.0, 8)})
+    journal.save_marks({"ABC": (102.0, 9)})  # the newest price of a symbol replaces its last
+    assert journal.marks() == {"ABC": (102.0, 9), "XYZ": (9.0, 8)}
+    assert journal.schema_version() == 2
     with pytest.raises(ValueError, match="no journal table"):
         journal.count("nope")
 

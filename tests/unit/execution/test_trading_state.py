@@ -10,6 +10,7 @@ import pytest
 from workbench.config import RiskConfig
 from workbench.domain.model import OrderStatus, OrderType, Side, Signal, TimeInForce
 from workbench.exceptions import RiskRefused
+from workbench.execution import killswitch
 from workbench.execution.executor import Executor, make_breaker
 from workbench.execution.journal import Journal
 from workbench.execution.risk import NS, TradingState
@@ -482,6 +483,64 @@ def test_a_held_symbol_that_never_gets_a_price_does_not_switch_the_limit_off(jou
     h2.ex.on_tick("ABC", 90.0, next_day + NS)  # XYZ stays silent
     h2.ex.check_daily_loss(next_day + NS)
     assert h2.ex.trading_state is TradingState.HALTED
+
+
+def test_a_gain_held_over_a_restart_is_in_the_next_days_start_so_a_loss_from_it_halts(
+    journal_path,
+):
+    """Long 1 at 100, marked 120 when the executor stops; the next day opens before a price.
+
+    Without journaled marks the restarted executor valued the position at its
+    cost, so the day started at 0 and a fall from 120 to 110 (a loss of 10
+    against a limit of 5) looked like a gain of 10.
+    """
+    risk = RiskConfig(max_daily_loss=5)
+    h = make(journal_path, risk=risk)
+    h.ex.on_tick("ABC", 100.0, DAY)
+    h.ex.on_signal(sig(1, ts_ns=DAY))
+    h.ex.on_tick("ABC", 120.0, DAY + NS)
+    h.ex.save_marks()  # as the runner does every second and when it stops
+    h.journal.close()
+    next_day = DAY + 24 * 3600 * NS
+    h2 = make(journal_path, risk=risk)
+    assert h2.ex.engine.market["ABC"].price == 120.0  # the market as last journaled
+    h2.ex.check_daily_loss(next_day)  # the day's start, before the first price of the day
+    assert h2.ex.engine.day_start_pnl == 20.0
+    h2.ex.on_tick("ABC", 110.0, next_day + NS)
+    h2.ex.check_daily_loss(next_day + NS)
+    assert h2.ex.trading_state is TradingState.HALTED
+
+
+def test_a_restart_mid_day_values_positions_at_the_journaled_marks(journal_path):
+    risk = RiskConfig(max_daily_loss=5)
+    h = make(journal_path, risk=risk)
+    now = time.time_ns()
+    h.ex.on_tick("ABC", 100.0, now)
+    h.ex.on_signal(sig(1, ts_ns=now))  # the day starts at 0
+    h.ex.on_tick("ABC", 97.0, now + 1)
+    h.ex.check_daily_loss()
+    h.ex.save_marks()
+    h.journal.close()
+    h2 = make(journal_path, risk=risk)
+    assert killswitch.total_pnl(h2.ex) == -3.0  # not 0: the position is not back at cost
+    h2.ex.check_daily_loss()
+    assert h2.ex.trading_state is TradingState.ACTIVE
+    h2.ex.on_tick("ABC", 94.0, now + 2)
+    h2.ex.check_daily_loss()
+    assert h2.ex.trading_state is TradingState.HALTED
+
+
+def test_saving_marks_writes_only_the_prices_that_changed(journal_path):
+    h = make(journal_path)
+    h.ex.on_tick("ABC", 100.0, DAY)
+    h.ex.on_tick("XYZ", 5.0, DAY)
+    h.ex.save_marks()
+    h.ex.on_tick("ABC", 101.0, DAY + 1)
+    saved = []
+    h.ex.journal.save_marks = saved.append  # type: ignore[method-assign]
+    h.ex.save_marks()
+    h.ex.save_marks()
+    assert saved == [{"ABC": (101.0, DAY + 1)}]
 
 
 def test_a_strategy_named_like_the_executor_gets_no_kill_switch_pass():
