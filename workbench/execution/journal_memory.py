@@ -111,6 +111,14 @@ class JournalPort(Protocol):
         """Each symbol's last recorded market price: symbol -> (price, ts_ns)."""
         ...
 
+    def set_signal_gaps(self, strategy_id: str, ranges: list[tuple[int, int]]) -> None:
+        """Record the seq ranges of ``strategy_id`` given up on and not yet come (all of them)."""
+        ...
+
+    def signal_gaps(self) -> dict[str, list[tuple[int, int]]]:
+        """Strategy id -> the seq ranges given up on and not yet come, in order."""
+        ...
+
     def end_stream(self, strategy_id: str, ticks: int, last_seq: int) -> None:
         """Record a strategy's end-of-stream (idempotent)."""
         ...
@@ -151,6 +159,7 @@ class MemoryJournal(JournalShortcuts):
         self._stream_ends: dict[str, tuple[int, int]] = {}
         self._risk_days: dict[str, float] = {}
         self._marks: dict[str, tuple[float, int]] = {}
+        self._gaps: dict[str, list[tuple[int, int]]] = {}
 
     def begin_orders(self, items: list[tuple[Signal, Order, OrderStatus, str]]) -> list[bool]:
         """See `Journal.begin_orders`."""
@@ -360,6 +369,14 @@ class MemoryJournal(JournalShortcuts):
     def marks(self) -> dict[str, tuple[float, int]]:
         """See `Journal.marks`."""
         return dict(self._marks)
+
+    def set_signal_gaps(self, strategy_id: str, ranges: list[tuple[int, int]]) -> None:
+        """See `Journal.set_signal_gaps`."""
+        self._gaps[strategy_id] = sorted((int(a), int(b)) for a, b in ranges)
+
+    def signal_gaps(self) -> dict[str, list[tuple[int, int]]]:
+        """See `Journal.signal_gaps`."""
+        return {sid: list(r) for sid, r in sorted(self._gaps.items()) if r}
 
     def close(self) -> None:
         """Nothing to release."""

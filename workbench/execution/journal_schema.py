@@ -6,8 +6,10 @@ Version 1 adds the lifecycle: each order's client and venue order ids, type,
 price and time in force, filled quantity and fees; every execution report;
 every difference reconciliation found. Version 2 adds ``marks``, each
 symbol's last market price, so a restarted executor values its positions
-(the daily loss limit) as the one before it did. A journal is migrated in
-one transaction when opened; one of a newer version is refused.
+(the daily loss limit) as the one before it did, and ``signal_gaps``, the
+signal ranges it gave up waiting for, so it still asks for them. A journal
+is migrated in one transaction when opened; one of a newer version is
+refused.
 """
 
 from __future__ import annotations
@@ -52,6 +54,10 @@ CREATE TABLE IF NOT EXISTS reconciliations (
 _V2_NEW_TABLES = """
 CREATE TABLE IF NOT EXISTS marks (
     symbol TEXT PRIMARY KEY, price REAL NOT NULL, ts_ns INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS signal_gaps (
+    strategy_id TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+    PRIMARY KEY (strategy_id, first_seq)
 );
 """
 

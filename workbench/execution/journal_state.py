@@ -1,4 +1,4 @@
-"""The journal's records of run state: trading states, stream ends, risk days, marks.
+"""The journal's run state: trading states, stream ends, risk days, marks, signal gaps.
 
 A mixin of `Journal` (same SQLite connection, ``self._db``): small tables
 the executor reads when it starts, written outside the order transactions.
@@ -11,7 +11,7 @@ import time
 
 
 class RunStateRecords:
-    """Trading states, strategies' ends of stream, the risk day's start, market marks."""
+    """Trading states, ends of stream, the risk day's start, market marks, signal gaps."""
 
     _db: sqlite3.Connection
 
@@ -63,3 +63,23 @@ class RunStateRecords:
     def marks(self) -> dict[str, tuple[float, int]]:
         """Each symbol's last recorded market price: symbol -> (price, ts_ns)."""
         return {r[0]: (r[1], r[2]) for r in self._db.execute("SELECT * FROM marks")}
+
+    def set_signal_gaps(self, strategy_id: str, ranges: list[tuple[int, int]]) -> None:
+        """Record the seq ranges of ``strategy_id`` given up on and not yet come (all of them)."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("DELETE FROM signal_gaps WHERE strategy_id=?", (strategy_id,))
+            rows = [(strategy_id, a, b) for a, b in ranges]
+            db.executemany("INSERT INTO signal_gaps VALUES (?,?,?)", rows)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def signal_gaps(self) -> dict[str, list[tuple[int, int]]]:
+        """Strategy id -> the seq ranges given up on and not yet come, in order."""
+        out: dict[str, list[tuple[int, int]]] = {}
+        for sid, a, b in self._db.execute("SELECT * FROM signal_gaps ORDER BY 1, 2"):
+            out.setdefault(sid, []).append((a, b))
+        return out

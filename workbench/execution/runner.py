@@ -91,6 +91,10 @@ class ExecutorRunner(Runner):
             sid: InboundSequence(sid, journal.last_signal_seq(sid) + 1, gap_timeout_s)
             for sid in sorted(self._expected)
         }
+        for sid, ranges in journal.signal_gaps().items():  # still asked for after a restart
+            if sid in self.inbound:
+                self.inbound[sid].remember(ranges)
+        self._gaps_filled: set[str] = set()  # streams whose given-up ranges a late one filled
         self._eos: dict[str, EndOfStream] = {
             sid: EndOfStream(sid, ticks, last)
             for sid, (ticks, last) in journal.stream_ends().items()
@@ -150,7 +154,8 @@ class ExecutorRunner(Runner):
         for seq in self.inbound.values():
             released, gap = seq.expire(now)
             batch.extend((s, 0) for s in released)
-            if gap is not None:
+            if gap is not None:  # journaled before an ack lists it: a restart still asks
+                self.executor.journal.set_signal_gaps(gap.stream, seq.given_up)
                 self._on_gap(gap.stream, gap.first, gap.last)
         self._flush(batch, received_ns or time.time_ns())
         self._follow_orders()
@@ -189,6 +194,7 @@ class ExecutorRunner(Runner):
         late = seq.late
         out = seq.offer(s.seq, s, now)
         if seq.late != late:  # a signal given up on came after all: traded now, out of order
+            self._gaps_filled.add(s.strategy_id)
             self.telemetry.inc("signals_late")
             self.log.warning("signal_arrived_late", strategy_id=s.strategy_id, signal_id=s.id)
         return out
@@ -198,6 +204,9 @@ class ExecutorRunner(Runner):
             return
         self._serve_commands()  # a halt that arrived with these signals acts first
         self.executor.on_signals([s for s, _ in batch], received_ns)
+        for sid in self._gaps_filled:  # only now that the late ones are journaled
+            self.executor.journal.set_signal_gaps(sid, self.inbound[sid].given_up)
+        self._gaps_filled.clear()
         now = time.time_ns()
         for s, sent_ns in batch:
             if s.origin_ns:

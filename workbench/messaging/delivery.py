@@ -320,6 +320,17 @@ class InboundSequence(Generic[T]):
         self.skipped_at = now
         return self._release(now), gap
 
+    def remember(self, ranges: Iterable[tuple[int, int]]) -> None:
+        """Ranges given up on before (by the receiver before a restart): missing until they come."""
+        for a, b in sorted(ranges):
+            if a <= b < self.next_seq:
+                self._skipped.append([a, b])
+
+    @property
+    def given_up(self) -> list[tuple[int, int]]:
+        """Every skipped range not yet filled (`missing` lists the first few)."""
+        return [(a, b) for a, b in self._skipped]
+
     @property
     def held(self) -> int:
         """Items waiting behind a hole."""

@@ -195,6 +195,13 @@ def test_states_days_stream_ends_reconciliations_and_sequences(journal):
     journal.save_marks({"ABC": (101.5, 7), "XYZ": (9.0, 8)})
     journal.save_marks({"ABC": (102.0, 9)})  # the newest price of a symbol replaces its last
     assert journal.marks() == {"ABC": (102.0, 9), "XYZ": (9.0, 8)}
+    assert journal.signal_gaps() == {}
+    journal.set_signal_gaps("s", [(3, 4), (9, 9)])
+    journal.set_signal_gaps("t", [(1, 1)])
+    journal.set_signal_gaps("s", [(9, 9)])  # all of a stream's ranges, replacing the last
+    assert journal.signal_gaps() == {"s": [(9, 9)], "t": [(1, 1)]}
+    journal.set_signal_gaps("t", [])
+    assert journal.signal_gaps() == {"s": [(9, 9)]}
     assert journal.schema_version() == 2
     with pytest.raises(ValueError, match="no journal table"):
         journal.count("nope")

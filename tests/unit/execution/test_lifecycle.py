@@ -84,7 +84,7 @@ def test_journal_written_by_the_previous_code_migrates_keeping_every_row(tmp_pat
     assert Journal(path).schema_version() == SCHEMA_VERSION  # opening again changes nothing
 
 
-def test_a_version_1_journal_gains_the_marks_table_keeping_every_row(tmp_path):
+def test_a_version_1_journal_gains_marks_and_signal_gaps_keeping_every_row(tmp_path):
     path = tmp_path / "v1.sqlite"
     j = Journal(path)
     j.set_trading_state("HALTED", "stop", "operator")
@@ -92,12 +92,15 @@ def test_a_version_1_journal_gains_the_marks_table_keeping_every_row(tmp_path):
     j.close()
     with sqlite3.connect(path) as db:  # what version 1 wrote: the same, without marks
         db.execute("DROP TABLE marks")
+        db.execute("DROP TABLE signal_gaps")
         db.execute("PRAGMA user_version = 1")
     j = Journal(path)
     assert j.schema_version() == SCHEMA_VERSION == 2
     assert j.trading_state() == ("HALTED", "stop") and j.risk_day("2024-01-02") == -5.0
     j.save_marks({"ABC": (100.0, 1)})
     assert j.marks() == {"ABC": (100.0, 1)}
+    j.set_signal_gaps("s", [(2, 3)])
+    assert j.signal_gaps() == {"s": [(2, 3)]}
 
 
 def test_a_journal_from_a_newer_workbench_is_refused(tmp_path):

@@ -512,6 +512,14 @@ def test_a_skipped_range_is_listed_as_missing_until_it_arrives_late():
     assert q.offer(1, "a-again", 3.0) == ["a-again"] and q.late == 2  # a re-send: not late
 
 
+def test_ranges_remembered_from_before_a_restart_are_missing_until_they_arrive():
+    q = InboundSequence("s", 8, 1.0)  # the journal has up to seq 7
+    q.remember([(5, 5), (2, 3), (8, 9)])  # (8, 9) is not below next_seq: not a gap
+    assert q.ack == 7 and q.missing == ((2, 3), (5, 5)) and q.given_up == [(2, 3), (5, 5)]
+    assert q.offer(3, "c-late", 0.0) == ["c-late"] and q.late == 1
+    assert q.given_up == [(2, 2), (5, 5)]
+
+
 def test_the_sender_keeps_what_the_ack_lists_as_missing_and_re_sends_it():
     o: Outbox[str] = Outbox(1.0)
     for s in range(1, 5):

@@ -170,3 +170,22 @@ def test_a_restarted_strategy_left_with_given_up_signals_finishes_without_an_exe
     again.runner.step(0)
     again.runner.step(0)
     assert again.runner.finished
+
+
+def test_a_restarted_executor_still_lists_the_signals_it_gave_up_on(tmp_path):
+    path = tmp_path / "journal.sqlite"
+    e = Exec(path)
+    e.deliver(sig(2, Side.SELL))  # sr:1 lost on the way
+    e.wait_out_the_gap()
+    e.journal.close()
+    again = Exec(path)  # the executor restarts while the strategy is away
+    again.runner.step(0)
+    again.runner._publish_acks(again.runner.inbound)  # its periodic acks
+    acks = [p for p in again.published() if isinstance(p, Ack)]
+    assert acks[-1] == Ack("sr", 2, ((1, 1),))  # not Ack("sr", 2): the strategy keeps sr:1
+    again.deliver(sig(1))  # the strategy's re-send, when it is back
+    assert again.journaled() == ["sr:1", "sr:2"] and again.telemetry.get("signals_late") == 1
+    again.journal.close()
+    third = Exec(path)  # filled: nothing is asked for any more
+    assert third.runner.inbound["sr"].missing == ()
+    assert third.journal.signal_gaps() == {}
