@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -81,3 +83,63 @@ def test_an_executor_waiting_for_a_slow_venue_keeps_heartbeating(tmp_path: Path)
         sup.stop()
     assert seen == {"running"}, seen
     assert last["restarts"] == 0
+
+
+def test_a_halt_while_the_venue_takes_a_batchs_first_order_stops_the_rest(
+    tmp_path: Path,
+) -> None:
+    """Four identical conditions enter on one tick: one batch of four orders.
+
+    The venue takes 1.5 s per order. `workbench halt` is run as soon as the
+    batch is journaled (all four PENDING_NEW, the first at the venue): the
+    first fills, the other three are journaled REJECTED, never sent.
+    """
+    enter_once = {"symbol": "ABC", "side": "BUY", "trigger_price": 1e9, "following": True,
+                  "turning_point": 0.05, "take_profit": 1e3, "stop_loss": 1e3}  # fmt: skip
+    four = [{"id": f"b{i}", **enter_once} for i in range(4)]
+    cfg = make_config(
+        tmp_path,
+        gateway={"simulated": {"rate_per_s": 1_000.0, "volatility_ticks": 2.0}},
+        strategies=[{"id": "sr", "params": {"conditions": four}}],
+        executor={
+            "broker": {
+                "class_path": "chaos_strategies:SlowVenueBroker",
+                "params": {"submit_delay_s": 1.5},
+                "call_timeout_s": 8.0,
+            },
+        },
+        supervisor={"heartbeat_timeout_s": 3.0},
+    )
+    path = cfg.save(tmp_path / "live.toml")
+    env = {"PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    sup = Supervisor(cfg, env=env)
+
+    def orders() -> list[tuple[str, str, str]]:
+        journal = cfg.journal_path()
+        if not journal.exists():
+            return []
+        db = sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=5)
+        try:
+            rows = db.execute("SELECT signal_id, status, reason FROM orders ORDER BY rowid")
+            return rows.fetchall()
+        except sqlite3.OperationalError:
+            return []
+        finally:
+            db.close()
+
+    try:
+        sup.start(wait=True, timeout=60)
+        wait_until(lambda: len(orders()) == 4, 30, "the batch of four journaled")
+        halt = ["halt", "--config", str(path), "--timeout", "10"]  # waits out the first order
+        halted = subprocess.run(
+            [sys.executable, "-m", "workbench.cli", *halt],
+            capture_output=True, text=True, timeout=60, env={**os.environ, **env},
+        )  # fmt: skip
+        assert halted.returncode == 0, halted.stderr
+        assert "trading state HALTED" in halted.stdout
+        wait_until(lambda: all(st != "PENDING_NEW" for _, st, _ in orders()), 20, "all settled")
+        final = orders()
+    finally:
+        sup.stop()
+    assert [st for _, st, _ in final] == ["FILLED", "REJECTED", "REJECTED", "REJECTED"], final
+    assert {reason for _, st, reason in final if st == "REJECTED"} == {"trading halted"}
