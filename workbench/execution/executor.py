@@ -21,7 +21,7 @@ from workbench.exceptions import OrderRejected
 from workbench.execution import killswitch
 from workbench.execution.broker import Broker, BrokerTimeout, MarketFed, TimedCalls
 from workbench.execution.broker import make_breaker as make_breaker
-from workbench.execution.journal_memory import JournalPort
+from workbench.execution.journal_port import JournalPort
 from workbench.execution.killswitch import CancelRetries, cancel_open_orders
 from workbench.execution.lifecycle import (
     EVENT_NAMES,
@@ -32,7 +32,7 @@ from workbench.execution.lifecycle import (
     signal_data,
 )
 from workbench.execution.reconcile import reconcile
-from workbench.execution.risk import RiskEngine, TradingState, finite_numbers
+from workbench.execution.risk import Quote, RiskEngine, TradingState, finite_numbers
 from workbench.messaging.codec import KIND_EVENT, KIND_ORDER, Event, Payload
 from workbench.telemetry import BurstLog, Telemetry
 
@@ -95,9 +95,11 @@ class Executor:
         self.serve_commands: Callable[[], None] = lambda: None
         self.cancel_retries = CancelRetries()
         self.engine = RiskEngine(risk)
-        for sym, (price, ts_ns) in journal.marks().items():  # the market as last journaled
-            self.engine.on_price(sym, price, ts_ns)
-        self._marks_saved = dict(self.engine.market)
+        # The market as last journaled: in replay each symbol's latest signal (its
+        # tick), exactly; live the marks saved every second.
+        marks = journal.last_signal_prices() if replay else journal.marks()
+        self.engine.restored = {s: Quote(p, t) for s, (p, t) in marks.items()}
+        self.marks_saved: dict[str, Quote] = {}  # what `save_marks` journaled last
         saved = journal.trading_state()
         if saved is not None:
             self.engine.state = TradingState(saved[0])
@@ -147,11 +149,7 @@ class Executor:
 
     def save_marks(self) -> None:
         """Journal the market prices seen since the last save: a restart values positions so."""
-        saved, market = self._marks_saved, self.engine.market
-        new = {s: q for s, q in market.items() if saved.get(s) is not q}
-        if new:
-            self.journal.save_marks({s: (q.price, q.ts_ns) for s, q in new.items()})
-            saved.update(new)
+        killswitch.save_marks(self)
 
     def poll(self) -> list[Fill]:
         """Take the broker's execution reports since the last call; journal and publish them.
@@ -271,12 +269,14 @@ class Executor:
                 continue
             if obeyed or (waiting is not None and not self._flattening and waiting()):
                 # An operator's command came while earlier orders went out: they are
-                # settled, it acts, and this order and the rest of the batch go only
-                # if the trading state now allows (a halt stops them).
+                # settled, it acts, and while the state is not ACTIVE each order left
+                # goes only if the state allows it then (a halt stops them all).
                 fills.extend(self._settle(out, events, signal))
-                out, events, obeyed = Outcome(), [], True
+                out, events = Outcome(), []
                 if killswitch.obey_commands(self, order, signal.strategy_id, out):
+                    obeyed = True
                     continue
+                obeyed = self.engine.state is not TradingState.ACTIVE
             self._submit(order, signal.strategy_id, out, events)
         return fills + self._settle(out, events, signals[-1])
 

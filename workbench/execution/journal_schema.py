@@ -6,10 +6,10 @@ Version 1 adds the lifecycle: each order's client and venue order ids, type,
 price and time in force, filled quantity and fees; every execution report;
 every difference reconciliation found. Version 2 adds ``marks``, each
 symbol's last market price, so a restarted executor values its positions
-(the daily loss limit) as the one before it did, and ``signal_gaps``, the
-signal ranges it gave up waiting for, so it still asks for them. A journal
-is migrated in one transaction when opened; one of a newer version is
-refused.
+(the daily loss limit) as the one before it did. Version 3 adds
+``signal_gaps``, the signal ranges it gave up waiting for, so a restarted
+executor still asks for them. A journal is migrated in one transaction
+when opened; one of a newer version is refused.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import sqlite3
 from workbench.domain.model import client_order_id
 from workbench.exceptions import ConfigurationError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _V0_TABLES = """
 CREATE TABLE IF NOT EXISTS signals (
@@ -55,6 +55,9 @@ _V2_NEW_TABLES = """
 CREATE TABLE IF NOT EXISTS marks (
     symbol TEXT PRIMARY KEY, price REAL NOT NULL, ts_ns INTEGER NOT NULL
 );
+"""
+
+_V3_NEW_TABLES = """
 CREATE TABLE IF NOT EXISTS signal_gaps (
     strategy_id TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
     PRIMARY KEY (strategy_id, first_seq)
@@ -111,7 +114,7 @@ def open_schema(db: sqlite3.Connection, path: str) -> None:
             _run(db, _V1)
         elif version == 0:
             _migrate_0_to_1(db)
-        _run(db, _V2_NEW_TABLES)
+        _run(db, _V2_NEW_TABLES + _V3_NEW_TABLES)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         db.execute("COMMIT")
     except BaseException:

@@ -58,7 +58,7 @@ class RunStateRecords:
     def save_marks(self, marks: dict[str, tuple[float, int]]) -> None:
         """Record symbols' last market prices: symbol -> (price, ts_ns)."""
         rows = [(s, p, t) for s, (p, t) in marks.items()]
-        self._db.executemany("INSERT OR REPLACE INTO marks VALUES (?,?,?)", rows)
+        self._in_one_transaction("INSERT OR REPLACE INTO marks VALUES (?,?,?)", rows)
 
     def marks(self) -> dict[str, tuple[float, int]]:
         """Each symbol's last recorded market price: symbol -> (price, ts_ns)."""
@@ -66,12 +66,30 @@ class RunStateRecords:
 
     def set_signal_gaps(self, strategy_id: str, ranges: list[tuple[int, int]]) -> None:
         """Record the seq ranges of ``strategy_id`` given up on and not yet come (all of them)."""
+        rows = [(strategy_id, a, b) for a, b in ranges]
+        self._in_one_transaction(
+            "INSERT INTO signal_gaps VALUES (?,?,?)",
+            rows,
+            ("DELETE FROM signal_gaps WHERE strategy_id=?", (strategy_id,)),
+        )
+
+    def last_signal_prices(self) -> dict[str, tuple[float, int]]:
+        """Each symbol's latest signal (by ts_ns, then as journaled): symbol -> (price, ts_ns)."""
+        rows = self._db.execute(
+            "SELECT symbol, price, ts_ns FROM (SELECT symbol, price, ts_ns, ROW_NUMBER() OVER "
+            "(PARTITION BY symbol ORDER BY ts_ns DESC, rowid DESC) AS n FROM signals) WHERE n = 1"
+        )
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def _in_one_transaction(
+        self, sql: str, rows: list[tuple], first: tuple[str, tuple] | None = None
+    ) -> None:
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.execute("DELETE FROM signal_gaps WHERE strategy_id=?", (strategy_id,))
-            rows = [(strategy_id, a, b) for a, b in ranges]
-            db.executemany("INSERT INTO signal_gaps VALUES (?,?,?)", rows)
+            if first is not None:
+                db.execute(*first)
+            db.executemany(sql, rows)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

@@ -228,18 +228,28 @@ def obey_commands(ex: Executor, order: Order, strategy_id: str, out: Outcome) ->
     ex.telemetry.inc("orders_rejected")
     log.warning("order_rejected", order_id=order.id, reason=reason)
     t = ex.open.track(order, strategy_id)
-    ex.open.on_ack(t, OrderAck(order.client_order_id, False, reason=reason), out)
+    ex.open.on_ack(t, OrderAck(order.client_order_id, False, reason=reason), out, "risk")
     return True
 
 
 # -- the daily loss limit ------------------------------------------------------------------
 
 
+def save_marks(ex: Executor) -> None:
+    """Journal the market prices ``ex`` saw since the last save (one transaction)."""
+    saved = ex.marks_saved
+    new = {s: q for s, q in ex.engine.market.items() if saved.get(s) is not q}
+    if new:
+        ex.journal.save_marks({s: (q.price, q.ts_ns) for s, q in new.items()})
+        saved.update(new)
+
+
 def total_pnl(ex: Executor) -> float:
     """Realized plus unrealized PnL at the last market prices seen."""
     total = ex.portfolio.realized_pnl
+    market, restored = ex.engine.market, ex.engine.restored
     for sym, pos in ex.portfolio.positions.items():
-        q = ex.engine.market.get(sym)
+        q = market.get(sym) or restored.get(sym)
         if q is not None and pos.qty:
             total += pos.unrealized(q.price)
     return total
@@ -250,9 +260,10 @@ def check_daily_loss(ex: Executor, now_ns: int) -> None:
 
     Only from ACTIVE: REDUCING lets nothing but shrinking orders out, and an
     operator who chose it after a loss halt must be able to unwind. The day's
-    start is the PnL at its first check, a position valued at the last market
-    price seen, journaled (`Executor.save_marks`) so a restart values it alike;
-    one never priced is counted at its cost.
+    start is the PnL at its first check, each position valued at the last
+    market price seen (the previous close, for a symbol quiet since), which
+    is journaled (`Executor.save_marks`) so a restart values it alike; one
+    never priced is counted at its cost.
     """
     engine = ex.engine
     day = utc_day(now_ns)

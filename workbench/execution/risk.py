@@ -72,6 +72,9 @@ class RiskEngine:
     cfg: RiskConfig
     state: TradingState = TradingState.ACTIVE
     market: dict[str, Quote] = field(default_factory=dict)
+    # Prices from before a restart (journaled): they value positions (the daily
+    # loss) until a fresh one comes, and never serve the collar or a flatten.
+    restored: dict[str, Quote] = field(default_factory=dict)
     _buckets: dict[str, TokenBucket] = field(default_factory=dict)
     day: str = ""
     day_start_pnl: float = 0.0

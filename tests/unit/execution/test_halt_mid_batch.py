@@ -70,7 +70,10 @@ class Batch:
     runner: ExecutorRunner
 
 
-def run_batch(tmp_path, command: Command | None, signals: list[Signal]) -> Batch:
+def run_batch(
+    tmp_path, command: Command | None, signals: list[Signal], records: list | None = None
+) -> Batch:
+    """The signals in one runner step; ``records`` collects the journal's order commits."""
     desk = Desk()
     journal = Journal(tmp_path / "journal.sqlite")
     broker = CommandDuringFirstSubmit(desk, command)
@@ -85,6 +88,9 @@ def run_batch(tmp_path, command: Command | None, signals: list[Signal]) -> Batch
         ex.telemetry, InprocSender(beats, "executor"), 0.5, expected_streams=["sr"],
         exit_on_eos=False, commands=desk,
     )  # fmt: skip
+    if records is not None:
+        record = journal.record
+        journal.record = lambda *a: (records.append(a), record(*a))[1]  # type: ignore[method-assign]
     strategy = InprocSender(signals_in, "sr")
     for s in signals:
         strategy.send(s)
@@ -102,6 +108,11 @@ def test_a_halt_during_a_batch_stops_its_remaining_orders(tmp_path):
     assert b.broker.submitted == ["sr:1"]  # nothing after the halt reached the venue
     assert b.statuses["sr:1"][0] == "FILLED"
     assert b.statuses["sr:2"] == b.statuses["sr:3"] == ("REJECTED", "trading halted")
+    journal = Journal(tmp_path / "journal.sqlite")
+    for sid in ("sr:2", "sr:3"):  # decided here, not by the venue
+        assert [(r["status"], r["source"]) for r in journal.reports(f"O-{sid}")] == [
+            ("REJECTED", "risk")
+        ]
     assert b.ex.trading_state is TradingState.HALTED and b.ex.portfolio.position("ABC") == 1.0
     [answer] = b.desk.answers()  # the operator was answered with the new state
     assert isinstance(answer, Event) and answer.data["trading_state"] == "HALTED"
@@ -131,10 +142,13 @@ def test_reduce_during_a_batch_lets_only_its_shrinking_orders_out(tmp_path):
 
 
 def test_a_state_question_during_a_batch_changes_nothing(tmp_path):
-    b = run_batch(tmp_path, Command("state", {}), [sig(1), sig(2)])
-    assert b.broker.submitted == ["sr:1", "sr:2"]
+    records: list = []
+    b = run_batch(tmp_path, Command("state", {}), [sig(n) for n in range(1, 7)], records)
+    assert b.broker.submitted == [f"sr:{n}" for n in range(1, 7)]
     assert {v[0] for v in b.statuses.values()} == {"FILLED"}
     assert b.desk.answers()[0].data["trading_state"] == "ACTIVE"
+    # Still ACTIVE: what went out before the question is one commit, the rest one more.
+    assert len(records) == 2
 
 
 def test_the_runner_journals_the_market_prices_it_saw_when_it_stops(tmp_path):

@@ -202,9 +202,19 @@ def test_states_days_stream_ends_reconciliations_and_sequences(journal):
     assert journal.signal_gaps() == {"s": [(9, 9)], "t": [(1, 1)]}
     journal.set_signal_gaps("t", [])
     assert journal.signal_gaps() == {"s": [(9, 9)]}
-    assert journal.schema_version() == 2
+    assert journal.schema_version() == 3
     with pytest.raises(ValueError, match="no journal table"):
         journal.count("nope")
+
+
+def test_each_symbols_latest_signal_price_by_market_time_then_journal_order(journal):
+    assert journal.last_signal_prices() == {}
+    rows = [("s:1", "ABC", 100.0, 5), ("s:2", "ABC", 101.0, 9), ("s:3", "ABC", 99.0, 7),
+            ("s:4", "XYZ", 10.0, 3), ("s:5", "XYZ", 11.0, 3)]  # fmt: skip
+    for n, (sid, sym, px, ts) in enumerate(rows, 1):
+        s = Signal(sid, "s", n, sym, Side.BUY, 1.0, px, ts, "r", "c")
+        journal.begin_orders([(s, Order.from_signal(s), OrderStatus.PENDING_NEW, "")])
+    assert journal.last_signal_prices() == {"ABC": (101.0, 9), "XYZ": (11.0, 3)}
 
 
 def test_a_background_checkpointer_copies_the_wal_outside_commits(tmp_path):

@@ -84,18 +84,23 @@ def test_journal_written_by_the_previous_code_migrates_keeping_every_row(tmp_pat
     assert Journal(path).schema_version() == SCHEMA_VERSION  # opening again changes nothing
 
 
-def test_a_version_1_journal_gains_marks_and_signal_gaps_keeping_every_row(tmp_path):
-    path = tmp_path / "v1.sqlite"
+@pytest.mark.parametrize(
+    ("version", "dropped"), [(1, ("marks", "signal_gaps")), (2, ("signal_gaps",))]
+)
+def test_a_version_1_or_2_journal_gains_the_newer_tables_keeping_every_row(
+    tmp_path, version, dropped
+):
+    path = tmp_path / "old.sqlite"
     j = Journal(path)
     j.set_trading_state("HALTED", "stop", "operator")
     j.set_risk_day("2024-01-02", -5.0)
     j.close()
-    with sqlite3.connect(path) as db:  # what version 1 wrote: the same, without marks
-        db.execute("DROP TABLE marks")
-        db.execute("DROP TABLE signal_gaps")
-        db.execute("PRAGMA user_version = 1")
+    with sqlite3.connect(path) as db:  # what that version wrote: the same, without those
+        for table in dropped:
+            db.execute(f"DROP TABLE {table}")
+        db.execute(f"PRAGMA user_version = {version}")
     j = Journal(path)
-    assert j.schema_version() == SCHEMA_VERSION == 2
+    assert j.schema_version() == SCHEMA_VERSION == 3
     assert j.trading_state() == ("HALTED", "stop") and j.risk_day("2024-01-02") == -5.0
     j.save_marks({"ABC": (100.0, 1)})
     assert j.marks() == {"ABC": (100.0, 1)}

@@ -503,7 +503,7 @@ def test_a_gain_held_over_a_restart_is_in_the_next_days_start_so_a_loss_from_it_
     h.journal.close()
     next_day = DAY + 24 * 3600 * NS
     h2 = make(journal_path, risk=risk)
-    assert h2.ex.engine.market["ABC"].price == 120.0  # the market as last journaled
+    assert h2.ex.engine.restored["ABC"].price == 120.0  # the market as last journaled
     h2.ex.check_daily_loss(next_day)  # the day's start, before the first price of the day
     assert h2.ex.engine.day_start_pnl == 20.0
     h2.ex.on_tick("ABC", 110.0, next_day + NS)
@@ -528,6 +528,47 @@ def test_a_restart_mid_day_values_positions_at_the_journaled_marks(journal_path)
     h2.ex.on_tick("ABC", 94.0, now + 2)
     h2.ex.check_daily_loss()
     assert h2.ex.trading_state is TradingState.HALTED
+
+
+def restarted_long_at_an_old_mark(journal_path, **risk) -> Harness:
+    """Long 1 at 100, marked 100 three days ago; the executor restarts with no fresh price."""
+    old = time.time_ns() - 3 * 24 * 3600 * NS
+    h = make(journal_path, executor_id="ex", risk=RiskConfig(**risk))
+    h.ex.on_tick("ABC", 100.0, old)
+    h.ex.on_signal(sig(1, ts_ns=old))
+    h.ex.save_marks()
+    h.journal.close()
+    return make(journal_path, executor_id="ex", risk=RiskConfig(**risk))
+
+
+def test_a_restored_mark_is_no_price_for_the_collar(journal_path):
+    h = restarted_long_at_an_old_mark(journal_path, price_collar_pct=5)
+    h.ex.on_signal(sig(2, price=104.0))
+    [order] = [o for o in h.journal.orders() if o["signal_id"] == "s:2"]
+    assert order["status"] == "REJECTED" and "no market price" in order["reason"]
+
+
+def test_flatten_after_a_restart_sends_nothing_blind_at_a_restored_mark(journal_path):
+    h = restarted_long_at_an_old_mark(journal_path)
+    assert h.ex.flatten() == []
+    assert h.alerts("flatten_without_price") and h.ex.portfolio.position("ABC") == 1.0
+    h.ex.on_tick("ABC", 98.0, time.time_ns())  # a fresh price: now it can
+    assert [f.price for f in h.ex.flatten()] == [98.0]
+
+
+def test_a_restarted_replay_executor_values_positions_at_each_symbols_last_signal(
+    journal_path,
+):
+    h = make(journal_path, replay=True)
+    h.ex.on_signal(sig(1, price=100.0))
+    h.ex.on_signal(sig(2, Side.SELL, price=50.0, symbol="XYZ"))
+    h.ex.on_signal(sig(3, Side.SELL, price=97.0))  # ABC back to flat; XYZ short 1 at 50
+    h.ex.on_signal(sig(4, price=96.0))  # long ABC again at 96
+    total = killswitch.total_pnl(h.ex)
+    h.journal.close()  # no marks saved: a replay needs none
+    h2 = make(journal_path, replay=True)
+    assert {s: q.price for s, q in h2.ex.engine.restored.items()} == {"ABC": 96.0, "XYZ": 50.0}
+    assert killswitch.total_pnl(h2.ex) == total == -3.0
 
 
 def test_saving_marks_writes_only_the_prices_that_changed(journal_path):
