@@ -95,10 +95,11 @@ class Executor:
         self.serve_commands: Callable[[], None] = lambda: None
         self.cancel_retries = CancelRetries()
         self.engine = RiskEngine(risk)
-        # The market as last journaled: in replay each symbol's latest signal (its
-        # tick), exactly; live the marks saved every second.
+        # The market as journaled: in replay each symbol's latest signal, exactly the
+        # market it had; live the marks saved every second, which only value positions.
         marks = journal.last_signal_prices() if replay else journal.marks()
-        self.engine.restored = {s: Quote(p, t) for s, (p, t) in marks.items()}
+        quotes = {s: Quote(p, t) for s, (p, t) in marks.items()}
+        self.engine.market, self.engine.restored = (quotes, {}) if replay else ({}, quotes)
         self.marks_saved: dict[str, Quote] = {}  # what `save_marks` journaled last
         saved = journal.trading_state()
         if saved is not None:

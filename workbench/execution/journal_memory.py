@@ -276,9 +276,14 @@ class MemoryJournal(JournalShortcuts):
         """See `Journal.last_signal_prices`."""
         out: dict[str, tuple[float, int]] = {}
         for _, _, symbol, _, _, price, ts in self._signals.values():  # in journal order
-            if symbol not in out or ts >= out[symbol][1]:
+            if price > 0 and (symbol not in out or ts >= out[symbol][1]):
                 out[symbol] = (price, ts)
         return out
+
+    def signal_seqs_between(self, strategy_id: str, first: int, last: int) -> set[int]:
+        """See `Journal.signal_seqs_between`."""
+        rows = self._signals.values()
+        return {seq for sid, seq, *_ in rows if sid == strategy_id and first <= seq <= last}
 
     def set_signal_gaps(self, strategy_id: str, ranges: list[tuple[int, int]]) -> None:
         """See `Journal.set_signal_gaps`."""

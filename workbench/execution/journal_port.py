@@ -87,7 +87,11 @@ class JournalPort(Protocol):
         ...
 
     def last_signal_prices(self) -> dict[str, tuple[float, int]]:
-        """Each symbol's latest signal (by ts_ns, then as journaled): symbol -> (price, ts_ns)."""
+        """Each symbol's latest priced signal (by ts_ns, then journal order): (price, ts_ns)."""
+        ...
+
+    def signal_seqs_between(self, strategy_id: str, first: int, last: int) -> set[int]:
+        """The seqs of ``strategy_id``'s journaled signals from ``first`` to ``last``."""
         ...
 
     def set_signal_gaps(self, strategy_id: str, ranges: list[tuple[int, int]]) -> None:

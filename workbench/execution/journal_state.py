@@ -74,10 +74,15 @@ class RunStateRecords:
         )
 
     def last_signal_prices(self) -> dict[str, tuple[float, int]]:
-        """Each symbol's latest signal (by ts_ns, then as journaled): symbol -> (price, ts_ns)."""
+        """Each symbol's latest priced signal (by ts_ns, then journal order): (price, ts_ns).
+
+        A replay executor's market is exactly this (`RiskEngine.on_price` ignores
+        a price that is not positive).
+        """
         rows = self._db.execute(
             "SELECT symbol, price, ts_ns FROM (SELECT symbol, price, ts_ns, ROW_NUMBER() OVER "
-            "(PARTITION BY symbol ORDER BY ts_ns DESC, rowid DESC) AS n FROM signals) WHERE n = 1"
+            "(PARTITION BY symbol ORDER BY ts_ns DESC, rowid DESC) AS n FROM signals "
+            "WHERE price > 0) WHERE n = 1"
         )
         return {r[0]: (r[1], r[2]) for r in rows}
 
@@ -94,6 +99,14 @@ class RunStateRecords:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    def signal_seqs_between(self, strategy_id: str, first: int, last: int) -> set[int]:
+        """The seqs of ``strategy_id``'s journaled signals from ``first`` to ``last``."""
+        rows = self._db.execute(
+            "SELECT seq FROM signals WHERE strategy_id=? AND seq BETWEEN ? AND ?",
+            (strategy_id, first, last),
+        )
+        return {r[0] for r in rows}
 
     def signal_gaps(self) -> dict[str, list[tuple[int, int]]]:
         """Strategy id -> the seq ranges given up on and not yet come, in order."""

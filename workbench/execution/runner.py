@@ -93,7 +93,9 @@ class ExecutorRunner(Runner):
         }
         for sid, ranges in journal.signal_gaps().items():  # still asked for after a restart
             if sid in self.inbound:
-                self.inbound[sid].remember(ranges)
+                arrived = journal.signal_seqs_between(sid, ranges[0][0], ranges[-1][1])
+                self.inbound[sid].remember(ranges, time.monotonic(), arrived)
+                journal.set_signal_gaps(sid, self.inbound[sid].given_up)  # what is still missing
         self._gaps_filled: set[str] = set()  # streams whose given-up ranges a late one filled
         self._eos: dict[str, EndOfStream] = {
             sid: EndOfStream(sid, ticks, last)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import collections
 import math
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -320,11 +320,28 @@ class InboundSequence(Generic[T]):
         self.skipped_at = now
         return self._release(now), gap
 
-    def remember(self, ranges: Iterable[tuple[int, int]]) -> None:
-        """Ranges given up on before (by the receiver before a restart): missing until they come."""
+    def remember(
+        self, ranges: Iterable[tuple[int, int]], now: float, arrived: Container[int] = ()
+    ) -> None:
+        """Ranges given up on before a restart: missing again until they come.
+
+        Args:
+            ranges: The ranges as saved (they may lag what has arrived since).
+            now: The clock: the sender's re-sends get a gap bound from now.
+            arrived: Seqs that did arrive (journaled): they are not missing.
+        """
         for a, b in sorted(ranges):
-            if a <= b < self.next_seq:
-                self._skipped.append([a, b])
+            run: list[int] | None = None
+            for n in range(a, min(b, self.next_seq - 1) + 1):
+                if n in arrived:
+                    run = None
+                elif run is None:
+                    run = [n, n]
+                    self._skipped.append(run)
+                else:
+                    run[1] = n
+        if self._skipped:
+            self.skipped_at = now
 
     @property
     def given_up(self) -> list[tuple[int, int]]:

@@ -567,8 +567,29 @@ def test_a_restarted_replay_executor_values_positions_at_each_symbols_last_signa
     total = killswitch.total_pnl(h.ex)
     h.journal.close()  # no marks saved: a replay needs none
     h2 = make(journal_path, replay=True)
-    assert {s: q.price for s, q in h2.ex.engine.restored.items()} == {"ABC": 96.0, "XYZ": 50.0}
+    assert {s: q.price for s, q in h2.ex.engine.market.items()} == {"ABC": 96.0, "XYZ": 50.0}
     assert killswitch.total_pnl(h2.ex) == total == -3.0
+
+
+def test_a_late_older_signal_after_a_replay_restart_moves_the_market_as_without_one(
+    journal_path, tmp_path
+):
+    """Its tick is older than the market's: it moves nothing, restart or not."""
+    risk = {"replay": True, "risk": RiskConfig(price_collar_pct=5)}
+    signals = [sig(2, price=100.0), sig(3, Side.SELL, price=110.0, qty=2)]
+    late = sig(1, price=90.0)  # made before the others, delivered after them
+    straight = make(tmp_path / "straight.sqlite", **risk)
+    straight.ex.on_signals(signals)
+    straight.ex.on_signal(late)
+    h = make(journal_path, **risk)
+    h.ex.on_signals(signals)
+    h.journal.close()
+    h2 = make(journal_path, **risk)
+    h2.ex.on_signal(late)
+    assert h2.ex.engine.market["ABC"].price == straight.ex.engine.market["ABC"].price == 110.0
+    assert killswitch.total_pnl(h2.ex) == killswitch.total_pnl(straight.ex)
+    statuses = [{o["signal_id"]: o["status"] for o in x.journal.orders()} for x in (h2, straight)]
+    assert statuses[0] == statuses[1] and statuses[0]["s:1"] == "REJECTED"  # collared at 110
 
 
 def test_saving_marks_writes_only_the_prices_that_changed(journal_path):

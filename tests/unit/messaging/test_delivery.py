@@ -514,10 +514,20 @@ def test_a_skipped_range_is_listed_as_missing_until_it_arrives_late():
 
 def test_ranges_remembered_from_before_a_restart_are_missing_until_they_arrive():
     q = InboundSequence("s", 8, 1.0)  # the journal has up to seq 7
-    q.remember([(5, 5), (2, 3), (8, 9)])  # (8, 9) is not below next_seq: not a gap
+    q.remember([(5, 5), (2, 3), (8, 9)], 10.0)  # (8, 9) is not below next_seq: not a gap
     assert q.ack == 7 and q.missing == ((2, 3), (5, 5)) and q.given_up == [(2, 3), (5, 5)]
+    assert q.skipped_at == 10.0  # re-sends get a bound from the restart
     assert q.offer(3, "c-late", 0.0) == ["c-late"] and q.late == 1
     assert q.given_up == [(2, 2), (5, 5)]
+
+
+def test_a_remembered_range_is_cut_to_what_is_below_next_seq_and_has_not_arrived():
+    q = InboundSequence("s", 5, 1.0)  # up to seq 4 journaled, 3 among them
+    q.remember([(1, 1), (2, 7)], 0.0, arrived={1, 3})
+    assert q.given_up == [(2, 2), (4, 4)]
+    nothing = InboundSequence("s", 5, 1.0)
+    nothing.remember([(2, 3)], 0.0, arrived={2, 3})
+    assert nothing.given_up == [] and nothing.skipped_at == float("-inf")
 
 
 def test_the_sender_keeps_what_the_ack_lists_as_missing_and_re_sends_it():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from test_strategy_host import Host
 
 from workbench.config import RiskConfig
@@ -17,6 +18,7 @@ from workbench.execution.journal import Journal
 from workbench.execution.runner import ExecutorRunner
 from workbench.execution.simulator import SimulatedBroker
 from workbench.messaging.codec import Ack, EndOfStream, Event
+from workbench.messaging.delivery import Outbox
 from workbench.messaging.inproc import Channel, InprocReceiver, InprocSender
 from workbench.runner import strategy_host
 from workbench.telemetry import Telemetry
@@ -189,3 +191,107 @@ def test_a_restarted_executor_still_lists_the_signals_it_gave_up_on(tmp_path):
     third = Exec(path)  # filled: nothing is asked for any more
     assert third.runner.inbound["sr"].missing == ()
     assert third.journal.signal_gaps() == {}
+
+
+# -- given-up ranges across executor restarts ------------------------------------------
+
+
+def acks(e: Exec) -> list[Ack]:
+    return [p for p in e.published() if isinstance(p, Ack)]
+
+
+def killed(*args, **kwargs):
+    raise SystemExit("SIGKILL")
+
+
+def test_a_tail_range_whose_re_sends_came_in_order_after_a_restart_is_not_asked_for_again(
+    tmp_path,
+):
+    path = tmp_path / "j.sqlite"
+    e = Exec(path)
+    e.deliver(sig(1), EndOfStream("sr", 10, 3))  # sr:2 and sr:3 lost
+    e.wait_out_the_gap()
+    assert e.journal.signal_gaps() == {"sr": [(2, 3)]}
+    e.journal.close()
+    again = Exec(path)
+    again.deliver(sig(2, Side.SELL), sig(3))  # the re-sends, in order
+    assert again.journaled() == ["sr:1", "sr:2", "sr:3"] and acks(again)[-1] == Ack("sr", 3)
+    assert again.journal.signal_gaps() == {}
+    again.journal.close()
+    assert Exec(path).runner.inbound["sr"].missing == ()
+
+
+def test_a_range_journaled_before_its_held_signals_is_not_asked_for_once_they_are(tmp_path):
+    path = tmp_path / "j.sqlite"
+    e = Exec(path)
+    e.deliver(sig(2, Side.SELL))  # held behind sr:1
+    e.runner.executor.on_signals = killed  # dies after journaling the gap, before sr:2
+    with pytest.raises(SystemExit):
+        e.wait_out_the_gap()
+    e.journal.close()
+    again = Exec(path)
+    again.deliver(sig(1), sig(2, Side.SELL))
+    again.journal.close()
+    assert Exec(path).runner.inbound["sr"].missing == ()
+
+
+def test_a_crash_between_a_late_signal_and_rewriting_the_ranges_loses_nothing(tmp_path):
+    path = tmp_path / "j.sqlite"
+    box: Outbox[int] = Outbox(60.0)  # the strategy's outbox
+    for n in range(1, 5):
+        box.add(n, n, 0.0)
+    e = Exec(path)
+    e.deliver(sig(1), EndOfStream("sr", 10, 4))  # sr:2..4 lost
+    e.wait_out_the_gap()
+    for a in acks(e):
+        box.on_ack(a.upto, a.missing)
+    assert list(box.items()) == [2, 3, 4]
+    e.journal.set_signal_gaps = killed  # sr:3 comes late: journaled, then the executor dies
+    with pytest.raises(SystemExit):
+        e.deliver(sig(3))
+    assert "sr:3" in e.journaled()
+    e.journal.close()
+    again = Exec(path)  # the strategy is away across the restart
+    again.runner.step(0)
+    again.wait_out_the_gap()
+    again.runner._publish_acks(again.runner.inbound)
+    for a in acks(again):  # back, it reads the new executor's acks first
+        box.on_ack(a.upto, a.missing)
+    assert 2 in box and 4 in box and 3 not in box  # sr:2 is still kept: it will be traded
+    assert again.journal.signal_gaps() == {"sr": [(2, 2), (4, 4)]}
+
+
+def test_a_gap_is_journaled_before_an_ack_lists_it(tmp_path):
+    e = Exec(tmp_path / "j.sqlite")
+    e.deliver(sig(2, Side.SELL))
+    e.published()
+    e.journal.set_signal_gaps = killed
+    with pytest.raises(SystemExit):
+        e.wait_out_the_gap()
+    assert [a for a in acks(e) if a.upto >= 2] == []  # nothing told the strategy to drop sr:1
+
+
+def test_an_executor_restarted_just_after_giving_up_still_waits_a_bound_for_re_sends(tmp_path):
+    path = tmp_path / "j.sqlite"
+    e = Exec(path)
+    e.deliver(sig(2, Side.SELL), EndOfStream("sr", 10, 2))  # sr:1 lost
+    e.wait_out_the_gap()
+    assert not e.runner.eos_complete
+    e.journal.close()
+    again = Exec(path)
+    again.runner.step(0)
+    assert not again.runner.eos_complete  # the strategy's re-send gets its bound
+    again.deliver(sig(1))
+    assert again.runner.eos_complete
+
+
+def test_ranges_saved_for_signals_that_are_journaled_do_not_hold_the_ack_back(tmp_path):
+    path = tmp_path / "j.sqlite"
+    e = Exec(path)
+    n = 2 * 65 + 1
+    e.deliver(*[sig(k) for k in range(1, n + 1)], EndOfStream("sr", 10, n))
+    e.journal.set_signal_gaps("sr", [(k, k) for k in range(2, n, 2)])  # 65 stale rows
+    e.journal.close()
+    again = Exec(path)
+    again.runner.step(0)
+    assert again.runner.inbound["sr"].ack == n and again.runner.eos_complete
