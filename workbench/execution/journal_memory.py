@@ -11,6 +11,7 @@ with either.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -276,14 +277,15 @@ class MemoryJournal(JournalShortcuts):
         """See `Journal.last_signal_prices`."""
         out: dict[str, tuple[float, int]] = {}
         for _, _, symbol, _, _, price, ts in self._signals.values():  # in journal order
-            if price > 0 and (symbol not in out or ts >= out[symbol][1]):
+            if 0 < price < math.inf and (symbol not in out or ts >= out[symbol][1]):
                 out[symbol] = (price, ts)
         return out
 
-    def signal_seqs_between(self, strategy_id: str, first: int, last: int) -> set[int]:
-        """See `Journal.signal_seqs_between`."""
+    def signal_seqs_in(self, strategy_id: str, ranges: list[tuple[int, int]]) -> set[int]:
+        """See `Journal.signal_seqs_in`."""
         rows = self._signals.values()
-        return {seq for sid, seq, *_ in rows if sid == strategy_id and first <= seq <= last}
+        mine = [seq for sid, seq, *_ in rows if sid == strategy_id]
+        return {n for n in mine if any(a <= n <= b for a, b in ranges)}
 
     def set_signal_gaps(self, strategy_id: str, ranges: list[tuple[int, int]]) -> None:
         """See `Journal.set_signal_gaps`."""

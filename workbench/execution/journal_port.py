@@ -90,8 +90,8 @@ class JournalPort(Protocol):
         """Each symbol's latest priced signal (by ts_ns, then journal order): (price, ts_ns)."""
         ...
 
-    def signal_seqs_between(self, strategy_id: str, first: int, last: int) -> set[int]:
-        """The seqs of ``strategy_id``'s journaled signals from ``first`` to ``last``."""
+    def signal_seqs_in(self, strategy_id: str, ranges: list[tuple[int, int]]) -> set[int]:
+        """The seqs of ``strategy_id``'s journaled signals within ``ranges``."""
         ...
 
     def set_signal_gaps(self, strategy_id: str, ranges: list[tuple[int, int]]) -> None:

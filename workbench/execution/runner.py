@@ -93,7 +93,7 @@ class ExecutorRunner(Runner):
         }
         for sid, ranges in journal.signal_gaps().items():  # still asked for after a restart
             if sid in self.inbound:
-                arrived = journal.signal_seqs_between(sid, ranges[0][0], ranges[-1][1])
+                arrived = journal.signal_seqs_in(sid, ranges)
                 self.inbound[sid].remember(ranges, time.monotonic(), arrived)
                 journal.set_signal_gaps(sid, self.inbound[sid].given_up)  # what is still missing
         self._gaps_filled: set[str] = set()  # streams whose given-up ranges a late one filled

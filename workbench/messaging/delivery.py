@@ -22,9 +22,10 @@ unit tests drive every path with a fake clock.
 
 from __future__ import annotations
 
+import bisect
 import collections
 import math
-from collections.abc import Container, Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -321,7 +322,7 @@ class InboundSequence(Generic[T]):
         return self._release(now), gap
 
     def remember(
-        self, ranges: Iterable[tuple[int, int]], now: float, arrived: Container[int] = ()
+        self, ranges: Iterable[tuple[int, int]], now: float, arrived: Collection[int] = ()
     ) -> None:
         """Ranges given up on before a restart: missing again until they come.
 
@@ -330,16 +331,15 @@ class InboundSequence(Generic[T]):
             now: The clock: the sender's re-sends get a gap bound from now.
             arrived: Seqs that did arrive (journaled): they are not missing.
         """
+        came = sorted(arrived)
         for a, b in sorted(ranges):
-            run: list[int] | None = None
-            for n in range(a, min(b, self.next_seq - 1) + 1):
-                if n in arrived:
-                    run = None
-                elif run is None:
-                    run = [n, n]
-                    self._skipped.append(run)
-                else:
-                    run[1] = n
+            b = min(b, self.next_seq - 1)
+            i = bisect.bisect_left(came, a)
+            while a <= b:  # the range cut at each seq that came: as many steps as those
+                n = came[i] if i < len(came) else b + 1
+                if n > a:
+                    self._skipped.append([a, min(n - 1, b)])
+                a, i = n + 1, i + 1
         if self._skipped:
             self.skipped_at = now
 

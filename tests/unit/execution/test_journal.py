@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from workbench.domain.model import Fill, Order, OrderStatus, Side, Signal
@@ -211,13 +213,14 @@ def test_each_symbols_latest_signal_price_by_market_time_then_journal_order(jour
     assert journal.last_signal_prices() == {}
     rows = [("s:1", "ABC", 100.0, 5), ("s:2", "ABC", 101.0, 9), ("s:3", "ABC", 99.0, 7),
             ("s:4", "XYZ", 10.0, 3), ("s:5", "XYZ", 11.0, 3),
-            ("s:6", "XYZ", 0.0, 9)]  # fmt: skip  # not a price: the market never took it
+            ("s:6", "XYZ", 0.0, 9), ("s:7", "XYZ", math.inf, 9)]  # fmt: skip  # not prices
     for n, (sid, sym, px, ts) in enumerate(rows, 1):
         s = Signal(sid, "s", n, sym, Side.BUY, 1.0, px, ts, "r", "c")
         journal.begin_orders([(s, Order.from_signal(s), OrderStatus.PENDING_NEW, "")])
     assert journal.last_signal_prices() == {"ABC": (101.0, 9), "XYZ": (11.0, 3)}
-    assert journal.signal_seqs_between("s", 2, 4) == {2, 3, 4}
-    assert journal.signal_seqs_between("s", 7, 9) == set() == journal.signal_seqs_between("x", 1, 9)
+    assert journal.signal_seqs_in("s", [(2, 2), (4, 5)]) == {2, 4, 5}
+    assert journal.signal_seqs_in("s", [(8, 9)]) == set() == journal.signal_seqs_in("x", [(1, 9)])
+    assert journal.signal_seqs_in("s", [(n, n) for n in range(1, 900)]) == set(range(1, 8))
 
 
 def test_a_background_checkpointer_copies_the_wal_outside_commits(tmp_path):

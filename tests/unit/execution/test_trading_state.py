@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 
 import pytest
 
 from workbench.config import RiskConfig
-from workbench.domain.model import OrderStatus, OrderType, Side, Signal, TimeInForce
+from workbench.domain.model import Order, OrderStatus, OrderType, Side, Signal, TimeInForce
 from workbench.exceptions import RiskRefused
 from workbench.execution import killswitch
 from workbench.execution.executor import Executor, make_breaker
@@ -569,6 +570,16 @@ def test_a_restarted_replay_executor_values_positions_at_each_symbols_last_signa
     h2 = make(journal_path, replay=True)
     assert {s: q.price for s, q in h2.ex.engine.market.items()} == {"ABC": 96.0, "XYZ": 50.0}
     assert killswitch.total_pnl(h2.ex) == total == -3.0
+
+
+def test_a_replay_restart_takes_no_journaled_price_the_market_never_took(journal_path):
+    h = make(journal_path, replay=True)
+    h.ex.on_signal(sig(1, price=100.0))
+    for n, bad in ((2, math.inf), (3, 0.0)):  # journaled by older code, rejected
+        s = sig(n, price=bad)
+        h.journal.begin_orders([(s, Order.from_signal(s), OrderStatus.REJECTED, "bad price")])
+    h.journal.close()
+    assert make(journal_path, replay=True).ex.engine.market["ABC"].price == 100.0
 
 
 def test_a_late_older_signal_after_a_replay_restart_moves_the_market_as_without_one(

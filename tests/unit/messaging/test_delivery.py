@@ -525,6 +525,9 @@ def test_a_remembered_range_is_cut_to_what_is_below_next_seq_and_has_not_arrived
     q = InboundSequence("s", 5, 1.0)  # up to seq 4 journaled, 3 among them
     q.remember([(1, 1), (2, 7)], 0.0, arrived={1, 3})
     assert q.given_up == [(2, 2), (4, 4)]
+    huge = InboundSequence("s", 10**12 + 1, 1.0)  # one far seq made a vast hole: no loop over it
+    huge.remember([(2, 10**12)], 0.0, arrived={5, 7})
+    assert huge.given_up == [(2, 4), (6, 6), (8, 10**12)]
     nothing = InboundSequence("s", 5, 1.0)
     nothing.remember([(2, 3)], 0.0, arrived={2, 3})
     assert nothing.given_up == [] and nothing.skipped_at == float("-inf")
