@@ -172,9 +172,9 @@ class Executor:
             self.check_daily_loss(max(f.ts_ns for f in out.fills) if self.replay else None)
         return out.fills
 
-    def _now_ns(self, signal: Signal | None = None) -> int:
-        if self.replay and signal is not None:
-            return signal.ts_ns
+    def _now_ns(self, signal: Signal | None = None) -> int:  # replay: the market's clock
+        if self.replay and (signal is not None or self.engine.market):
+            return signal.ts_ns if signal else max(q.ts_ns for q in self.engine.market.values())
         return time.time_ns()
 
     def _refuse(self, s: Signal, reason: str) -> None:

@@ -292,7 +292,7 @@ def resume(ex: Executor, source: str) -> None:
         RiskRefused: the daily loss limit is still breached.
     """
     if ex.risk.max_daily_loss:
-        now_ns = time.time_ns()
+        now_ns = ex._now_ns()  # in replay the market's clock, as every other check
         check_daily_loss(ex, now_ns)  # the day's start is set for now_ns from here on
         total = total_pnl(ex)
         if ex.engine.daily_loss_breached(total, now_ns):

@@ -14,7 +14,7 @@ from workbench.exceptions import RiskRefused
 from workbench.execution import killswitch
 from workbench.execution.executor import Executor, make_breaker
 from workbench.execution.journal import Journal
-from workbench.execution.risk import NS, TradingState
+from workbench.execution.risk import NS, TradingState, utc_day
 from workbench.execution.simulator import SimulatedBroker
 from workbench.messaging.codec import Event
 from workbench.telemetry import Telemetry
@@ -453,6 +453,16 @@ def test_resume_is_refused_while_the_daily_loss_is_still_breached():
     h.ex.on_tick("ABC", 99.0, time.time_ns())  # back within the limit
     h.ex.resume()
     assert h.ex.trading_state is TradingState.ACTIVE
+
+
+def test_in_a_replay_resume_checks_the_daily_loss_on_the_markets_clock():
+    h = Harness(Journal(":memory:"), replay=True, risk=RiskConfig(max_daily_loss=5))
+    h.ex.on_signal(sig(1, price=100.0))
+    h.ex.on_signal(sig(2, Side.SELL, price=90.0))  # -10 on the replayed day
+    assert h.ex.trading_state is TradingState.HALTED
+    with pytest.raises(RiskRefused, match="still below"):  # not a fresh wall-clock day
+        h.ex.resume()
+    assert h.ex.engine.day == "2024-03-01" and h.journal.risk_day(utc_day(time.time_ns())) is None
 
 
 def test_the_daily_loss_is_checked_between_the_signals_of_one_batch():
