@@ -85,7 +85,7 @@ class RiskEngine:
         A price that is not a positive finite number is ignored: a collar needs
         something to divide by, and a bad quote must not pass for a price.
         """
-        if not (price > 0 and math.isfinite(price)):
+        if not _positive(price):
             return
         q = self.market.get(symbol)
         if q is None or ts_ns >= q.ts_ns:
