@@ -200,8 +200,8 @@ class Executor:
         for s in signals:
             if self.allowed is not None and s.strategy_id not in self.allowed:
                 self._refuse(s, "signal_refused")
-            elif not finite_numbers(s):  # cannot even be journaled: dropped, alerted
-                self._refuse(s, "signal_invalid")
+            elif not finite_numbers(s) or s.id != Signal.make_id(s.strategy_id, s.seq):
+                self._refuse(s, "signal_invalid")  # NaN cannot be journaled; ids are per sender
             else:
                 kept.append(s)
         signals = kept

@@ -237,6 +237,8 @@ def _build(kind: str, a: list[Any]) -> Payload:
             and _is_int(origin)
         ):
             raise CodecError("signal fields have wrong types")
+        if sid != Signal.make_id(strat, seq):  # another's id would pass for a re-delivery
+            raise CodecError(f"signal id {sid[:40]!r} is not {strat[:40]!r}:{seq}")
         if type(qty) not in (int, float) or type(price) not in (int, float):
             raise CodecError("signal qty/price must be numbers")
         if not (math.isfinite(qty) and qty > 0):

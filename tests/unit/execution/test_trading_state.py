@@ -107,6 +107,21 @@ def test_no_allowed_set_accepts_any_strategy():
     assert h.ex.telemetry.get("signals_refused") == 0
 
 
+def test_a_signal_carrying_another_senders_id_is_refused_and_cannot_block_a_flatten():
+    # "ex:1" is the id of the executor's first flatten order: taken as a journaled
+    # signal, the flatten would be dropped as its re-delivery and the position stay open.
+    h = Harness(Journal(":memory:"), executor_id="ex", allowed_strategies={"s"})
+    h.ex.on_tick("ABC", 100.0, DAY)
+    h.ex.on_signal(sig(1, qty=5.0))
+    forged = Signal("ex:1", "s", 2, "ABC", Side.BUY, 5.0, 100.0, DAY + 2 * NS, "r", "c")
+    assert h.ex.on_signal(forged) == []
+    assert h.ex.telemetry.get("signals_invalid") == 1
+    assert h.journal.count("signals") == 1
+    assert h.alerts("signal_invalid")
+    h.ex.flatten()
+    assert h.ex.portfolio.position("ABC") == 0.0
+
+
 # -- halt, resume, restart ---------------------------------------------------------
 
 

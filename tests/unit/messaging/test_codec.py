@@ -33,8 +33,7 @@ def tick_batches(draw) -> TickBatch:
 
 
 signals = st.builds(
-    Signal,
-    id=names,
+    lambda strategy_id, seq, **kw: Signal(Signal.make_id(strategy_id, seq), strategy_id, seq, **kw),
     strategy_id=names,
     seq=ints,
     symbol=names,
@@ -211,6 +210,15 @@ def test_signal_with_a_symbol_that_is_not_a_string_is_malformed(symbol):
 def _signal_body(*order_fields):
     body = ["sr-1:1", "sr-1", 1, "ABC", "BUY", 1.0, 100.0, 5, "entry", "c", 0, *order_fields]
     return [codec.topic(codec.KIND_SIGNAL, "sr-1"), msgpack.packb([1, "sig", "s", 1, 1, 1, *body])]
+
+
+@pytest.mark.parametrize("sid", ["executor:1", "sr-1:2", "sr-1", "other:1", ""])
+def test_a_signal_whose_id_is_not_its_strategy_and_seq_is_malformed(sid):
+    body = [sid, "sr-1", 1, "ABC", "BUY", 1.0, 100.0, 5, "entry", "c", 0]
+    head = [1, "sig", "s", 1, 1, 1]
+    frames = [codec.topic(codec.KIND_SIGNAL, "sr-1"), msgpack.packb([*head, *body])]
+    with pytest.raises(CodecError, match="is not 'sr-1':1"):
+        codec.decode(frames)
 
 
 def test_signal_without_order_fields_is_a_market_gtc_order():
