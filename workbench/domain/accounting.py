@@ -12,13 +12,15 @@ class Position:
     """Net position in one symbol.
 
     ``qty`` is signed (long > 0, short < 0); ``avg_price`` is the average cost
-    of the open quantity; ``realized_pnl`` is in price units times quantity.
+    of the open quantity; ``realized_pnl`` is in price units times quantity,
+    before ``fees`` (the fills' fees, in the same units).
     """
 
     symbol: str
     qty: float = 0.0
     avg_price: float = 0.0
     realized_pnl: float = 0.0
+    fees: float = 0.0
 
     def apply(self, fill: Fill) -> float:
         """Apply a fill; returns the PnL it realised."""
@@ -43,6 +45,7 @@ class Position:
                 # The fill flipped the position: the rest opens at the fill price.
                 self.avg_price = fill.price
         self.realized_pnl += realized
+        self.fees += fill.fee
         return realized
 
     def unrealized(self, mark: float) -> float:
@@ -67,6 +70,11 @@ class Portfolio:
     def realized_pnl(self) -> float:
         """Total realised PnL over all symbols."""
         return sum(p.realized_pnl for p in self.positions.values())
+
+    @property
+    def fees(self) -> float:
+        """Total fees paid over all symbols (a rebate counts negative)."""
+        return sum(p.fees for p in self.positions.values())
 
     def position(self, symbol: str) -> float:
         """Signed quantity held in ``symbol``."""

@@ -245,8 +245,8 @@ def save_marks(ex: Executor) -> None:
 
 
 def total_pnl(ex: Executor) -> float:
-    """Realized plus unrealized PnL at the last market prices seen."""
-    total = ex.portfolio.realized_pnl
+    """Realized plus unrealized PnL at the last market prices seen, net of fees paid."""
+    total = ex.portfolio.realized_pnl - ex.portfolio.fees
     market, restored = ex.engine.market, ex.engine.restored
     for sym, pos in ex.portfolio.positions.items():
         q = market.get(sym) or restored.get(sym)

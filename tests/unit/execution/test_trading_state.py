@@ -349,6 +349,34 @@ def test_a_loss_within_max_daily_loss_keeps_trading():
     assert h.journal.trading_states() == []
 
 
+def test_fees_count_against_max_daily_loss_and_are_still_counted_after_a_restart(journal_path):
+    # Round trips at one price realize nothing; 5 per order in fees is the whole loss.
+    def executor() -> Executor:
+        return Executor(
+            SimulatedBroker(fee_per_order=5.0),
+            Journal(journal_path),
+            RiskConfig(max_daily_loss=100),
+            make_breaker(3, 60),
+            Telemetry(),
+            lambda e: None,
+            replay=True,
+        )
+
+    ex = executor()
+    for i in range(1, 11):  # 10 orders: 50 paid
+        ex.on_signal(sig(i, Side.BUY if i % 2 else Side.SELL))
+    assert ex.portfolio.realized_pnl == 0.0 and ex.portfolio.fees == 50.0
+    assert ex.trading_state is TradingState.ACTIVE
+    ex.journal.close()
+    ex = executor()  # the fees come back with the fills
+    assert ex.portfolio.fees == 50.0
+    for i in range(11, 23):  # 21st order: 105 paid, past the limit
+        ex.on_signal(sig(i, Side.BUY if i % 2 else Side.SELL))
+    assert ex.trading_state is TradingState.HALTED
+    assert ex.portfolio.fees == 105.0
+    assert ex.journal.orders()[-1]["reason"] == "trading halted"
+
+
 def test_zero_max_daily_loss_never_halts():
     h = Harness(Journal(":memory:"), replay=True)
     h.ex.on_signal(sig(1, price=100.0))
