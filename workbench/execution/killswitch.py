@@ -189,7 +189,12 @@ class CancelRetries:
 def flatten_signals(ex: Executor) -> list[Signal]:
     """Signals of the executor's own that bring every position to zero at the last price.
 
-    A symbol without a market price is left open, logged and alerted (not sent blind).
+    A symbol without a market price is left open, logged and alerted (not sent
+    blind). Closing orders still open after the cancels (their cancel failed,
+    or the venue no longer knew them: they may have filled, the report not yet
+    in) count as if they fill: only the rest is sent, so the kill switch never
+    opens the opposite position. What they hold back is logged and alerted;
+    flattening again once they have closed sends it.
     """
     base = ex.journal.last_signal_seq(ex.executor_id)
     signals: list[Signal] = []
@@ -201,12 +206,20 @@ def flatten_signals(ex: Executor) -> list[Signal]:
             log.error("flatten_without_price", symbol=sym, position=pos.qty)
             ex._publish(Event("alert", {"reason": "flatten_without_price", "symbol": sym}))
             continue
-        seq = base + len(signals) + 1
         side = Side.SELL if pos.qty > 0 else Side.BUY
+        working = ex.open.working(sym, side)
+        qty = abs(pos.qty) - working
+        if working:
+            log.error("flatten_held_back_by_open_orders", symbol=sym, position=pos.qty,
+                      still_open=working, sent=max(qty, 0.0))  # fmt: skip
+            ex._publish(Event("alert", {"reason": "flatten_open_orders", "symbol": sym}))
+        if qty <= 1e-9 * abs(pos.qty):
+            continue
+        seq = base + len(signals) + 1
         signals.append(
             Signal(
                 Signal.make_id(ex.executor_id, seq), ex.executor_id, seq, sym, side,
-                abs(pos.qty), q.price, q.ts_ns, "flatten", "",
+                qty, q.price, q.ts_ns, "flatten", "",
             )
         )  # fmt: skip
     return signals

@@ -201,3 +201,30 @@ def test_reduce_also_cancels_closing_orders_beyond_the_position():
     h.ex.on_signal(order_sig(3, Side.SELL, OrderType.LIMIT, 160.0, qty=6))  # 12 > 10 with s:2
     assert h.ex.reduce() == 1
     assert statuses(h) == {"s:1": "FILLED", "s:2": "ACCEPTED", "s:3": "CANCELLED"}
+
+
+def test_flatten_counts_a_closing_order_it_could_not_cancel_and_never_flips_the_position():
+    # Long 10 with a take-profit SELL 4 resting; the venue does not answer the cancel.
+    h = with_broker(CancelFails(), executor_id="ex")
+    h.ex.on_signal(order_sig(1, qty=10.0))
+    h.ex.on_signal(order_sig(2, Side.SELL, OrderType.LIMIT, 105.0, qty=4.0))
+    h.ex.on_tick("ABC", 101.0, DAY + 10 * NS)
+    fills = h.ex.flatten()
+    assert [(f.side, f.qty) for f in fills] == [(Side.SELL, 6.0)]  # not 10: 4 still rest
+    assert h.alerts("flatten_open_orders")
+    h.ex.on_tick("ABC", 106.0, DAY + 11 * NS)  # the take-profit the venue kept fills
+    h.ex.poll()
+    assert h.ex.portfolio.position("ABC") == 0.0
+    assert h.ex.trading_state is TradingState.HALTED
+
+
+def test_flatten_sends_nothing_while_closing_orders_still_open_cover_the_position():
+    h = with_broker(CancelFails(), executor_id="ex")
+    h.ex.on_signal(order_sig(1, qty=10.0))
+    h.ex.on_signal(order_sig(2, Side.SELL, OrderType.LIMIT, 105.0, qty=10.0))
+    h.ex.on_tick("ABC", 101.0, DAY + 10 * NS)
+    assert h.ex.flatten() == []
+    assert [o["signal_id"] for o in h.journal.orders()] == ["s:1", "s:2"]
+    h.ex.on_tick("ABC", 106.0, DAY + 11 * NS)
+    h.ex.poll()
+    assert h.ex.portfolio.position("ABC") == 0.0
