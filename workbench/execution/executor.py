@@ -18,7 +18,7 @@ from workbench.domain.accounting import Portfolio
 from workbench.domain.model import Fill, Order, OrderStatus, Signal
 from workbench.domain.orders import OrderAck
 from workbench.exceptions import OrderRejected
-from workbench.execution import killswitch
+from workbench.execution import batch_plan, killswitch
 from workbench.execution.broker import Broker, BrokerTimeout, MarketFed, TimedCalls
 from workbench.execution.broker import make_breaker as make_breaker
 from workbench.execution.journal_port import JournalPort
@@ -193,7 +193,8 @@ class Executor:
 
         Signals and orders are committed before any order goes to the broker;
         acks and reports together afterwards; events once that is durable.
-        Position limits assume earlier orders of the batch fill in full.
+        Position rules count earlier orders of the batch as filled, and cut the
+        batch before an order whose room only the other side's would make (`batch_plan`).
         """
         received_ns = received_ns or time.time_ns()
         kept = []
@@ -226,31 +227,7 @@ class Executor:
                 self.telemetry.inc("signal_id_conflicts")
                 log.error("signal_id_reused", signal_id=s.id, journaled=old)
                 self._publish(Event("alert", {"reason": "signal_id_reused", "signal_id": s.id}))
-        projected: dict[str, float] = {}
-        items = []
-        for s in signals:
-            order = Order.from_signal(s)
-            pos = projected.get(s.symbol, self.portfolio.position(s.symbol))
-            if s.id in known:
-                reason = ""  # a redelivery: recorded as nothing below
-            else:
-                if self.replay:
-                    self.engine.on_price(s.symbol, s.price, s.ts_ns)
-                flatten = self._flattening
-                reason = self.engine.check(
-                    order,
-                    s.strategy_id,
-                    pos,
-                    self._now_ns(s),
-                    working=0.0 if flatten else self.open.working(s.symbol, order.side),
-                    flatten=flatten,
-                )
-            if not reason and s.id not in known:
-                projected[s.symbol] = pos + order.side.sign * order.qty
-            known.add(s.id)
-            items.append(
-                (s, order, OrderStatus.REJECTED if reason else OrderStatus.PENDING_NEW, reason)
-            )
+        items, rest = batch_plan.plan(self, signals, known)
         fresh = self.journal.begin_orders(items)
         events: list[Payload] = []
         out, fills = Outcome(), list[Fill]()
@@ -279,7 +256,8 @@ class Executor:
                     continue
                 obeyed = self.engine.state is not TradingState.ACTIVE
             self._submit(order, signal.strategy_id, out, events)
-        return fills + self._settle(out, events, signals[-1])
+        fills += self._settle(out, events, items[-1][0])
+        return fills + self.on_signals(rest, received_ns) if rest else fills
 
     def _settle(self, out: Outcome, events: list[Payload], last: Signal) -> list[Fill]:
         """Drain the venue's reports, journal ``out``, publish; the daily loss checked."""

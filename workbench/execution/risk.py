@@ -115,6 +115,21 @@ class RiskEngine:
             return f"trading state REDUCING: order would not reduce position {position}{resting}"
         return ""
 
+    def position_refuses(self, order: Order, position: float, working: float = 0.0) -> str:
+        """The trading state's or ``max_position_qty``'s reason ``order`` may not go, or ''."""
+        return self.state_refuses(order, position, working) or self._limit_refuses(
+            order, position, working
+        )
+
+    def _limit_refuses(self, order: Order, position: float, working: float) -> str:
+        limit = self.position_limit(order.symbol)
+        base = position + order.side.sign * working
+        after = base + order.side.sign * order.qty
+        if limit and abs(after) > limit and (abs(after) > abs(base) or after * base < 0):
+            resting = f" (counting {working:g} resting on its side)" if working else ""
+            return f"position {after} would exceed max_position_qty {limit}{resting}"
+        return ""
+
     def check(
         self,
         order: Order,
@@ -142,9 +157,6 @@ class RiskEngine:
         refused = self.state_refuses(order, position, working)
         if refused or flatten:
             return refused
-        sign = order.side.sign
-        base = position + sign * working
-        after = base + sign * order.qty
         if r.max_order_qty and order.qty > r.max_order_qty:
             return f"qty {order.qty} exceeds max_order_qty {r.max_order_qty}"
         # A limit or stop order goes to the venue at its own price, not the signal's.
@@ -154,10 +166,9 @@ class RiskEngine:
                 f"notional {order.qty * price:.6g} exceeds max_order_notional "
                 f"{r.max_order_notional}"
             )
-        limit = self.position_limit(order.symbol)
-        if limit and abs(after) > limit and (abs(after) > abs(base) or after * base < 0):
-            resting = f" (counting {working:g} resting on its side)" if working else ""
-            return f"position {after} would exceed max_position_qty {limit}{resting}"
+        limited = self._limit_refuses(order, position, working)
+        if limited:
+            return limited
         quote = self.market.get(order.symbol)
         if r.price_collar_pct:
             if quote is None:

@@ -1,0 +1,64 @@
+"""A batch's signals checked in order: each one's order and the risk check's verdict.
+
+The executor journals a batch's orders in one commit before any goes out, so
+it checks them all first. Position rules (``max_position_qty``, REDUCING)
+then take the batch's earlier accepted orders as if they filled. That is
+safe for an earlier order on the same side (it only adds exposure), but an
+earlier order on the *other* side would free room that is only there if it
+fills, and a venue may refuse it or leave it resting. So an order whose room
+comes only from such an order is not checked with the batch: the batch is cut
+before it, the part before goes out (journaled, sent, settled) and the rest
+is checked afterwards against the fills then known and the orders then open,
+as one signal per call would be. Fast and wire replay, whatever their batch
+sizes, decide alike.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from workbench.domain.model import Order, OrderStatus, Side, Signal
+
+if TYPE_CHECKING:
+    from workbench.execution.executor import Executor
+
+Item = tuple[Signal, Order, OrderStatus, str]
+"""A signal, its order, PENDING_NEW or REJECTED, and the rejection's reason."""
+
+
+def plan(ex: Executor, signals: list[Signal], known: set[str]) -> tuple[list[Item], list[Signal]]:
+    """Check ``signals`` in order; returns the items to journal now and the signals cut off.
+
+    Args:
+        known: Ids already journaled (re-deliveries: no check, nothing sent);
+            the batch's ids are added as they are checked.
+    """
+    engine, flatten = ex.engine, ex._flattening
+    projected: dict[str, float] = {}  # per symbol: the batch's accepted orders as filled
+    added: dict[tuple[str, Side], float] = {}  # per symbol and side: the batch's accepted qty
+    items: list[Item] = []
+    for i, s in enumerate(signals):
+        order = Order.from_signal(s)
+        sym, side = s.symbol, order.side
+        pos = projected.get(sym, ex.portfolio.position(sym))
+        if s.id in known:
+            reason = ""  # a redelivery: recorded as nothing
+        else:
+            working = 0.0 if flatten else ex.open.working(sym, side)
+            other = Side.SELL if side is Side.BUY else Side.BUY
+            if (sym, other) in added and not engine.position_refuses(order, pos, working):
+                worst = working + added.get((sym, side), 0.0)
+                if engine.position_refuses(order, ex.portfolio.position(sym), worst):
+                    return items, signals[i:]  # room only if the other side fills
+            if ex.replay:
+                engine.on_price(sym, s.price, s.ts_ns)
+            reason = engine.check(
+                order, s.strategy_id, pos, ex._now_ns(s), working=working, flatten=flatten
+            )
+            if not reason:
+                projected[sym] = pos + side.sign * order.qty
+                added[(sym, side)] = added.get((sym, side), 0.0) + order.qty
+        known.add(s.id)
+        status = OrderStatus.REJECTED if reason else OrderStatus.PENDING_NEW
+        items.append((s, order, status, reason))
+    return items, []
