@@ -127,9 +127,21 @@ def test_an_acknowledgement_lost_after_the_exchange_took_the_order_is_found_by_c
     assert res.accepted and res.order.client_order_id == "sr-1:5"
     assert venue.stats["submit_found_after_error"] == 1
     assert len(_server_orders(server, "sr-1:5")) == 1
-    again = venue.submit("sr-1:5", SYMBOL, "buy", 1.0)  # a retry by the caller: same order
+
+
+def test_a_client_id_is_refused_only_while_its_order_is_open_as_on_binance(
+    server: BinanceServer, venue: CcxtVenue
+) -> None:
+    res = venue.submit("sr-1:9", SYMBOL, "buy", 1.0, 1.0, "limit")  # rests
+    again = venue.submit("sr-1:9", SYMBOL, "buy", 1.0, 1.0, "limit")  # "Duplicate order"
     assert again.accepted and again.order.venue_order_id == res.order.venue_order_id
-    assert len(_server_orders(server, "sr-1:5")) == 1
+    assert len(_server_orders(server, "sr-1:9")) == 1
+    venue.cancel("sr-1:9", SYMBOL)
+    # Closed, its id is free again: a new order (only the journal stops a re-send).
+    anew = venue.submit("sr-1:9", SYMBOL, "buy", 1.0, 1.0, "limit")
+    assert anew.accepted and anew.order.venue_order_id != res.order.venue_order_id
+    assert len(_server_orders(server, "sr-1:9")) == 2
+    assert venue.query("sr-1:9", SYMBOL).venue_order_id == anew.order.venue_order_id
 
 
 def test_an_exchange_that_stays_down_leaves_the_order_in_doubt(
