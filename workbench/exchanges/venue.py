@@ -9,10 +9,13 @@ WebSocket is down); `cancel`; `query` by client order id; `open_orders`;
 Every call has a timeout and ccxt's rate limiter is on. Submitting is
 idempotent on the client order id: when the answer is lost (a timeout, a 5xx
 after the exchange took the order) the client looks the order up by its client
-order id before trying again, and a "duplicate order" answer means the first
-attempt got through. Errors are mapped by `connect.map_error`: a bad key is a
-`ConfigurationError` at once (never retried), a refused order `OrderRejected`,
-and anything transient that outlasts the attempts a `TemporaryError`.
+order id, and tries again only when the exchange says it has no such order; a
+look-up that fails too leaves the order in doubt (Binance takes a filled
+order's client id again, so a blind re-send may be a second order). A
+"duplicate order" answer means the first attempt got through. Errors are
+mapped by `connect.map_error`: a bad key is a `ConfigurationError` at once
+(never retried), a refused order `OrderRejected`, and anything transient that
+outlasts the attempts a `TemporaryError`.
 """
 
 from __future__ import annotations
@@ -186,7 +189,8 @@ class CcxtVenue:
         Raises:
             ConfigurationError: the key was refused.
             TemporaryError: no attempt got an answer and the order was not
-                found by its client order id: it is in doubt; `query` it later.
+                found by its client order id, or the look-up got no answer
+                either: it is in doubt; `query` it later, never re-send it.
         """
         if not _CLIENT_ID_OK.match(client_id):
             raise OrderRejected(client_id, "client order id must be 1-36 of [A-Za-z0-9._:-]")
@@ -217,7 +221,17 @@ class CcxtVenue:
                     attempt=attempt,
                     error=str(e),
                 )
-            found = self._lookup(client_id, symbol)
+            try:
+                found = self.query(client_id, symbol)
+            except TemporaryError as e:
+                # Only "no such order" allows another create: the exchange may have
+                # taken (and filled) the first, and then takes its client id again.
+                self.stats["submit_in_doubt"] += 1
+                log.error("order_in_doubt", client_order_id=client_id, error=str(e))
+                raise TemporaryError(
+                    f"{self.name} create_order {client_id}: in doubt after {last}; "
+                    f"the look-up by client order id failed too: {e}"
+                ) from e
             if found is not None:
                 self.stats["submit_found_after_error"] += 1
                 return self._accepted(found, symbol)
@@ -231,12 +245,6 @@ class CcxtVenue:
                 self._in_flight[order.client_order_id] = symbol
         self._note(order, "rest")
         return SubmitResult(True, order)
-
-    def _lookup(self, client_id: str, symbol: str) -> VenueOrder | None:
-        try:
-            return self.query(client_id, symbol)
-        except TemporaryError:
-            return None
 
     def query(self, client_id: str, symbol: str) -> VenueOrder | None:
         """The order with this client order id, or None when the exchange has none."""

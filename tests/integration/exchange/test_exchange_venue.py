@@ -153,6 +153,20 @@ def test_an_exchange_that_stays_down_leaves_the_order_in_doubt(
     assert _server_orders(server, "sr-1:6") == []
 
 
+def test_an_unanswered_create_whose_look_up_fails_is_in_doubt_and_never_sent_again(
+    server: BinanceServer, venue: CcxtVenue
+) -> None:
+    server.fail_next("lose_response", method="POST")  # taken and filled; the answer lost
+    server.fail_next("5xx", method="GET")  # and the look-up by client id answers 503
+    with pytest.raises(TemporaryError, match="in doubt"):
+        venue.submit("sr-1:8", SYMBOL, "buy", 1.0)
+    # A second create would be a second order: Binance takes a filled order's id again.
+    assert server.requests["POST order"] == 1
+    (taken,) = _server_orders(server, "sr-1:8")
+    assert taken.status == "FILLED"
+    assert venue.query("sr-1:8", SYMBOL).filled == 1.0  # what reconciliation finds later
+
+
 def test_reports_fall_back_to_polling_while_the_websocket_is_down(
     server: BinanceServer, venue: CcxtVenue
 ) -> None:
