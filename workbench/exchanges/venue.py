@@ -27,7 +27,6 @@ import re
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -36,10 +35,17 @@ from workbench.exceptions import ConfigurationError, OrderRejected, TemporaryErr
 from workbench.exchanges.config import ExchangeConfig
 from workbench.exchanges.connect import ccxt, make_exchange, map_error
 from workbench.exchanges.loop import LoopThread
+from workbench.exchanges.venue_orders import (
+    TERMINAL,
+    ExecutionReport,
+    SubmitResult,
+    VenueFill,
+    VenueOrder,
+    venue_fill,
+)
 
 log = structlog.get_logger(__name__)
 _CLIENT_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,36}$")
-TERMINAL = ("closed", "canceled", "rejected", "expired")
 
 
 def client_order_id(signal_id: str) -> str:
@@ -48,71 +54,6 @@ def client_order_id(signal_id: str) -> str:
         return signal_id
     digest = hashlib.sha256(signal_id.encode()).hexdigest()[:20]
     return "wb-" + digest
-
-
-@dataclass(frozen=True)
-class VenueOrder:
-    """An order as the exchange reports it (ccxt's unified statuses)."""
-
-    client_order_id: str
-    venue_order_id: str
-    symbol: str
-    side: str
-    qty: float
-    price: float
-    status: str  # open | closed | canceled | rejected | expired
-    filled: float
-    average: float
-    ts_ms: int
-
-    @classmethod
-    def from_ccxt(cls, o: dict[str, Any]) -> VenueOrder:
-        return cls(
-            client_order_id=o.get("clientOrderId") or "",
-            venue_order_id=str(o.get("id") or ""),
-            symbol=o.get("symbol") or "",
-            side=o.get("side") or "",
-            qty=float(o.get("amount") or 0.0),
-            price=float(o.get("price") or 0.0),
-            status=o.get("status") or "open",
-            filled=float(o.get("filled") or 0.0),
-            average=float(o.get("average") or 0.0),
-            ts_ms=int(o.get("lastUpdateTimestamp") or o.get("timestamp") or 0),
-        )
-
-
-@dataclass(frozen=True)
-class SubmitResult:
-    """The exchange's answer to a new order: accepted with its order, or rejected."""
-
-    accepted: bool
-    order: VenueOrder | None = None
-    reason: str = ""
-
-
-@dataclass(frozen=True)
-class VenueFill:
-    """One of the account's trades."""
-
-    trade_id: str
-    venue_order_id: str
-    symbol: str
-    side: str
-    qty: float
-    price: float
-    fee: float
-    fee_currency: str
-    ts_ms: int
-
-
-@dataclass(frozen=True)
-class ExecutionReport:
-    """A change of an order: new fills (``last_qty`` at ``last_price``) or a new status."""
-
-    order: VenueOrder
-    last_qty: float
-    last_price: float
-    source: str  # "ws" | "poll"
 
 
 class CcxtVenue:
@@ -280,7 +221,7 @@ class CcxtVenue:
     def fills_since(self, symbol: str, since_ms: int = 0) -> list[VenueFill]:
         """The account's trades in ``symbol`` from ``since_ms`` (exchange time)."""
         rows = self._call(self._ex.fetch_my_trades(symbol, since_ms or None), "fetch_my_trades")
-        return [_venue_fill(t) for t in rows]
+        return [venue_fill(t) for t in rows]
 
     def order_fills(self, venue_order_id: str, symbol: str) -> list[VenueFill]:
         """The trades of one order (by the exchange's order id)."""
@@ -288,7 +229,7 @@ class CcxtVenue:
             self._ex.fetch_my_trades(symbol, None, None, {"orderId": venue_order_id}),
             "fetch_my_trades",
         )
-        return [f for f in map(_venue_fill, rows) if f.venue_order_id == venue_order_id]
+        return [f for f in map(venue_fill, rows) if f.venue_order_id == venue_order_id]
 
     def balances(self) -> dict[str, float]:
         """Total balance per asset (non-zero ones)."""
@@ -382,18 +323,3 @@ class CcxtVenue:
                 log.warning("venue_poll_failed", client_order_id=cid, error=type(e).__name__)
                 continue
             self._note(VenueOrder.from_ccxt(o), "poll")
-
-
-def _venue_fill(t: dict[str, Any]) -> VenueFill:
-    fee = t.get("fee") or {}
-    return VenueFill(
-        trade_id=str(t["id"]),
-        venue_order_id=str(t.get("order") or ""),
-        symbol=t["symbol"],
-        side=t["side"],
-        qty=float(t["amount"]),
-        price=float(t["price"]),
-        fee=float(fee.get("cost") or 0.0),
-        fee_currency=fee.get("currency") or "",
-        ts_ms=int(t["timestamp"]),
-    )
