@@ -12,7 +12,10 @@ after the exchange took the order) the client looks the order up by its client
 order id, and tries again only when the exchange says it has no such order; a
 look-up that fails too leaves the order in doubt (Binance takes a filled
 order's client id again, so a blind re-send may be a second order). A
-"duplicate order" answer means the first attempt got through. Errors are
+"duplicate order" answer means an open order has the id: looked up too. An
+order found by the client order id is taken as this one only if its symbol,
+side and quantity match; otherwise it is someone else's (another journal's,
+one placed by hand) and the submit is refused, never adopted. Errors are
 mapped by `connect.map_error`: a bad key is a `ConfigurationError` at once
 (never retried), a refused order `OrderRejected`, and anything transient that
 outlasts the attempts a `TemporaryError`.
@@ -41,6 +44,7 @@ from workbench.exchanges.venue_orders import (
     SubmitResult,
     VenueFill,
     VenueOrder,
+    mismatch,
     venue_fill,
 )
 
@@ -174,11 +178,36 @@ class CcxtVenue:
                     f"the look-up by client order id failed too: {e}"
                 ) from e
             if found is not None:
-                self.stats["submit_found_after_error"] += 1
-                return self._accepted(found, symbol)
+                return self._adopt(found, symbol, side, qty)
             time.sleep(delay)
             delay = min(delay * 2, self.cfg.reconnect_max_s)
         raise TemporaryError(f"{self.name} create_order {client_id}: in doubt after {last}")
+
+    def _adopt(self, found: VenueOrder, symbol: str, side: str, qty: float) -> SubmitResult:
+        """``found`` by this submit's client order id: its order, if it is the same order."""
+        diff = mismatch(found, symbol, side, self._amount(symbol, qty))
+        if diff:
+            # Not ours (another journal's, or placed by hand): adopting it would
+            # journal its fills as this order's. Fail closed.
+            self.stats["submit_foreign_order"] += 1
+            cid = found.client_order_id
+            log.error(
+                "order_client_id_taken",
+                client_order_id=cid,
+                venue_order_id=found.venue_order_id,
+                mismatch=diff,
+            )
+            reason = f"{self.name}: client order id {cid} belongs to another order ({diff})"
+            return SubmitResult(False, None, reason)
+        self.stats["submit_found_after_error"] += 1
+        return self._accepted(found, symbol)
+
+    def _amount(self, symbol: str, qty: float) -> float:
+        """``qty`` as ccxt sends it (rounded to the market's precision)."""
+        try:
+            return float(self._ex.amount_to_precision(symbol, qty))
+        except (ccxt.BaseError, KeyError, TypeError, ValueError):
+            return qty
 
     def _accepted(self, order: VenueOrder, symbol: str) -> SubmitResult:
         if order.status not in TERMINAL:

@@ -39,6 +39,21 @@ class VenueOrder:
         )
 
 
+def mismatch(found: VenueOrder, symbol: str, side: str, qty: float) -> str:
+    """How ``found`` differs from the order being placed (symbol, side, qty); "" if not.
+
+    ``qty`` is the amount as sent (rounded to the market's precision).
+    """
+    out = []
+    if found.symbol != symbol:
+        out.append(f"symbol {found.symbol} != {symbol}")
+    if found.side.lower() != side.lower():
+        out.append(f"side {found.side.lower()} != {side.lower()}")
+    if abs(found.qty - qty) > 1e-9 * max(1.0, abs(qty)):
+        out.append(f"qty {found.qty:g} != {qty:g}")
+    return ", ".join(out)
+
+
 @dataclass(frozen=True)
 class SubmitResult:
     """The exchange's answer to a new order: accepted with its order, or rejected."""
