@@ -229,7 +229,7 @@ class Executor:
         projected: dict[str, float] = {}
         items = []
         for s in signals:
-            order = Order.from_signal(s)
+            order = Order.from_signal(s, self.journal.client_id_salt)
             pos = projected.get(s.symbol, self.portfolio.position(s.symbol))
             if s.id in known:
                 reason = ""  # a redelivery: recorded as nothing below
