@@ -2,8 +2,9 @@
 
 The surface follows the broker lifecycle port: `submit` answers accepted (with
 the venue's order id) or rejected; `reports` drains the execution reports
-(from ``watch_orders``, with REST polling of the orders in flight while the
-WebSocket is down); `cancel`; `query` by client order id; `open_orders`;
+(from ``watch_orders``, with REST polling of the orders in flight as the
+fallback: those submitted here, and those placed before a restart once
+`follow`-ed); `cancel`; `query` by client order id; `open_orders`;
 `fills_since`; `balances` and `positions` for reconciliation at start.
 
 Every call has a timeout and ccxt's rate limiter is on. Submitting is
@@ -215,6 +216,15 @@ class CcxtVenue:
                 self._in_flight[order.client_order_id] = symbol
         self._note(order, "rest")
         return SubmitResult(True, order)
+
+    def follow(self, order: VenueOrder) -> None:
+        """Report and poll an open order found by `query` as if this client had placed it.
+
+        For orders placed before a restart: the stream alone misses their fills
+        while it is down or silent.
+        """
+        if order.status not in TERMINAL:
+            self._accepted(order, order.symbol)
 
     def query(self, client_id: str, symbol: str) -> VenueOrder | None:
         """The order with this client order id, or None when the exchange has none."""

@@ -96,3 +96,23 @@ def test_a_new_journal_on_the_same_account_places_its_own_orders(
         resting["client_order_id"]: ("BUY", 1.0, "NEW"),
         placed["client_order_id"]: ("SELL", 3.0, "FILLED"),
     }
+
+
+def test_a_resting_order_restored_after_a_restart_is_polled_while_the_stream_is_silent(
+    tmp_path: Path, server: BinanceServer, executors: Callable[[Path], Executor]
+) -> None:
+    path = tmp_path / "journal.sqlite"
+    server.pause_market()
+    ex = executors(path)
+    ex.on_signals([signal(1, Side.BUY, 1.0, order_type=OrderType.LIMIT, order_price=1000.0)])
+    stop(ex)  # the executor stops with its order resting (it crosses at the next trade)
+    ex = executors(path)  # reconciles at start: still open
+    assert poll_until(ex, "ACCEPTED")["filled_qty"] == 0.0
+    server.mute_user_stream()  # connected but silent: only REST polling can tell
+    server.pause_market(False)
+    order = poll_until(ex, "FILLED")
+    trades = server.call(
+        lambda: [(str(t["id"]), float(t["qty"])) for t in server.exchange.my_trades]
+    )
+    assert [(f.id.rpartition(":")[2], f.qty) for f in ex.journal.fills()] == trades
+    assert order["filled_qty"] == 1.0 and ex.portfolio.position(SYMBOL) == 1.0
