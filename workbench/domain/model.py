@@ -144,16 +144,17 @@ _TERMINAL = frozenset(
 _CLIENT_ID_SAFE = re.compile(r"[^A-Za-z0-9_]")
 
 
-def client_order_id(signal_id: str) -> str:
-    """The client order id a venue deduplicates on, derived from the signal id alone.
+def client_order_id(signal_id: str, salt: str = "") -> str:
+    """The client order id a venue deduplicates on, from the signal id and the journal's salt.
 
     At most 36 characters of ``[A-Za-z0-9_-]`` (what exchanges accept):
-    ``<strategy id, sanitised, <= 16>-<seq>-<8 hex of a hash of the signal id>``,
+    ``<strategy id, sanitised, <= 16>-<seq>-<8 hex of a hash of salt and signal id>``,
     so two signals never share one even when sanitising merges their
-    strategy ids.
+    strategy ids, and two journals (runs) on one account never share one
+    either. Without a salt it is the id journals before version 4 used.
     """
     strategy, _, seq = signal_id.rpartition(":")
-    digest = hashlib.blake2b(signal_id.encode(), digest_size=4).hexdigest()
+    digest = hashlib.blake2b(signal_id.encode(), digest_size=4, key=salt.encode()).hexdigest()
     base = _CLIENT_ID_SAFE.sub("_", strategy)[:16]
     seq = _CLIENT_ID_SAFE.sub("_", seq)[:10]
     return f"{base}-{seq}-{digest}"
@@ -178,8 +179,12 @@ class Order:
     client_order_id: str = ""
 
     @classmethod
-    def from_signal(cls, signal: Signal) -> Order:
-        """The one order a signal becomes; its ids derive from the signal id."""
+    def from_signal(cls, signal: Signal, salt: str = "") -> Order:
+        """The one order a signal becomes; its ids derive from the signal id.
+
+        Args:
+            salt: The journal's `client_id_salt`, mixed into the client order id.
+        """
         return cls(
             id=f"O-{signal.id}",
             signal_id=signal.id,
@@ -191,7 +196,7 @@ class Order:
             order_type=signal.order_type,
             order_price=signal.order_price,
             tif=signal.tif,
-            client_order_id=client_order_id(signal.id),
+            client_order_id=client_order_id(signal.id, salt),
         )
 
 

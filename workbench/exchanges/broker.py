@@ -20,7 +20,8 @@ Each port call maps onto `CcxtVenue`: ``submit`` places the order under its
 client order id (derived from the signal id; safe to repeat, looked up after a
 lost answer), ``reports`` turns the venue's order updates into one fill per
 exchange trade (trade id, qty, price, fee) plus the final state, ``order``
-asks by client order id (reconciliation), ``cancel``, ``open_orders`` and
+asks by client order id (reconciliation; an open order is followed from then
+on, as one this process placed), ``cancel``, ``open_orders`` and
 ``fills_since``. ccxt's rate limiter is on and every REST call has the
 section's timeout; the executor adds its own call timeout and circuit breaker.
 """
@@ -239,6 +240,9 @@ class CcxtBroker:
             # Reconciliation records these: later reports must not repeat them.
             k.fill_ids.update(f.id.rpartition(":")[2] for f in fills)
             k.filled = sum(f.qty for f in fills)
+            # An open order asked for (reconciliation: restored from the journal after
+            # a restart) is polled from now on like one this process placed.
+            self._v().follow(o)
             return _snapshot(o, fills)
         return None
 

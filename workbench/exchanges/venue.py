@@ -2,17 +2,24 @@
 
 The surface follows the broker lifecycle port: `submit` answers accepted (with
 the venue's order id) or rejected; `reports` drains the execution reports
-(from ``watch_orders``, with REST polling of the orders in flight while the
-WebSocket is down); `cancel`; `query` by client order id; `open_orders`;
+(from ``watch_orders``, with REST polling of the orders in flight as the
+fallback: those submitted here, and those placed before a restart once
+`follow`-ed); `cancel`; `query` by client order id; `open_orders`;
 `fills_since`; `balances` and `positions` for reconciliation at start.
 
 Every call has a timeout and ccxt's rate limiter is on. Submitting is
 idempotent on the client order id: when the answer is lost (a timeout, a 5xx
 after the exchange took the order) the client looks the order up by its client
-order id before trying again, and a "duplicate order" answer means the first
-attempt got through. Errors are mapped by `connect.map_error`: a bad key is a
-`ConfigurationError` at once (never retried), a refused order `OrderRejected`,
-and anything transient that outlasts the attempts a `TemporaryError`.
+order id, and tries again only when the exchange says it has no such order; a
+look-up that fails too leaves the order in doubt (Binance takes a filled
+order's client id again, so a blind re-send may be a second order). A
+"duplicate order" answer means an open order has the id: looked up too. An
+order found by the client order id is taken as this one only if its symbol,
+side and quantity match; otherwise it is someone else's (another journal's,
+one placed by hand) and the submit is refused, never adopted. Errors are
+mapped by `connect.map_error`: a bad key is a `ConfigurationError` at once
+(never retried), a refused order `OrderRejected`, and anything transient that
+outlasts the attempts a `TemporaryError`.
 """
 
 from __future__ import annotations
@@ -24,7 +31,6 @@ import re
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -33,10 +39,18 @@ from workbench.exceptions import ConfigurationError, OrderRejected, TemporaryErr
 from workbench.exchanges.config import ExchangeConfig
 from workbench.exchanges.connect import ccxt, make_exchange, map_error
 from workbench.exchanges.loop import LoopThread
+from workbench.exchanges.venue_orders import (
+    TERMINAL,
+    ExecutionReport,
+    SubmitResult,
+    VenueFill,
+    VenueOrder,
+    mismatch,
+    venue_fill,
+)
 
 log = structlog.get_logger(__name__)
 _CLIENT_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,36}$")
-TERMINAL = ("closed", "canceled", "rejected", "expired")
 
 
 def client_order_id(signal_id: str) -> str:
@@ -45,71 +59,6 @@ def client_order_id(signal_id: str) -> str:
         return signal_id
     digest = hashlib.sha256(signal_id.encode()).hexdigest()[:20]
     return "wb-" + digest
-
-
-@dataclass(frozen=True)
-class VenueOrder:
-    """An order as the exchange reports it (ccxt's unified statuses)."""
-
-    client_order_id: str
-    venue_order_id: str
-    symbol: str
-    side: str
-    qty: float
-    price: float
-    status: str  # open | closed | canceled | rejected | expired
-    filled: float
-    average: float
-    ts_ms: int
-
-    @classmethod
-    def from_ccxt(cls, o: dict[str, Any]) -> VenueOrder:
-        return cls(
-            client_order_id=o.get("clientOrderId") or "",
-            venue_order_id=str(o.get("id") or ""),
-            symbol=o.get("symbol") or "",
-            side=o.get("side") or "",
-            qty=float(o.get("amount") or 0.0),
-            price=float(o.get("price") or 0.0),
-            status=o.get("status") or "open",
-            filled=float(o.get("filled") or 0.0),
-            average=float(o.get("average") or 0.0),
-            ts_ms=int(o.get("lastUpdateTimestamp") or o.get("timestamp") or 0),
-        )
-
-
-@dataclass(frozen=True)
-class SubmitResult:
-    """The exchange's answer to a new order: accepted with its order, or rejected."""
-
-    accepted: bool
-    order: VenueOrder | None = None
-    reason: str = ""
-
-
-@dataclass(frozen=True)
-class VenueFill:
-    """One of the account's trades."""
-
-    trade_id: str
-    venue_order_id: str
-    symbol: str
-    side: str
-    qty: float
-    price: float
-    fee: float
-    fee_currency: str
-    ts_ms: int
-
-
-@dataclass(frozen=True)
-class ExecutionReport:
-    """A change of an order: new fills (``last_qty`` at ``last_price``) or a new status."""
-
-    order: VenueOrder
-    last_qty: float
-    last_price: float
-    source: str  # "ws" | "poll"
 
 
 class CcxtVenue:
@@ -186,7 +135,8 @@ class CcxtVenue:
         Raises:
             ConfigurationError: the key was refused.
             TemporaryError: no attempt got an answer and the order was not
-                found by its client order id: it is in doubt; `query` it later.
+                found by its client order id, or the look-up got no answer
+                either: it is in doubt; `query` it later, never re-send it.
         """
         if not _CLIENT_ID_OK.match(client_id):
             raise OrderRejected(client_id, "client order id must be 1-36 of [A-Za-z0-9._:-]")
@@ -217,13 +167,48 @@ class CcxtVenue:
                     attempt=attempt,
                     error=str(e),
                 )
-            found = self._lookup(client_id, symbol)
+            try:
+                found = self.query(client_id, symbol)
+            except TemporaryError as e:
+                # Only "no such order" allows another create: the exchange may have
+                # taken (and filled) the first, and then takes its client id again.
+                self.stats["submit_in_doubt"] += 1
+                log.error("order_in_doubt", client_order_id=client_id, error=str(e))
+                raise TemporaryError(
+                    f"{self.name} create_order {client_id}: in doubt after {last}; "
+                    f"the look-up by client order id failed too: {e}"
+                ) from e
             if found is not None:
-                self.stats["submit_found_after_error"] += 1
-                return self._accepted(found, symbol)
+                return self._adopt(found, symbol, side, qty)
             time.sleep(delay)
             delay = min(delay * 2, self.cfg.reconnect_max_s)
         raise TemporaryError(f"{self.name} create_order {client_id}: in doubt after {last}")
+
+    def _adopt(self, found: VenueOrder, symbol: str, side: str, qty: float) -> SubmitResult:
+        """``found`` by this submit's client order id: its order, if it is the same order."""
+        diff = mismatch(found, symbol, side, self._amount(symbol, qty))
+        if diff:
+            # Not ours (another journal's, or placed by hand): adopting it would
+            # journal its fills as this order's. Fail closed.
+            self.stats["submit_foreign_order"] += 1
+            cid = found.client_order_id
+            log.error(
+                "order_client_id_taken",
+                client_order_id=cid,
+                venue_order_id=found.venue_order_id,
+                mismatch=diff,
+            )
+            reason = f"{self.name}: client order id {cid} belongs to another order ({diff})"
+            return SubmitResult(False, None, reason)
+        self.stats["submit_found_after_error"] += 1
+        return self._accepted(found, symbol)
+
+    def _amount(self, symbol: str, qty: float) -> float:
+        """``qty`` as ccxt sends it (rounded to the market's precision)."""
+        try:
+            return float(self._ex.amount_to_precision(symbol, qty))
+        except (ccxt.BaseError, KeyError, TypeError, ValueError):
+            return qty
 
     def _accepted(self, order: VenueOrder, symbol: str) -> SubmitResult:
         if order.status not in TERMINAL:
@@ -232,11 +217,14 @@ class CcxtVenue:
         self._note(order, "rest")
         return SubmitResult(True, order)
 
-    def _lookup(self, client_id: str, symbol: str) -> VenueOrder | None:
-        try:
-            return self.query(client_id, symbol)
-        except TemporaryError:
-            return None
+    def follow(self, order: VenueOrder) -> None:
+        """Report and poll an open order found by `query` as if this client had placed it.
+
+        For orders placed before a restart: the stream alone misses their fills
+        while it is down or silent.
+        """
+        if order.status not in TERMINAL:
+            self._accepted(order, order.symbol)
 
     def query(self, client_id: str, symbol: str) -> VenueOrder | None:
         """The order with this client order id, or None when the exchange has none."""
@@ -272,7 +260,7 @@ class CcxtVenue:
     def fills_since(self, symbol: str, since_ms: int = 0) -> list[VenueFill]:
         """The account's trades in ``symbol`` from ``since_ms`` (exchange time)."""
         rows = self._call(self._ex.fetch_my_trades(symbol, since_ms or None), "fetch_my_trades")
-        return [_venue_fill(t) for t in rows]
+        return [venue_fill(t) for t in rows]
 
     def order_fills(self, venue_order_id: str, symbol: str) -> list[VenueFill]:
         """The trades of one order (by the exchange's order id)."""
@@ -280,7 +268,7 @@ class CcxtVenue:
             self._ex.fetch_my_trades(symbol, None, None, {"orderId": venue_order_id}),
             "fetch_my_trades",
         )
-        return [f for f in map(_venue_fill, rows) if f.venue_order_id == venue_order_id]
+        return [f for f in map(venue_fill, rows) if f.venue_order_id == venue_order_id]
 
     def balances(self) -> dict[str, float]:
         """Total balance per asset (non-zero ones)."""
@@ -374,18 +362,3 @@ class CcxtVenue:
                 log.warning("venue_poll_failed", client_order_id=cid, error=type(e).__name__)
                 continue
             self._note(VenueOrder.from_ccxt(o), "poll")
-
-
-def _venue_fill(t: dict[str, Any]) -> VenueFill:
-    fee = t.get("fee") or {}
-    return VenueFill(
-        trade_id=str(t["id"]),
-        venue_order_id=str(t.get("order") or ""),
-        symbol=t["symbol"],
-        side=t["side"],
-        qty=float(t["amount"]),
-        price=float(t["price"]),
-        fee=float(fee.get("cost") or 0.0),
-        fee_currency=fee.get("currency") or "",
-        ts_ms=int(t["timestamp"]),
-    )

@@ -33,12 +33,12 @@ def plan(ex: Executor, signals: list[Signal], known: set[str]) -> tuple[list[Ite
         known: Ids already journaled (re-deliveries: no check, nothing sent);
             the batch's ids are added as they are checked.
     """
-    engine, flatten = ex.engine, ex._flattening
+    engine, flatten, salt = ex.engine, ex._flattening, ex.journal.client_id_salt
     projected: dict[str, float] = {}  # per symbol: the batch's accepted orders as filled
     added: dict[tuple[str, Side], float] = {}  # per symbol and side: the batch's accepted qty
     items: list[Item] = []
     for i, s in enumerate(signals):
-        order = Order.from_signal(s)
+        order = Order.from_signal(s, salt)
         sym, side = s.symbol, order.side
         pos = projected.get(sym, ex.portfolio.position(sym))
         if s.id in known:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.domain.model import Fill, Order, OrderStatus, Side, Signal
-from workbench.execution.journal_schema import open_schema, open_statuses
+from workbench.execution.journal_schema import client_id_salt, open_schema, open_statuses
 from workbench.execution.journal_state import RunStateRecords
 from workbench.execution.wal_checkpoint import Checkpointer
 
@@ -89,6 +89,9 @@ class JournalShortcuts:
 class Journal(JournalShortcuts, RunStateRecords):
     """Durable record of the executor's work.
 
+    ``client_id_salt`` is this journal's, kept in it: `Order.from_signal`
+    mixes it into client order ids (stable across restarts, new per journal).
+
     Args:
         background_checkpoint: Checkpoint the WAL from a `Checkpointer` thread
             instead of inside commits (a file journal only).
@@ -106,6 +109,7 @@ class Journal(JournalShortcuts, RunStateRecords):
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
         open_schema(self._db, self.path)
+        self.client_id_salt = client_id_salt(self._db)
         self._checkpointer: Checkpointer | None = None
         if background_checkpoint and self.path != ":memory:":
             self._db.execute("PRAGMA wal_autocheckpoint=0")

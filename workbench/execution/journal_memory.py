@@ -19,7 +19,7 @@ from typing import Any
 
 from workbench.domain.model import Fill, Order, OrderStatus, Side, Signal
 from workbench.execution.journal import JournalShortcuts, OrderUpdate
-from workbench.execution.journal_schema import SCHEMA_VERSION
+from workbench.execution.journal_schema import SCHEMA_VERSION, new_client_id_salt
 
 _OPEN = frozenset(("PENDING_NEW", "ACCEPTED", "PARTIALLY_FILLED"))
 _SIDES = {s.value: s for s in Side}
@@ -50,6 +50,7 @@ class MemoryJournal(JournalShortcuts):
     path = ""
 
     def __init__(self) -> None:
+        self.client_id_salt = new_client_id_salt()
         self._signals: dict[str, tuple] = {}  # id -> (strategy, seq, symbol, side, qty, px, ts)
         self._orders: dict[str, dict[str, Any]] = {}
         self._client_ids: set[str] = set()

@@ -17,6 +17,8 @@ class JournalPort(Protocol):
     """What the executor and its runner read and write."""
 
     path: str
+    client_id_salt: str
+    """Mixed into client order ids (`Order.from_signal`): made once per journal, kept."""
 
     def begin_orders(self, items: list[tuple[Signal, Order, OrderStatus, str]]) -> list[bool]:
         """Record signals and their orders at once; False for an already journaled signal id."""

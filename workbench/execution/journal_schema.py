@@ -8,18 +8,23 @@ every difference reconciliation found. Version 2 adds ``marks``, each
 symbol's last market price, so a restarted executor values its positions
 (the daily loss limit) as the one before it did. Version 3 adds
 ``signal_gaps``, the signal ranges it gave up waiting for, so a restarted
-executor still asks for them. A journal is migrated in one transaction
-when opened; one of a newer version is refused.
+executor still asks for them. Version 4 adds ``meta`` with the journal's
+``client_id_salt``, random, made once when the journal is created or migrated
+and mixed into every new client order id, so two journals (runs) on one
+account never send the same id; orders already journaled keep theirs. A
+journal is migrated in one transaction when opened; one of a newer version
+is refused.
 """
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 
 from workbench.domain.model import client_order_id
 from workbench.exceptions import ConfigurationError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _V0_TABLES = """
 CREATE TABLE IF NOT EXISTS signals (
@@ -62,6 +67,10 @@ CREATE TABLE IF NOT EXISTS signal_gaps (
     strategy_id TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
     PRIMARY KEY (strategy_id, first_seq)
 );
+"""
+
+_V4_NEW_TABLES = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 _V1 = (
@@ -114,12 +123,25 @@ def open_schema(db: sqlite3.Connection, path: str) -> None:
             _run(db, _V1)
         elif version == 0:
             _migrate_0_to_1(db)
-        _run(db, _V2_NEW_TABLES + _V3_NEW_TABLES)
+        _run(db, _V2_NEW_TABLES + _V3_NEW_TABLES + _V4_NEW_TABLES)
+        db.execute(
+            "INSERT OR IGNORE INTO meta VALUES ('client_id_salt', ?)", (new_client_id_salt(),)
+        )
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
         raise
+
+
+def new_client_id_salt() -> str:
+    """A fresh random salt for a new journal's client order ids."""
+    return secrets.token_hex(8)
+
+
+def client_id_salt(db: sqlite3.Connection) -> str:
+    """The journal's salt for client order ids (see the module docstring)."""
+    return str(db.execute("SELECT value FROM meta WHERE key='client_id_salt'").fetchone()[0])
 
 
 def _run(db: sqlite3.Connection, script: str) -> None:
@@ -144,6 +166,7 @@ def _migrate_0_to_1(db: sqlite3.Connection) -> None:
         db.execute(ddl)
     _run(db, _V0_TABLES + _V1_NEW_TABLES)
     rows = db.execute("SELECT order_id, signal_id FROM orders").fetchall()
+    # Unsalted: the ids versions 1-3 gave these orders (a venue may know them so).
     db.executemany(
         "UPDATE orders SET client_order_id=? WHERE order_id=?",
         [(client_order_id(sid), oid) for oid, sid in rows],

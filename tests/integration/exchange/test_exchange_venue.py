@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from conftest import SYMBOL, exchange_config
 from fixtures.binance_server.server import BinanceServer
+from structlog.testing import capture_logs
 
 from workbench.exceptions import ConfigurationError, TemporaryError
 from workbench.exchanges.venue import CcxtVenue, ExecutionReport, client_order_id
@@ -127,9 +128,21 @@ def test_an_acknowledgement_lost_after_the_exchange_took_the_order_is_found_by_c
     assert res.accepted and res.order.client_order_id == "sr-1:5"
     assert venue.stats["submit_found_after_error"] == 1
     assert len(_server_orders(server, "sr-1:5")) == 1
-    again = venue.submit("sr-1:5", SYMBOL, "buy", 1.0)  # a retry by the caller: same order
+
+
+def test_a_client_id_is_refused_only_while_its_order_is_open_as_on_binance(
+    server: BinanceServer, venue: CcxtVenue
+) -> None:
+    res = venue.submit("sr-1:9", SYMBOL, "buy", 1.0, 1.0, "limit")  # rests
+    again = venue.submit("sr-1:9", SYMBOL, "buy", 1.0, 1.0, "limit")  # "Duplicate order"
     assert again.accepted and again.order.venue_order_id == res.order.venue_order_id
-    assert len(_server_orders(server, "sr-1:5")) == 1
+    assert len(_server_orders(server, "sr-1:9")) == 1
+    venue.cancel("sr-1:9", SYMBOL)
+    # Closed, its id is free again: a new order (only the journal stops a re-send).
+    anew = venue.submit("sr-1:9", SYMBOL, "buy", 1.0, 1.0, "limit")
+    assert anew.accepted and anew.order.venue_order_id != res.order.venue_order_id
+    assert len(_server_orders(server, "sr-1:9")) == 2
+    assert venue.query("sr-1:9", SYMBOL).venue_order_id == anew.order.venue_order_id
 
 
 def test_an_exchange_that_stays_down_leaves_the_order_in_doubt(
@@ -139,6 +152,40 @@ def test_an_exchange_that_stays_down_leaves_the_order_in_doubt(
     with pytest.raises(TemporaryError, match="in doubt"):
         venue.submit("sr-1:6", SYMBOL, "buy", 1.0)
     assert _server_orders(server, "sr-1:6") == []
+
+
+def test_an_unanswered_create_whose_look_up_fails_is_in_doubt_and_never_sent_again(
+    server: BinanceServer, venue: CcxtVenue
+) -> None:
+    server.fail_next("lose_response", method="POST")  # taken and filled; the answer lost
+    server.fail_next("5xx", method="GET")  # and the look-up by client id answers 503
+    with pytest.raises(TemporaryError, match="in doubt"):
+        venue.submit("sr-1:8", SYMBOL, "buy", 1.0)
+    # A second create would be a second order: Binance takes a filled order's id again.
+    assert server.requests["POST order"] == 1
+    (taken,) = _server_orders(server, "sr-1:8")
+    assert taken.status == "FILLED"
+    assert venue.query("sr-1:8", SYMBOL).filled == 1.0  # what reconciliation finds later
+
+
+def test_an_order_found_by_client_id_with_another_side_or_qty_is_refused_not_adopted(
+    server: BinanceServer, venue: CcxtVenue
+) -> None:
+    # Another session's orders hold the ids: one rests (a create answers "Duplicate
+    # order"), one filled (a create answers 503, then the look-up finds it).
+    venue.submit("sr-1:10", SYMBOL, "buy", 1.0, 1.0, "limit")
+    venue.submit("sr-1:11", SYMBOL, "buy", 1.0)
+    with capture_logs() as logs:
+        dup = venue.submit("sr-1:10", SYMBOL, "sell", 3.0, 1.0, "limit")
+        server.fail_next("5xx", method="POST")
+        lost = venue.submit("sr-1:11", SYMBOL, "sell", 3.0)
+    for res, cid in ((dup, "sr-1:10"), (lost, "sr-1:11")):
+        assert not res.accepted and res.order is None
+        assert f"{cid} belongs to another order (side buy != sell, qty 1 != 3)" in res.reason
+        assert len(_server_orders(server, cid)) == 1
+    errors = [e["event"] for e in logs if e["log_level"] == "error"]
+    assert errors == ["order_client_id_taken"] * 2
+    assert venue.stats["submit_found_after_error"] == 0
 
 
 def test_reports_fall_back_to_polling_while_the_websocket_is_down(

@@ -204,9 +204,14 @@ def test_states_days_stream_ends_reconciliations_and_sequences(journal):
     assert journal.signal_gaps() == {"s": [(9, 9)], "t": [(1, 1)]}
     journal.set_signal_gaps("t", [])
     assert journal.signal_gaps() == {"s": [(9, 9)]}
-    assert journal.schema_version() == 3
+    assert journal.schema_version() == 4
     with pytest.raises(ValueError, match="no journal table"):
         journal.count("nope")
+
+
+def test_each_journal_has_its_own_salt_for_client_order_ids(journal):
+    assert len(journal.client_id_salt) == 16
+    assert journal.client_id_salt != MemoryJournal().client_id_salt
 
 
 def test_each_symbols_latest_signal_price_by_market_time_then_journal_order(journal):

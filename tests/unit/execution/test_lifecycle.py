@@ -59,6 +59,16 @@ def test_client_order_id_is_exchange_safe_and_stable():
     assert client_order_id("a_b:1") != client_order_id("a-b:1")  # sanitising does not merge
 
 
+def test_a_salt_gives_a_signal_another_client_order_id_of_the_same_shape():
+    assert client_order_id("sr-1:1") == "sr_1-1-ac5aa267"  # unsalted: the ids of versions 1-3
+    salted = client_order_id("my strat/é:123456789012", "0123456789abcdef")
+    assert salted == client_order_id("my strat/é:123456789012", "0123456789abcdef")
+    assert salted != client_order_id("my strat/é:123456789012")
+    assert salted != client_order_id("my strat/é:123456789012", "fedcba9876543210")
+    assert len(salted) <= 36 and all(c.isascii() and (c.isalnum() or c in "_-") for c in salted)
+    assert salted.rsplit("-", 1)[0] == client_order_id("my strat/é:123456789012").rsplit("-", 1)[0]
+
+
 # -- journal migration -----------------------------------------------------------------
 
 
@@ -85,9 +95,10 @@ def test_journal_written_by_the_previous_code_migrates_keeping_every_row(tmp_pat
 
 
 @pytest.mark.parametrize(
-    ("version", "dropped"), [(1, ("marks", "signal_gaps")), (2, ("signal_gaps",))]
+    ("version", "dropped"),
+    [(1, ("marks", "signal_gaps", "meta")), (2, ("signal_gaps", "meta")), (3, ("meta",))],
 )
-def test_a_version_1_or_2_journal_gains_the_newer_tables_keeping_every_row(
+def test_a_version_1_2_or_3_journal_gains_the_newer_tables_keeping_every_row(
     tmp_path, version, dropped
 ):
     path = tmp_path / "old.sqlite"
@@ -100,12 +111,29 @@ def test_a_version_1_or_2_journal_gains_the_newer_tables_keeping_every_row(
             db.execute(f"DROP TABLE {table}")
         db.execute(f"PRAGMA user_version = {version}")
     j = Journal(path)
-    assert j.schema_version() == SCHEMA_VERSION == 3
+    assert j.schema_version() == SCHEMA_VERSION == 4
     assert j.trading_state() == ("HALTED", "stop") and j.risk_day("2024-01-02") == -5.0
     j.save_marks({"ABC": (100.0, 1)})
     assert j.marks() == {"ABC": (100.0, 1)}
     j.set_signal_gaps("s", [(2, 3)])
     assert j.signal_gaps() == {"s": [(2, 3)]}
+
+
+def test_a_version_3_journal_gets_a_salt_and_keeps_its_orders_client_ids(tmp_path):
+    path = tmp_path / "v3.sqlite"
+    j = Journal(path)
+    j.begin_order(sig(1), Order.from_signal(sig(1)), OrderStatus.ACCEPTED)  # unsalted, as v3
+    j.close()
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE meta")
+        db.execute("PRAGMA user_version = 3")
+    j = Journal(path)
+    assert [o["client_order_id"] for o in j.orders()] == [client_order_id("s:1")]
+    salt, other = j.client_id_salt, Journal(tmp_path / "other.sqlite")
+    assert len(salt) == 16 and salt != other.client_id_salt
+    j.close()
+    other.close()
+    assert Journal(path).client_id_salt == salt  # made once, kept
 
 
 def test_a_journal_from_a_newer_workbench_is_refused(tmp_path):
@@ -137,6 +165,24 @@ def make(path, broker, events=None) -> Executor:
     return Executor(broker, Journal(path), RiskConfig(), make_breaker(5, 60), Telemetry(), sink)
 
 
+def test_the_executor_salts_client_order_ids_with_its_journal_stable_across_restarts(tmp_path):
+    one = make(tmp_path / "one.sqlite", SimulatedBroker())
+    one.on_signal(sig(1))
+    cid = one.journal.orders()[0]["client_order_id"]
+    assert cid == client_order_id("s:1", one.journal.client_id_salt) != client_order_id("s:1")
+    one.on_signal(sig(2))
+    one.journal.close()
+    again = make(tmp_path / "one.sqlite", SimulatedBroker())  # the same journal, restarted
+    again.on_signal(sig(3))
+    salt = again.journal.client_id_salt
+    assert [o["client_order_id"] for o in again.journal.orders()] == [
+        client_order_id(f"s:{n}", salt) for n in (1, 2, 3)
+    ]
+    other = make(tmp_path / "two.sqlite", SimulatedBroker())  # a new run: a new journal
+    other.on_signal(sig(1))
+    assert other.journal.orders()[0]["client_order_id"] != cid
+
+
 def test_broker_dying_between_accepting_and_reporting_is_reconciled_never_resent(tmp_path):
     venue = DiesAfterAccepting()
     ex = make(tmp_path / "j.sqlite", venue)
@@ -152,7 +198,7 @@ def test_broker_dying_between_accepting_and_reporting_is_reconciled_never_resent
     assert ex2.in_doubt == []
     order = ex2.journal.orders()[0]
     assert order["status"] == "FILLED" and order["venue_order_id"] == "SIM-" + client_order_id(
-        "s:1"
+        "s:1", ex2.journal.client_id_salt
     )
     assert [f.id for f in ex2.journal.fills()] == ["F-s:1"]
     assert ex2.portfolio.position("ABC") == 1.0

@@ -1,0 +1,118 @@
+"""The executor with the ccxt broker in-process, on the local Binance server: journals and restarts.
+
+Two journals (two runs) on one account must never share a client order id, and
+a restarted executor must follow the orders its journal left resting.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from conftest import SYMBOL
+from fixtures.binance_server.server import API_KEY, API_SECRET, BinanceServer
+from test_ccxt_broker import broker_params
+
+from workbench.config import RiskConfig
+from workbench.domain.model import OrderType, Side, Signal
+from workbench.exchanges.broker import CcxtBroker
+from workbench.execution.executor import Executor, make_breaker
+from workbench.execution.journal import Journal
+from workbench.telemetry import Telemetry
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def executors(
+    server: BinanceServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[Path], Executor]]:
+    """Builds executors on a journal file with a `CcxtBroker` on ``server``; all closed."""
+    monkeypatch.setenv("WORKBENCH__GATEWAY__EXCHANGE__API_KEY", API_KEY)
+    monkeypatch.setenv("WORKBENCH__GATEWAY__EXCHANGE__API_SECRET", API_SECRET)
+    made: list[Executor] = []
+
+    def make(path: Path) -> Executor:
+        broker = CcxtBroker(**broker_params(server)).open()
+        risk = RiskConfig(max_order_qty=10, max_position_qty=10)
+        ex = Executor(
+            broker, Journal(path), risk, make_breaker(5, 60), Telemetry(), call_timeout_s=8.0
+        )
+        made.append(ex)
+        return ex
+
+    yield make
+    for ex in made:
+        stop(ex)
+
+
+def stop(ex: Executor) -> None:
+    """What a stopping executor process lets go of: the exchange and the journal."""
+    ex.broker.close()  # type: ignore[attr-defined]
+    ex.journal.close()
+
+
+def signal(seq: int, side: Side, qty: float, **kw: object) -> Signal:
+    return Signal(Signal.make_id("sr-1", seq), "sr-1", seq, SYMBOL, side, qty, 86.7, 1, **kw)  # type: ignore[arg-type]
+
+
+def poll_until(ex: Executor, status: str, timeout_s: float = 5.0) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        ex.poll()
+        (order,) = ex.journal.orders()
+        if order["status"] == status:
+            return order
+        time.sleep(0.05)
+    raise AssertionError(f"not {status} within {timeout_s} s: {ex.journal.orders()}")
+
+
+def venue_orders(server: BinanceServer) -> dict[str, tuple[str, float, str]]:
+    """Client order id -> (side, qty, status) of every order at the server."""
+    return server.call(
+        lambda: {
+            o.client_order_id: (o.side, o.qty, o.status) for o in server.exchange.orders.values()
+        }
+    )
+
+
+def test_a_new_journal_on_the_same_account_places_its_own_orders(
+    tmp_path: Path, server: BinanceServer, executors: Callable[[Path], Executor]
+) -> None:
+    while not server.call(lambda: server.exchange.last_price):  # market orders need a price
+        time.sleep(0.05)
+    first = executors(tmp_path / "run-1" / "journal.sqlite")
+    first.on_signals([signal(1, Side.BUY, 1.0, order_type=OrderType.LIMIT, order_price=1.0)])
+    resting = poll_until(first, "ACCEPTED")
+    # A new run (new journal), same strategy and signal id, while that order rests.
+    second = executors(tmp_path / "run-2" / "journal.sqlite")
+    second.on_signals([signal(1, Side.SELL, 3.0)])
+    placed = poll_until(second, "FILLED")
+    assert placed["client_order_id"] != resting["client_order_id"]
+    assert [(f.side, f.qty) for f in second.journal.fills()] == [(Side.SELL, 3.0)]
+    assert venue_orders(server) == {
+        resting["client_order_id"]: ("BUY", 1.0, "NEW"),
+        placed["client_order_id"]: ("SELL", 3.0, "FILLED"),
+    }
+
+
+def test_a_resting_order_restored_after_a_restart_is_polled_while_the_stream_is_silent(
+    tmp_path: Path, server: BinanceServer, executors: Callable[[Path], Executor]
+) -> None:
+    path = tmp_path / "journal.sqlite"
+    server.pause_market()
+    ex = executors(path)
+    ex.on_signals([signal(1, Side.BUY, 1.0, order_type=OrderType.LIMIT, order_price=1000.0)])
+    stop(ex)  # the executor stops with its order resting (it crosses at the next trade)
+    ex = executors(path)  # reconciles at start: still open
+    assert poll_until(ex, "ACCEPTED")["filled_qty"] == 0.0
+    server.mute_user_stream()  # connected but silent: only REST polling can tell
+    server.pause_market(False)
+    order = poll_until(ex, "FILLED")
+    trades = server.call(
+        lambda: [(str(t["id"]), float(t["qty"])) for t in server.exchange.my_trades]
+    )
+    assert [(f.id.rpartition(":")[2], f.qty) for f in ex.journal.fills()] == trades
+    assert order["filled_qty"] == 1.0 and ex.portfolio.position(SYMBOL) == 1.0
