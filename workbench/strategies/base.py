@@ -98,15 +98,33 @@ def on_batch(strategy: Strategy, batch: TickBatch, origin_ns: int = 0) -> list[S
     fast = getattr(strategy, "on_batch", None)
     try:
         if fast is not None:
-            return fast(batch, origin_ns)
-        out: list[Signal] = []
-        for i in range(len(batch)):
-            out.extend(strategy.on_tick(batch.tick(i)))
-        return out
+            out: list[Signal] = fast(batch, origin_ns)
+        else:
+            out = []
+            for i in range(len(batch)):
+                out.extend(strategy.on_tick(batch.tick(i)))
     except Exception as e:
         raise StrategyError(
             f"strategy {strategy.strategy_id!r} raised {type(e).__name__}: {e}"
         ) from e
+    return checked(strategy, out)
+
+
+def checked(strategy: Strategy, signals: list[Signal]) -> list[Signal]:
+    """``signals``, once each is found to be the strategy's own, as the executor requires.
+
+    Raises:
+        StrategyError: a signal names another strategy, or its id is not
+            ``Signal.make_id(strategy_id, seq)`` (the executor would refuse it).
+    """
+    for s in signals:
+        if s.strategy_id != strategy.strategy_id or s.id != Signal.make_id(s.strategy_id, s.seq):
+            raise StrategyError(
+                f"strategy {strategy.strategy_id!r} made signal {s.id!r} of strategy "
+                f"{s.strategy_id!r} with seq {s.seq}: a signal's strategy_id must be its "
+                f"strategy's and its id Signal.make_id(strategy_id, seq)"
+            )
+    return signals
 
 
 def symbols_of(strategy: Strategy) -> list[str]:

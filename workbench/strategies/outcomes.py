@@ -23,7 +23,7 @@ from collections.abc import Callable
 from workbench.domain.model import Signal, TickBatch
 from workbench.domain.orders import OrderEvent
 from workbench.exceptions import StrategyError
-from workbench.strategies.base import Strategy
+from workbench.strategies.base import Strategy, checked
 
 HOOKS = {
     "ACCEPTED": "on_order_accepted",
@@ -116,6 +116,7 @@ def run_batch(
                 f"strategy {strategy.strategy_id!r} raised {type(e).__name__}: {e}"
             ) from e
         if signals:
+            checked(strategy, signals)
             if origin_ns:
                 signals = [_with_origin(s, origin_ns) for s in signals]
             out.extend(signals)

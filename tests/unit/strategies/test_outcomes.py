@@ -136,3 +136,27 @@ def test_support_resistance_sizes_its_exit_to_what_the_entry_filled():
     assert run("EXPIRED", 0.0) == []  # nothing filled: nothing to close
     with pytest.raises(ValueError, match="entry_order"):
         SupportResistance("sr", [], entry_order="stop")
+
+
+@pytest.mark.parametrize(
+    "made",
+    [
+        Signal("other:1", "t", 1, "ABC", Side.BUY, 1.0, 10.0, 2),  # another's id
+        Signal("u:1", "u", 1, "ABC", Side.BUY, 1.0, 10.0, 2),  # another strategy
+        Signal("t-1", "t", 1, "ABC", Side.BUY, 1.0, 10.0, 2),  # not make_id
+    ],
+)
+def test_a_strategy_making_a_signal_the_executor_would_refuse_fails_where_it_is_made(made):
+    from workbench.strategies.base import on_batch
+
+    class Careless(Recorder):
+        def on_tick(self, tick):
+            return [made] if tick.ts_ns == 2 else []
+
+    batch = TickBatch("ABC", 1, [1, 2, 3], [10.0] * 3, [1.0] * 3)
+    with pytest.raises(StrategyError, match=r"Signal\.make_id"):
+        on_batch(Careless(), batch)
+    sent: list = []
+    with pytest.raises(StrategyError, match=r"Signal\.make_id"):
+        run_batch(Careless(), batch, OutcomeQueue(), lambda s, seq: sent.append(s) or [])
+    assert sent == []  # never handed over
