@@ -114,6 +114,14 @@ class OpenOrders:
                 | {"status": r.status.value, "ts_ns": r.ts_ns}
             )
             return
+        if r.fill is not None and r.fill.side is not t.order.side:
+            # Another order's trade under this client id (never applied: it
+            # would move the position the wrong way).
+            out.anomalies.append(
+                {"kind": "fill_side_mismatch", "order_id": t.order.id, "fill_id": r.fill.id}
+                | {"order_side": t.order.side.value, "fill_side": r.fill.side.value}
+            )
+            return
         try:
             status = t.state.on_report(r)
         except LifecycleError as e:

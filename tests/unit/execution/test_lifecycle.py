@@ -52,6 +52,22 @@ def test_state_machine_walks_accept_partial_fill_and_refuses_what_cannot_happen(
     assert st.filled_qty == 2.0 and st.venue_order_id == "V1"
 
 
+def test_a_fill_on_the_other_side_of_its_order_is_an_anomaly_never_applied():
+    from workbench.execution.lifecycle import OpenOrders, Outcome
+
+    orders, out = OpenOrders(), Outcome()
+    sell = Order.from_signal(sig(1, Side.SELL, 3.0))
+    t = orders.track(sell, "s")
+    orders.on_ack(t, OrderAck(sell.client_order_id, True, "V1"), out)
+    buy_fill = fill(sell.id, 1.0)  # a BUY trade reported under the SELL's client id
+    orders.on_report(
+        ExecutionReport(sell.client_order_id, OrderStatus.FILLED, 6, "V1", buy_fill), out
+    )
+    assert out.fills == [] and t.state.filled_qty == 0.0
+    assert out.anomalies[-1]["kind"] == "fill_side_mismatch"
+    assert len(orders) == 1  # still open, still followed
+
+
 def test_client_order_id_is_exchange_safe_and_stable():
     cid = client_order_id("my strat/é:123456789012")
     assert cid == client_order_id("my strat/é:123456789012")
