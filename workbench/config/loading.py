@@ -115,6 +115,11 @@ def live_risk_problems(cfg: WorkbenchConfig) -> list[str]:
         f"{cfg.gateway.feed!r}, not a replay"
         for name in ("max_order_qty", "max_position_qty")
         if not getattr(risk, name)
+    ] + [
+        f"{cfg.source}: executor.risk.max_position_qty_by_symbol.{sym}: 0 turns the position "
+        f"limit off for {sym}; when gateway.feed is {cfg.gateway.feed!r} every symbol needs one"
+        for sym, limit in risk.max_position_qty_by_symbol.items()
+        if not limit
     ]
 
 

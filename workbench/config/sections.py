@@ -6,7 +6,7 @@ Units are in field names; every section refuses unknown fields.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -27,7 +27,10 @@ DEFAULT_STRATEGY_PATH = "workbench.strategies.support_resistance:SupportResistan
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=True)
+    # No setting means infinity or NaN: a NaN limit compares False and limits nothing.
+    model_config = ConfigDict(
+        extra="forbid", frozen=False, validate_assignment=True, allow_inf_nan=False
+    )
 
 
 class BusConfig(_Section):
@@ -217,7 +220,7 @@ class RiskConfig(_Section):
     max_order_qty: float = Field(0.0, ge=0, description="largest order, in units")
     max_order_notional: float = Field(0.0, ge=0, description="largest qty x price of an order")
     max_position_qty: float = Field(0.0, ge=0, description="largest |position| per symbol")
-    max_position_qty_by_symbol: dict[str, float] = Field(
+    max_position_qty_by_symbol: dict[str, Annotated[float, Field(ge=0)]] = Field(
         default_factory=dict, description="per-symbol overrides of max_position_qty"
     )
     max_orders_per_s: float = Field(0.0, ge=0, description="orders a second per strategy")

@@ -202,3 +202,31 @@ def test_market_snapshots_must_come_faster_than_market_data_goes_stale(tmp_path)
     )
     assert replay.snapshot_interval_ms() == 0  # a replay's executor has no market socket
     assert build_config().gateway.market_snapshot_interval_ms == 10
+
+
+@pytest.mark.parametrize(
+    ("risk", "field"),
+    [
+        ("max_position_qty_by_symbol = { ABC = nan }", r"max_position_qty_by_symbol\.ABC"),
+        ("max_position_qty_by_symbol = { ABC = -1 }", r"max_position_qty_by_symbol\.ABC"),
+        ("max_order_qty = inf", r"executor\.risk\.max_order_qty"),
+        ("max_daily_loss = inf", r"executor\.risk\.max_daily_loss"),
+    ],
+)
+def test_a_risk_limit_that_limits_nothing_is_a_configuration_error(tmp_path, risk, field):
+    # A NaN limit compares False, so it turned its limit off; infinity passed the
+    # live check ("must be set") while limiting nothing.
+    with pytest.raises(ConfigurationError, match=field):
+        load_config(write(tmp_path, f"[executor.risk]\n{risk}\n"))
+
+
+def test_a_live_config_may_not_turn_a_symbols_position_limit_off(tmp_path):
+    text = (
+        '[gateway]\nfeed = "simulated"\n[executor.risk]\nmax_order_qty = 1\n'
+        "max_position_qty = 2\nmax_position_qty_by_symbol = { ABC = 0, XYZ = 1 }\n"
+    )
+    problems = check_config(load_config(write(tmp_path, text)))
+    assert [p for p in problems if "by_symbol" in p] == [
+        f"{tmp_path / 'c.toml'}: executor.risk.max_position_qty_by_symbol.ABC: 0 turns "
+        "the position limit off for ABC; when gateway.feed is 'simulated' every symbol needs one"
+    ]
