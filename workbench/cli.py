@@ -166,7 +166,7 @@ def _trading(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(
-        f"trading state {reply['trading_state']}"
+        f"{reply.get('run_id') or cfg.run_id}: trading state {reply['trading_state']}"
         + (f" ({reply['reason']})" if reply.get("reason") else "")
         + f"  positions {reply.get('positions', {})}"
     )

@@ -359,6 +359,7 @@ class Container(containers.DeclarativeContainer):
         gap_timeout_s=config.provided.executor.signal_gap_timeout_s,
         ack_interval_s=config.provided.executor.ack_interval_s,
         reconcile_interval_s=config.provided.executor.broker.reconcile_interval_s,
+        run_id=config.provided.run_id,
     )
 
 

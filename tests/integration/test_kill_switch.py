@@ -111,6 +111,12 @@ def test_halt_stops_orders_survives_a_restart_and_resume_trades_again(
         )
         state = cli("state", "--config", str(path))
         assert "trading state HALTED" in state.stdout, state.stdout + state.stderr
+        # Another run's config on the same command address: refused, never acted on.
+        other = cfg.model_copy(update={"run_id": "other"}).save(tmp_path / "other.toml")
+        wrong = cli("resume", "--config", str(other))
+        assert wrong.returncode == 1
+        assert f"this executor runs {cfg.run_id!r}, not 'other'" in wrong.stderr
+        assert "trading state HALTED" in cli("state", "--config", str(path)).stdout
         after_restart = counters().get("fills", 0)
         base = counters().get("signals_in", 0)
         wait_until(lambda: counters().get("signals_in", 0) >= base + 3, 30, "signals after restart")

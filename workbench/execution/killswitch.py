@@ -29,7 +29,7 @@ from workbench.domain.orders import OrderAck
 from workbench.exceptions import RiskRefused
 from workbench.execution.lifecycle import Outcome, Tracked
 from workbench.execution.risk import TradingState, utc_day
-from workbench.messaging.codec import Event, Payload
+from workbench.messaging.codec import Command, Event, Payload
 
 if TYPE_CHECKING:
     from workbench.execution.executor import Executor
@@ -316,3 +316,36 @@ def resume(ex: Executor, source: str) -> None:
                 "a higher limit or the next day"
             )
     ex.set_trading_state(TradingState.ACTIVE, "resume", source)
+
+
+def obey(ex: Executor, p: Payload, run_id: str) -> Event | None:
+    """Act on an operator's command; an ``error`` event when it is refused, else None.
+
+    A command must name the executor's run (``run_id``; `send_command` sends
+    the config's): one meant for another pipeline that shares the command
+    address is refused, never acted on. A failing command never takes the
+    executor down.
+    """
+    if not isinstance(p, Command):
+        return Event("error", {"error": f"expected a command, got {type(p).__name__}"})
+    log.info("command_received", command=p.name, args=p.args)
+    meant = p.args.get("run_id")
+    if run_id and meant != run_id:
+        log.error("command_for_another_run", command=p.name, run_id=run_id, meant=meant)
+        return Event("error", {"error": f"this executor runs {run_id!r}, not {meant!r}"})
+    try:
+        if p.name == "halt":
+            if p.args.get("flatten"):
+                ex.flatten()
+            else:
+                ex.halt(str(p.args.get("reason") or "halt"))
+        elif p.name == "reduce":
+            ex.reduce()
+        elif p.name == "resume":
+            ex.resume()
+        elif p.name != "state":
+            return Event("error", {"error": f"No command named {p.name!r}"})
+    except Exception as e:
+        log.error("command_failed", command=p.name, error=repr(e))
+        return Event("error", {"error": f"{p.name} failed: {e}"})
+    return None

@@ -23,8 +23,9 @@ import time
 from typing import Any, Protocol
 
 from workbench.domain.model import Signal, Tick
+from workbench.execution import killswitch
 from workbench.execution.executor import Executor
-from workbench.messaging.codec import Ack, Command, EndOfStream, Envelope, Event, Payload
+from workbench.messaging.codec import Ack, EndOfStream, Envelope, Event, Payload
 from workbench.messaging.delivery import InboundSequence
 from workbench.messaging.heartbeat_extras import EosSummary, ExecutorExtra
 from workbench.messaging.ports import Receiver, Sender
@@ -74,6 +75,7 @@ class ExecutorRunner(Runner):
         gap_timeout_s: float = 10.0,
         ack_interval_s: float = 0.25,
         reconcile_interval_s: float = 5.0,
+        run_id: str = "",
     ) -> None:
         super().__init__(runner_id, telemetry, heartbeats, heartbeat_interval_s)
         self.executor = executor
@@ -109,6 +111,7 @@ class ExecutorRunner(Runner):
         self._finish_at = 0.0
         self._market_drained = 0.0
         self._reconcile_interval_s = reconcile_interval_s
+        self.run_id = run_id
         self._reconciled = time.monotonic()
         self._marks_saved = time.monotonic()
         self._started = False
@@ -290,25 +293,9 @@ class ExecutorRunner(Runner):
             env = self._commands.recv(0)
 
     def _command(self, p: Payload) -> Event:
-        ex = self.executor
-        if not isinstance(p, Command):
-            return Event("error", {"error": f"expected a command, got {type(p).__name__}"})
-        self.log.info("command_received", command=p.name, args=p.args)
-        try:
-            if p.name == "halt":
-                if p.args.get("flatten"):
-                    ex.flatten()
-                else:
-                    ex.halt(str(p.args.get("reason") or "halt"))
-            elif p.name == "reduce":
-                ex.reduce()
-            elif p.name == "resume":
-                ex.resume()
-            elif p.name != "state":
-                return Event("error", {"error": f"No command named {p.name!r}"})
-        except Exception as e:  # a command never takes the executor down
-            self.log.error("command_failed", command=p.name, error=repr(e))
-            return Event("error", {"error": f"{p.name} failed: {e}"})
+        refused = killswitch.obey(self.executor, p, self.run_id)
+        if refused is not None:
+            return refused
         self.send_heartbeat()  # the supervisor and dashboards see the new state at once
         return Event("state", self.trading_view())
 
@@ -316,6 +303,7 @@ class ExecutorRunner(Runner):
         """Trading state, reason and positions: the answer to every command."""
         ex = self.executor
         return {
+            "run_id": self.run_id,
             "trading_state": ex.trading_state.value,
             "reason": ex.state_reason,
             "positions": {s: p.qty for s, p in ex.portfolio.positions.items()},

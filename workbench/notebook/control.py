@@ -22,7 +22,7 @@ def send_command(
     """Send ``name`` to the executor of ``cfg``'s pipeline and return its answer.
 
     Returns:
-        ``trading_state``, ``reason``, ``positions`` and ``realized_pnl``.
+        ``run_id``, ``trading_state``, ``reason``, ``positions`` and ``realized_pnl``.
 
     Raises:
         TemporaryError: no executor answered within ``timeout_s``, or it refused.
@@ -32,9 +32,10 @@ def send_command(
 
     if name not in COMMANDS:
         raise TemporaryError(f"No command named {name!r}; use one of {', '.join(COMMANDS)}")
-    env = request(
-        cfg.bus.command_address, Command(name, dict(args or {})), timeout_ms=int(timeout_s * 1000)
-    )
+    # The run id goes along: an executor of another run (another config on the
+    # same command address) refuses, rather than act on the wrong pipeline.
+    payload = Command(name, {**(args or {}), "run_id": cfg.run_id})
+    env = request(cfg.bus.command_address, payload, timeout_ms=int(timeout_s * 1000))
     reply = env.payload
     if not isinstance(reply, Event) or reply.name != "state":
         detail = reply.data.get("error") if isinstance(reply, Event) else type(reply).__name__
