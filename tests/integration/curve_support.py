@@ -14,8 +14,12 @@ from workbench.messaging.curve_keys import generate_keys
 
 def tcp_bus() -> dict[str, str]:
     """Every bus address on a free loopback tcp port."""
-    names = ("ticks", "signals", "events", "control", "telemetry")
-    return {f"{n}_address": f"tcp://127.0.0.1:{free_port()}" for n in names}
+    names = ("ticks", "signals", "events", "control", "telemetry", "command")
+    ports: set[int] = set()
+    while len(ports) < len(names):  # a free port can be handed out twice
+        ports.add(free_port())
+    pairs = zip(names, sorted(ports), strict=True)
+    return {f"{n}_address": f"tcp://127.0.0.1:{p}" for n, p in pairs}
 
 
 def curve_config(tmp_path: Path, *, strategies: list[dict] | None = None, **sections: Any):

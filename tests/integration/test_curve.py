@@ -13,8 +13,11 @@ from curve_support import assert_no_secret_in, curve_config, secret_keys
 from pipeline_support import COND_B, COND_S, expected_fills, write_ticks
 
 from workbench.domain.model import Side, Signal
-from workbench.exceptions import ConfigurationError
+from workbench.exceptions import ConfigurationError, TemporaryError
 from workbench.messaging import codec
+from workbench.messaging.codec import Command
+from workbench.messaging.zmq_adapters import request
+from workbench.notebook.control import send_command
 from workbench.supervisor import Supervisor
 from workbench.taps import Taps
 
@@ -177,3 +180,21 @@ def test_a_tap_without_a_key_fails_loudly_at_start(tmp_path):
             taps.start()
     finally:
         taps.stop()
+
+
+def test_the_kill_switch_works_over_curve_for_the_supervisors_key_only(tmp_path):
+    # The command socket is on tcp like the rest of the bus: it was no bus
+    # address, so an executor with CURVE on failed to start.
+    cfg, _ = curve_config(tmp_path, gateway={"simulated": {"rate_per_s": 200.0}})
+    sup = Supervisor(cfg)
+    try:
+        sup.start(wait=True, timeout=60)
+        assert send_command(cfg, "halt")["trading_state"] == "HALTED"
+        assert send_command(cfg, "state")["trading_state"] == "HALTED"
+        with pytest.raises(TemporaryError, match="no answer"):  # no key: no handshake
+            request(cfg.bus.command_address, Command("resume", {"run_id": cfg.run_id}),
+                    timeout_ms=1_000)  # fmt: skip
+        assert send_command(cfg, "state")["trading_state"] == "HALTED"
+        assert send_command(cfg, "resume")["trading_state"] == "ACTIVE"
+    finally:
+        sup.stop()

@@ -13,6 +13,8 @@ Who may connect to what (the binder checks the client's key in its ZAP handler):
     signals    (executor binds)    strategies
     events     (executor binds)    supervisor, taps
     telemetry  (supervisor binds)  gateway, executor, strategies
+    command    (executor binds)    supervisor (the kill switch: `workbench halt`,
+                                   a notebook's ``wb.halt()`` use its key pair)
 
 A peer with an unlisted key (or no CURVE at all) never completes the
 handshake, so it receives nothing and sends nothing. Each refused handshake
@@ -63,7 +65,7 @@ _REASONS: dict[int, str] = {  # keyed by int: monitor messages carry the event a
     zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "protocol (no CURVE, or wrong server key)",
     zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "handshake failed",
 }
-DOMAINS = ("ticks", "control", "signals", "events", "telemetry")
+DOMAINS = ("ticks", "control", "signals", "events", "telemetry", "command")
 
 
 def secret_env_name(name: str) -> str:
@@ -167,6 +169,7 @@ class BusSecurity:
             bus.signals_address: "signals",
             bus.events_address: "events",
             bus.telemetry_address: "telemetry",
+            bus.command_address: "command",
         }
         self._auth: ThreadAuthenticator | None = None
         self._monitor: _HandshakeMonitor | None = None
@@ -184,8 +187,10 @@ class BusSecurity:
             # Strategies read their acks, end-of-stream echo and order outcomes here.
             "events": {keys[SUPERVISOR]} | strategies | taps,
             "telemetry": {keys[gw], keys[ex]} | strategies,
+            "command": {keys[SUPERVISOR]},  # the operator's kill switch, not a tap's
         }
         binder = {"ticks": gw, "control": gw, "signals": ex, "events": ex, "telemetry": SUPERVISOR}
+        binder["command"] = ex
         self._server_keys = {d: keys[b].encode() for d, b in binder.items()}
         telemetry.inc(REFUSED_COUNTER, 0)  # exported as 0 from the start: alerts use increase()
 

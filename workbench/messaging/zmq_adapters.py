@@ -343,17 +343,29 @@ class ZmqReplier(ZmqReceiver):
         self._owed = False
 
 
-def request(address: str, payload: Payload, *, timeout_ms: int = 3_000) -> Envelope:
+def request(
+    address: str,
+    payload: Payload,
+    *,
+    timeout_ms: int = 3_000,
+    ctx: zmq.Context[zmq.Socket[bytes]] | None = None,
+) -> Envelope:
     """Send one request to a `ZmqReplier` and wait for its answer.
 
+    Args:
+        ctx: The context to use (with its `security` installed: CURVE keys);
+            default the process's shared one.
+
     Raises:
-        TemporaryError: no answer within ``timeout_ms`` (is the runner up?).
+        TemporaryError: no answer within ``timeout_ms`` (is the runner up? With
+            CURVE on, an unlisted key gets no answer either).
         CodecError: the answer could not be decoded.
     """
-    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
+    ctx = ctx or zmq.Context.instance()
     sock = ctx.socket(zmq.REQ)
     sock.setsockopt(zmq.LINGER, 0)
     try:
+        security.secure(sock, address, server=False)
         sock.connect(address)
         sock.send_multipart(codec.encode(payload, "operator", time.time_ns(), 1, time.time_ns()))
         if not sock.poll(timeout_ms):

@@ -27,15 +27,25 @@ def send_command(
     Raises:
         TemporaryError: no executor answered within ``timeout_s``, or it refused.
     """
+    import zmq
+
+    from workbench.messaging import security
     from workbench.messaging.codec import Command, Event
     from workbench.messaging.zmq_adapters import request
+    from workbench.telemetry import Telemetry
 
     if name not in COMMANDS:
         raise TemporaryError(f"No command named {name!r}; use one of {', '.join(COMMANDS)}")
     # The run id goes along: an executor of another run (another config on the
     # same command address) refuses, rather than act on the wrong pipeline.
     payload = Command(name, {**(args or {}), "run_id": cfg.run_id})
-    env = request(cfg.bus.command_address, payload, timeout_ms=int(timeout_s * 1000))
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    try:  # with CURVE on, as the supervisor: the only key the command socket takes
+        security.install(ctx, cfg, security.SUPERVISOR, Telemetry())
+        env = request(cfg.bus.command_address, payload, timeout_ms=int(timeout_s * 1000), ctx=ctx)
+    finally:
+        security.uninstall(ctx)
+        ctx.destroy(linger=0)
     reply = env.payload
     if not isinstance(reply, Event) or reply.name != "state":
         detail = reply.data.get("error") if isinstance(reply, Event) else type(reply).__name__
