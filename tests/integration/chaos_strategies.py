@@ -8,7 +8,9 @@ SupportResistance on the same data is the reference).
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 from workbench.domain.model import Order, Signal, TickBatch
 from workbench.domain.orders import OrderAck
@@ -44,3 +46,22 @@ class SlowVenueBroker(SimulatedBroker):
     def submit(self, order: Order) -> OrderAck:
         time.sleep(self.submit_delay_s)
         return super().submit(order)
+
+
+class DiesInItsFirstBatch(SupportResistance):
+    """SupportResistance whose first process dies in its first batch, before any save.
+
+    The gateway has sent that process every tick its window allows; the
+    replacement starts with no state at all.
+    """
+
+    def __init__(self, *, marker: str, **params) -> None:
+        super().__init__(**params)
+        self._marker = Path(marker)
+
+    def on_batch(self, batch: TickBatch, origin_ns: int = 0) -> list[Signal]:
+        if not self._marker.exists():
+            self._marker.write_text("died once")
+            time.sleep(0.3)  # the gateway sends on meanwhile
+            os._exit(9)
+        return super().on_batch(batch, origin_ns)

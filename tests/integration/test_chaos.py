@@ -65,3 +65,36 @@ def test_killing_a_runner_mid_replay_changes_no_fill(tmp_path, victim, kill_afte
         assert gateway.get("batches_resent", 0) > 0 and not gateway.get("resync_incomplete")
     else:
         assert strategy.get("ticks_skipped_seen", 0) > 0
+
+
+def test_a_strategy_dying_in_its_first_batch_before_any_save_changes_no_fill(tmp_path):
+    # Its replacement has no state: it acked the gateway's mark unseen, so the
+    # ticks sent to the dead process were never traded (or, with all of them
+    # sent, the replay hung waiting for its end-of-stream).
+    data = write_ticks(tmp_path / "ticks.csv")
+    cfg = make_config(
+        tmp_path,
+        gateway={"feed": "replay", "replay": {"path": str(data), "batch_size": 50}},
+        strategies=[
+            {
+                "id": "sr",
+                "class_path": "chaos_strategies:DiesInItsFirstBatch",
+                "params": {"conditions": [COND_B_REARM, COND_S], "marker": str(tmp_path / "m")},
+            }
+        ],
+        executor={"broker": {"slippage": 0.01}},
+        supervisor={"restart_backoff_initial_s": 0.01, "restart_backoff_jitter": 0.0},
+    )
+    here = os.path.dirname(__file__)
+    sup = Supervisor(
+        cfg, env={"PYTHONPATH": f"{here}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    )
+    try:
+        sup.start()
+        wait_until(lambda: sup.eos_reached.is_set(), 60, "end-of-stream at the executor")
+        restarts = next(s["restarts"] for s in sup.status() if s["runner"] == "sr")
+    finally:
+        sup.stop()
+    assert restarts == 1
+    expected = sorted(expected_fills("sr", "sr"), key=lambda f: (f[4], f[0]))
+    assert journal_fills(cfg.journal_path()) == expected

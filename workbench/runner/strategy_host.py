@@ -85,7 +85,10 @@ class StrategyRunner(Runner):
         self._replay = replay
         self.last_tick_seq = 0
         self._saved_tick_seq = 0
-        self._resync_pending = False
+        # A replay strategy's first answer to a mark is a resync from its last
+        # saved tick (0 without state): one restarted before its first save
+        # must not ack, unseen, ticks sent to the process that died.
+        self._resync_pending = replay
         # Outcome hooks: in a replay, delivered at their tick position (see
         # workbench.strategies.outcomes); live, as they arrive.
         self._hooks = wants_outcomes(strategy) and acks is not None
@@ -105,7 +108,6 @@ class StrategyRunner(Runner):
         self._packed = {s.seq: pack(signal_to_state(s)) for s in self.outbox.items()}
         if self._replay:
             self.last_tick_seq = self._saved_tick_seq = int(state.get("last_tick_seq", 0))
-            self._resync_pending = self.last_tick_seq > 0
         self.log.info(
             "state_restored",
             last_signal_seq=self.last_signal_seq,
