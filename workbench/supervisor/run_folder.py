@@ -2,12 +2,14 @@
 
 ``runs/<run_id>/`` records what ran: ``config.toml`` (every runner reads it),
 logs, journal, strategy state. A replay is a session, so an earlier replay's
-folder is moved aside first; a live run resumes from what its folder holds.
+folder is moved aside first; a live run resumes from what its folder holds,
+unless a replay left it (then it is moved aside too).
 """
 
 from __future__ import annotations
 
 import time
+import tomllib
 from pathlib import Path
 
 import structlog
@@ -57,6 +59,18 @@ def prepare_run_folder(config: WorkbenchConfig, runners: list[str] | None = None
     """
     config = host_config(config, runners)
     run_path = config.run_path()
-    if config.gateway.feed == "replay":
+    if config.gateway.feed == "replay" or held_a_replay(run_path):
+        # A live run resumes only a live run: a replay's journal (its
+        # end-of-stream, its positions) would end it at once or trade on them.
         archive_previous_run(run_path)
     return config.save(run_path / CONFIG_FILE)
+
+
+def held_a_replay(run_path: Path) -> bool:
+    """Whether the run folder's ``config.toml`` is a replay's (promotion keeps the run_id)."""
+    try:
+        with open(run_path / CONFIG_FILE, "rb") as f:
+            saved = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError):
+        return False
+    return (saved.get("gateway") or {}).get("feed", "simulated") == "replay"

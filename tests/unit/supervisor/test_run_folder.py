@@ -49,3 +49,20 @@ def test_a_supervisor_given_the_path_does_not_touch_the_folder(tmp_path):
     assert sup.config_path == path and (cfg.run_path() / "marker").exists()
     Supervisor(cfg)  # without it: the supervisor runs the step itself
     assert not (cfg.run_path() / "marker").exists()
+
+
+def test_a_live_run_on_a_replays_folder_moves_it_aside_and_starts_fresh(tmp_path):
+    # A promoted config keeps the replay's run_id: going live must not resume
+    # the replay's journal (its end-of-stream ended the live executor at once).
+    replay = config(tmp_path, "replay")
+    prepare_run_folder(replay)
+    (replay.run_path() / "journal.sqlite").write_text("the replay's")
+    live = config(tmp_path)
+    assert live.run_path() == replay.run_path()
+    prepare_run_folder(live)
+    assert sorted(p.name for p in live.run_path().iterdir()) == ["config.toml"]
+    archived = [p for p in live.run_path().parent.iterdir() if p != live.run_path()]
+    assert len(archived) == 1 and (archived[0] / "journal.sqlite").read_text() == "the replay's"
+    (live.run_path() / "journal.sqlite").write_text("live")
+    prepare_run_folder(live)  # a live run's own folder is resumed
+    assert (live.run_path() / "journal.sqlite").read_text() == "live"
