@@ -102,7 +102,9 @@ def _up(args: argparse.Namespace) -> int:
     elapsed = time.monotonic() - t0
     for s in sup.status():
         if s.state == "failed":
-            print(f"runner {s.runner} failed: {s.detail}", file=sys.stderr)
+            said = sup.logs.last_error(s.runner)  # what is wrong, not only "see the logs"
+            print(f"runner {s.runner} failed: {s.detail}" + (f"\n  {said}" if said else ""),
+                  file=sys.stderr)  # fmt: skip
     if sup.eos_summary is not None:
         _print_summary(sup, elapsed)
     return 1 if failed else 0

@@ -108,6 +108,8 @@ def test_up_exits_nonzero_when_a_runner_fails(tmp_path):
     _out, err = p.communicate(timeout=60)
     assert p.returncode == 1
     assert "runner x failed: configuration error" in err
+    # ... and what the runner said is wrong, not only "see the logs"
+    assert "nope:Nope" in err.split("runner x failed", 1)[1], err
 
 
 def test_up_rejects_a_bad_config_with_exit_2(tmp_path):

@@ -180,7 +180,13 @@ def run_wire(
             if hb is not None:
                 bar.update(max(0, int(hb.extra.get("ticks_total", 0)) - bar.n))
             if sup.any_failed():
-                failed = {s["runner"]: s["detail"] for s in sup.status() if s["state"] == "failed"}
+                failed = {
+                    s["runner"]: " ".join(
+                        filter(None, (s["detail"], sup.logs.last_error(s["runner"])))
+                    )
+                    for s in sup.status()
+                    if s["state"] == "failed"
+                }
                 raise ReplayFailed(
                     f"replay stopped: runners failed: {failed}; logs in {sup.logs.folder}"
                 )

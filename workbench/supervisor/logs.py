@@ -9,6 +9,9 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+ERROR_EVENTS = ("configuration_error", "temporary_error", "runner_crashed")
+"""What a runner logs as it exits on an error (`runners._main`), with ``error``."""
+
 
 class LogBook:
     """Per-runner log capture.
@@ -94,6 +97,13 @@ class LogBook:
                 ]
                 items.sort(key=lambda e: str(e.get("timestamp", "")))
         return items[-n:] if n else items
+
+    def last_error(self, runner: str) -> str:
+        """What ``runner`` last logged as the error that stopped it ('' if nothing)."""
+        for e in reversed(self.recent(runner)[-50:]):
+            if e.get("event") in ERROR_EVENTS and e.get("error"):
+                return str(e["error"])
+        return ""
 
     def close(self) -> None:
         """Close the files."""
