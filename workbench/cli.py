@@ -182,6 +182,17 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
     return module.main(rest)
 
 
+def _seconds(text: str) -> float:
+    """A wait in seconds: finite and > 0 (a negative one waited forever)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds > 0")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     p = argparse.ArgumentParser(prog="workbench", description=__doc__.split("\n")[0])
@@ -215,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
         k = sub.add_parser(name, help=text)
         k.add_argument("--config", required=True, help="the running pipeline's config")
         k.add_argument(
-            "--timeout", type=float, default=3.0, help="seconds to wait for the executor"
+            "--timeout", type=_seconds, default=3.0, help="seconds to wait for the executor"
         )
         if name == "halt":
             k.add_argument(

@@ -144,6 +144,9 @@ def test_commands_to_no_pipeline_fail_clearly(tmp_path):
     r = cli("halt", "--config", str(path), "--timeout", "0.5")
     assert r.returncode == 1
     assert "no answer within 500 ms" in r.stderr
+    for bad in ("-1", "0", "nan", "inf", "soon"):  # -1 waited forever
+        r = cli("halt", "--config", str(path), "--timeout", bad)
+        assert r.returncode == 2 and "argument --timeout" in r.stderr, (bad, r.stderr)
 
 
 def test_the_notebook_facade_halts_and_resumes(tmp_path):
