@@ -156,3 +156,17 @@ def test_sigkill_of_the_supervisor_leaves_no_runner_and_frees_ports(tmp_path):
         for pid in pids:
             if pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_a_replay_file_that_cannot_be_read_fails_at_once_naming_the_field(tmp_path):
+    # It was a crash: the gateway was restarted 5 times on the same missing file.
+    data = write_ticks(tmp_path / "ticks.csv")
+    cfg = make_config(tmp_path, gateway={"feed": "replay", "replay": {"path": str(data)}})
+    path = cfg.save(tmp_path / "c.toml")
+    data.unlink()
+    p = up(path)
+    _out, err = p.communicate(timeout=60)
+    assert p.returncode == 1
+    assert "runner gateway failed: configuration error" in err, err
+    assert "gateway.replay.path" in err and "No such file" in err
+    assert "restarts" not in err

@@ -139,8 +139,18 @@ class ReplayFeed:
 
     @classmethod
     def from_config(cls, cfg: WorkbenchConfig) -> ReplayFeed:
-        """Build from the whole config (to resolve the file path)."""
-        return cls(cfg.gateway.replay, str(cfg.resolve(cfg.gateway.replay.path)))
+        """Build from the whole config (to resolve the file path).
+
+        Raises:
+            ConfigurationError: the file cannot be read as ticks (a restart
+                would not help: the supervisor does not retry it).
+        """
+        from workbench.exceptions import ConfigurationError, DataError
+
+        try:
+            return cls(cfg.gateway.replay, str(cfg.resolve(cfg.gateway.replay.path)))
+        except DataError as e:
+            raise ConfigurationError(f"{cfg.source}: gateway.replay.path: {e}") from e
 
     @property
     def exhausted(self) -> bool:
