@@ -62,6 +62,7 @@ def _up(args: argparse.Namespace) -> int:
     import threading
     import time
 
+    from workbench.exceptions import TemporaryError
     from workbench.runner.logs import configure_logging
     from workbench.supervisor import Supervisor, prepare_run_folder
 
@@ -82,7 +83,12 @@ def _up(args: argparse.Namespace) -> int:
 
     systemd = SupervisorNotifier()
     t0 = time.monotonic()
-    sup.start()
+    try:
+        sup.start()
+    except TemporaryError as e:  # its own ports busy: another run is up
+        sup.stop()
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
     print(f"run {cfg.run_id}: health {sup.health_url}/health  metrics {sup.health_url}/metrics")
     print(f"logs {sup.logs.folder}/<runner>.jsonl")
     ends = cfg.gateway.feed == "replay" or cfg.gateway.simulated.max_ticks > 0

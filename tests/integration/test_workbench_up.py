@@ -170,3 +170,24 @@ def test_a_replay_file_that_cannot_be_read_fails_at_once_naming_the_field(tmp_pa
     assert "runner gateway failed: configuration error" in err, err
     assert "gateway.replay.path" in err and "No such file" in err
     assert "restarts" not in err
+
+
+def test_up_whose_own_address_is_busy_says_so_and_exits_75(tmp_path):
+    import zmq
+
+    telemetry = f"tcp://127.0.0.1:{free_port()}"
+    bus = {"telemetry_address": telemetry, "bind_retry_attempts": 2, "bind_retry_max_wait_ms": 50}
+    cfg = make_config(tmp_path, bus=bus)
+    ctx = zmq.Context()
+    squatter = ctx.socket(zmq.SUB)
+    squatter.bind(telemetry)  # another run's supervisor, say
+    p = up(cfg.save(tmp_path / "c.toml"))
+    try:
+        _out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(10)
+        ctx.destroy(linger=0)
+    assert p.returncode == 75, err
+    assert "address already in use" in err and "Traceback" not in err
