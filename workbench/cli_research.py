@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from workbench.cli import EXIT_USAGE
-from workbench.exceptions import ConfigurationError, DataError
+from workbench.exceptions import ConfigurationError, DataError, StrategyError
 
 
 def _parse_overrides(items: list[str]) -> dict[str, float | bool]:
@@ -42,6 +42,9 @@ def _replay(args: argparse.Namespace) -> int:
     except ReplayFailed as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except StrategyError as e:  # the strategy's own bug (a fast replay runs it here)
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
     s = result.summary
     print(
         f"{args.mode} replay: ticks {s['ticks']}  signals {s['signals']}  fills {s['fills']}  "

@@ -124,3 +124,24 @@ def test_sweep_with_an_unknown_metric_exits_2_naming_the_choices(tmp_path, capsy
     assert cli([*args, "--metric", "nope", "--out", str(tmp_path / "s")]) == 2
     err = capsys.readouterr().err
     assert "--metric 'nope'" in err and "net_pnl" in err and not (tmp_path / "s").exists()
+
+
+def test_a_fast_replay_whose_strategy_raises_exits_3_naming_it(tmp_path, capsys, monkeypatch):
+    (tmp_path / "boom_strategy.py").write_text(
+        "from workbench.strategies.support_resistance import SupportResistance\n\n"
+        "class Boom(SupportResistance):\n"
+        "    def on_batch(self, batch, origin_ns=0):\n"
+        "        raise ZeroDivisionError('bad arithmetic')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    text = (ROOT / "configs/demo.toml").read_text()
+    config = tmp_path / "boom.toml"
+    config.write_text(
+        text.replace(
+            "workbench.strategies.support_resistance:SupportResistance", "boom_strategy:Boom"
+        ).replace("../data/", f"{ROOT}/data/")
+    )
+    rc = cli(["replay", "--config", str(config), "--mode", "fast", "--quiet"])
+    assert rc == 3  # a traceback and 1 before
+    err = capsys.readouterr().err
+    assert "strategy 'sr-1' raised ZeroDivisionError: bad arithmetic" in err
