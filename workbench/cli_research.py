@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from workbench.cli import EXIT_USAGE
 from workbench.exceptions import ConfigurationError, DataError, StrategyError
@@ -90,6 +91,9 @@ def _literal(raw: str):
 def _promote(args: argparse.Namespace) -> int:
     from workbench.replays.promote import PromotionRefused, promote
 
+    if Path(args.out).exists() and not args.force:  # it may be what runs live now
+        print(f"error: --out {args.out} exists; pass --force to replace it", file=sys.stderr)
+        return EXIT_USAGE
     try:
         path = promote(
             args.replay,
@@ -254,6 +258,7 @@ def add_research_parsers(sub) -> None:
     pr = sub.add_parser("promote", help="write a config from a replay that passes thresholds")
     pr.add_argument("--replay", required=True, help="a folder written by replay --out")
     pr.add_argument("--out", required=True, help="the config to write")
+    pr.add_argument("--force", action="store_true", help="replace --out if it exists")
     pr.add_argument("--max-drawdown", type=float, default=None, help="largest drawdown allowed")
     pr.add_argument("--min-trades", type=int, default=None)
     pr.add_argument("--min-net-pnl", type=float, default=None)

@@ -83,3 +83,14 @@ def test_cli_promote_exit_codes(replay_dir, tmp_path, capsys):
         cli(["promote", "--replay", str(replay_dir), "--out", str(out), "--max-drawdown", "2"]) == 0
     )
     assert out.exists()
+
+
+def test_cli_promote_replaces_an_existing_config_only_with_force(replay_dir, tmp_path, capsys):
+    out = tmp_path / "p.toml"
+    out.write_text("# the config running live\n")
+    args = ["promote", "--replay", str(replay_dir), "--out", str(out), "--max-drawdown", "2"]
+    assert cli(args) == 2
+    assert "exists; pass --force" in capsys.readouterr().err
+    assert out.read_text() == "# the config running live\n"
+    assert cli([*args, "--force"]) == 0
+    assert "[promotion]" in out.read_text()
