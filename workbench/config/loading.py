@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -44,8 +45,22 @@ def _format_errors(e: ValidationError, source: str) -> list[str]:
             msg = "unknown field"
         got = err.get("input")
         detail = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
-        problems.append(f"{source}: {loc}: {msg}{detail}")
+        problems.append(f"{_origin(err['loc'], source)}: {loc}: {msg}{detail}")
     return problems
+
+
+def _origin(loc: tuple[Any, ...], source: str) -> str:
+    """Where a field's value came from: its environment variable if one is set, else ``source``.
+
+    The variable of a field or of a section above it (``WORKBENCH__A__B`` for
+    ``a.b.c``); a value from the environment must not be blamed on the file.
+    """
+    parts = [str(p).upper() for p in loc]
+    for n in range(len(parts), 0, -1):
+        name = "WORKBENCH__" + "__".join(parts[:n])
+        if name in os.environ:
+            return f"{source} (environment {name})"
+    return source
 
 
 def build_config(

@@ -230,3 +230,18 @@ def test_a_live_config_may_not_turn_a_symbols_position_limit_off(tmp_path):
         f"{tmp_path / 'c.toml'}: executor.risk.max_position_qty_by_symbol.ABC: 0 turns "
         "the position limit off for ABC; when gateway.feed is 'simulated' every symbol needs one"
     ]
+
+
+def test_a_bad_value_from_the_environment_names_the_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH__EXECUTOR__RISK__MAX_ORDER_QTY", "nan")
+    path = write(tmp_path, "[executor.risk]\nmax_position_qty = -1\n")
+    with pytest.raises(ConfigurationError) as e:
+        load_config(path)
+    assert sorted(e.value.problems) == sorted(
+        [
+            f"{path} (environment WORKBENCH__EXECUTOR__RISK__MAX_ORDER_QTY): "
+            "executor.risk.max_order_qty: Input should be a finite number (got 'nan')",
+            f"{path}: executor.risk.max_position_qty: "
+            "Input should be greater than or equal to 0 (got -1)",
+        ]
+    )
