@@ -153,10 +153,16 @@ def _sweep(args: argparse.Namespace) -> int:
     for _, row in result.failures.iterrows():
         params = ", ".join(f"{p}={row[p]}" for p in result.params)
         print(f"failed: {params}: {row['error']}", file=sys.stderr)
+    no_best = False
     if run["failed"] < run["runs"]:
-        best = result.best()
-        params = ", ".join(f"{p}={best[p]}" for p in result.params)
-        print(f"best by {result.metric}: {params} ({result.metric} {best[result.metric]})")
+        try:
+            best = result.best()
+        except ConfigurationError as e:  # e.g. sharpe_annual of data shorter than 2 days
+            print(f"error: {e}; see results.parquet for the other metrics", file=sys.stderr)
+            no_best = True
+        else:
+            params = ", ".join(f"{p}={best[p]}" for p in result.params)
+            print(f"best by {result.metric}: {params} ({result.metric} {best[result.metric]})")
     if result.walk_forward is not None:
         oos = result.oos_summary()
         print(
@@ -165,7 +171,7 @@ def _sweep(args: argparse.Namespace) -> int:
             f"({oos['oos_positive_windows']:.0%} of test windows positive)"
         )
     print(f"results in {args.out}")
-    return 1 if run["failed"] == run["runs"] else 0
+    return 1 if run["failed"] == run["runs"] or no_best else 0
 
 
 def _add_sweep_parser(sub) -> None:

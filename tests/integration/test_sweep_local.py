@@ -220,3 +220,16 @@ def test_an_unreachable_scheduler_is_a_configuration_error():
         cluster_client(f"tcp://127.0.0.1:{port}", connect_timeout_s=2),
     ):
         pass
+
+
+def test_cli_sweep_whose_metric_no_run_has_says_so_without_a_traceback(tmp_path, capsys):
+    # The sample covers under 2 days: no annualised Sharpe ratio (README's example).
+    out = tmp_path / "out"
+    rc = main([
+        "sweep", "--config", str(CONFIG), "--grid", "turning_point=0.05,0.1",
+        "--metric", "sharpe_annual", "--workers", "1", "--out", str(out), "--quiet",
+    ])  # fmt: skip
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "no combination succeeded with a value for 'sharpe_annual'" in err
+    assert (out / "results.parquet").exists()
