@@ -68,3 +68,11 @@ def test_replay_notebook_shortcut(tmp_path, capsys):
 def test_replay_notebook_failure_is_reported(tmp_path, capsys, bad):
     assert cli(["replay-notebook", "--out", str(tmp_path), *bad]) == 1
     assert "replay notebook failed" in capsys.readouterr().err
+
+
+def test_a_misspelt_parameter_is_refused_naming_the_notebooks_parameters(tmp_path, capsys):
+    # papermill only warns; the replay then ran its default (a wire replay), exit 0.
+    assert cli(["replay-notebook", "--out", str(tmp_path), "-p", "mdoe", "fast"]) == 2
+    err = capsys.readouterr().err
+    assert "has no parameter 'mdoe'" in err and "mode" in err
+    assert not (tmp_path / "03_replay.ipynb").exists()

@@ -35,16 +35,30 @@ def run_replay_notebook(out_dir: str | Path, parameters: dict[str, Any]) -> Path
 
     Returns:
         The executed notebook's path.
+
+    Raises:
+        ConfigurationError: a parameter the notebook does not have (papermill
+            only warns, and the replay would run without it).
     """
     import papermill
 
+    from workbench.exceptions import ConfigurationError
+
     root = project_root()
+    notebook = root / "notebooks" / "03_replay.ipynb"
+    known = set(papermill.inspect_notebook(str(notebook)))
+    unknown = sorted(set(parameters) - known)
+    if unknown:
+        raise ConfigurationError(
+            f"{notebook.name} has no parameter {', '.join(map(repr, unknown))}; "
+            f"it has {', '.join(sorted(known))}"
+        )
     out = Path(out_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
     params = {"out_dir": str(out), **parameters}
     executed = out / "03_replay.ipynb"
     papermill.execute_notebook(
-        str(root / "notebooks" / "03_replay.ipynb"),
+        str(notebook),
         str(executed),
         parameters=params,
         cwd=str(root / "notebooks"),
