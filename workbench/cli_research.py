@@ -59,7 +59,17 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _replay_notebook(args: argparse.Namespace) -> int:
+    import importlib.util
+
     from workbench.replays.notebook import run_replay_notebook
+
+    if importlib.util.find_spec("papermill") is None:
+        print(
+            "error: replay-notebook needs the notebooks extra: "
+            ".venv/bin/pip install -e '.[notebooks]' (make test installs it)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
 
     try:
         params = {name: _literal(value) for name, value in args.parameters}
