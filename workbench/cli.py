@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from workbench.exceptions import ConfigurationError
+from workbench.exceptions import EXIT_TEMPORARY, ConfigurationError
 
 EXIT_USAGE = 2
 
@@ -73,7 +73,20 @@ def _up(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    from workbench.messaging.zmq_adapters import tcp_in_use
+    from workbench.supervisor.hosts import host_config
+
     try:
+        # Before the run folder is touched: another run up on this config's
+        # supervisor address (a second `up`, a notebook) keeps its folder.
+        address = host_config(cfg, args.runners).bus.telemetry_address
+        if tcp_in_use(address):
+            print(
+                f"error: {address} (bus.telemetry_address) is in use: is run "
+                f"{cfg.run_id!r} or another on these ports up already?",
+                file=sys.stderr,
+            )
+            return EXIT_TEMPORARY
         config_path = prepare_run_folder(cfg, args.runners)
         sup = Supervisor(cfg, runners=args.runners, config_path=config_path)
     except ConfigurationError as e:

@@ -11,7 +11,7 @@ import time
 import urllib.request
 
 import pytest
-from helpers import ROOT, assert_binds, free_port, make_config, pid_alive, tcp_bus
+from helpers import ROOT, assert_binds, free_port, make_config, pid_alive, tcp_bus, wait_until
 from pipeline_support import COND_B, COND_S, EXPECTED_PNL, write_ticks
 
 pytestmark = pytest.mark.integration
@@ -190,4 +190,25 @@ def test_up_whose_own_address_is_busy_says_so_and_exits_75(tmp_path):
             p.wait(10)
         ctx.destroy(linger=0)
     assert p.returncode == 75, err
-    assert "address already in use" in err and "Traceback" not in err
+    assert f"{telemetry} (bus.telemetry_address) is in use" in err and "Traceback" not in err
+    assert not cfg.run_path().exists()  # the running run's folder is left alone
+
+
+def test_a_second_up_on_a_running_replay_leaves_its_folder_alone(tmp_path):
+    # It moved the running replay's folder aside, then failed on the busy port.
+    data = write_ticks(tmp_path / "ticks.csv")
+    bus = {"telemetry_address": f"tcp://127.0.0.1:{free_port()}"}
+    cfg = make_config(
+        tmp_path, bus=bus, gateway={"feed": "replay", "replay": {"path": str(data), "speed": 0.2}}
+    )
+    path = cfg.save(tmp_path / "c.toml")
+    first = up(path)
+    try:
+        wait_until(lambda: (cfg.run_path() / "logs" / "gateway.jsonl").exists(), 30, "run 1")
+        second = up(path)
+        _out, err = second.communicate(timeout=60)
+        assert second.returncode == 75 and "is in use" in err, err
+        assert [p.name for p in cfg.run_path().parent.iterdir()] == [cfg.run_path().name]
+    finally:
+        first.terminate()
+        first.communicate(timeout=60)

@@ -343,6 +343,21 @@ class ZmqReplier(ZmqReceiver):
         self._owed = False
 
 
+def tcp_in_use(address: str) -> bool:
+    """Whether something is bound to the tcp ``address`` now (an ipc one cannot be told)."""
+    if not address.startswith("tcp://"):
+        return False
+    sock = zmq.Context.instance().socket(zmq.PULL)
+    sock.setsockopt(zmq.LINGER, 0)
+    try:
+        sock.bind(address)
+    except zmq.ZMQError as e:
+        return e.errno == zmq.EADDRINUSE
+    finally:
+        sock.close()
+    return False
+
+
 def request(
     address: str,
     payload: Payload,
