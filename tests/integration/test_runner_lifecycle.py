@@ -13,7 +13,7 @@ from pipeline_support import COND_B, T0
 
 from workbench.domain.model import TickBatch
 from workbench.messaging import codec
-from workbench.messaging.codec import Ack, EndOfStream, Heartbeat, Marker
+from workbench.messaging.codec import Ack, EndOfStream, Heartbeat, Marker, Resync
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,7 @@ class FakeGateway:
         self.seq += 1
         self.pub.send_multipart(codec.encode(payload, "fake-gw", 1, self.seq, time.time_ns()))
 
-    def await_subscriber(self, timeout_s: float = 15) -> Ack:
+    def await_subscriber(self, timeout_s: float = 15) -> Ack | Resync:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             self.send(Marker(0))
@@ -65,7 +65,8 @@ def test_strategy_drops_malformed_tick_frames_and_keeps_trading(tmp_path, runner
     try:
         runner_procs.start("executor", "executor", path)
         runner_procs.start("strategy", "strategy", path)
-        assert gw.await_subscriber().stream == "sr"
+        # A replay strategy's first answer: every tick after its saved state (none: 0).
+        assert gw.await_subscriber() == Resync("sr", 0)
         for frames in (
             [b"tick/XYZ/", b"\xc1"],
             [

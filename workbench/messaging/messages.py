@@ -56,7 +56,7 @@ class Ack:
 
 @dataclass(frozen=True, slots=True)
 class Resync:
-    """A restarted subscriber asks for every tick after ``after_seq``."""
+    """A subscriber asks for every tick after ``after_seq`` (its first answer to a mark)."""
 
     subscriber: str
     after_seq: int
