@@ -9,8 +9,11 @@ fills, and a venue may refuse it or leave it resting. So an order whose room
 comes only from such an order is not checked with the batch: the batch is cut
 before it, the part before goes out (journaled, sent, settled) and the rest
 is checked afterwards against the fills then known and the orders then open,
-as one signal per call would be. Fast and wire replay, whatever their batch
-sizes, decide alike.
+as one signal per call would be. So when every order fills as sent (market
+orders on the simulator), fast and wire replay decide alike whatever their
+batch sizes. An earlier same-side order that is refused or expires (an IOC
+limit) still counted as filled: then a batch may refuse what single calls
+would have taken, never the other way round.
 """
 
 from __future__ import annotations

@@ -227,7 +227,16 @@ class Executor:
                 self.telemetry.inc("signal_id_conflicts")
                 log.error("signal_id_reused", signal_id=s.id, journaled=old)
                 self._publish(Event("alert", {"reason": "signal_id_reused", "signal_id": s.id}))
-        items, rest = batch_plan.plan(self, signals, known)
+        fills: list[Fill] = []
+        while True:  # cut where `batch_plan` says; each part goes out before the next is checked
+            items, signals = batch_plan.plan(self, signals, known)
+            fills += self._send(items, received_ns)
+            if not signals:
+                return fills
+            known = set(self.journal.known_signals([s.id for s in signals]))
+
+    def _send(self, items: list[batch_plan.Item], received_ns: int) -> list[Fill]:
+        """Journal ``items`` (one commit), send the orders, settle: the fills."""
         fresh = self.journal.begin_orders(items)
         events: list[Payload] = []
         out, fills = Outcome(), list[Fill]()
@@ -256,8 +265,7 @@ class Executor:
                     continue
                 obeyed = self.engine.state is not TradingState.ACTIVE
             self._submit(order, signal.strategy_id, out, events)
-        fills += self._settle(out, events, items[-1][0])
-        return fills + self.on_signals(rest, received_ns) if rest else fills
+        return fills + self._settle(out, events, items[-1][0])
 
     def _settle(self, out: Outcome, events: list[Payload], last: Signal) -> list[Fill]:
         """Drain the venue's reports, journal ``out``, publish; the daily loss checked."""

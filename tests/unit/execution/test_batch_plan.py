@@ -108,3 +108,12 @@ def test_whatever_the_venue_refuses_a_batch_never_passes_the_position_limit(side
     ex = make({f"s:{i}" for i in refused}, max_position_qty=10)
     ex.on_signals(batch)
     assert abs(ex.portfolio.position("ABC")) <= 10
+
+
+def test_a_batch_cut_thousands_of_times_goes_out_whole():
+    # One cut per signal: recursing on the rest hit Python's recursion limit
+    # mid-batch (an order left in doubt) at about 1,000 cuts.
+    batch = [sig(i, Side.BUY if i % 2 else Side.SELL, 1) for i in range(1, 3001)]
+    ex = make(max_position_qty=1)
+    assert len(ex.on_signals(batch)) == 3000
+    assert statuses(ex) == ["FILLED"] * 3000 and ex.portfolio.position("ABC") == 0.0
