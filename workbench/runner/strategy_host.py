@@ -251,6 +251,11 @@ class StrategyRunner(Runner):
 
     def _on_ticks(self, batch: TickBatch, origin_ns: int) -> None:
         if self._replay:
+            if self._resync_pending:
+                # Sent before our resync (a restart mid-stream): they may start
+                # past our saved tick. The resync re-sends from there, these too.
+                self.telemetry.inc("ticks_dropped_before_resync", len(batch))
+                return
             skip = self.last_tick_seq - batch.first_seq + 1
             if skip > 0:
                 self.telemetry.inc("ticks_skipped_seen", min(skip, len(batch)))

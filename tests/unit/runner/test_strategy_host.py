@@ -68,6 +68,14 @@ class Host:
         self.gateway = InprocSender(self.ticks, "gateway")
         self.runner.on_start()
 
+    def join(self, mark: int = 0) -> None:
+        """The gateway's mark and the replay strategy's answer (a resync) before any tick."""
+        from workbench.messaging.codec import Marker
+
+        self.gateway.send(Marker(mark))
+        self.runner.step(0)
+        self.credits.frames.clear()
+
     def send_ticks(self, prices: list[float], first_seq: int = 1) -> None:
         n = len(prices)
         self.gateway.send(TickBatch("XYZ", first_seq, list(range(first_seq, first_seq + n)),
@@ -221,6 +229,7 @@ class LoopbackExecutor(InprocReceiver):
 def test_replay_host_with_hooks_waits_for_outcomes_and_delivers_them_at_their_tick(tmp_path):
     strategy = Hooked("sr")
     host = Host(tmp_path, strategy, replay=True)
+    host.join()
     host.runner._acks = LoopbackExecutor(host.acks, host.signals)
     host.runner._hooks = True
     host.send_ticks([101.0, 100.0, 100.5, 100.6, 100.7, 100.8, 100.9])  # ts 1..7, entry at 3
@@ -239,6 +248,7 @@ def test_a_replay_host_with_hooks_killed_mid_batch_sees_the_batchs_later_ticks_a
         host = Host(folder, Hooked("sr"), replay=True)
         host.runner._acks = LoopbackExecutor(host.acks, host.signals)
         host.runner._hooks = True
+        host.join()
         return host
 
     clean = hooked_host(tmp_path / "clean")
@@ -284,3 +294,20 @@ except OSError as e:
     assert r.returncode == 0, r.stderr
     assert "raised:" in r.stdout and "wrote 120 of" in r.stdout
     assert FileStateStore(tmp_path).load("sr") == {"next_seq": 2}
+
+
+def test_a_replay_strategy_drops_ticks_until_its_resync_and_asks_from_its_saved_tick(tmp_path):
+    # Restarted mid-stream without state: batches 500.. came before the next mark.
+    # Processing them moved last_tick_seq to 502 and the resync asked for the
+    # ticks after 502: ticks 1-499 were never traded.
+    from workbench.messaging.codec import Marker, Resync
+    from workbench.messaging.inproc import InprocReceiver
+
+    host = Host(tmp_path, replay=True)
+    host.send_ticks([101.0, 100.5, 100.0], first_seq=500)
+    host.gateway.send(Marker(20))
+    host.runner.step(0)
+    rx = InprocReceiver(host.credits)
+    assert [rx.recv(0).payload for _ in range(len(host.credits.frames))] == [Resync("sr", 0)]
+    assert host.runner.ticks_processed == 0
+    assert host.runner.telemetry.get("ticks_dropped_before_resync") == 3
