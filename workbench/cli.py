@@ -79,14 +79,16 @@ def _up(args: argparse.Namespace) -> int:
     try:
         # Before the run folder is touched: another run up on this config's
         # supervisor address (a second `up`, a notebook) keeps its folder.
-        address = host_config(cfg, args.runners).bus.telemetry_address
-        if tcp_in_use(address):
-            print(
-                f"error: {address} (bus.telemetry_address) is in use: is run "
-                f"{cfg.run_id!r} or another on these ports up already?",
-                file=sys.stderr,
-            )
-            return EXIT_TEMPORARY
+        bus = host_config(cfg, args.runners).bus
+        for field in ("telemetry", "command", "signals", "events", "ticks", "control"):
+            address = getattr(bus, f"{field}_address")
+            if tcp_in_use(address):  # another host's address is not in use here
+                print(
+                    f"error: {address} (bus.{field}_address) is in use: is run "
+                    f"{cfg.run_id!r} or another on these ports up already?",
+                    file=sys.stderr,
+                )
+                return EXIT_TEMPORARY
         config_path = prepare_run_folder(cfg, args.runners)
         sup = Supervisor(cfg, runners=args.runners, config_path=config_path)
     except ConfigurationError as e:

@@ -212,3 +212,24 @@ def test_a_second_up_on_a_running_replay_leaves_its_folder_alone(tmp_path):
     finally:
         first.terminate()
         first.communicate(timeout=60)
+
+
+def test_up_beside_a_run_holding_its_command_address_exits_75_naming_it(tmp_path):
+    # demo.toml and paper.toml share the default command address: the executor
+    # was restarted on the busy port forever.
+    import zmq
+
+    command = f"tcp://127.0.0.1:{free_port()}"
+    cfg = make_config(tmp_path, bus={"command_address": command})
+    ctx = zmq.Context()
+    squatter = ctx.socket(zmq.REP)  # another run's executor
+    squatter.bind(command)
+    p = up(cfg.save(tmp_path / "c.toml"))
+    try:
+        _out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(10)
+        ctx.destroy(linger=0)
+    assert p.returncode == 75 and f"{command} (bus.command_address) is in use" in err, err

@@ -24,7 +24,10 @@ SECRET_ENV = tuple(f"WORKBENCH__GATEWAY__EXCHANGE__{n.upper()}" for n in SECRET_
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=True)
+    # As every config section: no infinity or NaN (stale_after_s = inf turned the alert off).
+    model_config = ConfigDict(
+        extra="forbid", frozen=False, validate_assignment=True, allow_inf_nan=False
+    )
 
 
 class ExchangeConfig(_Section):

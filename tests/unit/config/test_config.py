@@ -245,3 +245,8 @@ def test_a_bad_value_from_the_environment_names_the_variable(tmp_path, monkeypat
             "Input should be greater than or equal to 0 (got -1)",
         ]
     )
+
+
+def test_an_exchange_setting_of_infinity_is_a_configuration_error(tmp_path):
+    with pytest.raises(ConfigurationError, match=r"gateway\.exchange\.stale_after_s"):
+        load_config(write(tmp_path, "[gateway.exchange]\nstale_after_s = inf\n"))
