@@ -80,9 +80,13 @@ def _up(args: argparse.Namespace) -> int:
         # Before the run folder is touched: another run up on this config's
         # supervisor address (a second `up`, a notebook) keeps its folder.
         bus = host_config(cfg, args.runners).bus
-        for field in ("telemetry", "command", "signals", "events", "ticks", "control"):
+        here = set(args.runners or [cfg.gateway.id, cfg.executor.id])
+        binds = ["telemetry"]  # this host's supervisor; then what its runners bind
+        binds += ["command", "signals", "events"] if cfg.executor.id in here else []
+        binds += ["ticks", "control"] if cfg.gateway.id in here else []
+        for field in binds:
             address = getattr(bus, f"{field}_address")
-            if tcp_in_use(address):  # another host's address is not in use here
+            if tcp_in_use(address):
                 print(
                     f"error: {address} (bus.{field}_address) is in use: is run "
                     f"{cfg.run_id!r} or another on these ports up already?",
