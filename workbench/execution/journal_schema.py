@@ -11,9 +11,10 @@ symbol's last market price, so a restarted executor values its positions
 executor still asks for them. Version 4 adds ``meta`` with the journal's
 ``client_id_salt``, random, made once when the journal is created or migrated
 and mixed into every new client order id, so two journals (runs) on one
-account never send the same id; orders already journaled keep theirs. A
-journal is migrated in one transaction when opened; one of a newer version
-is refused.
+account never send the same id; orders already journaled keep theirs. Its
+migration also takes the fees paid before each ``risk_days`` day off that
+day's start (the daily loss counts fees since version 4). A journal is
+migrated in one transaction when opened; one of a newer version is refused.
 """
 
 from __future__ import annotations
@@ -124,6 +125,14 @@ def open_schema(db: sqlite3.Connection, path: str) -> None:
         elif version == 0:
             _migrate_0_to_1(db)
         _run(db, _V2_NEW_TABLES + _V3_NEW_TABLES + _V4_NEW_TABLES)
+        if has_orders and version < 4:
+            # Days started before version 4 were valued before fees; the daily
+            # loss now counts them, so take off what was paid before each day.
+            db.execute(
+                "UPDATE risk_days SET start_pnl = start_pnl - (SELECT COALESCE(SUM(fee), 0) "
+                "FROM fills WHERE ts_ns < CAST(strftime('%s', risk_days.day) AS INTEGER) "
+                "* 1000000000)"
+            )
         db.execute(
             "INSERT OR IGNORE INTO meta VALUES ('client_id_salt', ?)", (new_client_id_salt(),)
         )

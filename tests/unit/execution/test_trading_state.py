@@ -377,6 +377,35 @@ def test_fees_count_against_max_daily_loss_and_are_still_counted_after_a_restart
     assert ex.journal.orders()[-1]["reason"] == "trading halted"
 
 
+def test_a_day_started_before_fees_counted_is_not_halted_by_the_fees_paid_before_it(
+    journal_path,
+):
+    # A version 3 journal's day start was valued before fees; counting every fee
+    # ever paid against it halted an executor upgraded mid-day at once.
+    import sqlite3
+
+    def executor(limit: float) -> Executor:
+        return Executor(
+            SimulatedBroker(fee_per_order=5.0), Journal(journal_path),
+            RiskConfig(max_daily_loss=limit), make_breaker(3, 60), Telemetry(), lambda e: None,
+            replay=True,
+        )  # fmt: skip
+
+    ex = executor(1_000)
+    for i in range(1, 41):  # 200 paid the day before
+        ex.on_signal(sig(i, Side.BUY if i % 2 else Side.SELL, ts_ns=DAY - 10 * 3600 * NS + i))
+    ex.on_signal(sig(41, Side.BUY, ts_ns=DAY + NS))  # today's first: 5 more paid
+    ex.journal.close()
+    with sqlite3.connect(journal_path) as db:  # what version 3 journaled: no fees in it
+        db.execute("UPDATE risk_days SET start_pnl = 0.0 WHERE day = '2024-03-01'")
+        db.execute("DROP TABLE meta")
+        db.execute("PRAGMA user_version = 3")
+    ex = executor(100)
+    assert ex.journal.risk_day("2024-03-01") == -200.0
+    ex.on_signal(sig(42, Side.SELL, ts_ns=DAY + 2 * NS))
+    assert ex.trading_state is TradingState.ACTIVE  # today: -10 of 100
+
+
 def test_zero_max_daily_loss_never_halts():
     h = Harness(Journal(":memory:"), replay=True)
     h.ex.on_signal(sig(1, price=100.0))
