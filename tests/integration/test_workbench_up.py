@@ -172,15 +172,21 @@ def test_a_replay_file_that_cannot_be_read_fails_at_once_naming_the_field(tmp_pa
     assert "restarts" not in err
 
 
-def test_up_whose_own_address_is_busy_says_so_and_exits_75(tmp_path):
+@pytest.mark.parametrize(
+    ("field", "kind"),
+    [
+        ("telemetry", "SUB"),  # another run's supervisor: a traceback and exit 1 before
+        ("command", "REP"),  # another run's executor (demo.toml and paper.toml share it):
+    ],  # its executor was restarted on the busy port forever
+)
+def test_up_beside_a_run_holding_an_address_exits_75_naming_it(tmp_path, field, kind):
     import zmq
 
-    telemetry = f"tcp://127.0.0.1:{free_port()}"
-    bus = {"telemetry_address": telemetry, "bind_retry_attempts": 2, "bind_retry_max_wait_ms": 50}
-    cfg = make_config(tmp_path, bus=bus)
+    address = f"tcp://127.0.0.1:{free_port()}"
+    cfg = make_config(tmp_path, bus={f"{field}_address": address})
     ctx = zmq.Context()
-    squatter = ctx.socket(zmq.SUB)
-    squatter.bind(telemetry)  # another run's supervisor, say
+    squatter = ctx.socket(getattr(zmq, kind))
+    squatter.bind(address)
     p = up(cfg.save(tmp_path / "c.toml"))
     try:
         _out, err = p.communicate(timeout=60)
@@ -190,7 +196,7 @@ def test_up_whose_own_address_is_busy_says_so_and_exits_75(tmp_path):
             p.wait(10)
         ctx.destroy(linger=0)
     assert p.returncode == 75, err
-    assert f"{telemetry} (bus.telemetry_address) is in use" in err and "Traceback" not in err
+    assert f"{address} (bus.{field}_address) is in use" in err and "Traceback" not in err
     assert not cfg.run_path().exists()  # the running run's folder is left alone
 
 
@@ -212,24 +218,3 @@ def test_a_second_up_on_a_running_replay_leaves_its_folder_alone(tmp_path):
     finally:
         first.terminate()
         first.communicate(timeout=60)
-
-
-def test_up_beside_a_run_holding_its_command_address_exits_75_naming_it(tmp_path):
-    # demo.toml and paper.toml share the default command address: the executor
-    # was restarted on the busy port forever.
-    import zmq
-
-    command = f"tcp://127.0.0.1:{free_port()}"
-    cfg = make_config(tmp_path, bus={"command_address": command})
-    ctx = zmq.Context()
-    squatter = ctx.socket(zmq.REP)  # another run's executor
-    squatter.bind(command)
-    p = up(cfg.save(tmp_path / "c.toml"))
-    try:
-        _out, err = p.communicate(timeout=60)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait(10)
-        ctx.destroy(linger=0)
-    assert p.returncode == 75 and f"{command} (bus.command_address) is in use" in err, err
