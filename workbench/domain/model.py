@@ -118,6 +118,10 @@ class Signal:
         """The stable signal id for a strategy's ``seq``-th signal."""
         return f"{strategy_id}:{seq}"
 
+    def has_own_id(self) -> bool:
+        """Whether ``id`` is `make_id` of its own strategy and seq (no other sender's)."""
+        return self.id == self.make_id(self.strategy_id, self.seq)
+
 
 class OrderStatus(enum.StrEnum):
     """Lifecycle of an order (see `workbench.domain.orders.OrderState`)."""

@@ -201,7 +201,7 @@ class Executor:
         for s in signals:
             if self.allowed is not None and s.strategy_id not in self.allowed:
                 self._refuse(s, "signal_refused")
-            elif not finite_numbers(s) or s.id != Signal.make_id(s.strategy_id, s.seq):
+            elif not finite_numbers(s) or not s.has_own_id():
                 self._refuse(s, "signal_invalid")  # NaN cannot be journaled; ids are per sender
             else:
                 kept.append(s)

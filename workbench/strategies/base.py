@@ -118,7 +118,7 @@ def checked(strategy: Strategy, signals: list[Signal]) -> list[Signal]:
             ``Signal.make_id(strategy_id, seq)`` (the executor would refuse it).
     """
     for s in signals:
-        if s.strategy_id != strategy.strategy_id or s.id != Signal.make_id(s.strategy_id, s.seq):
+        if s.strategy_id != strategy.strategy_id or not s.has_own_id():
             raise StrategyError(
                 f"strategy {strategy.strategy_id!r} made signal {s.id!r} of strategy "
                 f"{s.strategy_id!r} with seq {s.seq}: a signal's strategy_id must be its "

@@ -9,7 +9,16 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-ERROR_EVENTS = ("configuration_error", "temporary_error", "runner_crashed")
+from workbench.exceptions import (
+    ConfigurationError,
+    StrategyError,
+    TemporaryError,
+    WorkbenchError,
+)
+
+ERROR_EVENTS = frozenset(
+    c.log_event for c in (WorkbenchError, ConfigurationError, TemporaryError, StrategyError)
+)
 """What a runner logs as it exits on an error (`runners._main`), with ``error``."""
 
 
