@@ -13,7 +13,8 @@ after the exchange took the order) the client looks the order up by its client
 order id, and tries again only when the exchange says it has no such order; a
 look-up that fails too leaves the order in doubt (Binance takes a filled
 order's client id again, so a blind re-send may be a second order). A
-"duplicate order" answer means an open order has the id: looked up too. An
+"duplicate order" answer means an open order has the id: looked up too, and
+in doubt if the look-up does not find it (never created again). An
 order found by the client order id is taken as this one only if its symbol,
 side and quantity match; otherwise it is someone else's (another journal's,
 one placed by hand) and the submit is refused, never adopted. Errors are
@@ -135,8 +136,9 @@ class CcxtVenue:
         Raises:
             ConfigurationError: the key was refused.
             TemporaryError: no attempt got an answer and the order was not
-                found by its client order id, or the look-up got no answer
-                either: it is in doubt; `query` it later, never re-send it.
+                found by its client order id, the look-up got no answer
+                either, or a "duplicate order" answer's look-up found nothing:
+                it is in doubt; `query` it later, never re-send it.
         """
         if not _CLIENT_ID_OK.match(client_id):
             raise OrderRejected(client_id, "client order id must be 1-36 of [A-Za-z0-9._:-]")
@@ -180,6 +182,17 @@ class CcxtVenue:
                 ) from e
             if found is not None:
                 return self._adopt(found, symbol, side, qty)
+            if isinstance(last, OrderRejected):
+                # "Duplicate order" said an open order has the id; a look-up that
+                # cannot find it lags behind the exchange, and if that order closed
+                # meanwhile, another create would be taken as a second order.
+                self.stats["submit_in_doubt"] += 1
+                log.error("order_in_doubt", client_order_id=client_id, error="duplicate unfound")
+                raise TemporaryError(
+                    f"{self.name} create_order {client_id}: in doubt: the exchange "
+                    "answered 'Duplicate order' but its look-up by client order id "
+                    "finds no such order"
+                )
             time.sleep(delay)
             delay = min(delay * 2, self.cfg.reconnect_max_s)
         raise TemporaryError(f"{self.name} create_order {client_id}: in doubt after {last}")

@@ -145,6 +145,24 @@ def test_a_client_id_is_refused_only_while_its_order_is_open_as_on_binance(
     assert venue.query("sr-1:9", SYMBOL).venue_order_id == anew.order.venue_order_id
 
 
+def test_a_duplicate_whose_look_up_finds_nothing_is_in_doubt_and_never_sent_again(
+    server: BinanceServer, venue: CcxtVenue
+) -> None:
+    first = venue.submit("sr-1:12", SYMBOL, "buy", 1.0, 1.0, "limit")  # rests
+    assert first.accepted and first.order.status == "open"
+
+    def close_it() -> None:  # it fills (here: is cancelled) while the look-up lags
+        server.exchange.cancel(server.exchange.by_client_id("sr-1:12"))
+
+    server.fail_next("not_found", method="GET", then=close_it)
+    with pytest.raises(TemporaryError, match="in doubt"):
+        venue.submit("sr-1:12", SYMBOL, "buy", 1.0, 1.0, "limit")  # "Duplicate order"
+    # The id was open a moment ago: a create now would be a second order.
+    assert len(_server_orders(server, "sr-1:12")) == 1
+    assert server.requests["POST order"] == 2
+    assert venue.stats["submit_in_doubt"] == 1
+
+
 def test_an_exchange_that_stays_down_leaves_the_order_in_doubt(
     server: BinanceServer, venue: CcxtVenue
 ) -> None:
