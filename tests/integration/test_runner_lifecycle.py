@@ -34,11 +34,15 @@ class FakeGateway:
         self.pub.send_multipart(codec.encode(payload, "fake-gw", 1, self.seq, time.time_ns()))
 
     def await_subscriber(self, timeout_s: float = 15) -> Ack | Resync:
+        """The handshake's answer; a resync is served (echoed) as the gateway does."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             self.send(Marker(0))
             if self.ctl.poll(50):
-                return codec.decode(self.ctl.recv_multipart()).payload
+                answer = codec.decode(self.ctl.recv_multipart()).payload
+                if isinstance(answer, Resync):
+                    self.send(Marker(0, answer.subscriber, answer.nonce))
+                return answer
         raise AssertionError("strategy never acknowledged the handshake")
 
     def close(self) -> None:
@@ -66,7 +70,8 @@ def test_strategy_drops_malformed_tick_frames_and_keeps_trading(tmp_path, runner
         runner_procs.start("executor", "executor", path)
         runner_procs.start("strategy", "strategy", path)
         # A replay strategy's first answer: every tick after its saved state (none: 0).
-        assert gw.await_subscriber() == Resync("sr", 0)
+        answer = gw.await_subscriber()
+        assert isinstance(answer, Resync) and (answer.subscriber, answer.after_seq) == ("sr", 0)
         for frames in (
             [b"tick/XYZ/", b"\xc1"],
             [

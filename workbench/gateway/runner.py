@@ -98,7 +98,7 @@ class GatewayRunner(Runner):
         while env is not None:
             p = env.payload
             if isinstance(p, Resync) and self.window.knows(p.subscriber):
-                self._resync(p.subscriber, p.after_seq)
+                self._resync(p)
             elif isinstance(p, Ack):
                 verdict = self.window.on_ack(p.stream, p.upto)
                 if verdict == "unknown":
@@ -116,9 +116,15 @@ class GatewayRunner(Runner):
             self._next_control_drain = now + LIVE_CONTROL_DRAIN_S
             self._drain_credits(0)
 
-    def _resync(self, subscriber: str, after_tick_seq: int) -> None:
-        """A restarted strategy asks for every tick after its last saved one."""
+    def _resync(self, request: Resync) -> None:
+        """A restarted strategy asks for every tick after its last saved one.
+
+        The echo goes first: what the strategy gets before it was sent before
+        this request was served, and it drops that.
+        """
+        subscriber, after_tick_seq = request.subscriber, request.after_seq
         self.window.on_resync(subscriber)
+        self._ticks.send(Marker(self.window.mark, subscriber, request.nonce))
         if not self._ready:
             return  # a fresh stream from tick 1 is coming anyway; it skips what it has
         retained = self.window.retained()

@@ -24,8 +24,10 @@ UTC. Payloads per kind (compact arrays, never pickle):
     hb     role, pid, state, {counters}, {extra}
     evt    name, {data}
     ack    stream, upto                         (everything of ``stream`` up to ``upto`` is safe)
-    resync subscriber, after_seq                (a restarted strategy asks for ticks again)
-    mark   mark                                 (gateway flow-control barrier)
+    resync subscriber, after_seq, nonce         (a restarted strategy asks for ticks again)
+    mark   mark [, resync_of, nonce]            (gateway flow-control barrier; with the two
+                                                fields, the echo of a resync, sent before
+                                                the batches re-sent for it)
     cmd    name, {args}                         (operator command: halt, resume, state)
 
 Heartbeat ``extra`` contents per role (besides ``latency`` and ``uptime_s``),
@@ -166,8 +168,12 @@ _FIELDS: dict[type, Any] = {
         p.stream,
         [p.stream, p.upto, [list(r) for r in p.missing]] if p.missing else [p.stream, p.upto],
     ),
-    Resync: lambda p: (KIND_RESYNC, p.subscriber, [p.subscriber, p.after_seq]),
-    Marker: lambda p: (KIND_MARK, "", [p.mark]),
+    Resync: lambda p: (KIND_RESYNC, p.subscriber, [p.subscriber, p.after_seq, p.nonce]),
+    Marker: lambda p: (
+        KIND_MARK,
+        "",
+        [p.mark, p.resync_of, p.nonce] if p.resync_of else [p.mark],
+    ),
     Command: lambda p: (KIND_COMMAND, p.name, [p.name, p.args]),
 }
 """Payload type -> (kind, topic key, payload fields): one dict look-up per message sent."""
@@ -280,15 +286,20 @@ def _build(kind: str, a: list[Any]) -> Payload:
             raise CodecError("ack fields have wrong types")
         return Ack(stream, upto, missing_ranges(rest[0], upto) if rest else ())
     if kind == KIND_RESYNC:
-        sub, after = a
-        if type(sub) is not str or not _is_int(after):
+        sub, after, nonce = a
+        if type(sub) is not str or not _is_int(after) or not _is_int(nonce):
             raise CodecError("resync fields have wrong types")
-        return Resync(sub, after)
+        return Resync(sub, after, nonce)
     if kind == KIND_MARK:
-        (mark,) = a
+        mark, *echo = a
         if not _is_int(mark):
             raise CodecError("marker must be an integer")
-        return Marker(mark)
+        if not echo:
+            return Marker(mark)
+        sub, nonce = echo
+        if type(sub) is not str or not sub or not _is_int(nonce):
+            raise CodecError("resync echo fields have wrong types")
+        return Marker(mark, sub, nonce)
     if kind == KIND_COMMAND:
         name, args = a
         if type(name) is not str or type(args) is not dict:

@@ -49,8 +49,9 @@ def samples() -> list[Payload]:
         Heartbeat("gateway", 42, "running", {"ticks_out": 2}, {"latency_us": [1, 2]}),
         Event("order_filled", {"order_id": "O-sr-1:1", "price": 100.01, "when": _EPOCH}),
         Ack("sr-1", 7),
-        Resync("sr-1", 41),
+        Resync("sr-1", 41, 977),
         Marker(3),
+        Marker(3, "sr-1", 977),
         Command("halt", {"flatten": True}),
         Signal(
             "sr-1:2",

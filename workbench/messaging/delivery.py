@@ -6,7 +6,8 @@ the objects here; the runners only move bytes and call them with the time.
 - **gateway -> strategy (replay).** `CreditWindow` is the gateway's side: it
   numbers flow-control marks, keeps what each subscriber has acknowledged
   (`Ack` of a mark), bounds the batches in flight and retains the batches a
-  restarted subscriber may ask for again (`Resync`).
+  restarted subscriber may ask for again (`Resync`). `Rejoin` is a
+  subscriber's side of that request.
 - **strategy -> executor (always).** `Outbox` is the strategy's side: every
   signal stays in it, saved with the strategy's state before it is sent, until
   the executor acknowledges it (`Ack` of a signal seq); what stays
@@ -134,6 +135,32 @@ class CreditWindow(Generic[T]):
     def done(self) -> bool:
         """Every subscriber acked the last mark."""
         return self.min_acked() >= self.mark
+
+
+class Rejoin:
+    """A replay subscriber's way into the stream when it starts (or restarts).
+
+    It answers marks with a `Resync` carrying ``nonce`` (again every
+    ``retry_s``: a restarted gateway loses the request) and drops ticks until
+    the gateway's echo of that nonce: batches sent before the request was
+    served may run past the saved tick, and the re-sent ones follow the echo.
+    """
+
+    def __init__(self, nonce: int, retry_s: float = 0.5) -> None:
+        self.nonce, self.retry_s = nonce, retry_s
+        self.joined = False
+        self._asked_at = -math.inf
+
+    def ask(self, now: float) -> bool:
+        """A plain mark came before the echo: True when the resync is to be sent now."""
+        if self.joined or now - self._asked_at < self.retry_s:
+            return False
+        self._asked_at = now
+        return True
+
+    def on_echo(self, nonce: int) -> None:
+        """The gateway served a resync of ours; what follows is the stream again."""
+        self.joined = self.joined or nonce == self.nonce
 
 
 # -- strategy -> executor ---------------------------------------------------------

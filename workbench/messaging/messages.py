@@ -56,17 +56,29 @@ class Ack:
 
 @dataclass(frozen=True, slots=True)
 class Resync:
-    """A subscriber asks for every tick after ``after_seq`` (its first answer to a mark)."""
+    """A subscriber asks for every tick after ``after_seq`` (its first answer to a mark).
+
+    ``nonce`` comes back in the gateway's echo (`Marker.resync_of`), sent before
+    the re-sent batches: what arrives before the echo was sent before the
+    request was served, and may run past ``after_seq``.
+    """
 
     subscriber: str
     after_seq: int
+    nonce: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Marker:
-    """A flow-control barrier in the tick stream; subscribers ack it with `Ack`."""
+    """A flow-control barrier in the tick stream; subscribers ack it with `Ack`.
+
+    With ``resync_of`` set it is the echo of that subscriber's `Resync` with
+    ``nonce``, sent just before the batches re-sent for it; no one acks an echo.
+    """
 
     mark: int
+    resync_of: str = ""
+    nonce: int = 0
 
 
 @dataclass(frozen=True, slots=True)

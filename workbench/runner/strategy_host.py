@@ -16,13 +16,14 @@ on close, whether or not the strategy reports events.
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any
 
 from workbench.domain.model import Signal, TickBatch
 from workbench.domain.orders import OrderEvent
 from workbench.messaging.codec import Ack, EndOfStream, Envelope, Marker, Resync, pack
-from workbench.messaging.delivery import Outbox
+from workbench.messaging.delivery import Outbox, Rejoin
 from workbench.messaging.heartbeat_extras import StrategyExtra
 from workbench.messaging.ports import Receiver, Sender
 from workbench.runner.base import Runner
@@ -87,8 +88,9 @@ class StrategyRunner(Runner):
         self._saved_tick_seq = 0
         # A replay strategy's first answer to a mark is a resync from its last
         # saved tick (0 without state): one restarted before its first save
-        # must not ack, unseen, ticks sent to the process that died.
-        self._resync_pending = replay
+        # must not ack, unseen, ticks sent to the process that died. Until the
+        # gateway echoes it, ticks are dropped (see `Rejoin`).
+        self._rejoin = Rejoin(secrets.randbits(62)) if replay else None
         # Outcome hooks: in a replay, delivered at their tick position (see
         # workbench.strategies.outcomes); live, as they arrive.
         self._hooks = wants_outcomes(strategy) and acks is not None
@@ -234,26 +236,33 @@ class StrategyRunner(Runner):
         elif isinstance(p, Marker):
             self._on_marker(p)
         elif isinstance(p, EndOfStream):
-            self._on_eos(p)
+            if self._rejoin is None or self._rejoin.joined:  # else the gateway sends it again
+                self._on_eos(p)
         else:
             self.telemetry.inc("unexpected_messages")
 
     def _on_marker(self, marker: Marker) -> None:
-        if self._resync_pending:
-            # Not an ack: ask for the ticks after our saved state first; the
-            # gateway repeats its mark after re-sending them.
-            self._resync_pending = False
-            self._credits.send(Resync(self.runner_id, self.last_tick_seq))
+        rejoin = self._rejoin
+        if rejoin is not None and not rejoin.joined:
+            if marker.resync_of == self.runner_id:
+                rejoin.on_echo(marker.nonce)
+            elif not marker.resync_of and rejoin.ask(time.monotonic()):
+                # Not an ack: ask for the ticks after our saved state first; the
+                # gateway echoes this, re-sends them, then repeats its mark.
+                resync = Resync(self.runner_id, self.last_tick_seq, rejoin.nonce)
+                self._credits.send(resync)
             return
+        if marker.resync_of:
+            return  # another subscriber's rejoin (or a repeat of ours): nothing to ack
         if self._replay and (self._dirty or self.last_tick_seq != self._saved_tick_seq):
             self._persist()  # an ack promises we never need what came before it
         self._credits.send(Ack(self.runner_id, marker.mark))
 
     def _on_ticks(self, batch: TickBatch, origin_ns: int) -> None:
-        if self._replay:
-            if self._resync_pending:
-                # Sent before our resync (a restart mid-stream): they may start
-                # past our saved tick. The resync re-sends from there, these too.
+        if self._rejoin is not None:  # a replay
+            if not self._rejoin.joined:
+                # Sent before our resync was served (a restart mid-stream): they
+                # may start past our saved tick. It re-sends from there, these too.
                 self.telemetry.inc("ticks_dropped_before_resync", len(batch))
                 return
             skip = self.last_tick_seq - batch.first_seq + 1

@@ -138,10 +138,18 @@ def test_a_restarted_strategy_gets_the_batches_after_its_last_saved_tick(monkeyp
     r = Rig(monkeypatch, ["sr-1"], window_batches=4)
     r.strategy.send(Ack("sr-1", 0))
     r.step(2)
-    r.strategy.send(Resync("sr-1", 4))  # saved up to tick 4: batches from seq 5 again
+    r.strategy.send(Resync("sr-1", 4, 99))  # saved up to tick 4: batches from seq 5 again
     out = r.step()
+    # The echo first: what the strategy got before it was sent before the request was served.
+    assert out[0] == Marker(r.gw.window.mark, "sr-1", 99)
     assert batches(out)[:2] == [5, 7]
     assert r.telemetry.get("batches_resent") == 2
+
+
+def test_a_resync_before_the_stream_starts_is_echoed_too(monkeypatch):
+    r = Rig(monkeypatch, ["sr-1", "sr-2"])
+    r.strategy.send(Resync("sr-1", 0, 7))  # sr-2 has not joined: no stream yet
+    assert Marker(0, "sr-1", 7) in r.step()
 
 
 def test_no_subscriber_in_time_is_a_start_timeout(monkeypatch):

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workbench.messaging.delivery import CreditWindow, Gap, InboundSequence, Outbox
+from workbench.messaging.delivery import CreditWindow, Gap, InboundSequence, Outbox, Rejoin
 from workbench.messaging.messages import MAX_ACK_MISSING
 
 # -- CreditWindow -------------------------------------------------------------------
@@ -193,6 +193,27 @@ def test_live_mode_without_subscribers_has_no_flow_control_and_retains_nothing()
     assert w.retained() == []
     assert w.batches_sent == 5
     assert w.done()
+
+
+# -- Rejoin -------------------------------------------------------------------------
+
+
+def test_rejoin_asks_on_a_mark_and_again_only_after_the_retry_interval():
+    r = Rejoin(nonce=5, retry_s=0.5)
+    assert r.ask(10.0) and not r.joined
+    assert not r.ask(10.4)  # a mark republished every 50 ms: not a resync each
+    assert r.ask(10.5)  # unanswered (a restarted gateway lost it): asked again
+
+
+def test_rejoin_joins_only_on_the_echo_of_its_own_nonce():
+    r = Rejoin(nonce=5)
+    r.ask(0.0)
+    r.on_echo(4)  # an earlier process's request, served late
+    assert not r.joined
+    r.on_echo(5)
+    assert r.joined and not r.ask(99.0)
+    r.on_echo(4)  # a repeat served later changes nothing
+    assert r.joined
 
 
 # -- Outbox -------------------------------------------------------------------------

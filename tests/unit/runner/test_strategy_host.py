@@ -69,12 +69,20 @@ class Host:
         self.runner.on_start()
 
     def join(self, mark: int = 0) -> None:
-        """The gateway's mark and the replay strategy's answer (a resync) before any tick."""
-        from workbench.messaging.codec import Marker
+        """The gateway's mark, the replay strategy's answer (a resync) and its echo."""
+        from workbench.messaging.codec import Marker, Resync
 
         self.gateway.send(Marker(mark))
         self.runner.step(0)
-        self.credits.frames.clear()
+        (resync,) = self.credit_payloads()
+        assert isinstance(resync, Resync)
+        self.gateway.send(Marker(mark, resync.subscriber, resync.nonce))
+        self.runner.step(0)
+
+    def credit_payloads(self) -> list[Any]:
+        """What the strategy sent the gateway since the last call."""
+        rx = InprocReceiver(self.credits)
+        return [rx.recv(0).payload for _ in range(len(self.credits.frames))]
 
     def send_ticks(self, prices: list[float], first_seq: int = 1) -> None:
         n = len(prices)
@@ -301,13 +309,36 @@ def test_a_replay_strategy_drops_ticks_until_its_resync_and_asks_from_its_saved_
     # Processing them moved last_tick_seq to 502 and the resync asked for the
     # ticks after 502: ticks 1-499 were never traded.
     from workbench.messaging.codec import Marker, Resync
-    from workbench.messaging.inproc import InprocReceiver
 
     host = Host(tmp_path, replay=True)
     host.send_ticks([101.0, 100.5, 100.0], first_seq=500)
     host.gateway.send(Marker(20))
     host.runner.step(0)
-    rx = InprocReceiver(host.credits)
-    assert [rx.recv(0).payload for _ in range(len(host.credits.frames))] == [Resync("sr", 0)]
+    (resync,) = host.credit_payloads()
+    assert resync == Resync("sr", 0, host.runner._rejoin.nonce)
     assert host.runner.ticks_processed == 0
+    assert host.runner.telemetry.get("ticks_dropped_before_resync") == 3
+
+
+def test_ticks_sent_before_the_gateway_served_the_resync_are_dropped_until_its_echo(tmp_path):
+    # The race: the gateway had batches 100.. in flight when the resync reached it.
+    # Processed, they moved last_tick_seq past the re-sent ticks 1-3, which were
+    # then skipped as seen: ticks 1-99 never reached the strategy.
+    from workbench.messaging.codec import EndOfStream, Marker
+
+    host = Host(tmp_path, replay=True)
+    host.gateway.send(Marker(20))
+    host.runner.step(0)
+    (resync,) = host.credit_payloads()
+    host.send_ticks([101.0, 100.5, 100.0], first_seq=100)  # sent before the resync was served
+    host.gateway.send(EndOfStream("gateway", 102, 102))  # the stream had ended, too
+    host.gateway.send(Marker(20))  # a plain mark meanwhile: no ack, and not asked again yet
+    host.gateway.send(Marker(20, "other", resync.nonce))  # another strategy's echo
+    host.runner.step(0)
+    assert host.runner.ticks_processed == 0 and not host.runner.eos_seen
+    assert host.credit_payloads() == []
+    host.gateway.send(Marker(20, "sr", resync.nonce))  # served: the echo, then the re-sent
+    host.send_ticks([101.0, 100.5, 100.0], first_seq=1)
+    host.send_ticks([101.0, 100.5, 100.0], first_seq=100)
+    assert host.runner.ticks_processed == 6 and host.runner.last_tick_seq == 102
     assert host.runner.telemetry.get("ticks_dropped_before_resync") == 3
