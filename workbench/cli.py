@@ -73,7 +73,7 @@ def _up(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    from workbench.messaging.zmq_adapters import tcp_in_use
+    from workbench.messaging.binding import address_in_use
     from workbench.supervisor.hosts import host_config
 
     try:
@@ -86,7 +86,7 @@ def _up(args: argparse.Namespace) -> int:
         binds += ["ticks", "control"] if cfg.gateway.id in here else []
         for field in binds:
             address = getattr(bus, f"{field}_address")
-            if tcp_in_use(address):
+            if address_in_use(address):
                 print(
                     f"error: {address} (bus.{field}_address) is in use: is run "
                     f"{cfg.run_id!r} or another on these ports up already?",

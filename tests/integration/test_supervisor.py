@@ -243,7 +243,7 @@ def test_configuration_error_fails_at_once_without_restarts(tmp_path, supervisor
 def test_a_supervisor_that_cannot_bind_fails_at_start_not_silently(tmp_path):
     import socket
 
-    from workbench.messaging.zmq_adapters import AddressInUse
+    from workbench.messaging.binding import AddressInUse
 
     holder = socket.socket()
     holder.bind(("127.0.0.1", 0))

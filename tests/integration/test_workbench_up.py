@@ -173,16 +173,18 @@ def test_a_replay_file_that_cannot_be_read_fails_at_once_naming_the_field(tmp_pa
 
 
 @pytest.mark.parametrize(
-    ("field", "kind"),
+    ("field", "kind", "scheme"),
     [
-        ("telemetry", "SUB"),  # another run's supervisor: a traceback and exit 1 before
-        ("command", "REP"),  # another run's executor (demo.toml and paper.toml share it):
-    ],  # its executor was restarted on the busy port forever
+        ("telemetry", "SUB", "tcp"),  # another run's supervisor: a traceback and exit 1 before
+        ("command", "REP", "tcp"),  # another run's executor (demo.toml and paper.toml share
+        # it): its executor was restarted on the busy port forever
+        ("signals", "PULL", "ipc"),  # another run's executor: its signals path was taken over
+    ],
 )
-def test_up_beside_a_run_holding_an_address_exits_75_naming_it(tmp_path, field, kind):
+def test_up_beside_a_run_holding_an_address_exits_75_naming_it(tmp_path, field, kind, scheme):
     import zmq
 
-    address = f"tcp://127.0.0.1:{free_port()}"
+    address = f"tcp://127.0.0.1:{free_port()}" if scheme == "tcp" else f"ipc://{tmp_path / 'held'}"
     cfg = make_config(tmp_path, bus={f"{field}_address": address})
     ctx = zmq.Context()
     squatter = ctx.socket(getattr(zmq, kind))

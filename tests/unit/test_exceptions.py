@@ -6,7 +6,7 @@ import pytest
 
 from workbench import exceptions as ex
 from workbench.gateway import runner as gateway_runner
-from workbench.messaging.zmq_adapters import AddressInUse
+from workbench.messaging.binding import AddressInUse
 
 
 @pytest.mark.parametrize(

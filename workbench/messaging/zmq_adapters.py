@@ -1,33 +1,26 @@
 """ZeroMQ adapters for the messaging ports: PUB/SUB, PUSH/PULL.
 
 Every socket gets the bus settings: reconnect interval and its backoff cap,
-ZMTP heartbeats to notice dead peers, linger. A bind that finds its address in
-use is retried with exponential backoff (tenacity) before a clear error.
+ZMTP heartbeats to notice dead peers, linger. Binds go through
+`workbench.messaging.binding` (retries on a busy address).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
-import structlog
 import zmq
 
 from workbench.config import BusConfig
 from workbench.exceptions import CodecError, TemporaryError
 from workbench.messaging import codec, security
+from workbench.messaging.binding import bind, ensure_ipc_dir
 from workbench.messaging.codec import Envelope, Payload
 from workbench.messaging.frames import Packer
 from workbench.messaging.sequencing import SequenceTracker
 from workbench.messaging.subscriptions import Subscriptions
 from workbench.telemetry import BurstLog, Telemetry
-
-log = structlog.get_logger()
-
-
-class AddressInUse(TemporaryError):
-    """A bind kept failing because another process holds the address."""
 
 
 def _configure(sock: zmq.Socket, bus: BusConfig) -> None:
@@ -40,63 +33,10 @@ def _configure(sock: zmq.Socket, bus: BusConfig) -> None:
         sock.setsockopt(zmq.HEARTBEAT_TTL, bus.zmq_heartbeat_timeout_ms)
 
 
-def _ensure_ipc_dir(address: str) -> None:
-    if address.startswith("ipc://"):
-        Path(address[len("ipc://") :]).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-
-
 # Plain ints: ``getsockopt(zmq.EVENTS) & zmq.POLLIN`` on the enums costs twice as
 # much (enum.Flag arithmetic), on a check every receive loop makes.
 _EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
-
-BIND_FIRST_WAIT_S = 0.02  # the first back-off; tenacity doubles it from there
-
-
-def bind(sock: zmq.Socket, address: str, bus: BusConfig) -> None:
-    """Bind with retries on address-in-use.
-
-    Raises:
-        AddressInUse: still in use after ``bus.bind_retry_attempts`` tries.
-    """
-    _ensure_ipc_dir(address)
-
-    def in_use(e: BaseException) -> bool:
-        return isinstance(e, zmq.ZMQError) and e.errno == zmq.EADDRINUSE
-
-    def busy(e: zmq.ZMQError) -> Exception:
-        if in_use(e):
-            return AddressInUse(
-                f"{address}: address already in use after {bus.bind_retry_attempts} attempts "
-                f"over {time.monotonic() - started:.1f} s; is another run using it?"
-            )
-        return TemporaryError(f"{address}: cannot bind: {e}")
-
-    started = time.monotonic()
-    try:
-        sock.bind(address)  # the usual case: free at once
-        return
-    except zmq.ZMQError as e:
-        if not in_use(e) or bus.bind_retry_attempts <= 1:
-            raise busy(e) from e
-    # Busy: retry with backoff. tenacity (it imports tornado: 2 MB) loads only now.
-    import tenacity
-
-    log.warning("bind_retrying", address=address, attempt=1)
-    time.sleep(min(BIND_FIRST_WAIT_S, bus.bind_retry_max_wait_ms / 1000))
-    retrying = tenacity.Retrying(
-        retry=tenacity.retry_if_exception(in_use),
-        wait=tenacity.wait_exponential(multiplier=0.02, max=bus.bind_retry_max_wait_ms / 1000),
-        stop=tenacity.stop_after_attempt(bus.bind_retry_attempts - 1),
-        before_sleep=lambda rs: log.warning(
-            "bind_retrying", address=address, attempt=rs.attempt_number + 1
-        ),
-        reraise=True,
-    )
-    try:
-        retrying(sock.bind, address)
-    except zmq.ZMQError as e:
-        raise busy(e) from e
 
 
 class ZmqSender:
@@ -132,7 +72,7 @@ class ZmqSender:
         if bind_it:
             bind(self.sock, address, bus)
         else:
-            _ensure_ipc_dir(address)
+            ensure_ipc_dir(address)
             self.sock.connect(address)
         self.address = address
         self.sender_id = sender_id
@@ -231,7 +171,7 @@ class ZmqReceiver:
         if bind_it:
             bind(self.sock, address, bus)
         else:
-            _ensure_ipc_dir(address)
+            ensure_ipc_dir(address)
             self.sock.connect(address)
         self.address = address
         self.name = name or address
@@ -341,21 +281,6 @@ class ZmqReplier(ZmqReceiver):
             codec.encode(payload, self.sender_id, self.epoch, self._replies, time.time_ns())
         )
         self._owed = False
-
-
-def tcp_in_use(address: str) -> bool:
-    """Whether something is bound to the tcp ``address`` now (an ipc one cannot be told)."""
-    if not address.startswith("tcp://"):
-        return False
-    sock = zmq.Context.instance().socket(zmq.PULL)
-    sock.setsockopt(zmq.LINGER, 0)
-    try:
-        sock.bind(address)
-    except zmq.ZMQError as e:
-        return e.errno == zmq.EADDRINUSE
-    finally:
-        sock.close()
-    return False
 
 
 def request(
