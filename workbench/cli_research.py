@@ -17,8 +17,29 @@ def _parse_overrides(items: list[str]) -> dict[str, float | bool]:
         if not sep:
             raise ValueError(f"--set takes NAME=VALUE, got {item!r}")
         low = raw.strip().lower()
-        out[key.strip()] = low == "true" if low in ("true", "false") else float(raw)
+        if low in ("true", "false"):
+            out[key.strip()] = low == "true"
+            continue
+        try:
+            out[key.strip()] = float(raw)
+        except ValueError:
+            raise ValueError(
+                f"--set {item}: {key.strip()} takes a number (or true/false), not {raw!r}"
+            ) from None
     return out
+
+
+def _speed(text: str) -> float:
+    """A replay speed: finite and >= 0 (0 = as fast as possible)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (0 <= value < float("inf")):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: 0 (as fast as possible) or a multiple of real time > 0"
+        )
+    return value
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -240,7 +261,7 @@ def add_research_parsers(sub) -> None:
     rp = sub.add_parser("replay", help="replay a tick file through the pipeline")
     rp.add_argument("--config", required=True)
     rp.add_argument("--data", default=None, help="tick file; default: the config's replay path")
-    rp.add_argument("--speed", type=float, default=0.0, help="0 = as fast as possible")
+    rp.add_argument("--speed", type=_speed, default=0.0, help="0 = as fast as possible")
     rp.add_argument("--mode", choices=["wire", "fast"], default="wire")
     rp.add_argument("--out", default=None, help="folder for results and report.html")
     rp.add_argument(
@@ -268,7 +289,7 @@ def add_research_parsers(sub) -> None:
     rn.add_argument("--config", default=None)
     rn.add_argument("--data", default=None)
     rn.add_argument("--mode", choices=["wire", "fast"], default=None)
-    rn.add_argument("--speed", type=float, default=None)
+    rn.add_argument("--speed", type=_speed, default=None)
     rn.set_defaults(func=_replay_notebook)
 
     pr = sub.add_parser("promote", help="write a config from a replay that passes thresholds")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from workbench.cli import main as cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,6 +77,26 @@ def test_replay_with_a_bad_override_exits_2(capsys):
         == 2
     )
     assert "cannot override condition field 'colour'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        # Was "could not convert string to float: 'abc'": no field, no flag.
+        (["--set", "turning_point=abc"], "--set turning_point=abc: turning_point takes a number"),
+        # Was blamed on the config file ("demo.toml: gateway.replay.speed").
+        (["--speed", "-1"], "argument --speed: '-1': 0 (as fast as possible)"),
+        (["--speed", "inf"], "argument --speed: 'inf'"),
+    ],
+)
+def test_a_bad_replay_argument_is_named_as_given(capsys, args, says):
+    try:
+        rc = cli(["replay", "--config", str(ROOT / "configs/demo.toml"), "--mode", "fast", *args])
+    except SystemExit as e:  # argparse exits itself
+        rc = e.code
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert says in err and "demo.toml" not in err
 
 
 def test_replay_of_a_missing_file_exits_2(tmp_path, capsys):
