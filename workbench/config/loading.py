@@ -12,7 +12,7 @@ from pydantic import (
     ValidationError,
 )
 
-from workbench.config.model import _TOML_FILE, WorkbenchConfig
+from workbench.config.model import _TOML_FILE, PATH_FIELDS, WorkbenchConfig
 from workbench.exceptions import ConfigurationError
 from workbench.exchanges.config import secrets_in_file
 
@@ -63,6 +63,25 @@ def _origin(loc: tuple[Any, ...], source: str) -> str:
     return source
 
 
+def _anchor_env_paths(cfg: WorkbenchConfig) -> None:
+    """A relative path from an environment variable is relative to where it was set.
+
+    The shell's working folder, not the config file's: ``WORKBENCH__GATEWAY__
+    REPLAY__PATH=mine.csv`` names ./mine.csv, as any path typed there would.
+    """
+    for loc in PATH_FIELDS:
+        name = "WORKBENCH__" + "__".join(p.upper() for p in loc)
+        if name not in os.environ:
+            continue
+        *sections, field = loc
+        section: Any = cfg
+        for s in sections:
+            section = getattr(section, s)
+        value = getattr(section, field)
+        if value and not Path(value).expanduser().is_absolute():
+            setattr(section, field, str((Path.cwd() / Path(value).expanduser()).resolve()))
+
+
 def build_config(
     data: dict[str, Any] | None = None, *, base_dir: Path | None = None, source: str = "<code>"
 ) -> WorkbenchConfig:
@@ -78,6 +97,7 @@ def build_config(
     except ValidationError as e:
         problems = _format_errors(e, source)
         raise ConfigurationError("\n".join(problems), problems) from e
+    _anchor_env_paths(cfg)
     cfg._base_dir = (base_dir or Path.cwd()).resolve()
     cfg._source = source
     return cfg
@@ -111,6 +131,7 @@ def load_config(path: str | Path) -> WorkbenchConfig:
         raise ConfigurationError("\n".join(problems), problems) from e
     finally:
         _TOML_FILE.reset(token)
+    _anchor_env_paths(cfg)
     cfg._base_dir = p.resolve().parent
     cfg._source = str(p)
     return cfg

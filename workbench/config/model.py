@@ -32,6 +32,17 @@ from workbench.exchanges.config import RecorderConfig
 _TOML_FILE: contextvars.ContextVar[Path | None] = contextvars.ContextVar("toml_file", default=None)
 
 
+PATH_FIELDS: tuple[tuple[str, ...], ...] = (
+    ("gateway", "replay", "path"),
+    ("executor", "journal_path"),
+    ("runtime", "run_dir"),
+    ("runtime", "state_dir"),
+    ("security", "keys_dir"),
+    ("recorder", "path"),
+)
+"""Fields holding a path; a relative one is relative to the config file's folder."""
+
+
 class WorkbenchConfig(BaseSettings):
     """Everything a run needs; see the module docstring for precedence."""
 
@@ -255,12 +266,12 @@ class WorkbenchConfig(BaseSettings):
             return os.path.relpath(self.resolve(p), new_base)
 
         data = self.model_dump()
-        data["gateway"]["replay"]["path"] = rebase(self.gateway.replay.path)
-        data["executor"]["journal_path"] = rebase(self.executor.journal_path)
-        data["runtime"]["run_dir"] = rebase(self.runtime.run_dir)
-        data["runtime"]["state_dir"] = rebase(self.runtime.state_dir)
-        data["security"]["keys_dir"] = rebase(self.security.keys_dir)
-        data["recorder"]["path"] = rebase(self.recorder.path)
+        for loc in PATH_FIELDS:
+            *sections, name = loc
+            here = data
+            for s in sections:
+                here = here[s]
+            here[name] = rebase(here[name])
         from workbench.config.loading import build_config  # loading builds on this module
 
         clone = build_config(data, base_dir=new_base)

@@ -47,6 +47,24 @@ def test_environment_overrides_the_file(tmp_path, monkeypatch):
     assert cfg.gateway.feed == "simulated" and cfg.bus.linger_ms == 7
 
 
+def test_a_relative_path_from_the_environment_is_relative_to_the_working_folder(
+    tmp_path, monkeypatch
+):
+    # It resolved against the config's folder: a path typed in the shell missed.
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "shell").mkdir()
+    monkeypatch.chdir(tmp_path / "shell")
+    monkeypatch.setenv("WORKBENCH__GATEWAY__REPLAY__PATH", "mine.csv")
+    monkeypatch.setenv("WORKBENCH__RUNTIME__RUN_DIR", "~/runs")
+    text = '[gateway.replay]\npath = "file.csv"\n[executor]\njournal_path = "j.sqlite"\n'
+    cfg = load_config(write(tmp_path / "conf", text))
+    assert cfg.resolve(cfg.gateway.replay.path) == tmp_path / "shell" / "mine.csv"
+    assert cfg.resolve(cfg.runtime.run_dir) == Path.home() / "runs"
+    assert cfg.resolve(cfg.executor.journal_path) == tmp_path / "conf" / "j.sqlite"  # the file's
+    rebuilt = build_config(cfg.rebased(tmp_path).model_dump(), base_dir=tmp_path)
+    assert rebuilt.resolve(rebuilt.gateway.replay.path) == tmp_path / "shell" / "mine.csv"
+
+
 def test_error_names_file_and_field(tmp_path):
     p = write(tmp_path, "[bus]\nlinger_ms = -1\n")
     with pytest.raises(ConfigurationError) as e:
