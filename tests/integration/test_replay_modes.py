@@ -76,3 +76,18 @@ def test_environment_overrides_are_resolved_once_not_again_in_the_runners(tmp_pa
     monkeypatch.setenv("WORKBENCH__BUS__TELEMETRY_ADDRESS", f"ipc://{tmp_path}/elsewhere")
     result = replay(ROOT / "configs/demo.toml", progress=False, timeout_s=60)
     assert result.summary["fills"] > 0
+
+
+def test_a_strategy_outside_replay_subscribers_still_trades_in_a_wire_replay(tmp_path):
+    # Never echoed, it dropped every tick and the replay hung for want of its
+    # end-of-stream. Unpaced, it sees the whole stream here (the gateway waits
+    # for sr-1, which is as fast).
+    data = write_ticks(tmp_path / "ticks.csv")
+    params = {"conditions": [COND_B, COND_S]}
+    cfg = make_config(
+        tmp_path,
+        gateway={"feed": "replay", "replay": {"subscribers": ["sr-1"]}},
+        strategies=[{"id": "sr-1", "params": params}, {"id": "sr-2", "params": params}],
+    )
+    result = replay(cfg, data, progress=False, timeout_s=60)
+    assert result.fills["strategy_id"].value_counts().to_dict() == {"sr-1": 4, "sr-2": 4}

@@ -78,6 +78,8 @@ def _anchor_env_paths(cfg: WorkbenchConfig) -> None:
         for s in sections:
             section = getattr(section, s)
         value = getattr(section, field)
+        if value != os.environ[name]:
+            continue  # given in code (`build_config`), which outranks the environment
         if value and not Path(value).expanduser().is_absolute():
             setattr(section, field, str((Path.cwd() / Path(value).expanduser()).resolve()))
 

@@ -97,8 +97,12 @@ class GatewayRunner(Runner):
         env = self._credits.recv(timeout_ms)
         while env is not None:
             p = env.payload
-            if isinstance(p, Resync) and self.window.knows(p.subscriber):
-                self._resync(p)
+            if isinstance(p, Resync):
+                if self.window.knows(p.subscriber):
+                    self._resync(p)
+                else:  # not flow-controlled (not in replay.subscribers): it just joins
+                    self._ticks.send(Marker(self.window.mark, p.subscriber, p.nonce))
+                    self.telemetry.inc("credits_unknown_subscriber")
             elif isinstance(p, Ack):
                 verdict = self.window.on_ack(p.stream, p.upto)
                 if verdict == "unknown":

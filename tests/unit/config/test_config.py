@@ -63,6 +63,9 @@ def test_a_relative_path_from_the_environment_is_relative_to_the_working_folder(
     assert cfg.resolve(cfg.executor.journal_path) == tmp_path / "conf" / "j.sqlite"  # the file's
     rebuilt = build_config(cfg.rebased(tmp_path).model_dump(), base_dir=tmp_path)
     assert rebuilt.resolve(rebuilt.gateway.replay.path) == tmp_path / "shell" / "mine.csv"
+    # A path given in code outranks the environment, and stays relative to base_dir.
+    coded = build_config({"gateway": {"replay": {"path": "x.csv"}}}, base_dir=tmp_path / "conf")
+    assert coded.resolve(coded.gateway.replay.path) == tmp_path / "conf" / "x.csv"
 
 
 def test_error_names_file_and_field(tmp_path):

@@ -152,6 +152,16 @@ def test_a_resync_before_the_stream_starts_is_echoed_too(monkeypatch):
     assert Marker(0, "sr-1", 7) in r.step()
 
 
+def test_a_strategy_outside_replay_subscribers_is_echoed_and_joins_unpaced(monkeypatch):
+    # Not flow-controlled, it was never echoed: it dropped every tick, for good.
+    r = Rig(monkeypatch, ["sr-1"])
+    InprocSender(r.credits, "sr-2").send(Resync("sr-2", 0, 5))
+    out = r.step()
+    assert Marker(0, "sr-2", 5) in out and batches(out) == []  # nothing re-sent for it
+    assert r.telemetry.get("credits_unknown_subscriber") == 1
+    assert not r.gw.window.knows("sr-2")
+
+
 def test_no_subscriber_in_time_is_a_start_timeout(monkeypatch):
     r = Rig(monkeypatch, ["sr-1"], start_timeout_s=2.0)
     r.step()
