@@ -102,6 +102,7 @@ class GatewayRunner(Runner):
                     self._resync(p)
                 else:  # not flow-controlled (not in replay.subscribers): it just joins
                     self._ticks.send(Marker(self.window.mark, p.subscriber, p.nonce))
+                    self._repeat_eos()
                     self.telemetry.inc("credits_unknown_subscriber")
             elif isinstance(p, Ack):
                 verdict = self.window.on_ack(p.stream, p.upto)
@@ -152,6 +153,10 @@ class GatewayRunner(Runner):
             batches=len(resend),
         )
         self._ticks.send(Marker(self.window.mark))
+        self._repeat_eos()
+
+    def _repeat_eos(self) -> None:
+        """After a resync: the end-of-stream again, if it went out before."""
         if self._eos_sent:
             total = self.feed.total
             self._ticks.send(EndOfStream(self.runner_id, total, total))

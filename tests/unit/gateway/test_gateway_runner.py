@@ -160,6 +160,18 @@ def test_a_strategy_outside_replay_subscribers_is_echoed_and_joins_unpaced(monke
     assert Marker(0, "sr-2", 5) in out and batches(out) == []  # nothing re-sent for it
     assert r.telemetry.get("credits_unknown_subscriber") == 1
     assert not r.gw.window.knows("sr-2")
+    assert not any(isinstance(p, EndOfStream) for p in out)  # none sent yet
+
+
+def test_a_resync_after_the_end_of_stream_gets_it_again(monkeypatch):
+    r = Rig(monkeypatch, ["sr-1"], batches=2)
+    r.strategy.send(Ack("sr-1", 0))
+    out = r.step(3)
+    assert isinstance(out[-1], EndOfStream)
+    for who in ("sr-1", "sr-2"):  # restarted, or never paced: it dropped the first one
+        InprocSender(r.credits, who).send(Resync(who, 0, 3))
+        out = r.step()
+        assert out[0] == Marker(r.gw.window.mark, who, 3) and isinstance(out[-1], EndOfStream)
 
 
 def test_no_subscriber_in_time_is_a_start_timeout(monkeypatch):
