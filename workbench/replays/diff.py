@@ -58,7 +58,9 @@ def load_run(path: str | Path) -> RunRecord:
 
 
 def _norm(df: pd.DataFrame) -> pd.DataFrame:
-    df = df.astype({"qty": "float64", "price": "float64", "ts_ns": "int64"})
+    # Nullable ints: an outer merge with rows on one side only would turn int64
+    # into float64, which holds nanoseconds since 1970 only to ~256 ns.
+    df = df.astype({"qty": "float64", "price": "float64", "ts_ns": "Int64"})
     df["side"] = df["side"].astype(str)
     return df.sort_values(["ts_ns", "signal_id"], kind="stable").reset_index(drop=True)
 
