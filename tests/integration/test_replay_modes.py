@@ -71,9 +71,12 @@ def test_up_stops_everything_on_a_signal(tmp_path, sig):
     assert "runner_stopped" in logs.read_text()
 
 
-def test_environment_overrides_are_resolved_once_not_again_in_the_runners(tmp_path, monkeypatch):
-    monkeypatch.setenv("WORKBENCH__RUN_ID", "someone-elses-run")
-    monkeypatch.setenv("WORKBENCH__BUS__TELEMETRY_ADDRESS", f"ipc://{tmp_path}/elsewhere")
+@pytest.mark.parametrize("prefix", ["WORKBENCH__", "workbench__"])  # pydantic reads both
+def test_environment_overrides_are_resolved_once_not_again_in_the_runners(
+    tmp_path, monkeypatch, prefix
+):
+    monkeypatch.setenv(f"{prefix}RUN_ID", "someone-elses-run")
+    monkeypatch.setenv(f"{prefix}BUS__TELEMETRY_ADDRESS", f"ipc://{tmp_path}/elsewhere")
     result = replay(ROOT / "configs/demo.toml", progress=False, timeout_s=60)
     assert result.summary["fills"] > 0
 

@@ -55,12 +55,20 @@ def _origin(loc: tuple[Any, ...], source: str) -> str:
     The variable of a field or of a section above it (``WORKBENCH__A__B`` for
     ``a.b.c``); a value from the environment must not be blamed on the file.
     """
-    parts = [str(p).upper() for p in loc]
-    for n in range(len(parts), 0, -1):
-        name = "WORKBENCH__" + "__".join(parts[:n])
-        if name in os.environ:
+    for n in range(len(loc), 0, -1):
+        name = _env_name(loc[:n])
+        if name is not None:
             return f"{source} (environment {name})"
     return source
+
+
+def _env_name(loc: tuple[Any, ...]) -> str | None:
+    """The environment variable set for field ``loc``, as it is spelt, or None.
+
+    pydantic-settings reads the names in any case (``workbench__bus__linger_ms``).
+    """
+    wanted = "WORKBENCH__" + "__".join(str(p).upper() for p in loc)
+    return next((k for k in os.environ if k.upper() == wanted), None)
 
 
 def _anchor_env_paths(cfg: WorkbenchConfig) -> None:
@@ -70,8 +78,8 @@ def _anchor_env_paths(cfg: WorkbenchConfig) -> None:
     REPLAY__PATH=mine.csv`` names ./mine.csv, as any path typed there would.
     """
     for loc in PATH_FIELDS:
-        name = "WORKBENCH__" + "__".join(p.upper() for p in loc)
-        if name not in os.environ:
+        name = _env_name(loc)
+        if name is None:
             continue
         *sections, field = loc
         section: Any = cfg

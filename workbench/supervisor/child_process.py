@@ -43,10 +43,11 @@ class RunnerProcess:
         # The config file is fully resolved already: environment overrides that
         # reached it must not be applied a second time, differently, by a child.
         # Secrets are the exception: never in the file, they reach children only so.
+        # In any case, as pydantic-settings reads them (workbench__run_id too).
         child_env = {
             k: v
             for k, v in {**os.environ, **(env or {})}.items()
-            if not k.startswith("WORKBENCH__") or k in SECRET_ENV
+            if not k.upper().startswith("WORKBENCH__") or k.upper() in SECRET_ENV
         }
         child_env[PARENT_PID_ENV] = str(os.getpid())
         child_env.pop(GATE_ENV, None)

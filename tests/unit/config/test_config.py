@@ -253,6 +253,18 @@ def test_a_live_config_may_not_turn_a_symbols_position_limit_off(tmp_path):
     ]
 
 
+def test_a_lower_case_variable_is_named_as_it_was_set(tmp_path, monkeypatch):
+    # pydantic-settings reads it; the error blamed the file.
+    monkeypatch.setenv("workbench__bus__linger_ms", "-5")
+    path = write(tmp_path, "")
+    with pytest.raises(ConfigurationError) as e:
+        load_config(path)
+    assert e.value.problems == [
+        f"{path} (environment workbench__bus__linger_ms): bus.linger_ms: "
+        "Input should be greater than or equal to 0 (got '-5')"
+    ]
+
+
 def test_a_bad_value_from_the_environment_names_the_variable(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH__EXECUTOR__RISK__MAX_ORDER_QTY", "nan")
     path = write(tmp_path, "[executor.risk]\nmax_position_qty = -1\n")
