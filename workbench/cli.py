@@ -73,6 +73,7 @@ def _up(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    from workbench.config import BUS_BINDERS
     from workbench.messaging.binding import address_in_use
     from workbench.supervisor.hosts import host_config
 
@@ -81,10 +82,10 @@ def _up(args: argparse.Namespace) -> int:
         # supervisor address (a second `up`, a notebook) keeps its folder.
         bus = host_config(cfg, args.runners).bus
         here = set(args.runners or [cfg.gateway.id, cfg.executor.id])
-        binds = ["telemetry"]  # this host's supervisor; then what its runners bind
-        binds += ["command", "signals", "events"] if cfg.executor.id in here else []
-        binds += ["ticks", "control"] if cfg.gateway.id in here else []
-        for field in binds:
+        runner_of = {"executor": cfg.executor.id, "gateway": cfg.gateway.id}
+        for field, role in BUS_BINDERS.items():  # this host's supervisor, and runners here
+            if role != "supervisor" and runner_of[role] not in here:
+                continue
             address = getattr(bus, f"{field}_address")
             if address_in_use(address):
                 print(
@@ -207,15 +208,24 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
     return module.main(rest)
 
 
-def _seconds(text: str) -> float:
-    """A wait in seconds: finite and > 0 (a negative one waited forever)."""
+def finite_arg(text: str, *, zero: bool, says: str) -> float:
+    """An argparse number: finite and > 0 (or >= 0 with ``zero``); else ``says`` names it.
+
+    Raises:
+        argparse.ArgumentTypeError: ``{text!r}{says}``.
+    """
     try:
         value = float(text)
     except ValueError:
         value = float("nan")
-    if not (value > 0 and value < float("inf")):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds > 0")
+    if not ((value > 0 or (zero and value == 0)) and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"{text!r}{says}")
     return value
+
+
+def _seconds(text: str) -> float:
+    """A wait in seconds: finite and > 0 (a negative one waited forever)."""
+    return finite_arg(text, zero=False, says=" is not a number of seconds > 0")
 
 
 def build_parser() -> argparse.ArgumentParser:

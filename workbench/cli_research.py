@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from workbench.cli import EXIT_USAGE
+from workbench.cli import EXIT_USAGE, finite_arg
 from workbench.exceptions import ConfigurationError, DataError, StrategyError
 
 
@@ -31,15 +31,8 @@ def _parse_overrides(items: list[str]) -> dict[str, float | bool]:
 
 def _speed(text: str) -> float:
     """A replay speed: finite and >= 0 (0 = as fast as possible)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (0 <= value < float("inf")):
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: 0 (as fast as possible) or a multiple of real time > 0"
-        )
-    return value
+    says = ": 0 (as fast as possible) or a multiple of real time > 0"
+    return finite_arg(text, zero=True, says=says)
 
 
 def _replay(args: argparse.Namespace) -> int:

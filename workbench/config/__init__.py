@@ -18,6 +18,7 @@ from workbench.config.loading import (
 )
 from workbench.config.model import WorkbenchConfig
 from workbench.config.sections import (
+    BUS_BINDERS,
     BUS_STREAMS,
     DEFAULT_BROKER_PATH,
     DEFAULT_STRATEGY_PATH,
@@ -38,6 +39,7 @@ from workbench.config.sections import (
 )
 
 __all__ = [
+    "BUS_BINDERS",
     "BUS_STREAMS",
     "DEFAULT_BROKER_PATH",
     "DEFAULT_STRATEGY_PATH",

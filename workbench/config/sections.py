@@ -20,7 +20,16 @@ from pydantic import (
 from workbench.exchanges.config import ExchangeConfig
 
 _ADDRESS_SCHEMES = ("tcp://", "ipc://", "inproc://")
-BUS_STREAMS = ("ticks", "signals", "events", "control", "telemetry", "command")
+BUS_BINDERS = {
+    "ticks": "gateway",
+    "signals": "executor",
+    "events": "executor",
+    "control": "gateway",
+    "telemetry": "supervisor",
+    "command": "executor",
+}
+"""The role that binds each bus socket (the others connect to it)."""
+BUS_STREAMS = tuple(BUS_BINDERS)
 """The bus's sockets: ``BusConfig.<name>_address`` for each."""
 
 DEFAULT_STRATEGY_PATH = "workbench.strategies.support_resistance:SupportResistance"

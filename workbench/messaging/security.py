@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 import structlog
 import zmq
 
+from workbench.config.sections import BUS_BINDERS
 from workbench.exceptions import ConfigurationError
 from workbench.telemetry import BurstLog, Telemetry
 
@@ -189,9 +190,8 @@ class BusSecurity:
             "telemetry": {keys[gw], keys[ex]} | strategies,
             "command": {keys[SUPERVISOR]},  # the operator's kill switch, not a tap's
         }
-        binder = {"ticks": gw, "control": gw, "signals": ex, "events": ex, "telemetry": SUPERVISOR}
-        binder["command"] = ex
-        self._server_keys = {d: keys[b].encode() for d, b in binder.items()}
+        ids = {"gateway": gw, "executor": ex, "supervisor": SUPERVISOR}
+        self._server_keys = {d: keys[ids[role]].encode() for d, role in BUS_BINDERS.items()}
         telemetry.inc(REFUSED_COUNTER, 0)  # exported as 0 from the start: alerts use increase()
 
     def secure(self, sock: zmq.Socket, address: str, *, server: bool) -> None:
