@@ -35,8 +35,11 @@ def ipc_bus(folder: Path) -> dict[str, str]:
 
 
 def tcp_bus() -> dict[str, str]:
-    """Bus addresses on free localhost tcp ports."""
-    return {f"{n}_address": f"tcp://127.0.0.1:{free_port()}" for n in BUS_NAMES}
+    """Bus addresses on free localhost tcp ports, all different (drawn at random, two may meet)."""
+    ports: set[int] = set()
+    while len(ports) < len(BUS_NAMES):
+        ports.add(free_port())
+    return {f"{n}_address": f"tcp://127.0.0.1:{p}" for n, p in zip(BUS_NAMES, ports, strict=True)}
 
 
 def make_config(tmp_path: Path, **sections: Any) -> WorkbenchConfig:
