@@ -33,6 +33,7 @@ _AUTH_CODES = (
     '"code": -2015',
     '"code": -1022',
 )
+_CLOCK_CODES = ('"code":-1021', '"code": -1021')
 _REST_KEYS = ("public", "private", "v1", "v3", "sapi", "sapiV2", "sapiV3", "sapiV4")
 # Spot only: no futures/margin market lists, no wallet endpoints at start.
 _DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
@@ -41,6 +42,10 @@ _DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
         "fetchCurrencies": False,
         "fetchMargins": False,
         "defaultType": "spot",
+        # Signed requests carry this machine's time; Binance refuses one more than
+        # 1 s ahead of its clock or older than recvWindow (-1021). Measured at
+        # load_markets from its serverTime, and again whenever it refuses one.
+        "adjustForTimeDifference": True,
     },
 }
 WHERE = "gateway.exchange"
@@ -111,6 +116,12 @@ def map_error(e: BaseException, exchange: str, action: str, order_id: str = "") 
     - the network, a timeout, 5xx, rate limits: `TemporaryError`.
     """
     text = str(e)
+    if clock_refused(e):
+        return TemporaryError(
+            f"{exchange} {action}: the exchange refused the request's timestamp: this "
+            f"machine's clock is off from {exchange}'s by more than it allows (the offset "
+            f"is measured again; keep the clock synchronised, e.g. NTP): {_short(text)}"
+        )
     if isinstance(e, ccxt.AuthenticationError | ccxt.PermissionDenied | ccxt.AccountSuspended) or (
         isinstance(e, ccxt.ExchangeError) and any(c in text for c in _AUTH_CODES)
     ):
@@ -127,6 +138,15 @@ def map_error(e: BaseException, exchange: str, action: str, order_id: str = "") 
     if isinstance(e, ccxt.ExchangeError):
         return TemporaryError(f"{exchange} {action}: {type(e).__name__}: {_short(text)}")
     return TemporaryError(f"{exchange} {action}: {type(e).__name__}: {_short(text)}")
+
+
+def clock_refused(e: BaseException) -> bool:
+    """Whether ``e`` says a signed request's timestamp was off the exchange's clock.
+
+    Binance's -1021 (ccxt raises `InvalidNonce` on spot, `BadRequest` on other
+    APIs): the request was refused before it was carried out.
+    """
+    return isinstance(e, ccxt.InvalidNonce) or any(c in str(e) for c in _CLOCK_CODES)
 
 
 def _short(text: str, limit: int = 300) -> str:

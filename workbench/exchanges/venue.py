@@ -26,7 +26,6 @@ outlasts the attempts a `TemporaryError`.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import queue
 import re
 import threading
@@ -38,7 +37,7 @@ import structlog
 
 from workbench.exceptions import ConfigurationError, OrderRejected, TemporaryError
 from workbench.exchanges.config import ExchangeConfig
-from workbench.exchanges.connect import ccxt, make_exchange, map_error
+from workbench.exchanges.connect import ccxt, clock_refused, make_exchange, map_error
 from workbench.exchanges.loop import LoopThread
 from workbench.exchanges.venue_orders import (
     TERMINAL,
@@ -52,14 +51,6 @@ from workbench.exchanges.venue_orders import (
 
 log = structlog.get_logger(__name__)
 _CLIENT_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,36}$")
-
-
-def client_order_id(signal_id: str) -> str:
-    """A client order id exchanges accept (<= 36 of ``[A-Za-z0-9._:-]``), stable per signal."""
-    if _CLIENT_ID_OK.match(signal_id):
-        return signal_id
-    digest = hashlib.sha256(signal_id.encode()).hexdigest()[:20]
-    return "wb-" + digest
 
 
 class CcxtVenue:
@@ -89,8 +80,29 @@ class CcxtVenue:
         try:
             return self._loop.call(coro, self._timeout_s * 3 + 1, f"{self.name} {action}")
         except ccxt.BaseError as e:
+            err = map_error(e, self.name, action, order_id)
+            if clock_refused(e):  # refused before it was carried out: measure, then retry
+                try:
+                    self._loop.call(self._resync_clock(), self._timeout_s * 3 + 1, "fetch_time")
+                except Exception as e2:  # the next refusal measures again
+                    log.warning("exchange_clock_unmeasured", exchange=self.name, error=str(e2))
             # not "from e": its traceback holds the loop's objects (the text is kept)
-            raise map_error(e, self.name, action, order_id) from None
+            raise err from None
+
+    async def _resync_clock(self) -> None:
+        """Measure the exchange's clock again: it refused a request's timestamp (-1021)."""
+        self.stats["clock_resyncs"] += 1
+        try:
+            offset = await self._ex.load_time_difference()
+        except ccxt.BaseError as e:
+            log.warning("exchange_clock_unmeasured", exchange=self.name, error=type(e).__name__)
+            return
+        log.warning("exchange_clock_resynced", exchange=self.name, local_ahead_ms=offset)
+
+    @property
+    def clock_offset_ms(self) -> int:
+        """How far this machine's clock is ahead of the exchange's (ms), as last measured."""
+        return int(self._ex.options.get("timeDifference") or 0)
 
     def open(self) -> CcxtVenue:
         """Load the markets, check the key (one private call), start the report watcher.
@@ -108,7 +120,12 @@ class CcxtVenue:
         self.balances()  # a bad key fails here, once, before any order
         self._watcher = self._loop.spawn(self._watch_reports())
         self._poller = self._loop.spawn(self._poll_loop())
-        log.info("venue_opened", exchange=self.name, symbols=self.cfg.symbols)
+        log.info(
+            "venue_opened",
+            exchange=self.name,
+            symbols=self.cfg.symbols,
+            local_ahead_ms=self.clock_offset_ms,
+        )
         return self
 
     def close(self) -> None:
@@ -340,6 +357,8 @@ class CcxtVenue:
                 raise
             except ccxt.BaseError as e:
                 err = map_error(e, self.name, "watch_orders")
+                if clock_refused(e):
+                    await self._resync_clock()
                 if isinstance(err, ConfigurationError):
                     self._fatal = err
                     log.error("venue_stream_refused", exchange=self.name, error=str(err))
@@ -373,5 +392,8 @@ class CcxtVenue:
                 o = await self._ex.fetch_order(None, symbol, {"clientOrderId": cid})
             except ccxt.BaseError as e:
                 log.warning("venue_poll_failed", client_order_id=cid, error=type(e).__name__)
+                if clock_refused(e):
+                    await self._resync_clock()
+                    return  # the next round, on the clock measured again
                 continue
             self._note(VenueOrder.from_ccxt(o), "poll")

@@ -11,7 +11,7 @@ from fixtures.binance_server.server import BinanceServer
 from structlog.testing import capture_logs
 
 from workbench.exceptions import ConfigurationError, TemporaryError
-from workbench.exchanges.venue import CcxtVenue, ExecutionReport, client_order_id
+from workbench.exchanges.venue import CcxtVenue, ExecutionReport
 
 pytestmark = pytest.mark.integration
 
@@ -268,8 +268,35 @@ def test_no_credentials_is_a_configuration_error_before_any_request(server: Bina
     assert sum(server.requests.values()) == 0
 
 
-def test_client_order_ids_are_exchange_safe_and_stable() -> None:
-    assert client_order_id("sr-1:42") == "sr-1:42"
-    long = client_order_id("a-very-long-strategy-id-with spaces:123456789")
-    assert long == client_order_id("a-very-long-strategy-id-with spaces:123456789")
-    assert len(long) <= 36 and " " not in long
+@pytest.mark.parametrize("exchange_ahead_ms", [30_000, -30_000])
+def test_a_clock_off_the_exchanges_is_measured_at_open_and_orders_go_through(
+    exchange_ahead_ms: int,
+) -> None:
+    # Binance refuses a signed request stamped more than 1 s ahead of its clock, or
+    # older than recvWindow (-1021): every private call failed, from the first.
+    with BinanceServer(clock_offset_ms=exchange_ahead_ms) as server:
+        v = CcxtVenue(exchange_config(server)).open()
+        try:
+            assert v.clock_offset_ms == pytest.approx(-exchange_ahead_ms, abs=1_000)
+            res = v.submit("sr-1:1", SYMBOL, "buy", 1.0)
+            assert res.accepted and res.order is not None and res.order.status == "closed"
+            assert len(_server_orders(server, "sr-1:1")) == 1
+        finally:
+            v.close()
+
+
+def test_a_clock_step_after_open_is_measured_again_and_the_order_is_placed_once(
+    server: BinanceServer, venue: CcxtVenue
+) -> None:
+    # The exchange's clock steps 30 s ahead of ours (or ours back: NTP, a VM resumed).
+    server.set_clock_offset(30_000)
+    with capture_logs() as logs:
+        res = venue.submit("sr-1:1", SYMBOL, "buy", 1.0)
+    assert res.accepted and res.order is not None and res.order.status == "closed"
+    assert len(_server_orders(server, "sr-1:1")) == 1  # refused first, so created once
+    assert venue.stats["clock_resyncs"] >= 1  # the order stream's subscription may meet it too
+    assert venue.clock_offset_ms == pytest.approx(-30_000, abs=1_000)
+    warned = [e for e in logs if e["event"] == "order_submit_went_unanswered"]
+    assert "clock is off" in warned[0]["error"], warned
+    assert "exchange_clock_resynced" in [e["event"] for e in logs]
+    assert venue.balances()["USD"] == pytest.approx(1_001.0)  # later private calls work
