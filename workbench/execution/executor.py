@@ -138,9 +138,15 @@ class Executor:
         """Change the trading state now; journaled first, so a restart keeps it."""
         killswitch.set_trading_state(self, state, reason, source)
 
-    def on_tick(self, symbol: str, price: float, ts_ns: int, size: float = float("inf")) -> None:
-        """The market moved (live: a gateway market snapshot, a symbol's newest tick)."""
-        self.engine.on_price(symbol, price, ts_ns)
+    def on_tick(
+        self, symbol: str, price: float, ts_ns: int, size: float = float("inf"), seen_ns: int = 0
+    ) -> None:
+        """The market moved (live: a gateway market snapshot, a symbol's newest tick).
+
+        ``seen_ns``: this machine's clock when the gateway sent it (the risk
+        checks judge its age by that too, not by the exchange's clock alone).
+        """
+        self.engine.on_price(symbol, price, ts_ns, seen_ns)
         if self._market_fed:
             self.broker.on_tick(symbol, price, ts_ns, size)  # type: ignore[attr-defined]
 

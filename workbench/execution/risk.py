@@ -59,10 +59,15 @@ class TokenBucket:
 
 @dataclass(slots=True)
 class Quote:
-    """The last market price of a symbol and when it was seen (ns)."""
+    """The last market price of a symbol: its time (ns) and, live, when it was seen here.
+
+    ``ts_ns`` is the market's time (an exchange's clock); ``seen_ns`` this
+    machine's wall clock when the gateway passed the price on (0 = unknown).
+    """
 
     price: float
     ts_ns: int
+    seen_ns: int = 0
 
 
 @dataclass(slots=True)
@@ -79,17 +84,18 @@ class RiskEngine:
     day: str = ""
     day_start_pnl: float = 0.0
 
-    def on_price(self, symbol: str, price: float, ts_ns: int) -> None:
+    def on_price(self, symbol: str, price: float, ts_ns: int, seen_ns: int = 0) -> None:
         """The market moved (a tick, or in replay the signal's own tick).
 
         A price that is not a positive finite number is ignored: a collar needs
         something to divide by, and a bad quote must not pass for a price.
+        ``seen_ns``: live, this machine's clock when the price was passed on.
         """
         if not _positive(price):
             return
         q = self.market.get(symbol)
         if q is None or ts_ns >= q.ts_ns:
-            self.market[symbol] = Quote(price, ts_ns)
+            self.market[symbol] = Quote(price, ts_ns, seen_ns)
 
     def _bucket(self, key: str, rate: float) -> TokenBucket:
         b = self._buckets.get(key)
@@ -185,11 +191,9 @@ class RiskEngine:
                         f"beyond price_collar_pct {r.price_collar_pct}"
                     )
         if r.stale_market_data_s:
-            if quote is None:
-                return f"no market data for {order.symbol} (stale_market_data_s)"
-            age_s = (now_ns - quote.ts_ns) / NS
-            if age_s > r.stale_market_data_s:
-                return f"market data {age_s:.3g} s old, beyond stale_market_data_s"
+            stale = _staleness(quote, order.symbol, now_ns, r.stale_market_data_s)
+            if stale:
+                return stale
         if r.max_orders_per_s and not self._bucket(strategy_id, r.max_orders_per_s).take(now_ns):
             return f"{strategy_id} over max_orders_per_s {r.max_orders_per_s}"
         if r.max_orders_per_s_total and not self._bucket("*", r.max_orders_per_s_total).take(
@@ -210,6 +214,29 @@ class RiskEngine:
         if not self.cfg.max_daily_loss:
             return False
         return total_pnl - self.day_start_pnl < -self.cfg.max_daily_loss
+
+
+def _staleness(quote: Quote | None, symbol: str, now_ns: int, limit_s: float) -> str:
+    """Why ``quote`` is too old at ``now_ns`` ('' = fresh), by both clocks that know.
+
+    By the market's time a clock ahead of the exchange's makes every price
+    look old, and one behind makes an old price look fresh; by the time it was
+    seen here, a price the exchange sent late looks fresh. Too old by either
+    is too old: fail closed.
+    """
+    if quote is None:
+        return f"no market data for {symbol} (stale_market_data_s)"
+    age_s = (now_ns - quote.ts_ns) / NS
+    seen_s = (now_ns - quote.seen_ns) / NS if quote.seen_ns else age_s
+    if seen_s > limit_s:
+        return f"market data {max(age_s, seen_s):.3g} s old, beyond stale_market_data_s"
+    if age_s > limit_s:
+        return (
+            f"market data {age_s:.3g} s old by the market's clock, beyond "
+            f"stale_market_data_s (received {seen_s:.3g} s ago: if the feed is live, "
+            "this machine's clock is ahead of the exchange's)"
+        )
+    return ""
 
 
 def utc_day(now_ns: int) -> str:

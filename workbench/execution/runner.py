@@ -268,7 +268,7 @@ class ExecutorRunner(Runner):
         while env is not None:
             t = env.payload
             if isinstance(t, Tick):
-                self.executor.on_tick(t.symbol, t.price, t.ts_ns, t.size)
+                self.executor.on_tick(t.symbol, t.price, t.ts_ns, t.size, env.sent_ns)
             else:
                 self.telemetry.inc("unexpected_messages")
             n += 1

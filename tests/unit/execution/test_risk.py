@@ -114,6 +114,25 @@ def test_stale_market_data_rejects_when_the_last_tick_is_too_old():
     assert "stale_market_data_s" in reason
 
 
+def test_stale_market_data_is_judged_by_this_machines_clock_too():
+    # The exchange's clock 30 s ahead of ours: by its time alone, a price that
+    # has not moved for 10 s looked 20 s in the future, i.e. fresh.
+    e = engine(stale_market_data_s=2)
+    e.on_price("ABC", 100.0, T0 + 30 * NS, seen_ns=T0)
+    assert e.check(order(), "s", 0, T0 + 1 * NS) == ""
+    reason = e.check(order(), "s", 0, T0 + 10 * NS)
+    assert reason == "market data 10 s old, beyond stale_market_data_s"
+
+
+def test_a_price_seen_just_now_but_old_by_the_markets_clock_is_refused_and_says_why():
+    # Our clock 30 s ahead of the exchange's (or the exchange sent it 30 s late).
+    e = engine(stale_market_data_s=2)
+    e.on_price("ABC", 100.0, T0 - 30 * NS, seen_ns=T0)
+    reason = e.check(order(), "s", 0, T0 + NS // 2)
+    assert "30.5 s old by the market's clock" in reason
+    assert "received 0.5 s ago" in reason and "clock is ahead" in reason
+
+
 def test_stale_market_data_without_any_tick_rejects():
     e = engine(stale_market_data_s=2)
     assert "stale_market_data_s" in e.check(order(), "s", 0, T0)
