@@ -149,10 +149,9 @@ def replay_tape(cfg: WorkbenchConfig) -> Callable[[], MarketTape]:
 
 
 def make_broker(cfg: WorkbenchConfig, tape: Callable[[], MarketTape] | None = None) -> Broker:
-    """The configured broker; in a replay a simulator gets the replay's recorded ticks.
+    """The configured broker; in a replay a simulator gets the recorded ticks of ``tape``.
 
-    Args:
-        tape: Where those ticks come from (default: the replay file, loaded when needed).
+    ``tape`` defaults to the replay file's, loaded when needed.
     """
     from workbench.execution.broker import ReplayableBroker, load_broker
 
@@ -284,6 +283,7 @@ class Container(containers.DeclarativeContainer):
         deferred("workbench.execution.journal:Journal"),
         providers.Callable(lambda c: c.journal_path(), config),
         background_checkpoint=True,  # no WAL checkpoint stalls a commit on the signal path
+        sync_commits=providers.Callable(lambda c: not c.executor.broker.is_simulator, config),
     )
     breaker = providers.Singleton(
         deferred("workbench.execution.broker:make_breaker"),

@@ -253,3 +253,26 @@ def test_socket_providers_share_one_context_bus_and_telemetry(tmp_path):
         for s in made:
             s.close()
         c.shutdown_resources()
+
+
+def test_a_journal_commits_to_disk_when_its_orders_go_to_a_real_venue(tmp_path):
+    # Orders at a venue must be on disk before they go out: the venue does not forget
+    # them when this machine loses power, and the journal must not either. A
+    # simulator's orders vanish with the machine: they skip the fsync (milliseconds).
+    venue = {"class_path": "workbench.exchanges.broker:CcxtBroker"}
+    cases = [(None, 1), (venue, 2)]  # PRAGMA synchronous: 1 = NORMAL, 2 = FULL
+    for broker, want in cases:
+        cfg = build_config(
+            {
+                "runtime": {"run_dir": str(tmp_path / str(want))},
+                "executor": {"broker": broker or {}},
+            },
+            base_dir=tmp_path,
+        )
+        c = Container(config=cfg, runner_id="executor")
+        c.broker.override(providers.Object(None))  # the venue is not needed for its journal
+        journal = c.journal()
+        try:
+            assert journal._db.execute("PRAGMA synchronous").fetchone()[0] == want
+        finally:
+            journal.close()

@@ -2,8 +2,12 @@
 
 A signal and its order are committed (order ``PENDING_NEW``) before the order goes
 to the broker, so a restarted executor knows every signal it has ever acted
-on and never sends a second order for one. WAL mode with ``synchronous=NORMAL``:
-a commit survives a crash of the process (power loss may lose the last few).
+on and never sends a second order for one. WAL mode: with ``synchronous=NORMAL``
+a commit survives a crash of the process (power loss may lose the last few);
+the journal of an executor whose broker is a real venue (any but the built-in
+simulator) runs ``synchronous=FULL`` (``sync_commits``), so a commit is on
+disk before the orders it records go out, and a machine that loses power
+knows on reboot every order it sent (the venue does not forget them).
 A live executor's journal copies its WAL into the database from a thread of
 its own (`Checkpointer`), never inside a commit on the signal path.
 """
@@ -95,9 +99,19 @@ class Journal(JournalShortcuts, RunStateRecords):
     Args:
         background_checkpoint: Checkpoint the WAL from a `Checkpointer` thread
             instead of inside commits (a file journal only).
+        sync_commits: Each commit waits until it is on disk (an ``fdatasync``
+            of the WAL), not only handed to the OS: live orders, whose venue
+            does not forget them when this machine loses power. A simulator's
+            orders vanish with it; they skip the ``fdatasync`` (milliseconds).
     """
 
-    def __init__(self, path: Path | str, *, background_checkpoint: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        background_checkpoint: bool = False,
+        sync_commits: bool = False,
+    ) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -107,7 +121,7 @@ class Journal(JournalShortcuts, RunStateRecords):
             self._db.execute("PRAGMA synchronous=OFF")
         else:
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(f"PRAGMA synchronous={'FULL' if sync_commits else 'NORMAL'}")
         open_schema(self._db, self.path)
         self.client_id_salt = client_id_salt(self._db)
         self._checkpointer: Checkpointer | None = None
