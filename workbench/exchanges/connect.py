@@ -42,10 +42,6 @@ _DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
         "fetchCurrencies": False,
         "fetchMargins": False,
         "defaultType": "spot",
-        # Signed requests carry this machine's time; Binance refuses one more than
-        # 1 s ahead of its clock or older than recvWindow (-1021). Measured at
-        # load_markets from its serverTime, and again whenever it refuses one.
-        "adjustForTimeDifference": True,
     },
 }
 WHERE = "gateway.exchange"
@@ -117,7 +113,7 @@ def map_error(e: BaseException, exchange: str, action: str, order_id: str = "") 
     """
     text = str(e)
     if clock_refused(e):
-        return TemporaryError(
+        return ClockRefused(
             f"{exchange} {action}: the exchange refused the request's timestamp: this "
             f"machine's clock is off from {exchange}'s by more than it allows (the offset "
             f"is measured again; keep the clock synchronised, e.g. NTP): {_short(text)}"
@@ -138,6 +134,10 @@ def map_error(e: BaseException, exchange: str, action: str, order_id: str = "") 
     if isinstance(e, ccxt.ExchangeError):
         return TemporaryError(f"{exchange} {action}: {type(e).__name__}: {_short(text)}")
     return TemporaryError(f"{exchange} {action}: {type(e).__name__}: {_short(text)}")
+
+
+class ClockRefused(TemporaryError):
+    """The exchange refused a signed request's timestamp: it did not carry it out."""
 
 
 def clock_refused(e: BaseException) -> bool:

@@ -20,15 +20,16 @@ side and quantity match; otherwise it is someone else's (another journal's,
 one placed by hand) and the submit is refused, never adopted. Errors are
 mapped by `connect.map_error`: a bad key is a `ConfigurationError` at once
 (never retried), a refused order `OrderRejected`, and anything transient that
-outlasts the attempts a `TemporaryError`.
+outlasts the attempts a `TemporaryError`. A request refused for its timestamp
+(Binance -1021: this machine's clock is off) was not carried out: the clock's
+offset is measured again (it is first measured at `open`), and a refused
+order is created again, never looked up.
 """
 
 from __future__ import annotations
 
 import asyncio
-import queue
 import re
-import threading
 import time
 from collections import Counter
 from typing import Any
@@ -37,11 +38,18 @@ import structlog
 
 from workbench.exceptions import ConfigurationError, OrderRejected, TemporaryError
 from workbench.exchanges.config import ExchangeConfig
-from workbench.exchanges.connect import ccxt, clock_refused, make_exchange, map_error
+from workbench.exchanges.connect import (
+    ClockRefused,
+    ccxt,
+    clock_refused,
+    make_exchange,
+    map_error,
+)
 from workbench.exchanges.loop import LoopThread
 from workbench.exchanges.venue_orders import (
     TERMINAL,
     ExecutionReport,
+    ReportBook,
     SubmitResult,
     VenueFill,
     VenueOrder,
@@ -63,13 +71,10 @@ class CcxtVenue:
         self._timeout_s = cfg.timeout_ms / 1000
         self._loop = LoopThread(f"venue-{cfg.exchange}")
         self._ex = make_exchange(cfg, private=True)
-        self._reports: queue.Queue[ExecutionReport] = queue.Queue()
-        self._seen: dict[str, tuple[str, float]] = {}  # client id -> (status, filled)
-        self._in_flight: dict[str, str] = {}  # client id -> symbol, not yet terminal
+        self._book = ReportBook()
         self._fatal: BaseException | None = None
         self._watcher: Any = None
         self._poller: Any = None
-        self._lock = threading.Lock()  # _note runs on the caller's thread and the loop's
         self.stats: Counter[str] = Counter()
         self.ws_up = False
 
@@ -82,22 +87,31 @@ class CcxtVenue:
         except ccxt.BaseError as e:
             err = map_error(e, self.name, action, order_id)
             if clock_refused(e):  # refused before it was carried out: measure, then retry
-                try:
-                    self._loop.call(self._resync_clock(), self._timeout_s * 3 + 1, "fetch_time")
-                except Exception as e2:  # the next refusal measures again
-                    log.warning("exchange_clock_unmeasured", exchange=self.name, error=str(e2))
+                self._measure_clock(resync=True)
             # not "from e": its traceback holds the loop's objects (the text is kept)
             raise err from None
 
-    async def _resync_clock(self) -> None:
-        """Measure the exchange's clock again: it refused a request's timestamp (-1021)."""
-        self.stats["clock_resyncs"] += 1
+    def _measure_clock(self, resync: bool = False) -> None:
+        try:
+            self._loop.call(self._resync_clock(resync), self._timeout_s * 3 + 1, "fetch_time")
+        except Exception as e:  # best effort: the next refusal measures again
+            log.warning("exchange_clock_unmeasured", exchange=self.name, error=str(e))
+
+    async def _resync_clock(self, resync: bool = True) -> None:
+        """Measure the exchange's clock; an unanswered or odd ``serverTime`` keeps the last.
+
+        Signed requests carry this machine's time, and Binance refuses one more
+        than 1 s ahead of its clock or older than ``recvWindow`` (-1021).
+        """
+        if resync:
+            self.stats["clock_resyncs"] += 1
         try:
             offset = await self._ex.load_time_difference()
-        except ccxt.BaseError as e:
-            log.warning("exchange_clock_unmeasured", exchange=self.name, error=type(e).__name__)
+        except Exception as e:  # not only ccxt's: a proxy's page makes ccxt raise TypeError
+            log.warning("exchange_clock_unmeasured", exchange=self.name, error=repr(e)[:200])
             return
-        log.warning("exchange_clock_resynced", exchange=self.name, local_ahead_ms=offset)
+        if resync:
+            log.warning("exchange_clock_resynced", exchange=self.name, local_ahead_ms=offset)
 
     @property
     def clock_offset_ms(self) -> int:
@@ -112,6 +126,7 @@ class CcxtVenue:
             TemporaryError: the exchange cannot be reached.
         """
         self._call(self._ex.load_markets(), "load_markets")
+        self._measure_clock()
         missing = [s for s in self.cfg.symbols if s not in self._ex.markets]
         if missing:
             raise ConfigurationError(
@@ -162,6 +177,7 @@ class CcxtVenue:
         params = {**(extra or {}), "clientOrderId": client_id}
         delay = self.cfg.reconnect_initial_s
         last: Exception | None = None
+        unanswered: Exception | None = None  # an attempt that may have been carried out
         for attempt in range(1, self._submit_attempts + 1):
             try:
                 o = self._call(
@@ -170,6 +186,10 @@ class CcxtVenue:
                     client_id,
                 )
                 return self._accepted(VenueOrder.from_ccxt(o), symbol)
+            except ClockRefused as e:  # not carried out; `_call` measured the clock again
+                last = e
+                log.warning("order_submit_clock_refused", client_order_id=client_id, error=str(e))
+                continue
             except OrderRejected as e:
                 if "Duplicate order" not in e.reason:
                     log.warning(
@@ -178,7 +198,7 @@ class CcxtVenue:
                     return SubmitResult(False, None, e.reason)
                 last = e
             except TemporaryError as e:
-                last = e
+                last = unanswered = e
                 self.stats["submit_retries"] += 1
                 log.warning(
                     "order_submit_went_unanswered",
@@ -212,6 +232,8 @@ class CcxtVenue:
                 )
             time.sleep(delay)
             delay = min(delay * 2, self.cfg.reconnect_max_s)
+        if not unanswered:  # every attempt refused for the clock: none was carried out
+            return SubmitResult(False, None, str(last))
         raise TemporaryError(f"{self.name} create_order {client_id}: in doubt after {last}")
 
     def _adopt(self, found: VenueOrder, symbol: str, side: str, qty: float) -> SubmitResult:
@@ -241,10 +263,7 @@ class CcxtVenue:
             return qty
 
     def _accepted(self, order: VenueOrder, symbol: str) -> SubmitResult:
-        if order.status not in TERMINAL:
-            with self._lock:
-                self._in_flight[order.client_order_id] = symbol
-        self._note(order, "rest")
+        self._book.track(order, symbol)
         return SubmitResult(True, order)
 
     def follow(self, order: VenueOrder) -> None:
@@ -275,7 +294,7 @@ class CcxtVenue:
         except OrderRejected:
             return None
         order = VenueOrder.from_ccxt(o)
-        self._note(order, "rest")
+        self._book.note(order, "rest")
         return order
 
     def open_orders(self, symbol: str | None = None) -> list[VenueOrder]:
@@ -320,33 +339,7 @@ class CcxtVenue:
         """
         if self._fatal is not None:
             raise self._fatal
-        out: list[ExecutionReport] = []
-        try:
-            out.append(
-                self._reports.get(timeout=timeout_s) if timeout_s else self._reports.get_nowait()
-            )
-            while True:
-                out.append(self._reports.get_nowait())
-        except queue.Empty:
-            pass
-        return out
-
-    def _note(self, o: VenueOrder, source: str) -> None:
-        """Queue a report when the order's status or fills changed."""
-        if not o.client_order_id:
-            return
-        with self._lock:
-            self._note_locked(o, source)
-
-    def _note_locked(self, o: VenueOrder, source: str) -> None:
-        prev_status, prev_filled = self._seen.get(o.client_order_id, ("", 0.0))
-        if (o.status, o.filled) == (prev_status, prev_filled) or o.filled < prev_filled:
-            return
-        self._seen[o.client_order_id] = (o.status, o.filled)
-        last_qty = o.filled - prev_filled
-        self._reports.put(ExecutionReport(o, last_qty, o.average if last_qty else 0.0, source))
-        if o.status in TERMINAL:
-            self._in_flight.pop(o.client_order_id, None)
+        return self._book.drain(timeout_s)
 
     async def _watch_reports(self) -> None:
         delay = self.cfg.reconnect_initial_s
@@ -370,12 +363,17 @@ class CcxtVenue:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.cfg.reconnect_max_s)
                 continue
+            except Exception as e:  # a bug or an odd answer must not end the reports unseen
+                self.stats["ws_errors"] += 1
+                log.error("venue_stream_error", exchange=self.name, error=repr(e)[:300])
+                await asyncio.sleep(self.cfg.reconnect_max_s)
+                continue
             if not self.ws_up:
                 self.ws_up = True
                 log.info("venue_stream_connected", exchange=self.name)
             delay = self.cfg.reconnect_initial_s
             for o in orders:
-                self._note(VenueOrder.from_ccxt(o), "ws")
+                self._book.note(VenueOrder.from_ccxt(o), "ws")
 
     async def _poll_loop(self) -> None:
         """Poll the orders in flight: often while the stream is down, now and then when up."""
@@ -386,14 +384,14 @@ class CcxtVenue:
 
     async def _poll_in_flight(self) -> None:
         """REST fallback: fetch every order in flight once."""
-        for cid, symbol in list(self._in_flight.items()):
+        for cid, symbol in self._book.in_flight():
             self.stats["polls"] += 1
             try:
                 o = await self._ex.fetch_order(None, symbol, {"clientOrderId": cid})
-            except ccxt.BaseError as e:
+            except Exception as e:  # not only ccxt's: the poller must outlive an odd answer
                 log.warning("venue_poll_failed", client_order_id=cid, error=type(e).__name__)
                 if clock_refused(e):
                     await self._resync_clock()
                     return  # the next round, on the clock measured again
                 continue
-            self._note(VenueOrder.from_ccxt(o), "poll")
+            self._book.note(VenueOrder.from_ccxt(o), "poll")

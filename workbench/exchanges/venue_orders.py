@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +88,60 @@ class ExecutionReport:
     last_qty: float
     last_price: float
     source: str  # "ws" | "poll"
+
+
+class ReportBook:
+    """Which orders are in flight and what was reported of each; thread-safe.
+
+    Orders are noted from the caller's thread (REST answers) and the venue's
+    loop (the stream, the poller); a report is queued only when an order's
+    status or filled quantity moved on.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[ExecutionReport] = queue.Queue()
+        self._seen: dict[str, tuple[str, float]] = {}  # client id -> (status, filled)
+        self._in_flight: dict[str, str] = {}  # client id -> symbol, not yet terminal
+        self._lock = threading.Lock()
+
+    def track(self, order: VenueOrder, symbol: str) -> None:
+        """Follow ``order`` (placed or found) until it is terminal, and note it."""
+        if order.status not in TERMINAL:
+            with self._lock:
+                self._in_flight[order.client_order_id] = symbol
+        self.note(order, "rest")
+
+    def in_flight(self) -> list[tuple[str, str]]:
+        """(client id, symbol) of every order not yet terminal."""
+        with self._lock:
+            return list(self._in_flight.items())
+
+    def note(self, o: VenueOrder, source: str) -> None:
+        """Queue a report when the order's status or fills changed."""
+        if not o.client_order_id:
+            return
+        with self._lock:
+            prev_status, prev_filled = self._seen.get(o.client_order_id, ("", 0.0))
+            if (o.status, o.filled) == (prev_status, prev_filled) or o.filled < prev_filled:
+                return
+            self._seen[o.client_order_id] = (o.status, o.filled)
+            last_qty = o.filled - prev_filled
+            self._queue.put(ExecutionReport(o, last_qty, o.average if last_qty else 0.0, source))
+            if o.status in TERMINAL:
+                self._in_flight.pop(o.client_order_id, None)
+
+    def drain(self, timeout_s: float = 0.0) -> list[ExecutionReport]:
+        """The reports queued since the last call (waits up to ``timeout_s`` for the first)."""
+        out: list[ExecutionReport] = []
+        try:
+            out.append(
+                self._queue.get(timeout=timeout_s) if timeout_s else self._queue.get_nowait()
+            )
+            while True:
+                out.append(self._queue.get_nowait())
+        except queue.Empty:
+            pass
+        return out
 
 
 def venue_fill(t: dict[str, Any]) -> VenueFill:

@@ -110,3 +110,20 @@ def test_an_unknown_symbol_ends_the_feed_with_a_configuration_error(
                 time.sleep(0.02)
     finally:
         f.close()
+
+
+def test_the_public_feed_streams_when_the_exchanges_time_is_unanswered(
+    server: BinanceServer,
+) -> None:
+    # A key-less feed signs nothing: it must not depend on GET /time at all.
+    server.time_answer = "503"
+    f = ExchangeFeed(exchange_config(server, api_key=None, api_secret=None))
+    try:
+        n = 0
+        deadline = time.monotonic() + 10
+        while n < 20 and time.monotonic() < deadline:
+            n += sum(len(b) for b in f.poll(1 << 20))
+            time.sleep(0.05)
+        assert n >= 20, f.health()
+    finally:
+        f.close()

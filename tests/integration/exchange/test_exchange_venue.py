@@ -294,9 +294,46 @@ def test_a_clock_step_after_open_is_measured_again_and_the_order_is_placed_once(
         res = venue.submit("sr-1:1", SYMBOL, "buy", 1.0)
     assert res.accepted and res.order is not None and res.order.status == "closed"
     assert len(_server_orders(server, "sr-1:1")) == 1  # refused first, so created once
+    assert server.requests["GET order"] == 0  # a refusal needs no look-up
     assert venue.stats["clock_resyncs"] >= 1  # the order stream's subscription may meet it too
     assert venue.clock_offset_ms == pytest.approx(-30_000, abs=1_000)
-    warned = [e for e in logs if e["event"] == "order_submit_went_unanswered"]
+    warned = [e for e in logs if e["event"] == "order_submit_clock_refused"]
     assert "clock is off" in warned[0]["error"], warned
     assert "exchange_clock_resynced" in [e["event"] for e in logs]
     assert venue.balances()["USD"] == pytest.approx(1_001.0)  # later private calls work
+
+
+def test_a_refused_order_whose_clock_cannot_be_measured_is_rejected_never_in_doubt(
+    server: BinanceServer, venue: CcxtVenue
+) -> None:
+    # -1021 means the exchange did not carry the request out: no look-up is needed,
+    # and when every attempt is refused so the order is rejected, not left in doubt.
+    server.set_clock_offset(30_000)
+    server.time_answer = "503"
+    res = venue.submit("sr-1:1", SYMBOL, "buy", 1.0)
+    assert not res.accepted and "clock is off" in res.reason
+    assert _server_orders(server, "sr-1:1") == []
+    assert server.requests["GET order"] == 0  # never looked up
+    assert venue.stats["submit_in_doubt"] == 0
+
+
+@pytest.mark.parametrize("answer", ["503", "empty", "html"])
+def test_an_unanswered_or_odd_server_time_neither_stops_opening_nor_the_reports(
+    server: BinanceServer, answer: str
+) -> None:
+    server.time_answer = answer  # the clock cannot be measured: the last offset (0) stays
+    v = CcxtVenue(exchange_config(server)).open()
+    try:
+        res = v.submit("sr-1:1", SYMBOL, "sell", 1.0, 500.0, "limit")  # rests: in flight
+        assert res.accepted
+        server.set_clock_offset(30_000)  # signed calls are refused; measuring fails oddly
+        server.drop_websockets()  # the stream resubscribes (signed), the poller polls
+        time.sleep(2.0)
+        assert not v._watcher.done() and not v._poller.done()  # both still at work
+        server.set_clock_offset(0)
+        resting = _server_orders(server, "sr-1:1")[0]
+        server.call(lambda: server.exchange.cancel(resting))  # silently: the poller finds it
+        got = _reports_until(v, lambda rs: any(r.order.status == "canceled" for r in rs), 10)
+        assert got[-1].order.client_order_id == "sr-1:1"
+    finally:
+        v.close()
