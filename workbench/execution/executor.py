@@ -143,8 +143,8 @@ class Executor:
     ) -> None:
         """The market moved (live: a gateway market snapshot, a symbol's newest tick).
 
-        ``seen_ns``: this machine's clock when the gateway sent it (the risk
-        checks judge its age by that too, not by the exchange's clock alone).
+        ``seen_ns``: when the gateway sent it, in this machine's clock (the
+        risk checks judge its age by that too, not by the exchange's alone).
         """
         self.engine.on_price(symbol, price, ts_ns, seen_ns)
         if self._market_fed:

@@ -59,10 +59,10 @@ class TokenBucket:
 
 @dataclass(slots=True)
 class Quote:
-    """The last market price of a symbol: its time (ns) and, live, when it was seen here.
+    """The last market price of a symbol: its time (ns) and, live, when it was passed on.
 
-    ``ts_ns`` is the market's time (an exchange's clock); ``seen_ns`` this
-    machine's wall clock when the gateway passed the price on (0 = unknown).
+    ``ts_ns`` is the market's time (an exchange's clock); ``seen_ns`` when the
+    gateway sent it on, in this machine's clock (0 = unknown).
     """
 
     price: float
@@ -89,13 +89,15 @@ class RiskEngine:
 
         A price that is not a positive finite number is ignored: a collar needs
         something to divide by, and a bad quote must not pass for a price.
-        ``seen_ns``: live, this machine's clock when the price was passed on.
+        ``seen_ns``: live, when the gateway sent it, in this machine's clock.
         """
         if not _positive(price):
             return
         q = self.market.get(symbol)
         if q is None or ts_ns >= q.ts_ns:
             self.market[symbol] = Quote(price, ts_ns, seen_ns)
+        elif seen_ns > q.seen_ns:  # older by the market's time, but its feed is alive
+            q.seen_ns = seen_ns
 
     def _bucket(self, key: str, rate: float) -> TokenBucket:
         b = self._buckets.get(key)

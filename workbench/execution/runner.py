@@ -14,7 +14,9 @@ simulator's resting orders) is the gateway's conflated snapshots: per symbol
 its newest tick (a `Tick`, kind ``last``), at most every
 ``gateway.market_snapshot_interval_ms``. Drained every ``MARKET_DRAIN_INTERVAL_S``,
 each decoded, sequence-checked and counted like any message (``market_msgs_in``,
-bad frames per socket): there are few of them, whatever the feed's rate.
+bad frames per socket): there are few of them, whatever the feed's rate. Each
+price's age is judged by when the gateway sent it too, in this host's clock
+(`SenderClock`: the gateway may run on a host whose clock is off).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any, Protocol
 from workbench.domain.model import Signal, Tick
 from workbench.execution import killswitch
 from workbench.execution.executor import Executor
+from workbench.execution.sender_clock import SenderClock
 from workbench.messaging.codec import Ack, EndOfStream, Envelope, Event, Payload
 from workbench.messaging.delivery import InboundSequence
 from workbench.messaging.heartbeat_extras import EosSummary, ExecutorExtra
@@ -110,6 +113,7 @@ class ExecutorRunner(Runner):
         self._completed_ns = 0
         self._finish_at = 0.0
         self._market_drained = 0.0
+        self._gateway_clock = SenderClock()  # the gateway's send times, in this host's clock
         self._reconcile_interval_s = reconcile_interval_s
         self.run_id = run_id
         self._reconciled = time.monotonic()
@@ -264,11 +268,13 @@ class ExecutorRunner(Runner):
             return  # prices a few ms old serve every risk check; signals go first
         self._market_drained = now
         n = 0
+        received_ns = time.time_ns()
         env = self._market.recv(0)
         while env is not None:
             t = env.payload
             if isinstance(t, Tick):
-                self.executor.on_tick(t.symbol, t.price, t.ts_ns, t.size, env.sent_ns)
+                seen_ns = self._gateway_clock.local(env.sent_ns, received_ns, now)
+                self.executor.on_tick(t.symbol, t.price, t.ts_ns, t.size, seen_ns)
             else:
                 self.telemetry.inc("unexpected_messages")
             n += 1

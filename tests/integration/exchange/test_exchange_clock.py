@@ -1,20 +1,25 @@
-"""Live on an exchange whose clock is not this machine's: stale prices are still refused.
+"""Live on clocks that disagree: stale prices are refused, live ones are not.
 
-The local Binance server's clock runs 30 s ahead of ours. By the exchange's
-trade times alone, a market that stopped a few seconds ago still looks 30 s
-in the future, i.e. fresh, and ``stale_market_data_s`` let orders through on
-it. The executor also judges a price by when the gateway passed it on.
+``stale_market_data_s`` judges a price by the exchange's time and by when the
+gateway sent it on. Neither clock is the executor's: the exchange's may run
+ahead (by its time alone, a market that stopped looked fresh), and the
+gateway may run on a host whose clock is behind (by its send time taken as
+is, a live market looked stale and every order was refused).
 """
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import zmq
 from conftest import SYMBOL
 from fixtures.binance_server.server import BinanceServer
-from helpers import make_config, wait_until
+from helpers import ROOT, make_config, wait_until
 
 from workbench.domain.model import Side, Signal
 from workbench.execution.journal import Journal
@@ -27,60 +32,79 @@ NEVER = [  # a BUY below any price of the recording: this strategy never signals
     {"id": "never", "symbol": SYMBOL, "side": "BUY", "trigger_price": 0.001,
      "turning_point": 0.05, "take_profit": 0.2, "stop_loss": 0.15, "following": True},
 ]  # fmt: skip
+SKEWED_CLOCK = ROOT / "tests" / "fixtures" / "skewed_clock"
+
+
+@contextmanager
+def live_session(tmp_path: Path, server: BinanceServer) -> Iterator:
+    """A paper session on the server's trades; yields ``trade(seq)`` -> the order journaled."""
+    cfg = make_config(
+        tmp_path,
+        gateway={
+            "feed": "exchange",
+            "market_snapshot_interval_ms": 20,
+            "exchange": {
+                "exchange": "binance", "symbols": [SYMBOL], "rest_url": server.rest_url,
+                "ws_url": server.ws_url, "ws_api_url": server.ws_api_url,
+            },
+        },
+        strategies=[{"id": "quiet", "params": {"conditions": NEVER}}],
+        executor={"exit_on_eos": False, "risk": {
+            "max_order_qty": 10, "max_position_qty": 1e6, "stale_market_data_s": 1.0,
+        }},
+    )  # fmt: skip
+    sup = Supervisor(cfg)
+    ctx = zmq.Context()
+    push = ctx.socket(zmq.PUSH)
+    push.setsockopt(zmq.LINGER, 1000)
+    epoch = time.time_ns()
+
+    def orders() -> dict[str, dict]:
+        j = Journal(cfg.journal_path())
+        try:
+            return {o["signal_id"]: o for o in j.orders()}
+        finally:
+            j.close()
+
+    def trade(seq: int) -> dict:
+        s = Signal(f"quiet:{seq}", "quiet", seq, SYMBOL, Side.BUY, 1.0, 86.7, 1, "t", "c")
+        push.send_multipart(codec.encode(s, "quiet", epoch, seq, time.time_ns()))
+        wait_until(lambda: s.id in orders(), 20, f"{s.id} journaled")
+        return orders()[s.id]
+
+    def market_in() -> int:
+        hb = sup.heartbeat("executor")
+        return hb.counters.get("market_msgs_in", 0) if hb else 0
+
+    try:
+        sup.start(wait=True, timeout=60)
+        push.connect(cfg.bus.signals_address)
+        wait_until(lambda: market_in() >= 5, 30, "market snapshots at the executor")
+        yield trade
+    finally:
+        ctx.destroy(linger=0)
+        sup.stop()
+
+
+def _assert_live_then_stale(server: BinanceServer, trade) -> None:
+    first = trade(1)  # the market is live: the order goes
+    assert first["status"] == "FILLED", first
+    server.pause_market()  # no trade from now on
+    time.sleep(2.0)  # > stale_market_data_s since the last snapshot
+    second = trade(2)
+    assert second["status"] == "REJECTED", second
+    assert "beyond stale_market_data_s" in second["reason"]
 
 
 def test_a_quiet_market_is_stale_even_when_the_exchanges_clock_is_ahead(tmp_path) -> None:
-    with BinanceServer(clock_offset_ms=30_000) as server:
-        cfg = make_config(
-            tmp_path,
-            gateway={
-                "feed": "exchange",
-                "market_snapshot_interval_ms": 20,
-                "exchange": {
-                    "exchange": "binance", "symbols": [SYMBOL], "rest_url": server.rest_url,
-                    "ws_url": server.ws_url, "ws_api_url": server.ws_api_url,
-                },
-            },
-            strategies=[{"id": "quiet", "params": {"conditions": NEVER}}],
-            executor={"exit_on_eos": False, "risk": {
-                "max_order_qty": 10, "max_position_qty": 1e6, "stale_market_data_s": 1.0,
-            }},
-        )  # fmt: skip
-        sup = Supervisor(cfg)
-        ctx = zmq.Context()
-        push = ctx.socket(zmq.PUSH)
-        push.setsockopt(zmq.LINGER, 1000)
-        epoch = time.time_ns()
+    with BinanceServer(clock_offset_ms=30_000) as server, live_session(tmp_path, server) as trade:
+        _assert_live_then_stale(server, trade)
 
-        def send(seq: int) -> None:
-            s = Signal(f"quiet:{seq}", "quiet", seq, SYMBOL, Side.BUY, 1.0, 86.7, 1, "t", "c")
-            push.send_multipart(codec.encode(s, "quiet", epoch, seq, time.time_ns()))
 
-        def orders() -> dict[str, dict]:
-            j = Journal(cfg.journal_path())
-            try:
-                return {o["signal_id"]: o for o in j.orders()}
-            finally:
-                j.close()
-
-        def market_in() -> int:
-            hb = sup.heartbeat("executor")
-            return hb.counters.get("market_msgs_in", 0) if hb else 0
-
-        try:
-            sup.start(wait=True, timeout=60)
-            push.connect(cfg.bus.signals_address)
-            wait_until(lambda: market_in() >= 5, 30, "market snapshots at the executor")
-            send(1)  # the market is live: the order goes
-            wait_until(lambda: "quiet:1" in orders(), 20, "the first journaled")
-            server.pause_market()  # no trade from now on
-            time.sleep(2.0)  # > stale_market_data_s since the last snapshot
-            send(2)
-            wait_until(lambda: "quiet:2" in orders(), 20, "the second journaled")
-            final = orders()
-        finally:
-            ctx.destroy(linger=0)
-            sup.stop()
-    assert final["quiet:1"]["status"] == "FILLED", final["quiet:1"]
-    assert final["quiet:2"]["status"] == "REJECTED", final["quiet:2"]
-    assert "beyond stale_market_data_s" in final["quiet:2"]["reason"]
+def test_a_live_market_is_live_when_the_gateways_host_clock_is_behind(
+    tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("WORKBENCH_TEST_GATEWAY_CLOCK_S", "-3")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(SKEWED_CLOCK), str(ROOT)]))
+    with BinanceServer() as server, live_session(tmp_path, server) as trade:
+        _assert_live_then_stale(server, trade)

@@ -133,6 +133,16 @@ def test_a_price_seen_just_now_but_old_by_the_markets_clock_is_refused_and_says_
     assert "received 0.5 s ago" in reason and "clock is ahead" in reason
 
 
+def test_an_older_price_keeps_the_newer_one_but_says_the_feed_is_alive():
+    # Trades and bid/ask arrive out of the exchange's order: the newer price stays,
+    # and the later arrival still counts as news from the symbol's market.
+    e = engine(stale_market_data_s=2)
+    e.on_price("ABC", 100.0, T0 + 30 * NS, seen_ns=T0)
+    e.on_price("ABC", 99.0, T0 + 29 * NS, seen_ns=T0 + 5 * NS)
+    assert e.market["ABC"].price == 100.0
+    assert e.check(order(), "s", 0, T0 + 6 * NS) == ""
+
+
 def test_stale_market_data_without_any_tick_rejects():
     e = engine(stale_market_data_s=2)
     assert "stale_market_data_s" in e.check(order(), "s", 0, T0)
