@@ -144,3 +144,42 @@ def logged_signal_ids(log_file: Path) -> set[str]:
         if entry.get("event") in ("signals_sent", "signals_resent"):
             ids.update(entry["signal_ids"])
     return ids
+
+
+def journal_orders(cfg: WorkbenchConfig) -> dict[str, dict[str, Any]]:
+    """The orders in ``cfg``'s journal by signal id, read now (the executor may be running)."""
+    from workbench.execution.journal import Journal
+
+    j = Journal(cfg.journal_path())
+    try:
+        return {o["signal_id"]: o for o in j.orders()}
+    finally:
+        j.close()
+
+
+class SignalPusher:
+    """Pushes hand-made signals into a running executor's signals socket, as a strategy would."""
+
+    def __init__(self, address: str, strategy_id: str) -> None:
+        import zmq
+
+        self._ctx = zmq.Context()
+        self._push = self._ctx.socket(zmq.PUSH)
+        self._push.setsockopt(zmq.LINGER, 1000)
+        self._push.connect(address)
+        self._strategy = strategy_id
+        self._epoch = time.time_ns()
+
+    def send(self, seq: int, symbol: str, price: float, qty: float = 1.0) -> str:
+        """A BUY of ``qty`` at ``price`` with id ``<strategy>:<seq>``; returns the id."""
+        from workbench.domain.model import Side, Signal
+        from workbench.messaging import codec
+
+        sid = self._strategy
+        s = Signal(f"{sid}:{seq}", sid, seq, symbol, Side.BUY, qty, price, 1, "t", "c")
+        self._push.send_multipart(codec.encode(s, sid, self._epoch, seq, time.time_ns()))
+        return s.id
+
+    def close(self) -> None:
+        """Close the socket now (unsent signals are dropped)."""
+        self._ctx.destroy(linger=0)

@@ -12,12 +12,8 @@ from __future__ import annotations
 import time
 
 import pytest
-import zmq
-from helpers import make_config, wait_until
+from helpers import SignalPusher, journal_orders, make_config, wait_until
 
-from workbench.domain.model import Side, Signal
-from workbench.execution.journal import Journal
-from workbench.messaging import codec
 from workbench.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
@@ -46,29 +42,17 @@ def test_the_executor_takes_conflated_market_data_and_its_collar_and_staleness_s
         },
     )
     sup = Supervisor(cfg)
-    ctx = zmq.Context()
-    push = ctx.socket(zmq.PUSH)
-    push.setsockopt(zmq.LINGER, 1000)
-    epoch = time.time_ns()
+    pusher = SignalPusher(cfg.bus.signals_address, "quiet")
 
     def counters(runner: str) -> dict:
         hb = sup.heartbeat(runner)
         return hb.counters if hb else {}
 
     def send(seq: int, price: float) -> None:
-        s = Signal(f"quiet:{seq}", "quiet", seq, "ABC", Side.BUY, 1.0, price, 1, "t", "c")
-        push.send_multipart(codec.encode(s, "quiet", epoch, seq, time.time_ns()))
-
-    def orders() -> dict[str, dict]:
-        j = Journal(cfg.journal_path())
-        try:
-            return {o["signal_id"]: o for o in j.orders()}
-        finally:
-            j.close()
+        pusher.send(seq, "ABC", price)
 
     try:
         sup.start(wait=True, timeout=60)
-        push.connect(cfg.bus.signals_address)
         wait_until(lambda: counters("gateway").get("ticks_out", 0) >= 6_000, 30, "6k ticks")
         executor = counters("executor")
         time.sleep(0.5)  # a gateway heartbeat later than the executor's
@@ -82,14 +66,14 @@ def test_the_executor_takes_conflated_market_data_and_its_collar_and_staleness_s
 
         send(1, 100.0)  # near the market (a walk from 100 by 0.01 steps): collar passes
         send(2, 150.0)  # 50% off the market: the collar refuses, against a market price
-        wait_until(lambda: {"quiet:1", "quiet:2"} <= set(orders()), 20, "both journaled")
+        wait_until(lambda: {"quiet:1", "quiet:2"} <= set(journal_orders(cfg)), 20, "both journaled")
         sup.stop_runner("gateway")  # the market goes quiet: its last snapshot ages
         time.sleep(1.5)
         send(3, 100.0)
-        wait_until(lambda: "quiet:3" in orders(), 20, "the third journaled")
-        final = orders()
+        wait_until(lambda: "quiet:3" in journal_orders(cfg), 20, "the third journaled")
+        final = journal_orders(cfg)
     finally:
-        ctx.destroy(linger=0)
+        pusher.close()
         sup.stop()
     assert final["quiet:1"]["status"] == "FILLED", final["quiet:1"]
     assert final["quiet:2"]["status"] == "REJECTED"

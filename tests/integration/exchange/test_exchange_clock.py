@@ -16,14 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import zmq
 from conftest import SYMBOL
 from fixtures.binance_server.server import BinanceServer
-from helpers import ROOT, make_config, wait_until
+from helpers import ROOT, SignalPusher, journal_orders, make_config, wait_until
 
-from workbench.domain.model import Side, Signal
-from workbench.execution.journal import Journal
-from workbench.messaging import codec
 from workbench.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
@@ -54,23 +50,12 @@ def live_session(tmp_path: Path, server: BinanceServer) -> Iterator:
         }},
     )  # fmt: skip
     sup = Supervisor(cfg)
-    ctx = zmq.Context()
-    push = ctx.socket(zmq.PUSH)
-    push.setsockopt(zmq.LINGER, 1000)
-    epoch = time.time_ns()
-
-    def orders() -> dict[str, dict]:
-        j = Journal(cfg.journal_path())
-        try:
-            return {o["signal_id"]: o for o in j.orders()}
-        finally:
-            j.close()
+    pusher = SignalPusher(cfg.bus.signals_address, "quiet")
 
     def trade(seq: int) -> dict:
-        s = Signal(f"quiet:{seq}", "quiet", seq, SYMBOL, Side.BUY, 1.0, 86.7, 1, "t", "c")
-        push.send_multipart(codec.encode(s, "quiet", epoch, seq, time.time_ns()))
-        wait_until(lambda: s.id in orders(), 20, f"{s.id} journaled")
-        return orders()[s.id]
+        sid = pusher.send(seq, SYMBOL, 86.7)
+        wait_until(lambda: sid in journal_orders(cfg), 20, f"{sid} journaled")
+        return journal_orders(cfg)[sid]
 
     def market_in() -> int:
         hb = sup.heartbeat("executor")
@@ -78,11 +63,10 @@ def live_session(tmp_path: Path, server: BinanceServer) -> Iterator:
 
     try:
         sup.start(wait=True, timeout=60)
-        push.connect(cfg.bus.signals_address)
         wait_until(lambda: market_in() >= 5, 30, "market snapshots at the executor")
         yield trade
     finally:
-        ctx.destroy(linger=0)
+        pusher.close()
         sup.stop()
 
 
