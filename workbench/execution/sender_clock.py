@@ -20,7 +20,8 @@ class SenderClock:
     Args:
         window_s: How long a gap counts. After the sender's clock steps back,
             its messages look older than they are (too old: refused) for at
-            most this long; a step forward is taken at once.
+            most this long; a step forward is taken at once. The gaps kept
+            are each second's least, so a gap may count up to 1 s longer.
     """
 
     def __init__(self, window_s: float = 60.0) -> None:
@@ -39,10 +40,16 @@ class SenderClock:
         gaps = self._gaps
         while gaps and gaps[-1][1] >= gap:
             gaps.pop()
-        gaps.append((now_s, gap))
+        # One gap kept a second at most: a sender whose clock drifts makes every gap
+        # larger than the last, and a thousand symbols' prices must not all be kept.
+        if not gaps or now_s - gaps[-1][0] >= 1.0:
+            gaps.append((now_s, gap))
         while gaps[0][0] < now_s - self.window_s:
             gaps.popleft()
         return min(received_ns, sent_ns + gaps[0][1])
+
+    def __len__(self) -> int:
+        return len(self._gaps)
 
     @property
     def gap_ns(self) -> int | None:

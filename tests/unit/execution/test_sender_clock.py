@@ -34,3 +34,14 @@ def test_a_gap_counts_for_the_window_only():
     # ...then the new gap is the least one and they are right again.
     assert c.local(T0 + 90 * S - 5 * S, T0 + 90 * S, 90.0) == T0 + 90 * S
     assert c.gap_ns == 5 * S
+
+
+def test_a_drifting_sender_keeps_one_gap_a_second():
+    c = SenderClock(window_s=60.0)
+    for i in range(10_000):  # 100 messages a second, each gap 1 us longer than the last
+        now = i / 100
+        sent = T0 + i * S // 100
+        # The least gap of about a window ago (gaps grow): never later than received.
+        want = sent + 1_000 * max(0, i - 6_000)
+        assert want <= c.local(sent, sent + 1_000 * i, now) <= want + 1_000 * 100
+    assert len(c) <= 61
