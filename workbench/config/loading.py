@@ -5,12 +5,12 @@ from __future__ import annotations
 import copy
 import os
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import (
-    ValidationError,
-)
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from workbench.config.model import _TOML_FILE, PATH_FIELDS, WorkbenchConfig
 from workbench.exceptions import ConfigurationError
@@ -44,7 +44,10 @@ def _format_errors(e: ValidationError, source: str) -> list[str]:
         if err["type"] == "extra_forbidden":
             msg = "unknown field"
         got = err.get("input")
-        detail = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+        field = str(err["loc"][-1]) if err["loc"] else ""
+        secret = any(w in field for w in ("token", "secret", "key"))  # never echoed
+        hidden = secret or isinstance(got, dict | list) or got is None
+        detail = "" if hidden else f" (got {got!r})"
         problems.append(f"{_origin(err['loc'], source)}: {loc}: {msg}{detail}")
     return problems
 
@@ -92,6 +95,50 @@ def _anchor_env_paths(cfg: WorkbenchConfig) -> None:
             setattr(section, field, str((Path.cwd() / Path(value).expanduser()).resolve()))
 
 
+def _validated(make: Callable[[], WorkbenchConfig], source: str) -> WorkbenchConfig:
+    """``make()``, its errors as one `ConfigurationError` naming fields and variables."""
+    problems = _unknown_env_sections(source)
+    if not problems:
+        try:
+            return make()
+        except ValidationError as e:
+            problems = _format_errors(e, source)
+            cause: Exception = e
+        except SettingsError as e:  # a variable holding a list or a section is not JSON
+            field = str(e).partition('field "')[2].partition('"')[0]
+            names = sorted(k for k in os.environ if _env_key(k)[:1] == [field])
+            problems = [
+                f"{source} (environment {', '.join(names) or 'WORKBENCH__' + field.upper()}): "
+                f"{field}: cannot read it: a list or a section given in one variable must be "
+                f"JSON (e.g. '[\"ABC\"]'): {e.__cause__ or e}"
+            ]
+            cause = e
+        raise ConfigurationError("\n".join(problems), problems) from cause
+    raise ConfigurationError("\n".join(problems), problems)
+
+
+def _env_key(name: str) -> list[str]:
+    """The field path a ``WORKBENCH__A__B`` variable sets (``[]`` for other variables)."""
+    head, _, rest = name.partition("__")
+    return rest.lower().split("__") if head.upper() == "WORKBENCH" and rest else []
+
+
+def _unknown_env_sections(source: str) -> list[str]:
+    """``WORKBENCH__`` variables that set no field: a typo must not drop a limit unseen.
+
+    pydantic-settings ignores a variable whose first part names no field
+    (``WORKBENCH__EXECUTOR_RISK__MAX_ORDER_QTY``); one inside a section is an
+    unknown field like any other.
+    """
+    fields = set(WorkbenchConfig.model_fields)
+    return [
+        f"{source} (environment {name}): {key[0]!r} is no config section or field "
+        f"(they are: {', '.join(sorted(fields))}; parts are separated by '__')"
+        for name in sorted(os.environ)
+        if (key := _env_key(name)) and key[0] not in fields
+    ]
+
+
 def build_config(
     data: dict[str, Any] | None = None, *, base_dir: Path | None = None, source: str = "<code>"
 ) -> WorkbenchConfig:
@@ -100,13 +147,9 @@ def build_config(
     Raises:
         ConfigurationError: with one problem per invalid field.
     """
-    try:
-        # Deep copy: pydantic keeps `Any` values (strategy params) by reference, and
-        # editing a config must never reach back into the caller's dicts.
-        cfg = WorkbenchConfig(**copy.deepcopy(data or {}))
-    except ValidationError as e:
-        problems = _format_errors(e, source)
-        raise ConfigurationError("\n".join(problems), problems) from e
+    # Deep copy: pydantic keeps `Any` values (strategy params) by reference, and
+    # editing a config must never reach back into the caller's dicts.
+    cfg = _validated(lambda: WorkbenchConfig(**copy.deepcopy(data or {})), source)
     _anchor_env_paths(cfg)
     cfg._base_dir = (base_dir or Path.cwd()).resolve()
     cfg._source = source
@@ -135,10 +178,7 @@ def load_config(path: str | Path) -> WorkbenchConfig:
         raise ConfigurationError("\n".join(leaked), leaked)
     token = _TOML_FILE.set(p)
     try:
-        cfg = WorkbenchConfig()
-    except ValidationError as e:
-        problems = _format_errors(e, str(p))
-        raise ConfigurationError("\n".join(problems), problems) from e
+        cfg = _validated(WorkbenchConfig, str(p))
     finally:
         _TOML_FILE.reset(token)
     _anchor_env_paths(cfg)

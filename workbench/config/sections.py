@@ -283,6 +283,10 @@ class RuntimeConfig(_Section):
     log_keep: int = Field(5, ge=0, description="rotated log files kept per runner")
 
 
+MIN_TOKEN_CHARS = 16
+"""The least length of ``supervisor.http_token`` (``openssl rand -hex 16`` gives 32)."""
+
+
 class SupervisorConfig(_Section):
     """How the supervisor starts, watches and restarts runners, and where it reports."""
 
@@ -317,6 +321,18 @@ class SupervisorConfig(_Section):
     def _host_chars(cls, v: str) -> str:
         if not v or any(c.isspace() or c in "/@" for c in v):
             raise ValueError("must be a host name or an IP address")
+        return v
+
+    @field_validator("http_token")
+    @classmethod
+    def _token_strong(cls, v: SecretStr | None) -> SecretStr | None:
+        # An empty line in an EnvironmentFile must not pass for a token: with none,
+        # health and metrics went to the network without asking for one.
+        if v is not None and len(v.get_secret_value().strip()) < MIN_TOKEN_CHARS:
+            raise ValueError(
+                f"a bearer token of at least {MIN_TOKEN_CHARS} characters (not spaces); "
+                "unset it to serve on loopback only"
+            )
         return v
 
 

@@ -283,3 +283,44 @@ def test_a_bad_value_from_the_environment_names_the_variable(tmp_path, monkeypat
 def test_an_exchange_setting_of_infinity_is_a_configuration_error(tmp_path):
     with pytest.raises(ConfigurationError, match=r"gateway\.exchange\.stale_after_s"):
         load_config(write(tmp_path, "[gateway.exchange]\nstale_after_s = inf\n"))
+
+
+@pytest.mark.parametrize("token", ["", "   ", "short-but-real"])
+def test_an_empty_or_short_token_is_an_error_never_no_token(tmp_path, monkeypatch, token):
+    # An empty line in an EnvironmentFile served health and metrics to the network
+    # without asking for a token at all.
+    monkeypatch.setenv("WORKBENCH__SUPERVISOR__HTTP_TOKEN", token)
+    monkeypatch.setenv("WORKBENCH__SUPERVISOR__HTTP_HOST", "0.0.0.0")
+    with pytest.raises(ConfigurationError) as e:
+        load_config(write(tmp_path, ""))
+    assert "environment WORKBENCH__SUPERVISOR__HTTP_TOKEN" in str(e.value)
+    assert "supervisor.http_token" in str(e.value) and "16 characters" in str(e.value)
+    if token.strip():
+        assert token not in str(e.value)  # a secret is never echoed
+
+
+@pytest.mark.parametrize(
+    "name", ["WORKBENCH__EXECUTOR_RISK__MAX_ORDER_QTY", "WORKBENCH__RUNID", "workbench__execrisk"]
+)
+def test_a_variable_that_sets_no_field_is_an_error_not_ignored(tmp_path, monkeypatch, name):
+    # A tightened limit with one '_' too few was dropped unseen: "config check: ok".
+    monkeypatch.setenv(name, "1")
+    with pytest.raises(
+        ConfigurationError, match=rf"\(environment {name}\): .* is no config section"
+    ):
+        load_config(write(tmp_path, ""))
+    with pytest.raises(ConfigurationError, match=name):
+        build_config()
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [("WORKBENCH__STRATEGIES", "["), ("WORKBENCH__GATEWAY__SIMULATED__SYMBOLS", "ABC")],
+)
+def test_a_list_variable_that_is_not_json_names_the_variable(
+    tmp_path, monkeypatch, capsys, name, value
+):
+    monkeypatch.setenv(name, value)
+    assert cli(["config", "check", str(write(tmp_path, ""))]) == 2
+    err = capsys.readouterr().err
+    assert f"environment {name}" in err and "must be JSON" in err
