@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from workbench.config.model import _TOML_FILE, PATH_FIELDS, WorkbenchConfig
+from workbench.config.model import _TOML_FILE, _USE_ENV, PATH_FIELDS, WorkbenchConfig
 from workbench.exceptions import ConfigurationError
 from workbench.exchanges.config import secrets_in_file
 
@@ -80,7 +80,7 @@ def _anchor_env_paths(cfg: WorkbenchConfig) -> None:
     The shell's working folder, not the config file's: ``WORKBENCH__GATEWAY__
     REPLAY__PATH=mine.csv`` names ./mine.csv, as any path typed there would.
     """
-    for loc in PATH_FIELDS:
+    for loc in PATH_FIELDS if _USE_ENV.get() else ():
         name = _env_name(loc)
         if name is None:
             continue
@@ -97,7 +97,7 @@ def _anchor_env_paths(cfg: WorkbenchConfig) -> None:
 
 def _validated(make: Callable[[], WorkbenchConfig], source: str) -> WorkbenchConfig:
     """``make()``, its errors as one `ConfigurationError` naming fields and variables."""
-    problems = _unknown_env_sections(source)
+    problems = _unknown_env_sections(source) if _USE_ENV.get() else []
     if not problems:
         try:
             return make()
@@ -156,8 +156,12 @@ def build_config(
     return cfg
 
 
-def load_config(path: str | Path) -> WorkbenchConfig:
+def load_config(path: str | Path, *, environment: bool = True) -> WorkbenchConfig:
     """Load and validate a TOML config file, with environment overrides.
+
+    Args:
+        environment: Apply the ``WORKBENCH__`` variables; False reads the file
+            alone (a run's saved config, as it ran).
 
     Raises:
         ConfigurationError: unreadable file, bad TOML, or invalid fields; each
@@ -176,12 +180,13 @@ def load_config(path: str | Path) -> WorkbenchConfig:
     leaked = secrets_in_file(raw, str(p))
     if leaked:
         raise ConfigurationError("\n".join(leaked), leaked)
-    token = _TOML_FILE.set(p)
+    token, env = _TOML_FILE.set(p), _USE_ENV.set(environment)
     try:
         cfg = _validated(WorkbenchConfig, str(p))
+        _anchor_env_paths(cfg)
     finally:
         _TOML_FILE.reset(token)
-    _anchor_env_paths(cfg)
+        _USE_ENV.reset(env)
     cfg._base_dir = p.resolve().parent
     cfg._source = str(p)
     return cfg

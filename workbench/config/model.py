@@ -30,6 +30,7 @@ from workbench.exceptions import ConfigurationError
 from workbench.exchanges.config import RecorderConfig
 
 _TOML_FILE: contextvars.ContextVar[Path | None] = contextvars.ContextVar("toml_file", default=None)
+_USE_ENV: contextvars.ContextVar[bool] = contextvars.ContextVar("use_env", default=True)
 
 
 PATH_FIELDS: tuple[tuple[str, ...], ...] = (
@@ -74,7 +75,7 @@ class WorkbenchConfig(BaseSettings):
         cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
     ):
         toml_file = _TOML_FILE.get()
-        sources = [init_settings, env_settings]
+        sources = [init_settings, env_settings] if _USE_ENV.get() else [init_settings]
         if toml_file is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
         return tuple(sources)

@@ -124,7 +124,8 @@ def promote(replay_dir: str | Path, out: str | Path, **thresholds: Any) -> Path:
     checks = evaluate(summary, oos=oos, **thresholds)
     if not all(c.ok for c in checks):
         raise PromotionRefused(checks)
-    cfg = load_config(folder / "config.toml")
+    # As the replay ran: this shell's WORKBENCH__ variables are not the replay's.
+    cfg = load_config(folder / "config.toml", environment=False)
     cfg.promotion = PromotionRecord(
         replay=str(folder.resolve()),
         fills_sha256=fills_sha,

@@ -56,6 +56,19 @@ def test_promote_writes_config_with_its_record(replay_dir, tmp_path):
     assert load_config(cfg.save(tmp_path / "again.toml")) == cfg.rebased(tmp_path)
 
 
+def test_the_promoted_config_is_the_replays_not_the_promoting_shells(
+    replay_dir, tmp_path, monkeypatch
+):
+    # The replay ran with its saved config; this shell's variables were not part of it.
+    monkeypatch.setenv("WORKBENCH__RUN_ID", "prod")
+    monkeypatch.setenv("WORKBENCH__EXECUTOR__RISK__MAX_ORDER_QTY", "1000")
+    path = promote(replay_dir, tmp_path / "promoted.toml", min_trades=3)
+    saved = load_config(replay_dir / "config.toml", environment=False)
+    promoted = load_config(path, environment=False)
+    assert promoted.run_id == saved.run_id == "default"
+    assert promoted.executor.risk == saved.executor.risk
+
+
 def test_promote_refuses_and_writes_nothing(replay_dir, tmp_path):
     with pytest.raises(PromotionRefused, match="min_trades"):
         promote(replay_dir, tmp_path / "promoted.toml", min_trades=10)
