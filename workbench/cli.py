@@ -57,6 +57,14 @@ def _config_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _runner_names(value: str) -> list[str]:
+    """``--runners``: at least one name (an empty list supervised nothing, forever)."""
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("name at least one runner, e.g. gateway,executor")
+    return names
+
+
 def _up(args: argparse.Namespace) -> int:
     import signal
     import threading
@@ -94,11 +102,15 @@ def _up(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 return EXIT_TEMPORARY
-        config_path = prepare_run_folder(cfg, args.runners)
-        sup = Supervisor(cfg, runners=args.runners, config_path=config_path)
     except ConfigurationError as e:
         print(f"{cfg.source}: --runners: {e}", file=sys.stderr)
         return EXIT_USAGE
+    try:
+        config_path = prepare_run_folder(cfg, args.runners)  # or another `up` runs it: 75
+        sup = Supervisor(cfg, runners=args.runners, config_path=config_path)
+    except (ConfigurationError, TemporaryError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
     from workbench.supervisor.systemd import SupervisorNotifier
 
     systemd = SupervisorNotifier()
@@ -246,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--config", required=True)
     up.add_argument(
         "--runners",
-        type=lambda v: [n for n in v.split(",") if n],
+        type=_runner_names,
         default=None,
         help="comma-separated runner names to run on this host (default: all)",
     )

@@ -216,7 +216,65 @@ def test_a_second_up_on_a_running_replay_leaves_its_folder_alone(tmp_path):
         second = up(path)
         _out, err = second.communicate(timeout=60)
         assert second.returncode == 75 and "is in use" in err, err
-        assert [p.name for p in cfg.run_path().parent.iterdir()] == [cfg.run_path().name]
+        assert [p.name for p in cfg.run_path().parent.iterdir() if p.suffix != ".lock"] == [
+            cfg.run_path().name
+        ]
     finally:
         first.terminate()
         first.communicate(timeout=60)
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from workbench.supervisor.run_folder import lock_run
+lock_run(Path(sys.argv[1]), "r")
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
+def test_an_up_whose_run_another_process_prepares_exits_75_and_touches_nothing(tmp_path):
+    # Two `up` started at once both passed the busy-port check (nothing was bound
+    # yet), then shared one run folder: the second moved the first's aside.
+    data = write_ticks(tmp_path / "ticks.csv")
+    cfg = make_config(tmp_path, gateway={"feed": "replay", "replay": {"path": str(data)}})
+    cfg.run_path().mkdir(parents=True)
+    (cfg.run_path() / "journal.sqlite").write_text("the first up's")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(cfg.run_path())],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        second = up(cfg.save(tmp_path / "c.toml"))
+        _out, err = second.communicate(timeout=60)
+        assert second.returncode == 75, err
+        assert f"run {cfg.run_id!r} is up already: process {holder.pid} holds" in err
+        assert (cfg.run_path() / "journal.sqlite").read_text() == "the first up's"
+    finally:
+        holder.kill()
+        holder.wait()
+    # The holder died: the lock went with it, and the next `up` runs.
+    third = up(cfg.save(tmp_path / "c.toml"))
+    _out, err = third.communicate(timeout=60)
+    assert third.returncode == 0, err
+
+
+def test_a_run_folder_that_cannot_be_written_is_exit_2_naming_run_dir(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")  # a run_dir inside a file: not a folder, even for root
+    cfg = make_config(tmp_path, runtime={"run_dir": str(blocker / "runs")})
+    p = up(cfg.save(tmp_path / "c.toml"))
+    _out, err = p.communicate(timeout=60)
+    assert p.returncode == 2, err
+    assert "runtime.run_dir: cannot prepare the run folder" in err and "Traceback" not in err
+
+
+def test_up_with_no_runner_named_is_a_usage_error(tmp_path):
+    path = make_config(tmp_path).save(tmp_path / "c.toml")
+    p = subprocess.run(
+        [sys.executable, "-m", "workbench.cli", "up", "--config", str(path), "--runners", ","],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert p.returncode == 2 and "name at least one runner" in p.stderr

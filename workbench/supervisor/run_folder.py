@@ -8,6 +8,8 @@ unless a replay left it (then it is moved aside too).
 
 from __future__ import annotations
 
+import fcntl
+import os
 import time
 import tomllib
 from pathlib import Path
@@ -15,6 +17,7 @@ from pathlib import Path
 import structlog
 
 from workbench.config import WorkbenchConfig
+from workbench.exceptions import ConfigurationError, TemporaryError
 from workbench.supervisor.hosts import host_config
 
 log = structlog.get_logger()
@@ -55,15 +58,66 @@ def prepare_run_folder(config: WorkbenchConfig, runners: list[str] | None = None
         The path of the written ``config.toml``; pass it to `Supervisor`.
 
     Raises:
-        ConfigurationError: ``runners`` matches none of the config's ``[[hosts]]``.
+        ConfigurationError: ``runners`` matches none of the config's ``[[hosts]]``,
+            or the run folder cannot be written (naming ``runtime.run_dir``).
+        TemporaryError: another process runs this run folder (`lock_run`).
     """
     config = host_config(config, runners)
     run_path = config.run_path()
-    if config.gateway.feed == "replay" or held_a_replay(run_path):
-        # A live run resumes only a live run: a replay's journal (its
-        # end-of-stream, its positions) would end it at once or trade on them.
-        archive_previous_run(run_path)
-    return config.save(run_path / CONFIG_FILE)
+    try:
+        lock_run(run_path, config.run_id)
+        if config.gateway.feed == "replay" or held_a_replay(run_path):
+            # A live run resumes only a live run: a replay's journal (its
+            # end-of-stream, its positions) would end it at once or trade on them.
+            archive_previous_run(run_path)
+        return config.save(run_path / CONFIG_FILE)
+    except OSError as e:  # read-only, full, not a folder: say which field points there
+        raise ConfigurationError(
+            f"{config.source}: runtime.run_dir: cannot prepare the run folder "
+            f"{run_path}: {e.strerror or e}"
+        ) from e
+
+
+_LOCKS: dict[Path, int] = {}  # run folder -> the open lock file this process holds
+
+
+def lock_run(run_path: Path, run_id: str) -> None:
+    """Hold ``.<run_id>.lock`` beside the run folder while this process runs it.
+
+    One supervisor per run folder.
+
+    Two ``workbench up`` of one run started at once both passed the check of
+    busy ports, then shared (and moved aside) one folder. The lock is the
+    kernel's (``flock``): a process that dies, however, leaves it free. A
+    process may take it again (a notebook's second session).
+
+    Raises:
+        TemporaryError: another process runs it (exit 75), naming its pid.
+    """
+    key = run_path.resolve()
+    if key in _LOCKS:
+        return
+    path = key.with_name(f".{key.name}.lock")  # beside the folder: moving it aside keeps it
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise TemporaryError(
+            f"run {run_id!r} is up already: process {holder} holds {path}"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    _LOCKS[key] = fd
+
+
+def unlock_run(run_path: Path) -> None:
+    """Let the run folder go (the supervisor stopped)."""
+    fd = _LOCKS.pop(run_path.resolve(), None)
+    if fd is not None:
+        os.close(fd)
 
 
 def held_a_replay(run_path: Path) -> bool:

@@ -34,7 +34,7 @@ from workbench.supervisor.inbox import Inbox
 from workbench.supervisor.logs import LogBook
 from workbench.supervisor.plan import plan_apply
 from workbench.supervisor.policy import RestartPolicy
-from workbench.supervisor.run_folder import prepare_run_folder
+from workbench.supervisor.run_folder import prepare_run_folder, unlock_run
 from workbench.supervisor.stages import launch_new, next_stage, runner_specs
 from workbench.supervisor.status import RunnerState, RunnerStatus, SupervisorEvent
 from workbench.supervisor.watcher import Intent, RunnerWatcher
@@ -166,6 +166,7 @@ class Supervisor:
     def stop(self, timeout: float | None = None) -> None:
         """Stop every runner (SIGTERM, then SIGKILL after the grace) and the thread."""
         if self._thread is None:
+            unlock_run(self.run_path)
             return
         self._shutdown.set()
         self._thread.join(timeout or self.config.supervisor.stop_grace_s + 10)
@@ -173,6 +174,7 @@ class Supervisor:
             self._http.stop()
         self.logs.close()
         self._thread = None
+        unlock_run(self.run_path)
         log.info("supervisor_stopped")
 
     close = stop

@@ -27,7 +27,8 @@ def test_a_replay_archives_the_previous_run_folder(tmp_path):
     cfg.run_path().mkdir(parents=True)
     (cfg.run_path() / "journal.sqlite").write_text("old")
     prepare_run_folder(cfg)
-    archived = [p for p in cfg.run_path().parent.iterdir() if p != cfg.run_path()]
+    others = cfg.run_path().parent.iterdir()
+    archived = [p for p in others if p != cfg.run_path() and p.suffix != ".lock"]
     assert len(archived) == 1 and (archived[0] / "journal.sqlite").read_text() == "old"
     assert sorted(p.name for p in cfg.run_path().iterdir()) == ["config.toml"]
 
@@ -38,7 +39,9 @@ def test_a_live_run_resumes_from_its_folder(tmp_path):
     (cfg.run_path() / "journal.sqlite").write_text("keep")
     prepare_run_folder(cfg)
     assert (cfg.run_path() / "journal.sqlite").read_text() == "keep"
-    assert [p.name for p in cfg.run_path().parent.iterdir()] == [cfg.run_path().name]
+    assert [p.name for p in cfg.run_path().parent.iterdir() if p.suffix != ".lock"] == [
+        cfg.run_path().name
+    ]
 
 
 def test_a_supervisor_given_the_path_does_not_touch_the_folder(tmp_path):
@@ -61,7 +64,8 @@ def test_a_live_run_on_a_replays_folder_moves_it_aside_and_starts_fresh(tmp_path
     assert live.run_path() == replay.run_path()
     prepare_run_folder(live)
     assert sorted(p.name for p in live.run_path().iterdir()) == ["config.toml"]
-    archived = [p for p in live.run_path().parent.iterdir() if p != live.run_path()]
+    others = live.run_path().parent.iterdir()
+    archived = [p for p in others if p != live.run_path() and p.suffix != ".lock"]
     assert len(archived) == 1 and (archived[0] / "journal.sqlite").read_text() == "the replay's"
     (live.run_path() / "journal.sqlite").write_text("live")
     prepare_run_folder(live)  # a live run's own folder is resumed
