@@ -102,6 +102,10 @@ def _up(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 return EXIT_TEMPORARY
+        sc = cfg.supervisor
+        if sc.http_port and address_in_use(f"tcp://{sc.http_host}:{sc.http_port}"):
+            print(f"error: supervisor.http_port {sc.http_port} is in use", file=sys.stderr)
+            return EXIT_TEMPORARY
     except ConfigurationError as e:
         print(f"{cfg.source}: --runners: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -160,7 +160,7 @@ def test_a_runner_whose_secret_does_not_match_fails_with_a_config_error(tmp_path
     sup = Supervisor(cfg, runners=["executor"])
     try:
         sup.start()
-        assert sup._wait_for(sup.any_failed, 30)
+        assert sup.wait_for(sup.any_failed, 30)
         st = {s["runner"]: s for s in sup.status()}["executor"]
         assert st["state"] == "failed" and "configuration error" in st["detail"]
         errors = log_events(sup, "executor", "configuration_error")

@@ -278,3 +278,41 @@ def test_up_with_no_runner_named_is_a_usage_error(tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert p.returncode == 2 and "name at least one runner" in p.stderr
+
+
+def test_up_whose_health_port_is_taken_exits_75_and_touches_nothing(tmp_path):
+    import socket
+
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    port = squatter.getsockname()[1]
+    try:
+        cfg = make_config(tmp_path, supervisor={"http_port": port})
+        p = up(cfg.save(tmp_path / "c.toml"))
+        _out, err = p.communicate(timeout=60)
+    finally:
+        squatter.close()
+    assert p.returncode == 75, err
+    assert f"supervisor.http_port {port} is in use" in err and "Traceback" not in err
+    assert not cfg.run_path().exists()
+
+
+def test_a_supervisor_whose_health_port_is_taken_starts_no_runner(tmp_path):
+    import socket
+
+    from workbench.exceptions import TemporaryError
+    from workbench.supervisor import Supervisor
+
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    cfg = make_config(tmp_path, supervisor={"http_port": squatter.getsockname()[1]})
+    sup = Supervisor(cfg)  # a notebook's path: no probe before it
+    try:
+        with pytest.raises(TemporaryError, match=r"supervisor.http_host/http_port .* in use"):
+            sup.start()
+        assert all(s.pid is None for s in sup.status())  # nothing was started
+    finally:
+        sup.stop()
+        squatter.close()

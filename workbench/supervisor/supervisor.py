@@ -11,6 +11,7 @@ first (`prepare_run_folder`: archive an earlier replay, write ``config.toml``).
 
 from __future__ import annotations
 
+import errno
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +22,7 @@ import structlog
 import zmq
 
 from workbench.config import WorkbenchConfig, exposure_problems
-from workbench.exceptions import ConfigurationError
+from workbench.exceptions import ConfigurationError, TemporaryError
 from workbench.messaging import codec, security
 from workbench.messaging.codec import Event, Heartbeat
 from workbench.messaging.heartbeat_extras import ExecutorExtra
@@ -136,24 +137,31 @@ class Supervisor:
 
         Raises:
             TimeoutError: with ``wait``, not all running within ``timeout``.
+            TemporaryError: the health port is taken (nothing was started).
+            ConfigurationError: the health address cannot be bound here.
         """
         if self._thread is not None:
             return
+        from workbench.supervisor.http import HealthServer
+
+        sc = self.config.supervisor
+        token = sc.http_token.get_secret_value() if sc.http_token else None
+        try:  # before any runner starts: a busy port must leave nothing behind
+            self._http = HealthServer(
+                self.status, sc.http_host, sc.http_port, token, remote=self.remote_status,
+                run_id=self.config.run_id, own=self.telemetry,
+            )  # fmt: skip
+        except OSError as e:
+            where = f"supervisor.http_host/http_port ({sc.http_host}:{sc.http_port})"
+            busy = e.errno == errno.EADDRINUSE  # another run, or anything else, holds it
+            raise (TemporaryError if busy else ConfigurationError)(f"{where}: {e}") from e
+        self._http.start()
         self.started_at = time.monotonic()
         self._thread = threading.Thread(target=self._loop, name="workbench-supervisor", daemon=True)
         self._thread.start()
         self._ready.wait()  # bounded: the bind retries are (see BusConfig.bind_retry_*)
         if self._loop_error is not None:
             raise self._loop_error
-        from workbench.supervisor.http import HealthServer
-
-        sc = self.config.supervisor
-        token = sc.http_token.get_secret_value() if sc.http_token else None
-        self._http = HealthServer(
-            self.status, sc.http_host, sc.http_port, token, remote=self.remote_status,
-            run_id=self.config.run_id, own=self.telemetry,
-        )  # fmt: skip
-        self._http.start()
         log.info("supervisor_started", health_url=self.health_url, logs=str(self.logs.folder))
         if wait:
             self.wait_running(timeout)
@@ -165,17 +173,14 @@ class Supervisor:
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop every runner (SIGTERM, then SIGKILL after the grace) and the thread."""
-        if self._thread is None:
-            unlock_run(self.run_path)
-            return
-        self._shutdown.set()
-        self._thread.join(timeout or self.config.supervisor.stop_grace_s + 10)
-        if self._http is not None:
+        if self._thread is not None:
+            self._shutdown.set()
+            self._thread.join(timeout or self.config.supervisor.stop_grace_s + 10)
             self._http.stop()
-        self.logs.close()
-        self._thread = None
+            self.logs.close()
+            self._thread = None
+            log.info("supervisor_stopped")
         unlock_run(self.run_path)
-        log.info("supervisor_stopped")
 
     close = stop
 
@@ -251,9 +256,7 @@ class Supervisor:
 
     def any_failed(self) -> bool:
         """True when a runner has given up, or the supervisor itself has."""
-        if self._loop_error is not None or (
-            self._thread is not None and not self._thread.is_alive()
-        ):
+        if self._loop_error is not None or (self._thread and not self._thread.is_alive()):
             return True
         with self._lock:
             return any(w.state is RunnerState.FAILED for w in self._watchers.values())
@@ -276,8 +279,6 @@ class Supervisor:
                 return True
             time.sleep(0.02)
         return predicate()
-
-    _wait_for = wait_for
 
     def subscribe(self, callback: Callable[[SupervisorEvent], None]) -> Callable[[], None]:
         """Call ``callback`` (on the supervisor thread) for every event; returns an unsubscriber."""
