@@ -64,6 +64,7 @@ _EXPORTS: dict[str, str] = {
     "StrategyError": "workbench.exceptions",
     "CodecError": "workbench.exceptions",
     "DataError": "workbench.exceptions",
+    "FlattenIncomplete": "workbench.exceptions",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -91,6 +92,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
         CodecError,
         ConfigurationError,
         DataError,
+        FlattenIncomplete,
         OrderRejected,
         StrategyError,
         TemporaryError,

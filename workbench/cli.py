@@ -3,7 +3,8 @@
 workbench config check FILE        validate a config; exit 2 listing each problem
 workbench config show FILE         print the effective config (file + env) as TOML
 workbench run ROLE --config FILE   run one runner in the foreground
-workbench halt|resume|state --config FILE   the kill switch of a running pipeline
+workbench halt|resume|state --config FILE   the kill switch of a running pipeline;
+                                   halt --flatten exits 1 naming each position left open
 workbench data synth ...           write deterministic synthetic ticks
 workbench keys generate DIR        write CURVE key pairs, print the config lines
 workbench deploy systemd ...       write systemd units that run `workbench up`
@@ -17,7 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from workbench.exceptions import EXIT_TEMPORARY, ConfigurationError
+from workbench.exceptions import EXIT_ERROR, EXIT_TEMPORARY, ConfigurationError
 
 EXIT_USAGE = 2
 
@@ -196,24 +197,36 @@ def _print_summary(sup, elapsed: float) -> None:
 
 
 def _trading(args: argparse.Namespace) -> int:
-    """halt / resume / state: one request to the running executor's command socket."""
+    """halt / resume / state: one request to the running executor's command socket.
+
+    ``halt --flatten`` exits 1 (`EXIT_ERROR`) when a position stays open,
+    naming each symbol and why on stderr; the executor is HALTED all the same.
+    """
     from workbench.exceptions import TemporaryError
-    from workbench.notebook.control import send_command
+    from workbench.notebook.control import not_flattened, send_command
 
     cfg = _load(args.config)
     if cfg is None:
         return EXIT_USAGE
-    cmd_args = {"flatten": True} if getattr(args, "flatten", False) else {}
+    flatten = getattr(args, "flatten", False)
     try:
+        cmd_args = {"flatten": True} if flatten else {}
         reply = send_command(cfg, args.command, cmd_args, timeout_s=args.timeout)
     except (TemporaryError, ConfigurationError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
     print(
         f"{reply.get('run_id') or cfg.run_id}: trading state {reply['trading_state']}"
         + (f" ({reply['reason']})" if reply.get("reason") else "")
         + f"  positions {reply.get('positions', {})}"
     )
+    left = not_flattened(reply) if flatten else {}
+    for sym, why in sorted(left.items()):
+        print(f"not flattened: {sym}: {why}", file=sys.stderr)
+    if left:
+        state = reply["trading_state"]
+        print(f"error: {len(left)} position(s) still open; trading state {state}", file=sys.stderr)
+        return EXIT_ERROR
     return 0
 
 
@@ -281,7 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if name == "halt":
             k.add_argument(
-                "--flatten", action="store_true", help="first send orders that close every position"
+                "--flatten",
+                action="store_true",
+                help="then send orders closing every position; exit 1 naming any left open",
             )
         k.set_defaults(func=_trading)
 

@@ -4,6 +4,7 @@
 - `TemporaryError`: retry with backoff (a busy port, a broker blip).
 - `OrderRejected`: skip this order, alert, carry on.
 - `RiskRefused`: an operator command the risk limits refuse (say why, change nothing).
+- `FlattenIncomplete`: ``halt --flatten`` halted, but positions stay open (close them).
 - `StrategyError`: a bug in user strategy code.
 - `CodecError`: a malformed, truncated or unknown wire frame: count, log, drop.
 - `DataError`: a tick file that cannot be read as asked.
@@ -65,6 +66,29 @@ class OrderRejected(WorkbenchError):
 
 class RiskRefused(WorkbenchError):
     """An operator command the risk limits refuse: ``resume`` past the daily loss limit."""
+
+
+class FlattenIncomplete(WorkbenchError):
+    """``halt --flatten`` halted the executor, but some positions are still open.
+
+    The executor is HALTED all the same (halting never depends on flattening);
+    each symbol left open is named with the reason (no market price yet,
+    closing orders still open, the closing order rejected or unfilled...).
+
+    Attributes:
+        not_flattened: Symbol -> why its position is still open.
+        reply: The executor's whole answer (``trading_state``, ``positions``...).
+    """
+
+    log_event = "flatten_incomplete"
+    log_traceback = False
+
+    def __init__(self, not_flattened: dict[str, str], reply: dict | None = None) -> None:
+        said = "; ".join(f"{s}: {why}" for s, why in sorted(not_flattened.items()))
+        state = (reply or {}).get("trading_state", "HALTED")
+        super().__init__(f"trading state {state}, but not flattened: {said}")
+        self.not_flattened = dict(not_flattened)
+        self.reply = dict(reply or {})
 
 
 class StrategyError(WorkbenchError):

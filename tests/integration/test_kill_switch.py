@@ -138,6 +138,69 @@ def test_halt_stops_orders_survives_a_restart_and_resume_trades_again(
         sup.stop()
 
 
+def test_halt_flatten_on_an_executor_without_a_market_price_exits_1_naming_the_symbol(
+    tmp_path, test_strategies_importable
+):
+    # The operator's case: the executor restarts (SIGTERM, the supervisor brings it
+    # back) and `halt --flatten` reaches it before any market price has. The
+    # gateway is stopped first, so no price can come: the test does not race one.
+    once = {"id": "once", "class_path": "kill_switch_strategies:BuyOnce",
+            "params": {"symbol": "ABC", "qty": 2.0}}  # fmt: skip
+    cfg = make_config(
+        tmp_path,
+        gateway={"simulated": {"rate_per_s": 200.0}},
+        strategies=[once],
+        supervisor={"restart_backoff_initial_s": 0.01, "restart_backoff_jitter": 0.0},
+    )
+    path = str(cfg.save(tmp_path / "paper.toml"))
+    sup = Supervisor(cfg)
+
+    def executor() -> dict:
+        return next(s for s in sup.status() if s["runner"] == cfg.executor.id)
+
+    def positions() -> dict:
+        hb = sup.heartbeat(cfg.executor.id)
+        return hb.extra.get("positions", {}) if hb else {}
+
+    try:
+        sup.start(wait=True, timeout=60)
+        wait_until(lambda: positions() == {"ABC": 2.0}, 30, "the position ABC 2")
+        sup.stop_runner(cfg.gateway.id)  # no more market snapshots
+        pid = executor()["pid"]
+        os.kill(pid, signal.SIGTERM)
+
+        def restarted() -> bool:  # a new executor that has beaten: it serves commands
+            hb, now = sup.heartbeat(cfg.executor.id), executor()["pid"]
+            return now not in (None, pid) and hb is not None and hb.pid == now
+
+        wait_until(restarted, 30, "the supervisor to restart the executor")
+
+        flat = cli("halt", "--flatten", "--config", path)
+        # Failed before the fix: exit 0, and stderr said nothing about ABC.
+        assert flat.returncode == 1, flat.stdout + flat.stderr
+        assert "not flattened: ABC: no market price" in flat.stderr, flat.stderr
+        assert "trading state HALTED (flatten requested)" in flat.stdout
+        assert "{'ABC': 2.0}" in flat.stdout
+        state = cli("state", "--config", path)
+        assert state.returncode == 0 and "trading state HALTED" in state.stdout, state.stderr
+        assert "{'ABC': 2.0}" in state.stdout  # nothing was sent blind
+
+        # Once prices come again, flattening again closes it and exits 0.
+        sup.start_runner(cfg.gateway.id)
+        tries: list[subprocess.CompletedProcess] = []
+        wait_until(
+            lambda: (
+                tries.append(cli("halt", "--flatten", "--config", path))
+                or tries[-1].returncode == 0
+            ),
+            30,
+            "a flatten that closes the position",
+        )
+        assert "{'ABC': 0.0}" in tries[-1].stdout and tries[-1].stderr == "", tries[-1]
+    finally:
+        sup.stop()
+
+
 def test_commands_to_no_pipeline_fail_clearly(tmp_path):
     cfg = make_config(tmp_path)
     path = cfg.save(tmp_path / "nothing.toml")

@@ -167,3 +167,59 @@ def test_a_fast_replay_whose_strategy_raises_exits_3_naming_it(tmp_path, capsys,
     assert rc == 3  # a traceback and 1 before
     err = capsys.readouterr().err
     assert "strategy 'sr-1' raised ZeroDivisionError: bad arithmetic" in err
+
+
+# -- halt --flatten ----------------------------------------------------------------
+
+HALTED = {"run_id": "test", "trading_state": "HALTED", "reason": "flatten requested"}
+
+
+@pytest.fixture
+def answered(tmp_path, monkeypatch):
+    """A config file, and the executor's answer `send_command` returns (set ``answer``)."""
+    from helpers import make_config
+
+    from workbench.notebook import control
+
+    sent: dict = {"answer": {}}
+
+    def send(cfg, name, args=None, *, timeout_s=3.0):
+        sent["command"] = (name, args)
+        return sent["answer"]
+
+    monkeypatch.setattr(control, "send_command", send)
+    sent["path"] = str(make_config(tmp_path).save(tmp_path / "paper.toml"))
+    return sent
+
+
+def test_halt_flatten_exits_1_naming_each_position_left_open(answered, capsys):
+    answered["answer"] = {
+        **HALTED,
+        "positions": {"ABC": 2.0, "XYZ": 0.0},
+        "not_flattened": {"ABC": "no market price seen yet: no closing order sent"},
+    }
+    assert cli(["halt", "--flatten", "--config", answered["path"]]) == 1
+    assert answered["command"] == ("halt", {"flatten": True})
+    out, err = capsys.readouterr()
+    assert "trading state HALTED (flatten requested)" in out  # halted all the same
+    assert "not flattened: ABC: no market price seen yet: no closing order sent" in err
+    assert "XYZ" not in err
+
+
+def test_halt_flatten_exits_0_when_every_position_is_closed(answered, capsys):
+    answered["answer"] = {**HALTED, "positions": {"ABC": 0.0}, "not_flattened": {}}
+    assert cli(["halt", "--flatten", "--config", answered["path"]]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_halt_flatten_to_an_executor_that_does_not_say_names_the_open_positions(answered, capsys):
+    answered["answer"] = {**HALTED, "positions": {"ABC": 2.0, "XYZ": 0.0}}  # an older executor
+    assert cli(["halt", "--flatten", "--config", answered["path"]]) == 1
+    err = capsys.readouterr().err
+    assert "not flattened: ABC: still open" in err and "XYZ" not in err
+
+
+def test_a_plain_halt_with_positions_open_exits_0(answered):
+    answered["answer"] = {**HALTED, "reason": "halt", "positions": {"ABC": 2.0}}
+    assert cli(["halt", "--config", answered["path"]]) == 0
+    assert answered["command"] == ("halt", {})

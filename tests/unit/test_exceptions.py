@@ -21,6 +21,7 @@ from workbench.messaging.binding import AddressInUse
         (ex.CodecError, 1),
         (ex.DataError, 1),
         (ex.GatewayStartTimeout, 1),
+        (ex.FlattenIncomplete, 1),  # `workbench halt --flatten` with a position left open
     ],
 )
 def test_exit_code_is_a_class_attribute(cls, code):

@@ -18,7 +18,7 @@ from workbench.domain.accounting import Portfolio
 from workbench.domain.model import Fill, Order, OrderStatus, Signal
 from workbench.domain.orders import OrderAck
 from workbench.exceptions import OrderRejected
-from workbench.execution import batch_plan, killswitch
+from workbench.execution import batch_plan, flattening, killswitch
 from workbench.execution.broker import Broker, BrokerTimeout, MarketFed, TimedCalls
 from workbench.execution.broker import make_breaker as make_breaker
 from workbench.execution.journal_port import JournalPort
@@ -89,6 +89,8 @@ class Executor:
         self.executor_id = executor_id
         self._refused = {r: BurstLog(r, 5.0) for r in ("signal_refused", "signal_invalid")}
         self._flattening = False
+        self.flatten_refused: dict[str, str] = {}  # the venue's no to a flatten order, by symbol
+        self.not_flattened: dict[str, str] = {}  # what the last flatten left open, and why
         # The runner's operator commands: whether one is waiting, and serving them.
         # Between a batch's orders a waiting one acts first (a halt stops the rest).
         self.command_waiting: Callable[[], bool] | None = None
@@ -290,8 +292,8 @@ class Executor:
         return killswitch.halt(self, reason, source)
 
     def flatten(self) -> list[Fill]:
-        """HALT, cancel open orders, then send the orders that zero every position."""
-        return killswitch.flatten(self)
+        """HALT, cancel open orders, then zero every position; what stays open: `not_flattened`."""
+        return flattening.flatten(self)
 
     def reduce(self, source: str = "operator") -> int:
         """REDUCING, then cancel the open orders that would grow a position."""
@@ -353,6 +355,8 @@ class Executor:
         if not ack.accepted:
             self.telemetry.inc("orders_rejected")
             log.warning("order_rejected", order_id=order.id, reason=ack.reason)
+            if self._flattening:
+                self.flatten_refused[order.symbol] = ack.reason
         self.open.on_ack(t, ack, out)
 
     def commit(

@@ -1,7 +1,7 @@
 """The kill switch and the daily loss limit: what moves the executor's trading state.
 
-Cancel the executor's resting orders, build flatten signals, halt on the
-daily loss limit, refuse a resume while it is still breached.
+Cancel the executor's resting orders, halt on the daily loss limit, refuse a
+resume while it is still breached (``halt --flatten``'s orders: `flattening`).
 
 `Executor.halt` and `Executor.flatten` drive these. Halting first stops new
 orders (journaled, so a restart stays halted); then every order the venue may
@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Container
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from workbench.domain.model import Fill, Order, Side, Signal
+from workbench.domain.model import Order
 from workbench.domain.orders import OrderAck
 from workbench.exceptions import RiskRefused
 from workbench.execution.lifecycle import Outcome, Tracked
@@ -59,32 +59,6 @@ def halt(ex: Executor, reason: str, source: str) -> int:
     """
     ex.set_trading_state(TradingState.HALTED, reason, source)
     return cancel_open_orders(ex, reason)
-
-
-def flatten(ex: Executor) -> list[Fill]:
-    """HALT and cancel open orders (`halt`), then send orders that zero every position.
-
-    Each order comes from a signal of the executor's own (``<executor
-    id>:<n>``), journaled like any other, at the last market price seen; a
-    symbol without one is left open, logged and alerted (not sent blind). The
-    daily loss limit and the circuit breaker do not stop them: a kill switch
-    must work when those have tripped.
-    """
-    halt(ex, "flatten requested", "operator")
-    signals = flatten_signals(ex)
-    if not signals:
-        return []
-    # Flatten orders only shrink positions: they are checked as REDUCING,
-    # and no limit but that one may stop a kill switch.
-    ex.engine.state = TradingState.REDUCING
-    allowed, ex.allowed = ex.allowed, None
-    ex._flattening = True
-    try:
-        return ex.on_signals(signals)
-    finally:
-        ex._flattening = False
-        ex.allowed = allowed
-        ex.engine.state = TradingState.HALTED
 
 
 def reduce(ex: Executor, source: str) -> int:
@@ -186,45 +160,6 @@ class CancelRetries:
         return {cid for cid, (at, _) in self._next.items() if at <= now}
 
 
-def flatten_signals(ex: Executor) -> list[Signal]:
-    """Signals of the executor's own that bring every position to zero at the last price.
-
-    A symbol without a market price is left open, logged and alerted (not sent
-    blind). Closing orders still open after the cancels (their cancel failed,
-    or the venue no longer knew them: they may have filled, the report not yet
-    in) count as if they fill: only the rest is sent, so the kill switch never
-    opens the opposite position. What they hold back is logged and alerted;
-    flattening again once they have closed sends it.
-    """
-    base = ex.journal.last_signal_seq(ex.executor_id)
-    signals: list[Signal] = []
-    for sym, pos in sorted(ex.portfolio.positions.items()):
-        if not pos.qty:
-            continue
-        q = ex.engine.market.get(sym)
-        if q is None:
-            log.error("flatten_without_price", symbol=sym, position=pos.qty)
-            ex._publish(Event("alert", {"reason": "flatten_without_price", "symbol": sym}))
-            continue
-        side = Side.SELL if pos.qty > 0 else Side.BUY
-        working = ex.open.working(sym, side)
-        qty = abs(pos.qty) - working
-        if working:
-            log.error("flatten_held_back_by_open_orders", symbol=sym, position=pos.qty,
-                      still_open=working, sent=max(qty, 0.0))  # fmt: skip
-            ex._publish(Event("alert", {"reason": "flatten_open_orders", "symbol": sym}))
-        if qty <= 1e-9 * abs(pos.qty):
-            continue
-        seq = base + len(signals) + 1
-        signals.append(
-            Signal(
-                Signal.make_id(ex.executor_id, seq), ex.executor_id, seq, sym, side,
-                qty, q.price, q.ts_ns, "flatten", "",
-            )
-        )  # fmt: skip
-    return signals
-
-
 def obey_commands(ex: Executor, order: Order, strategy_id: str, out: Outcome) -> bool:
     """Serve the operator's waiting commands before ``order`` goes; True if the state stops it.
 
@@ -318,13 +253,18 @@ def resume(ex: Executor, source: str) -> None:
     ex.set_trading_state(TradingState.ACTIVE, "resume", source)
 
 
-def obey(ex: Executor, p: Payload, run_id: str) -> Event | None:
-    """Act on an operator's command; an ``error`` event when it is refused, else None.
+def obey(ex: Executor, p: Payload, run_id: str) -> Event | dict[str, Any]:
+    """Act on an operator's command; returns an ``error`` event, or the answer's extra fields.
 
     A command must name the executor's run (``run_id``; `send_command` sends
     the config's): one meant for another pipeline that shares the command
     address is refused, never acted on. A failing command never takes the
     executor down.
+
+    Returns:
+        The ``error`` event, or the fields the answer adds to the trading state:
+        for ``halt --flatten`` ``not_flattened``, each symbol still open and
+        why (empty when every position was closed); else none.
     """
     if not isinstance(p, Command):
         return Event("error", {"error": f"expected a command, got {type(p).__name__}"})
@@ -336,9 +276,9 @@ def obey(ex: Executor, p: Payload, run_id: str) -> Event | None:
     try:
         if p.name == "halt":
             if p.args.get("flatten"):
-                ex.flatten()
-            else:
-                ex.halt(str(p.args.get("reason") or "halt"))
+                ex.flatten()  # halted first, whatever the flatten manages
+                return {"not_flattened": dict(ex.not_flattened)}
+            ex.halt(str(p.args.get("reason") or "halt"))
         elif p.name == "reduce":
             ex.reduce()
         elif p.name == "resume":
@@ -348,4 +288,4 @@ def obey(ex: Executor, p: Payload, run_id: str) -> Event | None:
     except Exception as e:
         log.error("command_failed", command=p.name, error=repr(e))
         return Event("error", {"error": f"{p.name} failed: {e}"})
-    return None
+    return {}

@@ -299,14 +299,15 @@ class ExecutorRunner(Runner):
             env = self._commands.recv(0)
 
     def _command(self, p: Payload) -> Event:
-        refused = killswitch.obey(self.executor, p, self.run_id)
-        if refused is not None:
-            return refused
+        obeyed = killswitch.obey(self.executor, p, self.run_id)
+        if isinstance(obeyed, Event):
+            return obeyed  # refused
         self.send_heartbeat()  # the supervisor and dashboards see the new state at once
-        return Event("state", self.trading_view())
+        # A flatten's answer adds not_flattened: each symbol still open, and why.
+        return Event("state", {**self.trading_view(), **obeyed})
 
     def trading_view(self) -> dict[str, Any]:
-        """Trading state, reason and positions: the answer to every command."""
+        """Trading state, reason and positions: the answer to every command (see `_command`)."""
         ex = self.executor
         return {
             "run_id": self.run_id,

@@ -3,7 +3,10 @@
 `workbench halt|resume|state`, `Workbench.halt()` and the dashboard's button all
 send one `Command` to the executor's command socket (``bus.command_address``)
 and get its trading state back. The executor acts on it before the next
-signal and journals it, so a restarted executor is still halted.
+signal and journals it, so a restarted executor is still halted. A ``halt``
+with ``flatten`` is answered with what it could not close too
+(`not_flattened`): the CLI exits 1 naming it, `Workbench.halt` raises
+`FlattenIncomplete`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ def send_command(
     """Send ``name`` to the executor of ``cfg``'s pipeline and return its answer.
 
     Returns:
-        ``run_id``, ``trading_state``, ``reason``, ``positions`` and ``realized_pnl``.
+        ``run_id``, ``trading_state``, ``reason``, ``positions`` and ``realized_pnl``;
+        for a ``halt`` with ``flatten``, ``not_flattened`` too (see `not_flattened`).
 
     Raises:
         TemporaryError: no executor answered within ``timeout_s``, or it refused.
@@ -51,3 +55,19 @@ def send_command(
         detail = reply.data.get("error") if isinstance(reply, Event) else type(reply).__name__
         raise TemporaryError(f"the executor refused {name!r}: {detail}")
     return dict(reply.data)
+
+
+def not_flattened(reply: dict[str, Any]) -> dict[str, str]:
+    """What a ``halt --flatten`` answer says is still open: symbol -> why (empty: all flat).
+
+    An executor older than the ``not_flattened`` field (one still running
+    after an upgrade) does not say: then every position its answer shows
+    open is named, the reason unknown.
+    """
+    if "not_flattened" in reply:
+        return {str(s): str(why) for s, why in reply["not_flattened"].items()}
+    return {
+        s: "still open (this executor's answer does not say why)"
+        for s, qty in reply.get("positions", {}).items()
+        if qty
+    }

@@ -223,19 +223,33 @@ class Workbench:
     # -- the kill switch -----------------------------------------------------------------
 
     def halt(self, flatten: bool = False, *, timeout_s: float = 3.0) -> dict[str, Any]:
-        """Stop every new order now; with ``flatten``, first close every position.
+        """Stop every new order now; with ``flatten``, then close every position.
 
         The executor acts before the next signal and journals it, so it stays
-        halted across restarts until `resume`.
+        halted across restarts until `resume`. It halts even when it cannot
+        close a position (no market price yet, closing orders still open...).
 
         Returns:
-            The executor's answer: ``trading_state``, ``reason``, ``positions``.
-        """
-        from workbench.notebook.control import send_command
+            The executor's answer: ``trading_state``, ``reason``, ``positions``;
+            with ``flatten`` also ``not_flattened`` (empty: every position closed).
 
-        return send_command(
+        Raises:
+            FlattenIncomplete: with ``flatten``, a position is still open; it
+                names each symbol and why (``.not_flattened``), and carries the
+                answer (``.reply``). The executor is HALTED nonetheless.
+            TemporaryError: no executor answered, or it refused.
+        """
+        from workbench.exceptions import FlattenIncomplete
+        from workbench.notebook.control import not_flattened, send_command
+
+        reply = send_command(
             self.config, "halt", {"flatten": True} if flatten else {}, timeout_s=timeout_s
         )
+        left = not_flattened(reply) if flatten else {}
+        if left:
+            log.warning("flatten_incomplete", not_flattened=left)
+            raise FlattenIncomplete(left, reply)
+        return reply
 
     def resume(self, *, timeout_s: float = 3.0) -> dict[str, Any]:
         """Let orders out again after a halt."""

@@ -124,3 +124,29 @@ def test_logs_filter_by_level(wb):
     df = wb.logs(level="error")
     assert df["event"].tolist() == ["broker_failed"]
     assert list(df.columns[:4]) == ["timestamp", "runner", "level", "event"]
+
+
+def test_halt_flatten_raises_naming_what_stays_open_and_carries_the_answer(tmp_path, monkeypatch):
+    from workbench import FlattenIncomplete
+    from workbench.notebook import control
+
+    answer = {
+        "trading_state": "HALTED",
+        "positions": {"ABC": 2.0},
+        "not_flattened": {"ABC": "no market price seen yet"},
+    }
+    monkeypatch.setattr(control, "send_command", lambda *a, **k: answer)
+    w = Workbench(make_config(tmp_path))
+    with pytest.raises(FlattenIncomplete, match="HALTED, but not flattened: ABC: no market") as e:
+        w.halt(flatten=True)
+    assert e.value.not_flattened == {"ABC": "no market price seen yet"}
+    assert e.value.reply == answer
+    assert w.halt() == answer  # a plain halt never flattens: nothing to report
+
+
+def test_halt_flatten_returns_the_answer_when_every_position_is_closed(tmp_path, monkeypatch):
+    from workbench.notebook import control
+
+    answer = {"trading_state": "HALTED", "positions": {"ABC": 0.0}, "not_flattened": {}}
+    monkeypatch.setattr(control, "send_command", lambda *a, **k: answer)
+    assert Workbench(make_config(tmp_path)).halt(flatten=True) == answer

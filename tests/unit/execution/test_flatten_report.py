@@ -1,0 +1,189 @@
+"""``halt --flatten`` says what it could not close, per symbol and why, and halts all the same.
+
+A freshly restarted executor has seen no market price yet: it cannot send a
+closing order (never blind), and the operator's answer must name the symbol
+rather than report success. The same for closing orders held back by ones
+still open, and for a closing order the venue rejects, leaves resting, or
+never answers. The runner-level tests use the real `ExecutorRunner`, SQLite
+journal and simulator, with the operator's command on an in-process channel.
+"""
+
+from __future__ import annotations
+
+from test_halt_mid_batch import Desk
+from test_kill_switch_cancels import CancelFails, order_sig, with_broker
+from test_trading_state import DAY, NS, Harness, sig
+
+from workbench.config import RiskConfig
+from workbench.domain.model import Order, OrderType, Side
+from workbench.domain.orders import OrderAck
+from workbench.execution.executor import Executor, make_breaker
+from workbench.execution.journal import Journal
+from workbench.execution.risk import TradingState
+from workbench.execution.runner import ExecutorRunner
+from workbench.execution.simulator import SimulatedBroker
+from workbench.messaging.codec import Command, Event
+from workbench.messaging.inproc import Channel, InprocReceiver, InprocSender
+from workbench.telemetry import Telemetry
+
+RUN = "paper"
+NO_PRICE = "no market price seen yet: no closing order sent (never sent blind)"
+
+
+def runner_for(ex: Executor, desk: Desk) -> ExecutorRunner:
+    signals, events, beats = Channel(), Channel(), Channel()
+    return ExecutorRunner(
+        "executor", ex, InprocReceiver(signals), InprocSender(events, "executor"),
+        ex.telemetry, InprocSender(beats, "executor"), 0.5, expected_streams=["s"],
+        exit_on_eos=False, commands=desk, run_id=RUN,
+    )  # fmt: skip
+
+
+def executor(journal: Journal) -> Executor:
+    return Executor(
+        SimulatedBroker(), journal, RiskConfig(), make_breaker(3, 60), Telemetry(),
+        allowed_strategies={"s"}, executor_id="executor",
+    )  # fmt: skip
+
+
+def ask(runner: ExecutorRunner, desk: Desk, command: Command) -> Event:
+    desk.operator.send(command)
+    runner.step(0)
+    [answer] = desk.answers()
+    assert isinstance(answer, Event)
+    return answer
+
+
+def test_a_restarted_executor_without_a_market_price_answers_a_flatten_naming_the_symbol(
+    tmp_path,
+):
+    # Long 2 ABC, the market seen and its marks journaled; then the executor restarts.
+    first = executor(Journal(tmp_path / "journal.sqlite"))
+    first.on_tick("ABC", 100.0, DAY)
+    first.on_signal(sig(1, qty=2.0))
+    first.save_marks()
+    first.journal.close()
+    ex = executor(Journal(tmp_path / "journal.sqlite"))  # no price yet: marks only value
+    desk = Desk()
+    answer = ask(runner_for(ex, desk), desk, Command("halt", {"flatten": True, "run_id": RUN}))
+    assert answer.name == "state"
+    assert answer.data["trading_state"] == "HALTED"  # halting never depends on flattening
+    assert answer.data["positions"] == {"ABC": 2.0}
+    # Failed on the old code: the answer had no not_flattened (KeyError), so
+    # `workbench halt --flatten` printed the open position and exited 0.
+    assert answer.data["not_flattened"] == {"ABC": NO_PRICE}
+    assert ex.journal.trading_state() == ("HALTED", "flatten requested")
+    assert ex.journal.count("orders") == 1  # nothing sent blind
+
+
+def test_a_flatten_that_closes_everything_answers_an_empty_not_flattened(tmp_path):
+    ex = executor(Journal(tmp_path / "journal.sqlite"))
+    ex.on_tick("ABC", 100.0, DAY)
+    ex.on_signal(sig(1, qty=2.0))
+    desk = Desk()
+    runner = runner_for(ex, desk)
+    answer = ask(runner, desk, Command("halt", {"flatten": True, "run_id": RUN}))
+    assert answer.data["not_flattened"] == {}
+    assert answer.data["positions"] == {"ABC": 0.0}
+    # Other commands' answers are as before: no not_flattened.
+    for name in ("state", "halt", "resume"):
+        assert "not_flattened" not in ask(runner, desk, Command(name, {"run_id": RUN})).data
+
+
+def test_only_the_symbols_left_open_are_named():
+    h = Harness(Journal(":memory:"), executor_id="ex")
+    h.ex.on_signal(sig(1, qty=2))
+    h.ex.on_signal(sig(2, symbol="XYZ"))
+    h.ex.on_tick("XYZ", 10.0, DAY)
+    h.ex.flatten()
+    assert h.ex.not_flattened == {"ABC": NO_PRICE}
+    assert h.ex.trading_state is TradingState.HALTED
+    [alert] = h.alerts("flatten_incomplete")
+    assert alert.data["not_flattened"] == {"ABC": NO_PRICE}
+    h.ex.on_tick("ABC", 101.0, DAY + NS)  # the price comes: flattening again closes it
+    h.ex.flatten()
+    assert h.ex.not_flattened == {} and h.ex.portfolio.position("ABC") == 0.0
+
+
+def test_closing_orders_still_open_are_named_with_what_they_held_back():
+    # Long 10 with a take-profit SELL 4 the venue will not cancel: 6 sent, 4 left.
+    h = with_broker(CancelFails(), executor_id="ex")
+    h.ex.on_signal(order_sig(1, qty=10.0))
+    h.ex.on_signal(order_sig(2, Side.SELL, OrderType.LIMIT, 105.0, qty=4.0))
+    h.ex.on_tick("ABC", 101.0, DAY + 10 * NS)
+    h.ex.flatten()
+    assert h.ex.portfolio.position("ABC") == 4.0
+    assert h.ex.not_flattened == {
+        "ABC": "closing orders for 4 still open (their cancel failed or is not confirmed): "
+        "6 sent; flatten again once they have closed"
+    }
+
+
+def test_closing_orders_covering_the_whole_position_are_named_nothing_sent():
+    h = with_broker(CancelFails(), executor_id="ex")
+    h.ex.on_signal(order_sig(1, qty=10.0))
+    h.ex.on_signal(order_sig(2, Side.SELL, OrderType.LIMIT, 105.0, qty=10.0))
+    h.ex.on_tick("ABC", 101.0, DAY + 10 * NS)
+    assert h.ex.flatten() == []
+    assert "nothing sent" in h.ex.not_flattened["ABC"]
+    h.ex.on_tick("ABC", 106.0, DAY + 11 * NS)  # the resting one fills: flat
+    h.ex.poll()
+    h.ex.flatten()
+    assert h.ex.not_flattened == {}
+
+
+class Venue(SimulatedBroker):
+    """Takes strategy orders as the simulator does; the kill switch's as ``answer`` says."""
+
+    def __init__(self, answer: str) -> None:
+        super().__init__()
+        self.answer = answer
+
+    def submit(self, order: Order) -> OrderAck:
+        if not order.signal_id.startswith("ex:"):
+            return super().submit(order)
+        if self.answer == "reject":
+            return OrderAck(order.client_order_id, False, reason="insufficient balance")
+        if self.answer == "rest":  # accepted, never filled
+            return OrderAck(order.client_order_id, True, venue_order_id="V-1")
+        raise ConnectionError("connection reset")  # sent or not: in doubt
+
+
+def flatten_on(venue: Venue) -> Harness:
+    h = with_broker(venue, executor_id="ex")
+    h.ex.on_signal(order_sig(1, qty=2.0))
+    h.ex.on_tick("ABC", 101.0, DAY + 10 * NS)
+    assert h.ex.flatten() == []
+    assert h.ex.trading_state is TradingState.HALTED
+    assert h.ex.portfolio.position("ABC") == 2.0
+    return h
+
+
+def test_a_closing_order_the_venue_rejects_is_named_with_its_reason():
+    h = flatten_on(Venue("reject"))
+    assert h.ex.not_flattened == {"ABC": "closing order rejected: insufficient balance"}
+
+
+def test_a_closing_order_left_resting_at_the_venue_is_named():
+    h = flatten_on(Venue("rest"))
+    assert h.ex.not_flattened == {"ABC": "closing order for 2 open at the venue, not filled yet"}
+
+
+def test_a_closing_order_in_doubt_is_named():
+    h = flatten_on(Venue("doubt"))
+    assert list(h.ex.not_flattened) == ["ABC"]
+    assert h.ex.not_flattened["ABC"].startswith("closing order in doubt")
+
+
+def test_a_flatten_that_fails_still_halts_and_names_every_open_position():
+    h = Harness(Journal(":memory:"), executor_id="ex")
+    h.ex.on_signal(sig(1, qty=2))
+    h.ex.on_tick("ABC", 100.0, DAY)
+
+    def broken(*a, **k):
+        raise OSError("disk full")
+
+    h.journal.begin_orders = broken  # type: ignore[method-assign]
+    assert h.ex.flatten() == []
+    assert h.ex.trading_state is TradingState.HALTED
+    assert h.ex.not_flattened["ABC"].startswith("flatten failed: OSError('disk full')")

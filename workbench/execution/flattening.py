@@ -1,0 +1,173 @@
+"""``halt --flatten``: halt, then send orders of the executor's own that zero every position.
+
+`Executor.flatten` drives this. The halt comes first and never depends on the
+flatten: whatever the flatten then manages, the executor is HALTED. What it
+could not close is said per symbol, with the reason, in
+`Executor.not_flattened` and in the command's answer (``not_flattened``), so
+the operator is never told a position is closed when it is not:
+
+- no market price seen yet (a freshly restarted executor, a quiet symbol):
+  nothing is sent blind;
+- closing orders still open after the cancels cover the position (or part of
+  it): only the rest is sent, so the kill switch never opens the opposite
+  position; flattening again once they have closed sends what they held back;
+- the closing order was rejected, is in doubt, or rests at the venue unfilled;
+- the flatten failed (an exception): the halt holds all the same.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import structlog
+
+from workbench.domain.model import Fill, Side, Signal
+from workbench.execution.killswitch import halt
+from workbench.execution.risk import TradingState
+from workbench.messaging.codec import Event
+
+if TYPE_CHECKING:
+    from workbench.execution.executor import Executor
+
+log = structlog.get_logger()
+
+NO_PRICE = "no market price seen yet: no closing order sent (never sent blind)"
+IN_DOUBT = "closing order in doubt: the venue did not answer (reconciliation will tell)"
+ENDED_UNFILLED = "closing order ended unfilled (its journal reports say why)"
+
+
+def flatten(ex: Executor) -> list[Fill]:
+    """HALT and cancel open orders (`halt`), then send orders that zero every position.
+
+    Each order comes from a signal of the executor's own (``<executor
+    id>:<n>``), journaled like any other, at the last market price seen. The
+    daily loss limit and the circuit breaker do not stop them: a kill switch
+    must work when those have tripped. Sets ``ex.not_flattened``: each symbol
+    whose position is still open afterwards, and why (empty when all are flat).
+
+    Returns:
+        The fills of the flatten orders.
+    """
+    halt(ex, "flatten requested", "operator")
+    before = {s: p.qty for s, p in sorted(ex.portfolio.positions.items()) if p.qty}
+    why: dict[str, str] = {}
+    ex.flatten_refused = {}
+    signals: list[Signal] = []
+    fills: list[Fill] = []
+    try:
+        signals = flatten_signals(ex, why)
+        if signals:
+            fills = _send(ex, signals)
+    except Exception as e:  # halted all the same; the answer says what stays open
+        log.exception("flatten_failed", error=repr(e))
+        for sym in before:
+            why[sym] = "; ".join(filter(None, [why.get(sym), f"flatten failed: {e!r}"]))
+    ex.not_flattened = left_open(ex, before, why, signals, fills)
+    if ex.not_flattened:
+        log.error("flatten_incomplete", not_flattened=ex.not_flattened)
+        alert = {"reason": "flatten_incomplete", "not_flattened": dict(ex.not_flattened)}
+        ex._publish(Event("alert", alert))
+    return fills
+
+
+def _send(ex: Executor, signals: list[Signal]) -> list[Fill]:
+    # Flatten orders only shrink positions: they are checked as REDUCING,
+    # and no limit but that one may stop a kill switch.
+    ex.engine.state = TradingState.REDUCING
+    allowed, ex.allowed = ex.allowed, None
+    ex._flattening = True
+    try:
+        return ex.on_signals(signals)
+    finally:
+        ex._flattening = False
+        ex.allowed = allowed
+        ex.engine.state = TradingState.HALTED
+
+
+def flatten_signals(ex: Executor, skipped: dict[str, str] | None = None) -> list[Signal]:
+    """Signals of the executor's own that bring every position to zero at the last price.
+
+    A symbol without a market price is left open, logged and alerted (not sent
+    blind). Closing orders still open after the cancels (their cancel failed,
+    or the venue no longer knew them: they may have filled, the report not yet
+    in) count as if they fill: only the rest is sent, so the kill switch never
+    opens the opposite position. What they hold back is logged and alerted;
+    flattening again once they have closed sends it.
+
+    Args:
+        skipped: Filled with each symbol left open or only partly closed, and why.
+    """
+    skipped = {} if skipped is None else skipped
+    base = ex.journal.last_signal_seq(ex.executor_id)
+    signals: list[Signal] = []
+    for sym, pos in sorted(ex.portfolio.positions.items()):
+        if not pos.qty:
+            continue
+        q = ex.engine.market.get(sym)
+        if q is None:
+            log.error("flatten_without_price", symbol=sym, position=pos.qty)
+            ex._publish(Event("alert", {"reason": "flatten_without_price", "symbol": sym}))
+            skipped[sym] = NO_PRICE
+            continue
+        side = Side.SELL if pos.qty > 0 else Side.BUY
+        working = ex.open.working(sym, side)
+        qty = abs(pos.qty) - working
+        if working:
+            log.error("flatten_held_back_by_open_orders", symbol=sym, position=pos.qty,
+                      still_open=working, sent=max(qty, 0.0))  # fmt: skip
+            ex._publish(Event("alert", {"reason": "flatten_open_orders", "symbol": sym}))
+            sent = f"{qty:g} sent" if qty > 1e-9 * abs(pos.qty) else "nothing sent"
+            skipped[sym] = (
+                f"closing orders for {working:g} still open (their cancel failed or is not "
+                f"confirmed): {sent}; flatten again once they have closed"
+            )
+        if qty <= 1e-9 * abs(pos.qty):
+            continue
+        seq = base + len(signals) + 1
+        signals.append(
+            Signal(
+                Signal.make_id(ex.executor_id, seq), ex.executor_id, seq, sym, side,
+                qty, q.price, q.ts_ns, "flatten", "",
+            )
+        )  # fmt: skip
+    return signals
+
+
+def left_open(
+    ex: Executor,
+    before: dict[str, float],
+    why: dict[str, str],
+    sent: list[Signal],
+    fills: list[Fill],
+) -> dict[str, str]:
+    """Each symbol of ``before`` whose position is still open, and why.
+
+    Args:
+        before: The positions before the flatten.
+        why: What the flatten already knows (no price, held back, failed).
+        sent: The flatten signals sent.
+        fills: Their fills.
+    """
+    ids = {s.id for s in sent}
+    unfilled = {s.symbol: s.qty for s in sent}
+    for f in fills:
+        if f.signal_id in ids:
+            unfilled[f.symbol] -= f.qty
+    mine = {t.order.symbol: t for t in ex.open.by_client_id.values() if t.order.signal_id in ids}
+    left: dict[str, str] = {}
+    for sym, qty in before.items():
+        if abs(ex.portfolio.position(sym)) <= 1e-9 * abs(qty):
+            continue
+        reasons = [why[sym]] if sym in why else []
+        t = mine.get(sym)
+        if t is not None and t.order.id in ex.in_doubt:
+            reasons.append(IN_DOUBT)
+        elif t is not None:
+            left_qty = t.order.qty - t.state.filled_qty
+            reasons.append(f"closing order for {left_qty:g} open at the venue, not filled yet")
+        elif sym in ex.flatten_refused:
+            reasons.append(f"closing order rejected: {ex.flatten_refused[sym]}")
+        elif unfilled.get(sym, 0.0) > 1e-9 * abs(qty):
+            reasons.append(ENDED_UNFILLED)
+        left[sym] = "; ".join(reasons) or "still open: no closing order went out"
+    return left
