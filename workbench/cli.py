@@ -122,7 +122,7 @@ def _up(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     try:
         sup.start()
-    except TemporaryError as e:  # its own ports busy: another run is up
+    except (TemporaryError, ConfigurationError) as e:  # its ports busy, or not this host's
         sup.stop()
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code

@@ -316,3 +316,12 @@ def test_a_supervisor_whose_health_port_is_taken_starts_no_runner(tmp_path):
     finally:
         sup.stop()
         squatter.close()
+
+
+def test_up_on_a_health_address_of_another_host_is_exit_2_naming_it(tmp_path):
+    cfg = make_config(tmp_path, supervisor={"http_host": "192.0.2.1"})  # TEST-NET-1: not ours
+    token = {"WORKBENCH__SUPERVISOR__HTTP_TOKEN": "t" * 32}  # a secret: never in the file
+    p = up(cfg.save(tmp_path / "c.toml"), env={**os.environ, **token})
+    _out, err = p.communicate(timeout=60)
+    assert p.returncode == 2, err
+    assert "supervisor.http_host/http_port (192.0.2.1:" in err and "Traceback" not in err
