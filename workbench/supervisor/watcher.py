@@ -33,6 +33,7 @@ from workbench.messaging.codec import Heartbeat
 from workbench.messaging.heartbeat_extras import ExecutorExtra, GatewayExtra
 from workbench.runner.base import EXIT_CONFIG
 from workbench.supervisor.child_process import RunnerProcess
+from workbench.supervisor.heartbeat_track import HeartbeatTrack
 from workbench.supervisor.policy import RestartPolicy
 from workbench.supervisor.status import RunnerState, RunnerStatus
 
@@ -40,8 +41,6 @@ log = structlog.get_logger()
 
 # Wait this long for the output reader to pass on a dead runner's last lines.
 OUTPUT_JOIN_S = 0.5
-# Two heartbeats closer than this give no meaningful rate.
-MIN_RATE_INTERVAL_S = 0.05
 
 
 class Intent(enum.Enum):
@@ -57,40 +56,6 @@ class Emit(Protocol):
     """The supervisor's event sink: ``emit(kind, runner, **data)``."""
 
     def __call__(self, kind: str, runner: str, /, **data: Any) -> None: ...
-
-
-class HeartbeatTrack:
-    """A runner's last heartbeat and the counter rates between its last two."""
-
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        """Forget everything (a new process)."""
-        self.at = 0.0
-        self.heartbeat: Heartbeat | None = None
-        self.rates: dict[str, float] = {}
-        self.finished = False
-        self._prev: tuple[float, dict[str, Any]] | None = None
-
-    def observe(self, hb: Heartbeat, now: float) -> None:
-        """Take ``hb`` arrived at ``now``."""
-        self.at = now
-        self.heartbeat = hb
-        if self._prev is None:
-            self._prev = (now, hb.counters)
-        else:
-            t0, c0 = self._prev
-            dt = now - t0
-            if dt > MIN_RATE_INTERVAL_S:
-                self.rates = {
-                    k: round((v - c0.get(k, 0)) / dt, 1)
-                    for k, v in hb.counters.items()
-                    if isinstance(v, int | float)
-                }
-                self._prev = (now, hb.counters)
-        if hb.state == "finished":
-            self.finished = True
 
 
 class RunnerWatcher:
