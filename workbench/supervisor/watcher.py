@@ -99,6 +99,7 @@ class RunnerWatcher:
         self.pid: int | None = None
         self.exit_code: int | None = None
         self.restarts = 0
+        self.log_write_errors = 0  # output lines its log file did not take when they came
         self.restart_times: collections.deque[float] = collections.deque()
         self.hb = HeartbeatTrack()
         self.spawned_at = 0.0
@@ -224,6 +225,7 @@ class RunnerWatcher:
             if due and self.intent is Intent.RUN:
                 self.spawn()
             return
+        self._check_output(proc)
         rc = proc.poll()
         if rc is not None:
             self._on_exit(rc)
@@ -253,6 +255,15 @@ class RunnerWatcher:
         ):
             self._on_hung(f"hung: heartbeat {age:.1f} s old")
 
+    def _check_output(self, proc: RunnerProcess) -> None:
+        """Count the output lines its log did not take; one alert per run of failures."""
+        lost, error = proc.output_trouble()
+        if lost:
+            with self._lock:
+                self.log_write_errors += lost
+        if error is not None:
+            self._emit("alert", self.name, reason="log_write_failed", error=error)
+
     def _on_hung(self, reason: str) -> None:
         log.warning("runner_hung", runner=self.name, pid=self.pid, reason=reason)
         self._emit("hung", self.name, reason=reason)
@@ -262,6 +273,7 @@ class RunnerWatcher:
     def _on_exit(self, rc: int) -> None:
         assert self.proc is not None
         self.proc.join_output(OUTPUT_JOIN_S)
+        self._check_output(self.proc)
         self.proc = None
         self.exit_code = rc
         self.stopping_since = None
@@ -354,6 +366,7 @@ class RunnerWatcher:
             pid=self.pid if alive else None,
             uptime_s=round(now - self.running_since, 3) if alive and self.running_since else 0.0,
             restarts=self.restarts,
+            log_write_errors=self.log_write_errors,
             heartbeat_age_s=round(now - self.hb.at, 3) if self.hb.at and alive else None,
             exit_code=self.exit_code,
             detail=self.detail,
