@@ -160,7 +160,12 @@ class RunnerWatcher:
         self.unhealthy_since = None
         with self._lock:
             self.hb.reset()
-        self.proc = self._start_process(gated)
+        try:
+            self.proc = self._start_process(gated)
+        except OSError as e:  # too many open files, no memory, ...: a failed start
+            log.error("runner_spawn_failed", runner=self.name, error=str(e))
+            self._schedule_restart(f"spawn failed: {e}")
+            return
         self.pid = self.proc.pid
         self.spawned_at = self._clock()
         self._set_state(RunnerState.STARTING, "gated" if gated else "spawned")
