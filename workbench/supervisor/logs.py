@@ -81,7 +81,6 @@ class _LogFile:
             self.f = self.path.open("ab", buffering=0)
         if self.torn:
             data = b"\n" + data  # the piece left behind stays a line of its own
-        start = self.f.tell()
         done = 0
         try:
             while done < len(data):
@@ -92,7 +91,7 @@ class _LogFile:
         except OSError:
             if done:  # cut the piece written off, so the line is whole when written again
                 try:
-                    os.ftruncate(self.f.fileno(), start)
+                    os.ftruncate(self.f.fileno(), self.f.tell() - done)
                 except OSError:
                     self.torn = True
             raise
