@@ -11,8 +11,12 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import structlog
+
 from workbench.exchanges.config import SECRET_ENV
 from workbench.runner.parent_link import GATE_ENV, PARENT_PID_ENV
+
+log = structlog.get_logger()
 
 
 def runner_argv(role: str, config_path: Path, strategy_id: str | None = None) -> list[str]:
@@ -28,7 +32,9 @@ class RunnerProcess:
 
     The child gets ``WORKBENCH_PARENT_PID`` so it exits by itself if this
     process dies (see `workbench.runner.parent_link.die_with_parent`). Each output
-    line is handed to ``on_line`` from a reader thread.
+    line is handed to ``on_line`` from a reader thread, which keeps reading
+    whatever ``on_line`` raises (a full disk): a pipe nobody reads would block
+    the runner at its next log line. `output_trouble` tells of such failures.
     """
 
     def __init__(
@@ -63,10 +69,15 @@ class RunnerProcess:
             cwd=cwd,
             env=child_env,
             text=True,
+            errors="replace",  # odd bytes must not end the reading either
             bufsize=1,
             start_new_session=True,  # a Ctrl-C in the terminal goes to us, not straight to runners
         )
         self.pid = self._popen.pid
+        self._trouble_lock = threading.Lock()
+        self._failing = False  # the last line handed on failed
+        self._lost = 0  # lines whose on_line failed, not yet told by output_trouble
+        self._news: str | None = None  # the error that began a run of failures, untold
         self._reader = threading.Thread(
             target=self._pump, args=(on_line,), name=f"log-{self.pid}", daemon=True
         )
@@ -75,8 +86,36 @@ class RunnerProcess:
     def _pump(self, on_line: Callable[[str], object]) -> None:
         assert self._popen.stdout is not None
         for line in self._popen.stdout:
-            on_line(line)
+            try:
+                on_line(line)
+            except Exception as e:
+                self._on_line_failed(e)
+            else:
+                if self._failing:
+                    with self._trouble_lock:
+                        self._failing = False
         self._popen.stdout.close()
+
+    def _on_line_failed(self, e: Exception) -> None:
+        with self._trouble_lock:
+            self._lost += 1
+            first, self._failing = not self._failing, True
+            if first:
+                self._news = str(e) or repr(e)
+        if first and not isinstance(e, OSError):  # a LogBook logs its own disk's failures
+            log.error("runner_output_not_stored", pid=self.pid, error=repr(e), exc_info=e)
+
+    def output_trouble(self) -> tuple[int, str | None]:
+        """What went wrong handing output on since the last call.
+
+        Returns:
+            The lines ``on_line`` raised on, and the error that began a new
+            run of such failures (None if none began).
+        """
+        with self._trouble_lock:
+            lost, self._lost = self._lost, 0
+            news, self._news = self._news, None
+        return lost, news
 
     def release(self) -> None:
         """Open the gate of a gated runner: it may connect and start now."""

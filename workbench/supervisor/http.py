@@ -25,6 +25,9 @@ from workbench.telemetry import Telemetry
 log = structlog.get_logger()
 # How often the serving thread looks for a stop request: `stop` waits up to this long.
 SHUTDOWN_POLL_S = 0.05
+# A connection that sends (or takes) nothing for this long is closed: an idle
+# client must not hold a thread and a file descriptor for ever.
+REQUEST_TIMEOUT_S = 10.0
 
 RemoteSource = Callable[[], dict[str, dict[str, Any]]]
 
@@ -59,6 +62,8 @@ class HealthServer:
         expected = f"Bearer {token}".encode() if token else None
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = REQUEST_TIMEOUT_S  # on each socket operation; then the connection closes
+
             def do_GET(self) -> None:
                 if expected is not None and not _authorized(self, expected):
                     self.send_response(401)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
+import os
 import threading
 import time
 from pathlib import Path
 from typing import IO, Any
+
+import structlog
 
 from workbench.exceptions import (
     ConfigurationError,
@@ -16,10 +20,88 @@ from workbench.exceptions import (
     WorkbenchError,
 )
 
+log = structlog.get_logger()
+
 ERROR_EVENTS = frozenset(
     c.log_event for c in (WorkbenchError, ConfigurationError, TemporaryError, StrategyError)
 )
 """What a runner logs as it exits on an error (`runners._main`), with ``error``."""
+
+BACKLOG_BYTES = 1 << 20
+"""Per runner, how much of the output a failing disk did not take is kept to write later."""
+RETRY_S = 1.0
+"""While a runner's file cannot be written, it is tried again at most this often."""
+
+
+def _timestamp() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class _LogFile:
+    """One runner's log file, and the lines a failing disk has not taken yet.
+
+    The backlog keeps the newest `BACKLOG_BYTES`; older lines are dropped and
+    counted, and a ``log_lines_dropped`` line marks the gap in the file.
+    """
+
+    def __init__(self, runner: str, path: Path) -> None:
+        self.runner = runner
+        self.path = path
+        self.f: IO[bytes] | None = None
+        self.backlog: collections.deque[bytes] = collections.deque()
+        self.backlog_bytes = 0
+        self.dropped = 0  # since the last marker written
+        self.dropped_total = 0
+        self.error: OSError | None = None  # the last failure, while writes fail
+        self.retry_at = 0.0
+        self.rotate_retry_at = 0.0
+        self.torn = False  # a failed write left part of a line that could not be cut off
+
+    def keep(self, data: bytes) -> None:
+        self.backlog.append(data)
+        self.backlog_bytes += len(data)
+        while self.backlog_bytes > BACKLOG_BYTES and len(self.backlog) > 1:
+            self.backlog_bytes -= len(self.backlog.popleft())
+            self.dropped += 1
+            self.dropped_total += 1
+
+    def flush(self) -> None:
+        """Write the backlog; raises OSError, keeping what was not written."""
+        if self.dropped:
+            marker = {"event": "log_lines_dropped", "lines": self.dropped, "runner": self.runner,
+                      "level": "warning", "timestamp": _timestamp()}  # fmt: skip
+            self._put((json.dumps(marker) + "\n").encode())
+            self.dropped = 0
+        while self.backlog:
+            self._put(self.backlog[0])
+            self.backlog_bytes -= len(self.backlog.popleft())
+
+    def _put(self, data: bytes) -> None:
+        if self.f is None:
+            self.f = self.path.open("ab", buffering=0)
+        if self.torn:
+            data = b"\n" + data  # the piece left behind stays a line of its own
+        done = 0
+        try:
+            while done < len(data):
+                n = self.f.write(data[done:])
+                if not n:
+                    raise OSError(f"nothing written to {self.path}")
+                done += n
+        except OSError:
+            if done:  # cut the piece written off, so the line is whole when written again
+                try:
+                    os.ftruncate(self.f.fileno(), self.f.tell() - done)
+                except OSError:
+                    self.torn = True
+            raise
+        self.torn = False
+
+    def close(self) -> None:
+        f, self.f = self.f, None
+        if f is not None:
+            with contextlib.suppress(OSError):
+                f.close()
 
 
 class LogBook:
@@ -33,6 +115,11 @@ class LogBook:
     With ``max_bytes`` a file that reaches that size is rotated like
     logrotate does: ``<runner>.jsonl`` becomes ``<runner>.jsonl.1``, older ones
     shift up, and only ``backups`` rotated files are kept.
+
+    A disk that fails (full, read-only, gone) never loses the in-memory lines:
+    what it does not take waits in a backlog (the newest `BACKLOG_BYTES` per
+    runner), tried again at most every `RETRY_S` and at `close`. Each run of
+    failures is logged once (``log_write_failed``, then ``log_write_recovered``).
     """
 
     def __init__(
@@ -44,7 +131,7 @@ class LogBook:
         self.folder.mkdir(parents=True, exist_ok=True)
         self._keep = keep
         self._recent: dict[str, collections.deque[dict[str, Any]]] = {}
-        self._files: dict[str, IO[str]] = {}
+        self._files: dict[str, _LogFile] = {}
         self._lock = threading.Lock()
 
     def path(self, runner: str) -> Path:
@@ -52,7 +139,12 @@ class LogBook:
         return self.folder / f"{runner}.jsonl"
 
     def add(self, runner: str, raw: str) -> dict[str, Any]:
-        """Record one output line of ``runner``; returns it as a dict."""
+        """Record one output line of ``runner``; returns it as a dict.
+
+        Raises:
+            OSError: The line could not be written to its file now. It is kept
+                in memory all the same, and in the backlog for a later write.
+        """
         line = raw.rstrip("\n")
         try:
             entry = json.loads(line)
@@ -64,25 +156,52 @@ class LogBook:
                 "line": line,
                 "runner": runner,
                 "level": "info",
-                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "timestamp": _timestamp(),
             }
             line = json.dumps(entry)
         with self._lock:
-            f = self._files.get(runner)
-            if f is None:
-                f = self._files[runner] = self.path(runner).open("a", buffering=1)
-            f.write(line + "\n")
-            if self._max_bytes and f.tell() >= self._max_bytes:
-                self._rotate(runner)
             recent = self._recent.get(runner)
             if recent is None:
                 recent = self._recent[runner] = collections.deque(maxlen=self._keep)
             recent.append(entry)
+            lf = self._files.get(runner)
+            if lf is None:
+                lf = self._files[runner] = _LogFile(runner, self.path(runner))
+            lf.keep((line + "\n").encode("utf-8", "backslashreplace"))
+            self._write(lf)
         return entry
 
-    def _rotate(self, runner: str) -> None:
-        self._files.pop(runner).close()
-        base = self.path(runner)
+    def _write(self, lf: _LogFile) -> None:
+        now = time.monotonic()
+        if lf.error is not None and now < lf.retry_at:
+            e = lf.error
+            raise OSError(e.errno, e.strerror or str(e), e.filename)  # a new one: no traceback pile
+        try:
+            lf.flush()
+        except OSError as e:
+            lf.close()  # opened again next time: the folder or the file may be another by then
+            if lf.error is None:
+                log.warning("log_write_failed", runner=lf.runner, path=str(lf.path), error=str(e),
+                            retry_s=RETRY_S, backlog_bytes=BACKLOG_BYTES)  # fmt: skip
+            lf.error, lf.retry_at = e, now + RETRY_S
+            raise
+        if lf.error is not None:
+            lf.error = None
+            log.info("log_write_recovered", runner=lf.runner, path=str(lf.path),
+                     dropped_lines=lf.dropped_total)  # fmt: skip
+        if self._max_bytes and lf.f is not None and now >= lf.rotate_retry_at:
+            try:
+                if lf.f.tell() >= self._max_bytes:
+                    self._rotate(lf)
+                lf.rotate_retry_at = 0.0
+            except OSError as e:
+                if not lf.rotate_retry_at:
+                    log.warning("log_rotate_failed", runner=lf.runner, error=str(e))
+                lf.rotate_retry_at = now + RETRY_S
+
+    def _rotate(self, lf: _LogFile) -> None:
+        lf.close()
+        base = lf.path
         if self._backups == 0:
             base.unlink(missing_ok=True)
             return
@@ -92,6 +211,12 @@ class LogBook:
             if older.exists():
                 older.replace(base.with_name(f"{base.name}.{i + 1}"))
         base.replace(base.with_name(f"{base.name}.1"))
+
+    def backlog(self, runner: str) -> tuple[int, int]:
+        """Lines of ``runner`` waiting for its file, and lines dropped so far (disk failures)."""
+        with self._lock:
+            lf = self._files.get(runner)
+            return (len(lf.backlog), lf.dropped_total) if lf else (0, 0)
 
     def recent(self, runner: str | None = None, n: int | None = None) -> list[dict[str, Any]]:
         """The last ``n`` lines of one runner (or of all, each tagged with ``runner``)."""
@@ -115,8 +240,14 @@ class LogBook:
         return ""
 
     def close(self) -> None:
-        """Close the files."""
+        """Write what waits in the backlogs, once more, and close the files; never raises."""
         with self._lock:
-            for f in self._files.values():
-                f.close()
+            for lf in self._files.values():
+                try:
+                    lf.flush()
+                except OSError as e:
+                    lost = len(lf.backlog) + lf.dropped_total
+                    log.warning("log_lines_lost", runner=lf.runner, path=str(lf.path),
+                                lines=lost, error=str(e))  # fmt: skip
+                lf.close()
             self._files.clear()

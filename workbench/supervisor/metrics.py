@@ -43,6 +43,11 @@ class RunnerCollector(Collector):
         restarts = CounterMetricFamily(
             "workbench_runner_restarts", "Restarts of the runner", labels=["runner"]
         )
+        unlogged = CounterMetricFamily(
+            "workbench_runner_log_write_errors",
+            "Output lines of the runner its log file did not take (disk full, read-only)",
+            labels=["runner"],
+        )
         age = GaugeMetricFamily(
             "workbench_runner_heartbeat_age_seconds", "Age of the last heartbeat", labels=["runner"]
         )
@@ -55,6 +60,7 @@ class RunnerCollector(Collector):
             for st in STATES:
                 state.add_metric([r, st.value], 1.0 if s.state is st else 0.0)
             restarts.add_metric([r], s.restarts)
+            unlogged.add_metric([r], s.log_write_errors)
             if s.heartbeat_age_s is not None:
                 age.add_metric([r], s.heartbeat_age_s)
             for key, value in s.counters.items():
@@ -103,7 +109,7 @@ class RunnerCollector(Collector):
                     name, f"Runner counter {key}", labels=["runner"]
                 )
             fam.add_metric(["supervisor"], value)
-        yield from (up, state, restarts, age, *counters.values(), *labelled.values())
+        yield from (up, state, restarts, unlogged, age, *counters.values(), *labelled.values())
         yield from hists.values()
         yield from executor_state_metrics(status)
 

@@ -78,6 +78,8 @@ class RunnerStatus:
         rates: Per-second rates of its numeric counters between two heartbeats.
         counters: Counters of its last heartbeat.
         extra: ``extra`` of its last heartbeat as sent (see `info` for it typed).
+        log_write_errors: Output lines its log file did not take when they came
+            (a full or read-only disk): kept in memory to write later, or dropped.
     """
 
     runner: str
@@ -92,6 +94,7 @@ class RunnerStatus:
     rates: Mapping[str, float] = field(default_factory=dict)
     counters: Mapping[str, Any] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
+    log_write_errors: int = 0
 
     @property
     def info(self) -> RoleExtra | None:

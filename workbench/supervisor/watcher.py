@@ -33,6 +33,7 @@ from workbench.messaging.codec import Heartbeat
 from workbench.messaging.heartbeat_extras import ExecutorExtra, GatewayExtra
 from workbench.runner.base import EXIT_CONFIG
 from workbench.supervisor.child_process import RunnerProcess
+from workbench.supervisor.heartbeat_track import HeartbeatTrack
 from workbench.supervisor.policy import RestartPolicy
 from workbench.supervisor.status import RunnerState, RunnerStatus
 
@@ -40,8 +41,6 @@ log = structlog.get_logger()
 
 # Wait this long for the output reader to pass on a dead runner's last lines.
 OUTPUT_JOIN_S = 0.5
-# Two heartbeats closer than this give no meaningful rate.
-MIN_RATE_INTERVAL_S = 0.05
 
 
 class Intent(enum.Enum):
@@ -57,40 +56,6 @@ class Emit(Protocol):
     """The supervisor's event sink: ``emit(kind, runner, **data)``."""
 
     def __call__(self, kind: str, runner: str, /, **data: Any) -> None: ...
-
-
-class HeartbeatTrack:
-    """A runner's last heartbeat and the counter rates between its last two."""
-
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        """Forget everything (a new process)."""
-        self.at = 0.0
-        self.heartbeat: Heartbeat | None = None
-        self.rates: dict[str, float] = {}
-        self.finished = False
-        self._prev: tuple[float, dict[str, Any]] | None = None
-
-    def observe(self, hb: Heartbeat, now: float) -> None:
-        """Take ``hb`` arrived at ``now``."""
-        self.at = now
-        self.heartbeat = hb
-        if self._prev is None:
-            self._prev = (now, hb.counters)
-        else:
-            t0, c0 = self._prev
-            dt = now - t0
-            if dt > MIN_RATE_INTERVAL_S:
-                self.rates = {
-                    k: round((v - c0.get(k, 0)) / dt, 1)
-                    for k, v in hb.counters.items()
-                    if isinstance(v, int | float)
-                }
-                self._prev = (now, hb.counters)
-        if hb.state == "finished":
-            self.finished = True
 
 
 class RunnerWatcher:
@@ -134,6 +99,7 @@ class RunnerWatcher:
         self.pid: int | None = None
         self.exit_code: int | None = None
         self.restarts = 0
+        self.log_write_errors = 0  # output lines its log file did not take when they came
         self.restart_times: collections.deque[float] = collections.deque()
         self.hb = HeartbeatTrack()
         self.spawned_at = 0.0
@@ -194,7 +160,12 @@ class RunnerWatcher:
         self.unhealthy_since = None
         with self._lock:
             self.hb.reset()
-        self.proc = self._start_process(gated)
+        try:
+            self.proc = self._start_process(gated)
+        except OSError as e:  # too many open files, no memory, ...: a failed start
+            log.error("runner_spawn_failed", runner=self.name, error=str(e))
+            self._schedule_restart(f"spawn failed: {e}")
+            return
         self.pid = self.proc.pid
         self.spawned_at = self._clock()
         self._set_state(RunnerState.STARTING, "gated" if gated else "spawned")
@@ -259,6 +230,7 @@ class RunnerWatcher:
             if due and self.intent is Intent.RUN:
                 self.spawn()
             return
+        self._check_output(proc)
         rc = proc.poll()
         if rc is not None:
             self._on_exit(rc)
@@ -288,6 +260,15 @@ class RunnerWatcher:
         ):
             self._on_hung(f"hung: heartbeat {age:.1f} s old")
 
+    def _check_output(self, proc: RunnerProcess) -> None:
+        """Count the output lines its log did not take; one alert per run of failures."""
+        lost, error = proc.output_trouble()
+        if lost:
+            with self._lock:
+                self.log_write_errors += lost
+        if error is not None:
+            self._emit("alert", self.name, reason="log_write_failed", error=error)
+
     def _on_hung(self, reason: str) -> None:
         log.warning("runner_hung", runner=self.name, pid=self.pid, reason=reason)
         self._emit("hung", self.name, reason=reason)
@@ -297,6 +278,7 @@ class RunnerWatcher:
     def _on_exit(self, rc: int) -> None:
         assert self.proc is not None
         self.proc.join_output(OUTPUT_JOIN_S)
+        self._check_output(self.proc)
         self.proc = None
         self.exit_code = rc
         self.stopping_since = None
@@ -389,6 +371,7 @@ class RunnerWatcher:
             pid=self.pid if alive else None,
             uptime_s=round(now - self.running_since, 3) if alive and self.running_since else 0.0,
             restarts=self.restarts,
+            log_write_errors=self.log_write_errors,
             heartbeat_age_s=round(now - self.hb.at, 3) if self.hb.at and alive else None,
             exit_code=self.exit_code,
             detail=self.detail,

@@ -34,6 +34,7 @@ class FakeProcess:
         self.signals: list[int] = []
         self.released = False
         self.exits_on_term = True
+        self.trouble: tuple[int, str | None] = (0, None)  # what output_trouble tells next
 
     def poll(self) -> int | None:
         return self.rc
@@ -57,6 +58,10 @@ class FakeProcess:
     def join_output(self, timeout: float = 1.0) -> None:
         pass
 
+    def output_trouble(self) -> tuple[int, str | None]:
+        told, self.trouble = self.trouble, (0, None)
+        return told
+
     def wait(self, timeout: float | None = None) -> int:
         if self.rc is None:
             raise TimeoutError
@@ -69,6 +74,7 @@ class Rig:
         self.clock = Clock()
         self.procs: list[FakeProcess] = []
         self.events: list[tuple[str, dict[str, Any]]] = []
+        self.spawn_errors: list[OSError] = []  # the next spawns raise these, in turn
         base = {"restart_backoff_jitter": 0.0, "restart_backoff_initial_s": 0.1}
         self.config = SupervisorConfig(**{**base, **settings})
         self.w = RunnerWatcher(
@@ -77,6 +83,8 @@ class Rig:
         )  # fmt: skip
 
     def _start(self, gated: bool) -> FakeProcess:
+        if self.spawn_errors:
+            raise self.spawn_errors.pop(0)
         p = FakeProcess(100 + len(self.procs), gated)
         self.procs.append(p)
         return p

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import signal
 
 import pytest
@@ -211,3 +212,44 @@ def test_status_keeps_the_exit_code_while_waiting_to_restart(rc):
     r.w.tick()
     s = r.w.status()
     assert (s.exit_code, s.pid, s.heartbeat_age_s) == (rc, None, None)
+
+
+def test_a_spawn_that_fails_with_oserror_is_a_failed_start_retried_after_the_backoff():
+    r = Rig()
+    r.spawn_errors = [OSError(errno.EMFILE, "Too many open files")]
+    r.w.request_start()  # raised out of the supervisor's loop before, ending every runner
+    assert r.procs == [] and r.w.proc is None
+    assert r.w.state is RunnerState.STARTING
+    assert r.w.detail == "restart in 0.10 s (spawn failed: [Errno 24] Too many open files)"
+    reason = "spawn failed: [Errno 24] Too many open files"
+    assert ("restarting", {"delay_s": 0.1, "attempt": 1, "reason": reason}) in r.events
+    r.clock.advance(0.11)
+    r.w.tick()
+    assert len(r.procs) == 1 and r.w.state is RunnerState.STARTING and r.w.detail == "spawned"
+    r.beat()
+    assert r.w.state is RunnerState.RUNNING and r.w.restarts == 1
+
+
+def test_spawns_that_keep_failing_spend_the_restart_budget_then_fail_with_an_alert():
+    r = Rig(max_restarts=2, restart_window_s=60)
+    r.spawn_errors = [OSError(errno.EMFILE, "Too many open files")] * 3
+    r.w.intent = Intent.RUN
+    r.w.spawn(gated=True)  # a gated first spawn fails the same way
+    for _ in range(2):
+        r.clock.advance(1)
+        r.w.tick()
+    assert r.w.state is RunnerState.FAILED and r.procs == []
+    assert "last: spawn failed: [Errno 24]" in r.w.detail
+    assert ("alert", {"reason": "runner_failed", "detail": r.w.detail}) in r.events
+
+
+def test_a_restart_whose_spawn_fails_is_retried_too():
+    r = Rig()
+    r.running()
+    r.spawn_errors = [OSError(errno.ENOMEM, "Cannot allocate memory")]
+    r.w.request_restart()  # terminated, exits at once; the new spawn fails
+    r.w.tick()
+    assert r.w.proc is None and "spawn failed: [Errno 12]" in r.w.detail
+    r.clock.advance(1)
+    r.w.tick()
+    assert len(r.procs) == 2 and r.w.proc is r.proc
