@@ -150,6 +150,16 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.metric not in METRICS:
         print(f"error: --metric {args.metric!r}: choose from {', '.join(METRICS)}", file=sys.stderr)
         return EXIT_USAGE
+    from workbench.sweeps.results import existing_outputs
+
+    found = existing_outputs(args.out)
+    if found and not args.force:  # best/ would be promoted on the earlier sweep's numbers
+        print(
+            f"error: --out {args.out} already holds a sweep's results ({', '.join(found)}); "
+            "pass --force to replace them",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     configure_logging("WARNING", json=False)
     try:
         result = sweep(
@@ -164,6 +174,7 @@ def _sweep(args: argparse.Namespace) -> int:
             scheduler=args.scheduler,
             workers=args.workers,
             out=args.out,
+            force=args.force,
             progress=not args.quiet,
         )
     except (ConfigurationError, DataError) as e:
@@ -226,6 +237,11 @@ def _add_sweep_parser(sub) -> None:
     sw.add_argument("--search", choices=["grid", "optuna"], default="grid")
     sw.add_argument("--trials", type=int, default=32, help="--search optuna: how many trials")
     sw.add_argument("--out", required=True, help="folder for results.parquet, best/, ...")
+    sw.add_argument(
+        "--force",
+        action="store_true",
+        help="--out holds an earlier sweep: remove its results (only those) and sweep again",
+    )
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
     sw.set_defaults(func=_sweep)
 

@@ -16,6 +16,37 @@ from workbench.sweeps.tasks import METRICS
 WALK_FORWARD_STATS = ("net_pnl", "trades", "win_rate", "max_drawdown", "total_return", "sharpe")
 """Statistics the walk-forward report shows in-sample (``is_``) and out-of-sample (``oos_``)."""
 
+SWEEP_OUTPUTS = (
+    "results.parquet",
+    "best.json",
+    "heatmap.html",
+    "walk_forward.parquet",
+    "walk_forward.json",
+    "best",
+)
+"""Every file and folder a sweep writes to its ``out`` folder (``best`` is a saved replay)."""
+
+
+def existing_outputs(out_dir: str | Path) -> list[str]:
+    """The names of `SWEEP_OUTPUTS` already in ``out_dir`` (empty if it does not exist)."""
+    out = Path(out_dir)
+    return [name for name in SWEEP_OUTPUTS if (out / name).exists() or (out / name).is_symlink()]
+
+
+def clear_outputs(out_dir: str | Path) -> list[str]:
+    """Remove exactly the `SWEEP_OUTPUTS` in ``out_dir``, nothing else; return their names."""
+    import shutil
+
+    out = Path(out_dir)
+    found = existing_outputs(out)
+    for name in found:
+        path = out / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    return found
+
 
 def check_metric(metric: str) -> str:
     if metric not in METRICS:

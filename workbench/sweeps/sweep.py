@@ -22,7 +22,14 @@ from workbench.exceptions import ConfigurationError
 from workbench.replays.session import load_replay_ticks, prepare_config
 from workbench.sweeps import grid as _grid
 from workbench.sweeps.engine import Job, TaskRunner, cluster_client
-from workbench.sweeps.results import WALK_FORWARD_STATS, SweepResult, best_index, check_metric
+from workbench.sweeps.results import (
+    WALK_FORWARD_STATS,
+    SweepResult,
+    best_index,
+    check_metric,
+    clear_outputs,
+    existing_outputs,
+)
 from workbench.sweeps.walkforward import Window, parse_walk_forward, windows
 
 log = structlog.get_logger()
@@ -45,6 +52,7 @@ def sweep(
     workers: int | None = None,
     client: Any = None,
     out: str | Path | None = None,
+    force: bool = False,
     progress: bool = True,
 ) -> SweepResult:
     """Fast-replay every combination of ``grid`` (or Optuna trials) on Dask workers.
@@ -66,10 +74,15 @@ def sweep(
         out: Folder for ``results.parquet``, ``best.json``, ``heatmap.html``,
             the walk-forward report, and ``best/``: a saved fast replay of the
             best parameters on all the data, ready for ``workbench promote``.
+            A folder that already holds any of these is refused unless ``force``;
+            no ``best/`` is written when no run has a best.
+        force: Replace an earlier sweep's results in ``out``: remove exactly the
+            files and folders a sweep writes (`SWEEP_OUTPUTS`) before running.
         progress: Show a tqdm bar counting finished runs.
 
     Raises:
-        ConfigurationError: a bad grid, metric, walk-forward spec, search or scheduler.
+        ConfigurationError: a bad grid, metric, walk-forward spec, search or
+            scheduler, or ``out`` holds an earlier sweep's results without ``force``.
         DataError: the tick file cannot be read.
     """
     from workbench.replays.session import replay
@@ -87,6 +100,7 @@ def sweep(
     combos = _grid.combinations(specs) if search == "grid" else []
     wf_spec = parse_walk_forward(walk_forward) if walk_forward else None
     cfg = prepare_config(config, data)
+    out_dir = _prepare_out(out, force)
     table = load_replay_ticks(cfg)
     wins = windows(wf_spec, np.asarray(table.ts_ns, dtype=np.int64)) if wf_spec else []
     names = [s.name for s in specs]
@@ -119,8 +133,7 @@ def sweep(
         },
     )
     log.info("sweep_done", runs=len(frame), failed=result.run["failed"], s=result.run["elapsed_s"])
-    if out is not None:
-        out_dir = Path(out).expanduser().resolve()
+    if out_dir is not None:
         result.save(out_dir)
         if best_index(frame, metric, maximize) is not None:
             replay(cfg, mode="fast", out=out_dir / "best", condition_overrides=result.best_params())
@@ -129,6 +142,22 @@ def sweep(
                     (out_dir / "walk_forward.json").read_text()
                 )
     return result
+
+
+def _prepare_out(out: str | Path | None, force: bool) -> Path | None:
+    """The resolved ``out`` folder, emptied of an earlier sweep's results (only with ``force``)."""
+    if out is None:
+        return None
+    out_dir = Path(out).expanduser().resolve()
+    found = existing_outputs(out_dir)
+    if found and not force:
+        raise ConfigurationError(
+            f"out {out_dir} already holds a sweep's results ({', '.join(found)}); "
+            "pass --force (force=True) to replace them, or choose another folder"
+        )
+    if found:
+        log.info("sweep_out_cleared", out=str(out_dir), removed=clear_outputs(out_dir))
+    return out_dir
 
 
 def _client(client: Any, scheduler: str | None, workers: int | None):
