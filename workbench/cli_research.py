@@ -201,9 +201,11 @@ def _sweep(args: argparse.Namespace) -> int:
     if result.walk_forward is not None:
         oos = result.oos_summary()
         print(
-            f"walk-forward {oos['spec']}: {oos['windows']} windows, in-sample net PnL "
-            f"{oos['is_net_pnl']:.4f}, out-of-sample {oos['oos_net_pnl']:.4f} "
-            f"({oos['oos_positive_windows']:.0%} of test windows positive)"
+            f"walk-forward {oos['spec']}: {oos['windows']} windows, net PnL after fees: "
+            f"in-sample {oos['is_net_pnl_after_fees']:.4f}, out-of-sample "
+            f"{oos['oos_net_pnl_after_fees']:.4f} (before fees "
+            f"{oos['oos_net_pnl_before_fees']:.4f}; "
+            f"{oos['oos_positive_windows_after_fees']:.0%} of test windows positive after fees)"
         )
     print(f"results in {args.out}")
     return 1 if run["failed"] == run["runs"] or no_best else 0
@@ -230,7 +232,8 @@ def _add_sweep_parser(sub) -> None:
     sw.add_argument(
         "--metric",
         default="net_pnl",
-        help="the statistic that picks the best: a summary column (net_pnl, sharpe, calmar, ...)",
+        help="the statistic that picks the best: a summary column "
+        "(net_pnl, net_pnl_after_fees, sharpe, calmar, ...)",
     )
     sw.add_argument("--minimize", action="store_true", help="lower --metric is better")
     sw.add_argument("--walk-forward", default=None, metavar="train=5d,test=1d")
@@ -314,13 +317,13 @@ def add_research_parsers(sub) -> None:
         "--min-oos-net-pnl",
         type=float,
         default=None,
-        help="walk-forward: least out-of-sample net PnL over all test windows",
+        help="walk-forward: least out-of-sample net PnL after fees over all test windows",
     )
     pr.add_argument(
         "--min-oos-positive-windows",
         type=float,
         default=None,
-        help="walk-forward: least share (0-1) of test windows with a positive PnL",
+        help="walk-forward: least share (0-1) of test windows with a PnL after fees > 0",
     )
     pr.set_defaults(func=_promote)
     _add_sweep_parser(sub)

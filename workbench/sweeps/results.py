@@ -13,8 +13,20 @@ import plotly.graph_objects as go
 from workbench.exceptions import ConfigurationError
 from workbench.sweeps.tasks import METRICS
 
-WALK_FORWARD_STATS = ("net_pnl", "trades", "win_rate", "max_drawdown", "total_return", "sharpe")
-"""Statistics the walk-forward report shows in-sample (``is_``) and out-of-sample (``oos_``)."""
+WALK_FORWARD_STATS = (
+    "net_pnl_after_fees",
+    "net_pnl",
+    "fees",
+    "trades",
+    "win_rate",
+    "max_drawdown",
+    "total_return",
+    "sharpe",
+)
+"""Statistics the walk-forward report shows in-sample (``is_``) and out-of-sample (``oos_``).
+
+``net_pnl`` is before fees; ``net_pnl_after_fees`` is what the totals and the
+promotion gate use."""
 
 SWEEP_OUTPUTS = (
     "results.parquet",
@@ -112,17 +124,30 @@ class SweepResult:
         return {p: _plain(row[p]) for p in self.params}
 
     def oos_summary(self) -> dict[str, Any]:
-        """Out-of-sample totals over every walk-forward window (empty without walk-forward)."""
+        """Out-of-sample totals over every walk-forward window (empty without walk-forward).
+
+        The PnL figures that count are after fees: ``oos_net_pnl_after_fees``
+        (summed over the test windows) and ``oos_positive_windows_after_fees``
+        (the share of test windows whose PnL after fees is > 0); the
+        ``*_before_fees`` sums and ``oos_fees`` are there to compare.
+        """
         wf = self.walk_forward
         if wf is None or wf.empty:
             return {}
-        pnl = pd.to_numeric(wf["oos_net_pnl"], errors="coerce")
+
+        def col(name: str) -> pd.Series:
+            return pd.to_numeric(wf[name], errors="coerce")
+
+        pnl = col("oos_net_pnl_after_fees")
         return {
             "windows": len(wf),
-            "oos_net_pnl": float(pnl.sum()),
-            "oos_trades": int(pd.to_numeric(wf["oos_trades"], errors="coerce").fillna(0).sum()),
-            "oos_positive_windows": float((pnl > 0).mean()),
-            "is_net_pnl": float(pd.to_numeric(wf["is_net_pnl"], errors="coerce").sum()),
+            "oos_net_pnl_after_fees": float(pnl.sum()),
+            "oos_positive_windows_after_fees": float((pnl > 0).mean()),
+            "oos_net_pnl_before_fees": float(col("oos_net_pnl").sum()),
+            "oos_fees": float(col("oos_fees").sum()),
+            "oos_trades": int(col("oos_trades").fillna(0).sum()),
+            "is_net_pnl_after_fees": float(col("is_net_pnl_after_fees").sum()),
+            "is_net_pnl_before_fees": float(col("is_net_pnl").sum()),
             "spec": self.run.get("walk_forward", ""),
         }
 
