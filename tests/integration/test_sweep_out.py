@@ -86,3 +86,25 @@ def test_api_sweep_refuses_without_force_and_writes_no_best_when_every_run_fails
     assert r.run["failed"] == 1
     assert not (out / "best").exists()  # nothing a promote could pick up
     assert json.loads((out / "best.json").read_text())["params"] is None
+
+
+def test_optuna_with_walk_forward_is_refused_naming_both_flags(tmp_path, capsys):
+    # The trials would be chosen on every row, the test windows too: a look-ahead.
+    out = tmp_path / "o"
+    rc = main([
+        "sweep", "--config", str(CONFIG), "--grid", "turning_point=0.02:0.1:0.02",
+        "--search", "optuna", "--trials", "2", "--walk-forward", "train=0.5,test=0.25",
+        "--workers", "1", "--out", str(out), "--quiet",
+    ])  # fmt: skip
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "--search optuna" in err and "--walk-forward" in err and "look-ahead" in err
+    assert not out.exists()
+    with pytest.raises(ConfigurationError, match="look-ahead"):
+        sweep(
+            CONFIG,
+            grid={"turning_point": "0.02:0.1:0.02"},
+            search="optuna",
+            walk_forward="train=0.5,test=0.25",
+            progress=False,
+        )

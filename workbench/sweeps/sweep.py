@@ -65,6 +65,8 @@ def sweep(
         search: ``"grid"`` (every combination) or ``"optuna"`` (``trials``
             trials of a TPE search over the grid's values and ranges).
         study: An ``optuna.Study`` to continue (implies ``search="optuna"``).
+            Optuna does not combine with ``walk_forward``: its trials would see
+            the test windows.
         metric: The statistic that picks the best row (and the Optuna objective).
         walk_forward: ``"train=5d,test=1d"`` or ``"train=0.5,test=0.1"``; see
             `workbench.sweeps.walkforward`.
@@ -82,7 +84,8 @@ def sweep(
 
     Raises:
         ConfigurationError: a bad grid, metric, walk-forward spec, search or
-            scheduler, or ``out`` holds an earlier sweep's results without ``force``.
+            scheduler, Optuna with walk-forward, or ``out`` holds an earlier
+            sweep's results without ``force``.
         DataError: the tick file cannot be read.
     """
     from workbench.replays.session import replay
@@ -96,6 +99,12 @@ def sweep(
         search = "optuna"
     if search not in ("grid", "optuna"):
         raise ConfigurationError(f"No search named {search!r}; use 'grid' or 'optuna'")
+    if search == "optuna" and walk_forward:
+        raise ConfigurationError(
+            "--search optuna (search='optuna' or a study) cannot be combined with "
+            "--walk-forward (walk_forward=...): the search would choose its candidates on "
+            "every row, the test windows too (look-ahead); use --search grid with --walk-forward"
+        )
     specs = _grid.as_specs(grid or {})
     combos = _grid.combinations(specs) if search == "grid" else []
     wf_spec = parse_walk_forward(walk_forward) if walk_forward else None
