@@ -35,6 +35,11 @@ def _speed(text: str) -> float:
     return finite_arg(text, zero=True, says=says)
 
 
+def _seconds(text: str) -> float:
+    """A wait in seconds: finite and > 0."""
+    return finite_arg(text, zero=False, says=" is not a number of seconds > 0")
+
+
 def _replay(args: argparse.Namespace) -> int:
     from workbench.replays import ReplayFailed, replay
     from workbench.runner.logs import configure_logging
@@ -173,6 +178,7 @@ def _sweep(args: argparse.Namespace) -> int:
             walk_forward=args.walk_forward,
             scheduler=args.scheduler,
             workers=args.workers,
+            connect_timeout_s=args.connect_timeout,
             out=args.out,
             force=args.force,
             progress=not args.quiet,
@@ -228,6 +234,13 @@ def _add_sweep_parser(sub) -> None:
     sw.add_argument("--scheduler", default=None, help="Dask scheduler address; default: local")
     sw.add_argument(
         "--workers", type=int, default=None, help="local workers (default: one per core)"
+    )
+    sw.add_argument(
+        "--connect-timeout",
+        type=_seconds,
+        default=30.0,
+        metavar="S",
+        help="--scheduler: seconds to wait for it to answer, then for --workers (default 30)",
     )
     sw.add_argument(
         "--metric",

@@ -50,6 +50,7 @@ def sweep(
     walk_forward: str | None = None,
     scheduler: str | None = None,
     workers: int | None = None,
+    connect_timeout_s: float = 30.0,
     client: Any = None,
     out: str | Path | None = None,
     force: bool = False,
@@ -72,6 +73,8 @@ def sweep(
             `workbench.sweeps.walkforward`.
         scheduler: Address of a running Dask scheduler; None starts a local
             cluster with ``workers`` processes (default: one per core).
+        connect_timeout_s: With ``scheduler``: the most seconds to wait for it
+            to answer, and then for ``workers`` workers.
         client: An existing ``distributed.Client`` to use instead.
         out: Folder for ``results.parquet``, ``best.json``, ``heatmap.html``,
             the walk-forward report, and ``best/``: a saved fast replay of the
@@ -114,7 +117,10 @@ def sweep(
     wins = windows(wf_spec, np.asarray(table.ts_ns, dtype=np.int64)) if wf_spec else []
     names = [s.name for s in specs]
     t0 = time.perf_counter()
-    with _client(client, scheduler, workers) as c, TaskRunner(c, cfg, table) as runner:
+    with (
+        _client(client, scheduler, workers, connect_timeout_s) as c,
+        TaskRunner(c, cfg, table) as runner,
+    ):
         if search == "optuna":
             from workbench.sweeps.search import optuna_rows
 
@@ -169,12 +175,12 @@ def _prepare_out(out: str | Path | None, force: bool) -> Path | None:
     return out_dir
 
 
-def _client(client: Any, scheduler: str | None, workers: int | None):
+def _client(client: Any, scheduler: str | None, workers: int | None, timeout_s: float):
     import contextlib
 
     if client is not None:
         return contextlib.nullcontext(client)
-    return cluster_client(scheduler, workers)
+    return cluster_client(scheduler, workers, connect_timeout_s=timeout_s)
 
 
 def _frame(rows: list[dict[str, Any]], names: list[str]) -> pd.DataFrame:
