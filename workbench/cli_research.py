@@ -35,6 +35,11 @@ def _speed(text: str) -> float:
     return finite_arg(text, zero=True, says=says)
 
 
+def _seconds(text: str) -> float:
+    """A wait in seconds: finite and > 0."""
+    return finite_arg(text, zero=False, says=" is not a number of seconds > 0")
+
+
 def _replay(args: argparse.Namespace) -> int:
     from workbench.replays import ReplayFailed, replay
     from workbench.runner.logs import configure_logging
@@ -150,6 +155,16 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.metric not in METRICS:
         print(f"error: --metric {args.metric!r}: choose from {', '.join(METRICS)}", file=sys.stderr)
         return EXIT_USAGE
+    from workbench.sweeps.results import existing_outputs
+
+    found = existing_outputs(args.out)
+    if found and not args.force:  # best/ would be promoted on the earlier sweep's numbers
+        print(
+            f"error: --out {args.out} already holds a sweep's results ({', '.join(found)}); "
+            "pass --force to replace them",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     configure_logging("WARNING", json=False)
     try:
         result = sweep(
@@ -163,7 +178,9 @@ def _sweep(args: argparse.Namespace) -> int:
             walk_forward=args.walk_forward,
             scheduler=args.scheduler,
             workers=args.workers,
+            connect_timeout_s=args.connect_timeout,
             out=args.out,
+            force=args.force,
             progress=not args.quiet,
         )
     except (ConfigurationError, DataError) as e:
@@ -190,9 +207,11 @@ def _sweep(args: argparse.Namespace) -> int:
     if result.walk_forward is not None:
         oos = result.oos_summary()
         print(
-            f"walk-forward {oos['spec']}: {oos['windows']} windows, in-sample net PnL "
-            f"{oos['is_net_pnl']:.4f}, out-of-sample {oos['oos_net_pnl']:.4f} "
-            f"({oos['oos_positive_windows']:.0%} of test windows positive)"
+            f"walk-forward {oos['spec']}: {oos['windows']} windows, net PnL after fees: "
+            f"in-sample {oos['is_net_pnl_after_fees']:.4f}, out-of-sample "
+            f"{oos['oos_net_pnl_after_fees']:.4f} (before fees "
+            f"{oos['oos_net_pnl_before_fees']:.4f}; "
+            f"{oos['oos_positive_windows_after_fees']:.0%} of test windows positive after fees)"
         )
     print(f"results in {args.out}")
     return 1 if run["failed"] == run["runs"] or no_best else 0
@@ -217,15 +236,28 @@ def _add_sweep_parser(sub) -> None:
         "--workers", type=int, default=None, help="local workers (default: one per core)"
     )
     sw.add_argument(
+        "--connect-timeout",
+        type=_seconds,
+        default=30.0,
+        metavar="S",
+        help="--scheduler: seconds to wait for it to answer, then for --workers (default 30)",
+    )
+    sw.add_argument(
         "--metric",
         default="net_pnl",
-        help="the statistic that picks the best: a summary column (net_pnl, sharpe, calmar, ...)",
+        help="the statistic that picks the best: a summary column "
+        "(net_pnl, net_pnl_after_fees, sharpe, calmar, ...)",
     )
     sw.add_argument("--minimize", action="store_true", help="lower --metric is better")
     sw.add_argument("--walk-forward", default=None, metavar="train=5d,test=1d")
     sw.add_argument("--search", choices=["grid", "optuna"], default="grid")
     sw.add_argument("--trials", type=int, default=32, help="--search optuna: how many trials")
     sw.add_argument("--out", required=True, help="folder for results.parquet, best/, ...")
+    sw.add_argument(
+        "--force",
+        action="store_true",
+        help="--out holds an earlier sweep: remove its results (only those) and sweep again",
+    )
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
     sw.set_defaults(func=_sweep)
 
@@ -298,13 +330,13 @@ def add_research_parsers(sub) -> None:
         "--min-oos-net-pnl",
         type=float,
         default=None,
-        help="walk-forward: least out-of-sample net PnL over all test windows",
+        help="walk-forward: least out-of-sample net PnL after fees over all test windows",
     )
     pr.add_argument(
         "--min-oos-positive-windows",
         type=float,
         default=None,
-        help="walk-forward: least share (0-1) of test windows with a positive PnL",
+        help="walk-forward: least share (0-1) of test windows with a PnL after fees > 0",
     )
     pr.set_defaults(func=_promote)
     _add_sweep_parser(sub)

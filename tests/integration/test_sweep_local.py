@@ -95,7 +95,7 @@ def test_walk_forward_scores_train_winners_on_the_next_window(client, days_data,
         ]
     oos = json.loads((tmp_path / "best" / "walk_forward.json").read_text())
     assert oos["windows"] == 5
-    assert oos["oos_net_pnl"] == pytest.approx(wf["oos_net_pnl"].sum())
+    assert oos["oos_net_pnl_after_fees"] == pytest.approx(wf["oos_net_pnl_after_fees"].sum())
 
 
 def test_walk_forward_picks_the_in_sample_best(client, tmp_path):
@@ -171,9 +171,9 @@ def test_promote_requires_the_out_of_sample_threshold(client, days_data, tmp_pat
     )
     oos = json.loads((tmp_path / "sw" / "walk_forward.json").read_text())
     args = ["promote", "--replay", str(tmp_path / "sw" / "best"), "--out", str(tmp_path / "p.toml")]
-    assert main([*args, "--min-oos-net-pnl", str(oos["oos_net_pnl"] + 1)]) == 1
+    assert main([*args, "--min-oos-net-pnl", str(oos["oos_net_pnl_after_fees"] + 1)]) == 1
     assert "min_oos_net_pnl" in capsys.readouterr().err and not (tmp_path / "p.toml").exists()
-    assert main([*args, "--min-oos-net-pnl", str(oos["oos_net_pnl"] - 1)]) == 0
+    assert main([*args, "--min-oos-net-pnl", str(oos["oos_net_pnl_after_fees"] - 1)]) == 0
     assert (tmp_path / "p.toml").exists()
 
 

@@ -20,10 +20,13 @@ class Check:
     limit: float
     value: float | None
     ok: bool
+    of: str = ""
+    """The figure held, when its name is not the threshold's (``oos_net_pnl_after_fees``)."""
 
     def __str__(self) -> str:
         verdict = "ok" if self.ok else "FAILED"
-        return f"{self.name}: {self.value} vs limit {self.limit} ({verdict})"
+        of = f" ({self.of})" if self.of else ""
+        return f"{self.name}{of}: {self.value} vs limit {self.limit} ({verdict})"
 
 
 class PromotionRefused(WorkbenchError):
@@ -51,12 +54,15 @@ def evaluate(
 
     ``max_drawdown`` is a magnitude in price units (the summary's drawdown is <= 0).
     The ``min_oos_*`` thresholds hold the walk-forward report ``oos`` (what a
-    sweep writes to ``walk_forward.json``): the out-of-sample net PnL summed
-    over the test windows, and the share of test windows with a positive PnL.
+    sweep writes to ``walk_forward.json``), both after fees: the out-of-sample
+    net PnL after fees summed over the test windows
+    (``oos_net_pnl_after_fees``), and the share of test windows whose PnL
+    after fees is positive (``oos_positive_windows_after_fees``).
 
     Raises:
         ConfigurationError: no threshold given, or an out-of-sample threshold
-            without a walk-forward report.
+            without a walk-forward report (or with one written before the
+            after-fees figures).
     """
     checks = []
     if max_drawdown is not None:
@@ -74,20 +80,25 @@ def evaluate(
     if min_sharpe is not None:
         v = summary.get("sharpe")
         checks.append(Check("min_sharpe", min_sharpe, v, v is not None and v >= min_sharpe))
-    oos_limits = {
-        "oos_net_pnl": min_oos_net_pnl,
-        "oos_positive_windows": min_oos_positive_windows,
+    oos_limits = {  # threshold -> the report's figure (after fees) it holds
+        "min_oos_net_pnl": ("oos_net_pnl_after_fees", min_oos_net_pnl),
+        "min_oos_positive_windows": ("oos_positive_windows_after_fees", min_oos_positive_windows),
     }
-    for name, limit in oos_limits.items():
+    for name, (key, limit) in oos_limits.items():
         if limit is None:
             continue
         if not oos:
             raise ConfigurationError(
-                f"min_{name} needs a walk-forward report (walk_forward.json); run "
+                f"{name} needs a walk-forward report (walk_forward.json); run "
                 "`workbench sweep --walk-forward ... --out DIR` and promote DIR/best"
             )
-        v = oos.get(name)
-        checks.append(Check(f"min_{name}", limit, v, v is not None and v >= limit))
+        if key not in oos:
+            raise ConfigurationError(
+                f"{name} holds {key}, which this walk_forward.json has not (written "
+                "before PnL after fees was reported); run the sweep again"
+            )
+        v = oos[key]
+        checks.append(Check(name, limit, v, v is not None and v >= limit, of=key))
     if not checks:
         raise ConfigurationError("give at least one threshold to promote against")
     return checks

@@ -49,9 +49,13 @@ def cluster_client(
             starts a `LocalCluster` for the duration of the block.
         workers: Local cluster: how many worker processes (default: one per
             core). With a scheduler: wait until that many workers joined.
+        connect_timeout_s: With a scheduler: the most time to wait for it to
+            answer, and then again for ``workers`` workers.
 
     Raises:
-        ConfigurationError: ``workers`` < 1, or the scheduler is unreachable.
+        ConfigurationError: ``workers`` < 1; the scheduler is unreachable, not a
+            Dask scheduler, or its address is malformed; fewer than ``workers``
+            workers joined in time.
     """
     from distributed import Client, LocalCluster
 
@@ -59,12 +63,20 @@ def cluster_client(
         raise ConfigurationError(f"workers: must be >= 1, got {workers}")
     if scheduler:
         try:
+            check_scheduler(scheduler, connect_timeout_s)
             client = Client(scheduler, timeout=connect_timeout_s)
-        except OSError as e:
-            raise ConfigurationError(f"scheduler {scheduler}: cannot connect: {e}") from e
+        except (OSError, ValueError, TypeError) as e:  # TimeoutError is an OSError
+            raise ConfigurationError(f"--scheduler {scheduler}: cannot connect: {e}") from e
         try:
             if workers:
-                client.wait_for_workers(workers, timeout=connect_timeout_s)
+                try:
+                    client.wait_for_workers(workers, timeout=connect_timeout_s)
+                except TimeoutError as e:
+                    have = len(client.scheduler_info(n_workers=-1).get("workers", {}))
+                    raise ConfigurationError(
+                        f"--workers {workers}: the scheduler at {scheduler} has {have} "
+                        f"worker(s) after {connect_timeout_s:g} s"
+                    ) from e
             yield client
         finally:
             client.close()
@@ -86,6 +98,47 @@ def cluster_client(
             yield client
     finally:
         cluster.close()
+
+
+def check_scheduler(address: str, timeout_s: float) -> None:
+    """Ask ``address`` for its identity, all within ``timeout_s``: a Dask scheduler answers.
+
+    ``Client(address, timeout=...)`` waits forever for the handshake of a
+    server that accepts the connection but never speaks Dask's protocol
+    (dask/distributed#8071); this bounds the whole exchange. It runs in a
+    thread of its own, so a notebook's running event loop is no obstacle.
+
+    Raises:
+        TimeoutError: no answer within ``timeout_s``.
+        OSError: the connection failed or was closed.
+        ValueError: ``address`` is not an address, or the answer is not a scheduler's.
+    """
+    import asyncio
+    import concurrent.futures
+
+    async def ask() -> Any:
+        from distributed.comm import connect
+        from distributed.security import Security
+
+        comm = await connect(address, timeout=timeout_s, **Security().get_connection_args("client"))
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    def run() -> Any:
+        return asyncio.run(asyncio.wait_for(ask(), timeout_s))
+
+    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="scheduler-check")
+    try:  # wait_for bounds the thread; the margin is for a loop that cannot even cancel
+        reply = pool.submit(run).result(timeout=timeout_s + 5)
+    except TimeoutError as e:  # asyncio's and concurrent.futures' are this one since 3.11
+        raise TimeoutError(f"no Dask scheduler answered within {timeout_s:g} s") from e
+    finally:
+        pool.shutdown(wait=False)
+    if not isinstance(reply, dict) or reply.get("type") != "Scheduler":
+        raise ValueError(f"not a Dask scheduler (it answered {str(reply)[:80]!r})")
 
 
 class SweepData(WorkerPlugin):  # distributed refuses duck-typed plugins

@@ -13,8 +13,51 @@ import plotly.graph_objects as go
 from workbench.exceptions import ConfigurationError
 from workbench.sweeps.tasks import METRICS
 
-WALK_FORWARD_STATS = ("net_pnl", "trades", "win_rate", "max_drawdown", "total_return", "sharpe")
-"""Statistics the walk-forward report shows in-sample (``is_``) and out-of-sample (``oos_``)."""
+WALK_FORWARD_STATS = (
+    "net_pnl_after_fees",
+    "net_pnl",
+    "fees",
+    "trades",
+    "win_rate",
+    "max_drawdown",
+    "total_return",
+    "sharpe",
+)
+"""Statistics the walk-forward report shows in-sample (``is_``) and out-of-sample (``oos_``).
+
+``net_pnl`` is before fees; ``net_pnl_after_fees`` is what the totals and the
+promotion gate use."""
+
+SWEEP_OUTPUTS = (
+    "results.parquet",
+    "best.json",
+    "heatmap.html",
+    "walk_forward.parquet",
+    "walk_forward.json",
+    "best",
+)
+"""Every file and folder a sweep writes to its ``out`` folder (``best`` is a saved replay)."""
+
+
+def existing_outputs(out_dir: str | Path) -> list[str]:
+    """The names of `SWEEP_OUTPUTS` already in ``out_dir`` (empty if it does not exist)."""
+    out = Path(out_dir)
+    return [name for name in SWEEP_OUTPUTS if (out / name).exists() or (out / name).is_symlink()]
+
+
+def clear_outputs(out_dir: str | Path) -> list[str]:
+    """Remove exactly the `SWEEP_OUTPUTS` in ``out_dir``, nothing else; return their names."""
+    import shutil
+
+    out = Path(out_dir)
+    found = existing_outputs(out)
+    for name in found:
+        path = out / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    return found
 
 
 def check_metric(metric: str) -> str:
@@ -81,17 +124,30 @@ class SweepResult:
         return {p: _plain(row[p]) for p in self.params}
 
     def oos_summary(self) -> dict[str, Any]:
-        """Out-of-sample totals over every walk-forward window (empty without walk-forward)."""
+        """Out-of-sample totals over every walk-forward window (empty without walk-forward).
+
+        The PnL figures that count are after fees: ``oos_net_pnl_after_fees``
+        (summed over the test windows) and ``oos_positive_windows_after_fees``
+        (the share of test windows whose PnL after fees is > 0); the
+        ``*_before_fees`` sums and ``oos_fees`` are there to compare.
+        """
         wf = self.walk_forward
         if wf is None or wf.empty:
             return {}
-        pnl = pd.to_numeric(wf["oos_net_pnl"], errors="coerce")
+
+        def col(name: str) -> pd.Series:
+            return pd.to_numeric(wf[name], errors="coerce")
+
+        pnl = col("oos_net_pnl_after_fees")
         return {
             "windows": len(wf),
-            "oos_net_pnl": float(pnl.sum()),
-            "oos_trades": int(pd.to_numeric(wf["oos_trades"], errors="coerce").fillna(0).sum()),
-            "oos_positive_windows": float((pnl > 0).mean()),
-            "is_net_pnl": float(pd.to_numeric(wf["is_net_pnl"], errors="coerce").sum()),
+            "oos_net_pnl_after_fees": float(pnl.sum()),
+            "oos_positive_windows_after_fees": float((pnl > 0).mean()),
+            "oos_net_pnl_before_fees": float(col("oos_net_pnl").sum()),
+            "oos_fees": float(col("oos_fees").sum()),
+            "oos_trades": int(col("oos_trades").fillna(0).sum()),
+            "is_net_pnl_after_fees": float(col("is_net_pnl_after_fees").sum()),
+            "is_net_pnl_before_fees": float(col("is_net_pnl").sum()),
             "spec": self.run.get("walk_forward", ""),
         }
 

@@ -22,7 +22,14 @@ from workbench.exceptions import ConfigurationError
 from workbench.replays.session import load_replay_ticks, prepare_config
 from workbench.sweeps import grid as _grid
 from workbench.sweeps.engine import Job, TaskRunner, cluster_client
-from workbench.sweeps.results import WALK_FORWARD_STATS, SweepResult, best_index, check_metric
+from workbench.sweeps.results import (
+    WALK_FORWARD_STATS,
+    SweepResult,
+    best_index,
+    check_metric,
+    clear_outputs,
+    existing_outputs,
+)
 from workbench.sweeps.walkforward import Window, parse_walk_forward, windows
 
 log = structlog.get_logger()
@@ -43,8 +50,10 @@ def sweep(
     walk_forward: str | None = None,
     scheduler: str | None = None,
     workers: int | None = None,
+    connect_timeout_s: float = 30.0,
     client: Any = None,
     out: str | Path | None = None,
+    force: bool = False,
     progress: bool = True,
 ) -> SweepResult:
     """Fast-replay every combination of ``grid`` (or Optuna trials) on Dask workers.
@@ -57,19 +66,29 @@ def sweep(
         search: ``"grid"`` (every combination) or ``"optuna"`` (``trials``
             trials of a TPE search over the grid's values and ranges).
         study: An ``optuna.Study`` to continue (implies ``search="optuna"``).
+            Optuna does not combine with ``walk_forward``: its trials would see
+            the test windows.
         metric: The statistic that picks the best row (and the Optuna objective).
         walk_forward: ``"train=5d,test=1d"`` or ``"train=0.5,test=0.1"``; see
             `workbench.sweeps.walkforward`.
         scheduler: Address of a running Dask scheduler; None starts a local
             cluster with ``workers`` processes (default: one per core).
+        connect_timeout_s: With ``scheduler``: the most seconds to wait for it
+            to answer, and then for ``workers`` workers.
         client: An existing ``distributed.Client`` to use instead.
         out: Folder for ``results.parquet``, ``best.json``, ``heatmap.html``,
             the walk-forward report, and ``best/``: a saved fast replay of the
             best parameters on all the data, ready for ``workbench promote``.
+            A folder that already holds any of these is refused unless ``force``;
+            no ``best/`` is written when no run has a best.
+        force: Replace an earlier sweep's results in ``out``: remove exactly the
+            files and folders a sweep writes (`SWEEP_OUTPUTS`) before running.
         progress: Show a tqdm bar counting finished runs.
 
     Raises:
-        ConfigurationError: a bad grid, metric, walk-forward spec, search or scheduler.
+        ConfigurationError: a bad grid, metric, walk-forward spec, search or
+            scheduler, Optuna with walk-forward, or ``out`` holds an earlier
+            sweep's results without ``force``.
         DataError: the tick file cannot be read.
     """
     from workbench.replays.session import replay
@@ -83,15 +102,25 @@ def sweep(
         search = "optuna"
     if search not in ("grid", "optuna"):
         raise ConfigurationError(f"No search named {search!r}; use 'grid' or 'optuna'")
+    if search == "optuna" and walk_forward:
+        raise ConfigurationError(
+            "--search optuna (search='optuna' or a study) cannot be combined with "
+            "--walk-forward (walk_forward=...): the search would choose its candidates on "
+            "every row, the test windows too (look-ahead); use --search grid with --walk-forward"
+        )
     specs = _grid.as_specs(grid or {})
     combos = _grid.combinations(specs) if search == "grid" else []
     wf_spec = parse_walk_forward(walk_forward) if walk_forward else None
     cfg = prepare_config(config, data)
+    out_dir = _prepare_out(out, force)
     table = load_replay_ticks(cfg)
     wins = windows(wf_spec, np.asarray(table.ts_ns, dtype=np.int64)) if wf_spec else []
     names = [s.name for s in specs]
     t0 = time.perf_counter()
-    with _client(client, scheduler, workers) as c, TaskRunner(c, cfg, table) as runner:
+    with (
+        _client(client, scheduler, workers, connect_timeout_s) as c,
+        TaskRunner(c, cfg, table) as runner,
+    ):
         if search == "optuna":
             from workbench.sweeps.search import optuna_rows
 
@@ -119,8 +148,7 @@ def sweep(
         },
     )
     log.info("sweep_done", runs=len(frame), failed=result.run["failed"], s=result.run["elapsed_s"])
-    if out is not None:
-        out_dir = Path(out).expanduser().resolve()
+    if out_dir is not None:
         result.save(out_dir)
         if best_index(frame, metric, maximize) is not None:
             replay(cfg, mode="fast", out=out_dir / "best", condition_overrides=result.best_params())
@@ -131,12 +159,28 @@ def sweep(
     return result
 
 
-def _client(client: Any, scheduler: str | None, workers: int | None):
+def _prepare_out(out: str | Path | None, force: bool) -> Path | None:
+    """The resolved ``out`` folder, emptied of an earlier sweep's results (only with ``force``)."""
+    if out is None:
+        return None
+    out_dir = Path(out).expanduser().resolve()
+    found = existing_outputs(out_dir)
+    if found and not force:
+        raise ConfigurationError(
+            f"out {out_dir} already holds a sweep's results ({', '.join(found)}); "
+            "pass --force (force=True) to replace them, or choose another folder"
+        )
+    if found:
+        log.info("sweep_out_cleared", out=str(out_dir), removed=clear_outputs(out_dir))
+    return out_dir
+
+
+def _client(client: Any, scheduler: str | None, workers: int | None, timeout_s: float):
     import contextlib
 
     if client is not None:
         return contextlib.nullcontext(client)
-    return cluster_client(scheduler, workers)
+    return cluster_client(scheduler, workers, connect_timeout_s=timeout_s)
 
 
 def _frame(rows: list[dict[str, Any]], names: list[str]) -> pd.DataFrame:

@@ -26,6 +26,8 @@ SUMMARY_COLUMNS = (
     "losses",
     "win_rate",
     "net_pnl",
+    "fees",
+    "net_pnl_after_fees",
     "realized_pnl",
     "unrealized_pnl",
     "max_drawdown",

@@ -107,3 +107,24 @@ def test_cli_promote_replaces_an_existing_config_only_with_force(replay_dir, tmp
     assert out.read_text() == "# the config running live\n"
     assert cli([*args, "--force"]) == 0
     assert "[promotion]" in out.read_text()
+
+
+def test_evaluate_holds_the_out_of_sample_thresholds_against_pnl_after_fees():
+    # Positive before fees in both windows, negative after fees in one of them.
+    oos = {
+        "oos_net_pnl_before_fees": 3.0,
+        "oos_net_pnl_after_fees": 0.5,
+        "oos_positive_windows_after_fees": 0.5,
+    }
+    checks = evaluate(SUMMARY, oos=oos, min_oos_net_pnl=1.0, min_oos_positive_windows=1.0)
+    assert [(c.name, c.of, c.value, c.ok) for c in checks] == [
+        ("min_oos_net_pnl", "oos_net_pnl_after_fees", 0.5, False),
+        ("min_oos_positive_windows", "oos_positive_windows_after_fees", 0.5, False),
+    ]
+    assert str(checks[0]).startswith("min_oos_net_pnl (oos_net_pnl_after_fees): 0.5")
+
+
+def test_evaluate_refuses_a_walk_forward_report_without_pnl_after_fees():
+    old = {"windows": 2, "oos_net_pnl": 3.0, "oos_positive_windows": 1.0}
+    with pytest.raises(ConfigurationError, match=r"oos_net_pnl_after_fees.*run the sweep again"):
+        evaluate(SUMMARY, oos=old, min_oos_net_pnl=0.0)

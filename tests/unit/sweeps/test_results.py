@@ -1,0 +1,31 @@
+"""SweepResult's out-of-sample totals: PnL after fees is what counts."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from workbench.sweeps.results import SweepResult
+from workbench.sweeps.tasks import METRICS
+
+
+def test_oos_summary_counts_windows_positive_after_fees_not_before():
+    wf = pd.DataFrame(
+        {
+            "oos_net_pnl": [2.0, 1.0],  # both positive before fees
+            "oos_fees": [0.5, 1.5],
+            "oos_net_pnl_after_fees": [1.5, -0.5],  # the second loses after fees
+            "oos_trades": [3, 2],
+            "is_net_pnl": [4.0, 4.0],
+            "is_net_pnl_after_fees": [3.0, 2.0],
+        }
+    )
+    r = SweepResult(frame=pd.DataFrame(), params=[], walk_forward=wf, run={"walk_forward": "x"})
+    oos = r.oos_summary()
+    assert oos["oos_positive_windows_after_fees"] == 0.5
+    assert oos["oos_net_pnl_after_fees"] == 1.0
+    assert oos["oos_net_pnl_before_fees"] == 3.0 and oos["oos_fees"] == 2.0
+    assert oos["is_net_pnl_after_fees"] == 5.0 and oos["is_net_pnl_before_fees"] == 8.0
+
+
+def test_pnl_after_fees_is_a_metric():
+    assert {"fees", "net_pnl_after_fees"} <= set(METRICS)
