@@ -112,10 +112,14 @@ def _up(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         config_path = prepare_run_folder(cfg, args.runners)  # or another `up` runs it: 75
-        sup = Supervisor(cfg, runners=args.runners, config_path=config_path)
     except (ConfigurationError, TemporaryError) as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
+    try:
+        sup = Supervisor(cfg, runners=args.runners, config_path=config_path)
+    except ConfigurationError as e:
+        print(f"{cfg.source}: --runners: {e}", file=sys.stderr)
+        return EXIT_USAGE
     from workbench.supervisor.systemd import SupervisorNotifier
 
     systemd = SupervisorNotifier()

@@ -46,7 +46,7 @@ def live_session(tmp_path: Path, server: BinanceServer) -> Iterator:
         },
         strategies=[{"id": "quiet", "params": {"conditions": NEVER}}],
         executor={"exit_on_eos": False, "risk": {
-            "max_order_qty": 10, "max_position_qty": 1e6, "stale_market_data_s": 1.0,
+            "max_order_qty": 10, "max_position_qty": 1e6, "stale_market_data_s": 0.5,
         }},
     )  # fmt: skip
     sup = Supervisor(cfg)
@@ -74,7 +74,7 @@ def _assert_live_then_stale(server: BinanceServer, trade) -> None:
     first = trade(1)  # the market is live: the order goes
     assert first["status"] == "FILLED", first
     server.pause_market()  # no trade from now on
-    time.sleep(2.0)  # > stale_market_data_s since the last snapshot
+    time.sleep(1.0)  # > stale_market_data_s since the last snapshot
     second = trade(2)
     assert second["status"] == "REJECTED", second
     assert "beyond stale_market_data_s" in second["reason"]

