@@ -183,3 +183,16 @@ class SignalPusher:
     def close(self) -> None:
         """Close the socket now (unsent signals are dropped)."""
         self._ctx.destroy(linger=0)
+
+
+def run_cli(*args: str, timeout_s: float = 30) -> subprocess.CompletedProcess:
+    """``workbench <args>`` in a process of its own, from the repository root."""
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "workbench.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        cwd=ROOT,
+    )

@@ -6,11 +6,11 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, make_config, wait_until
+from helpers import make_config, wait_until
+from helpers import run_cli as cli
 
 from workbench.supervisor import Supervisor
 
@@ -50,16 +50,6 @@ def cancel_requests(journal: Path) -> set[str]:
     with sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=10) as db:
         rows = db.execute("SELECT order_id FROM order_reports WHERE source = 'cancel'")
         return {r[0] for r in rows.fetchall()}
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "workbench.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=ROOT,
-    )
 
 
 def test_halt_stops_orders_survives_a_restart_and_resume_trades_again(

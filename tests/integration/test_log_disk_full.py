@@ -10,12 +10,11 @@ and the supervisor restarted the executor as hung; ``stop()`` raised.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from helpers import ROOT, make_config, wait_until
+from helpers import run_cli as cli
 from prometheus_client.parser import text_string_to_metric_families
 
 from workbench.supervisor import Supervisor
@@ -28,16 +27,6 @@ pytestmark = [
 CHATTY = ROOT / "tests" / "fixtures" / "chatty_runner"
 LINES_S = 500  # of ~500 bytes: a 64 KB pipe is full within a second
 DRAINED = 2_000  # lines: ~1 MB, far past what a pipe nobody reads holds
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "workbench.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=ROOT,
-    )
 
 
 def chatter(sup: Supervisor) -> int:

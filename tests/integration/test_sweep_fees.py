@@ -10,7 +10,6 @@ import pytest
 
 from workbench.cli import main
 from workbench.config import load_config
-from workbench.marketdata import synth_ticks, write_ticks
 from workbench.sweeps import sweep
 
 pytestmark = pytest.mark.integration
@@ -18,24 +17,6 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "configs" / "demo.toml"
 FEE_PER_ORDER = 50.0  # more than any window of these ticks makes before fees
-
-
-@pytest.fixture(scope="module")
-def client():
-    from distributed import Client, LocalCluster
-
-    with (
-        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster,
-        Client(cluster) as c,
-    ):
-        yield c
-
-
-@pytest.fixture(scope="module")
-def days_data(tmp_path_factory) -> Path:
-    """Eight days of ticks, one every 2 minutes."""
-    path = tmp_path_factory.mktemp("data") / "ABC-8d.parquet"
-    return write_ticks(synth_ticks("ABC", 5760, 11, interval_ns=120 * 10**9), path)
 
 
 def test_walk_forward_and_promotion_gate_count_pnl_after_fees(client, days_data, tmp_path, capsys):

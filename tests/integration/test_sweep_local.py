@@ -11,7 +11,6 @@ import pytest
 from workbench import replay
 from workbench.cli import main
 from workbench.config import load_config
-from workbench.marketdata import synth_ticks, write_ticks
 from workbench.replays.session import load_replay_ticks, prepare_config
 from workbench.sweeps import sweep
 from workbench.sweeps.tasks import METRICS, replay_row
@@ -20,24 +19,6 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "configs" / "demo.toml"
-
-
-@pytest.fixture(scope="module")
-def client():
-    from distributed import Client, LocalCluster
-
-    with (
-        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster,
-        Client(cluster) as c,
-    ):
-        yield c
-
-
-@pytest.fixture(scope="module")
-def days_data(tmp_path_factory) -> Path:
-    """Eight days of ticks, one every 2 minutes."""
-    path = tmp_path_factory.mktemp("data") / "ABC-8d.parquet"
-    return write_ticks(synth_ticks("ABC", 5760, 11, interval_ns=120 * 10**9), path)
 
 
 def test_every_combination_is_a_row_and_a_bad_one_does_not_stop_the_rest(client, tmp_path):

@@ -9,31 +9,12 @@ import pytest
 
 from workbench.cli import main
 from workbench.exceptions import ConfigurationError
-from workbench.marketdata import synth_ticks, write_ticks
 from workbench.sweeps import sweep
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "configs" / "demo.toml"
-
-
-@pytest.fixture(scope="module")
-def client():
-    from distributed import Client, LocalCluster
-
-    with (
-        LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster,
-        Client(cluster) as c,
-    ):
-        yield c
-
-
-@pytest.fixture(scope="module")
-def days_data(tmp_path_factory) -> Path:
-    """Eight days of ticks, one every 2 minutes."""
-    path = tmp_path_factory.mktemp("data") / "ABC-8d.parquet"
-    return write_ticks(synth_ticks("ABC", 5760, 11, interval_ns=120 * 10**9), path)
 
 
 def test_cli_sweep_refuses_an_earlier_sweeps_out_and_force_replaces_only_its_files(
