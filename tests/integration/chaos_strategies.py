@@ -33,17 +33,23 @@ class SlowSupportResistance(SupportResistance):
 class SlowVenueBroker(SimulatedBroker):
     """The simulator behind a slow network: every submit takes ``submit_delay_s``.
 
+    With ``hold_until`` a path, each submit first waits (at most 30 s) until
+    that file exists: a test holds an order at the venue for as long as it needs.
     Not ``in_process``, so the executor calls it on its broker thread with a
     timeout, as it does a real venue.
     """
 
     in_process = False
 
-    def __init__(self, *, submit_delay_s: float = 0.0, **params) -> None:
+    def __init__(self, *, submit_delay_s: float = 0.0, hold_until: str = "", **params) -> None:
         super().__init__(**params)
         self.submit_delay_s = submit_delay_s
+        self.hold_until = Path(hold_until) if hold_until else None
 
     def submit(self, order: Order) -> OrderAck:
+        deadline = time.monotonic() + 30
+        while self.hold_until and not self.hold_until.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
         time.sleep(self.submit_delay_s)
         return super().submit(order)
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import subprocess
-import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from helpers import make_config, wait_until
 
+from workbench.notebook.control import send_command
 from workbench.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
@@ -90,13 +90,17 @@ def test_a_halt_while_the_venue_takes_a_batchs_first_order_stops_the_rest(
 ) -> None:
     """Four identical conditions enter on one tick: one batch of four orders.
 
-    The venue takes 1.5 s per order. `workbench halt` is run as soon as the
-    batch is journaled (all four PENDING_NEW, the first at the venue): the
-    first fills, the other three are journaled REJECTED, never sent.
+    The venue holds the first order until the test lets it go. The halt is sent
+    once the first order is journaled and at the venue, and the venue answers a
+    second later: the first fills, the other three are journaled REJECTED, never
+    sent. On a busy machine the executor may take the first signal before the
+    other three reach it; they are then refused as they arrive, for the same
+    reason. (A fixed venue delay raced the halt's sender under load.)
     """
     enter_once = {"symbol": "ABC", "side": "BUY", "trigger_price": 1e9, "following": True,
                   "turning_point": 0.05, "take_profit": 1e3, "stop_loss": 1e3}  # fmt: skip
     four = [{"id": f"b{i}", **enter_once} for i in range(4)]
+    gate = tmp_path / "venue-answers"
     cfg = make_config(
         tmp_path,
         gateway={"simulated": {"rate_per_s": 1_000.0, "volatility_ticks": 2.0}},
@@ -104,15 +108,16 @@ def test_a_halt_while_the_venue_takes_a_batchs_first_order_stops_the_rest(
         executor={
             "broker": {
                 "class_path": "chaos_strategies:SlowVenueBroker",
-                "params": {"submit_delay_s": 1.5},
-                "call_timeout_s": 8.0,
+                "params": {"hold_until": str(gate)},
+                "call_timeout_s": 20.0,
             },
         },
         supervisor={"heartbeat_timeout_s": 3.0},
     )
-    path = cfg.save(tmp_path / "live.toml")
-    env = {"PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    sup = Supervisor(cfg, env=env)
+    sup = Supervisor(
+        cfg, env={"PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    )
+    answers: list[dict] = []
 
     def orders() -> list[tuple[str, str, str]]:
         journal = cfg.journal_path()
@@ -129,14 +134,16 @@ def test_a_halt_while_the_venue_takes_a_batchs_first_order_stops_the_rest(
 
     try:
         sup.start(wait=True, timeout=60)
-        wait_until(lambda: len(orders()) == 4, 30, "the batch of four journaled")
-        halt = ["halt", "--config", str(path), "--timeout", "10"]  # waits out the first order
-        halted = subprocess.run(
-            [sys.executable, "-m", "workbench.cli", *halt],
-            capture_output=True, text=True, timeout=60, env={**os.environ, **env},
-        )  # fmt: skip
-        assert halted.returncode == 0, halted.stderr
-        assert "trading state HALTED" in halted.stdout
+        wait_until(lambda: len(orders()) >= 1, 30, "the first order journaled")
+        # The answer waits out the first order, so the halt goes from a thread.
+        halt = threading.Thread(
+            target=lambda: answers.append(send_command(cfg, "halt", timeout_s=20))
+        )
+        halt.start()
+        time.sleep(1.0)  # the halt is in the executor's socket while the venue holds the order
+        gate.touch()
+        halt.join(30)
+        assert answers and answers[0]["trading_state"] == "HALTED", answers
         wait_until(lambda: all(st != "PENDING_NEW" for _, st, _ in orders()), 20, "all settled")
         final = orders()
     finally:
