@@ -15,7 +15,9 @@ asked for by its client order id:
   that differ from the venue's (where it reports positions), are reported.
 
 Every difference is journaled (``reconciliations``) in the transaction that
-records what it changed, then logged and alerted. Nothing is ever submitted here.
+records what it changed, then logged and alerted. Nothing is ever submitted
+here, but for one case that is not a question for a venue (`place_unsent`): in
+a replay on the built-in simulator, the venue died with the executor.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ def reconcile(ex: Executor) -> list[dict[str, Any]]:
     next start asks again). A venue that cannot be asked leaves the orders as
     they are (in doubt), logged and alerted; the runner tries again later.
     """
+    if ex.replay and getattr(ex.broker, "in_process", False):
+        place_unsent(ex)
     diffs: list[dict[str, Any]] = []
     out = Outcome()
     known_fills = {f.id for f in ex.journal.fills()}
@@ -71,6 +75,37 @@ def reconcile(ex: Executor) -> list[dict[str, Any]]:
         ex._publish(event)
     log.info("reconciled", differences=len(diffs), in_doubt=len(unresolved))
     return diffs
+
+
+def place_unsent(ex: Executor) -> None:
+    """A replay on the built-in simulator: place the orders a killed executor left PENDING_NEW.
+
+    That simulator lived in the killed process and what it knew died with it:
+    an order journaled but not settled then was filled nowhere. Placed now,
+    against the same tape at its own market time, it fills exactly as in a run
+    without the crash. (Closed as not at the venue, as a live venue's
+    reconciliation does, the replay's fills would differ from the fast replay's.)
+    """
+    unsent = [
+        t
+        for t in ex.open.by_client_id.values()
+        if t.state.status is OrderStatus.PENDING_NEW
+        and ex.broker.order(t.order.client_order_id) is None
+    ]
+    if not unsent:
+        return
+    out, events = Outcome(), list[Payload]()
+    for t in unsent:
+        log.warning(
+            "order_placed_again", order_id=t.order.id, reason="the replay's venue restarted"
+        )
+        ex._submit(t.order, t.strategy_id, out, events)
+    ex._drain(out)
+    ex.commit(out, events)
+    for event in events:
+        ex._publish(event)
+    if out.fills and ex.risk.max_daily_loss:
+        ex.check_daily_loss(max(f.ts_ns for f in out.fills))
 
 
 def _order(

@@ -103,6 +103,36 @@ def test_order_left_pending_by_a_crash_is_flagged_not_resent(tmp_path):
     assert events[0] == Event("alert", {"reason": "orders_in_doubt", "order_ids": ["O-s:1"]})
 
 
+def test_a_replay_places_again_what_a_killed_executor_left_pending(tmp_path):
+    """The replay's simulator died with that executor: the order was filled nowhere.
+
+    Placed again on restart, it fills as in a run without the crash; never twice.
+    """
+    s1, s2 = sig(1), sig(2, Side.SELL, 101.0)
+
+    def replay_executor(path, broker):
+        events: list[Event] = []
+        ex = Executor(
+            broker, Journal(path), RiskConfig(), make_breaker(3, 60), Telemetry(),
+            events.append, replay=True,
+        )  # fmt: skip
+        return ex, events
+
+    clean, _ = replay_executor(tmp_path / "clean.sqlite", CountingBroker())
+    clean.on_signals([s1, s2])
+    j = Journal(tmp_path / "j.sqlite")
+    j.begin_order(s1, Order.from_signal(s1), OrderStatus.PENDING_NEW)  # then SIGKILL
+    j.close()
+    broker = CountingBroker()
+    ex, events = replay_executor(tmp_path / "j.sqlite", broker)
+    assert [o.id for o in broker.orders] == ["O-s:1"] and ex.in_doubt == []
+    assert not [e for e in events if isinstance(e, Event) and e.name == "alert"], events
+    ex.on_signals([s1, s2])  # the strategy's re-send, then what it had not sent
+    assert [o.id for o in broker.orders] == ["O-s:1", "O-s:2"]
+    assert ex.journal.fills() == clean.journal.fills()
+    assert ex.portfolio.realized_pnl == clean.portfolio.realized_pnl == pytest.approx(1.0)
+
+
 def test_order_over_max_qty_is_rejected_and_journaled(tmp_path):
     broker = CountingBroker()
     ex, events = make(tmp_path, broker, RiskConfig(max_order_qty=1))
