@@ -99,7 +99,11 @@ class StrategyRunner(Runner):
         self._next_hb = 0.0
 
     def on_start(self) -> None:
-        """Restore the strategy's state and outbox if an earlier run left them."""
+        """Restore the strategy's state and outbox if an earlier run left them.
+
+        What the outbox kept goes again at once, before any new signal: the
+        executor then has them in seq order without waiting for the gap.
+        """
         state = self._store.load(self.runner_id)
         if state is None:
             return
@@ -116,6 +120,7 @@ class StrategyRunner(Runner):
             last_tick_seq=self.last_tick_seq,
             unacknowledged=len(self.outbox),
         )
+        self._resend(self.outbox.due(time.monotonic()))
 
     def _persist(self) -> None:
         self._store.save(

@@ -138,14 +138,14 @@ def test_sent_signals_are_logged_after_the_next_wait_and_on_close(tmp_path):
         assert [e["signal_ids"] for e in logs if e["event"] == "signals_sent"][-1] == ["sr:2"]
 
 
-def test_a_restarted_strategy_resends_what_was_never_acked(tmp_path):
+def test_a_restarted_strategy_resends_what_was_never_acked_before_anything_new(tmp_path):
     host = Host(tmp_path)
     host.send_ticks([101.0, 100.0, 100.5])
     assert [s.id for s in host.sent()] == ["sr:1"]
     again = Host(tmp_path)  # the first died before any ack
-    again.runner.step(0)
-    resent = again.sent()
-    assert [s.id for s in resent] == ["sr:1"] and resent[0].side is Side.BUY
+    again.send_ticks([101.6], 4)  # its first tick at once: take-profit, sr:2
+    sent = again.sent()
+    assert [s.id for s in sent] == ["sr:1", "sr:2"] and sent[0].side is Side.BUY
 
 
 def test_a_new_executor_epoch_triggers_a_resend_of_everything(tmp_path):
