@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from helpers import ROOT, SHARED_DATA
 
 
@@ -87,3 +88,15 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"{SHARED_DATA} not present (a user's clone has no ../shared)")
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _structlog_as_it_was() -> Iterator[None]:
+    """Each test starts from the same logging: `configure_logging` is process-wide.
+
+    A fast replay or a notebook facade run in-process sets WARNING, which would
+    hide a later test's captured INFO lines, depending on the order tests run in.
+    """
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
