@@ -23,9 +23,14 @@ $(VENV)/.installed-dev: pyproject.toml $(LOCK) | $(BIN)/python
 demo: $(VENV)/.installed
 	$(BIN)/workbench up --config configs/demo.toml
 
-## test: install with dev extras, then run the whole suite (notebooks included)
+## test: install with dev extras, then run the whole suite (notebooks included).
+## Unit and notebook tests share two workers; the integration tests, which time
+## live pipelines, run alone after them. Both parts always run; either failing fails.
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest
+	@status=0; \
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests/unit tests/notebooks || status=$$?; \
+	$(BIN)/python -m pytest tests/integration || status=$$?; \
+	exit $$status
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check workbench runners tests benchmarks tools
