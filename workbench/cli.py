@@ -327,7 +327,11 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args, rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:  # Ctrl-C: what the command started is closed on the way out
+        print(f"workbench {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

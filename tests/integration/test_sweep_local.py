@@ -214,3 +214,45 @@ def test_cli_sweep_whose_metric_no_run_has_says_so_without_a_traceback(tmp_path,
     err = capsys.readouterr().err
     assert "no combination succeeded with a value for 'sharpe_annual'" in err
     assert (out / "results.parquet").exists()
+
+
+def test_ctrl_c_ends_a_cli_sweep_with_130_one_line_and_no_process_left(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli", "sweep", "--config", str(CONFIG),
+         "--grid", "turning_point=0.01:0.5:0.001", "--workers", "1", "--out", str(tmp_path / "o")],
+        stderr=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True,
+    )  # fmt: skip
+    err: list[str] = []
+    reader = threading.Thread(target=lambda: err.extend(iter(proc.stderr.readline, "")))
+    reader.start()
+    try:
+        deadline = time.monotonic() + 60
+        while "run/s" not in "".join(err) and time.monotonic() < deadline:
+            time.sleep(0.05)  # its progress bar: the cluster runs replays
+        assert "run/s" in "".join(err), "".join(err)
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole process group
+        rc = proc.wait(60)
+        reader.join(10)
+        gone_by = time.monotonic() + 15
+        while time.monotonic() < gone_by:
+            try:
+                os.killpg(proc.pid, 0)  # the Dask workers were in its session
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("processes of the interrupted sweep are still running")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    text = "".join(err)
+    assert rc == 130 and "workbench sweep: interrupted" in text, text
+    assert "Traceback" not in text, text

@@ -18,7 +18,9 @@ import contextlib
 import gc
 import logging
 import os
+import signal
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -85,7 +87,7 @@ def cluster_client(
 
     # Dask's statistical profiler samples each worker's task thread every 10 ms,
     # taking the GIL from pure-Python replays; nobody reads it in a sweep.
-    with dask.config.set({"distributed.worker.profile.enabled": False}):
+    with dask.config.set({"distributed.worker.profile.enabled": False}), _workers_ignore_ctrl_c():
         cluster = LocalCluster(
             n_workers=workers or os.cpu_count() or 1,
             threads_per_worker=1,
@@ -93,11 +95,48 @@ def cluster_client(
             dashboard_address=":0",  # a free port: never collide with another session's 8787
             silence_logs=logging.WARNING,
         )
+    chatter = logging.getLogger("distributed")
+    level = chatter.level
     try:
         with Client(cluster) as client:
-            yield client
+            try:
+                yield client
+            except KeyboardInterrupt:  # stopped mid-task: the shutdown's complaints are no news
+                chatter.setLevel(logging.CRITICAL + 1)
+                raise
     finally:
         cluster.close()
+        chatter.setLevel(level)
+
+
+@contextlib.contextmanager
+def _cancelled_unless_done(client: Any, futures: list[Any]) -> Iterator[None]:
+    """Cancel the tasks not yet run if the block stops early (Ctrl-C): none starts
+    on a worker after its data is gone."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):
+            client.cancel(futures)
+        raise
+
+
+@contextlib.contextmanager
+def _workers_ignore_ctrl_c() -> Iterator[None]:
+    """Worker processes started in this block ignore SIGINT (they inherit it).
+
+    A terminal's Ctrl-C goes to the whole process group: this process then
+    closes the cluster itself, and the workers do not each print a
+    KeyboardInterrupt traceback. (Only the main thread may set signal handlers.)
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def check_scheduler(address: str, timeout_s: float) -> None:
@@ -168,7 +207,9 @@ def run_on_worker(name: str, params: dict[str, Any], rows: tuple[int, int] | Non
     """The task: `replay_row` on this worker's copy of sweep ``name``'s data."""
     from distributed import get_worker
 
-    data = get_worker().plugins[name]
+    data = get_worker().plugins.get(name)
+    if data is None:  # the sweep stopped (Ctrl-C) and took its data back as this one began
+        return {**params, "error": f"sweep {name} stopped: its data is gone from this worker"}
     if not isinstance(data, SweepData):
         raise RuntimeError(f"worker plugin {name!r} is a {type(data).__name__}, not sweep data")
     return replay_row(data.cfg, data.table, params, rows)
@@ -213,7 +254,10 @@ class TaskRunner:
         futures = [self.submit(j) for j in jobs]
         index = {f.key: i for i, f in enumerate(futures)}
         rows: list[dict[str, Any] | None] = [None] * len(futures)
-        with tqdm(total=len(futures), desc=desc, unit="run", disable=not progress) as bar:
+        with (
+            tqdm(total=len(futures), desc=desc, unit="run", disable=not progress) as bar,
+            _cancelled_unless_done(self.client, futures),
+        ):
             for fut in as_completed(futures):
                 i = index[fut.key]
                 try:

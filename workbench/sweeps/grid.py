@@ -80,11 +80,16 @@ def parse_spec(name: str, spec: str | Sequence[Any], where: str | None = None) -
             raise ConfigurationError(f"{where}: the step must be > 0, got {step}")
         if stop < start:
             raise ConfigurationError(f"{where}: STOP {stop} is below START {start}")
-        count = math.floor((stop - start) / step + 1e-9) + 1
-        if count > MAX_COMBINATIONS:
-            raise ConfigurationError(f"{where}: {count} values; at most {MAX_COMBINATIONS}")
+        steps = (stop - start) / step  # inf for 0:1e300:1e-300
+        if not steps < MAX_COMBINATIONS:
+            raise ConfigurationError(f"{where}: {steps + 1:.3g} values; at most {MAX_COMBINATIONS}")
+        count = math.floor(steps + 1e-9) + 1
         # Rounded so 0.1:0.5:0.1 gives 0.3, not 0.30000000000000004.
         values = tuple(round(start + i * step, 12) for i in range(count))
+        if len(set(values)) < count:
+            raise ConfigurationError(
+                f"{where}: the step {step:g} is finer than the 1e-12 that values are rounded to"
+            )
         return ParamSpec(name, values, low=start, high=values[-1], step=step)
     items = [p for p in spec.split(",") if p.strip()]
     if not items:

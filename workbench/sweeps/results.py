@@ -167,6 +167,8 @@ class SweepResult:
         for name in (x, y):
             if name not in self.params:
                 raise ConfigurationError(f"heatmap: {name!r} was not swept ({self.params})")
+        if x == y:
+            raise ConfigurationError(f"heatmap: x and y are both {x!r}; choose two parameters")
         ok = self.frame[self.frame["error"].isna()].copy()
         ok[metric] = pd.to_numeric(ok[metric], errors="coerce")
         agg = "max" if self.maximize else "min"

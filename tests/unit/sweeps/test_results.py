@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
+from workbench.exceptions import ConfigurationError
 from workbench.sweeps.results import SweepResult
 from workbench.sweeps.tasks import METRICS
 
@@ -29,3 +31,14 @@ def test_oos_summary_counts_windows_positive_after_fees_not_before():
 
 def test_pnl_after_fees_is_a_metric():
     assert {"fees", "net_pnl_after_fees"} <= set(METRICS)
+
+
+def test_a_heatmap_of_one_parameter_against_itself_is_a_clear_error():
+    frame = pd.DataFrame(
+        {"turning_point": [0.1, 0.2], "take_profit": [1.0, 1.0], "net_pnl": [1.0, 2.0],
+         "error": [None, None]}
+    )  # fmt: skip
+    r = SweepResult(frame=frame, params=["turning_point", "take_profit"])
+    with pytest.raises(ConfigurationError, match="x and y are both 'turning_point'"):
+        r.heatmap("turning_point", "turning_point")
+    assert r.heatmap("turning_point", "take_profit").data[0].z.tolist() == [[1.0, 2.0]]
