@@ -91,7 +91,7 @@ def address_in_use(address: str) -> bool:
         return ipc_in_use(address)
     if not address.startswith("tcp://"):
         return False
-    sock = zmq.Context.instance().socket(zmq.PULL)
+    sock: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PULL)
     sock.setsockopt(zmq.LINGER, 0)
     try:
         sock.bind(address)
