@@ -7,6 +7,7 @@ any address, so a monitoring stack on another host can scrape it.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import socket
@@ -28,6 +29,12 @@ SHUTDOWN_POLL_S = 0.05
 # A connection that sends (or takes) nothing for this long is closed: an idle
 # client must not hold a thread and a file descriptor for ever.
 REQUEST_TIMEOUT_S = 10.0
+# Nor may one that trickles a byte at a time: each connection is cut this long
+# after it opened, answered or not (one request per connection: HTTP/1.0).
+REQUEST_DEADLINE_S = 30.0
+# Connections served at once (each holds a thread); more are closed at once and
+# counted (`http_connections_refused`): a flood cannot take the supervisor's threads.
+MAX_CONNECTIONS = 32
 
 RemoteSource = Callable[[], dict[str, dict[str, Any]]]
 
@@ -61,8 +68,24 @@ class HealthServer:
         remote_of: RemoteSource = remote or dict
         expected = f"Bearer {token}".encode() if token else None
 
+        deadline_s = REQUEST_DEADLINE_S
+
         class Handler(BaseHTTPRequestHandler):
             timeout = REQUEST_TIMEOUT_S  # on each socket operation; then the connection closes
+
+            def setup(self) -> None:
+                super().setup()
+                self._deadline = threading.Timer(deadline_s, self._cut)
+                self._deadline.daemon = True
+                self._deadline.start()
+
+            def _cut(self) -> None:
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
+
+            def finish(self) -> None:
+                self._deadline.cancel()
+                super().finish()
 
             def do_GET(self) -> None:
                 if expected is not None and not _authorized(self, expected):
@@ -102,8 +125,8 @@ class HealthServer:
             def log_message(self, format: str, *args: object) -> None:
                 pass  # requests are not worth a log line each
 
-        self._server = (_ServerV6 if ":" in host else ThreadingHTTPServer)((host, port), Handler)
-        self._server.daemon_threads = True
+        server = _ServerV6 if ":" in host else _Server
+        self._server = server((host, port), Handler, MAX_CONNECTIONS, own)
         self.host = host
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
@@ -129,7 +152,38 @@ class HealthServer:
         self._server.server_close()
 
 
-class _ServerV6(ThreadingHTTPServer):
+class _Server(ThreadingHTTPServer):
+    """A thread per connection, at most ``limit`` at once; the rest closed at once."""
+
+    daemon_threads = True
+
+    def __init__(
+        self, address: tuple[str, int], handler: type, limit: int, own: Telemetry | None
+    ) -> None:
+        super().__init__(address, handler)
+        self._slots = threading.BoundedSemaphore(limit)
+        self._own = own
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            if self._own is not None:
+                self._own.inc("http_connections_refused")
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)  # its thread releases the slot
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+class _ServerV6(_Server):
     address_family = socket.AF_INET6
 
 

@@ -46,3 +46,60 @@ def test_idle_and_half_sent_connections_are_closed_after_the_request_timeout(mon
         for s in opened:
             s.close()
         server.stop()
+
+
+def test_a_client_trickling_bytes_is_cut_at_the_deadline(monkeypatch):
+    monkeypatch.setattr(http, "REQUEST_TIMEOUT_S", 5.0, raising=False)
+    monkeypatch.setattr(http, "REQUEST_DEADLINE_S", 1.0, raising=False)
+    server = HealthServer(list, "127.0.0.1", 0)
+    server.start()
+    slow = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    try:
+        t0 = time.monotonic()
+        slow.sendall(b"GET /health HTTP/1.1\r\n")
+        cut = False
+        while time.monotonic() - t0 < 4 and not cut:
+            time.sleep(0.3)  # each byte well within the per-read timeout
+            try:
+                slow.sendall(b"X")
+            except OSError:
+                cut = True
+        assert cut or closed_by_server(slow)
+        assert time.monotonic() - t0 < 3  # before: kept open for as long as bytes came
+    finally:
+        slow.close()
+        server.stop()
+
+
+def test_connections_over_the_limit_are_closed_at_once_and_counted(monkeypatch):
+    from workbench.telemetry import Telemetry
+
+    monkeypatch.setattr(http, "MAX_CONNECTIONS", 2, raising=False)
+    own = Telemetry()
+    server = HealthServer(list, "127.0.0.1", 0, own=own)
+    server.start()
+    idle = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(2)]
+    try:
+        time.sleep(0.2)  # both taken by their threads
+        extra = socket.create_connection(("127.0.0.1", server.port), timeout=2)
+        t0 = time.monotonic()
+        assert closed_by_server(extra) and time.monotonic() - t0 < 1
+        extra.close()
+        assert own.get("http_connections_refused") == 1
+    finally:
+        for s in idle:
+            s.close()
+    try:
+        deadline = time.monotonic() + 5
+        while health_code_or_none(server) is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # the idle ones' threads notice their close
+        assert health_code(server) == 503  # served again once they are gone
+    finally:
+        server.stop()
+
+
+def health_code_or_none(server: HealthServer) -> int | None:
+    try:
+        return health_code(server)
+    except (urllib.error.URLError, ConnectionError):
+        return None
