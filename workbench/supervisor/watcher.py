@@ -94,6 +94,7 @@ class RunnerWatcher:
         self.detail = ""
         self.intent = Intent.STOP
         self.launched = False  # spawned at least once
+        self.held = False  # its stage has not started: every spawn waits at the gate
         self.removed = False  # exited after `request_remove`: forget it
         self.proc: RunnerProcess | None = None
         self.pid: int | None = None
@@ -151,7 +152,14 @@ class RunnerWatcher:
     # -- transitions ------------------------------------------------------------------
 
     def spawn(self, gated: bool = False) -> None:
-        """Start a new process (held at its start gate when ``gated``)."""
+        """Start a new process, held at its start gate when ``gated`` or while `held`.
+
+        ``gated`` on a first spawn marks the runner `held` until `release`: a
+        respawn before then (its first spawn failed) waits at the gate too.
+        """
+        if not self.launched:
+            self.held = gated
+        gated = gated or self.held
         self.launched = True
         self.next_start_at = None
         self.exit_code = None
@@ -172,7 +180,8 @@ class RunnerWatcher:
         log.info("runner_spawned", runner=self.name, pid=self.pid)
 
     def release(self) -> None:
-        """Open the start gate of a gated process: its stage may start now."""
+        """Its stage starts: open the gate of a gated process; later spawns are not held."""
+        self.held = False
         if self.proc is None or not self.proc.gated:
             return
         self.proc.release()

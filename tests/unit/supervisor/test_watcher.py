@@ -253,3 +253,21 @@ def test_a_restart_whose_spawn_fails_is_retried_too():
     r.clock.advance(1)
     r.w.tick()
     assert len(r.procs) == 2 and r.w.proc is r.proc
+
+
+def test_a_gated_runner_whose_first_spawn_failed_is_respawned_at_its_gate_until_released():
+    r = Rig()
+    r.spawn_errors = [OSError(errno.EMFILE, "Too many open files")]
+    r.w.intent = Intent.RUN
+    r.w.spawn(gated=True)  # stage 1, while stage 0 starts: fails
+    r.clock.advance(1)
+    r.w.tick()  # the retry, stage 0 still starting
+    assert len(r.procs) == 1 and r.proc.gated and r.w.detail == "gated"
+    r.w.release()  # stage 1 starts
+    assert r.proc.released and r.w.detail == "released"
+    r.beat()
+    r.proc.rc = 1  # a later crash: its stage has long started, no gate now
+    r.w.tick()
+    r.clock.advance(1)
+    r.w.tick()
+    assert len(r.procs) == 2 and not r.proc.gated
