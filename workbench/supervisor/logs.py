@@ -118,7 +118,8 @@ class LogBook:
 
     A disk that fails (full, read-only, gone) never loses the in-memory lines:
     what it does not take waits in a backlog (the newest `BACKLOG_BYTES` per
-    runner), tried again at most every `RETRY_S` and at `close`. Each run of
+    runner), tried again at most every `RETRY_S` (`retry_due`, which the
+    supervisor calls on every loop, so a quiet runner's lines go too) and at `close`. Each run of
     failures is logged once (``log_write_failed``, then ``log_write_recovered``).
     """
 
@@ -170,6 +171,14 @@ class LogBook:
             lf.keep((line + "\n").encode("utf-8", "backslashreplace"))
             self._write(lf)
         return entry
+
+    def retry_due(self) -> None:
+        """Write each backlog whose retry is due, a quiet runner's too; never raises."""
+        with self._lock:
+            for lf in self._files.values():
+                if lf.error is not None and lf.backlog and time.monotonic() >= lf.retry_at:
+                    with contextlib.suppress(OSError):  # logged once; kept for the next retry
+                        self._write(lf)
 
     def _write(self, lf: _LogFile) -> None:
         now = time.monotonic()

@@ -136,3 +136,19 @@ def test_a_really_full_tmpfs_leaves_no_torn_line_and_recovers(tmp_path, retry_no
         book.close()
         written = [r["i"] for r in rows(book.path("executor"))]
         assert written == list(range(401))  # nothing dropped: the backlog held them
+
+
+@needs_dev_full
+def test_a_quiet_runners_backlog_is_written_by_retry_due_once_the_disk_frees(tmp_path, retry_now):
+    book = LogBook(tmp_path, keep=100)
+    book.path("executor").symlink_to(DEV_FULL)
+    for i in range(3):
+        with pytest.raises(OSError):
+            book.add("executor", line(i))
+    book.retry_due()  # still full: kept, never raised
+    assert book.backlog("executor") == (3, 0)
+    book.path("executor").unlink()  # the disk frees; the executor prints nothing more
+    book.retry_due()
+    assert book.backlog("executor") == (0, 0)
+    assert [r["i"] for r in rows(book.path("executor"))] == [0, 1, 2]
+    book.close()
