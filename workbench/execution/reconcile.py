@@ -85,6 +85,7 @@ def place_unsent(ex: Executor) -> None:
     against the same tape at its own market time, it fills exactly as in a run
     without the crash. (Closed as not at the venue, as a live venue's
     reconciliation does, the replay's fills would differ from the fast replay's.)
+    A trading state that refuses it (halted meanwhile) rejects it instead.
     """
     unsent = [
         t
@@ -96,10 +97,15 @@ def place_unsent(ex: Executor) -> None:
         return
     out, events = Outcome(), list[Payload]()
     for t in unsent:
-        log.warning(
-            "order_placed_again", order_id=t.order.id, reason="the replay's venue restarted"
-        )
-        ex._submit(t.order, t.strategy_id, out, events)
+        order = t.order
+        working = ex.open.working(order.symbol, order.side) - (order.qty - t.state.filled_qty)
+        reason = ex.engine.state_refuses(order, ex.portfolio.position(order.symbol), working)
+        if reason:  # halted before the kill: refused now, as it would have been then
+            ack = OrderAck(order.client_order_id, False, reason=reason)
+            ex.open.on_ack(t, ack, out, "risk")
+            continue
+        log.warning("order_placed_again", order_id=order.id, reason="the replay's venue restarted")
+        ex._submit(order, t.strategy_id, out, events)
     ex._drain(out)
     ex.commit(out, events)
     for event in events:

@@ -133,6 +133,22 @@ def test_a_replay_places_again_what_a_killed_executor_left_pending(tmp_path):
     assert ex.portfolio.realized_pnl == clean.portfolio.realized_pnl == pytest.approx(1.0)
 
 
+def test_a_replay_halted_before_the_kill_rejects_what_it_left_pending(tmp_path):
+    j = Journal(tmp_path / "j.sqlite")
+    s1 = sig(1)
+    j.begin_order(s1, Order.from_signal(s1), OrderStatus.PENDING_NEW)
+    j.set_trading_state("HALTED", "operator", "operator")  # then SIGKILL
+    j.close()
+    broker = CountingBroker()
+    ex = Executor(
+        broker, Journal(tmp_path / "j.sqlite"), RiskConfig(), make_breaker(3, 60), Telemetry(),
+        replay=True,
+    )  # fmt: skip
+    assert broker.orders == []
+    (row,) = ex.journal.orders()
+    assert (row["status"], row["reason"]) == (OrderStatus.REJECTED, "trading halted")
+
+
 def test_order_over_max_qty_is_rejected_and_journaled(tmp_path):
     broker = CountingBroker()
     ex, events = make(tmp_path, broker, RiskConfig(max_order_qty=1))
