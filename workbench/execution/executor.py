@@ -31,7 +31,7 @@ from workbench.execution.lifecycle import (
     rejected_event,
     signal_data,
 )
-from workbench.execution.reconcile import reconcile
+from workbench.execution.reconcile import reconcile, venue_died_with_executor
 from workbench.execution.risk import Quote, RiskEngine, TradingState, finite_numbers
 from workbench.messaging.codec import KIND_EVENT, KIND_ORDER, Event, Payload
 from workbench.telemetry import BurstLog, Telemetry
@@ -122,7 +122,7 @@ class Executor:
         # asks the venue. Also on the heartbeats (an event now finds no one).
         # (A replay's simulator died with the last process: `place_unsent`.)
         self.in_doubt: list[str] = journal.orders_in(OrderStatus.PENDING_NEW)
-        if self.in_doubt and not (replay and getattr(broker, "in_process", False)):
+        if self.in_doubt and not venue_died_with_executor(replay, broker):
             log.error("orders_in_doubt", order_ids=self.in_doubt[:20], count=len(self.in_doubt))
             self._publish(
                 Event("alert", {"reason": "orders_in_doubt", "order_ids": self.in_doubt[:20]})

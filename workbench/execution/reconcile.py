@@ -29,6 +29,8 @@ import structlog
 from workbench.domain.model import OrderStatus
 from workbench.domain.orders import ExecutionReport, OrderAck, OrderSnapshot
 from workbench.execution.lifecycle import Outcome, Tracked
+from workbench.execution.risk import TradingState
+from workbench.execution.simulator import SimulatedBroker
 from workbench.messaging.codec import Event, Payload
 
 if TYPE_CHECKING:
@@ -46,7 +48,7 @@ def reconcile(ex: Executor) -> list[dict[str, Any]]:
     next start asks again). A venue that cannot be asked leaves the orders as
     they are (in doubt), logged and alerted; the runner tries again later.
     """
-    if ex.replay and getattr(ex.broker, "in_process", False):
+    if venue_died_with_executor(ex.replay, ex.broker):
         place_unsent(ex)
     diffs: list[dict[str, Any]] = []
     out = Outcome()
@@ -77,6 +79,11 @@ def reconcile(ex: Executor) -> list[dict[str, Any]]:
     return diffs
 
 
+def venue_died_with_executor(replay: bool, broker: object) -> bool:
+    """A replay on the built-in simulator: its venue lived in the executor's process."""
+    return replay and isinstance(broker, SimulatedBroker)
+
+
 def place_unsent(ex: Executor) -> None:
     """A replay on the built-in simulator: place the orders a killed executor left PENDING_NEW.
 
@@ -85,7 +92,8 @@ def place_unsent(ex: Executor) -> None:
     against the same tape at its own market time, it fills exactly as in a run
     without the crash. (Closed as not at the venue, as a live venue's
     reconciliation does, the replay's fills would differ from the fast replay's.)
-    A trading state that refuses it (halted meanwhile) rejects it instead.
+    A trading state that refuses it (halted meanwhile) rejects it instead; a
+    flatten's own closing order is checked as the flatten checked it (REDUCING).
     """
     unsent = [
         t
@@ -96,16 +104,25 @@ def place_unsent(ex: Executor) -> None:
     if not unsent:
         return
     out, events = Outcome(), list[Payload]()
+    state = ex.engine.state
     for t in unsent:
-        order = t.order
-        working = ex.open.working(order.symbol, order.side) - (order.qty - t.state.filled_qty)
-        reason = ex.engine.state_refuses(order, ex.portfolio.position(order.symbol), working)
-        if reason:  # halted before the kill: refused now, as it would have been then
-            ack = OrderAck(order.client_order_id, False, reason=reason)
-            ex.open.on_ack(t, ack, out, "risk")
-            continue
-        log.warning("order_placed_again", order_id=order.id, reason="the replay's venue restarted")
-        ex._submit(order, t.strategy_id, out, events)
+        order, flatten = t.order, t.strategy_id == ex.executor_id
+        # A flatten's order went out with the state HALTED on the journal: it is
+        # checked, and sent, as `flattening` did (REDUCING, through an open breaker).
+        ex.engine.state = TradingState.REDUCING if flatten else state
+        ex._flattening = flatten
+        try:
+            left = order.qty - t.state.filled_qty
+            working = ex.open.working(order.symbol, order.side) - left
+            reason = ex.engine.state_refuses(order, ex.portfolio.position(order.symbol), working)
+            if reason:  # halted before the kill: refused now, as it would have been then
+                ack = OrderAck(order.client_order_id, False, reason=reason)
+                ex.open.on_ack(t, ack, out, "risk")
+                continue
+            log.warning("order_placed_again", order_id=order.id, reason="replay venue restarted")
+            ex._submit(order, t.strategy_id, out, events)
+        finally:
+            ex.engine.state, ex._flattening = state, False
     ex._drain(out)
     ex.commit(out, events)
     for event in events:

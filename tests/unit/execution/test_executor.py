@@ -11,6 +11,7 @@ from workbench.domain.orders import OrderAck
 from workbench.exceptions import OrderRejected
 from workbench.execution.executor import Executor, make_breaker
 from workbench.execution.journal import Journal
+from workbench.execution.risk import TradingState
 from workbench.execution.simulator import SimulatedBroker
 from workbench.messaging.codec import Event
 from workbench.telemetry import Telemetry
@@ -147,6 +148,33 @@ def test_a_replay_halted_before_the_kill_rejects_what_it_left_pending(tmp_path):
     assert broker.orders == []
     (row,) = ex.journal.orders()
     assert (row["status"], row["reason"]) == (OrderStatus.REJECTED, "trading halted")
+
+
+def test_a_replay_killed_mid_flatten_closes_the_position_after_the_restart(tmp_path):
+    """The flatten's order went out with HALTED journaled: it is placed again, HALTED stays."""
+
+    class Killed(BaseException):
+        pass
+
+    class DiesOnTheFlatten(SimulatedBroker):
+        def submit(self, order):
+            if order.signal_id.startswith("executor:"):
+                raise Killed  # the process dies with the flatten's order journaled
+            return super().submit(order)
+
+    def replay_executor(broker):
+        journal = Journal(tmp_path / "j.sqlite")
+        return Executor(broker, journal, RiskConfig(), make_breaker(3, 60), Telemetry(),
+                        replay=True)  # fmt: skip
+
+    ex = replay_executor(DiesOnTheFlatten())
+    ex.on_signals([sig(1)])
+    with pytest.raises(Killed):
+        ex.flatten()
+    ex.journal.close()
+    again = replay_executor(SimulatedBroker())
+    assert again.portfolio.position("ABC") == 0.0  # before: rejected, "trading halted"
+    assert again.trading_state is TradingState.HALTED
 
 
 def test_order_over_max_qty_is_rejected_and_journaled(tmp_path):
