@@ -118,8 +118,9 @@ class LogBook:
 
     A disk that fails (full, read-only, gone) never loses the in-memory lines:
     what it does not take waits in a backlog (the newest `BACKLOG_BYTES` per
-    runner), tried again at most every `RETRY_S` (`retry_due`, which the
-    supervisor calls on every loop, so a quiet runner's lines go too) and at `close`. Each run of
+    runner), tried again at most every `RETRY_S` (by a thread of its own while
+    any waits, so a quiet runner's lines go too, and a hung disk never holds
+    the supervisor's loop) and at `close`. Each run of
     failures is logged once (``log_write_failed``, then ``log_write_recovered``).
     """
 
@@ -134,6 +135,8 @@ class LogBook:
         self._recent: dict[str, collections.deque[dict[str, Any]]] = {}
         self._files: dict[str, _LogFile] = {}
         self._lock = threading.Lock()
+        self._retrier: threading.Thread | None = None  # alive while a backlog waits
+        self._closed = threading.Event()
 
     def path(self, runner: str) -> Path:
         """The log file of ``runner``."""
@@ -172,13 +175,26 @@ class LogBook:
             self._write(lf)
         return entry
 
-    def retry_due(self) -> None:
-        """Write each backlog whose retry is due, a quiet runner's too; never raises."""
+    def retry_due(self) -> bool:
+        """Write each backlog whose retry is due, a quiet runner's too; never raises.
+
+        Returns:
+            Whether a backlog still waits.
+        """
         with self._lock:
+            waiting = False
             for lf in self._files.values():
                 if lf.error is not None and lf.backlog and time.monotonic() >= lf.retry_at:
                     with contextlib.suppress(OSError):  # logged once; kept for the next retry
                         self._write(lf)
+                waiting = waiting or (lf.error is not None and bool(lf.backlog))
+            if not waiting:
+                self._retrier = None  # under the lock: a new failure starts another
+            return waiting
+
+    def _retry_until_written(self) -> None:
+        while not self._closed.wait(max(RETRY_S, 0.05)) and self.retry_due():
+            pass
 
     def _write(self, lf: _LogFile) -> None:
         now = time.monotonic()
@@ -193,6 +209,11 @@ class LogBook:
                 log.warning("log_write_failed", runner=lf.runner, path=str(lf.path), error=str(e),
                             retry_s=RETRY_S, backlog_bytes=BACKLOG_BYTES)  # fmt: skip
             lf.error, lf.retry_at = e, now + RETRY_S
+            if self._retrier is None and not self._closed.is_set():
+                self._retrier = threading.Thread(
+                    target=self._retry_until_written, name="log-retry", daemon=True
+                )
+                self._retrier.start()
             raise
         if lf.error is not None:
             lf.error = None
@@ -250,6 +271,7 @@ class LogBook:
 
     def close(self) -> None:
         """Write what waits in the backlogs, once more, and close the files; never raises."""
+        self._closed.set()
         with self._lock:
             for lf in self._files.values():
                 try:

@@ -342,7 +342,6 @@ class Supervisor:
                     if w.removed:
                         with self._lock:
                             self._watchers.pop(w.name, None)
-                self.logs.retry_due()  # lines a full disk held back, a quiet runner's too
         except Exception as e:
             log.error("supervisor_loop_crashed", error=repr(e), exc_info=True)
             self._loop_error = e
