@@ -80,10 +80,11 @@ def parse_spec(name: str, spec: str | Sequence[Any], where: str | None = None) -
             raise ConfigurationError(f"{where}: the step must be > 0, got {step}")
         if stop < start:
             raise ConfigurationError(f"{where}: STOP {stop} is below START {start}")
-        steps = (stop - start) / step  # inf for 0:1e300:1e-300
-        if not steps < MAX_COMBINATIONS:
-            raise ConfigurationError(f"{where}: {steps + 1:.3g} values; at most {MAX_COMBINATIONS}")
-        count = math.floor(steps + 1e-9) + 1
+        steps = (stop - start) / step
+        # The inf of 0:1e300:1e-300 must not reach floor().
+        count = math.floor(steps + 1e-9) + 1 if steps < MAX_COMBINATIONS else MAX_COMBINATIONS + 1
+        if count > MAX_COMBINATIONS:
+            raise ConfigurationError(f"{where}: {steps + 1:.6g} values; at most {MAX_COMBINATIONS}")
         # Rounded so 0.1:0.5:0.1 gives 0.3, not 0.30000000000000004.
         values = tuple(round(start + i * step, 12) for i in range(count))
         if len(set(values)) < count:

@@ -38,6 +38,7 @@ def test_combinations_vary_the_last_parameter_fastest():
         ("take_profit=nan", "not a finite number"),
         ("take_profit=0:1e300:1e-300", "inf values; at most 100000"),
         ("take_profit=0:1:0.000001", "1e\\+06 values; at most 100000"),
+        ("take_profit=0:1:0.00001", "100001 values; at most 100000"),
         ("take_profit=0:1e-13:1e-14", "the step 1e-14 is finer than the 1e-12"),
     ],
 )
