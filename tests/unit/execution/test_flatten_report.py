@@ -119,19 +119,6 @@ def test_closing_orders_still_open_are_named_with_what_they_held_back():
     }
 
 
-def test_closing_orders_covering_the_whole_position_are_named_nothing_sent():
-    h = with_broker(CancelFails(), executor_id="ex")
-    h.ex.on_signal(order_sig(1, qty=10.0))
-    h.ex.on_signal(order_sig(2, Side.SELL, OrderType.LIMIT, 105.0, qty=10.0))
-    h.ex.on_tick("ABC", 101.0, DAY + 10 * NS)
-    assert h.ex.flatten() == []
-    assert "nothing sent" in h.ex.not_flattened["ABC"]
-    h.ex.on_tick("ABC", 106.0, DAY + 11 * NS)  # the resting one fills: flat
-    h.ex.poll()
-    h.ex.flatten()
-    assert h.ex.not_flattened == {}
-
-
 class Venue(SimulatedBroker):
     """Takes strategy orders as the simulator does; the kill switch's as ``answer`` says."""
 

@@ -225,6 +225,9 @@ def test_flatten_sends_nothing_while_closing_orders_still_open_cover_the_positio
     h.ex.on_tick("ABC", 101.0, DAY + 10 * NS)
     assert h.ex.flatten() == []
     assert [o["signal_id"] for o in h.journal.orders()] == ["s:1", "s:2"]
+    assert "nothing sent" in h.ex.not_flattened["ABC"]  # the answer names what holds it back
+    assert h.alerts("flatten_open_orders")
     h.ex.on_tick("ABC", 106.0, DAY + 11 * NS)
     h.ex.poll()
     assert h.ex.portfolio.position("ABC") == 0.0
+    assert h.ex.trading_state is TradingState.HALTED
