@@ -211,6 +211,80 @@ def _chart_state(page: Any) -> dict[str, Any]:
     )
 
 
+def _run_all_above_the_last_cell(page: Any, attempts: int = 3) -> None:
+    """Select the final ``wb.stop()`` cell and run every cell above it from the Run menu.
+
+    On a loaded machine a click can land before the notebook takes it: the last
+    cell is checked to be the active one before the menu is used, and the menu
+    is used again if no cell was queued (a queued cell shows ``[*]`` at once,
+    before the kernel answers, so nothing runs twice).
+    """
+    last_active = """() => {
+        const cells = document.querySelectorAll('.jp-Notebook .jp-Cell');
+        return cells.length > 0 && cells[cells.length - 1].classList.contains('jp-mod-active');
+    }"""
+    prompts = "document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')"
+    first_prompt = f"() => {prompts}[0].innerText"
+    # Queued: some cell shows [*], or the first cell's prompt changed (it ran already).
+    queued = """(before) => {
+        const prompts = Array.from(PROMPTS);
+        return prompts.some((p) => p.innerText.includes('[*]')) || prompts[0].innerText !== before;
+    }""".replace("PROMPTS", prompts)
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for _ in range(attempts):
+        page.locator(".jp-Notebook .jp-Cell").last.click()
+        page.wait_for_function(last_active, timeout=10_000)
+        before = page.evaluate(first_prompt)
+        _menu(page, "Run", "Run All Above Selected Cell")
+        with contextlib.suppress(PlaywrightTimeout):  # nothing queued: use the menu again
+            page.wait_for_function(queued, arg=before, timeout=10_000)
+            return
+    raise AssertionError(f"Run All Above Selected Cell queued nothing:\n{_notebook_state(page)}")
+
+
+def _notebook_state(page: Any) -> str:
+    """Each code cell's prompt and the start of its outputs, for a failure message."""
+    return page.evaluate(
+        """() => Array.from(document.querySelectorAll('.jp-Notebook .jp-CodeCell')).map(
+            (cell, i) => {
+                const prompt = cell.querySelector('.jp-InputPrompt');
+                const out = cell.querySelector('.jp-OutputArea');
+                const text = out ? out.innerText.trim().slice(0, 800) : '';
+                return `cell ${i} ${prompt ? prompt.innerText.trim() : '?'} ${text}`;
+            }).join('\\n')"""
+    )
+
+
+def _wait_for_output(page: Any, lab: Lab, text: str, timeout_s: float) -> None:
+    """Wait until ``text`` shows in an output; fail at once, saying why, if a cell errs.
+
+    Raises:
+        AssertionError: a cell showed an error, or ``text`` did not show in time;
+            the message has every code cell's prompt and outputs and the server's log.
+    """
+    wanted = page.locator(f"text={text}")
+    errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    tracebacks = page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.error']")
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if wanted.count():
+            return
+        if tracebacks.count():
+            break
+        page.wait_for_timeout(250)
+    state = _notebook_state(page)
+    status = page.evaluate(
+        """() => (document.querySelector('.jp-Notebook-ExecutionIndicator') || {dataset: {}})
+            .dataset.status"""
+    )
+    why = "a cell failed" if tracebacks.count() else f"not shown in {timeout_s:.0f} s"
+    raise AssertionError(
+        f"{text!r}: {why} (kernel {status}, {errors.count()} stderr outputs)\n"
+        f"{state}\n--- JupyterLab log ---\n{lab.log()}"
+    )
+
+
 def _runner_pids(sandbox: Sandbox) -> list[int]:
     """Runner processes (``python -m runners.<role>``) started in the sandbox."""
     out = []
@@ -239,11 +313,10 @@ def test_dashboard_shows_running_runners_and_a_live_chart(
         while stale.count() and time.monotonic() < cleared_by:
             time.sleep(0.1)
     assert stale.count() == 0
-    page.locator(".jp-Notebook .jp-Cell").last.click()  # the final wb.stop() cell
-    _menu(page, "Run", "Run All Above Selected Cell")
+    _run_all_above_the_last_cell(page)
     # The promote cell is the last one above the stop cell: once its output shows,
     # start, dashboard, tune and apply (which waits for the restart) have all run.
-    page.wait_for_selector("text=same config: True", timeout=RUNNING_TIMEOUT_S * 1000)
+    _wait_for_output(page, lab, "same config: True", RUNNING_TIMEOUT_S)
 
     rows = page.locator(".wb-runner-table .wb-runner-row.wb-state-running")
     deadline = time.monotonic() + 10
