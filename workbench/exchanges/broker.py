@@ -159,6 +159,16 @@ class CcxtBroker:
         self._known[cid].venue_order_id = res.order.venue_order_id
         return OrderAck(cid, True, res.order.venue_order_id, ts_ns=res.order.ts_ms * 1_000_000)
 
+    def lot_qty(self, symbol: str, qty: float) -> float:
+        """``qty`` as the exchange takes it: rounded down to the market's lot step.
+
+        Raises:
+            OrderRejected: below the market's smallest order.
+        """
+        if self.venue is None:  # closed: no markets to ask (the exchange decides)
+            return qty
+        return self.venue.lot_qty(symbol, qty)
+
     def reports(self) -> list[ExecutionReport]:
         """Fills (one per exchange trade) and final states since the last call."""
         venue = self._v()

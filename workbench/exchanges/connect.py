@@ -151,3 +151,35 @@ def clock_refused(e: BaseException) -> bool:
 
 def _short(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def lot_amount(ex: Any, symbol: str, qty: float) -> float:
+    """``qty`` as ccxt sends it: down to the market's lot step, 0.0 below one step.
+
+    ``qty`` itself when ccxt cannot say (an unknown market): the exchange decides.
+    """
+    try:
+        return float(ex.amount_to_precision(symbol, qty))
+    except ccxt.InvalidOrder:  # "must be greater than minimum amount precision"
+        return 0.0
+    except (ccxt.BaseError, KeyError, TypeError, ValueError):
+        return qty
+
+
+def lot_qty(ex: Any, symbol: str, qty: float) -> float:
+    """``qty`` rounded down to the market's lot step, as the exchange will take it.
+
+    Raises:
+        OrderRejected: it is below the market's smallest order (naming both).
+    """
+    amount = lot_amount(ex, symbol, qty)
+    market = (getattr(ex, "markets", None) or {}).get(symbol) or {}
+    least = float(((market.get("limits") or {}).get("amount") or {}).get("min") or 0.0)
+    if amount <= 0.0 or amount < least:
+        step = (market.get("precision") or {}).get("amount")
+        raise OrderRejected(
+            "",
+            f"{ex.id}: qty {qty:g} is below {symbol}'s smallest order "
+            f"(minimum {least:g}, lot step {step})",
+        )
+    return amount

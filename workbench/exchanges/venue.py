@@ -42,6 +42,8 @@ from workbench.exchanges.connect import (
     ClockRefused,
     ccxt,
     clock_refused,
+    lot_amount,
+    lot_qty,
     make_exchange,
     map_error,
 )
@@ -238,7 +240,7 @@ class CcxtVenue:
 
     def _adopt(self, found: VenueOrder, symbol: str, side: str, qty: float) -> SubmitResult:
         """``found`` by this submit's client order id: its order, if it is the same order."""
-        diff = mismatch(found, symbol, side, self._amount(symbol, qty))
+        diff = mismatch(found, symbol, side, lot_amount(self._ex, symbol, qty))
         if diff:
             # Not ours (another journal's, or placed by hand): adopting it would
             # journal its fills as this order's. Fail closed.
@@ -255,12 +257,9 @@ class CcxtVenue:
         self.stats["submit_found_after_error"] += 1
         return self._accepted(found, symbol)
 
-    def _amount(self, symbol: str, qty: float) -> float:
-        """``qty`` as ccxt sends it (rounded to the market's precision)."""
-        try:
-            return float(self._ex.amount_to_precision(symbol, qty))
-        except (ccxt.BaseError, KeyError, TypeError, ValueError):
-            return qty
+    def lot_qty(self, symbol: str, qty: float) -> float:
+        """``qty`` down to the market's lot step (`connect.lot_qty`: below the least, refused)."""
+        return lot_qty(self._ex, symbol, qty)
 
     def _accepted(self, order: VenueOrder, symbol: str) -> SubmitResult:
         self._book.track(order, symbol)

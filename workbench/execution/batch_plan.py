@@ -18,9 +18,12 @@ would have taken, never the other way round.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from workbench.domain.model import Order, OrderStatus, Side, Signal
+from workbench.exceptions import OrderRejected
+from workbench.execution.broker import LotSized
 
 if TYPE_CHECKING:
     from workbench.execution.executor import Executor
@@ -40,10 +43,19 @@ def plan(ex: Executor, signals: list[Signal], known: set[str]) -> tuple[list[Ite
     projected: dict[str, float] = {}  # per symbol: the batch's accepted orders as filled
     added: dict[tuple[str, Side], float] = {}  # per symbol and side: the batch's accepted qty
     items: list[Item] = []
+    lots = ex.broker if isinstance(ex.broker, LotSized) else None
     for i, s in enumerate(signals):
         order = Order.from_signal(s, salt)
         sym, side = s.symbol, order.side
         pos = projected.get(sym, ex.portfolio.position(sym))
+        if lots is not None and s.id not in known:
+            order, reason = _lot_sized(lots, order)
+            if order.qty != s.qty:
+                ex.telemetry.inc("order_qty_rounded")
+            if reason:  # the venue could not take it: refused before anything is sent
+                known.add(s.id)
+                items.append((s, order, OrderStatus.REJECTED, reason))
+                continue
         if s.id in known:
             reason = ""  # a redelivery: recorded as nothing
         else:
@@ -65,3 +77,12 @@ def plan(ex: Executor, signals: list[Signal], known: set[str]) -> tuple[list[Ite
         status = OrderStatus.REJECTED if reason else OrderStatus.PENDING_NEW
         items.append((s, order, status, reason))
     return items, []
+
+
+def _lot_sized(lots: LotSized, order: Order) -> tuple[Order, str]:
+    """``order`` with the qty the venue takes (down to its lot step), or why it cannot."""
+    try:
+        qty = lots.lot_qty(order.symbol, order.qty)
+    except OrderRejected as e:
+        return order, e.reason
+    return (order if qty == order.qty else dataclasses.replace(order, qty=qty)), ""

@@ -98,6 +98,19 @@ class MarketFed(Protocol):
         ...
 
 
+@runtime_checkable
+class LotSized(Protocol):
+    """A broker whose venue trades quantities in lot steps (an exchange; not the simulator)."""
+
+    def lot_qty(self, symbol: str, qty: float) -> float:
+        """``qty`` rounded down to the lot step, as the venue takes it (no I/O).
+
+        Raises:
+            OrderRejected: below the market's smallest order.
+        """
+        ...
+
+
 def make_breaker(fail_max: int, reset_timeout_s: float) -> pybreaker.CircuitBreaker:
     """A circuit breaker that ignores business rejections (`OrderRejected`)."""
     return pybreaker.CircuitBreaker(

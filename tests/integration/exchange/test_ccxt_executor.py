@@ -116,3 +116,28 @@ def test_a_resting_order_restored_after_a_restart_is_polled_while_the_stream_is_
     )
     assert [(f.id.rpartition(":")[2], f.qty) for f in ex.journal.fills()] == trades
     assert order["filled_qty"] == 1.0 and ex.portfolio.position(SYMBOL) == 1.0
+
+
+def test_orders_go_out_in_the_markets_lot_steps_and_one_below_the_least_is_refused(
+    tmp_path: Path, server: BinanceServer, executors: Callable[[Path], Executor]
+) -> None:
+    """The market trades in steps of 0.001 (LOT_SIZE): ccxt sends 1.0015 as 1.001.
+
+    The journal must hold the order the venue took, or its fills (1.001) never
+    complete the order asked for (1.0015) and it stays open for ever.
+    """
+    while not server.call(lambda: server.exchange.last_price):  # market orders need a price
+        time.sleep(0.05)
+    ex = executors(tmp_path / "journal.sqlite")
+    ex.on_signals([signal(1, Side.BUY, 1.0015)])
+    order = poll_until(ex, "FILLED")
+    assert (order["qty"], order["filled_qty"]) == (1.001, 1.001)
+    assert not len(ex.open) and ex.portfolio.position(SYMBOL) == 1.001
+    assert ex.telemetry.get("order_qty_rounded") == 1
+    ex.on_signals([signal(2, Side.BUY, 0.0004)])  # less than one step: nothing to send
+    refused = {o["signal_id"]: o for o in ex.journal.orders()}["sr-1:2"]
+    assert refused["status"] == "REJECTED"
+    assert refused["reason"] == (
+        "binance: qty 0.0004 is below USD/JPY's smallest order (minimum 0.001, lot step 0.001)"
+    )
+    assert venue_orders(server) == {order["client_order_id"]: ("BUY", 1.001, "FILLED")}
