@@ -292,9 +292,9 @@ class Executor:
         """HALT now, then cancel every open order at the venue; returns the cancels it took."""
         return killswitch.halt(self, reason, source)
 
-    def flatten(self) -> list[Fill]:
+    def flatten(self, wait_s: float = flattening.FILL_WAIT_S) -> list[Fill]:
         """HALT, cancel open orders, then zero every position; what stays open: `not_flattened`."""
-        return flattening.flatten(self)
+        return flattening.flatten(self, wait_s)
 
     def reduce(self, source: str = "operator") -> int:
         """REDUCING, then cancel the open orders that would grow a position."""

@@ -11,12 +11,14 @@ the operator is never told a position is closed when it is not:
 - closing orders still open after the cancels cover the position (or part of
   it): only the rest is sent, so the kill switch never opens the opposite
   position; flattening again once they have closed sends what they held back;
-- the closing order was rejected, is in doubt, or rests at the venue unfilled;
+- the closing order was rejected, is in doubt, or rests at the venue unfilled
+  (a venue that reports fills after its answer is given `FILL_WAIT_S` first);
 - the flatten failed (an exception): the halt holds all the same.
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import structlog
@@ -34,16 +36,21 @@ log = structlog.get_logger()
 NO_PRICE = "no market price seen yet: no closing order sent (never sent blind)"
 IN_DOUBT = "closing order in doubt: the venue did not answer (reconciliation will tell)"
 ENDED_UNFILLED = "closing order ended unfilled (its journal reports say why)"
+FILL_WAIT_S = 1.0
+"""How long a flatten waits for closing orders the venue took but had not yet filled."""
+POLL_S = 0.02
 
 
-def flatten(ex: Executor) -> list[Fill]:
+def flatten(ex: Executor, wait_s: float = FILL_WAIT_S) -> list[Fill]:
     """HALT and cancel open orders (`halt`), then send orders that zero every position.
 
     Each order comes from a signal of the executor's own (``<executor
     id>:<n>``), journaled like any other, at the last market price seen. The
     daily loss limit and the circuit breaker do not stop them: a kill switch
-    must work when those have tripped. Sets ``ex.not_flattened``: each symbol
-    whose position is still open afterwards, and why (empty when all are flat).
+    must work when those have tripped. Closing orders the venue took but had
+    not filled when it answered are followed for up to ``wait_s``. Sets
+    ``ex.not_flattened``: each symbol whose position is still open afterwards,
+    and why (empty when all are flat).
 
     Returns:
         The fills of the flatten orders.
@@ -58,6 +65,7 @@ def flatten(ex: Executor) -> list[Fill]:
         signals = flatten_signals(ex, why)
         if signals:
             fills = _send(ex, signals)
+            fills += _await_fills(ex, {sg.id for sg in signals}, wait_s)
     except Exception as e:  # halted all the same; the answer says what stays open
         log.exception("flatten_failed", error=repr(e))
         for sym in before:
@@ -82,6 +90,25 @@ def _send(ex: Executor, signals: list[Signal]) -> list[Fill]:
         ex._flattening = False
         ex.allowed = allowed
         ex.engine.state = TradingState.HALTED
+
+
+def _await_fills(ex: Executor, ids: set[str], wait_s: float) -> list[Fill]:
+    """The venue's reports until no closing order of ``ids`` is open (in doubt aside) or ``wait_s``.
+
+    A venue may answer a market order before it reports the fill. Heartbeats
+    go on meanwhile.
+    """
+    fills: list[Fill] = []
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline and any(
+        t.order.signal_id in ids and t.order.id not in ex.in_doubt
+        for t in ex.open.by_client_id.values()
+    ):
+        time.sleep(POLL_S)
+        fills += ex.poll()
+        if ex.calls.on_wait is not None:
+            ex.calls.on_wait()
+    return fills
 
 
 def flatten_signals(ex: Executor, skipped: dict[str, str] | None = None) -> list[Signal]:

@@ -15,8 +15,8 @@ from test_kill_switch_cancels import CancelFails, order_sig, with_broker
 from test_trading_state import DAY, NS, Harness, sig
 
 from workbench.config import RiskConfig
-from workbench.domain.model import Order, OrderType, Side
-from workbench.domain.orders import OrderAck
+from workbench.domain.model import Fill, Order, OrderStatus, OrderType, Side
+from workbench.domain.orders import ExecutionReport, OrderAck
 from workbench.execution.executor import Executor, make_breaker
 from workbench.execution.journal import Journal
 from workbench.execution.risk import TradingState
@@ -125,25 +125,52 @@ class Venue(SimulatedBroker):
     def __init__(self, answer: str) -> None:
         super().__init__()
         self.answer = answer
+        self.late: list[Order] = []
+        self.report_calls = 0
 
     def submit(self, order: Order) -> OrderAck:
         if not order.signal_id.startswith("ex:"):
             return super().submit(order)
+        if self.answer == "late":  # accepted now, its fill reported a few calls later
+            self.late.append(order)
+            return OrderAck(order.client_order_id, True, venue_order_id="V-1")
         if self.answer == "reject":
             return OrderAck(order.client_order_id, False, reason="insufficient balance")
         if self.answer == "rest":  # accepted, never filled
             return OrderAck(order.client_order_id, True, venue_order_id="V-1")
         raise ConnectionError("connection reset")  # sent or not: in doubt
 
+    def reports(self) -> list[ExecutionReport]:
+        out = super().reports()
+        self.report_calls += 1
+        if self.late and self.report_calls >= 4:
+            o = self.late.pop()
+            ts = DAY + 11 * NS
+            fill = Fill("F-late", o.id, o.signal_id, o.symbol, o.side, o.qty, 101.0, ts)
+            out.append(ExecutionReport(o.client_order_id, OrderStatus.FILLED, ts, "V-1", fill))
+        return out
+
 
 def flatten_on(venue: Venue) -> Harness:
     h = with_broker(venue, executor_id="ex")
     h.ex.on_signal(order_sig(1, qty=2.0))
     h.ex.on_tick("ABC", 101.0, DAY + 10 * NS)
-    assert h.ex.flatten() == []
+    assert h.ex.flatten(wait_s=0.1) == []
     assert h.ex.trading_state is TradingState.HALTED
     assert h.ex.portfolio.position("ABC") == 2.0
     return h
+
+
+def test_a_closing_order_the_venue_fills_after_its_answer_is_waited_for():
+    venue = Venue("late")
+    h = with_broker(venue, executor_id="ex")
+    h.ex.on_signal(order_sig(1, qty=2.0))
+    h.ex.on_tick("ABC", 101.0, DAY + 10 * NS)
+    [fill] = h.ex.flatten()
+    assert (fill.id, fill.side, fill.qty) == ("F-late", Side.SELL, 2.0)
+    assert h.ex.not_flattened == {} and not h.alerts("flatten_incomplete")
+    assert h.ex.portfolio.position("ABC") == 0.0 and h.ex.trading_state is TradingState.HALTED
+    assert not len(h.ex.open) and venue.report_calls >= 4
 
 
 def test_a_closing_order_the_venue_rejects_is_named_with_its_reason():
