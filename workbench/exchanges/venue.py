@@ -383,10 +383,13 @@ class CcxtVenue:
 
     async def _poll_in_flight(self) -> None:
         """REST fallback: fetch every order in flight once."""
-        for cid, symbol in self._book.in_flight():
+        for cid, symbol in self._book.poll_due():
             self.stats["polls"] += 1
             try:
                 o = await self._ex.fetch_order(None, symbol, {"clientOrderId": cid})
+            except ccxt.OrderNotFound:  # archived or lost: polled less and less often
+                self._book.not_found(cid, self.name)
+                continue
             except Exception as e:  # not only ccxt's: the poller must outlive an odd answer
                 log.warning("venue_poll_failed", client_order_id=cid, error=type(e).__name__)
                 if clock_refused(e):

@@ -7,7 +7,12 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+
+log = structlog.get_logger(__name__)
 TERMINAL = ("closed", "canceled", "rejected", "expired")
+MAX_MISS_BACKOFF = 64
+"""At most this many poll rounds between two polls of an order the exchange did not find."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,9 @@ class ReportBook:
         self._queue: queue.Queue[ExecutionReport] = queue.Queue()
         self._seen: dict[str, tuple[str, float]] = {}  # client id -> (status, filled)
         self._in_flight: dict[str, str] = {}  # client id -> symbol, not yet terminal
+        self._misses: dict[str, int] = {}  # client id -> polls in a row that did not find it
+        self.rounds = 0
+        """Poll rounds so far (calls of `poll_due`)."""
         self._lock = threading.Lock()
 
     def track(self, order: VenueOrder, symbol: str) -> None:
@@ -116,6 +124,32 @@ class ReportBook:
         with self._lock:
             return list(self._in_flight.items())
 
+    def poll_due(self) -> list[tuple[str, str]]:
+        """(client id, symbol) of the orders in flight to poll this round.
+
+        One the exchange did not find (archived, or lost) is polled once in
+        2, 4, ... up to `MAX_MISS_BACKOFF` rounds, not every round for ever.
+        """
+        with self._lock:
+            self.rounds += 1
+            return [
+                (cid, sym)
+                for cid, sym in self._in_flight.items()
+                if self.rounds % min(1 << self._misses.get(cid, 0), MAX_MISS_BACKOFF) == 0
+            ]
+
+    def not_found(self, client_id: str, exchange: str) -> None:
+        """A poll did not find ``client_id``: logged at 1, 2, 4, ... misses in a row."""
+        with self._lock:
+            misses = self._misses[client_id] = self._misses.get(client_id, 0) + 1
+        if misses & (misses - 1) == 0:
+            log.warning(
+                "venue_poll_order_not_found",
+                exchange=exchange,
+                client_order_id=client_id,
+                misses_in_a_row=misses,
+            )
+
     def note(self, o: VenueOrder, source: str) -> None:
         """Queue a report when the order's status or fills changed."""
         if not o.client_order_id:
@@ -124,6 +158,7 @@ class ReportBook:
             prev_status, prev_filled = self._seen.get(o.client_order_id, ("", 0.0))
             if (o.status, o.filled) == (prev_status, prev_filled) or o.filled < prev_filled:
                 return
+            self._misses.pop(o.client_order_id, None)  # found (a report or a poll)
             self._seen[o.client_order_id] = (o.status, o.filled)
             last_qty = o.filled - prev_filled
             self._queue.put(ExecutionReport(o, last_qty, o.average if last_qty else 0.0, source))

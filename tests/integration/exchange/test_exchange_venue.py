@@ -337,3 +337,37 @@ def test_an_unanswered_or_odd_server_time_neither_stops_opening_nor_the_reports(
         assert got[-1].order.client_order_id == "sr-1:1"
     finally:
         v.close()
+
+
+def test_an_order_the_exchange_no_longer_finds_is_polled_less_and_less_often(
+    server: BinanceServer,
+) -> None:
+    """Binance archives old orders; a lost one must not cost a request and a warning per round."""
+    venue = CcxtVenue(exchange_config(server, poll_interval_s=0.05)).open()
+    try:
+        server.pause_market()
+        assert venue.submit("sr-1:20", SYMBOL, "buy", 1.0, 1000.0, "limit").accepted
+        server.fail_next("not_found", "order", times=10_000, method="GET")
+        before = server.call(lambda: server.requests["GET order"])
+        first = venue._book.rounds
+        with capture_logs() as logs:
+            deadline = time.monotonic() + 30
+            while venue._book.rounds < first + 40 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        rounds = venue._book.rounds - first
+        polls = server.call(lambda: server.requests["GET order"]) - before
+        warned = [e for e in logs if e["event"] == "venue_poll_order_not_found"]
+        # Polled at rounds 1, 2, 4, 8, 16, 32 (64) of its misses, not once a round.
+        assert rounds >= 40 and 5 <= polls <= 8, (rounds, polls)
+        assert [e["misses_in_a_row"] for e in warned] == [1, 2, 4][: len(warned)]
+        assert len(warned) == 3 and not [e for e in logs if e["event"] == "venue_poll_failed"]
+        server.call(server._faults.clear)  # found again: followed as before, and it fills
+        server.drop_websockets()  # only the poller can tell now
+        server.pause_market(False)
+        _reports_until(
+            venue,
+            lambda r: any(x.order.client_order_id == "sr-1:20" and x.order.filled for x in r),
+            timeout_s=10.0,
+        )
+    finally:
+        venue.close()
