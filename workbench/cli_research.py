@@ -244,9 +244,9 @@ def _add_sweep_parser(sub) -> None:
     )
     sw.add_argument(
         "--metric",
-        default="net_pnl",
+        default="net_pnl_after_fees",
         help="the statistic that picks the best: a summary column "
-        "(net_pnl, net_pnl_after_fees, sharpe, calmar, ...)",
+        "(default net_pnl_after_fees; net_pnl is before fees; sharpe, calmar, ...)",
     )
     sw.add_argument("--minimize", action="store_true", help="lower --metric is better")
     sw.add_argument("--walk-forward", default=None, metavar="train=5d,test=1d")

@@ -96,7 +96,7 @@ class SweepResult:
 
     frame: pd.DataFrame
     params: list[str]
-    metric: str = "net_pnl"
+    metric: str = "net_pnl_after_fees"
     maximize: bool = True
     walk_forward: pd.DataFrame | None = None
     run: dict[str, Any] = field(default_factory=dict)

@@ -45,7 +45,7 @@ def sweep(
     search: Search = "grid",
     study: Any = None,
     trials: int = 32,
-    metric: str = "net_pnl",
+    metric: str = "net_pnl_after_fees",
     maximize: bool = True,
     walk_forward: str | None = None,
     scheduler: str | None = None,
@@ -68,7 +68,8 @@ def sweep(
         study: An ``optuna.Study`` to continue (implies ``search="optuna"``).
             Optuna does not combine with ``walk_forward``: its trials would see
             the test windows.
-        metric: The statistic that picks the best row (and the Optuna objective).
+        metric: The statistic that picks the best row (and the Optuna objective);
+            by default PnL after fees, what the walk-forward totals and the gate count.
         walk_forward: ``"train=5d,test=1d"`` or ``"train=0.5,test=0.1"``; see
             `workbench.sweeps.walkforward`.
         scheduler: Address of a running Dask scheduler; None starts a local

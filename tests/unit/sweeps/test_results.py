@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from workbench.cli import build_parser
 from workbench.exceptions import ConfigurationError
 from workbench.sweeps.results import SweepResult
 from workbench.sweeps.tasks import METRICS
@@ -35,10 +36,22 @@ def test_pnl_after_fees_is_a_metric():
 
 def test_a_heatmap_of_one_parameter_against_itself_is_a_clear_error():
     frame = pd.DataFrame(
-        {"turning_point": [0.1, 0.2], "take_profit": [1.0, 1.0], "net_pnl": [1.0, 2.0],
+        {"turning_point": [0.1, 0.2], "take_profit": [1.0, 1.0], "net_pnl_after_fees": [1.0, 2.0],
          "error": [None, None]}
     )  # fmt: skip
     r = SweepResult(frame=frame, params=["turning_point", "take_profit"])
     with pytest.raises(ConfigurationError, match="x and y are both 'turning_point'"):
         r.heatmap("turning_point", "turning_point")
     assert r.heatmap("turning_point", "take_profit").data[0].z.tolist() == [[1.0, 2.0]]
+
+
+def test_the_best_row_is_picked_after_fees_unless_told_otherwise():
+    # b makes more before fees and less after them: after fees is what the account sees.
+    frame = pd.DataFrame(
+        {"combo": ["a", "b"], "net_pnl": [1.0, 2.0], "net_pnl_after_fees": [0.8, 0.5],
+         "error": [None, None]}
+    )  # fmt: skip
+    assert SweepResult(frame=frame, params=["combo"]).best()["combo"] == "a"
+    assert SweepResult(frame=frame, params=["combo"]).best("net_pnl")["combo"] == "b"
+    args = build_parser().parse_args(["sweep", "--config", "c", "--grid", "x=1", "--out", "o"])
+    assert args.metric == "net_pnl_after_fees"
