@@ -30,7 +30,7 @@ from workbench.sweeps.results import (
     clear_outputs,
     existing_outputs,
 )
-from workbench.sweeps.walkforward import Window, parse_walk_forward, windows
+from workbench.sweeps.walkforward import MAX_TRAIN_RUNS, Window, parse_walk_forward, windows
 
 log = structlog.get_logger()
 
@@ -113,9 +113,15 @@ def sweep(
     combos = _grid.combinations(specs) if search == "grid" else []
     wf_spec = parse_walk_forward(walk_forward) if walk_forward else None
     cfg = prepare_config(config, data)
-    out_dir = _prepare_out(out, force)
     table = load_replay_ticks(cfg)
     wins = windows(wf_spec, np.asarray(table.ts_ns, dtype=np.int64)) if wf_spec else []
+    if len(wins) * len(combos) > MAX_TRAIN_RUNS:
+        raise ConfigurationError(
+            f"walk-forward {walk_forward!r}: {len(wins):,} windows x {len(combos):,} "
+            f"combinations = {len(wins) * len(combos):,} train replays; at most "
+            f"{MAX_TRAIN_RUNS:,}: use longer windows or fewer combinations"
+        )
+    out_dir = _prepare_out(out, force)  # after every check: --force removes the last results
     names = [s.name for s in specs]
     t0 = time.perf_counter()
     with (

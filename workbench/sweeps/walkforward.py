@@ -23,6 +23,10 @@ _UNITS_NS = {
     "w": 7 * 86_400 * 10**9,
 }
 _LENGTH = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+MAX_WINDOWS = 10_000
+"""Most windows a walk-forward may have (a 1 s test length over weeks is a mistake)."""
+MAX_TRAIN_RUNS = 1_000_000
+"""Most train replays (windows x combinations) a walk-forward may ask for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +94,7 @@ def windows(spec: WalkForwardSpec, ts_ns: np.ndarray) -> list[Window]:
         row = int(np.flatnonzero(ts[1:] < ts[:-1])[0]) + 1
         raise ConfigurationError(f"walk-forward needs ticks in time order; row {row} goes back")
     out: list[Window] = []
+    _check_count(spec, ts)
     if spec.unit == "rows":
         train_n, test_n = max(1, round(spec.train * n)), max(1, round(spec.test * n))
         start = 0
@@ -116,3 +121,23 @@ def windows(spec: WalkForwardSpec, ts_ns: np.ndarray) -> list[Window]:
             f"in the {n} ticks given"
         )
     return out
+
+
+def _check_count(spec: WalkForwardSpec, ts: np.ndarray) -> None:
+    """Refuse more than `MAX_WINDOWS` steps before any is made (a tiny test length).
+
+    Raises:
+        ConfigurationError: naming the count and the spec.
+    """
+    n = len(ts)
+    if spec.unit == "rows":
+        train_n, test_n = max(1, round(spec.train * n)), max(1, round(spec.test * n))
+        steps = -(-(n - train_n) // test_n) if n > train_n else 0
+    else:
+        span = int(ts[-1]) - int(ts[0]) if n else 0
+        steps = int((span - spec.train) // spec.test) + 1 if span >= spec.train else 0
+    if steps > MAX_WINDOWS:
+        raise ConfigurationError(
+            f"walk-forward {spec.text!r}: {steps:,} windows over the {n:,} ticks given; "
+            f"at most {MAX_WINDOWS:,}: use a longer test length"
+        )

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from workbench.exceptions import ConfigurationError
+from workbench.sweeps.sweep import sweep
 from workbench.sweeps.walkforward import Window, parse_walk_forward, windows
 
 DAY = 86_400 * 10**9
 HOUR = 3_600 * 10**9
+CONFIG = Path(__file__).resolve().parents[3] / "configs" / "demo.toml"
 
 
 def test_time_windows_roll_by_the_test_length():
@@ -53,3 +57,25 @@ def test_no_window_fits_short_data():
 def test_ticks_out_of_time_order_are_refused():
     with pytest.raises(ConfigurationError, match="row 2 goes back"):
         windows(parse_walk_forward("train=0.5,test=0.5"), np.array([1, 3, 2, 4]))
+
+
+def test_more_windows_than_the_cap_are_refused_before_any_is_made():
+    ts = np.arange(0, 8 * DAY, HOUR, dtype=np.int64)
+    with pytest.raises(ConfigurationError, match=r"'train=1d,test=1s': 601,201 windows over the 192 ticks"):
+        windows(parse_walk_forward("train=1d,test=1s"), ts)
+    with pytest.raises(ConfigurationError, match="50,000 windows over the 200,000 ticks"):
+        windows(parse_walk_forward("train=0.5,test=0.00001"), np.arange(200_000))
+    assert len(windows(parse_walk_forward("train=1d,test=1h"), ts)) == 168  # fine
+
+
+def test_a_refused_walk_forward_changes_nothing_in_out_even_with_force(tmp_path):
+    out = tmp_path / "sweep"
+    out.mkdir()
+    (out / "results.parquet").write_bytes(b"the last sweep's")  # --force would remove it
+    with pytest.raises(ConfigurationError, match="no train window"):
+        sweep(CONFIG, walk_forward="train=30d,test=1d", grid={"turning_point": [0.05]},
+              out=out, force=True)  # fmt: skip
+    grid = {"turning_point": "0.01:2.01:0.01"}  # 201 combinations
+    with pytest.raises(ConfigurationError, match=r"4,999 windows x 201 combinations = 1,004,799"):
+        sweep(CONFIG, walk_forward="train=0.0002,test=0.0002", grid=grid, out=out, force=True)
+    assert (out / "results.parquet").read_bytes() == b"the last sweep's"
