@@ -18,6 +18,7 @@ from test_ccxt_broker import broker_params
 from workbench.config import RiskConfig
 from workbench.domain.model import OrderType, Side, Signal
 from workbench.exchanges.broker import CcxtBroker
+from workbench.execution.broker import LotSized
 from workbench.execution.executor import Executor, make_breaker
 from workbench.execution.journal import Journal
 from workbench.telemetry import Telemetry
@@ -129,6 +130,7 @@ def test_orders_go_out_in_the_markets_lot_steps_and_one_below_the_least_is_refus
     while not server.call(lambda: server.exchange.last_price):  # market orders need a price
         time.sleep(0.05)
     ex = executors(tmp_path / "journal.sqlite")
+    assert isinstance(ex.broker, LotSized)
     ex.on_signals([signal(1, Side.BUY, 1.0015)])
     order = poll_until(ex, "FILLED")
     assert (order["qty"], order["filled_qty"]) == (1.001, 1.001)
