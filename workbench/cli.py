@@ -207,7 +207,12 @@ def _trading(args: argparse.Namespace) -> int:
     naming each symbol and why on stderr; the executor is HALTED all the same.
     """
     from workbench.exceptions import TemporaryError
-    from workbench.notebook.control import not_flattened, send_command
+    from workbench.notebook.control import (
+        FLATTEN_TIMEOUT_S,
+        TIMEOUT_S,
+        not_flattened,
+        send_command,
+    )
 
     cfg = _load(args.config)
     if cfg is None:
@@ -215,7 +220,8 @@ def _trading(args: argparse.Namespace) -> int:
     flatten = getattr(args, "flatten", False)
     try:
         cmd_args = {"flatten": True} if flatten else {}
-        reply = send_command(cfg, args.command, cmd_args, timeout_s=args.timeout)
+        timeout = args.timeout or (FLATTEN_TIMEOUT_S if flatten else TIMEOUT_S)
+        reply = send_command(cfg, args.command, cmd_args, timeout_s=timeout)
     except (TemporaryError, ConfigurationError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_ERROR
@@ -294,7 +300,10 @@ def build_parser() -> argparse.ArgumentParser:
         k = sub.add_parser(name, help=text)
         k.add_argument("--config", required=True, help="the running pipeline's config")
         k.add_argument(
-            "--timeout", type=_seconds, default=3.0, help="seconds to wait for the executor"
+            "--timeout",
+            type=_seconds,
+            default=None,
+            help="seconds to wait for the executor (default 3; 10 with --flatten)",
         )
         if name == "halt":
             k.add_argument(

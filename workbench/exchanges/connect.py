@@ -153,16 +153,23 @@ def _short(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+LOT_SNAP = 1e-9
+"""A qty this close (relative) below a lot step is that step: float sums drift (0.7 - 0.4)."""
+
+
 def lot_amount(ex: Any, symbol: str, qty: float) -> float:
     """``qty`` as ccxt sends it: down to the market's lot step, 0.0 below one step.
 
-    ``qty`` itself when ccxt cannot say (an unknown market): the exchange decides.
+    A qty a float's drift below a step (``0.29999999999999993``) is that step,
+    not one step less: else a flatten leaves a lot it can never close. ``qty``
+    itself when ccxt cannot say (an unknown market, a market without a step):
+    the exchange decides.
     """
     try:
-        return float(ex.amount_to_precision(symbol, qty))
+        return float(ex.amount_to_precision(symbol, qty + abs(qty) * LOT_SNAP))
     except ccxt.InvalidOrder:  # "must be greater than minimum amount precision"
         return 0.0
-    except (ccxt.BaseError, KeyError, TypeError, ValueError):
+    except Exception:  # not only ccxt's: no step known (ccxt asserts), an odd market
         return qty
 
 
@@ -174,12 +181,15 @@ def lot_qty(ex: Any, symbol: str, qty: float) -> float:
     """
     amount = lot_amount(ex, symbol, qty)
     market = (getattr(ex, "markets", None) or {}).get(symbol) or {}
-    least = float(((market.get("limits") or {}).get("amount") or {}).get("min") or 0.0)
+    try:
+        least = float(((market.get("limits") or {}).get("amount") or {}).get("min") or 0.0)
+    except (AttributeError, TypeError, ValueError):  # an odd market: the exchange decides
+        least = 0.0
     if amount <= 0.0 or amount < least:
         step = (market.get("precision") or {}).get("amount")
         raise OrderRejected(
             "",
-            f"{ex.id}: qty {qty:g} is below {symbol}'s smallest order "
-            f"(minimum {least:g}, lot step {step})",
+            f"{ex.id}: qty {qty!r} is below {symbol}'s smallest order "
+            f"(minimum {least!r}, lot step {step})",
         )
     return amount

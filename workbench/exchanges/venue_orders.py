@@ -155,10 +155,10 @@ class ReportBook:
         if not o.client_order_id:
             return
         with self._lock:
+            self._misses.pop(o.client_order_id, None)  # found (a report or a poll): polled again
             prev_status, prev_filled = self._seen.get(o.client_order_id, ("", 0.0))
             if (o.status, o.filled) == (prev_status, prev_filled) or o.filled < prev_filled:
                 return
-            self._misses.pop(o.client_order_id, None)  # found (a report or a poll)
             self._seen[o.client_order_id] = (o.status, o.filled)
             last_qty = o.filled - prev_filled
             self._queue.put(ExecutionReport(o, last_qty, o.average if last_qty else 0.0, source))

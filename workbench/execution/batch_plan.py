@@ -22,11 +22,15 @@ import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import structlog
+
 from workbench.domain.model import Order, OrderStatus, Side, Signal
 from workbench.exceptions import OrderRejected
 
 if TYPE_CHECKING:
     from workbench.execution.executor import Executor
+
+log = structlog.get_logger(__name__)
 
 Item = tuple[Signal, Order, OrderStatus, str]
 """A signal, its order, PENDING_NEW or REJECTED, and the rejection's reason."""
@@ -86,4 +90,7 @@ def _lot_sized(lot_qty: Callable[[str, float], float], order: Order) -> tuple[Or
         qty = lot_qty(order.symbol, order.qty)
     except OrderRejected as e:
         return order, e.reason
+    except Exception as e:  # a broken market must not stop the batch, or the kill switch
+        log.error("lot_size_unknown", order_id=order.id, error=repr(e))
+        return order, ""  # sent as asked: the venue decides
     return (order if qty == order.qty else dataclasses.replace(order, qty=qty)), ""

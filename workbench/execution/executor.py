@@ -390,6 +390,8 @@ class Executor:
             events.append(Event("alert", {"reason": a["kind"], **a}))
 
     def _rejected(self, order: Order, strategy_id: str, reason: str, events: list) -> None:
+        if self._flattening:  # the flatten's answer names it (`flattening.left_open`)
+            self.flatten_refused[order.symbol] = reason
         self.telemetry.inc("orders_rejected")
         log.warning("order_rejected", order_id=order.id, reason=reason)
         oe = rejected_event(order, strategy_id, reason)

@@ -17,6 +17,10 @@ from workbench.config import WorkbenchConfig
 from workbench.exceptions import TemporaryError
 
 COMMANDS = ("halt", "resume", "reduce", "state")
+TIMEOUT_S = 3.0
+"""How long a command waits for the executor's answer by default."""
+FLATTEN_TIMEOUT_S = 10.0
+"""The same for ``halt --flatten``: cancels, closing orders and their fills (up to 1 s) first."""
 
 
 def send_command(

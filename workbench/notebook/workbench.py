@@ -222,8 +222,10 @@ class Workbench:
 
     # -- the kill switch -----------------------------------------------------------------
 
-    def halt(self, flatten: bool = False, *, timeout_s: float = 3.0) -> dict[str, Any]:
+    def halt(self, flatten: bool = False, *, timeout_s: float | None = None) -> dict[str, Any]:
         """Stop every new order now; with ``flatten``, then close every position.
+
+        ``timeout_s`` defaults to 3 s, 10 s with ``flatten``.
 
         The executor acts before the next signal and journals it, so it stays
         halted across restarts until `resume`. It halts even when it cannot
@@ -240,11 +242,16 @@ class Workbench:
             TemporaryError: no executor answered, or it refused.
         """
         from workbench.exceptions import FlattenIncomplete
-        from workbench.notebook.control import not_flattened, send_command
-
-        reply = send_command(
-            self.config, "halt", {"flatten": True} if flatten else {}, timeout_s=timeout_s
+        from workbench.notebook.control import (
+            FLATTEN_TIMEOUT_S,
+            TIMEOUT_S,
+            not_flattened,
+            send_command,
         )
+
+        wait = timeout_s or (FLATTEN_TIMEOUT_S if flatten else TIMEOUT_S)
+        args = {"flatten": True} if flatten else {}
+        reply = send_command(self.config, "halt", args, timeout_s=wait)
         left = not_flattened(reply) if flatten else {}
         if left:
             log.warning("flatten_incomplete", not_flattened=left)

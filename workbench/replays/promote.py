@@ -71,9 +71,10 @@ def evaluate(
     if min_trades is not None:
         v = summary.get("trades", 0)
         checks.append(Check("min_trades", min_trades, v, v >= min_trades))
-    if min_net_pnl is not None:
-        v = summary.get("net_pnl", 0.0)
-        checks.append(Check("min_net_pnl", min_net_pnl, v, v >= min_net_pnl))
+    if min_net_pnl is not None:  # after fees, as the account sees it (and the OOS gate)
+        v = summary.get("net_pnl_after_fees")
+        ok = v is not None and v >= min_net_pnl
+        checks.append(Check("min_net_pnl", min_net_pnl, v, ok, "net_pnl_after_fees"))
     if min_win_rate is not None:
         v = summary.get("win_rate")
         checks.append(Check("min_win_rate", min_win_rate, v, v is not None and v >= min_win_rate))

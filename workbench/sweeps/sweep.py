@@ -121,13 +121,14 @@ def sweep(
             f"combinations = {len(wins) * len(combos):,} train replays; at most "
             f"{MAX_TRAIN_RUNS:,}: use longer windows or fewer combinations"
         )
-    out_dir = _prepare_out(out, force)  # after every check: --force removes the last results
+    out_dir = _check_out(out, force)
     names = [s.name for s in specs]
     t0 = time.perf_counter()
     with (
         _client(client, scheduler, workers, connect_timeout_s) as c,
         TaskRunner(c, cfg, table) as runner,
     ):
+        _clear_out(out_dir)  # every check passed and the cluster answered: --force acts now
         if search == "optuna":
             from workbench.sweeps.search import optuna_rows
 
@@ -166,8 +167,8 @@ def sweep(
     return result
 
 
-def _prepare_out(out: str | Path | None, force: bool) -> Path | None:
-    """The resolved ``out`` folder, emptied of an earlier sweep's results (only with ``force``)."""
+def _check_out(out: str | Path | None, force: bool) -> Path | None:
+    """The resolved ``out`` folder; refused if it holds a sweep's results and not ``force``."""
     if out is None:
         return None
     out_dir = Path(out).expanduser().resolve()
@@ -177,9 +178,13 @@ def _prepare_out(out: str | Path | None, force: bool) -> Path | None:
             f"out {out_dir} already holds a sweep's results ({', '.join(found)}); "
             "pass --force (force=True) to replace them, or choose another folder"
         )
-    if found:
-        log.info("sweep_out_cleared", out=str(out_dir), removed=clear_outputs(out_dir))
     return out_dir
+
+
+def _clear_out(out_dir: Path | None) -> None:
+    """Remove an earlier sweep's results from ``out_dir`` (`_check_out` allowed it)."""
+    if out_dir is not None and existing_outputs(out_dir):
+        log.info("sweep_out_cleared", out=str(out_dir), removed=clear_outputs(out_dir))
 
 
 def _client(client: Any, scheduler: str | None, workers: int | None, timeout_s: float):

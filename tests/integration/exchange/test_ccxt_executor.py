@@ -143,3 +143,25 @@ def test_orders_go_out_in_the_markets_lot_steps_and_one_below_the_least_is_refus
         "binance: qty 0.0004 is below USD/JPY's smallest order (minimum 0.001, lot step 0.001)"
     )
     assert venue_orders(server) == {order["client_order_id"]: ("BUY", 1.001, "FILLED")}
+
+
+def test_a_position_a_float_drift_below_a_lot_step_is_flattened_whole(
+    tmp_path: Path, server: BinanceServer, executors: Callable[[Path], Executor]
+) -> None:
+    """0.7 - 0.4 is 0.29999999999999993: sent as 0.299 it would leave a lot no flatten closes."""
+    while not server.call(lambda: server.exchange.last_price):
+        time.sleep(0.05)
+    ex = executors(tmp_path / "journal.sqlite")
+    ex.on_signals([signal(1, Side.BUY, 0.7)])
+    poll_until(ex, "FILLED")
+    ex.on_signals([signal(2, Side.SELL, 0.4)])
+    deadline = time.monotonic() + 5
+    while len(ex.open) and time.monotonic() < deadline:
+        ex.poll()
+        time.sleep(0.05)
+    assert ex.portfolio.position(SYMBOL) == 0.7 - 0.4 == 0.29999999999999993
+    ex.on_tick(SYMBOL, 86.7, time.time_ns())
+    ex.flatten()
+    assert ex.not_flattened == {} and abs(ex.portfolio.position(SYMBOL)) < 1e-12
+    closing = [o for o in ex.journal.orders() if not o["signal_id"].startswith("sr-1:")]
+    assert [(o["side"], o["qty"], o["status"]) for o in closing] == [("SELL", 0.3, "FILLED")]

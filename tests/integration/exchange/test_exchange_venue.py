@@ -361,8 +361,18 @@ def test_an_order_the_exchange_no_longer_finds_is_polled_less_and_less_often(
         assert rounds >= 40 and 5 <= polls <= 8, (rounds, polls)
         assert [e["misses_in_a_row"] for e in warned] == [1, 2, 4][: len(warned)]
         assert len(warned) == 3 and not [e for e in logs if e["event"] == "venue_poll_failed"]
-        server.call(server._faults.clear)  # found again: followed as before, and it fills
-        server.drop_websockets()  # only the poller can tell now
+        server.call(server._faults.clear)  # found again (unchanged): polled every round again
+        seen = server.call(lambda: server.requests["GET order"])
+        deadline = time.monotonic() + 30
+        while server.call(lambda: server.requests["GET order"]) == seen:
+            assert time.monotonic() < deadline, "never polled again"
+            time.sleep(0.02)
+        first, seen = venue._book.rounds, server.call(lambda: server.requests["GET order"])
+        while venue._book.rounds < first + 10 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        polls = server.call(lambda: server.requests["GET order"]) - seen
+        assert polls >= venue._book.rounds - first - 2, (polls, venue._book.rounds - first)
+        server.drop_websockets()  # only the poller can tell now, and it fills
         server.pause_market(False)
         _reports_until(
             venue,

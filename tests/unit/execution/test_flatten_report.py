@@ -17,6 +17,7 @@ from test_trading_state import DAY, NS, Harness, sig
 from workbench.config import RiskConfig
 from workbench.domain.model import Fill, Order, OrderStatus, OrderType, Side
 from workbench.domain.orders import ExecutionReport, OrderAck
+from workbench.exceptions import OrderRejected
 from workbench.execution.executor import Executor, make_breaker
 from workbench.execution.journal import Journal
 from workbench.execution.risk import TradingState
@@ -201,3 +202,26 @@ def test_a_flatten_that_fails_still_halts_and_names_every_open_position():
     assert h.ex.flatten() == []
     assert h.ex.trading_state is TradingState.HALTED
     assert h.ex.not_flattened["ABC"].startswith("flatten failed: OSError('disk full')")
+
+
+class LotVenue(SimulatedBroker):
+    """A venue trading in lots (`LotSized`); ``refuse`` makes every qty too small."""
+
+    refuse = False
+
+    def lot_qty(self, symbol: str, qty: float) -> float:
+        if self.refuse:
+            raise OrderRejected("", f"qty {qty!r} is below {symbol}'s smallest order")
+        return qty
+
+
+def test_a_closing_order_refused_for_its_lot_size_is_named_as_rejected_not_as_sent():
+    venue = LotVenue()
+    h = with_broker(venue, executor_id="ex")
+    h.ex.on_signal(order_sig(1, qty=2.0))
+    h.ex.on_tick("ABC", 101.0, DAY + 10 * NS)
+    venue.refuse = True
+    assert h.ex.flatten() == []
+    assert h.ex.not_flattened == {
+        "ABC": "closing order rejected: qty 2.0 is below ABC's smallest order"
+    }

@@ -389,3 +389,12 @@ def test_a_quote_that_is_not_a_positive_finite_price_is_ignored():
         e.on_price("ABC", bad, T0 + NS)
     assert e.market["ABC"].price == 100.0
     assert e.check(order(), "s", 0, T0) == ""
+
+
+def test_reducing_takes_an_order_that_closes_a_position_but_for_a_floats_drift():
+    e = engine()
+    e.state = TradingState.REDUCING
+    drifted = 0.7 - 0.4  # 0.29999999999999993
+    assert e.state_refuses(order(0.3, Side.SELL), drifted) == ""
+    assert "would not reduce" in e.state_refuses(order(0.31, Side.SELL), drifted)
+    assert "would not reduce" in e.state_refuses(order(0.3, Side.BUY), drifted)

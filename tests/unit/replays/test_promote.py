@@ -128,3 +128,13 @@ def test_evaluate_refuses_a_walk_forward_report_without_pnl_after_fees():
     old = {"windows": 2, "oos_net_pnl": 3.0, "oos_positive_windows": 1.0}
     with pytest.raises(ConfigurationError, match=r"oos_net_pnl_after_fees.*run the sweep again"):
         evaluate(SUMMARY, oos=old, min_oos_net_pnl=0.0)
+
+
+def test_min_net_pnl_holds_the_pnl_after_fees():
+    # Profitable before fees, losing after them: not promoted.
+    summary = {"net_pnl": 1.0, "net_pnl_after_fees": -0.2, "trades": 4}
+    [check] = evaluate(summary, min_net_pnl=0.0)
+    assert not check.ok and check.value == -0.2
+    assert str(check) == "min_net_pnl (net_pnl_after_fees): -0.2 vs limit 0.0 (FAILED)"
+    assert evaluate({**summary, "net_pnl_after_fees": 0.5}, min_net_pnl=0.0)[0].ok
+    assert not evaluate({"net_pnl": 1.0}, min_net_pnl=0.0)[0].ok  # no after-fees figure

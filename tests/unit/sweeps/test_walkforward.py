@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import free_port
 
 from workbench.exceptions import ConfigurationError
 from workbench.sweeps.sweep import sweep
@@ -79,4 +80,7 @@ def test_a_refused_walk_forward_changes_nothing_in_out_even_with_force(tmp_path)
     grid = {"turning_point": "0.01:2.01:0.01"}  # 201 combinations
     with pytest.raises(ConfigurationError, match=r"4,999 windows x 201 combinations = 1,004,799"):
         sweep(CONFIG, walk_forward="train=0.0002,test=0.0002", grid=grid, out=out, force=True)
+    with pytest.raises(ConfigurationError):  # refused at the cluster step: nobody listens
+        sweep(CONFIG, grid={"turning_point": [0.05]}, out=out, force=True,
+              scheduler=f"tcp://127.0.0.1:{free_port()}", connect_timeout_s=2.0)  # fmt: skip
     assert (out / "results.parquet").read_bytes() == b"the last sweep's"

@@ -1,0 +1,48 @@
+"""Order quantities in a market's lot steps, through ccxt's own rounding (no network)."""
+
+from __future__ import annotations
+
+import pytest
+
+ccxt = pytest.importorskip("ccxt")
+
+from workbench.exceptions import OrderRejected  # noqa: E402
+from workbench.exchanges.connect import lot_qty  # noqa: E402
+
+
+def binance(amount_step: float | None, least: float | None = 0.001) -> object:
+    """A ccxt Binance with one market loaded by hand (LOT_SIZE step and minQty)."""
+    ex = ccxt.binance()
+    market = {
+        "id": "USDJPY", "symbol": "USD/JPY", "base": "USD", "quote": "JPY",
+        "baseId": "USD", "quoteId": "JPY", "type": "spot", "spot": True, "active": True,
+        "precision": {"amount": amount_step, "price": 0.0001},
+        "limits": {"amount": {"min": least, "max": 100_000.0}},
+    }  # fmt: skip
+    ex.set_markets([market])
+    return ex
+
+
+def test_a_qty_goes_down_to_the_lot_step():
+    assert lot_qty(binance(0.001), "USD/JPY", 1.0015) == 1.001
+    assert lot_qty(binance(0.001), "USD/JPY", 2.0) == 2.0
+
+
+def test_a_qty_a_floats_drift_below_a_step_is_that_step():
+    assert lot_qty(binance(0.001), "USD/JPY", 0.7 - 0.4) == 0.3
+    assert lot_qty(binance(0.001), "USD/JPY", 0.2999) == 0.299  # a real shortfall stays short
+
+
+def test_below_the_smallest_order_is_refused_naming_qty_minimum_and_step():
+    with pytest.raises(OrderRejected) as e:
+        lot_qty(binance(0.001), "USD/JPY", 0.0004)
+    assert e.value.reason == (
+        "binance: qty 0.0004 is below USD/JPY's smallest order (minimum 0.001, lot step 0.001)"
+    )
+    with pytest.raises(OrderRejected, match=r"qty 0\.005 is below USD/JPY's smallest order"):
+        lot_qty(binance(0.001, least=0.01), "USD/JPY", 0.005)  # on a step, under minQty
+
+
+def test_a_market_without_a_step_or_an_unknown_symbol_leaves_the_qty_to_the_exchange():
+    assert lot_qty(binance(None, least=None), "USD/JPY", 1.0015) == 1.0015  # ccxt asserts
+    assert lot_qty(binance(0.001), "EUR/USD", 1.0015) == 1.0015
