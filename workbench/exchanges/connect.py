@@ -153,24 +153,33 @@ def _short(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-LOT_SNAP = 1e-9
-"""A qty this close (relative) below a lot step is that step: float sums drift (0.7 - 0.4)."""
+LOT_SNAP = 1e-6
+"""A qty this close below a lot boundary (in steps) is on it: float sums drift (0.7 - 0.4)."""
 
 
 def lot_amount(ex: Any, symbol: str, qty: float) -> float:
     """``qty`` as ccxt sends it: down to the market's lot step, 0.0 below one step.
 
-    A qty a float's drift below a step (``0.29999999999999993``) is that step,
-    not one step less: else a flatten leaves a lot it can never close. ``qty``
-    itself when ccxt cannot say (an unknown market, a market without a step):
-    the exchange decides.
+    A qty a float's drift below a step boundary (``0.29999999999999993``,
+    within `LOT_SNAP` of a step) is on that boundary, not one step less: else
+    a flatten leaves a lot it can never close. Never more than that: a qty on
+    a step stays as it is. ``qty`` itself when ccxt cannot say (an unknown
+    market): the exchange decides.
     """
     try:
-        return float(ex.amount_to_precision(symbol, qty + abs(qty) * LOT_SNAP))
+        down = float(ex.amount_to_precision(symbol, qty))
     except ccxt.InvalidOrder:  # "must be greater than minimum amount precision"
-        return 0.0
+        down = 0.0
     except Exception:  # not only ccxt's: no step known (ccxt asserts), an odd market
         return qty
+    try:
+        step = ex.market(symbol)["precision"]["amount"]
+        near = float(ccxt.decimal_to_precision(qty, ccxt.ROUND, step, ex.precisionMode))
+    except Exception:
+        return down
+    if near > down and near - qty <= (near - down) * LOT_SNAP:
+        return near
+    return down
 
 
 def lot_qty(ex: Any, symbol: str, qty: float) -> float:

@@ -116,7 +116,7 @@ class RiskEngine:
         sign = order.side.sign
         base = position + sign * working
         after = base + sign * order.qty
-        if abs(after) <= 1e-9 * abs(base):  # closes it, but for a float's drift (0.7 - 0.4)
+        if abs(after) <= 1e-12 * abs(base):  # closes it, but for a float's drift (0.7 - 0.4)
             after = 0.0
         if self.state is TradingState.REDUCING and not (
             abs(after) < abs(base) and after * base >= 0

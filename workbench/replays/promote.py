@@ -60,9 +60,9 @@ def evaluate(
     after fees is positive (``oos_positive_windows_after_fees``).
 
     Raises:
-        ConfigurationError: no threshold given, or an out-of-sample threshold
-            without a walk-forward report (or with one written before the
-            after-fees figures).
+        ConfigurationError: no threshold given, an out-of-sample threshold
+            without a walk-forward report, or a PnL threshold on a summary or
+            report written before the after-fees figures.
     """
     checks = []
     if max_drawdown is not None:
@@ -73,8 +73,12 @@ def evaluate(
         checks.append(Check("min_trades", min_trades, v, v >= min_trades))
     if min_net_pnl is not None:  # after fees, as the account sees it (and the OOS gate)
         v = summary.get("net_pnl_after_fees")
-        ok = v is not None and v >= min_net_pnl
-        checks.append(Check("min_net_pnl", min_net_pnl, v, ok, "net_pnl_after_fees"))
+        if v is None:
+            raise ConfigurationError(
+                "min_net_pnl holds the replay's net_pnl_after_fees, which its summary "
+                "(written before that figure) lacks: run the replay again"
+            )
+        checks.append(Check("min_net_pnl", min_net_pnl, v, v >= min_net_pnl, "net_pnl_after_fees"))
     if min_win_rate is not None:
         v = summary.get("win_rate")
         checks.append(Check("min_win_rate", min_win_rate, v, v is not None and v >= min_win_rate))

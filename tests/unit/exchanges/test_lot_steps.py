@@ -30,7 +30,17 @@ def test_a_qty_goes_down_to_the_lot_step():
 
 def test_a_qty_a_floats_drift_below_a_step_is_that_step():
     assert lot_qty(binance(0.001), "USD/JPY", 0.7 - 0.4) == 0.3
+    assert lot_qty(binance(0.001), "USD/JPY", 0.001 - 1e-18) == 0.001
     assert lot_qty(binance(0.001), "USD/JPY", 0.2999) == 0.299  # a real shortfall stays short
+
+
+@pytest.mark.parametrize(
+    ("step", "qty", "sent"),
+    [(1e-8, 10.0, 10.0), (1e-8, 5.0 + 5.0, 10.0), (0.001, 1e6, 1e6), (1.0, 2e10, 2e10),
+     (1e-8, 9.999999995, 9.99999999), (1e-8, 1e-8 * 3, 3e-8)],
+)  # fmt: skip
+def test_a_qty_is_never_sent_up_past_what_was_asked_but_for_a_drift(step, qty, sent):
+    assert lot_qty(binance(step, least=None), "USD/JPY", qty) == sent
 
 
 def test_below_the_smallest_order_is_refused_naming_qty_minimum_and_step():

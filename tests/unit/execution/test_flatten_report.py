@@ -10,6 +10,7 @@ journal and simulator, with the operator's command on an in-process channel.
 
 from __future__ import annotations
 
+import pytest
 from test_halt_mid_batch import Desk
 from test_kill_switch_cancels import CancelFails, order_sig, with_broker
 from test_trading_state import DAY, NS, Harness, sig
@@ -225,3 +226,38 @@ def test_a_closing_order_refused_for_its_lot_size_is_named_as_rejected_not_as_se
     assert h.ex.not_flattened == {
         "ABC": "closing order rejected: qty 2.0 is below ABC's smallest order"
     }
+
+
+class CcxtLots(SimulatedBroker):
+    """The simulator, with ccxt's own lot rounding of a Binance market (``step``, offline)."""
+
+    def __init__(self, step: float) -> None:
+        super().__init__()
+        ccxt = pytest.importorskip("ccxt")
+        self.ex = ccxt.binance()
+        self.ex.set_markets([{
+            "id": "ABC", "symbol": "ABC", "base": "A", "quote": "BC", "baseId": "A",
+            "quoteId": "BC", "type": "spot", "spot": True, "active": True,
+            "precision": {"amount": step, "price": 0.0001}, "limits": {"amount": {"min": None}},
+        }])  # fmt: skip
+
+    def lot_qty(self, symbol: str, qty: float) -> float:
+        from workbench.exchanges.connect import lot_qty  # ccxt: an optional extra
+
+        return lot_qty(self.ex, symbol, qty)
+
+
+@pytest.mark.parametrize(
+    ("step", "buys"),
+    [(1e-8, [5.0, 5.0]), (1e-8, [10.0]), (1.0, [2e10]), (0.001, [0.7, -0.4])],
+)
+def test_a_flatten_in_lot_steps_closes_exactly_what_is_held(step, buys):
+    h = with_broker(CcxtLots(step), executor_id="ex")
+    for seq, qty in enumerate(buys, 1):
+        side = Side.BUY if qty > 0 else Side.SELL
+        h.ex.on_signal(order_sig(seq, side, qty=abs(qty)))
+    held = h.ex.portfolio.position("ABC")
+    assert held == sum(buys)  # nothing was sent above what was asked
+    h.ex.on_tick("ABC", 101.0, DAY + 10 * NS)
+    h.ex.flatten()
+    assert h.ex.not_flattened == {} and abs(h.ex.portfolio.position("ABC")) < 1e-12 * abs(held)
