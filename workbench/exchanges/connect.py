@@ -153,32 +153,37 @@ def _short(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-LOT_SNAP = 1e-6
-"""A qty this close below a lot boundary (in steps) is on it: float sums drift (0.7 - 0.4)."""
+LOT_DRIFT = 1e-12
+"""Relative float drift looked through: a qty this close below a lot boundary is on it."""
+
+
+def _down(ex: Any, symbol: str, qty: float) -> float:
+    try:
+        return float(ex.amount_to_precision(symbol, qty))  # truncates (the exchange's override)
+    except ccxt.InvalidOrder:  # "must be greater than minimum amount precision"
+        return 0.0
 
 
 def lot_amount(ex: Any, symbol: str, qty: float) -> float:
     """``qty`` as ccxt sends it: down to the market's lot step, 0.0 below one step.
 
-    A qty a float's drift below a step boundary (``0.29999999999999993``,
-    within `LOT_SNAP` of a step) is on that boundary, not one step less: else
-    a flatten leaves a lot it can never close. Never more than that: a qty on
-    a step stays as it is. ``qty`` itself when ccxt cannot say (an unknown
-    market): the exchange decides.
+    A qty a float's drift below a step boundary (``0.7 - 0.4`` is
+    ``0.29999999999999993``; sums of many fills drift more) is on that
+    boundary, not one step less: else a flatten leaves a lot it can never
+    close. The drift looked through is `LOT_DRIFT` of the qty, and at most a
+    thousandth of a step: a qty on a step, or really short of one, is never
+    sent up. ``qty`` itself when ccxt cannot say (an unknown market, no step):
+    the exchange decides.
     """
     try:
-        down = float(ex.amount_to_precision(symbol, qty))
-    except ccxt.InvalidOrder:  # "must be greater than minimum amount precision"
-        down = 0.0
+        down = _down(ex, symbol, qty)
+        # Finer looks too: on a fine step a large qty's drift may span a whole step.
+        for drift in (LOT_DRIFT, LOT_DRIFT / 100, LOT_DRIFT / 10_000):
+            up = _down(ex, symbol, qty + abs(qty) * drift)
+            if up > down and up - qty <= (up - down) * 1e-3:
+                return up
     except Exception:  # not only ccxt's: no step known (ccxt asserts), an odd market
         return qty
-    try:
-        step = ex.market(symbol)["precision"]["amount"]
-        near = float(ccxt.decimal_to_precision(qty, ccxt.ROUND, step, ex.precisionMode))
-    except Exception:
-        return down
-    if near > down and near - qty <= (near - down) * LOT_SNAP:
-        return near
     return down
 
 

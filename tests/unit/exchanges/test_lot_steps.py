@@ -37,7 +37,9 @@ def test_a_qty_a_floats_drift_below_a_step_is_that_step():
 @pytest.mark.parametrize(
     ("step", "qty", "sent"),
     [(1e-8, 10.0, 10.0), (1e-8, 5.0 + 5.0, 10.0), (0.001, 1e6, 1e6), (1.0, 2e10, 2e10),
-     (1e-8, 9.999999995, 9.99999999), (1e-8, 1e-8 * 3, 3e-8)],
+     (1e-8, 9.999999995, 9.99999999), (1e-8, 1e-8 * 3, 3e-8), (1e-8, 20_000.0, 20_000.0),
+     (1.0, 9.9999995, 9.0), (1e-8, 460.7 - 0.1, 460.6), (1e-8, sum([0.1] * 1000), 100.0),
+     (1e-8, 10000.3 - 0.1, 10000.2), (1e-5, 99_999.3 - 0.1, 99_999.2)],
 )  # fmt: skip
 def test_a_qty_is_never_sent_up_past_what_was_asked_but_for_a_drift(step, qty, sent):
     assert lot_qty(binance(step, least=None), "USD/JPY", qty) == sent
