@@ -144,7 +144,12 @@ def test_a_halt_while_the_venue_takes_a_batchs_first_order_stops_the_rest(
         gate.touch()
         halt.join(30)
         assert answers and answers[0]["trading_state"] == "HALTED", answers
-        wait_until(lambda: all(st != "PENDING_NEW" for _, st, _ in orders()), 20, "all settled")
+        # All four journaled (under load the last may come a moment later) and settled.
+        wait_until(
+            lambda: len(rows := orders()) == 4 and all(st != "PENDING_NEW" for _, st, _ in rows),
+            20,
+            "four orders journaled and settled",
+        )
         final = orders()
     finally:
         sup.stop()
