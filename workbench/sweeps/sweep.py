@@ -113,6 +113,7 @@ def sweep(
     combos = _grid.combinations(specs) if search == "grid" else []
     wf_spec = parse_walk_forward(walk_forward) if walk_forward else None
     cfg = prepare_config(config, data)
+    out_dir = _check_out(out, force)  # before the data loads; nothing is removed yet
     table = load_replay_ticks(cfg)
     wins = windows(wf_spec, np.asarray(table.ts_ns, dtype=np.int64)) if wf_spec else []
     if len(wins) * len(combos) > MAX_TRAIN_RUNS:
@@ -121,7 +122,6 @@ def sweep(
             f"combinations = {len(wins) * len(combos):,} train replays; at most "
             f"{MAX_TRAIN_RUNS:,}: use longer windows or fewer combinations"
         )
-    out_dir = _check_out(out, force)
     names = [s.name for s in specs]
     t0 = time.perf_counter()
     with (
