@@ -196,3 +196,29 @@ def run_cli(*args: str, timeout_s: float = 30) -> subprocess.CompletedProcess:
         timeout=timeout_s,
         cwd=ROOT,
     )
+
+
+def ccxt_binance(
+    symbol: str,
+    amount_step: float | None,
+    least: float | None = None,
+    max_qty: float | None = None,
+    base_quote: tuple[str, str] | None = None,
+) -> Any:
+    """A real ccxt Binance with one spot market loaded by hand, offline (no network).
+
+    ``amount_step`` is its LOT_SIZE step (ccxt's amount precision), ``least``
+    its minQty; base and quote come from ``BASE/QUOTE`` unless given.
+    """
+    import ccxt
+
+    base, _, quote = symbol.partition("/")
+    base, quote = base_quote or (base, quote)
+    ex = ccxt.binance()
+    ex.set_markets([{
+        "id": symbol.replace("/", ""), "symbol": symbol, "base": base, "quote": quote,
+        "baseId": base, "quoteId": quote, "type": "spot", "spot": True, "active": True,
+        "precision": {"amount": amount_step, "price": 0.0001},
+        "limits": {"amount": {"min": least, "max": max_qty}},
+    }])  # fmt: skip
+    return ex

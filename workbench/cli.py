@@ -207,12 +207,7 @@ def _trading(args: argparse.Namespace) -> int:
     naming each symbol and why on stderr; the executor is HALTED all the same.
     """
     from workbench.exceptions import TemporaryError
-    from workbench.notebook.control import (
-        FLATTEN_TIMEOUT_S,
-        TIMEOUT_S,
-        not_flattened,
-        send_command,
-    )
+    from workbench.notebook.control import not_flattened, send_command
 
     cfg = _load(args.config)
     if cfg is None:
@@ -220,8 +215,7 @@ def _trading(args: argparse.Namespace) -> int:
     flatten = getattr(args, "flatten", False)
     try:
         cmd_args = {"flatten": True} if flatten else {}
-        timeout = args.timeout or (FLATTEN_TIMEOUT_S if flatten else TIMEOUT_S)
-        reply = send_command(cfg, args.command, cmd_args, timeout_s=timeout)
+        reply = send_command(cfg, args.command, cmd_args, timeout_s=args.timeout)
     except (TemporaryError, ConfigurationError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_ERROR

@@ -24,9 +24,15 @@ FLATTEN_TIMEOUT_S = 10.0
 
 
 def send_command(
-    cfg: WorkbenchConfig, name: str, args: dict[str, Any] | None = None, *, timeout_s: float = 3.0
+    cfg: WorkbenchConfig,
+    name: str,
+    args: dict[str, Any] | None = None,
+    *,
+    timeout_s: float | None = None,
 ) -> dict[str, Any]:
     """Send ``name`` to the executor of ``cfg``'s pipeline and return its answer.
+
+    ``timeout_s`` defaults to `TIMEOUT_S`, `FLATTEN_TIMEOUT_S` for a flatten.
 
     Returns:
         ``run_id``, ``trading_state``, ``reason``, ``positions`` and ``realized_pnl``;
@@ -47,6 +53,8 @@ def send_command(
     # The run id goes along: an executor of another run (another config on the
     # same command address) refuses, rather than act on the wrong pipeline.
     payload = Command(name, {**(args or {}), "run_id": cfg.run_id})
+    if not timeout_s:
+        timeout_s = FLATTEN_TIMEOUT_S if payload.args.get("flatten") else TIMEOUT_S
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     try:  # with CURVE on, as the supervisor: the only key the command socket takes
         security.install(ctx, cfg, security.SUPERVISOR, Telemetry())

@@ -242,16 +242,11 @@ class Workbench:
             TemporaryError: no executor answered, or it refused.
         """
         from workbench.exceptions import FlattenIncomplete
-        from workbench.notebook.control import (
-            FLATTEN_TIMEOUT_S,
-            TIMEOUT_S,
-            not_flattened,
-            send_command,
-        )
+        from workbench.notebook.control import not_flattened, send_command
 
-        wait = timeout_s or (FLATTEN_TIMEOUT_S if flatten else TIMEOUT_S)
-        args = {"flatten": True} if flatten else {}
-        reply = send_command(self.config, "halt", args, timeout_s=wait)
+        reply = send_command(
+            self.config, "halt", {"flatten": True} if flatten else {}, timeout_s=timeout_s
+        )
         left = not_flattened(reply) if flatten else {}
         if left:
             log.warning("flatten_incomplete", not_flattened=left)

@@ -94,9 +94,9 @@ def windows(spec: WalkForwardSpec, ts_ns: np.ndarray) -> list[Window]:
         row = int(np.flatnonzero(ts[1:] < ts[:-1])[0]) + 1
         raise ConfigurationError(f"walk-forward needs ticks in time order; row {row} goes back")
     out: list[Window] = []
-    _check_count(spec, ts)
     if spec.unit == "rows":
         train_n, test_n = max(1, round(spec.train * n)), max(1, round(spec.test * n))
+        _check_count(spec, -(-(n - train_n) // test_n) if n > train_n else 0, n)
         start = 0
         while start + train_n < n:
             lo, mid = start, start + train_n
@@ -104,6 +104,9 @@ def windows(spec: WalkForwardSpec, ts_ns: np.ndarray) -> list[Window]:
             start += test_n
     elif n:
         t0, t_end = int(ts[0]), int(ts[-1])
+        span = t_end - t0
+        steps = int((span - spec.train) // spec.test) + 1 if span >= spec.train else 0
+        _check_count(spec, steps, n)
         k = 0
         while True:
             train_lo = t0 + k * spec.test
@@ -123,19 +126,12 @@ def windows(spec: WalkForwardSpec, ts_ns: np.ndarray) -> list[Window]:
     return out
 
 
-def _check_count(spec: WalkForwardSpec, ts: np.ndarray) -> None:
+def _check_count(spec: WalkForwardSpec, steps: int, n: int) -> None:
     """Refuse more than `MAX_WINDOWS` steps before any is made (a tiny test length).
 
     Raises:
         ConfigurationError: naming the count and the spec.
     """
-    n = len(ts)
-    if spec.unit == "rows":
-        train_n, test_n = max(1, round(spec.train * n)), max(1, round(spec.test * n))
-        steps = -(-(n - train_n) // test_n) if n > train_n else 0
-    else:
-        span = int(ts[-1]) - int(ts[0]) if n else 0
-        steps = int((span - spec.train) // spec.test) + 1 if span >= spec.train else 0
     if steps > MAX_WINDOWS:
         raise ConfigurationError(
             f"walk-forward {spec.text!r}: {steps:,} windows over the {n:,} ticks given; "

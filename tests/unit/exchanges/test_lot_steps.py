@@ -6,21 +6,15 @@ import pytest
 
 ccxt = pytest.importorskip("ccxt")
 
+from helpers import ccxt_binance  # noqa: E402
+
 from workbench.exceptions import OrderRejected  # noqa: E402
 from workbench.exchanges.connect import lot_qty  # noqa: E402
 
 
 def binance(amount_step: float | None, least: float | None = 0.001) -> object:
-    """A ccxt Binance with one market loaded by hand (LOT_SIZE step and minQty)."""
-    ex = ccxt.binance()
-    market = {
-        "id": "USDJPY", "symbol": "USD/JPY", "base": "USD", "quote": "JPY",
-        "baseId": "USD", "quoteId": "JPY", "type": "spot", "spot": True, "active": True,
-        "precision": {"amount": amount_step, "price": 0.0001},
-        "limits": {"amount": {"min": least, "max": 100_000.0}},
-    }  # fmt: skip
-    ex.set_markets([market])
-    return ex
+    """A ccxt Binance with USD/JPY loaded by hand (LOT_SIZE step and minQty)."""
+    return ccxt_binance("USD/JPY", amount_step, least, max_qty=100_000.0)
 
 
 def test_a_qty_goes_down_to_the_lot_step():

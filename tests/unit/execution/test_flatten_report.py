@@ -11,6 +11,7 @@ journal and simulator, with the operator's command on an in-process channel.
 from __future__ import annotations
 
 import pytest
+from helpers import ccxt_binance
 from test_halt_mid_batch import Desk
 from test_kill_switch_cancels import CancelFails, order_sig, with_broker
 from test_trading_state import DAY, NS, Harness, sig
@@ -233,13 +234,8 @@ class CcxtLots(SimulatedBroker):
 
     def __init__(self, step: float) -> None:
         super().__init__()
-        ccxt = pytest.importorskip("ccxt")
-        self.ex = ccxt.binance()
-        self.ex.set_markets([{
-            "id": "ABC", "symbol": "ABC", "base": "A", "quote": "BC", "baseId": "A",
-            "quoteId": "BC", "type": "spot", "spot": True, "active": True,
-            "precision": {"amount": step, "price": 0.0001}, "limits": {"amount": {"min": None}},
-        }])  # fmt: skip
+        pytest.importorskip("ccxt")
+        self.ex = ccxt_binance("ABC", step, base_quote=("A", "BC"))
 
     def lot_qty(self, symbol: str, qty: float) -> float:
         from workbench.exchanges.connect import lot_qty  # ccxt: an optional extra
