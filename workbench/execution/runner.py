@@ -147,8 +147,8 @@ class ExecutorRunner(Runner):
         while env is not None:
             p = env.payload
             if isinstance(p, Signal):
-                if not batch:
-                    received_ns = time.time_ns()
+                if not batch:  # as it left the socket: decoding is the executor's work
+                    received_ns = self._signals.taken_ns
                 batch.extend((s, env.sent_ns) for s in self._sequence(p, now))
             elif isinstance(p, EndOfStream):
                 self._flush(batch, received_ns)

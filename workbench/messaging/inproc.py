@@ -56,12 +56,15 @@ class InprocReceiver:
 
     def __init__(self, channel: Channel) -> None:
         self._channel = channel
+        self.taken_ns = 0
 
     def recv(self, timeout_ms: int) -> Envelope | None:
         """Pop and decode the next message, or None when empty."""
         if not self._channel.frames:
             return None
-        return codec.decode(self._channel.frames.popleft())
+        frames = self._channel.frames.popleft()
+        self.taken_ns = time.time_ns()
+        return codec.decode(frames)
 
     def close(self) -> None:
         """Nothing to release."""

@@ -35,7 +35,13 @@ class Sender(Protocol):
 
 
 class Receiver(Protocol):
-    """Receives decoded messages; bad frames are counted and dropped inside."""
+    """Receives decoded messages; bad frames are counted and dropped inside.
+
+    ``taken_ns``: the wall clock when the message `recv` returned last was
+    taken off the transport, before it was decoded (0 before the first).
+    """
+
+    taken_ns: int
 
     def recv(self, timeout_ms: int) -> Envelope | None:
         """The next good message, or None after ``timeout_ms`` (0 = don't wait)."""

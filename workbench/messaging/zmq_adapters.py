@@ -181,6 +181,7 @@ class ZmqReceiver:
         self._counter = f"{name or 'received'}_msgs_in"
         # "<counter>:<label>" becomes one metric with a socket label in /metrics.
         self._bad_counter = f"bad_frames_by_socket:{name or 'received'}"
+        self.taken_ns = 0  # when the last message returned left the socket (before decoding)
 
     def recv(self, timeout_ms: int) -> Envelope | None:
         """The next good message, or None when none arrives within ``timeout_ms``.
@@ -197,6 +198,7 @@ class ZmqReceiver:
                     frames = sock.recv_multipart(zmq.NOBLOCK)
                 except zmq.Again:  # pragma: no cover - EVENTS said readable
                     continue
+                self.taken_ns = time.time_ns()
                 env = self._decode(frames)
                 if env is not None:
                     return env

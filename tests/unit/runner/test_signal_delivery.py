@@ -295,3 +295,35 @@ def test_ranges_saved_for_signals_that_are_journaled_do_not_hold_the_ack_back(tm
     again = Exec(path)
     again.runner.step(0)
     assert again.runner.inbound["sr"].ack == n and again.runner.eos_complete
+
+
+class SlowToDecode(InprocReceiver):
+    """Takes a message off the channel, then spends 20 ms before handing it over."""
+
+    def recv(self, timeout_ms: int):
+        env = super().recv(timeout_ms)
+        if env is not None:
+            time.sleep(0.02)
+        return env
+
+
+def test_signal_received_is_stamped_as_the_signal_left_the_socket_not_after_decoding():
+    signals, events, beats, telemetry = Channel(), Channel(), Channel(), Telemetry()
+    published = InprocSender(events, "executor")
+    ex = Executor(
+        SimulatedBroker(), Journal(":memory:"), RiskConfig(), make_breaker(3, 60), telemetry,
+        published.send, allowed_strategies={"sr"},
+    )  # fmt: skip
+    slow = SlowToDecode(signals)
+    runner = ExecutorRunner(
+        "executor", ex, slow, published, telemetry, InprocSender(beats, "executor"), 0.5,
+        expected_streams=["sr"], exit_on_eos=False,
+    )  # fmt: skip
+    InprocSender(signals, "sr").send(sig(1))
+    runner.step(0)
+    out, got = InprocReceiver(events), []
+    while (env := out.recv(0)) is not None:
+        got.append(env.payload)
+    received = [p for p in got if isinstance(p, Event) and p.name == "signal_received"]
+    assert [r.data["received_ns"] for r in received] == [slow.taken_ns]
+    assert time.time_ns() - slow.taken_ns >= 20_000_000  # the decoding came after the stamp
