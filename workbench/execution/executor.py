@@ -31,7 +31,7 @@ from workbench.execution.lifecycle import (
     rejected_event,
     signal_data,
 )
-from workbench.execution.reconcile import reconcile, venue_died_with_executor
+from workbench.execution.reconcile import doubt_short, reconcile, venue_died_with_executor
 from workbench.execution.risk import Quote, RiskEngine, TradingState, finite_numbers
 from workbench.messaging.codec import KIND_EVENT, KIND_ORDER, Event, Payload
 from workbench.telemetry import BurstLog, Telemetry
@@ -319,6 +319,7 @@ class Executor:
             return 0
         for r in reports:
             self.open.on_report(r, out)
+        doubt_short(self, out)
         return len(reports)
 
     def _submit(self, order: Order, strategy_id: str, out: Outcome, events: list) -> None:

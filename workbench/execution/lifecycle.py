@@ -35,6 +35,8 @@ class Outcome:
     events: list[tuple[OrderEvent, Fill | None]] = field(default_factory=list)
     fills: list[Fill] = field(default_factory=list)
     anomalies: list[dict[str, Any]] = field(default_factory=list)
+    short: list[str] = field(default_factory=list)
+    """Orders the venue called filled before their fills made up their qty (see `on_report`)."""
 
     def update(self, t: Tracked) -> OrderUpdate:
         """The journal update of ``t``'s order, created on first use."""
@@ -129,6 +131,10 @@ class OpenOrders:
                 {"kind": "impossible_report", "order_id": t.order.id, "detail": str(e)}
             )
             return
+        if r.status is OrderStatus.FILLED and status is OrderStatus.PARTIALLY_FILLED:
+            # The venue says done, the fills say not yet: counted, kept open, and
+            # asked for by reconciliation, which closes it if the venue took less.
+            out.short.append(t.order.id)
         fill = r.fill
         if fill is not None and (fill.order_id, fill.signal_id) != (t.order.id, t.order.signal_id):
             # A venue knows the order by its client order id only (after a restart).

@@ -11,6 +11,9 @@ asked for by its client order id:
   the journal missed (cancelled, expired, filled) is applied; every report
   reconciliation journals, an acknowledgement it found included, has the
   source ``reconcile``;
+- an order the venue has filled, and closed, for less than the journal's qty
+  (it took a smaller amount) has its rest closed as CANCELLED. A live report
+  of such a fill puts the order in doubt, so this runs soon (`doubt_short`);
 - open orders of the venue the journal has never heard of, and positions
   that differ from the venue's (where it reports positions), are reported.
 
@@ -77,6 +80,17 @@ def reconcile(ex: Executor) -> list[dict[str, Any]]:
         ex._publish(event)
     log.info("reconciled", differences=len(diffs), in_doubt=len(unresolved))
     return diffs
+
+
+def doubt_short(ex: Executor, out: Outcome) -> None:
+    """Orders the venue called filled short of their qty: in doubt, so reconciliation asks.
+
+    It closes them if the venue holds no more fills of theirs (`_closed_short`).
+    """
+    for order_id in out.short:
+        if order_id not in ex.in_doubt:
+            log.warning("order_filled_short_at_venue", order_id=order_id)
+            ex.in_doubt.append(order_id)
 
 
 def venue_died_with_executor(replay: bool, broker: object) -> bool:
@@ -181,6 +195,40 @@ def _order(
         diffs.append(
             _diff("missed_status", t.order.id, t.order.symbol, journaled, venue=snap.status)
         )
+    elif snap.status is OrderStatus.FILLED and t.state.open and _has_all(t, snap):
+        _closed_short(ex, t, snap, out, diffs, journaled)
+
+
+def _has_all(t: Tracked, snap: OrderSnapshot) -> bool:
+    """Whether the journal holds every fill the venue reports of the order."""
+    return snap.filled_qty <= t.state.filled_qty + 1e-9 * max(1.0, abs(t.order.qty))
+
+
+def _closed_short(
+    ex: Executor,
+    t: Tracked,
+    snap: OrderSnapshot,
+    out: Outcome,
+    diffs: list[dict[str, Any]],
+    journaled: OrderStatus,
+) -> None:
+    """The venue filled the order for less than the journal's qty and closed it.
+
+    The venue took a smaller amount than journaled (a journal from before the
+    executor rounded quantities to lot steps, or a venue that cut the order):
+    nothing more will fill, so the rest is closed as cancelled. Left open, it
+    would count as working for ever.
+    """
+    s = t.state
+    reason = f"the venue closed it with {s.filled_qty:g} of {t.order.qty:g} filled"
+    report = ExecutionReport(
+        t.order.client_order_id, OrderStatus.CANCELLED, 0, snap.venue_order_id, None, reason
+    )
+    ex.open.on_report(report, out, "reconcile")
+    diffs.append(
+        _diff("closed_short", t.order.id, t.order.symbol, journaled, venue=snap.status)
+        | {"filled_qty": s.filled_qty, "qty": t.order.qty}
+    )
 
 
 def _diff(kind: str, order_id: str, symbol: str, journaled: Any, **extra: Any) -> dict[str, Any]:

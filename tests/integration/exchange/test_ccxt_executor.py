@@ -165,3 +165,54 @@ def test_a_position_a_float_drift_below_a_lot_step_is_flattened_whole(
     assert ex.not_flattened == {} and abs(ex.portfolio.position(SYMBOL)) < 1e-12
     closing = [o for o in ex.journal.orders() if not o["signal_id"].startswith("sr-1:")]
     assert [(o["side"], o["qty"], o["status"]) for o in closing] == [("SELL", 0.3, "FILLED")]
+
+
+def filled_short(
+    path: Path, server: BinanceServer, executors: Callable[[Path], Executor]
+) -> Executor:
+    """An executor whose order of 1.0015 the venue took, and filled, as 1.001.
+
+    As with a journal from before the executor rounded to lot steps: the
+    broker here does not round, so ccxt does, on the way out.
+    """
+    while not server.call(lambda: server.exchange.last_price):
+        time.sleep(0.05)
+    ex = executors(path)
+    ex.broker.lot_qty = None  # type: ignore[attr-defined]
+    ex.on_signals([signal(1, Side.BUY, 1.0015)])
+    order = poll_until(ex, "PARTIALLY_FILLED")
+    assert (order["qty"], order["filled_qty"]) == (1.0015, 1.001)
+    assert venue_orders(server) == {order["client_order_id"]: ("BUY", 1.001, "FILLED")}
+    return ex
+
+
+def assert_closed_short(ex: Executor) -> None:
+    (order,) = ex.journal.orders()
+    assert order["status"] == "CANCELLED"
+    assert order["reason"] == "the venue closed it with 1.001 of 1.0015 filled"
+    assert not len(ex.open) and not ex.in_doubt and ex.portfolio.position(SYMBOL) == 1.001
+    (diff,) = ex.journal.reconciliations()
+    assert diff["kind"] == "closed_short" and diff["order_id"] == order["order_id"]
+    assert (diff["detail"]["filled_qty"], diff["detail"]["qty"]) == (1.001, 1.0015)
+
+
+def test_an_order_the_venue_filled_short_is_in_doubt_until_reconciliation_closes_it(
+    tmp_path: Path, server: BinanceServer, executors: Callable[[Path], Executor]
+) -> None:
+    """The venue's "closed" with fills short of the journal's qty: nothing more will fill.
+
+    Left open, the order would count as working for ever (limits, flatten).
+    """
+    ex = filled_short(tmp_path / "journal.sqlite", server, executors)
+    (order,) = ex.journal.orders()
+    assert ex.in_doubt == [order["order_id"]]  # the runner reconciles orders in doubt
+    ex.reconcile()
+    assert_closed_short(ex)
+
+
+def test_an_order_a_journal_left_filled_short_is_closed_when_the_executor_starts(
+    tmp_path: Path, server: BinanceServer, executors: Callable[[Path], Executor]
+) -> None:
+    path = tmp_path / "journal.sqlite"
+    stop(filled_short(path, server, executors))
+    assert_closed_short(executors(path))
