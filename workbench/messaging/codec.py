@@ -101,9 +101,12 @@ KIND_COMMAND = "cmd"
 KIND_ORDER = "ord"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Envelope:
-    """A decoded message: who sent it, its stream position, and the payload."""
+    """A decoded message: who sent it, its stream position, and the payload.
+
+    Not frozen: a frozen ``__init__`` costs four times as much, on every message.
+    """
 
     kind: str
     sender: str
@@ -223,7 +226,7 @@ def _build(kind: str, a: list[Any]) -> Payload:
         n = len(ts)
         if n and type(ts[0]) is not int:  # cheap guard; full check below only on mismatch
             raise CodecError("tick batch ts_ns column holds a non-integer")
-        if not all(type(t) is int for t in ts):
+        if n > 1 and not all(type(t) is int for t in ts):  # one tick (live): checked above
             raise CodecError("tick batch ts_ns column holds a non-integer")
         return TickBatch(
             symbol, first_seq, ts, _floats(price, n, "price"), _floats(size, n, "size")

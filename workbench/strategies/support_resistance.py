@@ -142,6 +142,8 @@ class SupportResistance:
         if not conds or not batch.price:
             return []
         prices = batch.price
+        if len(prices) == 1:  # a live feed's usual batch: the scan's set-up costs more
+            return self._one(conds, batch, origin_ns)
         blocks = price_blocks(prices)
         # Sort key tick_index * n + position-in-symbol: tick order, then config order.
         n = len(conds)
@@ -160,6 +162,16 @@ class SupportResistance:
         emit = self._emit
         for _, cond, event in found:
             emit(cond, event, symbol, origin_ns, out)
+        return out
+
+    def _one(self, conds: list[Condition], batch: TickBatch, origin_ns: int) -> list[Signal]:
+        """`on_batch` of a batch of one tick: each condition's `on_price`, in configured order."""
+        out: list[Signal] = []
+        price, ts_ns, seq = batch.price[0], batch.ts_ns[0], batch.first_seq
+        for cond in conds:
+            event = cond.on_price(price, ts_ns, seq)
+            if event is not None:
+                self._emit(cond, event, batch.symbol, origin_ns, out)
         return out
 
     def _emit(

@@ -160,6 +160,31 @@ def test_on_batch_matches_on_tick_across_blocks() -> None:
     assert fast.pop_events() == slow.pop_events()
 
 
+@pytest.mark.parametrize("size", [1, 2, 7])
+def test_on_batch_of_a_few_ticks_matches_on_tick_and_carries_origin_ns(size: int) -> None:
+    """Batches of one tick (a live feed's) take their own path: same signals, state, events."""
+    prices = [100.5 + (i % 7) * 0.25 for i in range(40)] + [100.0, 100.5, 101.0, 102.0]
+    prices += [103.0, 100.0, 101.0, 99.0, 98.0, 100.0, 101.5, 104.0, 97.0] * 3
+    specs = [spec("a", rearm=True), spec("b", side="SELL", trigger_price=102), spec("c")]
+    fast, slow = SupportResistance("sr", specs), SupportResistance("sr", specs)
+    signals = [
+        s
+        for k in range(0, len(prices), size)
+        for s in fast.on_batch(batch(prices[k : k + size], first_seq=k), 555 + k)
+    ]
+    expected = run(slow, prices)
+    assert len(expected) > 8 and signals == [
+        Signal(**{**vars_of(s), "origin_ns": 555 + (s.ts_ns - 1000) // size * size})
+        for s in expected
+    ]
+    assert fast.snapshot() == slow.snapshot()
+    assert fast.pop_events() == slow.pop_events()
+
+
+def vars_of(s: Signal) -> dict[str, Any]:
+    return {f: getattr(s, f) for f in s.__dataclass_fields__}
+
+
 def test_signal_seq_continues_after_restore_into_new_instance() -> None:
     first = SupportResistance("sr", [spec(rearm=True)])
     assert [s.id for s in run(first, [100.0, 101.0, 103.0])] == ["sr:1", "sr:2"]
