@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 PLAN_TICKS = 256
 """Simulated ticks whose prices are drawn together, ahead of their time (see `SimulatedFeed`)."""
+MAX_POLL_TICKS = 10_000
+"""Simulated ticks one poll hands out at most: a feed far behind (a stopped process) catches
+up over several polls, not in one list of millions."""
 
 
 class Feed(Protocol):
@@ -104,7 +107,7 @@ class SimulatedFeed:
         due = int((now - self._t0) / self._interval_s) + 1 - self._k
         if self._cfg.max_ticks:
             due = min(due, self._cfg.max_ticks - self._k)
-        due = min(due, max_ticks)
+        due = min(due, max_ticks, MAX_POLL_TICKS)
         batches: list[TickBatch] = []
         for _ in range(max(0, due)):
             if self._next >= len(self._walk):

@@ -47,3 +47,11 @@ def test_time_stamps_are_taken_as_ticks_go_out_and_never_go_back():
         for b in feed.poll(50):
             stamps += b.ts_ns
     assert len(stamps) == 500 and stamps == sorted(stamps)
+
+
+def test_a_feed_far_behind_catches_up_a_bounded_number_of_ticks_per_poll():
+    feed = SimulatedFeed(SimulatedFeedConfig(rate_per_s=10_000))  # no max_ticks: endless
+    feed._t0 = -3600.0  # an hour behind (a stopped process): 36M ticks due
+    first = sum(len(b) for b in feed.poll(1 << 30))
+    assert first == feeds.MAX_POLL_TICKS and feed.seconds_to_next() == 0.0
+    assert sum(len(b) for b in feed.poll(1 << 30)) == feeds.MAX_POLL_TICKS
