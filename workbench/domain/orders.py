@@ -46,7 +46,10 @@ class ExecutionReport:
 
 @dataclass(frozen=True, slots=True)
 class OrderSnapshot:
-    """What a venue says about one order when asked (reconciliation)."""
+    """What a venue says about one order when asked (reconciliation).
+
+    ``qty``: the amount the venue holds the order for (0: not reported).
+    """
 
     client_order_id: str
     venue_order_id: str
@@ -54,6 +57,7 @@ class OrderSnapshot:
     filled_qty: float
     fills: list[Fill] = field(default_factory=list)
     reason: str = ""
+    qty: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

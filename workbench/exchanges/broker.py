@@ -296,4 +296,4 @@ def _snapshot(o: VenueOrder, fills: list[Fill]) -> OrderSnapshot:
         status = OrderStatus.PARTIALLY_FILLED if o.filled > 0 else OrderStatus.ACCEPTED
     else:
         status = _STATUS.get(o.status, OrderStatus.ACCEPTED)
-    return OrderSnapshot(o.client_order_id, o.venue_order_id, status, o.filled, fills)
+    return OrderSnapshot(o.client_order_id, o.venue_order_id, status, o.filled, fills, qty=o.qty)

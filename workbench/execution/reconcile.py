@@ -11,9 +11,10 @@ asked for by its client order id:
   the journal missed (cancelled, expired, filled) is applied; every report
   reconciliation journals, an acknowledgement it found included, has the
   source ``reconcile``;
-- an order the venue has filled, and closed, for less than the journal's qty
-  (it took a smaller amount) has its rest closed as CANCELLED. A live report
-  of such a fill puts the order in doubt, so this runs soon (`doubt_short`);
+- an order the venue holds for a smaller amount than journaled, and has
+  filled whole, has its rest closed as CANCELLED; one the venue calls filled
+  whose record does not show that is left open and reported. A live report of
+  such a fill puts the order in doubt, so this runs soon (`doubt_short`);
 - open orders of the venue the journal has never heard of, and positions
   that differ from the venue's (where it reports positions), are reported.
 
@@ -87,8 +88,9 @@ def doubt_short(ex: Executor, out: Outcome) -> None:
 
     It closes them if the venue holds no more fills of theirs (`_closed_short`).
     """
+    still_open = {t.order.id for t in ex.open.by_client_id.values()}
     for order_id in out.short:
-        if order_id not in ex.in_doubt:
+        if order_id in still_open and order_id not in ex.in_doubt:
             log.warning("order_filled_short_at_venue", order_id=order_id)
             ex.in_doubt.append(order_id)
 
@@ -195,13 +197,33 @@ def _order(
         diffs.append(
             _diff("missed_status", t.order.id, t.order.symbol, journaled, venue=snap.status)
         )
-    elif snap.status is OrderStatus.FILLED and t.state.open and _has_all(t, snap):
-        _closed_short(ex, t, snap, out, diffs, journaled)
+    elif snap.status is OrderStatus.FILLED and t.state.open:
+        if _done_short(t, snap):
+            _closed_short(ex, t, snap, out, diffs, journaled)
+        else:  # the venue's record does not show it: left open, named for the operator
+            diffs.append(
+                _diff("filled_short_unconfirmed", t.order.id, t.order.symbol, journaled)
+                | {"venue_qty": snap.qty, "venue_filled_qty": snap.filled_qty}
+                | {"venue_fills_qty": sum(f.qty for f in snap.fills)}
+                | {"filled_qty": t.state.filled_qty, "qty": t.order.qty}
+            )
 
 
-def _has_all(t: Tracked, snap: OrderSnapshot) -> bool:
-    """Whether the journal holds every fill the venue reports of the order."""
-    return snap.filled_qty <= t.state.filled_qty + 1e-9 * max(1.0, abs(t.order.qty))
+def _done_short(t: Tracked, snap: OrderSnapshot) -> bool:
+    """Whether the venue's own record shows the order done for less than the journal's qty.
+
+    All of: it holds the order for a smaller amount, has filled all of that
+    amount, lists trades for all of it, and the journal has them all. A
+    venue's "filled" with a lagging count or trades not listed yet proves
+    nothing: closing the order then would lose the trades that follow.
+    """
+    eps = 1e-9 * max(1.0, abs(t.order.qty))
+    return (
+        0 < snap.qty < t.order.qty - eps
+        and snap.filled_qty >= snap.qty - eps
+        and sum(f.qty for f in snap.fills) >= snap.filled_qty - eps
+        and t.state.filled_qty >= snap.filled_qty - eps
+    )
 
 
 def _closed_short(
@@ -212,7 +234,7 @@ def _closed_short(
     diffs: list[dict[str, Any]],
     journaled: OrderStatus,
 ) -> None:
-    """The venue filled the order for less than the journal's qty and closed it.
+    """The venue filled the order for less than the journal's qty and closed it (`_done_short`).
 
     The venue took a smaller amount than journaled (a journal from before the
     executor rounded quantities to lot steps, or a venue that cut the order):

@@ -86,6 +86,7 @@ class _VenueOrder:
             self.filled,
             list(self.fills),
             self.reason,
+            self.order.qty,
         )
 
 

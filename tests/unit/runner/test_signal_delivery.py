@@ -17,7 +17,8 @@ from workbench.execution.executor import Executor, make_breaker
 from workbench.execution.journal import Journal
 from workbench.execution.runner import ExecutorRunner
 from workbench.execution.simulator import SimulatedBroker
-from workbench.messaging.codec import Ack, EndOfStream, Event
+from workbench.messaging import codec
+from workbench.messaging.codec import Ack, EndOfStream, Event, decode
 from workbench.messaging.delivery import Outbox
 from workbench.messaging.inproc import Channel, InprocReceiver, InprocSender
 from workbench.runner import strategy_host
@@ -297,30 +298,28 @@ def test_ranges_saved_for_signals_that_are_journaled_do_not_hold_the_ack_back(tm
     assert again.runner.inbound["sr"].ack == n and again.runner.eos_complete
 
 
-class SlowToDecode(InprocReceiver):
-    """Takes a message off the channel, then spends 20 ms before handing it over."""
+def test_signal_received_is_stamped_as_the_signal_left_the_socket_not_after_decoding(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    def slow_decode(frames):  # 20 ms of decoding after the receiver took the frames
+        time.sleep(0.02)
+        return decode(frames)
 
-    def recv(self, timeout_ms: int):
-        env = super().recv(timeout_ms)
-        if env is not None:
-            time.sleep(0.02)
-        return env
-
-
-def test_signal_received_is_stamped_as_the_signal_left_the_socket_not_after_decoding():
+    monkeypatch.setattr(codec, "decode", slow_decode)
     signals, events, beats, telemetry = Channel(), Channel(), Channel(), Telemetry()
     published = InprocSender(events, "executor")
     ex = Executor(
         SimulatedBroker(), Journal(":memory:"), RiskConfig(), make_breaker(3, 60), telemetry,
         published.send, allowed_strategies={"sr"},
     )  # fmt: skip
-    slow = SlowToDecode(signals)
+    slow = InprocReceiver(signals)
     runner = ExecutorRunner(
         "executor", ex, slow, published, telemetry, InprocSender(beats, "executor"), 0.5,
         expected_streams=["sr"], exit_on_eos=False,
     )  # fmt: skip
     InprocSender(signals, "sr").send(sig(1))
     runner.step(0)
+    monkeypatch.undo()
     out, got = InprocReceiver(events), []
     while (env := out.recv(0)) is not None:
         got.append(env.payload)

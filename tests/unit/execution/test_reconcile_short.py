@@ -1,0 +1,114 @@
+"""An order a venue calls filled short of the journal's qty: closed only on the venue's proof.
+
+The venue is scripted at the broker port (what it reports, what it says when
+asked); the executor, its lifecycle, reconciliation and the SQLite journal are
+real.
+"""
+
+from __future__ import annotations
+
+from workbench.config import RiskConfig
+from workbench.domain.model import Fill, Order, OrderStatus, Side, Signal
+from workbench.domain.orders import ExecutionReport, OrderAck, OrderSnapshot
+from workbench.execution.executor import Executor, make_breaker
+from workbench.execution.journal import Journal
+from workbench.telemetry import Telemetry
+
+
+class Venue:
+    """Acks every order; reports and answers what the test puts in ``reports`` and ``says``."""
+
+    def __init__(self) -> None:
+        self.reports_due: list[ExecutionReport] = []
+        self.says: dict[str, OrderSnapshot] = {}
+        self.placed: list[str] = []
+
+    def submit(self, order: Order) -> OrderAck:
+        self.placed.append(order.client_order_id)
+        return OrderAck(order.client_order_id, True, "V1")
+
+    def reports(self) -> list[ExecutionReport]:
+        out, self.reports_due = self.reports_due, []
+        return out
+
+    def cancel(self, client_order_id: str) -> None:
+        pass
+
+    def order(self, client_order_id: str) -> OrderSnapshot | None:
+        return self.says.get(client_order_id)
+
+    def open_orders(self) -> list[OrderSnapshot]:
+        return []
+
+    def fills_since(self, ts_ns: int) -> list[Fill]:
+        return []
+
+    def positions(self) -> dict[str, float] | None:
+        return None
+
+
+def trade(i: int, qty: float) -> Fill:
+    return Fill(f"T{i}", "", "", "ABC", Side.BUY, qty, 100.0, 1_000 + i)
+
+
+def placed(tmp_path) -> tuple[Venue, Executor, str]:
+    """An executor with one accepted BUY of 1.0 at the scripted venue."""
+    venue = Venue()
+    ex = Executor(
+        venue, Journal(tmp_path / "journal.sqlite"), RiskConfig(), make_breaker(3, 60),
+        Telemetry(), allowed_strategies={"sr"},
+    )  # fmt: skip
+    ex.on_signals([Signal("sr:1", "sr", 1, "ABC", Side.BUY, 1.0, 100.0, 1_001, "r", "c")])
+    return venue, ex, venue.placed[0]
+
+
+def order_row(ex: Executor) -> tuple[str, float]:
+    (o,) = ex.journal.orders()
+    return o["status"], o["filled_qty"]
+
+
+def kinds(ex: Executor) -> list[str]:
+    return [d["kind"] for d in ex.journal.reconciliations()]
+
+
+def test_a_venue_holding_a_smaller_amount_filled_whole_closes_the_rest(tmp_path):
+    venue, ex, cid = placed(tmp_path)
+    venue.reports_due.append(ExecutionReport(cid, OrderStatus.FILLED, 2_000, "V1", trade(1, 0.5)))
+    ex.poll()
+    assert order_row(ex) == ("PARTIALLY_FILLED", 0.5) and ex.in_doubt == ["O-sr:1"]
+    venue.says[cid] = OrderSnapshot(cid, "V1", OrderStatus.FILLED, 0.5, [trade(1, 0.5)], qty=0.5)
+    ex.reconcile()
+    assert order_row(ex) == ("CANCELLED", 0.5) and not len(ex.open) and not ex.in_doubt
+    assert kinds(ex) == ["closed_short"] and ex.portfolio.position("ABC") == 0.5
+
+
+def test_a_filled_with_no_count_and_no_trades_proves_nothing_and_a_late_trade_still_counts(
+    tmp_path,
+):
+    """ccxt's ``filled`` None reads 0.0; the trades may be listed a moment later."""
+    venue, ex, cid = placed(tmp_path)
+    venue.says[cid] = OrderSnapshot(cid, "V1", OrderStatus.FILLED, 0.0, [])
+    ex.reconcile()
+    assert order_row(ex) == ("ACCEPTED", 0.0) and len(ex.open) == 1
+    assert kinds(ex) == ["filled_short_unconfirmed"]
+    venue.reports_due.append(ExecutionReport(cid, OrderStatus.FILLED, 2_000, "V1", trade(1, 1.0)))
+    ex.poll()
+    assert order_row(ex) == ("FILLED", 1.0) and ex.portfolio.position("ABC") == 1.0
+
+
+def test_trades_listed_short_of_the_venues_filled_qty_leave_the_order_open(tmp_path):
+    venue, ex, cid = placed(tmp_path)
+    venue.says[cid] = OrderSnapshot(cid, "V1", OrderStatus.FILLED, 1.0, [trade(1, 0.5)], qty=1.0)
+    ex.reconcile()
+    assert order_row(ex) == ("PARTIALLY_FILLED", 0.5) and len(ex.open) == 1
+    assert kinds(ex) == ["missed_fill", "filled_short_unconfirmed"]
+
+
+def test_an_order_closed_in_the_same_drain_as_its_short_fill_is_not_left_in_doubt(tmp_path):
+    venue, ex, cid = placed(tmp_path)
+    venue.reports_due += [
+        ExecutionReport(cid, OrderStatus.FILLED, 2_000, "V1", trade(1, 0.5)),
+        ExecutionReport(cid, OrderStatus.CANCELLED, 2_001, "V1", None, "rest cut by the venue"),
+    ]
+    ex.poll()
+    assert order_row(ex) == ("CANCELLED", 0.5) and not ex.in_doubt
