@@ -33,6 +33,7 @@ from workbench.strategies.outcomes import OutcomeQueue, deliver, run_batch, want
 from workbench.telemetry import Telemetry
 
 MAX_MESSAGES_PER_STEP = 256
+LOG_DELAY_NS = 50_000_000  # sent signals wait this long at most for an idle moment to be logged
 EOS_CONFIRM_TIMEOUT_S = 5.0
 
 
@@ -143,9 +144,12 @@ class StrategyRunner(Runner):
 
     def step(self, timeout_ms: int) -> None:
         """Handle up to a few hundred waiting messages, then acks and re-sends."""
-        env = self._ticks.recv(timeout_ms)
-        if self._unlogged:  # a wait came between: the signals have long left
+        env = self._ticks.recv(0 if self._unlogged else timeout_ms)
+        if self._unlogged and (env is None or time.time_ns() > self._unlogged[0][0] + LOG_DELAY_NS):
+            # Idle (or long behind): a log line now holds no tick back.
             self._log_sent()
+            if env is None:
+                env = self._ticks.recv(timeout_ms)
         n = 0
         while env is not None:
             self._handle(env)
@@ -345,7 +349,7 @@ class StrategyRunner(Runner):
                 self._packed = packed = dict(sorted(packed.items()))
         self._persist()  # write-ahead: ids never reused, signals never lost
         self._signals.send_many(signals)  # back to back: one wake-up of the I/O thread
-        # Logged after the next wait (`_log_sent`), not now: while the signals
+        # Logged when the host is next idle (`step`), not now: while the signals
         # are in flight, this process's CPU is better left to its I/O thread.
         self._unlogged.append((time.time_ns(), signals))
         self.signals_sent += len(signals)

@@ -14,6 +14,7 @@ from workbench.domain.model import Side, Signal, Tick, TickBatch
 from workbench.domain.orders import OrderEvent
 from workbench.messaging.codec import Ack, EndOfStream, Heartbeat
 from workbench.messaging.inproc import Channel, InprocReceiver, InprocSender
+from workbench.runner import strategy_host
 from workbench.runner.state import FileStateStore
 from workbench.runner.strategy_host import StrategyRunner
 from workbench.strategies.support_resistance import SupportResistance
@@ -125,16 +126,35 @@ def test_a_signal_stays_in_the_outbox_until_acked_and_is_resent_after_the_timeou
     assert host.sent() == [] and len(host.runner.outbox) == 0
 
 
-def test_sent_signals_are_logged_after_the_next_wait_and_on_close(tmp_path):
+def test_sent_signals_are_logged_when_the_host_is_next_idle_and_on_close(tmp_path):
     with structlog.testing.capture_logs() as logs:
         host = Host(tmp_path)
         host.send_ticks([101.0, 100.0, 100.5])  # entry: sr:1
         assert [s.id for s in host.sent()] == ["sr:1"]
         assert not [e for e in logs if e["event"] == "signals_sent"]  # still in flight
-        host.runner.step(0)  # the next wait
+        host.runner.step(0)  # nothing waits: idle
         assert [e["signal_ids"] for e in logs if e["event"] == "signals_sent"] == [["sr:1"]]
         host.send_ticks([101.6])  # take-profit: sr:2, then a clean stop
         host.runner.on_close()
+        assert [e["signal_ids"] for e in logs if e["event"] == "signals_sent"][-1] == ["sr:2"]
+
+
+def test_a_sent_signal_is_logged_when_no_tick_waits_or_after_the_delay_bound(
+    tmp_path, monkeypatch
+):
+    with structlog.testing.capture_logs() as logs:
+        host = Host(tmp_path)
+        host.send_ticks([101.0, 100.0, 100.5])  # entry: sr:1
+        host.gateway.send(TickBatch("XYZ", 9, [9], [100.6], [1.0]))  # a tick waits already
+        host.runner.step(0)
+        assert host.runner.ticks_processed == 4  # the tick first: a log line would hold it
+        assert not [e for e in logs if e["event"] == "signals_sent"]
+        host.runner.step(0)  # nothing waits: now
+        assert [e["signal_ids"] for e in logs if e["event"] == "signals_sent"] == [["sr:1"]]
+        host.send_ticks([101.6])  # take-profit: sr:2
+        monkeypatch.setattr(strategy_host, "LOG_DELAY_NS", 0)  # behind for too long
+        host.gateway.send(TickBatch("XYZ", 11, [11], [101.0], [1.0]))
+        host.runner.step(0)
         assert [e["signal_ids"] for e in logs if e["event"] == "signals_sent"][-1] == ["sr:2"]
 
 
