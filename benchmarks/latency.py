@@ -8,7 +8,8 @@ take-profit and stop-loss distances, so signals keep coming whatever the walk
 does. The simulated feed stamps each tick with the wall clock as it makes it
 (microseconds before the batch is sent), and the executor's ``signal_received``
 event carries ``received_ns`` (its wall clock when it takes the batch off its
-socket, before the journal), so per signal::
+socket, before decoding and the journal, as C below stamps before decoding), so
+per signal::
 
     latency = received_ns - ts_ns     (from an external SUB on events_address)
 
