@@ -253,13 +253,13 @@ class Workbench:
             raise FlattenIncomplete(left, reply)
         return reply
 
-    def resume(self, *, timeout_s: float = 3.0) -> dict[str, Any]:
+    def resume(self, *, timeout_s: float | None = None) -> dict[str, Any]:
         """Let orders out again after a halt."""
         from workbench.notebook.control import send_command
 
         return send_command(self.config, "resume", timeout_s=timeout_s)
 
-    def reduce(self, *, timeout_s: float = 3.0) -> dict[str, Any]:
+    def reduce(self, *, timeout_s: float | None = None) -> dict[str, Any]:
         """Only shrinking orders from now; resting orders that would grow a position cancelled."""
         from workbench.notebook.control import send_command
 
