@@ -53,13 +53,15 @@ def plan(ex: Executor, signals: list[Signal], known: set[str]) -> tuple[list[Ite
         order = Order.from_signal(s, salt)
         sym, side = s.symbol, order.side
         pos = projected.get(sym, ex.portfolio.position(sym))
+        rounded = False
         if lots is not None and s.id not in known:
             order, reason = _lot_sized(lots, order)
-            if order.qty != s.qty:
-                ex.telemetry.inc("order_qty_rounded")
+            rounded = order.qty != s.qty  # counted once its item is kept (not if cut below)
             if reason:  # the venue could not take it: refused before anything is sent
                 known.add(s.id)
                 items.append((s, order, OrderStatus.REJECTED, reason))
+                if rounded:
+                    ex.telemetry.inc("order_qty_rounded")
                 continue
         if s.id in known:
             reason = ""  # a redelivery: recorded as nothing
@@ -81,6 +83,8 @@ def plan(ex: Executor, signals: list[Signal], known: set[str]) -> tuple[list[Ite
         known.add(s.id)
         status = OrderStatus.REJECTED if reason else OrderStatus.PENDING_NEW
         items.append((s, order, status, reason))
+        if rounded:
+            ex.telemetry.inc("order_qty_rounded")
     return items, []
 
 

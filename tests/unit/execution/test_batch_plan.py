@@ -117,3 +117,22 @@ def test_a_batch_cut_thousands_of_times_goes_out_whole():
     ex = make(max_position_qty=1)
     assert len(ex.on_signals(batch)) == 3000
     assert statuses(ex) == ["FILLED"] * 3000 and ex.portfolio.position("ABC") == 0.0
+
+
+class LotsOfAThousandth(RefusesSome):
+    """A venue that takes quantities in steps of 0.001 (`LotSized`)."""
+
+    def lot_qty(self, symbol: str, qty: float) -> float:
+        return int(qty * 1000 + 1e-6) / 1000
+
+
+def test_an_order_rounded_to_its_lot_step_is_counted_once_when_the_batch_is_cut_before_it():
+    ex = Executor(
+        LotsOfAThousandth(set()), Journal(":memory:"), RiskConfig(max_position_qty=10),
+        make_breaker(3, 60), Telemetry(), lambda e: None,
+    )  # fmt: skip
+    ex.on_tick("ABC", 100.0, DAY)
+    # The third is cut (its room needs the first to fill) and planned again.
+    ex.on_signals([sig(1, Side.BUY, 10), sig(2, Side.SELL, 10), sig(3, Side.SELL, 10.0004)])
+    assert [o["qty"] for o in ex.journal.orders()] == [10, 10, 10]
+    assert ex.telemetry.get("order_qty_rounded") == 1
