@@ -139,9 +139,7 @@ def test_sent_signals_are_logged_when_the_host_is_next_idle_and_on_close(tmp_pat
         assert [e["signal_ids"] for e in logs if e["event"] == "signals_sent"][-1] == ["sr:2"]
 
 
-def test_a_sent_signal_is_logged_when_no_tick_waits_or_after_the_delay_bound(
-    tmp_path, monkeypatch
-):
+def test_a_sent_signal_is_logged_when_no_tick_waits_or_after_the_delay_bound(tmp_path, monkeypatch):
     with structlog.testing.capture_logs() as logs:
         host = Host(tmp_path)
         host.send_ticks([101.0, 100.0, 100.5])  # entry: sr:1
