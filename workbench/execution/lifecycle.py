@@ -25,6 +25,8 @@ class Tracked:
     order: Order
     strategy_id: str
     state: OrderState
+    unconfirmed: tuple[float, ...] = ()
+    """What reconciliation last reported of a venue's "filled" it could not confirm."""
 
 
 @dataclass(slots=True)

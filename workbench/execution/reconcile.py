@@ -13,7 +13,8 @@ asked for by its client order id:
   source ``reconcile``;
 - an order the venue holds for a smaller amount than journaled, and has
   filled whole, has its rest closed as CANCELLED; one the venue calls filled
-  whose record does not show that is left open and reported. A live report of
+  whose record does not show that is left open, reported once and asked for
+  again each round until it does. A live report of
   such a fill puts the order in doubt, so this runs soon (`doubt_short`);
 - open orders of the venue the journal has never heard of, and positions
   that differ from the venue's (where it reports positions), are reported.
@@ -68,7 +69,9 @@ def reconcile(ex: Executor) -> list[dict[str, Any]]:
         _order(ex, t, snap, known_fills, out, diffs)
     _venue_only_orders(ex, diffs)
     _positions(ex, out, diffs)
-    ex.in_doubt = unresolved
+    # A venue's "filled" not yet confirmed: asked again every round until it is.
+    unconfirmed = [t.order.id for t in ex.open.by_client_id.values() if t.unconfirmed]
+    ex.in_doubt = unresolved + unconfirmed
     events: list[Payload] = []
     ex.commit(out, events, diffs)
     for d in diffs:
@@ -158,6 +161,7 @@ def _order(
     """What the venue says of one journaled order: applied to ``out``, differences listed."""
     cid = t.order.client_order_id
     journaled = t.state.status
+    unconfirmed, t.unconfirmed = t.unconfirmed, ()  # set again below while it lasts
     if snap is None:
         reason = "not at the venue (reconciliation)"
         diffs.append(_diff("order_not_at_venue", t.order.id, t.order.symbol, journaled))
@@ -200,13 +204,15 @@ def _order(
     elif snap.status is OrderStatus.FILLED and t.state.open:
         if _done_short(t, snap):
             _closed_short(ex, t, snap, out, diffs, journaled)
-        else:  # the venue's record does not show it: left open, named for the operator
-            diffs.append(
-                _diff("filled_short_unconfirmed", t.order.id, t.order.symbol, journaled)
-                | {"venue_qty": snap.qty, "venue_filled_qty": snap.filled_qty}
-                | {"venue_fills_qty": sum(f.qty for f in snap.fills)}
-                | {"filled_qty": t.state.filled_qty, "qty": t.order.qty}
-            )
+        else:  # the venue's record does not show it: left open, asked again (`reconcile`)
+            seen = (snap.qty, snap.filled_qty, sum(f.qty for f in snap.fills), t.state.filled_qty)
+            if seen != unconfirmed:  # named for the operator once, not every round
+                diffs.append(
+                    _diff("filled_short_unconfirmed", t.order.id, t.order.symbol, journaled)
+                    | {"venue_qty": seen[0], "venue_filled_qty": seen[1]}
+                    | {"venue_fills_qty": seen[2], "filled_qty": seen[3], "qty": t.order.qty}
+                )
+            t.unconfirmed = seen
 
 
 def _done_short(t: Tracked, snap: OrderSnapshot) -> bool:

@@ -112,3 +112,16 @@ def test_an_order_closed_in_the_same_drain_as_its_short_fill_is_not_left_in_doub
     ]
     ex.poll()
     assert order_row(ex) == ("CANCELLED", 0.5) and not ex.in_doubt
+
+
+def test_an_unconfirmed_filled_is_reported_once_and_asked_for_until_the_venue_settles_it(tmp_path):
+    venue, ex, cid = placed(tmp_path)
+    venue.says[cid] = OrderSnapshot(cid, "V1", OrderStatus.FILLED, 1.0, [], qty=1.0)
+    for _ in range(3):  # the runner reconciles while orders are in doubt
+        ex.reconcile()
+        assert ex.in_doubt == ["O-sr:1"] and order_row(ex) == ("ACCEPTED", 0.0)
+    assert kinds(ex) == ["filled_short_unconfirmed"]  # once, not every round
+    venue.says[cid] = OrderSnapshot(cid, "V1", OrderStatus.FILLED, 1.0, [trade(1, 1.0)], qty=1.0)
+    ex.reconcile()  # the trade is listed now
+    assert order_row(ex) == ("FILLED", 1.0) and not ex.in_doubt
+    assert kinds(ex) == ["filled_short_unconfirmed", "missed_fill"]
