@@ -14,8 +14,8 @@ asked for by its client order id:
 - an order the venue holds for a smaller amount than journaled, and has
   filled whole, has its rest closed as CANCELLED; one the venue calls filled
   whose record does not show that is left open, reported once and asked for
-  again each round until it does. A live report of
-  such a fill puts the order in doubt, so this runs soon (`doubt_short`);
+  again each round until it does. A live report of such a fill puts the
+  order in doubt, so this runs soon (`doubt_short`);
 - open orders of the venue the journal has never heard of, and positions
   that differ from the venue's (where it reports positions), are reported.
 
