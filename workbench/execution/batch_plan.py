@@ -57,11 +57,9 @@ def plan(ex: Executor, signals: list[Signal], known: set[str]) -> tuple[list[Ite
         if lots is not None and s.id not in known:
             order, reason = _lot_sized(lots, order)
             rounded = order.qty != s.qty  # counted once its item is kept (not if cut below)
-            if reason:  # the venue could not take it: refused before anything is sent
+            if reason:  # the venue could not take it: refused before anything is sent (as asked)
                 known.add(s.id)
                 items.append((s, order, OrderStatus.REJECTED, reason))
-                if rounded:
-                    ex.telemetry.inc("order_qty_rounded")
                 continue
         if s.id in known:
             reason = ""  # a redelivery: recorded as nothing

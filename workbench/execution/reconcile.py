@@ -91,6 +91,8 @@ def doubt_short(ex: Executor, out: Outcome) -> None:
 
     It closes them if the venue holds no more fills of theirs (`_closed_short`).
     """
+    if not out.short:  # every drain of reports comes here
+        return
     still_open = {t.order.id for t in ex.open.by_client_id.values()}
     for order_id in out.short:
         if order_id in still_open and order_id not in ex.in_doubt:
