@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -174,15 +175,10 @@ def test_on_batch_of_a_few_ticks_matches_on_tick_and_carries_origin_ns(size: int
     ]
     expected = run(slow, prices)
     assert len(expected) > 8 and signals == [
-        Signal(**{**vars_of(s), "origin_ns": 555 + (s.ts_ns - 1000) // size * size})
-        for s in expected
+        dataclasses.replace(s, origin_ns=555 + (s.ts_ns - 1000) // size * size) for s in expected
     ]
     assert fast.snapshot() == slow.snapshot()
     assert fast.pop_events() == slow.pop_events()
-
-
-def vars_of(s: Signal) -> dict[str, Any]:
-    return {f: getattr(s, f) for f in s.__dataclass_fields__}
 
 
 def test_signal_seq_continues_after_restore_into_new_instance() -> None:
