@@ -206,9 +206,13 @@ class CcxtBroker:
                 out.append(ExecutionReport(cid, status, f.ts_ns, k.venue_order_id, f))
             if o.filled > k.filled + _EPS:
                 return False  # the trades are not listed yet
-        final = _STATUS.get(o.status)
+        final, reason = _STATUS.get(o.status), ""
+        if _closed_part_filled(o, k.filled):  # left PARTIALLY_FILLED, it would work for ever
+            final, reason = OrderStatus.EXPIRED, _closed_reason(o)
         if final is not None and final is not OrderStatus.FILLED:
-            out.append(ExecutionReport(cid, final, o.ts_ms * 1_000_000, k.venue_order_id))
+            out.append(
+                ExecutionReport(cid, final, o.ts_ms * 1_000_000, k.venue_order_id, reason=reason)
+            )
         return True
 
     def _new_fills(self, k: _Known, symbol: str) -> list[Fill]:
@@ -292,8 +296,26 @@ def _order_params(order: Order) -> tuple[str, float | None, dict[str, Any]]:
 
 
 def _snapshot(o: VenueOrder, fills: list[Fill]) -> OrderSnapshot:
+    reason = ""
     if o.status == "open":
         status = OrderStatus.PARTIALLY_FILLED if o.filled > 0 else OrderStatus.ACCEPTED
+    elif _closed_part_filled(o, sum(f.qty for f in fills)):
+        status, reason = OrderStatus.EXPIRED, _closed_reason(o)
     else:
         status = _STATUS.get(o.status, OrderStatus.ACCEPTED)
-    return OrderSnapshot(o.client_order_id, o.venue_order_id, status, o.filled, fills, qty=o.qty)
+    return OrderSnapshot(
+        o.client_order_id, o.venue_order_id, status, o.filled, fills, reason, qty=o.qty
+    )
+
+
+def _closed_part_filled(o: VenueOrder, listed: float) -> bool:
+    """ "closed" short of its own amount, with every trade listed: the venue ended it.
+
+    An IOC out of liquidity, on an exchange that says "closed" for that: the
+    rest will never fill. (With trades still to be listed, it proves nothing.)
+    """
+    return o.status == "closed" and o.filled < o.qty - _EPS and listed >= o.filled - _EPS
+
+
+def _closed_reason(o: VenueOrder) -> str:
+    return f"closed by the venue with {o.filled:g} of {o.qty:g} filled"

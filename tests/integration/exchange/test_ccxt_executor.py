@@ -17,6 +17,7 @@ from test_ccxt_broker import broker_params
 
 from workbench.config import RiskConfig
 from workbench.domain.model import OrderType, Side, Signal
+from workbench.exchanges import broker as broker_module
 from workbench.exchanges.broker import CcxtBroker
 from workbench.execution.broker import LotSized
 from workbench.execution.executor import Executor, make_breaker
@@ -216,3 +217,52 @@ def test_an_order_a_journal_left_filled_short_is_closed_when_the_executor_starts
     path = tmp_path / "journal.sqlite"
     stop(filled_short(path, server, executors))
     assert_closed_short(executors(path))
+
+
+def test_an_order_the_venue_closed_part_filled_expires_with_what_filled(
+    tmp_path: Path, server: BinanceServer, executors: Callable[[Path], Executor]
+) -> None:
+    """ "closed" with less filled than its own amount: the venue ended it, the rest never fills.
+
+    Left PARTIALLY_FILLED, the order would count as working for ever (limits, flatten).
+    """
+    while not server.call(lambda: server.exchange.last_price):
+        time.sleep(0.05)
+    server.call(lambda: setattr(server.exchange, "market_fill_share", 0.4))
+    ex = executors(tmp_path / "journal.sqlite")
+    ex.on_signals([signal(1, Side.BUY, 1.0)])
+    order = poll_until(ex, "EXPIRED")
+    assert venue_orders(server) == {order["client_order_id"]: ("BUY", 1.0, "FILLED")}
+    assert (order["qty"], order["filled_qty"]) == (1.0, 0.4)
+    assert order["reason"] == "closed by the venue with 0.4 of 1 filled"
+    assert not len(ex.open) and not ex.in_doubt and ex.portfolio.position(SYMBOL) == 0.4
+    assert [r["status"] for r in ex.journal.reports(order["order_id"])][-2:] == [
+        "PARTIALLY_FILLED",
+        "EXPIRED",
+    ]
+
+
+def test_an_order_a_journal_left_part_filled_and_closed_expires_at_start(
+    tmp_path: Path,
+    server: BinanceServer,
+    executors: Callable[[Path], Executor],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A journal an earlier version left PARTIALLY_FILLED: reconciliation ends the order."""
+    path = tmp_path / "journal.sqlite"
+    while not server.call(lambda: server.exchange.last_price):
+        time.sleep(0.05)
+    server.call(lambda: setattr(server.exchange, "market_fill_share", 0.4))
+    with monkeypatch.context() as m:  # the earlier version: "closed" was FILLED, whatever filled
+        m.setattr(broker_module, "_closed_part_filled", lambda o, listed: False)
+        first = executors(path)
+        first.on_signals([signal(1, Side.BUY, 1.0)])
+        assert poll_until(first, "PARTIALLY_FILLED")["filled_qty"] == 0.4
+        stop(first)
+    ex = executors(path)
+    ex.reconcile()
+    (order,) = ex.journal.orders()
+    assert (order["status"], order["filled_qty"]) == ("EXPIRED", 0.4)
+    assert order["reason"] == "closed by the venue with 0.4 of 1 filled"
+    assert not len(ex.open) and not ex.in_doubt and ex.portfolio.position(SYMBOL) == 0.4
+    assert [d["kind"] for d in ex.journal.reconciliations()] == ["missed_status"]
