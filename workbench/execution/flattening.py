@@ -35,6 +35,10 @@ log = structlog.get_logger()
 
 NO_PRICE = "no market price seen yet: no closing order sent (never sent blind)"
 IN_DOUBT = "closing order in doubt: the venue did not answer (reconciliation will tell)"
+FILLED_SHORT = (
+    "closing order filled {filled:g} of {qty:g}, then called filled by the venue: "
+    "in doubt until reconciliation settles the rest"
+)
 ENDED_UNFILLED = "closing order ended unfilled (its journal reports say why)"
 FILL_WAIT_S = 1.0
 """How long a flatten waits for closing orders the venue took but had not yet filled."""
@@ -187,7 +191,10 @@ def left_open(
             continue
         reasons = [why[sym]] if sym in why else []
         t = mine.get(sym)
-        if t is not None and t.order.id in ex.in_doubt:
+        if t is not None and t.order.id in ex.in_doubt and t.state.filled_qty > 0:
+            # Put in doubt by the venue's own "filled" short of its qty (`doubt_short`).
+            reasons.append(FILLED_SHORT.format(filled=t.state.filled_qty, qty=t.order.qty))
+        elif t is not None and t.order.id in ex.in_doubt:
             reasons.append(IN_DOUBT)
         elif t is not None:
             left_qty = t.order.qty - t.state.filled_qty

@@ -7,6 +7,8 @@ real.
 
 from __future__ import annotations
 
+import time
+
 from workbench.config import RiskConfig
 from workbench.domain.model import Fill, Order, OrderStatus, Side, Signal
 from workbench.domain.orders import ExecutionReport, OrderAck, OrderSnapshot
@@ -125,3 +127,27 @@ def test_an_unconfirmed_filled_is_reported_once_and_asked_for_until_the_venue_se
     ex.reconcile()  # the trade is listed now
     assert order_row(ex) == ("FILLED", 1.0) and not ex.in_doubt
     assert kinds(ex) == ["filled_short_unconfirmed", "missed_fill"]
+
+
+def test_a_closing_order_filled_short_is_named_so_in_the_flatten_answer(tmp_path):
+    """Not "the venue did not answer": it did, with less than the order's qty."""
+    venue, ex, cid = placed(tmp_path)
+    venue.reports_due.append(ExecutionReport(cid, OrderStatus.FILLED, 2_000, "V1", trade(1, 1.0)))
+    ex.poll()
+    ex.on_tick("ABC", 100.0, time.time_ns())
+
+    def fill_short(order: Order) -> OrderAck:
+        ack = submit(order)
+        fill = Fill("T9", "", "", "ABC", Side.SELL, 0.6, 100.0, 3_000)
+        venue.reports_due.append(
+            ExecutionReport(order.client_order_id, OrderStatus.FILLED, 3_000, "V2", fill)
+        )
+        return ack
+
+    submit, venue.submit = venue.submit, fill_short  # type: ignore[method-assign]
+    ex.flatten(wait_s=0.1)
+    assert ex.portfolio.position("ABC") == 1.0 - 0.6
+    assert ex.not_flattened == {
+        "ABC": "closing order filled 0.6 of 1, then called filled by the venue: "
+        "in doubt until reconciliation settles the rest"
+    }
