@@ -252,9 +252,9 @@ class Container(containers.DeclarativeContainer):
     credit_sender = _sockets.sender(
         zmq.PUSH, bus.provided.control_address, sndhwm=1000, name="credits"
     )
-    state_store = providers.Singleton(
-        FileStateStore, providers.Callable(lambda c: c.state_path(), config)
-    )
+    real_venue = providers.Callable(lambda c: not c.executor.broker.is_simulator, config)
+    state_path = providers.Callable(lambda c: c.state_path(), config)
+    state_store = providers.Singleton(FileStateStore, state_path, sync=real_venue)
     ack_receiver = _sockets.receiver(
         zmq.SUB,
         bus.provided.events_address,
@@ -283,7 +283,7 @@ class Container(containers.DeclarativeContainer):
         deferred("workbench.execution.journal:Journal"),
         providers.Callable(lambda c: c.journal_path(), config),
         background_checkpoint=True,  # no WAL checkpoint stalls a commit on the signal path
-        sync_commits=providers.Callable(lambda c: not c.executor.broker.is_simulator, config),
+        sync_commits=real_venue,
     )
     breaker = providers.Singleton(
         deferred("workbench.execution.broker:make_breaker"),

@@ -255,7 +255,7 @@ def test_socket_providers_share_one_context_bus_and_telemetry(tmp_path):
         c.shutdown_resources()
 
 
-def test_a_journal_commits_to_disk_when_its_orders_go_to_a_real_venue(tmp_path):
+def test_journal_and_strategy_state_are_on_disk_when_orders_go_to_a_real_venue(tmp_path):
     # Orders at a venue must be on disk before they go out: the venue does not forget
     # them when this machine loses power, and the journal must not either. A
     # simulator's orders vanish with the machine: they skip the fsync (milliseconds).
@@ -276,3 +276,5 @@ def test_a_journal_commits_to_disk_when_its_orders_go_to_a_real_venue(tmp_path):
             assert journal._db.execute("PRAGMA synchronous").fetchone()[0] == want
         finally:
             journal.close()
+        # So must the strategy's state (its seq, its outbox) that becomes those orders.
+        assert c.state_store().sync is (want == 2)

@@ -8,8 +8,10 @@ two slot files written in turn, each in place with one ``pwrite`` of::
 
 Loading takes the valid slot with the highest generation. A save torn by a
 crash fails its checksum, so the previous slot is used: a crash loses at most
-the save in progress, never the one before it. `signal_to_state` and
-`signal_from_state` turn the outbox's signals into the plain rows saved with it.
+the save in progress, never the one before it. With ``sync`` (a real venue's
+orders) a save also waits for an ``fdatasync``, so a power loss loses none.
+`signal_to_state` and `signal_from_state` turn the outbox's signals into the
+plain rows saved with it.
 """
 
 from __future__ import annotations
@@ -30,10 +32,19 @@ _T = TypeVar("_T")
 
 
 class FileStateStore:
-    """Strategy state per key in a folder (``<key>.state.0`` and ``<key>.state.1``)."""
+    """Strategy state per key in a folder (``<key>.state.0`` and ``<key>.state.1``).
 
-    def __init__(self, folder: Path) -> None:
+    Args:
+        sync: Each save waits until it is on disk (an ``fdatasync``), not only
+            handed to the OS: a strategy whose signals become a real venue's
+            orders, so a machine that loses power restarts it where it was (its
+            seq, its conditions), never reusing an id. A simulator's orders
+            vanish with their executor; their strategies skip the wait.
+    """
+
+    def __init__(self, folder: Path, *, sync: bool = False) -> None:
         self.folder = Path(folder)
+        self.sync = sync
         self.folder.mkdir(parents=True, exist_ok=True)
         self._fds: dict[str, tuple[int, int]] = {}
         self._generation: dict[str, int] = {}
@@ -58,6 +69,8 @@ class FileStateStore:
             raise OSError(
                 f"{self._paths(key)[gen % 2]}: wrote {written} of {len(record)} bytes of state"
             )
+        if self.sync:
+            os.fdatasync(fds[gen % 2])
         self._generation[key] = gen
 
     def load(self, key: str) -> dict[str, Any] | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from workbench.exceptions import ConfigurationError
@@ -60,3 +62,24 @@ def test_both_slots_corrupt_is_an_error_not_a_fresh_start(tmp_path):
         p.write_bytes(b"garbage" * 5)
     with pytest.raises(ConfigurationError, match="no intact state"):
         FileStateStore(tmp_path).load("s")
+
+
+def test_a_synced_store_has_each_save_on_disk_before_it_returns(tmp_path, monkeypatch):
+    """With ``sync`` (a real venue's orders), each save's slot file is fdatasync'ed."""
+    synced: list[str] = []
+    fdatasync = os.fdatasync
+
+    def record(fd: int) -> None:
+        synced.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+        fdatasync(fd)
+
+    monkeypatch.setattr(os, "fdatasync", record)
+    plain = FileStateStore(tmp_path / "plain")
+    plain.save("s", {"seq": 1})
+    assert synced == []
+    store = FileStateStore(tmp_path / "synced", sync=True)
+    store.save("s", {"seq": 1})
+    store.save("s", {"seq": 2})
+    assert synced == ["s.state.1", "s.state.0"]
+    store.close()
+    assert FileStateStore(tmp_path / "synced").load("s") == {"seq": 2}
