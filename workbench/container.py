@@ -102,9 +102,9 @@ class _Sockets:
     telemetry: Any
 
     def sender(
-        self, socket_type: int, address: Any, *, name: str, sndhwm: int, bind_it: bool = False
+        self, socket_type: int, address: Any, *, bind_it: bool = False, **options: Any
     ) -> providers.Singleton:
-        """A `ZmqSender` provider."""
+        """A `ZmqSender` provider (``options``: name, sndhwm, block)."""
         return providers.Singleton(
             ZmqSender,
             self.context,
@@ -114,8 +114,7 @@ class _Sockets:
             self.runner_id,
             self.telemetry,
             bind_it=bind_it,
-            sndhwm=sndhwm,
-            name=name,
+            **options,
         )
 
     def receiver(
@@ -246,8 +245,8 @@ class Container(containers.DeclarativeContainer):
         subscriptions=providers.Callable(_tick_subscriptions, strategy),
         name="ticks",
     )
-    signal_sender = _sockets.sender(
-        zmq.PUSH, bus.provided.signals_address, sndhwm=10_000, name="signals"
+    signal_sender = _sockets.sender(  # never blocks: what a full queue refuses waits in the outbox
+        zmq.PUSH, bus.provided.signals_address, sndhwm=10_000, name="signals", block=False
     )
     credit_sender = _sockets.sender(
         zmq.PUSH, bus.provided.control_address, sndhwm=1000, name="credits"

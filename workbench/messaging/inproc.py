@@ -30,18 +30,20 @@ class InprocSender:
         self.epoch = time.time_ns()
         self._seqs: dict[bytes, int] = {}
 
-    def send(self, payload: Payload) -> None:
-        """Encode and append."""
+    def send(self, payload: Payload) -> bool:
+        """Encode and append (a channel is never full)."""
         topic = codec.topic_of(payload)
         seq = self._seqs[topic] = self._seqs.get(topic, 0) + 1
         self._channel.frames.append(
             codec.encode(payload, self.sender_id, self.epoch, seq, time.time_ns())
         )
+        return True
 
-    def send_many(self, payloads: Sequence[Payload]) -> None:
+    def send_many(self, payloads: Sequence[Payload]) -> int:
         """`send` each, in order."""
         for payload in payloads:
             self.send(payload)
+        return len(payloads)
 
     def subscribed(self, kind: str, key: str = "") -> bool:
         """Always: a channel has no subscriptions."""

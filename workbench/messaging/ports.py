@@ -17,12 +17,20 @@ from workbench.messaging.codec import Envelope, Payload
 class Sender(Protocol):
     """Sends payloads on one stream, numbering them per topic."""
 
-    def send(self, payload: Payload) -> None:
-        """Send one message (may block under flow control; never drops silently)."""
+    def send(self, payload: Payload) -> bool:
+        """Send one message (may block under flow control; never drops silently).
+
+        Returns:
+            False if a full queue refused it (a transport told not to block).
+        """
         ...
 
-    def send_many(self, payloads: Sequence[Payload]) -> None:
-        """`send` each payload, in order (a transport may send them more cheaply together)."""
+    def send_many(self, payloads: Sequence[Payload]) -> int:
+        """`send` each payload, in order (a transport may send them more cheaply together).
+
+        Returns:
+            How many were sent, from the first: fewer if a full queue refused the rest.
+        """
         ...
 
     def subscribed(self, kind: str, key: str = "") -> bool:

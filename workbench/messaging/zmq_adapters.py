@@ -50,6 +50,10 @@ class ZmqSender:
     Args:
         sndhwm: Send high-water mark; 0 = unlimited (PUB then never drops; the
             replay gateway bounds what is queued with credit-based flow control).
+        block: A PUSH socket whose queue is full (``sndhwm`` messages for a peer
+            that is down or slow) waits for room. With False it does not: `send`
+            and `send_many` then send what fits and say how much that was (the
+            strategy's signals, which wait in its durable outbox instead).
     """
 
     def __init__(
@@ -64,6 +68,7 @@ class ZmqSender:
         bind_it: bool,
         sndhwm: int = 0,
         name: str = "",
+        block: bool = True,
     ) -> None:
         self.sock = ctx.socket(socket_type)
         _configure(self.sock, bus)
@@ -82,35 +87,44 @@ class ZmqSender:
         self._counter = f"{name or 'sent'}_msgs_out"
         self._pack = Packer()
         self._subscriptions = Subscriptions(self.sock) if socket_type == zmq.XPUB else None
+        self._flags = 0 if block else zmq.NOBLOCK
 
     def subscribed(self, kind: str, key: str = "") -> bool:
         """Whether a message of ``kind`` and ``key`` would reach anyone (an XPUB knows)."""
         return self._subscriptions is None or self._subscriptions.wanted(codec.topic(kind, key))
 
-    def send(self, payload: Payload) -> None:
-        """Encode and send; blocks while a PUSH peer's queue is full."""
+    def send(self, payload: Payload) -> bool:
+        """Encode and send; False if a full queue refused it (only without ``block``)."""
         topic, kind, fields = codec.prepare(payload)
         seq = self._seqs.get(topic, 0) + 1
         if self._subscriptions is not None and not self._subscriptions.wanted(topic):
             self._seqs[topic] = seq  # dropped unencoded, as libzmq would drop it
             self._telemetry.inc(self._counter)
-            return
+            return True
         data = codec.body(kind, fields, self.sender_id, self.epoch, seq, time.time_ns(), self._pack)
         # Two plain sends: for frames this small, send_multipart's per-part
         # checks and zero-copy frames cost more than the copy they save.
         sock = self.sock
-        sock.send(topic, zmq.SNDMORE)
-        sock.send(data)
+        try:
+            sock.send(topic, zmq.SNDMORE | self._flags)
+        except zmq.Again:
+            return False  # nothing queued: the seq stays free
+        sock.send(data)  # a message's first frame queued, the rest always is
         self._seqs[topic] = seq  # only now: a failed send must not look like a gap
         self._telemetry.inc(self._counter)
+        return True
 
-    def send_many(self, payloads: Sequence[Payload]) -> None:
+    def send_many(self, payloads: Sequence[Payload]) -> int:
         """`send` each, in order: all encoded first, then sent back to back.
 
         Why: a send into an idle pipe wakes the I/O thread, and on a VM a
         wake-up costs tens of microseconds of CPU. Sent back to back, a burst
         (a strategy's signals of one batch) usually costs one wake-up, not one
         each.
+
+        Returns:
+            How many were sent: all, unless a full queue refused the rest
+            (only without ``block``).
         """
         seqs = self._seqs
         numbered: dict[bytes, int] = {}
@@ -123,13 +137,18 @@ class ZmqSender:
                 continue  # as in `send`: its seq taken below with the others
             body = codec.body(kind, fields, self.sender_id, self.epoch, seq, now, self._pack)
             out.append((topic, seq, body))
-        sock = self.sock
-        for topic, seq, body in out:
-            sock.send(topic, zmq.SNDMORE)
+        sock, flags = self.sock, zmq.SNDMORE | self._flags
+        for i, (topic, seq, body) in enumerate(out):
+            try:
+                sock.send(topic, flags)
+            except zmq.Again:  # the rest keeps its seqs free, as if never sent
+                self._telemetry.inc(self._counter, i)
+                return i
             sock.send(body)
             seqs[topic] = seq  # only now: a failed send must not look like a gap
         seqs.update(numbered)
         self._telemetry.inc(self._counter, len(payloads))
+        return len(payloads)
 
     def send_raw(self, frames: list[bytes]) -> None:
         """Send pre-built frames (tests inject malformed frames this way)."""

@@ -2,16 +2,13 @@
 
 The strategy object is user code and pure; this host owns everything around
 it: batches, acks for the replay gateway's flow control, durable state, and
-acknowledged delivery of signals to the executor.
-
-Signals are never lost: each is added to an `Outbox` that is saved with the
-strategy's state *before* the signal is sent, and stays there until the
-executor acknowledges it (``Ack`` on topic ``ack/<id>/`` of the executor's
-events socket, sent once the signal is journaled). What stays unacknowledged
-for ``resend_after_s`` is sent again, everything is sent again after either
-side restarts, and the executor's idempotency on signal id makes a re-send a
-no-op. State is also saved every ``persist_interval_s`` while ticks arrive and
-on close, whether or not the strategy reports events.
+acknowledged delivery: each signal joins an `Outbox` saved with the state
+*before* it is sent, and stays until the executor acknowledges it (``Ack`` on
+``ack/<id>/``, once journaled). What stays unacknowledged goes again (after
+``resend_after_s``, then ever less often), everything after either side
+restarts; the executor's idempotency on signal id makes a re-send a no-op. A
+queue to a down executor that is full never blocks the host: what it refuses
+waits in the outbox. State is also saved every ``persist_interval_s`` and on close.
 """
 
 from __future__ import annotations
@@ -30,7 +27,7 @@ from workbench.runner.base import Runner
 from workbench.runner.state import FileStateStore, signal_from_state, signal_to_state
 from workbench.strategies.base import Strategy, levels_of, on_batch
 from workbench.strategies.outcomes import OutcomeQueue, deliver, run_batch, wants_outcomes
-from workbench.telemetry import Telemetry
+from workbench.telemetry import BurstLog, Telemetry
 
 MAX_MESSAGES_PER_STEP = 256
 LOG_DELAY_NS = 50_000_000  # sent signals wait this long at most for an idle moment to be logged
@@ -82,15 +79,12 @@ class StrategyRunner(Runner):
         self._eos: EndOfStream | None = None
         self._eos_confirmed = False
         self._last_eos_send = self._eos_sent_at = 0.0
-        # Replay: ticks carry stable seqs, so a restart on either side is
-        # repaired by skipping seen ticks and asking for the missed ones.
+        # Replay: ticks carry stable seqs; a restart skips seen ticks, asks for missed ones.
         self._replay = replay
         self.last_tick_seq = 0
         self._saved_tick_seq = 0
-        # A replay strategy's first answer to a mark is a resync from its last
-        # saved tick (0 without state): one restarted before its first save
-        # must not ack, unseen, ticks sent to the process that died. Until the
-        # gateway echoes it, ticks are dropped (see `Rejoin`).
+        # A replay strategy first answers a mark with a resync from its saved tick: never
+        # ack ticks the dead process got unseen. Ticks are dropped until the echo (`Rejoin`).
         self._rejoin = Rejoin(secrets.randbits(62)) if replay else None
         # Outcome hooks: in a replay, delivered at their tick position (see
         # workbench.strategies.outcomes); live, as they arrive.
@@ -98,12 +92,12 @@ class StrategyRunner(Runner):
         self._outcomes = OutcomeQueue()
         self._arrived: list[OrderEvent] = []
         self._next_hb = 0.0
+        self._queue_full = BurstLog("signals_queue_full", 5.0)
 
     def on_start(self) -> None:
-        """Restore the strategy's state and outbox if an earlier run left them.
+        """Restore state and outbox if an earlier run left them; what the outbox kept goes now.
 
-        What the outbox kept goes again at once, before any new signal: the
-        executor then has them in seq order without waiting for the gap.
+        Before any new signal: the executor then has them in seq order, with no gap to wait out.
         """
         state = self._store.load(self.runner_id)
         if state is None:
@@ -131,9 +125,8 @@ class StrategyRunner(Runner):
                 "last_signal_seq": self.last_signal_seq,
                 "last_tick_seq": self.last_tick_seq,
                 "acked_seq": self.outbox.acked,
-                # Each signal packed once when it joins the outbox: a save then
-                # costs a copy per unacknowledged signal, not an encoding.
-                # ``_packed`` holds exactly the outbox's seqs, in seq order.
+                # Packed once as each joins the outbox: a save copies, never encodes,
+                # them. ``_packed`` holds exactly the outbox's seqs, in seq order.
                 "outbox": list(self._packed.values()),
             },
         )
@@ -202,19 +195,24 @@ class StrategyRunner(Runner):
             env = self._acks.recv(0)
 
     def _resend(self, signals: list[Signal]) -> None:
-        if not signals:
+        sent = self._signals.send_many(signals) if signals else 0
+        if sent < len(signals):
+            self._held_back(signals[sent:])
+        if not sent:
             return
-        self._signals.send_many(signals)
-        self.telemetry.inc("signals_resent", len(signals))
-        self.log.info("signals_resent", signal_ids=[s.id for s in signals[:50]], count=len(signals))
+        self.telemetry.inc("signals_resent", sent)
+        self.log.info("signals_resent", signal_ids=[s.id for s in signals[:sent][:50]], count=sent)
+
+    def _held_back(self, signals: list[Signal]) -> None:
+        """The queue to the executor (down, or far behind) is full: these wait in the outbox."""
+        self.telemetry.inc("signals_held_back", len(signals))
+        self._queue_full(first_signal_id=signals[0].id, count=len(signals))
 
     def _finish_when_delivered(self, now: float) -> None:
-        """After end-of-stream: keep re-sending it until the executor confirms it.
+        """After end-of-stream: re-send it until the executor echoes it (it has all before it).
 
-        The executor echoes the end-of-stream once it holds it and every signal
-        before it. An executor that exits at once may go before a just-joined
-        subscription sees the echo, so with every signal acknowledged the
-        strategy also finishes after ``EOS_CONFIRM_TIMEOUT_S`` unconfirmed.
+        An executor that exits at once may go before a just-joined subscription sees the
+        echo: with every signal acknowledged, finish after ``EOS_CONFIRM_TIMEOUT_S``.
         """
         assert self._eos is not None
         delivered = self._acks is None or (self._eos_confirmed and not len(self.outbox))
@@ -313,9 +311,8 @@ class StrategyRunner(Runner):
     def _send_and_wait(self, signals: list[Signal], tick_seq: int) -> list[OrderEvent]:
         """Send, then wait until the executor acks them: their orders' events are here then.
 
-        The save before the send records ``tick_seq`` (the tick that made them)
-        as the last tick processed, not the batch's last: the strategy is only
-        that far, and a restart must see the batch's other ticks again.
+        The save before the send records ``tick_seq`` (the tick that made them), not the
+        batch's last, as the last tick processed: a restart must see the others again.
         """
         self.last_tick_seq = tick_seq
         self._emit(signals)
@@ -348,7 +345,9 @@ class StrategyRunner(Runner):
             if not in_order:
                 self._packed = packed = dict(sorted(packed.items()))
         self._persist()  # write-ahead: ids never reused, signals never lost
-        self._signals.send_many(signals)  # back to back: one wake-up of the I/O thread
+        sent = self._signals.send_many(signals)  # back to back: one wake-up of the I/O thread
+        if sent < len(signals):
+            self._held_back(signals[sent:])
         # Logged when the host is next idle (`step`), not now: while the signals
         # are in flight, this process's CPU is better left to its I/O thread.
         self._unlogged.append((time.time_ns(), signals))

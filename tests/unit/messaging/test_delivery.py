@@ -270,13 +270,64 @@ def test_items_are_due_only_after_resend_after_s():
     assert o.due(13.0) == ["b"]  # a was re-sent at 12.0: not due again yet
 
 
-def test_due_marks_items_re_sent_so_they_wait_again():
+def test_due_marks_items_re_sent_so_they_wait_again_twice_as_long():
     o: Outbox[str] = Outbox(resend_after_s=1.0)
     o.add(1, "a", 0.0)
     o.add(2, "b", 0.0)
     assert o.due(5.0) == ["a", "b"]
-    assert o.due(5.5) == []
-    assert o.due(6.0) == ["a", "b"]
+    assert o.due(6.5) == []
+    assert o.due(7.0) == ["a", "b"]
+    assert o.due(10.9) == []
+    assert o.due(11.0) == ["a", "b"]
+
+
+def test_a_receiver_that_stays_down_is_sent_ever_less_often_up_to_the_longest_wait():
+    """Not the whole outbox every second: its queue would fill (and a sender block)."""
+    o: Outbox[str] = Outbox(resend_after_s=1.0, max_resend_after_s=8.0)
+    o.add(1, "a", 0.0)
+    sent_at = [t / 10 for t in range(0, 600) if o.due(t / 10)]
+    assert sent_at == [1.0, 3.0, 7.0, 15.0, 23.0, 31.0, 39.0, 47.0, 55.0]
+
+
+def test_each_item_keeps_its_own_wait():
+    o: Outbox[str] = Outbox(resend_after_s=1.0)
+    o.add(1, "old", 0.0)
+    assert o.due(1.0) == ["old"]  # now waits 2 s
+    o.add(2, "new", 1.5)
+    assert o.due(2.5) == ["new"]
+    assert o.due(3.0) == ["old"]
+    assert o.due(4.5) == ["new"]
+
+
+def test_a_restarted_receiver_resets_the_waits():
+    o: Outbox[str] = Outbox(resend_after_s=1.0)
+    o.add(1, "a", 0.0)
+    for t in (1.0, 3.0, 7.0):
+        assert o.due(t) == ["a"]  # waits 8 s now
+    assert o.everything(8.0) == ["a"]
+    assert o.due(8.9) == []
+    assert o.due(9.0) == ["a"]  # 1 s again
+
+
+def test_an_item_the_receiver_asks_for_waits_the_first_wait_again():
+    o: Outbox[str] = Outbox(resend_after_s=1.0)
+    for s in (1, 2):
+        o.add(s, f"i{s}", 0.0)
+    for t in (1.0, 3.0, 7.0):
+        assert o.due(t) == ["i1", "i2"]  # both wait 8 s now
+    o.on_ack(2, ((1, 1),))  # 2 arrived, 1 is listed missing
+    assert o.items() == ["i1"]
+    assert o.due(8.0) == ["i1"]
+
+
+def test_an_item_added_later_is_due_on_time_whatever_was_due_before():
+    o: Outbox[str] = Outbox(resend_after_s=1.0)
+    assert o.due(0.0) == []
+    o.add(1, "a", 5.0)
+    assert o.due(5.9) == []
+    assert o.due(6.0) == ["a"]
+    o.on_ack(1)
+    assert o.due(100.0) == []
 
 
 def test_acked_items_are_never_due():

@@ -1,0 +1,151 @@
+"""An executor that is down for a while: its strategies trade on, and nothing is lost or doubled.
+
+The strategy's signals queue (ZeroMQ PUSH, 10,000 messages) fills while the
+executor is away. A sender that waited for room there would stop the strategy:
+no ticks, no heartbeats, and a restart as hung, again and again. What a full
+queue refuses waits in the strategy's durable outbox instead, sent again ever
+less often until the executor is back.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import zmq
+from helpers import logged_signal_ids, make_config, wait_until
+
+from workbench.domain.model import Side, Signal
+from workbench.messaging import codec
+from workbench.messaging.zmq_adapters import ZmqSender
+from workbench.supervisor import Supervisor
+from workbench.telemetry import Telemetry
+
+OUTAGE_S = 14.0
+"""Long enough to fill the queue at this rate: the old sender blocked after about 8 s."""
+
+
+def signal(seq: int) -> Signal:
+    return Signal(f"sr:{seq}", "sr", seq, "ABC", Side.BUY, 1.0, 100.0, 1, "entry", "c")
+
+
+def test_a_full_queue_takes_what_fits_and_the_rest_keeps_its_seqs(tmp_path):
+    """Nobody bound: the PUSH queue fills; sends then say how many went, and never wait."""
+    cfg = make_config(tmp_path)
+    ctx = zmq.Context()
+    tele = Telemetry()
+    sender = ZmqSender(
+        ctx,
+        zmq.PUSH,
+        cfg.bus.signals_address,
+        cfg.bus,
+        "sr",
+        tele,
+        bind_it=False,
+        sndhwm=5,
+        block=False,
+        name="signals",
+    )
+    pull = None
+    try:
+        counts: list[int] = []
+        worker = threading.Thread(
+            target=lambda: counts.extend(
+                [sender.send_many([signal(s) for s in range(1, 21)]), sender.send(signal(99))]
+            ),
+            daemon=True,
+        )
+        worker.start()
+        worker.join(10)
+        assert not worker.is_alive(), "a send waited for room in the full queue"
+        taken, one = counts
+        assert 0 < taken < 20 and one is False
+        assert tele.get("signals_msgs_out") == taken
+        pull = ctx.socket(zmq.PULL)
+        pull.bind(cfg.bus.signals_address)  # the executor is back
+        got = [codec.decode(pull.recv_multipart()) for _ in range(taken)]
+        assert [e.payload.seq for e in got] == list(range(1, taken + 1))
+        assert sender.send_many([signal(taken + 1)]) == 1
+        assert pull.poll(5000)
+        late = codec.decode(pull.recv_multipart())
+        assert (late.payload.seq, late.seq) == (taken + 1, taken + 1)  # no gap in the stream
+    finally:
+        sender.close()
+        if pull is not None:
+            pull.close(linger=0)
+        ctx.destroy(linger=0)
+
+
+def always_armed() -> list[dict]:
+    common = {"symbol": "ABC", "turning_point": 0.05, "take_profit": 0.10, "stop_loss": 0.10}
+    both = {"following": True, "rearm": True, "qty": 1.0, **common}
+    return [
+        {"id": "b", "side": "BUY", "trigger_price": 1e9, **both},
+        {"id": "s", "side": "SELL", "trigger_price": 0.01, **both},
+    ]
+
+
+def journal_rows(path: Path, sql: str) -> list[tuple]:
+    db = sqlite3.connect(path)
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()
+
+
+def test_a_strategy_trades_through_an_executor_outage_and_every_signal_lands_once(tmp_path):
+    cfg = make_config(
+        tmp_path,
+        gateway={"feed": "simulated", "simulated": {"rate_per_s": 10_000.0}},
+        strategies=[{"id": "sr", "params": {"conditions": always_armed()}}],
+        runtime={
+            "run_dir": str(tmp_path / "runs"),
+            "heartbeat_interval_s": 0.2,
+            "signal_resend_after_s": 0.5,
+        },
+    )
+    sup = Supervisor(cfg)
+    log_file = sup.logs.path("sr")
+
+    def strategy():
+        return next(s for s in sup.status() if s.runner == "sr")
+
+    try:
+        sup.start(wait=True, timeout=60)
+        wait_until(lambda: strategy().counters.get("signals_out", 0) > 0, 20, "signals")
+        sup.stop_runner("executor")
+        down_at = time.monotonic()
+        ticks_before = strategy().counters.get("ticks_in", 0)
+        while time.monotonic() - down_at < OUTAGE_S:
+            time.sleep(0.5)
+            assert strategy().restarts == 0, strategy().detail  # never taken for hung
+        during = strategy()
+        assert during.state.value == "running" and during.heartbeat_age_s < 1.0
+        assert during.counters.get("ticks_in", 0) > ticks_before + 50_000  # it kept trading
+        assert during.counters.get("signals_held_back", 0) > 0  # the queue did fill
+        sup.start_runner("executor")
+
+        def delivered() -> bool:
+            logged = logged_signal_ids(log_file)
+            journaled = {
+                r[0] for r in journal_rows(cfg.journal_path(), "SELECT signal_id FROM signals")
+            }
+            return bool(logged) and logged <= journaled
+
+        wait_until(delivered, 60, "every logged signal in the journal")
+        sup.stop_runner("sr")
+        sup.stop_runner("gateway")
+        time.sleep(1.0)  # the executor drains what is in flight
+        assert strategy().restarts == 0
+    finally:
+        sup.stop()
+    logged = logged_signal_ids(log_file)
+    signals = journal_rows(cfg.journal_path(), "SELECT signal_id FROM signals")
+    orders = journal_rows(cfg.journal_path(), "SELECT signal_id, status FROM orders")
+    journaled = {s for (s,) in signals}
+    assert len(logged) > 1_000
+    assert logged <= journaled  # 0 lost
+    assert len(signals) == len(journaled) == len(orders)  # 0 doubled
+    assert {st for _, st in orders} == {"FILLED"}
