@@ -70,7 +70,6 @@ class StrategyRunner(Runner):
         self._last_persist = 0.0
         self.outbox: Outbox[Signal] = Outbox(resend_after_s)
         self._executor_epoch: int | None = None
-        self._packed: dict[int, bytes] = {}  # seq -> the outbox entry as saved
         self._unlogged: list[tuple[int, list[Signal]]] = []  # (sent_ns, signals) not yet logged
         self.last_signal_seq = 0
         self.ticks_processed = 0
@@ -105,8 +104,8 @@ class StrategyRunner(Runner):
         self.strategy.restore(state["strategy"])
         self.last_signal_seq = int(state.get("last_signal_seq", 0))
         pending = [signal_from_state(r) for r in state.get("outbox", [])]
-        self.outbox.restore([(s.seq, s) for s in pending], int(state.get("acked_seq", 0)))
-        self._packed = {s.seq: pack(signal_to_state(s)) for s in self.outbox.items()}
+        saved = [(s.seq, s, pack(signal_to_state(s))) for s in pending]
+        self.outbox.restore(saved, int(state.get("acked_seq", 0)))
         if self._replay:
             self.last_tick_seq = self._saved_tick_seq = int(state.get("last_tick_seq", 0))
         self.log.info(
@@ -125,9 +124,7 @@ class StrategyRunner(Runner):
                 "last_signal_seq": self.last_signal_seq,
                 "last_tick_seq": self.last_tick_seq,
                 "acked_seq": self.outbox.acked,
-                # Packed once as each joins the outbox: a save copies, never encodes,
-                # them. ``_packed`` holds exactly the outbox's seqs, in seq order.
-                "outbox": list(self._packed.values()),
+                "outbox": self.outbox.saved(),  # packed once each: a save only copies
             },
         )
         self._saved_tick_seq = self.last_tick_seq
@@ -150,6 +147,8 @@ class StrategyRunner(Runner):
             if n >= MAX_MESSAGES_PER_STEP or self.finished:
                 break
             env = self._ticks.recv(0)
+        if self.outbox.holding:  # refused by a full queue: try again
+            self._first_send([])
         self._drain_acks()
         now = time.monotonic()
         self._resend(self.outbox.due(now))
@@ -183,11 +182,6 @@ class StrategyRunner(Runner):
             if isinstance(p, Ack) and p.stream == self.runner_id:
                 if self.outbox.on_ack(p.upto, p.missing):
                     self._dirty = True
-                    for seq in list(self._packed):  # in seq order: stop past the ack
-                        if seq > p.upto:
-                            break
-                        if seq not in self.outbox:
-                            del self._packed[seq]
             elif (
                 isinstance(p, EndOfStream) and p.stream == self.runner_id and self._eos is not None
             ):
@@ -196,17 +190,28 @@ class StrategyRunner(Runner):
 
     def _resend(self, signals: list[Signal]) -> None:
         sent = self._signals.send_many(signals) if signals else 0
-        if sent < len(signals):
-            self._held_back(signals[sent:])
+        if sent < len(signals):  # a full queue: they stay in the outbox, due again later
+            self._queue_full(first_signal_id=signals[sent].id, count=len(signals) - sent)
         if not sent:
             return
         self.telemetry.inc("signals_resent", sent)
         self.log.info("signals_resent", signal_ids=[s.id for s in signals[:sent][:50]], count=sent)
 
-    def _held_back(self, signals: list[Signal]) -> None:
-        """The queue to the executor (down, or far behind) is full: these wait in the outbox."""
-        self.telemetry.inc("signals_held_back", len(signals))
-        self._queue_full(first_signal_id=signals[0].id, count=len(signals))
+    def _first_send(self, signals: list[Signal]) -> None:
+        """Send after what a full queue refused before (the wire keeps seq order); hold the rest.
+
+        The queue fills while the executor is down or far behind: what it refuses
+        stays in the outbox, held, and goes first once it has room.
+        """
+        outbox = self.outbox
+        outbox.hold(s.seq for s in signals)
+        held = outbox.holding  # the rest of the batch: at or below the ack (see `Outbox.add`)
+        batch = outbox.held() + [s for s in signals if s.seq not in outbox]
+        sent = self._signals.send_many(batch) if batch else 0  # back to back: one I/O wake-up
+        outbox.release(min(sent, held), time.monotonic())
+        if sent < len(batch):
+            self.telemetry.inc("signals_held_back", min(len(signals), len(batch) - sent))
+            self._queue_full(first_signal_id=batch[sent].id, count=len(batch) - sent)
 
     def _finish_when_delivered(self, now: float) -> None:
         """After end-of-stream: re-send it until the executor echoes it (it has all before it).
@@ -324,6 +329,8 @@ class StrategyRunner(Runner):
                 self._log_sent()
             now = time.monotonic()
             self._resend(self.outbox.due(now))
+            if self.outbox.holding:
+                self._first_send([])
             if now >= self._next_hb:  # a wait is not a hang
                 self.send_heartbeat()
                 self._next_hb = now + self._hb_interval
@@ -335,19 +342,12 @@ class StrategyRunner(Runner):
     def _emit(self, signals: list[Signal]) -> None:
         self.last_signal_seq = signals[-1].seq
         now_mono = time.monotonic()
-        packed = self._packed
         for s in signals:
             if s.seq <= self.outbox.acked:
                 continue  # the outbox keeps nothing acknowledged (see `Outbox.add`)
-            self.outbox.add(s.seq, s, now_mono)
-            in_order = not packed or s.seq > next(reversed(packed))
-            packed[s.seq] = pack(signal_to_state(s))
-            if not in_order:
-                self._packed = packed = dict(sorted(packed.items()))
+            self.outbox.add(s.seq, s, now_mono, pack(signal_to_state(s)))
         self._persist()  # write-ahead: ids never reused, signals never lost
-        sent = self._signals.send_many(signals)  # back to back: one wake-up of the I/O thread
-        if sent < len(signals):
-            self._held_back(signals[sent:])
+        self._first_send(signals)
         # Logged when the host is next idle (`step`), not now: while the signals
         # are in flight, this process's CPU is better left to its I/O thread.
         self._unlogged.append((time.time_ns(), signals))

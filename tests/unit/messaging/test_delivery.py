@@ -320,6 +320,26 @@ def test_an_item_the_receiver_asks_for_waits_the_first_wait_again():
     assert o.due(8.0) == ["i1"]
 
 
+def test_held_items_go_first_in_order_and_only_then_wait_for_their_ack():
+    """A full queue refused their first send: not due (they were never sent), but first in line."""
+    o: Outbox[str] = Outbox(resend_after_s=1.0)
+    for s in (1, 2, 3):
+        o.add(s, f"i{s}", 0.0, saved=f"S{s}".encode())
+    o.hold([2, 3])
+    assert o.holding == 2 and o.held() == ["i2", "i3"]
+    assert o.due(5.0) == ["i1"]  # only the one that went
+    o.add(4, "i4", 5.0)
+    o.hold([4])
+    assert o.held() == ["i2", "i3", "i4"]  # a later first send waits behind them
+    o.release(2, 6.0)  # the queue took two
+    assert o.held() == ["i4"]
+    assert o.due(6.9) == [] and o.due(7.0) == ["i1", "i2", "i3"]  # i1 waited 2 s
+    assert o.saved() == [b"S1", b"S2", b"S3", b""]  # what a save writes, whatever is held
+    assert o.everything(8.0) == ["i1", "i2", "i3"]  # a restarted receiver: the held go first
+    o.on_ack(4)
+    assert len(o) == 0 and o.holding == 0
+
+
 def test_an_item_added_later_is_due_on_time_whatever_was_due_before():
     o: Outbox[str] = Outbox(resend_after_s=1.0)
     assert o.due(0.0) == []
@@ -349,9 +369,10 @@ def test_everything_returns_all_unacked_in_order_and_restarts_their_timers():
 
 def test_restore_keeps_every_saved_item_and_makes_them_due_at_once():
     o: Outbox[str] = Outbox(resend_after_s=5.0)
-    o.restore([(1, "a"), (2, "b"), (3, "c")], acked=2)  # 1: kept, listed missing by an ack
+    # 1: kept, listed missing by an ack
+    o.restore([(1, "a", b"A"), (2, "b", b"B"), (3, "c", b"C")], acked=2)
     assert o.acked == 2
-    assert o.items() == ["a", "b", "c"]
+    assert o.items() == ["a", "b", "c"] and o.saved() == [b"A", b"B", b"C"]
     assert o.due(100.0) == ["a", "b", "c"]
     assert o.due(100.0) == []  # now marked sent
 
@@ -362,7 +383,7 @@ def test_an_item_kept_as_missing_survives_a_restart_until_an_ack_clears_it():
         o.add(s, f"i{s}", 0.0)
     o.on_ack(3, ((2, 2),))
     again: Outbox[str] = Outbox(1.0)
-    again.restore([(2, "i2")], o.acked)  # what the strategy saved
+    again.restore([(2, "i2", b"")], o.acked)  # what the strategy saved
     assert again.everything(5.0) == ["i2"]
     assert again.on_ack(3) == 1 and len(again) == 0
 
@@ -370,7 +391,7 @@ def test_an_item_kept_as_missing_survives_a_restart_until_an_ack_clears_it():
 def test_restore_replaces_what_was_there():
     o: Outbox[str] = Outbox(1.0)
     o.add(9, "stale", 0.0)
-    o.restore([(1, "a")], acked=0)
+    o.restore([(1, "a", b"")], acked=0)
     assert o.items() == ["a"]
 
 
@@ -381,7 +402,7 @@ def test_restore_replaces_what_was_there():
 def test_restored_items_are_due_at_once_whatever_the_float_clock(now, resend_after_s):
     # Regression: sent_at = now - resend_after_s lost to float rounding for these pairs.
     o: Outbox[str] = Outbox(resend_after_s)
-    o.restore([(1, "a")], acked=0)
+    o.restore([(1, "a", b"")], acked=0)
     assert o.due(now) == ["a"]
     assert o.due(now) == []
 

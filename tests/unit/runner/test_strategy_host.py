@@ -156,6 +156,45 @@ def test_a_sent_signal_is_logged_when_no_tick_waits_or_after_the_delay_bound(tmp
         assert [e["signal_ids"] for e in logs if e["event"] == "signals_sent"][-1] == ["sr:2"]
 
 
+class FullQueue(InprocSender):
+    """A sender whose queue takes ``room`` more messages (None: any number): a full PUSH."""
+
+    room: int | None = None
+
+    def send(self, payload: Any) -> bool:
+        return self.send_many([payload]) == 1
+
+    def send_many(self, payloads: Any) -> int:
+        n = len(payloads) if self.room is None else min(self.room, len(payloads))
+        if self.room is not None:
+            self.room -= n
+        for p in payloads[:n]:
+            InprocSender.send(self, p)
+        return n
+
+
+def test_a_full_queue_never_blocks_and_what_it_refused_goes_first_in_seq_order(tmp_path):
+    host = Host(tmp_path, resend_after_s=0.05)
+    queue = host.runner._signals = FullQueue(host.signals, "sr")
+    queue.room = 0  # the executor is down and its queue full
+    host.send_ticks([101.0, 100.0, 100.5])  # entry: sr:1, refused
+    host.send_ticks([101.6], 4)  # take-profit: sr:2, refused, held behind sr:1
+    assert host.sent() == [] and host.runner.outbox.holding == 2
+    assert host.runner.telemetry.get("signals_held_back") == 2
+    time.sleep(0.06)
+    host.runner.step(0)  # never sent, so never "due again": they keep their place
+    assert host.sent() == []
+    queue.room = 1
+    host.runner.step(0)
+    assert [s.id for s in host.sent()] == ["sr:1"]
+    queue.room = None
+    host.runner.step(0)
+    assert [s.id for s in host.sent()] == ["sr:2"]
+    assert host.runner.outbox.holding == 0 and len(host.runner.outbox) == 2  # until acked
+    again = Host(tmp_path)  # what was held survives a restart too (saved before the send)
+    assert [s.id for s in again.sent()] == ["sr:1", "sr:2"]
+
+
 def test_a_restarted_strategy_resends_what_was_never_acked_before_anything_new(tmp_path):
     host = Host(tmp_path)
     host.send_ticks([101.0, 100.0, 100.5])

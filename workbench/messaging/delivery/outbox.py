@@ -15,6 +15,8 @@ class _Pending(Generic[T]):
     item: T
     sent_at: float
     wait_s: float  # unacknowledged this long after ``sent_at``: due again
+    saved: bytes = b""  # what the sender saves for it (its encoded form)
+    held: bool = False  # never sent: a full queue refused it (see `hold`)
 
 
 class Outbox(Generic[T]):
@@ -24,6 +26,10 @@ class Outbox(Generic[T]):
     goes again its wait doubles, up to ``max_resend_after_s``: a receiver that
     is down is not sent the whole outbox every second (its queue would fill).
     One that restarts is sent everything at once (`everything`); waits start over.
+
+    An item whose first send a full queue refused is held (`hold`): it goes
+    before any later first send, in seq order, once there is room (`held`,
+    `release`), so a receiver that is only slow still gets them in order.
     """
 
     def __init__(self, resend_after_s: float, max_resend_after_s: float = 30.0) -> None:
@@ -32,18 +38,19 @@ class Outbox(Generic[T]):
         self._items: dict[int, _Pending[T]] = {}
         self.acked = 0
         self._next_due = math.inf  # no item is due before (a step asks every time)
+        self._held: list[int] = []  # seqs, in order
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def add(self, seq: int, item: T, now: float) -> None:
+    def add(self, seq: int, item: T, now: float, saved: bytes = b"") -> None:
         """Keep ``item`` (about to be sent at ``now``) until ``seq`` is acknowledged.
 
         Seqs are added in increasing order (a sender numbers what it sends),
-        so the items stay in seq order without sorting.
+        so the items stay in seq order without sorting. ``saved``: see `saved`.
         """
         if seq > self.acked:
-            p = _Pending(item, now, self.resend_after_s)
+            p = _Pending(item, now, self.resend_after_s, saved)
             if self._items and seq <= next(reversed(self._items)):
                 self._items = dict(sorted({**self._items, seq: p}.items()))
             else:
@@ -69,7 +76,8 @@ class Outbox(Generic[T]):
                 p.wait_s = self.resend_after_s
                 self._next_due = min(self._next_due, p.sent_at + p.wait_s)
                 continue
-            del self._items[s]
+            if self._items.pop(s).held:
+                self._held.remove(s)
             gone += 1
         return gone
 
@@ -82,6 +90,8 @@ class Outbox(Generic[T]):
             return []
         out, next_due = [], math.inf
         for p in self._items.values():
+            if p.held:
+                continue  # its first send comes first (`held`)
             if now - p.sent_at >= p.wait_s:
                 out.append(p.item)
                 if p.sent_at > -math.inf:  # a restored one's first send is not a re-send
@@ -95,22 +105,55 @@ class Outbox(Generic[T]):
         """Every unacknowledged item in seq order (after a restart); sent now, waits reset."""
         out = []
         for p in self._items.values():
-            p.sent_at, p.wait_s = now, self.resend_after_s
-            out.append(p.item)
+            if not p.held:  # those go first anyway (`held`)
+                p.sent_at, p.wait_s = now, self.resend_after_s
+                out.append(p.item)
         self._next_due = now + self.resend_after_s if out else math.inf
         return out
+
+    def hold(self, seqs: Iterable[int]) -> None:
+        """These were never sent (a full queue): out of `due`, first in `held`."""
+        for s in seqs:
+            p = self._items.get(s)
+            if p is not None and not p.held:
+                p.held = True
+                self._held.append(s)
+
+    @property
+    def holding(self) -> int:
+        """How many items are held."""
+        return len(self._held)
+
+    def held(self) -> list[T]:
+        """The held items, in seq order: to send before anything new."""
+        return [self._items[s].item for s in self._held]
+
+    def release(self, n: int, now: float) -> None:
+        """The first ``n`` held items were sent at ``now``: each waits from the start."""
+        for s in self._held[:n]:
+            p = self._items[s]
+            p.held, p.sent_at, p.wait_s = False, now, self.resend_after_s
+        del self._held[:n]
+        if n:
+            self._next_due = min(self._next_due, now + self.resend_after_s)
 
     def items(self) -> list[T]:
         """Unacknowledged items in seq order (to save them)."""
         return [p.item for p in self._items.values()]
 
-    def restore(self, items: Iterable[tuple[int, T]], acked: int) -> None:
-        """Reload saved items; they count as unsent, so the next `due` re-sends them.
+    def saved(self) -> list[bytes]:
+        """Each unacknowledged item's ``saved`` form, in seq order: a save copies, never encodes."""
+        return [p.saved for p in self._items.values()]
+
+    def restore(self, items: Iterable[tuple[int, T, bytes]], acked: int) -> None:
+        """Reload saved (seq, item, saved form); the next `due` sends them all.
 
         Every saved item comes back, those at or below ``acked`` too: they were
         kept because the receiver listed them as missing.
         """
         self.acked = acked
         ordered = sorted(items, key=lambda x: x[0])
-        self._items = {s: _Pending(item, -math.inf, self.resend_after_s) for s, item in ordered}
+        wait = self.resend_after_s
+        self._items = {s: _Pending(item, -math.inf, wait, saved) for s, item, saved in ordered}
         self._next_due = -math.inf if self._items else math.inf
+        self._held = []
