@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import zmq
 from helpers import logged_signal_ids, make_config, wait_until
 
@@ -75,6 +76,17 @@ def test_a_full_queue_takes_what_fits_and_the_rest_keeps_its_seqs(tmp_path):
         sender.close()
         if pull is not None:
             pull.close(linger=0)
+        ctx.destroy(linger=0)
+
+
+def test_only_a_push_socket_may_refuse_instead_of_waiting(tmp_path):
+    cfg = make_config(tmp_path)
+    ctx = zmq.Context()
+    try:
+        with pytest.raises(ValueError, match="ticks: block=False is for a PUSH socket"):
+            ZmqSender(ctx, zmq.PUB, cfg.bus.ticks_address, cfg.bus, "gateway", Telemetry(),
+                      bind_it=True, block=False, name="ticks")  # fmt: skip
+    finally:
         ctx.destroy(linger=0)
 
 

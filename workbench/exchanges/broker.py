@@ -314,7 +314,8 @@ def _closed_part_filled(o: VenueOrder, listed: float) -> bool:
     An IOC out of liquidity, on an exchange that says "closed" for that: the
     rest will never fill. (With trades still to be listed, it proves nothing.)
     """
-    return o.status == "closed" and o.filled < o.qty - _EPS and listed >= o.filled - _EPS
+    eps = _EPS * max(1.0, abs(o.qty))  # float sums of large fills: relative
+    return o.status == "closed" and o.filled < o.qty - eps and listed >= o.filled - eps
 
 
 def _closed_reason(o: VenueOrder) -> str:

@@ -191,8 +191,7 @@ def left_open(
             continue
         reasons = [why[sym]] if sym in why else []
         t = mine.get(sym)
-        if t is not None and t.order.id in ex.in_doubt and t.state.filled_qty > 0:
-            # Put in doubt by the venue's own "filled" short of its qty (`doubt_short`).
+        if t is not None and t.order.id in ex.in_doubt and t.short:
             reasons.append(FILLED_SHORT.format(filled=t.state.filled_qty, qty=t.order.qty))
         elif t is not None and t.order.id in ex.in_doubt:
             reasons.append(IN_DOUBT)

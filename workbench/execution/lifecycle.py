@@ -27,6 +27,8 @@ class Tracked:
     state: OrderState
     unconfirmed: tuple[float, ...] = ()
     """What reconciliation last reported of a venue's "filled" it could not confirm."""
+    short: bool = False
+    """The venue called it filled short of its qty: in doubt for that (`reconcile.doubt_short`)."""
 
 
 @dataclass(slots=True)

@@ -93,11 +93,12 @@ def doubt_short(ex: Executor, out: Outcome) -> None:
     """
     if not out.short:  # every drain of reports comes here
         return
-    still_open = {t.order.id for t in ex.open.by_client_id.values()}
+    still_open = {t.order.id: t for t in ex.open.by_client_id.values()}
     for order_id in out.short:
         if order_id in still_open and order_id not in ex.in_doubt:
             log.warning("order_filled_short_at_venue", order_id=order_id)
             ex.in_doubt.append(order_id)
+            still_open[order_id].short = True
 
 
 def venue_died_with_executor(replay: bool, broker: object) -> bool:

@@ -70,6 +70,8 @@ class ZmqSender:
         name: str = "",
         block: bool = True,
     ) -> None:
+        if not block and socket_type != zmq.PUSH:  # a PUB drops at the mark, it never refuses
+            raise ValueError(f"{name or address}: block=False is for a PUSH socket")
         self.sock = ctx.socket(socket_type)
         _configure(self.sock, bus)
         security.secure(self.sock, address, server=bind_it)  # CURVE keys, ZAP; ipc folder 0700

@@ -59,6 +59,8 @@ class FileStateStore:
             a, b = self._paths(key)
             flags = os.O_RDWR | os.O_CREAT
             fds = self._fds[key] = (os.open(a, flags, 0o644), os.open(b, flags, 0o644))
+            if self.sync:  # the slot files' names on disk too, before the first save counts
+                _fsync_dir(self.folder)
             if key not in self._generation:
                 self._generation[key] = self._read_best(key)[0]
         gen = self._generation[key] + 1
@@ -109,6 +111,14 @@ class FileStateStore:
             os.close(a)
             os.close(b)
         self._fds.clear()
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _parse(data: bytes) -> tuple[int, dict[str, Any]] | None:

@@ -190,28 +190,29 @@ class StrategyRunner(Runner):
 
     def _resend(self, signals: list[Signal]) -> None:
         sent = self._signals.send_many(signals) if signals else 0
-        if sent < len(signals):  # a full queue: they stay in the outbox, due again later
-            self._queue_full(first_signal_id=signals[sent].id, count=len(signals) - sent)
+        self._hold(signals[sent:])
         if not sent:
             return
         self.telemetry.inc("signals_resent", sent)
         self.log.info("signals_resent", signal_ids=[s.id for s in signals[:sent][:50]], count=sent)
 
     def _first_send(self, signals: list[Signal]) -> None:
-        """Send after what a full queue refused before (the wire keeps seq order); hold the rest.
-
-        The queue fills while the executor is down or far behind: what it refuses
-        stays in the outbox, held, and goes first once it has room.
-        """
+        """What a full queue (executor down or far behind) refused goes first; then ``signals``."""
         outbox = self.outbox
-        outbox.hold(s.seq for s in signals)
-        held = outbox.holding  # the rest of the batch: at or below the ack (see `Outbox.add`)
-        batch = outbox.held() + [s for s in signals if s.seq not in outbox]
-        sent = self._signals.send_many(batch) if batch else 0  # back to back: one I/O wake-up
-        outbox.release(min(sent, held), time.monotonic())
-        if sent < len(batch):
-            self.telemetry.inc("signals_held_back", min(len(signals), len(batch) - sent))
-            self._queue_full(first_signal_id=batch[sent].id, count=len(batch) - sent)
+        while outbox.holding:  # in chunks: a long outage may hold thousands
+            batch = outbox.held(MAX_MESSAGES_PER_STEP)
+            sent = self._signals.send_many(batch)
+            outbox.release(sent, time.monotonic())
+            if sent < len(batch):
+                self._hold(signals)  # behind them
+                return
+        sent = self._signals.send_many(signals) if signals else 0  # back to back: one wake-up
+        self._hold(signals[sent:])
+
+    def _hold(self, refused: list[Signal]) -> None:
+        if refused:
+            self.telemetry.inc("signals_held_back", self.outbox.hold(s.seq for s in refused))
+            self._queue_full(first_signal_id=refused[0].id, count=len(refused))
 
     def _finish_when_delivered(self, now: float) -> None:
         """After end-of-stream: re-send it until the executor echoes it (it has all before it).
@@ -329,8 +330,7 @@ class StrategyRunner(Runner):
                 self._log_sent()
             now = time.monotonic()
             self._resend(self.outbox.due(now))
-            if self.outbox.holding:
-                self._first_send([])
+            self._first_send([])  # what a full queue held, if anything
             if now >= self._next_hb:  # a wait is not a hang
                 self.send_heartbeat()
                 self._next_hb = now + self._hb_interval

@@ -325,19 +325,33 @@ def test_held_items_go_first_in_order_and_only_then_wait_for_their_ack():
     o: Outbox[str] = Outbox(resend_after_s=1.0)
     for s in (1, 2, 3):
         o.add(s, f"i{s}", 0.0, saved=f"S{s}".encode())
-    o.hold([2, 3])
-    assert o.holding == 2 and o.held() == ["i2", "i3"]
+    assert o.hold([2, 3]) == 2 and o.hold([3]) == 0  # counted once
+    assert o.holding == 2 and o.held(10) == ["i2", "i3"]
     assert o.due(5.0) == ["i1"]  # only the one that went
     o.add(4, "i4", 5.0)
     o.hold([4])
-    assert o.held() == ["i2", "i3", "i4"]  # a later first send waits behind them
+    assert o.held(10) == ["i2", "i3", "i4"]  # a later first send waits behind them
+    assert o.held(2) == ["i2", "i3"]
     o.release(2, 6.0)  # the queue took two
-    assert o.held() == ["i4"]
+    assert o.held(10) == ["i4"]
     assert o.due(6.9) == [] and o.due(7.0) == ["i1", "i2", "i3"]  # i1 waited 2 s
     assert o.saved() == [b"S1", b"S2", b"S3", b""]  # what a save writes, whatever is held
     assert o.everything(8.0) == ["i1", "i2", "i3"]  # a restarted receiver: the held go first
     o.on_ack(4)
     assert len(o) == 0 and o.holding == 0
+
+
+def test_a_refused_re_send_is_held_in_seq_order_and_its_wait_does_not_grow():
+    o: Outbox[str] = Outbox(resend_after_s=1.0)
+    for s in (1, 2, 3):
+        o.add(s, f"i{s}", 0.0)
+    o.hold([3])  # a first send refused
+    assert o.due(1.0) == ["i1", "i2"]  # their re-sends: refused too
+    o.hold([1, 2])
+    assert o.held(10) == ["i1", "i2", "i3"]  # in seq order, whatever came first
+    assert o.due(100.0) == []  # held: never "due" while the queue is full
+    o.release(3, 100.0)  # the queue has room again
+    assert o.due(100.9) == [] and o.due(101.0) == ["i1", "i2", "i3"]  # the first wait, not 2 s
 
 
 def test_an_item_added_later_is_due_on_time_whatever_was_due_before():

@@ -67,19 +67,23 @@ def test_both_slots_corrupt_is_an_error_not_a_fresh_start(tmp_path):
 def test_a_synced_store_has_each_save_on_disk_before_it_returns(tmp_path, monkeypatch):
     """With ``sync`` (a real venue's orders), each save's slot file is fdatasync'ed."""
     synced: list[str] = []
-    fdatasync = os.fdatasync
+    fdatasync, fsync = os.fdatasync, os.fsync
 
-    def record(fd: int) -> None:
-        synced.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
-        fdatasync(fd)
+    def record(real):
+        def call(fd: int) -> None:
+            synced.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+            real(fd)
 
-    monkeypatch.setattr(os, "fdatasync", record)
+        return call
+
+    monkeypatch.setattr(os, "fdatasync", record(fdatasync))
+    monkeypatch.setattr(os, "fsync", record(fsync))  # the folder: the new files' names
     plain = FileStateStore(tmp_path / "plain")
     plain.save("s", {"seq": 1})
     assert synced == []
     store = FileStateStore(tmp_path / "synced", sync=True)
     store.save("s", {"seq": 1})
     store.save("s", {"seq": 2})
-    assert synced == ["s.state.1", "s.state.0"]
+    assert synced == ["synced", "s.state.1", "s.state.0"]
     store.close()
     assert FileStateStore(tmp_path / "synced").load("s") == {"seq": 2}

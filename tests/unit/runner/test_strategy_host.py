@@ -195,6 +195,24 @@ def test_a_full_queue_never_blocks_and_what_it_refused_goes_first_in_seq_order(t
     assert [s.id for s in again.sent()] == ["sr:1", "sr:2"]
 
 
+def test_a_re_send_a_full_queue_refused_goes_as_soon_as_there_is_room(tmp_path):
+    """The executor stopped reading (no restart to see): not 30 s later, after a gap alert."""
+    host = Host(tmp_path, resend_after_s=0.05)
+    queue = host.runner._signals = FullQueue(host.signals, "sr")
+    host.send_ticks([101.0, 100.0, 100.5])  # entry: sr:1, sent
+    assert [s.id for s in host.sent()] == ["sr:1"]
+    queue.room = 0
+    for _ in range(4):  # unacknowledged: due again and again, refused each time
+        time.sleep(0.06)
+        host.runner.step(0)
+    assert host.runner.outbox.holding == 1 and host.sent() == []
+    host.send_ticks([101.6], 4)  # take-profit: sr:2, behind sr:1
+    assert host.runner.telemetry.get("signals_held_back") == 2
+    queue.room = None
+    host.runner.step(0)
+    assert [s.id for s in host.sent()] == ["sr:1", "sr:2"]
+
+
 def test_a_restarted_strategy_resends_what_was_never_acked_before_anything_new(tmp_path):
     host = Host(tmp_path)
     host.send_ticks([101.0, 100.0, 100.5])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,9 +28,10 @@ class Outbox(Generic[T]):
     is down is not sent the whole outbox every second (its queue would fill).
     One that restarts is sent everything at once (`everything`); waits start over.
 
-    An item whose first send a full queue refused is held (`hold`): it goes
-    before any later first send, in seq order, once there is room (`held`,
-    `release`), so a receiver that is only slow still gets them in order.
+    An item a full queue refused is held (`hold`): not sent, so its wait does
+    not grow; it goes before any later first send, in seq order, once there is
+    room (`held`, `release`), so a receiver that was only slow or away gets
+    them in order, without a gap to give up on.
     """
 
     def __init__(self, resend_after_s: float, max_resend_after_s: float = 30.0) -> None:
@@ -111,22 +113,28 @@ class Outbox(Generic[T]):
         self._next_due = now + self.resend_after_s if out else math.inf
         return out
 
-    def hold(self, seqs: Iterable[int]) -> None:
-        """These were never sent (a full queue): out of `due`, first in `held`."""
+    def hold(self, seqs: Iterable[int]) -> int:
+        """These were not sent (a full queue): out of `due`, in `held`; returns how many new."""
+        new = 0
         for s in seqs:
             p = self._items.get(s)
             if p is not None and not p.held:
                 p.held = True
-                self._held.append(s)
+                if self._held and s < self._held[-1]:
+                    bisect.insort(self._held, s)  # a re-send refused: kept in seq order
+                else:
+                    self._held.append(s)
+                new += 1
+        return new
 
     @property
     def holding(self) -> int:
         """How many items are held."""
         return len(self._held)
 
-    def held(self) -> list[T]:
-        """The held items, in seq order: to send before anything new."""
-        return [self._items[s].item for s in self._held]
+    def held(self, limit: int) -> list[T]:
+        """The first ``limit`` held items, in seq order: to send before anything new."""
+        return [self._items[s].item for s in self._held[:limit]]
 
     def release(self, n: int, now: float) -> None:
         """The first ``n`` held items were sent at ``now``: each waits from the start."""

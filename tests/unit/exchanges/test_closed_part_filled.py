@@ -1,0 +1,28 @@
+"""A ccxt "closed" order with less filled than its amount: ended by the venue, whatever its size."""
+
+from __future__ import annotations
+
+import pytest
+
+from workbench.domain.model import Fill, OrderStatus, Side
+from workbench.exchanges.broker import _snapshot
+from workbench.exchanges.venue_orders import VenueOrder
+
+
+def order(qty: float, filled: float) -> VenueOrder:
+    return VenueOrder("c1", "v1", "USD/JPY", "buy", qty, 0.0, "closed", filled, 86.7, 1)
+
+
+@pytest.mark.parametrize("qty", [1.0, 0.3, 1e9, 123456789.123])
+def test_a_whole_fill_whose_float_sum_is_a_hair_short_is_filled(qty):
+    filled = qty * (1 - 4e-16)  # trades summed in floats: a few ulps short at most
+    assert _snapshot(order(qty, filled), []).status is OrderStatus.FILLED
+
+
+def test_a_part_fill_the_venue_closed_is_expired_once_its_trades_are_listed():
+    snap = _snapshot(order(1e9, 4e8), [])
+    assert snap.status is OrderStatus.FILLED  # no trades listed yet: proves nothing
+    trade = Fill("T1", "", "", "USD/JPY", Side.BUY, 4e8, 86.7, 1)
+    snap = _snapshot(order(1e9, 4e8), [trade])
+    assert snap.status is OrderStatus.EXPIRED
+    assert snap.reason == "closed by the venue with 4e+08 of 1e+09 filled"
