@@ -3,8 +3,8 @@
 The strategy's signals queue (ZeroMQ PUSH, 10,000 messages) fills while the
 executor is away. A sender that waited for room there would stop the strategy:
 no ticks, no heartbeats, and a restart as hung, again and again. What a full
-queue refuses waits in the strategy's durable outbox instead, sent again ever
-less often until the executor is back.
+queue refuses is held in the strategy's durable outbox instead, and goes
+first, in seq order, once the queue has room.
 """
 
 from __future__ import annotations
@@ -63,15 +63,17 @@ def test_a_full_queue_takes_what_fits_and_the_rest_keeps_its_seqs(tmp_path):
         assert not worker.is_alive(), "a send waited for room in the full queue"
         taken, one = counts
         assert 0 < taken < 20 and one is False
+        assert sender.send_many([signal(s) for s in range(21, 31)]) == 0  # still full
         assert tele.get("signals_msgs_out") == taken
         pull = ctx.socket(zmq.PULL)
         pull.bind(cfg.bus.signals_address)  # the executor is back
         got = [codec.decode(pull.recv_multipart()) for _ in range(taken)]
         assert [e.payload.seq for e in got] == list(range(1, taken + 1))
-        assert sender.send_many([signal(taken + 1)]) == 1
-        assert pull.poll(5000)
-        late = codec.decode(pull.recv_multipart())
-        assert (late.payload.seq, late.seq) == (taken + 1, taken + 1)  # no gap in the stream
+        assert sender.send_many([signal(taken + 1), signal(taken + 2)]) == 2
+        for n in (taken + 1, taken + 2):
+            assert pull.poll(5000)
+            late = codec.decode(pull.recv_multipart())
+            assert (late.payload.seq, late.seq) == (n, n)  # no gap in the stream
     finally:
         sender.close()
         if pull is not None:

@@ -95,10 +95,11 @@ def doubt_short(ex: Executor, out: Outcome) -> None:
         return
     still_open = {t.order.id: t for t in ex.open.by_client_id.values()}
     for order_id in out.short:
-        if order_id in still_open and order_id not in ex.in_doubt:
-            log.warning("order_filled_short_at_venue", order_id=order_id)
-            ex.in_doubt.append(order_id)
-            still_open[order_id].short = True
+        if order_id in still_open:
+            still_open[order_id].short = True  # in doubt already or not: this is why now
+            if order_id not in ex.in_doubt:
+                log.warning("order_filled_short_at_venue", order_id=order_id)
+                ex.in_doubt.append(order_id)
 
 
 def venue_died_with_executor(replay: bool, broker: object) -> bool:

@@ -90,6 +90,7 @@ class ZmqSender:
         self._pack = Packer()
         self._subscriptions = Subscriptions(self.sock) if socket_type == zmq.XPUB else None
         self._flags = 0 if block else zmq.NOBLOCK
+        self._full = False  # the last send found the queue full (only without ``block``)
 
     def subscribed(self, kind: str, key: str = "") -> bool:
         """Whether a message of ``kind`` and ``key`` would reach anyone (an XPUB knows)."""
@@ -110,7 +111,9 @@ class ZmqSender:
         try:
             sock.send(topic, zmq.SNDMORE | self._flags)
         except zmq.Again:
+            self._full = True
             return False  # nothing queued: the seq stays free
+        self._full = False
         sock.send(data)  # a message's first frame queued, the rest always is
         self._seqs[topic] = seq  # only now: a failed send must not look like a gap
         self._telemetry.inc(self._counter)
@@ -128,6 +131,8 @@ class ZmqSender:
             How many were sent: all, unless a full queue refused the rest
             (only without ``block``).
         """
+        if self._full and len(payloads) > 1:  # still full? found out on one encoding, not all
+            return self.send_many(payloads[:1]) and 1 + self.send_many(payloads[1:])
         seqs = self._seqs
         numbered: dict[bytes, int] = {}
         now = time.time_ns()
@@ -145,7 +150,9 @@ class ZmqSender:
                 sock.send(topic, flags)
             except zmq.Again:  # the rest keeps its seqs free, as if never sent
                 self._telemetry.inc(self._counter, i)
+                self._full = True
                 return i
+            self._full = False
             sock.send(body)
             seqs[topic] = seq  # only now: a failed send must not look like a gap
         seqs.update(numbered)

@@ -59,8 +59,9 @@ class FileStateStore:
             a, b = self._paths(key)
             flags = os.O_RDWR | os.O_CREAT
             fds = self._fds[key] = (os.open(a, flags, 0o644), os.open(b, flags, 0o644))
-            if self.sync:  # the slot files' names on disk too, before the first save counts
+            if self.sync:  # the slot files' names on disk too (and the folder's own)
                 _fsync_dir(self.folder)
+                _fsync_dir(self.folder.parent)
             if key not in self._generation:
                 self._generation[key] = self._read_best(key)[0]
         gen = self._generation[key] + 1

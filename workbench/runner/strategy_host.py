@@ -90,8 +90,7 @@ class StrategyRunner(Runner):
         self._hooks = wants_outcomes(strategy) and acks is not None
         self._outcomes = OutcomeQueue()
         self._arrived: list[OrderEvent] = []
-        self._next_hb = 0.0
-        self._queue_full = BurstLog("signals_queue_full", 5.0)
+        self._next_hb, self._queue_full = 0.0, BurstLog("signals_queue_full", 5.0)
 
     def on_start(self) -> None:
         """Restore state and outbox if an earlier run left them; what the outbox kept goes now.
@@ -177,7 +176,7 @@ class StrategyRunner(Runner):
                 # A new executor process: what the old one held in its queue is
                 # gone, so everything unacknowledged goes again now.
                 self.log.info("executor_restart_detected", unacknowledged=len(self.outbox))
-                self._resend(self.outbox.everything(time.monotonic()))
+                self._resend(self.outbox.everything(time.monotonic()))  # held too, in order
             self._executor_epoch = env.epoch
             if isinstance(p, Ack) and p.stream == self.runner_id:
                 if self.outbox.on_ack(p.upto, p.missing):
@@ -236,7 +235,7 @@ class StrategyRunner(Runner):
             self._eos = None
             self.finished = self._exit_on_eos
             return
-        if now - self._last_eos_send >= self.outbox.resend_after_s:
+        if now - self._last_eos_send >= self.outbox.resend_after_s and not self.outbox.holding:
             self._signals.send(self._eos)
             self._last_eos_send = now
 
@@ -370,7 +369,8 @@ class StrategyRunner(Runner):
             deliver(self.strategy, e)
         self._persist()
         self._eos = EndOfStream(self.runner_id, self.ticks_processed, self.last_signal_seq)
-        self._signals.send(self._eos)
+        if not self.outbox.holding:  # never ahead of held signals (`_finish_when_delivered`)
+            self._signals.send(self._eos)
         self._last_eos_send = self._eos_sent_at = time.monotonic()
         self.eos_seen = True
         self.log.info(

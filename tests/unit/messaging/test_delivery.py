@@ -336,7 +336,8 @@ def test_held_items_go_first_in_order_and_only_then_wait_for_their_ack():
     assert o.held(10) == ["i4"]
     assert o.due(6.9) == [] and o.due(7.0) == ["i1", "i2", "i3"]  # i1 waited 2 s
     assert o.saved() == [b"S1", b"S2", b"S3", b""]  # what a save writes, whatever is held
-    assert o.everything(8.0) == ["i1", "i2", "i3"]  # a restarted receiver: the held go first
+    assert o.everything(8.0) == ["i1", "i2", "i3", "i4"]  # a restarted receiver: all, in order
+    assert o.holding == 0  # the sender holds again what its queue refuses of them
     o.on_ack(4)
     assert len(o) == 0 and o.holding == 0
 
@@ -351,7 +352,19 @@ def test_a_refused_re_send_is_held_in_seq_order_and_its_wait_does_not_grow():
     assert o.held(10) == ["i1", "i2", "i3"]  # in seq order, whatever came first
     assert o.due(100.0) == []  # held: never "due" while the queue is full
     o.release(3, 100.0)  # the queue has room again
-    assert o.due(100.9) == [] and o.due(101.0) == ["i1", "i2", "i3"]  # the first wait, not 2 s
+    assert o.due(100.9) == [] and o.due(101.0) == ["i3"]  # a first send: the first wait
+    assert o.due(102.0) == ["i1", "i2"]  # re-sends: the wait they had grown to, not reset
+
+
+def test_a_refused_re_send_does_not_throw_away_its_grown_wait():
+    o: Outbox[str] = Outbox(resend_after_s=1.0, max_resend_after_s=30.0)
+    o.add(1, "i1", 0.0)
+    for t in (1.0, 3.0, 7.0, 15.0, 31.0):
+        assert o.due(t) == ["i1"]  # waits 1, 2, 4, 8, 16, then 30 s
+    assert o.due(61.0) == ["i1"]
+    o.hold([1])  # that re-send was refused
+    o.release(1, 61.01)  # and went once there was room
+    assert o.due(90.0) == [] and o.due(91.01) == ["i1"]  # 30 s on, not 1 s
 
 
 def test_an_item_added_later_is_due_on_time_whatever_was_due_before():

@@ -84,6 +84,6 @@ def test_a_synced_store_has_each_save_on_disk_before_it_returns(tmp_path, monkey
     store = FileStateStore(tmp_path / "synced", sync=True)
     store.save("s", {"seq": 1})
     store.save("s", {"seq": 2})
-    assert synced == ["synced", "s.state.1", "s.state.0"]
+    assert synced == ["synced", tmp_path.name, "s.state.1", "s.state.0"]  # folder, parent
     store.close()
     assert FileStateStore(tmp_path / "synced").load("s") == {"seq": 2}

@@ -213,6 +213,40 @@ def test_a_re_send_a_full_queue_refused_goes_as_soon_as_there_is_room(tmp_path):
     assert [s.id for s in host.sent()] == ["sr:1", "sr:2"]
 
 
+def test_end_of_stream_never_overtakes_held_signals(tmp_path):
+    """Ahead of them, it would make the executor wait out a gap for the held ones."""
+    host = Host(tmp_path, resend_after_s=0.05)
+    queue = host.runner._signals = FullQueue(host.signals, "sr")
+    queue.room = 0
+    host.send_ticks([101.0, 100.0, 100.5])  # entry: sr:1, held
+    queue.room = 1  # room for one message: the held signal's
+    host.gateway.send(EndOfStream("gateway", 3, 3))
+    host.runner.step(0)
+    assert [type(p).__name__ for p in host.sent()] == ["Signal"]
+    queue.room = None
+    time.sleep(0.06)
+    host.runner.step(0)
+    (eos,) = [p for p in host.sent() if isinstance(p, EndOfStream)]
+    assert eos.last_seq == 1
+
+
+def test_a_restarted_executor_gets_the_held_signals_first(tmp_path):
+    host = Host(tmp_path, resend_after_s=10.0)
+    queue = host.runner._signals = FullQueue(host.signals, "sr")
+    host.send_ticks([101.0, 100.0, 100.5])  # entry: sr:1, sent
+    host.executor.send(Ack("sr", 0))
+    host.runner.step(0)
+    queue.room = 0
+    host.send_ticks([101.6], 4)  # take-profit: sr:2, held
+    host.sent()
+    queue.room = None
+    host.executor = InprocSender(host.acks, "executor")  # a new process: a new epoch
+    host.executor.send(Ack("sr", 0))
+    host.runner._drain_acks()
+    assert [s.id for s in host.sent()] == ["sr:1", "sr:2"]  # everything, held too, in order
+    assert host.runner.outbox.holding == 0
+
+
 def test_a_restarted_strategy_resends_what_was_never_acked_before_anything_new(tmp_path):
     host = Host(tmp_path)
     host.send_ticks([101.0, 100.0, 100.5])

@@ -29,9 +29,9 @@ class Outbox(Generic[T]):
     One that restarts is sent everything at once (`everything`); waits start over.
 
     An item a full queue refused is held (`hold`): not sent, so its wait does
-    not grow; it goes before any later first send, in seq order, once there is
-    room (`held`, `release`), so a receiver that was only slow or away gets
-    them in order, without a gap to give up on.
+    not grow (nor is it reset); it goes before any later first send, in seq
+    order, once there is room (`held`, `release`), so a receiver that was only
+    slow or away gets them in order, without a gap to give up on.
     """
 
     def __init__(self, resend_after_s: float, max_resend_after_s: float = 30.0) -> None:
@@ -104,12 +104,12 @@ class Outbox(Generic[T]):
         return out
 
     def everything(self, now: float) -> list[T]:
-        """Every unacknowledged item in seq order (after a restart); sent now, waits reset."""
+        """Every unacknowledged item, held ones too, in seq order (after a restart); waits reset."""
         out = []
         for p in self._items.values():
-            if not p.held:  # those go first anyway (`held`)
-                p.sent_at, p.wait_s = now, self.resend_after_s
-                out.append(p.item)
+            p.held, p.sent_at, p.wait_s = False, now, self.resend_after_s
+            out.append(p.item)
+        self._held = []  # a sender holds again what the queue refuses of these
         self._next_due = now + self.resend_after_s if out else math.inf
         return out
 
@@ -137,13 +137,12 @@ class Outbox(Generic[T]):
         return [self._items[s].item for s in self._held[:limit]]
 
     def release(self, n: int, now: float) -> None:
-        """The first ``n`` held items were sent at ``now``: each waits from the start."""
+        """The first ``n`` held items were sent at ``now``; each waits as long as before."""
         for s in self._held[:n]:
             p = self._items[s]
-            p.held, p.sent_at, p.wait_s = False, now, self.resend_after_s
+            p.held, p.sent_at = False, now  # a re-send's grown wait stays grown
+            self._next_due = min(self._next_due, now + p.wait_s)
         del self._held[:n]
-        if n:
-            self._next_due = min(self._next_due, now + self.resend_after_s)
 
     def items(self) -> list[T]:
         """Unacknowledged items in seq order (to save them)."""
