@@ -146,6 +146,24 @@ def logged_signal_ids(log_file: Path) -> set[str]:
     return ids
 
 
+def journal_rows(path: Path, sql: str) -> list[tuple]:
+    """Rows of ``sql`` on the journal at ``path``, read now (the executor may be running)."""
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()
+
+
+def logged_all_journaled(log_file: Path, journal: Path) -> bool:
+    """Every signal id the strategy logged as sent is in the journal (and it logged some)."""
+    logged = logged_signal_ids(log_file)
+    journaled = {r[0] for r in journal_rows(journal, "SELECT signal_id FROM signals")}
+    return bool(logged) and logged <= journaled
+
+
 def journal_orders(cfg: WorkbenchConfig) -> dict[str, dict[str, Any]]:
     """The orders in ``cfg``'s journal by signal id, read now (the executor may be running)."""
     from workbench.execution.journal import Journal

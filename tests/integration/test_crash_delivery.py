@@ -10,12 +10,17 @@ from __future__ import annotations
 import itertools
 import os
 import signal
-import sqlite3
 import time
 from pathlib import Path
 
 import pytest
-from helpers import logged_signal_ids, make_config, wait_until
+from helpers import (
+    journal_rows,
+    logged_all_journaled,
+    logged_signal_ids,
+    make_config,
+    wait_until,
+)
 
 from workbench.marketdata import synth_ticks, write_ticks
 from workbench.replays.session import load_replay_ticks, run_fast
@@ -82,14 +87,6 @@ def storm(sup: Supervisor, kills: int, interval_s: float, done=lambda: False) ->
     return killed
 
 
-def journal_rows(path: Path, sql: str) -> list[tuple]:
-    db = sqlite3.connect(path)
-    try:
-        return db.execute(sql).fetchall()
-    finally:
-        db.close()
-
-
 def test_sigkills_over_every_role_in_a_wire_replay_change_no_fill(tmp_path):
     table = synth_ticks("ABC", 60_000, 3)
     data = write_ticks(table, tmp_path / "ticks.parquet")
@@ -144,14 +141,8 @@ def test_sigkills_over_every_role_in_a_live_session_lose_and_double_no_order(tmp
         wait_until(lambda: all(s["state"] == "running" for s in sup.status()), 20, "all running")
         time.sleep(1.0)  # signals of the last seconds on their way
 
-        def delivered() -> bool:
-            logged = logged_signal_ids(log_file)
-            journaled = {
-                r[0] for r in journal_rows(cfg.journal_path(), "SELECT signal_id FROM signals")
-            }
-            return bool(logged) and logged <= journaled
-
-        wait_until(delivered, 20, "every logged signal in the journal")
+        jp = cfg.journal_path()
+        wait_until(lambda: logged_all_journaled(log_file, jp), 20, "all logged signals journaled")
         sup.stop_runner("sr")  # no new signals while we look
         sup.stop_runner("gateway")
         time.sleep(1.5)  # the executor drains what is in flight

@@ -9,14 +9,18 @@ first, in seq order, once the queue has room.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import zmq
-from helpers import logged_signal_ids, make_config, wait_until
+from helpers import (
+    journal_rows,
+    logged_all_journaled,
+    logged_signal_ids,
+    make_config,
+    wait_until,
+)
 
 from workbench.domain.model import Side, Signal
 from workbench.messaging import codec
@@ -101,14 +105,6 @@ def always_armed() -> list[dict]:
     ]
 
 
-def journal_rows(path: Path, sql: str) -> list[tuple]:
-    db = sqlite3.connect(path)
-    try:
-        return db.execute(sql).fetchall()
-    finally:
-        db.close()
-
-
 def test_a_strategy_trades_through_an_executor_outage_and_every_signal_lands_once(tmp_path):
     cfg = make_config(
         tmp_path,
@@ -141,14 +137,8 @@ def test_a_strategy_trades_through_an_executor_outage_and_every_signal_lands_onc
         assert during.counters.get("signals_held_back", 0) > 0  # the queue did fill
         sup.start_runner("executor")
 
-        def delivered() -> bool:
-            logged = logged_signal_ids(log_file)
-            journaled = {
-                r[0] for r in journal_rows(cfg.journal_path(), "SELECT signal_id FROM signals")
-            }
-            return bool(logged) and logged <= journaled
-
-        wait_until(delivered, 60, "every logged signal in the journal")
+        jp = cfg.journal_path()
+        wait_until(lambda: logged_all_journaled(log_file, jp), 60, "all logged signals journaled")
         sup.stop_runner("sr")
         sup.stop_runner("gateway")
         time.sleep(1.0)  # the executor drains what is in flight
