@@ -120,10 +120,7 @@ class Outbox(Generic[T]):
             p = self._items.get(s)
             if p is not None and not p.held:
                 p.held = True
-                if self._held and s < self._held[-1]:
-                    bisect.insort(self._held, s)  # a re-send refused: kept in seq order
-                else:
-                    self._held.append(s)
+                bisect.insort(self._held, s)  # a refused re-send may be older than the rest
                 new += 1
         return new
 
