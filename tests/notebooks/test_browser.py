@@ -211,36 +211,74 @@ def _chart_state(page: Any) -> dict[str, Any]:
     )
 
 
+CODE_CELLS = "Array.from(document.querySelectorAll('.jp-Notebook .jp-CodeCell'))"
+CLEARED = """() => {
+    const cells = CELLS;
+    return cells.length > 0 && cells.every((c) => {
+        const p = c.querySelector('.jp-InputPrompt');
+        return !/[0-9*]/.test(p ? p.innerText : '') && !c.querySelector('.jp-OutputArea-output');
+    });
+}""".replace("CELLS", CODE_CELLS)
+RUN_STATE = """() => {
+    const prompts = CELLS.map((c) => (c.querySelector('.jp-InputPrompt') || {}).innerText || '');
+    if (/[0-9]/.test(prompts[0])) return 'executed';
+    return prompts.some((p) => p.includes('*')) ? 'queued' : 'idle';
+}""".replace("CELLS", CODE_CELLS)
+"""The first code cell ran (its prompt has a number), some cell waits or runs (``[*]``), or
+neither: nothing was queued, or what was queued was dropped (prompts back to ``[ ]``)."""
+
+
+def _clear_all_outputs(page: Any, timeout_s: float = 30) -> None:
+    """Clear every cell's outputs and prompts, and wait until the page shows it.
+
+    The notebook is committed with its outputs. On a loaded machine a menu
+    click can land before the notebook takes commands, or take effect late:
+    asked again until every prompt is empty and no output is left.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        _menu(page, "Edit", "Clear Outputs of All Cells")
+        with contextlib.suppress(PlaywrightTimeout):  # the UI clears asynchronously
+            page.wait_for_function(CLEARED, timeout=5_000)
+            return
+    raise AssertionError(f"outputs not cleared in {timeout_s:.0f} s:\n{_notebook_state(page)}")
+
+
 def _run_all_above_the_last_cell(page: Any, attempts: int = 3) -> None:
     """Select the final ``wb.stop()`` cell and run every cell above it from the Run menu.
 
-    On a loaded machine a click can land before the notebook takes it: the last
-    cell is checked to be the active one before the menu is used, and the menu
-    is used again if no cell was queued (a queued cell shows ``[*]`` at once,
-    before the kernel answers, so nothing runs twice).
+    Returns once the first cell has run. On a loaded machine a click can land
+    before the notebook takes it, and cells queued while the kernel connection
+    is still settling can be dropped (their prompts go back to ``[ ]``, nothing
+    ran): the menu is used again then. Outputs must be cleared first
+    (`_clear_all_outputs`), so a prompt with a number is one of this run's.
     """
     last_active = """() => {
         const cells = document.querySelectorAll('.jp-Notebook .jp-Cell');
         return cells.length > 0 && cells[cells.length - 1].classList.contains('jp-mod-active');
     }"""
-    prompts = "document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')"
-    first_prompt = f"() => {prompts}[0].innerText"
-    # Queued: some cell shows [*], or the first cell's prompt changed (it ran already).
-    queued = """(before) => {
-        const prompts = Array.from(PROMPTS);
-        return prompts.some((p) => p.innerText.includes('[*]')) || prompts[0].innerText !== before;
-    }""".replace("PROMPTS", prompts)
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
     for _ in range(attempts):
         page.locator(".jp-Notebook .jp-Cell").last.click()
         page.wait_for_function(last_active, timeout=10_000)
-        before = page.evaluate(first_prompt)
         _menu(page, "Run", "Run All Above Selected Cell")
-        with contextlib.suppress(PlaywrightTimeout):  # nothing queued: use the menu again
-            page.wait_for_function(queued, arg=before, timeout=10_000)
-            return
-    raise AssertionError(f"Run All Above Selected Cell queued nothing:\n{_notebook_state(page)}")
+        clicked = time.monotonic()
+        queued = False
+        idle_since = clicked
+        while time.monotonic() - clicked < RUNNING_TIMEOUT_S:
+            state = page.evaluate(RUN_STATE)
+            now = time.monotonic()
+            if state == "executed":
+                return
+            if state == "queued":
+                queued, idle_since = True, now
+            elif now - idle_since > (2 if queued else 10):
+                break  # dropped, or never queued: use the menu again
+            page.wait_for_timeout(200)
+        else:
+            raise AssertionError(f"the first cell did not run:\n{_notebook_state(page)}")
+    raise AssertionError(f"Run All Above Selected Cell ran nothing:\n{_notebook_state(page)}")
 
 
 def _notebook_state(page: Any) -> str:
@@ -303,16 +341,7 @@ def test_dashboard_shows_running_runners_and_a_live_chart(
     page.goto(f"{lab.url}/lab/tree/{NOTEBOOK}?token={lab.token}&reset")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
     _wait_idle(page, 60)
-    stale = page.locator("text=same config: True")
-    deadline = time.monotonic() + 30
-    while stale.count() and time.monotonic() < deadline:
-        # So the outputs waited for are new. Asked again if nothing cleared: on a
-        # loaded machine a first click can come before the notebook takes commands.
-        _menu(page, "Edit", "Clear Outputs of All Cells")
-        cleared_by = time.monotonic() + 5  # the UI clears asynchronously
-        while stale.count() and time.monotonic() < cleared_by:
-            time.sleep(0.1)
-    assert stale.count() == 0
+    _clear_all_outputs(page)  # so the outputs waited for are this run's
     _run_all_above_the_last_cell(page)
     # The promote cell is the last one above the stop cell: once its output shows,
     # start, dashboard, tune and apply (which waits for the restart) have all run.
