@@ -202,11 +202,15 @@ class StrategyRunner(Runner):
             batch = outbox.held(MAX_MESSAGES_PER_STEP)
             sent = self._signals.send_many(batch)
             outbox.release(sent, time.monotonic())
+            if sent:  # a held one is logged as sent (`_log_sent`) once it went
+                self._unlogged.append((time.time_ns(), batch[:sent]))
             if sent < len(batch):
                 self._hold(signals)  # behind them
                 return
         sent = self._signals.send_many(signals) if signals else 0  # back to back: one wake-up
         self._hold(signals[sent:])
+        if sent:  # logged when next idle (`step`): in flight, the CPU is the I/O thread's
+            self._unlogged.append((time.time_ns(), signals[:sent]))
 
     def _hold(self, refused: list[Signal]) -> None:
         if refused:
@@ -347,9 +351,6 @@ class StrategyRunner(Runner):
             self.outbox.add(s.seq, s, now_mono, pack(signal_to_state(s)))
         self._persist()  # write-ahead: ids never reused, signals never lost
         self._first_send(signals)
-        # Logged when the host is next idle (`step`), not now: while the signals
-        # are in flight, this process's CPU is better left to its I/O thread.
-        self._unlogged.append((time.time_ns(), signals))
         self.signals_sent += len(signals)
         self.telemetry.inc("signals_out", len(signals))
 

@@ -195,6 +195,28 @@ def test_a_full_queue_never_blocks_and_what_it_refused_goes_first_in_seq_order(t
     assert [s.id for s in again.sent()] == ["sr:1", "sr:2"]
 
 
+def test_a_signal_a_full_queue_held_is_logged_as_sent_only_once_it_went(tmp_path):
+    """An operator reading the log during an outage must not see held signals as sent."""
+    with structlog.testing.capture_logs() as logs:
+        host = Host(tmp_path)
+        queue = host.runner._signals = FullQueue(host.signals, "sr")
+        queue.room = 1
+        host.send_ticks([101.0, 100.0, 100.5])  # entry: sr:1, sent
+        queue.room = 0
+        host.send_ticks([101.6], 4)  # take-profit: sr:2, held
+        host.runner.step(0)
+        sent = [e["signal_ids"] for e in logs if e["event"] == "signals_sent"]
+        assert sent == [["sr:1"]] and host.runner.outbox.holding == 1
+        assert [e["first_signal_id"] for e in logs if e["event"] == "signals_queue_full"] == [
+            "sr:2"
+        ]
+        queue.room = None
+        host.runner.step(0)  # room again: sr:2 goes, and is logged when the host is idle
+        host.runner.step(0)
+        sent = [e["signal_ids"] for e in logs if e["event"] == "signals_sent"]
+        assert sent == [["sr:1"], ["sr:2"]] and [s.id for s in host.sent()] == ["sr:1", "sr:2"]
+
+
 def test_a_re_send_a_full_queue_refused_goes_as_soon_as_there_is_room(tmp_path):
     """The executor stopped reading (no restart to see): not 30 s later, after a gap alert."""
     host = Host(tmp_path, resend_after_s=0.05)
