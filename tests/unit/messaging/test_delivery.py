@@ -356,6 +356,19 @@ def test_a_refused_re_send_is_held_in_seq_order_and_its_wait_does_not_grow():
     assert o.due(102.0) == ["i1", "i2"]  # re-sends: the wait they had grown to, not reset
 
 
+def test_an_ack_of_held_re_sends_keeps_the_rest_held_in_order():
+    """Refused re-sends of signals the receiver had: acked, they are no longer held."""
+    o: Outbox[str] = Outbox(resend_after_s=1.0)
+    for s in range(1, 7):
+        o.add(s, f"i{s}", 0.0)
+    assert o.due(1.0) == [f"i{s}" for s in range(1, 7)]
+    o.hold(range(1, 7))  # every re-send refused: the receiver is slow, not gone
+    assert o.on_ack(4, missing=[(2, 2)]) == 3  # 1, 3 and 4 arrived; 2 is asked for again
+    assert o.holding == 3 and o.held(10) == ["i2", "i5", "i6"]
+    o.release(1, 2.0)
+    assert o.held(10) == ["i5", "i6"] and o.on_ack(6) == 3 and o.holding == 0 and len(o) == 0
+
+
 def test_a_refused_re_send_does_not_throw_away_its_grown_wait():
     o: Outbox[str] = Outbox(resend_after_s=1.0, max_resend_after_s=30.0)
     o.add(1, "i1", 0.0)

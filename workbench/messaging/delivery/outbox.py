@@ -69,7 +69,7 @@ class Outbox(Generic[T]):
             return 0
         self.acked = upto
         keep = tuple(missing)
-        gone = 0
+        gone = held = 0
         for s in list(self._items):  # in seq order: stop at the first one kept
             if s > upto:
                 break
@@ -78,9 +78,10 @@ class Outbox(Generic[T]):
                 p.wait_s = self.resend_after_s
                 self._next_due = min(self._next_due, p.sent_at + p.wait_s)
                 continue
-            if self._items.pop(s).held:
-                self._held.remove(s)
+            held += self._items.pop(s).held
             gone += 1
+        if held:  # one pass, not a list removal each (an outage may hold thousands)
+            self._held = [s for s in self._held if s in self._items]
         return gone
 
     def __contains__(self, seq: int) -> bool:
