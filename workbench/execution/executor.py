@@ -103,14 +103,12 @@ class Executor:
         quotes = {s: Quote(p, t) for s, (p, t) in marks.items()}
         self.engine.market, self.engine.restored = (quotes, {}) if replay else ({}, quotes)
         self.marks_saved: dict[str, Quote] = {}  # what `save_marks` journaled last
-        saved = journal.trading_state()
+        saved, self.state_reason = journal.trading_state(), ""
         if saved is not None:
             self.engine.state = TradingState(saved[0])
             self.state_reason = saved[1]
             if self.engine.state is not TradingState.ACTIVE:
                 log.warning("trading_state_restored", state=saved[0], reason=saved[1])
-        else:
-            self.state_reason = ""
         self.portfolio = Portfolio()
         for f in journal.fills():
             self.portfolio.apply(f)
@@ -146,10 +144,11 @@ class Executor:
     ) -> None:
         """The market moved (live: a gateway market snapshot, a symbol's newest tick).
 
-        ``seen_ns``: when the gateway sent it, in this machine's clock (the
-        risk checks judge its age by that too, not by the exchange's alone).
+        ``seen_ns``: when the gateway sent it, in this machine's clock (risk checks judge
+        age by it too); a time stamp far ahead of it is counted (``market_quotes_ahead``).
         """
-        self.engine.on_price(symbol, price, ts_ns, seen_ns)
+        if self.engine.on_price(symbol, price, ts_ns, seen_ns):  # a broken clock's
+            self.telemetry.inc("market_quotes_ahead")
         if self._market_fed:
             self.broker.on_tick(symbol, price, ts_ns, size)  # type: ignore[attr-defined]
 

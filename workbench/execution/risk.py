@@ -23,6 +23,8 @@ from workbench.config import RiskConfig
 from workbench.domain.model import Order, OrderType, Signal
 
 NS = 1_000_000_000
+AHEAD_TOLERANCE_NS = 5 * NS
+"""How far a quote's market time may be ahead of this machine's clock: beyond, a broken clock."""
 
 
 class TradingState(enum.StrEnum):
@@ -42,8 +44,8 @@ class TokenBucket:
     tokens: float = -1.0
     last_ns: int = 0
 
-    def take(self, now_ns: int) -> bool:
-        """Spend one token if there is one."""
+    def ready(self, now_ns: int) -> bool:
+        """Whether a token is there at ``now_ns`` (refilled, none spent)."""
         if self.tokens < 0:
             self.tokens, self.last_ns = self.burst, now_ns
         elif now_ns > self.last_ns:
@@ -51,7 +53,11 @@ class TokenBucket:
                 self.burst, self.tokens + (now_ns - self.last_ns) / NS * self.rate_per_s
             )
             self.last_ns = now_ns
-        if self.tokens >= 1.0:
+        return self.tokens >= 1.0
+
+    def take(self, now_ns: int) -> bool:
+        """Spend one token if there is one."""
+        if self.ready(now_ns):
             self.tokens -= 1.0
             return True
         return False
@@ -84,20 +90,29 @@ class RiskEngine:
     day: str = ""
     day_start_pnl: float = 0.0
 
-    def on_price(self, symbol: str, price: float, ts_ns: int, seen_ns: int = 0) -> None:
+    def on_price(self, symbol: str, price: float, ts_ns: int, seen_ns: int = 0) -> bool:
         """The market moved (a tick, or in replay the signal's own tick).
 
         A price that is not a positive finite number is ignored: a collar needs
         something to divide by, and a bad quote must not pass for a price.
         ``seen_ns``: live, when the gateway sent it, in this machine's clock.
+
+        Returns:
+            True if its market time was more than `AHEAD_TOLERANCE_NS` ahead of
+            ``seen_ns`` and was taken as ``seen_ns``: stamped by a broken clock,
+            it would otherwise stay "newest" and hold every real price back.
         """
         if not _positive(price):
-            return
+            return False
+        ahead = bool(seen_ns) and ts_ns > seen_ns + AHEAD_TOLERANCE_NS
+        if ahead:
+            ts_ns = seen_ns
         q = self.market.get(symbol)
         if q is None or ts_ns >= q.ts_ns:
             self.market[symbol] = Quote(price, ts_ns, seen_ns)
         elif seen_ns > q.seen_ns:  # older by the market's time, but its feed is alive
             q.seen_ns = seen_ns
+        return ahead
 
     def _bucket(self, key: str, rate: float) -> TokenBucket:
         b = self._buckets.get(key)
@@ -169,17 +184,21 @@ class RiskEngine:
             return refused
         if r.max_order_qty and order.qty > r.max_order_qty:
             return f"qty {order.qty} exceeds max_order_qty {r.max_order_qty}"
-        # A limit or stop order goes to the venue at its own price, not the signal's.
-        price = max(order.price, order.order_price)
-        if r.max_order_notional and order.qty * price > r.max_order_notional:
-            return (
-                f"notional {order.qty * price:.6g} exceeds max_order_notional "
-                f"{r.max_order_notional}"
-            )
+        quote = self.market.get(order.symbol)
+        if r.max_order_notional:
+            # A limit or stop order goes to the venue at its own price, not the signal's;
+            # a market or stop order trades at the market's, whatever the signal said.
+            if quote is None and order.order_type is not OrderType.LIMIT:
+                return f"no market price for {order.symbol} to check max_order_notional against"
+            price = max(order.price, order.order_price, quote.price if quote else 0.0)
+            if order.qty * price > r.max_order_notional:
+                return (
+                    f"notional {order.qty * price:.6g} exceeds max_order_notional "
+                    f"{r.max_order_notional}"
+                )
         limited = self._limit_refuses(order, position, working)
         if limited:
             return limited
-        quote = self.market.get(order.symbol)
         if r.price_collar_pct:
             if quote is None:
                 return f"no market price for {order.symbol} to check price_collar_pct against"
@@ -198,12 +217,18 @@ class RiskEngine:
             stale = _staleness(quote, order.symbol, now_ns, r.stale_market_data_s)
             if stale:
                 return stale
-        if r.max_orders_per_s and not self._bucket(strategy_id, r.max_orders_per_s).take(now_ns):
-            return f"{strategy_id} over max_orders_per_s {r.max_orders_per_s}"
-        if r.max_orders_per_s_total and not self._bucket("*", r.max_orders_per_s_total).take(
-            now_ns
-        ):
-            return f"over max_orders_per_s_total {r.max_orders_per_s_total}"
+        buckets = []  # a token is spent only from buckets that all have one
+        if r.max_orders_per_s:
+            bucket = self._bucket(strategy_id, r.max_orders_per_s)
+            buckets.append((bucket, f"{strategy_id} over max_orders_per_s {r.max_orders_per_s}"))
+        if r.max_orders_per_s_total:
+            bucket = self._bucket("*", r.max_orders_per_s_total)
+            buckets.append((bucket, f"over max_orders_per_s_total {r.max_orders_per_s_total}"))
+        for bucket, why in buckets:
+            if not bucket.ready(now_ns):
+                return why
+        for bucket, _ in buckets:
+            bucket.take(now_ns)
         return ""
 
     def daily_loss_breached(self, total_pnl: float, now_ns: int) -> bool:
@@ -230,6 +255,11 @@ def _staleness(quote: Quote | None, symbol: str, now_ns: int, limit_s: float) ->
     """
     if quote is None:
         return f"no market data for {symbol} (stale_market_data_s)"
+    if quote.ts_ns > now_ns + AHEAD_TOLERANCE_NS:
+        return (
+            f"market data stamped {(quote.ts_ns - now_ns) / NS:.3g} s ahead of this machine's "
+            "clock (stale_market_data_s cannot judge it)"
+        )
     age_s = (now_ns - quote.ts_ns) / NS
     seen_s = (now_ns - quote.seen_ns) / NS if quote.seen_ns else age_s
     if seen_s > limit_s:
@@ -245,7 +275,7 @@ def _staleness(quote: Quote | None, symbol: str, now_ns: int, limit_s: float) ->
 
 def utc_day(now_ns: int) -> str:
     """The UTC date of ``now_ns``, as the daily loss limit counts days."""
-    return dt.datetime.fromtimestamp(now_ns / NS, dt.UTC).strftime("%Y-%m-%d")
+    return dt.datetime.fromtimestamp(now_ns // NS, dt.UTC).strftime("%Y-%m-%d")
 
 
 def _bad_numbers(order: Order) -> str:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import pytest
 
 from workbench.config import RiskConfig
 from workbench.domain.model import Order, OrderType, Side
-from workbench.execution.risk import NS, RiskEngine, TokenBucket, TradingState
+from workbench.execution.risk import NS, RiskEngine, TokenBucket, TradingState, utc_day
 
 T0 = 1_700_000_000 * NS  # 2023-11-14 22:13:20 UTC
 
@@ -38,9 +39,28 @@ def test_order_over_max_order_qty_is_rejected_naming_the_limit():
 
 def test_order_over_max_order_notional_is_rejected_naming_the_limit():
     e = engine(max_order_notional=1000)
+    e.on_price("ABC", 99.0, T0)
     assert e.check(order(qty=10, price=100), "s", 0, T0) == ""
     reason = e.check(order(qty=10, price=100.5), "s", 0, T0)
     assert "max_order_notional" in reason and "1005" in reason
+
+
+def test_a_market_order_s_notional_is_valued_at_the_market_not_the_signal_s_price():
+    """A wrong or stale signal price must not carry an order past the limit."""
+    e = engine(max_order_notional=10_000)
+    e.on_price("ABC", 100.0, T0)
+    reason = e.check(order(qty=1000, price=1.0), "s", 0, T0)  # really ~100,000
+    assert "max_order_notional" in reason and "100000" in reason
+    assert e.check(order(qty=99, price=1.0), "s", 0, T0) == ""
+
+
+def test_without_a_market_price_only_a_limit_order_s_notional_can_be_checked():
+    e = engine(max_order_notional=10_000)
+    reason = e.check(order(qty=1, price=1.0), "s", 0, T0)
+    assert reason == "no market price for ABC to check max_order_notional against"
+    limit = Order("O-1", "s:1", "ABC", Side.BUY, 50, 1.0, T0, OrderType.LIMIT, 100.0)
+    assert e.check(limit, "s", 0, T0) == ""  # at most 50 x 100 at the venue
+    assert "max_order_notional" in e.check(replace(limit, qty=101), "s", 0, T0)
 
 
 def test_order_that_would_push_the_position_over_max_position_qty_is_rejected():
@@ -137,10 +157,29 @@ def test_an_older_price_keeps_the_newer_one_but_says_the_feed_is_alive():
     # Trades and bid/ask arrive out of the exchange's order: the newer price stays,
     # and the later arrival still counts as news from the symbol's market.
     e = engine(stale_market_data_s=2)
-    e.on_price("ABC", 100.0, T0 + 30 * NS, seen_ns=T0)
-    e.on_price("ABC", 99.0, T0 + 29 * NS, seen_ns=T0 + 5 * NS)
+    e.on_price("ABC", 100.0, T0 + 5 * NS, seen_ns=T0 + NS)  # the exchange's clock 4 s ahead
+    e.on_price("ABC", 99.0, T0 + 4 * NS, seen_ns=T0 + 5 * NS)
     assert e.market["ABC"].price == 100.0
     assert e.check(order(), "s", 0, T0 + 6 * NS) == ""
+
+
+def test_a_price_stamped_far_in_the_future_does_not_hold_the_real_ones_back():
+    """One tick from a broken clock must not freeze the collar, the staleness and the loss."""
+    e = engine(stale_market_data_s=2, price_collar_pct=5)
+    assert e.on_price("ABC", 100.0, T0 + 3600 * NS, seen_ns=T0) is True  # taken as seen at T0
+    assert e.on_price("ABC", 10.0, T0 + NS, seen_ns=T0 + NS) is False
+    assert e.market["ABC"].price == 10.0
+    assert "price_collar_pct" in e.check(order(price=100.0), "s", 0, T0 + NS)
+    assert e.check(order(price=10.0), "s", 0, T0 + NS) == ""
+
+
+def test_a_price_stamped_ahead_of_this_machine_s_clock_is_not_called_fresh():
+    e = engine(stale_market_data_s=2)
+    e.on_price("ABC", 100.0, T0 + 60 * NS)  # no time seen to judge it by at intake
+    reason = e.check(order(), "s", 0, T0)
+    assert "60 s ahead of this machine's clock" in reason
+    e.on_price("ABC", 100.0, T0 + 60 * NS + 4 * NS, seen_ns=T0 + 60 * NS)  # within tolerance
+    assert e.check(order(), "s", 0, T0 + 60 * NS) == ""
 
 
 def test_stale_market_data_without_any_tick_rejects():
@@ -215,6 +254,13 @@ def test_an_order_rejected_by_another_limit_spends_no_rate_token():
     e = engine(max_orders_per_s=1, max_order_qty=1)
     assert e.check(order(qty=2), "a", 0, T0) != ""
     assert e.check(order(qty=1), "a", 0, T0) == ""
+
+
+def test_an_order_the_overall_rate_refuses_spends_no_token_of_its_strategy():
+    e = engine(max_orders_per_s=1, max_orders_per_s_total=2)
+    assert e.check(order(), "b", 0, T0) == "" and e.check(order(), "c", 0, T0) == ""
+    assert "max_orders_per_s_total" in e.check(order(), "a", 0, T0)
+    assert e.check(order(), "a", 0, T0 + NS // 2) == ""  # a's own token is still there
 
 
 def test_zero_disables_every_limit():
@@ -299,6 +345,11 @@ def test_daily_loss_records_the_days_start_on_its_first_call():
     assert e.daily_loss_breached(-50.0, utc_ns(2024, 3, 1, 12)) is False  # exactly -100
     assert e.day_start_pnl == 50.0
     assert e.daily_loss_breached(-50.01, utc_ns(2024, 3, 1, 23, 59)) is True
+
+
+def test_the_last_nanoseconds_before_midnight_belong_to_their_own_day():
+    midnight = utc_ns(2024, 3, 2)
+    assert utc_day(midnight - 200) == "2024-03-01" and utc_day(midnight) == "2024-03-02"
 
 
 def test_a_new_utc_day_resets_the_start():
@@ -398,3 +449,26 @@ def test_reducing_takes_an_order_that_closes_a_position_but_for_a_floats_drift()
     assert e.state_refuses(order(0.3, Side.SELL), drifted) == ""
     assert "would not reduce" in e.state_refuses(order(0.31, Side.SELL), drifted)
     assert "would not reduce" in e.state_refuses(order(0.3, Side.BUY), drifted)
+
+
+def test_a_tick_from_a_broken_clock_neither_freezes_the_executor_s_market_nor_its_loss_limit():
+    """Long 10 at 100, one tick stamped an hour ahead, then the real market falls to 10."""
+    import time
+
+    from workbench.domain.model import Signal
+    from workbench.execution.executor import Executor, make_breaker
+    from workbench.execution.journal import Journal
+    from workbench.execution.simulator import SimulatedBroker
+    from workbench.telemetry import Telemetry
+
+    risk = RiskConfig(max_daily_loss=100, stale_market_data_s=5, price_collar_pct=5)
+    ex = Executor(SimulatedBroker(), Journal(":memory:"), risk, make_breaker(3, 60), Telemetry())
+    now = time.time_ns()
+    ex.on_tick("ABC", 100.0, now, seen_ns=now)
+    ex.on_signal(Signal("s:1", "s", 1, "ABC", Side.BUY, 10, 100.0, now))
+    ex.on_tick("ABC", 100.0, now + 3600 * NS, seen_ns=now)
+    later = time.time_ns()
+    ex.on_tick("ABC", 10.0, later, seen_ns=later)
+    ex.check_daily_loss()
+    assert ex.engine.market["ABC"].price == 10.0 and ex.trading_state is TradingState.HALTED
+    assert ex.telemetry.get("market_quotes_ahead") == 1
