@@ -161,6 +161,9 @@ class SimulatedBroker:
         if not waiting:
             return
         for vo in list(waiting):
+            if not vo.open:  # cancelled since: it never fills
+                waiting.remove(vo)
+                continue
             if not vo.arrived:
                 if ts_ns < vo.arrival_ns:
                     continue

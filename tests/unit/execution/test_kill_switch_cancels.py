@@ -62,6 +62,19 @@ def test_resume_does_not_place_cancelled_orders_again():
     assert h.ex.broker.open_orders() == []  # type: ignore[attr-defined]
     assert statuses(h)["s:2"] == statuses(h)["s:3"] == "CANCELLED"
     assert h.ex.portfolio.position("ABC") == 1.0
+    # Nor did the venue fill them after all (reconciliation would find it, too late).
+    assert h.ex.broker.positions() == {"ABC": 1.0}  # type: ignore[attr-defined]
+    assert h.ex.reconcile() == []
+
+
+def test_a_cancelled_limit_order_never_fills_at_the_simulator_on_later_ticks():
+    h = Harness(Journal(":memory:"))
+    h.ex.on_signal(order_sig(1))  # a market buy: filled
+    h.ex.on_signal(order_sig(2, otype=OrderType.LIMIT, oprice=95.0))  # rests
+    h.ex.halt("stop")  # cancels it
+    h.ex.on_tick("ABC", 80.0, DAY + 10 * NS)  # trades through 95
+    assert h.ex.broker.positions() == {"ABC": 1.0}  # type: ignore[attr-defined]
+    assert statuses(h)["s:2"] == "CANCELLED" and h.ex.reconcile() == []
 
 
 def test_flatten_cancels_resting_orders_before_it_closes_positions():
@@ -72,6 +85,7 @@ def test_flatten_cancels_resting_orders_before_it_closes_positions():
     assert [(f.side, f.qty, f.price) for f in fills] == [(Side.SELL, 1.0, 101.0)]
     h.ex.on_tick("ABC", 80.0, DAY + 11 * NS)  # the cancelled orders can no longer fill
     assert h.ex.poll() == [] and h.ex.portfolio.position("ABC") == 0.0
+    assert h.ex.broker.positions() == {"ABC": 0.0}  # type: ignore[attr-defined]
     assert statuses(h)["s:2"] == statuses(h)["s:3"] == "CANCELLED"
 
 
