@@ -153,26 +153,28 @@ class OrderState:
         st = report.status
         if self.status.terminal:
             raise LifecycleError(f"{self.client_order_id}: {st} after {self.status}")
+        eps = _EPS * max(1.0, self.qty)  # float sums of a venue's decimal fills: relative
+        f = report.fill
         if st in (OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED):
-            f = report.fill
             if f is None or f.qty <= 0:
                 raise LifecycleError(f"{self.client_order_id}: {st} without a fill")
+        elif st not in (OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.REJECTED):
+            raise LifecycleError(f"{self.client_order_id}: {st} is not an execution report")
+        elif f is not None and f.qty <= 0:
+            raise LifecycleError(f"{self.client_order_id}: {st} with an empty fill")
+        if f is not None:  # a close may carry its last fill: counted and checked as any fill
             filled = self.filled_qty + f.qty
-            if filled > self.qty + _EPS:
+            if filled > self.qty + eps:
                 raise LifecycleError(
                     f"{self.client_order_id}: fills of {filled} exceed the order's {self.qty}"
                 )
-            done = filled >= self.qty - _EPS
+            done = filled >= self.qty - eps
             if st is OrderStatus.FILLED and not done:
                 st = OrderStatus.PARTIALLY_FILLED  # venues report the fill, we count
-            if done:
+            if done:  # a close that came with the last fill: filled all the same
                 st = OrderStatus.FILLED
             self.filled_qty = filled
             self.fees += f.fee
-        elif st in (OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.REJECTED):
-            pass
-        else:
-            raise LifecycleError(f"{self.client_order_id}: {st} is not an execution report")
         if report.venue_order_id:
             self.venue_order_id = report.venue_order_id
         self.status = st

@@ -198,13 +198,14 @@ class CcxtBroker:
     def _report(self, cid: str, k: _Known, out: list[ExecutionReport]) -> bool:
         o = k.latest
         assert o is not None
-        if o.filled > k.filled + _EPS:
+        eps = _EPS * max(1.0, abs(o.qty))  # float sums of large fills: relative
+        if o.filled > k.filled + eps:
             for f in self._new_fills(k, o.symbol):
                 k.filled += f.qty
-                done = k.filled >= o.qty - _EPS
+                done = k.filled >= o.qty - eps
                 status = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
                 out.append(ExecutionReport(cid, status, f.ts_ns, k.venue_order_id, f))
-            if o.filled > k.filled + _EPS:
+            if o.filled > k.filled + eps:
                 return False  # the trades are not listed yet
         final, reason = _STATUS.get(o.status), ""
         if _closed_part_filled(o, k.filled):  # left PARTIALLY_FILLED, it would work for ever

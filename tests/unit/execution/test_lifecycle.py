@@ -68,6 +68,37 @@ def test_a_fill_on_the_other_side_of_its_order_is_an_anomaly_never_applied():
     assert len(orders) == 1  # still open, still followed
 
 
+def test_a_venue_s_exact_decimal_fills_of_millions_of_units_fill_the_order_exactly():
+    """Float sums of 0.1-step fills miss 4.4M by more than 1e-9: the tolerance is relative."""
+    for qty, parts in [
+        (4379480.6, [389774.2, 2173899.5, 1689778.1, 124301.9, 1726.9]),  # sums over
+        (4669178.9, [235278.3, 3501235.9, 573118.0, 311448.1, 48098.6]),  # sums under
+    ]:
+        st = OrderState("c", qty)
+        st.on_ack(OrderAck("c", True, "V1"))
+        for i, q in enumerate(parts):
+            last = i == len(parts) - 1
+            status = OrderStatus.FILLED if last else OrderStatus.PARTIALLY_FILLED
+            st.on_report(ExecutionReport("c", status, 10 + i, "V1", fill("O", q, f"F{i}")))
+        assert st.status is OrderStatus.FILLED, (qty, st.filled_qty)
+    big = OrderState("c", 4379480.6)
+    with pytest.raises(LifecycleError, match="exceed"):  # a real overfill is still one
+        big.on_report(ExecutionReport("c", OrderStatus.FILLED, 1, "V1", fill("O", 4379480.7)))
+
+
+def test_a_close_that_carries_a_fill_counts_and_checks_it_as_any_fill():
+    st = OrderState("c", 2.0)
+    st.on_ack(OrderAck("c", True, "V1"))
+    with pytest.raises(LifecycleError, match="exceed"):  # 5 of an order of 2: refused whole
+        st.on_report(ExecutionReport("c", OrderStatus.EXPIRED, 2, "V1", fill("O", 5.0)))
+    assert st.status is OrderStatus.ACCEPTED and st.filled_qty == 0.0
+    last = Fill("F", "O", "s:1", "ABC", Side.BUY, 0.5, 100.0, 5, fee=0.25)
+    assert st.on_report(ExecutionReport("c", OrderStatus.EXPIRED, 3, "V1", last)) is (
+        OrderStatus.EXPIRED
+    )
+    assert (st.filled_qty, st.fees) == (0.5, 0.25)
+
+
 def test_client_order_id_is_exchange_safe_and_stable():
     cid = client_order_id("my strat/é:123456789012")
     assert cid == client_order_id("my strat/é:123456789012")
