@@ -383,7 +383,8 @@ class Executor:
             if subscribed(KIND_ORDER, oe.strategy_id):  # the strategy's outcome hooks
                 events.append(oe)
         if out.updates or out.anomalies or differences:
-            self.journal.record(list(out.updates.values()), [*out.anomalies, *differences])
+            updates, anomalies = list(out.updates.values()), [*out.anomalies, *differences]
+            self.journal.record(updates, anomalies, fills=out.fills)  # as positions took them
         for a in out.anomalies:
             self.telemetry.inc("execution_anomalies")
             log.error("execution_report_refused", **a)

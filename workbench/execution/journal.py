@@ -55,7 +55,10 @@ class JournalShortcuts:
         raise NotImplementedError
 
     def record(
-        self, updates: list[OrderUpdate], differences: Sequence[dict[str, Any]] = ()
+        self,
+        updates: list[OrderUpdate],
+        differences: Sequence[dict[str, Any]] = (),
+        fills: Sequence[Fill] | None = None,
     ) -> None:
         """Record orders' new states, their fills and reports, all at once (see `Journal`)."""
         raise NotImplementedError
@@ -207,37 +210,42 @@ class Journal(JournalShortcuts, RunStateRecords):
         return fresh
 
     def record(
-        self, updates: list[OrderUpdate], differences: Sequence[dict[str, Any]] = ()
+        self,
+        updates: list[OrderUpdate],
+        differences: Sequence[dict[str, Any]] = (),
+        fills: Sequence[Fill] | None = None,
     ) -> None:
         """Record orders' new states, their fills and reports, in one transaction.
 
         ``differences`` (reconciliation's or refused reports', each with a
         ``kind`` and optional ``order_id`` and ``symbol``) are journaled in the
         same transaction as `add_reconciliation` would: a crash keeps all or none.
+        ``fills``: the updates' fills in the order they happened (as positions
+        took them), so a restart replays them alike; default each update's in turn.
         """
         now = time.time_ns()
         db = self._db
-        fills: list[tuple] = []
+        ordered = fills if fills is not None else [f for u in updates for f in u.fills]
+        fill_rows = [
+            (
+                f.id,
+                f.order_id,
+                f.signal_id,
+                f.symbol,
+                f.side.value,
+                f.qty,
+                f.price,
+                f.ts_ns,
+                now,
+                f.fee,
+            )
+            for f in ordered
+        ]
         reports: list[tuple] = []
         rows: list[tuple] = []
         for u in updates:
             rows.append(
                 (u.status.value, u.reason, u.venue_order_id, u.filled_qty, u.fees, now, u.order_id)
-            )
-            fills.extend(
-                (
-                    f.id,
-                    f.order_id,
-                    f.signal_id,
-                    f.symbol,
-                    f.side.value,
-                    f.qty,
-                    f.price,
-                    f.ts_ns,
-                    now,
-                    f.fee,
-                )
-                for f in u.fills
             )
             for st, ts, venue_id, f, reason, source in u.reports:
                 reports.append(
@@ -253,7 +261,7 @@ class Journal(JournalShortcuts, RunStateRecords):
                 "WHERE order_id=?",
                 rows,
             )
-            db.executemany("INSERT INTO fills VALUES (?,?,?,?,?,?,?,?,?,?)", fills)
+            db.executemany("INSERT INTO fills VALUES (?,?,?,?,?,?,?,?,?,?)", fill_rows)
             db.executemany("INSERT INTO order_reports VALUES (?,?,?,?,?,?,?,?,?,?,?)", reports)
             db.executemany(
                 "INSERT INTO reconciliations VALUES (?,?,?,?,?)",

@@ -122,13 +122,20 @@ class MemoryJournal(JournalShortcuts):
         return fresh
 
     def record(
-        self, updates: list[OrderUpdate], differences: Sequence[dict[str, Any]] = ()
+        self,
+        updates: list[OrderUpdate],
+        differences: Sequence[dict[str, Any]] = (),
+        fills: Sequence[Fill] | None = None,
     ) -> None:
         """See `Journal.record`."""
         now = time.time_ns()
-        ids = [f.id for u in updates for f in u.fills]
+        ordered = fills if fills is not None else [f for u in updates for f in u.fills]
+        ids = [f.id for f in ordered]
         if len(set(ids)) < len(ids) or not self._fill_ids.isdisjoint(ids):
             raise sqlite3.IntegrityError("UNIQUE constraint failed: fills.fill_id")
+        for f in ordered:
+            self._fills.append(_as_read(f))
+            self._fill_ids.add(f.id)
         for u in updates:
             row = self._orders.get(u.order_id)
             if row is not None:
@@ -137,9 +144,6 @@ class MemoryJournal(JournalShortcuts):
                     row["venue_order_id"] = u.venue_order_id
                 row["filled_qty"], row["fees"] = float(u.filled_qty), float(u.fees)
                 row["updated_ns"] = now
-            for f in u.fills:
-                self._fills.append(_as_read(f))
-                self._fill_ids.add(f.id)
             for st, ts, venue_id, fill, reason, source in u.reports:
                 self._report(u.order_id, st.value, ts, venue_id, fill, reason, source, now)
         for d in differences:

@@ -25,9 +25,12 @@ class JournalPort(Protocol):
         ...
 
     def record(
-        self, updates: list[OrderUpdate], differences: Sequence[dict[str, Any]] = ()
+        self,
+        updates: list[OrderUpdate],
+        differences: Sequence[dict[str, Any]] = (),
+        fills: Sequence[Fill] | None = None,
     ) -> None:
-        """Record orders' new states, their fills and reports (and differences) at once."""
+        """Record orders' new states, their fills (in ``fills``' order) and reports at once."""
         ...
 
     def known_signals(self, ids: list[str]) -> dict[str, tuple]:

@@ -90,7 +90,7 @@ def run_batch(
     )  # fmt: skip
     if records is not None:
         record = journal.record
-        journal.record = lambda *a: (records.append(a), record(*a))[1]  # type: ignore[method-assign]
+        journal.record = lambda *a, **k: (records.append(a), record(*a, **k))[1]  # type: ignore[method-assign]
     strategy = InprocSender(signals_in, "sr")
     for s in signals:
         strategy.send(s)

@@ -371,3 +371,33 @@ def test_a_hung_venue_times_out_trips_the_breaker_and_leaves_orders_in_doubt(tmp
     finally:
         venue.release.set()
         ex.calls.close()
+
+
+def test_a_restart_rebuilds_the_positions_the_live_executor_had(tmp_path):
+    """Fills of several orders in one drain are journaled in the order positions took them."""
+    t, ms = 1_709_251_200_000_000_000, 1_000_000
+
+    def make() -> Executor:
+        broker = SimulatedBroker(latency_ms=1, partial_fills=True)
+        journal = Journal(tmp_path / "j.sqlite")
+        return Executor(broker, journal, RiskConfig(), make_breaker(3, 60), Telemetry())
+
+    ex = make()
+    ex.on_signals(
+        [
+            Signal("a:1", "a", 1, "ABC", Side.BUY, 2.0, 100.0, t),
+            Signal("b:1", "b", 1, "ABC", Side.SELL, 1.0, 100.0, t),
+        ]
+    )
+    ex.on_tick("ABC", 100.0, t + 2 * ms, 1.0)  # a buys 1 at 100, b sells 1 at 100
+    ex.on_tick("ABC", 110.0, t + 3 * ms, 1.0)  # a buys 1 at 110: one drain for both ticks
+    live = [(f.order_id, f.price) for f in ex.poll()]
+    assert [(f.order_id, f.price) for f in ex.journal.fills()] == live
+    before = ex.portfolio.positions["ABC"]
+    ex.journal.close()
+    after = make().portfolio.positions["ABC"]
+    assert (after.qty, after.avg_price, after.realized_pnl) == (
+        before.qty,
+        before.avg_price,
+        before.realized_pnl,
+    )
