@@ -69,7 +69,7 @@ def reconcile(ex: Executor) -> list[dict[str, Any]]:
         _order(ex, t, snap, known_fills, out, diffs)
     _venue_only_orders(ex, diffs)
     _positions(ex, out, diffs)
-    # A venue's "filled" not yet confirmed: asked again every round until it is.
+    # A venue's "filled" (or a close) whose trades are not all listed: asked again every round.
     unconfirmed = [t.order.id for t in ex.open.by_client_id.values() if t.unconfirmed]
     ex.in_doubt = unresolved + unconfirmed
     events: list[Payload] = []
@@ -196,7 +196,19 @@ def _order(
             _diff("missed_fill", t.order.id, t.order.symbol, journaled, fill_id=f.id)
             | {"qty": f.qty, "price": f.price, "fee": f.fee, "ts_ns": f.ts_ns}
         )
+    eps = 1e-9 * max(1.0, abs(t.order.qty))
+    listed = sum(f.qty for f in snap.fills)
     if snap.status.terminal and snap.status is not OrderStatus.FILLED and t.state.open:
+        if listed < snap.filled_qty - eps:  # its trades not all listed: closed, they are lost
+            seen = (snap.qty, snap.filled_qty, listed, t.state.filled_qty)
+            if seen != unconfirmed:  # named once; asked again every round (`reconcile`)
+                diffs.append(
+                    _diff("closed_fills_unlisted", t.order.id, t.order.symbol, journaled)
+                    | {"venue": snap.status.value, "venue_filled_qty": snap.filled_qty}
+                    | {"venue_fills_qty": listed, "filled_qty": t.state.filled_qty}
+                )
+            t.unconfirmed = seen
+            return
         ex.open.on_report(
             ExecutionReport(cid, snap.status, 0, snap.venue_order_id, None, snap.reason),
             out,
@@ -209,7 +221,7 @@ def _order(
         if _done_short(t, snap):
             _closed_short(ex, t, snap, out, diffs, journaled)
         else:  # the venue's record does not show it: left open, asked again (`reconcile`)
-            seen = (snap.qty, snap.filled_qty, sum(f.qty for f in snap.fills), t.state.filled_qty)
+            seen = (snap.qty, snap.filled_qty, listed, t.state.filled_qty)
             if seen != unconfirmed:  # named for the operator once, not every round
                 diffs.append(
                     _diff("filled_short_unconfirmed", t.order.id, t.order.symbol, journaled)

@@ -266,3 +266,36 @@ def test_an_order_a_journal_left_part_filled_and_closed_expires_at_start(
     assert order["reason"] == "closed by the venue with 0.4 of 1 filled"
     assert not len(ex.open) and not ex.in_doubt and ex.portfolio.position(SYMBOL) == 0.4
     assert [d["kind"] for d in ex.journal.reconciliations()] == ["missed_status"]
+
+
+def test_a_cancelled_part_filled_order_whose_trades_are_not_listed_yet_keeps_them(
+    tmp_path: Path, server: BinanceServer, executors: Callable[[Path], Executor]
+) -> None:
+    """Closed at reconciliation before its trades were listed, its fill would be lost for good."""
+    path = tmp_path / "journal.sqlite"
+    server.pause_market()
+    ex = executors(path)
+    ex.on_signals([signal(1, Side.BUY, 2.0, order_type=OrderType.LIMIT, order_price=80.0)])
+    assert poll_until(ex, "ACCEPTED")["filled_qty"] == 0.0
+    stop(ex)  # the executor stops; meanwhile half fills and the rest is cancelled
+
+    def part_fill_then_cancel() -> None:
+        (o,) = server.exchange.orders.values()
+        server.exchange.fill(o, 80.0, share=0.5)
+        server.exchange.cancel(o)
+
+    server.call(part_fill_then_cancel)
+    server.hide_trades()  # the venue's trade listing lags behind the order
+    ex = executors(path)
+    ex.reconcile()  # as at start: "canceled", 1 of 2 filled, no trade listed
+    (order,) = ex.journal.orders()
+    assert order["status"] == "ACCEPTED" and ex.in_doubt == [order["order_id"]]
+    assert [d["kind"] for d in ex.journal.reconciliations()] == ["closed_fills_unlisted"]
+    ex.reconcile()  # asked again, still unlisted: not named twice
+    assert len(ex.journal.reconciliations()) == 1
+    server.hide_trades(False)
+    ex.reconcile()
+    (order,) = ex.journal.orders()
+    assert (order["status"], order["filled_qty"]) == ("CANCELLED", 1.0)
+    assert ex.portfolio.position(SYMBOL) == 1.0 and not ex.in_doubt and not len(ex.open)
+    assert [f.qty for f in ex.journal.fills()] == [1.0]
