@@ -31,7 +31,7 @@ from workbench.execution.lifecycle import (
     rejected_event,
     signal_data,
 )
-from workbench.execution.reconcile import doubt_short, reconcile, venue_died_with_executor
+from workbench.execution.reconcile import drain_reports, reconcile, venue_died_with_executor
 from workbench.execution.risk import Quote, RiskEngine, TradingState, finite_numbers
 from workbench.messaging.codec import KIND_EVENT, KIND_ORDER, Event, Payload
 from workbench.telemetry import BurstLog, Telemetry
@@ -308,18 +308,8 @@ class Executor:
         killswitch.check_daily_loss(self, now_ns or time.time_ns())
 
     def _drain(self, out: Outcome) -> int:
-        """Apply the broker's reports to ``out``; returns how many (0 if it cannot be asked)."""
-        if not len(self.open):
-            return 0
-        try:
-            reports = self.calls(self.broker.reports)
-        except Exception as e:
-            log.error("broker_reports_failed", error=repr(e))
-            return 0
-        for r in reports:
-            self.open.on_report(r, out)
-        doubt_short(self, out)
-        return len(reports)
+        """Apply the broker's reports to ``out``; returns how many (see `drain_reports`)."""
+        return drain_reports(self, out)
 
     def _submit(self, order: Order, strategy_id: str, out: Outcome, events: list) -> None:
         self.telemetry.inc("orders_out")

@@ -86,6 +86,29 @@ def reconcile(ex: Executor) -> list[dict[str, Any]]:
     return diffs
 
 
+def drain_reports(ex: Executor, out: Outcome) -> int:
+    """Apply the broker's reports to ``out``; returns how many (0 if it cannot be asked).
+
+    If they cannot be had, what the broker took from the venue meanwhile may
+    be lost (a call that timed out may still be running, and a broker marks
+    trades seen as it takes them): every open order is then in doubt, so
+    reconciliation asks the venue for its fills (the journal's decide which are new).
+    """
+    if not len(ex.open):
+        return 0
+    try:
+        reports = ex.calls(ex.broker.reports)
+    except Exception as e:
+        log.error("broker_reports_failed", error=repr(e), open_orders=len(ex.open))
+        opened = [t.order.id for t in ex.open.by_client_id.values()]
+        ex.in_doubt = list(dict.fromkeys([*ex.in_doubt, *opened]))
+        return 0
+    for r in reports:
+        ex.open.on_report(r, out)
+    doubt_short(ex, out)
+    return len(reports)
+
+
 def doubt_short(ex: Executor, out: Outcome) -> None:
     """Orders the venue called filled short of their qty: in doubt, so reconciliation asks.
 

@@ -299,3 +299,35 @@ def test_a_cancelled_part_filled_order_whose_trades_are_not_listed_yet_keeps_the
     assert (order["status"], order["filled_qty"]) == ("CANCELLED", 1.0)
     assert ex.portfolio.position(SYMBOL) == 1.0 and not ex.in_doubt and not len(ex.open)
     assert [f.qty for f in ex.journal.fills()] == [1.0]
+
+
+def test_fills_a_timed_out_reports_call_took_are_recovered_by_reconciliation(
+    server: BinanceServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reports() call that outlasts the executor's call timeout still runs, taking trades:
+    what it returns late is lost, so every open order goes in doubt and is asked for."""
+    monkeypatch.setenv("WORKBENCH__GATEWAY__EXCHANGE__API_KEY", API_KEY)
+    monkeypatch.setenv("WORKBENCH__GATEWAY__EXCHANGE__API_SECRET", API_SECRET)
+    while not server.call(lambda: server.exchange.last_price):
+        time.sleep(0.05)
+    broker = CcxtBroker(**broker_params(server, timeout_ms=4000)).open()
+    risk = RiskConfig(max_order_qty=10, max_position_qty=10)
+    ex = Executor(
+        broker, Journal(":memory:"), risk, make_breaker(5, 60), Telemetry(), call_timeout_s=1.0
+    )
+    try:
+        server.trades_delay_s = 2.0  # within the REST timeout, beyond the executor's
+        ex.on_signals([signal(1, Side.BUY, 1.0)])
+        (order,) = ex.journal.orders()
+        assert ex.in_doubt == [order["order_id"]] and ex.journal.fills() == []
+        server.trades_delay_s = 0.0
+        time.sleep(2.5)  # the timed-out call ends meanwhile, its reports thrown away
+        ex.poll()
+        ex.reconcile()  # as the runner does for orders in doubt
+        (order,) = ex.journal.orders()
+        assert (order["status"], order["filled_qty"]) == ("FILLED", 1.0)
+        assert [f.qty for f in ex.journal.fills()] == [1.0] and ex.portfolio.position(SYMBOL) == 1.0
+        assert not ex.in_doubt and not len(ex.open)
+    finally:
+        server.trades_delay_s = 0.0
+        stop(ex)
