@@ -70,6 +70,13 @@ def reduce(ex: Executor, source: str) -> int:
     Returns:
         How many cancels the venue took.
     """
+    unwind = ""
+    if ex.risk.max_daily_loss:  # chosen past the loss limit: the way to unwind, not halted again
+        now_ns = ex._now_ns()
+        check_daily_loss(ex, now_ns)
+        if ex.engine.daily_loss_breached(total_pnl(ex), now_ns):
+            unwind = utc_day(now_ns)
+    ex.engine.unwind_day = unwind
     ex.set_trading_state(TradingState.REDUCING, "reduce", source)
     closing: dict[str, float] = {}  # per symbol: what the kept closing orders add up to
 
@@ -206,8 +213,9 @@ def total_pnl(ex: Executor) -> float:
 def check_daily_loss(ex: Executor, now_ns: int) -> None:
     """HALT when the day's PnL is past ``max_daily_loss`` (journals the day's start).
 
-    Only from ACTIVE: REDUCING lets nothing but shrinking orders out, and an
-    operator who chose it after a loss halt must be able to unwind. The day's
+    From ACTIVE, and from REDUCING but for the day an operator chose it with
+    the limit already passed: that is how a loss halt is unwound (a restart
+    forgets it: halted again, the operator reduces again). The day's
     start is the PnL at its first check, each position valued at the last
     market price seen (the previous close, for a symbol quiet since), which
     is journaled (`Executor.save_marks`) so a restart values it alike; one
@@ -224,7 +232,14 @@ def check_daily_loss(ex: Executor, now_ns: int) -> None:
         else:
             engine.day, engine.day_start_pnl = day, saved
     total = total_pnl(ex)
-    if engine.daily_loss_breached(total, now_ns) and engine.state is TradingState.ACTIVE:
+    unwinding = ex._flattening or (  # a flatten's own orders: halted already, for real
+        engine.state is TradingState.REDUCING and engine.unwind_day == day
+    )
+    if (
+        engine.daily_loss_breached(total, now_ns)
+        and engine.state is not TradingState.HALTED
+        and not unwinding
+    ):
         loss = total - engine.day_start_pnl
         ex.set_trading_state(
             TradingState.HALTED,

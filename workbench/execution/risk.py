@@ -89,6 +89,8 @@ class RiskEngine:
     _buckets: dict[str, TokenBucket] = field(default_factory=dict)
     day: str = ""
     day_start_pnl: float = 0.0
+    unwind_day: str = ""
+    """The UTC day an operator chose REDUCING past the daily loss limit (to unwind it)."""
 
     def on_price(self, symbol: str, price: float, ts_ns: int, seen_ns: int = 0) -> bool:
         """The market moved (a tick, or in replay the signal's own tick).

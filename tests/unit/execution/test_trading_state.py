@@ -517,6 +517,23 @@ def test_reduce_after_a_daily_loss_halt_lets_a_closing_order_out_and_nothing_els
     assert h.ex.trading_state is TradingState.REDUCING
 
 
+def test_a_loss_past_the_limit_halts_a_reducing_executor_the_operator_did_not_unwind_with():
+    """REDUCING chosen before the loss (for any reason): the limit still halts it."""
+    h = Harness(Journal(":memory:"), executor_id="ex", risk=RiskConfig(max_daily_loss=5))
+    now = time.time_ns()
+    h.ex.on_tick("ABC", 100.0, now)
+    h.ex.on_signal(sig(1, ts_ns=now))  # long 1 at 100: the day's start, PnL 0
+    h.ex.reduce()
+    assert h.ex.trading_state is TradingState.REDUCING
+    h.ex.on_tick("ABC", 90.0, now + 1)
+    h.ex.check_daily_loss()
+    assert h.ex.trading_state is TradingState.HALTED
+    h.ex.reduce()  # now past the limit: the operator's way to unwind, not halted again
+    h.ex.on_tick("ABC", 80.0, now + 2)
+    h.ex.check_daily_loss()
+    assert h.ex.trading_state is TradingState.REDUCING
+
+
 def test_resume_is_refused_while_the_daily_loss_is_still_breached():
     h = lost_past_the_limit()
     with pytest.raises(RiskRefused, match=r"still below -5.0 \(max_daily_loss\)"):
