@@ -256,3 +256,58 @@ def test_ctrl_c_ends_a_cli_sweep_with_130_one_line_and_no_process_left(tmp_path)
     text = "".join(err)
     assert rc == 130 and "workbench sweep: interrupted" in text, text
     assert "Traceback" not in text, text
+
+
+def test_ctrl_c_while_the_cluster_starts_ends_the_sweep_too(tmp_path):
+    """The workers must start ignoring SIGINT, and so did this process meanwhile: a Ctrl-C
+    then was lost and the sweep ran to its end. Sent while the cluster starts (its first
+    worker process just spawned), it ends the sweep with 130 all the same."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli", "sweep", "--config", str(CONFIG),
+         "--grid", "turning_point=0.01:0.5:0.001", "--workers", "1", "--out", str(tmp_path / "o")],
+        stderr=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _worker_spawned(proc.pid):
+            time.sleep(0.01)
+        assert _worker_spawned(proc.pid), "the cluster never started"
+        os.killpg(proc.pid, signal.SIGINT)
+        rc = proc.wait(60)
+        err = proc.stderr.read()
+        gone_by = time.monotonic() + 15
+        while time.monotonic() < gone_by:
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("processes of the interrupted sweep are still running")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    assert rc == 130 and "workbench sweep: interrupted" in err, err
+    assert "Traceback" not in err and "run/s" not in err, err
+
+
+def _worker_spawned(pid: int) -> bool:
+    """Whether ``pid`` has a child spawned by multiprocessing (a Dask worker, starting)."""
+    from pathlib import Path
+
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmd = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and b"spawn_main" in cmd:
+            return True
+    return False

@@ -19,6 +19,7 @@ import gc
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
 import uuid
@@ -87,7 +88,8 @@ def cluster_client(
 
     # Dask's statistical profiler samples each worker's task thread every 10 ms,
     # taking the GIL from pure-Python replays; nobody reads it in a sweep.
-    with dask.config.set({"distributed.worker.profile.enabled": False}), _workers_ignore_ctrl_c():
+    profile_off = dask.config.set({"distributed.worker.profile.enabled": False})
+    with profile_off, _workers_ignore_ctrl_c() as interrupted:
         cluster = LocalCluster(
             n_workers=workers or os.cpu_count() or 1,
             threads_per_worker=1,
@@ -95,6 +97,9 @@ def cluster_client(
             dashboard_address=":0",  # a free port: never collide with another session's 8787
             silence_logs=logging.WARNING,
         )
+    if interrupted():  # Ctrl-C while the workers started: this process could not take it then
+        cluster.close()
+        raise KeyboardInterrupt
     chatter = logging.getLogger("distributed")
     level = chatter.level
     try:
@@ -122,21 +127,35 @@ def _cancelled_unless_done(client: Any, futures: list[Any]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _workers_ignore_ctrl_c() -> Iterator[None]:
+def _workers_ignore_ctrl_c() -> Iterator[Callable[[], bool]]:
     """Worker processes started in this block ignore SIGINT (they inherit it).
 
     A terminal's Ctrl-C goes to the whole process group: this process then
     closes the cluster itself, and the workers do not each print a
     KeyboardInterrupt traceback. (Only the main thread may set signal handlers.)
+
+    This process ignores it too meanwhile, so a sentinel process started
+    before, which does not, tells afterwards whether a Ctrl-C came: yields
+    a callable that says so once the block is over.
     """
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield lambda: False
         return
+    quiet = subprocess.DEVNULL
+    sentinel = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(3600)"],
+        stdin=quiet, stdout=quiet, stderr=quiet,
+    )  # fmt: skip
+    ended = False
     old = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        yield
+        yield lambda: ended
     finally:
         signal.signal(signal.SIGINT, old)
+        ended = sentinel.poll() is not None  # a Ctrl-C to the group ended it
+        if not ended:
+            sentinel.kill()
+        sentinel.wait()
 
 
 def check_scheduler(address: str, timeout_s: float) -> None:
