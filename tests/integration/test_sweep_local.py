@@ -240,15 +240,7 @@ def test_ctrl_c_ends_a_cli_sweep_with_130_one_line_and_no_process_left(tmp_path)
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole process group
         rc = proc.wait(60)
         reader.join(10)
-        gone_by = time.monotonic() + 15
-        while time.monotonic() < gone_by:
-            try:
-                os.killpg(proc.pid, 0)  # the Dask workers were in its session
-            except ProcessLookupError:
-                break
-            time.sleep(0.1)
-        else:
-            raise AssertionError("processes of the interrupted sweep are still running")
+        _wait_all_gone(proc.pid)  # the Dask workers were in its session
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -281,15 +273,7 @@ def test_ctrl_c_while_the_cluster_starts_ends_the_sweep_too(tmp_path):
         os.killpg(proc.pid, signal.SIGINT)
         rc = proc.wait(60)
         err = proc.stderr.read()
-        gone_by = time.monotonic() + 15
-        while time.monotonic() < gone_by:
-            try:
-                os.killpg(proc.pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.1)
-        else:
-            raise AssertionError("processes of the interrupted sweep are still running")
+        _wait_all_gone(proc.pid)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -311,3 +295,18 @@ def _worker_spawned(pid: int) -> bool:
         if int(fields[1]) == pid and b"spawn_main" in cmd:
             return True
     return False
+
+
+def _wait_all_gone(session: int, timeout_s: float = 15) -> None:
+    """Wait until no process of ``session`` (a process group) is left; fail if one is."""
+    import os
+    import time
+
+    gone_by = time.monotonic() + timeout_s
+    while time.monotonic() < gone_by:
+        try:
+            os.killpg(session, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    raise AssertionError("processes of the interrupted sweep are still running")
