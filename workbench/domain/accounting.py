@@ -37,8 +37,9 @@ class Position:
             direction = 1.0 if self.qty > 0 else -1.0
             realized = (fill.price - self.avg_price) * closing * direction
             remaining = abs(signed) - closing
+            before = abs(self.qty)
             self.qty += signed
-            if abs(self.qty) < 1e-12:
+            if abs(self.qty) < 1e-12 * max(1.0, before):  # closed, but for a float's drift
                 self.qty = 0.0
                 self.avg_price = 0.0
             elif remaining > 0:

@@ -33,6 +33,7 @@ import structlog
 
 from workbench.domain.model import OrderStatus
 from workbench.domain.orders import ExecutionReport, OrderAck, OrderSnapshot
+from workbench.execution.broker import BrokerTimeout
 from workbench.execution.lifecycle import Outcome, Tracked
 from workbench.execution.risk import TradingState
 from workbench.execution.simulator import SimulatedBroker
@@ -89,10 +90,10 @@ def reconcile(ex: Executor) -> list[dict[str, Any]]:
 def drain_reports(ex: Executor, out: Outcome) -> int:
     """Apply the broker's reports to ``out``; returns how many (0 if it cannot be asked).
 
-    If they cannot be had, what the broker took from the venue meanwhile may
-    be lost (a call that timed out may still be running, and a broker marks
-    trades seen as it takes them): every open order is then in doubt, so
-    reconciliation asks the venue for its fills (the journal's decide which are new).
+    A call that timed out may still be running, and a broker marks trades
+    seen as it takes them: what it returns late is lost. Every open order is
+    then in doubt, so reconciliation asks the venue for its fills (the
+    journal's decide which are new). Orders a drain closes are no longer in doubt.
     """
     if not len(ex.open):
         return 0
@@ -100,11 +101,15 @@ def drain_reports(ex: Executor, out: Outcome) -> int:
         reports = ex.calls(ex.broker.reports)
     except Exception as e:
         log.error("broker_reports_failed", error=repr(e), open_orders=len(ex.open))
-        opened = [t.order.id for t in ex.open.by_client_id.values()]
-        ex.in_doubt = list(dict.fromkeys([*ex.in_doubt, *opened]))
+        if isinstance(e, BrokerTimeout) and e.started:
+            opened = [t.order.id for t in ex.open.by_client_id.values()]
+            ex.in_doubt = list(dict.fromkeys([*ex.in_doubt, *opened]))
         return 0
     for r in reports:
         ex.open.on_report(r, out)
+    if reports and ex.in_doubt:
+        still = {t.order.id for t in ex.open.by_client_id.values()}
+        ex.in_doubt = [o for o in ex.in_doubt if o in still]
     doubt_short(ex, out)
     return len(reports)
 
@@ -339,5 +344,5 @@ def _positions(ex: Executor, out: Outcome, diffs: list[dict[str, Any]]) -> None:
         ours[f.symbol] = ours.get(f.symbol, 0.0) + f.side.sign * f.qty
     for sym in sorted(set(ours) | set(venue)):
         a, b = ours.get(sym, 0.0), venue.get(sym, 0.0)
-        if abs(a - b) > 1e-9:
+        if abs(a - b) > 1e-9 * max(1.0, abs(a), abs(b)):  # float sums of large fills
             diffs.append({"kind": "position_mismatch", "symbol": sym, "journal": a, "venue": b})

@@ -45,7 +45,7 @@ from workbench.domain.orders import ExecutionReport, OrderAck, OrderSnapshot
 if TYPE_CHECKING:  # numpy comes with the tape, in a replay only: live stays without it
     from workbench.execution.tape import MarketTape, SymbolTape
 
-_EPS = 1e-12
+_EPS = 1e-9
 Quote = tuple[float, float] | None
 """A tick's ``(bid, ask)``, or None when it has only a price."""
 
@@ -308,7 +308,8 @@ class SimulatedBroker:
             return
         remaining = o.qty - vo.filled
         qty = min(remaining, size) if self.partial_fills else remaining
-        if qty <= _EPS:
+        eps = _EPS * max(1.0, o.qty)  # float sums of large fills: relative, as `OrderState`
+        if qty <= eps:
             return
         n = len(vo.fills) + 1
         fee = qty * fill_price * self.fee_rate + (self.fee_per_order if n == 1 else 0.0)
@@ -326,7 +327,7 @@ class SimulatedBroker:
         vo.filled += qty
         vo.fills.append(fill)
         self._fills.append(fill)
-        done = vo.filled >= o.qty - 1e-9
+        done = vo.filled >= o.qty - eps
         vo.status = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
         self._report(vo, fill, ts_ns)
 

@@ -24,6 +24,7 @@ from workbench.messaging.delivery import Outbox, Rejoin
 from workbench.messaging.heartbeat_extras import StrategyExtra
 from workbench.messaging.ports import Receiver, Sender
 from workbench.runner.base import Runner
+from workbench.runner.sent_log import SentLog
 from workbench.runner.state import FileStateStore, signal_from_state, signal_to_state
 from workbench.strategies.base import Strategy, levels_of, on_batch
 from workbench.strategies.outcomes import OutcomeQueue, deliver, run_batch, wants_outcomes
@@ -70,7 +71,7 @@ class StrategyRunner(Runner):
         self._last_persist = 0.0
         self.outbox: Outbox[Signal] = Outbox(resend_after_s)
         self._executor_epoch: int | None = None
-        self._unlogged: list[tuple[int, list[Signal]]] = []  # (sent_ns, signals) not yet logged
+        self._unlogged = SentLog(telemetry, self.log)  # logged when next idle
         self.last_signal_seq = 0
         self.ticks_processed = 0
         self.signals_sent = 0
@@ -102,6 +103,7 @@ class StrategyRunner(Runner):
             return
         self.strategy.restore(state["strategy"])
         self.last_signal_seq = int(state.get("last_signal_seq", 0))
+        self._unlogged.sent_before(self.last_signal_seq)
         pending = [signal_from_state(r) for r in state.get("outbox", [])]
         saved = [(s.seq, s, pack(signal_to_state(s))) for s in pending]
         self.outbox.restore(saved, int(state.get("acked_seq", 0)))
@@ -134,9 +136,11 @@ class StrategyRunner(Runner):
     def step(self, timeout_ms: int) -> None:
         """Handle up to a few hundred waiting messages, then acks and re-sends."""
         env = self._ticks.recv(0 if self._unlogged else timeout_ms)
-        if self._unlogged and (env is None or time.time_ns() > self._unlogged[0][0] + LOG_DELAY_NS):
+        if self._unlogged and (
+            env is None or time.time_ns() > self._unlogged.oldest_ns + LOG_DELAY_NS
+        ):
             # Idle (or long behind): a log line now holds no tick back.
-            self._log_sent()
+            self._unlogged.flush()
             if env is None:
                 env = self._ticks.recv(timeout_ms)
         n = 0
@@ -202,15 +206,13 @@ class StrategyRunner(Runner):
             batch = outbox.held(MAX_MESSAGES_PER_STEP)
             sent = self._signals.send_many(batch)
             outbox.release(sent, time.monotonic())
-            if sent:  # a held one is logged as sent (`_log_sent`) once it went
-                self._unlogged.append((time.time_ns(), batch[:sent]))
+            self._unlogged.went(batch[:sent])
             if sent < len(batch):
                 self._hold(signals)  # behind them
                 return
         sent = self._signals.send_many(signals) if signals else 0  # back to back: one wake-up
         self._hold(signals[sent:])
-        if sent:  # logged when next idle (`step`): in flight, the CPU is the I/O thread's
-            self._unlogged.append((time.time_ns(), signals[:sent]))
+        self._unlogged.went(signals[:sent])
 
     def _hold(self, refused: list[Signal]) -> None:
         if refused:
@@ -329,8 +331,7 @@ class StrategyRunner(Runner):
         waited_since = time.monotonic()
         while self.outbox.acked < last and not self._stop_requested:
             self._drain_acks(20)
-            if self._unlogged:
-                self._log_sent()
+            self._unlogged.flush()
             now = time.monotonic()
             self._resend(self.outbox.due(now))
             self._first_send([])  # what a full queue held, if anything
@@ -354,15 +355,6 @@ class StrategyRunner(Runner):
         self.signals_sent += len(signals)
         self.telemetry.inc("signals_out", len(signals))
 
-    def _log_sent(self) -> None:
-        """Log and time the signals sent since the last call (a crash may lose these lines)."""
-        for sent_ns, signals in self._unlogged:
-            for s in signals:
-                if s.origin_ns:
-                    self.telemetry.observe_latency_ns("tick_to_signal", sent_ns - s.origin_ns)
-            self.log.info("signals_sent", signal_ids=[s.id for s in signals])
-        self._unlogged.clear()
-
     def _on_eos(self, eos: EndOfStream) -> None:
         if self.eos_seen:
             return
@@ -385,7 +377,7 @@ class StrategyRunner(Runner):
 
     def on_close(self) -> None:
         """Log what was sent, save state one last time, whatever the strategy reported."""
-        self._log_sent()
+        self._unlogged.flush()
         if not self._broken and (self._dirty or self.ticks_processed):
             self._persist()
         self._store.close()

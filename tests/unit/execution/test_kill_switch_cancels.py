@@ -245,3 +245,27 @@ def test_flatten_sends_nothing_while_closing_orders_still_open_cover_the_positio
     h.ex.poll()
     assert h.ex.portfolio.position("ABC") == 0.0
     assert h.ex.trading_state is TradingState.HALTED
+
+
+class ReportsFailOnce(SimulatedBroker):
+    """A venue whose next reports() call fails (a transient error: nothing taken)."""
+
+    fail_next = False
+
+    def reports(self):  # type: ignore[no-untyped-def]
+        if self.fail_next:
+            self.fail_next = False
+            raise ConnectionError("transient")
+        return super().reports()
+
+
+def test_a_failed_reports_call_does_not_cut_a_flatten_short():
+    broker = ReportsFailOnce()
+    h = Harness(Journal(":memory:"))
+    h.ex = Executor(broker, h.journal, RiskConfig(), make_breaker(3, 60), Telemetry())
+    h.ex.on_signal(order_sig(1))
+    h.ex.on_tick("ABC", 100.0, DAY + 10 * NS)
+    broker.fail_next = True
+    h.ex.flatten(wait_s=1.0)
+    assert h.ex.portfolio.position("ABC") == 0.0 and h.ex.not_flattened == {}
+    assert h.ex.in_doubt == []

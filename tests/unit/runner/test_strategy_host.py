@@ -217,6 +217,23 @@ def test_a_signal_a_full_queue_held_is_logged_as_sent_only_once_it_went(tmp_path
         assert sent == [["sr:1"], ["sr:2"]] and [s.id for s in host.sent()] == ["sr:1", "sr:2"]
 
 
+def test_a_held_re_send_is_not_logged_as_sent_twice(tmp_path):
+    with structlog.testing.capture_logs() as logs:
+        host = Host(tmp_path, resend_after_s=0.05)
+        queue = host.runner._signals = FullQueue(host.signals, "sr")
+        host.send_ticks([101.0, 100.0, 100.5])  # sr:1 sent
+        host.runner.step(0)  # logged when idle
+        queue.room = 0
+        time.sleep(0.06)
+        host.runner.step(0)  # its re-send refused: held
+        assert host.runner.outbox.holding == 1
+        queue.room = None
+        host.send_ticks([101.6], 4)  # sr:2: the held re-send of sr:1 goes first
+        host.runner.step(0)
+        sent = [e["signal_ids"] for e in logs if e["event"] == "signals_sent"]
+        assert sent == [["sr:1"], ["sr:2"]]
+
+
 def test_a_re_send_a_full_queue_refused_goes_as_soon_as_there_is_room(tmp_path):
     """The executor stopped reading (no restart to see): not 30 s later, after a gap alert."""
     host = Host(tmp_path, resend_after_s=0.05)
