@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from typing import Any, TextIO, cast
@@ -21,10 +22,14 @@ class _CurrentStream:
         self._name = name
 
     def write(self, text: str) -> int:
-        return getattr(sys, self._name).write(text)
+        try:
+            return getattr(sys, self._name).write(text)
+        except BrokenPipeError:  # the reader (a supervisor) is gone: a log line is not worth
+            return len(text)  # a runner's clean stop and its last save
 
     def flush(self) -> None:
-        getattr(sys, self._name).flush()
+        with contextlib.suppress(BrokenPipeError):
+            getattr(sys, self._name).flush()
 
 
 def configure_logging(level: str = "INFO", *, json: bool = True, **context: Any) -> None:

@@ -28,11 +28,29 @@ def install_stop_handlers(stop: Callable[[str], None]) -> None:
     def handler(signum: int, _frame: object) -> None:
         seen["n"] += 1
         if seen["n"] > 1:
+            if orphaned():  # the parent's death signals again: `die_with_parent` ends it
+                return
             os._exit(128 + signum)
         stop(signal.Signals(signum).name)
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+
+
+def orphaned() -> bool:
+    """Whether the supervisor that started this process (``WORKBENCH_PARENT_PID``) is gone."""
+    parent = os.environ.get(PARENT_PID_ENV)
+    if not parent:
+        return False
+    return os.getppid() != int(parent)
+
+
+def _silence_stdio() -> None:
+    """Point stdout and stderr at /dev/null: the pipes to a dead parent only fail writes."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+        os.dup2(null, fd)
+    os.close(null)
 
 
 def die_with_parent() -> None:
@@ -59,8 +77,10 @@ def die_with_parent() -> None:
         ev = threading.Event()
         while not ev.wait(0.5):
             if os.getppid() != parent_pid:
-                log.warning("parent_died", parent_pid=parent_pid)
-                os.kill(os.getpid(), signal.SIGTERM)
+                # Its log pipe is gone: a write would fail (and end this thread), so
+                # the clean stop's log lines go nowhere instead, and it saves state.
+                _silence_stdio()
+                os.kill(os.getpid(), signal.SIGTERM)  # a repeat is ignored (`orphaned`)
                 # Orphaned: nobody is left to flush to, so do not wait out socket
                 # lingers; the 2 s promise includes up to 0.5 s to notice.
                 if ev.wait(0.8):
