@@ -264,3 +264,32 @@ def test_a_supervisor_that_cannot_bind_fails_at_start_not_silently(tmp_path):
         assert sup.any_failed()
     finally:
         holder.close()
+
+
+def test_a_notebook_start_that_failed_can_be_retried_and_leaves_the_run_unlocked(tmp_path):
+    """A failed `Workbench.start` kept its supervisor: a retry then did nothing, said it
+    started, and the run stayed locked against `workbench up`."""
+    import socket
+
+    from helpers import free_port
+
+    from workbench.notebook.workbench import Workbench
+    from workbench.supervisor.run_folder import _LOCKS
+
+    port = free_port()
+    cfg = make_config(tmp_path, supervisor={"http_port": port})
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", port))
+    holder.listen()
+    wb = Workbench(cfg)
+    try:
+        with pytest.raises(Exception, match="Address already in use"):
+            wb.start()
+        assert wb.supervisor is None and not _LOCKS  # nothing kept, the run not locked
+        holder.close()
+        wb.start(wait=True, timeout=30)
+        states = {s.runner: s.state for s in wb.supervisor.status()}
+        assert set(states.values()) == {RunnerState.RUNNING}, states
+    finally:
+        holder.close()
+        wb.stop()

@@ -121,8 +121,18 @@ class Workbench:
         _quiet_logging()
         self._validate(self.config)
         self.taps.start()
-        self.supervisor = Supervisor(self.config, config_path=prepare_run_folder(self.config))
-        self.supervisor.start(wait=wait, timeout=timeout)
+        supervisor = Supervisor(self.config, config_path=prepare_run_folder(self.config))
+        try:
+            supervisor.start(wait=wait, timeout=timeout)
+        except TimeoutError:  # started, not all running yet: it is this session's to stop
+            self.supervisor = supervisor
+            _stop_at_exit(self)
+            raise
+        except BaseException:  # not started (a port taken...): nothing kept, the run unlocked
+            supervisor.stop()
+            self.taps.stop()
+            raise
+        self.supervisor = supervisor
         _stop_at_exit(self)
         return self
 
