@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from workbench.domain.model import Fill, Side, Signal
+from workbench.domain.model import Fill, OrderStatus, Side, Signal
 from workbench.execution.killswitch import halt
 from workbench.execution.risk import TradingState
 from workbench.messaging.codec import Event
@@ -97,15 +97,17 @@ def _send(ex: Executor, signals: list[Signal]) -> list[Fill]:
 
 
 def _await_fills(ex: Executor, ids: set[str], wait_s: float) -> list[Fill]:
-    """The venue's reports until no closing order of ``ids`` is open (in doubt aside) or ``wait_s``.
+    """The venue's reports until no closing order of ``ids`` is open or ``wait_s``.
 
     A venue may answer a market order before it reports the fill. Heartbeats
-    go on meanwhile.
+    go on meanwhile. A submit in doubt (never acknowledged) is not waited for;
+    an order in doubt because a drain of reports failed is.
     """
     fills: list[Fill] = []
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline and any(
-        t.order.signal_id in ids and t.order.id not in ex.in_doubt
+        t.order.signal_id in ids
+        and not (t.order.id in ex.in_doubt and t.state.status is OrderStatus.PENDING_NEW)
         for t in ex.open.by_client_id.values()
     ):
         time.sleep(POLL_S)

@@ -90,10 +90,12 @@ def reconcile(ex: Executor) -> list[dict[str, Any]]:
 def drain_reports(ex: Executor, out: Outcome) -> int:
     """Apply the broker's reports to ``out``; returns how many (0 if it cannot be asked).
 
-    A call that timed out may still be running, and a broker marks trades
-    seen as it takes them: what it returns late is lost. Every open order is
-    then in doubt, so reconciliation asks the venue for its fills (the
-    journal's decide which are new). Orders a drain closes are no longer in doubt.
+    A call that failed or timed out (and may still be running) may have
+    taken trades from the venue, as a broker marks them seen while it builds
+    its answer: what they were is lost. Every open order is then in doubt, so
+    reconciliation asks the venue for its fills (the journal's decide which
+    are new). An order a drain then fills whole is no longer in doubt; one it
+    closes otherwise stays, so reconciliation compares positions.
     """
     if not len(ex.open):
         return 0
@@ -101,15 +103,15 @@ def drain_reports(ex: Executor, out: Outcome) -> int:
         reports = ex.calls(ex.broker.reports)
     except Exception as e:
         log.error("broker_reports_failed", error=repr(e), open_orders=len(ex.open))
-        if isinstance(e, BrokerTimeout) and e.started:
+        if not (isinstance(e, BrokerTimeout) and not e.started):  # never began: took nothing
             opened = [t.order.id for t in ex.open.by_client_id.values()]
             ex.in_doubt = list(dict.fromkeys([*ex.in_doubt, *opened]))
         return 0
     for r in reports:
         ex.open.on_report(r, out)
     if reports and ex.in_doubt:
-        still = {t.order.id for t in ex.open.by_client_id.values()}
-        ex.in_doubt = [o for o in ex.in_doubt if o in still]
+        filled = {o for o, u in out.updates.items() if u.status is OrderStatus.FILLED}
+        ex.in_doubt = [o for o in ex.in_doubt if o not in filled]
     doubt_short(ex, out)
     return len(reports)
 

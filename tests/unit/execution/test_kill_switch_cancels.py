@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from test_trading_state import DAY, NS, Harness
 
 from workbench.config import RiskConfig
 from workbench.domain.model import OrderType, Side, Signal, TimeInForce
+from workbench.execution.broker import BrokerTimeout
 from workbench.execution.executor import Executor, make_breaker
 from workbench.execution.journal import Journal
 from workbench.execution.killswitch import CancelRetries
@@ -269,3 +271,40 @@ def test_a_failed_reports_call_does_not_cut_a_flatten_short():
     h.ex.flatten(wait_s=1.0)
     assert h.ex.portfolio.position("ABC") == 0.0 and h.ex.not_flattened == {}
     assert h.ex.in_doubt == []
+
+
+class LosesReports(SimulatedBroker):
+    """A venue whose next reports() call takes the reports, then fails (they are lost)."""
+
+    lose: Exception | None = None
+
+    def reports(self):  # type: ignore[no-untyped-def]
+        taken = super().reports()
+        if self.lose is not None:
+            e, self.lose = self.lose, None
+            raise e
+        return taken
+
+
+@pytest.mark.parametrize(
+    "error",
+    [BrokerTimeout("reports took longer than 5 s", started=True), ConnectionError("reset")],
+)
+def test_reports_a_failed_call_took_are_found_by_reconciliation_even_after_a_close(error):
+    """A part fill lost with a failed reports() call; then the order is cancelled: the
+    runner must still reconcile (in doubt) and find the venue's position."""
+    broker = LosesReports(partial_fills=True)
+    h = Harness(Journal(":memory:"))
+    h.ex = Executor(broker, h.journal, RiskConfig(), make_breaker(3, 60), Telemetry())
+    h.ex.on_signal(order_sig(1, otype=OrderType.LIMIT, oprice=95.0, qty=10.0))  # rests
+    h.ex.on_tick("ABC", 94.0, DAY + 10 * NS, 4.0)  # the venue fills 4 of 10
+    broker.lose = error
+    h.ex.poll()
+    assert len(h.ex.in_doubt) == 1
+    h.ex.halt("stop")  # the rest cancelled: closed, but its lost fill is not known
+    h.ex.poll()
+    assert len(h.ex.in_doubt) == 1  # so the runner reconciles
+    diffs = h.ex.reconcile()
+    assert [(d["kind"], d["journal"], d["venue"]) for d in diffs] == [
+        ("position_mismatch", 0.0, 4.0)
+    ]
