@@ -89,3 +89,50 @@ def test_a_runner_goes_with_its_dead_supervisor_and_a_healthy_one_saves_first(tm
         for pid in (child, parent.pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+FORKING = """
+import os, time
+from workbench.runner.parent_link import die_with_parent, install_stop_handlers
+stop = []
+install_stop_handlers(stop.append)
+die_with_parent()
+child = os.fork()  # a process of the runner's own (a worker), its supervisor alive
+if child == 0:
+    while True:
+        time.sleep(0.05)
+print(child, flush=True)
+while True:
+    time.sleep(0.05)
+"""
+
+
+def test_a_process_a_runner_forked_still_dies_of_a_second_sigterm():
+    """Its parent is the runner, not the supervisor: it is not orphaned, and has no watch
+    thread to end it, so a repeated SIGTERM must end it at once."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, FORKING, "-", "-"],
+        stdout=subprocess.PIPE, text=True, start_new_session=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )  # fmt: skip
+    try:
+        assert parent.stdout is not None
+        runner = int(parent.stdout.readline())
+        deadline = time.monotonic() + 10
+        child = 0
+        while not child and time.monotonic() < deadline:
+            time.sleep(0.05)
+            found = subprocess.run(["pgrep", "-P", str(runner)], capture_output=True, text=True)
+            child = int(found.stdout.split()[0]) if found.stdout.split() else 0
+        assert child, "the runner forked nothing"
+        for _ in range(2):
+            os.kill(child, signal.SIGTERM)
+            time.sleep(0.2)
+        gone_by = time.monotonic() + 3
+        while _alive(child) and time.monotonic() < gone_by:
+            time.sleep(0.05)
+        assert not _alive(child), "a second SIGTERM did not end the runner's own child"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(parent.pid, signal.SIGKILL)
+        parent.wait(10)

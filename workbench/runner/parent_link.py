@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -28,13 +29,17 @@ def install_stop_handlers(stop: Callable[[str], None]) -> None:
     def handler(signum: int, _frame: object) -> None:
         seen["n"] += 1
         if seen["n"] > 1:
-            if orphaned():  # the parent's death signals again: `die_with_parent` ends it
-                return
+            if _watching == os.getpid() and orphaned():  # the parent's death, signalled
+                return  # again: this process's watch thread ends it (`die_with_parent`)
             os._exit(128 + signum)
         stop(signal.Signals(signum).name)
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+
+
+_watching = 0
+"""The pid whose parent-watch thread runs (a process forked from a runner has none)."""
 
 
 def orphaned() -> bool:
@@ -79,7 +84,8 @@ def die_with_parent() -> None:
             if os.getppid() != parent_pid:
                 # Its log pipe is gone: a write would fail (and end this thread), so
                 # the clean stop's log lines go nowhere instead, and it saves state.
-                _silence_stdio()
+                with contextlib.suppress(OSError):  # out of fds: exit below all the same
+                    _silence_stdio()
                 os.kill(os.getpid(), signal.SIGTERM)  # a repeat is ignored (`orphaned`)
                 # Orphaned: nobody is left to flush to, so do not wait out socket
                 # lingers; the 2 s promise includes up to 0.5 s to notice.
@@ -87,6 +93,8 @@ def die_with_parent() -> None:
                     return
                 os._exit(70)
 
+    global _watching
+    _watching = os.getpid()
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
