@@ -295,3 +295,21 @@ def test_a_notebook_start_that_failed_can_be_retried_and_leaves_the_run_unlocked
     finally:
         holder.close()
         wb.stop()
+
+
+def test_a_notebook_start_whose_run_folder_cannot_be_made_leaves_no_tap_and_no_lock(tmp_path):
+    from workbench.exceptions import ConfigurationError
+    from workbench.notebook.workbench import Workbench
+    from workbench.supervisor.run_folder import holds_run
+
+    cfg = make_config(tmp_path)
+    cfg.run_path().parent.mkdir(parents=True, exist_ok=True)
+    cfg.run_path().write_text("not a folder")  # its config cannot be written there
+    wb = Workbench(cfg)
+    try:
+        with pytest.raises(ConfigurationError, match=r"runtime\.run_dir"):
+            wb.start()
+        assert wb.supervisor is None and not holds_run(cfg.run_path())
+        assert wb.taps._thread is None  # the taps stopped too
+    finally:
+        wb.stop()

@@ -26,6 +26,7 @@ from workbench.config import WorkbenchConfig, build_config, check_config, load_c
 from workbench.exceptions import ConfigurationError
 from workbench.messaging.heartbeat_extras import ExecutorExtra
 from workbench.supervisor import RunnerStatus, Supervisor, SupervisorEvent, prepare_run_folder
+from workbench.supervisor.run_folder import holds_run, unlock_run
 from workbench.taps import Ring, Taps
 from workbench.telemetry import quantile_us
 
@@ -121,7 +122,14 @@ class Workbench:
         _quiet_logging()
         self._validate(self.config)
         self.taps.start()
-        supervisor = Supervisor(self.config, config_path=prepare_run_folder(self.config))
+        held = holds_run(self.config.run_path())  # by another session of this process
+        try:
+            supervisor = Supervisor(self.config, config_path=prepare_run_folder(self.config))
+        except BaseException:  # the run folder or the supervisor's set-up: nothing started
+            self.taps.stop()
+            if not held:
+                unlock_run(self.config.run_path())
+            raise
         try:
             supervisor.start(wait=wait, timeout=timeout)
         except TimeoutError:  # started, not all running yet: it is this session's to stop

@@ -64,6 +64,7 @@ def prepare_run_folder(config: WorkbenchConfig, runners: list[str] | None = None
     """
     config = host_config(config, runners)
     run_path = config.run_path()
+    held = holds_run(run_path)  # by this process already (a notebook's other session)
     try:
         lock_run(run_path, config.run_id)
         if config.gateway.feed == "replay" or held_a_replay(run_path):
@@ -72,6 +73,8 @@ def prepare_run_folder(config: WorkbenchConfig, runners: list[str] | None = None
             archive_previous_run(run_path)
         return config.save(run_path / CONFIG_FILE)
     except OSError as e:  # read-only, full, not a folder: say which field points there
+        if not held:
+            unlock_run(run_path)  # nothing runs it: another process may try
         raise ConfigurationError(
             f"{config.source}: runtime.run_dir: cannot prepare the run folder "
             f"{run_path}: {e.strerror or e}"
@@ -111,6 +114,11 @@ def lock_run(run_path: Path, run_id: str) -> None:
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     _LOCKS[key] = fd
+
+
+def holds_run(run_path: Path) -> bool:
+    """Whether this process holds the run folder's lock (`lock_run`)."""
+    return run_path.resolve() in _LOCKS
 
 
 def unlock_run(run_path: Path) -> None:
