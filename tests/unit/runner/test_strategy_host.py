@@ -234,6 +234,30 @@ def test_a_held_re_send_is_not_logged_as_sent_twice(tmp_path):
         assert sent == [["sr:1"], ["sr:2"]]
 
 
+def test_a_signal_held_when_the_strategy_died_is_logged_when_it_goes_after_the_restart(
+    tmp_path, monkeypatch
+):
+    host = Host(tmp_path)
+    queue = host.runner._signals = FullQueue(host.signals, "sr")
+    queue.room = 0  # the executor down, its queue full
+    host.send_ticks([101.0, 100.0, 100.5])  # sr:1: saved (written ahead), refused, held
+    assert host.sent() == [] and host.runner.outbox.holding == 1
+    start = StrategyRunner.on_start  # the strategy dies; it restarts, the queue still full
+    monkeypatch.setattr(StrategyRunner, "on_start", lambda self: None)
+    again = Host(tmp_path)
+    monkeypatch.setattr(StrategyRunner, "on_start", start)
+    queue = again.runner._signals = FullQueue(again.signals, "sr")
+    queue.room = 0
+    with structlog.testing.capture_logs() as logs:
+        again.runner.on_start()  # its re-send refused: held
+        queue.room = None  # the executor is back
+        again.runner.step(0)  # the held sr:1 goes
+        again.runner.step(0)
+    assert [s.id for s in again.sent()] == ["sr:1"]
+    lines = [(e["event"], e.get("signal_ids")) for e in logs if e["event"].startswith("signals_")]
+    assert ("signals_resent", ["sr:1"]) in lines, lines
+
+
 def test_a_re_send_a_full_queue_refused_goes_as_soon_as_there_is_room(tmp_path):
     """The executor stopped reading (no restart to see): not 30 s later, after a gap alert."""
     host = Host(tmp_path, resend_after_s=0.05)
