@@ -13,7 +13,17 @@ from dataclasses import dataclass, field
 
 from workbench.domain.model import Fill, OrderStatus
 
-_EPS = 1e-9
+QTY_TOLERANCE = 1e-9
+"""Two quantities closer than this times their size are equal (see `qty_eps`)."""
+
+
+def qty_eps(*sizes: float) -> float:
+    """How far apart quantities of these sizes may be and still be equal.
+
+    Relative: float sums of a venue's exact decimal fills miss a few million
+    units by more than any fixed epsilon (never less than 1e-9 absolute).
+    """
+    return QTY_TOLERANCE * max(1.0, *(abs(x) for x in sizes))
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +163,7 @@ class OrderState:
         st = report.status
         if self.status.terminal:
             raise LifecycleError(f"{self.client_order_id}: {st} after {self.status}")
-        eps = _EPS * max(1.0, self.qty)  # float sums of a venue's decimal fills: relative
+        eps = qty_eps(self.qty)
         f = report.fill
         if st in (OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED):
             if f is None or f.qty <= 0:

@@ -37,13 +37,12 @@ import structlog
 from pydantic import SecretStr, ValidationError
 
 from workbench.domain.model import Fill, Order, OrderStatus, OrderType, Side
-from workbench.domain.orders import ExecutionReport, OrderAck, OrderSnapshot
+from workbench.domain.orders import ExecutionReport, OrderAck, OrderSnapshot, qty_eps
 from workbench.exceptions import ConfigurationError, OrderRejected, TemporaryError
 from workbench.exchanges.config import SECRET_FIELDS, ExchangeConfig
 from workbench.exchanges.venue import CcxtVenue, VenueFill, VenueOrder
 
 log = structlog.get_logger(__name__)
-_EPS = 1e-9
 REPORTS_BUDGET_S = 1.0  # what one reports() call spends on REST look-ups at most
 _STATUS = {
     "canceled": OrderStatus.CANCELLED,
@@ -198,7 +197,7 @@ class CcxtBroker:
     def _report(self, cid: str, k: _Known, out: list[ExecutionReport]) -> bool:
         o = k.latest
         assert o is not None
-        eps = _EPS * max(1.0, abs(o.qty))  # float sums of large fills: relative
+        eps = qty_eps(o.qty)
         if o.filled > k.filled + eps:
             for f in self._new_fills(k, o.symbol):
                 k.filled += f.qty
@@ -315,7 +314,7 @@ def _closed_part_filled(o: VenueOrder, listed: float) -> bool:
     An IOC out of liquidity, on an exchange that says "closed" for that: the
     rest will never fill. (With trades still to be listed, it proves nothing.)
     """
-    eps = _EPS * max(1.0, abs(o.qty))  # float sums of large fills: relative
+    eps = qty_eps(o.qty)
     return o.status == "closed" and o.filled < o.qty - eps and listed >= o.filled - eps
 
 

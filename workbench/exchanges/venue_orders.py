@@ -9,6 +9,8 @@ from typing import Any
 
 import structlog
 
+from workbench.domain.orders import qty_eps
+
 log = structlog.get_logger(__name__)
 TERMINAL = ("closed", "canceled", "rejected", "expired")
 MAX_MISS_BACKOFF = 64
@@ -56,7 +58,7 @@ def mismatch(found: VenueOrder, symbol: str, side: str, qty: float) -> str:
         out.append(f"symbol {found.symbol} != {symbol}")
     if found.side.lower() != side.lower():
         out.append(f"side {found.side.lower()} != {side.lower()}")
-    if abs(found.qty - qty) > 1e-9 * max(1.0, abs(qty)):
+    if abs(found.qty - qty) > qty_eps(qty):
         out.append(f"qty {found.qty:g} != {qty:g}")
     return ", ".join(out)
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from workbench.domain.model import OrderStatus
-from workbench.domain.orders import ExecutionReport, OrderAck, OrderSnapshot
+from workbench.domain.orders import ExecutionReport, OrderAck, OrderSnapshot, qty_eps
 from workbench.execution.broker import BrokerTimeout
 from workbench.execution.lifecycle import Outcome, Tracked
 from workbench.execution.risk import TradingState
@@ -216,7 +216,7 @@ def _order(
             continue
         status = (
             OrderStatus.FILLED
-            if t.state.filled_qty + f.qty >= t.order.qty - 1e-9
+            if t.state.filled_qty + f.qty >= t.order.qty - qty_eps(t.order.qty)
             else OrderStatus.PARTIALLY_FILLED
         )
         ex.open.on_report(
@@ -226,7 +226,7 @@ def _order(
             _diff("missed_fill", t.order.id, t.order.symbol, journaled, fill_id=f.id)
             | {"qty": f.qty, "price": f.price, "fee": f.fee, "ts_ns": f.ts_ns}
         )
-    eps = 1e-9 * max(1.0, abs(t.order.qty))
+    eps = qty_eps(t.order.qty)
     listed = sum(f.qty for f in snap.fills)
     if snap.status.terminal and snap.status is not OrderStatus.FILLED and t.state.open:
         if listed < snap.filled_qty - eps:  # its trades not all listed: closed, they are lost
@@ -269,7 +269,7 @@ def _done_short(t: Tracked, snap: OrderSnapshot) -> bool:
     venue's "filled" with a lagging count or trades not listed yet proves
     nothing: closing the order then would lose the trades that follow.
     """
-    eps = 1e-9 * max(1.0, abs(t.order.qty))
+    eps = qty_eps(t.order.qty)
     return (
         0 < snap.qty < t.order.qty - eps
         and snap.filled_qty >= snap.qty - eps
@@ -346,5 +346,5 @@ def _positions(ex: Executor, out: Outcome, diffs: list[dict[str, Any]]) -> None:
         ours[f.symbol] = ours.get(f.symbol, 0.0) + f.side.sign * f.qty
     for sym in sorted(set(ours) | set(venue)):
         a, b = ours.get(sym, 0.0), venue.get(sym, 0.0)
-        if abs(a - b) > 1e-9 * max(1.0, abs(a), abs(b)):  # float sums of large fills
+        if abs(a - b) > qty_eps(a, b):
             diffs.append({"kind": "position_mismatch", "symbol": sym, "journal": a, "venue": b})

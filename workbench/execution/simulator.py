@@ -40,12 +40,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from workbench.domain.model import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
-from workbench.domain.orders import ExecutionReport, OrderAck, OrderSnapshot
+from workbench.domain.orders import ExecutionReport, OrderAck, OrderSnapshot, qty_eps
 
 if TYPE_CHECKING:  # numpy comes with the tape, in a replay only: live stays without it
     from workbench.execution.tape import MarketTape, SymbolTape
 
-_EPS = 1e-9
 Quote = tuple[float, float] | None
 """A tick's ``(bid, ask)``, or None when it has only a price."""
 
@@ -308,7 +307,7 @@ class SimulatedBroker:
             return
         remaining = o.qty - vo.filled
         qty = min(remaining, size) if self.partial_fills else remaining
-        eps = _EPS * max(1.0, o.qty)  # float sums of large fills: relative, as `OrderState`
+        eps = qty_eps(o.qty)  # as `OrderState`
         if qty <= eps:
             return
         n = len(vo.fills) + 1
