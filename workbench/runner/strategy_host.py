@@ -71,7 +71,7 @@ class StrategyRunner(Runner):
         self._last_persist = 0.0
         self.outbox: Outbox[Signal] = Outbox(resend_after_s)
         self._executor_epoch: int | None = None
-        self._unlogged = SentLog(telemetry, self.log)  # logged when next idle
+        self._sent_log = SentLog(telemetry, self.log)  # logged when next idle
         self.last_signal_seq = 0
         self.ticks_processed = 0
         self.signals_sent = 0
@@ -103,7 +103,7 @@ class StrategyRunner(Runner):
             return
         self.strategy.restore(state["strategy"])
         self.last_signal_seq = int(state.get("last_signal_seq", 0))
-        self._unlogged.sent_before(self.last_signal_seq)
+        self._sent_log.sent_before(self.last_signal_seq)
         pending = [signal_from_state(r) for r in state.get("outbox", [])]
         saved = [(s.seq, s, pack(signal_to_state(s))) for s in pending]
         self.outbox.restore(saved, int(state.get("acked_seq", 0)))
@@ -135,12 +135,12 @@ class StrategyRunner(Runner):
 
     def step(self, timeout_ms: int) -> None:
         """Handle up to a few hundred waiting messages, then acks and re-sends."""
-        env = self._ticks.recv(0 if self._unlogged else timeout_ms)
-        if self._unlogged and (
-            env is None or time.time_ns() > self._unlogged.oldest_ns + LOG_DELAY_NS
+        env = self._ticks.recv(0 if self._sent_log else timeout_ms)
+        if self._sent_log and (
+            env is None or time.time_ns() > self._sent_log.oldest_ns + LOG_DELAY_NS
         ):
             # Idle (or long behind): a log line now holds no tick back.
-            self._unlogged.flush()
+            self._sent_log.flush()
             if env is None:
                 env = self._ticks.recv(timeout_ms)
         n = 0
@@ -206,13 +206,13 @@ class StrategyRunner(Runner):
             batch = outbox.held(MAX_MESSAGES_PER_STEP)
             sent = self._signals.send_many(batch)
             outbox.release(sent, time.monotonic())
-            self._unlogged.went(batch[:sent])
+            self._sent_log.went(batch[:sent])
             if sent < len(batch):
                 self._hold(signals)  # behind them
                 return
         sent = self._signals.send_many(signals) if signals else 0  # back to back: one wake-up
         self._hold(signals[sent:])
-        self._unlogged.went(signals[:sent])
+        self._sent_log.went(signals[:sent])
 
     def _hold(self, refused: list[Signal]) -> None:
         if refused:
@@ -331,7 +331,7 @@ class StrategyRunner(Runner):
         waited_since = time.monotonic()
         while self.outbox.acked < last and not self._stop_requested:
             self._drain_acks(20)
-            self._unlogged.flush()
+            self._sent_log.flush()
             now = time.monotonic()
             self._resend(self.outbox.due(now))
             self._first_send([])  # what a full queue held, if anything
@@ -377,7 +377,7 @@ class StrategyRunner(Runner):
 
     def on_close(self) -> None:
         """Log what was sent, save state one last time, whatever the strategy reported."""
-        self._unlogged.flush()
+        self._sent_log.flush()
         if not self._broken and (self._dirty or self.ticks_processed):
             self._persist()
         self._store.close()
