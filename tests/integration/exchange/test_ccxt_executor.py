@@ -36,12 +36,13 @@ def executors(
     monkeypatch.setenv("WORKBENCH__GATEWAY__EXCHANGE__API_SECRET", API_SECRET)
     made: list[Executor] = []
 
-    def make(path: Path) -> Executor:
-        broker = CcxtBroker(**broker_params(server)).open()
+    def make(path: Path, call_timeout_s: float = 8.0, **broker: object) -> Executor:
+        venue = CcxtBroker(**broker_params(server, **broker)).open()
         risk = RiskConfig(max_order_qty=10, max_position_qty=10)
         ex = Executor(
-            broker, Journal(path), risk, make_breaker(5, 60), Telemetry(), call_timeout_s=8.0
-        )
+            venue, Journal(path), risk, make_breaker(5, 60), Telemetry(),
+            call_timeout_s=call_timeout_s,
+        )  # fmt: skip
         made.append(ex)
         return ex
 
@@ -81,7 +82,7 @@ def venue_orders(server: BinanceServer) -> dict[str, tuple[str, float, str]]:
 
 
 def test_a_new_journal_on_the_same_account_places_its_own_orders(
-    tmp_path: Path, server: BinanceServer, executors: Callable[[Path], Executor]
+    tmp_path: Path, server: BinanceServer, executors: Callable[..., Executor]
 ) -> None:
     while not server.call(lambda: server.exchange.last_price):  # market orders need a price
         time.sleep(0.05)
@@ -101,7 +102,7 @@ def test_a_new_journal_on_the_same_account_places_its_own_orders(
 
 
 def test_a_resting_order_restored_after_a_restart_is_polled_while_the_stream_is_silent(
-    tmp_path: Path, server: BinanceServer, executors: Callable[[Path], Executor]
+    tmp_path: Path, server: BinanceServer, executors: Callable[..., Executor]
 ) -> None:
     path = tmp_path / "journal.sqlite"
     server.pause_market()
@@ -121,7 +122,7 @@ def test_a_resting_order_restored_after_a_restart_is_polled_while_the_stream_is_
 
 
 def test_orders_go_out_in_the_markets_lot_steps_and_one_below_the_least_is_refused(
-    tmp_path: Path, server: BinanceServer, executors: Callable[[Path], Executor]
+    tmp_path: Path, server: BinanceServer, executors: Callable[..., Executor]
 ) -> None:
     """The market trades in steps of 0.001 (LOT_SIZE): ccxt sends 1.0015 as 1.001.
 
@@ -147,7 +148,7 @@ def test_orders_go_out_in_the_markets_lot_steps_and_one_below_the_least_is_refus
 
 
 def test_a_position_a_float_drift_below_a_lot_step_is_flattened_whole(
-    tmp_path: Path, server: BinanceServer, executors: Callable[[Path], Executor]
+    tmp_path: Path, server: BinanceServer, executors: Callable[..., Executor]
 ) -> None:
     """0.7 - 0.4 is 0.29999999999999993: sent as 0.299 it would leave a lot no flatten closes."""
     while not server.call(lambda: server.exchange.last_price):
@@ -168,9 +169,7 @@ def test_a_position_a_float_drift_below_a_lot_step_is_flattened_whole(
     assert [(o["side"], o["qty"], o["status"]) for o in closing] == [("SELL", 0.3, "FILLED")]
 
 
-def filled_short(
-    path: Path, server: BinanceServer, executors: Callable[[Path], Executor]
-) -> Executor:
+def filled_short(path: Path, server: BinanceServer, executors: Callable[..., Executor]) -> Executor:
     """An executor whose order of 1.0015 the venue took, and filled, as 1.001.
 
     As with a journal from before the executor rounded to lot steps: the
@@ -198,7 +197,7 @@ def assert_closed_short(ex: Executor) -> None:
 
 
 def test_an_order_the_venue_filled_short_is_in_doubt_until_reconciliation_closes_it(
-    tmp_path: Path, server: BinanceServer, executors: Callable[[Path], Executor]
+    tmp_path: Path, server: BinanceServer, executors: Callable[..., Executor]
 ) -> None:
     """The venue's "closed" with fills short of the journal's qty: nothing more will fill.
 
@@ -212,7 +211,7 @@ def test_an_order_the_venue_filled_short_is_in_doubt_until_reconciliation_closes
 
 
 def test_an_order_a_journal_left_filled_short_is_closed_when_the_executor_starts(
-    tmp_path: Path, server: BinanceServer, executors: Callable[[Path], Executor]
+    tmp_path: Path, server: BinanceServer, executors: Callable[..., Executor]
 ) -> None:
     path = tmp_path / "journal.sqlite"
     stop(filled_short(path, server, executors))
@@ -220,7 +219,7 @@ def test_an_order_a_journal_left_filled_short_is_closed_when_the_executor_starts
 
 
 def test_an_order_the_venue_closed_part_filled_expires_with_what_filled(
-    tmp_path: Path, server: BinanceServer, executors: Callable[[Path], Executor]
+    tmp_path: Path, server: BinanceServer, executors: Callable[..., Executor]
 ) -> None:
     """ "closed" with less filled than its own amount: the venue ended it, the rest never fills.
 
@@ -245,7 +244,7 @@ def test_an_order_the_venue_closed_part_filled_expires_with_what_filled(
 def test_an_order_a_journal_left_part_filled_and_closed_expires_at_start(
     tmp_path: Path,
     server: BinanceServer,
-    executors: Callable[[Path], Executor],
+    executors: Callable[..., Executor],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A journal an earlier version left PARTIALLY_FILLED: reconciliation ends the order."""
@@ -269,7 +268,7 @@ def test_an_order_a_journal_left_part_filled_and_closed_expires_at_start(
 
 
 def test_a_cancelled_part_filled_order_whose_trades_are_not_listed_yet_keeps_them(
-    tmp_path: Path, server: BinanceServer, executors: Callable[[Path], Executor]
+    tmp_path: Path, server: BinanceServer, executors: Callable[..., Executor]
 ) -> None:
     """Closed at reconciliation before its trades were listed, its fill would be lost for good."""
     path = tmp_path / "journal.sqlite"
@@ -302,19 +301,13 @@ def test_a_cancelled_part_filled_order_whose_trades_are_not_listed_yet_keeps_the
 
 
 def test_fills_a_timed_out_reports_call_took_are_recovered_by_reconciliation(
-    server: BinanceServer, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, server: BinanceServer, executors: Callable[..., Executor]
 ) -> None:
     """A reports() call that outlasts the executor's call timeout still runs, taking trades:
     what it returns late is lost, so every open order goes in doubt and is asked for."""
-    monkeypatch.setenv("WORKBENCH__GATEWAY__EXCHANGE__API_KEY", API_KEY)
-    monkeypatch.setenv("WORKBENCH__GATEWAY__EXCHANGE__API_SECRET", API_SECRET)
     while not server.call(lambda: server.exchange.last_price):
         time.sleep(0.05)
-    broker = CcxtBroker(**broker_params(server, timeout_ms=4000)).open()
-    risk = RiskConfig(max_order_qty=10, max_position_qty=10)
-    ex = Executor(
-        broker, Journal(":memory:"), risk, make_breaker(5, 60), Telemetry(), call_timeout_s=1.0
-    )
+    ex = executors(tmp_path / "journal.sqlite", call_timeout_s=1.0, timeout_ms=4000)
     try:
         server.trades_delay_s = 2.0  # within the REST timeout, beyond the executor's
         ex.on_signals([signal(1, Side.BUY, 1.0)])
@@ -330,4 +323,3 @@ def test_fills_a_timed_out_reports_call_took_are_recovered_by_reconciliation(
         assert not ex.in_doubt and not len(ex.open)
     finally:
         server.trades_delay_s = 0.0
-        stop(ex)
