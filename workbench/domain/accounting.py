@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from workbench.domain.model import Fill
 
@@ -11,9 +11,11 @@ from workbench.domain.model import Fill
 class Position:
     """Net position in one symbol.
 
-    ``qty`` is signed (long > 0, short < 0); ``avg_price`` is the average cost
-    of the open quantity; ``realized_pnl`` is in price units times quantity,
-    before ``fees`` (the fills' fees, in the same units).
+    ``qty`` is signed (long > 0, short < 0), net of fees taken out of the asset
+    itself; ``avg_price`` is the average cost of the open quantity;
+    ``realized_pnl`` is in price units times quantity, before ``fees`` (the
+    fills' fees in the same units). Fees paid in a third asset are summed per
+    asset in ``other_fees``, not valued.
     """
 
     symbol: str
@@ -21,21 +23,34 @@ class Position:
     avg_price: float = 0.0
     realized_pnl: float = 0.0
     fees: float = 0.0
+    other_fees: dict[str, float] = field(default_factory=dict)
 
     def apply(self, fill: Fill) -> float:
-        """Apply a fill; returns the PnL it realised."""
-        signed = fill.qty * fill.side.sign
+        """Apply a fill; returns the PnL it realised.
+
+        A fee the venue took out of the traded asset (``fill.fee_qty``) leaves the
+        position as those units sold at the fill's price, their proceeds paid as
+        the fee (``fill.fee`` is their value): the position is what the account holds.
+        """
+        realized = self._trade(fill.qty * fill.side.sign, fill.price)
+        if fill.fee_qty:
+            realized += self._trade(-fill.fee_qty, fill.price)
+        self.realized_pnl += realized
+        self.fees += fill.quote_fee
+        if fill.fee_asset:
+            self.other_fees[fill.fee_asset] = self.other_fees.get(fill.fee_asset, 0.0) + fill.fee
+        return realized
+
+    def _trade(self, signed: float, price: float) -> float:
         realized = 0.0
         if self.qty == 0 or (self.qty > 0) == (signed > 0):
             new_qty = self.qty + signed
-            self.avg_price = (self.avg_price * abs(self.qty) + fill.price * abs(signed)) / abs(
-                new_qty
-            )
+            self.avg_price = (self.avg_price * abs(self.qty) + price * abs(signed)) / abs(new_qty)
             self.qty = new_qty
         else:
             closing = min(abs(signed), abs(self.qty))
             direction = 1.0 if self.qty > 0 else -1.0
-            realized = (fill.price - self.avg_price) * closing * direction
+            realized = (price - self.avg_price) * closing * direction
             remaining = abs(signed) - closing
             before = abs(self.qty)
             self.qty += signed
@@ -44,9 +59,7 @@ class Position:
                 self.avg_price = 0.0
             elif remaining > 0:
                 # The fill flipped the position: the rest opens at the fill price.
-                self.avg_price = fill.price
-        self.realized_pnl += realized
-        self.fees += fill.fee
+                self.avg_price = price
         return realized
 
     def unrealized(self, mark: float) -> float:
@@ -76,6 +89,15 @@ class Portfolio:
     def fees(self) -> float:
         """Total fees paid over all symbols (a rebate counts negative)."""
         return sum(p.fees for p in self.positions.values())
+
+    @property
+    def other_fees(self) -> dict[str, float]:
+        """Fees paid in third assets (not valued in the quote currency), per asset."""
+        out: dict[str, float] = {}
+        for p in self.positions.values():
+            for asset, amount in p.other_fees.items():
+                out[asset] = out.get(asset, 0.0) + amount
+        return out
 
     def position(self, symbol: str) -> float:
         """Signed quantity held in ``symbol``."""

@@ -217,4 +217,22 @@ class Fill:
     price: float
     ts_ns: int
     fee: float = 0.0
-    """Fee charged for this fill, in quote currency."""
+    """Fee charged for this fill: its value in the quote currency, or with ``fee_asset`` an
+    amount of that asset."""
+    fee_qty: float = 0.0
+    """The part of the fee the venue took out of the traded asset itself, in ``qty``'s units
+    (a spot buy's fee in the base asset; ``fee`` holds its value). The position moves by
+    ``side * qty - fee_qty``."""
+    fee_asset: str = ""
+    """Set when the fee was paid in a third asset (BNB on Binance): ``fee`` is an amount of it,
+    with no value in the quote currency here. Empty for a fee in the quote currency."""
+
+    @property
+    def quote_fee(self) -> float:
+        """The fee's value in the quote currency, 0 for one paid in a third asset."""
+        return 0.0 if self.fee_asset else self.fee
+
+    @property
+    def position_change(self) -> float:
+        """How the fill moves its symbol's position (signed, net of a fee in the asset)."""
+        return self.side.sign * self.qty - self.fee_qty

@@ -184,7 +184,7 @@ class OrderState:
             if done:  # a close that came with the last fill: filled all the same
                 st = OrderStatus.FILLED
             self.filled_qty = filled
-            self.fees += f.fee
+            self.fees += f.quote_fee
         if report.venue_order_id:
             self.venue_order_id = report.venue_order_id
         self.status = st

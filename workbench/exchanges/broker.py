@@ -223,7 +223,11 @@ class CcxtBroker:
 
     def _fill(self, t: VenueFill, k: _Known | None) -> Fill:
         base, _, quote = t.symbol.partition(":")[0].partition("/")
-        fee = t.fee * t.price if t.fee_currency == base else t.fee
+        fee, fee_qty, fee_asset = t.fee, 0.0, ""
+        if t.fee and t.fee_currency == base:  # out of what was bought: the account holds less
+            fee, fee_qty = t.fee * t.price, t.fee
+        elif t.fee and t.fee_currency not in ("", quote):  # BNB on Binance: not valued here
+            fee_asset = t.fee_currency
         return Fill(
             id=f"{self.cfg.exchange}:{base}{quote}:{t.trade_id}",
             order_id=k.order_id if k else "",
@@ -234,6 +238,8 @@ class CcxtBroker:
             price=t.price,
             ts_ns=t.ts_ms * 1_000_000,
             fee=fee,
+            fee_qty=fee_qty,
+            fee_asset=fee_asset,
         )
 
     def cancel(self, client_order_id: str) -> None:

@@ -203,7 +203,7 @@ def lot_qty(ex: Any, symbol: str, qty: float) -> float:
         step = (market.get("precision") or {}).get("amount")
         raise OrderRejected(
             "",
-            f"{ex.id}: qty {qty!r} is below {symbol}'s smallest order "
+            f"{ex.id}: qty {qty:.12g} is below {symbol}'s smallest order "
             f"(minimum {least!r}, lot step {step})",
         )
     return amount

@@ -13,6 +13,8 @@ the operator is never told a position is closed when it is not:
   position; flattening again once they have closed sends what they held back;
 - the closing order was rejected, is in doubt, or rests at the venue unfilled
   (a venue that reports fills after its answer is given `FILL_WAIT_S` first);
+- what is left is less than the venue's smallest order (dust: a fee taken
+  out of the asset can leave a position off the lot step);
 - the flatten failed (an exception): the halt holds all the same.
 """
 
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from workbench.domain.model import Fill, OrderStatus, Side, Signal
+from workbench.exceptions import OrderRejected
 from workbench.execution.killswitch import halt
 from workbench.execution.risk import TradingState
 from workbench.messaging.codec import Event
@@ -203,6 +206,26 @@ def left_open(
         elif sym in ex.flatten_refused:
             reasons.append(f"closing order rejected: {ex.flatten_refused[sym]}")
         elif unfilled.get(sym, 0.0) > 1e-9 * abs(qty):
-            reasons.append(ENDED_UNFILLED)
+            reasons.append(_below_smallest_order(ex, sym) or ENDED_UNFILLED)
         left[sym] = "; ".join(reasons) or "still open: no closing order went out"
     return left
+
+
+def _below_smallest_order(ex: Executor, symbol: str) -> str:
+    """Why what is left cannot be sent, when it is less than the venue's smallest order.
+
+    A closing order goes out in the venue's lot steps: a position a fee in the
+    asset left off-step (0.6993 with a step of 0.001) keeps a remainder no order
+    can close (dust, which the venue may convert by itself).
+    """
+    lot_qty = getattr(ex.broker, "lot_qty", None)
+    left = abs(ex.portfolio.position(symbol))
+    if lot_qty is None:
+        return ""
+    try:
+        lot_qty(symbol, left)
+    except OrderRejected as e:
+        return f"{left:g} left, less than the venue takes: {e.reason}"
+    except Exception:  # a broken market: the generic reason says enough
+        return ""
+    return ""

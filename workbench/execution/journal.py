@@ -78,7 +78,7 @@ class JournalShortcuts:
                     st,
                     reason=reason,
                     filled_qty=sum(f.qty for f in fills),
-                    fees=sum(f.fee for f in fills),
+                    fees=sum(f.quote_fee for f in fills),
                     fills=list(fills),
                     reports=[(st, f.ts_ns, "", f, "", "broker") for f in fills],
                 )
@@ -238,6 +238,8 @@ class Journal(JournalShortcuts, RunStateRecords):
                 f.ts_ns,
                 now,
                 f.fee,
+                f.fee_qty,
+                f.fee_asset,
             )
             for f in ordered
         ]
@@ -261,7 +263,7 @@ class Journal(JournalShortcuts, RunStateRecords):
                 "WHERE order_id=?",
                 rows,
             )
-            db.executemany("INSERT INTO fills VALUES (?,?,?,?,?,?,?,?,?,?)", fill_rows)
+            db.executemany("INSERT INTO fills VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", fill_rows)
             db.executemany("INSERT INTO order_reports VALUES (?,?,?,?,?,?,?,?,?,?,?)", reports)
             db.executemany(
                 "INSERT INTO reconciliations VALUES (?,?,?,?,?)",
@@ -287,11 +289,12 @@ class Journal(JournalShortcuts, RunStateRecords):
     def fills(self) -> list[Fill]:
         """Every fill, in the order recorded."""
         rows = self._db.execute(
-            "SELECT fill_id, order_id, signal_id, symbol, side, qty, price, ts_ns, fee "
-            "FROM fills ORDER BY rowid"
+            "SELECT fill_id, order_id, signal_id, symbol, side, qty, price, ts_ns, fee, fee_qty, "
+            "fee_asset FROM fills ORDER BY rowid"
         ).fetchall()
         side = _SIDES
-        return [Fill(r[0], r[1], r[2], r[3], side[r[4]], r[5], r[6], r[7], r[8]) for r in rows]
+        return [Fill(r[0], r[1], r[2], r[3], side[r[4]], r[5], r[6], r[7], r[8], r[9], r[10])
+                for r in rows]  # fmt: skip
 
     def orders(self) -> list[dict]:
         """Every order with its status, in the order recorded."""

@@ -307,7 +307,7 @@ class MemoryJournal(JournalShortcuts):
 def _as_read(f: Fill) -> Fill:
     """``f`` with the value types `Journal.fills` reads back (floats, a `Side`)."""
     floats = type(f.qty) is float and type(f.price) is float and type(f.fee) is float
-    if floats and type(f.side) is Side and type(f.ts_ns) is int:
+    if floats and type(f.side) is Side and type(f.ts_ns) is int and type(f.fee_qty) is float:
         return f
     return Fill(
         f.id,
@@ -319,4 +319,6 @@ def _as_read(f: Fill) -> Fill:
         float(f.price),
         int(f.ts_ns),
         float(f.fee),
+        float(f.fee_qty),
+        str(f.fee_asset),
     )

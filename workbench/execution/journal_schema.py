@@ -13,8 +13,11 @@ executor still asks for them. Version 4 adds ``meta`` with the journal's
 and mixed into every new client order id, so two journals (runs) on one
 account never send the same id; orders already journaled keep theirs. Its
 migration also takes the fees paid before each ``risk_days`` day off that
-day's start (the daily loss counts fees since version 4). A journal is
-migrated in one transaction when opened; one of a newer version is refused.
+day's start (the daily loss counts fees since version 4). Version 5 adds each
+fill's ``fee_qty`` (the part of its fee taken out of the traded asset, which
+the position is net of) and ``fee_asset`` (a third asset the fee was paid in).
+A journal is migrated in one transaction when opened; one of a newer version
+is refused.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import sqlite3
 from workbench.domain.model import client_order_id
 from workbench.exceptions import ConfigurationError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _V0_TABLES = """
 CREATE TABLE IF NOT EXISTS signals (
@@ -74,6 +77,8 @@ _V4_NEW_TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
+_V5_FILL_COLUMNS = ("fee_qty REAL NOT NULL DEFAULT 0", "fee_asset TEXT NOT NULL DEFAULT ''")
+
 _V1 = (
     _V0_TABLES
     + """
@@ -92,7 +97,8 @@ CREATE TABLE IF NOT EXISTS fills (
     fill_id TEXT PRIMARY KEY, order_id TEXT NOT NULL REFERENCES orders(order_id),
     signal_id TEXT NOT NULL, symbol TEXT NOT NULL, side TEXT NOT NULL, qty REAL NOT NULL,
     price REAL NOT NULL, ts_ns INTEGER NOT NULL, recorded_ns INTEGER NOT NULL,
-    fee REAL NOT NULL DEFAULT 0
+    fee REAL NOT NULL DEFAULT 0, fee_qty REAL NOT NULL DEFAULT 0,
+    fee_asset TEXT NOT NULL DEFAULT ''
 );
 """
     + _V1_NEW_TABLES
@@ -133,6 +139,10 @@ def open_schema(db: sqlite3.Connection, path: str) -> None:
                 "FROM fills WHERE ts_ns < CAST(strftime('%s', risk_days.day) AS INTEGER) "
                 "* 1000000000)"
             )
+        columns = {r[1] for r in db.execute("PRAGMA table_info(fills)")}
+        for ddl in _V5_FILL_COLUMNS:
+            if ddl.split()[0] not in columns:
+                db.execute(f"ALTER TABLE fills ADD COLUMN {ddl}")
         db.execute(
             "INSERT OR IGNORE INTO meta VALUES ('client_id_salt', ?)", (new_client_id_salt(),)
         )

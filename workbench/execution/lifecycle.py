@@ -169,7 +169,7 @@ def _event(
         side=o.side.value,
         qty=fill.qty if fill else o.qty,
         price=fill.price if fill else (o.order_price or o.price),
-        fee=fill.fee if fill else 0.0,
+        fee=fill.quote_fee if fill else 0.0,
         ts_ns=ts_ns,
         filled_qty=t.state.filled_qty,
         reason=reason,

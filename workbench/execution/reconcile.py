@@ -343,7 +343,7 @@ def _positions(ex: Executor, out: Outcome, diffs: list[dict[str, Any]]) -> None:
         return  # the venue has no positions to compare with
     ours = {s: p.qty for s, p in ex.portfolio.positions.items()}
     for f in out.fills:  # the fills found above, not yet applied (journaled with the diffs)
-        ours[f.symbol] = ours.get(f.symbol, 0.0) + f.side.sign * f.qty
+        ours[f.symbol] = ours.get(f.symbol, 0.0) + f.position_change
     for sym in sorted(set(ours) | set(venue)):
         a, b = ours.get(sym, 0.0), venue.get(sym, 0.0)
         if abs(a - b) > qty_eps(a, b):

@@ -229,7 +229,7 @@ class SimulatedBroker:
         """Net position per symbol from every fill of this venue."""
         out: dict[str, float] = {}
         for f in self._fills:
-            out[f.symbol] = out.get(f.symbol, 0.0) + f.side.sign * f.qty
+            out[f.symbol] = out.get(f.symbol, 0.0) + f.position_change
         return out
 
     # -- matching -------------------------------------------------------------------

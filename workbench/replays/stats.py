@@ -208,7 +208,7 @@ def replay_books(fills: list[Fill]) -> tuple[Portfolio, dict[str, BookHistory]]:
         h.avg_price.append(pos.avg_price)
         h.realized_pnl.append(pos.realized_pnl)
         h.fill_price.append(float(f.price))
-        h.fees.append((h.fees[-1] if h.fees else 0.0) + float(f.fee))
+        h.fees.append(pos.fees)  # in quote units (a third asset's fees are not valued)
     return portfolio, history
 
 

@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from conftest import SYMBOL
+from conftest import SYMBOL, broker_params
 from fixtures.binance_server.server import API_KEY, API_SECRET, BinanceServer
 
 from workbench.domain.model import Order, OrderStatus, OrderType, Side, Signal
@@ -17,22 +17,6 @@ from workbench.execution.broker import Broker, load_broker
 
 pytestmark = pytest.mark.integration
 CLASS_PATH = "workbench.exchanges.broker:CcxtBroker"
-
-
-def broker_params(server: BinanceServer, **over: object) -> dict[str, object]:
-    """``[executor.broker] params`` for ``server`` (no secrets: those come from the env)."""
-    return {
-        "exchange": "binance",
-        "symbols": [SYMBOL],
-        "rest_url": server.rest_url,
-        "ws_url": server.ws_url,
-        "ws_api_url": server.ws_api_url,
-        "timeout_ms": 1500,
-        "reconnect_initial_s": 0.05,
-        "reconnect_max_s": 0.5,
-        "poll_interval_s": 0.3,
-        **over,
-    }
 
 
 @pytest.fixture

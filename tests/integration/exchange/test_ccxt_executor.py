@@ -7,54 +7,19 @@ a restarted executor must follow the orders its journal left resting.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import SYMBOL
-from fixtures.binance_server.server import API_KEY, API_SECRET, BinanceServer
-from test_ccxt_broker import broker_params
+from conftest import SYMBOL, stop
+from fixtures.binance_server.server import BinanceServer
 
-from workbench.config import RiskConfig
 from workbench.domain.model import OrderType, Side, Signal
 from workbench.exchanges import broker as broker_module
-from workbench.exchanges.broker import CcxtBroker
 from workbench.execution.broker import LotSized
-from workbench.execution.executor import Executor, make_breaker
-from workbench.execution.journal import Journal
-from workbench.telemetry import Telemetry
+from workbench.execution.executor import Executor
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def executors(
-    server: BinanceServer, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Callable[[Path], Executor]]:
-    """Builds executors on a journal file with a `CcxtBroker` on ``server``; all closed."""
-    monkeypatch.setenv("WORKBENCH__GATEWAY__EXCHANGE__API_KEY", API_KEY)
-    monkeypatch.setenv("WORKBENCH__GATEWAY__EXCHANGE__API_SECRET", API_SECRET)
-    made: list[Executor] = []
-
-    def make(path: Path, call_timeout_s: float = 8.0, **broker: object) -> Executor:
-        venue = CcxtBroker(**broker_params(server, **broker)).open()
-        risk = RiskConfig(max_order_qty=10, max_position_qty=10)
-        ex = Executor(
-            venue, Journal(path), risk, make_breaker(5, 60), Telemetry(),
-            call_timeout_s=call_timeout_s,
-        )  # fmt: skip
-        made.append(ex)
-        return ex
-
-    yield make
-    for ex in made:
-        stop(ex)
-
-
-def stop(ex: Executor) -> None:
-    """What a stopping executor process lets go of: the exchange and the journal."""
-    ex.broker.close()  # type: ignore[attr-defined]
-    ex.journal.close()
 
 
 def signal(seq: int, side: Side, qty: float, **kw: object) -> Signal:

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SYMBOL
+from conftest import SYMBOL, broker_params
 from fixtures.binance_server.server import API_KEY, API_SECRET, BinanceServer
 from helpers import make_config, wait_until
-from test_ccxt_broker import CLASS_PATH, broker_params
+from test_ccxt_broker import CLASS_PATH
 from test_live_session import CONDITIONS
 
 from workbench import Workbench

@@ -59,6 +59,19 @@ def test_fills_come_back_with_their_side(journal):
     assert journal.fills()[0].side is Side.SELL
 
 
+def test_fills_keep_a_fee_taken_out_of_the_asset_or_paid_in_a_third_one(journal):
+    for i in (1, 2):
+        journal.begin_order(sig(i), Order.from_signal(sig(i)), OrderStatus.PENDING_NEW)
+    own = Fill("F1", "O-s:1", "s:1", "ABC", Side.BUY, 1.0, 100.0, 1, 0.1, 0.001)
+    third = Fill("F2", "O-s:2", "s:2", "ABC", Side.BUY, 1, 100, 2, 0.0002, fee_asset="BNB")
+    journal.finish_order("O-s:1", OrderStatus.FILLED, [own])
+    journal.finish_order("O-s:2", OrderStatus.FILLED, [third])
+    assert journal.fills() == [own, third]
+    assert [(f.fee_qty, f.fee_asset) for f in journal.fills()] == [(0.001, ""), (0.0, "BNB")]
+    fees = {o["order_id"]: o["fees"] for o in journal.orders()}
+    assert fees == {"O-s:1": 0.1, "O-s:2": 0.0}  # in quote units: a third asset is not
+
+
 def test_a_failed_begin_orders_records_nothing(journal):
     bad = Order.from_signal(sig(2))
     items = [
@@ -204,7 +217,7 @@ def test_states_days_stream_ends_reconciliations_and_sequences(journal):
     assert journal.signal_gaps() == {"s": [(9, 9)], "t": [(1, 1)]}
     journal.set_signal_gaps("t", [])
     assert journal.signal_gaps() == {"s": [(9, 9)]}
-    assert journal.schema_version() == 4
+    assert journal.schema_version() == 5
     with pytest.raises(ValueError, match="no journal table"):
         journal.count("nope")
 

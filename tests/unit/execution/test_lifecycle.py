@@ -143,23 +143,35 @@ def test_journal_written_by_the_previous_code_migrates_keeping_every_row(tmp_pat
 
 @pytest.mark.parametrize(
     ("version", "dropped"),
-    [(1, ("marks", "signal_gaps", "meta")), (2, ("signal_gaps", "meta")), (3, ("meta",))],
+    [
+        (1, ("marks", "signal_gaps", "meta")),
+        (2, ("signal_gaps", "meta")),
+        (3, ("meta",)),
+        (4, ()),
+    ],
 )
-def test_a_version_1_2_or_3_journal_gains_the_newer_tables_keeping_every_row(
+def test_a_version_1_to_4_journal_gains_the_newer_tables_keeping_every_row(
     tmp_path, version, dropped
 ):
     path = tmp_path / "old.sqlite"
     j = Journal(path)
     j.set_trading_state("HALTED", "stop", "operator")
     j.set_risk_day("2024-01-02", -5.0)
+    j.begin_order(sig(1), Order.from_signal(sig(1)), OrderStatus.ACCEPTED)
+    after_the_day = 1_704_300_000_000_000_000  # 2024-01-03: its fee is not the day's start
+    fill = Fill("F1", "O-s:1", "s:1", "ABC", Side.BUY, 1.0, 100.0, after_the_day, 0.1)
+    j.finish_order("O-s:1", OrderStatus.FILLED, [fill])
     j.close()
     with sqlite3.connect(path) as db:  # what that version wrote: the same, without those
         for table in dropped:
             db.execute(f"DROP TABLE {table}")
+        db.execute("ALTER TABLE fills DROP COLUMN fee_qty")  # before version 5
+        db.execute("ALTER TABLE fills DROP COLUMN fee_asset")
         db.execute(f"PRAGMA user_version = {version}")
     j = Journal(path)
-    assert j.schema_version() == SCHEMA_VERSION == 4
+    assert j.schema_version() == SCHEMA_VERSION == 5
     assert j.trading_state() == ("HALTED", "stop") and j.risk_day("2024-01-02") == -5.0
+    assert j.fills() == [fill]  # no fee out of the asset, none in a third one
     j.save_marks({"ABC": (100.0, 1)})
     assert j.marks() == {"ABC": (100.0, 1)}
     j.set_signal_gaps("s", [(2, 3)])

@@ -1,0 +1,113 @@
+"""Fees taken out of the bought asset, or charged in a third one, on the local Binance server.
+
+Binance charges a spot buy's commission in the asset bought unless the account
+pays with BNB: buying 1 leaves 0.999. A position kept at the gross 1 would
+differ from the account at every reconciliation and a flatten would try to
+sell what the account does not hold, which the venue refuses.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import SYMBOL, stop
+from fixtures.binance_server.matching import COMMISSION, THIRD_ASSET_PRICE
+from fixtures.binance_server.server import BinanceServer
+from test_ccxt_executor import poll_until, signal
+
+from workbench.domain.model import Side
+from workbench.execution.executor import Executor
+
+pytestmark = pytest.mark.integration
+
+
+def account(server: BinanceServer, commission_asset: str) -> None:
+    """An account holding no base asset, charged in ``commission_asset``, refused overdrafts."""
+
+    def setup() -> None:
+        server.exchange.balances.update({"USD": 0.0, "JPY": 1e6, "BNB": 10.0})
+        server.exchange.commission_asset = commission_asset
+        server.exchange.enforce_balances = True
+
+    server.call(setup)
+    while not server.call(lambda: server.exchange.last_price):  # market orders need a price
+        time.sleep(0.05)
+
+
+def balance(server: BinanceServer, asset: str) -> float:
+    return float(server.call(lambda: server.exchange.balances[asset]))
+
+
+def test_a_buys_fee_in_the_bought_asset_leaves_the_position_the_account_holds(
+    tmp_path: Path, server: BinanceServer, executors: Callable[..., Executor]
+) -> None:
+    account(server, "received")
+    path = tmp_path / "journal.sqlite"
+    ex = executors(path, spot_positions=True)
+    ex.on_signals([signal(1, Side.BUY, 1.0)])
+    poll_until(ex, "FILLED")
+    (fill,) = ex.journal.fills()
+    held = balance(server, "USD")
+    assert held == pytest.approx(1.0 - COMMISSION, abs=1e-9)
+    assert ex.portfolio.position(SYMBOL) == pytest.approx(held, abs=1e-12)
+    assert fill.qty == 1.0 and fill.fee_qty == pytest.approx(COMMISSION)
+    assert fill.fee == pytest.approx(COMMISSION * fill.price) and fill.fee_asset == ""
+    assert ex.portfolio.fees == pytest.approx(COMMISSION * fill.price)
+    # Worth the fee less, at the fill's price: nothing realized, nothing counted twice.
+    pos = ex.portfolio.positions[SYMBOL]
+    assert pos.avg_price == fill.price and pos.realized_pnl == pytest.approx(0.0, abs=1e-9)
+    stop(ex)
+
+    ex = executors(path, spot_positions=True)  # restarted: rebuilt from the journal
+    ex.reconcile()
+    assert ex.portfolio.position(SYMBOL) == pytest.approx(held, abs=1e-12)
+    assert ex.journal.reconciliations() == []  # no position_mismatch against the account
+    ex.on_tick(SYMBOL, fill.price, time.time_ns())
+    ex.flatten()
+    assert ex.not_flattened == {}
+    closing = [o for o in ex.journal.orders() if not o["signal_id"].startswith("sr-1:")]
+    assert [(o["side"], o["qty"], o["status"]) for o in closing] == [("SELL", 0.999, "FILLED")]
+    assert balance(server, "USD") == pytest.approx(0.0, abs=1e-9)
+    assert ex.portfolio.position(SYMBOL) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_fee_in_a_third_asset_is_kept_as_that_asset_not_as_quote_units(
+    tmp_path: Path, server: BinanceServer, executors: Callable[..., Executor]
+) -> None:
+    account(server, "BNB")
+    ex = executors(tmp_path / "journal.sqlite", spot_positions=True)
+    ex.on_signals([signal(1, Side.BUY, 1.0)])
+    poll_until(ex, "FILLED")
+    (fill,) = ex.journal.fills()
+    paid = 10.0 - balance(server, "BNB")
+    assert paid == pytest.approx(fill.price * COMMISSION / THIRD_ASSET_PRICE, abs=1e-8)
+    assert ex.portfolio.position(SYMBOL) == 1.0 == balance(server, "USD")
+    assert ex.portfolio.fees == 0.0 and ex.portfolio.other_fees == {"BNB": fill.fee}
+    assert (fill.fee_asset, fill.fee_qty) == ("BNB", 0.0)
+    assert fill.fee == pytest.approx(paid, abs=1e-12)
+    (order,) = ex.journal.orders()
+    assert order["fees"] == 0.0  # quote units only
+
+
+def test_a_remainder_below_the_smallest_order_is_named_as_such_by_a_flatten(
+    tmp_path: Path, server: BinanceServer, executors: Callable[..., Executor]
+) -> None:
+    """0.7 bought, 0.6993 held: 0.699 is sold in the lot step, 0.0003 no order can close."""
+    account(server, "received")
+    ex = executors(tmp_path / "journal.sqlite", spot_positions=True)
+    ex.on_signals([signal(1, Side.BUY, 0.7)])
+    poll_until(ex, "FILLED")
+    ex.on_tick(SYMBOL, 86.7, time.time_ns())
+    ex.flatten()
+    closing = [o for o in ex.journal.orders() if not o["signal_id"].startswith("sr-1:")]
+    assert [(o["side"], o["qty"], o["status"]) for o in closing] == [("SELL", 0.699, "FILLED")]
+    left = balance(server, "USD")
+    assert left == pytest.approx(0.0003, abs=1e-9)
+    assert ex.portfolio.position(SYMBOL) == pytest.approx(left, abs=1e-12)
+    assert ex.not_flattened == {
+        SYMBOL: "0.0003 left, less than the venue takes: binance: qty 0.0003 is below USD/JPY's "
+        "smallest order (minimum 0.001, lot step 0.001)"
+    }
