@@ -2,10 +2,9 @@
 
 The surface follows the broker lifecycle port: `submit` answers accepted (with
 the venue's order id) or rejected; `reports` drains the execution reports
-(from ``watch_orders``, with REST polling of the orders in flight as the
-fallback: those submitted here, and those placed before a restart once
-`follow`-ed); `cancel`; `query` by client order id; `open_orders`;
-`fills_since`; `balances` and `positions` for reconciliation at start.
+(``watch_orders``; REST polling of the orders in flight, `follow`-ed ones too,
+as the fallback); `cancel`; `query` by client order id; `open_orders`;
+`fills_since`; `order_fills` (every page); `balances` and `positions`.
 
 Every call has a timeout and ccxt's rate limiter is on. Submitting is
 idempotent on the client order id: when the answer is lost (a timeout, a 5xx
@@ -32,6 +31,7 @@ import asyncio
 import re
 import time
 from collections import Counter
+from functools import partial
 from typing import Any
 
 import structlog
@@ -50,12 +50,14 @@ from workbench.exchanges.connect import (
 from workbench.exchanges.loop import LoopThread
 from workbench.exchanges.venue_orders import (
     TERMINAL,
+    TRADES_PAGE,
     ExecutionReport,
     ReportBook,
     SubmitResult,
     VenueFill,
     VenueOrder,
     mismatch,
+    trade_pages,
     venue_fill,
 )
 
@@ -311,12 +313,11 @@ class CcxtVenue:
         return [venue_fill(t) for t in rows]
 
     def order_fills(self, venue_order_id: str, symbol: str) -> list[VenueFill]:
-        """The trades of one order (by the exchange's order id)."""
-        rows = self._call(
-            self._ex.fetch_my_trades(symbol, None, None, {"orderId": venue_order_id}),
-            "fetch_my_trades",
-        )
-        return [f for f in map(venue_fill, rows) if f.venue_order_id == venue_order_id]
+        """The trades of one order (by the exchange's order id), however many pages."""
+        fetch = partial(self._ex.fetch_my_trades, symbol, None, TRADES_PAGE)
+        call = partial(self._call, action="fetch_my_trades")
+        rows = trade_pages(lambda p: call(fetch(p)), {"orderId": venue_order_id})
+        return [f for f in rows if f.venue_order_id == venue_order_id]
 
     def balances(self) -> dict[str, float]:
         """Total balance per asset (non-zero ones)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -195,3 +196,30 @@ def venue_fill(t: dict[str, Any]) -> VenueFill:
         fee_currency=fee.get("currency") or "",
         ts_ms=int(t["timestamp"]),
     )
+
+
+TRADES_PAGE = 1000
+"""Binance's largest ``myTrades`` page (500 by default): one order can have more trades."""
+
+
+def trade_pages(
+    fetch: Callable[[dict[str, Any]], list[dict[str, Any]]], params: dict[str, Any]
+) -> list[VenueFill]:
+    """Every trade ``fetch(params)`` lists, a page at a time from trade id ``fromId``.
+
+    ``fetch`` asks for `TRADES_PAGE` trades with ``params`` and ``fromId``
+    (Binance: trades with an id at or after it, ascending). A short page is the
+    last; so is a page that brings no new trade (a venue that ignores ``fromId``)
+    or trade ids that are not numbers.
+    """
+    out: list[VenueFill] = []
+    seen: set[str] = set()
+    from_id = 0
+    while True:
+        rows = fetch(params | {"fromId": from_id})
+        page = [f for f in map(venue_fill, rows) if f.trade_id not in seen]
+        out += page
+        seen.update(f.trade_id for f in page)
+        if len(rows) < TRADES_PAGE or not page or not all(f.trade_id.isdigit() for f in page):
+            return out
+        from_id = max(int(f.trade_id) for f in page) + 1

@@ -288,3 +288,28 @@ def test_fills_a_timed_out_reports_call_took_are_recovered_by_reconciliation(
         assert not ex.in_doubt and not len(ex.open)
     finally:
         server.trades_delay_s = 0.0
+
+
+def test_an_order_with_more_trades_than_a_page_holds_is_filled_with_every_one(
+    tmp_path: Path, server: BinanceServer, executors: Callable[..., Executor]
+) -> None:
+    """Binance lists at most 1000 trades a call (500 unless asked): the rest are paged."""
+    path = tmp_path / "journal.sqlite"
+    server.pause_market()
+    ex = executors(path)
+    ex.on_signals([signal(1, Side.BUY, 1.2, order_type=OrderType.LIMIT, order_price=80.0)])
+    poll_until(ex, "ACCEPTED")
+    stop(ex)
+
+    def in_1200_trades() -> None:
+        (o,) = server.exchange.orders.values()
+        for i in range(1200):
+            server.exchange.fill(o, 80.0, share=1 / (1200 - i))
+
+    server.call(in_1200_trades)
+    ex = executors(path)
+    ex.reconcile()
+    (order,) = ex.journal.orders()
+    assert (order["status"], order["filled_qty"]) == ("FILLED", pytest.approx(1.2))
+    assert len({f.id for f in ex.journal.fills()}) == 1200 and not ex.in_doubt
+    assert ex.portfolio.position(SYMBOL) == pytest.approx(1.2)
