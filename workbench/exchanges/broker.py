@@ -40,6 +40,7 @@ from workbench.domain.model import Fill, Order, OrderStatus, OrderType, Side
 from workbench.domain.orders import ExecutionReport, OrderAck, OrderSnapshot, qty_eps
 from workbench.exceptions import ConfigurationError, OrderRejected, TemporaryError
 from workbench.exchanges.config import SECRET_FIELDS, ExchangeConfig
+from workbench.exchanges.connect import lot_qty, tick_price
 from workbench.exchanges.venue import CcxtVenue, VenueFill, VenueOrder
 
 log = structlog.get_logger(__name__)
@@ -166,7 +167,17 @@ class CcxtBroker:
         """
         if self.venue is None:  # closed: no markets to ask (the exchange decides)
             return qty
-        return self.venue.lot_qty(symbol, qty)
+        return lot_qty(self.venue.markets, symbol, qty)
+
+    def tick_price(self, symbol: str, side: Side, price: float) -> float:
+        """A limit or stop ``price`` on the market's tick: a buy's down, a sell's up.
+
+        Raises:
+            OrderRejected: a buy's price below one tick.
+        """
+        if self.venue is None:
+            return price
+        return tick_price(self.venue.markets, symbol, side.value, price)
 
     def reports(self) -> list[ExecutionReport]:
         """Fills (one per exchange trade) and final states since the last call."""

@@ -8,6 +8,7 @@ private gateway. They are plain config, not a test path.
 
 from __future__ import annotations
 
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from workbench.exceptions import ConfigurationError as _ConfigurationError
@@ -19,6 +20,8 @@ except ImportError as e:  # the optional extra is missing
     raise _ConfigurationError(
         'gateway.feed: an exchange needs ccxt: pip install -e ".[exchange]"'
     ) from e
+
+from ccxt.base.decimal_to_precision import DECIMAL_PLACES, TICK_SIZE
 
 from workbench.exceptions import ConfigurationError, OrderRejected, TemporaryError, WorkbenchError
 from workbench.exchanges.config import ExchangeConfig
@@ -207,3 +210,36 @@ def lot_qty(ex: Any, symbol: str, qty: float) -> float:
             f"(minimum {least!r}, lot step {step})",
         )
     return amount
+
+
+def tick_price(ex: Any, symbol: str, side: str, price: float) -> float:
+    """``price`` on the market's tick: a BUY's rounded down, a SELL's up.
+
+    So a limit never asks a worse price than the strategy did, and a stop
+    (a buy stop covers a short, a sell stop a long) never triggers later. ccxt
+    itself would round to the nearest tick, either way. A price a float's drift
+    off a tick is on it; ``price`` itself when ccxt cannot say (an unknown
+    market, significant-digit precision): the exchange decides.
+
+    Raises:
+        OrderRejected: a buy's price below one tick.
+    """
+    try:
+        digits = ex.market(symbol)["precision"]["price"]
+        if ex.precisionMode == TICK_SIZE:
+            tick = Decimal(str(digits))
+        elif ex.precisionMode == DECIMAL_PLACES:
+            tick = Decimal(1).scaleb(-int(digits))
+        else:
+            return price
+        steps = Decimal(repr(float(price))) / tick
+    except Exception:  # not only ccxt's: no market, no precision, an odd value
+        return price
+    near = steps.to_integral_value(ROUND_HALF_EVEN)
+    if abs(steps - near) <= Decimal("1e-6"):
+        n = near
+    else:
+        n = steps.to_integral_value(ROUND_FLOOR if side.upper() == "BUY" else ROUND_CEILING)
+    if n <= 0:
+        raise OrderRejected("", f"{ex.id}: price {price:.12g} is below {symbol}'s tick {tick}")
+    return float(n * tick)

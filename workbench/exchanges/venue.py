@@ -43,7 +43,6 @@ from workbench.exchanges.connect import (
     ccxt,
     clock_refused,
     lot_amount,
-    lot_qty,
     make_exchange,
     map_error,
 )
@@ -259,9 +258,10 @@ class CcxtVenue:
         self.stats["submit_found_after_error"] += 1
         return self._accepted(found, symbol)
 
-    def lot_qty(self, symbol: str, qty: float) -> float:
-        """``qty`` down to the market's lot step (`connect.lot_qty`: below the least, refused)."""
-        return lot_qty(self._ex, symbol, qty)
+    @property
+    def markets(self) -> Any:
+        """The ccxt exchange with its loaded markets: lot steps and ticks (`connect`), no I/O."""
+        return self._ex
 
     def _accepted(self, order: VenueOrder, symbol: str) -> SubmitResult:
         self._book.track(order, symbol)

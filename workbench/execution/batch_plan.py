@@ -49,6 +49,7 @@ def plan(ex: Executor, signals: list[Signal], known: set[str]) -> tuple[list[Ite
     items: list[Item] = []
     # `LotSized.lot_qty`, if the broker has it (getattr: an isinstance of a protocol costs ~10 us)
     lots: Callable[[str, float], float] | None = getattr(ex.broker, "lot_qty", None)
+    ticks: Callable[[str, Side, float], float] | None = getattr(ex.broker, "tick_price", None)
     for i, s in enumerate(signals):
         order = Order.from_signal(s, salt)
         sym, side = s.symbol, order.side
@@ -57,6 +58,8 @@ def plan(ex: Executor, signals: list[Signal], known: set[str]) -> tuple[list[Ite
         if lots is not None and s.id not in known:
             order, reason = _lot_sized(lots, order)
             rounded = order.qty != s.qty  # counted once its item is kept (not if cut below)
+            if ticks is not None and order.order_price and not reason:
+                order, reason = _on_tick(ticks, order)
             if reason:  # the venue could not take it: refused before anything is sent (as asked)
                 known.add(s.id)
                 items.append((s, order, OrderStatus.REJECTED, reason))
@@ -96,3 +99,17 @@ def _lot_sized(lot_qty: Callable[[str, float], float], order: Order) -> tuple[Or
         log.error("lot_size_unknown", order_id=order.id, error=repr(e))
         return order, ""  # sent as asked: the venue decides
     return (order if qty == order.qty else dataclasses.replace(order, qty=qty)), ""
+
+
+def _on_tick(tick_price: Callable[[str, Side, float], float], order: Order) -> tuple[Order, str]:
+    """``order`` with its limit or stop price on the venue's tick (`LotSized.tick_price`)."""
+    try:
+        price = tick_price(order.symbol, order.side, order.order_price)
+    except OrderRejected as e:
+        return order, e.reason
+    except Exception as e:  # as for lots: sent as asked, ccxt rounds it
+        log.error("price_tick_unknown", order_id=order.id, error=repr(e))
+        return order, ""
+    if price == order.order_price:
+        return order, ""
+    return dataclasses.replace(order, order_price=price), ""

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 import pybreaker
 
 from workbench.classpath import import_class
-from workbench.domain.model import Fill, Order
+from workbench.domain.model import Fill, Order, Side
 from workbench.domain.orders import ExecutionReport, OrderAck, OrderSnapshot
 from workbench.exceptions import ConfigurationError, OrderRejected, WorkbenchError
 
@@ -107,6 +107,14 @@ class LotSized(Protocol):
 
         Raises:
             OrderRejected: below the market's smallest order.
+        """
+        ...
+
+    def tick_price(self, symbol: str, side: Side, price: float) -> float:
+        """A limit or stop ``price`` on the venue's tick: a buy's down, a sell's up (no I/O).
+
+        Raises:
+            OrderRejected: a buy's price below one tick.
         """
         ...
 

@@ -313,3 +313,28 @@ def test_an_order_with_more_trades_than_a_page_holds_is_filled_with_every_one(
     assert (order["status"], order["filled_qty"]) == ("FILLED", pytest.approx(1.2))
     assert len({f.id for f in ex.journal.fills()}) == 1200 and not ex.in_doubt
     assert ex.portfolio.position(SYMBOL) == pytest.approx(1.2)
+
+
+def test_limit_prices_go_out_on_the_tick_a_buys_down_a_sells_up(
+    tmp_path: Path, server: BinanceServer, executors: Callable[..., Executor]
+) -> None:
+    """ccxt would round to the nearest tick (0.0001 here): a sell could ask less than asked."""
+    server.pause_market()  # nothing fills: the orders rest at their prices
+    ex = executors(tmp_path / "journal.sqlite")
+    ex.on_signals(
+        [
+            signal(1, Side.BUY, 1.0, order_type=OrderType.LIMIT, order_price=80.00007),
+            signal(2, Side.SELL, 1.0, order_type=OrderType.LIMIT, order_price=90.00003),
+            signal(3, Side.BUY, 1.0, order_type=OrderType.LIMIT, order_price=80.1 + 0.2),
+            signal(4, Side.BUY, 1.0, order_type=OrderType.LIMIT, order_price=0.00004),
+        ]
+    )
+    journaled = {o["signal_id"]: o for o in ex.journal.orders()}
+    assert [journaled[f"sr-1:{i}"]["order_price"] for i in (1, 2, 3)] == [80.0, 90.0001, 80.3]
+    assert journaled["sr-1:4"]["status"] == "REJECTED"
+    assert journaled["sr-1:4"]["reason"] == "binance: price 4e-05 is below USD/JPY's tick 0.0001"
+    at_venue = server.call(
+        lambda: {o.client_order_id: o.price for o in server.exchange.orders.values()}
+    )
+    assert at_venue == {journaled[f"sr-1:{i}"]["client_order_id"]: p
+                        for i, p in ((1, 80.0), (2, 90.0001), (3, 80.3))}  # fmt: skip

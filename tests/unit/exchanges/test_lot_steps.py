@@ -9,7 +9,7 @@ ccxt = pytest.importorskip("ccxt")
 from helpers import ccxt_binance  # noqa: E402
 
 from workbench.exceptions import OrderRejected  # noqa: E402
-from workbench.exchanges.connect import lot_qty  # noqa: E402
+from workbench.exchanges.connect import lot_qty, tick_price  # noqa: E402
 
 
 def binance(amount_step: float | None, least: float | None = 0.001) -> object:
@@ -52,3 +52,18 @@ def test_below_the_smallest_order_is_refused_naming_qty_minimum_and_step():
 def test_a_market_without_a_step_or_an_unknown_symbol_leaves_the_qty_to_the_exchange():
     assert lot_qty(binance(None, least=None), "USD/JPY", 1.0015) == 1.0015  # ccxt asserts
     assert lot_qty(binance(0.001), "EUR/USD", 1.0015) == 1.0015
+
+
+@pytest.mark.parametrize(
+    ("side", "price", "sent"),
+    [("BUY", 80.00007, 80.0), ("SELL", 80.00007, 80.0001), ("BUY", 80.1 + 0.2, 80.3),
+     ("SELL", 80.3 - 1e-13, 80.3), ("BUY", 1e6 + 0.00019, 1e6 + 0.0001), ("SELL", 0.00001, 0.0001)],
+)  # fmt: skip
+def test_a_price_goes_to_the_tick_a_buys_down_a_sells_up_but_for_a_drift(side, price, sent):
+    assert tick_price(binance(0.001), "USD/JPY", side, price) == sent
+
+
+def test_a_buy_price_below_one_tick_is_refused_and_an_unknown_market_left_alone():
+    with pytest.raises(OrderRejected, match=r"price 4e-05 is below USD/JPY's tick 0\.0001"):
+        tick_price(binance(0.001), "USD/JPY", "BUY", 0.00004)
+    assert tick_price(binance(0.001), "EUR/JPY", "BUY", 1.23456789) == 1.23456789
