@@ -24,6 +24,9 @@ class Position:
     realized_pnl: float = 0.0
     fees: float = 0.0
     other_fees: dict[str, float] = field(default_factory=dict)
+    asset_fees: float = 0.0
+    """Units fees took out of the open position since it opened (0 when flat): what a
+    strategy that sells what it bought asks beyond what is held."""
 
     def apply(self, fill: Fill) -> float:
         """Apply a fill; returns the PnL it realised.
@@ -32,9 +35,16 @@ class Position:
         position as those units sold at the fill's price, their proceeds paid as
         the fee (``fill.fee`` is their value): the position is what the account holds.
         """
+        before = self.qty
         realized = self._trade(fill.qty * fill.side.sign, fill.price)
         if fill.fee_qty:
             realized += self._trade(-fill.fee_qty, fill.price)
+        if not self.qty:
+            self.asset_fees = 0.0
+        elif (before > 0) != (self.qty > 0) or not before:  # opened or flipped by this fill
+            self.asset_fees = fill.fee_qty
+        else:
+            self.asset_fees += fill.fee_qty
         self.realized_pnl += realized
         self.fees += fill.quote_fee
         if fill.fee_asset:
@@ -98,6 +108,11 @@ class Portfolio:
             for asset, amount in p.other_fees.items():
                 out[asset] = out.get(asset, 0.0) + amount
         return out
+
+    def asset_fees(self, symbol: str) -> float:
+        """`Position.asset_fees` of ``symbol`` (0 when it has no position)."""
+        pos = self.positions.get(symbol)
+        return pos.asset_fees if pos else 0.0
 
     def position(self, symbol: str) -> float:
         """Signed quantity held in ``symbol``."""

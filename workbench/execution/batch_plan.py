@@ -55,9 +55,12 @@ def plan(ex: Executor, signals: list[Signal], known: set[str]) -> tuple[list[Ite
         sym, side = s.symbol, order.side
         pos = projected.get(sym, ex.portfolio.position(sym))
         rounded = False
+        if pos * side.sign < 0 and s.id not in known:
+            order = _held(ex, order, pos)
         if lots is not None and s.id not in known:
+            asked = order.qty
             order, reason = _lot_sized(lots, order)
-            rounded = order.qty != s.qty  # counted once its item is kept (not if cut below)
+            rounded = order.qty != asked  # counted once its item is kept (not if cut below)
             if ticks is not None and order.order_price and not reason:
                 order, reason = _on_tick(ticks, order)
             if reason:  # the venue could not take it: refused before anything is sent (as asked)
@@ -87,6 +90,20 @@ def plan(ex: Executor, signals: list[Signal], known: set[str]) -> tuple[list[Ite
         if rounded:
             ex.telemetry.inc("order_qty_rounded")
     return items, []
+
+
+def _held(ex: Executor, order: Order, pos: float) -> Order:
+    """A closing ``order`` cut to the position when it asks no more than fees took out of it.
+
+    A venue that takes a buy's fee out of the asset bought leaves 0.999 of 1: a
+    strategy selling the 1 it bought would be refused (the account lacks it, or
+    REDUCING: it would flip the position).
+    """
+    excess = order.qty - abs(pos)
+    if excess <= 0 or excess > ex.portfolio.asset_fees(order.symbol) * (1 + 1e-9):
+        return order
+    ex.telemetry.inc("order_qty_cut_to_held")
+    return dataclasses.replace(order, qty=abs(pos))
 
 
 def _lot_sized(lot_qty: Callable[[str, float], float], order: Order) -> tuple[Order, str]:

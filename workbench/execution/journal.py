@@ -252,7 +252,7 @@ class Journal(JournalShortcuts, RunStateRecords):
             for st, ts, venue_id, f, reason, source in u.reports:
                 reports.append(
                     (u.order_id, st.value, ts, venue_id, f.id if f else "")
-                    + ((f.qty, f.price, f.fee) if f else (0.0, 0.0, 0.0))
+                    + ((f.qty, f.price, f.quote_fee) if f else (0.0, 0.0, 0.0))  # as orders.fees
                     + (reason, source, now)
                 )
         db.execute("BEGIN IMMEDIATE")

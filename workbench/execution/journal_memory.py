@@ -160,9 +160,10 @@ class MemoryJournal(JournalShortcuts):
         source: str,
         now: int,
     ) -> None:
+        f = fill  # the fee in quote units, as orders.fees
         self._reports.append(
             (order_id, status, ts_ns, venue_order_id)
-            + ((fill.id, float(fill.qty), float(fill.price), float(fill.fee)) if fill else _NO_FILL)
+            + ((f.id, float(f.qty), float(f.price), float(f.quote_fee)) if f else _NO_FILL)
             + (reason, source, now)
         )
 

@@ -225,6 +225,8 @@ def _order(
         diffs.append(
             _diff("missed_fill", t.order.id, t.order.symbol, journaled, fill_id=f.id)
             | {"qty": f.qty, "price": f.price, "fee": f.fee, "ts_ns": f.ts_ns}
+            | ({"fee_qty": f.fee_qty} if f.fee_qty else {})
+            | ({"fee_asset": f.fee_asset} if f.fee_asset else {})
         )
     eps = qty_eps(t.order.qty)
     listed = sum(f.qty for f in snap.fills)

@@ -20,6 +20,7 @@ from test_ccxt_executor import poll_until, signal
 
 from workbench.domain.model import Side
 from workbench.execution.executor import Executor
+from workbench.execution.risk import TradingState
 
 pytestmark = pytest.mark.integration
 
@@ -111,3 +112,29 @@ def test_a_remainder_below_the_smallest_order_is_named_as_such_by_a_flatten(
         SYMBOL: "0.0003 left, less than the venue takes: binance: qty 0.0003 is below USD/JPY's "
         "smallest order (minimum 0.001, lot step 0.001)"
     }
+
+
+@pytest.mark.parametrize("state", ["ACTIVE", "REDUCING"])
+def test_a_strategy_selling_what_it_bought_sells_what_the_fee_left(
+    tmp_path: Path, server: BinanceServer, executors: Callable[..., Executor], state: str
+) -> None:
+    """Its exit asks for the 1 it bought; 0.999 is held: refused by the venue, or as a flip."""
+    account(server, "received")
+    ex = executors(tmp_path / "journal.sqlite")
+    ex.on_signals([signal(1, Side.BUY, 1.0)])
+    poll_until(ex, "FILLED")
+    if state == "REDUCING":
+        ex.set_trading_state(TradingState.REDUCING, "test", "operator")
+    ex.on_signals([signal(2, Side.SELL, 1.0)])
+    deadline = time.monotonic() + 5
+    while len(ex.open) and time.monotonic() < deadline:
+        ex.poll()
+        time.sleep(0.05)
+    sold = {o["signal_id"]: o for o in ex.journal.orders()}["sr-1:2"]
+    assert (sold["qty"], sold["status"]) == (pytest.approx(1.0 - COMMISSION), "FILLED")
+    assert balance(server, "USD") == pytest.approx(0.0, abs=1e-9)
+    assert ex.portfolio.position(SYMBOL) == pytest.approx(0.0, abs=1e-12)
+    assert ex.telemetry.get("order_qty_cut_to_held") == 1
+    ex.on_signals([signal(3, Side.SELL, 0.0005)])  # flat: nothing held is not a fee's doing
+    refused = {o["signal_id"]: o for o in ex.journal.orders()}["sr-1:3"]
+    assert refused["qty"] == 0.0005 and ex.telemetry.get("order_qty_cut_to_held") == 1

@@ -65,3 +65,18 @@ def test_a_fee_in_a_third_asset_is_summed_as_that_asset_not_valued() -> None:
     book.apply(fill(Side.SELL, 1.0, 101.0, fee=0.0001, fee_asset="BNB"))
     assert book.fees == 0.05 and book.other_fees == {"BNB": pytest.approx(0.0003)}
     assert book.position("ABC") == -1.0 and book.realized_pnl == 1.0
+
+
+def test_asset_fees_count_what_fees_took_from_the_open_position_since_it_opened() -> None:
+    p = Position("ABC")
+    p.apply(fill(Side.BUY, 1.0, 100.0, fee=0.1, fee_qty=0.001))
+    p.apply(fill(Side.BUY, 1.0, 100.0, fee=0.1, fee_qty=0.001))
+    assert p.asset_fees == pytest.approx(0.002)
+    p.apply(fill(Side.SELL, 1.0, 100.0))
+    assert p.asset_fees == pytest.approx(0.002)  # still open: the rest still lacks them
+    p.apply(fill(Side.SELL, 0.998, 100.0))
+    assert p.qty == pytest.approx(0.0, abs=1e-12) and p.asset_fees == 0.0
+    p.apply(fill(Side.SELL, 1.0, 100.0, fee=0.1, fee_qty=0.001))  # opens short
+    assert p.qty == pytest.approx(-1.001) and p.asset_fees == 0.001
+    p.apply(fill(Side.BUY, 3.0, 100.0, fee=0.3, fee_qty=0.003))  # flips long
+    assert p.qty == pytest.approx(1.996) and p.asset_fees == 0.003

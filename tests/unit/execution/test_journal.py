@@ -70,6 +70,7 @@ def test_fills_keep_a_fee_taken_out_of_the_asset_or_paid_in_a_third_one(journal)
     assert [(f.fee_qty, f.fee_asset) for f in journal.fills()] == [(0.001, ""), (0.0, "BNB")]
     fees = {o["order_id"]: o["fees"] for o in journal.orders()}
     assert fees == {"O-s:1": 0.1, "O-s:2": 0.0}  # in quote units: a third asset is not
+    assert [r["fee"] for r in journal.reports()] == [0.1, 0.0]  # so are the reports'
 
 
 def test_a_failed_begin_orders_records_nothing(journal):
