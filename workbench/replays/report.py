@@ -43,7 +43,8 @@ def fills_hash(fills: list[Fill]) -> str:
     ``id,order_id,signal_id,symbol,side,qty!r,price!r,ts_ns`` ended by a
     newline, with ``qty`` and ``price`` as Python floats (so ``1`` and ``1.0``
     agree) and ``side`` as ``BUY``/``SELL``; a fill with a fee appends
-    ``,fee!r`` (so hashes of fee-free fills are those of before fees existed).
+    ``,fee!r`` (so hashes of fee-free fills are those of before fees existed),
+    and one with a fee out of the asset or in a third one ``,fee_qty!r,fee_asset``.
     No fills hash the empty text.
     """
     digest = hashlib.sha256()
@@ -52,7 +53,9 @@ def fills_hash(fills: list[Fill]) -> str:
         line = (
             f"{f.id},{f.order_id},{f.signal_id},{f.symbol},{side_text(f.side)},"
             f"{float(f.qty)!r},{float(f.price)!r},{int(f.ts_ns)}"
-            + (f",{float(f.fee)!r}\n" if f.fee else "\n")
+            + (f",{float(f.fee)!r}" if f.fee else "")
+            + (f",{float(f.fee_qty)!r},{f.fee_asset}" if f.fee_qty or f.fee_asset else "")
+            + "\n"
         )
         digest.update(line.encode())
     return digest.hexdigest()

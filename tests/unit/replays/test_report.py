@@ -102,6 +102,9 @@ def test_fills_hash_ignores_input_order():
         ("qty", 2.0000000001),
         ("price", 10.000000000001),
         ("ts_ns", 2),
+        ("fee", 0.5),
+        ("fee_qty", 0.001),
+        ("fee_asset", "BNB"),
     ],
 )
 def test_fills_hash_changes_when_any_field_changes(field, value):
