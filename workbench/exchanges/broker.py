@@ -227,7 +227,11 @@ class CcxtBroker:
         return True
 
     def _new_fills(self, k: _Known, symbol: str) -> list[Fill]:
-        rows = self._v().order_fills(k.venue_order_id, symbol)
+        # After the trades known (Binance's ids grow): a busy order is not read again whole.
+        # Reconciliation (`order`) reads from the first.
+        known = [int(i) for i in k.fill_ids if i.isdigit()]
+        after = max(known) + 1 if known and len(known) == len(k.fill_ids) else 0
+        rows = self._v().order_fills(k.venue_order_id, symbol, after)
         fresh = [t for t in rows if t.trade_id not in k.fill_ids]
         k.fill_ids.update(t.trade_id for t in fresh)
         return [self._fill(t, k) for t in sorted(fresh, key=lambda t: (t.ts_ms, t.trade_id))]

@@ -8,6 +8,7 @@ private gateway. They are plain config, not a test path.
 
 from __future__ import annotations
 
+import math
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -224,6 +225,8 @@ def tick_price(ex: Any, symbol: str, side: str, price: float) -> float:
     Raises:
         OrderRejected: a buy's price below one tick.
     """
+    if not math.isfinite(price) or price <= 0:  # not a price: the risk checks refuse it
+        return price
     try:
         digits = ex.market(symbol)["precision"]["price"]
         if ex.precisionMode == TICK_SIZE:
@@ -236,7 +239,8 @@ def tick_price(ex: Any, symbol: str, side: str, price: float) -> float:
     except Exception:  # not only ccxt's: no market, no precision, an odd value
         return price
     near = steps.to_integral_value(ROUND_HALF_EVEN)
-    if abs(steps - near) <= Decimal("1e-6"):
+    drift = max(Decimal("1e-6"), Decimal(4 * math.ulp(price)) / tick)  # a float's, in ticks
+    if abs(steps - near) <= drift:
         n = near
     else:
         n = steps.to_integral_value(ROUND_FLOOR if side.upper() == "BUY" else ROUND_CEILING)

@@ -312,11 +312,11 @@ class CcxtVenue:
         rows = self._call(self._ex.fetch_my_trades(symbol, since_ms or None), "fetch_my_trades")
         return [venue_fill(t) for t in rows]
 
-    def order_fills(self, venue_order_id: str, symbol: str) -> list[VenueFill]:
-        """The trades of one order (by the exchange's order id), however many pages."""
+    def order_fills(self, venue_order_id: str, symbol: str, from_id: int = 0) -> list[VenueFill]:
+        """The trades of one order (by the exchange's order id) from trade id ``from_id`` on."""
         fetch = partial(self._ex.fetch_my_trades, symbol, None, TRADES_PAGE)
         call = partial(self._call, action="fetch_my_trades")
-        rows = trade_pages(lambda p: call(fetch(p)), {"orderId": venue_order_id})
+        rows = trade_pages(lambda p: call(fetch(p)), {"orderId": venue_order_id}, from_id)
         return [f for f in rows if f.venue_order_id == venue_order_id]
 
     def balances(self) -> dict[str, float]:

@@ -203,18 +203,19 @@ TRADES_PAGE = 1000
 
 
 def trade_pages(
-    fetch: Callable[[dict[str, Any]], list[dict[str, Any]]], params: dict[str, Any]
+    fetch: Callable[[dict[str, Any]], list[dict[str, Any]]],
+    params: dict[str, Any],
+    from_id: int = 0,
 ) -> list[VenueFill]:
     """Every trade ``fetch(params)`` lists, a page at a time from trade id ``fromId``.
 
     ``fetch`` asks for `TRADES_PAGE` trades with ``params`` and ``fromId``
-    (Binance: trades with an id at or after it, ascending). A short page is the
+    (Binance: trades with an id at or after it, ascending), first ``from_id``. A short page is the
     last; so is a page that brings no new trade (a venue that ignores ``fromId``)
     or trade ids that are not numbers.
     """
     out: list[VenueFill] = []
     seen: set[str] = set()
-    from_id = 0
     while True:
         rows = fetch(params | {"fromId": from_id})
         page = [f for f in map(venue_fill, rows) if f.trade_id not in seen]

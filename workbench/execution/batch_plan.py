@@ -47,16 +47,17 @@ def plan(ex: Executor, signals: list[Signal], known: set[str]) -> tuple[list[Ite
     projected: dict[str, float] = {}  # per symbol: the batch's accepted orders as filled
     added: dict[tuple[str, Side], float] = {}  # per symbol and side: the batch's accepted qty
     items: list[Item] = []
-    # `LotSized.lot_qty`, if the broker has it (getattr: an isinstance of a protocol costs ~10 us)
+    # `LotSized.lot_qty` and `TickSized.tick_price`, if the broker has them (getattr: an
+    # isinstance of a protocol costs ~10 us)
     lots: Callable[[str, float], float] | None = getattr(ex.broker, "lot_qty", None)
     ticks: Callable[[str, Side, float], float] | None = getattr(ex.broker, "tick_price", None)
     for i, s in enumerate(signals):
         order = Order.from_signal(s, salt)
         sym, side = s.symbol, order.side
         pos = projected.get(sym, ex.portfolio.position(sym))
-        rounded = False
-        if pos * side.sign < 0 and s.id not in known:
-            order = _held(ex, order, pos)
+        rounded = cut = False
+        if pos * side.sign < 0 and s.id not in known and not flatten:
+            order, cut = _held(ex, order, pos, ex.open.working(sym, side))
         if lots is not None and s.id not in known:
             asked = order.qty
             order, reason = _lot_sized(lots, order)
@@ -89,21 +90,32 @@ def plan(ex: Executor, signals: list[Signal], known: set[str]) -> tuple[list[Ite
         items.append((s, order, status, reason))
         if rounded:
             ex.telemetry.inc("order_qty_rounded")
+        if cut:
+            ex.telemetry.inc("order_qty_cut_to_held")
     return items, []
 
 
-def _held(ex: Executor, order: Order, pos: float) -> Order:
-    """A closing ``order`` cut to the position when it asks no more than fees took out of it.
+def _held(ex: Executor, order: Order, pos: float, working: float) -> tuple[Order, bool]:
+    """A closing ``order`` cut to what is held when it asks no more than fees took out of it.
 
     A venue that takes a buy's fee out of the asset bought leaves 0.999 of 1: a
     strategy selling the 1 it bought would be refused (the account lacks it, or
-    REDUCING: it would flip the position).
+    REDUCING: it would flip the position). What is held is the position (with
+    the batch's earlier orders as filled) less what the symbol's open orders on
+    this side still hold back. Only while the position is the one the fees
+    were taken from (not one the batch's earlier orders closed or flipped).
     """
-    excess = order.qty - abs(pos)
-    if excess <= 0 or excess > ex.portfolio.asset_fees(order.symbol) * (1 + 1e-9):
-        return order
-    ex.telemetry.inc("order_qty_cut_to_held")
-    return dataclasses.replace(order, qty=abs(pos))
+    held = abs(pos) - working
+    excess = order.qty - held
+    fees = ex.portfolio.asset_fees(order.symbol)
+    if (
+        held <= 0
+        or excess <= 0
+        or excess > fees * (1 + 1e-9)
+        or pos * ex.portfolio.position(order.symbol) <= 0
+    ):
+        return order, False
+    return dataclasses.replace(order, qty=held), True
 
 
 def _lot_sized(lot_qty: Callable[[str, float], float], order: Order) -> tuple[Order, str]:

@@ -110,6 +110,11 @@ class LotSized(Protocol):
         """
         ...
 
+
+@runtime_checkable
+class TickSized(Protocol):
+    """A broker whose venue takes limit and stop prices on a tick (an exchange)."""
+
     def tick_price(self, symbol: str, side: Side, price: float) -> float:
         """A limit or stop ``price`` on the venue's tick: a buy's down, a sell's up (no I/O).
 

@@ -338,3 +338,31 @@ def test_limit_prices_go_out_on_the_tick_a_buys_down_a_sells_up(
     )
     assert at_venue == {journaled[f"sr-1:{i}"]["client_order_id"]: p
                         for i, p in ((1, 80.0), (2, 90.0001), (3, 80.3))}  # fmt: skip
+
+
+def test_an_orders_new_trades_are_read_after_those_known_not_from_its_first(
+    tmp_path: Path, server: BinanceServer, executors: Callable[..., Executor]
+) -> None:
+    """A busy order's every update would read its whole trade list again, page after page."""
+    server.pause_market()
+    ex = executors(tmp_path / "journal.sqlite")
+    ex.on_signals([signal(1, Side.BUY, 5.0, order_type=OrderType.LIMIT, order_price=80.0)])
+    poll_until(ex, "ACCEPTED")
+    calls = []
+    for n, total in ((1100, 1100), (100, 1200)):
+
+        def more(n: int = n) -> None:
+            (o,) = server.exchange.orders.values()
+            for _ in range(n):
+                server.exchange.fill(o, 80.0, share=0.0001)
+            o.status = "PARTIALLY_FILLED"  # still working: REST polling follows it
+
+        before = server.call(lambda: server.requests["myTrades"])
+        server.call(more)
+        deadline = time.monotonic() + 10
+        while len(ex.journal.fills()) < total and time.monotonic() < deadline:
+            ex.poll()
+            time.sleep(0.05)
+        assert len({f.id for f in ex.journal.fills()}) == total
+        calls.append(server.call(lambda: server.requests["myTrades"]) - before)
+    assert calls == [2, 1]  # 1000 + 100, then the 100 after them (not 1000 + 200 again)

@@ -18,7 +18,7 @@ from fixtures.binance_server.matching import COMMISSION, THIRD_ASSET_PRICE
 from fixtures.binance_server.server import BinanceServer
 from test_ccxt_executor import poll_until, signal
 
-from workbench.domain.model import Side
+from workbench.domain.model import OrderType, Side
 from workbench.execution.executor import Executor
 from workbench.execution.risk import TradingState
 
@@ -138,3 +138,23 @@ def test_a_strategy_selling_what_it_bought_sells_what_the_fee_left(
     ex.on_signals([signal(3, Side.SELL, 0.0005)])  # flat: nothing held is not a fee's doing
     refused = {o["signal_id"]: o for o in ex.journal.orders()}["sr-1:3"]
     assert refused["qty"] == 0.0005 and ex.telemetry.get("order_qty_cut_to_held") == 1
+
+
+def test_an_exit_in_two_resting_parts_cuts_the_second_to_what_the_first_left(
+    tmp_path: Path, server: BinanceServer, executors: Callable[..., Executor]
+) -> None:
+    """0.999 held: a sell of 0.5 rests; the next 0.5 is cut to 0.499, one call or one batch."""
+    account(server, "received")
+    server.pause_market()
+    ex = executors(tmp_path / "journal.sqlite")
+    ex.on_signals([signal(1, Side.BUY, 1.0)])
+    poll_until(ex, "FILLED")
+    limit = {"order_type": OrderType.LIMIT, "order_price": 90.0}
+    ex.on_signals([signal(2, Side.SELL, 0.5, **limit)])
+    ex.on_signals([signal(3, Side.SELL, 0.5, **limit)])
+    orders = {o["signal_id"]: o for o in ex.journal.orders()}
+    assert [(orders[f"sr-1:{i}"]["qty"], orders[f"sr-1:{i}"]["status"]) for i in (2, 3)] == [
+        (0.5, "ACCEPTED"),
+        (pytest.approx(0.499), "ACCEPTED"),
+    ]
+    assert ex.telemetry.get("order_qty_cut_to_held") == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 ccxt = pytest.importorskip("ccxt")
@@ -67,3 +69,11 @@ def test_a_buy_price_below_one_tick_is_refused_and_an_unknown_market_left_alone(
     with pytest.raises(OrderRejected, match=r"price 4e-05 is below USD/JPY's tick 0\.0001"):
         tick_price(binance(0.001), "USD/JPY", "BUY", 0.00004)
     assert tick_price(binance(0.001), "EUR/JPY", "BUY", 1.23456789) == 1.23456789
+
+
+@pytest.mark.parametrize("price", [1000000.3, 12345.7, 123456789.03])
+def test_a_large_price_a_float_step_off_a_tick_is_on_it(price):
+    """Past ~4.5e9 ticks a float's own step is more than a millionth of a tick."""
+    for drifted in (math.nextafter(price, math.inf), math.nextafter(price, 0)):
+        for side in ("BUY", "SELL"):
+            assert tick_price(binance(0.001), "USD/JPY", side, drifted) == price

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_trading_state import DAY, NS
 
 from workbench.config import RiskConfig
-from workbench.domain.model import Order, OrderType, Side, Signal, TimeInForce
+from workbench.domain.model import Fill, Order, OrderType, Side, Signal, TimeInForce
 from workbench.exceptions import OrderRejected
 from workbench.execution.executor import Executor, make_breaker
 from workbench.execution.journal import Journal
@@ -136,3 +137,29 @@ def test_an_order_rounded_to_its_lot_step_is_counted_once_when_the_batch_is_cut_
     ex.on_signals([sig(1, Side.BUY, 10), sig(2, Side.SELL, 10), sig(3, Side.SELL, 10.0004)])
     assert [o["qty"] for o in ex.journal.orders()] == [10, 10, 10]
     assert ex.telemetry.get("order_qty_rounded") == 1
+
+
+def bought_one_leaving_a_fee() -> Executor:
+    """An executor holding 0.999 of a buy of 1 whose fee the venue took out of the asset."""
+    ex = make()
+    ex.portfolio.apply(Fill("f0", "o0", "s0", "ABC", Side.BUY, 1.0, 100.0, DAY, 0.1, 0.001))
+    return ex
+
+
+def test_an_exit_asking_for_what_a_fee_took_is_cut_to_what_is_held():
+    ex = bought_one_leaving_a_fee()
+    ex.on_signals([sig(1, Side.SELL, 1.0)])
+    assert [o["qty"] for o in ex.journal.orders()] == [pytest.approx(0.999)]
+    assert ex.portfolio.position("ABC") == 0.0 and ex.telemetry.get("order_qty_cut_to_held") == 1
+
+
+def test_no_cut_past_a_flip_the_batch_made_and_batch_and_single_calls_agree():
+    """After a batch's sell closes the long, a buy is not cut by that long's fees."""
+    batch = [sig(1, Side.SELL, 1.999), sig(2, Side.BUY, 1.0005)]
+    together, apart = bought_one_leaving_a_fee(), bought_one_leaving_a_fee()
+    together.on_signals(batch)
+    for s in batch:
+        apart.on_signals([s])
+    for ex in (together, apart):
+        assert [o["qty"] for o in ex.journal.orders()] == [1.999, 1.0005]
+        assert ex.telemetry.get("order_qty_cut_to_held") == 0
