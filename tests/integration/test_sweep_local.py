@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -219,16 +222,10 @@ def test_cli_sweep_whose_metric_no_run_has_says_so_without_a_traceback(tmp_path,
 def test_ctrl_c_ends_a_cli_sweep_with_130_one_line_and_no_process_left(tmp_path):
     import os
     import signal
-    import subprocess
-    import sys
     import threading
     import time
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "workbench.cli", "sweep", "--config", str(CONFIG),
-         "--grid", "turning_point=0.01:0.5:0.001", "--workers", "1", "--out", str(tmp_path / "o")],
-        stderr=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True,
-    )  # fmt: skip
+    proc = _start_sweep(tmp_path / "o")
     err: list[str] = []
     reader = threading.Thread(target=lambda: err.extend(iter(proc.stderr.readline, "")))
     reader.start()
@@ -256,15 +253,9 @@ def test_ctrl_c_while_the_cluster_starts_ends_the_sweep_too(tmp_path):
     worker process just spawned), it ends the sweep with 130 all the same."""
     import os
     import signal
-    import subprocess
-    import sys
     import time
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "workbench.cli", "sweep", "--config", str(CONFIG),
-         "--grid", "turning_point=0.01:0.5:0.001", "--workers", "1", "--out", str(tmp_path / "o")],
-        stderr=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True,
-    )  # fmt: skip
+    proc = _start_sweep(tmp_path / "o")
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not _worker_spawned(proc.pid):
@@ -280,6 +271,26 @@ def test_ctrl_c_while_the_cluster_starts_ends_the_sweep_too(tmp_path):
             proc.wait(10)
     assert rc == 130 and "workbench sweep: interrupted" in err, err
     assert "Traceback" not in err and "run/s" not in err, err
+
+
+def _start_sweep(out: Path) -> subprocess.Popen[str]:
+    """A CLI sweep in its own session, started as a terminal's foreground job is.
+
+    Its SIGINT is at its default, whatever this process inherited: a shell
+    without job control (``make test &`` in a script) starts background jobs
+    with SIGINT ignored, their children inherit that, and Python then never
+    raises KeyboardInterrupt. A handler set here is reset to the default in the
+    child (only an ignored signal stays ignored across exec).
+    """
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "workbench.cli", "sweep", "--config", str(CONFIG),
+             "--grid", "turning_point=0.01:0.5:0.001", "--workers", "1", "--out", str(out)],
+            stderr=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True,
+        )  # fmt: skip
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def _worker_spawned(pid: int) -> bool:
