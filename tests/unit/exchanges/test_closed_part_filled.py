@@ -43,7 +43,7 @@ def test_a_cancelled_order_of_millions_whose_trades_sum_a_hair_off_is_reported_c
     ]
     broker = object.__new__(CcxtBroker)  # only its report logic, on a stand-in venue
     broker.cfg = SimpleNamespace(exchange="binance")
-    broker.venue = SimpleNamespace(order_fills=lambda venue_id, symbol: trades)
+    broker.venue = SimpleNamespace(order_fills=lambda venue_id, symbol, from_id=0: trades)
     known = _Known("O-1", "s:1", "VET/USDT", "9", latest=o)
     out: list = []
     assert broker._report("c1", known, out) is True
