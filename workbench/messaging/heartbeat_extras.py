@@ -69,6 +69,11 @@ class FeedHealth:
     feed_reconnects: int = 0
     feed_missed_trades: int = 0
     feed_lag_ms: float = 0.0
+    feed_stale_symbols: tuple[str, ...] = ()
+    feed_duplicate_trades: int = 0
+    feed_bad_frames: int = 0
+    feed_bad_ticks: int = 0
+    feed_ts_ahead: int = 0
 
     def to_wire(self) -> dict[str, Any]:
         """Plain data for the heartbeat."""
@@ -78,6 +83,11 @@ class FeedHealth:
             "feed_reconnects": self.feed_reconnects,
             "feed_missed_trades": self.feed_missed_trades,
             "feed_lag_ms": self.feed_lag_ms,
+            "feed_stale_symbols": list(self.feed_stale_symbols),
+            "feed_duplicate_trades": self.feed_duplicate_trades,
+            "feed_bad_frames": self.feed_bad_frames,
+            "feed_bad_ticks": self.feed_bad_ticks,
+            "feed_ts_ahead": self.feed_ts_ahead,
         }
 
     @classmethod
@@ -85,12 +95,23 @@ class FeedHealth:
         """Read the plain data back; None when the heartbeat has no feed health."""
         if "feed_stale" not in d:
             return None
+        counts = {
+            k: int(d.get(k) or 0)
+            for k in (
+                "feed_reconnects",
+                "feed_missed_trades",
+                "feed_duplicate_trades",
+                "feed_bad_frames",
+                "feed_bad_ticks",
+                "feed_ts_ahead",
+            )
+        }
         return cls(
             feed_stale=bool(d.get("feed_stale")),
             feed_age_s=float(d.get("feed_age_s") or 0.0),
-            feed_reconnects=int(d.get("feed_reconnects") or 0),
-            feed_missed_trades=int(d.get("feed_missed_trades") or 0),
             feed_lag_ms=float(d.get("feed_lag_ms") or 0.0),
+            feed_stale_symbols=tuple(str(s) for s in d.get("feed_stale_symbols") or ()),
+            **counts,
         )
 
 

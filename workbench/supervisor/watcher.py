@@ -225,7 +225,8 @@ class RunnerWatcher:
         if feed is None or not feed.feed_stale:
             return False
         if self.state is RunnerState.RUNNING:
-            self._emit("alert", self.name, reason="feed_stale", silent_s=feed.feed_age_s)
+            self._emit("alert", self.name, reason="feed_stale", silent_s=feed.feed_age_s,
+                       symbols=list(feed.feed_stale_symbols))  # fmt: skip
             self._set_state(RunnerState.UNHEALTHY, f"feed silent {feed.feed_age_s} s")
         return self.state in (RunnerState.RUNNING, RunnerState.UNHEALTHY)
 

@@ -10,7 +10,10 @@ from workbench.supervisor.status import RunnerState
 
 
 def _beat(r: Rig, stale: bool) -> None:
-    r.beat(extra={"feed_stale": stale, "feed_age_s": 3.2 if stale else 0.01})
+    r.beat(
+        extra={"feed_stale": stale, "feed_age_s": 3.2 if stale else 0.01}
+        | ({"feed_stale_symbols": ["EUR/JPY"]} if stale else {})
+    )
 
 
 def _alerts(r: Rig) -> list[dict]:
@@ -25,7 +28,7 @@ def test_stale_feed_makes_the_gateway_unhealthy_with_one_alert_until_ticks_retur
     _beat(r, stale=True)
     _beat(r, stale=True)
     assert r.w.state is RunnerState.UNHEALTHY and "feed silent" in r.w.detail
-    assert _alerts(r) == [{"reason": "feed_stale", "silent_s": 3.2}]
+    assert _alerts(r) == [{"reason": "feed_stale", "silent_s": 3.2, "symbols": ["EUR/JPY"]}]
     _beat(r, stale=False)
     assert r.w.state is RunnerState.RUNNING
     _beat(r, stale=True)
