@@ -330,11 +330,16 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args, rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    import sqlite3
+
     try:
         return args.func(args)
     except KeyboardInterrupt:  # Ctrl-C: what the command started is closed on the way out
         print(f"workbench {args.command}: interrupted", file=sys.stderr)
         return 130
+    except (OSError, sqlite3.DatabaseError) as e:  # a path that is not what was expected
+        print(f"workbench {args.command}: {e}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -32,8 +32,18 @@ def add_live_parsers(sub) -> None:
     d = sub.add_parser("diff", help="first differences in signals and fills of two runs")
     d.add_argument("run_a", help="a run folder (journal.sqlite) or a replay --out folder")
     d.add_argument("run_b")
-    d.add_argument("--limit", type=int, default=20, help="differences shown")
+    d.add_argument("--limit", type=_at_least_one, default=20, help="differences shown (>= 1)")
     d.set_defaults(func=_diff)
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:  # 0 showed "no differences" for runs that differ
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, not {text!r}")
+    return n
 
 
 def _diff(args: argparse.Namespace) -> int:

@@ -223,3 +223,19 @@ def test_a_plain_halt_with_positions_open_exits_0(answered):
     answered["answer"] = {**HALTED, "reason": "halt", "positions": {"ABC": 2.0}}
     assert cli(["halt", "--config", answered["path"]]) == 0
     assert answered["command"] == ("halt", {})
+
+
+def test_diff_limit_below_1_is_a_usage_error(tmp_path, capsys):
+    """``--limit 0`` said "no differences" for runs that differ."""
+    with pytest.raises(SystemExit) as e:
+        cli(["diff", str(tmp_path), str(tmp_path), "--limit", "0"])
+    assert e.value.code == 2 and "--limit: must be a whole number >= 1" in capsys.readouterr().err
+
+
+def test_an_output_path_that_is_a_file_is_an_error_without_a_traceback(tmp_path, capsys):
+    taken = tmp_path / "a-file"
+    taken.write_text("x")
+    rc = cli(["deploy", "systemd", "--config", "configs/demo.toml", "--out", str(taken)])
+    err = capsys.readouterr().err
+    assert rc == 1 and "workbench deploy:" in err and str(taken) in err
+    assert "Traceback" not in err and taken.read_text() == "x"

@@ -94,8 +94,10 @@ class WorkbenchConfig(BaseSettings):
     @field_validator("run_id")
     @classmethod
     def _run_id_chars(cls, v: str) -> str:
-        if not v or any(c in v for c in "/\\ "):
-            raise ValueError("must be non-empty without slashes or spaces")
+        # It names a folder in run_dir: "." or ".." would be run_dir itself or its parent,
+        # and a new run moves the folder of the one before aside, other runs' journals too.
+        if not v or v.startswith(".") or any(c in v for c in "/\\ "):
+            raise ValueError("must be non-empty, not start with '.', without slashes or spaces")
         return v
 
     @model_validator(mode="after")

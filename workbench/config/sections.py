@@ -9,14 +9,13 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     field_validator,
     model_validator,
 )
 
+from workbench.config_section import Section
 from workbench.exchanges.config import ExchangeConfig
 
 _ADDRESS_SCHEMES = ("tcp://", "ipc://", "inproc://")
@@ -35,14 +34,7 @@ BUS_STREAMS = tuple(BUS_BINDERS)
 DEFAULT_STRATEGY_PATH = "workbench.strategies.support_resistance:SupportResistance"
 
 
-class _Section(BaseModel):
-    # No setting means infinity or NaN: a NaN limit compares False and limits nothing.
-    model_config = ConfigDict(
-        extra="forbid", frozen=False, validate_assignment=True, allow_inf_nan=False
-    )
-
-
-class BusConfig(_Section):
+class BusConfig(Section):
     """Where the runners meet, and how their sockets behave."""
 
     ticks_address: str = "tcp://127.0.0.1:5701"
@@ -90,7 +82,7 @@ class BusConfig(_Section):
         return self
 
 
-class SimulatedFeedConfig(_Section):
+class SimulatedFeedConfig(Section):
     """A seeded random-walk live feed: the embedded default, no account needed."""
 
     symbols: list[str] = Field(default_factory=lambda: ["ABC"], min_length=1)
@@ -104,7 +96,7 @@ class SimulatedFeedConfig(_Section):
     )
 
 
-class ReplayFeedConfig(_Section):
+class ReplayFeedConfig(Section):
     """Replay of a tick file (CSV or Parquet) with flow control."""
 
     path: str = "../data/ticks/synth-ABC-5000.csv"
@@ -121,7 +113,7 @@ class ReplayFeedConfig(_Section):
     start_timeout_s: float = Field(30.0, gt=0)
 
 
-class GatewayConfig(_Section):
+class GatewayConfig(Section):
     """The tick publisher."""
 
     id: str = "gateway"
@@ -165,7 +157,7 @@ def _default_conditions() -> list[dict[str, Any]]:
     ]
 
 
-class StrategyConfig(_Section):
+class StrategyConfig(Section):
     """One strategy runner: a class declared as data, plus its parameters."""
 
     id: str = "sr-1"
@@ -183,7 +175,7 @@ class StrategyConfig(_Section):
 DEFAULT_BROKER_PATH = "workbench.execution.simulator:SimulatedBroker"
 
 
-class BrokerConfig(_Section):
+class BrokerConfig(Section):
     """The broker adapter behind the executor (declared like a strategy), and its breaker.
 
     ``params`` go to the class's constructor; the built-in simulator takes
@@ -222,7 +214,7 @@ class BrokerConfig(_Section):
         return self.class_path == DEFAULT_BROKER_PATH
 
 
-class RiskConfig(_Section):
+class RiskConfig(Section):
     """Pre-trade limits; 0 disables a limit. A config whose feed is not a replay
     must set ``max_order_qty`` and ``max_position_qty`` (`check_config`)."""
 
@@ -248,7 +240,7 @@ class RiskConfig(_Section):
     )
 
 
-class ExecutorConfig(_Section):
+class ExecutorConfig(Section):
     """The signal puller, broker and journal."""
 
     id: str = "executor"
@@ -266,7 +258,7 @@ class ExecutorConfig(_Section):
     )
 
 
-class RuntimeConfig(_Section):
+class RuntimeConfig(Section):
     """What every runner shares: heartbeats, logs, folders."""
 
     heartbeat_interval_s: float = Field(0.5, gt=0)
@@ -287,7 +279,7 @@ MIN_TOKEN_CHARS = 16
 """The least length of ``supervisor.http_token`` (``openssl rand -hex 16`` gives 32)."""
 
 
-class SupervisorConfig(_Section):
+class SupervisorConfig(Section):
     """How the supervisor starts, watches and restarts runners, and where it reports."""
 
     http_host: str = "127.0.0.1"
@@ -339,7 +331,7 @@ class SupervisorConfig(_Section):
 _Z85_KEY = re.compile(r"^[0-9a-zA-Z.\-:+=^!/*?&<>()\[\]{}@%$#]{40}$")
 
 
-class SecurityConfig(_Section):
+class SecurityConfig(Section):
     """CURVE on the bus (see `workbench.messaging.security`). Public keys only: no secrets."""
 
     curve: bool = False
@@ -359,7 +351,7 @@ class SecurityConfig(_Section):
         return v
 
 
-class HostConfig(_Section):
+class HostConfig(Section):
     """One host of a pipeline spread over several (``workbench up --runners ...``).
 
     Its supervisor binds ``telemetry_address`` (reachable from the other
@@ -377,7 +369,7 @@ class HostConfig(_Section):
         return BusConfig._zmq_address(v)
 
 
-class ReportConfig(_Section):
+class ReportConfig(Section):
     """How reports turn PnL into returns (`workbench.replays.performance`)."""
 
     capital: float = Field(
@@ -388,7 +380,7 @@ class ReportConfig(_Section):
     )
 
 
-class PromotionRecord(_Section):
+class PromotionRecord(Section):
     """Why this config was promoted: the replay it passed and the checks it met."""
 
     replay: str = ""

@@ -14,8 +14,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 
+from workbench.config_section import Section
 from workbench.exceptions import ConfigurationError
 
 SECRET_FIELDS = ("api_key", "api_secret")
@@ -23,14 +24,7 @@ SECRET_ENV = tuple(f"WORKBENCH__GATEWAY__EXCHANGE__{n.upper()}" for n in SECRET_
 """The environment variables that carry them (runner processes inherit these)."""
 
 
-class _Section(BaseModel):
-    # As every config section: no infinity or NaN (stale_after_s = inf turned the alert off).
-    model_config = ConfigDict(
-        extra="forbid", frozen=False, validate_assignment=True, allow_inf_nan=False
-    )
-
-
-class ExchangeConfig(_Section):
+class ExchangeConfig(Section):
     """A ccxt exchange: which one, which markets, how to reach it."""
 
     exchange: str = Field("binance", description="ccxt exchange id (ccxt.exchanges)")
@@ -118,7 +112,7 @@ class ExchangeConfig(_Section):
             ) from e
 
 
-class RecorderConfig(_Section):
+class RecorderConfig(Section):
     """Writes every tick the gateway publishes in live mode to a Parquet dataset."""
 
     enabled: bool = False

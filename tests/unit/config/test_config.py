@@ -324,3 +324,29 @@ def test_a_list_variable_that_is_not_json_names_the_variable(
     assert cli(["config", "check", str(write(tmp_path, ""))]) == 2
     err = capsys.readouterr().err
     assert f"environment {name}" in err and "must be JSON" in err
+
+
+@pytest.mark.parametrize("run_id", [".", "..", ".hidden"])
+def test_a_run_id_that_is_no_plain_folder_name_is_refused(run_id):
+    """ "." is run_dir itself: a new run moved the whole folder aside, other runs' journals too."""
+    with pytest.raises(ConfigurationError, match=r"run_id: .*not start with '\.'"):
+        build_config({"run_id": run_id})
+
+
+@pytest.mark.parametrize(
+    ("risk", "field"),
+    [
+        ({"max_daily_loss": False}, "executor.risk.max_daily_loss"),
+        ({"max_order_qty": True}, "executor.risk.max_order_qty"),
+        ({"max_position_qty_by_symbol": {"ABC": True}}, "executor.risk.max_position_qty_by_symbol"),
+    ],
+)
+def test_true_or_false_for_a_limit_is_refused_not_read_as_1_or_0(risk, field):
+    """``max_daily_loss = false`` read as 0: the loss halt off, and `config check` said ok."""
+    with pytest.raises(ConfigurationError, match=f"{field}.*must be (a number|numbers)"):
+        build_config({"executor": {"risk": risk}})
+
+
+def test_true_or_false_for_an_exchange_number_is_refused_too():
+    with pytest.raises(ConfigurationError, match=r"stale_after_s.*must be a number"):
+        build_config({"gateway": {"feed": "exchange", "exchange": {"stale_after_s": True}}})
