@@ -117,6 +117,10 @@ class WorkbenchConfig(BaseSettings):
         if not self.hosts:
             return self
         known = {self.gateway.id, self.executor.id, *(s.id for s in self.strategies)}
+        names = [h.name for h in self.hosts]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:  # one systemd unit each: the second overwrote the first
+            raise ValueError(f"hosts: names must differ; repeated: {', '.join(repeated)}")
         seen: dict[str, str] = {}
         for i, h in enumerate(self.hosts):
             for r in h.runners:

@@ -15,10 +15,10 @@ from pydantic import (
     model_validator,
 )
 
+from workbench.config.addresses import check_address, clashing
 from workbench.config_section import Section
 from workbench.exchanges.config import ExchangeConfig
 
-_ADDRESS_SCHEMES = ("tcp://", "ipc://", "inproc://")
 BUS_BINDERS = {
     "ticks": "gateway",
     "signals": "executor",
@@ -63,9 +63,7 @@ class BusConfig(Section):
     )
     @classmethod
     def _zmq_address(cls, v: str) -> str:
-        if not v.startswith(_ADDRESS_SCHEMES):
-            raise ValueError(f"must start with one of {', '.join(_ADDRESS_SCHEMES)}")
-        return v
+        return check_address(v)
 
     @model_validator(mode="after")
     def _distinct(self) -> BusConfig:
@@ -77,8 +75,9 @@ class BusConfig(Section):
             self.telemetry_address,
             self.command_address,
         ]
-        if len(set(addrs)) != len(addrs):
-            raise ValueError("bus addresses must all differ")
+        same = clashing(addrs)
+        if same:
+            raise ValueError(f"bus addresses must all differ; these name one: {', '.join(same)}")
         return self
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -350,3 +351,38 @@ def test_true_or_false_for_a_limit_is_refused_not_read_as_1_or_0(risk, field):
 def test_true_or_false_for_an_exchange_number_is_refused_too():
     with pytest.raises(ConfigurationError, match=r"stale_after_s.*must be a number"):
         build_config({"gateway": {"feed": "exchange", "exchange": {"stale_after_s": True}}})
+
+
+@pytest.mark.parametrize(
+    ("address", "says"),
+    [
+        ("inproc://sig", "tcp:// or ipc://"),
+        ("tcp://127.0.0.1", "tcp://HOST:PORT"),
+        ("tcp://", "tcp://HOST:PORT"),
+        ("tcp://127.0.0.1:99999", "port 99999 is not 1-65535"),
+        ("ipc://", "needs a path"),
+        ("ipc://" + "x" * 108, "at most 107"),
+    ],
+)
+def test_a_bus_address_no_runner_could_use_is_refused_naming_it(address, says):
+    """inproc:// never reaches another process: a wire replay re-sent its signals for ever."""
+    with pytest.raises(ConfigurationError, match=f"bus.signals_address.*{re.escape(says)}"):
+        build_config({"bus": {"signals_address": address}})
+
+
+@pytest.mark.parametrize(
+    "other", ["tcp://localhost:6901", "tcp://*:6901", "tcp://0.0.0.0:6901", "tcp://127.0.0.1:6901"]
+)
+def test_two_bus_addresses_naming_one_endpoint_are_refused(other):
+    bus = {"ticks_address": "tcp://127.0.0.1:6901", "signals_address": other}
+    with pytest.raises(ConfigurationError, match="bus addresses must all differ"):
+        build_config({"bus": bus})
+
+
+def test_two_hosts_of_one_name_are_refused():
+    hosts = [
+        {"name": "a", "runners": ["gateway"], "telemetry_address": "tcp://127.0.0.1:7001"},
+        {"name": "a", "runners": ["executor"], "telemetry_address": "tcp://127.0.0.1:7002"},
+    ]
+    with pytest.raises(ConfigurationError, match="hosts: names must differ"):
+        build_config({"hosts": hosts})
