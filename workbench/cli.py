@@ -210,8 +210,17 @@ def _trading(args: argparse.Namespace) -> int:
     from workbench.notebook.control import not_flattened, send_command
 
     cfg = _load(args.config)
-    if cfg is None:
-        return EXIT_USAGE
+    if cfg is None:  # a typo elsewhere must not stop a halt: whom to ask is enough
+        from workbench.config.loading import COMMAND_FIELDS, load_command_config
+
+        try:
+            cfg = load_command_config(args.config)
+        except ConfigurationError as e:
+            for p in e.problems or [str(e)]:
+                print(p, file=sys.stderr)
+            return EXIT_USAGE
+        print(f"(the config does not load; using its {', '.join(COMMAND_FIELDS)} only)",
+              file=sys.stderr)  # fmt: skip
     flatten = getattr(args, "flatten", False)
     try:
         cmd_args = {"flatten": True} if flatten else {}

@@ -246,3 +246,36 @@ def check_config(cfg: WorkbenchConfig) -> list[str]:
     except ConfigurationError as e:
         problems.append(f"{src}: executor.broker: {e}")
     return problems
+
+
+COMMAND_FIELDS = ("run_id", "bus", "security")
+"""What ``halt``, ``resume`` and ``state`` need of a config: whom to ask, where, with which keys."""
+
+
+def load_command_config(path: str | Path) -> WorkbenchConfig:
+    """``path``'s `COMMAND_FIELDS` alone (and their environment overrides), the rest at defaults.
+
+    For the kill switch when the whole config does not load: a typo in a
+    section it does not use must never stop a halt. The executor refuses a
+    command for another run, so nothing else is needed to reach the right one.
+
+    Raises:
+        ConfigurationError: unreadable file, bad TOML, or one of those fields invalid.
+    """
+    p = Path(path).expanduser()
+    try:
+        with p.open("rb") as f:
+            raw = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigurationError(f"{p}: cannot read config file: {e}") from e
+    kept = {k: v for k, v in raw.items() if k in COMMAND_FIELDS}
+    hidden = {
+        k: v for k, v in os.environ.items() if (key := _env_key(k)) and key[0] not in COMMAND_FIELDS
+    }
+    for k in hidden:
+        del os.environ[k]
+    source = f"{p} ({', '.join(COMMAND_FIELDS)} only)"
+    try:
+        return build_config(kept, base_dir=p.resolve().parent, source=source)
+    finally:
+        os.environ.update(hidden)
