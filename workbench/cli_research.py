@@ -93,10 +93,15 @@ def _replay_notebook(args: argparse.Namespace) -> int:
     try:
         params = {name: _literal(value) for name, value in args.parameters}
         for key in ("config", "data", "mode", "speed"):
-            if getattr(args, key) is not None:
-                params[{"config": "config_path", "data": "data_path"}.get(key, key)] = getattr(
-                    args, key
-                )
+            value = getattr(args, key)
+            if value is not None and key in ("config", "data"):
+                # From this shell's folder, as --out: the notebook reads a relative
+                # path from the project's root, where a file of that name may be another.
+                value = str(Path(value).expanduser().resolve())
+                if not Path(value).exists():
+                    raise ConfigurationError(f"--{key} {getattr(args, key)}: no such file")
+            if value is not None:
+                params[{"config": "config_path", "data": "data_path"}.get(key, key)] = value
         nb = run_replay_notebook(args.out, params)
     except (ConfigurationError, DataError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

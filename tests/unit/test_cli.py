@@ -239,3 +239,20 @@ def test_an_output_path_that_is_a_file_is_an_error_without_a_traceback(tmp_path,
     err = capsys.readouterr().err
     assert rc == 1 and "workbench deploy:" in err and str(taken) in err
     assert "Traceback" not in err and taken.read_text() == "x"
+
+
+def test_replay_notebook_paths_are_from_this_shells_folder(tmp_path, monkeypatch, capsys):
+    """The notebook read a relative --config from the project's root: another file."""
+    from workbench.replays import notebook
+
+    got: dict = {}
+    monkeypatch.setattr(
+        notebook, "run_replay_notebook", lambda out, p: got.update(p) or Path(out) / "nb.ipynb"
+    )
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "demo.toml").write_text("")
+    monkeypatch.chdir(tmp_path)
+    assert cli(["replay-notebook", "--config", "configs/demo.toml", "--out", "o"]) == 0
+    assert got["config_path"] == str(tmp_path / "configs" / "demo.toml")
+    assert cli(["replay-notebook", "--config", "nope.toml", "--out", "o"]) == 2
+    assert "--config nope.toml: no such file" in capsys.readouterr().err
