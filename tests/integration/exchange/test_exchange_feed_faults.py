@@ -32,10 +32,11 @@ def feeds(server: BinanceServer) -> Iterator[Callable[..., ExchangeFeed]]:
         f.close()
 
 
-def drain(feed: ExchangeFeed, seconds: float) -> list[Tick]:
+def drain(feed: ExchangeFeed, seconds: float, enough: int = 0) -> list[Tick]:
+    """The ticks of ``seconds`` (or fewer: as soon as ``enough`` came, if given)."""
     ticks: list[Tick] = []
     end = time.monotonic() + seconds
-    while time.monotonic() < end:
+    while time.monotonic() < end and not (enough and len(ticks) >= enough):
         ticks += [t for b in feed.poll(1 << 20) for t in b.ticks()]
         time.sleep(0.01)
     return ticks
@@ -63,9 +64,9 @@ def test_a_frame_the_feed_cannot_read_is_counted_and_the_stream_goes_on(
 ) -> None:
     """ccxt reads frames in a callback: one that raised stopped the stream for minutes."""
     feed = feeds()
-    assert drain(feed, 1.0)
+    assert drain(feed, 5.0, enough=5)
     server.send_raw(frame if isinstance(frame, str) else trade(server, next_id(feed), **frame))
-    after = drain(feed, 2.0)
+    after = drain(feed, 5.0, enough=31)
     assert len(after) > 30, feed.health()
     assert feed.health()["feed_reconnects"] == 0
 
@@ -79,7 +80,7 @@ def test_a_trade_without_a_positive_finite_price_or_with_a_negative_size_is_neve
     server: BinanceServer, feeds: Callable[..., ExchangeFeed], over: dict, why: str
 ) -> None:
     feed = feeds()
-    drain(feed, 1.0)
+    drain(feed, 5.0, enough=5)
     server.send_raw(trade(server, next_id(feed) + 5, **over))
     after = drain(feed, 1.0)
     assert after, why
@@ -93,7 +94,7 @@ def test_one_trade_stamped_an_hour_ahead_does_not_hold_the_symbols_clock(
     server: BinanceServer, feeds: Callable[..., ExchangeFeed]
 ) -> None:
     feed = feeds()
-    drain(feed, 1.0)
+    drain(feed, 5.0, enough=5)
     ahead = server.call(server.exchange.now_ms) + 3_600_000
     server.send_raw(trade(server, next_id(feed) + 5, T=ahead, E=ahead))
     after = drain(feed, 1.5)
@@ -109,7 +110,7 @@ def test_trades_keep_the_exchanges_time_beside_quotes_stamped_on_it(
     trade's tick 2 s later than the trade, and hid the lag."""
     server.set_clock_offset(-2000)
     feed = feeds(bids_asks=True)
-    drain(feed, 1.0)
+    drain(feed, 5.0, enough=5)
     first = next_id(feed)
     after = drain(feed, 1.5)
     last = feed.last_trade_id[SYMBOL]
@@ -145,11 +146,11 @@ def test_trade_ids_started_over_after_a_reconnect_are_followed_not_dropped(
 ) -> None:
     """A testnet reset starts ids at 1 again: dropped as seen, nothing was published."""
     feed = feeds()
-    drain(feed, 1.5)
+    drain(feed, 5.0, enough=40)
     server.pause_market()
     server.call(lambda: setattr(server, "next_trade_id", 1))
     server.drop_websockets()
     time.sleep(0.3)
     server.pause_market(False)
-    after = drain(feed, 1.5)
+    after = drain(feed, 5.0, enough=31)
     assert len(after) > 30 and feed.health()["feed_duplicate_trades"] == 0
