@@ -219,7 +219,7 @@ def _trading(args: argparse.Namespace) -> int:
             for p in e.problems or [str(e)]:
                 print(p, file=sys.stderr)
             return EXIT_USAGE
-        print(f"(the config does not load; using its {', '.join(COMMAND_FIELDS)} only)",
+        print(f"(the config does not load; using its {', '.join(COMMAND_FIELDS)}, runner ids only)",
               file=sys.stderr)  # fmt: skip
     flatten = getattr(args, "flatten", False)
     try:

@@ -47,11 +47,16 @@ def _at_least_one(text: str) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
+    import sqlite3
+
+    import pandas as pd
+
     from workbench.replays.diff import diff_runs, format_diff
 
     try:
         diff = diff_runs(args.run_a, args.run_b, limit=args.limit)
-    except DataError as e:
+    except (DataError, OSError, sqlite3.DatabaseError, pd.errors.DatabaseError) as e:
+        # Not a run to compare (no journal, not a database): 2, never "they differ" (1).
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
     print(format_diff(diff))

@@ -111,7 +111,8 @@ def test_halt_stops_orders_survives_a_restart_and_resume_trades_again(
         broken.write_text(path.read_text() + "\n[reports]\ncapital = 0\n")
         typo = cli("state", "--config", str(broken))
         assert typo.returncode == 0 and "trading state HALTED" in typo.stdout, typo.stderr
-        assert "reports" in typo.stderr and "using its run_id, bus, security only" in typo.stderr
+        assert "reports" in typo.stderr
+        assert "using its run_id, bus, security, runner ids only" in typo.stderr
         assert "trading state HALTED" in cli("state", "--config", str(path)).stdout
         after_restart = counters().get("fills", 0)
         base = counters().get("signals_in", 0)

@@ -256,3 +256,10 @@ def test_replay_notebook_paths_are_from_this_shells_folder(tmp_path, monkeypatch
     assert got["config_path"] == str(tmp_path / "configs" / "demo.toml")
     assert cli(["replay-notebook", "--config", "nope.toml", "--out", "o"]) == 2
     assert "--config nope.toml: no such file" in capsys.readouterr().err
+
+
+def test_diff_of_a_folder_whose_journal_is_no_database_is_a_usage_error(tmp_path, capsys):
+    """Exit 1 says the runs differ: a broken journal must not pass for that."""
+    (tmp_path / "journal.sqlite").write_text("not a database")
+    assert cli(["diff", str(tmp_path), str(tmp_path)]) == 2
+    assert "error:" in capsys.readouterr().err

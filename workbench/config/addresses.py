@@ -1,18 +1,18 @@
 """ZeroMQ addresses in a config: checked before any runner binds or connects to one.
 
-Runners are separate processes: ``tcp://HOST:PORT`` (a port 1-65535; ``*``
-binds every interface) and ``ipc://PATH`` (at most 107 bytes, a Unix
-socket's limit) reach across them, ``inproc://`` does not, and a runner would
-wait for ever on it.
+Runners are separate processes: ``tcp://HOST:PORT`` (a port 1-65535) and
+``ipc://PATH`` (at most 107 bytes, a Unix socket's limit) reach across them,
+``inproc://`` does not, and a runner would wait for ever on it. One runner
+binds an address and the others connect to it, so HOST must be one they can
+connect to: not ``*`` or ``0.0.0.0``, and not IPv6 (the sockets do not enable it).
 """
 
 from __future__ import annotations
 
 import re
 
-_TCP = re.compile(r"^tcp://(\*|\[[0-9A-Fa-f:.]+\]|[^:/\s\[\]]+):(\d+)$")
-_LOOPBACK = {"localhost", "127.0.0.1", "[::1]"}
-_ANY = {"*", "0.0.0.0", "[::]"}
+_TCP = re.compile(r"^tcp://([^:/\s\[\]*]+):(\d+)$")
+_LOOPBACK = {"localhost", "127.0.0.1"}
 IPC_MAX_BYTES = 107
 
 
@@ -32,7 +32,9 @@ def check_address(v: str) -> str:
     if v.startswith("tcp://"):
         m = _TCP.match(v)
         if m is None:
-            raise ValueError("must be tcp://HOST:PORT (HOST a name, an IP or *)")
+            raise ValueError("must be tcp://HOST:PORT (HOST a name or an IPv4 address)")
+        if m.group(1) == "0.0.0.0":
+            raise ValueError("0.0.0.0 cannot be connected to: name the host the others reach")
         if not 1 <= int(m.group(2)) <= 65535:
             raise ValueError(f"port {m.group(2)} is not 1-65535")
         return v
@@ -40,26 +42,15 @@ def check_address(v: str) -> str:
 
 
 def endpoint(v: str) -> str:
-    """What two addresses must not share: a loopback name is its IP, a wildcard every host."""
+    """What two addresses must not share (a loopback name is its IP)."""
     m = _TCP.match(v)
     if m is None:
         return v
     host = m.group(1).lower()
-    host = "127.0.0.1" if host in _LOOPBACK else "*" if host in _ANY else host
-    return f"tcp://{host}:{int(m.group(2))}"
+    return f"tcp://{'127.0.0.1' if host in _LOOPBACK else host}:{int(m.group(2))}"
 
 
 def clashing(addresses: list[str]) -> list[str]:
     """The addresses among ``addresses`` that name the same endpoint as another."""
     keys = [endpoint(a) for a in addresses]
-    ports = [k.rsplit(":", 1)[1] if k.startswith("tcp://") else None for k in keys]
-    out = []
-    for i, (k, port) in enumerate(zip(keys, ports, strict=True)):
-        for j, (k2, port2) in enumerate(zip(keys, ports, strict=True)):
-            if i == j:
-                continue
-            wildcard = port is not None and port == port2 and "tcp://*:" in (k[:8], k2[:8])
-            if k == k2 or wildcard:
-                out.append(addresses[i])
-                break
-    return out
+    return [a for a, k in zip(addresses, keys, strict=True) if keys.count(k) > 1]

@@ -249,7 +249,11 @@ def check_config(cfg: WorkbenchConfig) -> list[str]:
 
 
 COMMAND_FIELDS = ("run_id", "bus", "security")
-"""What ``halt``, ``resume`` and ``state`` need of a config: whom to ask, where, with which keys."""
+"""What ``halt``, ``resume`` and ``state`` need of a config: whom to ask, where, with which keys
+(and the runners' ids, which the keys are checked against)."""
+
+
+_ID_FIELDS = (["gateway", "id"], ["executor", "id"])
 
 
 def load_command_config(path: str | Path) -> WorkbenchConfig:
@@ -268,9 +272,18 @@ def load_command_config(path: str | Path) -> WorkbenchConfig:
             raw = tomllib.load(f)
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise ConfigurationError(f"{p}: cannot read config file: {e}") from e
-    kept = {k: v for k, v in raw.items() if k in COMMAND_FIELDS}
+    kept: dict[str, Any] = {k: v for k, v in raw.items() if k in COMMAND_FIELDS}
+    # The runners' ids too (their CURVE keys are checked against them), nothing else of them.
+    for role in ("gateway", "executor"):
+        if isinstance(raw.get(role), dict) and "id" in raw[role]:
+            kept[role] = {"id": raw[role]["id"]}
+    if isinstance(raw.get("strategies"), list):
+        strategies = [s for s in raw["strategies"] if isinstance(s, dict) and "id" in s]
+        kept["strategies"] = [{"id": s["id"]} for s in strategies]
     hidden = {
-        k: v for k, v in os.environ.items() if (key := _env_key(k)) and key[0] not in COMMAND_FIELDS
+        k: v
+        for k, v in os.environ.items()
+        if (key := _env_key(k)) and key[0] not in COMMAND_FIELDS and key[:2] not in _ID_FIELDS
     }
     for k in hidden:
         del os.environ[k]

@@ -14,7 +14,9 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
 
+from workbench.config.addresses import clashing
 from workbench.config.sections import (
+    BUS_STREAMS,
     BusConfig,
     ExecutorConfig,
     GatewayConfig,
@@ -110,6 +112,16 @@ class WorkbenchConfig(BaseSettings):
                     f"strategies[{i}].id: {s.id!r} is the id of the "
                     f"{'executor' if s.id == self.executor.id else 'gateway'}; pick another"
                 )
+        # An id names the runner's log file and CURVE key: the supervisor's key may send
+        # kill-switch commands, a tap's read everything.
+        named = [("gateway.id", self.gateway.id), ("executor.id", self.executor.id)]
+        named += [(f"strategies[{i}].id", s.id) for i, s in enumerate(self.strategies)]
+        for where, rid in named:
+            if not rid or rid.startswith(".") or any(c in rid for c in "/\\ \t\n"):
+                raise ValueError(f"{where}: {rid!r} must be non-empty, not start with '.', "
+                                 "without slashes or spaces")  # fmt: skip
+            if rid == "supervisor" or rid.startswith("tap"):
+                raise ValueError(f"{where}: {rid!r} is reserved (the supervisor's, the taps' keys)")
         return self
 
     @model_validator(mode="after")
@@ -132,6 +144,10 @@ class WorkbenchConfig(BaseSettings):
         addrs = [h.telemetry_address for h in self.hosts]
         if len(set(addrs)) != len(addrs):
             raise ValueError("hosts: telemetry_address must differ per host")
+        bus = [getattr(self.bus, f"{n}_address") for n in BUS_STREAMS if n != "telemetry"]
+        for i, a in enumerate(addrs):  # a host's supervisor binds it beside the bus
+            if clashing([*bus, a]):
+                raise ValueError(f"hosts[{i}].telemetry_address: {a} is a bus address too")
         return self
 
     @model_validator(mode="after")

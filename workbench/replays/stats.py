@@ -154,7 +154,8 @@ def fills_frame(fills: list[Fill]) -> pd.DataFrame:
             "side": pd.Series([side_text(f.side) for f in fills], dtype=str),
             "qty": np.array([f.qty for f in fills], dtype=np.float64),
             "price": np.array([f.price for f in fills], dtype=np.float64),
-            "fee": np.array([f.fee for f in fills], dtype=np.float64),
+            # In quote units, as every figure made of them (a third asset's is not valued).
+            "fee": np.array([f.quote_fee for f in fills], dtype=np.float64),
             "ts": utc(ts_ns),
             "ts_ns": ts_ns,
         },

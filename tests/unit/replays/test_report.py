@@ -317,3 +317,15 @@ def test_equity_and_drawdown_are_after_fees():
     r = build_result(fills, [], TICKS, signals=2)
     assert r.equity["equity"].iloc[-1] == -0.75 == r.summary["net_pnl_after_fees"]
     assert r.summary["max_drawdown"] == -0.75
+
+
+def test_fees_paid_in_a_third_asset_are_not_summed_as_quote_money():
+    """0.5 BNB twice is no 1.0 of the quote currency: the summary and the curve agree."""
+    f = [
+        Fill("1", "O-m:1", "m:1", "X", Side.BUY, 1.0, 10.0, 1, 0.5, fee_asset="BNB"),
+        Fill("2", "O-m:2", "m:2", "X", Side.SELL, 1.0, 11.0, 2, 0.5, fee_asset="BNB"),
+        Fill("3", "O-m:3", "m:3", "X", Side.BUY, 1.0, 10.0, 3, 0.25),
+    ]
+    r = build_result(f, [], TICKS, signals=3)
+    assert r.summary["fees"] == 0.25
+    assert r.fills["fee"].tolist() == [0.0, 0.0, 0.25]
