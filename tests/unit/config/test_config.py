@@ -431,3 +431,25 @@ def test_a_hosts_telemetry_address_that_is_a_bus_address_is_refused():
     hosts = [{"name": "a", "runners": ["gateway"], "telemetry_address": "tcp://localhost:5701"}]
     with pytest.raises(ConfigurationError, match=r"hosts\[0\].telemetry_address: .* bus address"):
         build_config({"hosts": hosts})
+
+
+def test_config_check_names_a_journal_folder_a_state_file_and_a_heartbeat_timeout_too_short(
+    tmp_path,
+):
+    """Each passed config check; the runner then crashed five times, naming neither."""
+    (tmp_path / "j").mkdir()
+    (tmp_path / "s").write_text("")
+    cfg = build_config(
+        {
+            "executor": {"journal_path": "j"},
+            "runtime": {"state_dir": "s", "heartbeat_interval_s": 2.0},
+            "supervisor": {"heartbeat_timeout_s": 1.0},
+        },
+        base_dir=tmp_path,
+    )
+    problems = "\n".join(check_config(cfg))
+    assert f"executor.journal_path: {tmp_path / 'j'} is a folder" in problems
+    assert f"runtime.state_dir: {tmp_path / 's'} is a file" in problems
+    assert "supervisor.heartbeat_timeout_s (1) must exceed runtime.heartbeat_interval_s (2)" in (
+        problems
+    )
