@@ -58,10 +58,11 @@ def plan(ex: Executor, signals: list[Signal], known: set[str]) -> tuple[list[Ite
         rounded = cut = False
         if pos * side.sign < 0 and s.id not in known and not flatten:
             order, cut = _held(ex, order, pos, ex.open.working(sym, side))
-        if lots is not None and s.id not in known:
-            asked = order.qty
-            order, reason = _lot_sized(lots, order)
-            rounded = order.qty != asked  # counted once its item is kept (not if cut below)
+        if (lots is not None or ticks is not None) and s.id not in known:
+            asked, reason = order.qty, ""
+            if lots is not None:
+                order, reason = _lot_sized(lots, order)
+                rounded = order.qty != asked  # counted once its item is kept (not if cut below)
             if ticks is not None and order.order_price and not reason:
                 order, reason = _on_tick(ticks, order)
             if reason:  # the venue could not take it: refused before anything is sent (as asked)
@@ -131,7 +132,7 @@ def _lot_sized(lot_qty: Callable[[str, float], float], order: Order) -> tuple[Or
 
 
 def _on_tick(tick_price: Callable[[str, Side, float], float], order: Order) -> tuple[Order, str]:
-    """``order`` with its limit or stop price on the venue's tick (`LotSized.tick_price`)."""
+    """``order`` with its limit or stop price on the venue's tick (`TickSized.tick_price`)."""
     try:
         price = tick_price(order.symbol, order.side, order.order_price)
     except OrderRejected as e:

@@ -219,13 +219,12 @@ def _below_smallest_order(ex: Executor, symbol: str) -> str:
     can close (dust, which the venue may convert by itself).
     """
     lot_qty = getattr(ex.broker, "lot_qty", None)
-    left = abs(ex.portfolio.position(symbol))
-    if lot_qty is None:
-        return ""
-    try:
-        lot_qty(symbol, left)
-    except OrderRejected as e:
-        return f"{left:g} left, less than the venue takes: {e.reason}"
-    except Exception:  # a broken market: the generic reason says enough
-        return ""
+    if lot_qty is not None:
+        left = abs(ex.portfolio.position(symbol))
+        try:
+            lot_qty(symbol, left)
+        except OrderRejected as e:
+            return f"{left:g} left, less than the venue takes: {e.reason}"
+        except Exception:  # a broken market: the generic reason says enough
+            pass
     return ""

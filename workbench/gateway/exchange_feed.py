@@ -272,17 +272,13 @@ class ExchangeFeed:
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # not only ccxt's: a watcher never dies silently
-                fatal = self._refused(e, kind)
-                if fatal is not None:
-                    self._fatal = fatal
-                    log.error("feed_refused", error=str(fatal))
+                err = self._failure(e, kind)
+                if isinstance(err, ConfigurationError):
+                    self._fatal = err
+                    log.error("feed_refused", error=str(err))
                     return
                 failures += 1
-                text = (
-                    str(self._map_error(e, self.cfg.exchange, f"watch_{kind}"))
-                    if isinstance(e, self._ccxt.BaseError)
-                    else repr(e)
-                )
+                text = str(err) if err is not e else repr(e)
                 if connected:
                     self.stats["reconnects"] += 1
                     log.warning("feed_disconnected", kind=kind, symbol=symbol, error=text)
@@ -300,17 +296,17 @@ class ExchangeFeed:
                 connected, failures = True, 0
             delay = self.cfg.reconnect_initial_s
 
-    def _refused(self, e: Exception, kind: str) -> ConfigurationError | None:
-        """The error that ends the feed for good: a refused symbol or key, a stream not offered."""
+    def _failure(self, e: Exception, kind: str) -> Exception:
+        """A watcher's failure as the feed sees it: a `ConfigurationError` ends it for good (a
+        refused symbol or key, a stream not offered); ccxt's others mapped; ``e`` otherwise."""
         if isinstance(e, self._ccxt.NotSupported):
             return ConfigurationError(
                 f"gateway.exchange.{kind}: {self.cfg.exchange} does not offer watch_{kind} "
                 f"({e}); turn it off"
             )
         if isinstance(e, self._ccxt.BaseError):
-            err = self._map_error(e, self.cfg.exchange, f"watch_{kind}")
-            return err if isinstance(err, ConfigurationError) else None
-        return None
+            return self._map_error(e, self.cfg.exchange, f"watch_{kind}")
+        return e
 
     def _push(self, symbol: str, ts_ms: int | None, price: float, size: float) -> None:
         recv = time.time_ns()
