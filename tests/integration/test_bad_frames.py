@@ -55,11 +55,16 @@ def test_100k_malformed_frames_into_each_bound_socket_are_counted_and_dropped(tm
                 return bad_frames(r.read().decode())
 
         want = {("executor", "signals"), ("gateway", "credits"), ("supervisor", "telemetry")}
-        wait_until(
-            lambda: all(counted().get(k, 0) >= 0.99 * FRAMES for k in want),
-            60,
-            "99% of the malformed frames counted on every socket",
-        )
+        last: dict[tuple[str, str], float] = {}
+
+        def enough() -> bool:
+            last.update(counted())
+            return all(last.get(k, 0) >= 0.99 * FRAMES for k in want)
+
+        try:
+            wait_until(enough, 60, "99% of the malformed frames counted on every socket")
+        except AssertionError as e:
+            raise AssertionError(f"{e}: counted {last}, runners {sup.status()}") from None
         time.sleep(1.0)  # long enough for a crashed runner to show
         status = {s["runner"]: s for s in sup.status()}
         final = counted()

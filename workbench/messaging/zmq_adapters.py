@@ -37,6 +37,10 @@ def _configure(sock: zmq.Socket, bus: BusConfig) -> None:
 # much (enum.Flag arithmetic), on a check every receive loop makes.
 _EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
+# How long one `recv` goes on dropping bad frames before it returns None: a flood
+# of garbage must not keep the caller's loop (its heartbeats, its commands, its
+# ticks) waiting until the flood ends.
+BAD_FRAMES_BUDGET_S = 0.01
 
 
 class ZmqSender:
@@ -219,10 +223,12 @@ class ZmqReceiver:
         by a receive that raises ``Again`` (twice the cost). With one, a single
         ``zmq_poll`` both checks and waits (it returns at once when a message
         is there): a live runner waits before nearly every message, and each
-        readiness check costs a system call.
+        readiness check costs a system call. None also comes back early once
+        bad frames have taken `BAD_FRAMES_BUDGET_S`, so that the caller's loop goes on.
         """
         sock = self.sock
         deadline = 0.0
+        bad_since = 0.0
         while True:
             if timeout_ms > 0:
                 if not deadline:
@@ -241,6 +247,11 @@ class ZmqReceiver:
             env = self._decode(frames)
             if env is not None:
                 return env
+            now = time.monotonic()
+            if not bad_since:
+                bad_since = now
+            elif now - bad_since >= BAD_FRAMES_BUDGET_S:
+                return None
 
     def _decode(self, frames: list[bytes]) -> Envelope | None:
         try:

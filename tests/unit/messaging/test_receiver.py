@@ -1,0 +1,55 @@
+"""A receiver drops bad frames, and a flood of them never keeps its caller waiting."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import zmq
+
+from workbench.config import BusConfig
+from workbench.domain.model import Side, Signal
+from workbench.messaging import codec
+from workbench.messaging.zmq_adapters import ZmqReceiver
+from workbench.telemetry import Telemetry
+
+FLOOD = 20_000  # seconds of work: far more than one receive's budget
+
+
+@pytest.fixture
+def ctx():
+    c = zmq.Context()
+    yield c
+    c.destroy(linger=0)
+
+
+def test_a_flood_of_bad_frames_returns_to_the_caller_in_bounded_steps(tmp_path, ctx):
+    # The executor heartbeats between receives: one receive that dropped a
+    # whole flood of garbage (100k frames, seconds) got it restarted as hung.
+    telemetry = Telemetry()
+    address = f"ipc://{tmp_path / 'signals'}"
+    rx = ZmqReceiver(ctx, zmq.PULL, address, BusConfig(), telemetry, bind_it=True, name="signals")
+    push = ctx.socket(zmq.PUSH)
+    push.setsockopt(zmq.LINGER, 0)
+    push.connect(address)
+    try:
+        for _ in range(FLOOD):
+            push.send_multipart([b"sig/evil/", b"\xc1"])
+        good = Signal("sr-1:1", "sr-1", 1, "ABC", Side.BUY, 1.0, 100.0, 1, "x", "c")
+        push.send_multipart(codec.encode(good, "sr-1", 1, 1, time.time_ns()))
+
+        assert rx.recv(2000) is None  # back early, the flood not over
+        assert 0 < telemetry.get("bad_frames") < FLOOD
+        calls = 1
+        env = None
+        deadline = time.monotonic() + 10
+        while env is None and time.monotonic() < deadline:
+            env = rx.recv(1000)
+            calls += 1
+        assert env is not None and env.payload == good  # nothing good is lost
+        assert telemetry.get("bad_frames") == FLOOD
+        assert telemetry.get("bad_frames_by_socket:signals") == FLOOD
+        assert calls > 2
+    finally:
+        push.close()
+        rx.close()
