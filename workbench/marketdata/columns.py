@@ -26,6 +26,8 @@ CROSSED = "crossed quote (bid > ask)"
 INVALID_SIZE = "NaN, infinite or negative size"
 EMPTY_SYMBOL = "empty symbol"
 WRONG_FIELDS = "wrong number of fields"
+TS_OUT_OF_RANGE = "timestamp out of range"
+_TS_MAX = 2**63 - 1  # nanoseconds in an int64: 2262-04-11
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +204,23 @@ def _each(values: list, convert, reason: str, expected: str) -> tuple[list, list
             why = f" ({e})" if reason == UNPARSEABLE_TS and repr(v) not in str(e) else ""
             issues.append((i, reason, f"cannot parse {v!r} as {expected}{why}"))
     return out, issues
+
+
+def check_ts_range(values: list, texts: list) -> list[Issue]:
+    """Timestamps must be ns from 1970 that an int64 holds; ``None`` is skipped.
+
+    ``texts`` are the values as the file has them, for the message.
+    """
+    try:
+        if min(values, default=0) >= 0 and max(values, default=0) <= _TS_MAX:
+            return []
+    except TypeError:
+        pass
+    return [
+        (i, TS_OUT_OF_RANGE, f"{texts[i]!r} is not between 1970 and 2262 (0 to 2**63 - 1 ns)")
+        for i, v in enumerate(values)
+        if v is not None and not 0 <= v <= _TS_MAX
+    ]
 
 
 def check_positive(values: list, what: str) -> list[Issue]:

@@ -48,6 +48,7 @@ from workbench.marketdata.columns import (
     check_positive,
     check_size,
     check_symbols,
+    check_ts_range,
     format_ns,
     histdata_to_ns,
     iso_to_ns,
@@ -289,7 +290,7 @@ def _convert(chunk: RawChunk, layout: _Layout) -> tuple[dict[str, list], list[Pr
     raw = chunk.columns
     found: list[tuple[str | None, list[Issue]]] = []
     ts, issues = _TS_CONVERTERS[layout.ts_kind](raw["ts"])
-    found.append((layout.ts, issues))
+    found.append((layout.ts, issues + check_ts_range(ts, raw["ts"])))
     columns: dict[str, list] = {"ts": ts}
     for role in ("price", "bid", "ask"):
         if role in raw:

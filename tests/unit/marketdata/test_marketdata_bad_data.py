@@ -35,6 +35,9 @@ ROW_CASES = {
     "unparseable ISO timestamp": (ISO + OK_ISO + "yesterday,1.1,1.2\n", 2, "timestamp", "ISO"),
     "impossible ISO date": (ISO + OK_ISO + "2020-02-30T00:00:00Z,1.1,1.2\n", 2, "timestamp", ""),
     "unparseable ts_ns": ("ts_ns,price\n1,1.0\n1.5e9,1.0\n", 2, "ts_ns", "1.5e9"),
+    "ts_ns past int64": ("ts_ns,price\n1,1.0\n99999999999999999999,1.0\n", 2, "ts_ns", "2262"),
+    "negative ts_ns": ("ts_ns,price\n-5,1.0\n", 1, "ts_ns", "'-5' is not between 1970"),
+    "ISO date past 2262": (ISO + OK_ISO + "9999-01-01T00:00:00Z,1.1,1.2\n", 2, "timestamp", "9999"),
     "unparseable HistData stamp": (HIST + "20201301 170000065,1.1,1.2,0\n", 2, "timestamp", ""),
     "HistData seconds out of range": (HIST + "20200101 170060000,1.1,1.2,0\n", 2, "timestamp", ""),
     "unparseable number": (
