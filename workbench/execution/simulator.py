@@ -125,14 +125,18 @@ class SimulatedBroker:
                 0.0 if slippage_half_spreads is None else slippage_half_spreads,
             ),
         ):
-            if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
+            if isinstance(v, bool) or not (
+                isinstance(v, int | float) and math.isfinite(v) and v >= 0
+            ):
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        if not isinstance(partial_fills, bool):  # "false" would read as True
+            raise ValueError(f"partial_fills must be true or false, got {partial_fills!r}")
         self.latency_ns = round(latency_ms * 1_000_000)
         self.fee_rate = fee_bps / 10_000.0
         self.fee_per_order = float(fee_per_order)
         self.slippage = float(slippage)
         self.half_spreads = None if slippage_half_spreads is None else float(slippage_half_spreads)
-        self.partial_fills = bool(partial_fills)
+        self.partial_fills = partial_fills
         self._orders: dict[str, _VenueOrder] = {}
         self._waiting: dict[str, list[_VenueOrder]] = {}  # live: open orders by symbol
         self._reports: list[ExecutionReport] = []

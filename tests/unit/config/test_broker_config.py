@@ -27,3 +27,19 @@ def test_an_unknown_kind_or_broken_broker_is_named():
     assert any("executor.broker" in p and "nowhere.mod" in p for p in check_config(cfg))
     cfg = build_config({"executor": {"broker": {"params": {"latency_ms": -5}}}})
     assert any("latency_ms" in p for p in check_config(cfg))
+
+
+@pytest.mark.parametrize(
+    ("params", "says"),
+    [
+        ({"partial_fills": "false"}, "partial_fills must be true or false, got 'false'"),
+        ({"partial_fills": 1}, "partial_fills must be true or false, got 1"),
+        ({"fee_bps": True}, "fee_bps must be a finite number >= 0, got True"),
+    ],
+)
+def test_a_simulator_param_of_the_wrong_type_is_named_not_coerced(params, says):
+    # bool("false") is True: the string turned partial fills on.
+    cfg = build_config({"executor": {"broker": {"params": params}}})
+    assert any(says in p for p in check_config(cfg)), check_config(cfg)
+    with pytest.raises(ValueError, match=says):
+        SimulatedBroker(**params)
