@@ -85,10 +85,12 @@ def _up(args: argparse.Namespace) -> int:
     from workbench.config import BUS_BINDERS
     from workbench.messaging.binding import address_in_use
     from workbench.supervisor.hosts import host_config
+    from workbench.supervisor.stages import runner_specs
 
     try:
         # Before the run folder is touched: another run up on this config's
         # supervisor address (a second `up`, a notebook) keeps its folder.
+        runner_specs(cfg, args.runners)  # names none that does not exist
         bus = host_config(cfg, args.runners).bus
         here = set(args.runners or [cfg.gateway.id, cfg.executor.id])
         runner_of = {"executor": cfg.executor.id, "gateway": cfg.gateway.id}
@@ -206,18 +208,21 @@ def _trading(args: argparse.Namespace) -> int:
     ``halt --flatten`` exits 1 (`EXIT_ERROR`) when a position stays open,
     naming each symbol and why on stderr; the executor is HALTED all the same.
     """
+    from workbench.config.loading import COMMAND_FIELDS, load_command_config, load_config
     from workbench.exceptions import TemporaryError
     from workbench.notebook.control import not_flattened, send_command
 
-    cfg = _load(args.config)
-    if cfg is None:  # a typo elsewhere must not stop a halt: whom to ask is enough
-        from workbench.config.loading import COMMAND_FIELDS, load_command_config
-
-        try:
+    try:
+        cfg = load_config(args.config)
+    except ConfigurationError as first:
+        for p in first.problems:
+            print(p, file=sys.stderr)
+        try:  # a typo elsewhere must not stop a halt: whom to ask is enough
             cfg = load_command_config(args.config)
         except ConfigurationError as e:
-            for p in e.problems or [str(e)]:
-                print(p, file=sys.stderr)
+            for p in e.problems:
+                if p not in first.problems:  # a file that does not read says so once
+                    print(p, file=sys.stderr)
             return EXIT_USAGE
         print(f"(the config does not load; using its {', '.join(COMMAND_FIELDS)}, runner ids only)",
               file=sys.stderr)  # fmt: skip

@@ -22,12 +22,21 @@ EXIT_DIFFERENT = 1
 EXIT_USAGE = 2
 
 
+def _record_seconds(text: str) -> float:
+    """How long to record: finite and >= 0 (0 = until Ctrl-C)."""
+    from workbench.cli import finite_arg
+
+    return finite_arg(text, zero=True, says=" is not a number of seconds >= 0")
+
+
 def add_live_parsers(sub) -> None:
     """Add ``record`` and ``diff`` to the ``workbench`` subcommands."""
     rec = sub.add_parser("record", help="record the live feed to a Parquet dataset")
     rec.add_argument("--config", required=True)
     rec.add_argument("--out", default=None, help="dataset folder; default: recorder.path")
-    rec.add_argument("--seconds", type=float, default=0.0, help="stop after; 0 = until Ctrl-C")
+    rec.add_argument(
+        "--seconds", type=_record_seconds, default=0.0, help="stop after; 0 = until Ctrl-C"
+    )
     rec.set_defaults(func=_record)
     d = sub.add_parser("diff", help="first differences in signals and fills of two runs")
     d.add_argument("run_a", help="a run folder (journal.sqlite) or a replay --out folder")

@@ -31,15 +31,38 @@ def _keys_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _watchdog_s(text: str) -> int:
+    """WatchdogSec=: whole seconds >= 1 (systemd reads 0 as off, and a negative is invalid)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of seconds >= 1")
+    return value
+
+
+def _key_names(value: str) -> list[str]:
+    """Names of key pairs: each a plain file name (``<name>.key`` goes in the folder)."""
+    from workbench.config.model import plain_name
+
+    names = value.split(",")
+    bad = [n for n in names if not plain_name(n)]
+    if bad:
+        raise argparse.ArgumentTypeError(
+            f"{', '.join(map(repr, bad))}: a name must be a plain file name"
+            " (not empty, no '/', no leading '.', no spaces)"
+        )
+    return names
+
+
 def _add_keys_parser(sub) -> None:
     keys = sub.add_parser("keys", help="CURVE key pairs for the bus")
     keys_sub = keys.add_subparsers(dest="action", required=True)
     gen = keys_sub.add_parser("generate", help="write key pairs, print the [security] lines")
     gen.add_argument("dir", help="folder for <name>.key and <name>.key_secret (made 0700)")
     gen.add_argument("--config", default=None, help="one pair per runner of this config")
-    gen.add_argument(
-        "--names", type=lambda v: v.split(","), default=None, help="comma-separated names"
-    )
+    gen.add_argument("--names", type=_key_names, default=None, help="comma-separated names")
     gen.add_argument("--force", action="store_true", help="replace existing secret files")
     gen.set_defaults(func=_keys_generate)
 
@@ -114,7 +137,9 @@ def _add_deploy_parser(sub) -> None:
     sd.add_argument("--per-runner", action="store_true", help="one unit per runner")
     sd.add_argument("--out", default=".", help="folder for the .service files")
     sd.add_argument("--user", default=None, help="User= of the units")
-    sd.add_argument("--watchdog-s", type=int, default=30, help="WatchdogSec= of the units")
+    sd.add_argument(
+        "--watchdog-s", type=_watchdog_s, default=30, help="WatchdogSec= of the units (>= 1)"
+    )
     sd.add_argument(
         "--env-file", default=None, help="EnvironmentFile= with the secrets (mode 0600)"
     )

@@ -263,3 +263,69 @@ def test_diff_of_a_folder_whose_journal_is_no_database_is_a_usage_error(tmp_path
     (tmp_path / "journal.sqlite").write_text("not a database")
     assert cli(["diff", str(tmp_path), str(tmp_path)]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["config", "check"], ["up", "--config"], ["state", "--config"]])
+def test_a_config_file_that_is_not_utf8_is_named_once_without_a_traceback(tmp_path, capsys, argv):
+    bad = tmp_path / "latin1.toml"
+    bad.write_bytes('run_id = "café"\n'.encode("latin-1"))
+    assert cli([*argv, str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count(f"{bad}: not UTF-8 text (byte 13: b'\\xe9')") == 1, err
+    assert "Traceback" not in err
+
+
+def test_up_with_an_unknown_runner_leaves_the_previous_run_folder_alone(tmp_path, capsys):
+    config = tmp_path / "c.toml"
+    config.write_text(f'run_id = "t"\n[runtime]\nrun_dir = "{tmp_path / "runs"}"\n')
+    previous = tmp_path / "runs" / "t"
+    previous.mkdir(parents=True)
+    (previous / "journal.sqlite").write_bytes(b"kept")
+    assert cli(["up", "--config", str(config), "--runners", "nope"]) == 2
+    assert "no runner named ['nope']" in capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["t"]  # not archived
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (
+            ["record", "--config", "c.toml", "--seconds", "-1"],
+            "'-1' is not a number of seconds >= 0",
+        ),
+        (["record", "--config", "c.toml", "--seconds", "nan"], "'nan' is not a number of seconds"),
+        (["deploy", "systemd", "--config", "c.toml", "--watchdog-s", "-5"], "'-5' is not a whole"),
+        (["deploy", "systemd", "--config", "c.toml", "--watchdog-s", "0"], "seconds >= 1"),
+        (["keys", "generate", "k", "--names", "ok,../x"], "'../x': a name must be a plain file"),
+        (["keys", "generate", "k", "--names", ".hidden"], "'.hidden': a name must be a plain"),
+    ],
+)
+def test_an_operations_argument_out_of_range_is_a_usage_error_naming_it(
+    tmp_path, monkeypatch, capsys, argv, says
+):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        cli(argv)
+    assert e.value.code == 2 and says in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # nothing written (no key pair outside the folder)
+
+
+@pytest.mark.parametrize("command", ["replay", "sweep"])
+@pytest.mark.parametrize("where", ["a-file", "a-file/below"])
+def test_an_out_folder_that_cannot_be_is_refused_before_any_work(
+    tmp_path, monkeypatch, capsys, command, where
+):
+    import importlib
+
+    def must_not_load(cfg):
+        raise AssertionError("the data was loaded before --out was checked")
+
+    for module in ("workbench.replays.session", "workbench.sweeps.sweep"):
+        monkeypatch.setattr(importlib.import_module(module), "load_replay_ticks", must_not_load)
+    (tmp_path / "a-file").write_text("x")
+    argv = [command, "--config", "configs/demo.toml", "--out", str(tmp_path / where)]
+    argv += ["--mode", "fast"] if command == "replay" else ["--grid", "take_profit=0.1,0.2"]
+    assert cli(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'a-file'} is a file, not a folder" in err and "Traceback" not in err
+    assert (tmp_path / "a-file").read_text() == "x"

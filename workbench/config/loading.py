@@ -156,6 +156,29 @@ def build_config(
     return cfg
 
 
+def read_toml(p: Path) -> dict[str, Any]:
+    """The TOML document in ``p``.
+
+    Raises:
+        ConfigurationError: missing or unreadable file, not UTF-8, or bad TOML,
+            naming the file (and the line and column, or the byte).
+    """
+    try:
+        with p.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError as e:
+        raise ConfigurationError(f"{p}: config file not found") from e
+    except OSError as e:
+        raise ConfigurationError(f"{p}: cannot read config file: {e.strerror}") from e
+    except UnicodeDecodeError as e:
+        raise ConfigurationError(
+            f"{p}: not UTF-8 text (byte {e.start}: {e.object[e.start : e.start + 1]!r});"
+            " TOML files are UTF-8"
+        ) from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigurationError(f"{p}: invalid TOML: {e}") from e
+
+
 def load_config(path: str | Path, *, environment: bool = True) -> WorkbenchConfig:
     """Load and validate a TOML config file, with environment overrides.
 
@@ -168,15 +191,7 @@ def load_config(path: str | Path, *, environment: bool = True) -> WorkbenchConfi
             problem names the file and the field.
     """
     p = Path(path).expanduser()
-    try:
-        with p.open("rb") as f:
-            raw = tomllib.load(f)  # syntax first, for an error with line and column
-    except FileNotFoundError as e:
-        raise ConfigurationError(f"{p}: config file not found") from e
-    except OSError as e:
-        raise ConfigurationError(f"{p}: cannot read config file: {e.strerror}") from e
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigurationError(f"{p}: invalid TOML: {e}") from e
+    raw = read_toml(p)  # syntax first, for an error with line and column
     leaked = secrets_in_file(raw, str(p))
     if leaked:
         raise ConfigurationError("\n".join(leaked), leaked)
@@ -279,11 +294,7 @@ def load_command_config(path: str | Path) -> WorkbenchConfig:
         ConfigurationError: unreadable file, bad TOML, or one of those fields invalid.
     """
     p = Path(path).expanduser()
-    try:
-        with p.open("rb") as f:
-            raw = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ConfigurationError(f"{p}: cannot read config file: {e}") from e
+    raw = read_toml(p)
     kept: dict[str, Any] = {k: v for k, v in raw.items() if k in COMMAND_FIELDS}
     # The runners' ids too (their CURVE keys are checked against them), nothing else of them.
     for role in ("gateway", "executor"):

@@ -35,7 +35,7 @@ _TOML_FILE: contextvars.ContextVar[Path | None] = contextvars.ContextVar("toml_f
 _USE_ENV: contextvars.ContextVar[bool] = contextvars.ContextVar("use_env", default=True)
 
 
-def _plain_name(v: str) -> bool:
+def plain_name(v: str) -> bool:
     """Whether ``v`` can name a file or folder of its own (a run's folder, a runner's log)."""
     return bool(v) and not v.startswith(".") and not any(c in v for c in "/\\ \t\n")
 
@@ -103,7 +103,7 @@ class WorkbenchConfig(BaseSettings):
     def _run_id_chars(cls, v: str) -> str:
         # It names a folder in run_dir: "." or ".." would be run_dir itself or its parent,
         # and a new run moves the folder of the one before aside, other runs' journals too.
-        if not _plain_name(v):
+        if not plain_name(v):
             raise ValueError("must be non-empty, not start with '.', without slashes or spaces")
         return v
 
@@ -122,7 +122,7 @@ class WorkbenchConfig(BaseSettings):
         named = [("gateway.id", self.gateway.id), ("executor.id", self.executor.id)]
         named += [(f"strategies[{i}].id", s.id) for i, s in enumerate(self.strategies)]
         for where, rid in named:
-            if not _plain_name(rid):
+            if not plain_name(rid):
                 raise ValueError(f"{where}: {rid!r} must be non-empty, not start with '.', "
                                  "without slashes or spaces")  # fmt: skip
             if rid == "supervisor" or rid.startswith("tap"):

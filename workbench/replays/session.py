@@ -208,6 +208,26 @@ def run_wire(
     return fills, orders, signals, summary
 
 
+def output_folder(out: str | Path) -> Path:
+    """``out`` resolved, once it is known that a folder can be there (before any work).
+
+    Raises:
+        ConfigurationError: ``out``, or a folder above it, is a file; or the
+            nearest existing folder above it cannot be written.
+    """
+    import os
+
+    out_dir = Path(out).expanduser().resolve()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigurationError(f"out {out_dir} is a file, not a folder")
+    existing = next(p for p in (out_dir, *out_dir.parents) if p.exists())
+    if not existing.is_dir():
+        raise ConfigurationError(f"out {out_dir}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigurationError(f"out {out_dir}: cannot write in {existing}")
+    return out_dir
+
+
 def replay(
     config: WorkbenchConfig | str | Path,
     data: str | Path | None = None,
@@ -232,7 +252,7 @@ def replay(
         progress: Show a tqdm progress bar (wire mode).
 
     Raises:
-        ConfigurationError: bad config, overrides or mode.
+        ConfigurationError: bad config, overrides or mode; ``out`` cannot be a folder.
         DataError: the tick file cannot be read as configured.
         ReplayFailed: a wire replay did not complete.
     """
@@ -245,8 +265,8 @@ def replay(
     if mode not in ("wire", "fast"):
         raise ConfigurationError(f"No replay mode named {mode!r}; use 'wire' or 'fast'")
     cfg = prepare_config(config, data, speed=speed, condition_overrides=condition_overrides)
+    out_dir = output_folder(out) if out is not None else None
     table = load_replay_ticks(cfg)
-    out_dir = Path(out).expanduser().resolve() if out is not None else None
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     if mode == "fast":

@@ -133,6 +133,6 @@ def held_a_replay(run_path: Path) -> bool:
     try:
         with open(run_path / CONFIG_FILE, "rb") as f:
             saved = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError):
+    except (OSError, ValueError):  # unreadable, not UTF-8, not TOML
         return False
     return (saved.get("gateway") or {}).get("feed", "simulated") == "replay"

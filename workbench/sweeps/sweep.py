@@ -19,7 +19,7 @@ import structlog
 
 from workbench.config import WorkbenchConfig
 from workbench.exceptions import ConfigurationError
-from workbench.replays.session import load_replay_ticks, prepare_config
+from workbench.replays.session import load_replay_ticks, output_folder, prepare_config
 from workbench.sweeps import grid as _grid
 from workbench.sweeps.engine import Job, TaskRunner, cluster_client
 from workbench.sweeps.results import (
@@ -88,8 +88,8 @@ def sweep(
 
     Raises:
         ConfigurationError: a bad grid, metric, walk-forward spec, search or
-            scheduler, Optuna with walk-forward, or ``out`` holds an earlier
-            sweep's results without ``force``.
+            scheduler, Optuna with walk-forward, ``out`` cannot be a folder, or
+            it holds an earlier sweep's results without ``force``.
         DataError: the tick file cannot be read.
     """
     from workbench.replays.session import replay
@@ -171,7 +171,7 @@ def _check_out(out: str | Path | None, force: bool) -> Path | None:
     """The resolved ``out`` folder; refused if it holds a sweep's results and not ``force``."""
     if out is None:
         return None
-    out_dir = Path(out).expanduser().resolve()
+    out_dir = output_folder(out)
     found = existing_outputs(out_dir)
     if found and not force:
         raise ConfigurationError(
