@@ -24,12 +24,14 @@ demo: $(VENV)/.installed
 	$(BIN)/workbench up --config configs/demo.toml
 
 ## test: install with dev extras, then run the whole suite (notebooks included).
-## Unit and notebook tests share two workers; the integration tests, which time
-## live pipelines, run alone after them. Both parts always run; either failing fails.
+## Unit and notebook tests share two workers; the integration tests, which start
+## live pipelines, run after them, also on two workers, one file per worker at a
+## time (most of their time is waiting on processes). Both parts always run;
+## either failing fails.
 test: $(VENV)/.installed-dev
 	@status=0; \
 	$(BIN)/python -m pytest -n 2 --dist loadfile tests/unit tests/notebooks || status=$$?; \
-	$(BIN)/python -m pytest tests/integration || status=$$?; \
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests/integration || status=$$?; \
 	exit $$status
 
 lint: $(VENV)/.installed-dev
