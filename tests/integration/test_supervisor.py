@@ -313,3 +313,44 @@ def test_a_notebook_start_whose_run_folder_cannot_be_made_leaves_no_tap_and_no_l
         assert wb.taps._thread is None  # the taps stopped too
     finally:
         wb.stop()
+
+
+def test_a_second_notebook_session_of_a_running_run_is_refused_and_touches_nothing(tmp_path):
+    """Re-running the start cell: the second start archived the running folder,
+    rewrote its config and, failing, let the run lock go."""
+    import subprocess
+    import sys
+
+    from workbench.exceptions import TemporaryError
+    from workbench.notebook.workbench import Workbench
+    from workbench.supervisor.run_folder import holds_run
+
+    cfg = make_config(tmp_path)
+    first, second = Workbench(cfg), Workbench(cfg.model_copy(deep=True))
+    try:
+        first.start(wait=True, timeout=30)
+        saved = (cfg.run_path() / "config.toml").read_bytes()
+        second.config.supervisor.stop_grace_s = 2.5  # would show in a rewritten config.toml
+        t0 = time.monotonic()
+        with pytest.raises(TemporaryError, match="up already in this process"):
+            second.start(wait=True, timeout=30)
+        assert time.monotonic() - t0 < 5  # at once, not after the bind retries
+        assert second.supervisor is None
+        assert [p.name for p in cfg.run_path().parent.iterdir() if p.is_dir()] == ["test"]
+        assert (cfg.run_path() / "config.toml").read_bytes() == saved
+        assert holds_run(cfg.run_path())  # still the first session's
+        probe = (
+            "import sys; from pathlib import Path\n"
+            "from workbench.supervisor.run_folder import lock_run\n"
+            "lock_run(Path(sys.argv[1]), 'test')"
+        )
+        other = subprocess.run([sys.executable, "-c", probe, str(cfg.run_path())],
+                               capture_output=True, text=True)  # fmt: skip
+        assert other.returncode != 0 and "is up already" in other.stderr
+        states = {s.runner: s.state for s in first.supervisor.status()}
+        assert set(states.values()) == {RunnerState.RUNNING}, states
+        first.stop()
+        second.start(wait=True, timeout=30)  # once the first stopped, the second may
+    finally:
+        second.stop()
+        first.stop()

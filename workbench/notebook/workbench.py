@@ -25,47 +25,17 @@ import structlog
 from workbench.config import WorkbenchConfig, build_config, check_config, load_config
 from workbench.exceptions import ConfigurationError
 from workbench.messaging.heartbeat_extras import ExecutorExtra
-from workbench.supervisor import RunnerStatus, Supervisor, SupervisorEvent, prepare_run_folder
+from workbench.notebook.status_rows import STATUS_COLUMNS, status_row
+from workbench.supervisor import (
+    RunnerState,
+    Supervisor,
+    SupervisorEvent,
+    prepare_run_folder,
+)
 from workbench.supervisor.run_folder import holds_run, unlock_run
 from workbench.taps import Ring, Taps
-from workbench.telemetry import quantile_us
 
 log = structlog.get_logger()
-
-STATUS_COLUMNS = (
-    "runner",
-    "role",
-    "state",
-    "pid",
-    "uptime_s",
-    "restarts",
-    "heartbeat_age_s",
-    "ticks_per_s",
-    "signals",
-    "orders",
-    "fills",
-    "p50_us",
-    "p99_us",
-    "exit_code",
-    "detail",
-)
-
-
-def status_row(s: RunnerStatus) -> dict[str, Any]:
-    """One `RunnerStatus` as a row of `STATUS_COLUMNS` (rates, counts, latency quantiles)."""
-    c, rates = s.counters, s.rates
-    lat = s.latency
-    hist = lat.get("tick_to_order") or lat.get("tick_to_signal") or {}
-    return {
-        "runner": s.runner,
-        **s.health(),
-        "ticks_per_s": rates.get("ticks_in", rates.get("ticks_out", 0.0)),
-        "signals": c.get("signals_out", c.get("signals_in", 0)),
-        "orders": c.get("orders_out", 0),
-        "fills": c.get("fills", 0),
-        "p50_us": quantile_us(hist, 0.5) if hist else None,
-        "p99_us": quantile_us(hist, 0.99) if hist else None,
-    }
 
 
 def _quiet_logging() -> None:
@@ -116,8 +86,17 @@ class Workbench:
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self, *, wait: bool = False, timeout: float = 30.0) -> Workbench:
-        """Start the taps, the supervisor and the runners; returns at once unless ``wait``."""
-        if self.supervisor is not None:
+        """Start the taps, the supervisor and the runners; returns at once unless ``wait``.
+
+        Raises:
+            TemporaryError: another `Workbench` or process runs this run folder.
+            TimeoutError: with ``wait``, not all running within ``timeout``.
+        """
+        if self.supervisor is not None and self.supervisor.stopping:
+            self.stop()  # a stop cut short (Ctrl-C): finish it, then start anew
+        if self.supervisor is not None:  # started already: only the wait is left to do
+            if wait:
+                self.supervisor.wait_running(timeout)
             return self
         _quiet_logging()
         self._validate(self.config)
@@ -149,10 +128,12 @@ class Workbench:
         for d in self._dashboards:
             d.close()
         self._dashboards.clear()
-        if self.supervisor is not None:
-            self.supervisor.stop()
-            self.supervisor = None
-        self.taps.stop()
+        try:  # a Ctrl-C in the middle keeps the supervisor: `stop` or `start` ends it
+            if self.supervisor is not None:
+                self.supervisor.stop()
+                self.supervisor = None
+        finally:
+            self.taps.stop()
 
     close = stop
 
@@ -284,9 +265,19 @@ class Workbench:
         return send_command(self.config, "reduce", timeout_s=timeout_s)
 
     def trading_state(self) -> str:
-        """ACTIVE, REDUCING or HALTED as of the executor's last heartbeat ('' before one)."""
+        """ACTIVE, REDUCING or HALTED as of the executor's last heartbeat.
+
+        '' before one, and while the executor (when this host runs it) is
+        stopped or failed: it trades in no state then.
+        """
         ex = self._executor_extra()
-        return ex.trading_state if ex is not None else ""
+        if ex is None or self.supervisor is None:
+            return ""
+        name = self.config.executor.id
+        here = {s.runner: s.state for s in self.supervisor.status()}
+        if here.get(name) in (RunnerState.STOPPED, RunnerState.FAILED):
+            return ""
+        return ex.trading_state
 
     def _executor_extra(self) -> ExecutorExtra | None:
         if self.supervisor is None:

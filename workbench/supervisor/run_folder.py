@@ -82,6 +82,7 @@ def prepare_run_folder(config: WorkbenchConfig, runners: list[str] | None = None
 
 
 _LOCKS: dict[Path, int] = {}  # run folder -> the open lock file this process holds
+_RUNNING: dict[Path, int] = {}  # run folder -> id() of the supervisor of this process running it
 
 
 def lock_run(run_path: Path, run_id: str) -> None:
@@ -99,6 +100,11 @@ def lock_run(run_path: Path, run_id: str) -> None:
     """
     key = run_path.resolve()
     if key in _LOCKS:
+        if key in _RUNNING:  # a second Workbench in one kernel: the folder is in use
+            raise TemporaryError(
+                f"run {run_id!r} is up already in this process (a Workbench or "
+                "Supervisor started it): stop that one first"
+            )
         return
     path = key.with_name(f".{key.name}.lock")  # beside the folder: moving it aside keeps it
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,6 +125,25 @@ def lock_run(run_path: Path, run_id: str) -> None:
 def holds_run(run_path: Path) -> bool:
     """Whether this process holds the run folder's lock (`lock_run`)."""
     return run_path.resolve() in _LOCKS
+
+
+def claim_run(run_path: Path, owner: object, run_id: str) -> None:
+    """``owner`` (a starting supervisor) runs the folder: this process may not prepare it again.
+
+    Raises:
+        TemporaryError: another supervisor of this process runs it.
+    """
+    key = run_path.resolve()
+    if _RUNNING.setdefault(key, id(owner)) != id(owner):
+        raise TemporaryError(f"run {run_id!r} is up already in this process: stop that one first")
+
+
+def release_run(run_path: Path, owner: object) -> None:
+    """``owner`` stopped: let the folder go, unless another supervisor here runs it."""
+    key = run_path.resolve()
+    if _RUNNING.get(key, id(owner)) == id(owner):
+        _RUNNING.pop(key, None)
+        unlock_run(run_path)
 
 
 def unlock_run(run_path: Path) -> None:

@@ -35,7 +35,7 @@ from workbench.supervisor.inbox import Inbox
 from workbench.supervisor.logs import LogBook
 from workbench.supervisor.plan import plan_apply
 from workbench.supervisor.policy import RestartPolicy
-from workbench.supervisor.run_folder import prepare_run_folder, unlock_run
+from workbench.supervisor.run_folder import claim_run, prepare_run_folder, release_run
 from workbench.supervisor.stages import launch_new, next_stage, runner_specs
 from workbench.supervisor.status import RunnerState, RunnerStatus, SupervisorEvent
 from workbench.supervisor.watcher import Intent, RunnerWatcher
@@ -144,6 +144,7 @@ class Supervisor:
             return
         from workbench.supervisor.http import HealthServer
 
+        claim_run(self.run_path, self, self.config.run_id)
         sc = self.config.supervisor
         token = sc.http_token.get_secret_value() if sc.http_token else None
         try:  # before any runner starts: a busy port must leave nothing behind
@@ -167,6 +168,11 @@ class Supervisor:
             self.wait_running(timeout)
 
     @property
+    def stopping(self) -> bool:
+        """`stop` was called (it may have been cut short)."""
+        return self._shutdown.is_set()
+
+    @property
     def health_url(self) -> str:
         """Base URL of ``/health`` and ``/metrics``."""
         return self._http.url if self._http else ""
@@ -180,7 +186,7 @@ class Supervisor:
             self.logs.close()
             self._thread = None
             log.info("supervisor_stopped")
-        unlock_run(self.run_path)
+        release_run(self.run_path, self)  # not another's (a second start refused)
 
     close = stop
 
@@ -288,10 +294,6 @@ class Supervisor:
         """The last heartbeat of a runner."""
         with self._lock:
             return self._watcher(name).hb.heartbeat
-
-    def run_dir(self) -> Path:
-        """This run's folder."""
-        return self.run_path
 
     def __enter__(self) -> Supervisor:
         self.start()

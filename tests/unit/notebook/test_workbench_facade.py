@@ -66,6 +66,12 @@ class Sup:
     def stop(self) -> None:
         self.stopped = True
 
+    stopping = False
+    waited: tuple[float, ...] = ()
+
+    def wait_running(self, timeout: float) -> None:
+        self.waited += (timeout,)
+
 
 @pytest.fixture
 def wb(tmp_path) -> Workbench:
@@ -150,3 +156,43 @@ def test_halt_flatten_returns_the_answer_when_every_position_is_closed(tmp_path,
     answer = {"trading_state": "HALTED", "positions": {"ABC": 0.0}, "not_flattened": {}}
     monkeypatch.setattr(control, "send_command", lambda *a, **k: answer)
     assert Workbench(make_config(tmp_path)).halt(flatten=True) == answer
+
+
+def test_a_stopped_executor_trades_in_no_state(wb):
+    # Its last heartbeat said ACTIVE; the dashboard went on showing "trading ACTIVE".
+    status = wb.supervisor.status()
+    status[0] = RunnerStatus("executor", "executor", RunnerState.STOPPED, extra=EXEC_EXTRA)
+    wb.supervisor.status = lambda: status
+    assert wb.trading_state() == ""
+    assert wb.positions() == {"ABC": -1.0}  # the last known, kept
+
+
+def test_start_with_wait_on_a_started_workbench_waits(wb):
+    assert wb.start(wait=True, timeout=7.0) is wb
+    assert wb.supervisor.waited == (7.0,)
+
+
+def test_a_stop_cut_short_by_ctrl_c_is_finished_by_the_next_start(wb, monkeypatch):
+    # start() saw a supervisor and returned at once: "started", every runner stopped.
+    from workbench.notebook import workbench as facade
+
+    fresh = Sup()
+    fresh.start = lambda wait, timeout: None
+    monkeypatch.setattr(facade, "prepare_run_folder", lambda cfg: None)
+    monkeypatch.setattr(facade, "Supervisor", lambda cfg, config_path: fresh)
+    sup = wb.supervisor
+    calls = []
+
+    def stop() -> None:
+        calls.append(1)
+        sup.stopping = True
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+
+    sup.stop = stop
+    with pytest.raises(KeyboardInterrupt):
+        wb.stop()
+    assert wb.supervisor is sup  # not forgotten while its runners may still run
+    wb.start()
+    assert len(calls) == 2 and wb.supervisor is fresh
+    wb.stop()
