@@ -210,7 +210,11 @@ class RunnerWatcher:
                 self._emit("alert", self.name, reason="orders_in_doubt", order_ids=list(doubt))
         if self.role == "gateway" and self._feed_stale(hb):
             return True
-        if self.proc is not None and self.state in (RunnerState.STARTING, RunnerState.UNHEALTHY):
+        if (
+            self.proc is not None
+            and self.stopping_since is None  # a hung one woken to die: still on its way out
+            and self.state in (RunnerState.STARTING, RunnerState.UNHEALTHY)
+        ):
             if self.state is RunnerState.STARTING:
                 self.running_since = now
                 seconds = round(now - self.spawned_at, 3)

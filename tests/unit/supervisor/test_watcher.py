@@ -114,6 +114,20 @@ def test_stale_heartbeat_makes_it_unhealthy_then_hung_restarts_it():
     assert "restart in" in r.w.detail and "(hung)" in r.w.detail
 
 
+def test_a_hung_runner_woken_to_die_stays_unhealthy_until_it_exits():
+    # The SIGCONT wakes it: its last heartbeat made /health say "running" for a second.
+    r = Rig(heartbeat_timeout_s=2.0, hung_restart_after_s=1.0)
+    r.running()
+    r.proc.exits_on_term = False
+    r.clock.advance(2.5)
+    r.w.tick()
+    r.clock.advance(1.1)
+    r.w.tick()
+    assert r.proc.signals == [signal.SIGTERM, signal.SIGCONT]
+    r.beat()
+    assert r.w.state is RunnerState.UNHEALTHY and r.w.status().state == "unhealthy"
+
+
 def test_a_heartbeat_brings_an_unhealthy_runner_back():
     r = Rig(heartbeat_timeout_s=2.0)
     r.running()
