@@ -23,7 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from workbench.domain.model import Fill, Order, OrderStatus, Side, Signal
-from workbench.execution.journal_schema import client_id_salt, open_schema, open_statuses
+from workbench.execution.journal_schema import (
+    client_id_salt,
+    open_schema,
+    open_statuses,
+    rollback,
+)
 from workbench.execution.journal_state import RunStateRecords
 from workbench.execution.wal_checkpoint import Checkpointer
 
@@ -205,7 +210,7 @@ class Journal(JournalShortcuts, RunStateRecords):
             )
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            rollback(db)
             raise
         return fresh
 
@@ -271,7 +276,7 @@ class Journal(JournalShortcuts, RunStateRecords):
             )
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            rollback(db)
             raise
 
     def known_signals(self, ids: list[str]) -> dict[str, tuple]:

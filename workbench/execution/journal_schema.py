@@ -149,8 +149,18 @@ def open_schema(db: sqlite3.Connection, path: str) -> None:
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        rollback(db)
         raise
+
+
+def rollback(db: sqlite3.Connection) -> None:
+    """End a failed transaction, keeping the error that failed it.
+
+    SQLite has already rolled back after some errors (a full disk, I/O): a
+    second ROLLBACK would raise "no transaction is active" in their place.
+    """
+    if db.in_transaction:
+        db.execute("ROLLBACK")
 
 
 def new_client_id_salt() -> str:

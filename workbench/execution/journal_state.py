@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlite3
 import time
 
+from workbench.execution.journal_schema import rollback
+
 
 class RunStateRecords:
     """Trading states, ends of stream, the risk day's start, market marks, signal gaps."""
@@ -98,7 +100,7 @@ class RunStateRecords:
             db.executemany(sql, rows)
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            rollback(db)
             raise
 
     def signal_seqs_in(self, strategy_id: str, ranges: list[tuple[int, int]]) -> set[int]:

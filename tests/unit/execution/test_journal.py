@@ -263,3 +263,18 @@ def test_a_background_checkpointer_copies_the_wal_outside_commits(tmp_path):
     assert not (tmp_path / "j.sqlite-wal").exists()  # the last close checkpointed and removed it
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT COUNT(*) FROM signals").fetchone()[0] == 200
+
+
+def test_a_full_disk_is_named_as_such_not_hidden_by_the_rollback(tmp_path):
+    # SQLite rolls back by itself on a full disk: the executor's second ROLLBACK
+    # raised "no transaction is active", and that is all the operator saw.
+    import sqlite3
+
+    j = Journal(tmp_path / "j.sqlite")
+    j._db.execute("PRAGMA max_page_count = 40")  # a disk that fills up
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        for i in range(1, 5000):
+            s = Signal(f"sr-1:{i}", "sr-1", i, "ABC", Side.BUY, 1.0, 100.0, i, "x" * 500, "c")
+            j.begin_order(s, Order.from_signal(s), OrderStatus.PENDING_NEW)
+    assert not j._db.in_transaction
+    j.close()
