@@ -209,8 +209,8 @@ def _sweep(args: argparse.Namespace) -> int:
         else:
             params = ", ".join(f"{p}={best[p]}" for p in result.params)
             print(f"best by {result.metric}: {params} ({result.metric} {best[result.metric]})")
-    if result.walk_forward is not None:
-        oos = result.oos_summary()
+    oos = result.oos_summary()
+    if oos:
         print(
             f"walk-forward {oos['spec']}: {oos['windows']} windows, net PnL after fees: "
             f"in-sample {oos['is_net_pnl_after_fees']:.4f}, out-of-sample "
@@ -218,6 +218,13 @@ def _sweep(args: argparse.Namespace) -> int:
             f"{oos['oos_net_pnl_before_fees']:.4f}; "
             f"{oos['oos_positive_windows_after_fees']:.0%} of test windows positive after fees)"
         )
+        if oos["failed_windows"]:
+            print(
+                f"warning: {oos['failed_windows']} of {oos['windows']} test windows failed or "
+                "were skipped (oos_error in walk_forward.parquet); they add nothing to the "
+                "out-of-sample sums, and promote refuses an out-of-sample gate on them",
+                file=sys.stderr,
+            )
     print(f"results in {args.out}")
     return 1 if run["failed"] == run["runs"] or no_best else 0
 

@@ -82,6 +82,25 @@ def test_walk_forward_scores_train_winners_on_the_next_window(client, days_data,
     assert oos["oos_net_pnl_after_fees"] == pytest.approx(wf["oos_net_pnl_after_fees"].sum())
 
 
+def test_a_window_without_a_choice_stays_in_the_report_and_counts_as_failed(client, tmp_path):
+    # Windows where no train run has a sharpe vanished: "4 windows, 50% positive"
+    # where 2 of 7 were; and promote's out-of-sample gate passed on what was left.
+    grid = {"turning_point": [0.02, 0.05], "take_profit": [0.1, 0.2]}
+    r = sweep(CONFIG, grid=grid, client=client, metric="sharpe",
+              walk_forward="train=0.3,test=0.1", progress=False, out=tmp_path)  # fmt: skip
+    wf = r.walk_forward
+    assert list(wf["window"]) == list(range(7))
+    skipped = wf["oos_error"].fillna("").str.startswith("skipped: no train run has a sharpe")
+    assert 0 < skipped.sum() < 7 and wf.loc[skipped, "turning_point"].isna().all()
+    oos = json.loads((tmp_path / "best" / "walk_forward.json").read_text())
+    assert (oos["windows"], oos["failed_windows"]) == (7, int(skipped.sum()))
+    positive = (pd.to_numeric(wf["oos_net_pnl_after_fees"]) > 0).sum()
+    assert oos["oos_positive_windows_after_fees"] == pytest.approx(positive / 7)
+    argv = ["promote", "--replay", str(tmp_path / "best"), "--out", str(tmp_path / "p.toml")]
+    assert main([*argv, "--min-oos-net-pnl", "-1000"]) == 1
+    assert not (tmp_path / "p.toml").exists()
+
+
 def test_walk_forward_picks_the_in_sample_best(client, tmp_path):
     grid = {"turning_point": [0.02, 0.05, 0.1]}
     r = sweep(CONFIG, grid=grid, client=client, walk_forward="train=0.6,test=0.4", progress=False)

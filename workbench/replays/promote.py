@@ -57,7 +57,9 @@ def evaluate(
     sweep writes to ``walk_forward.json``), both after fees: the out-of-sample
     net PnL after fees summed over the test windows
     (``oos_net_pnl_after_fees``), and the share of test windows whose PnL
-    after fees is positive (``oos_positive_windows_after_fees``).
+    after fees is positive (``oos_positive_windows_after_fees``). With either,
+    every test window must have run (``failed_windows`` 0): a failed or
+    skipped window adds nothing to the sum.
 
     Raises:
         ConfigurationError: no threshold given, an out-of-sample threshold
@@ -104,6 +106,15 @@ def evaluate(
             )
         v = oos[key]
         checks.append(Check(name, limit, v, v is not None and v >= limit, of=key))
+    if oos and any(limit is not None for _, limit in oos_limits.values()):
+        # A window that failed or was skipped adds nothing to the sums: it must not pass.
+        failed = oos.get("failed_windows")
+        if failed is None:
+            raise ConfigurationError(
+                "this walk_forward.json does not count its failed windows (written before "
+                "they were counted); run the sweep again"
+            )
+        checks.append(Check("max_oos_failed_windows", 0, failed, failed == 0, "failed_windows"))
     if not checks:
         raise ConfigurationError("give at least one threshold to promote against")
     return checks

@@ -37,11 +37,17 @@ class ParamSpec:
         return self.step is not None
 
 
+FLAGS = ("following", "rearm")
+"""The condition fields that are true or false; the others are numbers."""
+
+
 def _number(raw: str, where: str) -> Value:
     low = raw.strip().lower()
     if low in ("true", "false"):
         return low == "true"
     try:
+        if "_" in raw:  # float("1_0") is 10
+            raise ValueError(raw)
         value = float(raw)
     except ValueError:
         raise ConfigurationError(f"{where}: {raw.strip()!r} is not a number") from None
@@ -61,10 +67,21 @@ def parse_spec(name: str, spec: str | Sequence[Any], where: str | None = None) -
     """One parameter from a spec string or a sequence of values.
 
     Raises:
-        ConfigurationError: unknown parameter, a value that is not a number,
-            an empty list, or a range with a non-positive step or stop < start.
+        ConfigurationError: unknown parameter, a value that is not a number
+            (or not true/false, for `FLAGS`), an empty list, or a range with a
+            non-positive step or stop < start.
     """
     where = where or f"grid {name}"
+    param = _parse_spec(name, spec, where)
+    flag = name in FLAGS
+    wrong = [v for v in param.values if isinstance(v, bool) != flag]
+    if wrong:
+        want = "true or false" if flag else "a number, not true or false"
+        raise ConfigurationError(f"{where}: {name} takes {want}; got {wrong[0]!r}")
+    return param
+
+
+def _parse_spec(name: str, spec: str | Sequence[Any], where: str) -> ParamSpec:
     _check_name(name, where)
     if not isinstance(spec, str):
         values = tuple(_number(str(v), where) for v in spec)

@@ -130,6 +130,9 @@ class SweepResult:
         (summed over the test windows) and ``oos_positive_windows_after_fees``
         (the share of test windows whose PnL after fees is > 0); the
         ``*_before_fees`` sums and ``oos_fees`` are there to compare.
+        ``failed_windows`` counts the test windows that failed or were skipped
+        (no train run to choose by): they add nothing to the sums and count
+        as not positive.
         """
         wf = self.walk_forward
         if wf is None or wf.empty:
@@ -141,6 +144,7 @@ class SweepResult:
         pnl = col("oos_net_pnl_after_fees")
         return {
             "windows": len(wf),
+            "failed_windows": int(wf["oos_error"].notna().sum()),
             "oos_net_pnl_after_fees": float(pnl.sum()),
             "oos_positive_windows_after_fees": float((pnl > 0).mean()),
             "oos_net_pnl_before_fees": float(col("oos_net_pnl").sum()),

@@ -111,7 +111,7 @@ def sweep(
         )
     specs = _grid.as_specs(grid or {})
     combos = _grid.combinations(specs) if search == "grid" else []
-    wf_spec = parse_walk_forward(walk_forward) if walk_forward else None
+    wf_spec = parse_walk_forward(walk_forward) if walk_forward is not None else None
     cfg = prepare_config(config, data)
     out_dir = _check_out(out, force)  # before the data loads; nothing is removed yet
     table = load_replay_ticks(cfg)
@@ -217,8 +217,9 @@ def _walk_forward(
     """Best parameters per train window (same combinations as the sweep), scored on its test."""
     if not wins:
         return None
-    # Combinations that failed on all the data fail on a window too.
-    combos = [{n: r[n] for n in names} for r in rows if not r.get("error")]
+    # Every combination, even one that failed on all the data: where it failed
+    # is the future of a train window, which must not choose by it.
+    combos = [{n: r[n] for n in names} for r in rows]
     train_jobs: list[Job] = [(p, w.train) for w in wins for p in combos]
     train_rows = runner.run(train_jobs, progress=progress, desc="walk-forward train")
     chosen: list[tuple[Window, dict[str, Any]]] = []
@@ -229,20 +230,25 @@ def _walk_forward(
             metric,
             maximize,
         )
-        if i is None:
-            log.warning(
-                "walk_forward_window_skipped", window=w.index, reason="no train run succeeded"
-            )
+        if i is None:  # no choice: the window is in the report, as not traded
+            ok = "error" not in part or bool(part["error"].isna().any())
+            why = f"no train run has a {metric}" if ok else "no train run succeeded"
+            log.warning("walk_forward_window_skipped", window=w.index, reason=why)
+            chosen.append((w, {"skipped": f"skipped: {why}"}))
             continue
         chosen.append((w, part.loc[i].to_dict()))
-    test_rows = runner.run(
-        [({n: is_row[n] for n in names}, w.test) for w, is_row in chosen],
-        progress=progress,
-        desc="walk-forward test",
+    ran = [(w, is_row) for w, is_row in chosen if "skipped" not in is_row]
+    test_rows = iter(
+        runner.run(
+            [({n: is_row[n] for n in names}, w.test) for w, is_row in ran],
+            progress=progress,
+            desc="walk-forward test",
+        )
     )
     ts = table.ts_ns
     report = []
-    for (w, is_row), oos in zip(chosen, test_rows, strict=True):
+    for w, is_row in chosen:
+        oos = {"error": is_row["skipped"]} if "skipped" in is_row else next(test_rows)
         entry: dict[str, Any] = {
             "window": w.index,
             "train_start": _utc(ts[w.train[0]]),
@@ -252,7 +258,7 @@ def _walk_forward(
             "train_rows": w.train[1] - w.train[0],
             "test_rows": w.test[1] - w.test[0],
         }
-        entry.update({n: is_row[n] for n in names})
+        entry.update({n: is_row.get(n) for n in names})
         for s in WALK_FORWARD_STATS:
             entry[f"is_{s}"] = is_row.get(s)
             entry[f"oos_{s}"] = oos.get(s)

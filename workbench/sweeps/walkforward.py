@@ -31,7 +31,7 @@ MAX_TRAIN_RUNS = 1_000_000
 
 @dataclass(frozen=True, slots=True)
 class WalkForwardSpec:
-    """Train and test lengths: nanoseconds (``unit="time"``) or row shares (``"rows"``)."""
+    """Train and test lengths: whole nanoseconds (``unit="time"``) or row shares (``"rows"``)."""
 
     train: float
     test: float
@@ -67,6 +67,8 @@ def parse_walk_forward(text: str) -> WalkForwardSpec:
                 f"{where}: {key}={raw.strip()!r} is neither a duration (5d, 12h, 30m) "
                 "nor a share of the rows (0.2)"
             )
+        if key in parts:
+            raise ConfigurationError(f"{where}: {key}= given twice")
         parts[key] = (float(m.group(1)), m.group(2))
     if set(parts) != {"train", "test"}:
         raise ConfigurationError(f"{where}: give both train= and test=")
@@ -79,7 +81,9 @@ def parse_walk_forward(text: str) -> WalkForwardSpec:
         if train + test > 1:
             raise ConfigurationError(f"{where}: shares train + test must be <= 1")
         return WalkForwardSpec(train, test, "rows", text)
-    return WalkForwardSpec(train * _UNITS_NS[tu], test * _UNITS_NS[su], "time", text)
+    # Whole nanoseconds: a float near 1.7e18 ns is off by up to 256 ns, and a
+    # boundary off by that puts the ticks beside it in the wrong window.
+    return WalkForwardSpec(round(train * _UNITS_NS[tu]), round(test * _UNITS_NS[su]), "time", text)
 
 
 def windows(spec: WalkForwardSpec, ts_ns: np.ndarray) -> list[Window]:
@@ -104,16 +108,17 @@ def windows(spec: WalkForwardSpec, ts_ns: np.ndarray) -> list[Window]:
             start += test_n
     elif n:
         t0, t_end = int(ts[0]), int(ts[-1])
+        train_ns, test_ns = int(spec.train), int(spec.test)  # ints: exact boundaries
         span = t_end - t0
-        steps = int((span - spec.train) // spec.test) + 1 if span >= spec.train else 0
+        steps = (span - train_ns) // test_ns + 1 if span >= train_ns else 0
         _check_count(spec, steps, n)
         k = 0
         while True:
-            train_lo = t0 + k * spec.test
-            train_hi = train_lo + spec.train
+            train_lo = t0 + k * test_ns
+            train_hi = train_lo + train_ns
             if train_hi > t_end:
                 break
-            test_hi = train_hi + spec.test
+            test_hi = train_hi + test_ns
             lo, mid, hi = np.searchsorted(ts, [train_lo, train_hi, test_hi], side="left")
             if mid > lo and hi > mid:
                 out.append(Window(len(out), (int(lo), int(mid)), (int(mid), int(hi))))

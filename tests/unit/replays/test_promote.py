@@ -115,13 +115,31 @@ def test_evaluate_holds_the_out_of_sample_thresholds_against_pnl_after_fees():
         "oos_net_pnl_before_fees": 3.0,
         "oos_net_pnl_after_fees": 0.5,
         "oos_positive_windows_after_fees": 0.5,
+        "failed_windows": 0,
     }
     checks = evaluate(SUMMARY, oos=oos, min_oos_net_pnl=1.0, min_oos_positive_windows=1.0)
     assert [(c.name, c.of, c.value, c.ok) for c in checks] == [
         ("min_oos_net_pnl", "oos_net_pnl_after_fees", 0.5, False),
         ("min_oos_positive_windows", "oos_positive_windows_after_fees", 0.5, False),
+        ("max_oos_failed_windows", "failed_windows", 0, True),
     ]
     assert str(checks[0]).startswith("min_oos_net_pnl (oos_net_pnl_after_fees): 0.5")
+
+
+def test_an_out_of_sample_gate_fails_on_a_window_that_did_not_run():
+    # 0.06 summed over the windows that ran passed min_oos_net_pnl 0 with two crashed.
+    oos = {
+        "oos_net_pnl_after_fees": 0.06,
+        "oos_positive_windows_after_fees": 1 / 3,
+        "failed_windows": 2,
+    }
+    checks = evaluate(SUMMARY, oos=oos, min_oos_net_pnl=0.0)
+    assert [(c.name, c.ok) for c in checks] == [
+        ("min_oos_net_pnl", True),
+        ("max_oos_failed_windows", False),
+    ]
+    with pytest.raises(ConfigurationError, match="failed windows"):
+        evaluate(SUMMARY, oos={"oos_net_pnl_after_fees": 1.0}, min_oos_net_pnl=0.0)
 
 
 def test_evaluate_refuses_a_walk_forward_report_without_pnl_after_fees():

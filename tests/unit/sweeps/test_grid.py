@@ -40,6 +40,11 @@ def test_combinations_vary_the_last_parameter_fastest():
         ("take_profit=0:1:0.000001", "1e\\+06 values; at most 100000"),
         ("take_profit=0:1:0.00001", "100001 values; at most 100000"),
         ("take_profit=0:1e-13:1e-14", "the step 1e-14 is finer than the 1e-12"),
+        # Mixed values ran the whole sweep, then failed writing results.parquet.
+        ("turning_point=true,0.1", "turning_point takes a number, not true or false; got True"),
+        ("following=true,1", "following takes true or false; got 1.0"),
+        ("rearm=0:1:1", "rearm takes true or false; got 0.0"),
+        ("take_profit=1_0", "'1_0' is not a number"),
     ],
 )
 def test_bad_grid_arguments_name_what_and_where(arg, message):

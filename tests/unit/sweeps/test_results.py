@@ -20,14 +20,35 @@ def test_oos_summary_counts_windows_positive_after_fees_not_before():
             "oos_trades": [3, 2],
             "is_net_pnl": [4.0, 4.0],
             "is_net_pnl_after_fees": [3.0, 2.0],
+            "oos_error": [None, None],
         }
     )
     r = SweepResult(frame=pd.DataFrame(), params=[], walk_forward=wf, run={"walk_forward": "x"})
     oos = r.oos_summary()
     assert oos["oos_positive_windows_after_fees"] == 0.5
-    assert oos["oos_net_pnl_after_fees"] == 1.0
+    assert oos["oos_net_pnl_after_fees"] == 1.0 and oos["failed_windows"] == 0
     assert oos["oos_net_pnl_before_fees"] == 3.0 and oos["oos_fees"] == 2.0
     assert oos["is_net_pnl_after_fees"] == 5.0 and oos["is_net_pnl_before_fees"] == 8.0
+
+
+def test_a_failed_or_skipped_window_is_counted_and_never_positive():
+    # A crashed test window summed as 0: the out-of-sample gate passed on the others.
+    nan = float("nan")
+    wf = pd.DataFrame(
+        {
+            "oos_net_pnl": [1.0, nan, nan],
+            "oos_fees": [0.0, nan, nan],
+            "oos_net_pnl_after_fees": [1.0, nan, nan],
+            "oos_trades": [2, None, None],
+            "is_net_pnl": [1.0, 1.0, nan],
+            "is_net_pnl_after_fees": [1.0, 1.0, nan],
+            "oos_error": [None, "StrategyError: boom", "skipped: no train run has a sharpe"],
+        }
+    )
+    r = SweepResult(frame=pd.DataFrame(), params=[], walk_forward=wf, run={"walk_forward": "x"})
+    oos = r.oos_summary()
+    assert (oos["windows"], oos["failed_windows"]) == (3, 2)
+    assert oos["oos_positive_windows_after_fees"] == 1 / 3
 
 
 def test_pnl_after_fees_is_a_metric():

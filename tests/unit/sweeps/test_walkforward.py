@@ -30,6 +30,15 @@ def test_last_time_window_may_be_short():
     assert w[-1].test == (144, 150)
 
 
+def test_time_boundaries_are_exact_to_the_nanosecond_at_real_timestamps():
+    # t0 + k * test in floats is off by up to 256 ns near 1.7e18: the tick 1 ns
+    # before a boundary went to the test window.
+    t0, s = 1_704_153_600_000_000_000, 10**9
+    ts = np.array([t0, t0 + s - 1, t0 + s, t0 + 2 * s - 1, t0 + 2 * s, t0 + 3 * s - 1])
+    w = windows(parse_walk_forward("train=1s,test=1s"), ts)
+    assert [(x.train, x.test) for x in w] == [((0, 2), (2, 4)), ((2, 4), (4, 6))]
+
+
 def test_row_share_windows():
     w = windows(parse_walk_forward("train=0.5,test=0.25"), np.arange(100))
     assert w == [Window(0, (0, 50), (50, 75)), Window(1, (25, 75), (75, 100))]
@@ -43,6 +52,8 @@ def test_row_share_windows():
         ("train=5x,test=1d", "train='5x' is neither a duration"),
         ("train=0.8,test=0.5", "train \\+ test must be <= 1"),
         ("size=5d,test=1d", "expected train=LEN,test=LEN, got 'size=5d'"),
+        ("train=100s,test=100s,train=300s", "train= given twice"),
+        ("", "expected train=LEN,test=LEN, got ''"),
     ],
 )
 def test_bad_specs_are_named(text, message):
