@@ -207,6 +207,7 @@ def _trading(args: argparse.Namespace) -> int:
 
     ``halt --flatten`` exits 1 (`EXIT_ERROR`) when a position stays open,
     naming each symbol and why on stderr; the executor is HALTED all the same.
+    No executor answered, or it refused (another run's): 75, nothing was done.
     """
     from workbench.config.loading import COMMAND_FIELDS, load_command_config, load_config
     from workbench.exceptions import TemporaryError
@@ -230,9 +231,9 @@ def _trading(args: argparse.Namespace) -> int:
     try:
         cmd_args = {"flatten": True} if flatten else {}
         reply = send_command(cfg, args.command, cmd_args, timeout_s=args.timeout)
-    except (TemporaryError, ConfigurationError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_ERROR
+    except (TemporaryError, ConfigurationError) as e:  # not done: 75 (2 for a bad argument)
+        print(f"error: {e}; nothing was done", file=sys.stderr)
+        return e.exit_code
     print(
         f"{reply.get('run_id') or cfg.run_id}: trading state {reply['trading_state']}"
         + (f" ({reply['reason']})" if reply.get("reason") else "")

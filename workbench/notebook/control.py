@@ -11,10 +11,11 @@ with ``flatten`` is answered with what it could not close too
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from workbench.config import WorkbenchConfig
-from workbench.exceptions import TemporaryError
+from workbench.exceptions import ConfigurationError, TemporaryError
 
 COMMANDS = ("halt", "resume", "reduce", "state")
 TIMEOUT_S = 3.0
@@ -40,6 +41,7 @@ def send_command(
 
     Raises:
         TemporaryError: no executor answered within ``timeout_s``, or it refused.
+        ConfigurationError: ``timeout_s`` is not a number of seconds > 0.
     """
     import zmq
 
@@ -53,12 +55,16 @@ def send_command(
     # The run id goes along: an executor of another run (another config on the
     # same command address) refuses, rather than act on the wrong pipeline.
     payload = Command(name, {**(args or {}), "run_id": cfg.run_id})
-    if not timeout_s:
+    if timeout_s is None:
         timeout_s = FLATTEN_TIMEOUT_S if payload.args.get("flatten") else TIMEOUT_S
+    if not 0 < timeout_s < math.inf:  # a negative one waited forever for an executor down
+        raise ConfigurationError(f"timeout_s must be a number of seconds > 0, got {timeout_s!r}")
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     try:  # with CURVE on, as the supervisor: the only key the command socket takes
         security.install(ctx, cfg, security.SUPERVISOR, Telemetry())
-        env = request(cfg.bus.command_address, payload, timeout_ms=int(timeout_s * 1000), ctx=ctx)
+        env = request(
+            cfg.bus.command_address, payload, timeout_ms=math.ceil(timeout_s * 1000), ctx=ctx
+        )
     finally:
         security.uninstall(ctx)
         ctx.destroy(linger=0)
