@@ -80,8 +80,9 @@ def _up(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     configure_logging(cfg.runtime.log_level, json=False, runner="supervisor", run_id=cfg.run_id)
     stop = threading.Event()
+    received: list[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, lambda signum, _: received.append(signum) or stop.set())
     from workbench.config import BUS_BINDERS
     from workbench.messaging.binding import address_in_use
     from workbench.supervisor.hosts import host_config
@@ -135,7 +136,7 @@ def _up(args: argparse.Namespace) -> int:
     print(f"run {cfg.run_id}: health {sup.health_url}/health  metrics {sup.health_url}/metrics")
     print(f"logs {sup.logs.folder}/<runner>.jsonl")
     ends = cfg.gateway.feed == "replay" or cfg.gateway.simulated.max_ticks > 0
-    failed = False
+    failed = cut_short = False
     try:
         while not stop.wait(0.1):
             systemd.tick(sup)
@@ -145,6 +146,7 @@ def _up(args: argparse.Namespace) -> int:
             if ends and sup.eos_reached.is_set():
                 _let_the_executor_finish(sup)
                 break
+        cut_short = ends and stop.is_set() and not sup.eos_reached.is_set()
     finally:
         systemd.stopping()
         sup.stop()
@@ -156,6 +158,10 @@ def _up(args: argparse.Namespace) -> int:
                   file=sys.stderr)  # fmt: skip
     if sup.eos_summary is not None:
         _print_summary(sup, elapsed)
+    if cut_short and not failed:  # a CI job must not take it for a finished replay
+        print(f"interrupted before the end of the stream ({signal.Signals(received[0]).name})",
+              file=sys.stderr)  # fmt: skip
+        return 128 + received[0]
     return 1 if failed else 0
 
 

@@ -224,6 +224,26 @@ def test_a_second_up_on_a_running_replay_leaves_its_folder_alone(tmp_path):
         first.communicate(timeout=60)
 
 
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_replay_stopped_before_its_end_exits_nonzero_saying_so(tmp_path, sig, code):
+    # It exited 0 without a word: CI took it for a finished replay.
+    data = write_ticks(tmp_path / "ticks.csv")
+    cfg = make_config(
+        tmp_path, gateway={"feed": "replay", "replay": {"path": str(data), "speed": 0.2}}
+    )
+    p = up(cfg.save(tmp_path / "c.toml"))
+    try:
+        wait_until(lambda: (cfg.run_path() / "logs" / "gateway.jsonl").exists(), 30, "the run")
+        p.send_signal(sig)
+        _out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert p.returncode == code, err
+    assert f"interrupted before the end of the stream ({sig.name})" in err
+
+
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path
