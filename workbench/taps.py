@@ -3,7 +3,8 @@
 A tap never slows the pipeline. It subscribes next to the real consumers, and
 when the notebook falls behind it drops the oldest rows and counts them
 (``dropped``). If the tap thread itself falls behind, ZeroMQ drops at the
-publisher and the sequence numbers show how many were missed (``missed``).
+publisher and the sequence numbers show how many were missed (``missed``),
+as do those of messages sent before the tap joined.
 
 Signals travel PUSH/PULL, which cannot be tapped. So the executor publishes
 every signal it receives as a ``signal_received`` event; `Taps.signals` shows
@@ -133,6 +134,7 @@ class Taps:
         self.signals = Ring(SIGNAL_COLUMNS, max_events)
         self.fills = Ring(FILL_COLUMNS, max_events)
         self.telemetry = Telemetry()
+        self._epochs: dict[tuple[str, bytes], int] = {}  # each stream's epoch, as first seen
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -212,6 +214,10 @@ class Taps:
             if env is None:
                 return
             ring.missed += self.telemetry.get("gaps") - gaps
+            stream = (env.sender, env.topic)
+            if self._epochs.get(stream) != env.epoch:  # joined late: what went before, missed
+                self._epochs[stream] = env.epoch
+                ring.missed += env.seq - 1
             handle(env)
 
     def _on_tick_message(self, env: codec.Envelope) -> None:
