@@ -151,6 +151,7 @@ def promote(replay_dir: str | Path, out: str | Path, **thresholds: Any) -> Path:
     checks = evaluate(summary, oos=oos, **thresholds)
     if not all(c.ok for c in checks):
         raise PromotionRefused(checks)
+    _check_unchanged(folder)
     # As the replay ran: this shell's WORKBENCH__ variables are not the replay's.
     cfg = load_config(folder / "config.toml", environment=False)
     cfg.promotion = PromotionRecord(
@@ -165,3 +166,37 @@ def promote(replay_dir: str | Path, out: str | Path, **thresholds: Any) -> Path:
         },
     )
     return cfg.save(out)
+
+
+def _check_unchanged(folder: Path) -> None:
+    """The replay's data and config are still what ran (its figures hold for them).
+
+    Raises:
+        ConfigurationError: either changed since (or the replay predates the
+            hashes): replay again.
+    """
+    from workbench.replays.session import content_sha256
+
+    try:
+        run = json.loads((folder / "run.json").read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ConfigurationError(f"{folder / 'run.json'}: cannot read it: {e}") from e
+    if "data_sha256" not in run or "config_sha256" not in run:
+        raise ConfigurationError(
+            f"{folder}: the replay does not record what its data and config were "
+            "(saved before they were hashed); replay again"
+        )
+    data = Path(run.get("data_path", ""))
+    for what, path, want in (
+        ("config", folder / "config.toml", run["config_sha256"]),
+        ("data", data, run["data_sha256"]),
+    ):
+        try:
+            same = content_sha256(path) == want
+        except OSError as e:
+            raise ConfigurationError(f"{folder}: its {what} {path}: {e.strerror or e}") from e
+        if not same:
+            raise ConfigurationError(
+                f"{folder}: its {what} {path} changed since the replay: its figures are "
+                "not this one's; replay again (or sweep again) and promote that"
+            )

@@ -304,10 +304,26 @@ def replay(
     log.info(
         "replay_done", mode=mode, ticks=len(table), fills=len(fills), elapsed_s=run["elapsed_s"]
     )
-    if out_dir is not None:
+    if out_dir is not None:  # what promotion checks is still what ran: hashes of both
+        result.run["data_sha256"] = content_sha256(Path(run["data_path"]))
+        result.run["config_sha256"] = content_sha256(cfg.save(out_dir / "config.toml"))
         result.save(out_dir)
-        cfg.save(out_dir / "config.toml")
     return result
+
+
+def content_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, or of a folder's files (names and bytes, in name order)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        if path.is_dir():
+            h.update(f"{f.relative_to(path)}\0".encode())
+        with f.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+    return h.hexdigest()
 
 
 def replayed_config(out_dir: str | Path) -> WorkbenchConfig:

@@ -10,6 +10,7 @@ from workbench.cli import main as cli
 from workbench.config import build_config, load_config
 from workbench.exceptions import ConfigurationError
 from workbench.replays.promote import PromotionRefused, evaluate, promote
+from workbench.replays.session import content_sha256
 
 SUMMARY = {
     "trades": 5,
@@ -27,8 +28,31 @@ def replay_dir(tmp_path):
     d.mkdir()
     (d / "summary.json").write_text(json.dumps(SUMMARY))
     (d / "fills.sha256").write_text("ab" * 32 + "\n")
-    build_config(base_dir=d).save(d / "config.toml")
+    config = build_config(base_dir=d).save(d / "config.toml")
+    data = tmp_path / "ticks.csv"
+    data.write_text("ts_ns,price\n1,100.0\n")
+    run = {"data_path": str(data), "data_sha256": content_sha256(data),
+           "config_sha256": content_sha256(config)}  # fmt: skip
+    (d / "run.json").write_text(json.dumps(run))
     return d
+
+
+@pytest.mark.parametrize("change", ["data", "config", "unrecorded"])
+def test_a_replay_whose_data_or_config_changed_since_is_not_promoted(replay_dir, change):
+    # The figures held were the old data's: the promoted config then traded on others.
+    run = json.loads((replay_dir / "run.json").read_text())
+    if change == "data":
+        with open(run["data_path"], "a") as f:
+            f.write("2,90.0\n")
+    elif change == "config":
+        with open(replay_dir / "config.toml", "a") as f:
+            f.write("\n# edited\n")
+    else:
+        (replay_dir / "run.json").write_text(json.dumps({"data_path": run["data_path"]}))
+    says = "replay again"
+    with pytest.raises(ConfigurationError, match=says):
+        promote(replay_dir, replay_dir.parent / "p.toml", min_trades=1)
+    assert not (replay_dir.parent / "p.toml").exists()
 
 
 def test_evaluate_checks_each_threshold():
