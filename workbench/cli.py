@@ -81,8 +81,13 @@ def _up(args: argparse.Namespace) -> int:
     configure_logging(cfg.runtime.log_level, json=False, runner="supervisor", run_id=cfg.run_id)
     stop = threading.Event()
     received: list[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        received.append(signum)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda signum, _: received.append(signum) or stop.set())
+        signal.signal(sig, on_signal)
     from workbench.config import BUS_BINDERS
     from workbench.messaging.binding import address_in_use
     from workbench.supervisor.hosts import host_config
@@ -146,7 +151,8 @@ def _up(args: argparse.Namespace) -> int:
             if ends and sup.eos_reached.is_set():
                 _let_the_executor_finish(sup)
                 break
-        cut_short = ends and stop.is_set() and not sup.eos_reached.is_set()
+        replay = cfg.gateway.feed == "replay"  # a live feed stopped is a live run ended
+        cut_short = replay and stop.is_set() and not sup.eos_reached.is_set()
     finally:
         systemd.stopping()
         sup.stop()

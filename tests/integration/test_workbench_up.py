@@ -244,6 +244,20 @@ def test_a_replay_stopped_before_its_end_exits_nonzero_saying_so(tmp_path, sig, 
     assert f"interrupted before the end of the stream ({sig.name})" in err
 
 
+def test_a_live_run_with_a_tick_limit_stopped_by_ctrl_c_exits_0(tmp_path):
+    cfg = make_config(tmp_path, gateway={"simulated": {"rate_per_s": 200.0, "max_ticks": 10**6}})
+    p = up(cfg.save(tmp_path / "c.toml"))
+    try:
+        wait_until(lambda: (cfg.run_path() / "logs" / "executor.jsonl").exists(), 30, "the run")
+        p.send_signal(signal.SIGINT)
+        _out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert p.returncode == 0 and "interrupted" not in err, err
+
+
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path

@@ -115,6 +115,8 @@ def checked_columns(cols: dict[str, Any], price_mode: str) -> tuple | None:
             return None
     if len(ts) > 1 and not bool(np.all(ts[1:] >= ts[:-1])):
         return None
+    if len(ts) and int(ts.min()) < 0:  # before 1970 (int64 cannot pass 2262)
+        return None
     if "price" in cols:
         price = cols["price"]
     elif price_mode == "mid":

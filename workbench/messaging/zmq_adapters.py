@@ -301,6 +301,7 @@ class ZmqReplier(ZmqReceiver):
 
     def recv(self, timeout_ms: int) -> Envelope | None:
         """The next request; a bad one is answered with an error at once (REP must answer)."""
+        bad_since = 0.0
         while True:
             if not self.sock.get(_EVENTS) & _POLLIN:  # cheap when idle
                 if timeout_ms <= 0 or not self.sock.poll(timeout_ms):
@@ -315,6 +316,10 @@ class ZmqReplier(ZmqReceiver):
             if env is not None:
                 return env
             self.reply(codec.Event("error", {"error": "malformed request"}))
+            now = time.monotonic()
+            bad_since = bad_since or now
+            if now - bad_since >= BAD_FRAMES_BUDGET_S:  # as `ZmqReceiver.recv`: the loop goes on
+                return None
 
     def reply(self, payload: Payload) -> None:
         """Answer the last request."""

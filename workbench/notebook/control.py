@@ -22,6 +22,8 @@ TIMEOUT_S = 3.0
 """How long a command waits for the executor's answer by default."""
 FLATTEN_TIMEOUT_S = 10.0
 """The same for ``halt --flatten``: cancels, closing orders and their fills (up to 1 s) first."""
+MAX_TIMEOUT_S = 86_400.0
+"""The longest wait for an answer (a day; ZeroMQ's poll takes at most an int of ms)."""
 
 
 def send_command(
@@ -57,8 +59,10 @@ def send_command(
     payload = Command(name, {**(args or {}), "run_id": cfg.run_id})
     if timeout_s is None:
         timeout_s = FLATTEN_TIMEOUT_S if payload.args.get("flatten") else TIMEOUT_S
-    if not 0 < timeout_s < math.inf:  # a negative one waited forever for an executor down
-        raise ConfigurationError(f"timeout_s must be a number of seconds > 0, got {timeout_s!r}")
+    if not 0 < timeout_s <= MAX_TIMEOUT_S:  # a negative one waited forever, an executor down
+        raise ConfigurationError(
+            f"timeout_s must be a number of seconds > 0 and <= {MAX_TIMEOUT_S:g}, got {timeout_s!r}"
+        )
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     try:  # with CURVE on, as the supervisor: the only key the command socket takes
         security.install(ctx, cfg, security.SUPERVISOR, Telemetry())

@@ -305,7 +305,7 @@ def replay(
         "replay_done", mode=mode, ticks=len(table), fills=len(fills), elapsed_s=run["elapsed_s"]
     )
     if out_dir is not None:  # what promotion checks is still what ran: hashes of both
-        result.run["data_sha256"] = content_sha256(Path(run["data_path"]))
+        result.run["data_sha256"] = content_sha256(cfg.resolve(cfg.gateway.replay.path))
         result.run["config_sha256"] = content_sha256(cfg.save(out_dir / "config.toml"))
         result.save(out_dir)
     return result

@@ -99,12 +99,12 @@ def lock_run(run_path: Path, run_id: str) -> None:
         TemporaryError: another process runs it (exit 75), naming its pid.
     """
     key = run_path.resolve()
+    if key in _RUNNING:  # a second Workbench in one kernel: the folder is in use
+        raise TemporaryError(
+            f"run {run_id!r} is up already in this process (a Workbench or "
+            "Supervisor started it): stop that one first"
+        )
     if key in _LOCKS:
-        if key in _RUNNING:  # a second Workbench in one kernel: the folder is in use
-            raise TemporaryError(
-                f"run {run_id!r} is up already in this process (a Workbench or "
-                "Supervisor started it): stop that one first"
-            )
         return
     path = key.with_name(f".{key.name}.lock")  # beside the folder: moving it aside keeps it
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,8 +127,11 @@ def holds_run(run_path: Path) -> bool:
     return run_path.resolve() in _LOCKS
 
 
-def claim_run(run_path: Path, owner: object, run_id: str) -> None:
+def claim_run(run_path: Path, owner: object, run_id: str) -> bool:
     """``owner`` (a starting supervisor) runs the folder: this process may not prepare it again.
+
+    Returns:
+        True (claimed).
 
     Raises:
         TemporaryError: another supervisor of this process runs it.
@@ -136,13 +139,23 @@ def claim_run(run_path: Path, owner: object, run_id: str) -> None:
     key = run_path.resolve()
     if _RUNNING.setdefault(key, id(owner)) != id(owner):
         raise TemporaryError(f"run {run_id!r} is up already in this process: stop that one first")
+    return True
 
 
-def release_run(run_path: Path, owner: object) -> None:
-    """``owner`` stopped: let the folder go, unless another supervisor here runs it."""
+def release_run(run_path: Path, owner: object, *, claimed: bool, prepared: bool) -> None:
+    """``owner`` (a supervisor) stopped: let the folder go if it was its to let go.
+
+    Args:
+        claimed: ``owner`` started, and so claimed the folder (`claim_run`).
+        prepared: ``owner`` took the lock itself (`prepare_run_folder`); a
+            supervisor given the folder leaves an unstarted one to its caller.
+    """
     key = run_path.resolve()
-    if _RUNNING.get(key, id(owner)) == id(owner):
-        _RUNNING.pop(key, None)
+    holder = _RUNNING.get(key)
+    if claimed and holder == id(owner):
+        del _RUNNING[key]
+        unlock_run(run_path)
+    elif prepared and holder is None:
         unlock_run(run_path)
 
 

@@ -71,6 +71,7 @@ class Supervisor:
         problems = exposure_problems(host)
         if problems:
             raise ConfigurationError("\n".join(problems), problems)
+        self._prepared = config_path is None  # the run lock is this one's to let go
         if config_path is None:
             config_path = prepare_run_folder(config, runners)
         self.config = host.model_copy(deep=True)  # ours: callers may edit theirs
@@ -93,16 +94,16 @@ class Supervisor:
         self._commands = CommandQueue()
         self._thread: threading.Thread | None = None
         self._shutdown = threading.Event()
+        self._claimed = False  # this one started: it runs the folder (`claim_run`)
         self._ready = threading.Event()
         self._loop_error: BaseException | None = None
         self._stage = 0
         self.eos = EndOfStream()
-        self.eos_reached = self.eos.reached
+        self.eos_reached = self.eos.reached  # set once the end-of-stream is in
         self.started_at = 0.0
         self._http: Any = None
-        self.remote = RemoteRunners(
-            remote_dependencies(host, list(self._watchers)), host.supervisor.heartbeat_timeout_s
-        )
+        deps = remote_dependencies(host, list(self._watchers))
+        self.remote = RemoteRunners(deps, host.supervisor.heartbeat_timeout_s)
         self.telemetry = Telemetry()  # the supervisor's own counters (bad frames, handshakes)
         self.loop_beat = 0.0
 
@@ -131,9 +132,7 @@ class Supervisor:
         return self.eos.summary
 
     def start(self, *, wait: bool = False, timeout: float = 30.0) -> None:
-        """Start the supervisor thread, the health server and the runners.
-
-        Returns at once unless ``wait``, then when every runner is running.
+        """Start the thread, the health server and the runners (``wait``: until all run).
 
         Raises:
             TimeoutError: with ``wait``, not all running within ``timeout``.
@@ -144,7 +143,7 @@ class Supervisor:
             return
         from workbench.supervisor.http import HealthServer
 
-        claim_run(self.run_path, self, self.config.run_id)
+        self._claimed = claim_run(self.run_path, self, self.config.run_id)
         sc = self.config.supervisor
         token = sc.http_token.get_secret_value() if sc.http_token else None
         try:  # before any runner starts: a busy port must leave nothing behind
@@ -153,6 +152,7 @@ class Supervisor:
                 run_id=self.config.run_id, own=self.telemetry,
             )  # fmt: skip
         except OSError as e:
+            self.stop()  # nothing started: the run is free again
             where = f"supervisor.http_host/http_port ({sc.http_host}:{sc.http_port})"
             busy = e.errno == errno.EADDRINUSE  # another run, or anything else, holds it
             raise (TemporaryError if busy else ConfigurationError)(f"{where}: {e}") from e
@@ -162,15 +162,15 @@ class Supervisor:
         self._thread.start()
         self._ready.wait()  # bounded: the bind retries are (see BusConfig.bind_retry_*)
         if self._loop_error is not None:
+            self.stop()  # nothing runs: the run is free again
             raise self._loop_error
         log.info("supervisor_started", health_url=self.health_url, logs=str(self.logs.folder))
         if wait:
             self.wait_running(timeout)
 
-    @property
-    def stopping(self) -> bool:
-        """`stop` was called (it may have been cut short)."""
-        return self._shutdown.is_set()
+    stopping = property(
+        lambda self: self._shutdown.is_set(), doc="`stop` was called (maybe cut short)."
+    )
 
     @property
     def health_url(self) -> str:
@@ -186,7 +186,8 @@ class Supervisor:
             self.logs.close()
             self._thread = None
             log.info("supervisor_stopped")
-        release_run(self.run_path, self)  # not another's (a second start refused)
+        release_run(self.run_path, self, claimed=self._claimed, prepared=self._prepared)
+        self._claimed = self._prepared = False  # once: never another's lock
 
     close = stop
 
@@ -208,8 +209,7 @@ class Supervisor:
     def apply_config(self, new: WorkbenchConfig) -> list[str]:
         """Switch to ``new`` and restart only the runners whose part of it changed.
 
-        Added strategies start, removed ones stop. Returns the runners restarted
-        or started.
+        Added strategies start, removed ones stop. Returns those (re)started.
 
         Raises:
             ConfigurationError: ``new`` changes the bus, runtime or run id,

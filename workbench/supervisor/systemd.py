@@ -155,6 +155,8 @@ def render_unit(spec: UnitSpec, executable: str | None = None) -> str:
         "RestartSec=2",
         # `up` stops its runners within the grace itself; leave it time to.
         "TimeoutStopSec=30",
+        # A replay stopped before its end exits 143 (`systemctl stop`): a clean stop.
+        "SuccessExitStatus=143",
         "KillMode=mixed",
         "Environment=PYTHONUNBUFFERED=1",
     ]

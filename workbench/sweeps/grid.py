@@ -72,12 +72,16 @@ def parse_spec(name: str, spec: str | Sequence[Any], where: str | None = None) -
             non-positive step or stop < start.
     """
     where = where or f"grid {name}"
-    param = _parse_spec(name, spec, where)
-    flag = name in FLAGS
+    return _check_kinds(_parse_spec(name, spec, where), where)
+
+
+def _check_kinds(param: ParamSpec, where: str) -> ParamSpec:
+    """``param`` when its values are all true/false (`FLAGS`) or all numbers (the rest)."""
+    flag = param.name in FLAGS
     wrong = [v for v in param.values if isinstance(v, bool) != flag]
     if wrong:
         want = "true or false" if flag else "a number, not true or false"
-        raise ConfigurationError(f"{where}: {name} takes {want}; got {wrong[0]!r}")
+        raise ConfigurationError(f"{where}: {param.name} takes {want}; got {wrong[0]!r}")
     return param
 
 
@@ -92,7 +96,10 @@ def _parse_spec(name: str, spec: str | Sequence[Any], where: str) -> ParamSpec:
         parts = spec.split(":")
         if len(parts) != 3:
             raise ConfigurationError(f"{where}: a range is START:STOP:STEP, got {spec!r}")
-        start, stop, step = (float(_number(p, where)) for p in parts)
+        bounds = [_number(p, where) for p in parts]
+        if any(isinstance(b, bool) for b in bounds):
+            raise ConfigurationError(f"{where}: a range is of numbers, got {spec!r}")
+        start, stop, step = (float(b) for b in bounds)
         if step <= 0:
             raise ConfigurationError(f"{where}: the step must be > 0, got {step}")
         if stop < start:
@@ -131,6 +138,9 @@ def as_specs(grid: Mapping[str, str | Sequence[Any]] | Sequence[ParamSpec]) -> l
     """A grid given as ``{name: values or spec}`` or as specs, validated."""
     if isinstance(grid, Mapping):
         return _unique([parse_spec(str(k), v) for k, v in grid.items()])
+    for p in grid:
+        _check_name(p.name, f"grid {p.name}")
+        _check_kinds(p, f"grid {p.name}")
     return _unique(list(grid))
 
 

@@ -269,3 +269,20 @@ def test_unknown_options_are_value_errors(tmp_path: Path, option: str, value: st
 
     with pytest.raises(ValueError, match=f"No .* named '{value}'"):
         load_ticks(path, **{option: value})
+
+
+def test_a_parquet_timestamp_before_1970_is_named_as_in_a_csv(tmp_path: Path) -> None:
+    # The columnar fast path took int64 -5 (and an Arrow 1969 timestamp) as they came.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for name, ts in (
+        ("ns.parquet", pa.array([-5, 1], pa.int64())),
+        ("stamp.parquet", pa.array([-(10**9), 1], pa.timestamp("ns", tz="UTC"))),
+    ):
+        column = "ts_ns" if name == "ns.parquet" else "ts"
+        path = tmp_path / name
+        pq.write_table(pa.table({column: ts, "price": [1.0, 1.0]}), path)
+        with pytest.raises(DataError, match="is not between 1970 and 2262") as e:
+            load_ticks(path)
+        assert_names(e.value, path, 1, column)

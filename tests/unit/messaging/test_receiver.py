@@ -53,3 +53,30 @@ def test_a_flood_of_bad_frames_returns_to_the_caller_in_bounded_steps(tmp_path, 
     finally:
         push.close()
         rx.close()
+
+
+def test_a_flood_of_bad_requests_on_the_command_socket_returns_in_bounded_steps(tmp_path, ctx):
+    from workbench.messaging.codec import Command
+    from workbench.messaging.zmq_adapters import ZmqReplier
+
+    telemetry = Telemetry()
+    address = f"ipc://{tmp_path / 'command'}"
+    rep = ZmqReplier(ctx, address, BusConfig(), telemetry, "executor")
+    dealer = ctx.socket(zmq.DEALER)  # many requests in flight, as a REQ cannot
+    dealer.setsockopt(zmq.LINGER, 0)
+    dealer.connect(address)
+    try:
+        for _ in range(FLOOD):
+            dealer.send_multipart([b"", b"cmd/evil/", b"\xc1"])
+        dealer.send_multipart([b"", *codec.encode(Command("state", {}), "operator", 1, 1, 1)])
+        assert rep.recv(2000) is None  # back early: the executor's heartbeats go on
+        assert 0 < telemetry.get("bad_frames") < FLOOD
+        env = None
+        deadline = time.monotonic() + 30
+        while env is None and time.monotonic() < deadline:
+            env = rep.recv(1000)
+        assert env is not None and env.payload == Command("state", {})
+        assert telemetry.get("bad_frames") == FLOOD
+    finally:
+        dealer.close()
+        rep.close()

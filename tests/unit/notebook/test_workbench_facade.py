@@ -198,7 +198,7 @@ def test_a_stop_cut_short_by_ctrl_c_is_finished_by_the_next_start(wb, monkeypatc
     wb.stop()
 
 
-@pytest.mark.parametrize("timeout_s", [-1.0, 0.0, float("nan"), float("inf")])
+@pytest.mark.parametrize("timeout_s", [-1.0, 0.0, float("nan"), float("inf"), 1e300])
 def test_a_kill_switch_timeout_that_is_not_a_wait_is_refused_before_sending(wb, timeout_s):
     # -1 reached zmq's poll(-1000): with the executor down, halt() never returned.
     with pytest.raises(ConfigurationError, match="timeout_s must be a number of seconds > 0"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from workbench.config import build_config, load_config
 from workbench.supervisor import Supervisor
 from workbench.supervisor.run_folder import prepare_run_folder
@@ -70,3 +72,37 @@ def test_a_live_run_on_a_replays_folder_moves_it_aside_and_starts_fresh(tmp_path
     (live.run_path() / "journal.sqlite").write_text("live")
     prepare_run_folder(live)  # a live run's own folder is resumed
     assert (live.run_path() / "journal.sqlite").read_text() == "live"
+
+
+def test_a_supervisor_whose_start_failed_leaves_the_run_free(tmp_path):
+    # Its claim stayed: the run could not be prepared again in this process.
+    import socket
+
+    from workbench.exceptions import TemporaryError
+    from workbench.supervisor.run_folder import holds_run
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        cfg = config(tmp_path)
+        cfg.supervisor.http_port = taken.getsockname()[1]
+        sup = Supervisor(cfg, config_path=prepare_run_folder(cfg))
+        with pytest.raises(TemporaryError, match="http_port"):
+            sup.start()
+    assert not holds_run(cfg.run_path())
+    prepare_run_folder(cfg)  # free again
+    assert holds_run(cfg.run_path())
+
+
+def test_a_second_stop_of_an_old_supervisor_keeps_a_newer_ones_lock(tmp_path):
+    from workbench.supervisor.run_folder import holds_run
+
+    cfg = config(tmp_path)
+    old = Supervisor(cfg)
+    old.stop()
+    assert not holds_run(cfg.run_path())
+    new = Supervisor(cfg)
+    old.stop()
+    assert holds_run(cfg.run_path())  # still the new one's
+    new.stop()
+    assert not holds_run(cfg.run_path())

@@ -45,6 +45,7 @@ def test_combinations_vary_the_last_parameter_fastest():
         ("following=true,1", "following takes true or false; got 1.0"),
         ("rearm=0:1:1", "rearm takes true or false; got 0.0"),
         ("take_profit=1_0", "'1_0' is not a number"),
+        ("turning_point=false:true:0.5", "a range is of numbers"),
     ],
 )
 def test_bad_grid_arguments_name_what_and_where(arg, message):
@@ -55,3 +56,10 @@ def test_bad_grid_arguments_name_what_and_where(arg, message):
 def test_a_parameter_given_twice_is_an_error():
     with pytest.raises(ConfigurationError, match="given twice: take_profit"):
         parse_grid_args(["take_profit=1", "take_profit=2"])
+
+
+def test_specs_given_as_objects_are_checked_too():
+    from workbench.sweeps.grid import ParamSpec
+
+    with pytest.raises(ConfigurationError, match=r"following takes true or false; got 1\.0"):
+        as_specs([ParamSpec("following", (1.0, 0.0))])
