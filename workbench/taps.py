@@ -3,8 +3,9 @@
 A tap never slows the pipeline. It subscribes next to the real consumers, and
 when the notebook falls behind it drops the oldest rows and counts them
 (``dropped``). If the tap thread itself falls behind, ZeroMQ drops at the
-publisher and the sequence numbers show how many were missed (``missed``),
-as do those of messages sent before the tap joined.
+publisher and the sequence numbers show how many were missed (``missed``).
+What a stream sent before the tap first heard it is counted apart
+(``before_join``): a subscription takes a moment to reach a publisher.
 
 Signals travel PUSH/PULL, which cannot be tapped. So the executor publishes
 every signal it receives as a ``signal_received`` event; `Taps.signals` shows
@@ -72,7 +73,8 @@ class Ring:
         self._lock = threading.Lock()
         self.total = 0
         self.dropped = 0
-        self.missed = 0
+        self.missed = 0  # gaps in a stream while the tap listened
+        self.before_join = 0  # what each stream had sent before the tap first heard it
 
     def extend(self, rows: Iterable[tuple]) -> None:
         """Append rows; the oldest beyond ``maxlen`` are dropped and counted."""
@@ -215,9 +217,9 @@ class Taps:
                 return
             ring.missed += self.telemetry.get("gaps") - gaps
             stream = (env.sender, env.topic)
-            if self._epochs.get(stream) != env.epoch:  # joined late: what went before, missed
+            if self._epochs.get(stream) != env.epoch:  # joined late: what went before
                 self._epochs[stream] = env.epoch
-                ring.missed += env.seq - 1
+                ring.before_join += env.seq - 1
             handle(env)
 
     def _on_tick_message(self, env: codec.Envelope) -> None:
