@@ -91,12 +91,22 @@ def _up(args: argparse.Namespace) -> int:
     from workbench.config import BUS_BINDERS
     from workbench.messaging.binding import address_in_use
     from workbench.supervisor.hosts import host_config
+    from workbench.supervisor.run_folder import lock_run, reap_orphans
     from workbench.supervisor.stages import runner_specs
 
     try:
         # Before the run folder is touched: another run up on this config's
         # supervisor address (a second `up`, a notebook) keeps its folder.
         runner_specs(cfg, args.runners)  # names none that does not exist
+        run_path = host_config(cfg, args.runners).run_path()
+        try:
+            lock_run(run_path, cfg.run_id)
+            reap_orphans(run_path)  # runners a SIGKILLed supervisor left hold its ports
+        except TemporaryError as e:  # another `up` (or notebook) runs it
+            print(f"error: {e}", file=sys.stderr)
+            return e.exit_code
+        except OSError:
+            pass  # an unwritable run_dir: named when the run folder is prepared below
         bus = host_config(cfg, args.runners).bus
         here = set(args.runners or [cfg.gateway.id, cfg.executor.id])
         runner_of = {"executor": cfg.executor.id, "gateway": cfg.gateway.id}

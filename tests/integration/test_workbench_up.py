@@ -158,6 +158,42 @@ def test_sigkill_of_the_supervisor_leaves_no_runner_and_frees_ports(tmp_path):
                 os.kill(pid, signal.SIGKILL)
 
 
+def test_a_paused_runner_left_by_a_sigkilled_supervisor_is_ended_by_the_next_up(tmp_path):
+    # Paused, it never saw the parent-death signal: it kept the ticks port,
+    # and every later `up` exited 75 "in use" with no supervisor running.
+    port = free_port()
+    cfg = make_config(tmp_path, supervisor={"http_port": port})
+    path = cfg.save(tmp_path / "c.toml")
+
+    def runner_pids() -> dict[str, int]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                runners = json.loads(r.read())["runners"]
+        except OSError:
+            return {}
+        return {k: v["pid"] for k, v in runners.items() if v["state"] == "running"}
+
+    first, second, paused = up(path), None, 0
+    try:
+        wait_until(lambda: len(runner_pids()) == 3, 30, "the first run's runners")
+        paused = runner_pids()["gateway"]
+        os.kill(paused, signal.SIGSTOP)
+        first.kill()
+        first.wait(5)
+        time.sleep(2.5)  # past the 2 s the others take to go
+        assert pid_alive(paused)  # still there, paused, holding its port
+        second = up(path)
+        wait_until(lambda: len(runner_pids()) == 3, 30, "the second run's runners")
+        assert not pid_alive(paused) and runner_pids()["gateway"] != paused
+    finally:
+        for p in (first, second):
+            if p is not None and p.poll() is None:
+                p.terminate()
+                p.communicate(timeout=30)
+        if paused and pid_alive(paused):
+            os.kill(paused, signal.SIGKILL)
+
+
 def test_a_replay_file_that_cannot_be_read_fails_at_once_naming_the_field(tmp_path):
     # It was a crash: the gateway was restarted 5 times on the same missing file.
     data = write_ticks(tmp_path / "ticks.csv")
@@ -215,7 +251,7 @@ def test_a_second_up_on_a_running_replay_leaves_its_folder_alone(tmp_path):
         wait_until(lambda: (cfg.run_path() / "logs" / "gateway.jsonl").exists(), 30, "run 1")
         second = up(path)
         _out, err = second.communicate(timeout=60)
-        assert second.returncode == 75 and "is in use" in err, err
+        assert second.returncode == 75 and "is up already" in err, err
         assert [p.name for p in cfg.run_path().parent.iterdir() if p.suffix != ".lock"] == [
             cfg.run_path().name
         ]

@@ -8,6 +8,7 @@ unless a replay left it (then it is moved aside too).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import time
@@ -67,6 +68,7 @@ def prepare_run_folder(config: WorkbenchConfig, runners: list[str] | None = None
     held = holds_run(run_path)  # by this process already (a notebook's other session)
     try:
         lock_run(run_path, config.run_id)
+        reap_orphans(run_path)
         if config.gateway.feed == "replay" or held_a_replay(run_path):
             # A live run resumes only a live run: a replay's journal (its
             # end-of-stream, its positions) would end it at once or trade on them.
@@ -120,6 +122,58 @@ def lock_run(run_path: Path, run_id: str) -> None:
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     _LOCKS[key] = fd
+
+
+def reap_orphans(run_path: Path, grace_s: float = 3.0) -> list[int]:
+    """End the runners of this run that outlived their supervisor; returns their pids.
+
+    Call with the run lock held: no supervisor runs the folder, so a runner
+    of it still alive is an orphan. One paused (SIGSTOP) or stuck when its
+    supervisor was SIGKILLed never saw the parent-death signal, and keeps its
+    ports. It gets SIGCONT and SIGTERM, then SIGKILL after ``grace_s``.
+    """
+    import signal
+
+    config = str(run_path.resolve() / CONFIG_FILE)
+    found: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # gone, or not ours to read
+            continue
+        args = [a.decode(errors="replace") for a in argv]
+        if (
+            len(args) >= 5
+            and args[1:2] == ["-m"]
+            and args[2].startswith("runners.")
+            and config in args[3:5]
+        ):
+            found.append(int(entry.name))
+    for pid in found:
+        log.warning("orphan_runner_ended", pid=pid, config=config)
+        for sig in (signal.SIGCONT, signal.SIGTERM):
+            _signal(pid, sig)
+    deadline = time.monotonic() + grace_s
+    while any(_alive(p) for p in found) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in found:
+        _signal(pid, signal.SIGKILL)
+    return found
+
+
+def _signal(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # gone already
+        os.kill(pid, sig)
+
+
+def _alive(pid: int) -> bool:
+    """Still running (a zombie, dead but not reaped by anyone yet, is not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def holds_run(run_path: Path) -> bool:
