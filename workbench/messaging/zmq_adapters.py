@@ -43,6 +43,12 @@ _POLLIN = int(zmq.POLLIN)
 BAD_FRAMES_BUDGET_S = 0.01
 
 
+def _budget_spent(since: float) -> tuple[float, bool]:
+    """After a bad frame: when the run of bad frames began, and whether it has used its budget."""
+    now = time.monotonic()
+    return since or now, bool(since) and now - since >= BAD_FRAMES_BUDGET_S
+
+
 class ZmqSender:
     """A PUB, XPUB or PUSH socket that encodes and numbers messages per topic.
 
@@ -247,10 +253,8 @@ class ZmqReceiver:
             env = self._decode(frames)
             if env is not None:
                 return env
-            now = time.monotonic()
-            if not bad_since:
-                bad_since = now
-            elif now - bad_since >= BAD_FRAMES_BUDGET_S:
+            bad_since, spent = _budget_spent(bad_since)
+            if spent:
                 return None
 
     def _decode(self, frames: list[bytes]) -> Envelope | None:
@@ -316,9 +320,8 @@ class ZmqReplier(ZmqReceiver):
             if env is not None:
                 return env
             self.reply(codec.Event("error", {"error": "malformed request"}))
-            now = time.monotonic()
-            bad_since = bad_since or now
-            if now - bad_since >= BAD_FRAMES_BUDGET_S:  # as `ZmqReceiver.recv`: the loop goes on
+            bad_since, spent = _budget_spent(bad_since)
+            if spent:  # as `ZmqReceiver.recv`: the caller's loop goes on
                 return None
 
     def reply(self, payload: Payload) -> None:

@@ -68,7 +68,8 @@ def prepare_run_folder(config: WorkbenchConfig, runners: list[str] | None = None
     held = holds_run(run_path)  # by this process already (a notebook's other session)
     try:
         lock_run(run_path, config.run_id)
-        reap_orphans(run_path)
+        if not held:  # `up` reaps as it takes the lock, before its port checks
+            reap_orphans(run_path)
         if config.gateway.feed == "replay" or held_a_replay(run_path):
             # A live run resumes only a live run: a replay's journal (its
             # end-of-stream, its positions) would end it at once or trade on them.
