@@ -260,7 +260,11 @@ def _add_sweep_parser(sub) -> None:
         help="the statistic that picks the best: a summary column "
         "(default net_pnl_after_fees; net_pnl is before fees; sharpe, calmar, ...)",
     )
-    sw.add_argument("--minimize", action="store_true", help="lower --metric is better")
+    sw.add_argument(
+        "--minimize",
+        action="store_true",
+        help="lower --metric is better (not for drawdowns: they are <= 0, higher is better)",
+    )
     sw.add_argument("--walk-forward", default=None, metavar="train=5d,test=1d")
     sw.add_argument("--search", choices=["grid", "optuna"], default="grid")
     sw.add_argument("--trials", type=int, default=32, help="--search optuna: how many trials")

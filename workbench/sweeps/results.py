@@ -60,10 +60,25 @@ def clear_outputs(out_dir: str | Path) -> list[str]:
     return found
 
 
-def check_metric(metric: str) -> str:
+DRAWDOWN_METRICS = ("max_drawdown", "max_drawdown_pct", "max_daily_drawdown_pct")
+"""Falls, all <= 0 (0 = none): higher is better, so none of them may be minimized."""
+
+
+def check_metric(metric: str, maximize: bool = True) -> str:
+    """``metric`` if a sweep can rank by it in that direction.
+
+    Raises:
+        ConfigurationError: no such statistic, or a drawdown to minimize (that
+            would pick the deepest fall).
+    """
     if metric not in METRICS:
         raise ConfigurationError(
             f"metric: no statistic {metric!r}; choose from {', '.join(METRICS)}"
+        )
+    if not maximize and metric in DRAWDOWN_METRICS:
+        raise ConfigurationError(
+            f"metric {metric!r} is <= 0 (0 = no drawdown), so higher is better: minimizing "
+            "it would pick the deepest drawdown; rank by it without --minimize (maximize=True)"
         )
     return metric
 
@@ -109,14 +124,27 @@ class SweepResult:
     def best(self, metric: str | None = None, maximize: bool | None = None) -> pd.Series:
         """The best successful row by ``metric`` (default: the sweep's).
 
+        Args:
+            metric: The statistic to rank by.
+            maximize: Its direction; default: the sweep's for the sweep's own
+                metric, higher for any other.
+
         Raises:
-            ConfigurationError: unknown metric, or every combination failed.
+            ConfigurationError: unknown metric, a drawdown to minimize, or
+                every combination failed.
         """
-        metric = check_metric(metric or self.metric)
-        i = best_index(self.frame, metric, self.maximize if maximize is None else maximize)
+        metric = metric or self.metric
+        maximize = self._maximize(metric, maximize)
+        i = best_index(self.frame, check_metric(metric, maximize), maximize)
         if i is None:
             raise ConfigurationError(f"no combination succeeded with a value for {metric!r}")
         return self.frame.loc[i]
+
+    def _maximize(self, metric: str, maximize: bool | None = None) -> bool:
+        """The direction for ``metric``: as given, else the sweep's for its own, else higher."""
+        if maximize is not None:
+            return maximize
+        return self.maximize if metric == self.metric else True
 
     def best_params(self, metric: str | None = None) -> dict[str, Any]:
         """The parameters of `best`, as plain Python values."""
@@ -175,7 +203,7 @@ class SweepResult:
             raise ConfigurationError(f"heatmap: x and y are both {x!r}; choose two parameters")
         ok = self.frame[self.frame["error"].isna()].copy()
         ok[metric] = pd.to_numeric(ok[metric], errors="coerce")
-        agg = "max" if self.maximize else "min"
+        agg = "max" if self._maximize(metric) else "min"
         grid = ok.pivot_table(index=y, columns=x, values=metric, aggfunc=agg)
         fig = go.Figure(
             go.Heatmap(

@@ -98,7 +98,7 @@ def sweep(
         from workbench.runner.logs import configure_logging
 
         configure_logging("WARNING", json=False)
-    check_metric(metric)
+    check_metric(metric, maximize)
     if study is not None:
         search = "optuna"
     if search not in ("grid", "optuna"):

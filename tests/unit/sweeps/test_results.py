@@ -8,6 +8,7 @@ import pytest
 from workbench.cli import build_parser
 from workbench.exceptions import ConfigurationError
 from workbench.sweeps.results import SweepResult
+from workbench.sweeps.sweep import sweep
 from workbench.sweeps.tasks import METRICS
 
 
@@ -76,3 +77,27 @@ def test_the_best_row_is_picked_after_fees_unless_told_otherwise():
     assert SweepResult(frame=frame, params=["combo"]).best("net_pnl")["combo"] == "b"
     args = build_parser().parse_args(["sweep", "--config", "c", "--grid", "x=1", "--out", "o"])
     assert args.metric == "net_pnl_after_fees"
+
+
+def test_minimizing_a_drawdown_is_refused_it_would_pick_the_deepest():
+    # Drawdowns are <= 0: "lower is better" picked the worst combination.
+    frame = pd.DataFrame(
+        {"combo": ["shallow", "deep"], "max_drawdown": [-1.0, -9.0], "error": [None, None]}
+    )
+    r = SweepResult(frame=frame, params=["combo"], metric="max_drawdown")
+    assert r.best()["combo"] == "shallow"
+    with pytest.raises(ConfigurationError, match=r"max_drawdown' is <= 0.*without --minimize"):
+        r.best(maximize=False)
+    with pytest.raises(ConfigurationError, match="max_daily_drawdown_pct' is <= 0"):
+        sweep("unused.toml", grid={"x": [1]}, metric="max_daily_drawdown_pct", maximize=False)
+
+
+def test_another_metric_is_ranked_higher_first_not_in_the_sweeps_direction():
+    # A sweep that minimized its fees ranked `best("net_pnl")` by the lowest PnL.
+    frame = pd.DataFrame(
+        {"combo": ["a", "b"], "fees": [1.0, 3.0], "net_pnl": [2.0, 5.0], "error": [None, None]}
+    )
+    r = SweepResult(frame=frame, params=["combo"], metric="fees", maximize=False)
+    assert r.best()["combo"] == "a"
+    assert r.best("net_pnl")["combo"] == "b"
+    assert r.best("net_pnl", maximize=False)["combo"] == "a"
