@@ -229,7 +229,8 @@ def _trading(args: argparse.Namespace) -> int:
 
     ``halt --flatten`` exits 1 (`EXIT_ERROR`) when a position stays open,
     naming each symbol and why on stderr; the executor is HALTED all the same.
-    No executor answered, or it refused (another run's): 75, nothing was done.
+    No executor answered, or it refused: 75, nothing was done; an executor of another run
+    answered (a shared command address, a retry cannot help): 2.
     """
     from workbench.config.loading import COMMAND_FIELDS, load_command_config, load_config
     from workbench.exceptions import TemporaryError

@@ -104,8 +104,9 @@ def test_halt_stops_orders_survives_a_restart_and_resume_trades_again(
         # Another run's config on the same command address: refused, never acted on.
         other = cfg.model_copy(update={"run_id": "other"}).save(tmp_path / "other.toml")
         wrong = cli("resume", "--config", str(other))
-        assert wrong.returncode == 75  # nothing done: not the 1 of a flatten left open
+        assert wrong.returncode == 2  # nothing done, and a retry reaches the same executor
         assert f"this executor runs {cfg.run_id!r}, not 'other'" in wrong.stderr
+        assert "another pipeline answers this config's bus.command_address" in wrong.stderr
         # A typo in a section the kill switch does not use never stops it.
         broken = tmp_path / "broken.toml"
         broken.write_text(path.read_text() + "\n[reports]\ncapital = 0\n")

@@ -287,7 +287,8 @@ def obey(ex: Executor, p: Payload, run_id: str) -> Event | dict[str, Any]:
     meant = p.args.get("run_id")
     if run_id and meant != run_id:
         log.error("command_for_another_run", command=p.name, run_id=run_id, meant=meant)
-        return Event("error", {"error": f"this executor runs {run_id!r}, not {meant!r}"})
+        error = f"this executor runs {run_id!r}, not {meant!r}"
+        return Event("error", {"error": error, "run_id": run_id})
     try:
         if p.name == "halt":
             if p.args.get("flatten"):

@@ -43,7 +43,8 @@ def send_command(
 
     Raises:
         TemporaryError: no executor answered within ``timeout_s``, or it refused.
-        ConfigurationError: ``timeout_s`` is not a number of seconds > 0.
+        ConfigurationError: ``timeout_s`` is not a number of seconds > 0, or the
+            executor that answered runs another run (a shared command address).
     """
     import zmq
 
@@ -75,6 +76,12 @@ def send_command(
     reply = env.payload
     if not isinstance(reply, Event) or reply.name != "state":
         detail = reply.data.get("error") if isinstance(reply, Event) else type(reply).__name__
+        if isinstance(reply, Event) and reply.data.get("run_id", cfg.run_id) != cfg.run_id:
+            raise ConfigurationError(  # a retry reaches the same executor: not temporary
+                f"the executor refused {name!r}: {detail}; another pipeline answers this "
+                f"config's bus.command_address ({cfg.bus.command_address}): give each "
+                "pipeline its own bus addresses"
+            )
         raise TemporaryError(f"the executor refused {name!r}: {detail}")
     return dict(reply.data)
 
