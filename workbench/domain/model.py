@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import math
 import re
 from dataclasses import dataclass, field
+
+INT64_END = 2**63
+"""Integers from here on do not fit a signed 64-bit column (SQLite's, numpy's)."""
 
 
 class Side(enum.StrEnum):
@@ -121,6 +125,31 @@ class Signal:
     def has_own_id(self) -> bool:
         """Whether ``id`` is `make_id` of its own strategy and seq (no other sender's)."""
         return self.id == self.make_id(self.strategy_id, self.seq)
+
+    def problem(self) -> str:
+        """Why no executor may act on this signal ('' when one may).
+
+        Its id must be its own; qty and price finite and > 0; the order price
+        finite, > 0 for a LIMIT or STOP; the seq (>= 1) and time stamps (>= 0)
+        signed 64-bit integers, as a journal stores them.
+        """
+        if not self.has_own_id():
+            return f"signal id {self.id[:40]!r} is not {self.strategy_id[:40]!r}:{self.seq}"
+        if not self.symbol:
+            return "signal has no symbol"
+        for name, v in (("qty", self.qty), ("price", self.price)):
+            if not (math.isfinite(v) and v > 0):
+                return f"signal {name} {v!r} must be finite and positive"
+        if not (math.isfinite(self.order_price) and self.order_price >= 0):
+            return f"signal order_price {self.order_price!r} must be finite and >= 0"
+        if self.order_type is not OrderType.MARKET and self.order_price <= 0:
+            return f"a {self.order_type} signal needs a positive order_price"
+        if not 0 < self.seq < INT64_END:
+            return f"signal seq {self.seq} outside 1 .. 2**63-1"
+        for name, t in (("ts_ns", self.ts_ns), ("origin_ns", self.origin_ns)):
+            if not 0 <= t < INT64_END:
+                return f"signal {name} {t} outside 0 .. 2**63-1"
+        return ""
 
 
 class OrderStatus(enum.StrEnum):

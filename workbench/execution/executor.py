@@ -32,7 +32,7 @@ from workbench.execution.lifecycle import (
     signal_data,
 )
 from workbench.execution.reconcile import drain_reports, reconcile, venue_died_with_executor
-from workbench.execution.risk import Quote, RiskEngine, TradingState, finite_numbers
+from workbench.execution.risk import Quote, RiskEngine, TradingState
 from workbench.messaging.codec import KIND_EVENT, KIND_ORDER, Event, Payload
 from workbench.telemetry import BurstLog, Telemetry
 
@@ -110,12 +110,17 @@ class Executor:
             if self.engine.state is not TradingState.ACTIVE:
                 log.warning("trading_state_restored", state=saved[0], reason=saved[1])
         self.portfolio = Portfolio()
+        open_rows = journal.open_orders()
+        fill_ids: dict[str, set[str]] = {r["order_id"]: set() for r in open_rows}
         for f in journal.fills():
             self.portfolio.apply(f)
+            if f.order_id in fill_ids:  # an open order's: reported again, it is not new
+                fill_ids[f.order_id].add(f.id)
         self.open = OpenOrders()
         strategies = dict(journal.signal_strategies())
-        for row in journal.open_orders():
-            self.open.restore(row, strategies.get(row["signal_id"], ""))
+        for row in open_rows:
+            sid = strategies.get(row["signal_id"], "")
+            self.open.restore(row, sid, fill_ids[row["order_id"]])
         # PENDING_NEW: sent or not, we cannot know. Never resent; reconciliation
         # asks the venue. Also on the heartbeats (an event now finds no one).
         # (A replay's simulator died with the last process: `place_unsent`.)
@@ -209,8 +214,8 @@ class Executor:
         for s in signals:
             if self.allowed is not None and s.strategy_id not in self.allowed:
                 self._refuse(s, "signal_refused")
-            elif not finite_numbers(s) or not s.has_own_id():
-                self._refuse(s, "signal_invalid")  # NaN cannot be journaled; ids are per sender
+            elif s.problem():  # NaN or 2**64 cannot be journaled; ids are per sender
+                self._refuse(s, "signal_invalid")
             else:
                 kept.append(s)
         signals = kept

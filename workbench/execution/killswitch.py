@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from workbench.domain.model import Order
-from workbench.domain.orders import OrderAck
+from workbench.domain.orders import OrderAck, qty_eps
 from workbench.exceptions import RiskRefused
 from workbench.execution.lifecycle import Outcome, Tracked
 from workbench.execution.risk import TradingState, utc_day
@@ -78,6 +78,11 @@ def reduce(ex: Executor, source: str) -> int:
             unwind = utc_day(now_ns)
     ex.engine.unwind_day = unwind
     ex.set_trading_state(TradingState.REDUCING, "reduce", source)
+    return cancel_open_orders(ex, "reduce", only=_may_not_stay_reducing(ex))
+
+
+def _may_not_stay_reducing(ex: Executor) -> Callable[[Tracked], bool]:
+    """Which open orders REDUCING cancels: a position's growing side, and closing ones beyond it."""
     closing: dict[str, float] = {}  # per symbol: what the kept closing orders add up to
 
     def may_not_stay(t: Tracked) -> bool:
@@ -86,12 +91,38 @@ def reduce(ex: Executor, source: str) -> int:
             return True  # it grows the position (or opens one)
         left = t.order.qty - t.state.filled_qty
         kept = closing.get(t.order.symbol, 0.0)
-        if kept + left > abs(pos):
+        if kept + left > abs(pos) + qty_eps(pos):  # a float's drift (0.7 - 0.4) is not a flip
             return True  # with the others kept, it would flip the position
         closing[t.order.symbol] = kept + left
         return False
 
-    return cancel_open_orders(ex, "reduce", only=may_not_stay)
+    return may_not_stay
+
+
+def cancel_again_after_restart(ex: Executor) -> int:
+    """A HALTED or REDUCING executor's restart: cancel what its state does not let rest.
+
+    The cancels the state change asked for may have failed (their retries were
+    in the last process's memory, `CancelRetries`), or never gone (a crash
+    between the journaled state and the cancels): those orders could fill
+    while halted. A flatten's own closing orders stay.
+
+    Returns:
+        How many cancels the venue took.
+    """
+    state = ex.engine.state
+    if state is TradingState.HALTED:
+        own = ex.executor_id
+
+        def not_flatten(t: Tracked) -> bool:
+            return t.strategy_id != own
+
+        return cancel_open_orders(ex, "halted before the restart", only=not_flatten)
+    if state is TradingState.REDUCING:
+        return cancel_open_orders(
+            ex, "reducing before the restart", only=_may_not_stay_reducing(ex)
+        )
+    return 0
 
 
 def cancel_open_orders(

@@ -29,6 +29,8 @@ class Tracked:
     """What reconciliation last reported of a venue's "filled" it could not confirm."""
     short: bool = False
     """The venue called it filled short of its qty: in doubt for that (`reconcile.doubt_short`)."""
+    fill_ids: set[str] = field(default_factory=set)
+    """Its fills so far: one reported again (a broker that reports at least once) is not new."""
 
 
 @dataclass(slots=True)
@@ -76,8 +78,10 @@ class OpenOrders:
         self.by_client_id[order.client_order_id] = t
         return t
 
-    def restore(self, row: dict[str, Any], strategy_id: str) -> Tracked:
-        """Follow an open order as the journal has it (executor start)."""
+    def restore(
+        self, row: dict[str, Any], strategy_id: str, fill_ids: set[str] | None = None
+    ) -> Tracked:
+        """Follow an open order as the journal has it (executor start), with its fills' ids."""
         order = Order(
             row["order_id"],
             row["signal_id"],
@@ -99,7 +103,9 @@ class OpenOrders:
             row["fees"],
             row["venue_order_id"],
         )
-        return self.track(order, strategy_id, state)
+        t = self.track(order, strategy_id, state)
+        t.fill_ids = fill_ids or set()
+        return t
 
     def on_ack(self, t: Tracked, ack: OrderAck, out: Outcome, source: str = "ack") -> None:
         """Apply the submit's answer (``source`` "reconcile": the venue's answer to a query)."""
@@ -128,6 +134,11 @@ class OpenOrders:
                 | {"order_side": t.order.side.value, "fill_side": r.fill.side.value}
             )
             return
+        if r.fill is not None and r.fill.id in t.fill_ids:
+            out.anomalies.append(  # applied once already: never twice to the position
+                {"kind": "duplicate_fill", "order_id": t.order.id, "fill_id": r.fill.id}
+            )
+            return
         try:
             status = t.state.on_report(r)
         except LifecycleError as e:
@@ -149,6 +160,7 @@ class OpenOrders:
             u.reason = r.reason
         u.reports.append((status, r.ts_ns, r.venue_order_id, r.fill, r.reason, source))
         if r.fill is not None:
+            t.fill_ids.add(r.fill.id)
             u.fills.append(r.fill)
             out.fills.append(r.fill)
         out.events.append((_event(t, status, r.ts_ns, r.fill, r.reason), r.fill))

@@ -54,7 +54,8 @@ def reconcile(ex: Executor) -> list[dict[str, Any]]:
     next start asks again). A venue that cannot be asked leaves the orders as
     they are (in doubt), logged and alerted; the runner tries again later.
     """
-    if venue_died_with_executor(ex.replay, ex.broker):
+    died = venue_died_with_executor(ex.replay, ex.broker)
+    if died:
         place_unsent(ex)
     diffs: list[dict[str, Any]] = []
     out = Outcome()
@@ -68,8 +69,9 @@ def reconcile(ex: Executor) -> list[dict[str, Any]]:
             unresolved.append(t.order.id)
             continue
         _order(ex, t, snap, known_fills, out, diffs)
-    _venue_only_orders(ex, diffs)
-    _positions(ex, out, diffs)
+    if not died:  # a simulator born empty with this process: nothing to compare
+        _venue_only_orders(ex, diffs)
+        _positions(ex, out, diffs)
     # A venue's "filled" (or a close) whose trades are not all listed: asked again every round.
     unconfirmed = [t.order.id for t in ex.open.by_client_id.values() if t.unconfirmed]
     ex.in_doubt = unresolved + unconfirmed

@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass, field
 
 from workbench.config import RiskConfig
-from workbench.domain.model import Order, OrderType, Signal
+from workbench.domain.model import Order, OrderType
 
 NS = 1_000_000_000
 AHEAD_TOLERANCE_NS = 5 * NS
@@ -297,11 +297,6 @@ def _bad_numbers(order: Order) -> str:
     if not (_positive(op) or (op == 0 and order.order_type is OrderType.MARKET)):
         return f"{order.order_type.value} order_price {op} is not a positive finite number"
     return ""
-
-
-def finite_numbers(s: Signal) -> bool:
-    """Whether a signal's qty, price and order price are finite (NaN cannot be journaled)."""
-    return math.isfinite(s.qty) and math.isfinite(s.price) and math.isfinite(s.order_price)
 
 
 def _positive(x: float) -> bool:

@@ -111,11 +111,15 @@ def on_batch(strategy: Strategy, batch: TickBatch, origin_ns: int = 0) -> list[S
 
 
 def checked(strategy: Strategy, signals: list[Signal]) -> list[Signal]:
-    """``signals``, once each is found to be the strategy's own, as the executor requires.
+    """``signals``, once each is found to be the strategy's own and fit to trade.
+
+    Before it is saved or sent: the executor would refuse it (a bad frame on
+    the wire), and its outbox would send it again for ever.
 
     Raises:
-        StrategyError: a signal names another strategy, or its id is not
-            ``Signal.make_id(strategy_id, seq)`` (the executor would refuse it).
+        StrategyError: a signal names another strategy, its id is not
+            ``Signal.make_id(strategy_id, seq)``, or a value is unfit
+            (`Signal.problem`: qty 0, a NaN price, a seq past 2**63...).
     """
     for s in signals:
         if s.strategy_id != strategy.strategy_id or not s.has_own_id():
@@ -123,6 +127,11 @@ def checked(strategy: Strategy, signals: list[Signal]) -> list[Signal]:
                 f"strategy {strategy.strategy_id!r} made signal {s.id!r} of strategy "
                 f"{s.strategy_id!r} with seq {s.seq}: a signal's strategy_id must be its "
                 f"strategy's and its id Signal.make_id(strategy_id, seq)"
+            )
+        problem = s.problem()
+        if problem:
+            raise StrategyError(
+                f"strategy {strategy.strategy_id!r} made signal {s.id!r}: {problem}"
             )
     return signals
 

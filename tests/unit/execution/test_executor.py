@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pybreaker
 import pytest
 
 from workbench.config import RiskConfig
-from workbench.domain.model import Order, OrderStatus, Side, Signal
+from workbench.domain.model import Order, OrderStatus, OrderType, Side, Signal, TimeInForce
 from workbench.domain.orders import OrderAck
 from workbench.exceptions import OrderRejected
 from workbench.execution.executor import Executor, make_breaker
@@ -132,6 +134,25 @@ def test_a_replay_places_again_what_a_killed_executor_left_pending(tmp_path):
     assert [o.id for o in broker.orders] == ["O-s:1", "O-s:2"]
     assert ex.journal.fills() == clean.journal.fills()
     assert ex.portfolio.realized_pnl == clean.portfolio.realized_pnl == pytest.approx(1.0)
+
+
+def test_a_replay_restarted_with_positions_raises_no_false_mismatch(tmp_path):
+    # The restarted simulator is born empty: comparing its positions with the journal's
+    # alerted every symbol held, in every chaos test and CI replay that killed an executor.
+    j = Journal(tmp_path / "j.sqlite")
+    ex = Executor(SimulatedBroker(), j, RiskConfig(), make_breaker(3, 60), Telemetry(), replay=True)
+    ex.on_signals([sig(1)])  # long 1
+    s2 = sig(2)
+    j.begin_order(s2, Order.from_signal(s2, j.client_id_salt), OrderStatus.PENDING_NEW)  # SIGKILL
+    j.close()
+    events: list[Event] = []
+    again = Executor(
+        SimulatedBroker(), Journal(tmp_path / "j.sqlite"), RiskConfig(), make_breaker(3, 60),
+        Telemetry(), events.append, replay=True,
+    )  # fmt: skip
+    assert again.portfolio.position("ABC") == 2.0
+    assert [e for e in events if isinstance(e, Event) and e.name == "alert"] == []
+    assert again.journal.reconciliations() == []
 
 
 def test_a_replay_halted_before_the_kill_rejects_what_it_left_pending(tmp_path):
@@ -291,3 +312,44 @@ def test_a_true_redelivery_is_no_conflict(tmp_path):
     ex.on_signal(sig(1))
     ex.on_signal(sig(1))
     assert ex.telemetry.get("signal_id_conflicts") == 0
+
+
+def test_an_in_process_signal_whose_integers_cannot_be_journaled_is_refused(tmp_path):
+    # A strategy that scaled a nanosecond stamp by 1000: the journal's insert raised
+    # OverflowError, and the executor died with the batch unjournaled.
+    ex, _ = make(tmp_path)
+    big = replace(sig(1), ts_ns=2**63)
+    ex.on_signals([big, sig(2)])
+    assert [o["signal_id"] for o in ex.journal.orders()] == ["s:2"]
+    assert ex.telemetry.counters.get("signals_invalid") == 1
+
+
+class Redelivers(SimulatedBroker):
+    """A venue adapter that reports at least once: each partial fill comes twice."""
+
+    sent: list = []
+
+    def reports(self):
+        out = super().reports() or self.sent  # nothing new: the last ones again
+        self.sent = [r for r in out if r.status is OrderStatus.PARTIALLY_FILLED]
+        return out + self.sent
+
+
+def test_a_fill_reported_twice_is_applied_once_and_journaled_as_an_anomaly(tmp_path):
+    # It was applied to the position twice, then the journal's unique fill id killed the commit.
+    broker = Redelivers(partial_fills=True)
+    ex, events = make(tmp_path, broker)
+    ex.on_tick("ABC", 100.0, 1_000)
+    limit = Signal("s:1", "s", 1, "ABC", Side.BUY, 3.0, 100.0, 1_001, "entry", "c", 0,
+                   OrderType.LIMIT, 99.0, TimeInForce.GTC)  # fmt: skip
+    ex.on_signal(limit)
+    broker.on_tick("ABC", 98.0, 2_000, 1.0)  # fills 1 of 3
+    ex.poll()
+    assert ex.portfolio.position("ABC") == 1.0 == broker.positions()["ABC"]
+    assert len(ex.journal.fills()) == 1
+    assert [a.data["kind"] for a in events if a.name == "alert"] == ["duplicate_fill"]
+    ex.journal.close()
+    again, events = make(tmp_path, broker)  # a restart: the journal's fill is known too
+    again.poll()  # the venue reports it once more
+    assert again.portfolio.position("ABC") == 1.0 and len(again.journal.fills()) == 1
+    assert [a.data["kind"] for a in events if a.name == "alert"] == ["duplicate_fill"] * 2

@@ -35,7 +35,7 @@ def tick_batches(draw) -> TickBatch:
 signals = st.builds(
     lambda strategy_id, seq, **kw: Signal(Signal.make_id(strategy_id, seq), strategy_id, seq, **kw),
     strategy_id=names,
-    seq=ints,
+    seq=st.integers(min_value=1, max_value=2**62),
     symbol=names,
     side=st.sampled_from(Side),
     qty=prices,
@@ -131,6 +131,7 @@ def _body(*items) -> bytes:
 GOOD_HEADER = (codec.SCHEMA_VERSION, "tick", "gw", 1, 1, 1)
 LAST_HEADER = (codec.SCHEMA_VERSION, "last", "gw", 1, 1, 1)
 ACK = (codec.SCHEMA_VERSION, "ack", "ex", 1, 1, 1)
+HB = (codec.SCHEMA_VERSION, "hb", "ex", 1, 1, 1)
 
 
 @pytest.mark.parametrize(
@@ -187,6 +188,10 @@ ACK = (codec.SCHEMA_VERSION, "ack", "ex", 1, 1, 1)
         pytest.param([b"a/", _body(*ACK, "s", 5, [[1]])], id="ack-range-short"),
         pytest.param([b"a/", _body(*ACK, "s", 5, [[1, 1]] * 65)], id="ack-too-many-ranges"),
         pytest.param([b"a/", _body(*ACK, "s", 5, [], 1)], id="ack-too-long"),
+        # int(inf) raised OverflowError past the codec: the runner reading it died.
+        pytest.param([b"hb/", _body(*HB, "x", float("inf"), "r", {}, {})], id="hb-pid-inf"),
+        pytest.param([b"hb/", _body(*HB, "x", 1.5, "r", {}, {})], id="hb-pid-float"),
+        pytest.param([b"hb/", _body(*HB, ["x"], 1, "r", {}, {})], id="hb-role-list"),
     ],
 )
 def test_malformed_frames_raise_codec_error(frames):
@@ -241,3 +246,17 @@ def test_signal_without_order_fields_is_a_market_gtc_order():
 def test_bad_signal_order_fields_are_malformed(fields):
     with pytest.raises(CodecError):
         codec.decode(_signal_body(*fields))
+
+
+@pytest.mark.parametrize(
+    ("seq", "ts_ns", "origin_ns"),
+    [(2**63, 5, 0), (0, 5, 0), (-1, 5, 0), (1, 2**63, 0), (1, -5, 0), (1, 5, 2**64 - 1)],
+)
+def test_a_signal_whose_integers_cannot_be_journaled_is_malformed(seq, ts_ns, origin_ns):
+    # SQLite stores signed 64-bit integers: such a signal killed the executor on every
+    # restart (its strategy sends it again), holding back every other strategy's orders.
+    body = [f"sr-1:{seq}", "sr-1", seq, "ABC", "BUY", 1.0, 100.0, ts_ns, "entry", "c", origin_ns]
+    head = [1, "sig", "s", 1, 1, 1]
+    frames = [codec.topic(codec.KIND_SIGNAL, "sr-1"), msgpack.packb([*head, *body])]
+    with pytest.raises(CodecError, match=r"outside [01] \.\. 2\*\*63-1"):
+        codec.decode(frames)

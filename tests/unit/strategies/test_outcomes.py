@@ -139,14 +139,23 @@ def test_support_resistance_sizes_its_exit_to_what_the_entry_filled():
 
 
 @pytest.mark.parametrize(
-    "made",
+    ("made", "says"),
     [
-        Signal("other:1", "t", 1, "ABC", Side.BUY, 1.0, 10.0, 2),  # another's id
-        Signal("u:1", "u", 1, "ABC", Side.BUY, 1.0, 10.0, 2),  # another strategy
-        Signal("t-1", "t", 1, "ABC", Side.BUY, 1.0, 10.0, 2),  # not make_id
+        (Signal("other:1", "t", 1, "ABC", Side.BUY, 1.0, 10.0, 2), r"Signal\.make_id"),
+        (Signal("u:1", "u", 1, "ABC", Side.BUY, 1.0, 10.0, 2), r"Signal\.make_id"),
+        (Signal("t-1", "t", 1, "ABC", Side.BUY, 1.0, 10.0, 2), r"Signal\.make_id"),
+        # The codec refuses these as bad frames: the outbox re-sent them for ever.
+        (Signal("t:1", "t", 1, "ABC", Side.BUY, 0.0, 10.0, 2), "qty 0.0 must be finite"),
+        (Signal("t:1", "t", 1, "ABC", Side.BUY, 1.0, float("nan"), 2), "price nan"),
+        (Signal("t:1", "t", 1, "ABC", Side.BUY, 1.0, 10.0, 2**63), "ts_ns 9223372036854775808"),
+        (Signal("t:0", "t", 0, "ABC", Side.BUY, 1.0, 10.0, 2), "seq 0 outside"),
+        (
+            Signal("t:1", "t", 1, "ABC", Side.BUY, 1.0, 10.0, 2, order_type=OrderType.LIMIT),
+            "a LIMIT signal needs a positive order_price",
+        ),
     ],
 )
-def test_a_strategy_making_a_signal_the_executor_would_refuse_fails_where_it_is_made(made):
+def test_a_strategy_making_a_signal_the_executor_would_refuse_fails_where_it_is_made(made, says):
     from workbench.strategies.base import on_batch
 
     class Careless(Recorder):
@@ -154,9 +163,9 @@ def test_a_strategy_making_a_signal_the_executor_would_refuse_fails_where_it_is_
             return [made] if tick.ts_ns == 2 else []
 
     batch = TickBatch("ABC", 1, [1, 2, 3], [10.0] * 3, [1.0] * 3)
-    with pytest.raises(StrategyError, match=r"Signal\.make_id"):
+    with pytest.raises(StrategyError, match=says):
         on_batch(Careless(), batch)
     sent: list = []
-    with pytest.raises(StrategyError, match=r"Signal\.make_id"):
+    with pytest.raises(StrategyError, match=says):
         run_batch(Careless(), batch, OutcomeQueue(), lambda s, seq: sent.append(s) or [])
     assert sent == []  # never handed over
