@@ -73,12 +73,12 @@ class AnswersOnlyWhileHeartbeating(SimulatedBroker):
         self.beats = beats
         self.beats_while_waiting: list[int] = []
 
-    def order(self, client_order_id: str) -> OrderSnapshot | None:
+    def order(self, client_order_id: str, symbol: str = "") -> OrderSnapshot | None:
         before, deadline = len(self.beats.frames), time.monotonic() + 3.0
         while len(self.beats.frames) < before + 2 and time.monotonic() < deadline:
             time.sleep(0.01)
         self.beats_while_waiting.append(len(self.beats.frames) - before)
-        return super().order(client_order_id)
+        return super().order(client_order_id, symbol)
 
 
 def test_the_executor_runner_reconciles_at_start_with_heartbeats_going_on(tmp_path):

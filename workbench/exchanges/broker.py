@@ -133,6 +133,11 @@ class CcxtBroker:
             self.venue.close()
             self.venue = None
 
+    @property
+    def unanswered_order_s(self) -> float:
+        """How long an unanswered create may still be carried out (reconciliation waits)."""
+        return self.cfg.unanswered_order_s
+
     def _v(self) -> CcxtVenue:
         return self.venue if self.venue is not None else self.open().venue  # type: ignore[return-value]
 
@@ -263,15 +268,20 @@ class CcxtBroker:
             if self._v().cancel(client_order_id, symbol) is not None:
                 return
 
-    def order(self, client_order_id: str) -> OrderSnapshot | None:
-        """The exchange's view of one order by client order id, with its trades."""
-        for symbol in self._symbols(client_order_id):
-            o = self._v().query(client_order_id, symbol)
+    def order(self, client_order_id: str, symbol: str = "") -> OrderSnapshot | None:
+        """The exchange's view of one order by client order id, with its trades.
+
+        ``symbol``: the order's, as journaled; without it, the symbol this
+        process placed it in, else every configured symbol. (After a restart
+        an order's symbol may have left the config: it is still asked there.)
+        """
+        for sym in [symbol] if symbol else self._symbols(client_order_id):
+            o = self._v().query(client_order_id, sym)
             if o is None:
                 continue
-            k = self._known.setdefault(client_order_id, _Known("", "", symbol))
+            k = self._known.setdefault(client_order_id, _Known("", "", sym))
             k.venue_order_id = o.venue_order_id
-            fills = [self._fill(t, k) for t in self._v().order_fills(o.venue_order_id, symbol)]
+            fills = [self._fill(t, k) for t in self._v().order_fills(o.venue_order_id, sym)]
             # Reconciliation records these: later reports must not repeat them.
             k.fill_ids.update(f.id.rpartition(":")[2] for f in fills)
             k.filled = sum(f.qty for f in fills)

@@ -40,6 +40,13 @@ class ExchangeConfig(Section):
         10.0, gt=0, description="no tick for this long: the gateway is unhealthy and alerts"
     )
     timeout_ms: int = Field(10_000, ge=100, description="every REST call's timeout")
+    unanswered_order_s: float = Field(
+        15.0,
+        gt=0,
+        description="an order whose create went unanswered may still be carried out this "
+        "long after it was sent (Binance: within recvWindow, 10 s in ccxt); a look-up that "
+        "does not find it sooner proves nothing, so it is neither sent again nor closed",
+    )
     reconnect_initial_s: float = Field(0.2, gt=0)
     reconnect_max_s: float = Field(30.0, gt=0)
     poll_interval_s: float = Field(

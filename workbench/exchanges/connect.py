@@ -129,6 +129,8 @@ def map_error(e: BaseException, exchange: str, action: str, order_id: str = "") 
             f"{WHERE}.api_key: {exchange} refused the API key or its signature on {action} "
             f"(check the key, the secret, its permissions and IP whitelist): {_short(text)}"
         )
+    if isinstance(e, ccxt.DDoSProtection | ccxt.RateLimitExceeded):  # 418 (banned a while), 429
+        return RateLimited(f"{exchange} {action}: {type(e).__name__}: {_short(text)}")
     if isinstance(e, ccxt.BadSymbol):
         return ConfigurationError(f"{WHERE}.symbols: {exchange}: {_short(text)}")
     if isinstance(e, ccxt.NetworkError):  # timeouts, 5xx, DDoSProtection/429, rate limits
@@ -140,8 +142,16 @@ def map_error(e: BaseException, exchange: str, action: str, order_id: str = "") 
     return TemporaryError(f"{exchange} {action}: {type(e).__name__}: {_short(text)}")
 
 
-class ClockRefused(TemporaryError):
-    """The exchange refused a signed request's timestamp: it did not carry it out."""
+class NotCarriedOut(TemporaryError):
+    """The exchange refused a request before carrying it out: sending it again is safe."""
+
+
+class ClockRefused(NotCarriedOut):
+    """The exchange refused a signed request's timestamp (this machine's clock is off)."""
+
+
+class RateLimited(NotCarriedOut):
+    """A 429 or 418: the exchange refused the request for its rate limit; pause, then retry."""
 
 
 def clock_refused(e: BaseException) -> bool:

@@ -7,22 +7,20 @@ as the fallback); `cancel`; `query` by client order id; `open_orders`;
 `fills_since`; `order_fills` (every page); `balances` and `positions`.
 
 Every call has a timeout and ccxt's rate limiter is on. Submitting is
-idempotent on the client order id: when the answer is lost (a timeout, a 5xx
-after the exchange took the order) the client looks the order up by its client
-order id, and tries again only when the exchange says it has no such order; a
-look-up that fails too leaves the order in doubt (Binance takes a filled
-order's client id again, so a blind re-send may be a second order). A
-"duplicate order" answer means an open order has the id: looked up too, and
-in doubt if the look-up does not find it (never created again). An
-order found by the client order id is taken as this one only if its symbol,
-side and quantity match; otherwise it is someone else's (another journal's,
-one placed by hand) and the submit is refused, never adopted. Errors are
-mapped by `connect.map_error`: a bad key is a `ConfigurationError` at once
-(never retried), a refused order `OrderRejected`, and anything transient that
-outlasts the attempts a `TemporaryError`. A request refused for its timestamp
-(Binance -1021: this machine's clock is off) was not carried out: the clock's
-offset is measured again (it is first measured at `open`), and a refused
-order is created again, never looked up.
+idempotent on the client order id. When the answer is lost (a timeout, a
+5xx) the order is looked up by its client order id; not found, it is still
+in doubt for ``unanswered_order_s`` after the send (a late request is carried
+out, and Binance takes a filled order's client id again: a re-send may be a
+second order), so it is left to reconciliation, never created again. A failed
+look-up leaves it in doubt too. A "duplicate order" answer means an open order
+has the id: looked up, and in doubt if not found. An order found by the
+client order id is taken as this one only if its symbol, side and quantity
+match (else it is someone else's: refused, never adopted). Errors are mapped
+by `connect.map_error`: a bad key is a `ConfigurationError` at once, a refused
+order `OrderRejected`, anything transient a `TemporaryError`. A request the
+exchange refused before carrying it out (`NotCarriedOut`: Binance -1021, this
+machine's clock is off, measured again then; a 429 or 418 rate limit, after a
+pause) is created again, never looked up.
 """
 
 from __future__ import annotations
@@ -39,7 +37,8 @@ import structlog
 from workbench.exceptions import ConfigurationError, OrderRejected, TemporaryError
 from workbench.exchanges.config import ExchangeConfig
 from workbench.exchanges.connect import (
-    ClockRefused,
+    NotCarriedOut,
+    RateLimited,
     ccxt,
     clock_refused,
     lot_amount,
@@ -182,6 +181,7 @@ class CcxtVenue:
         last: Exception | None = None
         unanswered: Exception | None = None  # an attempt that may have been carried out
         for attempt in range(1, self._submit_attempts + 1):
+            sent_at = time.monotonic()
             try:
                 o = self._call(
                     self._ex.create_order(symbol, order_type, side, qty, price, params),
@@ -189,9 +189,10 @@ class CcxtVenue:
                     client_id,
                 )
                 return self._accepted(VenueOrder.from_ccxt(o), symbol)
-            except ClockRefused as e:  # not carried out; `_call` measured the clock again
+            except NotCarriedOut as e:  # `_call` measured the clock again; or a rate limit
                 last = e
-                log.warning("order_submit_clock_refused", client_order_id=client_id, error=str(e))
+                log.warning("order_submit_refused", client_order_id=client_id, error=str(e))
+                time.sleep(delay if isinstance(e, RateLimited) else 0.0)
                 continue
             except OrderRejected as e:
                 if "Duplicate order" not in e.reason:
@@ -214,30 +215,29 @@ class CcxtVenue:
             except TemporaryError as e:
                 # Only "no such order" allows another create: the exchange may have
                 # taken (and filled) the first, and then takes its client id again.
-                self.stats["submit_in_doubt"] += 1
-                log.error("order_in_doubt", client_order_id=client_id, error=str(e))
-                raise TemporaryError(
-                    f"{self.name} create_order {client_id}: in doubt after {last}; "
-                    f"the look-up by client order id failed too: {e}"
-                ) from e
+                raise self._in_doubt(client_id, f"after {last}; the look-up failed too: {e}") from e
             if found is not None:
                 return self._adopt(found, symbol, side, qty)
+            if last is unanswered and time.monotonic() - sent_at < self.cfg.unanswered_order_s:
+                # Not found yet proves nothing: a late request is still carried out.
+                wait = self.cfg.unanswered_order_s
+                raise self._in_doubt(client_id, f"after {last}: not found yet, for {wait:g} s")
             if isinstance(last, OrderRejected):
                 # "Duplicate order" said an open order has the id; a look-up that
                 # cannot find it lags behind the exchange, and if that order closed
                 # meanwhile, another create would be taken as a second order.
-                self.stats["submit_in_doubt"] += 1
-                log.error("order_in_doubt", client_order_id=client_id, error="duplicate unfound")
-                raise TemporaryError(
-                    f"{self.name} create_order {client_id}: in doubt: the exchange "
-                    "answered 'Duplicate order' but its look-up by client order id "
-                    "finds no such order"
-                )
+                raise self._in_doubt(client_id, "'Duplicate order', but no such order is found")
             time.sleep(delay)
             delay = min(delay * 2, self.cfg.reconnect_max_s)
         if not unanswered:  # every attempt refused for the clock: none was carried out
             return SubmitResult(False, None, str(last))
         raise TemporaryError(f"{self.name} create_order {client_id}: in doubt after {last}")
+
+    def _in_doubt(self, client_id: str, why: str) -> TemporaryError:
+        """Counted and logged: the error that leaves ``client_id`` to reconciliation."""
+        self.stats["submit_in_doubt"] += 1
+        log.error("order_in_doubt", client_order_id=client_id, error=why)
+        return TemporaryError(f"{self.name} create_order {client_id}: in doubt {why}")
 
     def _adopt(self, found: VenueOrder, symbol: str, side: str, qty: float) -> SubmitResult:
         """``found`` by this submit's client order id: its order, if it is the same order."""

@@ -63,8 +63,12 @@ class Broker(Protocol):
         """Ask the venue to cancel an order; a CANCELLED report follows if it could."""
         ...
 
-    def order(self, client_order_id: str) -> OrderSnapshot | None:
-        """The venue's view of one order, or None if it does not know it."""
+    def order(self, client_order_id: str, symbol: str) -> OrderSnapshot | None:
+        """The venue's view of one order, or None if it does not know it.
+
+        ``symbol``: the order's, as journaled (an exchange asks per symbol, and
+        the order's may have left the config since).
+        """
         ...
 
     def open_orders(self) -> list[OrderSnapshot]:

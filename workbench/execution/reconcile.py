@@ -27,6 +27,7 @@ a replay on the built-in simulator, the venue died with the executor.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -63,10 +64,13 @@ def reconcile(ex: Executor) -> list[dict[str, Any]]:
     unresolved: list[str] = []
     for cid, t in list(ex.open.by_client_id.items()):
         try:
-            snap = ex.calls(ex.broker.order, cid)
+            snap = ex.calls(ex.broker.order, cid, t.order.symbol)
         except Exception as e:
             log.error("reconcile_query_failed", order_id=t.order.id, error=repr(e))
             unresolved.append(t.order.id)
+            continue
+        if snap is None and _may_still_arrive(ex, t):
+            unresolved.append(t.order.id)  # asked again next round
             continue
         _order(ex, t, snap, known_fills, out, diffs)
     if not died:  # a simulator born empty with this process: nothing to compare
@@ -134,6 +138,21 @@ def doubt_short(ex: Executor, out: Outcome) -> None:
                 ex.in_doubt.append(order_id)
 
 
+def _may_still_arrive(ex: Executor, t: Tracked) -> bool:
+    """An order in doubt that its venue may still carry out: not found proves nothing yet.
+
+    A create that went unanswered can still reach the exchange's matching
+    engine for a while (the broker's ``unanswered_order_s``; Binance: its
+    ``recvWindow``); closed as not at the venue before that, it could fill unseen.
+    """
+    window_s = getattr(ex.broker, "unanswered_order_s", 0.0)
+    age_s = (time.time_ns() - t.order.ts_ns) / 1e9
+    if t.state.status is not OrderStatus.PENDING_NEW or age_s >= window_s:
+        return False
+    log.warning("order_not_found_yet", order_id=t.order.id, age_s=round(age_s, 3))
+    return True
+
+
 def venue_died_with_executor(replay: bool, broker: object) -> bool:
     """A replay on the built-in simulator: its venue lived in the executor's process."""
     return replay and isinstance(broker, SimulatedBroker)
@@ -154,7 +173,7 @@ def place_unsent(ex: Executor) -> None:
         t
         for t in ex.open.by_client_id.values()
         if t.state.status is OrderStatus.PENDING_NEW
-        and ex.broker.order(t.order.client_order_id) is None
+        and ex.broker.order(t.order.client_order_id, t.order.symbol) is None
     ]
     if not unsent:
         return

@@ -216,7 +216,7 @@ class SimulatedBroker:
         vo.status, vo.reason = OrderStatus.CANCELLED, "cancelled"
         self._report(vo, None, max(self._clock, vo.order.ts_ns))
 
-    def order(self, client_order_id: str) -> OrderSnapshot | None:
+    def order(self, client_order_id: str, symbol: str = "") -> OrderSnapshot | None:
         """The venue's view of one order, or None if it never received it."""
         vo = self._orders.get(client_order_id)
         return vo.snapshot() if vo is not None else None

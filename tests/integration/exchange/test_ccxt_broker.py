@@ -137,3 +137,26 @@ def test_a_refused_key_names_the_exchange_and_the_field(
     assert "gateway.exchange.api_key" in msg and "binance" in msg
     assert "not-the-key" not in msg and "nope" not in msg
     assert server.requests["account"] == 1  # refused once, not retried
+
+
+def test_an_order_in_a_symbol_the_config_no_longer_lists_is_still_found(
+    server: BinanceServer, keys: None
+) -> None:
+    # After a restart with that symbol gone from the config, reconciliation asked only
+    # the configured symbols, closed the resting order as "not at the venue", and its
+    # later fill was never journaled.
+    server.call(lambda: server.exchange.quiet_markets.append(("EUR", "JPY")))
+    server.pause_market()
+    first = CcxtBroker(**broker_params(server)).open()
+    o = _order(7, order_type=OrderType.LIMIT, order_price=1.0)  # rests
+    try:
+        assert first.submit(o).accepted
+    finally:
+        first.close()
+    moved = CcxtBroker(**broker_params(server, symbols=["EUR/JPY"])).open()
+    try:
+        assert moved.order(o.client_order_id) is None  # asked in the configured symbols only
+        snap = moved.order(o.client_order_id, SYMBOL)  # the journal's symbol, as reconcile asks
+        assert snap is not None and snap.status is OrderStatus.ACCEPTED
+    finally:
+        moved.close()

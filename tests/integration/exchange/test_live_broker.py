@@ -55,7 +55,8 @@ def live_config(tmp_path: Path, server: BinanceServer, feed: str = "exchange") -
             "exit_on_eos": False,
             "risk": {"max_order_qty": 100, "max_position_qty": 1e6},
             "broker": {
-                "class_path": CLASS_PATH, "params": broker_params(server),
+                # The server carries a request out at once or never: 3 s of doubt will do.
+                "class_path": CLASS_PATH, "params": broker_params(server, unanswered_order_s=3.0),
                 "call_timeout_s": 8.0, "reconcile_interval_s": 0.5,
             },
         },
@@ -101,8 +102,9 @@ RECONCILIATION_KINDS = {"missed_ack", "missed_fill", "missed_status", "order_not
 
 
 def _settled(cfg: Any, server: BinanceServer, quiet_s: float = 1.0) -> Any:
-    """A wait condition: no new order on the server for ``quiet_s`` and the journal has
-    every fill (a restarted executor may still be working through re-sent signals)."""
+    """A wait condition: no new order on the server for ``quiet_s``, the journal has
+    every fill and no order in doubt (a restarted executor may still be working
+    through re-sent signals, and waits out an unanswered order's doubt)."""
     last = {"orders": -1, "since": 0.0}
 
     def check() -> bool:
@@ -110,7 +112,9 @@ def _settled(cfg: Any, server: BinanceServer, quiet_s: float = 1.0) -> Any:
         if n != last["orders"]:
             last["orders"], last["since"] = n, now
             return False
-        return now - last["since"] >= quiet_s and _journal_fills(cfg) == _server_trades(server)
+        in_doubt = _query(cfg, "SELECT 1 FROM orders WHERE status = 'PENDING_NEW'")
+        settled = _journal_fills(cfg) == _server_trades(server) and not in_doubt
+        return now - last["since"] >= quiet_s and settled
 
     return check
 

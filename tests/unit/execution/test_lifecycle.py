@@ -344,7 +344,7 @@ class Hung:
     def cancel(self, client_order_id):
         return None
 
-    def order(self, client_order_id):
+    def order(self, client_order_id, symbol=""):
         return None
 
     def open_orders(self):

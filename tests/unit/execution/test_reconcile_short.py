@@ -24,6 +24,7 @@ class Venue:
         self.reports_due: list[ExecutionReport] = []
         self.says: dict[str, OrderSnapshot] = {}
         self.placed: list[str] = []
+        self.asked: list[str] = []  # the symbols `order` was asked in
 
     def submit(self, order: Order) -> OrderAck:
         self.placed.append(order.client_order_id)
@@ -36,7 +37,8 @@ class Venue:
     def cancel(self, client_order_id: str) -> None:
         pass
 
-    def order(self, client_order_id: str) -> OrderSnapshot | None:
+    def order(self, client_order_id: str, symbol: str = "") -> OrderSnapshot | None:
+        self.asked.append(symbol)
         return self.says.get(client_order_id)
 
     def open_orders(self) -> list[OrderSnapshot]:
@@ -151,3 +153,43 @@ def test_a_closing_order_filled_short_is_named_so_in_the_flatten_answer(tmp_path
         "ABC": "closing order filled 0.6 of 1, then called filled by the venue: "
         "in doubt until reconciliation settles the rest"
     }
+
+
+class LateVenue(Venue):
+    """Its creates go unanswered; a late one may still be carried out for 15 s."""
+
+    unanswered_order_s = 15.0
+
+    def submit(self, order: Order) -> OrderAck:
+        from workbench.exceptions import TemporaryError
+
+        self.placed.append(order.client_order_id)
+        raise TemporaryError("create_order: in doubt after a timeout: not found yet")
+
+
+def in_doubt(tmp_path, age_s: float) -> tuple[LateVenue, Executor]:
+    venue = LateVenue()
+    ex = Executor(
+        venue, Journal(tmp_path / "journal.sqlite"), RiskConfig(), make_breaker(3, 60),
+        Telemetry(),
+    )  # fmt: skip
+    ts = time.time_ns() - int(age_s * 1e9)
+    ex.on_signal(Signal("s:1", "s", 1, "ABC", Side.BUY, 1.0, 100.0, ts, "r", "c"))
+    assert ex.in_doubt == ["O-s:1"]
+    return venue, ex
+
+
+def test_an_unanswered_order_not_found_yet_stays_in_doubt_while_it_may_still_arrive(tmp_path):
+    # Closed as not at the venue, the late request could still fill, unseen.
+    _, ex = in_doubt(tmp_path, age_s=1.0)
+    assert ex.reconcile() == []
+    assert ex.in_doubt == ["O-s:1"]
+    (row,) = ex.journal.orders()
+    assert row["status"] == OrderStatus.PENDING_NEW
+
+
+def test_an_unanswered_order_past_the_window_and_not_found_is_closed(tmp_path):
+    venue, ex = in_doubt(tmp_path, age_s=20.0)
+    assert [d["kind"] for d in ex.reconcile()] == ["order_not_at_venue"]
+    assert venue.asked == ["ABC"]  # in the journal's symbol: it may have left the config
+    assert ex.in_doubt == [] and ex.journal.orders()[0]["status"] == OrderStatus.REJECTED
