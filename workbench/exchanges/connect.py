@@ -85,6 +85,11 @@ def make_exchange(cfg: ExchangeConfig, *, private: bool = False) -> Any:
         params["secret"] = creds[1].get_secret_value()
     ex = cls(params)
     if cfg.sandbox:
+        if not ex.urls.get("test"):  # ccxt raises a bare TypeError for these
+            raise ConfigurationError(
+                f"{WHERE}.sandbox: {cfg.exchange} has no sandbox (testnet) in ccxt; "
+                "set sandbox = false, or rest_url / ws_url to a test server"
+            )
         ex.set_sandbox_mode(True)
     _override_urls(ex, cfg)
     return ex

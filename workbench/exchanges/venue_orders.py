@@ -117,8 +117,9 @@ class ReportBook:
 
     def track(self, order: VenueOrder, symbol: str) -> None:
         """Follow ``order`` (placed or found) until it is terminal, and note it."""
-        if order.status not in TERMINAL:
-            with self._lock:
+        with self._lock:  # the stream may have told its end before the create's answer
+            ended = self._seen.get(order.client_order_id, ("", 0.0))[0] in TERMINAL
+            if order.status not in TERMINAL and not ended:
                 self._in_flight[order.client_order_id] = symbol
         self.note(order, "rest")
 
@@ -154,12 +155,16 @@ class ReportBook:
             )
 
     def note(self, o: VenueOrder, source: str) -> None:
-        """Queue a report when the order's status or fills changed."""
+        """Queue a report when the order's status or fills moved on (never back from its end)."""
         if not o.client_order_id:
             return
         with self._lock:
             self._misses.pop(o.client_order_id, None)  # found (a report or a poll): polled again
             prev_status, prev_filled = self._seen.get(o.client_order_id, ("", 0.0))
+            if prev_status in TERMINAL:  # polled no more; an older answer never reopens it
+                self._in_flight.pop(o.client_order_id, None)
+                if o.status not in TERMINAL:
+                    return
             if (o.status, o.filled) == (prev_status, prev_filled) or o.filled < prev_filled:
                 return
             self._seen[o.client_order_id] = (o.status, o.filled)

@@ -30,3 +30,23 @@ def test_other_errors_are_not_clock_errors() -> None:
     assert isinstance(map_error(ccxt.InvalidOrder("bad qty"), "binance", "x"), OrderRejected)
     key = ccxt.AuthenticationError('{"code":-2015,"msg":"Invalid API-key"}')
     assert isinstance(map_error(key, "binance", "x"), ConfigurationError)
+
+
+def test_a_sandbox_on_an_exchange_without_one_is_a_configuration_error() -> None:
+    # ccxt's set_sandbox_mode raised a bare TypeError: the runner crashed, restarted, crashed.
+    from workbench.exchanges.config import ExchangeConfig
+    from workbench.exchanges.connect import make_exchange
+
+    with pytest.raises(ConfigurationError, match=r"sandbox: bitfinex has no sandbox"):
+        make_exchange(ExchangeConfig(exchange="bitfinex", symbols=["BTC/USD"], sandbox=True))
+    ex = make_exchange(ExchangeConfig(exchange="binance", sandbox=True))
+    assert "testnet" in str(ex.urls["api"])
+
+
+@pytest.mark.parametrize("error", [ccxt.RateLimitExceeded("429"), ccxt.DDoSProtection("418")])
+def test_a_rate_limit_was_not_carried_out(error) -> None:
+    from workbench.exchanges.connect import NotCarriedOut, RateLimited
+
+    mapped = map_error(error, "binance", "create_order")
+    assert isinstance(mapped, RateLimited) and isinstance(mapped, NotCarriedOut)
+    assert isinstance(mapped, TemporaryError)
