@@ -178,6 +178,13 @@ def test_promote_requires_the_out_of_sample_threshold(client, days_data, tmp_pat
     assert "min_oos_net_pnl" in capsys.readouterr().err and not (tmp_path / "p.toml").exists()
     assert main([*args, "--min-oos-net-pnl", str(oos["oos_net_pnl_after_fees"] - 1)]) == 0
     assert (tmp_path / "p.toml").exists()
+    # Other parameters replayed over best/ since: the report judged the sweep's, not these.
+    other = {"turning_point": 0.01, "take_profit": 5.0}
+    replay(CONFIG, days_data, mode="fast", out=tmp_path / "sw" / "best",
+           condition_overrides=other, progress=False)  # fmt: skip
+    capsys.readouterr()
+    assert main([*args, "--force", "--min-oos-net-pnl=-1e9"]) == 2
+    assert "is not this replay's walk-forward report" in capsys.readouterr().err
 
 
 def test_promote_without_walk_forward_refuses_an_oos_threshold(tmp_path, capsys):

@@ -148,6 +148,12 @@ def promote(replay_dir: str | Path, out: str | Path, **thresholds: Any) -> Path:
             oos = json.loads((folder / "walk_forward.json").read_text())
         except json.JSONDecodeError as e:
             raise ConfigurationError(f"{folder / 'walk_forward.json'}: not valid JSON: {e}") from e
+        if not isinstance(oos, dict) or oos.get("fills_sha256") != fills_sha:
+            # A replay saved over a sweep's best/ since: the report judged other parameters.
+            raise ConfigurationError(
+                f"{folder / 'walk_forward.json'} is not this replay's walk-forward report "
+                "(its fills differ, or it predates the check); run the sweep again"
+            )
     checks = evaluate(summary, oos=oos, **thresholds)
     if not all(c.ok for c in checks):
         raise PromotionRefused(checks)

@@ -8,6 +8,7 @@ chosen parameters on each test window), collect a `SweepResult`, save it.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -160,10 +161,10 @@ def sweep(
         result.save(out_dir)
         if best_index(frame, metric, maximize) is not None:
             replay(cfg, mode="fast", out=out_dir / "best", condition_overrides=result.best_params())
-            if wf is not None:
-                (out_dir / "best" / "walk_forward.json").write_text(
-                    (out_dir / "walk_forward.json").read_text()
-                )
+            if wf is not None:  # with the hash of the replay it judges (promote checks it)
+                report = json.loads((out_dir / "walk_forward.json").read_text())
+                report["fills_sha256"] = (out_dir / "best" / "fills.sha256").read_text().strip()
+                (out_dir / "best" / "walk_forward.json").write_text(json.dumps(report, indent=2))
     return result
 
 
