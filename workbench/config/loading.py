@@ -239,10 +239,12 @@ def check_config(cfg: WorkbenchConfig) -> list[str]:
 
     problems: list[str] = []
     src = cfg.source
-    if cfg.gateway.feed == "replay" and not cfg.resolve(cfg.gateway.replay.path).is_file():
-        problems.append(
-            f"{src}: gateway.replay.path: file not found: {cfg.resolve(cfg.gateway.replay.path)}"
-        )
+    data = cfg.resolve(cfg.gateway.replay.path)
+    if cfg.gateway.feed == "replay" and not data.is_file():
+        if not data.is_dir():
+            problems.append(f"{src}: gateway.replay.path: file not found: {data}")
+        elif not any(data.rglob("*.parquet")):  # a recorded dataset folder replays too
+            problems.append(f"{src}: gateway.replay.path: {data} holds no recorded dataset")
     problems += live_risk_problems(cfg)
     problems += exposure_problems(cfg)
     # A runner would crash on them, be restarted five times, and name neither.

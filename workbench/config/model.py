@@ -146,6 +146,8 @@ class WorkbenchConfig(BaseSettings):
                 if r in seen:
                     raise ValueError(f"hosts[{i}].runners: {r!r} is on host {seen[r]!r} too")
                 seen[r] = h.name
+        if unplaced := sorted(known - set(seen)):  # no host would start it: the rest wait
+            raise ValueError(f"hosts: {', '.join(unplaced)} is on no host; place every runner")
         addrs = [h.telemetry_address for h in self.hosts]
         if len(set(addrs)) != len(addrs):
             raise ValueError("hosts: telemetry_address must differ per host")
@@ -153,6 +155,21 @@ class WorkbenchConfig(BaseSettings):
         for i, a in enumerate(addrs):  # a host's supervisor binds it beside the bus
             if clashing([*bus, a]):
                 raise ValueError(f"hosts[{i}].telemetry_address: {a} is a bus address too")
+        return self
+
+    @model_validator(mode="after")
+    def _replays_start_afresh(self) -> WorkbenchConfig:
+        # Each replay run starts from an empty run folder; a fixed file outside it
+        # would resume another replay's journal (its seen signal ids: skipped).
+        fixed = [("executor.journal_path", self.executor.journal_path)]
+        fixed.append(("runtime.state_dir", self.runtime.state_dir))
+        for where, value in fixed:
+            if self.gateway.feed == "replay" and value:
+                raise ValueError(
+                    f"{where}: {value!r} with gateway.feed 'replay': each replay starts afresh "
+                    "in its run folder, and a fixed path would resume another replay's; "
+                    "leave it unset (set runtime.run_dir to move the run folders)"
+                )
         return self
 
     @model_validator(mode="after")

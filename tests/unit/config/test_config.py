@@ -154,6 +154,17 @@ def test_check_reports_missing_replay_file_and_bad_strategy_params(tmp_path):
     assert any("strategies[0]" in p for p in problems)
 
 
+def test_check_takes_a_recorded_dataset_folder_as_replay_data(tmp_path):
+    # `replay` and `up` replay a folder `workbench record` wrote; the check refused it.
+    text = '[gateway]\nfeed = "replay"\n[gateway.replay]\npath = "ds"\n'
+    (tmp_path / "ds" / "symbol=ABC").mkdir(parents=True)
+    cfg = load_config(write(tmp_path, text))
+    assert check_config(cfg) == [f"{cfg.source}: gateway.replay.path: {tmp_path / 'ds'} holds no "
+                                 "recorded dataset"]  # fmt: skip
+    (tmp_path / "ds" / "symbol=ABC" / "date=2024-01-02.parquet").write_bytes(b"")
+    assert check_config(cfg) == []
+
+
 def test_cli_config_check_exits_2_listing_problems(tmp_path, capsys):
     p = write(tmp_path, "[bus]\nlinger_ms = -1\n[gateway]\nfeed = 3\n")
     assert cli(["config", "check", str(p)]) == 2
@@ -428,9 +439,34 @@ def test_the_kill_switch_config_of_a_broken_file_keeps_the_runners_ids_and_keys(
 
 
 def test_a_hosts_telemetry_address_that_is_a_bus_address_is_refused():
-    hosts = [{"name": "a", "runners": ["gateway"], "telemetry_address": "tcp://localhost:5701"}]
+    hosts = [
+        {"name": "a", "runners": ["gateway"], "telemetry_address": "tcp://localhost:5701"},
+        {"name": "b", "runners": ["sr-1", "executor"], "telemetry_address": "tcp://b:5800"},
+    ]
     with pytest.raises(ConfigurationError, match=r"hosts\[0\].telemetry_address: .* bus address"):
         build_config({"hosts": hosts})
+
+
+def test_a_runner_on_no_host_is_refused():
+    # Both hosts came up and waited for it for ever: no unit started it.
+    hosts = [
+        {"name": "a", "runners": ["gateway"], "telemetry_address": "tcp://a:5800"},
+        {"name": "b", "runners": ["sr-1"], "telemetry_address": "tcp://b:5800"},
+    ]
+    with pytest.raises(ConfigurationError, match="hosts: executor is on no host"):
+        build_config({"hosts": hosts})
+
+
+@pytest.mark.parametrize(
+    ("section", "field", "value"),
+    [("executor", "journal_path", "/tmp/j.sqlite"), ("runtime", "state_dir", "/tmp/state")],
+)
+def test_a_replay_with_a_fixed_journal_or_state_path_is_refused(section, field, value):
+    # The second replay resumed the first's journal and skipped its signal ids as seen.
+    replay = {"feed": "replay", "replay": {"path": "ticks.csv"}}
+    with pytest.raises(ConfigurationError, match=f"{section}.{field}: .* each replay starts"):
+        build_config({"gateway": replay, section: {field: value}})
+    assert build_config({section: {field: value}})  # live: where the journal lives is yours
 
 
 def test_config_check_names_a_journal_folder_a_state_file_and_a_heartbeat_timeout_too_short(
