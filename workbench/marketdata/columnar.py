@@ -120,7 +120,10 @@ def checked_columns(cols: dict[str, Any], price_mode: str) -> tuple | None:
     if "price" in cols:
         price = cols["price"]
     elif price_mode == "mid":
-        price = (cols["bid"] + cols["ask"]) / 2  # the same IEEE operations as the row path
+        with np.errstate(over="ignore"):
+            price = (cols["bid"] + cols["ask"]) / 2  # the same IEEE operations as the row path
+        if not bool(np.all(np.isfinite(price))):
+            return None  # an overflowing mid: the row path names it
     else:
         price = cols[price_mode]
     symbol = cols.get("symbol")

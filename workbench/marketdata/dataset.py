@@ -80,12 +80,35 @@ def _load_arrow(path: Path, symbol: str | None) -> TickTable:
         raise DataError("no ticks in the dataset", str(path))
     table = table.sort_by([("ts_ns", "ascending"), ("seq", "ascending")])
     # Columns stay numpy (the table is columnar); only the symbols become strings.
+    ts, price, size = (table.column(c).to_numpy() for c in ("ts_ns", "price", "size"))
+    check_values(ts, price, size, f"{path} (in time order)")
     return TickTable(
         symbol=[str(s) for s in table.column("symbol").to_pylist()],
-        ts_ns=table.column("ts_ns").to_numpy(),
-        price=table.column("price").to_numpy(),
-        size=table.column("size").to_numpy(),
+        ts_ns=ts,
+        price=price,
+        size=size,
     )
+
+
+def check_values(ts: np.ndarray, price: np.ndarray, size: np.ndarray, where: str) -> None:
+    """The single-file loaders' rules on one file's (or the dataset's) columns.
+
+    Raises:
+        DataError: naming the first row whose time stamp is before 1970, whose
+            price is not finite and > 0, or whose size is not finite and >= 0.
+    """
+    with np.errstate(invalid="ignore"):
+        bad = {
+            "ts_ns": (ts < 0, "must be ns since 1970 (>= 0)"),
+            "price": (~((price > 0) & np.isfinite(price)), "must be a finite number > 0"),
+            "size": (~((size >= 0) & np.isfinite(size)), "must be a finite number >= 0"),
+        }
+    values = {"ts_ns": ts, "price": price, "size": size}
+    for column, (mask, rule) in bad.items():
+        if mask.any():
+            i = int(np.argmax(mask))
+            value = values[column][i].item()
+            raise DataError(f"{column} {rule}, got {value!r}", where, row=i + 1, column=column)
 
 
 def dataset_files(root: Path) -> list[tuple[str, Path]]:
@@ -151,6 +174,7 @@ def _load_lite(root: Path, symbol: str | None) -> TickTable:
         cols = _read_file(rel, file)
         if cols is None:
             continue
+        check_values(cols[0], cols[1], cols[2], str(file))
         parts.append(cols)
         codes.append(names.setdefault(sym, len(names)))
         lengths.append(len(cols[0]))

@@ -300,6 +300,10 @@ def _convert(chunk: RawChunk, layout: _Layout) -> tuple[dict[str, list], list[Pr
             columns[role] = values
     if "bid" in columns and "ask" in columns:
         found.append((layout.bid, check_not_crossed(columns["bid"], columns["ask"])))
+        if layout.price_mode == "mid":  # two finite quotes near 1.8e308 make an infinite mid
+            pairs = zip(columns["bid"], columns["ask"], strict=True)
+            mids = [None if b is None or a is None else (b + a) / 2 for b, a in pairs]
+            found.append((layout.bid, check_positive(mids, "the mid of bid and ask")))
     if "size" in raw:
         values, issues = to_floats(raw["size"])
         found.append((layout.size, issues + check_size(values)))

@@ -198,3 +198,26 @@ def test_a_gateway_replays_a_recorded_dataset_without_pyarrow(recorded, speed):
     columns = (t.symbol, range(1, len(t) + 1), t.ts_ns.tolist(), t.price.tolist(), t.size.tolist())
     expected = list(zip(*columns, strict=True))
     assert ast.literal_eval(lines["ROWS"]) == expected
+
+
+@pytest.mark.parametrize(
+    ("price", "size", "ts", "column"),
+    [
+        (float("nan"), 1.0, T0, "price"),
+        (-5.0, 1.0, T0, "price"),
+        (1.0, -1.0, T0, "size"),
+        (1.0, float("inf"), T0, "size"),
+        (1.0, 1.0, -1, "ts_ns"),
+    ],
+)
+@pytest.mark.parametrize("lite", [True, False])
+def test_a_dataset_row_no_tick_may_have_is_refused_naming_it(
+    tmp_path, price, size, ts, column, lite
+):
+    # The single-file loaders refuse these; a recorded dataset replayed them (13 fills, not 11).
+    root = tmp_path / "ticks"
+    rec = TickRecorder(root, roll_every_s=3600)
+    rec.write(TickBatch("ABC", 1, [T0 - 5, ts], [100.0, price], [1.0, size]))
+    rec.close()
+    with pytest.raises(DataError, match=rf"row [12], column '{column}': {column} must be"):
+        load_dataset(root, lite=lite)

@@ -58,6 +58,12 @@ ROW_CASES = {
         "bid",
         "bid 1.3 > ask 1.2",
     ),
+    "mid overflowing to inf": (  # both quotes finite: the mid is not
+        ISO + OK_ISO + "2020-01-01T00:00:01Z,1.5e308,1.7e308\n",
+        2,
+        "bid",
+        "the mid of bid and ask must be a finite number > 0, got inf",
+    ),
     "negative size": ("ts_ns,price,size\n1,1.0,1\n2,1.0,-2\n", 2, "size", "-2"),
     "NaN size": ("ts_ns,price,size\n1,1.0,nan\n", 1, "size", "nan"),
     "empty symbol": ("ts_ns,symbol,price\n1,A,1.0\n2,,1.0\n", 2, "symbol", "empty symbol"),
