@@ -363,6 +363,10 @@ def add_research_parsers(sub) -> None:
     synth.add_argument("--symbol", required=True)
     synth.add_argument("--ticks", type=int, required=True)
     synth.add_argument("--seed", type=int, default=42)
-    synth.add_argument("--start-price", type=float, default=100.0)
+    synth.add_argument(
+        "--start-price",
+        type=lambda t: finite_arg(t, zero=False, says=" is not a price > 0"),
+        default=100.0,
+    )
     synth.add_argument("--out", required=True, help=".csv or .parquet")
     synth.set_defaults(func=_data_synth)

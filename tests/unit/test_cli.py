@@ -39,6 +39,15 @@ def test_data_synth_reproduces_the_committed_sample(tmp_path):
     assert out.read_bytes() == (ROOT / "data/ticks/synth-ABC-5000.csv").read_bytes()
 
 
+@pytest.mark.parametrize("price", ["inf", "nan", "0", "-1"])
+def test_data_synth_refuses_a_start_price_that_is_not_one(tmp_path, capsys, price):
+    # inf ended in an OverflowError traceback.
+    args = ["data", "synth", "--symbol", "A", "--ticks", "5", f"--start-price={price}"]
+    with pytest.raises(SystemExit) as e:
+        cli([*args, "--out", str(tmp_path / "s.csv")])
+    assert e.value.code == 2 and f"{price!r} is not a price > 0" in capsys.readouterr().err
+
+
 def test_replay_fast_writes_results(tmp_path, capsys):
     rc = cli(
         [

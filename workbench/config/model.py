@@ -319,5 +319,8 @@ class WorkbenchConfig(BaseSettings):
             here[name] = rebase(here[name])
         from workbench.config.loading import build_config  # loading builds on this module
 
-        clone = build_config(data, base_dir=new_base)
-        return clone
+        token = _USE_ENV.set(False)  # a copy of this config: the shell's variables are not in it
+        try:
+            return build_config(data, base_dir=new_base)
+        finally:
+            _USE_ENV.reset(token)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,19 @@ class Check:
     of: str = ""
     """The figure held, when its name is not the threshold's (``oos_net_pnl_after_fees``)."""
 
+    def __post_init__(self) -> None:
+        # An infinite PnL (a qty of 1e308) is no result: it passes no threshold.
+        if self.ok and not _finite(self.value):
+            object.__setattr__(self, "ok", False)
+
     def __str__(self) -> str:
         verdict = "ok" if self.ok else "FAILED"
         of = f" ({self.of})" if self.of else ""
         return f"{self.name}{of}: {self.value} vs limit {self.limit} ({verdict})"
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 class PromotionRefused(WorkbenchError):
@@ -168,7 +178,7 @@ def promote(replay_dir: str | Path, out: str | Path, **thresholds: Any) -> Path:
         summary={
             k: summary[k]
             for k in ("trades", "net_pnl", "max_drawdown", "win_rate")
-            if summary.get(k) is not None  # TOML has no null
+            if _finite(summary.get(k))  # TOML has no null
         },
     )
     return cfg.save(out)

@@ -181,3 +181,22 @@ def test_min_net_pnl_holds_the_pnl_after_fees():
     assert evaluate({**summary, "net_pnl_after_fees": 0.5}, min_net_pnl=0.0)[0].ok
     with pytest.raises(ConfigurationError, match="lacks: run the replay again"):
         evaluate({"net_pnl": 1.0}, min_net_pnl=0.0)  # a summary from before the figure
+
+
+def test_a_typo_in_the_shells_environment_does_not_stop_a_promotion(
+    replay_dir, tmp_path, monkeypatch
+):
+    # Saving the promoted config checked this shell's WORKBENCH__ variables, which it ignores.
+    monkeypatch.setenv("WORKBENCH__EXECUTOR_RISK__MAX_ORDER_QTY", "5")
+    path = promote(replay_dir, tmp_path / "promoted.toml", min_trades=3)
+    assert load_config(path, environment=False).promotion.checks == {"min_trades": 3.0}
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), float("nan")])
+def test_a_figure_that_is_not_finite_passes_no_threshold(bad):
+    # A qty of 1e308 made net PnL inf: min_net_pnl passed, then saving crashed.
+    summary = {**SUMMARY, "net_pnl_after_fees": bad, "sharpe": bad, "max_drawdown": bad}
+    checks = evaluate(summary, min_net_pnl=0.0, min_sharpe=0.0, max_drawdown=1e9, min_trades=1)
+    assert {c.name: c.ok for c in checks} == {
+        "max_drawdown": False, "min_trades": True, "min_net_pnl": False, "min_sharpe": False,
+    }  # fmt: skip
