@@ -76,3 +76,16 @@ def test_a_misspelt_parameter_is_refused_naming_the_notebooks_parameters(tmp_pat
     err = capsys.readouterr().err
     assert "has no parameter 'mdoe'" in err and "mode" in err
     assert not (tmp_path / "03_replay.ipynb").exists()
+
+
+def test_replay_notebook_of_a_config_replays_that_configs_data(tmp_path):
+    # It replayed the sample file whatever the config said: 5000 ticks, not the config's.
+    data = tmp_path / "other.csv"
+    assert cli(["data", "synth", "--symbol", "ABC", "--ticks", "700", "--out", str(data)]) == 0
+    text = (ROOT / "configs" / "demo.toml").read_text()
+    text = text.replace('path = "../data/ticks/synth-ABC-5000.csv"', f'path = "{data}"')
+    (tmp_path / "other.toml").write_text(text)
+    out = tmp_path / "res"
+    args = ["replay-notebook", "--out", str(out), "--config", str(tmp_path / "other.toml")]
+    assert cli([*args, "-p", "mode", "fast"]) == 0
+    assert json.loads((out / "summary.json").read_text())["ticks"] == 700
