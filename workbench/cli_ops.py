@@ -73,18 +73,24 @@ def _add_keys_parser(sub) -> None:
 def _deploy_systemd(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from workbench.supervisor.systemd import UnitSpec, write_units
+    from workbench.exceptions import ConfigurationError
+    from workbench.supervisor.hosts import find_host
+    from workbench.supervisor.systemd import UNIT_NAME, UnitSpec, unit_problems, write_units
 
     cfg = _load(args.config)
     if cfg is None:
         return EXIT_USAGE
     known = [cfg.executor.id, cfg.gateway.id, *(s.id for s in cfg.strategies)]
-    if args.per_runner and cfg.hosts:
+    if args.per_runner:  # each unit's `up` would take the same run (its lock, its telemetry)
         print(
-            f"{cfg.source}: hosts: --per-runner needs a config without [[hosts]] "
-            "(`up --runners` must name exactly one host's runners)",
+            "error: --per-runner: units of one config on one machine are one run, which one "
+            "`up` supervises; to run each runner apart, give each its host in [[hosts]]",
             file=sys.stderr,
         )
+        return EXIT_USAGE
+    problems = unit_problems(cfg)
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
         return EXIT_USAGE
     groups: list[tuple[str, list[str]]] = []
     default = [f"{h.name}={','.join(h.runners)}" for h in cfg.hosts] or [",".join(known)]
@@ -99,10 +105,17 @@ def _deploy_systemd(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_USAGE
-        if args.per_runner:
-            groups += [(r, [r]) for r in runners]
-        else:
-            groups.append((name if sep else "-".join(runners), runners))
+        name = name if sep else "-".join(runners)
+        try:
+            find_host(cfg, runners)  # with [[hosts]], `up --runners` must name one host's
+        except ConfigurationError as e:
+            print(f"--runners {item}: {e}", file=sys.stderr)
+            return EXIT_USAGE
+        if not UNIT_NAME.fullmatch(name):
+            print(f"--runners {item}: {name!r} is no unit name: use [A-Za-z0-9_.:-], "
+                  "not starting with '.'", file=sys.stderr)  # fmt: skip
+            return EXIT_USAGE
+        groups.append((name, runners))
     config_path = Path(args.config).resolve()
     specs = [
         UnitSpec(
@@ -134,7 +147,7 @@ def _add_deploy_parser(sub) -> None:
         help="the runners of one host (repeat per host); default: one unit per [[hosts]] "
         "entry, or all runners in one unit",
     )
-    sd.add_argument("--per-runner", action="store_true", help="one unit per runner")
+    sd.add_argument("--per-runner", action="store_true", help="refused: use [[hosts]]")
     sd.add_argument("--out", default=".", help="folder for the .service files")
     sd.add_argument("--user", default=None, help="User= of the units")
     sd.add_argument(

@@ -89,10 +89,59 @@ def test_deploy_writes_one_notify_unit_per_host(tmp_path):
 
 
 def test_deploy_per_runner_and_unknown_runner(tmp_path, capsys):
+    # Four units of one run: the second `up` found the run up already, and so on.
     rc, out = _units(tmp_path, "--per-runner")
-    assert rc == 0 and len(list(out.iterdir())) == 4
+    assert rc == 2 and "[[hosts]]" in capsys.readouterr().err and not out.exists()
     rc, _ = _units(tmp_path, "--runners", "gateway,nope")
     assert rc == 2 and "no runner named nope" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["my host", ".hidden", "../../escaped", "a/b"])
+def test_a_unit_name_systemd_would_refuse_is_refused(tmp_path, capsys, name):
+    rc, out = _units(tmp_path, "--runners", f"{name}=gateway,executor,sr-1,sr-2")
+    assert rc == 2 and "is no unit name" in capsys.readouterr().err and not out.exists()
+
+
+def test_with_hosts_each_unit_must_run_one_hosts_runners(tmp_path, capsys):
+    # The unit was written; its `up --runners gateway` then exited 2 on every start.
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        '[[strategies]]\nid = "sr-1"\n'
+        '[[hosts]]\nname = "a"\nrunners = ["gateway", "executor"]\n'
+        'telemetry_address = "tcp://a:5800"\n'
+        '[[hosts]]\nname = "b"\nrunners = ["sr-1"]\ntelemetry_address = "tcp://b:5800"\n'
+    )
+    args = ["deploy", "systemd", "--config", str(cfg), "--out", str(tmp_path / "u")]
+    assert main([*args, "--runners", "x=gateway"]) == 2
+    assert "no host runs exactly gateway" in capsys.readouterr().err
+    assert main(args) == 0
+    assert sorted(p.name for p in (tmp_path / "u").iterdir()) == [
+        "workbench-a.service", "workbench-b.service",
+    ]  # fmt: skip
+
+
+def test_a_percent_in_a_path_is_not_a_specifier(tmp_path):
+    folder = tmp_path / "100%d"  # %d would be systemd's credentials folder
+    folder.mkdir()
+    rc, out = _units(folder, "--env-file", str(folder / "s.env"))
+    assert rc == 0
+    (unit,) = out.iterdir()
+    text = unit.read_text()
+    assert "100%%d/c.toml" in text and f"WorkingDirectory={tmp_path}/100%%d" in text
+    assert "EnvironmentFile=" in text and "100%%d/s.env" in text
+    if analyze:
+        r = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_a_run_folder_protect_system_makes_read_only_is_refused(tmp_path, capsys):
+    # /etc/workbench/pipeline.toml with the default run_dir "../runs": /etc/runs.
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[runtime]\nrun_dir = "/etc/workbench-runs"\n')
+    rc = main(["deploy", "systemd", "--config", str(cfg), "--out", str(tmp_path / "u")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "runtime.run_dir: /etc/workbench-runs is under /etc" in err
+    assert "ProtectSystem=full" in err and not (tmp_path / "u").exists()
 
 
 @needs_analyze

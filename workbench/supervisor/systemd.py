@@ -12,6 +12,7 @@ a no-op, so the same command runs in a terminal.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import socket
 import sys
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 if TYPE_CHECKING:
+    from workbench.config import WorkbenchConfig
     from workbench.supervisor.supervisor import Supervisor
 
 log = structlog.get_logger()
@@ -139,17 +141,18 @@ def render_unit(spec: UnitSpec, executable: str | None = None) -> str:
     argv = [exe, "-m", "workbench.cli", "up", "--config", str(spec.config)]
     if spec.runners:
         argv += ["--runners", ",".join(spec.runners)]
+    runners = ", ".join(spec.runners) or "all"
     lines = [
         "[Unit]",
-        f"Description=workbench runners {', '.join(spec.runners) or 'all'} ({spec.config.name})",
+        f"Description={_escaped(f'workbench runners {runners} ({spec.config.name})')}",
         "After=network-online.target",
         "Wants=network-online.target",
         "",
         "[Service]",
         "Type=notify",
         "NotifyAccess=main",
-        f"ExecStart={shlex.join(argv)}",
-        f"WorkingDirectory={spec.workdir}",
+        f"ExecStart={_escaped(shlex.join(argv)).replace('$', '$$')}",
+        f"WorkingDirectory={_escaped(str(spec.workdir))}",
         f"WatchdogSec={spec.watchdog_s}",
         "Restart=on-failure",
         "RestartSec=2",
@@ -162,7 +165,7 @@ def render_unit(spec: UnitSpec, executable: str | None = None) -> str:
     ]
     if spec.env_file is not None:
         # Secrets (WORKBENCH_SECRET_KEY_*, WORKBENCH__SUPERVISOR__HTTP_TOKEN) live here, 0600.
-        lines.append(f"EnvironmentFile={spec.env_file}")
+        lines.append(f"EnvironmentFile={_escaped(str(spec.env_file))}")
     if spec.user:
         lines.append(f"User={spec.user}")
     lines += [
@@ -175,6 +178,33 @@ def render_unit(spec: UnitSpec, executable: str | None = None) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _escaped(value: str) -> str:
+    """``value`` in a unit file: ``%`` is a specifier there (``%d``: another folder)."""
+    if "\n" in value:
+        raise ValueError(f"{value!r}: a unit file line cannot hold a newline")
+    return value.replace("%", "%%")
+
+
+UNIT_NAME = re.compile(r"[A-Za-z0-9_:-][A-Za-z0-9_.:-]*")
+"""What ``workbench-<name>.service`` may be named (systemd's unit name characters)."""
+READ_ONLY = (Path("/etc"), Path("/usr"), Path("/boot"))
+"""What ``ProtectSystem=full`` makes read-only for the service."""
+
+
+def unit_problems(cfg: WorkbenchConfig) -> list[str]:
+    """What would stop ``cfg``'s pipeline under the generated unit: writes under `READ_ONLY`."""
+    places = [("runtime.run_dir", cfg.resolve(cfg.runtime.run_dir))]
+    places += [("executor.journal_path", cfg.journal_path())]
+    places += [("runtime.state_dir", cfg.state_path())]
+    return [
+        f"{cfg.source}: {field}: {path} is under {ro}, which the unit's ProtectSystem=full "
+        f"makes read-only; set {field} to a writable place (e.g. /var/lib/workbench/...)"
+        for field, path in places
+        for ro in READ_ONLY
+        if path.resolve().is_relative_to(ro)
+    ]
 
 
 def write_units(specs: list[UnitSpec], out_dir: Path, executable: str | None = None) -> list[Path]:
