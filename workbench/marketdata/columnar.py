@@ -127,8 +127,8 @@ def checked_columns(cols: dict[str, Any], price_mode: str) -> tuple | None:
     else:
         price = cols[price_mode]
     symbol = cols.get("symbol")
-    if symbol is not None and symbol.count(""):
-        return None  # an empty symbol
+    if symbol is not None and (symbol.count("") or any(s != s.strip() for s in symbol.names)):
+        return None  # an empty symbol, or spaces around one: the row path names it
     return ts, price, cols.get("size"), symbol
 
 

@@ -161,13 +161,15 @@ def histdata_to_ns(values: list) -> tuple[list, list[Issue]]:
 def to_ints(values: list) -> tuple[list, list[Issue]]:
     """Integers (nanosecond timestamps) from text or numbers."""
     try:
+        if values and type(values[0]) is str and "_" in "".join(values):
+            raise ValueError("Python's digit separators are no CSV number")
         return list(map(int, values)), []
     except (TypeError, ValueError):
         return _each(values, _strict_int, UNPARSEABLE_TS, "an integer of nanoseconds")
 
 
 def _strict_int(value: object) -> int:
-    if isinstance(value, float):
+    if isinstance(value, float) or (isinstance(value, str) and "_" in value):
         raise ValueError("not an integer")
     return int(value)  # type: ignore[call-overload]
 
@@ -181,11 +183,22 @@ def to_floats(values: list) -> tuple[list, list[Issue]]:
     """
     try:
         if values and type(values[0]) is str and len(set(values[:1024])) <= 256:
-            memo = {text: float(text) for text in set(values)}
+            distinct = set(values)
+            if any("_" in text for text in distinct):
+                raise ValueError("Python's digit separators are no CSV number")
+            memo = {text: float(text) for text in distinct}
             return list(map(memo.__getitem__, values)), []
+        if values and type(values[0]) is str and "_" in "".join(values):
+            raise ValueError("Python's digit separators are no CSV number")
         return list(map(float, values)), []
     except (TypeError, ValueError):
-        return _each(values, float, UNPARSEABLE_NUMBER, "a number")
+        return _each(values, _strict_float, UNPARSEABLE_NUMBER, "a number")
+
+
+def _strict_float(value: object) -> float:
+    if isinstance(value, str) and "_" in value:  # float("1_00.0") is 100.0
+        raise ValueError("not a number")
+    return float(value)  # type: ignore[arg-type]
 
 
 def _each(values: list, convert, reason: str, expected: str) -> tuple[list, list[Issue]]:
@@ -266,11 +279,13 @@ def check_not_crossed(bid: list, ask: list) -> list[Issue]:
 
 
 def check_symbols(values: list) -> list[Issue]:
-    """Symbols must be non-empty text."""
-    if all(values):
+    """Symbols must be non-empty text, without spaces around it ('ABC ' is not 'ABC')."""
+    if all(values) and all(s == s.strip() for s in set(values)):
         return []
     return [
-        (i, MISSING_VALUE, "missing value") if v is None else (i, EMPTY_SYMBOL, "empty symbol")
+        (i, MISSING_VALUE, "missing value")
+        if v is None
+        else (i, EMPTY_SYMBOL, "empty symbol" if not v else f"symbol {v!r} has spaces around it")
         for i, v in enumerate(values)
-        if not v
+        if not v or v != v.strip()
     ]

@@ -67,6 +67,10 @@ ROW_CASES = {
     "negative size": ("ts_ns,price,size\n1,1.0,1\n2,1.0,-2\n", 2, "size", "-2"),
     "NaN size": ("ts_ns,price,size\n1,1.0,nan\n", 1, "size", "nan"),
     "empty symbol": ("ts_ns,symbol,price\n1,A,1.0\n2,,1.0\n", 2, "symbol", "empty symbol"),
+    # 'ABC ' was another symbol: a strategy on ABC saw half the ticks.
+    "spaced symbol": ("ts_ns,symbol,price\n1,ABC,1.0\n2,ABC ,1.0\n", 2, "symbol", "'ABC ' has"),
+    "digit separator": ("ts_ns,price\n1,1.0\n2,1_00.0\n", 2, "price", "'1_00.0'"),
+    "separated ts_ns": ("ts_ns,price\n1,1.0\n1_000,1.0\n", 2, "ts_ns", "'1_000'"),
     "backwards timestamp": (
         "ts_ns,price\n5,1.0\n7,1.0\n6,1.0\n",
         3,
