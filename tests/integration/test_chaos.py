@@ -53,6 +53,8 @@ def test_killing_a_runner_mid_replay_changes_no_fill(tmp_path, victim, kill_afte
         summary = sup.eos_summary
         # A replacement's first heartbeat can lose the race with end-of-stream.
         wait_until(lambda: sup.heartbeat("sr") is not None, 10, "a heartbeat of the new sr")
+        # The gateway stays until every strategy's end is in; its last heartbeat counts all.
+        wait_until(lambda: sup.heartbeat("gateway").state == "finished", 30, "the gateway done")
         gateway = sup.heartbeat("gateway").counters
         strategy = sup.heartbeat("sr").counters
     finally:

@@ -45,6 +45,18 @@ class FakeGateway:
                 return answer
         raise AssertionError("strategy never acknowledged the handshake")
 
+    def end(self, mark: int, timeout_s: float = 15) -> None:
+        """The gateway's end: the end mark until the strategy acks it (its end is in), then done."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.send(Marker(mark))
+            if self.ctl.poll(50) and codec.decode(self.ctl.recv_multipart()).payload == Ack(
+                "sr", mark
+            ):
+                self.send(Marker(mark + 1))
+                return
+        raise AssertionError("strategy never acknowledged the end mark")
+
     def close(self) -> None:
         self.ctx.destroy(linger=0)
 
@@ -83,6 +95,7 @@ def test_strategy_drops_malformed_tick_frames_and_keeps_trading(tmp_path, runner
             gw.pub.send_multipart(frames)
         gw.send(batch([101.0, 100.0, 100.5, 101.5], 1))  # trigger, enter, take profit
         gw.send(EndOfStream("fake-gw", 4, 4))
+        gw.end(1)
         assert runner_procs.wait("strategy") == 0, runner_procs.text("strategy")
         assert runner_procs.wait("executor") == 0, runner_procs.text("executor")
     finally:

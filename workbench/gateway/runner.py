@@ -5,7 +5,12 @@ strategy has proved it is subscribed, then keeps at most ``window_batches``
 batches in flight: after every few batches it publishes a `Marker`, each
 strategy acks markers with a `Credit` once it has processed what came before,
 and the gateway waits for the slowest strategy's ack before running ahead.
-The stream ends with a final marker, then `EndOfStream`.
+The stream ends with a final marker, then `EndOfStream`, then the end mark: a
+strategy acks that once the executor has confirmed its own end-of-stream, and
+once every strategy has, the gateway publishes one more mark (done) and
+finishes. Until then it repeats the end mark, so a strategy restarted near
+the end rejoins and gets the end-of-stream again; and strategies stay until
+done, so a gateway restarted near the end finds all of them to start again.
 
 Restarts lose nothing. A strategy saves its state before it acks, so the
 gateway keeps only the batches after the slowest ack. A restarted strategy
@@ -152,8 +157,8 @@ class GatewayRunner(Runner):
             after_tick_seq=after_tick_seq,
             batches=len(resend),
         )
+        self._repeat_eos()  # before the mark: after the end, the mark is the end mark
         self._ticks.send(Marker(self.window.mark))
-        self._repeat_eos()
 
     def _repeat_eos(self) -> None:
         """After a resync: the end-of-stream again, if it went out before."""
@@ -198,7 +203,8 @@ class GatewayRunner(Runner):
             return
         if self._eos_sent:
             self._drain_credits(timeout_ms)
-            if self.window.done():
+            if self.window.done():  # every strategy's end-of-stream is at the executor
+                self._ticks.send(Marker(self.window.mark + 1))  # done: they may go now
                 self.finished = True
             else:
                 self._republish_mark()
@@ -260,6 +266,8 @@ class GatewayRunner(Runner):
         total = self.feed.total
         self._ticks.send(EndOfStream(self.runner_id, total, total))
         self._eos_sent = True
+        if self._subscribers:  # the end mark: acked once the executor has a strategy's end
+            self._publish_mark()
         elapsed = max(1e-9, (self.last_tick_ns - (self.first_tick_ns or self.last_tick_ns)) / 1e9)
         self.log.info(
             "end_of_stream_sent",

@@ -20,22 +20,22 @@ from typing import Any
 from workbench.domain.model import Signal, TickBatch
 from workbench.domain.orders import OrderEvent
 from workbench.messaging.codec import Ack, EndOfStream, Envelope, Marker, Resync, pack
-from workbench.messaging.delivery import Outbox, Rejoin
+from workbench.messaging.delivery import Outbox, Rejoin, StreamEnd
 from workbench.messaging.heartbeat_extras import StrategyExtra
 from workbench.messaging.ports import Receiver, Sender
 from workbench.runner.base import Runner
 from workbench.runner.sent_log import SentLog
 from workbench.runner.state import FileStateStore, signal_from_state, signal_to_state
+from workbench.runner.strategy_end import StreamEndMixin
 from workbench.strategies.base import Strategy, levels_of, on_batch
 from workbench.strategies.outcomes import OutcomeQueue, deliver, run_batch, wants_outcomes
 from workbench.telemetry import BurstLog, Telemetry
 
 MAX_MESSAGES_PER_STEP = 256
 LOG_DELAY_NS = 50_000_000  # sent signals wait this long at most for an idle moment to be logged
-EOS_CONFIRM_TIMEOUT_S = 5.0
 
 
-class StrategyRunner(Runner):
+class StrategyRunner(StreamEndMixin, Runner):
     """Hosts one strategy instance."""
 
     role = "strategy"
@@ -86,6 +86,7 @@ class StrategyRunner(Runner):
         # A replay strategy first answers a mark with a resync from its saved tick: never
         # ack ticks the dead process got unseen. Ticks are dropped until the echo (`Rejoin`).
         self._rejoin = Rejoin(secrets.randbits(62)) if replay else None
+        self._end = StreamEnd() if replay else None  # when it may leave, after the end
         # Outcome hooks: in a replay, delivered at their tick position (see
         # workbench.strategies.outcomes); live, as they arrive.
         self._hooks = wants_outcomes(strategy) and acks is not None
@@ -109,6 +110,11 @@ class StrategyRunner(Runner):
         self.outbox.restore(saved, int(state.get("acked_seq", 0)))
         if self._replay:
             self.last_tick_seq = self._saved_tick_seq = int(state.get("last_tick_seq", 0))
+        if self._end is not None and (end := int(state.get("end_mark", 0))):
+            # Past the end: nothing to rejoin for; the ack may have died with the process.
+            self._end.restore(end, int(state.get("end_epoch", 0)), time.monotonic())
+            self.eos_seen, self._rejoin.joined = True, True  # type: ignore[union-attr]
+            self._credits.send(Ack(self.runner_id, end))
         self.log.info(
             "state_restored",
             last_signal_seq=self.last_signal_seq,
@@ -126,6 +132,8 @@ class StrategyRunner(Runner):
                 "last_tick_seq": self.last_tick_seq,
                 "acked_seq": self.outbox.acked,
                 "outbox": self.outbox.saved(),  # packed once each: a save only copies
+                "end_mark": self._end.end_mark if self._end and self._end.acked else 0,
+                "end_epoch": self._end.epoch if self._end else 0,
             },
         )
         self._saved_tick_seq = self.last_tick_seq
@@ -157,6 +165,8 @@ class StrategyRunner(Runner):
         self._resend(self.outbox.due(now))
         if self._eos is not None:
             self._finish_when_delivered(now)
+        if self._end is not None and self._end.may_go(now):
+            self.finished = self._exit_on_eos
         if self._dirty and now - self._last_persist >= self._persist_interval_s:
             self._persist()
 
@@ -219,32 +229,6 @@ class StrategyRunner(Runner):
             self.telemetry.inc("signals_held_back", self.outbox.hold(s.seq for s in refused))
             self._queue_full(first_signal_id=refused[0].id, count=len(refused))
 
-    def _finish_when_delivered(self, now: float) -> None:
-        """After end-of-stream: re-send it until the executor echoes it (it has all before it).
-
-        An executor that exits at once may go before a just-joined subscription sees the
-        echo: with every signal acknowledged, finish after ``EOS_CONFIRM_TIMEOUT_S``.
-        """
-        assert self._eos is not None
-        delivered = self._acks is None or (self._eos_confirmed and not len(self.outbox))
-        if not delivered and now - self._eos_sent_at > EOS_CONFIRM_TIMEOUT_S:
-            kept = self.outbox.items()
-            if not kept:
-                self.log.warning("end_of_stream_unconfirmed", waited_s=EOS_CONFIRM_TIMEOUT_S)
-                delivered = True
-            elif all(s.seq <= self.outbox.acked for s in kept):
-                # The executor acked past these, listing them missing, and did not take
-                # them since: it finished without them (each a counted, alerted gap there).
-                self.log.error("signals_given_up", signal_ids=[s.id for s in kept[:50]])
-                delivered = True
-        if delivered:
-            self._eos = None
-            self.finished = self._exit_on_eos
-            return
-        if now - self._last_eos_send >= self.outbox.resend_after_s and not self.outbox.holding:
-            self._signals.send(self._eos)
-            self._last_eos_send = now
-
     # -- ticks --------------------------------------------------------------------------
 
     def _handle(self, env: Envelope) -> None:
@@ -252,14 +236,14 @@ class StrategyRunner(Runner):
         if isinstance(p, TickBatch):
             self._on_ticks(p, env.sent_ns)
         elif isinstance(p, Marker):
-            self._on_marker(p)
+            self._on_marker(p, env.epoch)
         elif isinstance(p, EndOfStream):
             if self._rejoin is None or self._rejoin.joined:  # else the gateway sends it again
-                self._on_eos(p)
+                self._on_eos(p, env.epoch)
         else:
             self.telemetry.inc("unexpected_messages")
 
-    def _on_marker(self, marker: Marker) -> None:
+    def _on_marker(self, marker: Marker, epoch: int) -> None:
         rejoin = self._rejoin
         if rejoin is not None and not rejoin.joined:
             if marker.resync_of == self.runner_id:
@@ -272,6 +256,10 @@ class StrategyRunner(Runner):
             return
         if marker.resync_of:
             return  # another subscriber's rejoin (or a repeat of ours): nothing to ack
+        if self._end is not None and self.eos_seen:  # the end mark, done, or a new stream
+            if (ack := self._end.on_mark(marker.mark, epoch, time.monotonic())) is not None:
+                self._ack_end(ack)
+            return
         if self._replay and (self._dirty or self.last_tick_seq != self._saved_tick_seq):
             self._persist()  # an ack promises we never need what came before it
         self._credits.send(Ack(self.runner_id, marker.mark))
@@ -354,26 +342,6 @@ class StrategyRunner(Runner):
         self._first_send(signals)
         self.signals_sent += len(signals)
         self.telemetry.inc("signals_out", len(signals))
-
-    def _on_eos(self, eos: EndOfStream) -> None:
-        if self.eos_seen:
-            return
-        for e in self._outcomes.due():  # outcomes after the last tick
-            deliver(self.strategy, e)
-        self._persist()
-        self._eos = EndOfStream(self.runner_id, self.ticks_processed, self.last_signal_seq)
-        if not self.outbox.holding:  # never ahead of held signals (`_finish_when_delivered`)
-            self._signals.send(self._eos)
-        self._last_eos_send = self._eos_sent_at = time.monotonic()
-        self.eos_seen = True
-        self.log.info(
-            "end_of_stream_forwarded",
-            ticks=self.ticks_processed,
-            gateway_ticks=eos.count,
-            signals=self.signals_sent,
-            last_signal_seq=self.last_signal_seq,
-        )
-        self._finish_when_delivered(time.monotonic())
 
     def on_close(self) -> None:
         """Log what was sent, save state one last time, whatever the strategy reported."""

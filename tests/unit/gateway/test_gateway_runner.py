@@ -127,11 +127,14 @@ def test_an_ack_opens_the_window_and_the_stream_ends_after_the_last_ack(monkeypa
     r.strategy.send(Ack("sr-1", last_mark))
     out = r.step(2)
     assert batches(out) == [9, 11]
-    assert isinstance(out[-1], EndOfStream) and not r.gw.finished
-    final = max(p.mark for p in out if isinstance(p, Marker))
-    r.strategy.send(Ack("sr-1", final))
-    r.step()
-    assert r.gw.finished
+    *_, final, eos, end = out  # the last data mark, the end of stream, the end mark
+    assert isinstance(eos, EndOfStream) and end == Marker(final.mark + 1)
+    r.strategy.send(Ack("sr-1", final.mark))
+    r.clock.now += 1.0
+    assert r.step() == [Marker(end.mark)] and not r.gw.finished  # the end mark, repeated
+    # Acked once the executor has the strategy's end: then done, one mark past it.
+    r.strategy.send(Ack("sr-1", end.mark))
+    assert r.step() == [Marker(end.mark + 1)] and r.gw.finished
 
 
 def test_a_restarted_strategy_gets_the_batches_after_its_last_saved_tick(monkeypatch):
@@ -166,12 +169,16 @@ def test_a_strategy_outside_replay_subscribers_is_echoed_and_joins_unpaced(monke
 def test_a_resync_after_the_end_of_stream_gets_it_again(monkeypatch):
     r = Rig(monkeypatch, ["sr-1"], batches=2)
     r.strategy.send(Ack("sr-1", 0))
-    out = r.step(3)
-    assert isinstance(out[-1], EndOfStream)
+    assert EndOfStream("gateway", 4, 4) in r.step(3)
     for who in ("sr-1", "sr-2"):  # restarted, or never paced: it dropped the first one
         InprocSender(r.credits, who).send(Resync(who, 0, 3))
         out = r.step()
-        assert out[0] == Marker(r.gw.window.mark, who, 3) and isinstance(out[-1], EndOfStream)
+        assert out[0] == Marker(r.gw.window.mark, who, 3)
+        assert EndOfStream("gateway", 4, 4) in out
+    # The end of stream before the end mark: a strategy acks that only after the end.
+    InprocSender(r.credits, "sr-1").send(Resync("sr-1", 0, 4))
+    *_, eos, end = r.step()
+    assert isinstance(eos, EndOfStream) and end == Marker(r.gw.window.mark)
 
 
 def test_no_subscriber_in_time_is_a_start_timeout(monkeypatch):

@@ -21,7 +21,7 @@ from workbench.messaging import codec
 from workbench.messaging.codec import Ack, EndOfStream, Event, decode
 from workbench.messaging.delivery import Outbox
 from workbench.messaging.inproc import Channel, InprocReceiver, InprocSender
-from workbench.runner import strategy_host
+from workbench.runner import strategy_end
 from workbench.telemetry import Telemetry
 
 GAP_S = 0.05
@@ -145,7 +145,7 @@ def test_a_replay_completes_a_bound_after_giving_up_when_no_re_send_comes():
 def test_a_strategy_finishes_once_only_signals_the_executor_gave_up_on_are_left(
     tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(strategy_host, "EOS_CONFIRM_TIMEOUT_S", 0.0)
+    monkeypatch.setattr(strategy_end, "EOS_CONFIRM_TIMEOUT_S", 0.0)
     host = Host(tmp_path)
     host.send_ticks([101.0, 100.0, 100.5, 101.6])  # sr:1, sr:2
     host.gateway.send(EndOfStream("gateway", 4, 4))
@@ -161,7 +161,7 @@ def test_a_strategy_finishes_once_only_signals_the_executor_gave_up_on_are_left(
 def test_a_restarted_strategy_left_with_given_up_signals_finishes_without_an_executor(
     tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(strategy_host, "EOS_CONFIRM_TIMEOUT_S", 0.0)
+    monkeypatch.setattr(strategy_end, "EOS_CONFIRM_TIMEOUT_S", 0.0)
     host = Host(tmp_path)
     host.send_ticks([101.0, 100.0, 100.5, 101.6])  # sr:1, sr:2
     host.executor.send(Ack("sr", 2, ((1, 1),)))

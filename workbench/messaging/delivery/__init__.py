@@ -7,7 +7,7 @@ the objects here; the runners only move bytes and call them with the time.
   numbers flow-control marks, keeps what each subscriber has acknowledged
   (`Ack` of a mark), bounds the batches in flight and retains the batches a
   restarted subscriber may ask for again (`Resync`). `Rejoin` is a
-  subscriber's side of that request.
+  subscriber's side of that request, `StreamEnd` its way out after the end.
 - **strategy -> executor (always).** `Outbox` is the strategy's side: every
   signal stays in it, saved with the strategy's state before it is sent, until
   the executor acknowledges it (`Ack` of a signal seq); what stays
@@ -23,6 +23,7 @@ unit tests drive every path with a fake clock.
 
 from workbench.messaging.delivery.inbound import Gap, InboundSequence
 from workbench.messaging.delivery.outbox import Outbox
+from workbench.messaging.delivery.stream_end import StreamEnd
 from workbench.messaging.delivery.window import CreditWindow, Rejoin
 
-__all__ = ["CreditWindow", "Gap", "InboundSequence", "Outbox", "Rejoin"]
+__all__ = ["CreditWindow", "Gap", "InboundSequence", "Outbox", "Rejoin", "StreamEnd"]
