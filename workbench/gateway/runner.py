@@ -95,6 +95,7 @@ class GatewayRunner(Runner):
         )
         self.first_tick_ns = 0
         self.last_tick_ns = 0
+        self._mark_seq: dict[int, int] = {}  # mark -> the last tick seq sent before it
 
     # -- flow control -------------------------------------------------------------
 
@@ -133,6 +134,8 @@ class GatewayRunner(Runner):
         this request was served, and it drops that.
         """
         subscriber, after_tick_seq = request.subscriber, request.after_seq
+        # What its ack covered: a strategy of some symbols saves its last tick of those.
+        covered = self._mark_seq.get(self.window.acked.get(subscriber, -1), 0)
         self.window.on_resync(subscriber)
         self._ticks.send(Marker(self.window.mark, subscriber, request.nonce))
         if not self._ready:
@@ -140,7 +143,7 @@ class GatewayRunner(Runner):
         retained = self.window.retained()
         resend = [b for b in retained if b.first_seq + len(b) - 1 > after_tick_seq]
         oldest = retained[0].first_seq if retained else None
-        if oldest is not None and oldest > after_tick_seq + 1:
+        if oldest is not None and oldest > max(after_tick_seq, covered) + 1:
             self.telemetry.inc("resync_incomplete")
             self.log.error(
                 "resync_incomplete",
@@ -192,7 +195,12 @@ class GatewayRunner(Runner):
             )
 
     def _publish_mark(self) -> None:
-        self._ticks.send(Marker(self.window.next_mark()))
+        mark = self.window.next_mark()
+        self._mark_seq[mark] = self.feed.total  # the last tick before it
+        floor = self.window.min_acked()
+        for m in [m for m in self._mark_seq if m < floor]:
+            del self._mark_seq[m]
+        self._ticks.send(Marker(mark))
 
     # -- loop ---------------------------------------------------------------------
 
