@@ -324,28 +324,27 @@ def test_a_replay_gateway_publishes_no_snapshots(monkeypatch):
     assert not [p for p in out if isinstance(p, Tick)]
 
 
+def acked_through(r: Rig, steps: int) -> None:
+    """The strategy acks every mark it gets, for ``steps`` steps."""
+    r.strategy.send(Ack("sr-1", 0))
+    for _ in range(steps):
+        marks = [p.mark for p in r.step() if isinstance(p, Marker) and not p.resync_of]
+        if marks:
+            r.strategy.send(Ack("sr-1", max(marks)))
+
+
 def test_a_resync_behind_its_acked_mark_is_not_incomplete(monkeypatch):
     # A strategy of some symbols saves its last tick of those, which can lie before
     # batches its ack already covered: the gateway logged resync_incomplete for nothing.
     r = Rig(monkeypatch, ["sr-1"], batches=12, window_batches=4)
-    r.strategy.send(Ack("sr-1", 0))
-    for _ in range(6):
-        out = r.step()
-        marks = [p.mark for p in out if isinstance(p, Marker) and not p.resync_of]
-        if marks:
-            r.strategy.send(Ack("sr-1", max(marks)))
+    acked_through(r, 6)
     assert r.gw.window.retained()[0].first_seq > 5  # batches before are forgotten
     r.strategy.send(Resync("sr-1", 4, 1))  # its last saved tick of its symbols: 4
     r.step()
     assert r.telemetry.get("resync_incomplete") == 0
     # One really behind what the gateway kept (its ack covered nothing) is still reported.
     r2 = Rig(monkeypatch, ["sr-1"], batches=12, window_batches=4)
-    r2.strategy.send(Ack("sr-1", 0))
-    for _ in range(6):
-        out = r2.step()
-        marks = [p.mark for p in out if isinstance(p, Marker) and not p.resync_of]
-        if marks:
-            r2.strategy.send(Ack("sr-1", max(marks)))
+    acked_through(r2, 6)
     r2.gw.window.acked["sr-1"] = 0  # its acks went to another gateway process
     r2.strategy.send(Resync("sr-1", 4, 3))
     r2.step()
