@@ -159,7 +159,7 @@ class Executor:
 
     def reconcile(self) -> list[dict[str, Any]]:
         """Compare the journal's open orders and positions with the venue's (see `reconcile`)."""
-        return reconcile(self)
+        return killswitch.after_reconcile(self, reconcile(self))
 
     def save_marks(self) -> None:
         """Journal the market prices seen since the last save: a restart values positions so."""
@@ -319,6 +319,7 @@ class Executor:
     def _submit(self, order: Order, strategy_id: str, out: Outcome, events: list) -> None:
         self.telemetry.inc("orders_out")
         t = self.open.track(order, strategy_id)
+        t.sent_ns = time.time_ns()
         cid = order.client_order_id
         try:
             if self._flattening:  # the kill switch tries the venue even with the circuit open

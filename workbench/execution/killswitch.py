@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from workbench.domain.model import Order
+from workbench.domain.model import Order, OrderStatus
 from workbench.domain.orders import OrderAck, qty_eps
 from workbench.exceptions import RiskRefused
 from workbench.execution.lifecycle import Outcome, Tracked
@@ -99,13 +99,22 @@ def _may_not_stay_reducing(ex: Executor) -> Callable[[Tracked], bool]:
     return may_not_stay
 
 
-def cancel_again_after_restart(ex: Executor) -> int:
-    """A HALTED or REDUCING executor's restart: cancel what its state does not let rest.
+def after_reconcile(ex: Executor, diffs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An order in doubt found resting while HALTED or REDUCING: cancelled now, as the
+    state change would have; returns ``diffs``."""
+    if ex.engine.state is not TradingState.ACTIVE and any(d["kind"] == "missed_ack" for d in diffs):
+        cancel_what_may_not_rest(ex, "landed while not active")
+    return diffs
 
-    The cancels the state change asked for may have failed (their retries were
-    in the last process's memory, `CancelRetries`), or never gone (a crash
-    between the journaled state and the cancels): those orders could fill
-    while halted. A flatten's own closing orders stay.
+
+def cancel_what_may_not_rest(ex: Executor, reason: str) -> int:
+    """HALTED or REDUCING: cancel the open orders the state does not let rest.
+
+    After a restart, the cancels the state change asked for may have failed
+    (their retries were in the last process's memory, `CancelRetries`), or
+    never gone (a crash between the journaled state and the cancels); and an
+    order in doubt may land at the venue after the halt. Any of them could
+    fill while halted. A flatten's own closing orders stay.
 
     Returns:
         How many cancels the venue took.
@@ -117,11 +126,9 @@ def cancel_again_after_restart(ex: Executor) -> int:
         def not_flatten(t: Tracked) -> bool:
             return t.strategy_id != own
 
-        return cancel_open_orders(ex, "halted before the restart", only=not_flatten)
+        return cancel_open_orders(ex, f"halted, {reason}", only=not_flatten)
     if state is TradingState.REDUCING:
-        return cancel_open_orders(
-            ex, "reducing before the restart", only=_may_not_stay_reducing(ex)
-        )
+        return cancel_open_orders(ex, f"reducing, {reason}", only=_may_not_stay_reducing(ex))
     return 0
 
 
@@ -159,7 +166,10 @@ def cancel_open_orders(
             asked += 1
             note = f"cancel requested: {reason}"
             log.warning("order_cancel_requested", order_id=t.order.id, reason=reason)
-            ex.cancel_retries.done(cid)
+            if state.status is OrderStatus.PENDING_NEW:  # in doubt: the venue may not know
+                ex.cancel_retries.failed(cid, time.monotonic())  # it yet: ask until it closes
+            else:
+                ex.cancel_retries.done(cid)
         u = out.update(t)
         u.reports.append((state.status, now, state.venue_order_id, None, note, "cancel"))
     ex._drain(out)  # the venue's answers: CANCELLED, or a fill that came first

@@ -9,6 +9,7 @@ returned as an anomaly to be journaled and alerted, never applied.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -31,6 +32,8 @@ class Tracked:
     """The venue called it filled short of its qty: in doubt for that (`reconcile.doubt_short`)."""
     fill_ids: set[str] = field(default_factory=set)
     """Its fills so far: one reported again (a broker that reports at least once) is not new."""
+    sent_ns: int = 0
+    """Wall clock when its create last went (or this process restored it): doubt runs from it."""
 
 
 @dataclass(slots=True)
@@ -105,6 +108,7 @@ class OpenOrders:
         )
         t = self.track(order, strategy_id, state)
         t.fill_ids = fill_ids or set()
+        t.sent_ns = time.time_ns()  # a create in doubt may have gone just before the restart
         return t
 
     def on_ack(self, t: Tracked, ack: OrderAck, out: Outcome, source: str = "ack") -> None:

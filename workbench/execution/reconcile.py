@@ -146,7 +146,7 @@ def _may_still_arrive(ex: Executor, t: Tracked) -> bool:
     ``recvWindow``); closed as not at the venue before that, it could fill unseen.
     """
     window_s = getattr(ex.broker, "unanswered_order_s", 0.0)
-    age_s = (time.time_ns() - t.order.ts_ns) / 1e9
+    age_s = (time.time_ns() - max(t.order.ts_ns, t.sent_ns)) / 1e9
     if t.state.status is not OrderStatus.PENDING_NEW or age_s >= window_s:
         return False
     log.warning("order_not_found_yet", order_id=t.order.id, age_s=round(age_s, 3))

@@ -186,7 +186,7 @@ class ExecutorRunner(Runner):
         ex = self.executor
         if len(ex.open):
             ex.reconcile()
-            killswitch.cancel_again_after_restart(ex)  # a halt's failed cancels: never to fill
+            killswitch.cancel_what_may_not_rest(ex, "before the restart")  # a halt's failed ones
         self._reconciled = time.monotonic()
 
     def _follow_orders(self) -> None:

@@ -53,7 +53,7 @@ class StreamEndMixin:
     def _on_eos(self, eos: EndOfStream, epoch: int = 0) -> None:
         """Forward our end-of-stream once, behind every signal sent (``epoch``: the gateway's)."""
         if self._end is not None:  # its end mark comes next (a restarted gateway's too)
-            self._end.on_eos(epoch, time.monotonic())
+            self._end.on_eos(epoch)
         if self.eos_seen:
             return
         for e in self._outcomes.due():  # outcomes after the last tick
@@ -76,17 +76,19 @@ class StreamEndMixin:
     def _finish_when_delivered(self, now: float) -> None:
         """After end-of-stream: re-send it until the executor echoes it (it has all before it).
 
-        An executor that exits at once may go before a just-joined subscription sees the
-        echo: with every signal acknowledged, finish after ``EOS_CONFIRM_TIMEOUT_S``.
+        Live, an executor that exits at once may go before a just-joined subscription
+        sees the echo: with every signal acknowledged, finish after
+        ``EOS_CONFIRM_TIMEOUT_S``. Not in a replay: its executor may be down for
+        longer (restarting), and the replay is over only once it has every end.
         """
         assert self._eos is not None
         delivered = self._acks is None or (self._eos_confirmed and not len(self.outbox))
         if not delivered and now - self._eos_sent_at > EOS_CONFIRM_TIMEOUT_S:
             kept = self.outbox.items()
-            if not kept:
+            if not kept and self._end is None:
                 self.log.warning("end_of_stream_unconfirmed", waited_s=EOS_CONFIRM_TIMEOUT_S)
                 delivered = True
-            elif all(s.seq <= self.outbox.acked for s in kept):
+            elif kept and all(s.seq <= self.outbox.acked for s in kept):
                 # The executor acked past these, listing them missing, and did not take
                 # them since: it finished without them (each a counted, alerted gap there).
                 self.log.error("signals_given_up", signal_ids=[s.id for s in kept[:50]])
@@ -95,7 +97,7 @@ class StreamEndMixin:
             self._eos = None
             if self._end is None:
                 self.finished = self._exit_on_eos
-            elif (end := self._end.on_delivered(now)) is not None:
+            elif (end := self._end.on_delivered()) is not None:
                 self._ack_end(end)
             return
         if now - self._last_eos_send >= self.outbox.resend_after_s and not self.outbox.holding:

@@ -112,7 +112,7 @@ class StrategyRunner(StreamEndMixin, Runner):
             self.last_tick_seq = self._saved_tick_seq = int(state.get("last_tick_seq", 0))
         if self._end is not None and (end := int(state.get("end_mark", 0))):
             # Past the end: nothing to rejoin for; the ack may have died with the process.
-            self._end.restore(end, int(state.get("end_epoch", 0)), time.monotonic())
+            self._end.restore(end, int(state.get("end_epoch", 0)))
             self.eos_seen, self._rejoin.joined = True, True  # type: ignore[union-attr]
             self._credits.send(Ack(self.runner_id, end))
         self.log.info(
@@ -165,7 +165,7 @@ class StrategyRunner(StreamEndMixin, Runner):
         self._resend(self.outbox.due(now))
         if self._eos is not None:
             self._finish_when_delivered(now)
-        if self._end is not None and self._end.may_go(now):
+        if self._end is not None and self._end.done:
             self.finished = self._exit_on_eos
         if self._dirty and now - self._last_persist >= self._persist_interval_s:
             self._persist()
@@ -257,7 +257,7 @@ class StrategyRunner(StreamEndMixin, Runner):
         if marker.resync_of:
             return  # another subscriber's rejoin (or a repeat of ours): nothing to ack
         if self._end is not None and self.eos_seen:  # the end mark, done, or a new stream
-            if (ack := self._end.on_mark(marker.mark, epoch, time.monotonic())) is not None:
+            if (ack := self._end.on_mark(marker.mark, epoch)) is not None:
                 self._ack_end(ack)
             return
         if self._replay and (self._dirty or self.last_tick_seq != self._saved_tick_seq):

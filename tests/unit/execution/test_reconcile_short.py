@@ -8,12 +8,14 @@ real.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from workbench.config import RiskConfig
-from workbench.domain.model import Fill, Order, OrderStatus, Side, Signal
+from workbench.domain.model import Fill, Order, OrderStatus, OrderType, Side, Signal, TimeInForce
 from workbench.domain.orders import ExecutionReport, OrderAck, OrderSnapshot
 from workbench.execution.executor import Executor, make_breaker
 from workbench.execution.journal import Journal
+from workbench.execution.killswitch import CancelRetries
 from workbench.telemetry import Telemetry
 
 
@@ -25,6 +27,7 @@ class Venue:
         self.says: dict[str, OrderSnapshot] = {}
         self.placed: list[str] = []
         self.asked: list[str] = []  # the symbols `order` was asked in
+        self.cancelled: list[str] = []
 
     def submit(self, order: Order) -> OrderAck:
         self.placed.append(order.client_order_id)
@@ -35,7 +38,13 @@ class Venue:
         return out
 
     def cancel(self, client_order_id: str) -> None:
-        pass
+        self.cancelled.append(client_order_id)
+        snap = self.says.get(client_order_id)
+        if snap is not None:  # cancelled at the venue: its report follows
+            self.says[client_order_id] = replace(snap, status=OrderStatus.CANCELLED)
+            self.reports_due.append(
+                ExecutionReport(client_order_id, OrderStatus.CANCELLED, 2_000, "V1", None)
+            )
 
     def order(self, client_order_id: str, symbol: str = "") -> OrderSnapshot | None:
         self.asked.append(symbol)
@@ -167,29 +176,52 @@ class LateVenue(Venue):
         raise TemporaryError("create_order: in doubt after a timeout: not found yet")
 
 
-def in_doubt(tmp_path, age_s: float) -> tuple[LateVenue, Executor]:
+def in_doubt(tmp_path, tick_age_s: float, sent_s_ago: float = 0.0) -> tuple[LateVenue, Executor]:
+    """An executor whose one LIMIT buy went unanswered ``sent_s_ago``, for a tick that old."""
     venue = LateVenue()
     ex = Executor(
         venue, Journal(tmp_path / "journal.sqlite"), RiskConfig(), make_breaker(3, 60),
         Telemetry(),
     )  # fmt: skip
-    ts = time.time_ns() - int(age_s * 1e9)
-    ex.on_signal(Signal("s:1", "s", 1, "ABC", Side.BUY, 1.0, 100.0, ts, "r", "c"))
+    ts = time.time_ns() - int(tick_age_s * 1e9)
+    ex.on_signal(Signal("s:1", "s", 1, "ABC", Side.BUY, 1.0, 100.0, ts, "r", "c", 0,
+                        OrderType.LIMIT, 99.0, TimeInForce.GTC))  # fmt: skip
     assert ex.in_doubt == ["O-s:1"]
+    for t in ex.open.by_client_id.values():
+        t.sent_ns -= int(sent_s_ago * 1e9)
     return venue, ex
 
 
 def test_an_unanswered_order_not_found_yet_stays_in_doubt_while_it_may_still_arrive(tmp_path):
     # Closed as not at the venue, the late request could still fill, unseen.
-    _, ex = in_doubt(tmp_path, age_s=1.0)
+    _, ex = in_doubt(tmp_path, tick_age_s=1.0)
     assert ex.reconcile() == []
     assert ex.in_doubt == ["O-s:1"]
     (row,) = ex.journal.orders()
     assert row["status"] == OrderStatus.PENDING_NEW
 
 
+def test_the_doubt_runs_from_the_create_not_from_the_signals_tick(tmp_path):
+    # A late signal (an old tick, a re-send after a restart) was closed at once.
+    _, ex = in_doubt(tmp_path, tick_age_s=20.0)
+    assert ex.reconcile() == [] and ex.in_doubt == ["O-s:1"]
+
+
 def test_an_unanswered_order_past_the_window_and_not_found_is_closed(tmp_path):
-    venue, ex = in_doubt(tmp_path, age_s=20.0)
+    venue, ex = in_doubt(tmp_path, tick_age_s=20.0, sent_s_ago=20.0)
     assert [d["kind"] for d in ex.reconcile()] == ["order_not_at_venue"]
     assert venue.asked == ["ABC"]  # in the journal's symbol: it may have left the config
     assert ex.in_doubt == [] and ex.journal.orders()[0]["status"] == OrderStatus.REJECTED
+
+
+def test_an_order_in_doubt_that_lands_after_a_halt_is_cancelled(tmp_path, monkeypatch):
+    # The halt's cancel found no such order and counted as taken; the late create then
+    # landed, was adopted while HALTED and rested, free to fill.
+    monkeypatch.setattr(CancelRetries, "FIRST_S", 0.0)
+    venue, ex = in_doubt(tmp_path, tick_age_s=0.0)
+    assert ex.halt("stop") == 1 and len(ex.cancel_retries) == 1  # asked again until closed
+    (cid,) = venue.placed
+    venue.says[cid] = OrderSnapshot(cid, "V1", OrderStatus.ACCEPTED, 0.0, qty=1.0)  # it lands
+    ex.reconcile()
+    assert venue.cancelled == [cid, cid]  # at the halt, and again once it was there
+    assert ex.journal.orders()[0]["status"] == OrderStatus.CANCELLED

@@ -8,7 +8,9 @@ without closing) where a replay used to hang for good:
   end-of-stream reached it: the gateway had finished and was not restarted,
   and the restarted strategy waited for a mark that never came;
 - a gateway killed after one strategy had finished and exited: the new gateway
-  waited for that strategy's handshake, which never came.
+  waited for that strategy's handshake, which never came;
+- and, as a review found, any timer standing in for a message: a slow gateway
+  restart, a paced replay, an executor down a few seconds.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from workbench.gateway.runner import GatewayRunner
 from workbench.messaging.codec import EndOfStream, decode
 from workbench.messaging.delivery import StreamEnd
 from workbench.messaging.inproc import Channel, InprocReceiver, InprocSender
+from workbench.runner import strategy_end
 from workbench.runner.state import FileStateStore
 from workbench.runner.strategy_host import StrategyRunner
 from workbench.strategies.support_resistance import SupportResistance
@@ -38,33 +41,31 @@ BATCHES = 30
 
 def test_the_end_mark_is_acked_only_once_the_executor_has_our_end():
     end = StreamEnd()
-    end.on_eos(epoch=7, now=0.0)
-    assert end.on_mark(9, 7, now=0.0) is None  # the end mark, before the executor's echo
-    assert end.on_delivered(now=1.0) == 9 and end.acked
-    assert end.on_mark(9, 7, now=1.1) == 9  # repeated: acked again
-    assert not end.may_go(now=5.0)
-    assert end.on_mark(10, 7, now=5.0) is None and end.done and end.may_go(now=5.0)
+    end.on_eos(epoch=7)
+    assert end.on_mark(9, 7) is None  # the end mark, before the executor's echo
+    assert end.on_delivered() == 9 and end.acked
+    assert end.on_mark(9, 7) == 9  # repeated: acked again
+    assert not end.done
+    assert end.on_mark(10, 7) is None and end.done
 
 
 def test_a_restarted_gateways_marks_are_acked_and_its_end_is_held_again():
     end = StreamEnd()
-    end.on_eos(epoch=7, now=0.0)  # killed before it sent its end mark
-    assert end.on_mark(0, 8, now=0.1) == 0  # the new gateway's handshake: we are past it
-    assert end.on_mark(1, 8, now=0.2) == 1 and not end.done  # a data mark, not done
-    end.on_eos(epoch=8, now=0.3)
-    assert end.on_mark(9, 8, now=0.4) is None  # its end mark: the executor has not echoed
-    assert end.on_delivered(now=0.5) == 9
-    assert end.on_mark(10, 8, now=0.6) is None and end.done
+    end.on_eos(epoch=7)  # killed before it sent its end mark
+    assert end.on_mark(0, 8) == 0  # the new gateway's handshake: we are past it
+    assert end.on_mark(1, 8) == 1 and not end.done  # a data mark, not done
+    end.on_eos(epoch=8)
+    assert end.on_mark(9, 8) is None  # its end mark: the executor has not echoed
+    assert end.on_delivered() == 9
+    assert end.on_mark(10, 8) is None and end.done
 
 
-def test_without_done_a_delivered_end_goes_when_the_gateway_stays_quiet():
+def test_after_the_ack_a_restarted_gateways_data_marks_are_not_done():
+    # With a timer, a gap in a restarted gateway's marks let a strategy go mid-stream.
     end = StreamEnd()
-    end.restore(9, 7, now=100.0)  # restarted after its ack
-    assert not end.may_go(now=100.0 + StreamEnd.QUIET_S - 0.1)
-    end.on_mark(9, 7, now=105.0)  # still there: its done will come
-    assert not end.may_go(now=105.0 + StreamEnd.QUIET_S - 0.1)
-    assert end.may_go(now=105.0 + StreamEnd.QUIET_S)
-    assert StreamEnd().may_go(now=1e9) is False  # nothing delivered: never
+    end.restore(9, 7)  # restarted after its ack
+    assert end.on_mark(3, 8) == 3 and end.on_mark(12, 8) == 12 and not end.done
+    assert end.on_mark(10, 7) is None and end.done  # the first gateway's done
 
 
 class Feed:
@@ -116,12 +117,15 @@ class Pipeline:
         self.events = {s: Channel() for s in strategies}
         self.gateway = self.new_gateway()
         self.strategies = {s: self.new_strategy(s) for s in strategies}
+        self.executor = self.new_executor()
+
+    def new_executor(self) -> ExecutorRunner:
         tel = Telemetry()
-        ex = Executor(SimulatedBroker(), Journal(folder / "journal.sqlite"), RiskConfig(),
-                      make_breaker(3, 60), tel, allowed_strategies=set(strategies))  # fmt: skip
-        self.executor = ExecutorRunner(
+        ex = Executor(SimulatedBroker(), Journal(self.folder / "journal.sqlite"), RiskConfig(),
+                      make_breaker(3, 60), tel, allowed_strategies=set(self.ids))  # fmt: skip
+        return ExecutorRunner(
             "executor", ex, InprocReceiver(self.signals), Fanout("executor", *self.events.values()),
-            tel, InprocSender(self.beats, "executor"), 1.0, expected_streams=strategies,
+            tel, InprocSender(self.beats, "executor"), 1.0, expected_streams=self.ids,
             gap_timeout_s=0.5, ack_interval_s=0.02, exit_on_eos=False,
         )  # fmt: skip
 
@@ -214,12 +218,66 @@ def test_a_gateway_killed_after_one_strategy_had_its_end_starts_again_with_both(
     assert p.journaled() == expected
 
 
-def test_a_strategy_killed_after_its_end_ack_leaves_once_the_gateway_is_gone(tmp_path, monkeypatch):
-    monkeypatch.setattr(StreamEnd, "QUIET_S", 0.3)
+def test_a_strategy_restarted_after_its_end_ack_waits_for_whoever_stops_the_replay(tmp_path):
     p = Pipeline(tmp_path / "run", ["sr"])
     sr = p.strategies["sr"]
     p.run(lambda: sr._end is not None and sr._end.acked and p.gateway.finished)
-    # Killed before it read the done mark: the gateway has finished and is gone.
-    restarted = p.strategies["sr"] = p.new_strategy("sr")
+    assert p.executor.eos_complete  # the replay is over: its supervisor stops every runner
+    restarted = p.strategies["sr"] = p.new_strategy("sr")  # killed before the done mark
     assert restarted.eos_seen and restarted._end is not None and restarted._end.acked
-    p.run(lambda: restarted.finished, seconds=5.0)
+    for _ in range(50):
+        restarted.step(0)
+    assert not restarted.finished and p.journaled() == clean_run(tmp_path, ["sr"])
+
+
+class PacedFeed(Feed):
+    """A batch every 0.15 s: a replay at real speed over sparse ticks."""
+
+    _due = 0.0
+
+    def seconds_to_next(self) -> float:
+        return max(0.0, self._due - time.monotonic())
+
+    def poll(self, max_ticks: int) -> list[TickBatch]:
+        if time.monotonic() < self._due:
+            return []
+        self._due = time.monotonic() + 0.15
+        return super().poll(max_ticks)
+
+
+def test_a_gateway_restarted_slowly_and_paced_still_has_every_strategy(tmp_path):
+    # A timer let the strategy that had its end go while the new gateway loaded its
+    # file or paced its ticks: the new gateway never started, or stalled for good.
+    expected = clean_run(tmp_path, ["sr", "sr2"])
+    p = Pipeline(tmp_path / "run", ["sr", "sr2"])
+    fast = p.strategies["sr"]
+    p.run(lambda: fast._end is not None and fast._end.acked, every={"sr2": 4})
+    for _ in range(20):  # the gateway is down a while: nobody hears from it
+        for r in p.strategies.values():
+            r.step(0)
+        p.executor.step(0)
+        time.sleep(0.01)
+    assert not fast.finished
+    p.gateway = p.new_gateway()
+    p.gateway.feed = PacedFeed(BATCHES)
+    p.run(p.all_done, seconds=30.0, every={"sr2": 4})
+    assert p.journaled() == expected
+
+
+def test_an_executor_down_past_the_confirm_timeout_still_gets_every_end(tmp_path, monkeypatch):
+    # Strategies took the timeout for a confirmation: they acked their end, the gateway
+    # said done, all left, and the restarted executor waited for their ends for good.
+    monkeypatch.setattr(strategy_end, "EOS_CONFIRM_TIMEOUT_S", 0.05)
+    expected = clean_run(tmp_path, ["sr", "sr2"])
+    p = Pipeline(tmp_path / "run", ["sr", "sr2"])
+    p.run(lambda: p.gateway.feed.exhausted)
+    p.signals.frames.clear()  # the executor dies with its queue
+    deadline = time.monotonic() + 0.3
+    while time.monotonic() < deadline:
+        p.gateway.finished or p.gateway.step(1)
+        for r in p.strategies.values():
+            r.finished or r.step(1)
+    assert not p.gateway.finished
+    p.executor = p.new_executor()
+    p.run(p.all_done)
+    assert p.journaled() == expected

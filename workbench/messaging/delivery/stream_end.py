@@ -17,12 +17,11 @@ class StreamEnd:
     acked as they come (the strategy is past them), and after its end-of-stream
     its end mark is held and acked the same way.
 
-    Without done, a strategy leaves once its end is delivered and no mark has
-    come for `QUIET_S`: the gateway finished (its done went by while the
-    strategy restarted) or is gone.
+    No timer ends it: a gap in marks may be a gateway restarting, loading its
+    file. One restarted after its ack whose gateway has finished waits for
+    nothing: the replay is over (the executor has every end), and whoever
+    supervises it stops every runner then.
     """
-
-    QUIET_S = 10.0
 
     def __init__(self) -> None:
         self.delivered = False
@@ -30,17 +29,14 @@ class StreamEnd:
         self.done = False
         self.end_mark = 0
         self.epoch = 0  # the gateway process whose end-of-stream we have
-        self._last_mark_at = 0.0
 
-    def on_eos(self, epoch: int, now: float) -> None:
+    def on_eos(self, epoch: int) -> None:
         """The gateway's end-of-stream (again, from a restarted gateway): its end mark is next."""
         if epoch != self.epoch:
             self.epoch, self.end_mark, self.acked = epoch, 0, False
-        self._last_mark_at = now
 
-    def on_mark(self, mark: int, epoch: int, now: float) -> int | None:
+    def on_mark(self, mark: int, epoch: int) -> int | None:
         """A plain mark after our end-of-stream; returns the mark to ack now, if any."""
-        self._last_mark_at = now
         if epoch != self.epoch:
             return mark  # a restarted gateway's stream, which we are past
         if not self.end_mark:
@@ -53,19 +49,15 @@ class StreamEnd:
             return None
         return mark
 
-    def on_delivered(self, now: float) -> int | None:
+    def on_delivered(self) -> int | None:
         """The executor has our end-of-stream; returns the end mark to ack now, if one came."""
-        self.delivered, self._last_mark_at = True, now
+        self.delivered = True
         if not self.end_mark:
             return None
         self.acked = True
         return self.end_mark
 
-    def restore(self, end_mark: int, epoch: int, now: float) -> None:
+    def restore(self, end_mark: int, epoch: int) -> None:
         """A restart after the end mark was acked (saved with the state)."""
         self.delivered = self.acked = True
-        self.end_mark, self.epoch, self._last_mark_at = end_mark, epoch, now
-
-    def may_go(self, now: float) -> bool:
-        """Done, or delivered with no mark for `QUIET_S`."""
-        return self.done or (self.delivered and now - self._last_mark_at >= self.QUIET_S)
+        self.end_mark, self.epoch = end_mark, epoch
