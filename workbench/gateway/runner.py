@@ -95,7 +95,6 @@ class GatewayRunner(Runner):
         )
         self.first_tick_ns = 0
         self.last_tick_ns = 0
-        self._mark_seq: dict[int, int] = {}  # mark -> the last tick seq sent before it
 
     # -- flow control -------------------------------------------------------------
 
@@ -135,7 +134,7 @@ class GatewayRunner(Runner):
         """
         subscriber, after_tick_seq = request.subscriber, request.after_seq
         # What its ack covered: a strategy of some symbols saves its last tick of those.
-        covered = self._mark_seq.get(self.window.acked.get(subscriber, -1), 0)
+        covered = self.window.acked_upto(subscriber)
         self.window.on_resync(subscriber)
         self._ticks.send(Marker(self.window.mark, subscriber, request.nonce))
         if not self._ready:
@@ -195,12 +194,7 @@ class GatewayRunner(Runner):
             )
 
     def _publish_mark(self) -> None:
-        mark = self.window.next_mark()
-        self._mark_seq[mark] = self.feed.total  # the last tick before it
-        floor = self.window.min_acked()
-        for m in [m for m in self._mark_seq if m < floor]:
-            del self._mark_seq[m]
-        self._ticks.send(Marker(mark))
+        self._ticks.send(Marker(self.window.next_mark(upto=self.feed.total)))
 
     # -- loop ---------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ class CreditWindow(Generic[T]):
         self.mark = 0
         self.batches_sent = 0
         self._marks: dict[int, int] = {0: 0}  # mark -> batches sent when it went out
+        self._upto: dict[int, int] = {}  # mark -> the caller's position then (`next_mark`)
         self._retained: collections.deque[tuple[int, T]] = collections.deque()
 
     @property
@@ -83,17 +84,27 @@ class CreditWindow(Generic[T]):
             self._retained.append((self.batches_sent, item))
         return self.active and self.batches_sent % self.mark_every == 0
 
-    def next_mark(self) -> int:
-        """Number a new mark and forget what every subscriber is past."""
+    def next_mark(self, upto: int = 0) -> int:
+        """Number a new mark and forget what every subscriber is past.
+
+        ``upto``: the caller's position at this mark (the gateway's last tick
+        seq), kept while a subscriber may still ack the mark (`acked_upto`).
+        """
         self.mark += 1
         self._marks[self.mark] = self.batches_sent
+        self._upto[self.mark] = upto
         floor = self.min_acked()
         for m in [m for m in self._marks if m < floor]:
             del self._marks[m]
+            self._upto.pop(m, None)
         done = self._marks.get(floor, 0)
         while self._retained and self._retained[0][0] <= done:
             self._retained.popleft()
         return self.mark
+
+    def acked_upto(self, subscriber: str) -> int:
+        """The ``upto`` of `next_mark` that ``subscriber``'s last ack covers; 0 if none."""
+        return self._upto.get(self.acked.get(subscriber, -1), 0)
 
     def retained(self) -> list[T]:
         """Batches kept for a resync, oldest first."""
