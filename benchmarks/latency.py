@@ -73,6 +73,8 @@ RUNNERS = ("executor", "strategy", "gateway")
 TAPPED_EVENTS = ("signal_received", "eos")
 """The fills count comes from the executor's end-of-stream summary (``eos``), not one event per
 fill: the tap wakes once per signal, on the cores the runners share."""
+STAGES = ("made_to_sent", "sent_to_received")
+"""The split of each signal's latency at the gateway's send (``origin_ns``)."""
 CPU_SAMPLE_S = 0.05
 """How often the runners' CPU is read from /proc while the product runs."""
 
@@ -176,6 +178,8 @@ class Taps:
         self.poller.register(self.events, zmq.POLLIN)
         self.poller.register(self.telemetry, zmq.POLLIN)
         self.latencies_ns: list[int] = []
+        self.made_to_sent_ns: list[int] = []  # per signal: the gateway's part
+        self.sent_to_received_ns: list[int] = []  # strategy and both hops
         self.fills = 0  # from the executor's end-of-stream summary
         self.counts: dict[str, int] = {}
         self.histograms: dict[str, dict[str, Any]] = {}  # "role.name" -> last heartbeat's
@@ -206,7 +210,11 @@ class Taps:
         if name == "eos":
             self.fills = int(data.get("fills", 0))
         if name == "signal_received":
-            self.latencies_ns.append(int(data["received_ns"]) - int(data["ts_ns"]))
+            received, made = int(data["received_ns"]), int(data["ts_ns"])
+            self.latencies_ns.append(received - made)
+            if origin := int(data.get("origin_ns") or 0):  # when the gateway sent the tick
+                self.made_to_sent_ns.append(origin - made)
+                self.sent_to_received_ns.append(received - origin)
 
     def close(self) -> None:
         """Close the sockets."""
@@ -248,6 +256,10 @@ def run_product(rate: float, ticks: int, seed: int, timeout_s: float, keep: bool
         raise BenchError("no signal_received events arrived; nothing to measure")
     return {
         **summarize(taps.latencies_ns),
+        "stages": {
+            "made_to_sent": summarize(taps.made_to_sent_ns),
+            "sent_to_received": summarize(taps.sent_to_received_ns),
+        },
         "signals_sent": int(st.get("signals", 0)),
         "strategy_ticks": int(st.get("ticks", 0)),
         "fills": taps.fills,
@@ -496,6 +508,13 @@ def run(
             product["p99_us"],
             "us",
             f"p90 {product['p90_us']:,.0f}, max {product['max_us']:,.0f}",
+        ),
+        Figure(
+            BENCH,
+            "split: tick made->gateway sent / ->executor p50",
+            " / ".join(f"{product['stages'][k]['p50_us']:,.0f}" for k in STAGES),
+            "us",
+            "the gateway's part / the strategy's and both hops (the tick's origin_ns)",
         ),
         Figure(BENCH, "raw 3-hop p50", raw["p50_us"], "us", f"n={raw['n']:,}"),
         Figure(
