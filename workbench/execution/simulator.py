@@ -9,7 +9,9 @@ Rules (all deterministic, all in market time):
 
 - An order reaches the venue ``latency_ms`` after its signal. With no latency
   it meets the signal's own tick (its price); otherwise the first tick at or
-  after that time. Later ticks follow in time order.
+  after that time. Later ticks follow in time order (on a tape, those of the
+  signal's time after its tick too); a tick from before the order reached the
+  venue never fills it (live, a snapshot read after the signal).
 - MARKET fills at the tick's price, ``slippage`` against the trader. With
   ``slippage_half_spreads`` set, a tick that has bid and ask (a quote file)
   fills instead at ``mid + side * slippage_half_spreads * (ask - bid) / 2``:
@@ -21,8 +23,11 @@ Rules (all deterministic, all in market time):
   it (strictly better than the limit).
 - STOP (stop-market) triggers on the first tick at or through its price and
   fills there as MARKET.
-- IOC: what did not fill on the arrival tick expires.
+- IOC: what did not fill on the arrival tick expires (on a tape that ends
+  before it arrives, at its arrival time).
 - ``partial_fills``: a tick fills at most its size; the rest waits for later ticks.
+  Live, with no latency, the signal's own tick (not among the executor's
+  snapshots) fills the order whole.
 - Fees: ``fee_bps`` of every fill's notional, plus ``fee_per_order`` on an
   order's first fill.
 
@@ -167,9 +172,9 @@ class SimulatedBroker:
             if not vo.open:  # cancelled since: it never fills
                 waiting.remove(vo)
                 continue
+            if ts_ns < vo.arrival_ns:  # a trade from before the order reached the venue
+                continue
             if not vo.arrived:
-                if ts_ns < vo.arrival_ns:
-                    continue
                 self._arrive(vo, ts_ns, price, size)
             else:
                 self._step(vo, ts_ns, price, size, arrival=False)
@@ -191,16 +196,24 @@ class SimulatedBroker:
         self._orders[cid] = vo
         self._clock = max(self._clock, order.ts_ns)
         ack = OrderAck(cid, True, vo.venue_id, "", order.ts_ns)
+        signal_tick = None
         if self.latency_ns == 0:
-            # The order meets the tick that caused it.
-            self._arrive(vo, order.ts_ns, order.price, float("inf"), self._signal_quote(order))
+            # The order meets the tick that caused it (on a tape, its size bounds a partial fill).
+            sym, signal_tick = self._signal_tick(order)
+            size, quote = float("inf"), None
+            if sym is not None and signal_tick is not None:
+                if self.partial_fills:
+                    size = float(sym.size[signal_tick])
+                if self.half_spreads is not None and order.order_type is not OrderType.LIMIT:
+                    quote = sym.quote(signal_tick)
+            self._arrive(vo, order.ts_ns, order.price, size, quote)
             if not vo.open or (order.order_type is OrderType.MARKET and not self.partial_fills):
                 return ack
         tape = self._market_tape()
         if tape is None:
             self._waiting.setdefault(order.symbol, []).append(vo)
         else:
-            self._run_tape(vo, tape.symbol(order.symbol))
+            self._run_tape(vo, tape.symbol(order.symbol), signal_tick)
         return ack
 
     def reports(self) -> list[ExecutionReport]:
@@ -238,27 +251,41 @@ class SimulatedBroker:
 
     # -- matching -------------------------------------------------------------------
 
-    def _signal_quote(self, order: Order) -> Quote:
-        """Bid and ask of the tick that caused ``order``, when spreads are charged."""
-        if self.half_spreads is None or order.order_type is OrderType.LIMIT:
-            return None
+    def _signal_tick(self, order: Order) -> tuple[SymbolTape | None, int | None]:
+        """A replay's tape of ``order``'s symbol and the index there of the tick that caused it.
+
+        (None, None) live, and for an order that needs no tick (a MARKET order
+        filled whole at its signal's price, without spreads).
+        """
+        if (
+            order.order_type is OrderType.MARKET
+            and not self.partial_fills
+            and self.half_spreads is None
+        ):
+            return None, None
         tape = self._market_tape()
         sym = tape.symbol(order.symbol) if tape is not None else None
-        return sym.quote_of(order.ts_ns, order.price) if sym is not None else None
+        return sym, sym.index_of(order.ts_ns, order.price) if sym is not None else None
 
     def _market_tape(self) -> MarketTape | None:
         if self._tape is None and self._tape_loader is not None:
             self._tape = self._tape_loader()
         return self._tape
 
-    def _run_tape(self, vo: _VenueOrder, tape: SymbolTape | None) -> None:
+    def _run_tape(
+        self, vo: _VenueOrder, tape: SymbolTape | None, signal_tick: int | None = None
+    ) -> None:
+        """Settle ``vo`` against the ticks after it (arrived at ``signal_tick``, or not yet)."""
         if tape is None or not vo.open:
             return
-        if vo.arrived:
-            k = tape.first_after(vo.order.ts_ns)
+        if vo.arrived:  # the ticks after its own, those of its time that came after it too
+            k = tape.first_after(vo.order.ts_ns) if signal_tick is None else signal_tick + 1
         else:
             k = tape.first_at_or_after(vo.arrival_ns)
-            if k >= len(tape):
+            if k >= len(tape):  # it reaches the venue after the last tick
+                if vo.order.tif is TimeInForce.IOC:  # nothing to fill it: it cannot rest
+                    vo.status, vo.reason = OrderStatus.EXPIRED, "IOC: not filled on arrival"
+                    self._report(vo, None, vo.arrival_ns)
                 return
             ts, px, sz = int(tape.ts_ns[k]), float(tape.price[k]), float(tape.size[k])
             self._arrive(vo, ts, px, sz, tape.quote(k))

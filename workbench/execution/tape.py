@@ -30,20 +30,18 @@ class SymbolTape:
             return None
         return float(self.bid[k]), float(self.ask[k])
 
-    def quote_of(self, ts_ns: int, price: float) -> tuple[float, float] | None:
-        """The quote of the tick at ``ts_ns`` with ``price`` (a signal's tick).
+    def index_of(self, ts_ns: int, price: float) -> int | None:
+        """Index of the tick at ``ts_ns`` with ``price`` (a signal's tick); None if none is then.
 
         Files have runs of equal timestamps: the first tick of the run with
-        that price, else the run's last tick. None without quotes or such a tick.
+        that price, else the run's last tick.
         """
-        if self.bid is None:
-            return None
         lo = self.first_at_or_after(ts_ns)
         hi = self.first_after(ts_ns)
         if lo == hi:
             return None
         same = np.flatnonzero(self.price[lo:hi] == price)
-        return self.quote(lo + int(same[0]) if len(same) else hi - 1)
+        return lo + int(same[0]) if len(same) else hi - 1
 
     def first_at_or_after(self, ts_ns: int) -> int:
         """Index of the first tick at or after ``ts_ns`` (``len`` if none)."""
