@@ -6,6 +6,14 @@ from dataclasses import dataclass, field
 
 from workbench.domain.model import Fill
 
+DRIFT = 1e-12
+"""A float's drift relative to the quantities summed: what closing a position in pieces leaves."""
+
+
+def is_drift(qty: float, *sizes: float) -> bool:
+    """True if ``qty`` is zero but for a float's drift, given the sizes it was made of."""
+    return abs(qty) <= DRIFT * max(1.0, *(abs(x) for x in sizes))
+
 
 @dataclass(slots=True)
 class Position:
@@ -27,6 +35,8 @@ class Position:
     asset_fees: float = 0.0
     """Units fees took out of the open position since it opened (0 when flat): what a
     strategy that sells what it bought asks beyond what is held."""
+    peak: float = 0.0
+    """The largest size the open position had (0 when flat): the scale of its float drift."""
 
     def apply(self, fill: Fill) -> float:
         """Apply a fill; returns the PnL it realised.
@@ -57,19 +67,21 @@ class Position:
             new_qty = self.qty + signed
             self.avg_price = (self.avg_price * abs(self.qty) + price * abs(signed)) / abs(new_qty)
             self.qty = new_qty
+            self.peak = max(self.peak, abs(new_qty))
         else:
             closing = min(abs(signed), abs(self.qty))
             direction = 1.0 if self.qty > 0 else -1.0
             realized = (price - self.avg_price) * closing * direction
             remaining = abs(signed) - closing
-            before = abs(self.qty)
             self.qty += signed
-            if abs(self.qty) < 1e-12 * max(1.0, before):  # closed, but for a float's drift
-                self.qty = 0.0
-                self.avg_price = 0.0
+            # Closed, but for a float's drift: of the position at its largest (closed in
+            # pieces, 4669178.9 less its parts leaves 7e-10), or of this fill.
+            if is_drift(self.qty, self.peak, signed):
+                self.qty = self.avg_price = self.peak = 0.0
             elif remaining > 0:
                 # The fill flipped the position: the rest opens at the fill price.
                 self.avg_price = price
+                self.peak = abs(self.qty)
         return realized
 
     def unrealized(self, mark: float) -> float:

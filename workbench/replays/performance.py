@@ -32,6 +32,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from workbench.domain.accounting import is_drift
 from workbench.replays.equity import EquityCurve
 from workbench.replays.stats import rounded
 
@@ -85,9 +86,13 @@ def sortino_annual(r: np.ndarray) -> float | None:
 
 
 def annual_return(total: float, days: int) -> float | None:
+    """``total`` compounded to a year of ``days``; None below 1 day, at -100% or beyond a float."""
     if days < 1 or total <= -1.0:
         return None
-    return (1.0 + total) ** (PERIODS_PER_YEAR / days) - 1.0
+    try:
+        return (1.0 + total) ** (PERIODS_PER_YEAR / days) - 1.0
+    except OverflowError:  # +1,700% in a day: no float holds it a year on
+        return None
 
 
 def exposure(fills: pd.DataFrame, first_ns: int, last_ns: int) -> float:
@@ -96,6 +101,7 @@ def exposure(fills: pd.DataFrame, first_ns: int, last_ns: int) -> float:
     if span <= 0 or fills.empty:
         return 0.0
     qty: dict[str, float] = {}
+    peak: dict[str, float] = {}  # each position's largest size since it opened
     open_since: int | None = None
     held = 0
     sign = np.where(fills["side"].to_numpy() == "BUY", 1.0, -1.0)
@@ -106,9 +112,14 @@ def exposure(fills: pd.DataFrame, first_ns: int, last_ns: int) -> float:
         strict=True,
     )
     for symbol, dq, ts in cols:
-        before = any(abs(q) > 1e-12 for q in qty.values())
-        qty[symbol] = qty.get(symbol, 0.0) + float(dq)
-        after = any(abs(q) > 1e-12 for q in qty.values())
+        before = any(qty.values())
+        q = qty.get(symbol, 0.0) + float(dq)
+        if is_drift(q, peak.get(symbol, 0.0), dq):  # closed, but for a float's drift
+            q = peak[symbol] = 0.0
+        else:
+            peak[symbol] = max(peak.get(symbol, 0.0), abs(q))
+        qty[symbol] = q
+        after = any(qty.values())
         t = min(max(int(ts), first_ns), last_ns)
         if after and not before:
             open_since = t

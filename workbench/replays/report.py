@@ -185,7 +185,7 @@ def build_result(
     """
     if max_points < 4:
         raise ValueError(f"max_points must be >= 4, got {max_points}")
-    ordered = sorted(fills, key=lambda f: (f.ts_ns, f.id))
+    ordered = sorted(fills, key=stats.booking_order)
     fills_df = stats.fills_frame(ordered)
     orders_df = stats.orders_frame(orders)
     tick_groups = stats.SymbolTicks.from_table(ticks)

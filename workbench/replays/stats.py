@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from workbench.domain.accounting import Portfolio
+from workbench.domain.accounting import Portfolio, is_drift
 from workbench.domain.model import Fill, Side
 from workbench.marketdata.table import TickTable
 
@@ -63,9 +63,6 @@ TRADE_COLUMNS = (
     "exit_fill_id",
 )
 POSITION_COLUMNS = ("symbol", "qty", "avg_price", "realized_pnl", "last_price", "unrealized_pnl")
-
-_QTY_EPS = 1e-12
-"""Quantities below this are zero (the tolerance `Position.apply` uses)."""
 
 
 def utc(ts_ns: np.ndarray | list[int]) -> pd.DatetimeIndex:
@@ -196,6 +193,26 @@ class BookHistory:
     """Fees paid on the symbol so far (cumulative)."""
 
 
+def booking_order(f: Fill) -> tuple[int, str, int, int, str]:
+    """Sort key of fills in the order they happened: time, then strategy, signal seq, fill number.
+
+    A strategy's orders reach the venue in seq order and an order's fills come
+    in number order, so fills of one time are booked so (as text, ``s:10``
+    came before ``s:9``). Strategies of one time go by id: a fixed order, the
+    same in fast and wire replay.
+    """
+    strategy, _, seq = f.signal_id.rpartition(":")
+    prefix = f"F-{f.signal_id}-"
+    n = f.id[len(prefix) :] if f.id.startswith(prefix) else "1"
+    return (
+        f.ts_ns,
+        strategy,
+        int(seq) if seq.isdigit() else -1,
+        int(n) if n.isdigit() else 1,
+        f.id,
+    )
+
+
 def replay_books(fills: list[Fill]) -> tuple[Portfolio, dict[str, BookHistory]]:
     """Apply time-ordered fills to a `Portfolio`, recording each symbol's state after every fill."""
     portfolio = Portfolio()
@@ -242,6 +259,7 @@ class _Lot:
     price: float
     ts_ns: int
     fill_id: str
+    size: float  # as it opened: the scale of its float drift
 
 
 def fifo_trades(fills: pd.DataFrame) -> pd.DataFrame:
@@ -268,7 +286,7 @@ def fifo_trades(fills: pd.DataFrame) -> pd.DataFrame:
         book = books.setdefault(symbol, deque())
         sign = 1 if side == "BUY" else -1
         left = float(qty)
-        while left > _QTY_EPS and book and book[0].sign != sign:
+        while not is_drift(left, qty) and book and book[0].sign != sign:
             lot = book[0]
             q = min(left, lot.qty)
             pnl = (price - lot.price) * q * lot.sign
@@ -289,10 +307,10 @@ def fifo_trades(fills: pd.DataFrame) -> pd.DataFrame:
             )
             lot.qty -= q
             left -= q
-            if lot.qty <= _QTY_EPS:
+            if is_drift(lot.qty, lot.size, q):  # closed, but for a float's drift
                 book.popleft()
-        if left > _QTY_EPS:
-            book.append(_Lot(sign, left, float(price), int(ts_ns), fill_id))
+        if not is_drift(left, qty):
+            book.append(_Lot(sign, left, float(price), int(ts_ns), fill_id, left))
     df = pd.DataFrame(rows, columns=list(TRADE_COLUMNS))
     df = df.astype(
         {
