@@ -299,7 +299,7 @@ class Container(containers.DeclarativeContainer):
     # What the executor publishes through (None: nobody listens, as in a fast replay).
     executor_events = event_publisher.provided.send
     executor_subscribed = providers.Callable(  # no events sink: no socket made for this either
-        lambda send, sender: None if send is None else sender().subscribed,
+        lambda send, sender: None if send is None else sender().wanted,
         executor_events,
         event_publisher.provider,
     )

@@ -5,7 +5,10 @@ when the notebook falls behind it drops the oldest rows and counts them
 (``dropped``). If the tap thread itself falls behind, ZeroMQ drops at the
 publisher and the sequence numbers show how many were missed (``missed``).
 What a stream sent before the tap first heard it is counted apart
-(``before_join``): a subscription takes a moment to reach a publisher.
+(``before_join``): a subscription takes a moment to reach a publisher. Each
+ring counts in its own rows: ``ticks`` by the ticks' seqs (one count over all
+symbols of a gateway process), ``signals`` and ``fills`` by their events' seqs
+(the executor numbers the events it builds for no one too), ``events`` by all.
 
 Signals travel PUSH/PULL, which cannot be tapped. So the executor publishes
 every signal it receives as a ``signal_received`` event; `Taps.signals` shows
@@ -87,7 +90,9 @@ class Ring:
                 self.dropped += over
 
     def rows(self, last: int | None = None) -> list[tuple]:
-        """A copy of the newest ``last`` rows (all when None)."""
+        """A copy of the newest ``last`` rows (all when None; none when 0 or less)."""
+        if last is not None and last <= 0:
+            return []
         with self._lock:
             if last is None or last >= len(self._rows):
                 return list(self._rows)
@@ -137,6 +142,8 @@ class Taps:
         self.fills = Ring(FILL_COLUMNS, max_events)
         self.telemetry = Telemetry()
         self._epochs: dict[tuple[str, bytes], int] = {}  # each stream's epoch, as first seen
+        self._next_tick: dict[tuple[str, int], int] = {}  # a gateway process's next tick seq
+        self._derived = {b"evt/signal_received/": self.signals, b"evt/order_filled/": self.fills}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -191,8 +198,8 @@ class Taps:
             self._ready.set()
             while not self._stop.is_set():
                 ready = dict(poller.poll(100))
-                if ticks.sock in ready:
-                    self._drain(ticks, self._on_tick_message, self.ticks)
+                if ticks.sock in ready:  # counted by tick seq (`_count_ticks`), not message
+                    self._drain(ticks, self._on_tick_message, None)
                 if events.sock in ready:
                     self._drain(events, self._on_event_message, self.events)
                 # Waking once per message costs far more than handling it; a
@@ -207,24 +214,49 @@ class Taps:
             ctx.destroy(linger=0)
 
     def _drain(
-        self, receiver: ZmqReceiver, handle: Callable[[codec.Envelope], None], ring: Ring
+        self, receiver: ZmqReceiver, handle: Callable[[codec.Envelope], None], ring: Ring | None
     ) -> None:
-        """Take what is queued (bad frames are counted and logged by the receiver)."""
+        """Take what is queued (bad frames are counted and logged by the receiver).
+
+        Message gaps and what a stream sent before the tap joined go to
+        ``ring`` and to the ring its topic feeds (signals, fills).
+        """
         for _ in range(DRAIN_MAX):
             gaps = self.telemetry.get("gaps")
             env = receiver.recv(0)
             if env is None:
                 return
-            ring.missed += self.telemetry.get("gaps") - gaps
-            stream = (env.sender, env.topic)
-            if self._epochs.get(stream) != env.epoch:  # joined late: what went before
-                self._epochs[stream] = env.epoch
-                ring.before_join += env.seq - 1
+            if ring is not None:
+                missed = self.telemetry.get("gaps") - gaps
+                stream = (env.sender, env.topic)
+                joined = 0
+                if self._epochs.get(stream) != env.epoch:  # joined late: what went before
+                    self._epochs[stream] = env.epoch
+                    joined = env.seq - 1
+                for r in (ring, self._derived.get(env.topic)):
+                    if r is not None:
+                        r.missed += missed
+                        r.before_join += joined
             handle(env)
+
+    def _count_ticks(self, sender: str, epoch: int, b: TickBatch) -> None:
+        """Ticks missed, and sent before the tap first heard a gateway process, by tick seq.
+
+        One seq runs over all symbols; a replay's re-sent ticks come again lower.
+        """
+        key = (sender, epoch)
+        expected = self._next_tick.get(key)
+        if expected is None:
+            self.ticks.before_join += max(0, b.first_seq - 1)
+            expected = b.first_seq
+        elif b.first_seq > expected:
+            self.ticks.missed += b.first_seq - expected
+        self._next_tick[key] = max(expected, b.first_seq + len(b))
 
     def _on_tick_message(self, env: codec.Envelope) -> None:
         b = env.payload
         if isinstance(b, TickBatch):
+            self._count_ticks(env.sender, env.epoch, b)
             n = len(b)
             self.ticks.extend(
                 list(

@@ -54,8 +54,9 @@ class Executor:
         call_timeout_s: Longest broker call (`TimedCalls`).
         reconcile: Reconcile open journal orders with the broker now.
         subscribed: Whether anyone reads published messages of a wire kind and
-            key (None: all do, if ``publish`` is given); events no one reads
-            are not built.
+            key (None: all do, if ``publish`` is given), asked once per message
+            (one nobody reads takes its seq unbuilt, so a tap that joins later
+            counts it); events no one reads are not built.
     """
 
     def __init__(
@@ -254,7 +255,7 @@ class Executor:
         events: list[Payload] = []
         out, fills = Outcome(), list[Fill]()
         waiting, obeyed = self.command_waiting, False
-        received = self._subscribed(KIND_EVENT, "signal_received")
+        wanted = self._subscribed
         for (signal, order, _, reason), new in zip(items, fresh, strict=True):
             if not new:
                 # A re-send of a journaled signal: the normal price of at-least-once.
@@ -262,7 +263,7 @@ class Executor:
                 log.debug("signal_duplicate_ignored", signal_id=signal.id)
                 continue
             self.telemetry.inc("signals_in")
-            if received:  # fast replay, headless: nobody listens
+            if wanted(KIND_EVENT, "signal_received"):  # fast replay, headless: nobody listens
                 events.append(Event("signal_received", signal_data(signal, received_ns)))
             if reason:
                 self._rejected(order, signal.strategy_id, reason, events)

@@ -49,6 +49,8 @@ class InprocSender:
         """Always: a channel has no subscriptions."""
         return True
 
+    wanted = subscribed  # asked per message: nothing to number unsent
+
     def close(self) -> None:
         """Nothing to release."""
 

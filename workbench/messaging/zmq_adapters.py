@@ -106,6 +106,21 @@ class ZmqSender:
         """Whether a message of ``kind`` and ``key`` would reach anyone (an XPUB knows)."""
         return self._subscriptions is None or self._subscriptions.wanted(codec.topic(kind, key))
 
+    def wanted(self, kind: str, key: str = "") -> bool:
+        """`subscribed`, asked once per message: one nobody wants takes its seq, as `send` does.
+
+        The caller then builds nothing, and a reader that joins later counts
+        the message as sent before it joined.
+        """
+        if self._subscriptions is None:
+            return True
+        topic = codec.topic(kind, key)
+        if self._subscriptions.wanted(topic):
+            return True
+        self._seqs[topic] = self._seqs.get(topic, 0) + 1
+        self._telemetry.inc(self._counter)
+        return False
+
     def send(self, payload: Payload) -> bool:
         """Encode and send; False if a full queue refused it (only without ``block``)."""
         topic, kind, fields = codec.prepare(payload)

@@ -80,3 +80,28 @@ def test_a_flood_of_bad_requests_on_the_command_socket_returns_in_bounded_steps(
     finally:
         dealer.close()
         rep.close()
+
+
+def test_an_event_nobody_wants_takes_its_seq_so_a_late_reader_counts_it(tmp_path, ctx):
+    # The executor builds no event nobody subscribes to; a tap that joins later
+    # must still see that it missed them (its before_join), not a stream from 1.
+    from workbench.messaging.codec import Event
+    from workbench.messaging.zmq_adapters import ZmqSender
+
+    address = f"ipc://{tmp_path / 'events'}"
+    tx = ZmqSender(ctx, zmq.XPUB, address, BusConfig(), "executor", Telemetry(), bind_it=True)
+    assert not tx.wanted("evt", "signal_received") and not tx.wanted("evt", "signal_received")
+    sub = ZmqReceiver(ctx, zmq.SUB, address, BusConfig(), Telemetry(), bind_it=False,
+                      subscriptions=[b"evt/signal_received/"])  # fmt: skip
+    try:
+        deadline = time.monotonic() + 5
+        while not tx.subscribed("evt", "signal_received"):  # asking takes no seq
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert tx.wanted("evt", "signal_received")  # wanted: the send takes the seq
+        tx.send(Event("signal_received", {"signal_id": "s:3"}))
+        env = sub.recv(2000)
+        assert env is not None and env.seq == 3  # two went unbuilt before it
+    finally:
+        sub.close()
+        tx.sock.close(linger=0)
