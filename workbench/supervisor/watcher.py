@@ -162,6 +162,7 @@ class RunnerWatcher:
         gated = gated or self.held
         self.launched = True
         self.next_start_at = None
+        self.running_since = 0.0  # the new process is up once it beats, not the old one's time
         self.exit_code = None
         self.stopping_since = None
         self._hung = False

@@ -285,3 +285,19 @@ def test_a_gated_runner_whose_first_spawn_failed_is_respawned_at_its_gate_until_
     r.clock.advance(1)
     r.w.tick()
     assert len(r.procs) == 2 and not r.proc.gated
+
+
+def test_a_restarted_runner_has_no_uptime_until_its_first_heartbeat():
+    r = Rig()
+    r.running()
+    r.clock.advance(30)
+    assert r.w.status().uptime_s == 30
+    r.proc.rc = 1
+    r.w.tick()
+    r.clock.advance(0.2)
+    r.w.tick()  # respawned: the new process has not beaten yet
+    assert len(r.procs) == 2 and r.w.status().uptime_s == 0.0
+    r.clock.advance(0.5)
+    r.beat()
+    r.clock.advance(2)
+    assert r.w.status().uptime_s == 2
