@@ -86,6 +86,9 @@ def test_deploy_writes_one_notify_unit_per_host(tmp_path):
     text = (out / "workbench-exchange.service").read_text()
     assert "Type=notify" in text and "WatchdogSec=30" in text
     assert f"up --config {tmp_path / 'c.toml'} --runners gateway,executor" in text
+    # Its own /tmp would hide ipc sockets there from `workbench halt` in a shell, and
+    # empty a run folder there (the journal) when the service stops.
+    assert "PrivateTmp" not in text and "ProtectSystem=full" in text
 
 
 def test_deploy_per_runner_and_unknown_runner(tmp_path, capsys):

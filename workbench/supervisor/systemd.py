@@ -170,7 +170,8 @@ def render_unit(spec: UnitSpec, executable: str | None = None) -> str:
         lines.append(f"User={spec.user}")
     lines += [
         "NoNewPrivileges=yes",
-        "PrivateTmp=yes",
+        # No PrivateTmp: ipc sockets under /tmp must stay reachable from a shell (workbench
+        # halt, state) and from taps, and a run folder there must outlive the service.
         "ProtectSystem=full",
         "",
         "[Install]",
