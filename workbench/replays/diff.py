@@ -10,6 +10,7 @@ differences come in time order, so the first row is where the runs parted.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,10 +41,7 @@ def load_run(path: str | Path) -> RunRecord:
     p = Path(path)
     journal = p if p.is_file() else p / "journal.sqlite"
     if journal.is_file():
-        with sqlite3.connect(f"file:{journal}?mode=ro", uri=True) as db:
-            cols = ", ".join(("signal_id", *FIELDS))
-            signals = pd.read_sql_query(f"SELECT {cols} FROM signals", db)
-            fills = pd.read_sql_query(f"SELECT {cols} FROM fills", db)
+        signals, fills = _read_journal(journal)
         return RunRecord(p, _norm(signals), _norm(fills))
     orders, fills_file = p / "orders.parquet", p / "fills.parquet"
     if orders.is_file() and fills_file.is_file():
@@ -55,6 +53,27 @@ def load_run(path: str | Path) -> RunRecord:
         "fills.parquet)",
         str(p),
     )
+
+
+def _read_journal(journal: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Signals and fills of one journal, read-only, from one snapshot (a live one writes on).
+
+    Raises:
+        DataError: the file is not a readable journal.
+    """
+    uri = journal.resolve().as_uri() + "?mode=ro"  # as a URI: ``?``, ``#``, ``%`` escaped
+    cols = ", ".join(("signal_id", *FIELDS))
+    try:
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+            db.execute("BEGIN")  # one read transaction: a fill never without its signal
+            try:
+                signals = pd.read_sql_query(f"SELECT {cols} FROM signals", db)
+                fills = pd.read_sql_query(f"SELECT {cols} FROM fills", db)
+            finally:
+                db.rollback()
+    except (sqlite3.Error, pd.errors.DatabaseError) as e:
+        raise DataError(f"not a readable journal: {e}", str(journal)) from e
+    return signals, fills
 
 
 def _norm(df: pd.DataFrame) -> pd.DataFrame:

@@ -91,7 +91,8 @@ class RunnerCollector(Collector):
                         name, f"Latency {key}", labels=["runner"]
                     )
                 hist.add_metric([r], _cumulative(h["counts"]), h["sum_us"] / 1e6)
-        own = self._own.counters if self._own is not None else {}
+        # A copy: other threads add keys meanwhile (the HTTP server's refusals).
+        own = dict(self._own.counters) if self._own is not None else {}
         for key, value in own.items():  # the supervisor's own
             base, _, sock = key.partition(":")
             name = "workbench_" + _NAME.sub("_", base)

@@ -38,3 +38,58 @@ def test_times_a_few_nanoseconds_apart_differ_whatever_else_the_runs_hold(tmp_pa
     diff = diff_runs(a, b)
     ts = diff[diff["field"] == "ts_ns"]
     assert ts[["a", "b"]].values.tolist() == [[str(T0), str(T0 + 100)]] * 2
+
+
+def _trade(journal, seq: int) -> None:
+    from workbench.domain.model import Fill, Order, OrderStatus, Side, Signal
+
+    s = Signal(f"sr-1:{seq}", "sr-1", seq, "ABC", Side.BUY, 1.0, 100.0, seq)
+    o = Order.from_signal(s, journal.client_id_salt)
+    journal.begin_order(s, o, OrderStatus.PENDING_NEW)
+    journal.finish_order(o.id, OrderStatus.FILLED, [Fill(f"F-{seq}", o.id, s.id, "ABC",
+                                                         Side.BUY, 1.0, 100.0, seq)])  # fmt: skip
+
+
+def test_a_live_journal_is_read_from_one_snapshot(tmp_path, monkeypatch):
+    # Between the two reads the executor journals a signal and its fill: the fill
+    # must not show without its signal (a false "only in b").
+    from workbench.execution.journal import Journal
+    from workbench.replays import diff
+
+    live = Journal(tmp_path / "journal.sqlite")
+    _trade(live, 1)
+    real, calls = pd.read_sql_query, []
+
+    def read(sql, con, *a, **k):
+        out = real(sql, con, *a, **k)
+        calls.append(sql)
+        if len(calls) == 1:
+            _trade(live, 2)
+        return out
+
+    monkeypatch.setattr(diff.pd, "read_sql_query", read)
+    try:
+        rec = diff.load_run(tmp_path)
+    finally:
+        live.close()
+    assert list(rec.signals["signal_id"]) == list(rec.fills["signal_id"]) == ["sr-1:1"]
+
+
+def test_a_run_folder_named_with_uri_characters_is_read_and_nothing_created(tmp_path):
+    import pytest
+
+    from workbench.exceptions import DataError
+    from workbench.execution.journal import Journal
+    from workbench.replays.diff import load_run
+
+    for name in ("run?1", "run#1", "run%41"):
+        folder = tmp_path / name
+        folder.mkdir()
+        j = Journal(folder / "journal.sqlite")
+        _trade(j, 1)
+        j.close()
+        assert list(load_run(folder).fills["signal_id"]) == ["sr-1:1"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run#1", "run%41", "run?1"]
+    (tmp_path / "empty.sqlite").write_bytes(b"")
+    with pytest.raises(DataError, match="empty.sqlite"):
+        load_run(tmp_path / "empty.sqlite")
