@@ -91,5 +91,5 @@ def test_a_run_folder_named_with_uri_characters_is_read_and_nothing_created(tmp_
         assert list(load_run(folder).fills["signal_id"]) == ["sr-1:1"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run#1", "run%41", "run?1"]
     (tmp_path / "empty.sqlite").write_bytes(b"")
-    with pytest.raises(DataError, match="empty.sqlite"):
+    with pytest.raises(DataError, match=r"empty\.sqlite"):
         load_run(tmp_path / "empty.sqlite")
