@@ -21,13 +21,15 @@ def _keys_generate(args: argparse.Namespace) -> int:
         names = [*pipeline_members(cfg), *(args.names or ["tap"])]
     else:
         names = args.names or ["gateway", "executor", "sr-1", "supervisor", "tap"]
+    # Absolute: a config reads a relative keys_dir from its own folder, not the shell's.
+    folder = Path(args.dir).absolute()
     try:
-        publics = generate_keys(Path(args.dir), names, force=args.force)
+        publics = generate_keys(folder, names, force=args.force)
     except (FileExistsError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    print(f"# wrote {len(publics)} key pairs to {args.dir} (secret files mode 0600)")
-    print(config_lines(publics, args.dir), end="")
+    print(f"# wrote {len(publics)} key pairs to {folder} (secret files mode 0600)")
+    print(config_lines(publics, str(folder)), end="")
     return 0
 
 

@@ -39,6 +39,20 @@ def test_keys_generate_writes_0600_secrets_and_prints_loadable_config_lines(tmp_
     )
 
 
+def test_printed_lines_work_in_a_config_of_another_folder(tmp_path, capsys, monkeypatch):
+    # A relative DIR was printed as given (from the shell's folder), but a config
+    # reads keys_dir from its own folder: the pasted lines named a missing folder.
+    monkeypatch.chdir(tmp_path)
+    assert main(["keys", "generate", "keys"]) == 0
+    out = capsys.readouterr().out
+    (tmp_path / "etc").mkdir()
+    cfg_file = tmp_path / "etc" / "c.toml"
+    cfg_file.write_text("\n".join(line for line in out.splitlines() if not line.startswith("#")))
+    cfg = load_config(cfg_file)
+    assert cfg.resolve(cfg.security.keys_dir) == tmp_path / "keys"
+    assert load_identity(cfg, "gateway").public is not None
+
+
 def test_keys_generate_refuses_to_overwrite_a_secret(tmp_path, capsys):
     assert main(["keys", "generate", str(tmp_path), "--names", "gateway"]) == 0
     assert main(["keys", "generate", str(tmp_path), "--names", "gateway"]) == 2
