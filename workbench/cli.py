@@ -2,21 +2,26 @@
 
 workbench config check FILE        validate a config; exit 2 listing each problem
 workbench config show FILE         print the effective config (file + env) as TOML
+workbench up --config FILE         supervise the pipeline headless (--runners: one host's)
 workbench run ROLE --config FILE   run one runner in the foreground
-workbench halt|resume|state --config FILE   the kill switch of a running pipeline;
+workbench halt|resume|reduce|state --config FILE   the kill switch of a running pipeline;
                                    halt --flatten exits 1 naming each position left open
+workbench replay --config FILE     replay a tick file (wire or fast) into a report
+workbench replay-notebook ...      the replay notebook run by papermill
+workbench promote ...              write a config when a replay passes the thresholds
 workbench data synth ...           write deterministic synthetic ticks
 workbench keys generate DIR        write CURVE key pairs, print the config lines
 workbench deploy systemd ...       write systemd units that run `workbench up`
 workbench sweep --config FILE ...  fast replays over a parameter grid on Dask
 workbench record --config FILE     record the live feed to a Parquet dataset
-workbench diff RUN_A RUN_B         first differences in signals and fills; exit 1 if any
-"""
+workbench diff RUN_A RUN_B         first differences in signals and fills; exit 1 if any"""
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 
 from workbench.exceptions import EXIT_ERROR, EXIT_TEMPORARY, ConfigurationError
 
@@ -67,8 +72,6 @@ def _runner_names(value: str) -> list[str]:
 
 
 def _up(args: argparse.Namespace) -> int:
-    import signal
-    import threading
     import time
 
     from workbench.exceptions import TemporaryError
@@ -224,54 +227,6 @@ def _print_summary(sup, elapsed: float) -> None:
     print(f"elapsed {elapsed:.2f} s (replay {replay_s:.3f} s, {rate:,.0f} ticks/s)")
 
 
-def _trading(args: argparse.Namespace) -> int:
-    """halt / resume / state: one request to the running executor's command socket.
-
-    ``halt --flatten`` exits 1 (`EXIT_ERROR`) when a position stays open,
-    naming each symbol and why on stderr; the executor is HALTED all the same.
-    No executor answered, or it refused: 75, nothing was done; an executor of another run
-    answered (a shared command address, a retry cannot help): 2.
-    """
-    from workbench.config.loading import COMMAND_FIELDS, load_command_config, load_config
-    from workbench.exceptions import TemporaryError
-    from workbench.notebook.control import not_flattened, send_command
-
-    try:
-        cfg = load_config(args.config)
-    except ConfigurationError as first:
-        for p in first.problems:
-            print(p, file=sys.stderr)
-        try:  # a typo elsewhere must not stop a halt: whom to ask is enough
-            cfg = load_command_config(args.config)
-        except ConfigurationError as e:
-            for p in e.problems:
-                if p not in first.problems:  # a file that does not read says so once
-                    print(p, file=sys.stderr)
-            return EXIT_USAGE
-        print(f"(the config does not load; using its {', '.join(COMMAND_FIELDS)}, runner ids only)",
-              file=sys.stderr)  # fmt: skip
-    flatten = getattr(args, "flatten", False)
-    try:
-        cmd_args = {"flatten": True} if flatten else {}
-        reply = send_command(cfg, args.command, cmd_args, timeout_s=args.timeout)
-    except (TemporaryError, ConfigurationError) as e:  # not done: 75 (2 for a bad argument)
-        print(f"error: {e}; nothing was done", file=sys.stderr)
-        return e.exit_code
-    print(
-        f"{reply.get('run_id') or cfg.run_id}: trading state {reply['trading_state']}"
-        + (f" ({reply['reason']})" if reply.get("reason") else "")
-        + f"  positions {reply.get('positions', {})}"
-    )
-    left = not_flattened(reply) if flatten else {}
-    for sym, why in sorted(left.items()):
-        print(f"not flattened: {sym}: {why}", file=sys.stderr)
-    if left:
-        state = reply["trading_state"]
-        print(f"error: {len(left)} position(s) still open; trading state {state}", file=sys.stderr)
-        return EXIT_ERROR
-    return 0
-
-
 def _run(args: argparse.Namespace, rest: list[str]) -> int:
     import importlib
 
@@ -323,28 +278,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.set_defaults(func=_up)
 
-    for name, text in (
-        ("halt", "stop all new orders now (the executor journals it; a restart stays halted)"),
-        ("resume", "let orders out again after a halt"),
-        ("reduce", "only orders that shrink a position; resting ones that would grow it cancelled"),
-        ("state", "print the executor's trading state and positions"),
-    ):
-        k = sub.add_parser(name, help=text)
-        k.add_argument("--config", required=True, help="the running pipeline's config")
-        k.add_argument(
-            "--timeout",
-            type=_seconds,
-            default=None,
-            help="seconds to wait for the executor (default 3; 10 with --flatten)",
-        )
-        if name == "halt":
-            k.add_argument(
-                "--flatten",
-                action="store_true",
-                help="then send orders closing every position; exit 1 naming any left open",
-            )
-        k.set_defaults(func=_trading)
-
     run = sub.add_parser("run", help="run one runner in the foreground")
     run.add_argument("role", choices=["gateway", "strategy", "executor"])
     run.set_defaults(func=None)
@@ -370,14 +303,31 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     import sqlite3
 
+    # SIGTERM unwinds like Ctrl-C (`up` and `record` install their own stops).
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
     try:
         return args.func(args)
+    except Terminated:
+        print(f"workbench {args.command}: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:  # Ctrl-C: what the command started is closed on the way out
         print(f"workbench {args.command}: interrupted", file=sys.stderr)
         return 130
     except (OSError, sqlite3.DatabaseError) as e:  # a path that is not what was expected
         print(f"workbench {args.command}: {e}", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: unwinds as Ctrl-C does, so what a command started is closed on the way out."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise Terminated()
 
 
 if __name__ == "__main__":

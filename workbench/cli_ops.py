@@ -1,11 +1,85 @@
-"""The operations commands: CURVE keys and service files."""
+"""The operations commands: the kill switch, CURVE keys and service files."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from workbench.cli import EXIT_USAGE, _load
+from workbench.cli import EXIT_USAGE, _load, _seconds
+from workbench.exceptions import EXIT_ERROR, ConfigurationError
+
+
+def _trading(args: argparse.Namespace) -> int:
+    """halt / resume / state: one request to the running executor's command socket.
+
+    ``halt --flatten`` exits 1 (`EXIT_ERROR`) when a position stays open,
+    naming each symbol and why on stderr; the executor is HALTED all the same.
+    No executor answered, or it refused: 75, nothing was done; an executor of another run
+    answered (a shared command address, a retry cannot help): 2.
+    """
+    from workbench.config.loading import COMMAND_FIELDS, load_command_config, load_config
+    from workbench.exceptions import TemporaryError
+    from workbench.notebook.control import not_flattened, send_command
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigurationError as first:
+        for p in first.problems:
+            print(p, file=sys.stderr)
+        try:  # a typo elsewhere must not stop a halt: whom to ask is enough
+            cfg = load_command_config(args.config)
+        except ConfigurationError as e:
+            for p in e.problems:
+                if p not in first.problems:  # a file that does not read says so once
+                    print(p, file=sys.stderr)
+            return EXIT_USAGE
+        print(f"(the config does not load; using its {', '.join(COMMAND_FIELDS)}, runner ids only)",
+              file=sys.stderr)  # fmt: skip
+    flatten = getattr(args, "flatten", False)
+    try:
+        cmd_args = {"flatten": True} if flatten else {}
+        reply = send_command(cfg, args.command, cmd_args, timeout_s=args.timeout)
+    except (TemporaryError, ConfigurationError) as e:  # not done: 75 (2 for a bad argument)
+        print(f"error: {e}; nothing was done", file=sys.stderr)
+        return e.exit_code
+    print(
+        f"{reply.get('run_id') or cfg.run_id}: trading state {reply['trading_state']}"
+        + (f" ({reply['reason']})" if reply.get("reason") else "")
+        + f"  positions {reply.get('positions', {})}"
+    )
+    left = not_flattened(reply) if flatten else {}
+    for sym, why in sorted(left.items()):
+        print(f"not flattened: {sym}: {why}", file=sys.stderr)
+    if left:
+        state = reply["trading_state"]
+        print(f"error: {len(left)} position(s) still open; trading state {state}", file=sys.stderr)
+        return EXIT_ERROR
+    return 0
+
+
+def _add_trading_parsers(sub) -> None:
+    for name, text in (
+        ("halt", "stop all new orders now (the executor journals it; a restart stays halted)"),
+        ("resume", "let orders out again after a halt"),
+        ("reduce", "only orders that shrink a position; resting ones that would grow it cancelled"),
+        ("state", "print the executor's trading state and positions"),
+    ):
+        k = sub.add_parser(name, help=text)
+        k.add_argument("--config", required=True, help="the running pipeline's config")
+        k.add_argument(
+            "--timeout",
+            type=_seconds,
+            default=None,
+            help="seconds to wait for the executor (default 3"
+            + ("; 10 with --flatten)" if name == "halt" else ")"),
+        )
+        if name == "halt":
+            k.add_argument(
+                "--flatten",
+                action="store_true",
+                help="then send orders closing every position; exit 1 naming any left open",
+            )
+        k.set_defaults(func=_trading)
 
 
 def _keys_generate(args: argparse.Namespace) -> int:
@@ -162,6 +236,7 @@ def _add_deploy_parser(sub) -> None:
 
 
 def add_ops_parsers(sub) -> None:
-    """Add keys and deploy to the subcommands."""
+    """Add the kill switch, keys and deploy to the subcommands."""
+    _add_trading_parsers(sub)
     _add_keys_parser(sub)
     _add_deploy_parser(sub)

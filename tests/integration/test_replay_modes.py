@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -97,3 +98,36 @@ def test_a_strategy_outside_replay_subscribers_still_trades_in_a_wire_replay(tmp
     )
     result = replay(cfg, data, speed=1.0, progress=False, timeout_s=60)
     assert result.fills["strategy_id"].value_counts().to_dict() == {"sr-1": 4, "sr-2": 2}
+
+
+@pytest.mark.parametrize(
+    ("sig", "code", "says"),
+    [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
+)
+def test_an_interrupted_wire_replay_leaves_no_temporary_folder(tmp_path, sig, code, says):
+    # Interrupted, its run folder and bus folder in the temp dir stayed, unnamed (SIGTERM:
+    # without a word); only a failed replay keeps its run folder, named in its error.
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    p = subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli", "replay", "--config",
+         str(ROOT / "configs/demo.toml"), "--speed", "1", "--quiet"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TMPDIR": str(temp)},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        logs = []
+        while time.monotonic() < deadline and not any(
+            "runner_started" in f.read_text() for f in logs
+        ):
+            time.sleep(0.2)
+            logs = list(temp.glob("wb-replay-*/*/logs/gateway.jsonl"))
+        assert logs, "the replay never started"
+        p.send_signal(sig)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == code and says in err, err
+    assert list(temp.iterdir()) == []

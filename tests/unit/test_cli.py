@@ -291,7 +291,7 @@ def test_up_with_an_unknown_runner_leaves_the_previous_run_folder_alone(tmp_path
     previous.mkdir(parents=True)
     (previous / "journal.sqlite").write_bytes(b"kept")
     assert cli(["up", "--config", str(config), "--runners", "nope"]) == 2
-    assert "no runner named ['nope']" in capsys.readouterr().err
+    assert "no runner named nope (the config has executor, gateway" in capsys.readouterr().err
     assert [p.name for p in (tmp_path / "runs").iterdir()] == ["t"]  # not archived
 
 

@@ -274,14 +274,21 @@ def replay(
         run_id = ""
     else:
         run_dir = out_dir / "runs" if out_dir else Path(tempfile.mkdtemp(prefix="wb-replay-"))
-        # A short folder: ipc paths are limited to about 100 bytes.
-        with tempfile.TemporaryDirectory(prefix="wb-") as bus_dir:
-            wire_cfg = private_run_config(cfg, run_dir, Path(bus_dir))
-            fills, orders, signals, _ = run_wire(
-                wire_cfg, len(table), progress=progress, timeout_s=timeout_s
-            )
+        try:
+            # A short folder: ipc paths are limited to about 100 bytes.
+            with tempfile.TemporaryDirectory(prefix="wb-") as bus_dir:
+                wire_cfg = private_run_config(cfg, run_dir, Path(bus_dir))
+                fills, orders, signals, _ = run_wire(
+                    wire_cfg, len(table), progress=progress, timeout_s=timeout_s
+                )
+        except ReplayFailed:
+            raise  # its run folder stays: the error points at its logs
+        except BaseException:  # interrupted (Ctrl-C, SIGTERM), or a bad config: nothing to read
+            if out_dir is None:
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
         run_id = wire_cfg.run_id
-        if out_dir is None:  # kept only on failure, where the error points at its logs
+        if out_dir is None:
             shutil.rmtree(run_dir, ignore_errors=True)
     elapsed = time.perf_counter() - t0
     run = {

@@ -30,7 +30,9 @@ def runner_specs(
     specs += [(s.id, "strategy", 1, s.id) for s in config.strategies]
     unknown = set(runners or ()) - {spec[0] for spec in specs}
     if unknown:
-        raise ConfigurationError(f"no runner named {sorted(unknown)}")
+        names = ", ".join(sorted(unknown))
+        known = ", ".join(spec[0] for spec in specs)
+        raise ConfigurationError(f"no runner named {names} (the config has {known})")
     return [spec for spec in specs if runners is None or spec[0] in runners]
 
 
