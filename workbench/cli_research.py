@@ -35,6 +35,19 @@ def _speed(text: str) -> float:
     return finite_arg(text, zero=True, says=says)
 
 
+def _threshold(text: str) -> float:
+    """A promotion threshold: a finite number (``nan`` would fail every gate as if judged)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
 def _seconds(text: str) -> float:
     """A wait in seconds: finite and > 0."""
     return finite_arg(text, zero=False, says=" is not a number of seconds > 0")
@@ -337,20 +350,20 @@ def add_research_parsers(sub) -> None:
     pr.add_argument("--replay", required=True, help="a folder written by replay --out")
     pr.add_argument("--out", required=True, help="the config to write")
     pr.add_argument("--force", action="store_true", help="replace --out if it exists")
-    pr.add_argument("--max-drawdown", type=float, default=None, help="largest drawdown allowed")
+    pr.add_argument("--max-drawdown", type=_threshold, default=None, help="largest drawdown")
     pr.add_argument("--min-trades", type=int, default=None)
-    pr.add_argument("--min-net-pnl", type=float, default=None)
-    pr.add_argument("--min-win-rate", type=float, default=None)
-    pr.add_argument("--min-sharpe", type=float, default=None)
+    pr.add_argument("--min-net-pnl", type=_threshold, default=None)
+    pr.add_argument("--min-win-rate", type=_threshold, default=None)
+    pr.add_argument("--min-sharpe", type=_threshold, default=None)
     pr.add_argument(
         "--min-oos-net-pnl",
-        type=float,
+        type=_threshold,
         default=None,
         help="walk-forward: least out-of-sample net PnL after fees over all test windows",
     )
     pr.add_argument(
         "--min-oos-positive-windows",
-        type=float,
+        type=_threshold,
         default=None,
         help="walk-forward: least share (0-1) of test windows with a PnL after fees > 0",
     )
