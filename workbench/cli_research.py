@@ -105,6 +105,8 @@ def _replay_notebook(args: argparse.Namespace) -> int:
 
     try:
         params = {name: _literal(value) for name, value in args.parameters}
+        if "out_dir" in params:  # it would win over --out, and the results go elsewhere
+            raise ConfigurationError("-p out_dir: give the results folder as --out")
         for key in ("config", "data", "mode", "speed"):
             value = getattr(args, key)
             if value is not None and key in ("config", "data"):

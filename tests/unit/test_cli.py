@@ -265,6 +265,10 @@ def test_replay_notebook_paths_are_from_this_shells_folder(tmp_path, monkeypatch
     assert got["config_path"] == str(tmp_path / "configs" / "demo.toml")
     assert cli(["replay-notebook", "--config", "nope.toml", "--out", "o"]) == 2
     assert "--config nope.toml: no such file" in capsys.readouterr().err
+    # A parameter out_dir went over --out, and the results were elsewhere than said.
+    got.clear()
+    assert cli(["replay-notebook", "--out", "o", "-p", "out_dir", "x"]) == 2
+    assert "give the results folder as --out" in capsys.readouterr().err and not got
 
 
 def test_diff_of_a_folder_whose_journal_is_no_database_is_a_usage_error(tmp_path, capsys):
