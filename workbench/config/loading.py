@@ -285,6 +285,15 @@ COMMAND_FIELDS = ("run_id", "bus", "security")
 _ID_FIELDS = (["gateway", "id"], ["executor", "id"])
 
 
+def _drop(data: dict[str, Any], path: list[str]) -> None:
+    """Remove ``data[path[0]][path[1]]...`` if it is there."""
+    for part in path[:-1]:
+        data = data.get(part)  # type: ignore[assignment]
+        if not isinstance(data, dict):
+            return
+    data.pop(path[-1], None)
+
+
 def load_command_config(path: str | Path) -> WorkbenchConfig:
     """``path``'s `COMMAND_FIELDS` alone (and their environment overrides), the rest at defaults.
 
@@ -310,6 +319,9 @@ def load_command_config(path: str | Path) -> WorkbenchConfig:
         for k, v in os.environ.items()
         if (key := _env_key(k)) and key[0] not in COMMAND_FIELDS and key[:2] not in _ID_FIELDS
     }
+    for k in os.environ:  # the file's value given as a field would win over the variable's
+        if (key := _env_key(k)) and k not in hidden:
+            _drop(kept, key)
     for k in hidden:
         del os.environ[k]
     source = f"{p} ({', '.join(COMMAND_FIELDS)} only)"

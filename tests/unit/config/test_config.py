@@ -438,6 +438,21 @@ def test_the_kill_switch_config_of_a_broken_file_keeps_the_runners_ids_and_keys(
     assert [s.id for s in cfg.strategies] == ["mom-1"] and cfg.security.curve
 
 
+def test_the_kill_switch_config_takes_the_environment_over_the_file(tmp_path, monkeypatch):
+    """The file's command address won: a halt meant for another pipeline went to this one."""
+    from workbench.config.loading import load_command_config
+
+    path = tmp_path / "c.toml"
+    path.write_text('run_id = "r"\n[bus]\ncommand_address = "tcp://127.0.0.1:5706"\n[x]\n')
+    monkeypatch.setenv("WORKBENCH__BUS__COMMAND_ADDRESS", "tcp://127.0.0.1:5999")
+    monkeypatch.setenv("WORKBENCH__RUN_ID", "other")
+    cfg = load_command_config(path)
+    assert (cfg.bus.command_address, cfg.run_id) == ("tcp://127.0.0.1:5999", "other")
+    monkeypatch.setenv("WORKBENCH__BUS__COMMAND_ADDRESS", "bogus")  # not the file's instead
+    with pytest.raises(ConfigurationError, match="WORKBENCH__BUS__COMMAND_ADDRESS"):
+        load_command_config(path)
+
+
 def test_a_hosts_telemetry_address_that_is_a_bus_address_is_refused():
     hosts = [
         {"name": "a", "runners": ["gateway"], "telemetry_address": "tcp://localhost:5701"},
