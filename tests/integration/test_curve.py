@@ -114,6 +114,14 @@ def test_unlisted_peers_get_no_ticks_and_no_signal_accepted(tmp_path):
         # Logged once per burst (the interval is 5 s), not once per attempt.
         assert len(log_events(sup, "gateway", "curve_handshake_refused")) == 1
         assert len(log_events(sup, "executor", "curve_handshake_refused")) == 1
+        # Whose key was refused: named (an intruder's is no one's).
+        refused = log_events(sup, "gateway", "curve_key_refused")
+        assert refused and refused[0]["key_of"] == "no one in security.public_keys"
+        assert refused[0]["socket"] == "ticks" and len(refused[0]["public_key"]) == 40
+        # The listed executor reads the gateway's market snapshots (it was refused:
+        # no price for the collar, staleness, the daily loss or a flatten).
+        ex = next(s for s in sup.status() if s.runner == "executor")
+        assert ex.counters.get("market_msgs_in", 0) > 0, ex.counters
     finally:
         ctx.destroy(linger=0)
         taps.stop()

@@ -6,6 +6,8 @@ Units are in field names; every section refuses unknown fields.
 from __future__ import annotations
 
 import re
+import string
+from functools import reduce
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -328,6 +330,15 @@ class SupervisorConfig(Section):
 
 
 _Z85_KEY = re.compile(r"^[0-9a-zA-Z.\-:+=^!/*?&<>()\[\]{}@%$#]{40}$")
+_Z85_DIGITS = string.digits + string.ascii_letters + ".-:+=^!/*?&<>()[]{}@%$#"
+
+
+def is_z85_key(key: str) -> bool:
+    """40 z85 characters that decode to 32 bytes: each group of 5 below 2**32 ("#####" is not)."""
+    groups = (key[i : i + 5] for i in range(0, 40, 5))
+    return bool(_Z85_KEY.match(key)) and all(
+        reduce(lambda v, c: v * 85 + _Z85_DIGITS.index(c), g, 0) < 1 << 32 for g in groups
+    )
 
 
 class SecurityConfig(Section):
@@ -344,7 +355,7 @@ class SecurityConfig(Section):
     @field_validator("public_keys")
     @classmethod
     def _z85(cls, v: dict[str, str]) -> dict[str, str]:
-        bad = [name for name, key in v.items() if not _Z85_KEY.match(key)]
+        bad = [name for name, key in v.items() if not is_z85_key(key)]
         if bad:
             raise ValueError(f"not a 40-character z85 public key: {', '.join(sorted(bad))}")
         return v

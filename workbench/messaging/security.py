@@ -177,12 +177,13 @@ class BusSecurity:
         if not self.enabled:
             return
         self.identity = load_identity(config, name)
-        keys = config.security.public_keys
+        keys = self._public_keys = config.security.public_keys
         gw, ex = config.gateway.id, config.executor.id
         strategies = {keys[s.id] for s in config.strategies if s.id in keys}
         taps = {k for n, k in keys.items() if is_tap(n)}
         self._allowed: dict[str, set[str]] = {
-            "ticks": strategies | taps,
+            # The executor reads the gateway's market snapshots (collar, staleness, flatten).
+            "ticks": strategies | taps | {keys[ex]},
             "control": set(strategies),
             "signals": set(strategies),
             # Strategies read their acks, end-of-stream echo and order outcomes here.
@@ -227,8 +228,11 @@ class BusSecurity:
 
         self._auth = ThreadAuthenticator(ctx)
         self._auth.start()
+        names = {key: name for name, key in self._public_keys.items()}
         for domain in DOMAINS:
-            self._auth.configure_curve_callback(domain, _KeyList(self._allowed[domain]))
+            burst = BurstLog("curve_key_refused", self._log_interval_s)
+            keys = _KeyList(domain, self._allowed[domain], names, burst)
+            self._auth.configure_curve_callback(domain, keys)
         self._monitor = _HandshakeMonitor(
             self._telemetry, BurstLog("curve_handshake_refused", self._log_interval_s)
         )
@@ -244,13 +248,28 @@ class BusSecurity:
 
 
 class _KeyList:
-    """A ZAP credentials provider: allowed when the client's z85 key is listed."""
+    """A ZAP credentials provider: allowed when the client's z85 key is listed.
 
-    def __init__(self, keys: set[str]) -> None:
+    A refusal is logged (once per burst) with the key and whose it is in
+    ``security.public_keys``: the monitor's event names neither.
+    """
+
+    def __init__(self, domain: str, keys: set[str], names: dict[str, str], burst: BurstLog) -> None:
+        self._domain = domain
         self._keys = {k.encode() for k in keys}
+        self._names = names
+        self._burst = burst
 
     def callback(self, domain: str, key: bytes) -> bool:
-        return key in self._keys
+        if key in self._keys:
+            return True
+        text = key.decode(errors="replace")
+        self._burst(
+            socket=self._domain,
+            public_key=text,
+            key_of=self._names.get(text, "no one in security.public_keys"),
+        )
+        return False
 
 
 class _HandshakeMonitor:

@@ -122,3 +122,13 @@ def test_the_saved_config_keeps_keys_dir_pointing_at_the_same_folder(tmp_path):
     saved = tomllib.loads(dest.read_text())
     assert saved["security"]["keys_dir"] == "../keys"
     assert load_identity(load_config(dest), "gateway").name == "gateway"
+
+
+def test_a_public_key_of_z85_characters_that_decodes_to_nothing_is_a_config_error():
+    # 40 z85 characters passed; "#####" is above 2**32, libzmq said EINVAL at the
+    # first socket, and `up` and `halt` ended in a traceback.
+    from workbench.config import build_config
+
+    good = zmq.curve_keypair()[0].decode()
+    with pytest.raises(ConfigurationError, match="z85 public key: executor"):
+        build_config({"security": {"public_keys": {"gateway": good, "executor": "#" * 40}}})
