@@ -10,6 +10,7 @@ connect to: not ``*`` or ``0.0.0.0``, and not IPv6 (the sockets do not enable it
 from __future__ import annotations
 
 import re
+import socket
 
 _TCP = re.compile(r"^tcp://([^:/\s\[\]*]+):(\d+)$")
 _LOOPBACK = {"localhost", "127.0.0.1"}
@@ -26,6 +27,12 @@ def check_address(v: str) -> str:
         path = v[len("ipc://") :]
         if not path:
             raise ValueError("ipc:// needs a path")
+        if not path.startswith("/"):  # "@name": Linux's abstract namespace
+            raise ValueError(
+                "ipc:// needs an absolute path (ipc:///folder/name): a relative one is read "
+                "from each process's folder, and an abstract one (@) has no permissions to "
+                "keep other users out"
+            )
         if len(path.encode()) > IPC_MAX_BYTES:
             raise ValueError(f"ipc path is {len(path.encode())} bytes; at most {IPC_MAX_BYTES}")
         return v
@@ -33,8 +40,11 @@ def check_address(v: str) -> str:
         m = _TCP.match(v)
         if m is None:
             raise ValueError("must be tcp://HOST:PORT (HOST a name or an IPv4 address)")
-        if m.group(1) == "0.0.0.0":
-            raise ValueError("0.0.0.0 cannot be connected to: name the host the others reach")
+        if _ipv4(m.group(1)) == "0.0.0.0":  # "0", "0x0", "000.0.0.0" too: every interface
+            raise ValueError(
+                f"{m.group(1)} is 0.0.0.0, which cannot be connected to: name the host the "
+                "others reach"
+            )
         if not 1 <= int(m.group(2)) <= 65535:
             raise ValueError(f"port {m.group(2)} is not 1-65535")
         return v
@@ -47,7 +57,16 @@ def endpoint(v: str) -> str:
     if m is None:
         return v
     host = m.group(1).lower()
-    return f"tcp://{'127.0.0.1' if host in _LOOPBACK else host}:{int(m.group(2))}"
+    host = "127.0.0.1" if host in _LOOPBACK else _ipv4(host) or host  # "127.1" is 127.0.0.1
+    return f"tcp://{host}:{int(m.group(2))}"
+
+
+def _ipv4(host: str) -> str | None:
+    """``host`` as a dotted IPv4 address if it is one in any spelling the resolver takes."""
+    try:
+        return socket.inet_ntoa(socket.inet_aton(host))
+    except OSError:
+        return None
 
 
 def clashing(addresses: list[str]) -> list[str]:

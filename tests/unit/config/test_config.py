@@ -372,10 +372,15 @@ def test_true_or_false_for_an_exchange_number_is_refused_too():
         ("tcp://", "tcp://HOST:PORT"),
         ("tcp://127.0.0.1:99999", "port 99999 is not 1-65535"),
         ("ipc://", "needs a path"),
-        ("ipc://" + "x" * 108, "at most 107"),
+        ("ipc:///" + "x" * 107, "at most 107"),
+        ("ipc://@bus", "absolute path"),  # abstract: no permissions keep others out
+        ("ipc://bus/signals", "absolute path"),  # read from each process's own folder
         ("tcp://*:5891", "tcp://HOST:PORT"),
         ("tcp://[::1]:5891", "tcp://HOST:PORT"),
         ("tcp://0.0.0.0:5891", "cannot be connected to"),
+        ("tcp://0:5891", "is 0.0.0.0"),  # every interface, as the resolver reads it
+        ("tcp://0x0:5891", "is 0.0.0.0"),
+        ("tcp://000.0.0.0:5891", "is 0.0.0.0"),
     ],
 )
 def test_a_bus_address_no_runner_could_use_is_refused_naming_it(address, says):
@@ -384,7 +389,9 @@ def test_a_bus_address_no_runner_could_use_is_refused_naming_it(address, says):
         build_config({"bus": {"signals_address": address}})
 
 
-@pytest.mark.parametrize("other", ["tcp://localhost:6901", "tcp://127.0.0.1:6901"])
+@pytest.mark.parametrize(
+    "other", ["tcp://localhost:6901", "tcp://127.0.0.1:6901", "tcp://127.1:6901"]
+)
 def test_two_bus_addresses_naming_one_endpoint_are_refused(other):
     bus = {"ticks_address": "tcp://127.0.0.1:6901", "signals_address": other}
     with pytest.raises(ConfigurationError, match="bus addresses must all differ"):
