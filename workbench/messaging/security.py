@@ -8,7 +8,7 @@ environment (``WORKBENCH_SECRET_KEY_<NAME>``) and are never logged or saved.
 
 Who may connect to what (the binder checks the client's key in its ZAP handler):
 
-    ticks      (gateway binds)     strategies, taps
+    ticks      (gateway binds)     strategies, taps, executor (market snapshots)
     control    (gateway binds)     strategies
     signals    (executor binds)    strategies
     events     (executor binds)    supervisor, taps
@@ -19,8 +19,10 @@ Who may connect to what (the binder checks the client's key in its ZAP handler):
 A peer with an unlisted key (or no CURVE at all) never completes the
 handshake, so it receives nothing and sends nothing. Each refused handshake
 counts ``curve_handshakes_refused`` in the binder's telemetry and is logged
-once per burst. ipc endpoints are not encrypted; they must live in a folder
-only the owner can open (0700).
+once per burst. The refused side never connects again by itself (libzmq), so
+a runner refused fails (`check_peers`, exit 75) and its restart connects anew.
+ipc endpoints are not encrypted; they must live in a folder only the owner
+can open (0700).
 
 A process installs its `BusSecurity` on its `zmq.Context` once (`install`);
 the socket adapters then call `secure` for every socket they make.
@@ -29,10 +31,8 @@ the socket adapters then call `secure` for every socket they make.
 from __future__ import annotations
 
 import os
-import queue
 import re
 import stat
-import threading
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +42,12 @@ import structlog
 import zmq
 
 from workbench.config.sections import BUS_BINDERS
-from workbench.exceptions import ConfigurationError
+from workbench.exceptions import ConfigurationError, TemporaryError
+from workbench.messaging.handshakes import (
+    REFUSED_COUNTER,
+    HandshakeMonitor,
+    KeyList,
+)
 from workbench.telemetry import BurstLog, Telemetry
 
 if TYPE_CHECKING:
@@ -55,17 +60,6 @@ log = structlog.get_logger()
 SUPERVISOR = "supervisor"
 TAP_PREFIX = "tap"
 SECRET_ENV_PREFIX = "WORKBENCH_SECRET_KEY_"
-REFUSED_COUNTER = "curve_handshakes_refused"
-_REFUSED_EVENTS = (
-    zmq.EVENT_HANDSHAKE_FAILED_AUTH
-    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
-)
-_REASONS: dict[int, str] = {  # keyed by int: monitor messages carry the event as int
-    zmq.EVENT_HANDSHAKE_FAILED_AUTH: "key not listed",
-    zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "protocol (no CURVE, or wrong server key)",
-    zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "handshake failed",
-}
 DOMAINS = ("ticks", "control", "signals", "events", "telemetry", "command")
 
 
@@ -173,7 +167,7 @@ class BusSecurity:
             bus.command_address: "command",
         }
         self._auth: ThreadAuthenticator | None = None
-        self._monitor: _HandshakeMonitor | None = None
+        self._monitor: HandshakeMonitor | None = None
         if not self.enabled:
             return
         self.identity = load_identity(config, name)
@@ -220,6 +214,31 @@ class BusSecurity:
             self._monitor.add(sock, domain)
         else:
             sock.curve_serverkey = self._server_keys[domain]
+            self._monitor_of().add(sock, domain, client=True)
+
+    def _monitor_of(self) -> HandshakeMonitor:
+        if self._monitor is None:
+            self._monitor = HandshakeMonitor(
+                self._telemetry, BurstLog("curve_handshake_refused", self._log_interval_s)
+            )
+        return self._monitor
+
+    def refused_by_peer(self, domain: str | None = None) -> str | None:
+        """Why a binder refused one of our connections (of ``domain``), or None.
+
+        libzmq does not connect again after such a refusal: the caller must
+        make the connection anew (a runner restarts, see `check_peers`).
+        """
+        mon = self._monitor
+        found = mon.refused_by_peer if mon is not None else []
+        for d, endpoint in found:
+            if domain is None or d == domain:
+                return (
+                    f"{d} at {endpoint} refused the CURVE handshake: it does not list "
+                    f"{self.name}'s public key {self.identity.public.decode()} "
+                    f"(security.public_keys.{self.name} in its config)"
+                )
+        return None
 
     def _start_auth(self, ctx: zmq.Context) -> None:
         if self._auth is not None:
@@ -231,11 +250,9 @@ class BusSecurity:
         names = {key: name for name, key in self._public_keys.items()}
         for domain in DOMAINS:
             burst = BurstLog("curve_key_refused", self._log_interval_s)
-            keys = _KeyList(domain, self._allowed[domain], names, burst)
+            keys = KeyList(domain, self._allowed[domain], names, burst)
             self._auth.configure_curve_callback(domain, keys)
-        self._monitor = _HandshakeMonitor(
-            self._telemetry, BurstLog("curve_handshake_refused", self._log_interval_s)
-        )
+        self._monitor_of()
 
     def close(self) -> None:
         """Stop the ZAP handler and the monitor (before the context is destroyed)."""
@@ -245,79 +262,6 @@ class BusSecurity:
         if self._auth is not None:
             self._auth.stop()
             self._auth = None
-
-
-class _KeyList:
-    """A ZAP credentials provider: allowed when the client's z85 key is listed.
-
-    A refusal is logged (once per burst) with the key and whose it is in
-    ``security.public_keys``: the monitor's event names neither.
-    """
-
-    def __init__(self, domain: str, keys: set[str], names: dict[str, str], burst: BurstLog) -> None:
-        self._domain = domain
-        self._keys = {k.encode() for k in keys}
-        self._names = names
-        self._burst = burst
-
-    def callback(self, domain: str, key: bytes) -> bool:
-        if key in self._keys:
-            return True
-        text = key.decode(errors="replace")
-        self._burst(
-            socket=self._domain,
-            public_key=text,
-            key_of=self._names.get(text, "no one in security.public_keys"),
-        )
-        return False
-
-
-class _HandshakeMonitor:
-    """Counts and logs the refused handshakes of server sockets, on its own thread."""
-
-    def __init__(self, telemetry: Telemetry, burst: BurstLog) -> None:
-        self._telemetry = telemetry
-        self._burst = burst
-        self._new: queue.Queue[tuple[zmq.Socket[bytes], str]] = queue.Queue()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="curve-monitor", daemon=True)
-        self._thread.start()
-
-    def add(self, sock: zmq.Socket, domain: str) -> None:
-        # Created here, then owned by the monitor thread alone (handed over by the queue).
-        self._new.put((sock.get_monitor_socket(_REFUSED_EVENTS), domain))
-
-    def _run(self) -> None:
-        from zmq.utils.monitor import recv_monitor_message
-
-        poller = zmq.Poller()
-        mons: dict[zmq.Socket[bytes], str] = {}
-        try:
-            while not self._stop.is_set():
-                while not self._new.empty():
-                    mon, domain = self._new.get()
-                    mons[mon] = domain
-                    poller.register(mon, zmq.POLLIN)
-                ready = dict(poller.poll(100))
-                for mon in [m for m in mons if m in ready]:
-                    msg = recv_monitor_message(mon)
-                    if msg["event"] & _REFUSED_EVENTS:
-                        self._telemetry.inc(REFUSED_COUNTER)
-                        self._burst(
-                            socket=mons[mon],
-                            endpoint=msg["endpoint"].decode(errors="replace"),
-                            reason=_REASONS.get(msg["event"], "handshake failed"),
-                            total_refused=self._telemetry.get(REFUSED_COUNTER),
-                        )
-        finally:
-            for mon in mons:
-                mon.close(linger=0)
-            while not self._new.empty():
-                self._new.get()[0].close(linger=0)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
 
 
 def private_ipc_dir(address: str, *, strict: bool, source: str = "<config>") -> Path:
@@ -370,6 +314,29 @@ def uninstall(ctx: zmq.Context) -> None:
     sec = _installed.pop(ctx, None)
     if sec is not None:
         sec.close()
+
+
+class RefusedByPeer(TemporaryError):
+    """A binder refused this process's CURVE key: libzmq will not connect again by itself."""
+
+    log_event = "curve_refused_by_peer"
+
+
+def check_peers() -> None:
+    """Raise if a binder refused a connection of this process (a runner then restarts).
+
+    Raises:
+        RefusedByPeer: naming the socket, the endpoint and our key.
+    """
+    for sec in list(_installed.values()):
+        if sec.enabled and (why := sec.refused_by_peer()) is not None:
+            raise RefusedByPeer(why)
+
+
+def refusal(ctx: zmq.Context, domain: str) -> str | None:
+    """Why the binder of ``domain`` refused ``ctx``'s key, if it did."""
+    sec = _installed.get(ctx)
+    return sec.refused_by_peer(domain) if sec is not None and sec.enabled else None
 
 
 def secure(sock: zmq.Socket, address: str, *, server: bool) -> None:

@@ -376,8 +376,9 @@ def request(
         sock.connect(address)
         sock.send_multipart(codec.encode(payload, "operator", time.time_ns(), 1, time.time_ns()))
         if not sock.poll(timeout_ms):
+            refused = security.refusal(ctx, "command")
             raise TemporaryError(
-                f"{address}: no answer within {timeout_ms} ms; is the executor up?"
+                refused or f"{address}: no answer within {timeout_ms} ms; is the executor up?"
             )
         return codec.decode(sock.recv_multipart())
     finally:

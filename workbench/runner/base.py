@@ -16,6 +16,7 @@ from workbench.exceptions import (  # noqa: F401  (re-exported: runners and the 
     EXIT_STRATEGY,
     EXIT_TEMPORARY,
 )
+from workbench.messaging import security
 from workbench.messaging.codec import Heartbeat
 from workbench.messaging.ports import Sender
 from workbench.telemetry import Telemetry
@@ -82,6 +83,9 @@ class Runner(ABC):
         """Send a heartbeat if one is due: the loop does, and so may a long wait inside a step."""
         now = time.monotonic()
         if now >= self._next_hb:
+            # A binder that refused our key leaves that connection dead for good (libzmq
+            # does not retry): fail, and the supervisor's restart connects anew.
+            security.check_peers()
             self.send_heartbeat()
             self._next_hb = now + self._hb_interval
 
