@@ -213,13 +213,12 @@ def open_stream(
         shape = _lite_shape(path)
         if shape is None:
             shape = _arrow_shape(path)
-        names, kind_of, lite = shape
+        names, fits, lite = shape
         layout = _layout(path, names, price, fmt)
-        ts_kind = kind_of(layout.ts, layout.ts_kind)
+        if not fits(layout):
+            return None  # text to parse (or a column to refuse): load_ticks does
     except DataError:
         return None  # load_ticks raises it again, with its context
-    if ts_kind != "ns":
-        return None
     stream = ParquetTickStream(
         path, layout.roles(), price, symbol or symbol_from_path(path), lite=lite
     )
@@ -227,7 +226,12 @@ def open_stream(
 
 
 def _lite_shape(path: Path) -> tuple | None:
-    """Column names and a ts-kind check from the small reader; None if it cannot read the file."""
+    """Column names and a check of the columns' types from the small reader.
+
+    None if it cannot read the file. The check is False unless every column
+    the layout uses holds what the stream reads: integer or timestamp times
+    (as `load_ticks` takes them), numbers, and text symbols.
+    """
     try:
         with LiteParquet(path) as lite:
             if lite.num_rows == 0:
@@ -237,19 +241,32 @@ def _lite_shape(path: Path) -> tuple | None:
     except (Unsupported, OSError):
         return None
 
-    def kind_of(name: str, text_kind: str) -> str:
-        kind = kinds[name]
-        if kind == "timestamp" or (kind == "int" and text_kind == "ns"):
-            return "ns"
-        return text_kind if kind == "string" else "unusable"
+    def fits(layout: Any) -> bool:
+        for role, name in layout.roles().items():
+            kind = kinds[name]
+            if role == "ts":
+                ok = kind == "timestamp" or (kind == "int" and layout.ts_kind == "ns")
+            else:
+                ok = kind == "string" if role == "symbol" else kind in ("int", "float")
+            if not ok:
+                return False
+        return True
 
-    return names, kind_of, True
+    return names, fits, True
 
 
 def _arrow_shape(path: Path) -> tuple:
-    """Column names and a ts-kind check from pyarrow."""
+    """Column names and a check of the time column from pyarrow.
+
+    The stream's own checks (`columnar.valid_columns`) refuse other columns of
+    types it does not read.
+    """
     from workbench.marketdata.parquet_io import ParquetTicks
 
     with ParquetTicks(path) as source:
         names = list(source.names)
-        return names, source.ts_kind, False
+
+        def fits(layout: Any) -> bool:
+            return source.ts_kind(layout.ts, layout.ts_kind) == "ns"
+
+        return names, fits, False
