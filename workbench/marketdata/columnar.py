@@ -77,6 +77,13 @@ def valid_columns(table: Any, roles: dict[str, str], price_mode: str) -> tuple |
             array = array.cast(kind.value_type)
             kind = array.type
         if role == "symbol":
+            if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+                try:  # text without the UTF8 annotation (Hive, Impala, pandas bytes)
+                    text = pa.large_string() if pa.types.is_large_binary(kind) else pa.string()
+                    array = array.cast(text)
+                except pa.ArrowInvalid:
+                    return None  # not UTF-8: the row path names the row
+                kind = array.type
             if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
                 return None
             cols[role] = _symbols(array)

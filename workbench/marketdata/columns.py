@@ -25,6 +25,7 @@ INVALID_PRICE = "NaN, infinite or non-positive price"
 CROSSED = "crossed quote (bid > ask)"
 INVALID_SIZE = "NaN, infinite or negative size"
 EMPTY_SYMBOL = "empty symbol"
+SYMBOL_NOT_TEXT = "symbol not text"
 WRONG_FIELDS = "wrong number of fields"
 TS_OUT_OF_RANGE = "timestamp out of range"
 _TS_MAX = 2**63 - 1  # nanoseconds in an int64: 2262-04-11
@@ -280,12 +281,15 @@ def check_not_crossed(bid: list, ask: list) -> list[Issue]:
 
 def check_symbols(values: list) -> list[Issue]:
     """Symbols must be non-empty text, without spaces around it ('ABC ' is not 'ABC')."""
-    if all(values) and all(s == s.strip() for s in set(values)):
+    if all(type(s) is str and s and s == s.strip() for s in set(values)):
         return []
-    return [
-        (i, MISSING_VALUE, "missing value")
-        if v is None
-        else (i, EMPTY_SYMBOL, "empty symbol" if not v else f"symbol {v!r} has spaces around it")
-        for i, v in enumerate(values)
-        if not v or v != v.strip()
-    ]
+    issues = []
+    for i, v in enumerate(values):
+        if v is None:
+            issues.append((i, MISSING_VALUE, "missing value"))
+        elif type(v) is not str:
+            issues.append((i, SYMBOL_NOT_TEXT, f"symbol {v!r} is not UTF-8 text"))
+        elif not v or v != v.strip():
+            detail = "empty symbol" if not v else f"symbol {v!r} has spaces around it"
+            issues.append((i, EMPTY_SYMBOL, detail))
+    return issues

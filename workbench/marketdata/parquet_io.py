@@ -97,6 +97,8 @@ class ParquetTicks:
         """Yield the rows as `RawChunk`s holding the columns named in ``roles``."""
         import pyarrow as pa
 
+        if "symbol" in roles:
+            self._check_text(roles["symbol"])
         names = list(dict.fromkeys(roles.values()))
         first = 1
         try:
@@ -109,6 +111,26 @@ class ParquetTicks:
                 first += batch.num_rows
         except (OSError, pa.ArrowException) as e:
             raise DataError(f"cannot read Parquet data: {e}", str(self.path), first) from e
+
+    def _check_text(self, name: str) -> None:
+        """Raise unless column ``name`` holds text (UTF-8 strings, or binary to decode)."""
+        import pyarrow as pa
+
+        kind = self._schema.field(name).type
+        if pa.types.is_dictionary(kind):
+            kind = kind.value_type
+        types = pa.types
+        if not (
+            types.is_string(kind)
+            or types.is_large_string(kind)
+            or types.is_binary(kind)
+            or types.is_large_binary(kind)
+        ):
+            raise DataError(
+                f"column type {kind} cannot hold symbols: expected text",
+                str(self.path),
+                column=name,
+            )
 
 
 def _to_python(array: Any, role: str) -> list:
@@ -130,7 +152,19 @@ def _to_python(array: Any, role: str) -> list:
         and (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind))
     ):
         array = array.cast(pa.float64())
+    elif role == "symbol" and (pa.types.is_binary(kind) or pa.types.is_large_binary(kind)):
+        # Text without the UTF8 annotation; bytes that are not UTF-8 stay bytes, and
+        # `check_symbols` names their row.
+        return [_decoded(v) for v in array.to_pylist()]
     return array.to_pylist()
+
+
+def _decoded(value: bytes | None) -> str | bytes | None:
+    """``value`` as UTF-8 text, or unchanged when it is None or not UTF-8."""
+    try:
+        return value.decode("utf-8") if value is not None else None
+    except UnicodeDecodeError:
+        return value
 
 
 def write_parquet(table: TickTable, path: Path) -> None:

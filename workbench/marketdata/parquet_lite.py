@@ -3,9 +3,9 @@
 Importing pyarrow maps about 60 MB of shared libraries into a process, more
 than the gateway needs for everything else. The gateway streams the common
 files with this reader instead: flat schemas; columns of 32/64-bit integers,
-timestamps, floats or UTF-8 strings; PLAIN or dictionary encoding; data pages
-v1 and v2; uncompressed, GZIP or ZSTD (through the system's libzstd). Anything
-else raises `Unsupported`, and the caller uses pyarrow as before.
+timestamps, floats or UTF-8 text (annotated or plain binary); PLAIN or dictionary
+encoding; data pages v1 and v2; uncompressed, GZIP or ZSTD (through the system's
+libzstd). Anything else raises `Unsupported`, and the caller uses pyarrow as before.
 
 `LiteParquet.columns` yields each column's values in pages (about 1 MB each);
 `aligned` zips them into chunks of equal length, so memory stays a few pages
@@ -46,7 +46,7 @@ _PLAIN, _PLAIN_DICTIONARY, _RLE_DICTIONARY = 0, 2, 8
 _DATA_PAGE, _DICTIONARY_PAGE, _DATA_PAGE_V2 = 0, 2, 3
 _TS_UNITS = {1: 1_000_000, 2: 1_000, 3: 1}  # logicalType.TIMESTAMP.unit: ms, us, ns
 _TS_CONVERTED = {9: 1_000_000, 10: 1_000}  # TIMESTAMP_MILLIS, TIMESTAMP_MICROS
-_UTF8 = 0
+_TEXT = (None, 0)  # converted types of text: none, UTF8
 _SIGNED_INTS = (15, 16, 17, 18)  # INT_8 .. INT_64
 _I64_MAX = (1 << 63) - 1
 _SLICE = 65_536
@@ -166,7 +166,10 @@ def _strings(data: Buf, pos: int, count: int) -> list[str]:
     out = []
     for _ in range(count):
         (n,) = struct.unpack_from("<i", data, pos)
-        out.append(data[pos + 4 : pos + 4 + n].decode("utf-8"))
+        try:
+            out.append(data[pos + 4 : pos + 4 + n].decode("utf-8"))
+        except UnicodeDecodeError as e:
+            raise Unsupported(f"binary values that are not UTF-8 text: {e}") from e
         pos += 4 + n
     return out
 
@@ -184,7 +187,8 @@ class _Column:
         self.ts_scale: int | None = None
         self.text = False
         if self.physical == _BYTE_ARRAY:
-            if not (logical and 1 in logical) and not (logical is None and converted == _UTF8):
+            # UTF-8 strings, or plain binary (text as Hive or pandas bytes write it, decoded)
+            if not (logical and 1 in logical) and not (logical is None and converted in _TEXT):
                 raise Unsupported(f"binary column {self.name!r}")
             self.text = True
             return
