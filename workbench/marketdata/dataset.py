@@ -9,15 +9,15 @@ files), ZSTD-compressed files with int64 ``ts_ns`` and ``seq`` and float
 ``price`` and ``size``. It lists and orders the files as pyarrow.dataset does
 (every file under the folder except names starting with ``.`` or ``_``,
 sorted by path) and sorts by ``(ts_ns, seq)`` stably, so ties keep the same
-order. Anything else (a snappy file from an older recording, nulls, a
-partition pyarrow would read as a number, a stray file) is left to pyarrow,
-with a log line saying why: a replay of an old recording still runs, in a
-heavier gateway.
+order. Both read the partition values as text, with the recorder's own
+partitioning schema, so a symbol such as ``0700`` stays ``0700``. Anything
+else (a snappy file from an older recording, nulls, a null partition, a stray
+file) is left to pyarrow, with a log line saying why: a replay of an old
+recording still runs, in a heavier gateway.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -31,7 +31,6 @@ from workbench.marketdata.table import SymbolColumn, TickTable
 _IGNORED = (".", "_")  # pyarrow.dataset's default selector_ignore_prefixes
 _KINDS = {"ts_ns": "int", "price": "float", "size": "float", "seq": "int"}
 _NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
-_INT_LIKE = re.compile(r"[+-]?\d+")  # hive partition values pyarrow infers as int32
 _log = structlog.get_logger(__name__)
 
 
@@ -70,8 +69,12 @@ def _load_arrow(path: Path, symbol: str | None) -> TickTable:
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
+    from workbench.marketdata.recorder import PARTITIONING
+
     try:
-        dataset = ds.dataset(path, format="parquet", partitioning="hive")
+        # Text partitions, as the recorder writes them: inferred, '0700' would become 700.
+        hive = ds.partitioning(PARTITIONING, flavor="hive")
+        dataset = ds.dataset(path, format="parquet", partitioning=hive)
         filt = pc.field("symbol") == symbol if symbol else None
         table = dataset.to_table(columns=["symbol", "ts_ns", "price", "size", "seq"], filter=filt)
     except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError
@@ -126,7 +129,7 @@ def partition_symbol(rel: str) -> str:
 
     Raises:
         _NotLite: the path has no single ``symbol=`` directory, or one pyarrow
-            would read as null or as a number.
+            would read as null.
     """
     values = [d[7:] for d in rel.split("/")[:-1] if d.startswith("symbol=")]
     if len(values) != 1:
@@ -135,8 +138,8 @@ def partition_symbol(rel: str) -> str:
         symbol = unquote(values[0], errors="strict")
     except UnicodeDecodeError as e:
         raise _NotLite(f"{rel}: {e}") from e
-    if symbol == _NULL_PARTITION or _INT_LIKE.fullmatch(symbol):
-        raise _NotLite(f"{rel}: symbol {symbol!r} is null or a number to pyarrow")
+    if symbol == _NULL_PARTITION:
+        raise _NotLite(f"{rel}: symbol {symbol!r} is null to pyarrow")
     return symbol
 
 
