@@ -38,9 +38,9 @@ class ParquetTicks:
             raise DataError(f"cannot read file: {e.strerror or e}", str(path)) from e
         try:
             self._file = pq.ParquetFile(path)
-        except (OSError, pa.ArrowException) as e:
+            self._schema = self._file.schema_arrow
+        except (OSError, ValueError, pa.ArrowException) as e:  # ValueError: a name not UTF-8
             raise DataError(f"not a readable Parquet file: {e}", str(path)) from e
-        self._schema = self._file.schema_arrow
         self.names: list[str] = list(self._schema.names)
         if self._file.metadata.num_rows == 0:
             self._file.close()

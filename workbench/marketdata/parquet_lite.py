@@ -50,6 +50,10 @@ _TEXT = (None, 0)  # converted types of text: none, UTF8
 _SIGNED_INTS = (15, 16, 17, 18)  # INT_8 .. INT_64
 _I64_MAX = (1 << 63) - 1
 _SLICE = 65_536
+_MAX_PAGE = 1 << 30  # bytes: a larger page size is a damaged header
+# What decoding a damaged footer or page raises (besides OSError), made OSError or Unsupported.
+_DAMAGED: tuple[type[Exception], ...] = (EOFError, LookupError, TypeError, ValueError)
+_DAMAGED += (AttributeError, ArithmeticError, RecursionError, struct.error, zlib.error)
 
 
 @cache
@@ -74,9 +78,14 @@ def _decompress(codec: int, data: Buf, size: int) -> Buf:
     if codec == _UNCOMPRESSED:
         return data
     if codec == _GZIP:
-        return zlib.decompress(data, 47)
+        raw = zlib.decompress(data, 47)
+        if len(raw) != size:
+            raise OSError("corrupt GZIP page")
+        return raw
     if codec == _ZSTD:
         lib = _zstd()
+        if not 0 <= size <= _MAX_PAGE:
+            raise OSError(f"a page of {size} bytes: a damaged page header")
         out = bytearray(size)
         got = lib.ZSTD_decompress((ctypes.c_char * size).from_buffer(out), size, data, len(data))
         if lib.ZSTD_isError(got) or got != size:
@@ -136,11 +145,11 @@ def _rle(data: Buf, pos: int, width: int, count: int) -> np.ndarray:
             header = reader.varint()
         at = reader.pos
         if header & 1:
-            size = (header >> 1) * width
-            chunks.append(data[at : at + size])
-            reader.pos = at + size
             take = min((header >> 1) * 8, count - i)
-            packed_values += (header >> 1) * 8
+            groups = (take + 7) // 8  # a damaged last header may claim far more
+            chunks.append(data[at : at + groups * width])
+            reader.pos = at + (header >> 1) * width
+            packed_values += groups * 8
         else:
             repeated.append(int.from_bytes(data[at : at + nbytes], "little"))
             reader.pos = at + nbytes
@@ -242,7 +251,12 @@ class LiteParquet:
             if any(1 in c for rg in meta.get(4, []) for c in rg[1]):
                 raise Unsupported("columns in other files")
             self._row_groups: list[list[dict]] = [[c[3] for c in rg[1]] for rg in meta.get(4, [])]
-        except (EOFError, KeyError, IndexError, TypeError, ValueError, struct.error) as e:
+            counts = [rg[3] for rg in meta.get(4, [])]  # flat columns: one value per row
+            if sum(counts) != self.num_rows or any(
+                c[5] != n for group, n in zip(self._row_groups, counts, strict=True) for c in group
+            ):
+                raise ValueError("row counts that do not add up")
+        except _DAMAGED as e:
             self._f.close()
             raise Unsupported(f"unexpected metadata: {e!r}") from e
         except BaseException:
@@ -269,7 +283,14 @@ class LiteParquet:
         Raises:
             HasNulls: a value is null.
             Unsupported: a page uses an encoding or codec this reader lacks.
+            OSError: a page is damaged (it cannot be decoded).
         """
+        try:
+            yield from self._pages(name)
+        except _DAMAGED as e:
+            raise OSError(f"damaged page in column {name!r}: {e!r}") from e
+
+    def _pages(self, name: str) -> Iterator[Any]:
         k = self.names.index(name)
         col = self._columns[k]
         symbols: dict[str, int] = {}
@@ -280,6 +301,8 @@ class LiteParquet:
             while left > 0:
                 header, at = self._page_header(at)
                 body = os.pread(self._fd, header[3], at)
+                if len(body) != header[3]:
+                    raise OSError(f"a page of {header[3]} bytes at byte {at}: the file ends")
                 at += header[3]
                 if header[1] == _DICTIONARY_PAGE:
                     raw = _decompress(meta[4], body, header[2])
@@ -287,6 +310,8 @@ class LiteParquet:
                     continue
                 if header[1] not in (_DATA_PAGE, _DATA_PAGE_V2):
                     continue  # index pages
+                if (header[5] if header[1] == _DATA_PAGE else header[8])[1] > left:
+                    raise OSError(f"more values in column {name!r} than its footer says")
                 values, coded = self._data_page(col, meta[4], header, body, dictionary, symbols)
                 left -= len(values)
                 if not coded:

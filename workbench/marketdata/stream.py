@@ -12,9 +12,9 @@ more than the gateway's memory budget), or with pyarrow when they use a
 feature the small reader leaves out (snappy, nested columns, other encodings).
 
 `open_stream` returns None when a file cannot be streamed this way (not
-Parquet, text timestamps, or any row that breaks a rule): the caller then
-loads it whole with `load_ticks`, which names the bad row and column or
-repairs the file, exactly as before.
+Parquet, damaged, text timestamps or numbers, or any row that breaks a rule):
+the caller then loads it whole with `load_ticks`, which parses the text, names
+the bad row and column or the damaged file, or repairs the file, as before.
 """
 
 from __future__ import annotations
@@ -61,7 +61,11 @@ class ParquetTickStream:
             except (Unsupported, OSError, ValueError) as e:
                 _log.info("parquet_read_with_pyarrow", path=str(path), reason=str(e))
                 self.lite, self.rows = False, 0
-        self.valid = self._validate()
+        try:
+            self.valid = self._validate()
+        except OSError as e:  # pyarrow refuses it too: `load_ticks` says why, naming the file
+            _log.info("parquet_not_streamed", path=str(path), reason=str(e))
+            self.valid = False
 
     def _chunks(self) -> Iterator[tuple | None]:
         """``(ts, price, size | None, symbols | None, bid | None, ask | None)`` per chunk.
@@ -88,21 +92,26 @@ class ParquetTickStream:
                 except HasNulls:
                     yield None
             return
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        with pq.ParquetFile(self.path, buffer_size=1 << 20, pre_buffer=False) as f:
-            # One thread: the gateway streams; Arrow's pool threads would add ~25 MB of heaps.
-            for batch in f.iter_batches(batch_size=CHUNK_ROWS, columns=names, use_threads=False):
-                checked = valid_columns(batch, self._roles, self._price_mode)
-                if checked is None:
-                    yield None
-                    continue
-                bid_ask = (None, None)
-                if quotes:
-                    bid_ask = tuple(
-                        arrow_floats(batch.column(self._roles[q])) for q in ("bid", "ask")
-                    )
-                yield (*checked, *bid_ask)
+        try:  # a damaged file: Arrow's errors made OSError (as ArrowIOError is)
+            with pq.ParquetFile(self.path, buffer_size=1 << 20, pre_buffer=False) as f:
+                # One thread: the gateway streams; Arrow's pool threads would add ~25 MB.
+                batches = f.iter_batches(batch_size=CHUNK_ROWS, columns=names, use_threads=False)
+                for batch in batches:
+                    checked = valid_columns(batch, self._roles, self._price_mode)
+                    if checked is None:
+                        yield None
+                        continue
+                    bid_ask = (None, None)
+                    if quotes:
+                        bid_ask = tuple(
+                            arrow_floats(batch.column(self._roles[q])) for q in ("bid", "ask")
+                        )
+                    yield (*checked, *bid_ask)
+        except (pa.ArrowException, ValueError) as e:  # ValueError: a name that is not UTF-8
+            raise OSError(str(e)) from e
 
     def _validate(self) -> bool:
         last_ts = None
@@ -118,6 +127,22 @@ class ParquetTickStream:
         trim_heap()
         return self.rows > 0
 
+    def _again(self, what: str) -> Iterator[tuple]:
+        """The validated chunks, read once more.
+
+        Raises:
+            DataError: the file changed since it was validated: a row breaks
+                a rule, or the file cannot be read any more.
+        """
+        changed = f"the file changed while it was {what}"
+        try:
+            for cols in self._chunks():
+                if cols is None:
+                    raise DataError(changed, str(self.path))
+                yield cols
+        except (Unsupported, OSError, ValueError) as e:
+            raise DataError(f"{changed}: {e}", str(self.path)) from e
+
     def table(self) -> TickTable:
         """The whole file as the `TickTable` `load_ticks` gives for it, read with this reader.
 
@@ -127,9 +152,7 @@ class ParquetTickStream:
             DataError: the file changed since it was validated.
         """
         parts: list[list] = [[], [], [], [], [], []]  # ts, price, size, symbol, bid, ask
-        for cols in self._chunks():
-            if cols is None:
-                raise DataError("the file changed while it was loaded", str(self.path))
+        for cols in self._again("loaded"):
             ts, price, size, symbols, bid, ask = cols
             n = len(ts)
             size = np.ones(n) if size is None else size
@@ -157,9 +180,7 @@ class ParquetTickStream:
         """
         pending: list[Any] | None = None  # [symbol, seq, ts, price, size] of a partial batch
         seq = first_seq
-        for cols in self._chunks():
-            if cols is None:
-                raise DataError("the file changed while it was replayed", str(self.path))
+        for cols in self._again("replayed"):
             trim_heap()  # the previous chunk's lists are gone: return their pages
             ts, price, size, symbols = cols[:4]
             n = len(ts)

@@ -54,6 +54,7 @@ class Thrift:
             size, elem = head >> 4, head & 0x0F
             if size == 15:
                 size = self.varint()
+            self._fits(size)
             if elem in (1, 2):  # booleans in lists are one byte each
                 self.pos += size
                 return [b == 1 for b in self.data[self.pos - size : self.pos]]
@@ -62,12 +63,18 @@ class Thrift:
             size = self.varint()
             if not size:
                 return {}
+            self._fits(size)
             head = self.data[self.pos]
             self.pos += 1
             return {self._value(head >> 4): self._value(head & 0x0F) for _ in range(size)}
         if kind == 12:
             return self.struct()
         raise ValueError(f"unknown thrift type {kind}")
+
+    def _fits(self, size: int) -> None:
+        """Raise unless ``size`` elements (a byte or more each) fit in what is left."""
+        if size > len(self.data) - self.pos:
+            raise EOFError("truncated thrift data")
 
     def struct(self) -> dict[int, Any]:
         """Read one struct."""
