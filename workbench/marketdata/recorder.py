@@ -4,9 +4,12 @@ The dataset is partitioned by symbol and UTC date (hive style,
 ``symbol=BTC%2FUSDT/date=2026-01-31/part-<ns>-0.parquet``, via
 ``pyarrow.dataset``). Rows are buffered and written as new files every
 ``roll_every_s`` seconds or ``max_rows_per_file`` rows, so a crash loses at
-most the part still open. Columns: ``ts_ns`` (the exchange's time), ``price``,
-``size``, ``recv_ns`` (local receive time), ``seq`` (the gateway's tick seq);
-the symbol and date are only in the path. Files are ZSTD-compressed, which the
+most the part still open: each file is written under a dot name, which both
+dataset readers skip, synced, and only then renamed to its ``part-*.parquet``
+name, so a crash while writing leaves no torn part in the dataset. Columns:
+``ts_ns`` (the exchange's time), ``price``, ``size``, ``recv_ns`` (local
+receive time), ``seq`` (the gateway's tick seq); the symbol and date are only
+in the path. Files are ZSTD-compressed, which the
 replay gateway's numpy-only reader (`parquet_lite`) reads without pyarrow.
 `workbench.marketdata.dataset.load_dataset` (and `load_ticks` on the folder)
 reads it back as one time-ordered table.
@@ -15,8 +18,10 @@ reads it back as one time-ordered table.
 from __future__ import annotations
 
 import atexit
+import os
 import time
-from datetime import UTC, datetime
+from datetime import date, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +32,8 @@ import structlog
 from workbench.domain.model import TickBatch
 
 log = structlog.get_logger(__name__)
+_DAY_NS = 86_400 * 10**9
+_EPOCH = date(1970, 1, 1)
 PARTITIONING = pa.schema([("symbol", pa.string()), ("date", pa.string())])
 SCHEMA = pa.schema(
     [
@@ -81,15 +88,19 @@ class TickRecorder:
             return
         table = pa.table(self._cols, schema=SCHEMA)
         self._cols = {name: [] for name in SCHEMA.names}
+        written: list[str] = []
         ds.write_dataset(
             table,
             self.root,
             format="parquet",
             partitioning=ds.partitioning(PARTITIONING, flavor="hive"),
-            basename_template=f"part-{time.time_ns()}-{{i}}.parquet",
+            basename_template=f".part-{time.time_ns()}-{{i}}.parquet",  # readers skip dot names
             existing_data_behavior="overwrite_or_ignore",
             file_options=ds.ParquetFileFormat().make_write_options(compression="zstd"),
+            file_visitor=lambda file: written.append(file.path),
         )
+        for name in written:
+            _publish(Path(name))
         self.rows_written += len(table)
         self.files_written += 1
         log.info("ticks_recorded", path=str(self.root), rows=len(table))
@@ -100,8 +111,29 @@ class TickRecorder:
         atexit.unregister(self.close)
 
 
+def _publish(temp: Path) -> None:
+    """Sync the written file ``temp`` (``.part-...``) and rename it to its part name."""
+    fd = os.open(temp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temp, temp.with_name(temp.name[1:]))
+    fd = os.open(temp.parent, os.O_RDONLY)  # the rename itself, on disk
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _date(ts_ns: int) -> str:
-    return datetime.fromtimestamp(ts_ns / 1e9, tz=UTC).strftime("%Y-%m-%d")
+    """The UTC date of ``ts_ns``, in integers (float seconds round 23:59:59.9999999 up)."""
+    return _day(ts_ns // _DAY_NS)
+
+
+@lru_cache(maxsize=64)
+def _day(days: int) -> str:
+    return (_EPOCH + timedelta(days=days)).isoformat()
 
 
 class RecordingFeed:
