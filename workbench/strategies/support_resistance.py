@@ -8,6 +8,7 @@ the order of the signals (and of the signal sequence numbers).
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterable, Mapping
 from operator import itemgetter
@@ -20,10 +21,11 @@ from workbench.domain.condition import (
     ConditionSpec,
     price_blocks,
 )
-from workbench.domain.model import OrderType, Signal, Tick, TickBatch, TimeInForce
+from workbench.domain.model import OrderType, Side, Signal, Tick, TickBatch, TimeInForce
 from workbench.domain.orders import OrderEvent
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
+"""2: what each open entry holds, by its signal id, in both modes (1: limit fills by condition)."""
 EVENTS_MAX = 10_000
 """Events kept for `SupportResistance.pop_events`; older ones are dropped."""
 
@@ -47,8 +49,13 @@ class SupportResistance:
             tick's price, so latency cannot make an entry fill far away. What
             does not fill expires; the strategy then hears (outcome hooks)
             how much its entry filled and sizes the exit to that, sending none
-            for an entry that did not fill.
+            for an entry that did not fill. An exit due before the entry's
+            outcome is heard waits for it, and goes on the symbol's next tick.
         entry_limit_offset: Price units an entry limit may be worse than its tick.
+
+    An exit closes what its entry holds (a market entry: the qty it asked
+    for), saved with the state: a restart with another ``qty`` or
+    ``entry_order`` closes what was opened, not the new size.
 
     Raises:
         ValueError: a spec is invalid or an id repeats; the message names it.
@@ -65,13 +72,21 @@ class SupportResistance:
     ) -> None:
         if entry_order not in ("market", "limit"):
             raise ValueError(f"entry_order: 'market' or 'limit', got {entry_order!r}")
-        if not (isinstance(entry_limit_offset, int | float) and entry_limit_offset >= 0):
+        if not (
+            isinstance(entry_limit_offset, int | float)
+            and not isinstance(entry_limit_offset, bool)
+            and math.isfinite(entry_limit_offset)
+            and entry_limit_offset >= 0
+        ):
             raise ValueError(f"entry_limit_offset: a number >= 0, got {entry_limit_offset!r}")
         self.strategy_id = strategy_id
         self._limit_entries = entry_order == "limit"
         self._offset = float(entry_limit_offset)
-        self._entry_of: dict[str, str] = {}  # open entry signal id -> condition id
-        self._filled: dict[str, float] = {}  # condition id -> qty its entry filled
+        self._entry_of: dict[str, str] = {}  # limit entry signal id -> condition, until resolved
+        self._open: dict[str, str] = {}  # condition id -> its open entry's signal id
+        self._held: dict[str, float] = {}  # entry signal id -> qty it holds (filled so far)
+        self._exit_due: dict[str, tuple[str, str, str]] = {}  # entry -> (cond, symbol, reason)
+        self._ready: list[str] = []  # entries resolved with an exit due: sent on the next tick
         if self._limit_entries:  # outcome hooks, only where they change anything
             self.on_fill = self._on_fill
             self.on_order_rejected = self.on_order_expired = self._on_unfilled
@@ -125,6 +140,8 @@ class SupportResistance:
         if not conds:
             return []
         out: list[Signal] = []
+        if self._ready:
+            self._held_exits(tick.symbol, tick.price, tick.ts_ns, 0, out)
         for cond in conds:
             event = cond.on_price(tick.price, tick.ts_ns, tick.seq)
             if event is not None:
@@ -141,6 +158,11 @@ class SupportResistance:
         conds = self._by_symbol.get(batch.symbol)
         if not conds or not batch.price:
             return []
+        if self._ready:
+            held: list[Signal] = []
+            self._held_exits(batch.symbol, batch.price[0], batch.ts_ns[0], origin_ns, held)
+            if held:
+                return held + self.on_batch(batch, origin_ns)
         prices = batch.price
         if len(prices) == 1:  # a live feed's usual batch: the scan's set-up costs more
             return self._one(conds, batch, origin_ns)
@@ -185,53 +207,88 @@ class SupportResistance:
         """Record ``event``; append the signal it causes, if any, to ``out``."""
         if self._record:
             self._events.append(event)
-        qty = cond.spec.qty
-        limit = OrderType.MARKET, 0.0, TimeInForce.GTC
+        cid = cond.spec.id
         if event.kind is _ENTERED:
-            side, reason = cond.spec.side, "entry"
+            sid = self._signal(cond, cond.spec.side, cond.spec.qty, "entry", event, symbol,
+                               origin_ns, out, entry=True)  # fmt: skip
+            self._open[cid] = sid
+            self._held[sid] = 0.0 if self._limit_entries else cond.spec.qty
             if self._limit_entries:
-                price = event.price + side.sign * self._offset
-                limit = OrderType.LIMIT, price, TimeInForce.IOC
-                self._filled[cond.spec.id] = 0.0
+                self._entry_of[sid] = cid
         elif event.kind is _EXITED:
-            side, reason = cond.spec.side.opposite, event.reason
-            if self._limit_entries:
-                qty = self._filled.pop(cond.spec.id, 0.0)
-                if qty <= 0:
-                    return  # the entry never filled: nothing to close
-        else:
-            return
+            entry = self._open.pop(cid, None)
+            if entry is None:  # a state saved without its entry (market, version 1)
+                qty = cond.spec.qty
+            elif entry in self._entry_of:  # its outcome not heard yet: the exit waits for it
+                self._exit_due[entry] = (cid, symbol, event.reason)
+                return
+            else:
+                qty = self._held.pop(entry, 0.0)
+            if qty > 0:  # else the entry never filled: nothing to close
+                self._signal(cond, cond.spec.side.opposite, qty, event.reason, event, symbol,
+                             origin_ns, out)  # fmt: skip
+
+    def _signal(self, cond: Condition, side: Side, qty: float, reason: str,
+                event: ConditionEvent | tuple[float, int], symbol: str, origin_ns: int,
+                out: list[Signal], *, entry: bool = False) -> str:  # fmt: skip
+        """Append the next signal to ``out``; its id."""
+        price, ts_ns = (event.price, event.ts_ns) if isinstance(event, ConditionEvent) else event
+        limit = OrderType.MARKET, 0.0, TimeInForce.GTC
+        if entry and self._limit_entries:
+            limit = OrderType.LIMIT, price + side.sign * self._offset, TimeInForce.IOC
         seq = self._next_seq
         self._next_seq = seq + 1
         sid = Signal.make_id(self.strategy_id, seq)
-        if limit[0] is OrderType.LIMIT:
-            self._entry_of[sid] = cond.spec.id
-        sig = Signal(sid, self.strategy_id, seq, symbol, side, qty, event.price, event.ts_ns,
-                     reason, cond.spec.id, origin_ns, *limit)  # fmt: skip
-        out.append(sig)
+        out.append(Signal(sid, self.strategy_id, seq, symbol, side, qty, price, ts_ns, reason,
+                          cond.spec.id, origin_ns, *limit))  # fmt: skip
+        return sid
+
+    def _held_exits(
+        self, symbol: str, price: float, ts_ns: int, origin_ns: int, out: list[Signal]
+    ) -> None:
+        """The exits that waited for their entry's outcome, at this tick of their symbol."""
+        keep = []
+        for entry in self._ready:
+            cid, sym, reason = self._exit_due[entry]
+            if sym != symbol:
+                keep.append(entry)
+                continue
+            del self._exit_due[entry]
+            qty = self._held.pop(entry, 0.0)
+            cond = next(c for c in self.conditions if c.spec.id == cid)
+            if qty > 0:
+                self._signal(cond, cond.spec.side.opposite, qty, reason, (price, ts_ns), symbol,
+                             origin_ns, out)  # fmt: skip
+        self._ready = keep
 
     def _on_fill(self, e: OrderEvent) -> None:
-        cid = self._entry_of.get(e.signal_id)
-        if cid is not None:
-            self._filled[cid] = self._filled.get(cid, 0.0) + e.qty
+        if e.signal_id in self._entry_of:
+            self._held[e.signal_id] = self._held.get(e.signal_id, 0.0) + e.qty
             if e.status == "FILLED":
-                del self._entry_of[e.signal_id]
+                self._resolved(e.signal_id)
 
     def _on_unfilled(self, e: OrderEvent) -> None:
-        self._entry_of.pop(e.signal_id, None)
+        if e.signal_id in self._entry_of:
+            self._resolved(e.signal_id)
+
+    def _resolved(self, entry: str) -> None:
+        """``entry``'s outcome is final: an exit that waited for it goes on the next tick."""
+        del self._entry_of[entry]
+        if entry in self._exit_due:
+            self._ready.append(entry)
 
     def snapshot(self) -> dict[str, Any]:
-        """Every condition's state and the next signal sequence number."""
+        """Every condition's state, what each open entry holds, and the next signal number."""
         return {
             "version": SNAPSHOT_VERSION,
             "strategy_id": self.strategy_id,
             "next_seq": self._next_seq,
             "conditions": [c.snapshot() for c in self.conditions],
-            **(
-                {"entries": dict(self._entry_of), "filled": dict(self._filled)}
-                if self._limit_entries
-                else {}
-            ),
+            "entries": dict(self._entry_of),
+            "open": dict(self._open),
+            "held": dict(self._held),
+            "exit_due": {k: list(v) for k, v in self._exit_due.items()},
+            "ready": list(self._ready),
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
@@ -239,14 +296,14 @@ class SupportResistance:
 
         Conditions are matched by id: a configured condition missing from the
         snapshot starts fresh, a saved one no longer configured is ignored.
+        Everything is checked before anything changes.
 
         Raises:
-            ValueError: the snapshot is malformed or of another version.
+            ValueError: the snapshot is malformed or of another version; names the key.
         """
-        if state.get("version") != SNAPSHOT_VERSION:
-            raise ValueError(
-                f"version: snapshot version {state.get('version')!r}, expected {SNAPSHOT_VERSION}"
-            )
+        version = state.get("version")
+        if version not in (1, SNAPSHOT_VERSION):
+            raise ValueError(f"version: snapshot version {version!r}, expected {SNAPSHOT_VERSION}")
         next_seq = state.get("next_seq")
         if not isinstance(next_seq, int) or isinstance(next_seq, bool) or next_seq < 1:
             raise ValueError(f"next_seq: must be an int >= 1, got {next_seq!r}")
@@ -261,8 +318,38 @@ class SupportResistance:
             if cond.spec.id in saved:
                 scratch.restore(saved[cond.spec.id])
             restored.append(scratch.snapshot())
+        entries = _texts(state, "entries")
+        if version == 1:  # limit fills by condition: each open entry of the condition
+            filled = _numbers(state, "filled")
+            opened = {cid: sid for sid, cid in entries.items()}
+            opened |= {cid: f"{cid}@v1" for cid in filled if cid not in opened}
+            held = {sid: filled.get(cid, 0.0) for cid, sid in opened.items()}
+            due: dict[str, tuple[str, str, str]] = {}
+            ready: list[str] = []
+        else:
+            opened, held = _texts(state, "open"), _numbers(state, "held")
+            try:
+                due = {str(k): (str(c), str(y), str(r))
+                       for k, (c, y, r) in state.get("exit_due", {}).items()}  # fmt: skip
+                ready = [str(k) for k in state.get("ready", [])]
+            except (AttributeError, TypeError, ValueError) as e:
+                raise ValueError(f"exit_due: malformed held exits: {e!r}") from e
         for cond, snap in zip(self.conditions, restored, strict=True):
             cond.restore(snap)
         self._next_seq = next_seq
-        self._entry_of = {str(k): str(v) for k, v in state.get("entries", {}).items()}
-        self._filled = {str(k): float(v) for k, v in state.get("filled", {}).items()}
+        self._entry_of, self._open, self._held = entries, opened, held
+        self._exit_due, self._ready = due, ready
+
+
+def _texts(state: Mapping[str, Any], key: str) -> dict[str, str]:
+    try:
+        return {str(k): str(v) for k, v in state.get(key, {}).items()}
+    except AttributeError as e:
+        raise ValueError(f"{key}: a map of ids, got {state.get(key)!r}") from e
+
+
+def _numbers(state: Mapping[str, Any], key: str) -> dict[str, float]:
+    try:
+        return {str(k): float(v) for k, v in state.get(key, {}).items()}
+    except (AttributeError, TypeError, ValueError) as e:
+        raise ValueError(f"{key}: a map of quantities, got {state.get(key)!r}") from e

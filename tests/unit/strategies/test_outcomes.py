@@ -128,6 +128,9 @@ def test_support_resistance_sizes_its_exit_to_what_the_entry_filled():
                     e = OrderEvent("sr", s.id, "O", outcome, "ABC", "BUY", qty, p, 0.0, i + 1, qty)
                     deliver(sr, e)
                     sr.restore(sr.snapshot())  # what it heard survives a restart
+                    if outcome == "PARTIALLY_FILLED":  # an IOC's rest then expires
+                        deliver(sr, OrderEvent("sr", s.id, "O", "EXPIRED", "ABC", "BUY", 0.0,
+                                               p, 0.0, i + 1, qty))  # fmt: skip
             out.extend(got)
         return [s for s in out if s.reason != "entry"]
 
