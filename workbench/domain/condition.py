@@ -37,6 +37,15 @@ __all__ = [
 _INF = math.inf
 
 
+def _level(x: float) -> float:
+    """A price level summed from decimal values, without the sum's float noise.
+
+    99.01 + 0.2 is 99.21000000000001 as floats: a tick at 99.21 (the level,
+    inclusive) did not reach it. 12 significant digits keep any real price.
+    """
+    return float(f"{x:.12g}")
+
+
 class Condition:
     """The mutable state machine of one `ConditionSpec`.
 
@@ -84,24 +93,24 @@ class Condition:
         s = self.spec
         self.trigger = trigger
         if self._buy:
-            self.entry_level = trigger + s.turning_point
-            self.tp_level = self.entry_level + s.take_profit
-            self.sl_level = self.entry_level - s.stop_loss
+            self.entry_level = _level(trigger + s.turning_point)
+            self.tp_level = _level(self.entry_level + s.take_profit)
+            self.sl_level = _level(self.entry_level - s.stop_loss)
         else:
-            self.entry_level = trigger - s.turning_point
-            self.tp_level = self.entry_level - s.take_profit
-            self.sl_level = self.entry_level + s.stop_loss
+            self.entry_level = _level(trigger - s.turning_point)
+            self.tp_level = _level(self.entry_level - s.take_profit)
+            self.sl_level = _level(self.entry_level + s.stop_loss)
 
     def _enter(self, price: float) -> None:
         s = self.spec
         self.state = ConditionState.ENTERED
         self.entry_price = price
         if self._buy:
-            self.tp_level = price + s.take_profit
-            self.sl_level = price - s.stop_loss
+            self.tp_level = _level(price + s.take_profit)
+            self.sl_level = _level(price - s.stop_loss)
         else:
-            self.tp_level = price - s.take_profit
-            self.sl_level = price + s.stop_loss
+            self.tp_level = _level(price - s.take_profit)
+            self.sl_level = _level(price + s.stop_loss)
 
     def _event(
         self, kind: ConditionEventKind, price: float, ts_ns: int, seq: int, reason: str = ""

@@ -411,3 +411,23 @@ def test_spec_is_frozen() -> None:
     spec = ConditionSpec.from_dict(BASE)
     with pytest.raises(AttributeError):
         spec.qty = 2.0  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("side", "trigger", "following", "prices", "kinds"),
+    [
+        # 99.01 + 0.2 is 99.21000000000001 as floats: the tick on the level did nothing.
+        (Side.BUY, 99.01, False, [99.01, 99.21], ["triggered", "entered"]),
+        (Side.SELL, 99.07, False, [99.07, 98.87], ["triggered", "entered"]),  # 98.869999...
+        (Side.BUY, 98.81, False, [98.81, 99.01, 99.21], ["triggered", "entered", "exited"]),
+        (Side.BUY, 100.0, True, [100.0, 99.01, 99.21], ["triggered", "trailed", "entered"]),
+    ],
+)
+def test_a_tick_exactly_on_a_level_summed_from_decimals_reaches_it(
+    side, trigger, following, prices, kinds
+):
+    c = Condition(ConditionSpec("c", "ABC", side, trigger, 0.2, 0.2, 0.2, following=following))
+    events = [c.on_price(p) for p in prices]
+    assert [e.kind.value.lower() if e else None for e in events] == kinds
+    again = Condition(c.spec)  # the scan over a run agrees
+    assert [e.kind.value.lower() for _, e in again.run(prices, [0] * len(prices), 1)] == kinds
