@@ -327,6 +327,7 @@ class Terminated(KeyboardInterrupt):
 
 
 def _terminated(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the cleanup short
     raise Terminated()
 
 

@@ -72,3 +72,63 @@ def test_the_kill_switch_says_its_key_was_refused_not_that_the_executor_is_down(
         for ctx in (ex_ctx, op_ctx):
             security.uninstall(ctx)
             ctx.destroy(linger=0)
+
+
+def test_a_handshake_cut_short_is_no_refusal_and_libzmq_connects_again(tmp_path):
+    # A binder killed mid-handshake (here: a listener that accepts and closes) fails
+    # the handshake with no detail; libzmq connects again, so no runner may fail for it.
+    import socket
+    import threading
+
+    cfg, _ = curve_config(tmp_path)
+    addr = cfg.bus.ticks_address
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", int(addr.rsplit(":", 1)[1])))
+    listener.listen()
+    listener.settimeout(0.05)
+    stop, cut = threading.Event(), []
+
+    def accept_and_close() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+                conn.close()
+                cut.append(1)
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=accept_and_close, daemon=True)
+    thread.start()
+    gw_ctx, sr_ctx = zmq.Context(), zmq.Context()
+    telemetry = Telemetry()
+    security.install(sr_ctx, cfg, "sr-1", telemetry)
+    try:
+        sub = ZmqReceiver(sr_ctx, zmq.SUB, addr, cfg.bus, telemetry, bind_it=False)
+        deadline = time.monotonic() + 5
+        while len(cut) < 3:
+            assert time.monotonic() < deadline, "no handshake was cut"
+            time.sleep(0.05)
+        stop.set()
+        thread.join()
+        listener.close()
+        security.install(gw_ctx, cfg, "gateway", Telemetry())
+        pub = gw_ctx.socket(zmq.PUB)
+        pub.linger = 0
+        security.secure(pub, addr, server=True)
+        pub.bind(addr)
+        deadline = time.monotonic() + 10
+        from workbench.domain.model import TickBatch
+        from workbench.messaging import codec
+
+        frames = codec.encode(TickBatch("ABC", 1, [1], [1.0], [1.0]), "gateway", 1, 1, 1)
+        while sub.recv(100) is None:
+            assert time.monotonic() < deadline, "libzmq did not connect again"
+            pub.send_multipart(frames)
+        security.check_peers()  # no refusal: nothing raised
+        assert security.refusal(sr_ctx, "ticks") is None
+        sub.close()
+    finally:
+        for ctx in (gw_ctx, sr_ctx):
+            security.uninstall(ctx)
+            ctx.destroy(linger=0)

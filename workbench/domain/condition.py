@@ -41,9 +41,10 @@ def _level(x: float) -> float:
     """A price level summed from decimal values, without the sum's float noise.
 
     99.01 + 0.2 is 99.21000000000001 as floats: a tick at 99.21 (the level,
-    inclusive) did not reach it. 12 significant digits keep any real price.
+    inclusive) did not reach it. 15 significant digits, what a float holds
+    exactly, keep any real price (65432.12355674) and drop the noise.
     """
-    return float(f"{x:.12g}")
+    return float(f"{x:.15g}")
 
 
 class Condition:

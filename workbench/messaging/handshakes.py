@@ -65,7 +65,9 @@ class HandshakeMonitor:
     def __init__(self, telemetry: Telemetry, burst: BurstLog) -> None:
         self._telemetry = telemetry
         self._burst = burst
-        self.refused_by_peer: list[tuple[str, str]] = []  # (domain, endpoint) of our clients
+        # (domain, endpoint) of our connections a binder refused (ZAP: key not listed), until
+        # one succeeds there or its socket closes. A dict: read (copied) from other threads.
+        self.refused_by_peer: dict[tuple[str, str], None] = {}
         self._new: queue.Queue[tuple[zmq.Socket[bytes], str, bool]] = queue.Queue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="curve-monitor", daemon=True)
@@ -74,6 +76,8 @@ class HandshakeMonitor:
     def add(self, sock: zmq.Socket, domain: str, *, client: bool = False) -> None:
         # Created here, then owned by the monitor thread alone (handed over by the queue).
         events = _REFUSED_EVENTS | zmq.EVENT_MONITOR_STOPPED
+        if client:
+            events |= zmq.EVENT_HANDSHAKE_SUCCEEDED
         self._new.put((sock.get_monitor_socket(events), domain, client))
 
     def _run(self) -> None:
@@ -81,6 +85,7 @@ class HandshakeMonitor:
 
         poller = zmq.Poller()
         mons: dict[zmq.Socket[bytes], tuple[str, bool]] = {}
+        refused: dict[zmq.Socket[bytes], set[tuple[str, str]]] = {}  # what each client's added
         try:
             while not self._stop.is_set():
                 while not self._new.empty():
@@ -92,21 +97,29 @@ class HandshakeMonitor:
                     msg = recv_monitor_message(mon)
                     domain, client = mons[mon]
                     endpoint = msg["endpoint"].decode(errors="replace")
-                    if msg["event"] == zmq.EVENT_MONITOR_STOPPED:  # its socket closed
+                    event = msg["event"]
+                    if event == zmq.EVENT_MONITOR_STOPPED:  # its socket closed
                         poller.unregister(mon)
+                        for key in refused.pop(mon, ()):
+                            self.refused_by_peer.pop(key, None)
                         del mons[mon]
                         mon.close(linger=0)
-                    elif client and msg["event"] & _REFUSED_EVENTS:
+                    elif client and event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                        self.refused_by_peer.pop((domain, endpoint), None)
+                        refused.get(mon, set()).discard((domain, endpoint))
+                    elif client and event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+                        # Only a ZAP refusal: libzmq connects again after the other failures.
                         self._telemetry.inc(REFUSED_BY_PEER_COUNTER)
                         if (domain, endpoint) not in self.refused_by_peer:
-                            self.refused_by_peer.append((domain, endpoint))
+                            self.refused_by_peer[domain, endpoint] = None
+                            refused.setdefault(mon, set()).add((domain, endpoint))
                             log.error("curve_refused_by_peer", socket=domain, endpoint=endpoint)
-                    elif msg["event"] & _REFUSED_EVENTS:
+                    elif not client and event & _REFUSED_EVENTS:
                         self._telemetry.inc(REFUSED_COUNTER)
                         self._burst(
                             socket=domain,
                             endpoint=endpoint,
-                            reason=_REASONS.get(msg["event"], "handshake failed"),
+                            reason=_REASONS.get(event, "handshake failed"),
                             total_refused=self._telemetry.get(REFUSED_COUNTER),
                         )
         finally:

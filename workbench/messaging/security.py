@@ -230,7 +230,7 @@ class BusSecurity:
         make the connection anew (a runner restarts, see `check_peers`).
         """
         mon = self._monitor
-        found = mon.refused_by_peer if mon is not None else []
+        found = list(mon.refused_by_peer) if mon is not None else []
         for d, endpoint in found:
             if domain is None or d == domain:
                 return (

@@ -85,7 +85,8 @@ class SupportResistance:
         self._entry_of: dict[str, str] = {}  # limit entry signal id -> condition, until resolved
         self._open: dict[str, str] = {}  # condition id -> its open entry's signal id
         self._held: dict[str, float] = {}  # entry signal id -> qty it holds (filled so far)
-        self._exit_due: dict[str, tuple[str, str, str]] = {}  # entry -> (cond, symbol, reason)
+        # entry -> (condition id, symbol, reason, exit side): all a held exit needs.
+        self._exit_due: dict[str, tuple[str, str, str, str]] = {}
         self._ready: list[str] = []  # entries resolved with an exit due: sent on the next tick
         if self._limit_entries:  # outcome hooks, only where they change anything
             self.on_fill = self._on_fill
@@ -209,7 +210,7 @@ class SupportResistance:
             self._events.append(event)
         cid = cond.spec.id
         if event.kind is _ENTERED:
-            sid = self._signal(cond, cond.spec.side, cond.spec.qty, "entry", event, symbol,
+            sid = self._signal(cid, cond.spec.side, cond.spec.qty, "entry", event, symbol,
                                origin_ns, out, entry=True)  # fmt: skip
             self._open[cid] = sid
             self._held[sid] = 0.0 if self._limit_entries else cond.spec.qty
@@ -219,16 +220,21 @@ class SupportResistance:
             entry = self._open.pop(cid, None)
             if entry is None:  # a state saved without its entry (market, version 1)
                 qty = cond.spec.qty
-            elif entry in self._entry_of:  # its outcome not heard yet: the exit waits for it
-                self._exit_due[entry] = (cid, symbol, event.reason)
+            elif entry in self._entry_of and self._limit_entries:  # outcome not heard yet
+                side = cond.spec.side.opposite.value
+                self._exit_due[entry] = (cid, symbol, event.reason, side)  # it waits for it
                 return
+            elif entry in self._entry_of:  # a limit entry restored into market mode: no
+                del self._entry_of[entry]  # outcome will come; as a market entry, its qty
+                qty = cond.spec.qty
+                self._held.pop(entry, None)
             else:
                 qty = self._held.pop(entry, 0.0)
             if qty > 0:  # else the entry never filled: nothing to close
-                self._signal(cond, cond.spec.side.opposite, qty, event.reason, event, symbol,
+                self._signal(cid, cond.spec.side.opposite, qty, event.reason, event, symbol,
                              origin_ns, out)  # fmt: skip
 
-    def _signal(self, cond: Condition, side: Side, qty: float, reason: str,
+    def _signal(self, cid: str, side: Side, qty: float, reason: str,
                 event: ConditionEvent | tuple[float, int], symbol: str, origin_ns: int,
                 out: list[Signal], *, entry: bool = False) -> str:  # fmt: skip
         """Append the next signal to ``out``; its id."""
@@ -240,25 +246,27 @@ class SupportResistance:
         self._next_seq = seq + 1
         sid = Signal.make_id(self.strategy_id, seq)
         out.append(Signal(sid, self.strategy_id, seq, symbol, side, qty, price, ts_ns, reason,
-                          cond.spec.id, origin_ns, *limit))  # fmt: skip
+                          cid, origin_ns, *limit))  # fmt: skip
         return sid
 
     def _held_exits(
         self, symbol: str, price: float, ts_ns: int, origin_ns: int, out: list[Signal]
     ) -> None:
-        """The exits that waited for their entry's outcome, at this tick of their symbol."""
+        """The exits that waited for their entry's outcome, at this tick of their symbol.
+
+        Whether or not their condition is still configured: the position is real.
+        """
         keep = []
         for entry in self._ready:
-            cid, sym, reason = self._exit_due[entry]
+            cid, sym, reason, side = self._exit_due[entry]
             if sym != symbol:
                 keep.append(entry)
                 continue
             del self._exit_due[entry]
             qty = self._held.pop(entry, 0.0)
-            cond = next(c for c in self.conditions if c.spec.id == cid)
             if qty > 0:
-                self._signal(cond, cond.spec.side.opposite, qty, reason, (price, ts_ns), symbol,
-                             origin_ns, out)  # fmt: skip
+                self._signal(cid, Side(side), qty, reason, (price, ts_ns), symbol, origin_ns,
+                             out)  # fmt: skip
         self._ready = keep
 
     def _on_fill(self, e: OrderEvent) -> None:
@@ -324,16 +332,20 @@ class SupportResistance:
             opened = {cid: sid for sid, cid in entries.items()}
             opened |= {cid: f"{cid}@v1" for cid in filled if cid not in opened}
             held = {sid: filled.get(cid, 0.0) for cid, sid in opened.items()}
-            due: dict[str, tuple[str, str, str]] = {}
+            due: dict[str, tuple[str, str, str, str]] = {}
             ready: list[str] = []
         else:
             opened, held = _texts(state, "open"), _numbers(state, "held")
             try:
-                due = {str(k): (str(c), str(y), str(r))
-                       for k, (c, y, r) in state.get("exit_due", {}).items()}  # fmt: skip
+                due = {str(k): (str(c), str(y), str(r), Side(d).value)
+                       for k, (c, y, r, d) in state.get("exit_due", {}).items()}  # fmt: skip
                 ready = [str(k) for k in state.get("ready", [])]
             except (AttributeError, TypeError, ValueError) as e:
                 raise ValueError(f"exit_due: malformed held exits: {e!r}") from e
+            if not set(ready) <= set(due):
+                raise ValueError(
+                    f"ready: held exits not in exit_due: {sorted(set(ready) - set(due))}"
+                )
         for cond, snap in zip(self.conditions, restored, strict=True):
             cond.restore(snap)
         self._next_seq = next_seq

@@ -431,3 +431,12 @@ def test_a_tick_exactly_on_a_level_summed_from_decimals_reaches_it(
     assert [e.kind.value.lower() if e else None for e in events] == kinds
     again = Condition(c.spec)  # the scan over a run agrees
     assert [e.kind.value.lower() for _, e in again.run(prices, [0] * len(prices), 1)] == kinds
+
+
+def test_levels_keep_every_digit_a_price_has():
+    # Rounded to 12 digits, 65432.12355674 became 65432.1235567: a tick below it entered.
+    c = Condition(ConditionSpec("c", "BTC", Side.BUY, 65432.12345678, 0.00009996, 1.0, 1.0))
+    c.on_price(65432.12345678)
+    assert c.entry_level == 65432.12355674
+    assert c.on_price(65432.12355671) is None
+    assert c.on_price(65432.12355674) is not None

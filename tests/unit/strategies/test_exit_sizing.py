@@ -103,3 +103,25 @@ def test_a_bad_snapshot_changes_nothing(bad):
     with pytest.raises(ValueError):
         sr.restore(other | {"next_seq": 7} | bad)
     assert sr.snapshot() == before
+
+
+def test_a_held_exit_goes_even_when_its_condition_left_the_config():
+    # Restored, it looked its condition up and crashed on every tick (a restart loop).
+    two = [C, {**C, "id": "b", "trigger_price": 90}]
+    sr = SupportResistance("s", two, entry_order="limit")
+    e = tick(sr, 1, 100.0) + tick(sr, 2, 100.0)
+    tick(sr, 3, 98.9)  # a's stop-loss, held for the entry's outcome
+    outcome(sr, e[0], "FILLED", 1.0, 3)
+    only_b = SupportResistance("s", [two[1]], entry_order="limit")
+    only_b.restore(sr.snapshot())
+    assert [(s.side.value, s.qty, s.condition_id) for s in tick(only_b, 4, 99.0)] == [
+        ("SELL", 1.0, "a")
+    ]
+
+
+def test_a_limit_entry_pending_when_restarted_into_market_mode_is_still_closed():
+    sr = SupportResistance("s", [C], entry_order="limit")
+    entry = tick(sr, 1, 100.0) + tick(sr, 2, 100.0)  # its outcome never heard
+    market = SupportResistance("s", [C])
+    market.restore(sr.snapshot())
+    assert net(entry + tick(market, 3, 98.9)) == 0  # waited for ever for the outcome
