@@ -93,14 +93,16 @@ class Condition:
         """Set ``trigger`` and the pre-entry levels derived from it."""
         s = self.spec
         self.trigger = trigger
+        # Before entry, the take-profit and stop-loss levels are shown, never compared
+        # (`_enter` sets them from the entry price): only the entry level is rounded.
         if self._buy:
             self.entry_level = _level(trigger + s.turning_point)
-            self.tp_level = _level(self.entry_level + s.take_profit)
-            self.sl_level = _level(self.entry_level - s.stop_loss)
+            self.tp_level = self.entry_level + s.take_profit
+            self.sl_level = self.entry_level - s.stop_loss
         else:
             self.entry_level = _level(trigger - s.turning_point)
-            self.tp_level = _level(self.entry_level - s.take_profit)
-            self.sl_level = _level(self.entry_level + s.stop_loss)
+            self.tp_level = self.entry_level - s.take_profit
+            self.sl_level = self.entry_level + s.stop_loss
 
     def _enter(self, price: float) -> None:
         s = self.spec
