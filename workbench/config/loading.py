@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import copy
 import os
+import tempfile
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import tomli_w
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
@@ -285,15 +287,6 @@ COMMAND_FIELDS = ("run_id", "bus", "security")
 _ID_FIELDS = (["gateway", "id"], ["executor", "id"])
 
 
-def _drop(data: dict[str, Any], path: list[str]) -> None:
-    """Remove ``data[path[0]][path[1]]...`` if it is there."""
-    for part in path[:-1]:
-        data = data.get(part)  # type: ignore[assignment]
-        if not isinstance(data, dict):
-            return
-    data.pop(path[-1], None)
-
-
 def load_command_config(path: str | Path) -> WorkbenchConfig:
     """``path``'s `COMMAND_FIELDS` alone (and their environment overrides), the rest at defaults.
 
@@ -319,13 +312,23 @@ def load_command_config(path: str | Path) -> WorkbenchConfig:
         for k, v in os.environ.items()
         if (key := _env_key(k)) and key[0] not in COMMAND_FIELDS and key[:2] not in _ID_FIELDS
     }
-    for k in os.environ:  # the file's value given as a field would win over the variable's
-        if (key := _env_key(k)) and k not in hidden:
-            _drop(kept, key)
     for k in hidden:
         del os.environ[k]
     source = f"{p} ({', '.join(COMMAND_FIELDS)} only)"
+    # Read as a file, as `load_config` reads one: the variables then win field by field
+    # (given as fields, the file's values won; a section's JSON variable lost the rest).
+    fd, kept_file = tempfile.mkstemp(suffix=".toml")
+    token, env = _TOML_FILE.set(Path(kept_file)), _USE_ENV.set(True)
     try:
-        return build_config(kept, base_dir=p.resolve().parent, source=source)
+        with os.fdopen(fd, "w") as f:
+            f.write(tomli_w.dumps(kept))
+        cfg = _validated(WorkbenchConfig, source)
+        _anchor_env_paths(cfg)
     finally:
+        _TOML_FILE.reset(token)
+        _USE_ENV.reset(env)
+        os.unlink(kept_file)
         os.environ.update(hidden)
+    cfg._base_dir = p.resolve().parent
+    cfg._source = source
+    return cfg

@@ -458,6 +458,19 @@ def test_the_kill_switch_config_takes_the_environment_over_the_file(tmp_path, mo
     monkeypatch.setenv("WORKBENCH__BUS__COMMAND_ADDRESS", "bogus")  # not the file's instead
     with pytest.raises(ConfigurationError, match="WORKBENCH__BUS__COMMAND_ADDRESS"):
         load_command_config(path)
+    # A section as JSON overrides its fields, the file's others stay (as load_config reads it).
+    monkeypatch.delenv("WORKBENCH__BUS__COMMAND_ADDRESS")
+    path.write_text(
+        'run_id = "r"\n[bus]\nticks_address = "tcp://127.0.0.1:6801"\n'
+        'command_address = "tcp://127.0.0.1:5706"\n[x]\n'
+    )
+    monkeypatch.setenv("WORKBENCH__BUS", '{"command_address": "tcp://127.0.0.1:5999"}')
+    cfg = load_command_config(path)
+    assert cfg.bus.command_address == "tcp://127.0.0.1:5999"
+    assert cfg.bus.ticks_address == "tcp://127.0.0.1:6801"
+    whole = path.with_name("whole.toml")
+    whole.write_text(path.read_text().replace("[x]\n", ""))
+    assert load_config(whole).bus == cfg.bus  # the same reading
 
 
 def test_a_hosts_telemetry_address_that_is_a_bus_address_is_refused():
