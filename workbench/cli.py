@@ -278,7 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.set_defaults(func=_up)
 
-    run = sub.add_parser("run", help="run one runner in the foreground")
+    # No -h of its own: `workbench run strategy --help` is the runner's (--config, --id).
+    run = sub.add_parser("run", help="run one runner in the foreground", add_help=False)
     run.add_argument("role", choices=["gateway", "strategy", "executor"])
     run.set_defaults(func=None)
 

@@ -344,3 +344,11 @@ def test_an_out_folder_that_cannot_be_is_refused_before_any_work(
     err = capsys.readouterr().err
     assert f"{tmp_path / 'a-file'} is a file, not a folder" in err and "Traceback" not in err
     assert (tmp_path / "a-file").read_text() == "x"
+
+
+def test_run_role_help_is_the_runners_own(capsys):
+    # It printed `workbench run`'s help, without --config and --id.
+    with pytest.raises(SystemExit) as e:
+        cli(["run", "strategy", "--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and "--config CONFIG" in out and "--id ID" in out
