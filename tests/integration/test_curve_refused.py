@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 import zmq
 from curve_support import curve_config
 
+from workbench.config import WorkbenchConfig
+from workbench.domain.model import TickBatch
 from workbench.exceptions import TemporaryError
-from workbench.messaging import security
+from workbench.messaging import codec, security
 from workbench.messaging.codec import Command
 from workbench.messaging.zmq_adapters import ZmqReceiver, ZmqReplier, request
 from workbench.telemetry import Telemetry
@@ -17,18 +23,37 @@ from workbench.telemetry import Telemetry
 pytestmark = pytest.mark.integration
 
 
-def test_a_refused_subscriber_fails_its_runner_naming_the_socket_and_its_key(tmp_path):
-    cfg, _ = curve_config(tmp_path)
-    stale = cfg.model_copy(deep=True)  # the gateway's host lists an old key for sr-1
+def stale_for(cfg: WorkbenchConfig, name: str) -> WorkbenchConfig:
+    """``cfg`` as another host has it: an old public key for ``name``."""
+    stale = cfg.model_copy(deep=True)
     stale.security.public_keys = {
         **cfg.security.public_keys,
-        "sr-1": zmq.curve_keypair()[0].decode(),
+        name: zmq.curve_keypair()[0].decode(),
     }
-    gw_ctx, sr_ctx = zmq.Context(), zmq.Context()
-    security.install(gw_ctx, stale, "gateway", Telemetry())
-    telemetry = Telemetry()
-    security.install(sr_ctx, cfg, "sr-1", telemetry)
+    return stale
+
+
+@contextlib.contextmanager
+def contexts(*members: tuple[WorkbenchConfig, str, Telemetry]) -> Iterator[list[zmq.Context]]:
+    """A context per (config, identity, telemetry), its security installed; all closed after."""
+    made: list[zmq.Context] = []
     try:
+        for cfg, name, telemetry in members:
+            made.append(zmq.Context())
+            security.install(made[-1], cfg, name, telemetry)
+        yield made
+    finally:
+        for ctx in made:
+            security.uninstall(ctx)
+            ctx.destroy(linger=0)
+
+
+def test_a_refused_subscriber_fails_its_runner_naming_the_socket_and_its_key(tmp_path):
+    cfg, _ = curve_config(tmp_path)
+    telemetry = Telemetry()
+    # The gateway's host lists an old key for sr-1.
+    with contexts((stale_for(cfg, "sr-1"), "gateway", Telemetry()),
+                  (cfg, "sr-1", telemetry)) as (gw_ctx, sr_ctx):  # fmt: skip
         pub = gw_ctx.socket(zmq.PUB)
         pub.linger = 0
         security.secure(pub, cfg.bus.ticks_address, server=True)
@@ -47,39 +72,21 @@ def test_a_refused_subscriber_fails_its_runner_naming_the_socket_and_its_key(tmp
         assert e.value.exit_code == 75  # restarted with backoff, connecting anew
         assert telemetry.get("curve_handshakes_refused_by_peer") >= 1
         sub.close()
-    finally:
-        for ctx in (gw_ctx, sr_ctx):
-            security.uninstall(ctx)
-            ctx.destroy(linger=0)
 
 
 def test_the_kill_switch_says_its_key_was_refused_not_that_the_executor_is_down(tmp_path):
     cfg, _ = curve_config(tmp_path)
-    stale = cfg.model_copy(deep=True)
-    stale.security.public_keys = {
-        **cfg.security.public_keys,
-        "supervisor": zmq.curve_keypair()[0].decode(),
-    }
-    ex_ctx, op_ctx = zmq.Context(), zmq.Context()
-    security.install(ex_ctx, stale, "executor", Telemetry())
-    security.install(op_ctx, cfg, "supervisor", Telemetry())
-    try:
+    with contexts((stale_for(cfg, "supervisor"), "executor", Telemetry()),
+                  (cfg, "supervisor", Telemetry())) as (ex_ctx, op_ctx):  # fmt: skip
         rep = ZmqReplier(ex_ctx, cfg.bus.command_address, cfg.bus, Telemetry(), "executor")
         with pytest.raises(TemporaryError, match=r"command at .* refused the CURVE handshake"):
             request(cfg.bus.command_address, Command("state", {}), timeout_ms=1_500, ctx=op_ctx)
         rep.close()
-    finally:
-        for ctx in (ex_ctx, op_ctx):
-            security.uninstall(ctx)
-            ctx.destroy(linger=0)
 
 
 def test_a_handshake_cut_short_is_no_refusal_and_libzmq_connects_again(tmp_path):
     # A binder killed mid-handshake (here: a listener that accepts and closes) fails
     # the handshake with no detail; libzmq connects again, so no runner may fail for it.
-    import socket
-    import threading
-
     cfg, _ = curve_config(tmp_path)
     addr = cfg.bus.ticks_address
     listener = socket.socket()
@@ -100,10 +107,8 @@ def test_a_handshake_cut_short_is_no_refusal_and_libzmq_connects_again(tmp_path)
 
     thread = threading.Thread(target=accept_and_close, daemon=True)
     thread.start()
-    gw_ctx, sr_ctx = zmq.Context(), zmq.Context()
     telemetry = Telemetry()
-    security.install(sr_ctx, cfg, "sr-1", telemetry)
-    try:
+    with contexts((cfg, "gateway", Telemetry()), (cfg, "sr-1", telemetry)) as (gw_ctx, sr_ctx):
         sub = ZmqReceiver(sr_ctx, zmq.SUB, addr, cfg.bus, telemetry, bind_it=False)
         deadline = time.monotonic() + 5
         while len(cut) < 3:
@@ -112,15 +117,11 @@ def test_a_handshake_cut_short_is_no_refusal_and_libzmq_connects_again(tmp_path)
         stop.set()
         thread.join()
         listener.close()
-        security.install(gw_ctx, cfg, "gateway", Telemetry())
         pub = gw_ctx.socket(zmq.PUB)
         pub.linger = 0
         security.secure(pub, addr, server=True)
         pub.bind(addr)
         deadline = time.monotonic() + 10
-        from workbench.domain.model import TickBatch
-        from workbench.messaging import codec
-
         frames = codec.encode(TickBatch("ABC", 1, [1], [1.0], [1.0]), "gateway", 1, 1, 1)
         while sub.recv(100) is None:
             assert time.monotonic() < deadline, "libzmq did not connect again"
@@ -128,7 +129,3 @@ def test_a_handshake_cut_short_is_no_refusal_and_libzmq_connects_again(tmp_path)
         security.check_peers()  # no refusal: nothing raised
         assert security.refusal(sr_ctx, "ticks") is None
         sub.close()
-    finally:
-        for ctx in (gw_ctx, sr_ctx):
-            security.uninstall(ctx)
-            ctx.destroy(linger=0)

@@ -117,18 +117,24 @@ class ZmqSender:
         topic = codec.topic(kind, key)
         if self._subscriptions.wanted(topic):
             return True
+        self._unwanted(topic)
+        return False
+
+    def _unwanted(self, topic: bytes) -> None:
+        """A message nobody subscribes to: dropped unencoded, as libzmq would drop it.
+
+        It takes its seq, so a reader that joins later counts it.
+        """
         self._seqs[topic] = self._seqs.get(topic, 0) + 1
         self._telemetry.inc(self._counter)
-        return False
 
     def send(self, payload: Payload) -> bool:
         """Encode and send; False if a full queue refused it (only without ``block``)."""
         topic, kind, fields = codec.prepare(payload)
-        seq = self._seqs.get(topic, 0) + 1
         if self._subscriptions is not None and not self._subscriptions.wanted(topic):
-            self._seqs[topic] = seq  # dropped unencoded, as libzmq would drop it
-            self._telemetry.inc(self._counter)
+            self._unwanted(topic)
             return True
+        seq = self._seqs.get(topic, 0) + 1
         data = codec.body(kind, fields, self.sender_id, self.epoch, seq, time.time_ns(), self._pack)
         # Two plain sends: for frames this small, send_multipart's per-part
         # checks and zero-copy frames cost more than the copy they save.

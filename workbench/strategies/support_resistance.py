@@ -85,9 +85,9 @@ class SupportResistance:
         self._entry_of: dict[str, str] = {}  # limit entry signal id -> condition, until resolved
         self._open: dict[str, str] = {}  # condition id -> its open entry's signal id
         self._held: dict[str, float] = {}  # entry signal id -> qty it holds (filled so far)
-        # entry -> (condition id, symbol, reason, exit side): all a held exit needs.
+        # entry -> (condition id, symbol, reason, exit side): all a held exit needs. It goes
+        # on its symbol's next tick once the entry is resolved (no longer in `_entry_of`).
         self._exit_due: dict[str, tuple[str, str, str, str]] = {}
-        self._ready: list[str] = []  # entries resolved with an exit due: sent on the next tick
         if self._limit_entries:  # outcome hooks, only where they change anything
             self.on_fill = self._on_fill
             self.on_order_rejected = self.on_order_expired = self._on_unfilled
@@ -141,7 +141,7 @@ class SupportResistance:
         if not conds:
             return []
         out: list[Signal] = []
-        if self._ready:
+        if self._exit_due:
             self._held_exits(tick.symbol, tick.price, tick.ts_ns, 0, out)
         for cond in conds:
             event = cond.on_price(tick.price, tick.ts_ns, tick.seq)
@@ -159,7 +159,7 @@ class SupportResistance:
         conds = self._by_symbol.get(batch.symbol)
         if not conds or not batch.price:
             return []
-        if self._ready:
+        if self._exit_due:
             held: list[Signal] = []
             self._held_exits(batch.symbol, batch.price[0], batch.ts_ns[0], origin_ns, held)
             if held:
@@ -256,34 +256,23 @@ class SupportResistance:
 
         Whether or not their condition is still configured: the position is real.
         """
-        keep = []
-        for entry in self._ready:
-            cid, sym, reason, side = self._exit_due[entry]
-            if sym != symbol:
-                keep.append(entry)
+        for entry, (cid, sym, reason, side) in list(self._exit_due.items()):
+            if sym != symbol or entry in self._entry_of:  # another symbol's, or still waiting
                 continue
             del self._exit_due[entry]
             qty = self._held.pop(entry, 0.0)
             if qty > 0:
                 self._signal(cid, Side(side), qty, reason, (price, ts_ns), symbol, origin_ns,
                              out)  # fmt: skip
-        self._ready = keep
 
     def _on_fill(self, e: OrderEvent) -> None:
         if e.signal_id in self._entry_of:
             self._held[e.signal_id] = self._held.get(e.signal_id, 0.0) + e.qty
-            if e.status == "FILLED":
-                self._resolved(e.signal_id)
+            if e.status == "FILLED":  # resolved: an exit that waited goes on the next tick
+                del self._entry_of[e.signal_id]
 
     def _on_unfilled(self, e: OrderEvent) -> None:
-        if e.signal_id in self._entry_of:
-            self._resolved(e.signal_id)
-
-    def _resolved(self, entry: str) -> None:
-        """``entry``'s outcome is final: an exit that waited for it goes on the next tick."""
-        del self._entry_of[entry]
-        if entry in self._exit_due:
-            self._ready.append(entry)
+        self._entry_of.pop(e.signal_id, None)
 
     def snapshot(self) -> dict[str, Any]:
         """Every condition's state, what each open entry holds, and the next signal number."""
@@ -296,7 +285,6 @@ class SupportResistance:
             "open": dict(self._open),
             "held": dict(self._held),
             "exit_due": {k: list(v) for k, v in self._exit_due.items()},
-            "ready": list(self._ready),
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
@@ -333,24 +321,18 @@ class SupportResistance:
             opened |= {cid: f"{cid}@v1" for cid in filled if cid not in opened}
             held = {sid: filled.get(cid, 0.0) for cid, sid in opened.items()}
             due: dict[str, tuple[str, str, str, str]] = {}
-            ready: list[str] = []
         else:
             opened, held = _texts(state, "open"), _numbers(state, "held")
             try:
                 due = {str(k): (str(c), str(y), str(r), Side(d).value)
                        for k, (c, y, r, d) in state.get("exit_due", {}).items()}  # fmt: skip
-                ready = [str(k) for k in state.get("ready", [])]
             except (AttributeError, TypeError, ValueError) as e:
                 raise ValueError(f"exit_due: malformed held exits: {e!r}") from e
-            if not set(ready) <= set(due):
-                raise ValueError(
-                    f"ready: held exits not in exit_due: {sorted(set(ready) - set(due))}"
-                )
         for cond, snap in zip(self.conditions, restored, strict=True):
             cond.restore(snap)
         self._next_seq = next_seq
         self._entry_of, self._open, self._held = entries, opened, held
-        self._exit_due, self._ready = due, ready
+        self._exit_due = due
 
 
 def _texts(state: Mapping[str, Any], key: str) -> dict[str, str]:
