@@ -255,12 +255,6 @@ def check_config(cfg: WorkbenchConfig) -> list[str]:
         problems.append(f"{src}: executor.journal_path: {journal} is a folder, not a file")
     if state.exists() and not state.is_dir():
         problems.append(f"{src}: runtime.state_dir: {state} is a file, not a folder")
-    if cfg.supervisor.heartbeat_timeout_s <= cfg.runtime.heartbeat_interval_s:
-        problems.append(
-            f"{src}: supervisor.heartbeat_timeout_s ({cfg.supervisor.heartbeat_timeout_s:g}) must "
-            f"exceed runtime.heartbeat_interval_s ({cfg.runtime.heartbeat_interval_s:g}): every "
-            "runner would turn unhealthy between two heartbeats"
-        )
     known = {s.id for s in cfg.strategies}
     for sid in cfg.gateway.replay.subscribers or []:
         if sid not in known:

@@ -184,6 +184,18 @@ class WorkbenchConfig(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _heartbeats_within_timeout(self) -> WorkbenchConfig:
+        timeout_s = self.supervisor.heartbeat_timeout_s
+        interval_s = self.runtime.heartbeat_interval_s
+        if timeout_s <= interval_s:
+            raise ValueError(
+                f"supervisor.heartbeat_timeout_s ({timeout_s:g}) must exceed "
+                f"runtime.heartbeat_interval_s ({interval_s:g}): every runner would turn "
+                "unhealthy between two heartbeats, and be killed as hung"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _snapshots_fresher_than_stale(self) -> WorkbenchConfig:
         stale_s = self.executor.risk.stale_market_data_s
         interval_ms = self.gateway.market_snapshot_interval_ms

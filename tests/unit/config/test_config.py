@@ -504,23 +504,25 @@ def test_a_replay_with_a_fixed_journal_or_state_path_is_refused(section, field, 
     assert build_config({section: {field: value}})  # live: where the journal lives is yours
 
 
-def test_config_check_names_a_journal_folder_a_state_file_and_a_heartbeat_timeout_too_short(
-    tmp_path,
-):
+def test_config_check_names_a_journal_folder_and_a_state_file(tmp_path):
     """Each passed config check; the runner then crashed five times, naming neither."""
     (tmp_path / "j").mkdir()
     (tmp_path / "s").write_text("")
     cfg = build_config(
-        {
-            "executor": {"journal_path": "j"},
-            "runtime": {"state_dir": "s", "heartbeat_interval_s": 2.0},
-            "supervisor": {"heartbeat_timeout_s": 1.0},
-        },
-        base_dir=tmp_path,
+        {"executor": {"journal_path": "j"}, "runtime": {"state_dir": "s"}}, base_dir=tmp_path
     )
     problems = "\n".join(check_config(cfg))
     assert f"executor.journal_path: {tmp_path / 'j'} is a folder" in problems
     assert f"runtime.state_dir: {tmp_path / 's'} is a file" in problems
-    assert "supervisor.heartbeat_timeout_s (1) must exceed runtime.heartbeat_interval_s (2)" in (
-        problems
+
+
+def test_a_heartbeat_timeout_not_above_the_interval_is_refused_at_load(tmp_path):
+    """Every load path: `workbench up` never ran `check_config`, and killed healthy runners
+    as hung, one after another, until their budgets were spent."""
+    path = tmp_path / "hb.toml"
+    path.write_text("[runtime]\nheartbeat_interval_s = 4.0\n")
+    with pytest.raises(ConfigurationError) as e:
+        load_config(path)
+    assert "supervisor.heartbeat_timeout_s (2) must exceed runtime.heartbeat_interval_s (4)" in (
+        str(e.value)
     )
