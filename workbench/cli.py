@@ -170,6 +170,8 @@ def _up(args: argparse.Namespace) -> int:
         systemd.stopping()
         sup.stop()
     elapsed = time.monotonic() - t0
+    if sup.loop_error is not None:  # it stopped every runner: say why
+        print(f"supervisor failed: {sup.loop_error!r}", file=sys.stderr)
     for s in sup.status():
         if s.state == "failed":
             said = sup.logs.last_error(s.runner)  # what is wrong, not only "see the logs"

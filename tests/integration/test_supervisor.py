@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -161,6 +162,62 @@ def test_stopping_a_runner_on_purpose_never_restarts_it(tmp_path, supervisor_fac
     assert (s["state"], s["restarts"], s["pid"]) == ("stopped", 0, None)
     sup.start_runner("sr-1")
     sup.wait_running(15)
+
+
+def test_a_runner_stopped_on_purpose_stays_stopped_when_its_config_is_applied(
+    tmp_path, supervisor_factory
+):
+    """`apply_config` started it again: a strategy pulled from the market, re-tuned and
+    applied, was trading again. It now reads the new config when started."""
+    sup = supervisor_factory(live_config(tmp_path))
+    sup.start(wait=True, timeout=30)
+    sup.stop_runner("sr-1")
+    new = sup.config.model_copy(deep=True)
+    new.strategies[0].params = {"conditions": []}
+    assert sup.apply_config(new) == []
+    time.sleep(1.0)
+    s = state(sup, "sr-1")
+    assert (s["state"], s["pid"]) == ("stopped", None)
+    assert "conditions = []" in sup.config_path.read_text()
+
+
+def test_a_stopping_supervisor_refuses_commands_and_a_stopped_one_a_new_start(
+    tmp_path, supervisor_factory
+):
+    """A runner started while the others were being stopped ran on, watched by nothing; a
+    second `start` gave a health URL over a pipeline that was not running."""
+    sup = supervisor_factory(live_config(tmp_path))
+    sup.start(wait=True, timeout=30)
+    sup.stop_runner("sr-1")
+    stopper = threading.Thread(target=sup.stop)
+    stopper.start()
+    wait_until(lambda: sup.stopping, 5, "stopping")
+    time.sleep(0.1)  # the loop has left: it is stopping the runners
+    with pytest.raises(RuntimeError, match="the supervisor is stopping"):
+        sup.start_runner("sr-1")
+    stopper.join(30)
+    assert {s["state"] for s in sup.status()} == {"stopped"}
+    assert all(s["pid"] is None for s in sup.status())
+    with pytest.raises(RuntimeError, match="create a new one"):
+        sup.start()
+
+
+def test_wait_running_says_at_once_why_a_runner_failed(tmp_path, supervisor_factory):
+    """It waited out the whole timeout, then named the state without the reason."""
+    (tmp_path / "crashing_strategy.py").write_text(CRASHER)
+    cfg = make_config(
+        tmp_path,
+        supervisor={**FAST, "max_restarts": 1},
+        strategies=[{"id": "bad", "class_path": "crashing_strategy:Crasher", "params": {}}],
+    )
+    sup = supervisor_factory(cfg, runners=["bad"], env={"PYTHONPATH": str(tmp_path)})
+    sup.start()
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError) as e:
+        sup.wait_running(60)
+    assert time.monotonic() - t0 < 30
+    assert "runners failed" in str(e.value) and "1 restarts in" in str(e.value)
+    assert "boom" in str(e.value)  # the runner's own last error
 
 
 def test_restart_runner_replaces_the_process(tmp_path, supervisor_factory):

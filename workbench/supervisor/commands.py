@@ -22,18 +22,39 @@ class CommandQueue:
             queue.Queue()
         )
         self.owner: int | None = None  # thread ident of the loop, once it runs
+        self._closed = ""  # why commands are refused, once `close` was called
+        self._lock = threading.Lock()
 
     def call(self, fn: Callable[[], Any], timeout: float = COMMAND_TIMEOUT_S) -> Any:
         """``fn()`` on the owner thread; its result, or what it raised.
 
         Raises:
             TimeoutError: the owner thread did not run it within ``timeout``.
+            RuntimeError: the queue is closed (the owner is stopping).
         """
         if self.owner is None or threading.get_ident() == self.owner:
             return fn()
         fut: concurrent.futures.Future = concurrent.futures.Future()
-        self._queue.put((fn, fut))
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(self._closed)
+            self._queue.put((fn, fut))
         return fut.result(timeout)
+
+    def close(self, reason: str) -> None:
+        """Refuse every queued command and every later one with ``reason``.
+
+        A command run after the owner stopped its work (a runner started while
+        the supervisor stops the others) would leave a process nothing watches.
+        """
+        with self._lock:
+            self._closed = reason
+        while True:
+            try:
+                _, fut = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            fut.set_exception(RuntimeError(reason))
 
     def run_pending(self) -> None:
         """Run every queued command (the owner thread calls this)."""

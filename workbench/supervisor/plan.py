@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from workbench.config import WorkbenchConfig
 from workbench.exceptions import ConfigurationError
 
-# Parts a running pipeline cannot switch: they need a new supervisor.
-FIXED_PARTS = ("bus", "runtime", "run_id")
+# Parts a running pipeline cannot switch: they need a new supervisor. (Keys and hosts
+# reach every socket and process: a partial restart would strand the others.)
+FIXED_PARTS = ("bus", "runtime", "run_id", "security", "hosts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,7 +17,8 @@ class ApplyPlan:
     """What applying a new config does.
 
     Attributes:
-        restart: Running runners whose part changed: stopped and started again at once.
+        restart: Runners whose part changed: stopped and started again at once (one
+            stopped on purpose stays stopped, and reads the new config when started).
         add: Strategies new in the config: started.
         remove: Strategies gone from the config: stopped and forgotten.
     """
@@ -33,11 +35,11 @@ class ApplyPlan:
 
 def plan_apply(old: WorkbenchConfig, new: WorkbenchConfig) -> ApplyPlan:
     """Compare two configs: a strategy restarts when its section changed, the
-    gateway when the gateway section did, the executor when its section or the
-    set of strategies did.
+    gateway when the gateway or recorder section did, the executor when its
+    section or the set of strategies did.
 
     Raises:
-        ConfigurationError: ``new`` changes the bus, runtime or run id.
+        ConfigurationError: ``new`` changes the bus, runtime, run id, security or hosts.
     """
     for part in FIXED_PARTS:
         if getattr(old, part) != getattr(new, part):
@@ -50,7 +52,7 @@ def plan_apply(old: WorkbenchConfig, new: WorkbenchConfig) -> ApplyPlan:
     restart = [sid for sid, s in new_s.items() if sid in old_s and old_s[sid] != s]
     add = [sid for sid in new_s if sid not in old_s]
     remove = [sid for sid in old_s if sid not in new_s]
-    if old.gateway != new.gateway:
+    if old.gateway != new.gateway or old.recorder != new.recorder:  # the gateway records
         restart.append(new.gateway.id)
     if old.executor != new.executor or add or remove:
         restart.append(new.executor.id)

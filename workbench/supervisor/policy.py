@@ -48,7 +48,10 @@ class RestartPolicy:
     def delay_s(self, attempt: int) -> float:
         """The jittered delay before restart number ``attempt + 1`` of the window."""
         sc = self.config
-        delay = min(sc.restart_backoff_max_s, sc.restart_backoff_initial_s * 2**attempt)
+        # The exponent is capped: with unlimited restarts ``attempt`` has no bound, and
+        # 2**1024 is no float (the max is reached long before 2**60 in any config).
+        grown = sc.restart_backoff_initial_s * 2.0 ** min(attempt, 60)
+        delay = min(sc.restart_backoff_max_s, grown)
         return delay * (
             1 + self._rng.uniform(-sc.restart_backoff_jitter, sc.restart_backoff_jitter)
         )

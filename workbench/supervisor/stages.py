@@ -51,3 +51,14 @@ def next_stage(watchers: Iterable[RunnerWatcher], stage: int, remote_ok: bool) -
     if later and remote_ok and all(w.state is not RunnerState.STARTING for w in current):
         return min(later)
     return stage
+
+
+def advance(watchers: list[RunnerWatcher], stage: int, remote_ok: bool) -> int:
+    """Launch new runners, release the next stage's once the current one runs; the stage now."""
+    launch_new(watchers, stage)
+    new = next_stage(watchers, stage, remote_ok)
+    if new != stage:
+        for w in watchers:
+            if w.stage == new:
+                w.release()
+    return new

@@ -36,7 +36,7 @@ from workbench.supervisor.logs import LogBook
 from workbench.supervisor.plan import plan_apply
 from workbench.supervisor.policy import RestartPolicy
 from workbench.supervisor.run_folder import claim_run, prepare_run_folder, release_run
-from workbench.supervisor.stages import launch_new, next_stage, runner_specs
+from workbench.supervisor.stages import advance, runner_specs
 from workbench.supervisor.status import RunnerState, RunnerStatus, SupervisorEvent
 from workbench.supervisor.watcher import Intent, RunnerWatcher
 from workbench.telemetry import Telemetry
@@ -96,7 +96,7 @@ class Supervisor:
         self._shutdown = threading.Event()
         self._claimed = False  # this one started: it runs the folder (`claim_run`)
         self._ready = threading.Event()
-        self._loop_error: BaseException | None = None
+        self.loop_error: BaseException | None = None  # what ended the loop thread, if anything
         self._stage = 0
         self.eos = EndOfStream()
         self.eos_reached = self.eos.reached  # set once the end-of-stream is in
@@ -141,6 +141,8 @@ class Supervisor:
         """
         if self._thread is not None:
             return
+        if self._shutdown.is_set():  # its loop would end at once: a health URL over nothing
+            raise RuntimeError("this Supervisor was stopped: create a new one to start again")
         from workbench.supervisor.http import HealthServer
 
         self._claimed = claim_run(self.run_path, self, self.config.run_id)
@@ -161,9 +163,9 @@ class Supervisor:
         self._thread = threading.Thread(target=self._loop, name="workbench-supervisor", daemon=True)
         self._thread.start()
         self._ready.wait()  # bounded: the bind retries are (see BusConfig.bind_retry_*)
-        if self._loop_error is not None:
+        if self.loop_error is not None:
             self.stop()  # nothing runs: the run is free again
-            raise self._loop_error
+            raise self.loop_error
         log.info("supervisor_started", health_url=self.health_url, logs=str(self.logs.folder))
         if wait:
             self.wait_running(timeout)
@@ -193,18 +195,18 @@ class Supervisor:
 
     def start_runner(self, name: str) -> None:
         """(Re)start a stopped or failed runner now, with a fresh restart budget."""
-        self._call(lambda: self._watcher(name).request_start())
+        self._commands.call(lambda: self._watcher(name).request_start())
 
     def stop_runner(self, name: str, wait: bool = True) -> None:
         """Stop a runner on purpose; it is not restarted."""
-        self._call(lambda: self._watcher(name).request_stop())
+        self._commands.call(lambda: self._watcher(name).request_stop())
         if wait:
             w = self._watchers[name]
             self.wait_for(lambda: w.proc is None, self.config.supervisor.stop_grace_s + 5)
 
     def restart_runner(self, name: str) -> None:
         """Stop a runner cleanly and start it again at once (not counted as a failure)."""
-        self._call(lambda: self._watcher(name).request_restart())
+        self._commands.call(lambda: self._watcher(name).request_restart())
 
     def apply_config(self, new: WorkbenchConfig) -> list[str]:
         """Switch to ``new`` and restart only the runners whose part of it changed.
@@ -228,9 +230,9 @@ class Supervisor:
                     with self._lock:
                         del self._watchers[sid]
             touched = []
-            for name in plan.restart:
+            for name in plan.restart:  # one stopped on purpose stays so (`stop_runner`)
                 w = self._watchers.get(name)
-                if w is not None:
+                if w is not None and not (w.proc is None and w.state is RunnerState.STOPPED):
                     touched.append(name)
                     w.request_restart()
             for sid in plan.add:
@@ -240,7 +242,7 @@ class Supervisor:
                 touched.append(sid)
             return touched
 
-        restarted = self._call(do)
+        restarted = self._commands.call(do)
         log.info("config_applied", restarted=restarted)
         self._hub.emit("config_applied", "", restarted=restarted)
         return restarted
@@ -262,7 +264,7 @@ class Supervisor:
 
     def any_failed(self) -> bool:
         """True when a runner has given up, or the supervisor itself has."""
-        if self._loop_error is not None or (self._thread and not self._thread.is_alive()):
+        if self.loop_error is not None or (self._thread and not self._thread.is_alive()):
             return True
         with self._lock:
             return any(w.state is RunnerState.FAILED for w in self._watchers.values())
@@ -273,9 +275,14 @@ class Supervisor:
         Raises:
             TimeoutError: listing the runners that are not.
         """
-        if not self.wait_for(self.all_running, timeout):
-            late = {s.runner: s.state.value for s in self.status() if not s.is_running}
-            raise TimeoutError(f"runners not running after {timeout} s: {late}")
+        # Not the whole timeout for a runner that gave up: why it did is known now.
+        self.wait_for(lambda: self.all_running() or self.any_failed(), timeout)
+        if not self.all_running():
+            late = {s.runner: f"{s.state.value}: {s.detail}".rstrip(": ") + (
+                f"; last error: {err}" if (err := self.logs.last_error(s.runner)) else ""
+            ) for s in self.status() if not s.is_running}  # fmt: skip
+            why = "failed" if self.any_failed() else f"not running after {timeout} s"
+            raise TimeoutError(f"runners {why}: {late}")
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
         """Poll ``predicate`` until true or ``timeout`` seconds passed; its last answer."""
@@ -312,9 +319,6 @@ class Supervisor:
                 f"No runner named {name!r}; have {', '.join(self.runner_names)}"
             ) from None
 
-    def _call(self, fn: Callable[[], Any], timeout: float = 10.0) -> Any:
-        return self._commands.call(fn, timeout)
-
     # -- the loop -------------------------------------------------------------------
 
     def _loop(self) -> None:
@@ -324,7 +328,7 @@ class Supervisor:
             security.install(ctx, self.config, security.SUPERVISOR, self.telemetry)
             inbox = Inbox(ctx, self.config, self.telemetry)
         except Exception as e:
-            self._loop_error = e
+            self.loop_error = e
             self._ready.set()
             security.uninstall(ctx)
             ctx.destroy(linger=0)
@@ -346,10 +350,11 @@ class Supervisor:
                             self._watchers.pop(w.name, None)
         except Exception as e:
             log.error("supervisor_loop_crashed", error=repr(e), exc_info=True)
-            self._loop_error = e
+            self.loop_error = e
+            self._hub.emit("alert", "", reason="supervisor_failed", detail=repr(e))
         finally:
+            self._commands.close("the supervisor is stopping")  # none may start a runner now
             self._stop_all()
-            self._commands.run_pending()
             security.uninstall(ctx)
             ctx.destroy(linger=0)
 
@@ -382,15 +387,8 @@ class Supervisor:
             self._hub.emit("eos", sender, **summary)
 
     def _advance_stages(self, now: float) -> None:
-        watchers = list(self._watchers.values())
-        launch_new(watchers, self._stage)
         remote_ok = self._stage > 0 or self.remote.binders_ready(now)  # binders on other hosts
-        stage = next_stage(watchers, self._stage, remote_ok)
-        if stage != self._stage:
-            self._stage = stage
-            for w in watchers:
-                if w.stage == stage:
-                    w.release()
+        self._stage = advance(list(self._watchers.values()), self._stage, remote_ok)
 
     def _stop_all(self) -> None:
         for w in self._watchers.values():

@@ -358,7 +358,9 @@ class RunnerWatcher:
     def finish_shutdown(self, deadline: float) -> None:
         """Wait until ``deadline`` (monotonic) for the exit, then SIGKILL."""
         proc = self.proc
-        if proc is None:
+        if proc is None:  # a restart that was due, or a loop that crashed mid-exit
+            if self.state not in (RunnerState.STOPPED, RunnerState.FAILED):
+                self._set_state(RunnerState.STOPPED, "stopped")
             return
         try:
             proc.wait(max(0.05, deadline - self._clock()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from workbench.config import build_config
+from workbench.config.sections import HostConfig
 from workbench.exceptions import ConfigurationError
 from workbench.supervisor.plan import plan_apply
 
@@ -52,12 +53,26 @@ def test_gateway_and_executor_sections(tmp_path):
     assert plan_apply(a, c).restart == (a.executor.id,)
 
 
-@pytest.mark.parametrize("part", ["bus", "runtime", "run_id"])
+def test_a_recorder_change_restarts_the_gateway_that_records(tmp_path):
+    """It restarted nothing: the run folder said ticks were recorded, and none were."""
+    a = cfg(tmp_path)
+    b = a.model_copy(deep=True)
+    b.recorder.enabled = True
+    assert plan_apply(a, b).restart == (a.gateway.id,)
+
+
+@pytest.mark.parametrize("part", ["bus", "runtime", "run_id", "security", "hosts"])
 def test_fixed_parts_need_a_new_supervisor(tmp_path, part):
+    """Keys and hosts reach every socket: changing them was ignored, without a word."""
     a = cfg(tmp_path)
     b = a.model_copy(deep=True)
     if part == "run_id":
         b.run_id = "other"
+    elif part == "security":
+        b.security.keys_dir = str(tmp_path / "keys")
+    elif part == "hosts":
+        b.hosts = [HostConfig(name="h", runners=["gateway", "executor", "sr-1"],
+                              telemetry_address="tcp://127.0.0.1:5999")]  # fmt: skip
     elif part == "bus":
         b.bus.linger_ms = a.bus.linger_ms + 1
     else:

@@ -44,3 +44,14 @@ def test_unlimited_restarts_never_give_up():
     p = policy(max_restarts=0, unlimited_restarts=True)
     history: collections.deque[float] = collections.deque()
     assert not any(p.decide(history, float(i)).give_up for i in range(50))
+
+
+def test_unlimited_restarts_keep_the_max_delay_past_a_thousand_in_a_window():
+    """``2**1024`` is no float: the 1025th restart of a long crash loop raised OverflowError in
+    the supervisor's loop, which stopped every runner (even with an initial delay of 0)."""
+    for initial in (0.1, 0.0):
+        p = policy(restart_backoff_initial_s=initial, restart_backoff_jitter=0.0,
+                   unlimited_restarts=True, restart_window_s=86_400.0)  # fmt: skip
+        history: collections.deque[float] = collections.deque()
+        delays = [p.decide(history, float(i)).delay_s for i in range(1100)]
+        assert delays[-1] == (1.0 if initial else 0.0) and len(history) == 1100
