@@ -23,7 +23,7 @@ import signal
 import sys
 import threading
 
-from workbench.exceptions import EXIT_ERROR, EXIT_TEMPORARY, ConfigurationError
+from workbench.exceptions import EXIT_CONFIG, EXIT_ERROR, EXIT_TEMPORARY, ConfigurationError
 
 EXIT_USAGE = 2
 
@@ -183,6 +183,8 @@ def _up(args: argparse.Namespace) -> int:
         print(f"interrupted before the end of the stream ({signal.Signals(received[0]).name})",
               file=sys.stderr)  # fmt: skip
         return 128 + received[0]
+    if failed and any(s.state == "failed" and s.exit_code == EXIT_CONFIG for s in sup.status()):
+        return EXIT_CONFIG  # a runner's config error: a service manager must not restart it
     return 1 if failed else 0
 
 

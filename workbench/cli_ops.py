@@ -192,6 +192,14 @@ def _deploy_systemd(args: argparse.Namespace) -> int:
                   "not starting with '.'", file=sys.stderr)  # fmt: skip
             return EXIT_USAGE
         groups.append((name, runners))
+    if len(groups) > 1 and not cfg.hosts:  # as --per-runner: the second `up` finds it taken
+        print(
+            "error: --runners given for several units but the config has no [[hosts]]: units "
+            "of one config on one machine are one run, which one `up` supervises; give each "
+            "group its host in [[hosts]]",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     config_path = Path(args.config).resolve()
     specs = [
         UnitSpec(
@@ -202,6 +210,7 @@ def _deploy_systemd(args: argparse.Namespace) -> int:
             user=args.user,
             watchdog_s=args.watchdog_s,
             env_file=Path(args.env_file).resolve() if args.env_file else None,
+            stop_grace_s=cfg.supervisor.stop_grace_s,
         )
         for name, runners in groups
     ]

@@ -102,11 +102,13 @@ def test_up_runs_the_demo_on_the_core_dependencies_alone(tmp_path):
     assert "signals 4  orders 4  fills 4" in p.stdout
 
 
-def test_up_exits_nonzero_when_a_runner_fails(tmp_path):
+def test_up_exits_2_when_a_runner_fails_on_its_config(tmp_path):
+    """Exit 1 made systemd's Restart=on-failure start it again and again: a config error
+    is 2, which the generated unit does not restart (RestartPreventExitStatus)."""
     cfg = make_config(tmp_path, strategies=[{"id": "x", "class_path": "nope:Nope", "params": {}}])
     p = up(cfg.save(tmp_path / "c.toml"))
     _out, err = p.communicate(timeout=60)
-    assert p.returncode == 1
+    assert p.returncode == 2
     assert "runner x failed: configuration error" in err
     # ... and what the runner said is wrong, not only "see the logs"
     assert "nope:Nope" in err.split("runner x failed", 1)[1], err

@@ -70,25 +70,42 @@ def test_a_watchdog_meant_for_another_pid_is_ignored():
     assert n.watchdog_interval_s is None
 
 
-def _units(tmp_path, *extra):
+def _units(tmp_path, *extra, toml: str = ""):
     cfg = tmp_path / "c.toml"
-    cfg.write_text('[[strategies]]\nid = "sr-1"\n[[strategies]]\nid = "sr-2"\n')
+    cfg.write_text(toml + '[[strategies]]\nid = "sr-1"\n[[strategies]]\nid = "sr-2"\n')
     out = tmp_path / "units"
     rc = main(["deploy", "systemd", "--config", str(cfg), "--out", str(out), *extra])
     return rc, out
 
 
 def test_deploy_writes_one_notify_unit_per_host(tmp_path):
-    rc, out = _units(tmp_path, "--runners", "exchange=gateway,executor", "--runners", "sr-1,sr-2")
+    rc, out = _units(tmp_path, "--runners", "exchange=gateway,executor,sr-1,sr-2")
     assert rc == 0
-    units = sorted(p.name for p in out.iterdir())
-    assert units == ["workbench-exchange.service", "workbench-sr-1-sr-2.service"]
+    assert sorted(p.name for p in out.iterdir()) == ["workbench-exchange.service"]
     text = (out / "workbench-exchange.service").read_text()
     assert "Type=notify" in text and "WatchdogSec=30" in text
-    assert f"up --config {tmp_path / 'c.toml'} --runners gateway,executor" in text
+    assert f"up --config {tmp_path / 'c.toml'} --runners gateway,executor,sr-1,sr-2" in text
     # Its own /tmp would hide ipc sockets there from `workbench halt` in a shell, and
     # empty a run folder there (the journal) when the service stops.
     assert "PrivateTmp" not in text and "ProtectSystem=full" in text
+
+
+def test_units_give_up_on_config_errors_and_on_endless_failures(tmp_path):
+    """A pipeline that could never start was restarted every 3-30 s for ever, live gateway
+    and executor included; a stop grace over 30 s was cut short by SIGKILL."""
+    rc, out = _units(tmp_path, toml="[supervisor]\nstop_grace_s = 45\n")
+    text = (out / "workbench-executor-gateway-sr-1-sr-2.service").read_text()
+    assert rc == 0 and "RestartPreventExitStatus=2" in text
+    unit, service = text.split("[Service]")
+    assert "StartLimitIntervalSec=600" in unit and "StartLimitBurst=10" in unit
+    assert "TimeoutStopSec=60" in service
+
+
+def test_several_units_of_one_config_need_hosts(tmp_path, capsys):
+    """Two units without [[hosts]]: the second `up` found the run taken and exited 75, for
+    ever; the strategy never traded."""
+    rc, out = _units(tmp_path, "--runners", "gateway,executor", "--runners", "sr-1,sr-2")
+    assert rc == 2 and "[[hosts]]" in capsys.readouterr().err and not out.exists()
 
 
 def test_deploy_per_runner_and_unknown_runner(tmp_path, capsys):

@@ -11,6 +11,7 @@ a no-op, so the same command runs in a terminal.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shlex
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
+
+from workbench.exceptions import EXIT_CONFIG
 
 if TYPE_CHECKING:
     from workbench.config import WorkbenchConfig
@@ -122,6 +125,11 @@ class SupervisorNotifier:
         self.notifier.close()
 
 
+START_LIMIT_S = 600
+START_LIMIT_BURST = 10
+"""A unit whose supervisor gave up 10 times in 10 minutes stays failed (alert on that)."""
+
+
 @dataclass(frozen=True)
 class UnitSpec:
     """What one unit runs."""
@@ -133,6 +141,8 @@ class UnitSpec:
     user: str | None = None
     watchdog_s: int = 30
     env_file: Path | None = None
+    stop_grace_s: float = 10.0
+    """The config's ``supervisor.stop_grace_s``: `up` takes that long to stop its runners."""
 
 
 def render_unit(spec: UnitSpec, executable: str | None = None) -> str:
@@ -147,6 +157,10 @@ def render_unit(spec: UnitSpec, executable: str | None = None) -> str:
         f"Description={_escaped(f'workbench runners {runners} ({spec.config.name})')}",
         "After=network-online.target",
         "Wants=network-online.target",
+        # A supervisor that gave up is started again, but not for ever: at most
+        # START_LIMIT_BURST times in START_LIMIT_S, then the unit stays failed.
+        f"StartLimitIntervalSec={START_LIMIT_S}",
+        f"StartLimitBurst={START_LIMIT_BURST}",
         "",
         "[Service]",
         "Type=notify",
@@ -156,8 +170,10 @@ def render_unit(spec: UnitSpec, executable: str | None = None) -> str:
         f"WatchdogSec={spec.watchdog_s}",
         "Restart=on-failure",
         "RestartSec=2",
+        # Exit 2: a config error (`up`'s own, or a runner's): a restart cannot mend it.
+        f"RestartPreventExitStatus={EXIT_CONFIG}",
         # `up` stops its runners within the grace itself; leave it time to.
-        "TimeoutStopSec=30",
+        f"TimeoutStopSec={max(30, math.ceil(spec.stop_grace_s) + 15)}",
         # A replay stopped before its end exits 143 (`systemctl stop`): a clean stop.
         "SuccessExitStatus=143",
         "KillMode=mixed",
