@@ -392,7 +392,7 @@ class RunnerWatcher:
             heartbeat_age_s=round(now - self.hb.at, 3) if self.hb.at and alive else None,
             exit_code=self.exit_code,
             detail=self.detail,
-            rates=dict(self.hb.rates),
+            rates=dict(self.hb.rates) if alive else {},  # a dead gateway makes no ticks/s
             counters=dict(hb.counters) if hb else {},
             extra=dict(hb.extra) if hb else {},
         )

@@ -206,6 +206,24 @@ def test_rates_come_from_two_heartbeats():
     s = r.w.status()
     assert s.rates == {"ticks_in": 10.0} and s.counters == {"ticks_in": 30}
     assert s.heartbeat_age_s == 0.0 and s.pid == 100
+    r.w.request_stop()  # a stopped gateway showed ~50 ticks/s in the dashboard
+    r.w.tick()
+    s = r.w.status()
+    assert (s.state, s.rates, s.counters) == (RunnerState.STOPPED, {}, {"ticks_in": 30})
+
+
+def test_a_shutdown_while_a_restart_waits_leaves_it_stopped_not_starting():
+    """A runner between crash and respawn kept its state through the supervisor's stop."""
+    r = Rig()
+    r.running()
+    r.proc.rc = 1
+    r.w.tick()
+    assert r.w.state is RunnerState.STARTING and r.w.proc is None
+    r.w.begin_shutdown()
+    r.w.finish_shutdown(r.clock.now + 0.1)
+    r.clock.advance(5)
+    r.w.tick()
+    assert (r.w.state, r.w.proc, len(r.procs)) == (RunnerState.STOPPED, None, 1)
 
 
 def test_shutdown_waits_then_kills():
