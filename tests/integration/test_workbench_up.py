@@ -204,7 +204,7 @@ def test_a_replay_file_that_cannot_be_read_fails_at_once_naming_the_field(tmp_pa
     data.unlink()
     p = up(path)
     _out, err = p.communicate(timeout=60)
-    assert p.returncode == 1
+    assert p.returncode == 2  # a config error: not to be restarted
     assert "runner gateway failed: configuration error" in err, err
     assert "gateway.replay.path" in err and "No such file" in err
     assert "restarts" not in err
