@@ -312,12 +312,13 @@ class ExchangeFeed:
         recv = time.time_ns()
         if ts_ms:
             ts = int(ts_ms) * 1_000_000
-            self._lag_ns = recv - ts
-            self._lags.append(recv - ts)
             if ts > recv + MAX_AHEAD_S * 1e9:  # one bad stamp would hold the symbol's clock
                 self.stats["ts_ahead"] += 1
                 self._warn("feed_time_ahead", symbol=symbol, ahead_s=round((ts - recv) / 1e9, 3))
-                ts = recv
+                ts = recv  # and not a lag: the quotes' stamps come from the lags
+            else:
+                self._lag_ns = recv - ts
+                self._lags.append(recv - ts)
         else:  # on the exchange's clock as its trades show it (the receive time without any)
             ts = recv - (min(self._lags) if self._lags else 0)
         ts = max(ts, self._last_ts.get(symbol, 0))

@@ -90,10 +90,13 @@ def test_a_trade_without_a_positive_finite_price_or_with_a_negative_size_is_neve
     assert health["feed_bad_ticks"] + health["feed_bad_frames"] == 1, (why, health)
 
 
+@pytest.mark.parametrize("bids_asks", [False, True])
 def test_one_trade_stamped_an_hour_ahead_does_not_hold_the_symbols_clock(
-    server: BinanceServer, feeds: Callable[..., ExchangeFeed]
+    server: BinanceServer, feeds: Callable[..., ExchangeFeed], bids_asks: bool
 ) -> None:
-    feed = feeds()
+    """With quotes too, the bad stamp's lag stamped every quote an hour ahead, and the
+    symbol's clock (trades and all) stood there until real time caught up."""
+    feed = feeds(bids_asks=bids_asks)
     drain(feed, 5.0, enough=5)
     ahead = server.call(server.exchange.now_ms) + 3_600_000
     server.send_raw(trade(server, next_id(feed) + 5, T=ahead, E=ahead))
