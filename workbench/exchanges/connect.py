@@ -9,6 +9,7 @@ private gateway. They are plain config, not a test path.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -93,6 +94,34 @@ def make_exchange(cfg: ExchangeConfig, *, private: bool = False) -> Any:
         ex.set_sandbox_mode(True)
     _override_urls(ex, cfg)
     return ex
+
+
+def guard_clients(ex: Any, on_bad_frame: Callable[[Exception], None]) -> None:
+    """Make every WebSocket client of ``ex`` drop a frame it cannot read.
+
+    ccxt reads frames in a callback: an exception there (malformed JSON, a
+    price ccxt cannot parse) stops the client's receive loop for good,
+    silently, with the socket open, until its keep-alive gives up (minutes).
+    Guarded, ``on_bad_frame`` hears of the frame and the next one is read.
+    """
+    make = ex.client
+
+    def client(url: str) -> Any:
+        c = make(url)
+        if not getattr(c, "_workbench_guarded", False):
+            handle = c.handle_message
+
+            def guarded(message: Any) -> None:
+                try:
+                    handle(message)
+                except Exception as e:
+                    on_bad_frame(e)
+
+            c.handle_message = guarded
+            c._workbench_guarded = True
+        return c
+
+    ex.client = client
 
 
 def _override_urls(ex: Any, cfg: ExchangeConfig) -> None:

@@ -25,7 +25,6 @@ pause) is created again, never looked up.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections import Counter
@@ -41,6 +40,7 @@ from workbench.exchanges.connect import (
     RateLimited,
     ccxt,
     clock_refused,
+    guard_clients,
     lot_amount,
     make_exchange,
     map_error,
@@ -58,12 +58,15 @@ from workbench.exchanges.venue_orders import (
     trade_pages,
     venue_fill,
 )
+from workbench.exchanges.venue_stream import ReportStream
+
+__all__ = ["CcxtVenue", "ExecutionReport", "SubmitResult", "VenueFill", "VenueOrder"]
 
 log = structlog.get_logger(__name__)
 _CLIENT_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,36}$")
 
 
-class CcxtVenue:
+class CcxtVenue(ReportStream):
     """One exchange account through ccxt; sync methods over a private event loop."""
 
     def __init__(self, cfg: ExchangeConfig, *, submit_attempts: int = 3) -> None:
@@ -73,6 +76,7 @@ class CcxtVenue:
         self._timeout_s = cfg.timeout_ms / 1000
         self._loop = LoopThread(f"venue-{cfg.exchange}")
         self._ex = make_exchange(cfg, private=True)
+        guard_clients(self._ex, self._bad_frame)  # one bad frame must not end the reports
         self._book = ReportBook()
         self._fatal: BaseException | None = None
         self._watcher: Any = None
@@ -328,73 +332,3 @@ class CcxtVenue:
         """Spot positions: the base asset's balance per configured symbol."""
         totals = self.balances()
         return {s: totals.get(s.split("/")[0], 0.0) for s in self.cfg.symbols}
-
-    # -- execution reports --------------------------------------------------------------
-
-    def reports(self, timeout_s: float = 0.0) -> list[ExecutionReport]:
-        """Execution reports since the last call (waits up to ``timeout_s`` for the first).
-
-        Raises:
-            ConfigurationError: the watcher stopped on a refused key.
-        """
-        if self._fatal is not None:
-            raise self._fatal
-        return self._book.drain(timeout_s)
-
-    async def _watch_reports(self) -> None:
-        delay = self.cfg.reconnect_initial_s
-        while True:
-            try:
-                orders = await self._ex.watch_orders()
-            except asyncio.CancelledError:
-                raise
-            except ccxt.BaseError as e:
-                err = map_error(e, self.name, "watch_orders")
-                if clock_refused(e):
-                    await self._resync_clock()
-                if isinstance(err, ConfigurationError):
-                    self._fatal = err
-                    log.error("venue_stream_refused", exchange=self.name, error=str(err))
-                    return
-                if self.ws_up:
-                    log.warning("venue_stream_lost", exchange=self.name, error=str(err))
-                self.ws_up = False
-                self.stats["ws_errors"] += 1
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.cfg.reconnect_max_s)
-                continue
-            except Exception as e:  # a bug or an odd answer must not end the reports unseen
-                self.stats["ws_errors"] += 1
-                log.error("venue_stream_error", exchange=self.name, error=repr(e)[:300])
-                await asyncio.sleep(self.cfg.reconnect_max_s)
-                continue
-            if not self.ws_up:
-                self.ws_up = True
-                log.info("venue_stream_connected", exchange=self.name)
-            delay = self.cfg.reconnect_initial_s
-            for o in orders:
-                self._book.note(VenueOrder.from_ccxt(o), "ws")
-
-    async def _poll_loop(self) -> None:
-        """Poll the orders in flight: often while the stream is down, now and then when up."""
-        while True:
-            interval = self.cfg.poll_interval_s
-            await asyncio.sleep(interval if self.ws_up else min(interval, 0.5))
-            await self._poll_in_flight()
-
-    async def _poll_in_flight(self) -> None:
-        """REST fallback: fetch every order in flight once."""
-        for cid, symbol in self._book.poll_due():
-            self.stats["polls"] += 1
-            try:
-                o = await self._ex.fetch_order(None, symbol, {"clientOrderId": cid})
-            except ccxt.OrderNotFound:  # archived or lost: polled less and less often
-                self._book.not_found(cid, self.name)
-                continue
-            except Exception as e:  # not only ccxt's: the poller must outlive an odd answer
-                log.warning("venue_poll_failed", client_order_id=cid, error=type(e).__name__)
-                if clock_refused(e):
-                    await self._resync_clock()
-                    return  # the next round, on the clock measured again
-                continue
-            self._book.note(VenueOrder.from_ccxt(o), "poll")

@@ -64,7 +64,7 @@ class ExchangeFeed:
     def __init__(self, cfg: ExchangeConfig) -> None:
         # Here, not at module level: only an exchange gateway pays for ccxt (and
         # connect raises a ConfigurationError naming the extra when it is missing).
-        from workbench.exchanges.connect import ccxt, make_exchange, map_error
+        from workbench.exchanges.connect import ccxt, guard_clients, make_exchange, map_error
 
         if not (cfg.trades or cfg.bids_asks):
             raise ConfigurationError(
@@ -78,7 +78,7 @@ class ExchangeFeed:
         ws = dict(self._ex.options.get("ws") or {})
         ws.setdefault("keepAlive", int(min(KEEPALIVE_MAX_MS, max(1000, cfg.stale_after_s * 1000))))
         self._ex.options["ws"] = ws
-        self._guard_clients()
+        guard_clients(self._ex, self._bad_frame)  # a bad frame is counted, not the end
         self._lock = threading.Lock()
         self._pending: deque[tuple[str, int, float, float, int]] = deque()
         self._k = 0
@@ -210,34 +210,9 @@ class ExchangeFeed:
             log.error("feed_watchers_failed", error=repr(err))
         self._fatal = WorkbenchError(f"exchange feed: its watchers ended ({err!r})")
 
-    def _guard_clients(self) -> None:
-        """Make every WebSocket client of the exchange drop a frame it cannot read.
-
-        ccxt reads frames in a callback: an exception there (malformed JSON, a
-        price ccxt cannot parse) stops the client's receive loop for good,
-        silently, until its keep-alive gives up. Guarded, the frame is counted
-        and the next one read.
-        """
-        make = self._ex.client
-
-        def client(url: str) -> Any:
-            c = make(url)
-            if not getattr(c, "_workbench_guarded", False):
-                handle = c.handle_message
-
-                def guarded(message: Any) -> None:
-                    try:
-                        handle(message)
-                    except Exception as e:
-                        self.stats["bad_frames"] += 1
-                        self._warn("feed_bad_frames", count=self.stats["bad_frames"],
-                                   error=repr(e)[:200])  # fmt: skip
-
-                c.handle_message = guarded
-                c._workbench_guarded = True
-            return c
-
-        self._ex.client = client
+    def _bad_frame(self, e: Exception) -> None:
+        self.stats["bad_frames"] += 1
+        self._warn("feed_bad_frames", count=self.stats["bad_frames"], error=repr(e)[:200])
 
     # -- the watchers (on the loop thread) ------------------------------------------------
 

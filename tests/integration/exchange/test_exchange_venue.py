@@ -273,6 +273,23 @@ def test_the_order_stream_reconnects_after_a_drop(server: BinanceServer, venue: 
     assert venue.ws_up
 
 
+def test_a_frame_ccxt_cannot_read_is_counted_and_the_order_stream_goes_on(
+    server: BinanceServer, venue: CcxtVenue
+) -> None:
+    """One truncated frame ended ccxt's receive loop with the socket open: no error, ws_up
+    still True, every later fill only from the slow poll, for minutes."""
+    _wait_ws(venue)
+    server.send_raw_user('{"e": "executionReport", "s": ')  # truncated JSON
+    for i in range(40):
+        venue.submit(f"after-bad-{i}", SYMBOL, "buy", 0.01, 1.0, "limit")
+        got = venue.reports(timeout_s=0.25)
+        if any(r.source == "ws" and r.order.client_order_id.startswith("after-bad") for r in got):
+            break
+    else:
+        raise AssertionError("no order report came over the WebSocket after the bad frame")
+    assert venue.stats["bad_frames"] == 1 and venue.ws_up
+
+
 def test_a_refused_key_is_a_configuration_error_naming_exchange_and_field_without_retries(
     server: BinanceServer,
 ) -> None:
