@@ -152,7 +152,9 @@ class ReplayResult:
 
 def _json(obj: dict) -> str:
     # default=str: run facts may hold Paths or datetimes; the summary never does.
-    return json.dumps(obj, sort_keys=True, indent=2, default=str) + "\n"
+    # Strict JSON: an infinite ratio is null (`stats.json_ready`).
+    text = json.dumps(stats.json_ready(obj), sort_keys=True, indent=2, default=str, allow_nan=False)
+    return text + "\n"
 
 
 def build_result(

@@ -16,8 +16,10 @@ minus purchase costs). While a position is open they may differ.
 from __future__ import annotations
 
 import enum
+import math
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -335,3 +337,39 @@ def fifo_trades(fills: pd.DataFrame) -> pd.DataFrame:
 def rounded(x: float | None) -> float | None:
     """A float fit for stable JSON: 10 decimal places, no negative zero."""
     return None if x is None else round(float(x), 10) + 0.0
+
+
+def json_ready(obj: Any) -> Any:
+    """``obj`` with every infinite or NaN float (in dicts and lists) as None.
+
+    JSON has no infinity: Python would write a bare ``Infinity``, which strict
+    readers refuse. A ratio over a zero denominator is ``inf`` in memory and
+    ``null`` in the files.
+    """
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_ready(v) for v in obj]
+    return obj
+
+
+# -- ratios -------------------------------------------------------------------------------------
+
+NOISE = 1e-9
+"""A figure within ``NOISE`` of zero, relative to its data's scale (at least 1), is zero.
+
+Prices in binary floats make equal trades differ in the 15th digit: their
+stdev is ~1e-15, not 0, and a mean over it would be a ratio of 10^12."""
+
+
+def is_noise(x: float, scale: float) -> bool:
+    """Whether ``x`` is zero but for float noise on data whose largest ``|value|`` is ``scale``."""
+    return abs(x) <= NOISE * max(1.0, abs(scale))
+
+
+def unbounded(numerator: float, scale: float) -> float | None:
+    """A ratio whose denominator is zero: ``+inf``/``-inf`` by ``numerator``'s sign,
+    None when that is (within `NOISE`) zero too."""
+    return None if is_noise(numerator, scale) else math.copysign(math.inf, numerator)

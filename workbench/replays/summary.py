@@ -6,11 +6,13 @@ import numpy as np
 import pandas as pd
 
 from workbench.replays.equity import EquityCurve
-from workbench.replays.stats import rounded
+from workbench.replays.stats import is_noise, rounded, unbounded
 
 SHARPE_BASIS = (
     "mean / sample stdev (ddof=1) of per-trade PnL over the FIFO trade list, not annualised; "
-    "null with fewer than 2 trades or zero stdev"
+    "null with fewer than 2 trades; a stdev within 1e-9 x max(1, largest |PnL|) is float "
+    "noise on equal trades, so zero: then +inf (-inf) for a positive (negative) mean, "
+    "written as null in JSON, and null for a zero mean"
 )
 
 
@@ -18,8 +20,9 @@ def sharpe(pnl: np.ndarray) -> float | None:
     """See `SHARPE_BASIS`."""
     if len(pnl) < 2:
         return None
-    sd = float(np.std(pnl, ddof=1))
-    return None if sd == 0.0 else float(np.mean(pnl)) / sd
+    mean, sd = float(np.mean(pnl)), float(np.std(pnl, ddof=1))
+    scale = float(np.max(np.abs(pnl)))
+    return unbounded(mean, scale) if is_noise(sd, scale) else mean / sd
 
 
 def summarise(

@@ -11,6 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from workbench.exceptions import ConfigurationError
+from workbench.replays.stats import json_ready
 from workbench.sweeps.tasks import METRICS
 
 WALK_FORWARD_STATS = (
@@ -84,7 +85,12 @@ def check_metric(metric: str, maximize: bool = True) -> str:
 
 
 def best_index(frame: pd.DataFrame, metric: str, maximize: bool = True) -> Any | None:
-    """Index of the best successful row by ``metric`` (None if none succeeded); ties: first."""
+    """Index of the best successful row by ``metric`` (None if none succeeded); ties: first.
+
+    A ratio over a zero spread (``sharpe`` of equal trades) is ``+inf`` for a
+    positive mean and ranks above every finite value (``-inf`` below); a null
+    ratio (too few trades, or zero over zero) is left out.
+    """
     ok = frame[frame["error"].isna()] if "error" in frame else frame
     values = pd.to_numeric(ok[metric], errors="coerce").dropna()
     if values.empty:
@@ -254,4 +260,7 @@ def _plain(v: Any) -> Any:
 
 
 def _json(obj: dict) -> str:
-    return json.dumps(obj, sort_keys=True, indent=2, default=str) + "\n"
+    # Strict JSON: a best value of +inf (a ratio over zero spread) is written as null.
+    return (
+        json.dumps(json_ready(obj), sort_keys=True, indent=2, default=str, allow_nan=False) + "\n"
+    )
