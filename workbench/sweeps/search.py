@@ -30,6 +30,33 @@ def distributions(specs: Sequence[ParamSpec]) -> dict[str, Any]:
     return out
 
 
+def check_study(study: Any, metric: str, maximize: bool) -> None:
+    """Refuse a study that would search the other way than the sweep ranks ``metric``.
+
+    ``optuna.create_study()`` minimizes by default; the sweep then picked its
+    best row by the highest value of trials steered towards the lowest.
+
+    Raises:
+        ConfigurationError: the study has several objectives, or its direction
+            is not the sweep's.
+    """
+    name = getattr(study, "study_name", "?")
+    directions = [getattr(d, "name", str(d)).lower() for d in study.directions]
+    if len(directions) != 1:
+        raise ConfigurationError(
+            f"study {name!r}: {len(directions)} objectives ({', '.join(directions)}); a "
+            f"sweep optimizes one, {metric!r}: create the study with direction=..., "
+            "not directions=[...]"
+        )
+    want = "maximize" if maximize else "minimize"
+    if directions[0] != want:
+        raise ConfigurationError(
+            f"study {name!r} is set to {directions[0]} but the sweep is set to {want} "
+            f"{metric!r}: create the study with direction={want!r} "
+            f"(optuna.create_study minimizes by default) or pass maximize={not maximize}"
+        )
+
+
 def optuna_rows(
     runner: TaskRunner,
     specs: Sequence[ParamSpec],
@@ -44,7 +71,8 @@ def optuna_rows(
     A failed or metric-less run is told to the study as a failed trial.
 
     Raises:
-        ConfigurationError: Optuna is not installed, or ``trials`` < 1.
+        ConfigurationError: Optuna is not installed, ``trials`` < 1, or a
+            ``study`` of another direction (`check_study`).
     """
     try:
         import optuna
@@ -56,7 +84,9 @@ def optuna_rows(
     if trials < 1:
         raise ConfigurationError(f"trials: must be >= 1, got {trials}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if study is None:
+    if study is not None:
+        check_study(study, metric, maximize)
+    else:
         direction: Literal["maximize", "minimize"] = "maximize" if maximize else "minimize"
         study = optuna.create_study(direction=direction, sampler=optuna.samplers.TPESampler(seed=0))
     dists = distributions(specs)

@@ -66,7 +66,9 @@ def sweep(
             fields (see `workbench.sweeps.grid`).
         search: ``"grid"`` (every combination) or ``"optuna"`` (``trials``
             trials of a TPE search over the grid's values and ranges).
-        study: An ``optuna.Study`` to continue (implies ``search="optuna"``).
+        study: An ``optuna.Study`` to continue (implies ``search="optuna"``),
+            of one objective in the sweep's direction (``direction="maximize"``
+            unless ``maximize=False``; Optuna's default is to minimize).
             Optuna does not combine with ``walk_forward``: its trials would see
             the test windows.
         metric: The statistic that picks the best row (and the Optuna objective);
@@ -89,7 +91,8 @@ def sweep(
 
     Raises:
         ConfigurationError: a bad grid, metric, walk-forward spec, search or
-            scheduler, Optuna with walk-forward, ``out`` cannot be a folder, or
+            scheduler, a study of another direction or of several objectives,
+            Optuna with walk-forward, ``out`` cannot be a folder, or
             it holds an earlier sweep's results without ``force``.
         DataError: the tick file cannot be read.
     """
@@ -101,6 +104,9 @@ def sweep(
         configure_logging("WARNING", json=False)
     check_metric(metric, maximize)
     if study is not None:
+        from workbench.sweeps.search import check_study
+
+        check_study(study, metric, maximize)
         search = "optuna"
     if search not in ("grid", "optuna"):
         raise ConfigurationError(f"No search named {search!r}; use 'grid' or 'optuna'")

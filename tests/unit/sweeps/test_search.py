@@ -1,0 +1,44 @@
+"""An Optuna study given to a sweep must search the way the sweep ranks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+
+from workbench.exceptions import ConfigurationError
+from workbench.sweeps.sweep import sweep
+
+CONFIG = Path(__file__).resolve().parents[3] / "configs" / "demo.toml"
+# Nothing listens here: a sweep that got past its checks fails to connect, and says so.
+NO_SCHEDULER = {"scheduler": "tcp://127.0.0.1:1", "connect_timeout_s": 0.5}
+
+
+def _sweep(study: optuna.Study, **kw) -> None:
+    sweep(CONFIG, grid={"turning_point": [0.02, 0.05]}, study=study, trials=2,
+          progress=False, **NO_SCHEDULER, **kw)  # fmt: skip
+
+
+def test_a_study_minimizing_while_the_sweep_maximizes_is_refused_before_any_cluster():
+    # optuna.create_study() minimizes: its trials steered to the lowest PnL while
+    # the sweep's best row was the highest.
+    with pytest.raises(ConfigurationError, match="is set to minimize but the sweep is set to"):
+        _sweep(optuna.create_study())
+    with pytest.raises(ConfigurationError, match="direction='minimize'"):
+        _sweep(optuna.create_study(direction="maximize"), maximize=False)
+
+
+def test_a_study_of_several_objectives_is_refused():
+    study = optuna.create_study(directions=["maximize", "maximize"])
+    with pytest.raises(ConfigurationError, match="2 objectives"):
+        _sweep(study)
+
+
+def test_a_study_in_the_sweeps_direction_passes_the_check():
+    for study, kw in (
+        (optuna.create_study(direction="maximize"), {}),
+        (optuna.create_study(direction="minimize"), {"maximize": False}),
+    ):
+        with pytest.raises(ConfigurationError, match="cannot connect"):
+            _sweep(study, **kw)
