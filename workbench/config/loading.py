@@ -142,17 +142,31 @@ def _unknown_env_sections(source: str) -> list[str]:
 
 
 def build_config(
-    data: dict[str, Any] | None = None, *, base_dir: Path | None = None, source: str = "<code>"
+    data: dict[str, Any] | None = None,
+    *,
+    base_dir: Path | None = None,
+    source: str = "<code>",
+    environment: bool = True,
 ) -> WorkbenchConfig:
     """A config from a dict (environment overrides still apply).
+
+    Args:
+        environment: Apply the ``WORKBENCH__`` variables; False builds ``data``
+            alone: a copy of a config whose environment was applied where it
+            was made (a sweep's config, rebuilt on a Dask worker with other
+            variables).
 
     Raises:
         ConfigurationError: with one problem per invalid field.
     """
     # Deep copy: pydantic keeps `Any` values (strategy params) by reference, and
     # editing a config must never reach back into the caller's dicts.
-    cfg = _validated(lambda: WorkbenchConfig(**copy.deepcopy(data or {})), source)
-    _anchor_env_paths(cfg)
+    token = _USE_ENV.set(environment and _USE_ENV.get())
+    try:
+        cfg = _validated(lambda: WorkbenchConfig(**copy.deepcopy(data or {})), source)
+        _anchor_env_paths(cfg)
+    finally:
+        _USE_ENV.reset(token)
     cfg._base_dir = (base_dir or Path.cwd()).resolve()
     cfg._source = source
     return cfg

@@ -331,8 +331,5 @@ class WorkbenchConfig(BaseSettings):
             here[name] = rebase(here[name])
         from workbench.config.loading import build_config  # loading builds on this module
 
-        token = _USE_ENV.set(False)  # a copy of this config: the shell's variables are not in it
-        try:
-            return build_config(data, base_dir=new_base)
-        finally:
-            _USE_ENV.reset(token)
+        # A copy of this config: the shell's variables are not in it.
+        return build_config(data, base_dir=new_base, environment=False)

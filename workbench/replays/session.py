@@ -43,6 +43,7 @@ def prepare_config(
     *,
     speed: float | None = None,
     condition_overrides: dict[str, Any] | None = None,
+    environment: bool = True,
 ) -> WorkbenchConfig:
     """The config a replay runs: replay feed on ``data``, overrides applied.
 
@@ -53,8 +54,11 @@ def prepare_config(
     Args:
         condition_overrides: Condition fields (``turning_point``, ``take_profit``,
             ``stop_loss``, ...) set on every condition of every strategy.
+        environment: Apply this process's ``WORKBENCH__`` variables; False for
+            a config whose environment was applied where it was made (a sweep
+            task on a Dask worker).
     """
-    cfg = load_config(config) if isinstance(config, str | Path) else config
+    cfg = load_config(config, environment=environment) if isinstance(config, str | Path) else config
     data_dict = cfg.model_dump()
     data_dict["gateway"]["feed"] = "replay"
     if data is not None:
@@ -74,7 +78,9 @@ def prepare_config(
         for s in data_dict["strategies"]:
             for cond in s["params"].get("conditions", []):
                 cond[key] = value
-    return build_config(data_dict, base_dir=cfg.base_dir, source=cfg.source)
+    return build_config(
+        data_dict, base_dir=cfg.base_dir, source=cfg.source, environment=environment
+    )
 
 
 def private_run_config(cfg: WorkbenchConfig, run_dir: Path, bus_dir: Path) -> WorkbenchConfig:

@@ -68,6 +68,10 @@ def replay_row(
     hash, the elapsed seconds and the thread's CPU seconds (their gap is time
     other processes took), the worker's pid, and ``error`` (None, or
     ``"ExceptionName: message"`` when this combination failed).
+
+    ``cfg`` is run as given: the worker's ``WORKBENCH__`` variables are not
+    applied (the client applied its own when it made ``cfg``), so every
+    worker runs what the client's single replay and ``best/`` run.
     """
     from workbench.replays.report import build_result
     from workbench.replays.session import prepare_config, run_fast
@@ -75,7 +79,7 @@ def replay_row(
     t0, cpu0 = time.perf_counter(), time.thread_time()
     row: dict[str, Any] = dict(params)
     try:
-        run_cfg = prepare_config(cfg, condition_overrides=params)
+        run_cfg = prepare_config(cfg, condition_overrides=params, environment=False)
         ticks = slice_table(table, rows)
         fills, orders, signals = run_fast(run_cfg, ticks)
         result = build_result(

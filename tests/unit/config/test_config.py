@@ -48,6 +48,16 @@ def test_environment_overrides_the_file(tmp_path, monkeypatch):
     assert cfg.gateway.feed == "simulated" and cfg.bus.linger_ms == 7
 
 
+def test_build_config_without_the_environment_builds_the_dict_alone(monkeypatch):
+    # A sweep's config rebuilt on a Dask worker: the worker's variables are not the client's.
+    monkeypatch.setenv("WORKBENCH__EXECUTOR__BROKER__PARAMS", '{"fee_bps": 50}')
+    monkeypatch.setenv("WORKBENCH__NO_SUCH_SECTION", "1")
+    data = {"executor": {"broker": {"params": {"slippage": 0.01}}}}
+    assert build_config(data, environment=False).executor.broker.params == {"slippage": 0.01}
+    with pytest.raises(ConfigurationError, match="WORKBENCH__NO_SUCH_SECTION"):
+        build_config(data)
+
+
 def test_a_relative_path_from_the_environment_is_relative_to_the_working_folder(
     tmp_path, monkeypatch
 ):
