@@ -16,8 +16,12 @@ Basis (also in `PERFORMANCE_BASIS`, saved with the numbers):
   ``mean(r) / std(r, ddof=1) * sqrt(252)``; Sortino
   ``mean(r) * 252 / (sqrt(mean(min(r, 0)^2)) * sqrt(252))``; Calmar
   ``annual return / |max daily drawdown|``, the drawdown counted from the
-  starting capital. Ratios are null with fewer than 2 days or a zero
-  denominator.
+  starting capital. Ratios are null with fewer than 2 days. A denominator
+  within float noise of zero (`stats.NOISE`: 1e-9, relative to the largest
+  ``|r|`` when that is above 1) is zero; the ratio is then ``+inf`` for a
+  positive numerator (no down day: Sortino; no drawdown: Calmar), ``-inf``
+  for a negative one, null for zero. JSON has no infinity: ``performance.json``
+  holds null for it; a sweep ranks ``+inf`` above every number.
 * ``max_drawdown_pct``: the deepest fall of ``V`` from its running peak
   (starting at ``capital``), at tick resolution, in percent (<= 0).
 * ``exposure``: the fraction of the time from the first to the last tick with
@@ -34,7 +38,7 @@ import pandas as pd
 
 from workbench.domain.accounting import is_drift
 from workbench.replays.equity import EquityCurve
-from workbench.replays.stats import rounded
+from workbench.replays.stats import is_noise, rounded, unbounded
 
 PERIODS_PER_YEAR = 252
 DAY_NS = 86_400 * 1_000_000_000
@@ -43,7 +47,9 @@ PERFORMANCE_BASIS = (
     "V = capital + realised + unrealised PnL; daily returns from V at the last tick of each "
     "UTC day with ticks (first day against capital); 252 periods/year, risk-free 0 "
     "(empyrical defaults); Sharpe mean/std(ddof=1)*sqrt(252); Sortino mean*252/downside risk; "
-    "Calmar annual return/|max daily drawdown from capital|; max_drawdown_pct at tick "
+    "Calmar annual return/|max daily drawdown from capital|; ratios null under 2 days, "
+    "+inf/-inf by the numerator's sign over a zero (to 1e-9) denominator (null in JSON), "
+    "null over zero; max_drawdown_pct at tick "
     "resolution; exposure = time share with a position open; turnover = traded notional/capital"
 )
 
@@ -72,17 +78,31 @@ def max_drawdown_fraction(values: np.ndarray, capital: float) -> float:
 
 
 def sharpe_annual(r: np.ndarray) -> float | None:
+    """Annualised Sharpe of daily returns ``r`` (see the module docstring)."""
     if len(r) < 2:
         return None
-    sd = float(np.std(r, ddof=1))
-    return None if sd == 0.0 else float(np.mean(r)) / sd * math.sqrt(PERIODS_PER_YEAR)
+    mean, sd, scale = float(np.mean(r)), float(np.std(r, ddof=1)), float(np.max(np.abs(r)))
+    if is_noise(sd, scale):
+        return unbounded(mean, scale)
+    return mean / sd * math.sqrt(PERIODS_PER_YEAR)
 
 
 def sortino_annual(r: np.ndarray) -> float | None:
+    """Annualised Sortino of daily returns ``r``: ``+inf`` with no down day and a gain."""
     if len(r) < 2:
         return None
-    downside = math.sqrt(float(np.mean(np.minimum(r, 0.0) ** 2))) * math.sqrt(PERIODS_PER_YEAR)
-    return None if downside == 0.0 else float(np.mean(r)) * PERIODS_PER_YEAR / downside
+    mean, scale = float(np.mean(r)), float(np.max(np.abs(r)))
+    downside = math.sqrt(float(np.mean(np.minimum(r, 0.0) ** 2)))
+    if is_noise(downside, scale):
+        return unbounded(mean, scale)
+    return mean * PERIODS_PER_YEAR / (downside * math.sqrt(PERIODS_PER_YEAR))
+
+
+def calmar(annual: float | None, daily_dd: float, days: int) -> float | None:
+    """Annual return over ``|daily_dd|``: ``+inf`` with no drawdown and a gain."""
+    if annual is None or days < 2:
+        return None
+    return unbounded(annual, 1.0) if is_noise(daily_dd, 1.0) else annual / abs(daily_dd)
 
 
 def annual_return(total: float, days: int) -> float | None:
@@ -141,7 +161,6 @@ def performance(curve: EquityCurve, fills: pd.DataFrame, capital: float) -> dict
     total = float(closes[-1] / capital - 1.0) if days else 0.0
     annual = annual_return(total, days)
     daily_dd = max_drawdown_fraction(closes, capital)
-    calmar = None if annual is None or daily_dd == 0.0 or days < 2 else annual / abs(daily_dd)
     values = capital + curve.equity
     notional = float(np.abs(fills["qty"].to_numpy() * fills["price"].to_numpy()).sum())
     first = int(curve.ts_ns[0]) if len(curve.ts_ns) else 0
@@ -153,7 +172,7 @@ def performance(curve: EquityCurve, fills: pd.DataFrame, capital: float) -> dict
         "annual_return": rounded(annual),
         "sharpe_annual": rounded(sharpe_annual(r)),
         "sortino_annual": rounded(sortino_annual(r)),
-        "calmar": rounded(calmar),
+        "calmar": rounded(calmar(annual, daily_dd, days)),
         "max_drawdown_pct": rounded(max_drawdown_fraction(values, capital) * 100.0),
         "max_daily_drawdown_pct": rounded(daily_dd * 100.0),
         "exposure": rounded(exposure(fills, first, last)),

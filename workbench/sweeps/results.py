@@ -87,9 +87,10 @@ def check_metric(metric: str, maximize: bool = True) -> str:
 def best_index(frame: pd.DataFrame, metric: str, maximize: bool = True) -> Any | None:
     """Index of the best successful row by ``metric`` (None if none succeeded); ties: first.
 
-    A ratio over a zero spread (``sharpe`` of equal trades) is ``+inf`` for a
-    positive mean and ranks above every finite value (``-inf`` below); a null
-    ratio (too few trades, or zero over zero) is left out.
+    A ratio over a zero denominator (``sharpe`` of equal trades, ``sortino_annual``
+    with no down day, ``calmar`` with no drawdown) is ``+inf`` for a positive
+    numerator and ranks above every finite value (``-inf`` below); a null
+    ratio (too few trades or days, or zero over zero) is left out.
     """
     ok = frame[frame["error"].isna()] if "error" in frame else frame
     values = pd.to_numeric(ok[metric], errors="coerce").dropna()

@@ -68,7 +68,8 @@ def optuna_rows(
 ) -> list[dict[str, Any]]:
     """Run ``trials`` Optuna trials on ``runner``; one sweep row per trial, in trial order.
 
-    A failed or metric-less run is told to the study as a failed trial.
+    A failed or metric-less run is told to the study as a failed trial; an
+    infinite ratio (``sortino_annual`` with no down day) as its value.
 
     Raises:
         ConfigurationError: Optuna is not installed, ``trials`` < 1, or a
@@ -107,7 +108,8 @@ def optuna_rows(
                 except Exception as e:  # the task itself could not run
                     row = {**trial.params, "error": f"{type(e).__name__}: {e}"}
                 value = row.get(metric)
-                if row.get("error") or value is None or not math.isfinite(float(value)):
+                # +inf is a ratio over a zero denominator (no down day): the best, not a failure.
+                if row.get("error") or value is None or math.isnan(float(value)):
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 else:
                     study.tell(trial, float(value))

@@ -11,6 +11,8 @@ import pytest
 
 from workbench.domain.model import Fill, Side
 from workbench.marketdata.table import TickTable
+from workbench.replays.equity import EquityCurve
+from workbench.replays.performance import performance
 from workbench.replays.promote import evaluate
 from workbench.replays.report import build_result
 from workbench.replays.summary import sharpe
@@ -69,3 +71,50 @@ def test_ranking_by_sharpe_puts_equal_winning_trades_first_and_noise_ties_them()
     assert best_index(frame, "sharpe") == 1  # the first of the two equal-trade sets
     assert frame.loc[1, "sharpe"] == frame.loc[2, "sharpe"]
     assert best_index(frame, "sharpe", maximize=False) == 3
+
+
+# -- daily ratios -------------------------------------------------------------------------------
+
+DAY = 86_400 * 10**9
+NOON = 1_704_196_800 * 10**9  # 2024-01-02 12:00 UTC
+NO_FILLS = pd.DataFrame({"symbol": [], "side": [], "qty": [], "price": [], "ts_ns": []})
+
+
+def _daily(equity: list[float]) -> dict:
+    """`performance` of one equity point a day on 10,000 of capital."""
+    eq = np.array(equity, dtype=float)
+    ts = NOON + np.arange(len(eq), dtype=np.int64) * DAY
+    return performance(EquityCurve(ts, eq, eq - np.maximum.accumulate(np.maximum(eq, 0))),
+                       NO_FILLS, 10_000.0)  # fmt: skip
+
+
+def test_no_down_day_and_no_drawdown_rank_best_on_sortino_and_calmar():
+    # A gained every day: its Sortino and Calmar were null, and every sweep ranked B first.
+    rows = {"A": _daily([2, 4, 6, 8, 10, 12, 14, 16]), "B": _daily([2, 1, 3, 2, 4, 1, 2, 3])}
+    assert rows["A"]["sortino_annual"] == rows["A"]["calmar"] == math.inf
+    assert math.isfinite(rows["B"]["sortino_annual"]) and math.isfinite(rows["B"]["calmar"])
+    frame = pd.DataFrame([{**p, "error": None} for p in rows.values()], index=list(rows))
+    assert best_index(frame, "sortino_annual") == best_index(frame, "calmar") == "A"
+
+
+def test_daily_ratios_over_float_noise_are_unbounded_not_huge_and_flat_is_null():
+    # 4 - 4e-13: a close below the peak by float noise is no drawdown (Calmar was 1e12-ish).
+    noisy = _daily([2, 4, 4 - 4e-13, 6])
+    assert noisy["calmar"] == noisy["sortino_annual"] == math.inf
+    losing = _daily([10_000 * 0.999**k - 10_000 for k in (1, 2, 3, 4)])  # -0.1% a day
+    assert losing["sharpe_annual"] == -math.inf and losing["sortino_annual"] < 0
+    flat = _daily([0, 0, 0])
+    assert flat["sharpe_annual"] is None and flat["sortino_annual"] is None
+    assert flat["calmar"] is None
+
+
+def test_an_infinite_ratio_is_null_in_performance_json(tmp_path):
+    # A long held over four rising days: no down day.
+    fills = [_fill("1", "BUY", 100.0, NOON)]
+    ts = [NOON + k * DAY for k in range(4)]
+    ticks = TickTable(["X"] * 4, ts, [100.0, 101.0, 102.0, 103.0], [1.0] * 4)
+    result = build_result(fills, [], ticks, signals=1)
+    assert result.performance["sortino_annual"] == math.inf
+    text = result.save(tmp_path)["performance.json"].read_text()
+    saved = json.loads(text, parse_constant=_refuse_infinity)
+    assert saved["sortino_annual"] is None and saved["calmar"] is None

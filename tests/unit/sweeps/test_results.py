@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -101,3 +103,16 @@ def test_another_metric_is_ranked_higher_first_not_in_the_sweeps_direction():
     assert r.best()["combo"] == "a"
     assert r.best("net_pnl")["combo"] == "b"
     assert r.best("net_pnl", maximize=False)["combo"] == "a"
+
+
+def test_an_infinite_best_is_saved_as_strict_json(tmp_path):
+    # No down day: Sortino +inf ranks first; best.json must not hold a bare Infinity.
+    frame = pd.DataFrame(
+        {"combo": ["steady", "choppy"], "sortino_annual": [float("inf"), 5.1],
+         "error": [None, None]}
+    )  # fmt: skip
+    r = SweepResult(frame=frame, params=["combo"], metric="sortino_annual")
+    assert r.best()["combo"] == "steady"
+    text = r.save(tmp_path)["best.json"].read_text()
+    best = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in best.json"))
+    assert best["params"] == {"combo": "steady"} and best["value"] is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import optuna
@@ -42,3 +43,32 @@ def test_a_study_in_the_sweeps_direction_passes_the_check():
     ):
         with pytest.raises(ConfigurationError, match="cannot connect"):
             _sweep(study, **kw)
+
+
+class _FixedRows:
+    """A runner whose every task, on a real in-process Dask client, returns ``row``."""
+
+    workers = 1
+
+    def __init__(self, client, row: dict) -> None:
+        self.client, self.row = client, row
+
+    def submit(self, job):
+        return self.client.submit(dict, {**job[0], **self.row}, pure=False)
+
+
+def test_an_infinite_ratio_is_told_to_the_study_as_its_value_not_as_a_failure():
+    # No down day: Sortino +inf, the best a trial can do; it was told as a failed trial.
+    from distributed import Client
+
+    from workbench.sweeps.grid import as_specs
+    from workbench.sweeps.search import optuna_rows
+
+    study = optuna.create_study(direction="maximize")
+    with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=":0") as c:
+        runner = _FixedRows(c, {"sortino_annual": math.inf, "error": None})
+        specs = as_specs({"turning_point": [0.02, 0.05]})
+        rows = optuna_rows(runner, specs, 2, "sortino_annual", True, study, progress=False)
+    assert [r["sortino_annual"] for r in rows] == [math.inf, math.inf]
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
+    assert study.best_value == math.inf
