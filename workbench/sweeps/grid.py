@@ -63,8 +63,8 @@ def _check_name(name: str, where: str) -> None:
         )
 
 
-def parse_spec(name: str, spec: str | Sequence[Any], where: str | None = None) -> ParamSpec:
-    """One parameter from a spec string or a sequence of values.
+def parse_spec(name: str, spec: str | Sequence[Any] | Value, where: str | None = None) -> ParamSpec:
+    """One parameter from a spec string, a sequence of values, or one value.
 
     Raises:
         ConfigurationError: unknown parameter, a value that is not a number
@@ -85,10 +85,14 @@ def _check_kinds(param: ParamSpec, where: str) -> ParamSpec:
     return param
 
 
-def _parse_spec(name: str, spec: str | Sequence[Any], where: str) -> ParamSpec:
+def _parse_spec(name: str, spec: str | Sequence[Any] | Value, where: str) -> ParamSpec:
     _check_name(name, where)
+    if isinstance(spec, Mapping):
+        raise ConfigurationError(f"{where}: give a list of values, not a mapping ({spec!r})")
     if not isinstance(spec, str):
-        values = tuple(_number(str(v), where) for v in spec)
+        # One value (0.05, True, None) is a list of one, and then checked as any value.
+        given = list(spec) if isinstance(spec, Iterable) else [spec]
+        values = tuple(_number(str(v), where) for v in given)
         if not values:
             raise ConfigurationError(f"{where}: no values")
         return ParamSpec(name, values)
@@ -134,8 +138,10 @@ def parse_grid_args(items: Iterable[str]) -> list[ParamSpec]:
     return _unique(specs)
 
 
-def as_specs(grid: Mapping[str, str | Sequence[Any]] | Sequence[ParamSpec]) -> list[ParamSpec]:
-    """A grid given as ``{name: values or spec}`` or as specs, validated."""
+def as_specs(
+    grid: Mapping[str, str | Sequence[Any] | Value] | Sequence[ParamSpec],
+) -> list[ParamSpec]:
+    """A grid given as ``{name: values, one value or spec}`` or as specs, validated."""
     if isinstance(grid, Mapping):
         return _unique([parse_spec(str(k), v) for k, v in grid.items()])
     for p in grid:

@@ -62,8 +62,8 @@ def sweep(
     Args:
         config: A config object or a TOML path.
         data: The tick file; default: the config's replay path.
-        grid: ``{name: [values] | "a,b,c" | "start:stop:step"}`` over condition
-            fields (see `workbench.sweeps.grid`).
+        grid: ``{name: [values] | value | "a,b,c" | "start:stop:step"}`` over
+            condition fields (see `workbench.sweeps.grid`).
         search: ``"grid"`` (every combination) or ``"optuna"`` (``trials``
             trials of a TPE search over the grid's values and ranges).
         study: An ``optuna.Study`` to continue (implies ``search="optuna"``),

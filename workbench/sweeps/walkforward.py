@@ -56,6 +56,7 @@ def parse_walk_forward(text: str) -> WalkForwardSpec:
     """
     where = f"walk-forward {text!r}"
     parts: dict[str, tuple[float, str]] = {}
+    raws: dict[str, str] = {}
     for item in text.split(","):
         key, sep, raw = item.partition("=")
         key = key.strip()
@@ -70,6 +71,7 @@ def parse_walk_forward(text: str) -> WalkForwardSpec:
         if key in parts:
             raise ConfigurationError(f"{where}: {key}= given twice")
         parts[key] = (float(m.group(1)), m.group(2))
+        raws[key] = raw.strip()
     if set(parts) != {"train", "test"}:
         raise ConfigurationError(f"{where}: give both train= and test=")
     (train, tu), (test, su) = parts["train"], parts["test"]
@@ -83,7 +85,13 @@ def parse_walk_forward(text: str) -> WalkForwardSpec:
         return WalkForwardSpec(train, test, "rows", text)
     # Whole nanoseconds: a float near 1.7e18 ns is off by up to 256 ns, and a
     # boundary off by that puts the ticks beside it in the wrong window.
-    return WalkForwardSpec(round(train * _UNITS_NS[tu]), round(test * _UNITS_NS[su]), "time", text)
+    train_ns, test_ns = round(train * _UNITS_NS[tu]), round(test * _UNITS_NS[su])
+    for key, ns in (("train", train_ns), ("test", test_ns)):
+        if ns < 1:
+            raise ConfigurationError(
+                f"{where}: {key}={raws[key]} rounds to 0 ns; a length is at least 1 ns"
+            )
+    return WalkForwardSpec(train_ns, test_ns, "time", text)
 
 
 def windows(spec: WalkForwardSpec, ts_ns: np.ndarray) -> list[Window]:

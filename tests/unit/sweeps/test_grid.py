@@ -63,3 +63,13 @@ def test_specs_given_as_objects_are_checked_too():
 
     with pytest.raises(ConfigurationError, match=r"following takes true or false; got 1\.0"):
         as_specs([ParamSpec("following", (1.0, 0.0))])
+
+
+def test_one_value_is_a_list_of_one_and_a_non_value_names_its_parameter():
+    # A scalar raised TypeError: 'float' object is not iterable.
+    tp, tk, follow = as_specs({"turning_point": 0.05, "take_profit": [0.1, 0.3], "following": True})
+    assert (tp.values, tk.values, follow.values) == ((0.05,), (0.1, 0.3), (True,))
+    with pytest.raises(ConfigurationError, match="grid turning_point: 'None' is not a number"):
+        as_specs({"turning_point": None})
+    with pytest.raises(ConfigurationError, match="grid take_profit: give a list of values, not a"):
+        as_specs({"take_profit": {0.1: 1}})  # its keys were taken as the values

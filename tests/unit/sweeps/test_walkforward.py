@@ -54,11 +54,18 @@ def test_row_share_windows():
         ("size=5d,test=1d", "expected train=LEN,test=LEN, got 'size=5d'"),
         ("train=100s,test=100s,train=300s", "train= given twice"),
         ("", "expected train=LEN,test=LEN, got ''"),
+        # 0 ns: a ZeroDivisionError when the windows were made.
+        ("train=1d,test=0.0000000001s", "test=0.0000000001s rounds to 0 ns"),
+        ("train=0.0000000004s,test=1d", "train=0.0000000004s rounds to 0 ns"),
     ],
 )
 def test_bad_specs_are_named(text, message):
     with pytest.raises(ConfigurationError, match=message):
         parse_walk_forward(text)
+
+
+def test_a_length_of_one_nanosecond_is_kept():
+    assert parse_walk_forward("train=0.000000001s,test=1d").train == 1
 
 
 def test_no_window_fits_short_data():
