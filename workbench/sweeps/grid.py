@@ -20,6 +20,8 @@ from workbench.replays.session import CONDITION_FIELDS
 
 Value = float | bool
 MAX_COMBINATIONS = 100_000
+GRID_DECIMALS = 12
+"""A range's values are rounded to this many decimals (0.1:0.5:0.1 holds 0.3)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +116,11 @@ def _parse_spec(name: str, spec: str | Sequence[Any] | Value, where: str) -> Par
         if count > MAX_COMBINATIONS:
             raise ConfigurationError(f"{where}: {steps + 1:.6g} values; at most {MAX_COMBINATIONS}")
         # Rounded so 0.1:0.5:0.1 gives 0.3, not 0.30000000000000004.
-        values = tuple(round(start + i * step, 12) for i in range(count))
+        values = tuple(round(start + i * step, GRID_DECIMALS) for i in range(count))
         if len(set(values)) < count:
             raise ConfigurationError(
-                f"{where}: the step {step:g} is finer than the 1e-12 that values are rounded to"
+                f"{where}: the step {step:g} is finer than the 1e-{GRID_DECIMALS} "
+                "that values are rounded to"
             )
         return ParamSpec(name, values, low=start, high=values[-1], step=step)
     items = [p for p in spec.split(",") if p.strip()]

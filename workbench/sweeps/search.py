@@ -1,9 +1,10 @@
 """Optuna search on the sweep runner: trials asked in batches, told as they finish.
 
 Each parameter's grid spec becomes a distribution: a range
-(``START:STOP:STEP``) a stepped `FloatDistribution`, a list a
-`CategoricalDistribution`. As many trials as there are workers are in flight
-at once; each is the same fast-replay task a grid sweep runs.
+(``START:STOP:STEP``) a stepped `FloatDistribution` (its values rounded as
+the grid's, `grid_values`), a list a `CategoricalDistribution`. As many
+trials as there are workers are in flight at once; each is the same
+fast-replay task a grid sweep runs.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, Literal
 
 from workbench.exceptions import ConfigurationError
 from workbench.sweeps.engine import TaskRunner
-from workbench.sweeps.grid import ParamSpec
+from workbench.sweeps.grid import GRID_DECIMALS, ParamSpec
 
 
 def distributions(specs: Sequence[ParamSpec]) -> dict[str, Any]:
@@ -28,6 +29,16 @@ def distributions(specs: Sequence[ParamSpec]) -> dict[str, Any]:
         else:
             out[s.name] = optuna.distributions.CategoricalDistribution(list(s.values))
     return out
+
+
+def grid_values(specs: Sequence[ParamSpec], params: dict[str, Any]) -> dict[str, Any]:
+    """A trial's ``params`` as the grid has them: a stepped float rounded as the grid rounds.
+
+    Optuna's ``low + 2 * 0.1`` is 0.30000000000000004 where the grid's value is
+    0.3, and a level off by that can fill on another tick.
+    """
+    ranged = {s.name for s in specs if s.is_range}
+    return {k: round(v, GRID_DECIMALS) if k in ranged else v for k, v in params.items()}
 
 
 def check_study(study: Any, metric: str, maximize: bool) -> None:
@@ -98,7 +109,7 @@ def optuna_rows(
         while asked < trials or in_flight:
             while asked < trials and len(in_flight) < max(1, runner.workers):
                 trial = study.ask(dists)
-                in_flight[runner.submit((dict(trial.params), None))] = trial
+                in_flight[runner.submit((grid_values(specs, trial.params), None))] = trial
                 asked += 1
             done = wait(list(in_flight), return_when="FIRST_COMPLETED").done
             for fut in done:
@@ -106,7 +117,7 @@ def optuna_rows(
                 try:
                     row = fut.result()
                 except Exception as e:  # the task itself could not run
-                    row = {**trial.params, "error": f"{type(e).__name__}: {e}"}
+                    row = {**grid_values(specs, trial.params), "error": f"{type(e).__name__}: {e}"}
                 value = row.get(metric)
                 # +inf is a ratio over a zero denominator (no down day): the best, not a failure.
                 if row.get("error") or value is None or math.isnan(float(value)):

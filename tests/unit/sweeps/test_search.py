@@ -72,3 +72,20 @@ def test_an_infinite_ratio_is_told_to_the_study_as_its_value_not_as_a_failure():
     assert [r["sortino_annual"] for r in rows] == [math.inf, math.inf]
     assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
     assert study.best_value == math.inf
+
+
+def test_optuna_runs_a_stepped_range_on_the_grids_own_values():
+    # Optuna's 0.1 + 2 * 0.1 is 0.30000000000000004: the trial ran another level than the
+    # grid's 0.3 (other fills on some data) and its row matched no grid row.
+    from distributed import Client
+
+    from workbench.sweeps.grid import as_specs
+    from workbench.sweeps.search import optuna_rows
+
+    specs = as_specs({"take_profit": "0.1:0.5:0.1"})
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(0))
+    with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=":0") as c:
+        runner = _FixedRows(c, {"net_pnl_after_fees": 1.0, "error": None})
+        rows = optuna_rows(runner, specs, 12, "net_pnl_after_fees", True, study, progress=False)
+    ran = {r["take_profit"] for r in rows}
+    assert ran <= set(specs[0].values) and 0.3 in ran
