@@ -70,6 +70,7 @@ class Workbench:
 
     Args:
         config: The live config; edit it, then `apply` to restart what changed.
+            It stays this object: handles taken from it keep working.
     """
 
     def __init__(self, config: WorkbenchConfig) -> None:
@@ -335,15 +336,16 @@ class Workbench:
         Raises:
             ConfigurationError: the edited config is invalid; nothing was restarted.
         """
+        # `config` stays the user's object: a handle taken from it before
+        # (``conds = wb.config.strategies[0].params["conditions"]``) edits
+        # what the next `apply` and `save_config` read. The supervisor keeps
+        # its own copy of the validated config.
         fresh = self._validate(self.config)
         if self.supervisor is None:
-            self.config = fresh
             return []
         sup = self.supervisor
         before = {s.runner: s.pid for s in sup.status()}
         restarted = sup.apply_config(fresh)
-        self.config = fresh
-        self.taps.config = fresh
         if wait and restarted:
 
             def back() -> bool:

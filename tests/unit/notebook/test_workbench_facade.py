@@ -113,6 +113,34 @@ def test_apply_waits_for_the_new_pid_through_the_public_wait(wb):
     assert wb.taps.config is wb.config
 
 
+def test_a_handle_taken_from_the_config_still_edits_it_after_apply(wb):
+    # apply() replaced wb.config: the second edit went to a detached object,
+    # apply() found nothing changed and save_config wrote the first value.
+    cfg = wb.config
+    conds = wb.config.strategies[0].params["conditions"]
+    conds[0]["take_profit"] = 0.3
+    wb.apply(timeout=1)
+    conds[0]["take_profit"] = 0.4
+    wb.apply(timeout=1)
+    applied = [c.strategies[0].params["conditions"][0] for c in wb.supervisor.applied]
+    assert [c["take_profit"] for c in applied] == [0.3, 0.4]
+    assert wb.config is cfg
+    conds[0]["take_profit"] = 0.5  # what runs is the supervisor's copy, not the handle
+    assert wb.supervisor.applied[1].strategies[0].params["conditions"][0]["take_profit"] == 0.4
+
+
+def test_apply_before_start_keeps_the_config_a_handle_edits(tmp_path):
+    import tomllib
+
+    w = Workbench(make_config(tmp_path))
+    conds = w.config.strategies[0].params["conditions"]
+    conds[0]["take_profit"] = 0.3
+    assert w.apply() == []
+    conds[0]["take_profit"] = 0.4
+    saved = tomllib.loads(w.save_config(tmp_path / "saved.toml").read_text())
+    assert saved["strategies"][0]["params"]["conditions"][0]["take_profit"] == 0.4
+
+
 def test_apply_times_out_when_a_runner_does_not_come_back(wb):
     wb.supervisor.apply_config = lambda cfg: ["sr-1"]  # sr-1 stays failed
     with pytest.raises(TimeoutError, match="sr-1"):
