@@ -27,7 +27,7 @@ import zmq
 
 from workbench.config import WorkbenchConfig
 from workbench.domain.model import TickBatch
-from workbench.exceptions import ConfigurationError
+from workbench.exceptions import ConfigurationError, TemporaryError
 from workbench.messaging import codec, security
 from workbench.messaging.codec import Event
 from workbench.messaging.zmq_adapters import ZmqReceiver
@@ -150,24 +150,40 @@ class Taps:
         self._setup_error: ConfigurationError | None = None
 
     def start(self) -> None:
-        """Connect and start filling the buffers."""
+        """Connect and start filling the buffers; returns once subscribed (5 s at most).
+
+        Raises:
+            ConfigurationError: the tap cannot connect (with CURVE on, no tap key).
+            TemporaryError: the previous tap thread is still stopping.
+        """
         if self._thread is not None:
-            return
+            if self._thread.is_alive() and not self._stop.is_set():
+                return
+            self.stop()  # it crashed, or a stop did not finish: end it first
+            if self._thread is not None:
+                raise TemporaryError("the previous tap thread did not stop within 5 s")
+        # Each start waits for its own thread's set-up, and reports its own error.
         self._stop.clear()
+        self._ready.clear()
+        self._setup_error = None
         self._thread = threading.Thread(target=self._loop, name="workbench-taps", daemon=True)
         self._thread.start()
         self._ready.wait(5)
-        if self._setup_error is not None:  # e.g. no tap key with CURVE on: say so here
-            self._thread.join(5)
-            self._thread = None
-            raise self._setup_error
+        error = self._setup_error
+        if error is not None:  # e.g. no tap key with CURVE on: say so here
+            self.stop()
+            raise error
 
     def stop(self) -> None:
         """Disconnect; the buffers keep what they hold."""
-        if self._thread is None:
+        thread = self._thread
+        if thread is None:
             return
         self._stop.set()
-        self._thread.join(5)
+        thread.join(5)
+        if thread.is_alive():  # kept, so that the next stop or start joins it
+            log.warning("tap_thread_not_stopped", waited_s=5)
+            return
         self._thread = None
 
     close = stop

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from workbench.taps import TICK_COLUMNS, Ring
+import threading
+import time
+from typing import Any
+
+import pytest
+from helpers import make_config
+
+from workbench.exceptions import ConfigurationError
+from workbench.taps import TICK_COLUMNS, Ring, Taps
 
 
 def test_ring_keeps_the_newest_and_counts_drops():
@@ -25,3 +33,54 @@ def test_frame_gives_the_last_n_rows_with_utc_times():
 def test_empty_ring_gives_an_empty_frame_with_columns():
     df = Ring(("ts", "x"), maxlen=2).frame()
     assert df.empty and list(df.columns) == ["ts", "x"]
+
+
+def test_a_failed_set_up_does_not_stop_the_next_start_and_stop_reaches_its_thread(
+    tmp_path, monkeypatch
+):
+    # The first error stayed set: the next start (the key now given) raised it
+    # again after 5 s and lost the thread it had started, which ran on.
+    from workbench import taps as taps_module
+
+    failures = [ConfigurationError("security.keys_dir: no tap key")]
+    threads: list[threading.Thread] = []
+
+    def install(*args: Any) -> None:
+        threads.append(threading.current_thread())
+        if failures:
+            raise failures.pop()
+
+    monkeypatch.setattr(taps_module.security, "install", install)
+    taps = Taps(make_config(tmp_path))
+    with pytest.raises(ConfigurationError, match="no tap key"):
+        taps.start()
+    try:
+        taps.start()
+        assert taps._thread is threads[-1] and taps._thread.is_alive()
+    finally:
+        taps.stop()
+    assert len(threads) == 2 and not any(t.is_alive() for t in threads)
+
+
+def test_a_start_after_a_stop_waits_for_its_own_subscription(tmp_path, monkeypatch):
+    # The first start's ready flag was never cleared: the second returned at
+    # once, before its sockets were connected.
+    from workbench import taps as taps_module
+
+    real = taps_module.security.install
+    done: list[int] = []
+
+    def slow_install(*args: Any) -> None:
+        time.sleep(0.3)
+        real(*args)
+        done.append(1)
+
+    taps = Taps(make_config(tmp_path))
+    taps.start()
+    taps.stop()
+    monkeypatch.setattr(taps_module.security, "install", slow_install)
+    try:
+        taps.start()
+        assert done == [1]
+    finally:
+        taps.stop()
