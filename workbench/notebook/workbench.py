@@ -202,9 +202,15 @@ class Workbench:
         return pd.DataFrame(self.status_rows(), columns=list(STATUS_COLUMNS)).set_index("runner")
 
     def levels(self) -> list[dict[str, Any]]:
-        """Every strategy condition's state and levels, from the strategies' heartbeats."""
+        """Every condition's state and levels, from the heartbeats of running strategies.
+
+        A strategy stopped, failed or (re)starting holds no levels: its last
+        heartbeat's are not drawn as if they were watched.
+        """
         out = []
         for s in self.supervisor.status() if self.supervisor else []:
+            if s.state not in (RunnerState.RUNNING, RunnerState.UNHEALTHY):
+                continue
             st = s.strategy
             for lv in (st.levels or ()) if st is not None else ():
                 out.append({"strategy": s.runner, **lv})

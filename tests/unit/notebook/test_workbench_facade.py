@@ -91,10 +91,34 @@ def test_status_rows_take_rates_counts_and_latency_quantiles(wb):
     assert frame.loc["sr-1", "state"] == "failed" and frame.index.name == "runner"
 
 
+def with_strategy_state(wb: Workbench, state: RunnerState) -> None:
+    status = wb.supervisor.status()
+    status[1] = RunnerStatus("sr-1", "strategy", state, extra={"levels": [LEVEL]})
+    wb.supervisor.status = lambda: status
+
+
 def test_heartbeat_views(wb):
+    with_strategy_state(wb, RunnerState.RUNNING)
     assert wb.levels() == [{"strategy": "sr-1", **LEVEL}]
     assert wb.positions() == {"ABC": -1.0} and wb.pnl() == 0.75
     assert wb.trading_state() == "REDUCING"
+
+
+@pytest.mark.parametrize(
+    ("state", "shown"),
+    [
+        (RunnerState.RUNNING, True),
+        (RunnerState.UNHEALTHY, True),
+        (RunnerState.STARTING, False),
+        (RunnerState.STOPPED, False),
+        (RunnerState.FAILED, False),
+    ],
+)
+def test_levels_come_only_from_strategies_that_run(wb, state, shown):
+    # A stopped strategy's last heartbeat went on drawing an ENTERED
+    # condition's levels on the chart as if they were still watched.
+    with_strategy_state(wb, state)
+    assert wb.levels() == ([{"strategy": "sr-1", **LEVEL}] if shown else [])
 
 
 def test_not_started_reads_empty_and_commands_say_start_first(tmp_path):
