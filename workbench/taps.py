@@ -18,6 +18,7 @@ those, and `Taps.fills` shows ``order_filled``.
 from __future__ import annotations
 
 import collections
+import itertools
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -97,6 +98,18 @@ class Ring:
             if last is None or last >= len(self._rows):
                 return list(self._rows)
             return list(self._rows)[-last:]
+
+    def since(self, total: int) -> tuple[int, list[tuple]]:
+        """The rows added after the ring's ``total`` was ``total`` (those still held).
+
+        Returns:
+            The ring's ``total`` now, to pass next time, and the rows, oldest first.
+        """
+        with self._lock:
+            n = min(self.total - total, len(self._rows))
+            if n <= 0:
+                return self.total, []
+            return self.total, list(itertools.islice(reversed(self._rows), n))[::-1]
 
     def frame(self, last: int | None = None) -> Any:
         """The newest ``last`` rows as a pandas DataFrame (``ts`` as UTC datetimes)."""

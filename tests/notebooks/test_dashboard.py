@@ -142,6 +142,22 @@ def test_the_chart_shows_the_newest_points_and_skips_work_when_nothing_changed(
     assert len(calls) == 1
 
 
+def test_a_quiet_symbol_keeps_its_chart_and_ticks_beside_a_busy_one(
+    wb: FakeWorkbench, dash: Dashboard
+) -> None:
+    # The charts took the newest points * charts ticks over all symbols: a
+    # quiet symbol got no chart, or lost its ticks once a busy one flooded.
+    wb.ticks.extend([(T0, "SLOW", 0.5, 1.0, 1), (T0 + 1, "SLOW", 0.51, 1.0, 2)])
+    add_ticks(wb, 2_500, start=10)
+    dash.refresh()
+    assert sorted(dash._charts) == ["ABC", "SLOW"]
+    assert list(dash._charts["SLOW"].fig.data[0].y) == [0.5, 0.51]
+    add_ticks(wb, 5_000, start=3_000)
+    dash.refresh()
+    assert list(dash._charts["SLOW"].fig.data[0].y) == [0.5, 0.51]
+    assert len(dash._charts["ABC"].fig.data[0].x) == 2_000
+
+
 def test_signals_fills_and_levels_are_drawn_on_the_chart(
     wb: FakeWorkbench, dash: Dashboard
 ) -> None:

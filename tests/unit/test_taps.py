@@ -30,6 +30,17 @@ def test_frame_gives_the_last_n_rows_with_utc_times():
     assert str(df["ts"].dt.tz) == "UTC"
 
 
+def test_since_gives_the_rows_added_after_a_total_that_the_ring_still_holds():
+    r = Ring(("a",), maxlen=3)
+    assert r.since(0) == (0, [])
+    r.extend([(1,), (2,)])
+    total, rows = r.since(0)
+    assert (total, rows) == (2, [(1,), (2,)])
+    r.extend([(3,), (4,), (5,), (6,)])  # (3,) dropped before it was read
+    assert r.since(total) == (6, [(4,), (5,), (6,)])
+    assert r.since(6) == (6, [])
+
+
 def test_empty_ring_gives_an_empty_frame_with_columns():
     df = Ring(("ts", "x"), maxlen=2).frame()
     assert df.empty and list(df.columns) == ["ts", "x"]

@@ -3,10 +3,10 @@
     wb.dashboard()             # or: Dashboard(wb, refresh_hz=5).widget
 
 One background thread redraws everything at most ``refresh_hz`` times a
-second. It reads the taps' ring buffers (the newest ``points`` ticks), skips a
-chart when no tick, signal, fill or level changed since the last redraw (the
-rings' ``total`` counters tell), and sends each chart as one
-``batch_update``. So the kernel keeps up with a 10k ticks/s feed; the CPU it
+second. It reads the taps' ring buffers (keeping the newest ``points`` ticks
+of each symbol as they arrive), skips a chart when no tick, signal, fill or
+level changed since the last redraw (the rings' ``total`` counters tell), and
+sends each chart as one ``batch_update``. So the kernel keeps up with a 10k ticks/s feed; the CPU it
 costs is printed by ``benchmarks/dashboard_cpu.py``.
 
 Buttons call the blocking `Workbench` verbs on a worker thread, so the
@@ -21,6 +21,7 @@ Every part carries a stable CSS class for browser tests and custom styling:
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import html
 import threading
@@ -113,6 +114,8 @@ class Dashboard:
         self._points = points
         self._log_interval_s = log_interval_s
         self._charts: dict[str, PriceChart] = {}
+        self._ticks: dict[str, collections.deque[tuple]] = {}  # symbol -> its newest ticks
+        self._ticks_seen = 0  # the tick ring's total when last read
         self._chart_sig: tuple = ()
         self._logs_due = 0.0
         self._last_error = ""
@@ -186,15 +189,21 @@ class Dashboard:
             return
         self._chart_sig = sig
         self._draw_summary(positions)
-        ticks = wb.ticks.rows(last=self._points * max(1, len(self._charts)))
-        symbols = {t[1] for t in ticks}
-        for sym in sorted(symbols - set(self._charts)):
+        # Each symbol keeps its own newest ticks: a quiet one beside a busy one
+        # is not crowded out of the ring's newest rows.
+        self._ticks_seen, new = wb.ticks.since(self._ticks_seen)
+        for t in new:
+            recent = self._ticks.get(t[1])
+            if recent is None:
+                recent = self._ticks[t[1]] = collections.deque(maxlen=self._points)
+            recent.append(t)
+        for sym in sorted(set(self._ticks) - set(self._charts)):
             self._charts[sym] = PriceChart(sym)
             self._chart_box.children = [c.fig for c in self._charts.values()]
         signals, fills = wb.signals.rows(last=500), wb.fills.rows(last=500)
         for sym, chart in self._charts.items():
             chart.update(
-                [t for t in ticks if t[1] == sym][-self._points :],
+                list(self._ticks[sym]),
                 [s for s in signals if s[3] == sym],
                 [f for f in fills if f[3] == sym],
                 [lv for lv in levels if lv.get("symbol") == sym],
