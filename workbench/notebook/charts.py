@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -49,7 +50,9 @@ class PriceChart:
                 autosize=True,
                 margin={"l": 50, "r": 20, "t": 56, "b": 30},
                 xaxis={"type": "date", "title": None},
-                yaxis={"title": None, "tickformat": ".2f"},
+                # Ticks as plain decimals, as many as their spacing needs: a
+                # fixed ".2f" showed every tick of a sub-cent price as 0.00.
+                yaxis={"title": None, "exponentformat": "none"},
                 legend={
                     "orientation": "h",
                     "x": 1,
@@ -79,7 +82,7 @@ class PriceChart:
         sig = [s for s in signals if s[0] is not None and s[0] >= start_ns]
         fl = [f for f in fills if f[0] is not None and f[0] >= start_ns]
         span = [str(ts[0]), str(ts[-1])] if len(ts) else []
-        last = f" last {price[-1]:.2f}" if len(price) else ""
+        last = f" last {price_text(price[-1])}" if len(price) else ""
         data = self.fig.data
         with self.fig.batch_update():
             data[0].x, data[0].y = ts, price
@@ -92,8 +95,22 @@ class PriceChart:
                 trace.text = [f"{s[1]} {s[7]} ({s[8]})" for s in rows]
             data[7].x = _dates([f[0] for f in fl])
             data[7].y = [f[6] for f in fl]
-            data[7].text = [f"{f[1]} {f[4]} {f[5]:g} @ {f[6]:.2f}" for f in fl]
+            data[7].text = [f"{f[1]} {f[4]} {f[5]:g} @ {price_text(f[6])}" for f in fl]
             self.fig.layout.title.text = f"<b>{self.symbol}</b>{last} · position {position:+g}"
+
+
+def price_text(price: float) -> str:
+    """``price`` to 6 significant digits, at least 2 decimals: 100.15, 43210.55, 0.00001244."""
+    places = 2
+    if math.isfinite(price) and price != 0:
+        places = max(2, 5 - math.floor(math.log10(abs(price))))
+        if places > 12:
+            return f"{price:.6g}"
+    text = f"{price:.{places}f}"
+    if "." not in text:  # inf, nan
+        return text
+    whole, frac = text.split(".")
+    return f"{whole}.{frac.rstrip('0').ljust(2, '0')}"
 
 
 def _dates(ns: list[int]) -> np.ndarray:
@@ -122,7 +139,7 @@ def _level_segments(
         y = d.get(key)
         if y is None or not span:
             continue
-        text = f"{d['id']} {label} {y:.2f} ({d.get('state', '')})"
+        text = f"{d['id']} {label} {price_text(y)} ({d.get('state', '')})"
         xs += [span[0], span[1], None]
         ys += [y, y, None]
         texts += [text, text, ""]
