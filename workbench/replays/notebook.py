@@ -7,13 +7,17 @@ from typing import Any
 
 from workbench.exceptions import ConfigurationError
 
+NOTEBOOK = Path("notebooks") / "03_replay.ipynb"
+
 
 def project_root() -> Path:
-    """The folder holding ``configs/`` and ``notebooks/`` (this checkout).
+    """The workbench checkout: the folder holding ``configs/`` and `NOTEBOOK`.
 
     Looks upward from the current directory first, then beside the installed
     package, so notebooks work whether started from the repo root, from
-    ``notebooks/`` or by papermill.
+    ``notebooks/`` or by papermill. A project of the user's own with
+    ``configs/`` and ``notebooks/`` but not the replay notebook is not taken
+    for it.
 
     Raises:
         ConfigurationError: no checkout found.
@@ -21,10 +25,11 @@ def project_root() -> Path:
     here = Path.cwd().resolve()
     pkg = Path(__file__).resolve().parents[2]
     for folder in [here, *here.parents, pkg]:
-        if (folder / "configs").is_dir() and (folder / "notebooks").is_dir():
+        if (folder / "configs").is_dir() and (folder / NOTEBOOK).is_file():
             return folder
     raise ConfigurationError(
-        "cannot find the workbench checkout (a folder with configs/ and notebooks/)"
+        f"cannot find the workbench checkout (a folder with configs/ and {NOTEBOOK}) "
+        f"in {here}, its parents or {pkg}"
     )
 
 
@@ -45,7 +50,7 @@ def run_replay_notebook(out_dir: str | Path, parameters: dict[str, Any]) -> Path
     from workbench.exceptions import ConfigurationError
 
     root = project_root()
-    notebook = root / "notebooks" / "03_replay.ipynb"
+    notebook = root / NOTEBOOK
     known = set(papermill.inspect_notebook(str(notebook)))
     unknown = sorted(set(parameters) - known)
     if unknown:
