@@ -320,13 +320,18 @@ class Workbench:
     def dashboard(self, **options: Any) -> Any:
         """The live dashboard widget (runner table, price chart, logs).
 
+        The one made before stops redrawing (a re-run cell left its thread
+        running, and its CPU).
+
         Args:
             **options: Passed to `Dashboard` (``refresh_hz``, ``points``, ...).
         """
         from workbench.notebook.dashboard import Dashboard
 
         d = Dashboard(self, **options)
-        self._dashboards.append(d)
+        for old in self._dashboards:
+            old.close()
+        self._dashboards[:] = [d]
         return d.widget
 
     # -- tuning and promotion ----------------------------------------------------------

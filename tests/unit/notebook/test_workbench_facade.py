@@ -130,6 +130,19 @@ def test_not_started_reads_empty_and_commands_say_start_first(tmp_path):
         w.restart("sr-1")
 
 
+def test_a_new_dashboard_stops_the_one_before(wb):
+    # Each re-run of the `wb.dashboard()` cell left one more thread redrawing.
+    wb.dashboard(refresh_hz=50)
+    first = wb._dashboards[0]
+    wb.dashboard(refresh_hz=50)
+    try:
+        assert not first._thread.is_alive()
+        assert len(wb._dashboards) == 1 and wb._dashboards[0]._thread.is_alive()
+    finally:
+        wb.stop()
+    assert wb._dashboards == []
+
+
 def test_apply_waits_for_the_new_pid_through_the_public_wait(wb):
     wb.config.executor.broker.params = {"slippage": 0.02}
     assert wb.apply(timeout=1) == ["executor"]
