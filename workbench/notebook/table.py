@@ -8,6 +8,8 @@ from typing import Any
 
 import ipywidgets as w
 
+from workbench.notebook.log_frame import LOG_LEVELS, level_rank
+
 STATE_COLOURS = {
     "running": "#1a7f37",
     "starting": "#b26b00",
@@ -15,7 +17,6 @@ STATE_COLOURS = {
     "stopped": "#6e7781",
     "failed": "#cf222e",
 }
-LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 def _fmt_duration(s: float | None) -> str:
@@ -147,18 +148,11 @@ class LogPane:
         shown = [
             e
             for e in entries
-            if (not runner or e.get("runner") == runner) and _level_rank(e.get("level")) >= floor
+            if (not runner or e.get("runner") == runner) and level_rank(e.get("level")) >= floor
         ][-self._lines :]
         body = "".join(_log_line(e) for e in reversed(shown)) or "<i>no log lines yet</i>"
         style = "font-family:monospace;font-size:11px;line-height:1.35"
         self.text.value = f'<div style="{style}">{body}</div>'
-
-
-def _level_rank(level: Any) -> int:
-    try:
-        return LOG_LEVELS.index(str(level or "info").lower())
-    except ValueError:
-        return 1
 
 
 _LOG_SKIP = {"timestamp", "level", "event", "runner", "pid", "run_id", "logger"}

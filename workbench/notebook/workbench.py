@@ -293,29 +293,16 @@ class Workbench:
         return ExecutorExtra.from_wire(hb.extra) if hb else None
 
     def logs(self, runner: str | None = None, level: str | None = None, last: int = 200) -> Any:
-        """Recent runner log lines as a DataFrame, optionally for one runner / level and up."""
-        import pandas as pd
+        """Recent runner log lines as a DataFrame, optionally for one runner / level and up.
 
-        if self.supervisor is None:
-            return pd.DataFrame(columns=["timestamp", "runner", "level", "event"])
-        rows = self.supervisor.logs.recent(runner)
-        if level is not None:
-            order = ["debug", "info", "warning", "error", "critical"]
-            floor = order.index(level.lower())
-            rows = [r for r in rows if r.get("level", "info") in order[floor:]]
-        df = pd.DataFrame(rows[-last:])
-        for col in ("timestamp", "runner", "level", "event"):
-            if col not in df:
-                df[col] = None
-        return df[
-            [
-                "timestamp",
-                "runner",
-                "level",
-                "event",
-                *[c for c in df if c not in ("timestamp", "runner", "level", "event")],
-            ]
-        ]
+        Raises:
+            ConfigurationError: ``level`` is not one of debug, info, warning,
+                error, critical; or ``last`` is not a whole number >= 0.
+        """
+        from workbench.notebook.log_frame import log_frame
+
+        rows = self.supervisor.logs.recent(runner) if self.supervisor is not None else []
+        return log_frame(rows, level=level, last=last)
 
     def dashboard(self, **options: Any) -> Any:
         """The live dashboard widget (runner table, price chart, logs).

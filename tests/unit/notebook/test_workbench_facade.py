@@ -197,6 +197,29 @@ def test_logs_filter_by_level(wb):
     assert list(df.columns[:4]) == ["timestamp", "runner", "level", "event"]
 
 
+def test_logs_take_the_newest_last_lines_and_none_for_zero(wb):
+    # rows[-0:] is every row: last=0 gave them all.
+    assert wb.logs(last=0).empty
+    assert wb.logs(last=1)["event"].tolist() == ["broker_failed"]
+    assert wb.logs(last=5)["event"].tolist() == ["runner_started", "broker_failed"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "says"),
+    [
+        ({"level": "warn"}, r"level: must be one of 'debug', 'info', 'warning', .*got 'warn'"),
+        ({"level": 30}, "level: must be one of .*got 30"),
+        ({"last": -1}, "last: must be a whole number of lines >= 0, got -1"),
+        ({"last": "10"}, "last: must be a whole number of lines >= 0, got '10'"),
+        ({"last": 2.5}, "last: must be a whole number of lines >= 0, got 2.5"),
+    ],
+)
+def test_a_bad_logs_argument_is_an_error_naming_it_and_what_it_takes(wb, kwargs, says):
+    # level="warn" raised "ValueError: 'warn' is not in list".
+    with pytest.raises(ConfigurationError, match=says):
+        wb.logs(**kwargs)
+
+
 def test_halt_flatten_raises_naming_what_stays_open_and_carries_the_answer(tmp_path, monkeypatch):
     from workbench import FlattenIncomplete
     from workbench.notebook import control
