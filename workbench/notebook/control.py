@@ -12,6 +12,7 @@ with ``flatten`` is answered with what it could not close too
 from __future__ import annotations
 
 import math
+from numbers import Real
 from typing import Any
 
 from workbench.config import WorkbenchConfig
@@ -60,7 +61,9 @@ def send_command(
     payload = Command(name, {**(args or {}), "run_id": cfg.run_id})
     if timeout_s is None:
         timeout_s = FLATTEN_TIMEOUT_S if payload.args.get("flatten") else TIMEOUT_S
-    if not 0 < timeout_s <= MAX_TIMEOUT_S:  # a negative one waited forever, an executor down
+    number = isinstance(timeout_s, Real) and not isinstance(timeout_s, bool)
+    # A negative one waited forever with the executor down; a string raised a TypeError.
+    if not number or not 0 < timeout_s <= MAX_TIMEOUT_S:
         raise ConfigurationError(
             f"timeout_s must be a number of seconds > 0 and <= {MAX_TIMEOUT_S:g}, got {timeout_s!r}"
         )

@@ -286,8 +286,9 @@ def test_a_stop_cut_short_by_ctrl_c_is_finished_by_the_next_start(wb, monkeypatc
     wb.stop()
 
 
-@pytest.mark.parametrize("timeout_s", [-1.0, 0.0, float("nan"), float("inf"), 1e300])
+@pytest.mark.parametrize("timeout_s", [-1.0, 0.0, float("nan"), float("inf"), 1e300, "5", True])
 def test_a_kill_switch_timeout_that_is_not_a_wait_is_refused_before_sending(wb, timeout_s):
-    # -1 reached zmq's poll(-1000): with the executor down, halt() never returned.
+    # -1 reached zmq's poll(-1000): with the executor down, halt() never returned;
+    # "5" raised "TypeError: '<' not supported between instances of 'int' and 'str'".
     with pytest.raises(ConfigurationError, match="timeout_s must be a number of seconds > 0"):
         wb.halt(timeout_s=timeout_s)
