@@ -9,6 +9,7 @@ import enum
 import math
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, fields
+from numbers import Real
 from typing import Any
 
 from workbench.domain.model import Side
@@ -68,20 +69,23 @@ class ConditionSpec:
             ("qty", False),
         ):
             value = getattr(self, name)
-            ok = (
-                isinstance(value, int | float)
-                and not isinstance(value, bool)
-                and math.isfinite(value)
-                and (value >= 0 if allow_zero else value > 0)
-            )
+            # Any real number: numpy's too (a DataFrame's cell), but not a bool.
+            number = isinstance(value, Real) and not _is_bool(value)
+            try:
+                ok = number and math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
+            except OverflowError:  # an int too large for a float
+                ok = False
             if not ok:
                 bound = ">= 0" if allow_zero else "> 0"
-                raise ValueError(f"{name}: must be a finite number {bound}, got {value!r}")
+                which = " (not a bool)" if _is_bool(value) else ""
+                raise ValueError(f"{name}: must be a finite number {bound}{which}, got {value!r}")
             # Normalise ints (as TOML gives them) so snapshots compare exactly.
             object.__setattr__(self, name, float(value))
         for name in ("following", "rearm"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name}: must be a bool, got {getattr(self, name)!r}")
+            value = getattr(self, name)
+            if not _is_bool(value):
+                raise ValueError(f"{name}: must be a bool, got {value!r}")
+            object.__setattr__(self, name, bool(value))
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ConditionSpec:
@@ -107,6 +111,28 @@ class ConditionSpec:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["side"] = self.side.value
         return out
+
+
+def _is_bool(value: Any) -> bool:
+    """A bool, or numpy's (``np.bool_``), without importing numpy."""
+    if isinstance(value, bool):
+        return True
+    dtype = getattr(value, "dtype", None) if type(value).__module__ == "numpy" else None
+    return getattr(dtype, "kind", None) == "b" and getattr(value, "ndim", None) == 0
+
+
+def plain(value: Any) -> Any:
+    """``value`` with every numpy scalar in it (a DataFrame's cell) as Python's own.
+
+    Dicts and lists are copied; configs hold plain data, which TOML can write.
+    """
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(plain(v) for v in value)
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
+        return value.item()
+    return value
 
 
 def _parse_side(value: Any) -> Side:

@@ -23,6 +23,7 @@ from typing import Any
 import structlog
 
 from workbench.config import WorkbenchConfig, build_config, check_config, load_config
+from workbench.domain.condition_spec import plain
 from workbench.exceptions import ConfigurationError
 from workbench.messaging.heartbeat_extras import ExecutorExtra
 from workbench.notebook.status_rows import STATUS_COLUMNS, status_row
@@ -100,15 +101,15 @@ class Workbench:
                 self.supervisor.wait_running(timeout)
             return self
         _quiet_logging()
-        self._validate(self.config)
+        fresh = self._validate(self.config)
         self.taps.start()
-        held = holds_run(self.config.run_path())  # by another session of this process
+        held = holds_run(fresh.run_path())  # by another session of this process
         try:
-            supervisor = Supervisor(self.config, config_path=prepare_run_folder(self.config))
+            supervisor = Supervisor(fresh, config_path=prepare_run_folder(fresh))
         except BaseException:  # the run folder or the supervisor's set-up: nothing started
             self.taps.stop()
             if not held:
-                unlock_run(self.config.run_path())
+                unlock_run(fresh.run_path())
             raise
         try:
             supervisor.start(wait=wait, timeout=timeout)
@@ -363,7 +364,9 @@ class Workbench:
 
     @staticmethod
     def _validate(cfg: WorkbenchConfig) -> WorkbenchConfig:
-        fresh = build_config(cfg.model_dump(), base_dir=cfg.base_dir, source=cfg.source)
+        """A validated copy of ``cfg``, numpy scalars (a DataFrame's cells) made Python's."""
+        data = plain(cfg.model_dump())
+        fresh = build_config(data, base_dir=cfg.base_dir, source=cfg.source)
         problems = check_config(fresh)
         if problems:
             raise ConfigurationError("\n".join(problems), problems)

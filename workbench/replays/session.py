@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import structlog
 
 from workbench.config import BUS_STREAMS, WorkbenchConfig, build_config, load_config
+from workbench.domain.condition_spec import plain
 from workbench.domain.model import Fill
 from workbench.exceptions import ConfigurationError, WorkbenchError
 from workbench.gateway.feeds import load_replay_ticks
@@ -67,7 +68,7 @@ def prepare_config(
         data_dict["gateway"]["replay"]["path"] = str(cfg.resolve(cfg.gateway.replay.path))
     if speed is not None:
         data_dict["gateway"]["replay"]["speed"] = speed
-    for key, value in (condition_overrides or {}).items():
+    for key, value in plain(condition_overrides or {}).items():  # numpy's from a sweep frame
         if value is None:
             continue
         if key not in CONDITION_FIELDS:

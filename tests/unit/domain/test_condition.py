@@ -8,6 +8,7 @@ body checks both sides.
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -387,6 +388,32 @@ def test_spec_side_is_case_insensitive(raw: object) -> None:
 def test_spec_normalises_ints_to_floats() -> None:
     spec = ConditionSpec.from_dict(BASE | {"trigger_price": 100, "qty": 2})
     assert isinstance(spec.trigger_price, float) and isinstance(spec.qty, float)
+
+
+def test_spec_takes_numpy_numbers_and_bools_as_python_ones() -> None:
+    # A DataFrame's cells (np.int64 qty, np.bool_ following) were refused with
+    # "qty: must be a finite number > 0, got np.int64(2)".
+    np = pytest.importorskip("numpy")
+    spec = ConditionSpec.from_dict(
+        BASE | {"qty": np.int64(2), "take_profit": np.float32(0.5), "following": np.bool_(True)}
+    )
+    assert (spec.qty, spec.take_profit, spec.following) == (2.0, 0.5, True)
+    assert type(spec.qty) is float and type(spec.following) is bool
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("qty", "bool", "must be a finite number > 0 (not a bool), got np.True_"),
+        ("qty", "nan", "must be a finite number > 0, got np.float64(nan)"),
+        ("rearm", "int", "must be a bool, got np.int64(1)"),
+    ],
+)
+def test_spec_still_refuses_numpy_bools_as_numbers_and_numbers_as_bools(field, value, says):
+    np = pytest.importorskip("numpy")
+    raw = {"bool": np.bool_(True), "nan": np.float64("nan"), "int": np.int64(1)}[value]
+    with pytest.raises(ValueError, match=rf"^{field}: {re.escape(says)}$"):
+        ConditionSpec.from_dict(BASE | {field: raw})
 
 
 def test_from_dict_rejects_unknown_key_by_name() -> None:

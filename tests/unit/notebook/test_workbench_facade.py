@@ -178,6 +178,35 @@ def test_apply_before_start_keeps_the_config_a_handle_edits(tmp_path):
     assert saved["strategies"][0]["params"]["conditions"][0]["take_profit"] == 0.4
 
 
+def test_numpy_values_from_a_frame_are_applied_saved_and_started_as_python_ones(
+    wb, tmp_path, monkeypatch
+):
+    # np.int64 qty was refused; once accepted, the config still had to be
+    # written as TOML (run folder, save_config), which cannot take numpy's.
+    import tomllib
+
+    import numpy as np
+
+    from workbench.notebook import workbench as facade
+
+    cond = wb.config.strategies[0].params["conditions"][0]
+    cond["qty"], cond["following"] = np.int64(2), np.bool_(False)
+    wb.apply(timeout=1)
+    applied = wb.supervisor.applied[0].strategies[0].params["conditions"][0]
+    assert (type(applied["qty"]), type(applied["following"])) == (int, bool)
+    saved = tomllib.loads(wb.save_config(tmp_path / "saved.toml").read_text())
+    assert saved["strategies"][0]["params"]["conditions"][0]["qty"] == 2
+    started: list[Any] = []
+    sup, wb.supervisor = wb.supervisor, None
+    sup.start = lambda wait, timeout: None
+    monkeypatch.setattr(facade, "prepare_run_folder", lambda cfg: started.append(cfg))
+    monkeypatch.setattr(facade, "Supervisor", lambda cfg, config_path: sup)
+    wb.start()
+    assert "qty = 2" in started[0].to_toml()
+    assert wb.supervisor is sup
+    wb.stop()
+
+
 def test_apply_times_out_when_a_runner_does_not_come_back(wb):
     wb.supervisor.apply_config = lambda cfg: ["sr-1"]  # sr-1 stays failed
     with pytest.raises(TimeoutError, match="sr-1"):
