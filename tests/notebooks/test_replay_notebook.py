@@ -64,10 +64,31 @@ def test_replay_notebook_shortcut(tmp_path, capsys):
     assert run["mode"] == "fast" and run["condition_overrides"] == {"stop_loss": 0.3}
 
 
-@pytest.mark.parametrize("bad", [["-p", "mode", "sideways"], ["-p", "data_path", "nope.csv"]])
-def test_replay_notebook_failure_is_reported(tmp_path, capsys, bad):
+def test_replay_notebook_failure_is_reported(tmp_path, capsys):
+    bad = ["-p", "mode", "fast", "-p", "take_profit", "-1.0"]  # refused inside the kernel
     assert cli(["replay-notebook", "--out", str(tmp_path), *bad]) == 1
     assert "replay notebook failed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("mode", "fastt", "parameter mode: 'fastt' is not 'wire' or 'fast'"),
+        ("speed", "-1", "parameter speed: -1 is not 0 (as fast as possible) or a multiple"),
+        ("speed", "inf", "parameter speed: 'inf' is not 0"),
+        ("speed", "True", "parameter speed: True is not 0"),
+        ("config_path", "nope.toml", "parameter config_path: 'nope.toml': no such file"),
+        ("data_path", "nope.csv", "parameter data_path: 'nope.csv': no such file"),
+    ],
+)
+def test_a_parameter_the_cli_has_an_option_for_is_checked_before_the_kernel_starts(
+    tmp_path, capsys, name, value, says
+):
+    # -p mode fastt failed inside the kernel after ~8 s (exit 1), where
+    # --mode fastt was refused at once (exit 2).
+    assert cli(["replay-notebook", "--out", str(tmp_path), "-p", name, value]) == 2
+    assert says in capsys.readouterr().err
+    assert not (tmp_path / "03_replay.ipynb").exists()
 
 
 def test_a_misspelt_parameter_is_refused_naming_the_notebooks_parameters(tmp_path, capsys):

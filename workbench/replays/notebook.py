@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +44,11 @@ def run_replay_notebook(out_dir: str | Path, parameters: dict[str, Any]) -> Path
 
     Raises:
         ConfigurationError: a parameter the notebook does not have (papermill
-            only warns, and the replay would run without it).
+            only warns, and the replay would run without it), or a ``mode``,
+            ``speed``, ``config_path`` or ``data_path`` it cannot run with
+            (found here, not seconds later inside the kernel).
     """
     import papermill
-
-    from workbench.exceptions import ConfigurationError
 
     root = project_root()
     notebook = root / NOTEBOOK
@@ -58,6 +59,9 @@ def run_replay_notebook(out_dir: str | Path, parameters: dict[str, Any]) -> Path
             f"{notebook.name} has no parameter {', '.join(map(repr, unknown))}; "
             f"it has {', '.join(sorted(known))}"
         )
+    problem = _parameter_problem(root, parameters)
+    if problem:
+        raise ConfigurationError(f"{notebook.name} parameter {problem}")
     out = Path(out_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
     params = {"out_dir": str(out), **parameters}
@@ -71,3 +75,24 @@ def run_replay_notebook(out_dir: str | Path, parameters: dict[str, Any]) -> Path
         kernel_name="python3",
     )
     return executed
+
+
+def _parameter_problem(root: Path, parameters: dict[str, Any]) -> str:
+    """What is wrong with the parameters the CLI has options for ('' when nothing).
+
+    Paths are read as the notebook reads them: relative ones from ``root``.
+    """
+    mode = parameters.get("mode", "wire")
+    if mode not in ("wire", "fast"):
+        return f"mode: {mode!r} is not 'wire' or 'fast'"
+    speed = parameters.get("speed", 0.0)
+    number = isinstance(speed, int | float) and not isinstance(speed, bool)
+    if not number or not (speed >= 0 and math.isfinite(speed)):
+        return f"speed: {speed!r} is not 0 (as fast as possible) or a multiple of real time > 0"
+    for name in ("config_path", "data_path"):
+        if name not in parameters or (name == "data_path" and not parameters[name]):
+            continue  # data_path None: the config's replay data
+        path = parameters[name]
+        if not isinstance(path, str) or not (root / path).exists():
+            return f"{name}: {path!r}: no such file (a relative path is read from {root})"
+    return ""
