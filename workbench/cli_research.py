@@ -109,6 +109,9 @@ def _replay_notebook(args: argparse.Namespace) -> int:
             raise ConfigurationError("-p out_dir: give the results folder as --out")
         for key in ("config", "data", "mode", "speed"):
             value = getattr(args, key)
+            name = {"config": "config_path", "data": "data_path"}.get(key, key)
+            if value is not None and name in params:  # one would silently win
+                raise ConfigurationError(f"-p {name} and --{key} both given: give one of them")
             if value is not None and key in ("config", "data"):
                 # From this shell's folder, as --out: the notebook reads a relative
                 # path from the project's root, where a file of that name may be another.
@@ -116,7 +119,7 @@ def _replay_notebook(args: argparse.Namespace) -> int:
                 if not Path(value).exists():
                     raise ConfigurationError(f"--{key} {getattr(args, key)}: no such file")
             if value is not None:
-                params[{"config": "config_path", "data": "data_path"}.get(key, key)] = value
+                params[name] = value
         nb = run_replay_notebook(args.out, params)
     except (ConfigurationError, DataError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -110,3 +110,15 @@ def test_replay_notebook_of_a_config_replays_that_configs_data(tmp_path):
     args = ["replay-notebook", "--out", str(out), "--config", str(tmp_path / "other.toml")]
     assert cli([*args, "-p", "mode", "fast"]) == 0
     assert json.loads((out / "summary.json").read_text())["ticks"] == 700
+
+
+@pytest.mark.parametrize(("option", "parameter"), [("--config", "config_path"), ("--mode", "mode")])
+def test_a_parameter_given_both_as_p_and_as_its_option_is_refused(
+    tmp_path, capsys, option, parameter
+):
+    # --config won silently over -p config_path: the replay ran another config.
+    value = {"--config": str(ROOT / "configs" / "demo.toml"), "--mode": "fast"}[option]
+    args = ["replay-notebook", "--out", str(tmp_path), "-p", parameter, "'fast'", option, value]
+    assert cli(args) == 2
+    assert f"-p {parameter} and {option} both given" in capsys.readouterr().err
+    assert not (tmp_path / "03_replay.ipynb").exists()
