@@ -19,8 +19,11 @@ match (else it is someone else's: refused, never adopted). Errors are mapped
 by `connect.map_error`: a bad key is a `ConfigurationError` at once, a refused
 order `OrderRejected`, anything transient a `TemporaryError`. A request the
 exchange refused before carrying it out (`NotCarriedOut`: Binance -1021, this
-machine's clock is off, measured again then; a 429 or 418 rate limit, after a
-pause) is created again, never looked up.
+machine's clock is off, measured again then) is created again, never looked up;
+so is one refused for the rate limit (a 429 or 418) after the pause the
+exchange asks for (``Retry-After``), if that is within a second. A longer pause
+rejects it unsent, and every order until it is over: asking again during it
+is what turns a 429 into an IP ban.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ __all__ = ["CcxtVenue", "ExecutionReport", "SubmitResult", "VenueFill", "VenueOr
 
 log = structlog.get_logger(__name__)
 _CLIENT_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,36}$")
+RATE_LIMIT_WAIT_MAX_S = 1.0  # a submit waits out a rate-limit pause this long at most
 
 
 class CcxtVenue(ReportStream):
@@ -76,6 +80,7 @@ class CcxtVenue(ReportStream):
         self._timeout_s = cfg.timeout_ms / 1000
         self._loop = LoopThread(f"venue-{cfg.exchange}")
         self._ex = make_exchange(cfg, private=True)
+        self._limited_until = 0.0  # no request before (monotonic): the exchange's rate limit
         guard_clients(self._ex, self._bad_frame)  # one bad frame must not end the reports
         self._book = ReportBook()
         self._fatal: BaseException | None = None
@@ -180,6 +185,8 @@ class CcxtVenue(ReportStream):
         """
         if not _CLIENT_ID_OK.match(client_id):
             raise OrderRejected(client_id, "client order id must be 1-36 of [A-Za-z0-9._:-]")
+        if (left := self._limited_until - time.monotonic()) > 0:  # asking again bans the IP
+            return SubmitResult(False, None, f"{self.name} rate limit: not sent, {left:.1f} s left")
         params = {**(extra or {}), "clientOrderId": client_id}
         delay = self.cfg.reconnect_initial_s
         last: Exception | None = None
@@ -196,7 +203,12 @@ class CcxtVenue(ReportStream):
             except NotCarriedOut as e:  # `_call` measured the clock again; or a rate limit
                 last = e
                 log.warning("order_submit_refused", client_order_id=client_id, error=str(e))
-                time.sleep(delay if isinstance(e, RateLimited) else 0.0)
+                if isinstance(e, RateLimited):
+                    pause = self._rate_limited(delay)
+                    delay = min(delay * 2, self.cfg.reconnect_max_s)
+                    if pause > RATE_LIMIT_WAIT_MAX_S:  # not within this order's time
+                        return SubmitResult(False, None, f"{e}; paused {pause:g} s: not sent")
+                    time.sleep(pause)
                 continue
             except OrderRejected as e:
                 if "Duplicate order" not in e.reason:

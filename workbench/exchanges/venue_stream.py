@@ -23,6 +23,7 @@ from workbench.telemetry import BurstLog
 
 log = structlog.get_logger(__name__)
 _bad_frames = BurstLog("venue_bad_frames", 5.0)  # logged at most every 5 s
+RATE_LIMIT_PAUSE_MAX_S = 300.0  # a Retry-After believed up to this
 LOST_FRAME_FAST_POLL_S = 10.0
 """How long after a report frame that could not be read the orders in flight are polled fast."""
 
@@ -38,6 +39,7 @@ class ReportStream:
     _book: ReportBook
     _fatal: BaseException | None
     _frame_lost_at = -1e9  # when a report frame last failed to read (monotonic)
+    _limited_until = 0.0  # no request before (monotonic): the exchange's rate limit
 
     async def _resync_clock(self, resync: bool = True) -> None:
         raise NotImplementedError  # `CcxtVenue._resync_clock`
@@ -101,8 +103,22 @@ class ReportStream:
             await asyncio.sleep(interval if self.ws_up and not lost else min(interval, 0.5))
             await self._poll_in_flight()
 
+    def _rate_limited(self, fallback_s: float) -> float:
+        """Seconds the exchange asks us to pause (``Retry-After``, else ``fallback_s``); every
+        request waits that long (`submit` refuses at once, the poller skips)."""
+        try:
+            pause = float((self._ex.last_response_headers or {}).get("Retry-After", fallback_s))
+        except (TypeError, ValueError):
+            pause = fallback_s
+        pause = min(max(pause, fallback_s), RATE_LIMIT_PAUSE_MAX_S)
+        self._limited_until = max(self._limited_until, time.monotonic() + pause)
+        self.stats["rate_limited"] += 1
+        return pause
+
     async def _poll_in_flight(self) -> None:
-        """REST fallback: fetch every order in flight once."""
+        """REST fallback: fetch every order in flight once (not during a rate-limit pause)."""
+        if time.monotonic() < self._limited_until:
+            return
         for cid, symbol in self._book.poll_due():
             self.stats["polls"] += 1
             try:
@@ -112,6 +128,9 @@ class ReportStream:
                 continue
             except Exception as e:  # not only ccxt's: the poller must outlive an odd answer
                 log.warning("venue_poll_failed", client_order_id=cid, error=type(e).__name__)
+                if isinstance(e, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
+                    self._rate_limited(self.cfg.reconnect_initial_s)
+                    return
                 if clock_refused(e):
                     await self._resync_clock()
                     return  # the next round, on the clock measured again

@@ -121,6 +121,30 @@ def test_a_rate_limited_create_was_not_carried_out_and_is_sent_again(
     assert [e["event"] for e in logs if e["event"] == "order_submit_refused"]
 
 
+def test_rate_limited_creates_wait_the_pause_the_exchange_asks_for(
+    server: BinanceServer, venue: CcxtVenue
+) -> None:
+    """Three 429s asking for 1 s each were three POSTs within 0.4 s (a 429 asked again
+    early is how Binance comes to ban the IP), then a rejection."""
+    server.fail_next("429", method="POST", times=3)
+    t0 = time.monotonic()
+    res = venue.submit("sr-1:5", SYMBOL, "buy", 1.0)
+    assert not res.accepted and server.requests["POST order"] == 3
+    assert time.monotonic() - t0 >= 1.9  # two pauses of Retry-After: 1
+
+
+def test_a_long_rate_limit_pause_rejects_orders_unsent_until_it_is_over(
+    server: BinanceServer, venue: CcxtVenue
+) -> None:
+    server.retry_after = "30"
+    server.fail_next("429", method="POST")
+    first = venue.submit("sr-1:6", SYMBOL, "buy", 1.0)
+    second = venue.submit("sr-1:7", SYMBOL, "buy", 1.0)
+    assert not first.accepted and "paused 30 s" in first.reason
+    assert not second.accepted and "rate limit: not sent" in second.reason
+    assert server.requests["POST order"] == 1  # the second was never asked
+
+
 @pytest.mark.parametrize("fault", ["5xx", "timeout"])
 def test_an_unanswered_create_not_found_is_in_doubt_not_sent_again(
     server: BinanceServer, venue: CcxtVenue, fault: str
