@@ -65,6 +65,8 @@ class _Known:
     fill_ids: set[str] = field(default_factory=set)
     filled: float = 0.0
     latest: VenueOrder | None = None
+    ours: bool = True
+    """Placed or asked for by this executor; else another's order on the account, heard of."""
 
 
 class CcxtBroker:
@@ -105,7 +107,7 @@ class CcxtBroker:
         self.spot_positions = spot_positions
         self.venue: CcxtVenue | None = None
         self._known: dict[str, _Known] = {}  # by client order id
-        self._pending: set[str] = set()  # client ids whose venue updates are not yet reported
+        self._pending: dict[str, None] = {}  # client ids with updates not yet reported, in order
 
     # -- connection ---------------------------------------------------------------------
 
@@ -189,16 +191,20 @@ class CcxtBroker:
         venue = self._v()
         for r in venue.reports():
             k = self._known.get(r.order.client_order_id)
-            if k is None:
+            if k is None:  # not one of ours (or ours, before reconciliation asks for it)
                 k = self._known[r.order.client_order_id] = _Known("", "", r.order.symbol)
+                k.ours = False
             k.latest = r.order
             k.venue_order_id = r.order.venue_order_id or k.venue_order_id
-            self._pending.add(r.order.client_order_id)
+            self._pending[r.order.client_order_id] = None
         out: list[ExecutionReport] = []
         # Each order's trades are a REST call: a backlog (after a restart) is worked
         # through over several calls, so one call never outlasts the call timeout.
+        # Ours first, in the order heard of: others' orders on the account (another run,
+        # the exchange's web page) never hold our fills back. (Theirs are still read
+        # whole: one of ours heard of before reconciliation asked for it looks like theirs.)
         deadline = time.monotonic() + REPORTS_BUDGET_S
-        for cid in sorted(self._pending):
+        for cid in sorted(self._pending, key=lambda c: not self._known[c].ours):
             if time.monotonic() > deadline:
                 break
             try:
@@ -207,7 +213,7 @@ class CcxtBroker:
                 log.warning("broker_fills_unavailable", client_order_id=cid, error=str(e))
                 continue
             if done:
-                self._pending.discard(cid)
+                del self._pending[cid]
         return out
 
     def _report(self, cid: str, k: _Known, out: list[ExecutionReport]) -> bool:
@@ -280,7 +286,7 @@ class CcxtBroker:
             if o is None:
                 continue
             k = self._known.setdefault(client_order_id, _Known("", "", sym))
-            k.venue_order_id = o.venue_order_id
+            k.venue_order_id, k.ours = o.venue_order_id, True  # heard of before, it is ours
             fills = [self._fill(t, k) for t in self._v().order_fills(o.venue_order_id, sym)]
             # Reconciliation records these: later reports must not repeat them.
             k.fill_ids.update(f.id.rpartition(":")[2] for f in fills)

@@ -160,3 +160,27 @@ def test_an_order_in_a_symbol_the_config_no_longer_lists_is_still_found(
         assert snap is not None and snap.status is OrderStatus.ACCEPTED
     finally:
         moved.close()
+
+
+def test_another_runs_orders_on_the_account_never_hold_our_fills_back(
+    server: BinanceServer, broker: CcxtBroker, keys: None
+) -> None:
+    """Every order on the account's stream had its trades fetched, in client id order: an
+    account where another run's ids sort first ("alpha-..." before "sr_1-...") held our
+    fills back by ~0.2 s per foreign fill (a REST call each), for ever at ~5 fills/s."""
+    other = load_broker(CLASS_PATH, broker_params(server))
+    assert isinstance(other, CcxtBroker)
+    other.open()
+    try:
+        time.sleep(0.5)  # both order streams up
+        for i in range(1, 13):
+            sig = Signal(Signal.make_id("alpha", i), "alpha", i, SYMBOL, Side.BUY, 1.0, 86.7, 1)
+            assert other.submit(Order.from_signal(sig)).accepted
+        mine = _order(1)
+        assert broker.submit(mine).accepted
+        time.sleep(1.0)  # every foreign fill has reached our stream too
+        first = broker.reports()
+        ours = [r for r in first if r.client_order_id == mine.client_order_id]
+        assert [r.status for r in ours] == [OrderStatus.FILLED]  # in the first call
+    finally:
+        other.close()
