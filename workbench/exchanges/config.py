@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from workbench.config_section import Section
 from workbench.exceptions import ConfigurationError
@@ -22,6 +22,8 @@ from workbench.exceptions import ConfigurationError
 SECRET_FIELDS = ("api_key", "api_secret")
 SECRET_ENV = tuple(f"WORKBENCH__GATEWAY__EXCHANGE__{n.upper()}" for n in SECRET_FIELDS)
 """The environment variables that carry them (runner processes inherit these)."""
+UNANSWERED_MARGIN_S = 5.0
+"""``unanswered_order_s`` exceeds ``options.recvWindow`` by at least this (clock skew, transit)."""
 
 
 class ExchangeConfig(Section):
@@ -72,6 +74,18 @@ class ExchangeConfig(Section):
         if bad:
             raise ValueError(f"not ccxt unified symbols (BASE/QUOTE): {', '.join(bad)}")
         return v
+
+    @model_validator(mode="after")
+    def _unanswered_outlasts_recv_window(self) -> ExchangeConfig:
+        window = self.options.get("recvWindow")  # ms; Binance carries a request out within it
+        number = isinstance(window, int | float) and not isinstance(window, bool)
+        if number and self.unanswered_order_s < window / 1000 + UNANSWERED_MARGIN_S:
+            raise ValueError(
+                f"unanswered_order_s ({self.unanswered_order_s:g}) must be at least "
+                f"options.recvWindow ({window:g} ms) + {UNANSWERED_MARGIN_S:g} s: an order "
+                "closed as not at the venue sooner may still be carried out, and fill unjournaled"
+            )
+        return self
 
     @field_validator("exchange")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from workbench.config import build_config, load_config
 from workbench.exceptions import ConfigurationError
@@ -77,3 +78,13 @@ def test_recorder_path_is_rebased_with_the_config(tmp_path: Path) -> None:
     cfg = build_config({"recorder": {"enabled": True, "path": "ticks"}}, base_dir=tmp_path)
     saved = load_config(cfg.save(tmp_path / "sub" / "c.toml"))
     assert saved.resolve(saved.recorder.path) == tmp_path / "ticks"
+
+
+def test_an_unanswered_order_is_awaited_longer_than_the_recv_window_asked_for():
+    """recvWindow = 60000 (a drifting clock's usual fix) beside the default 15 s: an order
+    closed as not at the venue after 15 s could still be carried out for 45 s more."""
+    with pytest.raises(ValidationError, match=r"unanswered_order_s \(15\) must be at least "
+                       r"options.recvWindow \(60000 ms\) \+ 5 s"):  # fmt: skip
+        ExchangeConfig(options={"recvWindow": 60_000})
+    assert ExchangeConfig(options={"recvWindow": 60_000}, unanswered_order_s=65).options
+    assert ExchangeConfig(options={"recvWindow": 10_000}).unanswered_order_s == 15
