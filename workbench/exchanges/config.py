@@ -78,8 +78,9 @@ class ExchangeConfig(Section):
     @model_validator(mode="after")
     def _unanswered_outlasts_recv_window(self) -> ExchangeConfig:
         window = self.options.get("recvWindow")  # ms; Binance carries a request out within it
-        number = isinstance(window, int | float) and not isinstance(window, bool)
-        if number and self.unanswered_order_s < window / 1000 + UNANSWERED_MARGIN_S:
+        if not isinstance(window, int | float) or isinstance(window, bool):
+            return self
+        if self.unanswered_order_s < window / 1000 + UNANSWERED_MARGIN_S:
             raise ValueError(
                 f"unanswered_order_s ({self.unanswered_order_s:g}) must be at least "
                 f"options.recvWindow ({window:g} ms) + {UNANSWERED_MARGIN_S:g} s: an order "
