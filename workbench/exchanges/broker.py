@@ -17,9 +17,9 @@ container opens it when the executor starts, so a refused key stops the
 executor with a configuration error (exit 2, never restarted in a storm).
 
 Each port call maps onto `CcxtVenue`: ``submit`` places the order under its
-client order id (derived from the signal id; safe to repeat, looked up after a
-lost answer), ``reports`` turns the venue's order updates into one fill per
-exchange trade (trade id, qty, price, fee) plus the final state, ``order``
+client order id (derived from the signal id and the journal's salt; safe to
+repeat, looked up after a lost answer), ``reports`` turns the venue's order
+updates into one fill per exchange trade (trade id, qty, price, fee) plus the final state, ``order``
 asks by client order id (reconciliation; an open order is followed from then
 on, as one this process placed), ``cancel``, ``open_orders`` and
 ``fills_since``. ccxt's rate limiter is on and every REST call has the

@@ -247,6 +247,7 @@ class Workbench:
                 names each symbol and why (``.not_flattened``), and carries the
                 answer (``.reply``). The executor is HALTED nonetheless.
             TemporaryError: no executor answered, or it refused.
+            ConfigurationError: another pipeline's executor answered (its run id).
         """
         from workbench.exceptions import FlattenIncomplete
         from workbench.notebook.control import not_flattened, send_command
