@@ -121,7 +121,8 @@ def test_a_hung_supervisor_loop_misses_the_watchdog(tmp_path):
     try:
         sup.start(wait=True, timeout=30)
         assert pings_during(1.0) >= 3  # every 0.2 s while the loop runs
-        hang = threading.Thread(target=lambda: sup._call(lambda: time.sleep(1.5), timeout=5))
+        sleep = lambda: time.sleep(1.5)  # noqa: E731
+        hang = threading.Thread(target=lambda: sup._commands.call(sleep, timeout=5))
         hang.start()  # the supervisor thread now sleeps inside a command: hung
         time.sleep(0.3)
         assert pings_during(1.0) == 0

@@ -193,11 +193,19 @@ def test_faults_and_a_killed_executor_lose_and_duplicate_nothing(
         time.sleep(0.5)
         before = set(_server_orders(server))
         pid = int(wb.status().loc["executor", "pid"])
-        server.fail_next("lose_response", method="POST", then=lambda: os.kill(pid, signal.SIGKILL))
+        taken: list[set[str]] = []
+
+        def kill() -> None:  # on the server's loop, the moment the order is carried out
+            taken.append({o.client_order_id for o in server.exchange.orders.values()} - before)
+            os.kill(pid, signal.SIGKILL)
+
+        server.fail_next("lose_response", method="POST", then=kill)
         server.pause_market(False)
-        wait_until(lambda: len(_server_orders(server)) > len(before), 20, "an order taken")
+        wait_until(lambda: taken, 20, "an order taken")
         server.pause_market()
-        (lost,) = set(_server_orders(server)) - before
+        # Read when it was taken: on a busy machine the restarted executor may have sent
+        # another by the time this thread looks at the exchange.
+        (lost,) = taken[0]
         wait_until(
             lambda: (
                 wb.status().loc["executor", "state"] == "running"
