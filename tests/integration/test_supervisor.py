@@ -196,6 +196,20 @@ def test_a_stopping_supervisor_refuses_commands_and_a_stopped_one_a_new_start(
     with pytest.raises(RuntimeError, match="the supervisor is stopping"):
         sup.start_runner("sr-1")
     stopper.join(30)
+    # A thread made now usually gets the dead loop thread's ident (a dashboard button's
+    # worker): taken for the owner, it started the runner itself.
+    late: list[BaseException] = []
+
+    def click() -> None:
+        try:
+            sup.start_runner("sr-1")
+        except BaseException as e:
+            late.append(e)
+
+    worker = threading.Thread(target=click)
+    worker.start()
+    worker.join(15)
+    assert [type(e) for e in late] == [RuntimeError]
     assert {s["state"] for s in sup.status()} == {"stopped"}
     assert all(s["pid"] is None for s in sup.status())
     with pytest.raises(RuntimeError, match="create a new one"):

@@ -21,7 +21,7 @@ class CommandQueue:
         self._queue: queue.Queue[tuple[Callable[[], Any], concurrent.futures.Future]] = (
             queue.Queue()
         )
-        self.owner: int | None = None  # thread ident of the loop, once it runs
+        self.owner: threading.Thread | None = None  # the loop's thread, once it runs
         self._closed = ""  # why commands are refused, once `close` was called
         self._lock = threading.Lock()
 
@@ -32,14 +32,16 @@ class CommandQueue:
             TimeoutError: the owner thread did not run it within ``timeout``.
             RuntimeError: the queue is closed (the owner is stopping).
         """
-        if self.owner is None or threading.get_ident() == self.owner:
-            return fn()
-        fut: concurrent.futures.Future = concurrent.futures.Future()
         with self._lock:
-            if self._closed:
+            if self._closed:  # first: a dead owner's thread ident may be another's now
                 raise RuntimeError(self._closed)
-            self._queue.put((fn, fut))
-        return fut.result(timeout)
+            if self.owner is None or threading.current_thread() is self.owner:
+                run_now = True
+            else:
+                run_now = False
+                fut: concurrent.futures.Future = concurrent.futures.Future()
+                self._queue.put((fn, fut))
+        return fn() if run_now else fut.result(timeout)
 
     def close(self, reason: str) -> None:
         """Refuse every queued command and every later one with ``reason``.

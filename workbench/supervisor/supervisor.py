@@ -322,7 +322,7 @@ class Supervisor:
     # -- the loop -------------------------------------------------------------------
 
     def _loop(self) -> None:
-        self._commands.owner = threading.get_ident()
+        self._commands.owner = threading.current_thread()
         ctx = zmq.Context()
         try:
             security.install(ctx, self.config, security.SUPERVISOR, self.telemetry)

@@ -51,7 +51,7 @@ def test_commands_run_on_the_owner_thread():
     ran_on: list[int] = []
 
     def owner() -> None:
-        q.owner = threading.get_ident()
+        q.owner = threading.current_thread()
         while not done.is_set():
             q.run_pending()
             done.wait(0.005)
@@ -62,12 +62,25 @@ def test_commands_run_on_the_owner_thread():
         while q.owner is None:
             pass
         assert q.call(lambda: ran_on.append(threading.get_ident()) or 7) == 7
-        assert ran_on == [q.owner]
+        assert ran_on == [q.owner.ident]
         with pytest.raises(ZeroDivisionError):
             q.call(lambda: 1 / 0)
     finally:
         done.set()
         t.join()
+
+
+def test_a_closed_queue_refuses_even_the_owners_thread():
+    """Checked after the owner shortcut, a closed queue ran the command of any thread with
+    the owner's ident, and Linux gives a dead thread's ident to the next one: a dashboard
+    worker started after the loop died started a runner nothing watched."""
+    q = CommandQueue()
+    q.owner = threading.current_thread()  # as if this thread's ident were the dead loop's
+    q.close("the supervisor is stopping")
+    ran: list[int] = []
+    with pytest.raises(RuntimeError, match="stopping"):
+        q.call(lambda: ran.append(1))
+    assert ran == []
 
 
 def test_event_hub_keeps_events_and_survives_a_failing_subscriber():
