@@ -40,7 +40,7 @@ from workbench.domain.model import Fill, Order, OrderStatus, OrderType, Side
 from workbench.domain.orders import ExecutionReport, OrderAck, OrderSnapshot, qty_eps
 from workbench.exceptions import ConfigurationError, OrderRejected, TemporaryError
 from workbench.exchanges.config import SECRET_FIELDS, ExchangeConfig
-from workbench.exchanges.connect import lot_qty, tick_price
+from workbench.exchanges.connect import RateLimited, lot_qty, tick_price
 from workbench.exchanges.venue import CcxtVenue, VenueFill, VenueOrder
 
 log = structlog.get_logger(__name__)
@@ -209,6 +209,8 @@ class CcxtBroker:
                 break
             try:
                 done = self._report(cid, self._known[cid], out)
+            except RateLimited:  # the venue pauses every request: the rest after it
+                break
             except TemporaryError as e:  # its trades next time
                 log.warning("broker_fills_unavailable", client_order_id=cid, error=str(e))
                 continue

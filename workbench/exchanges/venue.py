@@ -91,16 +91,40 @@ class CcxtVenue(ReportStream):
 
     # -- plumbing -----------------------------------------------------------------------
 
-    def _call(self, coro: Any, action: str, order_id: str = "") -> Any:
+    def _call(self, coro: Any, action: str, order_id: str = "", *, in_pause: bool = False) -> Any:
+        """Run ``coro`` on the loop; ccxt's errors mapped (`map_error`).
+
+        During a rate-limit pause nothing is sent (`RateLimited`, not carried
+        out) but with ``in_pause`` (a cancel: it only lowers exposure), and a
+        429 or 418 starts one, with the ``Retry-After`` of its own answer.
+        """
+        if not in_pause and (left := self._limited_until - time.monotonic()) > 0:
+            coro.close()
+            raise RateLimited(
+                f"{self.name} {action}: rate-limit pause, {left:.1f} s left: not sent"
+            )
         self.stats["requests"] += 1
         try:
-            return self._loop.call(coro, self._timeout_s * 3 + 1, f"{self.name} {action}")
+            return self._loop.call(
+                self._retry_after(coro), self._timeout_s * 3 + 1, f"{self.name} {action}"
+            )
         except ccxt.BaseError as e:
             err = map_error(e, self.name, action, order_id)
             if clock_refused(e):  # refused before it was carried out: measure, then retry
                 self._measure_clock(resync=True)
+            if isinstance(err, RateLimited):
+                self._rate_limited(self.cfg.reconnect_initial_s, getattr(e, "retry_after", None))
             # not "from e": its traceback holds the loop's objects (the text is kept)
             raise err from None
+
+    async def _retry_after(self, coro: Any) -> Any:
+        """``await coro``; a rate-limit error carries its own answer's ``Retry-After`` (read
+        at once, on the loop: a poll answered later would overwrite the headers)."""
+        try:
+            return await coro
+        except (ccxt.DDoSProtection, ccxt.RateLimitExceeded) as e:
+            e.retry_after = (self._ex.last_response_headers or {}).get("Retry-After")
+            raise
 
     def _measure_clock(self, resync: bool = False) -> None:
         try:
@@ -185,7 +209,8 @@ class CcxtVenue(ReportStream):
         """
         if not _CLIENT_ID_OK.match(client_id):
             raise OrderRejected(client_id, "client order id must be 1-36 of [A-Za-z0-9._:-]")
-        if (left := self._limited_until - time.monotonic()) > 0:  # asking again bans the IP
+        if not self._pause_waited():  # asking again during it turns a 429 into a ban
+            left = self._limited_until - time.monotonic()
             return SubmitResult(False, None, f"{self.name} rate limit: not sent, {left:.1f} s left")
         params = {**(extra or {}), "clientOrderId": client_id}
         delay = self.cfg.reconnect_initial_s
@@ -203,12 +228,9 @@ class CcxtVenue(ReportStream):
             except NotCarriedOut as e:  # `_call` measured the clock again; or a rate limit
                 last = e
                 log.warning("order_submit_refused", client_order_id=client_id, error=str(e))
-                if isinstance(e, RateLimited):
-                    pause = self._rate_limited(delay)
-                    delay = min(delay * 2, self.cfg.reconnect_max_s)
-                    if pause > RATE_LIMIT_WAIT_MAX_S:  # not within this order's time
-                        return SubmitResult(False, None, f"{e}; paused {pause:g} s: not sent")
-                    time.sleep(pause)
+                if isinstance(e, RateLimited) and not self._pause_waited():
+                    pause = self._limited_until - time.monotonic()
+                    return SubmitResult(False, None, f"{e}; paused {pause:.1f} s: not sent")
                 continue
             except OrderRejected as e:
                 if "Duplicate order" not in e.reason:
@@ -248,6 +270,15 @@ class CcxtVenue(ReportStream):
         if not unanswered:  # every attempt refused for the clock: none was carried out
             return SubmitResult(False, None, str(last))
         raise TemporaryError(f"{self.name} create_order {client_id}: in doubt after {last}")
+
+    def _pause_waited(self) -> bool:
+        """Wait out a rate-limit pause within `RATE_LIMIT_WAIT_MAX_S`; False if it is longer."""
+        left = self._limited_until - time.monotonic()
+        if left > RATE_LIMIT_WAIT_MAX_S:
+            return False
+        if left > 0:
+            time.sleep(left)
+        return True
 
     def _in_doubt(self, client_id: str, why: str) -> TemporaryError:
         """Counted and logged: the error that leaves ``client_id`` to reconciliation."""
@@ -306,7 +337,9 @@ class CcxtVenue(ReportStream):
         """Cancel by client order id; None when the exchange has no open order by it."""
         try:
             o = self._call(
-                self._ex.cancel_order(None, symbol, {"clientOrderId": client_id}), "cancel_order"
+                self._ex.cancel_order(None, symbol, {"clientOrderId": client_id}),
+                "cancel_order",
+                in_pause=True,  # a halt's cancels go whatever the pause
             )
         except OrderRejected:
             return None

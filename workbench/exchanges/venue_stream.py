@@ -103,11 +103,11 @@ class ReportStream:
             await asyncio.sleep(interval if self.ws_up and not lost else min(interval, 0.5))
             await self._poll_in_flight()
 
-    def _rate_limited(self, fallback_s: float) -> float:
-        """Seconds the exchange asks us to pause (``Retry-After``, else ``fallback_s``); every
-        request waits that long (`submit` refuses at once, the poller skips)."""
+    def _rate_limited(self, fallback_s: float, retry_after: Any = None) -> float:
+        """Pause every request (but cancels) for what the exchange asked (``retry_after``, its
+        answer's ``Retry-After`` in seconds; else ``fallback_s``); the pause in seconds."""
         try:
-            pause = float((self._ex.last_response_headers or {}).get("Retry-After", fallback_s))
+            pause = float(retry_after if retry_after is not None else fallback_s)
         except (TypeError, ValueError):
             pause = fallback_s
         pause = min(max(pause, fallback_s), RATE_LIMIT_PAUSE_MAX_S)
@@ -129,7 +129,8 @@ class ReportStream:
             except Exception as e:  # not only ccxt's: the poller must outlive an odd answer
                 log.warning("venue_poll_failed", client_order_id=cid, error=type(e).__name__)
                 if isinstance(e, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
-                    self._rate_limited(self.cfg.reconnect_initial_s)
+                    headers = self._ex.last_response_headers or {}  # its own: nothing ran since
+                    self._rate_limited(self.cfg.reconnect_initial_s, headers.get("Retry-After"))
                     return
                 if clock_refused(e):
                     await self._resync_clock()
