@@ -10,6 +10,7 @@ contains them is refused (`secrets_in_file`).
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -77,9 +78,15 @@ class ExchangeConfig(Section):
 
     @model_validator(mode="after")
     def _unanswered_outlasts_recv_window(self) -> ExchangeConfig:
-        window = self.options.get("recvWindow")  # ms; Binance carries a request out within it
-        if not isinstance(window, int | float) or isinstance(window, bool):
+        given = self.options.get("recvWindow")  # ms; Binance carries a request out within it
+        if given is None:
             return self
+        try:  # ccxt reads it as an integer, a quoted one too
+            window = float(given)
+        except (TypeError, ValueError):
+            window = math.nan
+        if isinstance(given, bool) or not math.isfinite(window) or window <= 0:
+            raise ValueError(f"options.recvWindow must be a number of ms > 0, not {given!r}")
         if self.unanswered_order_s < window / 1000 + UNANSWERED_MARGIN_S:
             raise ValueError(
                 f"unanswered_order_s ({self.unanswered_order_s:g}) must be at least "

@@ -88,3 +88,7 @@ def test_an_unanswered_order_is_awaited_longer_than_the_recv_window_asked_for():
         ExchangeConfig(options={"recvWindow": 60_000})
     assert ExchangeConfig(options={"recvWindow": 60_000}, unanswered_order_s=65).options
     assert ExchangeConfig(options={"recvWindow": 10_000}).unanswered_order_s == 15
+    with pytest.raises(ValidationError, match="recvWindow"):  # ccxt reads a quoted one too
+        ExchangeConfig(options={"recvWindow": "60000"})
+    with pytest.raises(ValidationError, match="must be a number of ms"):
+        ExchangeConfig(options={"recvWindow": "soon"})
