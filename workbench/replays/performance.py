@@ -18,10 +18,10 @@ Basis (also in `PERFORMANCE_BASIS`, saved with the numbers):
   ``annual return / |max daily drawdown|``, the drawdown counted from the
   starting capital. Ratios are null with fewer than 2 days. A denominator
   within float noise of zero (`stats.NOISE`: 1e-9, relative to the largest
-  ``|r|`` when that is above 1) is zero; the ratio is then ``+inf`` for a
+  ``|r|``; for Calmar, to 1) is zero; the ratio is then ``+inf`` for a
   positive numerator (no down day: Sortino; no drawdown: Calmar), ``-inf``
   for a negative one, null for zero. JSON has no infinity: ``performance.json``
-  holds null for it; a sweep ranks ``+inf`` above every number.
+  holds ``"+inf"`` (``"-inf"``) for it; a sweep ranks ``+inf`` above every number.
 * ``max_drawdown_pct``: the deepest fall of ``V`` from its running peak
   (starting at ``capital``), at tick resolution, in percent (<= 0).
 * ``exposure``: the fraction of the time from the first to the last tick with
@@ -48,7 +48,7 @@ PERFORMANCE_BASIS = (
     "UTC day with ticks (first day against capital); 252 periods/year, risk-free 0 "
     "(empyrical defaults); Sharpe mean/std(ddof=1)*sqrt(252); Sortino mean*252/downside risk; "
     "Calmar annual return/|max daily drawdown from capital|; ratios null under 2 days, "
-    "+inf/-inf by the numerator's sign over a zero (to 1e-9) denominator (null in JSON), "
+    '+inf/-inf by the numerator\'s sign over a zero (to 1e-9) denominator ("+inf" in JSON), '
     "null over zero; max_drawdown_pct at tick "
     "resolution; exposure = time share with a position open; turnover = traded notional/capital"
 )

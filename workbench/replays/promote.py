@@ -11,6 +11,7 @@ from typing import Any
 
 from workbench.config import PromotionRecord, load_config
 from workbench.exceptions import ConfigurationError, WorkbenchError
+from workbench.replays.stats import from_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +96,7 @@ def evaluate(
         v = summary.get("win_rate")
         checks.append(Check("min_win_rate", min_win_rate, v, v is not None and v >= min_win_rate))
     if min_sharpe is not None:
-        v = summary.get("sharpe")
+        v = from_json(summary.get("sharpe"))  # "+inf": equal winning trades, zero spread
         checks.append(Check("min_sharpe", min_sharpe, v, v is not None and v >= min_sharpe))
     oos_limits = {  # threshold -> the report's figure (after fees) it holds
         "min_oos_net_pnl": ("oos_net_pnl_after_fees", min_oos_net_pnl),

@@ -152,7 +152,7 @@ class ReplayResult:
 
 def _json(obj: dict) -> str:
     # default=str: run facts may hold Paths or datetimes; the summary never does.
-    # Strict JSON: an infinite ratio is null (`stats.json_ready`).
+    # Strict JSON: an infinite ratio is "+inf"/"-inf" (`stats.json_ready`).
     text = json.dumps(stats.json_ready(obj), sort_keys=True, indent=2, default=str, allow_nan=False)
     return text + "\n"
 

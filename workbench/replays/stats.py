@@ -340,13 +340,16 @@ def rounded(x: float | None) -> float | None:
 
 
 def json_ready(obj: Any) -> Any:
-    """``obj`` with every infinite or NaN float (in dicts and lists) as None.
+    """``obj`` with every infinite float (in dicts and lists) as ``"+inf"``/``"-inf"``, NaN None.
 
     JSON has no infinity: Python would write a bare ``Infinity``, which strict
     readers refuse. A ratio over a zero denominator is ``inf`` in memory and
-    ``null`` in the files.
+    ``"+inf"`` in the files, told apart from a ratio there is none of (null);
+    `from_json` reads it back.
     """
     if isinstance(obj, float):
+        if math.isinf(obj):
+            return "+inf" if obj > 0 else "-inf"
         return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
         return {k: json_ready(v) for k, v in obj.items()}
@@ -355,10 +358,17 @@ def json_ready(obj: Any) -> Any:
     return obj
 
 
+def from_json(value: Any) -> Any:
+    """A figure as `json_ready` wrote it: ``"+inf"``/``"-inf"`` are the floats again."""
+    if isinstance(value, str):
+        return {"+inf": math.inf, "-inf": -math.inf}.get(value, value)
+    return value
+
+
 # -- ratios -------------------------------------------------------------------------------------
 
 NOISE = 1e-9
-"""A figure within ``NOISE`` of zero, relative to its data's scale (at least 1), is zero.
+"""A figure within ``NOISE`` of zero, relative to its data's scale, is zero.
 
 Prices in binary floats make equal trades differ in the 15th digit: their
 stdev is ~1e-15, not 0, and a mean over it would be a ratio of 10^12."""
@@ -366,7 +376,7 @@ stdev is ~1e-15, not 0, and a mean over it would be a ratio of 10^12."""
 
 def is_noise(x: float, scale: float) -> bool:
     """Whether ``x`` is zero but for float noise on data whose largest ``|value|`` is ``scale``."""
-    return abs(x) <= NOISE * max(1.0, abs(scale))
+    return abs(x) <= NOISE * abs(scale)
 
 
 def unbounded(numerator: float, scale: float) -> float | None:

@@ -10,18 +10,20 @@ from workbench.replays.stats import is_noise, rounded, unbounded
 
 SHARPE_BASIS = (
     "mean / sample stdev (ddof=1) of per-trade PnL over the FIFO trade list, not annualised; "
-    "null with fewer than 2 trades; a stdev within 1e-9 x max(1, largest |PnL|) is float "
+    "null with fewer than 2 trades; a stdev within 1e-9 x the largest trade notional "
+    "(entry price x qty) is float "
     "noise on equal trades, so zero: then +inf (-inf) for a positive (negative) mean, "
-    "written as null in JSON, and null for a zero mean"
+    'written as "+inf" ("-inf") in JSON, and null for a zero mean'
 )
 
 
-def sharpe(pnl: np.ndarray) -> float | None:
-    """See `SHARPE_BASIS`."""
+def sharpe(pnl: np.ndarray, notional: np.ndarray | None = None) -> float | None:
+    """See `SHARPE_BASIS`. Float noise is judged against the trades' ``notional`` (entry price x
+    qty: a PnL's noise comes from its prices), or without it against the largest ``|pnl|``."""
     if len(pnl) < 2:
         return None
     mean, sd = float(np.mean(pnl)), float(np.std(pnl, ddof=1))
-    scale = float(np.max(np.abs(pnl)))
+    scale = float(np.max(np.abs(notional if notional is not None else pnl)))
     return unbounded(mean, scale) if is_noise(sd, scale) else mean / sd
 
 
@@ -68,7 +70,7 @@ def summarise(
         "capital": rounded(capital),
         "return_on_capital": rounded((realized + unrealized - fees) / capital),
         "max_drawdown": rounded(float(curve.drawdown.min()) if len(curve.drawdown) else 0.0),
-        "sharpe": rounded(sharpe(pnl)),
+        "sharpe": rounded(sharpe(pnl, (trades["entry_price"] * trades["qty"]).to_numpy())),
         "sharpe_basis": SHARPE_BASIS,
         "final_positions": {
             str(s): rounded(q) for s, q in zip(positions["symbol"], positions["qty"], strict=True)

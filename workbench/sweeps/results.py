@@ -261,7 +261,7 @@ def _plain(v: Any) -> Any:
 
 
 def _json(obj: dict) -> str:
-    # Strict JSON: a best value of +inf (a ratio over zero spread) is written as null.
+    # Strict JSON: a best value of +inf (a ratio over zero spread) is written as "+inf".
     return (
         json.dumps(json_ready(obj), sort_keys=True, indent=2, default=str, allow_nan=False) + "\n"
     )

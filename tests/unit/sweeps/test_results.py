@@ -115,4 +115,4 @@ def test_an_infinite_best_is_saved_as_strict_json(tmp_path):
     assert r.best()["combo"] == "steady"
     text = r.save(tmp_path)["best.json"].read_text()
     best = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in best.json"))
-    assert best["params"] == {"combo": "steady"} and best["value"] is None
+    assert best["params"] == {"combo": "steady"} and best["value"] == "+inf"  # not null: "no value"
