@@ -368,6 +368,12 @@ class Workbench:
         """A validated copy of ``cfg``, numpy scalars (a DataFrame's cells) made Python's."""
         data = plain(cfg.model_dump())
         fresh = build_config(data, base_dir=cfg.base_dir, source=cfg.source)
+        # Secrets are never dumped: one set in code (not the environment) is carried over.
+        for section, name in (("supervisor", "http_token"), ("gateway.exchange", "api_key"),
+                              ("gateway.exchange", "api_secret")):  # fmt: skip
+            mine, its = _section(cfg, section), _section(fresh, section)
+            if getattr(mine, name) is not None and getattr(its, name) is None:
+                setattr(its, name, getattr(mine, name))
         problems = check_config(fresh)
         if problems:
             raise ConfigurationError("\n".join(problems), problems)
@@ -381,3 +387,10 @@ class Workbench:
     def __repr__(self) -> str:
         state = "stopped" if self.supervisor is None else "started"
         return f"<Workbench run_id={self.config.run_id!r} {state} from {self.config.source}>"
+
+
+def _section(cfg: WorkbenchConfig, dotted: str) -> Any:
+    """``cfg``'s section at a dotted path (``gateway.exchange``)."""
+    for part in dotted.split("."):
+        cfg = getattr(cfg, part)
+    return cfg

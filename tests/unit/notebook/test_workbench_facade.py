@@ -321,3 +321,19 @@ def test_a_kill_switch_timeout_that_is_not_a_wait_is_refused_before_sending(wb, 
     # "5" raised "TypeError: '<' not supported between instances of 'int' and 'str'".
     with pytest.raises(ConfigurationError, match="timeout_s must be a number of seconds > 0"):
         wb.halt(timeout_s=timeout_s)
+
+
+def test_the_validated_copy_keeps_secrets_set_in_code(tmp_path, monkeypatch):
+    """start() hands the supervisor a copy rebuilt from a dump, and dumps leave secrets
+    out: a health token set in a cell was dropped, and /health served without it."""
+    from pydantic import SecretStr
+
+    monkeypatch.delenv("WORKBENCH__SUPERVISOR__HTTP_TOKEN", raising=False)
+    cfg = make_config(tmp_path)
+    cfg.supervisor.http_token = SecretStr("a-token-of-16-chars")
+    cfg.gateway.exchange.api_key = SecretStr("key")
+    cfg.gateway.exchange.api_secret = SecretStr("secret")
+    fresh = Workbench._validate(cfg)
+    assert fresh.supervisor.http_token.get_secret_value() == "a-token-of-16-chars"
+    assert fresh.gateway.exchange.credentials() == (cfg.gateway.exchange.api_key,
+                                                    cfg.gateway.exchange.api_secret)  # fmt: skip
