@@ -50,6 +50,16 @@ def _wait_ws(venue: CcxtVenue) -> None:
     venue.reports()
 
 
+def _a_report_over_the_stream(venue: CcxtVenue, prefix: str) -> None:
+    """Place far-away orders until one is reported over the WebSocket (not only polled)."""
+    for i in range(40):
+        venue.submit(f"{prefix}-{i}", SYMBOL, "buy", 0.01, 1.0, "limit")
+        got = venue.reports(timeout_s=0.25)
+        if any(r.source == "ws" and r.order.client_order_id.startswith(prefix) for r in got):
+            return
+    raise AssertionError(f"no report of a {prefix} order came over the WebSocket")
+
+
 def _server_orders(server: BinanceServer, cid: str) -> list:
     return server.call(
         lambda: [o for o in server.exchange.orders.values() if o.client_order_id == cid]
@@ -320,13 +330,7 @@ def test_the_order_stream_reconnects_after_a_drop(server: BinanceServer, venue: 
         assert time.monotonic() < deadline, "the dropped order stream went unnoticed"
         time.sleep(0.02)
     # Orders placed after the drop are reported by the stream again, not only by polling.
-    for i in range(40):
-        venue.submit(f"after-drop-{i}", SYMBOL, "buy", 0.01, 1.0, "limit")
-        got = venue.reports(timeout_s=0.25)
-        if any(r.source == "ws" and r.order.client_order_id.startswith("after-drop") for r in got):
-            break
-    else:
-        raise AssertionError("no order report came over the WebSocket after the drop")
+    _a_report_over_the_stream(venue, "after-drop")
     assert venue.ws_up
 
 
@@ -337,13 +341,7 @@ def test_a_frame_ccxt_cannot_read_is_counted_and_the_order_stream_goes_on(
     still True, every later fill only from the slow poll, for minutes."""
     _wait_ws(venue)
     server.send_raw_user('{"e": "executionReport", "s": ')  # truncated JSON
-    for i in range(40):
-        venue.submit(f"after-bad-{i}", SYMBOL, "buy", 0.01, 1.0, "limit")
-        got = venue.reports(timeout_s=0.25)
-        if any(r.source == "ws" and r.order.client_order_id.startswith("after-bad") for r in got):
-            break
-    else:
-        raise AssertionError("no order report came over the WebSocket after the bad frame")
+    _a_report_over_the_stream(venue, "after-bad")
     assert venue.stats["bad_frames"] == 1 and venue.ws_up
 
 
