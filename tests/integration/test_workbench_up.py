@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 from helpers import ROOT, assert_binds, free_port, make_config, pid_alive, tcp_bus, wait_until
@@ -341,6 +342,20 @@ def test_a_run_folder_that_cannot_be_written_is_exit_2_naming_run_dir(tmp_path):
     _out, err = p.communicate(timeout=60)
     assert p.returncode == 2, err
     assert "runtime.run_dir: cannot prepare the run folder" in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full here")
+def test_a_full_disk_under_the_run_folder_is_exit_75_not_a_config_error(tmp_path):
+    """A full disk exited 2, a config error, which the systemd unit never restarts: the
+    pipeline stayed down after the space was freed."""
+    cfg = make_config(tmp_path)
+    run_path = cfg.run_path()
+    run_path.mkdir(parents=True)
+    (run_path / "config.toml.tmp").symlink_to("/dev/full")  # every write: ENOSPC
+    p = up(cfg.save(tmp_path / "c.toml"))
+    _out, err = p.communicate(timeout=60)
+    assert p.returncode == 75, err
+    assert "runtime.run_dir: cannot prepare the run folder" in err and "free some space" in err
 
 
 def test_up_with_no_runner_named_is_a_usage_error(tmp_path):

@@ -9,6 +9,7 @@ unless a replay left it (then it is moved aside too).
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import time
@@ -61,7 +62,8 @@ def prepare_run_folder(config: WorkbenchConfig, runners: list[str] | None = None
     Raises:
         ConfigurationError: ``runners`` matches none of the config's ``[[hosts]]``,
             or the run folder cannot be written (naming ``runtime.run_dir``).
-        TemporaryError: another process runs this run folder (`lock_run`).
+        TemporaryError: another process runs this run folder (`lock_run`), or
+            its disk is full (exit 75: a service manager starts it again later).
     """
     config = host_config(config, runners)
     run_path = config.run_path()
@@ -78,10 +80,10 @@ def prepare_run_folder(config: WorkbenchConfig, runners: list[str] | None = None
     except OSError as e:  # read-only, full, not a folder: say which field points there
         if not held:
             unlock_run(run_path)  # nothing runs it: another process may try
-        raise ConfigurationError(
-            f"{config.source}: runtime.run_dir: cannot prepare the run folder "
-            f"{run_path}: {e.strerror or e}"
-        ) from e
+        why = f"{config.source}: runtime.run_dir: cannot prepare the run folder {run_path}"
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):  # no config error: a later start may work
+            raise TemporaryError(f"{why}: {e.strerror or e}; free some space") from e
+        raise ConfigurationError(f"{why}: {e.strerror or e}") from e
 
 
 _LOCKS: dict[Path, int] = {}  # run folder -> the open lock file this process holds
