@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -212,13 +213,22 @@ class SweepResult:
         ok[metric] = pd.to_numeric(ok[metric], errors="coerce")
         agg = "max" if self._maximize(metric) else "min"
         grid = ok.pivot_table(index=y, columns=x, values=metric, aggfunc=agg)
+        z = grid.to_numpy(dtype=float)
+        # plotly draws an infinite cell blank, as if nothing ran there: an unbounded ratio
+        # (often the best) takes the finite extreme's colour and says what it is on hover.
+        finite = z[np.isfinite(z)]
+        hi, lo = (float(finite.max()), float(finite.min())) if finite.size else (0.0, 0.0)
+        shown = np.where(np.isposinf(z), hi, np.where(np.isneginf(z), lo, z))
+        labels = [["+inf" if v == np.inf else "-inf" if v == -np.inf else f"{v:.6g}" for v in row]
+                  for row in z]  # fmt: skip
         fig = go.Figure(
             go.Heatmap(
-                z=grid.to_numpy(),
+                z=shown,
+                customdata=labels,
                 x=[str(v) for v in grid.columns],
                 y=[str(v) for v in grid.index],
                 colorbar={"title": metric},
-                hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>{metric}=%{{z}}<extra></extra>",
+                hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>{metric}=%{{customdata}}<extra></extra>",
             )
         )
         others = [p for p in self.params if p not in (x, y)]

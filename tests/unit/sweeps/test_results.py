@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -116,3 +117,17 @@ def test_an_infinite_best_is_saved_as_strict_json(tmp_path):
     text = r.save(tmp_path)["best.json"].read_text()
     best = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in best.json"))
     assert best["params"] == {"combo": "steady"} and best["value"] == "+inf"  # not null: "no value"
+
+
+def test_an_infinite_cell_of_the_heatmap_takes_the_extreme_colour_and_says_inf():
+    """plotly drew a +inf cell (no down day: the best Sortino) blank, as if nothing ran."""
+    frame = pd.DataFrame(
+        {"a": [1, 1, 2, 2], "b": [1, 2, 1, 2], "error": [None] * 4,
+         "sortino_annual": [float("inf"), 5.1, 2.0, float("nan")]}
+    )  # fmt: skip
+    fig = SweepResult(frame=frame, params=["a", "b"], metric="sortino_annual").heatmap()
+    (heat,) = fig.data
+    z = np.array(heat.z, dtype=float)
+    assert z[0, 0] == 5.1 and np.isfinite(z[~np.isnan(z)]).all()  # b=1, a=1: inf at the top
+    assert heat.customdata[0][0] == "+inf" and heat.customdata[1][0] == "5.1"
+    assert np.isnan(z[1, 1])  # nothing ran there (a NaN row): still blank
