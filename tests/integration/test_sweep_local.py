@@ -347,3 +347,21 @@ def _wait_all_gone(session: int, timeout_s: float = 15) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("processes of the interrupted sweep are still running")
+
+
+def test_a_ctrl_c_silences_the_workers_and_nannies_before_the_cluster_closes():
+    """A worker whose heartbeat met the closing scheduler printed a traceback after the
+    user's Ctrl-C (their loggers are theirs: silencing this process's did not reach them)."""
+    import logging
+
+    from workbench.sweeps.engine import _quiet_workers, cluster_client
+
+    with cluster_client(None, workers=1) as client:
+        _quiet_workers(client)
+        level = logging.CRITICAL + 1
+
+        def distributed_level() -> int:
+            return logging.getLogger("distributed").level
+
+        assert set(client.run(distributed_level).values()) == {level}
+        assert set(client.run(distributed_level, nanny=True).values()) == {level}

@@ -108,10 +108,29 @@ def cluster_client(
                 yield client
             except KeyboardInterrupt:  # stopped mid-task: the shutdown's complaints are no news
                 chatter.setLevel(logging.CRITICAL + 1)
+                _quiet_workers(client)  # theirs too (a heartbeat that met the closed scheduler)
                 raise
     finally:
         cluster.close()
         chatter.setLevel(level)
+
+
+def _silence_distributed() -> None:
+    logging.getLogger("distributed").setLevel(logging.CRITICAL + 1)
+
+
+def _quiet_workers(client: Any) -> None:
+    """Silence ``distributed``'s loggers in the workers and their nannies (best effort,
+    2 s at most: a Ctrl-C must not wait on a stuck worker)."""
+
+    def run() -> None:
+        for nanny in (False, True):
+            with contextlib.suppress(Exception):
+                client.run(_silence_distributed, nanny=nanny, on_error="ignore")
+
+    quieting = threading.Thread(target=run, name="quiet-workers", daemon=True)
+    quieting.start()
+    quieting.join(2.0)
 
 
 @contextlib.contextmanager
