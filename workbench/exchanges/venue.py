@@ -80,7 +80,6 @@ class CcxtVenue(ReportStream):
         self._timeout_s = cfg.timeout_ms / 1000
         self._loop = LoopThread(f"venue-{cfg.exchange}")
         self._ex = make_exchange(cfg, private=True)
-        self._limited_until = 0.0  # no request before (monotonic): the exchange's rate limit
         guard_clients(self._ex, self._bad_frame)  # one bad frame must not end the reports
         self._book = ReportBook()
         self._fatal: BaseException | None = None
@@ -116,15 +115,6 @@ class CcxtVenue(ReportStream):
                 self._rate_limited(self.cfg.reconnect_initial_s, getattr(e, "retry_after", None))
             # not "from e": its traceback holds the loop's objects (the text is kept)
             raise err from None
-
-    async def _retry_after(self, coro: Any) -> Any:
-        """``await coro``; a rate-limit error carries its own answer's ``Retry-After`` (read
-        at once, on the loop: a poll answered later would overwrite the headers)."""
-        try:
-            return await coro
-        except (ccxt.DDoSProtection, ccxt.RateLimitExceeded) as e:
-            e.retry_after = (self._ex.last_response_headers or {}).get("Retry-After")
-            raise
 
     def _measure_clock(self, resync: bool = False) -> None:
         try:

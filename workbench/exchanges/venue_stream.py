@@ -103,9 +103,18 @@ class ReportStream:
             await asyncio.sleep(interval if self.ws_up and not lost else min(interval, 0.5))
             await self._poll_in_flight()
 
-    def _rate_limited(self, fallback_s: float, retry_after: Any = None) -> float:
+    async def _retry_after(self, coro: Any) -> Any:
+        """``await coro``; a rate-limit error carries its own answer's ``Retry-After`` (read
+        at once, on the loop: another request's answer would overwrite the headers)."""
+        try:
+            return await coro
+        except (ccxt.DDoSProtection, ccxt.RateLimitExceeded) as e:
+            e.retry_after = (self._ex.last_response_headers or {}).get("Retry-After")
+            raise
+
+    def _rate_limited(self, fallback_s: float, retry_after: Any = None) -> None:
         """Pause every request (but cancels) for what the exchange asked (``retry_after``, its
-        answer's ``Retry-After`` in seconds; else ``fallback_s``); the pause in seconds."""
+        answer's ``Retry-After`` in seconds; else ``fallback_s``)."""
         try:
             pause = float(retry_after if retry_after is not None else fallback_s)
         except (TypeError, ValueError):
@@ -113,7 +122,6 @@ class ReportStream:
         pause = min(max(pause, fallback_s), RATE_LIMIT_PAUSE_MAX_S)
         self._limited_until = max(self._limited_until, time.monotonic() + pause)
         self.stats["rate_limited"] += 1
-        return pause
 
     async def _poll_in_flight(self) -> None:
         """REST fallback: fetch every order in flight once (not during a rate-limit pause)."""
@@ -122,15 +130,18 @@ class ReportStream:
         for cid, symbol in self._book.poll_due():
             self.stats["polls"] += 1
             try:
-                o = await self._ex.fetch_order(None, symbol, {"clientOrderId": cid})
+                o = await self._retry_after(
+                    self._ex.fetch_order(None, symbol, {"clientOrderId": cid})
+                )
             except ccxt.OrderNotFound:  # archived or lost: polled less and less often
                 self._book.not_found(cid, self.name)
                 continue
             except Exception as e:  # not only ccxt's: the poller must outlive an odd answer
                 log.warning("venue_poll_failed", client_order_id=cid, error=type(e).__name__)
                 if isinstance(e, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
-                    headers = self._ex.last_response_headers or {}  # its own: nothing ran since
-                    self._rate_limited(self.cfg.reconnect_initial_s, headers.get("Retry-After"))
+                    self._rate_limited(
+                        self.cfg.reconnect_initial_s, getattr(e, "retry_after", None)
+                    )
                     return
                 if clock_refused(e):
                     await self._resync_clock()

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from pydantic import BaseModel
 
 from workbench.config import WorkbenchConfig, build_config, check_config, load_config
 from workbench.domain.condition_spec import plain
@@ -368,12 +369,7 @@ class Workbench:
         """A validated copy of ``cfg``, numpy scalars (a DataFrame's cells) made Python's."""
         data = plain(cfg.model_dump())
         fresh = build_config(data, base_dir=cfg.base_dir, source=cfg.source)
-        # Secrets are never dumped: one set in code (not the environment) is carried over.
-        for section, name in (("supervisor", "http_token"), ("gateway.exchange", "api_key"),
-                              ("gateway.exchange", "api_secret")):  # fmt: skip
-            mine, its = _section(cfg, section), _section(fresh, section)
-            if getattr(mine, name) is not None and getattr(its, name) is None:
-                setattr(its, name, getattr(mine, name))
+        _carry_secrets(cfg, fresh)  # never dumped: one set in code would be lost
         problems = check_config(fresh)
         if problems:
             raise ConfigurationError("\n".join(problems), problems)
@@ -389,8 +385,12 @@ class Workbench:
         return f"<Workbench run_id={self.config.run_id!r} {state} from {self.config.source}>"
 
 
-def _section(cfg: WorkbenchConfig, dotted: str) -> Any:
-    """``cfg``'s section at a dotted path (``gateway.exchange``)."""
-    for part in dotted.split("."):
-        cfg = getattr(cfg, part)
-    return cfg
+def _carry_secrets(src: BaseModel, dst: BaseModel) -> None:
+    """Copy the fields a dump leaves out (``exclude=True``: the secrets) that ``dst`` lacks."""
+    for name, field in type(src).model_fields.items():
+        value = getattr(src, name)
+        if field.exclude:
+            if value is not None and getattr(dst, name) is None:
+                setattr(dst, name, value)
+        elif isinstance(value, BaseModel):
+            _carry_secrets(value, getattr(dst, name))
