@@ -22,6 +22,8 @@ import zlib
 from pathlib import Path
 from typing import Any, TypeVar
 
+import structlog
+
 from workbench.domain.model import OrderType, Side, Signal, TimeInForce
 from workbench.exceptions import CodecError, ConfigurationError
 from workbench.messaging.codec import pack, unpack
@@ -29,6 +31,7 @@ from workbench.messaging.codec import pack, unpack
 _MAGIC = b"WBS1"
 _HEADER = struct.Struct(">4sQII")
 _T = TypeVar("_T")
+log = structlog.get_logger(__name__)
 
 
 class FileStateStore:
@@ -92,18 +95,29 @@ class FileStateStore:
         return state
 
     def _read_best(self, key: str) -> tuple[int, dict[str, Any] | None, bool]:
+        """The newest intact slot: (generation, state, whether a slot holds bytes).
+
+        A first save cut short (slot 0 still empty, slot 1 holding part of
+        generation 1) counts as no state: no save ever finished, so no signal
+        went out under it, and a fresh start reuses nothing.
+        """
         best_gen, best, seen = 0, None, False
+        found: list[bytes] = []
         for path in self._paths(key):
             try:
                 data = path.read_bytes()
             except FileNotFoundError:
-                continue
+                data = b""
+            found.append(data)
             if not data:
                 continue
             seen = True
             parsed = _parse(data)
             if parsed is not None and parsed[0] > best_gen:
                 best_gen, best = parsed
+        if best is None and seen and not found[0] and _first_generation(found[1]):
+            log.warning("state_first_save_unfinished", key=key, folder=str(self.folder))
+            return 0, None, False
         return best_gen, best, seen
 
     def close(self) -> None:
@@ -120,6 +134,14 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _first_generation(data: bytes) -> bool:
+    """Whether ``data`` is (the start of) a slot record of generation 1."""
+    if len(data) < _HEADER.size:
+        return _MAGIC.startswith(data[:4])
+    magic, gen, _, _ = _HEADER.unpack_from(data)
+    return magic == _MAGIC and gen == 1
 
 
 def _parse(data: bytes) -> tuple[int, dict[str, Any]] | None:

@@ -87,3 +87,29 @@ def test_a_synced_store_has_each_save_on_disk_before_it_returns(tmp_path, monkey
     assert synced == ["synced", tmp_path.name, "s.state.1", "s.state.0"]  # folder, parent
     store.close()
     assert FileStateStore(tmp_path / "synced").load("s") == {"seq": 2}
+
+
+@pytest.mark.parametrize("cut", [3, 20, 4096])
+def test_a_first_save_cut_short_is_no_state_not_an_error(tmp_path, cut):
+    """Killed in its first save (slot 0 still empty): no save finished, so a fresh start."""
+    FileStateStore(tmp_path).save("s", {"seq": 1, "pad": "x" * 10_000})  # generation 1: slot 1
+    first = tmp_path / "s.state.1"
+    first.write_bytes(first.read_bytes()[:cut])
+    store = FileStateStore(tmp_path)
+    assert store.load("s") is None
+    store.save("s", {"seq": 7})
+    store.close()
+    assert FileStateStore(tmp_path).load("s") == {"seq": 7}
+
+
+def test_a_damaged_later_save_with_an_empty_slot_is_still_an_error(tmp_path):
+    """Only generation 1 can be cut short beside an empty slot; anything else is damage."""
+    store = FileStateStore(tmp_path)
+    for i in range(3):  # generation 3 in slot 1
+        store.save("s", {"seq": i, "pad": "x" * 10_000})
+    store.close()
+    (tmp_path / "s.state.0").write_bytes(b"")
+    newest = tmp_path / "s.state.1"
+    newest.write_bytes(newest.read_bytes()[:4096])
+    with pytest.raises(ConfigurationError, match="no intact state"):
+        FileStateStore(tmp_path).load("s")
