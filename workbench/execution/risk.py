@@ -163,7 +163,9 @@ class RiskEngine:
         limit = self.position_limit(order.symbol)
         base = position + order.side.sign * working
         after = base + order.side.sign * order.qty
-        if limit and abs(after) > limit and (abs(after) > abs(base) or after * base < 0):
+        # The limit itself is allowed, but for a float's drift (0.1 + 0.2 > 0.3).
+        over = abs(after) > limit * (1 + 1e-12)
+        if limit and over and (abs(after) > abs(base) or after * base < 0):
             resting = f" (counting {working:g} resting on its side)" if working else ""
             return f"position {after} would exceed max_position_qty {limit}{resting}"
         return ""

@@ -482,3 +482,31 @@ def test_a_tick_from_a_broken_clock_neither_freezes_the_executor_s_market_nor_it
     ex.check_daily_loss()
     assert ex.engine.market["ABC"].price == 10.0 and ex.trading_state is TradingState.HALTED
     assert ex.telemetry.get("market_quotes_ahead") == 1
+
+
+def test_max_position_qty_takes_an_order_that_reaches_the_limit_but_for_a_floats_drift():
+    """0.1 then 0.2 against a limit of 0.3: 0.1 + 0.2 is 0.30000000000000004 in floats."""
+    e = engine(max_position_qty=0.3)
+    assert e.position_refuses(order(0.2), 0.1) == ""
+    assert e.check(order(0.2), "s", 0.1, T0) == ""
+    assert "exceed max_position_qty" in e.position_refuses(order(0.2000001), 0.1)
+    assert e.position_refuses(order(0.2, Side.SELL), -0.1) == ""
+    assert "exceed max_position_qty" in e.position_refuses(order(0.21, Side.SELL), -0.1)
+
+
+def test_an_executor_builds_a_position_up_to_its_limit_in_pieces():
+    from workbench.domain.model import Signal
+    from workbench.execution.executor import Executor, make_breaker
+    from workbench.execution.journal_memory import MemoryJournal
+    from workbench.execution.simulator import SimulatedBroker
+    from workbench.telemetry import Telemetry
+
+    ex = Executor(
+        SimulatedBroker(), MemoryJournal(), RiskConfig(max_position_qty=0.3),
+        make_breaker(3, 60), Telemetry(), None, replay=True,
+    )  # fmt: skip
+    for seq, qty in ((1, 0.1), (2, 0.2), (3, 0.1)):
+        ex.on_signals([Signal(f"s:{seq}", "s", seq, "BTC", Side.BUY, qty, 100.0, T0 + seq)])
+    statuses = [o["status"] for o in ex.journal.orders()]
+    assert statuses == ["FILLED", "FILLED", "REJECTED"]
+    assert ex.portfolio.position("BTC") == pytest.approx(0.3)
