@@ -204,7 +204,7 @@ class RiskEngine:
             # A limit or stop order goes to the venue at its own price, not the signal's;
             # a market or stop order trades at the market's, whatever the signal said.
             price = max(order.price, order.order_price, self._live_price(order.symbol))
-            if order.qty * price > r.max_order_notional:
+            if order.qty * price > r.max_order_notional * (1 + 1e-12):  # but for a float's drift
                 return (
                     f"notional {order.qty * price:.6g} exceeds max_order_notional "
                     f"{r.max_order_notional}"

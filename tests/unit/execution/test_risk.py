@@ -510,3 +510,9 @@ def test_an_executor_builds_a_position_up_to_its_limit_in_pieces():
     statuses = [o["status"] for o in ex.journal.orders()]
     assert statuses == ["FILLED", "FILLED", "REJECTED"]
     assert ex.portfolio.position("BTC") == pytest.approx(0.3)
+
+
+def test_max_order_notional_takes_an_order_at_the_limit_but_for_a_floats_drift():
+    e = engine(max_order_notional=0.3)
+    assert e.check(order(3.0, price=0.1), "s", 0.0, T0) == ""  # 3 * 0.1 = 0.30000000000000004
+    assert "exceeds max_order_notional" in e.check(order(3.0001, price=0.1), "s", 0.0, T0)
