@@ -154,8 +154,8 @@ class RecorderConfig(Section):
 
 def secrets_in_file(data: dict[str, Any], source: str) -> list[str]:
     """Problems for every secret a config file holds (they belong in the environment)."""
-    ex = ((data.get("gateway") or {}).get("exchange")) or {}
-    params = (((data.get("executor") or {}).get("broker")) or {}).get("params") or {}
+    ex = _table(data, "gateway", "exchange")
+    params = _table(data, "executor", "broker", "params")
     return [
         f"{source}: gateway.exchange.{name}: secrets are read from the environment only "
         f"(WORKBENCH__GATEWAY__EXCHANGE__{name.upper()}); remove it from the file"
@@ -167,3 +167,12 @@ def secrets_in_file(data: dict[str, Any], source: str) -> list[str]:
         for name in SECRET_FIELDS
         if name in params
     ]
+
+
+def _table(data: dict[str, Any], *keys: str) -> dict[str, Any]:
+    """``data[k1][k2]...`` when every level is a table, else {} (validation names the rest)."""
+    for k in keys:
+        data = data.get(k) if isinstance(data, dict) else None  # type: ignore[assignment]
+        if not isinstance(data, dict):
+            return {}
+    return data

@@ -536,3 +536,24 @@ def test_a_heartbeat_timeout_not_above_the_interval_is_refused_at_load(tmp_path)
     assert "supervisor.heartbeat_timeout_s (2) must exceed runtime.heartbeat_interval_s (4)" in (
         str(e.value)
     )
+
+
+@pytest.mark.parametrize("line", ['gateway = "simulated"', "gateway = 5", 'executor = "x"'])
+def test_a_section_that_is_no_table_is_named_and_the_kill_switch_still_loads(tmp_path, line):
+    """The secrets check walked into it: an AttributeError traceback, and no halt at all."""
+    from workbench.config.loading import load_command_config
+
+    path = tmp_path / "typo.toml"
+    path.write_text(f'run_id = "live"\n{line}\n[bus]\ncommand_address = "tcp://127.0.0.1:5999"\n')
+    section = line.split()[0]
+    with pytest.raises(ConfigurationError, match=rf"typo.toml: {section}\b"):
+        load_config(path)
+    cfg = load_command_config(path)
+    assert (cfg.run_id, cfg.bus.command_address) == ("live", "tcp://127.0.0.1:5999")
+
+
+def test_a_secret_field_name_inside_a_string_is_no_leaked_secret():
+    from workbench.exchanges.config import secrets_in_file
+
+    assert secrets_in_file({"gateway": {"exchange": "has_api_key_in_it"}}, "f.toml") == []
+    assert secrets_in_file({"gateway": {"exchange": {"api_key": "k"}}}, "f.toml")
