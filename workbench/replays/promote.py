@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,23 @@ class Check:
         verdict = "ok" if self.ok else "FAILED"
         of = f" ({self.of})" if self.of else ""
         return f"{self.name}{of}: {self.value} vs limit {self.limit} ({verdict})"
+
+
+def _reader(data: dict, source: str) -> Callable[[str], float | None]:
+    """Reads a figure of ``data`` (from file ``source``): a number, or None when null.
+
+    Raises:
+        ConfigurationError: the figure is neither (the file was edited or damaged).
+    """
+
+    def read(key: str) -> float | None:
+        raw = data.get(key)
+        v = from_json(raw)  # "+inf"/"-inf" back to floats
+        if v is None or (isinstance(v, int | float) and not isinstance(v, bool)):
+            return v
+        raise ConfigurationError(f"{source}: {key}: not a number (got {raw!r})")
+
+    return read
 
 
 def _finite(v: Any) -> bool:
@@ -78,14 +96,16 @@ def evaluate(
             report written before the after-fees figures.
     """
     checks = []
-    if max_drawdown is not None:
-        v = abs(summary.get("max_drawdown") or 0.0)
-        checks.append(Check("max_drawdown", max_drawdown, v, v <= max_drawdown))
+    figure = _reader(summary, "summary.json")
+    if max_drawdown is not None:  # null: not finite (a qty of 1e308), which passes nothing
+        v = figure("max_drawdown")
+        v = None if v is None else abs(v)
+        checks.append(Check("max_drawdown", max_drawdown, v, v is not None and v <= max_drawdown))
     if min_trades is not None:
-        v = summary.get("trades", 0)
-        checks.append(Check("min_trades", min_trades, v, v >= min_trades))
+        v = figure("trades")
+        checks.append(Check("min_trades", min_trades, v, v is not None and v >= min_trades))
     if min_net_pnl is not None:  # after fees, as the account sees it (and the OOS gate)
-        v = summary.get("net_pnl_after_fees")
+        v = figure("net_pnl_after_fees")
         if v is None:
             raise ConfigurationError(
                 "min_net_pnl holds the replay's net_pnl_after_fees, which its summary "
@@ -93,10 +113,10 @@ def evaluate(
             )
         checks.append(Check("min_net_pnl", min_net_pnl, v, v >= min_net_pnl, "net_pnl_after_fees"))
     if min_win_rate is not None:
-        v = summary.get("win_rate")
+        v = figure("win_rate")
         checks.append(Check("min_win_rate", min_win_rate, v, v is not None and v >= min_win_rate))
     if min_sharpe is not None:
-        v = from_json(summary.get("sharpe"))  # "+inf": equal winning trades, zero spread
+        v = figure("sharpe")  # "+inf": equal winning trades, zero spread
         checks.append(Check("min_sharpe", min_sharpe, v, v is not None and v >= min_sharpe))
     oos_limits = {  # threshold -> the report's figure (after fees) it holds
         "min_oos_net_pnl": ("oos_net_pnl_after_fees", min_oos_net_pnl),
@@ -115,11 +135,11 @@ def evaluate(
                 f"{name} holds {key}, which this walk_forward.json has not (written "
                 "before PnL after fees was reported); run the sweep again"
             )
-        v = oos[key]
+        v = _reader(oos, "walk_forward.json")(key)
         checks.append(Check(name, limit, v, v is not None and v >= limit, of=key))
     if oos and any(limit is not None for _, limit in oos_limits.values()):
         # A window that failed or was skipped adds nothing to the sums: it must not pass.
-        failed = oos.get("failed_windows")
+        failed = _reader(oos, "walk_forward.json")("failed_windows")
         if failed is None:
             raise ConfigurationError(
                 "this walk_forward.json does not count its failed windows (written before "
@@ -151,6 +171,11 @@ def promote(replay_dir: str | Path, out: str | Path, **thresholds: Any) -> Path:
         raise ConfigurationError(f"{folder}: not a saved replay ({e.filename} missing)") from e
     except json.JSONDecodeError as e:
         raise ConfigurationError(f"{folder / 'summary.json'}: not valid JSON: {e}") from e
+    if not isinstance(summary, dict):
+        raise ConfigurationError(
+            f"{folder / 'summary.json'}: not a replay summary (a JSON object), "
+            f"got {type(summary).__name__}"
+        )
     if summary.get("fills_sha256") not in (None, fills_sha):
         raise ConfigurationError(f"{folder}: fills.sha256 does not match summary.json")
     oos = None

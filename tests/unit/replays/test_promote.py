@@ -200,3 +200,31 @@ def test_a_figure_that_is_not_finite_passes_no_threshold(bad):
     assert {c.name: c.ok for c in checks} == {
         "max_drawdown": False, "min_trades": True, "min_net_pnl": False, "min_sharpe": False,
     }  # fmt: skip
+
+
+def test_an_unknown_drawdown_passes_no_max_drawdown(replay_dir, tmp_path):
+    """A drawdown that was not finite is null in summary.json: it read as 0 and passed."""
+    summary = {**SUMMARY, "max_drawdown": None}
+    (replay_dir / "summary.json").write_text(json.dumps(summary))
+    with pytest.raises(PromotionRefused, match="max_drawdown: None"):
+        promote(replay_dir, tmp_path / "p.toml", max_drawdown=0.5)
+    assert not (tmp_path / "p.toml").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("[]", "not a replay summary"),
+        ('"x"', "not a replay summary"),
+        ('{"trades": "5", "fills_sha256": null}', "summary.json: trades: not a number"),
+        ('{"max_drawdown": "-1"}', "summary.json: max_drawdown: not a number"),
+        ('{"trades": true}', "summary.json: trades: not a number"),
+    ],
+)
+def test_a_damaged_summary_is_named_not_a_traceback(replay_dir, tmp_path, capsys, text, says):
+    (replay_dir / "summary.json").write_text(text)
+    argv = ["promote", "--replay", str(replay_dir), "--out", str(tmp_path / "p.toml"),
+            "--min-trades", "1", "--max-drawdown", "5"]  # fmt: skip
+    assert cli(argv) == 2
+    assert says in capsys.readouterr().err
+    assert not (tmp_path / "p.toml").exists()
