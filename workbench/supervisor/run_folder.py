@@ -73,7 +73,7 @@ def prepare_run_folder(config: WorkbenchConfig, runners: list[str] | None = None
         if not held:  # `up` reaps as it takes the lock, before its port checks
             reap_orphans(run_path)
         if config.gateway.feed == "replay" or held_a_replay(run_path):
-            # A live run resumes only a live run: a replay's journal (its
+            # A live run resumes only a live run: the journal of a run that ended (its
             # end-of-stream, its positions) would end it at once or trade on them.
             archive_previous_run(run_path)
         return config.save(run_path / CONFIG_FILE)
@@ -224,10 +224,18 @@ def unlock_run(run_path: Path) -> None:
 
 
 def held_a_replay(run_path: Path) -> bool:
-    """Whether the run folder's ``config.toml`` is a replay's (promotion keeps the run_id)."""
+    """Whether the run folder's ``config.toml`` is a run that ends: a replay's (promotion
+    keeps the run_id) or a simulated feed's with ``max_ticks``. Its journal holds the
+    stream's end, which would end the next run's executor at once."""
     try:
         with open(run_path / CONFIG_FILE, "rb") as f:
             saved = tomllib.load(f)
     except (OSError, ValueError):  # unreadable, not UTF-8, not TOML
         return False
-    return (saved.get("gateway") or {}).get("feed", "simulated") == "replay"
+    gateway = saved.get("gateway")
+    gateway = gateway if isinstance(gateway, dict) else {}
+    feed = gateway.get("feed", "simulated")
+    simulated = gateway.get("simulated")
+    max_ticks = simulated.get("max_ticks", 0) if isinstance(simulated, dict) else 0
+    ends = feed == "simulated" and isinstance(max_ticks, int) and max_ticks > 0
+    return feed == "replay" or ends

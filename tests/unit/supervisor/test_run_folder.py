@@ -106,3 +106,18 @@ def test_a_second_stop_of_an_old_supervisor_keeps_a_newer_ones_lock(tmp_path):
     assert holds_run(cfg.run_path())  # still the new one's
     new.stop()
     assert not holds_run(cfg.run_path())
+
+
+def test_a_run_after_a_simulated_run_that_ended_starts_fresh(tmp_path):
+    """A max_ticks run's journal holds its end-of-stream: the next live run's executor
+    read it, finished at once, and left the gateway and strategies running without it."""
+    ended = config(tmp_path)
+    ended.gateway.simulated.max_ticks = 100
+    prepare_run_folder(ended)
+    (ended.run_path() / "journal.sqlite").write_text("the ended run's")
+    live = config(tmp_path)
+    prepare_run_folder(live)
+    assert sorted(p.name for p in live.run_path().iterdir()) == ["config.toml"]
+    others = live.run_path().parent.iterdir()
+    archived = [p for p in others if p != live.run_path() and p.suffix != ".lock"]
+    assert len(archived) == 1 and (archived[0] / "journal.sqlite").read_text() == "the ended run's"
