@@ -125,9 +125,17 @@ class LogBook:
     """
 
     def __init__(
-        self, folder: Path, keep: int = 500, *, max_bytes: int = 0, backups: int = 5
+        self,
+        folder: Path,
+        keep: int = 500,
+        *,
+        max_bytes: int = 0,
+        backups: int = 5,
+        copy_of: tuple[str, str] = ("", ""),
     ) -> None:
         self.folder = Path(folder)
+        # (the run folder's config.toml, the user's file): errors name the file the user edits
+        self._copy, self._source = copy_of
         self._max_bytes = max_bytes
         self._backups = backups
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -266,7 +274,10 @@ class LogBook:
         """What ``runner`` last logged as the error that stopped it ('' if nothing)."""
         for e in reversed(self.recent(runner)[-50:]):
             if e.get("event") in ERROR_EVENTS and e.get("error"):
-                return str(e["error"])
+                said = str(e["error"])
+                if self._copy and self._source and self._source != self._copy:
+                    said = said.replace(self._copy, f"{self._source} (as run: {self._copy})")
+                return said
         return ""
 
     def close(self) -> None:

@@ -82,6 +82,7 @@ class Supervisor:
             host.supervisor.log_lines_kept,
             max_bytes=int(host.runtime.log_max_mb * 1024 * 1024),
             backups=host.runtime.log_keep,
+            copy_of=(str(config_path), config.source if Path(config.source).is_file() else ""),
         )
         self._env = dict(env or {})
         self._lock = threading.RLock()

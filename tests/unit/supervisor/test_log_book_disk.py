@@ -156,3 +156,24 @@ def test_a_quiet_runners_backlog_is_written_once_the_disk_frees(tmp_path, retry_
     assert [r["i"] for r in rows(book.path("executor"))] == [0, 1, 2]
     assert not book.retry_due()
     book.close()
+
+
+def test_a_runners_config_error_names_the_users_file_beside_the_run_copy(tmp_path):
+    """Runners read the run folder's copy: 'runs/demo/config.toml: gateway...' named a
+    file the user never edits."""
+    import json
+
+    from workbench.supervisor.logs import LogBook
+
+    copy, mine = str(tmp_path / "runs/demo/config.toml"), str(tmp_path / "demo.toml")
+    book = LogBook(tmp_path / "logs", copy_of=(copy, mine))
+    error = f"{copy}: gateway.replay.path: bad.csv, row 2: cannot parse 'abc'"
+    book.add("gateway", json.dumps({"event": "configuration_error", "error": error}))
+    assert book.last_error("gateway") == (
+        f"{mine} (as run: {copy}): gateway.replay.path: bad.csv, row 2: cannot parse 'abc'"
+    )
+    plain = LogBook(tmp_path / "logs2")  # no user's file (a config built in code)
+    plain.add("gateway", json.dumps({"event": "configuration_error", "error": error}))
+    assert plain.last_error("gateway") == error
+    book.close()
+    plain.close()
