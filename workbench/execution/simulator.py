@@ -41,57 +41,16 @@ of each symbol's newest tick (a partial fill waits for the next snapshot).
 from __future__ import annotations
 
 import math
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from workbench.domain.model import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
 from workbench.domain.orders import ExecutionReport, OrderAck, OrderSnapshot, qty_eps
+from workbench.execution.sim_orders import KEEP_DONE, Quote, VenueOrder, invalid
 
 if TYPE_CHECKING:  # numpy comes with the tape, in a replay only: live stays without it
     from workbench.execution.tape import MarketTape, SymbolTape
-
-Quote = tuple[float, float] | None
-"""A tick's ``(bid, ask)``, or None when it has only a price."""
-
-
-class _VenueOrder:
-    __slots__ = (
-        "arrival_ns",
-        "arrived",
-        "filled",
-        "fills",
-        "order",
-        "reason",
-        "status",
-        "triggered",
-        "venue_id",
-    )
-
-    def __init__(self, order: Order, venue_id: str, arrival_ns: int) -> None:
-        self.order = order
-        self.venue_id = venue_id
-        self.arrival_ns = arrival_ns
-        self.arrived = False
-        self.status = OrderStatus.ACCEPTED
-        self.filled = 0.0
-        self.fills: list[Fill] = []
-        self.triggered = False
-        self.reason = ""
-
-    @property
-    def open(self) -> bool:
-        return not self.status.terminal
-
-    def snapshot(self) -> OrderSnapshot:
-        return OrderSnapshot(
-            self.order.client_order_id,
-            self.venue_id,
-            self.status,
-            self.filled,
-            list(self.fills),
-            self.reason,
-            self.order.qty,
-        )
 
 
 class SimulatedBroker:
@@ -142,10 +101,13 @@ class SimulatedBroker:
         self.slippage = float(slippage)
         self.half_spreads = None if slippage_half_spreads is None else float(slippage_half_spreads)
         self.partial_fills = partial_fills
-        self._orders: dict[str, _VenueOrder] = {}
-        self._waiting: dict[str, list[_VenueOrder]] = {}  # live: open orders by symbol
+        self._orders: dict[str, VenueOrder] = {}
+        self._waiting: dict[str, list[VenueOrder]] = {}  # live: open orders by symbol
         self._reports: list[ExecutionReport] = []
-        self._fills: list[Fill] = []
+        # Bounded: a paper run places orders for weeks (`KEEP_DONE`).
+        self._done: OrderedDict[str, None] = OrderedDict()  # finished, oldest first
+        self._fills: deque[Fill] = deque(maxlen=KEEP_DONE)
+        self._positions: dict[str, float] = {}
         self._tape_loader: Callable[[], MarketTape] | None = None
         self._tape: MarketTape | None = None
         self._clock = 0
@@ -189,10 +151,10 @@ class SimulatedBroker:
         known = self._orders.get(cid)
         if known is not None:  # the venue deduplicates on the client order id
             return OrderAck(cid, True, known.venue_id, "duplicate client order id", order.ts_ns)
-        reason = _invalid(order)
+        reason = invalid(order)
         if reason:
             return OrderAck(cid, False, "", reason, order.ts_ns)
-        vo = _VenueOrder(order, f"SIM-{cid}", order.ts_ns + self.latency_ns)
+        vo = VenueOrder(order, f"SIM-{cid}", order.ts_ns + self.latency_ns)
         self._orders[cid] = vo
         self._clock = max(self._clock, order.ts_ns)
         ack = OrderAck(cid, True, vo.venue_id, "", order.ts_ns)
@@ -239,15 +201,13 @@ class SimulatedBroker:
         return [vo.snapshot() for vo in self._orders.values() if vo.open]
 
     def fills_since(self, ts_ns: int) -> list[Fill]:
-        """Fills at or after ``ts_ns`` (market time), in the order they happened."""
+        """Fills at or after ``ts_ns`` (market time), in the order they happened (the last
+        `KEEP_DONE`)."""
         return [f for f in self._fills if f.ts_ns >= ts_ns]
 
     def positions(self) -> dict[str, float]:
         """Net position per symbol from every fill of this venue."""
-        out: dict[str, float] = {}
-        for f in self._fills:
-            out[f.symbol] = out.get(f.symbol, 0.0) + f.position_change
-        return out
+        return dict(self._positions)
 
     # -- matching -------------------------------------------------------------------
 
@@ -273,7 +233,7 @@ class SimulatedBroker:
         return self._tape
 
     def _run_tape(
-        self, vo: _VenueOrder, tape: SymbolTape | None, signal_tick: int | None = None
+        self, vo: VenueOrder, tape: SymbolTape | None, signal_tick: int | None = None
     ) -> None:
         """Settle ``vo`` against the ticks after it (arrived at ``signal_tick``, or not yet)."""
         if tape is None or not vo.open:
@@ -298,7 +258,7 @@ class SimulatedBroker:
             self._step(vo, ts, px, sz, False, tape.quote(k))
             k += 1
 
-    def _next_eligible(self, vo: _VenueOrder, tape: SymbolTape, k: int) -> int:
+    def _next_eligible(self, vo: VenueOrder, tape: SymbolTape, k: int) -> int:
         """Index of the first tick from ``k`` on that can fill (or trigger) the order."""
         o = vo.order
         px = tape.price[k:]
@@ -315,7 +275,7 @@ class SimulatedBroker:
         return k + hit if len(mask) and mask[hit] else len(tape)
 
     def _arrive(
-        self, vo: _VenueOrder, ts_ns: int, price: float, size: float, quote: Quote = None
+        self, vo: VenueOrder, ts_ns: int, price: float, size: float, quote: Quote = None
     ) -> None:
         vo.arrived = True
         self._step(vo, ts_ns, price, size, True, quote)
@@ -325,7 +285,7 @@ class SimulatedBroker:
 
     def _step(
         self,
-        vo: _VenueOrder,
+        vo: VenueOrder,
         ts_ns: int,
         price: float,
         size: float,
@@ -357,12 +317,13 @@ class SimulatedBroker:
         vo.filled += qty
         vo.fills.append(fill)
         self._fills.append(fill)
+        self._positions[o.symbol] = self._positions.get(o.symbol, 0.0) + fill.position_change
         done = vo.filled >= o.qty - eps
         vo.status = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
         self._report(vo, fill, ts_ns)
 
     def _fill_price(
-        self, vo: _VenueOrder, price: float, arrival: bool, quote: Quote
+        self, vo: VenueOrder, price: float, arrival: bool, quote: Quote
     ) -> float | None:
         o = vo.order
         buy = o.side is Side.BUY
@@ -380,17 +341,14 @@ class SimulatedBroker:
             return round((bid + ask) / 2 + o.side.sign * self.half_spreads * (ask - bid) / 2, 10)
         return round(price + o.side.sign * self.slippage, 10)
 
-    def _report(self, vo: _VenueOrder, fill: Fill | None, ts_ns: int) -> None:
+    def _report(self, vo: VenueOrder, fill: Fill | None, ts_ns: int) -> None:
+        cid = vo.order.client_order_id
+        if not vo.open and cid not in self._done:  # finished: remembered a while only
+            self._done[cid] = None
+            if len(self._done) > KEEP_DONE:
+                self._orders.pop(self._done.popitem(last=False)[0], None)
         self._reports.append(
             ExecutionReport(
                 vo.order.client_order_id, vo.status, ts_ns, vo.venue_id, fill, vo.reason
             )
         )
-
-
-def _invalid(order: Order) -> str:
-    if order.order_type is not OrderType.MARKET and not (
-        math.isfinite(order.order_price) and order.order_price > 0
-    ):
-        return f"{order.order_type} order needs a positive order_price, got {order.order_price!r}"
-    return ""

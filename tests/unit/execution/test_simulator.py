@@ -130,3 +130,31 @@ def test_tape_puts_each_symbol_in_time_order():
     a = tape.symbol("A")
     assert a is not None and a.ts_ns.tolist() == [3, 5, 9] and a.price.tolist() == [3.0, 1.0, 4.0]
     assert tape.symbol("C") is None and a.first_after(5) == 2 and a.first_at_or_after(5) == 1
+
+
+def test_a_live_paper_venue_forgets_finished_orders_beyond_a_bound():
+    """Every order and fill was kept for ever: about 1 KB each, a paper run of weeks grew
+    without end (and `open_orders`, `positions` scanned the whole history)."""
+    from workbench.execution.sim_orders import KEEP_DONE
+
+    b = SimulatedBroker(latency_ms=1)  # live: orders wait for the next tick
+    n = KEEP_DONE + 500
+    for i in range(1, n + 1):
+        side = Side.BUY if i % 3 else Side.SELL
+        s = Signal(f"s:{i}", "s", i, "ABC", side, 1.0, 100.0, i * MS)
+        b.submit(Order.from_signal(s))
+        b.on_tick("ABC", 100.0, i * MS + 2 * MS)
+    resting = Order.from_signal(
+        Signal("s:0", "s", n + 1, "ABC", Side.BUY, 1.0, 90.0, n * MS, "", "", 0,
+               OrderType.LIMIT, 90.0)  # fmt: skip
+    )
+    b.submit(resting)
+    assert len(b._orders) == KEEP_DONE + 1 and len(b._fills) == KEEP_DONE
+    assert [o.client_order_id for o in b.open_orders()] == [resting.client_order_id]
+    assert b.positions() == {"ABC": float(sum(1 if i % 3 else -1 for i in range(1, n + 1)))}
+    last = Order.from_signal(Signal(f"s:{n}", "s", n, "ABC", Side.BUY, 1.0, 100.0, n * MS))
+    assert b.order(last.client_order_id).status is OrderStatus.FILLED  # recent: still known
+    again = b.submit(last)  # and still deduplicated
+    assert again.accepted and again.reason == "duplicate client order id"
+    first = Order.from_signal(Signal("s:1", "s", 1, "ABC", Side.BUY, 1.0, 100.0, MS))
+    assert b.order(first.client_order_id) is None  # long finished: forgotten
