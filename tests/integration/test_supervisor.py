@@ -181,6 +181,39 @@ def test_a_runner_stopped_on_purpose_stays_stopped_when_its_config_is_applied(
     assert "conditions = []" in sup.config_path.read_text()
 
 
+def test_strategies_applied_in_and_out_leave_no_log_file_open(tmp_path, supervisor_factory):
+    """Each strategy an `apply` removed kept its log file open and its 500 recent lines in
+    the supervisor for the rest of the session: a notebook trying variants leaked both."""
+    sup = supervisor_factory(live_config(tmp_path))
+    sup.start(wait=True, timeout=30)
+    base = sup.config.model_copy(deep=True)
+
+    def log_fds() -> set[str]:
+        fd_dir = Path(f"/proc/{os.getpid()}/fd")
+        names = set()
+        for fd in fd_dir.iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith(str(sup.logs.folder)):
+                names.add(Path(target).name)
+        return names
+
+    for i in range(2):
+        new = base.model_copy(deep=True)
+        extra = new.strategies[0].model_copy(deep=True)
+        extra.id = f"sr-x{i}"
+        new.strategies.append(extra)
+        assert f"sr-x{i}" in sup.apply_config(new)
+        wait_until(lambda i=i: f"sr-x{i}.jsonl" in log_fds(), 20, f"sr-x{i} logging")
+        sup.apply_config(base)
+        wait_until(lambda i=i: f"sr-x{i}.jsonl" not in log_fds(), 20, f"sr-x{i} log closed")
+        assert all(s["runner"] != f"sr-x{i}" for s in sup.status())
+        assert sup.logs.recent(f"sr-x{i}") == []
+    assert (sup.logs.folder / "sr-x0.jsonl").exists()  # the file stays, for reading
+
+
 def test_a_stopping_supervisor_refuses_commands_and_a_stopped_one_a_new_start(
     tmp_path, supervisor_factory
 ):

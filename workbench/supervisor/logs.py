@@ -280,6 +280,19 @@ class LogBook:
                 return said
         return ""
 
+    def forget(self, runner: str) -> None:
+        """A runner removed for good (`apply` dropped a strategy): its file is closed (after
+        what waits in its backlog, once more) and its recent lines dropped; never raises."""
+        with self._lock:
+            lf = self._files.pop(runner, None)
+            self._recent.pop(runner, None)
+            if lf is not None:
+                try:
+                    lf.flush()
+                except OSError as e:
+                    log.warning("log_lines_lost", runner=runner, path=str(lf.path), error=str(e))
+                lf.close()
+
     def close(self) -> None:
         """Write what waits in the backlogs, once more, and close the files; never raises."""
         self._closed.set()

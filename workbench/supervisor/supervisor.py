@@ -230,6 +230,7 @@ class Supervisor:
                 if w is not None and w.request_remove():
                     with self._lock:
                         del self._watchers[sid]
+                    self.logs.forget(sid)
             touched = []
             for name in plan.restart:  # one stopped on purpose stays so (`stop_runner`)
                 w = self._watchers.get(name)
@@ -343,12 +344,14 @@ class Supervisor:
                 self.loop_beat = time.monotonic()  # the systemd watchdog follows this
                 self._commands.run_pending()
                 inbox.poll(LOOP_INTERVAL_MS, self._on_heartbeat, self._on_event)
-                self._advance_stages(time.monotonic())
+                remote_ok = self._stage > 0 or self.remote.binders_ready(time.monotonic())
+                self._stage = advance(list(self._watchers.values()), self._stage, remote_ok)
                 for w in list(self._watchers.values()):
                     w.tick()
                     if w.removed:
                         with self._lock:
                             self._watchers.pop(w.name, None)
+                        self.logs.forget(w.name)
         except Exception as e:
             log.error("supervisor_loop_crashed", error=repr(e), exc_info=True)
             self.loop_error = e
@@ -386,10 +389,6 @@ class Supervisor:
         """The one place an end-of-stream lands, from a heartbeat or an event."""
         if self.eos.offer(summary, sent_ns):
             self._hub.emit("eos", sender, **summary)
-
-    def _advance_stages(self, now: float) -> None:
-        remote_ok = self._stage > 0 or self.remote.binders_ready(now)  # binders on other hosts
-        self._stage = advance(list(self._watchers.values()), self._stage, remote_ok)
 
     def _stop_all(self) -> None:
         for w in self._watchers.values():
