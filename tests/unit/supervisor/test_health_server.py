@@ -103,3 +103,28 @@ def health_code_or_none(server: HealthServer) -> int | None:
         return health_code(server)
     except (urllib.error.URLError, ConnectionError):
         return None
+
+
+def test_a_client_gone_mid_answer_is_counted_not_printed_as_a_traceback(capfd):
+    """socketserver printed ~23 lines of traceback to stderr per aborted scrape."""
+    import struct
+
+    from workbench.telemetry import Telemetry
+
+    own = Telemetry()
+    server = HealthServer(list, "127.0.0.1", 0, own=own)
+    server.start()
+    try:
+        for _ in range(5):
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()  # a reset, before the answer is written
+        deadline = time.monotonic() + 5
+        while own.get("http_connections_aborted") < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert own.get("http_connections_aborted") >= 1
+        assert health_code(server) == 503  # and it serves on (no runners: 503)
+    finally:
+        server.stop()
+    assert "Traceback" not in capfd.readouterr().err
