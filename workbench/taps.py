@@ -278,6 +278,11 @@ class Taps:
         if expected is None:
             self.ticks.before_join += max(0, b.first_seq - 1)
             expected = b.first_seq
+            # A new process of this gateway: of its older ones keep only the last (its
+            # ticks may still be in flight), else one entry per restart for ever.
+            older = sorted(k for k in self._next_tick if k[0] == sender and k[1] < epoch)
+            for k in older[:-1]:
+                del self._next_tick[k]
         elif b.first_seq > expected:
             self.ticks.missed += b.first_seq - expected
         self._next_tick[key] = max(expected, b.first_seq + len(b))

@@ -95,3 +95,19 @@ def test_a_start_after_a_stop_waits_for_its_own_subscription(tmp_path, monkeypat
         assert done == [1]
     finally:
         taps.stop()
+
+
+def test_a_gateway_restarting_for_ever_keeps_two_of_its_processes_in_the_tap():
+    """One entry per gateway process was kept for ever (a crash loop under
+    unlimited_restarts grew it without end); the newest and the one before suffice."""
+    from workbench.config import build_config
+    from workbench.domain.model import TickBatch
+    from workbench.taps import Taps
+
+    taps = Taps(build_config({}))
+    for epoch in range(1, 50):
+        taps._count_ticks("gw", epoch, TickBatch("ABC", 1, [1, 2], [1.0, 1.0], [1.0, 1.0]))
+        taps._count_ticks("other", 7, TickBatch("ABC", epoch * 2 - 1, [1, 2], [1.0] * 2, [1.0] * 2))
+    assert sorted(taps._next_tick) == [("gw", 48), ("gw", 49), ("other", 7)]
+    taps._count_ticks("gw", 48, TickBatch("ABC", 3, [3], [1.0], [1.0]))  # the old one's last
+    assert taps.ticks.missed == 0
