@@ -315,7 +315,8 @@ def obey(ex: Executor, p: Payload, run_id: str) -> Event | dict[str, Any]:
     A command must name the executor's run (``run_id``; `send_command` sends
     the config's): one meant for another pipeline that shares the command
     address is refused, never acted on. A failing command never takes the
-    executor down.
+    executor down. A ``halt`` whose ``flatten`` is not a bool is refused,
+    nothing done: ``"False"`` must never close every position.
 
     Returns:
         The ``error`` event, or the fields the answer adds to the trading state:
@@ -330,9 +331,14 @@ def obey(ex: Executor, p: Payload, run_id: str) -> Event | dict[str, Any]:
         log.error("command_for_another_run", command=p.name, run_id=run_id, meant=meant)
         error = f"this executor runs {run_id!r}, not {meant!r}"
         return Event("error", {"error": error, "run_id": run_id})
+    flatten = p.args.get("flatten", False)
+    if p.name == "halt" and not isinstance(flatten, bool):  # "False" or "no" flattened all
+        log.error("command_refused", command=p.name, flatten=repr(flatten))
+        error = f"halt: flatten must be true or false, got {flatten!r}; nothing done"
+        return Event("error", {"error": error})
     try:
         if p.name == "halt":
-            if p.args.get("flatten"):
+            if flatten:
                 ex.flatten()  # halted first, whatever the flatten manages
                 return {"not_flattened": dict(ex.not_flattened)}
             ex.halt(str(p.args.get("reason") or "halt"))

@@ -27,6 +27,7 @@ from workbench.config import WorkbenchConfig, build_config, check_config, load_c
 from workbench.domain.condition_spec import plain
 from workbench.exceptions import ConfigurationError
 from workbench.messaging.heartbeat_extras import ExecutorExtra
+from workbench.notebook.arguments import check_flag
 from workbench.notebook.status_rows import STATUS_COLUMNS, status_row
 from workbench.supervisor import (
     RunnerState,
@@ -249,10 +250,12 @@ class Workbench:
                 answer (``.reply``). The executor is HALTED nonetheless.
             TemporaryError: no executor answered, or it refused.
             ConfigurationError: another pipeline's executor answered (its run id).
+            TypeError: ``flatten`` is not True or False; nothing was sent.
         """
         from workbench.exceptions import FlattenIncomplete
         from workbench.notebook.control import not_flattened, send_command
 
+        flatten = check_flag(flatten, "flatten")  # "False" flattened every position
         reply = send_command(
             self.config, "halt", {"flatten": True} if flatten else {}, timeout_s=timeout_s
         )

@@ -257,3 +257,30 @@ def test_a_flatten_in_lot_steps_closes_exactly_what_is_held(step, buys):
     h.ex.on_tick("ABC", 101.0, DAY + 10 * NS)
     h.ex.flatten()
     assert h.ex.not_flattened == {} and abs(h.ex.portfolio.position("ABC")) < 1e-12 * abs(held)
+
+
+@pytest.mark.parametrize("flatten", ["False", "no", 1, 0, None, [True]])
+def test_a_halt_whose_flatten_is_not_a_bool_is_refused_and_nothing_done(tmp_path, flatten):
+    # {"flatten": "False"} was truthy: every position closed, the executor halted.
+    ex = executor(Journal(tmp_path / "journal.sqlite"))
+    ex.on_tick("ABC", 100.0, DAY)
+    ex.on_signal(sig(1, qty=2.0))
+    desk = Desk()
+    answer = ask(runner_for(ex, desk), desk, Command("halt", {"flatten": flatten, "run_id": RUN}))
+    assert answer.name == "error"
+    assert answer.data["error"] == (
+        f"halt: flatten must be true or false, got {flatten!r}; nothing done"
+    )
+    assert ex.engine.state is TradingState.ACTIVE
+    assert ex.portfolio.positions["ABC"].qty == 2.0
+    assert ex.journal.count("orders") == 1
+
+
+def test_a_halt_with_flatten_false_halts_without_closing(tmp_path):
+    ex = executor(Journal(tmp_path / "journal.sqlite"))
+    ex.on_tick("ABC", 100.0, DAY)
+    ex.on_signal(sig(1, qty=2.0))
+    desk = Desk()
+    answer = ask(runner_for(ex, desk), desk, Command("halt", {"flatten": False, "run_id": RUN}))
+    assert answer.data["trading_state"] == "HALTED"
+    assert answer.data["positions"] == {"ABC": 2.0}

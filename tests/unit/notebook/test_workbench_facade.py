@@ -337,3 +337,15 @@ def test_the_validated_copy_keeps_secrets_set_in_code(tmp_path, monkeypatch):
     assert fresh.supervisor.http_token.get_secret_value() == "a-token-of-16-chars"
     assert fresh.gateway.exchange.credentials() == (cfg.gateway.exchange.api_key,
                                                     cfg.gateway.exchange.api_secret)  # fmt: skip
+
+
+@pytest.mark.parametrize("flatten", ["False", "no", 1, 0, None])
+def test_a_flatten_that_is_not_a_bool_is_refused_and_nothing_sent(tmp_path, monkeypatch, flatten):
+    # halt(flatten="False") and halt("no") sent a flatten: every position closed.
+    from workbench.notebook import control
+
+    sent: list[Any] = []
+    monkeypatch.setattr(control, "send_command", lambda *a, **k: sent.append(a) or {})
+    with pytest.raises(TypeError, match=f"flatten must be True or False, got {flatten!r}"):
+        Workbench(make_config(tmp_path)).halt(flatten)
+    assert sent == []
