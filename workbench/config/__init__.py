@@ -8,6 +8,7 @@ config built in code), so a promoted config reads the same files wherever it is
 started from.
 """
 
+from workbench.config.feeds import ReplayFeedConfig, SimulatedFeedConfig
 from workbench.config.loading import (
     LOOPBACK_HOSTS,
     build_config,
@@ -28,12 +29,10 @@ from workbench.config.sections import (
     GatewayConfig,
     HostConfig,
     PromotionRecord,
-    ReplayFeedConfig,
     ReportConfig,
     RiskConfig,
     RuntimeConfig,
     SecurityConfig,
-    SimulatedFeedConfig,
     StrategyConfig,
     SupervisorConfig,
 )
