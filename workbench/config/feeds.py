@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from workbench.config_section import Section
 
@@ -38,3 +38,14 @@ class ReplayFeedConfig(Section):
         None, description="strategy ids that must be ready before replay starts; None = all"
     )
     start_timeout_s: float = Field(30.0, gt=0)
+
+    @field_validator("subscribers")
+    @classmethod
+    def _someone_to_wait_for(cls, v: list[str] | None) -> list[str] | None:
+        # [] waited for no strategy: every tick went out before any subscribed, and hung.
+        if v is not None and not v:
+            raise ValueError(
+                "must not be empty: the gateway would wait for no strategy and send every "
+                "tick before one listens; leave it unset to wait for all strategies"
+            )
+        return v

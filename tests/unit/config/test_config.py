@@ -557,3 +557,16 @@ def test_a_secret_field_name_inside_a_string_is_no_leaked_secret():
 
     assert secrets_in_file({"gateway": {"exchange": "has_api_key_in_it"}}, "f.toml") == []
     assert secrets_in_file({"gateway": {"exchange": {"api_key": "k"}}}, "f.toml")
+
+
+def test_an_empty_replay_subscribers_list_is_refused_saying_to_leave_it_unset(tmp_path):
+    # [] passed `config check`; the gateway then waited for nobody, sent every
+    # tick before any strategy subscribed, and the replay hung.
+    p = write(tmp_path, "[gateway.replay]\nsubscribers = []\n")
+    with pytest.raises(ConfigurationError) as e:
+        load_config(p)
+    assert str(p) in str(e.value)
+    assert "gateway.replay.subscribers: " in str(e.value)
+    assert "must not be empty" in str(e.value)
+    assert "leave it unset to wait for all strategies" in str(e.value)
+    assert load_config(write(tmp_path, "[gateway.replay]\n")).replay_subscribers() == ["sr-1"]
