@@ -22,6 +22,15 @@ class SimulatedFeedConfig(Section):
         0, ge=0, description="stop with end-of-stream after this many; 0 = run forever"
     )
 
+    @field_validator("symbols")
+    @classmethod
+    def _named(cls, v: list[str]) -> list[str]:
+        blank = [i for i, s in enumerate(v) if not s.strip()]
+        if blank:  # "" passed: ticks for a symbol no condition can name
+            i = blank[0]
+            raise ValueError(f"item {i} ({v[i]!r}) is empty or blank; name each symbol")
+        return v
+
 
 class ReplayFeedConfig(Section):
     """Replay of a tick file (CSV or Parquet) with flow control."""

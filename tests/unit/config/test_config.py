@@ -570,3 +570,13 @@ def test_an_empty_replay_subscribers_list_is_refused_saying_to_leave_it_unset(tm
     assert "must not be empty" in str(e.value)
     assert "leave it unset to wait for all strategies" in str(e.value)
     assert load_config(write(tmp_path, "[gateway.replay]\n")).replay_subscribers() == ["sr-1"]
+
+
+@pytest.mark.parametrize(("symbols", "item"), [('[""]', "0 ('')"), ('["ABC", "  "]', "1 ('  ')")])
+def test_an_empty_or_blank_simulated_symbol_is_refused_naming_the_field(tmp_path, symbols, item):
+    # [""] passed `config check`: the feed made ticks for a symbol no condition can name.
+    p = write(tmp_path, f"[gateway.simulated]\nsymbols = {symbols}\n")
+    with pytest.raises(ConfigurationError) as e:
+        load_config(p)
+    assert str(p) in str(e.value)
+    assert f"gateway.simulated.symbols: Value error, item {item} is empty or blank" in str(e.value)
