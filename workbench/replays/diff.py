@@ -36,7 +36,8 @@ def load_run(path: str | Path) -> RunRecord:
     """Signals and fills of a run folder, a journal file, or a replay output folder.
 
     Raises:
-        DataError: the folder holds neither a journal nor a replay's Parquet files.
+        DataError: the folder holds neither a journal nor a replay's Parquet files,
+            or one of them cannot be read.
     """
     p = Path(path)
     journal = p if p.is_file() else p / "journal.sqlite"
@@ -45,14 +46,27 @@ def load_run(path: str | Path) -> RunRecord:
         return RunRecord(p, _norm(signals), _norm(fills))
     orders, fills_file = p / "orders.parquet", p / "fills.parquet"
     if orders.is_file() and fills_file.is_file():
-        signals = pd.read_parquet(orders, columns=["signal_id", *FIELDS])
-        fills = pd.read_parquet(fills_file, columns=["signal_id", *FIELDS])
-        return RunRecord(p, _norm(signals), _norm(fills))
+        return RunRecord(p, _norm(_read_output(orders)), _norm(_read_output(fills_file)))
     raise DataError(
         "not a run folder (no journal.sqlite) nor a replay output (no orders.parquet and "
         "fills.parquet)",
         str(p),
     )
+
+
+def _read_output(path: Path) -> pd.DataFrame:
+    """The signal id and `FIELDS` of one replay output file.
+
+    Raises:
+        DataError: it is not a readable Parquet file with those columns (truncated, say).
+    """
+    import pyarrow as pa
+
+    try:
+        return pd.read_parquet(path, columns=["signal_id", *FIELDS])
+    except (OSError, ValueError, KeyError, pa.ArrowException) as e:  # ArrowInvalid: ValueError
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__  # pyarrow adds a schema
+        raise DataError(f"not a readable replay output: {first}", str(path)) from e
 
 
 def _read_journal(journal: Path) -> tuple[pd.DataFrame, pd.DataFrame]:

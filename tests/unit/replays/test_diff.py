@@ -93,3 +93,29 @@ def test_a_run_folder_named_with_uri_characters_is_read_and_nothing_created(tmp_
     (tmp_path / "empty.sqlite").write_bytes(b"")
     with pytest.raises(DataError, match=r"empty\.sqlite"):
         load_run(tmp_path / "empty.sqlite")
+
+
+def test_a_truncated_replay_output_is_an_error_naming_the_file_exit_2(tmp_path, capsys):
+    # A cut-short fills.parquet gave pyarrow's traceback and exit 1 ("they differ").
+    from workbench.cli import main
+
+    row = ("sr-1:1", "ABC", "BUY", 1.0, 100.0, T0)
+    a, b = write_run(tmp_path / "a", [row]), write_run(tmp_path / "b", [row])
+    whole = (b / "fills.parquet").read_bytes()
+    (b / "fills.parquet").write_bytes(whole[: len(whole) // 2])
+    assert main(["diff", str(a), str(b)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {b / 'fills.parquet'}: not a readable replay output: ")
+    assert "Traceback" not in err
+
+
+def test_a_replay_output_without_the_columns_is_an_error_naming_the_file(tmp_path):
+    import pytest
+
+    from workbench.exceptions import DataError
+    from workbench.replays.diff import load_run
+
+    b = write_run(tmp_path / "b", [("sr-1:1", "ABC", "BUY", 1.0, 100.0, T0)])
+    pd.DataFrame({"x": [1]}).to_parquet(b / "orders.parquet")
+    with pytest.raises(DataError, match=r"orders\.parquet: not a readable replay output: No match"):
+        load_run(b)
