@@ -214,7 +214,12 @@ def _deploy_systemd(args: argparse.Namespace) -> int:
         )
         for name, runners in groups
     ]
-    for path in write_units(specs, Path(args.out)):
+    try:
+        paths = write_units(specs, Path(args.out))
+    except ValueError as e:  # --user or --env-file a unit line cannot hold: nothing written
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    for path in paths:
         print(f"wrote {path}")
     return 0
 

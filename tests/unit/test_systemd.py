@@ -116,6 +116,34 @@ def test_deploy_per_runner_and_unknown_runner(tmp_path, capsys):
     assert rc == 2 and "no runner named nope" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        # The newline wrote a line of its own: root ran /bin/touch before `up`.
+        ("--user", "root\nExecStartPre=/bin/touch /tmp/pwned", "User='root\\nExecStartPre"),
+        ("--user", "a%i", "User='a%i': not a plain user name"),  # %i: a specifier
+        ("--user", "", "User='': not a plain user name"),
+        ("--user", "-root", "User='-root': not a plain user name"),
+        ("--env-file", "/tmp/x\ny", "EnvironmentFile='/tmp/x\\ny': a unit file line cannot"),
+    ],
+)
+def test_a_user_or_env_file_a_unit_line_cannot_hold_is_refused_writing_nothing(
+    tmp_path, capsys, option, value, says
+):
+    # The env file's newline was a ValueError traceback.
+    rc, out = _units(tmp_path, f"{option}={value}")
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith(f"error: {says}") and not out.exists()
+
+
+@pytest.mark.parametrize("user", ["workbench", "www-data", "svc_trader", "a.b"])
+def test_a_plain_user_name_is_written_as_user(tmp_path, user):
+    rc, out = _units(tmp_path, "--user", user)
+    assert rc == 0
+    (unit,) = out.iterdir()
+    assert f"\nUser={user}\n" in unit.read_text()
+
+
 @pytest.mark.parametrize("name", ["my host", ".hidden", "../../escaped", "a/b"])
 def test_a_unit_name_systemd_would_refuse_is_refused(tmp_path, capsys, name):
     rc, out = _units(tmp_path, "--runners", f"{name}=gateway,executor,sr-1,sr-2")

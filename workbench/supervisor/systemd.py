@@ -145,16 +145,31 @@ class UnitSpec:
     """The config's ``supervisor.stop_grace_s``: `up` takes that long to stop its runners."""
 
 
+USER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
+"""A plain POSIX user or group name: nothing a unit file reads as a specifier or a new line."""
+
+
 def render_unit(spec: UnitSpec, executable: str | None = None) -> str:
-    """The text of a ``Type=notify`` service unit that runs ``workbench up``."""
+    """The text of a ``Type=notify`` service unit that runs ``workbench up``.
+
+    Raises:
+        ValueError: a value a unit line cannot hold (a newline), or ``user`` is
+            not a plain user name; nothing is written.
+    """
+    if spec.user is not None and not USER_NAME.fullmatch(spec.user):
+        # A newline wrote a line of its own (ExecStartPre=...), a % a specifier.
+        raise ValueError(
+            f"User={spec.user!r}: not a plain user name: use letters, digits, _ . - "
+            "(not starting with a digit, '.' or '-'), at most 32 characters"
+        )
     exe = executable or sys.executable
     argv = [exe, "-m", "workbench.cli", "up", "--config", str(spec.config)]
     if spec.runners:
         argv += ["--runners", ",".join(spec.runners)]
-    runners = ", ".join(spec.runners) or "all"
+    about = f"workbench runners {', '.join(spec.runners) or 'all'} ({spec.config.name})"
     lines = [
         "[Unit]",
-        f"Description={_escaped(f'workbench runners {runners} ({spec.config.name})')}",
+        f"Description={_escaped(about, 'Description')}",
         "After=network-online.target",
         "Wants=network-online.target",
         # A supervisor that gave up is started again, but not for ever: at most
@@ -165,8 +180,8 @@ def render_unit(spec: UnitSpec, executable: str | None = None) -> str:
         "[Service]",
         "Type=notify",
         "NotifyAccess=main",
-        f"ExecStart={_escaped(shlex.join(argv)).replace('$', '$$')}",
-        f"WorkingDirectory={_escaped(str(spec.workdir))}",
+        f"ExecStart={_escaped(shlex.join(argv), 'ExecStart').replace('$', '$$')}",
+        f"WorkingDirectory={_escaped(str(spec.workdir), 'WorkingDirectory')}",
         f"WatchdogSec={spec.watchdog_s}",
         "Restart=on-failure",
         "RestartSec=2",
@@ -181,7 +196,7 @@ def render_unit(spec: UnitSpec, executable: str | None = None) -> str:
     ]
     if spec.env_file is not None:
         # Secrets (WORKBENCH_SECRET_KEY_*, WORKBENCH__SUPERVISOR__HTTP_TOKEN) live here, 0600.
-        lines.append(f"EnvironmentFile={_escaped(str(spec.env_file))}")
+        lines.append(f"EnvironmentFile={_escaped(str(spec.env_file), 'EnvironmentFile')}")
     if spec.user:
         lines.append(f"User={spec.user}")
     lines += [
@@ -197,10 +212,10 @@ def render_unit(spec: UnitSpec, executable: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def _escaped(value: str) -> str:
-    """``value`` in a unit file: ``%`` is a specifier there (``%d``: another folder)."""
-    if "\n" in value:
-        raise ValueError(f"{value!r}: a unit file line cannot hold a newline")
+def _escaped(value: str, key: str) -> str:
+    """``value`` of ``key`` in a unit file: ``%`` is a specifier there (``%d``: another folder)."""
+    if "\n" in value or "\r" in value:
+        raise ValueError(f"{key}={value!r}: a unit file line cannot hold a newline")
     return value.replace("%", "%%")
 
 
@@ -225,11 +240,13 @@ def unit_problems(cfg: WorkbenchConfig) -> list[str]:
 
 
 def write_units(specs: list[UnitSpec], out_dir: Path, executable: str | None = None) -> list[Path]:
-    """Write ``workbench-<name>.service`` per spec into ``out_dir``; returns the paths."""
+    """Write ``workbench-<name>.service`` per spec into ``out_dir``; returns the paths.
+
+    Raises:
+        ValueError: a spec cannot be rendered (see `render_unit`); nothing is written.
+    """
+    texts = {out_dir / f"workbench-{s.name}.service": render_unit(s, executable) for s in specs}
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for spec in specs:
-        path = out_dir / f"workbench-{spec.name}.service"
-        path.write_text(render_unit(spec, executable))
-        paths.append(path)
-    return paths
+    for path, text in texts.items():
+        path.write_text(text)
+    return list(texts)
