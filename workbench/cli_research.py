@@ -296,6 +296,9 @@ def _add_sweep_parser(sub) -> None:
     sw.set_defaults(func=_sweep)
 
 
+_SYNTH_OPTIONS = {"symbol": "--symbol", "n": "--ticks", "start_price": "--start-price"}
+
+
 def _data_synth(args: argparse.Namespace) -> int:
     from workbench.marketdata import synth_ticks, write_ticks
 
@@ -304,6 +307,11 @@ def _data_synth(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         table = synth_ticks(args.symbol, args.ticks, args.seed, start_price=args.start_price)
+    except ValueError as e:  # "start_price: ...": named as the option the user typed
+        name, _, why = str(e).partition(": ")
+        print(f"error: {_SYNTH_OPTIONS.get(name, name)}: {why}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
         path = write_ticks(table, args.out)
     except (DataError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

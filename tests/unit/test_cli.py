@@ -48,6 +48,16 @@ def test_data_synth_refuses_a_start_price_that_is_not_one(tmp_path, capsys, pric
     assert e.value.code == 2 and f"{price!r} is not a price > 0" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("price", ["1e307", "1e300"])
+def test_data_synth_refuses_a_start_price_too_big_for_its_tick_grid(tmp_path, capsys, price):
+    # 1e307 ended in an OverflowError traceback (1e307 / 0.01 is inf).
+    args = ["data", "synth", "--symbol", "A", "--ticks", "5", f"--start-price={price}"]
+    assert cli([*args, "--out", str(tmp_path / "s.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --start-price: must be a finite price > 0 and below 9.0072e+13")
+    assert not (tmp_path / "s.csv").exists()
+
+
 def test_replay_fast_writes_results(tmp_path, capsys):
     rc = cli(
         [

@@ -28,6 +28,9 @@ SAMPLE_SYMBOL = "ABC"
 SAMPLE_TICKS = 5_000
 SAMPLE_SEED = 42
 
+MAX_GRID_TICKS = 2**53
+"""The most tick sizes ``start_price`` may be: beyond, a float price cannot step one tick."""
+
 # Trade sizes drawn uniformly from this list: mostly small lots, a few big ones.
 _SIZES = (1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 3.0, 5.0, 10.0, 25.0)
 
@@ -76,6 +79,12 @@ def synth_ticks(
             raise ValueError(f"{name}: must be a finite number > 0, got {value!r}")
     if interval_ns < 1:
         raise ValueError(f"interval_ns: must be >= 1, got {interval_ns}")
+    if not (math.isfinite(start_price) and 0 < start_price / tick_size < MAX_GRID_TICKS):
+        # 1e307 / 0.01 is inf: round() raised an OverflowError.
+        raise ValueError(
+            f"start_price: must be a finite price > 0 and below {MAX_GRID_TICKS * tick_size:.6g} "
+            f"(2**53 tick sizes of {tick_size:g}), got {start_price!r}"
+        )
     step = max(1, math.ceil(volatility))  # ticks per price move
     move = (volatility / step) ** 2  # probability that the price moves at all
     anchor = round(start_price / tick_size)

@@ -127,6 +127,11 @@ def test_long_walks_keep_returning_to_the_start_price() -> None:
         ({"volatility": math.nan}, "volatility"),
         ({"interval_ns": 0}, "interval_ns"),
         ({"start_price": 0.02}, "start_price"),
+        # 1e307 / 0.01 is inf: an OverflowError, as inf was; nan a ValueError naming nothing.
+        ({"start_price": 1e307}, "start_price"),
+        ({"start_price": math.inf}, "start_price"),
+        ({"start_price": math.nan}, "start_price"),
+        ({"start_price": 1e300}, "start_price"),  # a float grid that cannot step one tick
     ],
 )
 def test_bad_arguments_are_value_errors(kwargs: dict, name: str) -> None:
