@@ -92,8 +92,13 @@ class SupportResistance:
             self.on_fill = self._on_fill
             self.on_order_rejected = self.on_order_expired = self._on_unfilled
             self.on_order_cancelled = self._on_unfilled
+        # "x" read as a list of one condition: "conditions[0].x: unknown condition key".
+        if isinstance(conditions, str | bytes | Mapping) or not isinstance(conditions, Iterable):
+            raise ValueError(f"conditions: must be a list of tables (got {_kind(conditions)})")
         self.conditions: list[Condition] = []
         for i, raw in enumerate(conditions):
+            if not isinstance(raw, ConditionSpec | Mapping):
+                raise ValueError(f"conditions[{i}]: must be a table (got {_kind(raw)})")
             try:
                 spec = raw if isinstance(raw, ConditionSpec) else ConditionSpec.from_dict(raw)
             except (TypeError, ValueError) as e:
@@ -347,3 +352,17 @@ def _numbers(state: Mapping[str, Any], key: str) -> dict[str, float]:
         return {str(k): float(v) for k, v in state.get(key, {}).items()}
     except (AttributeError, TypeError, ValueError) as e:
         raise ValueError(f"{key}: a map of quantities, got {state.get(key)!r}") from e
+
+
+def _kind(value: object) -> str:
+    """What a params value is, in TOML's words: "a string", "a table", "an integer"."""
+    names = {
+        str: "a string",
+        dict: "a table",
+        int: "an integer",
+        float: "a float",
+        bool: "a boolean",
+    }
+    if value is None:
+        return "nothing"
+    return names.get(type(value), f"a {type(value).__name__}")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 import pytest
 
 from workbench.domain.condition import ConditionEventKind, ConditionSpec, ConditionState
 from workbench.domain.model import Side, Signal, Tick, TickBatch
+from workbench.exceptions import ConfigurationError
 from workbench.strategies.base import Strategy, load_strategy, on_batch
 from workbench.strategies.support_resistance import SupportResistance
 
@@ -89,6 +91,28 @@ def test_accepts_condition_spec_objects_and_dicts() -> None:
 def test_bad_condition_error_names_index_and_field() -> None:
     with pytest.raises(ValueError, match=r"conditions\[1\]\.stop_loss"):
         SupportResistance("sr", [spec("a"), spec("b", stop_loss=-1)])
+
+
+@pytest.mark.parametrize(
+    ("conditions", "says"),
+    [
+        # "x" was a list of one condition: "conditions[0].x: unknown condition key".
+        ("x", "conditions: must be a list of tables (got a string)"),
+        ({"id": "a"}, "conditions: must be a list of tables (got a table)"),
+        (5, "conditions: must be a list of tables (got an integer)"),  # a TypeError
+        (["x"], "conditions[0]: must be a table (got a string)"),
+        ([spec("a"), 3], "conditions[1]: must be a table (got an integer)"),
+    ],
+)
+def test_conditions_that_are_not_a_list_of_tables_are_refused_saying_so(
+    conditions: Any, says: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(says)):
+        load_strategy(
+            "workbench.strategies.support_resistance:SupportResistance",
+            "sr",
+            {"conditions": conditions},
+        )
 
 
 def test_duplicate_condition_ids_are_rejected() -> None:
