@@ -158,7 +158,7 @@ def _promote(args: argparse.Namespace) -> int:
             min_oos_net_pnl=args.min_oos_net_pnl,
             min_oos_positive_windows=args.min_oos_positive_windows,
         )
-    except ConfigurationError as e:
+    except (ConfigurationError, OSError) as e:  # OSError: --out cannot be written
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except PromotionRefused as e:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 from pathlib import Path
 
@@ -304,13 +305,26 @@ class WorkbenchConfig(BaseSettings):
 
         Returns:
             The absolute path written.
+
+        Raises:
+            ConfigurationError: ``path`` is a folder; nothing is written.
+            OSError: it cannot be written; nothing is left behind.
         """
         dest = Path(path).expanduser().resolve()
+        if dest.is_dir():  # was "[Errno 21] Is a directory", and <dir>.tmp left behind
+            raise ConfigurationError(
+                f"{dest}: is a folder; save the config to a file (e.g. {dest / 'config.toml'})"
+            )
         clone = self.rebased(dest.parent)
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_suffix(dest.suffix + ".tmp")
-        tmp.write_text(clone.to_toml())
-        tmp.replace(dest)
+        try:
+            tmp.write_text(clone.to_toml())
+            tmp.replace(dest)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise
         return dest
 
     def rebased(self, new_base: Path) -> WorkbenchConfig:

@@ -153,6 +153,23 @@ def test_save_then_load_gives_an_equal_config(tmp_path):
     assert again.rebased(cfg.base_dir) == cfg
 
 
+def test_saving_to_a_folder_is_an_error_naming_it_and_leaves_nothing(tmp_path):
+    (tmp_path / "out").mkdir()
+    with pytest.raises(ConfigurationError, match=r"out: is a folder; save the config to a file"):
+        build_config().save(tmp_path / "out")
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no out.tmp
+
+
+def test_a_save_that_fails_midway_leaves_no_temporary_file(tmp_path, monkeypatch):
+    def full(self: Path, target: Path) -> Path:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "replace", full)
+    with pytest.raises(OSError, match="No space left"):
+        build_config().save(tmp_path / "c.toml")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_check_reports_missing_replay_file_and_bad_strategy_params(tmp_path):
     text = (
         '[gateway]\nfeed = "replay"\n[gateway.replay]\npath = "missing.csv"\n'

@@ -349,3 +349,12 @@ def test_a_flatten_that_is_not_a_bool_is_refused_and_nothing_sent(tmp_path, monk
     with pytest.raises(TypeError, match=f"flatten must be True or False, got {flatten!r}"):
         Workbench(make_config(tmp_path)).halt(flatten)
     assert sent == []
+
+
+def test_save_config_to_a_folder_is_an_error_leaving_nothing(tmp_path):
+    # "[Errno 21] Is a directory", and <dir>.tmp left beside it.
+    out = tmp_path / "saved"
+    out.mkdir()
+    with pytest.raises(ConfigurationError, match="saved: is a folder; save the config to a file"):
+        Workbench(make_config(tmp_path)).save_config(out)
+    assert not (tmp_path / "saved.tmp").exists() and list(out.iterdir()) == []

@@ -133,6 +133,20 @@ def test_cli_promote_replaces_an_existing_config_only_with_force(replay_dir, tmp
     assert "[promotion]" in out.read_text()
 
 
+def test_cli_promote_to_a_folder_with_force_is_an_error_leaving_nothing(
+    replay_dir, tmp_path, capsys
+):
+    # "[Errno 21] Is a directory", and <dir>.tmp left beside it.
+    out = tmp_path / "promoted"
+    out.mkdir()
+    args = ["promote", "--replay", str(replay_dir), "--out", str(out), "--max-drawdown", "2"]
+    assert cli([*args, "--force"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {out}: is a folder; save the config to a file")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["promoted", "replay", "ticks.csv"]
+    assert list(out.iterdir()) == []
+
+
 def test_evaluate_holds_the_out_of_sample_thresholds_against_pnl_after_fees():
     # Positive before fees in both windows, negative after fees in one of them.
     oos = {
