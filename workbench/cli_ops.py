@@ -92,7 +92,13 @@ def _keys_generate(args: argparse.Namespace) -> int:
         cfg = _load(args.config)
         if cfg is None:
             return EXIT_USAGE
-        names = [*pipeline_members(cfg), *(args.names or ["tap"])]
+        members = pipeline_members(cfg)
+        if also := [n for n in args.names or [] if n in members]:
+            said = ", ".join(map(repr, also))
+            print(f"error: --names: {said} is the config's already (--config writes a pair "
+                  "per runner and the supervisor)", file=sys.stderr)  # fmt: skip
+            return EXIT_USAGE
+        names = [*members, *(args.names or ["tap"])]
     else:
         names = args.names or ["gateway", "executor", "sr-1", "supervisor", "tap"]
     # Absolute: a config reads a relative keys_dir from its own folder, not the shell's.
@@ -129,6 +135,9 @@ def _key_names(value: str) -> list[str]:
             f"{', '.join(map(repr, bad))}: a name must be a plain file name"
             " (not empty, no '/', no leading '.', no spaces)"
         )
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:  # a,a wrote one pair, then found its secret file: "exists; pass --force"
+        raise argparse.ArgumentTypeError(f"{', '.join(map(repr, repeated))} given twice")
     return names
 
 

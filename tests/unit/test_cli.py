@@ -321,6 +321,8 @@ def test_up_with_an_unknown_runner_leaves_the_previous_run_folder_alone(tmp_path
         (["deploy", "systemd", "--config", "c.toml", "--watchdog-s", "0"], "seconds >= 1"),
         (["keys", "generate", "k", "--names", "ok,../x"], "'../x': a name must be a plain file"),
         (["keys", "generate", "k", "--names", ".hidden"], "'.hidden': a name must be a plain"),
+        # a,a wrote one pair, then said "a.key_secret exists; pass --force".
+        (["keys", "generate", "k", "--names", "a,b,a"], "argument --names: 'a' given twice"),
         (["promote", "--replay", "r", "--out", "o", "--min-win-rate", "nan"], "'nan' is not a"),
         (["promote", "--replay", "r", "--out", "o", "--max-drawdown", "inf"], "'inf' is not a"),
     ],

@@ -20,17 +20,25 @@ def generate_keys(folder: Path, names: list[str], *, force: bool = False) -> dic
     Files are zmq.auth certificates: ``<name>.key`` (public) and
     ``<name>.key_secret`` (mode 0600, in a 0700 folder).
 
+    Both checks come before any file is written: a refusal writes nothing.
+
     Raises:
+        ValueError: a name is given twice.
         FileExistsError: a secret file is there already and not ``force``.
     """
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:  # the second pair found the first's secret file: half written, then refused
+        raise ValueError(f"names: {', '.join(map(repr, repeated))} given twice; one pair each")
     folder = Path(folder)
+    for name in names:
+        secret_file = folder / f"{name}.key_secret"
+        if secret_file.exists() and not force:
+            raise FileExistsError(f"{secret_file}: exists; pass --force to replace it")
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(folder, 0o700)
     publics: dict[str, str] = {}
     for name in names:
         secret_file = folder / f"{name}.key_secret"
-        if secret_file.exists() and not force:
-            raise FileExistsError(f"{secret_file}: exists; pass --force to replace it")
         public, secret = zmq.curve_keypair()
         stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         head = f"#   ****  workbench CURVE certificate for {name}, {stamp}  ****\n"

@@ -132,3 +132,23 @@ def test_a_public_key_of_z85_characters_that_decodes_to_nothing_is_a_config_erro
     good = zmq.curve_keypair()[0].decode()
     with pytest.raises(ConfigurationError, match="z85 public key: executor"):
         build_config({"security": {"public_keys": {"gateway": good, "executor": "#" * 40}}})
+
+
+def test_keys_generate_refuses_a_name_of_the_config_again_writing_nothing(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("")
+    keys = tmp_path / "keys"
+    argv = ["keys", "generate", str(keys), "--config", str(cfg), "--names", "executor,tap"]
+    assert main(argv) == 2
+    assert "error: --names: 'executor' is the config's already" in capsys.readouterr().err
+    assert not keys.exists()
+
+
+def test_generate_keys_refuses_a_repeated_name_or_an_existing_secret_before_writing(tmp_path):
+    with pytest.raises(ValueError, match="names: 'a' given twice"):
+        generate_keys(tmp_path / "k", ["a", "b", "a"])
+    assert not (tmp_path / "k").exists()
+    generate_keys(tmp_path / "k", ["b"])
+    with pytest.raises(FileExistsError, match=r"b\.key_secret: exists"):
+        generate_keys(tmp_path / "k", ["a", "b"])
+    assert sorted(p.name for p in (tmp_path / "k").iterdir()) == ["b.key", "b.key_secret"]
