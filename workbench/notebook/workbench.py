@@ -28,6 +28,7 @@ from workbench.domain.condition_spec import plain
 from workbench.exceptions import ConfigurationError
 from workbench.messaging.heartbeat_extras import ExecutorExtra
 from workbench.notebook.arguments import check_flag
+from workbench.notebook.kernel import quiet_logging, stop_at_exit
 from workbench.notebook.status_rows import STATUS_COLUMNS, status_row
 from workbench.supervisor import (
     RunnerState,
@@ -39,33 +40,6 @@ from workbench.supervisor.run_folder import holds_run, unlock_run
 from workbench.taps import Ring, Taps
 
 log = structlog.get_logger()
-
-
-def _quiet_logging() -> None:
-    """Readable WARNING+ logs in a kernel, unless the user configured structlog."""
-    if not structlog.is_configured():
-        from workbench.runner.logs import configure_logging
-
-        configure_logging("WARNING", json=False)
-
-
-def _stop_at_exit(wb: Workbench) -> None:
-    """Stop ``wb`` when the interpreter exits normally (a kernel shutdown, say).
-
-    A weak reference, so a forgotten workbench can still be collected. Abrupt
-    deaths are covered by the runners themselves (they exit with their parent).
-    """
-    import atexit
-    import weakref
-
-    ref = weakref.ref(wb)
-
-    def stop() -> None:
-        w = ref()
-        if w is not None:
-            w.stop()
-
-    atexit.register(stop)
 
 
 class Workbench:
@@ -102,7 +76,7 @@ class Workbench:
             if wait:
                 self.supervisor.wait_running(timeout)
             return self
-        _quiet_logging()
+        quiet_logging()
         fresh = self._validate(self.config)
         self.taps.start()
         held = holds_run(fresh.run_path())  # by another session of this process
@@ -117,14 +91,14 @@ class Workbench:
             supervisor.start(wait=wait, timeout=timeout)
         except TimeoutError:  # started, not all running yet: it is this session's to stop
             self.supervisor = supervisor
-            _stop_at_exit(self)
+            stop_at_exit(self)
             raise
         except BaseException:  # not started (a port taken...): nothing kept, the run unlocked
             supervisor.stop()
             self.taps.stop()
             raise
         self.supervisor = supervisor
-        _stop_at_exit(self)
+        stop_at_exit(self)
         return self
 
     def stop(self) -> None:
