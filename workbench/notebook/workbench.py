@@ -27,7 +27,13 @@ from workbench.config import WorkbenchConfig, build_config, check_config, load_c
 from workbench.domain.condition_spec import plain
 from workbench.exceptions import ConfigurationError
 from workbench.messaging.heartbeat_extras import ExecutorExtra
-from workbench.notebook.arguments import check_flag
+from workbench.notebook.arguments import (
+    check_callable,
+    check_config_type,
+    check_flag,
+    check_path,
+    check_seconds,
+)
 from workbench.notebook.kernel import quiet_logging, stop_at_exit
 from workbench.notebook.status_rows import STATUS_COLUMNS, status_row
 from workbench.supervisor import (
@@ -48,9 +54,13 @@ class Workbench:
     Args:
         config: The live config; edit it, then `apply` to restart what changed.
             It stays this object: handles taken from it keep working.
+
+    Raises:
+        TypeError: ``config`` is not a `WorkbenchConfig` (a path: use `from_config`).
     """
 
     def __init__(self, config: WorkbenchConfig) -> None:
+        check_config_type(config)  # a path string was an AttributeError from deep inside
         self.config = config
         self.supervisor: Supervisor | None = None
         self.taps = Taps(config)
@@ -58,7 +68,13 @@ class Workbench:
 
     @classmethod
     def from_config(cls, path: str | Path) -> Workbench:
-        """Load a TOML config (with ``WORKBENCH__...`` environment overrides)."""
+        """Load a TOML config (with ``WORKBENCH__...`` environment overrides).
+
+        Raises:
+            TypeError: ``path`` is not a str or path (None, say).
+            ConfigurationError: the file is missing or invalid.
+        """
+        check_path(path, "from_config(path)")
         return cls(load_config(path))
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -69,7 +85,10 @@ class Workbench:
         Raises:
             TemporaryError: another `Workbench` or process runs this run folder.
             TimeoutError: with ``wait``, not all running within ``timeout``.
+            ConfigurationError: ``timeout`` is not a number of seconds > 0.
         """
+        check_flag(wait, "wait")
+        check_seconds(timeout, "timeout")  # -1 was taken: a wait of nothing
         if self.supervisor is not None and self.supervisor.stopping:
             self.stop()  # a stop cut short (Ctrl-C): finish it, then start anew
         if self.supervisor is not None:  # started already: only the wait is left to do
@@ -138,8 +157,12 @@ class Workbench:
         self._sup().start_runner(runner)
 
     def subscribe(self, callback: Any) -> Any:
-        """Call ``callback(SupervisorEvent)`` on every supervisor event; returns an unsubscriber."""
-        return self._sup().subscribe(callback)
+        """Call ``callback(SupervisorEvent)`` on every supervisor event; returns an unsubscriber.
+
+        Raises:
+            TypeError: ``callback`` cannot be called (it would fail on every event).
+        """
+        return self._sup().subscribe(check_callable(callback, "callback"))
 
     # -- looking -----------------------------------------------------------------------
 
@@ -292,6 +315,9 @@ class Workbench:
 
         Args:
             **options: Passed to `Dashboard` (``refresh_hz``, ``points``, ...).
+
+        Raises:
+            ConfigurationError: ``refresh_hz`` is not from 0.01 to 100.
         """
         from workbench.notebook.dashboard import Dashboard
 

@@ -52,6 +52,9 @@ class Sup:
                          extra={"levels": [LEVEL]}),
         ]  # fmt: skip
 
+    def subscribe(self, callback: Any) -> Any:
+        return lambda: None
+
     def heartbeat(self, name: str) -> Heartbeat | None:
         return Heartbeat("executor", self.pid, "running", {}, EXEC_EXTRA)
 
@@ -358,3 +361,49 @@ def test_save_config_to_a_folder_is_an_error_leaving_nothing(tmp_path):
     with pytest.raises(ConfigurationError, match="saved: is a folder; save the config to a file"):
         Workbench(make_config(tmp_path)).save_config(out)
     assert not (tmp_path / "saved.tmp").exists() and list(out.iterdir()) == []
+
+
+def test_a_path_for_a_config_is_a_type_error_saying_to_use_from_config():
+    # Workbench("/path.toml") was "AttributeError: 'str' object has no attribute ...".
+    with pytest.raises(
+        TypeError, match=r"takes a WorkbenchConfig, got str '/p\.toml'; .*from_config"
+    ):
+        Workbench("/p.toml")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("path", [None, 5])
+def test_from_config_without_a_path_is_a_type_error_naming_it(path):
+    with pytest.raises(TypeError, match=f"from_config\\(path\\) must be a path .*got {path}"):
+        Workbench.from_config(path)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("hz", [0, -1, float("nan"), float("inf"), 1e-300, 1000, "5", True])
+def test_a_dashboard_refresh_rate_that_is_not_one_is_refused(wb, hz):
+    # 0 was a ZeroDivisionError; -1 and nan were taken (a redraw loop of nonsense).
+    with pytest.raises(ConfigurationError, match="refresh_hz must be a number of redraws per"):
+        wb.dashboard(refresh_hz=hz)
+    assert wb._dashboards == []
+
+
+def test_subscribe_refuses_what_cannot_be_called(wb):
+    # subscribe(5) was taken, then logged an error on every supervisor event.
+    with pytest.raises(TypeError, match=r"callback must be a function .*got 5"):
+        wb.subscribe(5)
+    assert callable(wb.subscribe(lambda event: None))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "says"),
+    [
+        ({"wait": True, "timeout": -1}, ConfigurationError, "timeout must be a number of seconds"),
+        ({"timeout": 0}, ConfigurationError, "timeout must be a number of seconds > 0, got 0"),
+        ({"timeout": float("nan")}, ConfigurationError, "timeout must be a number of seconds"),
+        ({"timeout": "30"}, ConfigurationError, "timeout must be a number of seconds"),
+        ({"wait": "no"}, TypeError, "wait must be True or False, got 'no'"),
+    ],
+)
+def test_start_refuses_a_timeout_that_is_not_a_wait(tmp_path, kwargs, error, says):
+    w = Workbench(make_config(tmp_path))
+    with pytest.raises(error, match=says):
+        w.start(**kwargs)
+    assert w.supervisor is None
