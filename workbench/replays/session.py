@@ -215,6 +215,36 @@ def run_wire(
     return fills, orders, signals, summary
 
 
+def check_symbols(cfg: WorkbenchConfig, table: TickTable) -> None:
+    """Refuse data in which no condition of the config has a symbol (a replay would be empty).
+
+    Strategies without ``conditions`` (or conditions without a symbol) have
+    nothing to check.
+
+    Raises:
+        ConfigurationError: naming the config's symbols and the data's.
+    """
+    import numpy as np
+
+    wanted = {
+        str(c["symbol"])
+        for s in cfg.strategies
+        for c in s.params.get("conditions", None) or []
+        if isinstance(c, dict) and c.get("symbol")
+    }
+    have = {table.symbol.names[i] for i in np.unique(table.symbol.codes)}
+    if wanted and not wanted & have:
+        shown = sorted(have)[:10]
+        more = f" and {len(have) - len(shown)} more" if len(have) > len(shown) else ""
+        raise ConfigurationError(
+            f"{cfg.source}: no condition symbol of the config "
+            f"({', '.join(sorted(wanted))}) is in the data {cfg.gateway.replay.path} "
+            f"(its symbols: {', '.join(shown) or 'none'}{more}): every replay of it would "
+            "trade nothing; set the conditions' symbol (or gateway.replay.symbol for a file "
+            "without a symbol column)"
+        )
+
+
 def output_folder(out: str | Path) -> Path:
     """``out`` resolved, once it is known that a folder can be there (before any work).
 
@@ -259,7 +289,8 @@ def replay(
         progress: Show a tqdm progress bar (wire mode).
 
     Raises:
-        ConfigurationError: bad config, overrides or mode; ``out`` cannot be a folder.
+        ConfigurationError: bad config, overrides or mode; ``out`` cannot be a folder;
+            the data holds none of the conditions' symbols.
         DataError: the tick file cannot be read as configured.
         ReplayFailed: a wire replay did not complete.
     """
@@ -274,6 +305,7 @@ def replay(
     cfg = prepare_config(config, data, speed=speed, condition_overrides=condition_overrides)
     out_dir = output_folder(out) if out is not None else None
     table = load_replay_ticks(cfg)
+    check_symbols(cfg, table)  # none of its symbols: 0 signals, and exit 0
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     if mode == "fast":

@@ -20,7 +20,12 @@ import structlog
 
 from workbench.config import WorkbenchConfig
 from workbench.exceptions import ConfigurationError
-from workbench.replays.session import load_replay_ticks, output_folder, prepare_config
+from workbench.replays.session import (
+    check_symbols,
+    load_replay_ticks,
+    output_folder,
+    prepare_config,
+)
 from workbench.sweeps import grid as _grid
 from workbench.sweeps.engine import Job, TaskRunner, cluster_client
 from workbench.sweeps.results import (
@@ -130,7 +135,7 @@ def sweep(
             f"combinations = {len(wins) * len(combos):,} train replays; at most "
             f"{MAX_TRAIN_RUNS:,}: use longer windows or fewer combinations"
         )
-    _check_symbols(cfg, table)
+    check_symbols(cfg, table)
     names = [s.name for s in specs]
     t0 = time.perf_counter()
     with (
@@ -188,34 +193,6 @@ def _check_out(out: str | Path | None, force: bool) -> Path | None:
             "pass --force (force=True) to replace them, or choose another folder"
         )
     return out_dir
-
-
-def _check_symbols(cfg: WorkbenchConfig, table: Any) -> None:
-    """Refuse data in which no condition of the config has a symbol (every run would be empty).
-
-    Strategies without ``conditions`` (or conditions without a symbol) have
-    nothing to check.
-
-    Raises:
-        ConfigurationError: naming the config's symbols and the data's.
-    """
-    wanted = {
-        str(c["symbol"])
-        for s in cfg.strategies
-        for c in s.params.get("conditions", None) or []
-        if isinstance(c, dict) and c.get("symbol")
-    }
-    have = {table.symbol.names[i] for i in np.unique(table.symbol.codes)}
-    if wanted and not wanted & have:
-        shown = sorted(have)[:10]
-        more = f" and {len(have) - len(shown)} more" if len(have) > len(shown) else ""
-        raise ConfigurationError(
-            f"{cfg.source}: no condition symbol of the config "
-            f"({', '.join(sorted(wanted))}) is in the data {cfg.gateway.replay.path} "
-            f"(its symbols: {', '.join(shown) or 'none'}{more}): every run would trade "
-            "nothing; set the conditions' symbol (or gateway.replay.symbol for a file "
-            "without a symbol column)"
-        )
 
 
 def _clear_out(out_dir: Path | None) -> None:

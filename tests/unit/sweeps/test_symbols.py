@@ -39,3 +39,20 @@ def test_a_strategy_without_conditions_has_no_symbol_to_check(tmp_path):
     cfg = build_config(doc, base_dir=CONFIG.parent, source=str(CONFIG))
     with pytest.raises(ConfigurationError, match="cannot connect"):
         _sweep(cfg, data)
+
+
+def test_a_replay_of_data_without_any_condition_symbol_is_refused_as_a_sweep_is(tmp_path, capsys):
+    # It replayed every tick, found 0 signals and exited 0, silently.
+    from workbench.cli import main
+    from workbench.replays.session import replay
+
+    data = write_ticks(synth_ticks("XYZ", 50, 1), tmp_path / "xyz.parquet")
+    says = r"no condition symbol of the config \(ABC\) is in the data .*its symbols: XYZ"
+    with pytest.raises(ConfigurationError, match=says):
+        replay(CONFIG, data, mode="fast", progress=False)
+    out = tmp_path / "out"
+    argv = ["replay", "--config", str(CONFIG), "--data", str(data), "--mode", "fast"]
+    assert main([*argv, "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {CONFIG}: no condition symbol of the config (ABC)")
+    assert "every replay of it would trade nothing" in err and not out.exists()
