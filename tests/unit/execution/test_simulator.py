@@ -144,10 +144,10 @@ def test_a_live_paper_venue_forgets_finished_orders_beyond_a_bound():
         s = Signal(f"s:{i}", "s", i, "ABC", side, 1.0, 100.0, i * MS)
         b.submit(Order.from_signal(s))
         b.on_tick("ABC", 100.0, i * MS + 2 * MS)
-    resting = Order.from_signal(
-        Signal("s:0", "s", n + 1, "ABC", Side.BUY, 1.0, 90.0, n * MS, "", "", 0,
-               OrderType.LIMIT, 90.0)  # fmt: skip
+    low = Signal(
+        "s:0", "s", n + 1, "ABC", Side.BUY, 1.0, 90.0, n * MS, "", "", 0, OrderType.LIMIT, 90.0
     )
+    resting = Order.from_signal(low)
     b.submit(resting)
     assert len(b._orders) == KEEP_DONE + 1 and len(b._fills) == KEEP_DONE
     assert [o.client_order_id for o in b.open_orders()] == [resting.client_order_id]
