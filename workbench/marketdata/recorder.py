@@ -1,12 +1,15 @@
 """Record the ticks a live gateway publishes to a Parquet dataset.
 
 The dataset is partitioned by symbol and UTC date (hive style,
-``symbol=BTC%2FUSDT/date=2026-01-31/part-<ns>-0.parquet``, via
+``symbol=BTC%2FUSDT/date=2026-01-31/part-<ns>-<pid>-0.parquet``, via
 ``pyarrow.dataset``). Rows are buffered and written as new files every
 ``roll_every_s`` seconds or ``max_rows_per_file`` rows, so a crash loses at
 most the part still open: each file is written under a dot name, which both
 dataset readers skip, synced, and only then renamed to its ``part-*.parquet``
-name, so a crash while writing leaves no torn part in the dataset. Columns:
+name, so a crash while writing leaves no torn part in the dataset. A recorder
+that starts finishes what a dead one left (its pid is in the dot name): a
+complete file is renamed into place (the crash came between the two), a torn
+one removed. Columns:
 ``ts_ns`` (the exchange's time), ``price``, ``size``, ``recv_ns`` (local
 receive time), ``seq`` (the gateway's tick seq); the symbol and date are only
 in the path. Files are ZSTD-compressed, which the
@@ -60,6 +63,7 @@ class TickRecorder:
         self.files_written = 0
         self._cols: dict[str, list[Any]] = {name: [] for name in SCHEMA.names}
         self._opened = time.monotonic()
+        _finish_parts_of_dead_writers(self.root)
         atexit.register(self.close)
 
     def write(self, batch: TickBatch, recv_ns: list[int] | None = None) -> None:
@@ -94,7 +98,8 @@ class TickRecorder:
             self.root,
             format="parquet",
             partitioning=ds.partitioning(PARTITIONING, flavor="hive"),
-            basename_template=f".part-{time.time_ns()}-{{i}}.parquet",  # readers skip dot names
+            # readers skip dot names; the pid tells a later recorder whether its writer died
+            basename_template=f".part-{time.time_ns()}-{os.getpid()}-{{i}}.parquet",
             existing_data_behavior="overwrite_or_ignore",
             file_options=ds.ParquetFileFormat().make_write_options(compression="zstd"),
             file_visitor=lambda file: written.append(file.path),
@@ -109,6 +114,40 @@ class TickRecorder:
         """Write what is buffered; safe to call twice."""
         self.flush()
         atexit.unregister(self.close)
+
+
+def _finish_parts_of_dead_writers(root: Path) -> None:
+    """Rename into place each complete dot part a dead recorder left; remove torn ones."""
+    import pyarrow.parquet as pq
+
+    for temp in sorted(root.rglob(".part-*.parquet")):
+        fields = temp.name.split("-")  # .part, ns, pid, i.parquet (older: no pid)
+        pid = int(fields[2]) if len(fields) == 4 and fields[2].isdigit() else 0
+        if pid == os.getpid() or (pid and _alive(pid)):
+            continue  # its writer may still be at it
+        try:
+            rows = pq.read_metadata(temp).num_rows
+        except Exception:  # torn: the crash came while it was written
+            rows = -1
+        try:
+            if rows > 0:
+                _publish(temp)
+                log.warning("recorder_part_recovered", path=str(temp), rows=rows)
+            else:
+                temp.unlink()
+                log.warning("recorder_part_removed", path=str(temp), reason="torn or empty")
+        except OSError as e:  # read-only: the readers skip it all the same
+            log.warning("recorder_part_left", path=str(temp), error=str(e))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _publish(temp: Path) -> None:

@@ -8,6 +8,8 @@ synced, and renamed into place.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from workbench.domain.model import TickBatch
@@ -86,3 +88,38 @@ def test_the_last_nanosecond_of_a_day_is_recorded_under_that_day(tmp_path):
     rec.close()
     [part] = root.rglob("part-*.parquet")
     assert part.parent.name == "date=2025-12-31"
+
+
+def dead_pid() -> int:
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_a_recorder_finishes_the_parts_a_dead_one_left(tmp_path, monkeypatch):
+    """A kill between a part's write and its rename lost its rows, and the dot files stayed
+    for ever; a torn one stayed too. The next recorder renames the complete, drops the torn."""
+    root = tmp_path / "ticks"
+    rec = TickRecorder(root)
+    monkeypatch.setattr(recorder_mod, "_publish", lambda temp: (_ for _ in ()).throw(Killed()))
+    rec.write(TickBatch("BTC/USDT", 1, [T0, T0 + 1], [100.0, 101.0], [1.0, 1.0]))
+    with pytest.raises(Killed):
+        rec.flush()  # written whole, killed before the rename
+    monkeypatch.undo()
+    [complete] = root.rglob(".part-*.parquet")
+    pid = dead_pid()
+    ns, _, i = complete.name.split("-")[1:]
+    complete = complete.rename(complete.with_name(f".part-{ns}-{pid}-{i}"))
+    torn = complete.with_name(f".part-{int(ns) + 1}-{pid}-0.parquet")
+    torn.write_bytes(complete.read_bytes()[:100])
+    alive = complete.with_name(f".part-{int(ns) + 2}-{os.getppid()}-0.parquet")
+    alive.write_bytes(b"a live writer's, mid-write")
+    TickRecorder(root).close()
+    assert sorted(p.name for p in complete.parent.iterdir()) == sorted(
+        [alive.name, complete.name[1:]]
+    )
+    for table in (load_ticks(root), load_dataset(root, lite=True)):
+        assert table.price.tolist() == [100.0, 101.0]
