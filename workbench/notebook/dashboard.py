@@ -94,7 +94,7 @@ class Dashboard:
 
     Args:
         wb: The workbench to watch and drive (anything shaped as `DashboardSource`).
-        refresh_hz: Redraws per second at most, from 0.01 to 100.
+        refresh_hz: Redraws per second at most, from 0.0001 to 100.
         points: Ticks drawn per symbol (the newest).
         log_lines: Log lines shown after filtering.
         log_interval_s: Seconds between log pane redraws (a filter change redraws at once).
@@ -112,7 +112,7 @@ class Dashboard:
         from workbench.notebook.arguments import check_between
 
         self._wb = wb  # 0 was a ZeroDivisionError; -1 and NaN were taken
-        hz = check_between(refresh_hz, "refresh_hz", 0.01, 100, "redraws per second")
+        hz = check_between(refresh_hz, "refresh_hz", 1e-4, 100, "redraws per second")
         self._interval_s = 1.0 / hz
         self._points = points
         self._log_interval_s = log_interval_s

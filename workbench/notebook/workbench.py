@@ -317,7 +317,7 @@ class Workbench:
             **options: Passed to `Dashboard` (``refresh_hz``, ``points``, ...).
 
         Raises:
-            ConfigurationError: ``refresh_hz`` is not from 0.01 to 100.
+            ConfigurationError: ``refresh_hz`` is not from 0.0001 to 100.
         """
         from workbench.notebook.dashboard import Dashboard
 
