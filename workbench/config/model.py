@@ -164,12 +164,16 @@ class WorkbenchConfig(BaseSettings):
         # would resume another replay's journal (its seen signal ids: skipped).
         fixed = [("executor.journal_path", self.executor.journal_path)]
         fixed.append(("runtime.state_dir", self.runtime.state_dir))
+        feed = self.gateway.feed
+        ends = feed == "simulated" and self.gateway.simulated.max_ticks > 0  # runs that end too
         for where, value in fixed:
-            if self.gateway.feed == "replay" and value:
+            if (feed == "replay" or ends) and value:
+                what = "replay" if feed == "replay" else "run of a simulated feed with max_ticks"
                 raise ValueError(
-                    f"{where}: {value!r} with gateway.feed 'replay': each replay starts afresh "
-                    "in its run folder, and a fixed path would resume another replay's; "
-                    "leave it unset (set runtime.run_dir to move the run folders)"
+                    f"{where}: {value!r} with gateway.feed {feed!r}: each {what} starts afresh "
+                    "in its run folder, and a fixed path would resume another's (its end of "
+                    "stream ends the next at once); leave it unset (set runtime.run_dir to "
+                    "move the run folders)"
                 )
         return self
 

@@ -77,6 +77,12 @@ def prepare_run_folder(config: WorkbenchConfig, runners: list[str] | None = None
             # end-of-stream, its positions) would end it at once or trade on them.
             archive_previous_run(run_path)
         return config.save(run_path / CONFIG_FILE)
+    except ConfigurationError as e:  # config.toml there is a folder
+        if not held:
+            unlock_run(run_path)
+        raise ConfigurationError(
+            f"{config.source}: runtime.run_dir: cannot prepare the run folder {run_path}: {e}"
+        ) from e
     except OSError as e:  # read-only, full, not a folder: say which field points there
         if not held:
             unlock_run(run_path)  # nothing runs it: another process may try

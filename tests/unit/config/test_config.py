@@ -529,6 +529,9 @@ def test_a_replay_with_a_fixed_journal_or_state_path_is_refused(section, field, 
     with pytest.raises(ConfigurationError, match=f"{section}.{field}: .* each replay starts"):
         build_config({"gateway": replay, section: {field: value}})
     assert build_config({section: {field: value}})  # live: where the journal lives is yours
+    ended = {"simulated": {"max_ticks": 100}}  # a run that ends: its end of stream stayed
+    with pytest.raises(ConfigurationError, match=f"{section}.{field}: .* max_ticks starts"):
+        build_config({"gateway": ended, section: {field: value}})
 
 
 def test_config_check_names_a_journal_folder_and_a_state_file(tmp_path):

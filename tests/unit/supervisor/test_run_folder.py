@@ -121,3 +121,16 @@ def test_a_run_after_a_simulated_run_that_ended_starts_fresh(tmp_path):
     others = live.run_path().parent.iterdir()
     archived = [p for p in others if p != live.run_path() and p.suffix != ".lock"]
     assert len(archived) == 1 and (archived[0] / "journal.sqlite").read_text() == "the ended run's"
+
+
+def test_a_run_folder_whose_config_cannot_be_written_names_run_dir_and_frees_the_run(tmp_path):
+    """A folder named config.toml there: the error skipped the unlock, and this process
+    held the run (a notebook kernel blocked every later `up` of it)."""
+    from workbench.exceptions import ConfigurationError
+    from workbench.supervisor.run_folder import holds_run
+
+    cfg = config(tmp_path)
+    (cfg.run_path() / "config.toml").mkdir(parents=True)
+    with pytest.raises(ConfigurationError, match=r"runtime\.run_dir: cannot prepare the run"):
+        prepare_run_folder(cfg)
+    assert not holds_run(cfg.run_path())
