@@ -282,7 +282,16 @@ class LogBook:
 
     def forget(self, runner: str) -> None:
         """A runner removed for good (`apply` dropped a strategy): its file is closed (after
-        what waits in its backlog, once more) and its recent lines dropped; never raises."""
+        what waits in its backlog, once more) and its recent lines dropped; never raises.
+
+        On a thread of its own: the lock may be held by a write to a hung disk, which
+        must never hold the supervisor's loop (the caller).
+        """
+        forget = threading.Thread(target=self._forget, args=(runner,), name="log-forget")
+        forget.daemon = True
+        forget.start()
+
+    def _forget(self, runner: str) -> None:
         with self._lock:
             lf = self._files.pop(runner, None)
             self._recent.pop(runner, None)

@@ -177,3 +177,36 @@ def test_a_runners_config_error_names_the_users_file_beside_the_run_copy(tmp_pat
     assert plain.last_error("gateway") == error
     book.close()
     plain.close()
+
+
+def test_forgetting_a_runner_never_waits_for_a_write_to_a_hung_disk(tmp_path):
+    """`forget` runs on the supervisor's loop; it took the lock a hung write held."""
+    import json
+    import threading
+    import time
+
+    from workbench.supervisor.logs import LogBook
+
+    book = LogBook(tmp_path / "logs")
+    book.add("sr-x", json.dumps({"event": "hello"}))
+    held, release = threading.Event(), threading.Event()
+
+    def hung_write() -> None:  # a reader thread's write, hung on the disk
+        with book._lock:
+            held.set()
+            release.wait(2)
+
+    writer = threading.Thread(target=hung_write)
+    writer.start()
+    held.wait(5)
+    t0 = time.monotonic()
+    book.forget("sr-x")
+    took = time.monotonic() - t0
+    release.set()
+    writer.join()
+    assert took < 0.5
+    deadline = time.monotonic() + 5
+    while book.recent("sr-x") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert book.recent("sr-x") == [] and "sr-x" not in book._files
+    book.close()
