@@ -315,8 +315,8 @@ def obey(ex: Executor, p: Payload, run_id: str) -> Event | dict[str, Any]:
     A command must name the executor's run (``run_id``; `send_command` sends
     the config's): one meant for another pipeline that shares the command
     address is refused, never acted on. A failing command never takes the
-    executor down. A ``halt`` whose ``flatten`` is not a bool is refused,
-    nothing done: ``"False"`` must never close every position.
+    executor down. A ``halt`` whose ``flatten`` is not a bool halts and answers
+    an error, closing nothing: ``"False"`` must never close every position.
 
     Returns:
         The ``error`` event, or the fields the answer adds to the trading state:
@@ -332,16 +332,20 @@ def obey(ex: Executor, p: Payload, run_id: str) -> Event | dict[str, Any]:
         error = f"this executor runs {run_id!r}, not {meant!r}"
         return Event("error", {"error": error, "run_id": run_id})
     flatten = p.args.get("flatten", False)
-    if p.name == "halt" and not isinstance(flatten, bool):  # "False" or "no" flattened all
-        log.error("command_refused", command=p.name, flatten=repr(flatten))
-        error = f"halt: flatten must be true or false, got {flatten!r}; nothing done"
-        return Event("error", {"error": error})
+    bad = p.name == "halt" and not isinstance(flatten, bool)  # "False" or "no" flattened all
+    if bad:
+        log.error("command_flatten_refused", command=p.name, flatten=repr(flatten))
     try:
         if p.name == "halt":
-            if flatten:
+            if flatten is True:
                 ex.flatten()  # halted first, whatever the flatten manages
                 return {"not_flattened": dict(ex.not_flattened)}
             ex.halt(str(p.args.get("reason") or "halt"))
+            if bad:  # the halt is what stops trading: it holds; the flatten is not guessed
+                error = (
+                    f"halt: flatten must be true or false, got {flatten!r}; halted, nothing closed"
+                )
+                return Event("error", {"error": error})
         elif p.name == "reduce":
             ex.reduce()
         elif p.name == "resume":

@@ -260,8 +260,8 @@ def test_a_flatten_in_lot_steps_closes_exactly_what_is_held(step, buys):
 
 
 @pytest.mark.parametrize("flatten", ["False", "no", 1, 0, None, [True]])
-def test_a_halt_whose_flatten_is_not_a_bool_is_refused_and_nothing_done(tmp_path, flatten):
-    # {"flatten": "False"} was truthy: every position closed, the executor halted.
+def test_a_halt_whose_flatten_is_not_a_bool_halts_and_closes_nothing(tmp_path, flatten):
+    # {"flatten": "False"} was truthy: every position closed. The halt itself holds.
     ex = executor(Journal(tmp_path / "journal.sqlite"))
     ex.on_tick("ABC", 100.0, DAY)
     ex.on_signal(sig(1, qty=2.0))
@@ -269,9 +269,9 @@ def test_a_halt_whose_flatten_is_not_a_bool_is_refused_and_nothing_done(tmp_path
     answer = ask(runner_for(ex, desk), desk, Command("halt", {"flatten": flatten, "run_id": RUN}))
     assert answer.name == "error"
     assert answer.data["error"] == (
-        f"halt: flatten must be true or false, got {flatten!r}; nothing done"
+        f"halt: flatten must be true or false, got {flatten!r}; halted, nothing closed"
     )
-    assert ex.engine.state is TradingState.ACTIVE
+    assert ex.engine.state is TradingState.HALTED
     assert ex.portfolio.positions["ABC"].qty == 2.0
     assert ex.journal.count("orders") == 1
 
