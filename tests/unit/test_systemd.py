@@ -136,7 +136,7 @@ def test_a_user_or_env_file_a_unit_line_cannot_hold_is_refused_writing_nothing(
     assert rc == 2 and err.startswith(f"error: {says}") and not out.exists()
 
 
-@pytest.mark.parametrize("user", ["workbench", "www-data", "svc_trader", "a.b"])
+@pytest.mark.parametrize("user", ["workbench", "www-data", "svc_trader", "a.b", "1000"])
 def test_a_plain_user_name_is_written_as_user(tmp_path, user):
     rc, out = _units(tmp_path, "--user", user)
     assert rc == 0

@@ -194,7 +194,8 @@ class _Server(ThreadingHTTPServer):
             if self._own is not None:
                 self._own.inc("http_connections_aborted")
             return
-        log.error("http_request_failed", client=str(client_address[0]), error=repr(e))
+        log.error("http_request_failed", client=str(client_address[0]), error=repr(e),
+                  exc_info=True)  # fmt: skip
 
 
 class _ServerV6(_Server):

@@ -145,8 +145,9 @@ class UnitSpec:
     """The config's ``supervisor.stop_grace_s``: `up` takes that long to stop its runners."""
 
 
-USER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
-"""A plain POSIX user or group name: nothing a unit file reads as a specifier or a new line."""
+USER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}|[0-9]{1,10}")
+"""A plain POSIX user or group name, or a numeric id (systemd takes both): nothing a unit
+file reads as a specifier or a new line."""
 
 
 def render_unit(spec: UnitSpec, executable: str | None = None) -> str:
@@ -160,7 +161,7 @@ def render_unit(spec: UnitSpec, executable: str | None = None) -> str:
         # A newline wrote a line of its own (ExecStartPre=...), a % a specifier.
         raise ValueError(
             f"User={spec.user!r}: not a plain user name: use letters, digits, _ . - "
-            "(not starting with a digit, '.' or '-'), at most 32 characters"
+            "(not starting with a digit, '.' or '-'), at most 32 characters, or a numeric id"
         )
     exe = executable or sys.executable
     argv = [exe, "-m", "workbench.cli", "up", "--config", str(spec.config)]
