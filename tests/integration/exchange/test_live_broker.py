@@ -193,10 +193,13 @@ def test_faults_and_a_killed_executor_lose_and_duplicate_nothing(
         time.sleep(0.5)
         before = set(_server_orders(server))
         pid = int(wb.status().loc["executor", "pid"])
-        taken: list[set[str]] = []
+        taken: list[str] = []
 
         def kill() -> None:  # on the server's loop, the moment the order is carried out
-            taken.append({o.client_order_id for o in server.exchange.orders.values()} - before)
+            # The newest order is the faulted request's (one sent just before the pause
+            # may have been taken since `before` was read, with a lower id).
+            newest = server.exchange.orders[max(server.exchange.orders)].client_order_id
+            taken.append(newest)
             os.kill(pid, signal.SIGKILL)
 
         server.fail_next("lose_response", method="POST", then=kill)
@@ -205,7 +208,8 @@ def test_faults_and_a_killed_executor_lose_and_duplicate_nothing(
         server.pause_market()
         # Read when it was taken: on a busy machine the restarted executor may have sent
         # another by the time this thread looks at the exchange.
-        (lost,) = taken[0]
+        lost = taken[0]
+        assert lost not in before
         wait_until(
             lambda: (
                 wb.status().loc["executor", "state"] == "running"
