@@ -54,17 +54,32 @@ def _format_errors(e: ValidationError, source: str) -> list[str]:
     return problems
 
 
-def _origin(loc: tuple[Any, ...], source: str) -> str:
+def _origin(loc: tuple[Any, ...], source: str, env: bool | None = None) -> str:
     """Where a field's value came from: its environment variable if one is set, else ``source``.
 
-    The variable of a field or of a section above it (``WORKBENCH__A__B`` for
-    ``a.b.c``); a value from the environment must not be blamed on the file.
+    The variable of a field, of a section above it (``WORKBENCH__A__B`` for
+    ``a.b.c``), or of a field below it (``WORKBENCH__A__B__C`` for a check of
+    section ``a.b``); a value from the environment must not be blamed on the
+    file. ``env``: whether the variables were applied (default: the load's).
     """
+    if not (_USE_ENV.get() if env is None else env):
+        return source
     for n in range(len(loc), 0, -1):
         name = _env_name(loc[:n])
         if name is not None:
             return f"{source} (environment {name})"
+    if loc:
+        below = "WORKBENCH__" + "__".join(str(p).upper() for p in loc) + "__"
+        names = sorted(k for k in os.environ if k.upper().startswith(below))
+        if names:
+            return f"{source} (environment {', '.join(names)})"
     return source
+
+
+def field_origin(cfg: WorkbenchConfig, field: str) -> str:
+    """`_origin` of a loaded config's dotted ``field`` (``executor.risk.max_order_qty``)."""
+    loc = tuple(field.replace("[", ".").replace("]", "").split("."))
+    return _origin(loc, cfg.source, cfg._env)
 
 
 def _env_name(loc: tuple[Any, ...]) -> str | None:
@@ -165,6 +180,7 @@ def build_config(
     try:
         cfg = _validated(lambda: WorkbenchConfig(**copy.deepcopy(data or {})), source)
         _anchor_env_paths(cfg)
+        cfg._env = _USE_ENV.get()
     finally:
         _USE_ENV.reset(token)
     cfg._base_dir = (base_dir or Path.cwd()).resolve()
@@ -220,6 +236,7 @@ def load_config(path: str | Path, *, environment: bool = True) -> WorkbenchConfi
         _USE_ENV.reset(env)
     cfg._base_dir = p.resolve().parent
     cfg._source = str(p)
+    cfg._env = environment
     return cfg
 
 
@@ -231,14 +248,15 @@ def live_risk_problems(cfg: WorkbenchConfig) -> list[str]:
     """
     if cfg.gateway.feed == "replay":
         return []
-    risk = cfg.executor.risk
+    risk, at = cfg.executor.risk, field_origin
     return [
-        f"{cfg.source}: executor.risk.{name}: must be set (> 0) when gateway.feed is "
-        f"{cfg.gateway.feed!r}, not a replay"
+        f"{at(cfg, f'executor.risk.{name}')}: executor.risk.{name}: must be set (> 0) when "
+        f"gateway.feed is {cfg.gateway.feed!r}, not a replay"
         for name in ("max_order_qty", "max_position_qty")
         if not getattr(risk, name)
     ] + [
-        f"{cfg.source}: executor.risk.max_position_qty_by_symbol.{sym}: 0 turns the position "
+        f"{at(cfg, f'executor.risk.max_position_qty_by_symbol.{sym}')}: "
+        f"executor.risk.max_position_qty_by_symbol.{sym}: 0 turns the position "
         f"limit off for {sym}; when gateway.feed is {cfg.gateway.feed!r} every symbol needs one"
         for sym, limit in risk.max_position_qty_by_symbol.items()
         if not limit
@@ -254,36 +272,39 @@ def check_config(cfg: WorkbenchConfig) -> list[str]:
     from workbench.strategies.base import load_strategy
 
     problems: list[str] = []
-    src = cfg.source
+
+    def src(field: str) -> str:  # "file: field", or "file (environment VAR): field"
+        return f"{field_origin(cfg, field)}: {field}"
+
     data = cfg.resolve(cfg.gateway.replay.path)
     if cfg.gateway.feed == "replay" and not data.is_file():
         if not data.is_dir():
-            problems.append(f"{src}: gateway.replay.path: file not found: {data}")
+            problems.append(f"{src('gateway.replay.path')}: file not found: {data}")
         elif not any(data.rglob("*.parquet")):  # a recorded dataset folder replays too
-            problems.append(f"{src}: gateway.replay.path: {data} holds no recorded dataset")
+            problems.append(f"{src('gateway.replay.path')}: {data} holds no recorded dataset")
     problems += live_risk_problems(cfg)
     problems += exposure_problems(cfg)
     # A runner would crash on them, be restarted five times, and name neither.
     journal, state = cfg.journal_path(), cfg.state_path()
     if journal.is_dir():
-        problems.append(f"{src}: executor.journal_path: {journal} is a folder, not a file")
+        problems.append(f"{src('executor.journal_path')}: {journal} is a folder, not a file")
     if state.exists() and not state.is_dir():
-        problems.append(f"{src}: runtime.state_dir: {state} is a file, not a folder")
+        problems.append(f"{src('runtime.state_dir')}: {state} is a file, not a folder")
     known = {s.id for s in cfg.strategies}
     for sid in cfg.gateway.replay.subscribers or []:
         if sid not in known:
-            problems.append(f"{src}: gateway.replay.subscribers: no strategy {sid!r}")
+            problems.append(f"{src('gateway.replay.subscribers')}: no strategy {sid!r}")
     for i, s in enumerate(cfg.strategies):
         try:
             load_strategy(s.class_path, s.id, s.params)
         except ConfigurationError as e:
-            problems.append(f"{src}: strategies[{i}] ({s.id}): {e}")
+            problems.append(f"{field_origin(cfg, 'strategies')}: strategies[{i}] ({s.id}): {e}")
     from workbench.execution.broker import load_broker
 
     try:
         load_broker(cfg.executor.broker.class_path, cfg.executor.broker.params)
     except ConfigurationError as e:
-        problems.append(f"{src}: executor.broker: {e}")
+        problems.append(f"{src('executor.broker')}: {e}")
     return problems
 
 

@@ -77,6 +77,7 @@ class WorkbenchConfig(BaseSettings):
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source: str = PrivateAttr(default="<defaults>")
+    _env: bool = PrivateAttr(default=False)  # whether WORKBENCH__ variables were applied
 
     @classmethod
     def settings_customise_sources(

@@ -319,6 +319,36 @@ def test_a_bad_value_from_the_environment_names_the_variable(tmp_path, monkeypat
     )
 
 
+def test_checks_after_loading_name_the_variable_that_set_the_value(tmp_path, monkeypatch):
+    """Each blamed the file: 'paper.toml: executor.risk.max_order_qty: must be set', while
+    the file set 10 and a variable set 0; likewise a section a variable below it broke."""
+    live = '[gateway]\nfeed = "simulated"\n[executor.risk]\nmax_order_qty = 10\n'
+    path = write(tmp_path, live + "max_position_qty = 10\n")
+    monkeypatch.setenv("WORKBENCH__EXECUTOR__RISK__MAX_ORDER_QTY", "0")
+    monkeypatch.setenv("WORKBENCH__GATEWAY__REPLAY__PATH", str(tmp_path / "none.csv"))
+    monkeypatch.setenv("WORKBENCH__GATEWAY__FEED", "replay")
+    problems = check_config(load_config(path))
+    var = "(environment WORKBENCH__GATEWAY__REPLAY__PATH)"
+    assert f"{path} {var}: gateway.replay.path: file not found: {tmp_path / 'none.csv'}" in (
+        problems
+    )
+    monkeypatch.setenv("WORKBENCH__GATEWAY__FEED", "simulated")
+    (problem,) = [p for p in check_config(load_config(path)) if "max_order_qty" in p]
+    assert problem.startswith(
+        f"{path} (environment WORKBENCH__EXECUTOR__RISK__MAX_ORDER_QTY): "
+        "executor.risk.max_order_qty: must be set"
+    )
+    # Read without the environment (a run's saved config), the file is to blame.
+    (problem,) = check_config(load_config(write(tmp_path, live), environment=False))
+    assert problem.startswith(f"{tmp_path / 'c.toml'}: executor.risk.max_position_qty")
+    monkeypatch.setenv("WORKBENCH__EXECUTOR__RISKS__MAX_ORDER_QTY", "5")  # a typo'd section
+    with pytest.raises(ConfigurationError) as e:
+        load_config(path)
+    assert f"{path} (environment WORKBENCH__EXECUTOR__RISKS__MAX_ORDER_QTY): executor.risks" in (
+        str(e.value)
+    )
+
+
 def test_an_exchange_setting_of_infinity_is_a_configuration_error(tmp_path):
     with pytest.raises(ConfigurationError, match=r"gateway\.exchange\.stale_after_s"):
         load_config(write(tmp_path, "[gateway.exchange]\nstale_after_s = inf\n"))
