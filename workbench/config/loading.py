@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import tempfile
 import tomllib
@@ -76,10 +77,11 @@ def _origin(loc: tuple[Any, ...], source: str, env: bool | None = None) -> str:
     return source
 
 
-def field_origin(cfg: WorkbenchConfig, field: str) -> str:
-    """`_origin` of a loaded config's dotted ``field`` (``executor.risk.max_order_qty``)."""
+def _at(cfg: WorkbenchConfig, field: str) -> str:
+    """``"<origin>: <field>"`` for a loaded config's ``field`` (``strategies[0]``): the file,
+    or the environment variable that set it (`_origin`)."""
     loc = tuple(field.replace("[", ".").replace("]", "").split("."))
-    return _origin(loc, cfg.source, cfg._env)
+    return f"{_origin(loc, cfg.source, cfg._env)}: {field}"
 
 
 def _env_name(loc: tuple[Any, ...]) -> str | None:
@@ -248,15 +250,14 @@ def live_risk_problems(cfg: WorkbenchConfig) -> list[str]:
     """
     if cfg.gateway.feed == "replay":
         return []
-    risk, at = cfg.executor.risk, field_origin
+    risk = cfg.executor.risk
     return [
-        f"{at(cfg, f'executor.risk.{name}')}: executor.risk.{name}: must be set (> 0) when "
+        f"{_at(cfg, f'executor.risk.{name}')}: must be set (> 0) when "
         f"gateway.feed is {cfg.gateway.feed!r}, not a replay"
         for name in ("max_order_qty", "max_position_qty")
         if not getattr(risk, name)
     ] + [
-        f"{at(cfg, f'executor.risk.max_position_qty_by_symbol.{sym}')}: "
-        f"executor.risk.max_position_qty_by_symbol.{sym}: 0 turns the position "
+        f"{_at(cfg, f'executor.risk.max_position_qty_by_symbol.{sym}')}: 0 turns the position "
         f"limit off for {sym}; when gateway.feed is {cfg.gateway.feed!r} every symbol needs one"
         for sym, limit in risk.max_position_qty_by_symbol.items()
         if not limit
@@ -272,10 +273,7 @@ def check_config(cfg: WorkbenchConfig) -> list[str]:
     from workbench.strategies.base import load_strategy
 
     problems: list[str] = []
-
-    def src(field: str) -> str:  # "file: field", or "file (environment VAR): field"
-        return f"{field_origin(cfg, field)}: {field}"
-
+    src = functools.partial(_at, cfg)
     data = cfg.resolve(cfg.gateway.replay.path)
     if cfg.gateway.feed == "replay" and not data.is_file():
         if not data.is_dir():
@@ -298,7 +296,7 @@ def check_config(cfg: WorkbenchConfig) -> list[str]:
         try:
             load_strategy(s.class_path, s.id, s.params)
         except ConfigurationError as e:
-            problems.append(f"{field_origin(cfg, 'strategies')}: strategies[{i}] ({s.id}): {e}")
+            problems.append(f"{src(f'strategies[{i}]')} ({s.id}): {e}")
     from workbench.execution.broker import load_broker
 
     try:

@@ -25,6 +25,8 @@ from workbench.domain.model import Order, OrderType
 NS = 1_000_000_000
 AHEAD_TOLERANCE_NS = 5 * NS
 """How far a quote's market time may be ahead of this machine's clock: beyond, a broken clock."""
+DRIFT = 1e-12
+"""Relative float error the position and notional checks forgive (0.1 + 0.2 is not 0.3)."""
 
 
 class TradingState(enum.StrEnum):
@@ -144,7 +146,7 @@ class RiskEngine:
         sign = order.side.sign
         base = position + sign * working
         after = base + sign * order.qty
-        if abs(after) <= 1e-12 * abs(base):  # closes it, but for a float's drift (0.7 - 0.4)
+        if abs(after) <= DRIFT * abs(base):  # closes it, but for a float's drift (0.7 - 0.4)
             after = 0.0
         if self.state is TradingState.REDUCING and not (
             abs(after) < abs(base) and after * base >= 0
@@ -164,7 +166,7 @@ class RiskEngine:
         base = position + order.side.sign * working
         after = base + order.side.sign * order.qty
         # The limit itself is allowed, but for a float's drift (0.1 + 0.2 > 0.3).
-        over = abs(after) > limit * (1 + 1e-12)
+        over = abs(after) > limit * (1 + DRIFT)
         if limit and over and (abs(after) > abs(base) or after * base < 0):
             resting = f" (counting {working:g} resting on its side)" if working else ""
             return f"position {after} would exceed max_position_qty {limit}{resting}"
@@ -204,7 +206,7 @@ class RiskEngine:
             # A limit or stop order goes to the venue at its own price, not the signal's;
             # a market or stop order trades at the market's, whatever the signal said.
             price = max(order.price, order.order_price, self._live_price(order.symbol))
-            if order.qty * price > r.max_order_notional * (1 + 1e-12):  # but for a float's drift
+            if order.qty * price > r.max_order_notional * (1 + DRIFT):  # but for a float's drift
                 return (
                     f"notional {order.qty * price:.6g} exceeds max_order_notional "
                     f"{r.max_order_notional}"

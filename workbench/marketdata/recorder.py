@@ -33,6 +33,7 @@ import pyarrow.dataset as ds
 import structlog
 
 from workbench.domain.model import TickBatch
+from workbench.runner.parent_link import process_alive
 
 log = structlog.get_logger(__name__)
 _DAY_NS = 86_400 * 10**9
@@ -123,7 +124,7 @@ def _finish_parts_of_dead_writers(root: Path) -> None:
     for temp in sorted(root.rglob(".part-*.parquet")):
         fields = temp.name.split("-")  # .part, ns, pid, i.parquet (older: no pid)
         pid = int(fields[2]) if len(fields) == 4 and fields[2].isdigit() else 0
-        if pid == os.getpid() or (pid and _alive(pid)):
+        if pid == os.getpid() or (pid and process_alive(pid)):
             continue  # its writer may still be at it
         try:
             rows = pq.read_metadata(temp).num_rows
@@ -138,16 +139,6 @@ def _finish_parts_of_dead_writers(root: Path) -> None:
                 log.warning("recorder_part_removed", path=str(temp), reason="torn or empty")
         except OSError as e:  # read-only: the readers skip it all the same
             log.warning("recorder_part_left", path=str(temp), error=str(e))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
 
 
 def _publish(temp: Path) -> None:

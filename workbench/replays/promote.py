@@ -96,7 +96,7 @@ def evaluate(
             report written before the after-fees figures.
     """
     checks = []
-    figure = _reader(summary, "summary.json")
+    figure, reported = _reader(summary, "summary.json"), _reader(oos or {}, "walk_forward.json")
     if max_drawdown is not None:  # null: not finite (a qty of 1e308), which passes nothing
         v = figure("max_drawdown")
         v = None if v is None else abs(v)
@@ -135,11 +135,11 @@ def evaluate(
                 f"{name} holds {key}, which this walk_forward.json has not (written "
                 "before PnL after fees was reported); run the sweep again"
             )
-        v = _reader(oos, "walk_forward.json")(key)
+        v = reported(key)
         checks.append(Check(name, limit, v, v is not None and v >= limit, of=key))
     if oos and any(limit is not None for _, limit in oos_limits.values()):
         # A window that failed or was skipped adds nothing to the sums: it must not pass.
-        failed = _reader(oos, "walk_forward.json")("failed_windows")
+        failed = reported("failed_windows")
         if failed is None:
             raise ConfigurationError(
                 "this walk_forward.json does not count its failed windows (written before "

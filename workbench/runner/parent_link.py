@@ -1,4 +1,4 @@
-"""Process-level plumbing for runners: signals, and dying with the parent."""
+"""Process-level plumbing for runners: signals, dying with the parent, whether a pid lives."""
 
 from __future__ import annotations
 
@@ -111,3 +111,12 @@ def wait_at_gate() -> bool:
     import sys
 
     return bool(sys.stdin.readline())
+
+
+def process_alive(pid: int) -> bool:
+    """Still running (a zombie, dead but not reaped by anyone yet, is not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False

@@ -20,6 +20,7 @@ import structlog
 
 from workbench.config import WorkbenchConfig
 from workbench.exceptions import ConfigurationError, TemporaryError
+from workbench.runner.parent_link import process_alive
 from workbench.supervisor.hosts import host_config
 
 log = structlog.get_logger()
@@ -165,7 +166,7 @@ def reap_orphans(run_path: Path, grace_s: float = 3.0) -> list[int]:
         for sig in (signal.SIGCONT, signal.SIGTERM):
             _signal(pid, sig)
     deadline = time.monotonic() + grace_s
-    while any(_alive(p) for p in found) and time.monotonic() < deadline:
+    while any(process_alive(p) for p in found) and time.monotonic() < deadline:
         time.sleep(0.05)
     for pid in found:
         _signal(pid, signal.SIGKILL)
@@ -175,14 +176,6 @@ def reap_orphans(run_path: Path, grace_s: float = 3.0) -> list[int]:
 def _signal(pid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):  # gone already
         os.kill(pid, sig)
-
-
-def _alive(pid: int) -> bool:
-    """Still running (a zombie, dead but not reaped by anyone yet, is not)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 def holds_run(run_path: Path) -> bool:
