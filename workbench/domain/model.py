@@ -116,11 +116,23 @@ class Signal:
     order_price: float = 0.0
     """The limit price of a LIMIT, the trigger price of a STOP; 0 for MARKET."""
     tif: TimeInForce = TimeInForce.GTC
+    closes: str = ""
+    """The id of the entry signal this one exits ('' for an entry, or a signal closing nothing
+    in particular): the executor sends no more than that entry holds (`closing`)."""
 
     @staticmethod
     def make_id(strategy_id: str, seq: int) -> str:
         """The stable signal id for a strategy's ``seq``-th signal."""
         return f"{strategy_id}:{seq}"
+
+    @staticmethod
+    def seq_in(signal_id: str, strategy_id: str) -> int:
+        """The seq of ``signal_id`` if it is a `make_id` of ``strategy_id``, else 0."""
+        tail = signal_id.rpartition(":")[2]
+        if not (tail.isascii() and tail.isdigit() and len(tail) < 20):
+            return 0
+        n = int(tail)
+        return n if signal_id == Signal.make_id(strategy_id, n) else 0
 
     def has_own_id(self) -> bool:
         """Whether ``id`` is `make_id` of its own strategy and seq (no other sender's)."""
@@ -131,7 +143,8 @@ class Signal:
 
         Its id must be its own; qty and price finite and > 0; the order price
         finite, > 0 for a LIMIT or STOP; the seq (>= 1) and time stamps (>= 0)
-        signed 64-bit integers, as a journal stores them.
+        signed 64-bit integers, as a journal stores them; the entry it closes, if
+        any, an earlier signal of its own strategy.
         """
         if not self.has_own_id():
             return f"signal id {self.id[:40]!r} is not {self.strategy_id[:40]!r}:{self.seq}"
@@ -149,6 +162,8 @@ class Signal:
         for name, t in (("ts_ns", self.ts_ns), ("origin_ns", self.origin_ns)):
             if not 0 <= t < INT64_END:
                 return f"signal {name} {t} outside 0 .. 2**63-1"
+        if self.closes and not 0 < self.seq_in(self.closes, self.strategy_id) < self.seq:
+            return f"signal closes {self.closes[:40]!r}: no earlier signal of its strategy"
         return ""
 
 

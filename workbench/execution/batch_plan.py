@@ -26,6 +26,7 @@ import structlog
 
 from workbench.domain.model import Order, OrderStatus, Side, Signal
 from workbench.exceptions import OrderRejected
+from workbench.execution.closing import EntryBook, room
 
 if TYPE_CHECKING:
     from workbench.execution.executor import Executor
@@ -47,15 +48,30 @@ def plan(ex: Executor, signals: list[Signal], known: set[str]) -> tuple[list[Ite
     projected: dict[str, float] = {}  # per symbol: the batch's accepted orders as filled
     added: dict[tuple[str, Side], float] = {}  # per symbol and side: the batch's accepted qty
     items: list[Item] = []
+    here: dict[str, Item] = {}  # the batch's items by signal id: entries its exits close
+    exiting: dict[str, float] = {}  # entry signal id -> what the batch's exits of it take
     # `LotSized.lot_qty` and `TickSized.tick_price`, if the broker has them (getattr: an
     # isinstance of a protocol costs ~10 us)
     lots: Callable[[str, float], float] | None = getattr(ex.broker, "lot_qty", None)
     ticks: Callable[[str, Side, float], float] | None = getattr(ex.broker, "tick_price", None)
+    whole: Callable[[Order], bool] | None = getattr(ex.broker, "fills_whole", None)
     for i, s in enumerate(signals):
         order = Order.from_signal(s, salt)
         sym, side = s.symbol, order.side
         pos = projected.get(sym, ex.portfolio.position(sym))
         rounded = cut = False
+        fresh = s.id not in known  # else a redelivery: the journal has it, nothing is sent
+        if s.closes and fresh and not flatten:
+            entry = here.get(s.closes)
+            pending = entry[1] if entry and entry[2] is OrderStatus.PENDING_NEW else None
+            if pending is not None and (whole is None or not whole(pending)):
+                return items, signals[i:]  # what the entry holds is known once it settles
+            order, reason = _closing(ex, order, s, entry, exiting.get(s.closes, 0.0))
+            if reason:
+                known.add(s.id)
+                items.append((s, order, OrderStatus.REJECTED, reason))
+                here[s.id] = items[-1]
+                continue
         if pos * side.sign < 0 and s.id not in known and not flatten:
             order, cut = _held(ex, order, pos, ex.open.working(sym, side))
         if (lots is not None or ticks is not None) and s.id not in known:
@@ -68,6 +84,7 @@ def plan(ex: Executor, signals: list[Signal], known: set[str]) -> tuple[list[Ite
             if reason:  # the venue could not take it: refused before anything is sent (as asked)
                 known.add(s.id)
                 items.append((s, order, OrderStatus.REJECTED, reason))
+                here[s.id] = items[-1]
                 continue
         if s.id in known:
             reason = ""  # a redelivery: recorded as nothing
@@ -89,11 +106,39 @@ def plan(ex: Executor, signals: list[Signal], known: set[str]) -> tuple[list[Ite
         known.add(s.id)
         status = OrderStatus.REJECTED if reason else OrderStatus.PENDING_NEW
         items.append((s, order, status, reason))
+        if fresh:
+            here[s.id] = items[-1]
+            if s.closes and not reason:
+                exiting[s.closes] = exiting.get(s.closes, 0.0) + order.qty
         if rounded:
             ex.telemetry.inc("order_qty_rounded")
         if cut:
             ex.telemetry.inc("order_qty_cut_to_held")
     return items, []
+
+
+def _closing(
+    ex: Executor, order: Order, s: Signal, entry: Item | None, taken: float
+) -> tuple[Order, str]:
+    """An exit's ``order`` cut to what its entry holds (`closing`), or why none goes.
+
+    ``entry``: its item if this batch refused it or sends it to fill whole (else the
+    journal's book counts);
+    ``taken``: what the batch's earlier exits of the same entry take.
+    """
+    if entry is not None:  # of this batch: refused, or one that fills whole (`fills_whole`)
+        e, refused = entry[1], entry[2] is OrderStatus.REJECTED
+        filled = 0.0 if refused else e.qty
+        status = entry[2] if refused else OrderStatus.FILLED
+        book: EntryBook | None = EntryBook(e.symbol, e.side, e.qty, filled, status, 0.0)
+    else:
+        book = ex.journal.entry_book(s.closes)
+    qty, reason = room(s, book, taken)
+    if reason or qty == order.qty:
+        return order, reason
+    ex.telemetry.inc("exit_qty_cut_to_entry")
+    log.info("exit_cut_to_entry", signal_id=s.id, closes=s.closes, asked=order.qty, qty=qty)
+    return dataclasses.replace(order, qty=qty), ""
 
 
 def _held(ex: Executor, order: Order, pos: float, working: float) -> tuple[Order, bool]:

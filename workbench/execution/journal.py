@@ -14,6 +14,7 @@ its own (`Checkpointer`), never inside a commit on the signal path.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import time
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.domain.model import Fill, Order, OrderStatus, Side, Signal
+from workbench.execution.closing import EntryBook, claim
 from workbench.execution.journal_schema import (
     client_id_salt,
     open_schema,
@@ -173,6 +175,7 @@ class Journal(JournalShortcuts, RunStateRecords):
                         signal.reason,
                         signal.condition_id,
                         now,
+                        signal.closes,
                     )
                 )
                 orders.append(
@@ -196,7 +199,12 @@ class Journal(JournalShortcuts, RunStateRecords):
                 if status is OrderStatus.REJECTED:
                     rejected.append((order.id, status.value, order.ts_ns, reason, "risk", now))
                 fresh.append(True)
-            db.executemany("INSERT INTO signals VALUES (?,?,?,?,?,?,?,?,?,?,?)", signals)
+            db.executemany(
+                "INSERT INTO signals (signal_id, strategy_id, seq, symbol, side, qty, price, "
+                "ts_ns, reason, condition_id, received_ns, closes) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                signals,
+            )
             db.executemany(
                 "INSERT INTO orders (order_id, signal_id, symbol, side, qty, price, ts_ns, "
                 "status, reason, updated_ns, client_order_id, order_type, order_price, tif) "
@@ -291,6 +299,24 @@ class Journal(JournalShortcuts, RunStateRecords):
         )
         return {r[0]: tuple(r[1:]) for r in rows}
 
+    def entry_book(self, entry_id: str) -> EntryBook | None:
+        """The order of signal ``entry_id`` and what the exits closing it took (`closing`)."""
+        db = self._db
+        row = db.execute(
+            "SELECT symbol, side, qty, filled_qty, (SELECT COALESCE(SUM(fee_qty), 0) FROM fills "
+            "WHERE fills.order_id = orders.order_id), status FROM orders WHERE signal_id=?",
+            (entry_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        exits = db.execute(
+            "SELECT o.qty, o.filled_qty, o.status FROM signals s JOIN orders o "
+            "ON o.signal_id = s.signal_id WHERE s.closes=? AND s.closes != ''",  # the partial index
+            (entry_id,),
+        )
+        taken = sum(claim(*r) for r in exits)
+        return dataclasses.replace(EntryBook.of(*row), claimed=taken)
+
     def fills(self) -> list[Fill]:
         """Every fill, in the order recorded."""
         rows = self._db.execute(
@@ -329,22 +355,6 @@ class Journal(JournalShortcuts, RunStateRecords):
         cur = self._db.execute(f"SELECT * FROM order_reports {where} ORDER BY rowid", args)
         cols = [c[0] for c in cur.description]
         return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
-
-    def add_reconciliation(
-        self, kind: str, detail: dict[str, Any], order_id: str = "", symbol: str = ""
-    ) -> None:
-        """Record a difference reconciliation found between the journal and the venue."""
-        row = (time.time_ns(), kind, order_id, symbol, json.dumps(detail, sort_keys=True))
-        self._db.execute("INSERT INTO reconciliations VALUES (?,?,?,?,?)", row)
-
-    def reconciliations(self) -> list[dict]:
-        """Every difference reconciliation recorded, oldest first (``detail`` decoded)."""
-        cur = self._db.execute("SELECT * FROM reconciliations ORDER BY rowid")
-        cols = [c[0] for c in cur.description]
-        out = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
-        for row in out:
-            row["detail"] = json.loads(row["detail"])
-        return out
 
     def schema_version(self) -> int:
         """``PRAGMA user_version`` of the file."""

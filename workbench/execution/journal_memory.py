@@ -10,6 +10,7 @@ with either.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sqlite3
@@ -18,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from workbench.domain.model import Fill, Order, OrderStatus, Side, Signal
+from workbench.execution.closing import EntryBook, claim
 from workbench.execution.journal import JournalShortcuts, OrderUpdate
 from workbench.execution.journal_schema import SCHEMA_VERSION, new_client_id_salt
 
@@ -55,6 +57,9 @@ class MemoryJournal(JournalShortcuts):
         self._orders: dict[str, dict[str, Any]] = {}
         self._client_ids: set[str] = set()
         self._order_signals: set[str] = set()
+        self._order_of: dict[str, str] = {}  # signal id -> its order's id
+        self._exits: dict[str, list[str]] = {}  # entry signal id -> its exits' order ids
+        self._fee_qty: dict[str, float] = {}  # order id -> its fills' fee_qty
         self._fills: list[Fill] = []
         self._fill_ids: set[str] = set()
         self._reports: list[tuple] = []  # rows in _REPORT_COLUMNS order
@@ -117,6 +122,9 @@ class MemoryJournal(JournalShortcuts):
             }
             self._client_ids.add(order.client_order_id)
             self._order_signals.add(order.signal_id)
+            self._order_of[signal.id] = order.id
+            if signal.closes:
+                self._exits.setdefault(signal.closes, []).append(order.id)
             if status is OrderStatus.REJECTED:
                 self._report(order.id, status.value, order.ts_ns, "", None, reason, "risk", now)
         return fresh
@@ -136,6 +144,8 @@ class MemoryJournal(JournalShortcuts):
         for f in ordered:
             self._fills.append(_as_read(f))
             self._fill_ids.add(f.id)
+            if f.fee_qty:
+                self._fee_qty[f.order_id] = self._fee_qty.get(f.order_id, 0.0) + f.fee_qty
         for u in updates:
             row = self._orders.get(u.order_id)
             if row is not None:
@@ -171,6 +181,18 @@ class MemoryJournal(JournalShortcuts):
         """See `Journal.known_signals`."""
         signals = self._signals
         return {i: signals[i][2:] for i in ids if i in signals}
+
+    def entry_book(self, entry_id: str) -> EntryBook | None:
+        """See `Journal.entry_book`."""
+        oid = self._order_of.get(entry_id)
+        if oid is None:
+            return None
+        o, rows = self._orders[oid], self._orders
+        fee_qty = self._fee_qty.get(oid, 0.0)
+        book = EntryBook.of(o["symbol"], o["side"], o["qty"], o["filled_qty"], fee_qty, o["status"])
+        exits = [rows[x] for x in self._exits.get(entry_id, ())]
+        taken = sum(claim(e["qty"], e["filled_qty"], e["status"]) for e in exits)
+        return dataclasses.replace(book, claimed=taken)
 
     def fills(self) -> list[Fill]:
         """Every fill, in the order recorded."""

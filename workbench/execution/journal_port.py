@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from workbench.domain.model import Fill, Order, OrderStatus, Signal
+from workbench.execution.closing import EntryBook
 from workbench.execution.journal import OrderUpdate
 
 
@@ -35,6 +36,10 @@ class JournalPort(Protocol):
 
     def known_signals(self, ids: list[str]) -> dict[str, tuple]:
         """Journaled signals among ``ids``: id -> (symbol, side, qty, price, ts_ns)."""
+        ...
+
+    def entry_book(self, entry_id: str) -> EntryBook | None:
+        """The order of signal ``entry_id`` and what the exits closing it took; None if none."""
         ...
 
     def fills(self) -> list[Fill]:

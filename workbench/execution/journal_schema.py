@@ -16,6 +16,9 @@ migration also takes the fees paid before each ``risk_days`` day off that
 day's start (the daily loss counts fees since version 4). Version 5 adds each
 fill's ``fee_qty`` (the part of its fee taken out of the traded asset, which
 the position is net of) and ``fee_asset`` (a third asset the fee was paid in).
+Version 6 adds each signal's ``closes`` (the entry signal an exit closes, ''
+for none) and indexes it and the fills by order: the executor sends an exit
+no larger than its entry holds (`closing`).
 A journal is migrated in one transaction when opened; one of a newer version
 is refused.
 """
@@ -28,7 +31,7 @@ import sqlite3
 from workbench.domain.model import client_order_id
 from workbench.exceptions import ConfigurationError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _V0_TABLES = """
 CREATE TABLE IF NOT EXISTS signals (
@@ -78,6 +81,12 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 _V5_FILL_COLUMNS = ("fee_qty REAL NOT NULL DEFAULT 0", "fee_asset TEXT NOT NULL DEFAULT ''")
+
+_V6_SIGNAL_COLUMN = "closes TEXT NOT NULL DEFAULT ''"
+_V6_INDEXES = """
+CREATE INDEX IF NOT EXISTS signals_by_entry ON signals(closes) WHERE closes != '';
+CREATE INDEX IF NOT EXISTS fills_by_order ON fills(order_id)
+"""
 
 _V1 = (
     _V0_TABLES
@@ -143,6 +152,9 @@ def open_schema(db: sqlite3.Connection, path: str) -> None:
         for ddl in _V5_FILL_COLUMNS:
             if ddl.split()[0] not in columns:
                 db.execute(f"ALTER TABLE fills ADD COLUMN {ddl}")
+        if "closes" not in {r[1] for r in db.execute("PRAGMA table_info(signals)")}:
+            db.execute(f"ALTER TABLE signals ADD COLUMN {_V6_SIGNAL_COLUMN}")
+        _run(db, _V6_INDEXES)
         db.execute(
             "INSERT OR IGNORE INTO meta VALUES ('client_id_salt', ?)", (new_client_id_salt(),)
         )

@@ -1,19 +1,23 @@
 """The journal's run state: trading states, stream ends, risk days, marks, signal gaps.
 
+Also the differences reconciliation found.
+
 A mixin of `Journal` (same SQLite connection, ``self._db``): small tables
 the executor reads when it starts, written outside the order transactions.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
+from typing import Any
 
 from workbench.execution.journal_schema import rollback
 
 
 class RunStateRecords:
-    """Trading states, ends of stream, the risk day's start, market marks, signal gaps."""
+    """Trading states, ends of stream, the risk day's start, marks, signal gaps, differences."""
 
     _db: sqlite3.Connection
 
@@ -121,4 +125,20 @@ class RunStateRecords:
         out: dict[str, list[tuple[int, int]]] = {}
         for sid, a, b in self._db.execute("SELECT * FROM signal_gaps ORDER BY 1, 2"):
             out.setdefault(sid, []).append((a, b))
+        return out
+
+    def add_reconciliation(
+        self, kind: str, detail: dict[str, Any], order_id: str = "", symbol: str = ""
+    ) -> None:
+        """Record a difference reconciliation found between the journal and the venue."""
+        row = (time.time_ns(), kind, order_id, symbol, json.dumps(detail, sort_keys=True))
+        self._db.execute("INSERT INTO reconciliations VALUES (?,?,?,?,?)", row)
+
+    def reconciliations(self) -> list[dict]:
+        """Every difference reconciliation recorded, oldest first (``detail`` decoded)."""
+        cur = self._db.execute("SELECT * FROM reconciliations ORDER BY rowid")
+        cols = [c[0] for c in cur.description]
+        out = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+        for row in out:
+            row["detail"] = json.loads(row["detail"])
         return out

@@ -178,6 +178,14 @@ class SimulatedBroker:
             self._run_tape(vo, tape.symbol(order.symbol), signal_tick)
         return ack
 
+    def fills_whole(self, order: Order) -> bool:
+        """Whether ``order`` certainly fills its whole qty, no fee out of it (`batch_plan`).
+
+        A market order does unless ticks bound fills (``partial_fills``) or it is
+        cancelled first (a halt, which also stops what would follow it).
+        """
+        return order.order_type is OrderType.MARKET and not self.partial_fills
+
     def reports(self) -> list[ExecutionReport]:
         """Execution reports since the last call, in the order they happened."""
         out, self._reports = self._reports, []

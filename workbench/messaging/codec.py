@@ -17,7 +17,7 @@ UTC. Payloads per kind (compact arrays, never pickle):
                                                 newest tick, at most every snapshot interval and
                                                 only when it changed; the executor's market)
     sig    id, strategy_id, seq, symbol, side, qty, price, ts_ns, reason, condition_id, origin_ns
-           [, order_type, order_price, tif]     (absent: MARKET, 0, GTC)
+           [, order_type, order_price, tif [, closes]]  (absent: MARKET, 0, GTC, "")
     ord    strategy_id, signal_id, order_id, status, symbol, side, qty, price, fee, ts_ns,
            filled_qty, reason                   (topic ``ord/<strategy id>/``: its own orders)
     eos    stream, count, last_seq
@@ -148,8 +148,10 @@ def _tick(p: TickBatch) -> tuple[str, str, list[Any]]:
 def _signal(p: Signal) -> tuple[str, str, list[Any]]:
     fields = [p.id, p.strategy_id, p.seq, p.symbol, p.side.value, p.qty, p.price, p.ts_ns,
               p.reason, p.condition_id, p.origin_ns]  # fmt: skip
-    if p.order_type is not OrderType.MARKET or p.tif is not TimeInForce.GTC:
+    if p.order_type is not OrderType.MARKET or p.tif is not TimeInForce.GTC or p.closes:
         fields += [p.order_type.value, p.order_price, p.tif.value]
+        if p.closes:
+            fields.append(p.closes)
     return KIND_SIGNAL, p.strategy_id, fields
 
 
@@ -191,19 +193,22 @@ def _payload_of(p: Payload) -> tuple[str, str, list[Any]]:
     return fields(p)
 
 
-def _order_fields(a: list[Any]) -> tuple[OrderType, float, TimeInForce]:
+def _order_fields(a: list[Any]) -> tuple[OrderType, float, TimeInForce, str]:
     if not a:
-        return OrderType.MARKET, 0.0, TimeInForce.GTC
-    if len(a) != 3:
-        raise CodecError("signal order fields must be [order_type, order_price, tif]")
-    otype, oprice, tif = a
+        return OrderType.MARKET, 0.0, TimeInForce.GTC, ""
+    if len(a) not in (3, 4):
+        raise CodecError("signal order fields must be [order_type, order_price, tif(, closes)]")
+    otype, oprice, tif = a[:3]
+    closes = a[3] if len(a) == 4 else ""
+    if type(closes) is not str:
+        raise CodecError(f"signal closes {closes!r} must be a signal id")
     try:
         ot, tf = OrderType(otype), TimeInForce(tif)
     except ValueError as e:
         raise CodecError(f"signal order type/time in force: {e}") from e
     if type(oprice) not in (int, float):
         raise CodecError(f"signal order_price {oprice!r} must be a number")
-    return ot, float(oprice), tf  # its value: `Signal.problem`
+    return ot, float(oprice), tf, closes  # their values: `Signal.problem`
 
 
 def _last(symbol: Any, seq: Any, ts: Any, price: Any, size: Any) -> Tick:
@@ -233,7 +238,7 @@ def _build(kind: str, a: list[Any]) -> Payload:
         return _last(*a)
     if kind == KIND_SIGNAL:
         sid, strat, seq, sym, side, qty, price, ts, reason, cond, origin = a[:11]
-        otype, oprice, tif = _order_fields(a[11:])
+        otype, oprice, tif, closes = _order_fields(a[11:])
         if not (
             all(type(x) is str for x in (sid, strat, sym))
             and all(_is_int(x) for x in (seq, ts, origin))
@@ -245,7 +250,7 @@ def _build(kind: str, a: list[Any]) -> Payload:
         except ValueError as e:
             raise CodecError(f"signal side {side!r} is not BUY or SELL") from e
         sig = Signal(sid, strat, seq, sym, side_v, float(qty), float(price), ts, str(reason),
-                     str(cond), origin, otype, oprice, tif)  # fmt: skip
+                     str(cond), origin, otype, oprice, tif, closes)  # fmt: skip
         problem = sig.problem()  # another's id would pass for a re-delivery; a 2**64
         if problem:  # seq or time stamp would kill the executor's journal
             raise CodecError(problem)

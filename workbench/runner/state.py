@@ -162,8 +162,10 @@ def signal_to_state(s: Signal) -> list[Any]:
     """A signal as plain data for the state file."""
     row = [s.id, s.strategy_id, s.seq, s.symbol, s.side.value, s.qty, s.price, s.ts_ns,
            s.reason, s.condition_id, s.origin_ns]  # fmt: skip
-    if s.order_type is not OrderType.MARKET or s.tif is not TimeInForce.GTC:
+    if s.order_type is not OrderType.MARKET or s.tif is not TimeInForce.GTC or s.closes:
         row += [s.order_type.value, s.order_price, s.tif.value]
+        if s.closes:
+            row.append(s.closes)
     return row
 
 
@@ -174,10 +176,12 @@ def signal_from_state(row: list[Any] | bytes) -> Signal:
         ConfigurationError: the row is not a saved signal (names the field).
     """
     data = unpack(row) if isinstance(row, bytes) else row
-    if not isinstance(data, list) or len(data) not in (11, 14):
-        raise ConfigurationError(f"saved signal {data!r}: expected a list of 11 or 14 fields")
+    if not isinstance(data, list) or len(data) not in (11, 14, 15):
+        raise ConfigurationError(f"saved signal {data!r}: expected a list of 11, 14 or 15 fields")
     if len(data) == 11:  # state saved before order types
         data = [*data, "MARKET", 0.0, "GTC"]
+    if len(data) == 14:  # an entry, or state saved before exits named their entry
+        data = [*data, ""]
     return Signal(
         _field(data, 0, "id", str),
         _field(data, 1, "strategy_id", str),
@@ -193,6 +197,7 @@ def signal_from_state(row: list[Any] | bytes) -> Signal:
         OrderType(_field(data, 11, "order_type", str)),
         _field(data, 12, "order_price", float),
         TimeInForce(_field(data, 13, "tif", str)),
+        _field(data, 14, "closes", str),
     )
 
 

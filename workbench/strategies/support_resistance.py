@@ -237,12 +237,17 @@ class SupportResistance:
                 qty = self._held.pop(entry, 0.0)
             if qty > 0:  # else the entry never filled: nothing to close
                 self._signal(cid, cond.spec.side.opposite, qty, event.reason, event, symbol,
-                             origin_ns, out)  # fmt: skip
+                             origin_ns, out, closes=entry)  # fmt: skip
 
     def _signal(self, cid: str, side: Side, qty: float, reason: str,
                 event: ConditionEvent | tuple[float, int], symbol: str, origin_ns: int,
-                out: list[Signal], *, entry: bool = False) -> str:  # fmt: skip
-        """Append the next signal to ``out``; its id."""
+                out: list[Signal], *, entry: bool = False,
+                closes: str | None = None) -> str:  # fmt: skip
+        """Append the next signal to ``out``; its id.
+
+        ``closes``: the entry an exit closes, named on the signal if it is one of ours
+        (a version-1 snapshot's stand-in is not), so the executor sends no more than it holds.
+        """
         price, ts_ns = (event.price, event.ts_ns) if isinstance(event, ConditionEvent) else event
         limit = OrderType.MARKET, 0.0, TimeInForce.GTC
         if entry and self._limit_entries:
@@ -250,8 +255,10 @@ class SupportResistance:
         seq = self._next_seq
         self._next_seq = seq + 1
         sid = Signal.make_id(self.strategy_id, seq)
+        if closes and not Signal.seq_in(closes, self.strategy_id):  # a v1 stand-in
+            closes = None
         out.append(Signal(sid, self.strategy_id, seq, symbol, side, qty, price, ts_ns, reason,
-                          cid, origin_ns, *limit))  # fmt: skip
+                          cid, origin_ns, *limit, closes or ""))  # fmt: skip
         return sid
 
     def _held_exits(
@@ -268,7 +275,7 @@ class SupportResistance:
             qty = self._held.pop(entry, 0.0)
             if qty > 0:
                 self._signal(cid, Side(side), qty, reason, (price, ts_ns), symbol, origin_ns,
-                             out)  # fmt: skip
+                             out, closes=entry)  # fmt: skip
 
     def _on_fill(self, e: OrderEvent) -> None:
         if e.signal_id in self._entry_of:

@@ -9,6 +9,7 @@ import pytest
 from workbench.domain.model import Fill, Order, OrderStatus, Side, Signal
 from workbench.execution.journal import Journal, OrderUpdate
 from workbench.execution.journal_memory import MemoryJournal
+from workbench.execution.journal_schema import SCHEMA_VERSION
 
 
 def sig(seq: int, side: Side = Side.BUY) -> Signal:
@@ -218,7 +219,7 @@ def test_states_days_stream_ends_reconciliations_and_sequences(journal):
     assert journal.signal_gaps() == {"s": [(9, 9)], "t": [(1, 1)]}
     journal.set_signal_gaps("t", [])
     assert journal.signal_gaps() == {"s": [(9, 9)]}
-    assert journal.schema_version() == 5
+    assert journal.schema_version() == SCHEMA_VERSION == 6
     with pytest.raises(ValueError, match="no journal table"):
         journal.count("nope")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sqlite3
 import threading
@@ -148,9 +149,10 @@ def test_journal_written_by_the_previous_code_migrates_keeping_every_row(tmp_pat
         (2, ("signal_gaps", "meta")),
         (3, ("meta",)),
         (4, ()),
+        (5, ()),
     ],
 )
-def test_a_version_1_to_4_journal_gains_the_newer_tables_keeping_every_row(
+def test_a_version_1_to_5_journal_gains_the_newer_tables_keeping_every_row(
     tmp_path, version, dropped
 ):
     path = tmp_path / "old.sqlite"
@@ -165,17 +167,29 @@ def test_a_version_1_to_4_journal_gains_the_newer_tables_keeping_every_row(
     with sqlite3.connect(path) as db:  # what that version wrote: the same, without those
         for table in dropped:
             db.execute(f"DROP TABLE {table}")
-        db.execute("ALTER TABLE fills DROP COLUMN fee_qty")  # before version 5
-        db.execute("ALTER TABLE fills DROP COLUMN fee_asset")
+        if version < 5:
+            db.execute("ALTER TABLE fills DROP COLUMN fee_qty")
+            db.execute("ALTER TABLE fills DROP COLUMN fee_asset")
+        db.execute("DROP INDEX signals_by_entry")  # before version 6
+        db.execute("DROP INDEX fills_by_order")
+        db.execute("ALTER TABLE signals DROP COLUMN closes")
         db.execute(f"PRAGMA user_version = {version}")
     j = Journal(path)
-    assert j.schema_version() == SCHEMA_VERSION == 5
+    assert j.schema_version() == SCHEMA_VERSION == 6
     assert j.trading_state() == ("HALTED", "stop") and j.risk_day("2024-01-02") == -5.0
     assert j.fills() == [fill]  # no fee out of the asset, none in a third one
     j.save_marks({"ABC": (100.0, 1)})
     assert j.marks() == {"ABC": (100.0, 1)}
     j.set_signal_gaps("s", [(2, 3)])
     assert j.signal_gaps() == {"s": [(2, 3)]}
+    book = j.entry_book("s:1")  # an old entry: its fill counts, nothing closed it
+    assert book is not None and (book.filled, book.claimed) == (1.0, 0.0)
+    exit_ = dataclasses.replace(sig(2), side=Side.SELL, closes="s:1")
+    j.begin_order(exit_, Order.from_signal(exit_), OrderStatus.ACCEPTED)
+    assert j.entry_book("s:1").claimed == 1.0
+    query = "EXPLAIN QUERY PLAN SELECT 1 FROM signals WHERE closes='s:1' AND closes != ''"
+    plans = {r[3] for r in sqlite3.connect(path).execute(query)}
+    assert any("signals_by_entry" in p for p in plans)
 
 
 def test_a_version_3_journal_gets_a_salt_and_keeps_its_orders_client_ids(tmp_path):

@@ -41,5 +41,5 @@ def test_a_field_of_the_wrong_type_is_named(index, bad, field):
 
 @pytest.mark.parametrize("row", [[], ["s:1"] * 12, {"id": "s:1"}])
 def test_a_row_of_the_wrong_shape_is_refused(row):
-    with pytest.raises(ConfigurationError, match="expected a list of 11 or 14 fields"):
+    with pytest.raises(ConfigurationError, match="expected a list of 11, 14 or 15 fields"):
         signal_from_state(pack(row))

@@ -47,7 +47,9 @@ def test_entry_and_exit_signals_carry_tick_and_condition() -> None:
     signals = run(strategy, [100.0, 101.0, 103.0])
     assert signals == [
         Signal("sr:1", "sr", 1, "ES", Side.BUY, 3.0, 101.0, 1001, "entry", "c1"),
-        Signal("sr:2", "sr", 2, "ES", Side.SELL, 3.0, 103.0, 1002, "take_profit", "c1"),
+        Signal(
+            "sr:2", "sr", 2, "ES", Side.SELL, 3.0, 103.0, 1002, "take_profit", "c1", closes="sr:1"
+        ),
     ]
     assert all(s.origin_ns == 0 for s in signals)
 

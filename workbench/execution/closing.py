@@ -1,0 +1,77 @@
+"""An exit's room: what the entry it names (`Signal.closes`) still holds.
+
+The executor sends an exit no larger than its entry holds: what the entry's
+order filled (net of a fee the venue took out of the asset) less what the
+entry's earlier exits took (filled, or the whole order while it works). So
+an exit never opens a position of its own: an entry that the risk limits,
+the collar, the breaker or the venue refused holds nothing and its exit is
+refused too; a partly filled entry's exit is cut to the fill. While the
+entry's order still works (live, before the venue reports), what it may still
+fill counts: its exit may take up to the entry's qty.
+
+Pure: the journals give an `EntryBook` (`Journal.entry_book`), the batch plan
+asks `room`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from workbench.domain.model import OrderStatus, Side, Signal
+
+DRIFT = 1e-9
+"""Relative to the entry's qty: less than this left is nothing, a cut by less is none."""
+
+
+@dataclass(frozen=True, slots=True)
+class EntryBook:
+    """An entry's order as journaled, and what its exits have taken."""
+
+    symbol: str
+    side: Side
+    asked: float
+    """The entry order's qty."""
+    filled: float
+    """What it filled, as its symbol's position took it (net of a fee in the asset)."""
+    status: OrderStatus
+    claimed: float
+    """By its journaled exits: what each filled, or its whole qty while it works."""
+
+    @classmethod
+    def of(
+        cls, symbol: str, side: str, asked: float, filled: float, fee_qty: float, status: str
+    ) -> EntryBook:
+        """A book from an entry's journal row (its fills' ``fee_qty`` summed); nothing claimed."""
+        s = Side(side)
+        return cls(symbol, s, asked, filled - s.sign * fee_qty, OrderStatus(status), 0.0)
+
+
+def claim(qty: float, filled_qty: float, status: str) -> float:
+    """What an exit's order takes from its entry: all of it while working, else its fill."""
+    return filled_qty if OrderStatus(status).terminal else qty
+
+
+def room(exit_: Signal, book: EntryBook | None, claimed_here: float = 0.0) -> tuple[float, str]:
+    """The qty ``exit_`` may be sent with (<= its own), or 0 and why none.
+
+    Args:
+        book: Its entry's, None if the journal has no order for that signal.
+        claimed_here: What earlier exits of the same entry in this batch take.
+    """
+    entry = exit_.closes
+    if book is None:
+        return 0.0, f"closes {entry}: no order of that signal in the journal"
+    if book.symbol != exit_.symbol or book.side is exit_.side:
+        return 0.0, (
+            f"closes {entry}, a {book.side} of {book.symbol}: a {exit_.side} of "
+            f"{exit_.symbol} does not close it"
+        )
+    can = book.filled if book.status.terminal else book.asked
+    left = can - book.claimed - claimed_here
+    eps = DRIFT * book.asked
+    if left <= eps:
+        filled = f"{book.status} with {book.filled:g} filled"
+        return 0.0, f"closes {entry}, which holds nothing ({filled}, {book.claimed:g} exited)"
+    if exit_.qty <= left + eps:
+        return exit_.qty, ""
+    return left, ""
