@@ -133,7 +133,7 @@ def _closing(
         book: EntryBook | None = EntryBook(e.symbol, e.side, e.qty, filled, status, 0.0)
     else:
         book = ex.journal.entry_book(s.closes)
-    qty, reason = room(s, book, taken)
+    qty, reason = room(s, book, taken, ex.flattened.get(s.symbol, -1))
     if reason or qty == order.qty:
         return order, reason
     ex.telemetry.inc("exit_qty_cut_to_entry")

@@ -5,7 +5,8 @@ order filled (net of a fee the venue took out of the asset) less what the
 entry's earlier exits took (filled, or the whole order while it works). So
 an exit never opens a position of its own: an entry that the risk limits,
 the collar, the breaker or the venue refused holds nothing and its exit is
-refused too; a partly filled entry's exit is cut to the fill. While the
+refused too; a partly filled entry's exit is cut to the fill; an entry from
+before a flatten of its symbol (the kill switch) holds nothing. While the
 entry's order still works (live, before the venue reports), what it may still
 fill counts: its exit may take up to the entry's qty.
 
@@ -36,14 +37,24 @@ class EntryBook:
     status: OrderStatus
     claimed: float
     """By its journaled exits: what each filled, or its whole qty while it works."""
+    at: int = -1
+    """Where the entry's signal is in the journal (signals are numbered as journaled);
+    -1 for one not journaled yet."""
 
     @classmethod
     def of(
-        cls, symbol: str, side: str, asked: float, filled: float, fee_qty: float, status: str
+        cls,
+        symbol: str,
+        side: str,
+        asked: float,
+        filled: float,
+        fee_qty: float,
+        status: str,
+        at: int,
     ) -> EntryBook:
         """A book from an entry's journal row (its fills' ``fee_qty`` summed); nothing claimed."""
         s = Side(side)
-        return cls(symbol, s, asked, filled - s.sign * fee_qty, OrderStatus(status), 0.0)
+        return cls(symbol, s, asked, filled - s.sign * fee_qty, OrderStatus(status), 0.0, at)
 
 
 def claim(qty: float, filled_qty: float, status: str) -> float:
@@ -51,12 +62,16 @@ def claim(qty: float, filled_qty: float, status: str) -> float:
     return filled_qty if OrderStatus(status).terminal else qty
 
 
-def room(exit_: Signal, book: EntryBook | None, claimed_here: float = 0.0) -> tuple[float, str]:
+def room(
+    exit_: Signal, book: EntryBook | None, claimed_here: float = 0.0, flattened: int = -1
+) -> tuple[float, str]:
     """The qty ``exit_`` may be sent with (<= its own), or 0 and why none.
 
     Args:
         book: Its entry's, None if the journal has no order for that signal.
         claimed_here: What earlier exits of the same entry in this batch take.
+        flattened: Where in the journal the last flatten order of the symbol that
+            filled is: the kill switch closed every entry before it.
     """
     entry = exit_.closes
     if book is None:
@@ -66,6 +81,8 @@ def room(exit_: Signal, book: EntryBook | None, claimed_here: float = 0.0) -> tu
             f"closes {entry}, a {book.side} of {book.symbol}: a {exit_.side} of "
             f"{exit_.symbol} does not close it"
         )
+    if 0 <= book.at < flattened:
+        return 0.0, f"closes {entry}, which the kill switch's flatten closed since"
     can = book.filled if book.status.terminal else book.asked
     left = can - book.claimed - claimed_here
     eps = DRIFT * book.asked

@@ -92,6 +92,7 @@ class Executor:
         self._flattening = False
         self.flatten_refused: dict[str, str] = {}  # the venue's no to a flatten order, by symbol
         self.not_flattened: dict[str, str] = {}  # what the last flatten left open, and why
+        self.flattened = journal.flattened(executor_id)  # entries before hold nothing (closing)
         # The runner's operator commands: whether one is waiting, and serving them.
         # Between a batch's orders a waiting one acts first (a halt stops the rest).
         self.command_waiting: Callable[[], bool] | None = None

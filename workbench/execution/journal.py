@@ -304,7 +304,8 @@ class Journal(JournalShortcuts, RunStateRecords):
         db = self._db
         row = db.execute(
             "SELECT symbol, side, qty, filled_qty, (SELECT COALESCE(SUM(fee_qty), 0) FROM fills "
-            "WHERE fills.order_id = orders.order_id), status FROM orders WHERE signal_id=?",
+            "WHERE fills.order_id = o.order_id), status, (SELECT rowid FROM signals "
+            "WHERE signal_id = o.signal_id) FROM orders o WHERE signal_id=?",
             (entry_id,),
         ).fetchone()
         if row is None:

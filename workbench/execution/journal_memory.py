@@ -57,7 +57,7 @@ class MemoryJournal(JournalShortcuts):
         self._orders: dict[str, dict[str, Any]] = {}
         self._client_ids: set[str] = set()
         self._order_signals: set[str] = set()
-        self._order_of: dict[str, str] = {}  # signal id -> its order's id
+        self._order_of: dict[str, tuple[str, int]] = {}  # signal id -> order id, its place
         self._exits: dict[str, list[str]] = {}  # entry signal id -> its exits' order ids
         self._fee_qty: dict[str, float] = {}  # order id -> its fills' fee_qty
         self._fills: list[Fill] = []
@@ -122,7 +122,7 @@ class MemoryJournal(JournalShortcuts):
             }
             self._client_ids.add(order.client_order_id)
             self._order_signals.add(order.signal_id)
-            self._order_of[signal.id] = order.id
+            self._order_of[signal.id] = (order.id, len(self._signals))
             if signal.closes:
                 self._exits.setdefault(signal.closes, []).append(order.id)
             if status is OrderStatus.REJECTED:
@@ -184,12 +184,14 @@ class MemoryJournal(JournalShortcuts):
 
     def entry_book(self, entry_id: str) -> EntryBook | None:
         """See `Journal.entry_book`."""
-        oid = self._order_of.get(entry_id)
-        if oid is None:
+        found = self._order_of.get(entry_id)
+        if found is None:
             return None
-        o, rows = self._orders[oid], self._orders
-        fee_qty = self._fee_qty.get(oid, 0.0)
-        book = EntryBook.of(o["symbol"], o["side"], o["qty"], o["filled_qty"], fee_qty, o["status"])
+        (oid, at), rows = found, self._orders
+        o, fee_qty = rows[oid], self._fee_qty.get(oid, 0.0)
+        book = EntryBook.of(
+            o["symbol"], o["side"], o["qty"], o["filled_qty"], fee_qty, o["status"], at
+        )
         exits = [rows[x] for x in self._exits.get(entry_id, ())]
         taken = sum(claim(e["qty"], e["filled_qty"], e["status"]) for e in exits)
         return dataclasses.replace(book, claimed=taken)
@@ -314,6 +316,14 @@ class MemoryJournal(JournalShortcuts):
         rows = self._signals.values()
         mine = [seq for sid, seq, *_ in rows if sid == strategy_id]
         return {n for n in mine if any(a <= n <= b for a, b in ranges)}
+
+    def flattened(self, strategy_id: str) -> dict[str, int]:
+        """See `Journal.flattened`."""
+        out: dict[str, int] = {}
+        for sid, (oid, at) in self._order_of.items():
+            if self._signals[sid][0] == strategy_id and self._orders[oid]["filled_qty"] > 0:
+                out[self._orders[oid]["symbol"]] = at
+        return out
 
     def set_signal_gaps(self, strategy_id: str, ranges: list[tuple[int, int]]) -> None:
         """See `Journal.set_signal_gaps`."""

@@ -42,6 +42,10 @@ class JournalPort(Protocol):
         """The order of signal ``entry_id`` and what the exits closing it took; None if none."""
         ...
 
+    def flattened(self, strategy_id: str) -> dict[str, int]:
+        """Per symbol, where the last filled flatten signal (of ``strategy_id``) is journaled."""
+        ...
+
     def fills(self) -> list[Fill]:
         """Every fill, in the order recorded."""
         ...

@@ -142,3 +142,14 @@ class RunStateRecords:
         for row in out:
             row["detail"] = json.loads(row["detail"])
         return out
+
+    def flattened(self, strategy_id: str) -> dict[str, int]:
+        """Per symbol, the journal place (rowid) of the last signal of ``strategy_id`` (the
+        kill switch's flatten) whose order filled anything."""
+        rows = self._db.execute(
+            "SELECT s.symbol, MAX(s.rowid) FROM signals s JOIN orders o "
+            "ON o.signal_id = s.signal_id WHERE s.strategy_id=? AND o.filled_qty > 0 "
+            "GROUP BY s.symbol",
+            (strategy_id,),
+        )
+        return {r[0]: r[1] for r in rows}

@@ -274,3 +274,31 @@ def test_entries_and_exits_decide_alike_in_one_batch_and_one_by_one(venue_refuse
             if s.closes:
                 exited[s.closes] = exited.get(s.closes, 0.0) + filled[s.id]
         assert all(q <= filled[entry] for entry, q in exited.items())  # none opened anything
+
+
+def test_after_a_flatten_the_exit_of_an_entry_from_before_it_opens_nothing(tmp_path):
+    path = tmp_path / "journal.sqlite"
+    ex = make(lambda: Journal(path))
+    ex.on_signals([sig(1, Side.BUY, 2), sig(2, Side.SELL, 1)])  # a long of 2, a short of 1
+    ex.flatten(wait_s=0.0)
+    assert ex.portfolio.position("ABC") == 0.0
+    ex.resume()
+    ex.on_signals([sig(3, Side.BUY, 1), sig(4, Side.SELL, 2, closes=1)])
+    ex.journal.close()
+    again = make(lambda: Journal(path))  # a restart keeps the flatten in mind
+    again.on_signals([sig(5, Side.BUY, 1, closes=2), sig(6, Side.SELL, 1, closes=3)])
+    status = {o["signal_id"]: (o["status"], o["reason"]) for o in again.journal.orders()}
+    assert status["s:4"] == ("REJECTED", "closes s:1, which the kill switch's flatten closed since")
+    assert status["s:5"][1] == "closes s:2, which the kill switch's flatten closed since"
+    assert status["s:6"] == ("FILLED", "")  # an entry after the flatten closes as usual
+    assert again.portfolio.position("ABC") == 0.0
+
+
+def test_a_flatten_the_venue_refused_closed_no_entry(journal):
+    ex = make(journal, Venue(refuse={"executor:1"}))
+    ex.on_signals([sig(1, Side.BUY, 2)])
+    ex.flatten(wait_s=0.0)
+    assert ex.portfolio.position("ABC") == 2.0 and ex.not_flattened
+    ex.resume()
+    ex.on_signals([sig(2, Side.SELL, 2, closes=1)])
+    assert orders(ex)[-1][:2] == ("FILLED", 2.0) and ex.portfolio.position("ABC") == 0.0
