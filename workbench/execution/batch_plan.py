@@ -59,14 +59,16 @@ def plan(ex: Executor, signals: list[Signal], known: set[str]) -> tuple[list[Ite
         order = Order.from_signal(s, salt)
         sym, side = s.symbol, order.side
         pos = projected.get(sym, ex.portfolio.position(sym))
-        rounded = cut = False
+        rounded = cut = exit_cut = False
         fresh = s.id not in known  # else a redelivery: the journal has it, nothing is sent
         if s.closes and fresh and not flatten:
             entry = here.get(s.closes)
             pending = entry[1] if entry and entry[2] is OrderStatus.PENDING_NEW else None
             if pending is not None and (whole is None or not whole(pending)):
                 return items, signals[i:]  # what the entry holds is known once it settles
+            asked = order.qty
             order, reason = _closing(ex, order, s, entry, exiting.get(s.closes, 0.0))
+            exit_cut = order.qty != asked  # counted once its item is kept (not if cut below)
             if reason:
                 known.add(s.id)
                 items.append((s, order, OrderStatus.REJECTED, reason))
@@ -114,6 +116,9 @@ def plan(ex: Executor, signals: list[Signal], known: set[str]) -> tuple[list[Ite
             ex.telemetry.inc("order_qty_rounded")
         if cut:
             ex.telemetry.inc("order_qty_cut_to_held")
+        if exit_cut:
+            ex.telemetry.inc("exit_qty_cut_to_entry")
+            log.info("exit_cut_to_entry", signal_id=s.id, closes=s.closes, qty=order.qty)
     return items, []
 
 
@@ -136,8 +141,6 @@ def _closing(
     qty, reason = room(s, book, taken, ex.flattened.get(s.symbol, -1))
     if reason or qty == order.qty:
         return order, reason
-    ex.telemetry.inc("exit_qty_cut_to_entry")
-    log.info("exit_cut_to_entry", signal_id=s.id, closes=s.closes, asked=order.qty, qty=qty)
     return dataclasses.replace(order, qty=qty), ""
 
 

@@ -18,13 +18,12 @@ from workbench.domain.accounting import Portfolio
 from workbench.domain.model import Fill, Order, OrderStatus, Signal
 from workbench.domain.orders import OrderAck
 from workbench.exceptions import OrderRejected
-from workbench.execution import batch_plan, flattening, killswitch
+from workbench.execution import batch_plan, commits, flattening, killswitch
 from workbench.execution.broker import Broker, BrokerTimeout, MarketFed, TimedCalls
 from workbench.execution.broker import make_breaker as make_breaker
 from workbench.execution.journal_port import JournalPort
 from workbench.execution.killswitch import CancelRetries, cancel_open_orders
 from workbench.execution.lifecycle import (
-    EVENT_NAMES,
     OpenOrders,
     Outcome,
     dashboard_event,
@@ -33,7 +32,7 @@ from workbench.execution.lifecycle import (
 )
 from workbench.execution.reconcile import drain_reports, reconcile, venue_died_with_executor
 from workbench.execution.risk import Quote, RiskEngine, TradingState
-from workbench.messaging.codec import KIND_EVENT, KIND_ORDER, Event, Payload
+from workbench.messaging.codec import KIND_EVENT, Event, Payload
 from workbench.telemetry import BurstLog, Telemetry
 
 log = structlog.get_logger()
@@ -257,6 +256,7 @@ class Executor:
         out, fills = Outcome(), list[Fill]()
         waiting, obeyed = self.command_waiting, False
         wanted = self._subscribed
+        refused: set[str] = set()  # planned to go, did not: an exit planned on it goes neither
         for (signal, order, _, reason), new in zip(items, fresh, strict=True):
             if not new:
                 # A re-send of a journaled signal: the normal price of at-least-once.
@@ -269,6 +269,11 @@ class Executor:
             if reason:
                 self._rejected(order, signal.strategy_id, reason, events)
                 continue
+            if signal.closes in refused:  # planned as if its entry (of this batch) filled whole
+                why = f"closes {signal.closes}, which was refused after this exit was planned"
+                killswitch.refuse(self, order, signal.strategy_id, why, out)
+                refused.add(signal.id)
+                continue
             if obeyed or (waiting is not None and not self._flattening and waiting()):
                 # An operator's command came while earlier orders went out: they are
                 # settled, it acts, and while the state is not ACTIVE each order left
@@ -277,9 +282,11 @@ class Executor:
                 out, events = Outcome(), []
                 if killswitch.obey_commands(self, order, signal.strategy_id, out):
                     obeyed = True
+                    refused.add(signal.id)
                     continue
                 obeyed = self.engine.state is not TradingState.ACTIVE
-            self._submit(order, signal.strategy_id, out, events)
+            if not self._submit(order, signal.strategy_id, out, events):
+                refused.add(signal.id)
         return fills + self._settle(out, events, items[-1][0])
 
     def _settle(self, out: Outcome, events: list[Payload], last: Signal) -> list[Fill]:
@@ -318,7 +325,8 @@ class Executor:
         """Apply the broker's reports to ``out``; returns how many (see `drain_reports`)."""
         return drain_reports(self, out)
 
-    def _submit(self, order: Order, strategy_id: str, out: Outcome, events: list) -> None:
+    def _submit(self, order: Order, strategy_id: str, out: Outcome, events: list) -> bool:
+        """Send ``order``; whether the venue took it (False also when in doubt)."""
         self.telemetry.inc("orders_out")
         t = self.open.track(order, strategy_id)
         t.sent_ns = time.time_ns()
@@ -350,43 +358,20 @@ class Executor:
                         {"reason": "order_in_doubt", "order_id": order.id, "error": repr(cause)},
                     )
                 )
-                return
+                return False
         if not ack.accepted:
             self.telemetry.inc("orders_rejected")
             log.warning("order_rejected", order_id=order.id, reason=ack.reason)
             if self._flattening:
                 self.flatten_refused[order.symbol] = ack.reason
         self.open.on_ack(t, ack, out)
+        return ack.accepted
 
     def commit(
         self, out: Outcome, events: list, differences: Sequence[dict[str, Any]] = ()
     ) -> None:
-        """Journal an outcome, apply its fills to the portfolio, queue its events.
-
-        The outcome's anomalies and ``differences`` (reconciliation's) are
-        journaled in the same transaction as its orders and fills.
-        """
-        subscribed = self._subscribed
-        for oe, fill in out.events:
-            realized = 0.0
-            if fill is not None:
-                realized = self.portfolio.apply(fill)
-                self.telemetry.inc("fills")
-            if subscribed(KIND_EVENT, EVENT_NAMES[oe.status]):  # dashboards, taps
-                ev = dashboard_event(oe)
-                if fill is not None:
-                    pos = self.portfolio.position(fill.symbol)
-                    ev.data.update(fill_id=fill.id, realized_pnl=realized, position=pos)
-                events.append(ev)
-            if subscribed(KIND_ORDER, oe.strategy_id):  # the strategy's outcome hooks
-                events.append(oe)
-        if out.updates or out.anomalies or differences:
-            updates, anomalies = list(out.updates.values()), [*out.anomalies, *differences]
-            self.journal.record(updates, anomalies, fills=out.fills)  # as positions took them
-        for a in out.anomalies:
-            self.telemetry.inc("execution_anomalies")
-            log.error("execution_report_refused", **a)
-            events.append(Event("alert", {"reason": a["kind"], **a}))
+        """Journal an outcome, apply its fills, queue its events (`commits.commit`)."""
+        commits.commit(self, out, events, differences)
 
     def _rejected(self, order: Order, strategy_id: str, reason: str, events: list) -> None:
         if self._flattening:  # the flatten's answer names it (`flattening.left_open`)

@@ -78,7 +78,6 @@ def flatten(ex: Executor, wait_s: float = FILL_WAIT_S) -> list[Fill]:
         for sym in before:
             why[sym] = "; ".join(filter(None, [why.get(sym), f"flatten failed: {e!r}"]))
     ex.not_flattened = left_open(ex, before, why, signals, fills)
-    ex.flattened = ex.journal.flattened(ex.executor_id)
     if ex.not_flattened:
         log.error("flatten_incomplete", not_flattened=ex.not_flattened)
         alert = {"reason": "flatten_incomplete", "not_flattened": dict(ex.not_flattened)}

@@ -221,11 +221,16 @@ def obey_commands(ex: Executor, order: Order, strategy_id: str, out: Outcome) ->
     reason = ex.engine.state_refuses(order, ex.portfolio.position(sym), ex.open.working(sym, side))
     if not reason:
         return False
+    refuse(ex, order, strategy_id, reason, out)
+    return True
+
+
+def refuse(ex: Executor, order: Order, strategy_id: str, reason: str, out: Outcome) -> None:
+    """Journal a batch's ``order`` REJECTED with ``reason`` in ``out``: it is not sent."""
     ex.telemetry.inc("orders_rejected")
     log.warning("order_rejected", order_id=order.id, reason=reason)
     t = ex.open.track(order, strategy_id)
     ex.open.on_ack(t, OrderAck(order.client_order_id, False, reason=reason), out, "risk")
-    return True
 
 
 # -- the daily loss limit ------------------------------------------------------------------

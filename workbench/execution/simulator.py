@@ -181,10 +181,12 @@ class SimulatedBroker:
     def fills_whole(self, order: Order) -> bool:
         """Whether ``order`` certainly fills its whole qty, no fee out of it (`batch_plan`).
 
-        A market order does unless ticks bound fills (``partial_fills``) or it is
-        cancelled first (a halt, which also stops what would follow it).
+        A market order does unless ticks bound fills (``partial_fills``), it is an IOC
+        that may arrive after the market's last tick (latency), or it is cancelled
+        first (a halt, which also stops what would follow it).
         """
-        return order.order_type is OrderType.MARKET and not self.partial_fills
+        late = order.tif is TimeInForce.IOC and self.latency_ns > 0
+        return order.order_type is OrderType.MARKET and not self.partial_fills and not late
 
     def reports(self) -> list[ExecutionReport]:
         """Execution reports since the last call, in the order they happened."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,6 +18,7 @@ from workbench.execution.executor import Executor, make_breaker
 from workbench.execution.journal import Journal
 from workbench.execution.journal_memory import MemoryJournal
 from workbench.execution.simulator import SimulatedBroker
+from workbench.execution.tape import MarketTape, SymbolTape
 from workbench.messaging import codec
 from workbench.runner.state import signal_from_state, signal_to_state
 from workbench.telemetry import Telemetry
@@ -302,3 +304,65 @@ def test_a_flatten_the_venue_refused_closed_no_entry(journal):
     ex.resume()
     ex.on_signals([sig(2, Side.SELL, 2, closes=1)])
     assert orders(ex)[-1][:2] == ("FILLED", 2.0) and ex.portfolio.position("ABC") == 0.0
+
+
+@pytest.mark.parametrize("together", [False, True], ids=["apart", "one batch"])
+def test_an_exit_whose_entry_a_reduce_refused_mid_batch_is_refused_too(journal, together):
+    # The batch planned the exit as if its entry filled whole; `reduce` came between them.
+    ex = make(journal, SimulatedBroker())
+    ex.on_signals([sig(1, Side.BUY, 1)])  # a long of 1, another entry's
+    waiting = [True]
+    ex.command_waiting = lambda: bool(waiting)
+    ex.serve_commands = lambda: waiting and (waiting.pop(), ex.reduce())
+    batch = [sig(2, Side.BUY, 1), sig(3, Side.SELL, 1, closes=2)]
+    for part in [batch] if together else [[s] for s in batch]:
+        ex.on_signals(part)
+    ex.command_waiting = None
+    ex.resume()
+    ex.on_signals([sig(4, Side.SELL, 1, closes=1)])
+    assert [o[0] for o in orders(ex)] == ["FILLED", "REJECTED", "REJECTED", "FILLED"]
+    assert ex.portfolio.position("ABC") == 0.0  # was -1: the exit sold the other entry's
+
+
+def test_a_flatten_order_filled_after_the_flatten_answered_still_closes_the_entries(tmp_path):
+    ex = make(lambda: Journal(tmp_path / "j.sqlite"), SimulatedBroker(latency_ms=1))
+    ex.on_signals([sig(1, Side.BUY, 1)])
+    ex.on_tick("ABC", 100.0, DAY + 2 * NS)
+    ex.poll()
+    ex.flatten(wait_s=0.0)
+    assert ex.not_flattened  # its order still works at the venue
+    ex.on_tick("ABC", 100.0, DAY + 3 * NS)
+    ex.poll()  # now it fills
+    ex.resume()
+    ex.on_signals([sig(4, Side.SELL, 1, closes=1)])
+    assert orders(ex)[-1][2] == "closes s:1, which the kill switch's flatten closed since"
+    assert ex.portfolio.position("ABC") == 0.0
+
+
+def test_a_market_ioc_entry_that_may_arrive_after_the_last_tick_is_waited_for():
+    ts, prices, sizes = np.array([DAY + NS, DAY + 2 * NS]), np.full(2, 100.0), np.ones(2)
+    tape = MarketTape({"ABC": SymbolTape(ts, prices, sizes)})
+
+    def run(batches: list[list[Signal]]) -> list[tuple[str, float, str]]:
+        venue = SimulatedBroker(latency_ms=1)
+        venue.use_tape(lambda: tape)
+        ex = Executor(venue, MemoryJournal(), RiskConfig(), make_breaker(3, 60), Telemetry(),
+                      lambda e: None, replay=True)  # fmt: skip
+        for batch in batches:
+            ex.on_signals(batch)
+        return orders(ex)
+
+    at_end = {"ts_ns": DAY + 2 * NS, "tif": TimeInForce.IOC}
+    entry = dataclasses.replace(sig(1, Side.BUY, 1), **at_end)
+    exit_ = dataclasses.replace(sig(2, Side.SELL, 1, closes=1), ts_ns=DAY + 2 * NS)
+    assert run([[entry, exit_]]) == run([[entry], [exit_]])
+    assert run([[entry, exit_]])[1][0] == "REJECTED"  # the entry expired unfilled
+
+
+def test_an_exit_cut_to_its_entry_is_counted_once_when_the_batch_is_cut_before_it(journal):
+    ex = make(journal, SimulatedBroker(), max_position_qty=5)
+    ex.on_signals([sig(1, Side.BUY, 2)])
+    ex.on_signals([sig(2, Side.SELL, 7)])  # short 5, at the limit
+    ex.on_signals([sig(3, Side.BUY, 3), sig(4, Side.SELL, 3, closes=1)])
+    assert orders(ex)[-1][:2] == ("FILLED", 2.0)
+    assert ex.telemetry.get("exit_qty_cut_to_entry") == 1
