@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 
 import pytest
 
@@ -44,6 +45,23 @@ def test_notifier_sends_ready_watchdog_and_stopping_datagrams(notify_socket):
     assert f"MAINPID={os.getpid()}" in ready
     assert sock.recv(4096) == b"WATCHDOG=1"
     assert sock.recv(4096).startswith(b"STOPPING=1")
+
+
+def test_a_receiver_that_stopped_reading_costs_pings_never_a_stuck_sender(notify_socket):
+    # A unix datagram queue holds net.unix.max_dgram_qlen (10) messages: a blocking
+    # sendto then waited for ever, and `up` hung at stop with its loop in it.
+    path, sock = notify_socket
+    n = Notifier({"NOTIFY_SOCKET": str(path)})
+    sent: list[bool] = []
+    pings = threading.Thread(target=lambda: sent.extend(n.watchdog() for _ in range(2_000)))
+    pings.daemon = True  # nobody reads: a blocking sender would hang here, not the suite
+    pings.start()
+    pings.join(10)
+    assert not pings.is_alive(), "sd_notify blocked on a full socket"
+    assert sent[0] and not sent[-1]
+    sock.recv(4096)  # the receiver reads again: pings go again
+    assert n.watchdog()
+    n.close()
 
 
 def test_notifier_speaks_the_abstract_namespace():

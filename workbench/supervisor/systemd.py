@@ -46,7 +46,11 @@ class Notifier:
         self._address = "\0" + raw[1:] if raw.startswith("@") else raw
         self._sock: socket.socket | None = None
         if self._address:
-            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            # Non-blocking: a receiver that stopped reading (its queue holds a few
+            # datagrams) must cost a lost ping, not a supervisor stuck in sendto.
+            flags = socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
+            self._sock = socket.socket(socket.AF_UNIX, flags)
+        self._failing = False
         usec = env.get(WATCHDOG_USEC_ENV, "")
         pid = env.get(WATCHDOG_PID_ENV, "")
         mine = not pid or pid == str(os.getpid())
@@ -64,8 +68,11 @@ class Notifier:
         try:
             self._sock.sendto("\n".join(fields).encode(), self._address)
         except OSError as e:  # systemd gone or socket full: never take `up` down
-            log.warning("sd_notify_failed", error=str(e))
+            if not self._failing:  # once per run of failures
+                log.warning("sd_notify_failed", error=str(e), fields=list(fields))
+            self._failing = True
             return False
+        self._failing = False
         return True
 
     def ready(self, status: str) -> bool:
