@@ -139,6 +139,10 @@ def _closing(
     else:
         book = ex.journal.entry_book(s.closes)
     qty, reason = room(s, book, taken, ex.flattened.get(s.symbol, -1))
+    if not reason and book is not None and not book.status.terminal and book.order_id:
+        # it may take what the entry may still fill: cancelled if the entry ends unfilled
+        watch = ex.exits_on_working.setdefault(book.order_id, (s.closes, set()))
+        watch[1].add(order.client_order_id)
     if reason or qty == order.qty:
         return order, reason
     return dataclasses.replace(order, qty=qty), ""

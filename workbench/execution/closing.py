@@ -8,7 +8,8 @@ the collar, the breaker or the venue refused holds nothing and its exit is
 refused too; a partly filled entry's exit is cut to the fill; an entry from
 before a flatten of its symbol (the kill switch) holds nothing. While the
 entry's order still works (live, before the venue reports), what it may still
-fill counts: its exit may take up to the entry's qty.
+fill counts: its exit may take up to the entry's qty, and if the entry then
+ends with nothing filled, the executor cancels such exits still open.
 
 Pure: the journals give an `EntryBook` (`Journal.entry_book`), the batch plan
 asks `room`.
@@ -40,6 +41,7 @@ class EntryBook:
     at: int = -1
     """Where the entry's signal is in the journal (signals are numbered as journaled);
     -1 for one not journaled yet."""
+    order_id: str = ""
 
     @classmethod
     def of(
@@ -51,10 +53,12 @@ class EntryBook:
         fee_qty: float,
         status: str,
         at: int,
+        order_id: str,
     ) -> EntryBook:
         """A book from an entry's journal row (its fills' ``fee_qty`` summed); nothing claimed."""
         s = Side(side)
-        return cls(symbol, s, asked, filled - s.sign * fee_qty, OrderStatus(status), 0.0, at)
+        net = filled - s.sign * fee_qty
+        return cls(symbol, s, asked, net, OrderStatus(status), 0.0, at, order_id)
 
 
 def claim(qty: float, filled_qty: float, status: str) -> float:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from workbench.execution.lifecycle import EVENT_NAMES, Outcome, dashboard_event
+from workbench.execution.lifecycle import EVENT_NAMES, Outcome, Tracked, dashboard_event
 from workbench.messaging.codec import KIND_EVENT, KIND_ORDER, Event
 
 if TYPE_CHECKING:
@@ -51,7 +51,38 @@ def commit(
         ex.journal.record(updates, anomalies, fills=out.fills)  # as positions took them
     if flatten_fill:
         ex.flattened = ex.journal.flattened(ex.executor_id)
+    if ex.exits_on_working:
+        _entries_ended(ex, out, events)
     for a in out.anomalies:
         ex.telemetry.inc("execution_anomalies")
         log.error("execution_report_refused", **a)
         events.append(Event("alert", {"reason": a["kind"], **a}))
+
+
+def _entries_ended(ex: Executor, out: Outcome, events: list) -> None:
+    """Exits sent while their entry worked, once it ends: cancelled if it filled nothing.
+
+    They took what the entry might still fill (`closing`); an entry a `reduce`
+    or `halt` cancelled, or that expired, holds nothing, and an exit of it
+    still open would shrink what other entries hold. One that filled part
+    leaves its exits alone: what they take beyond it is alerted.
+    """
+    from workbench.execution.killswitch import cancel_open_orders  # it commits through here
+
+    for oid, u in out.updates.items():
+        watched = ex.exits_on_working.pop(oid, None) if u.status.terminal else None
+        if watched is None:
+            continue
+        entry, exits = watched
+        if u.filled_qty <= 0:
+            log.warning("exits_of_unfilled_entry_cancelled", entry=entry, exits=len(exits))
+
+            def of_entry(t: Tracked, exits: set[str] = exits) -> bool:
+                return t.order.client_order_id in exits
+
+            cancel_open_orders(ex, "its entry ended unfilled", only=of_entry)
+            continue
+        book = ex.journal.entry_book(entry)
+        if book is not None and book.claimed > book.filled * (1 + 1e-9):
+            log.error("exits_beyond_entry", entry=entry, filled=book.filled, exits=book.claimed)
+            events.append(Event("alert", {"reason": "exits_beyond_entry", "signal_id": entry}))

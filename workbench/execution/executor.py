@@ -92,6 +92,8 @@ class Executor:
         self.flatten_refused: dict[str, str] = {}  # the venue's no to a flatten order, by symbol
         self.not_flattened: dict[str, str] = {}  # what the last flatten left open, and why
         self.flattened = journal.flattened(executor_id)  # entries before hold nothing (closing)
+        # entry order id -> (its signal id, client ids of exits sent while it worked)
+        self.exits_on_working: dict[str, tuple[str, set[str]]] = {}
         # The runner's operator commands: whether one is waiting, and serving them.
         # Between a batch's orders a waiting one acts first (a halt stops the rest).
         self.command_waiting: Callable[[], bool] | None = None

@@ -305,7 +305,7 @@ class Journal(JournalShortcuts, RunStateRecords):
         row = db.execute(
             "SELECT symbol, side, qty, filled_qty, (SELECT COALESCE(SUM(fee_qty), 0) FROM fills "
             "WHERE fills.order_id = o.order_id), status, (SELECT rowid FROM signals "
-            "WHERE signal_id = o.signal_id) FROM orders o WHERE signal_id=?",
+            "WHERE signal_id = o.signal_id), order_id FROM orders o WHERE signal_id=?",
             (entry_id,),
         ).fetchone()
         if row is None:

@@ -190,7 +190,7 @@ class MemoryJournal(JournalShortcuts):
         (oid, at), rows = found, self._orders
         o, fee_qty = rows[oid], self._fee_qty.get(oid, 0.0)
         book = EntryBook.of(
-            o["symbol"], o["side"], o["qty"], o["filled_qty"], fee_qty, o["status"], at
+            o["symbol"], o["side"], o["qty"], o["filled_qty"], fee_qty, o["status"], at, oid
         )
         exits = [rows[x] for x in self._exits.get(entry_id, ())]
         taken = sum(claim(e["qty"], e["filled_qty"], e["status"]) for e in exits)

@@ -366,3 +366,34 @@ def test_an_exit_cut_to_its_entry_is_counted_once_when_the_batch_is_cut_before_i
     ex.on_signals([sig(3, Side.BUY, 3), sig(4, Side.SELL, 3, closes=1)])
     assert orders(ex)[-1][:2] == ("FILLED", 2.0)
     assert ex.telemetry.get("exit_qty_cut_to_entry") == 1
+
+
+def test_an_exit_sent_while_its_entry_worked_is_cancelled_when_the_entry_ends_unfilled(journal):
+    events: list = []
+    ex = make(journal, SimulatedBroker(latency_ms=1))
+    ex._publish = events.append
+    ex.on_signals([sig(1, Side.BUY, 1)])  # another entry's long of 1
+    ex.on_tick("ABC", 100.0, DAY + 2 * NS)
+    ex.poll()
+    ex.on_signals([sig(3, Side.BUY, 1)])
+    ex.on_signals([sig(4, Side.SELL, 1, closes=3)])  # its entry still works: it may take 1
+    ex.reduce()  # cancels the entry (it would grow the long), not the exit (it shrinks it)
+    status = {o["signal_id"]: o["status"] for o in ex.journal.orders()}
+    assert (status["s:3"], status["s:4"]) == ("CANCELLED", "CANCELLED")
+    ex.on_tick("ABC", 100.0, DAY + 5 * NS)
+    ex.poll()
+    ex.resume()
+    ex.on_signals([sig(6, Side.SELL, 1, closes=1)])
+    ex.on_tick("ABC", 100.0, DAY + 7 * NS)
+    ex.poll()
+    assert ex.portfolio.position("ABC") == 0.0  # was -1: the first long's exit opened a short
+
+
+def test_an_entry_that_filled_less_than_its_exits_took_is_alerted(journal):
+    events: list = []
+    ex = make(journal, Venue(share=0.5))  # the entry fills half, the rest waits
+    ex._publish = events.append
+    ex.on_signals([sig(1, Side.BUY, 2), sig(2, Side.SELL, 2, closes=1)])  # the exit takes 2
+    ex.halt()  # cancels the entry's rest: it holds 1
+    alerts = [e.data for e in events if getattr(e, "name", "") == "alert"]
+    assert {"reason": "exits_beyond_entry", "signal_id": "s:1"} in alerts
