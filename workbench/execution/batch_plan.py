@@ -55,6 +55,12 @@ def plan(ex: Executor, signals: list[Signal], known: set[str]) -> tuple[list[Ite
     lots: Callable[[str, float], float] | None = getattr(ex.broker, "lot_qty", None)
     ticks: Callable[[str, Side, float], float] | None = getattr(ex.broker, "tick_price", None)
     whole: Callable[[Order], bool] | None = getattr(ex.broker, "fills_whole", None)
+
+    def refuse(s: Signal, order: Order, reason: str) -> None:  # before any risk check
+        known.add(s.id)
+        items.append((s, order, OrderStatus.REJECTED, reason))
+        here[s.id] = items[-1]
+
     for i, s in enumerate(signals):
         order = Order.from_signal(s, salt)
         sym, side = s.symbol, order.side
@@ -70,9 +76,7 @@ def plan(ex: Executor, signals: list[Signal], known: set[str]) -> tuple[list[Ite
             order, reason = _closing(ex, order, s, entry, exiting.get(s.closes, 0.0))
             exit_cut = order.qty != asked  # counted once its item is kept (not if cut below)
             if reason:
-                known.add(s.id)
-                items.append((s, order, OrderStatus.REJECTED, reason))
-                here[s.id] = items[-1]
+                refuse(s, order, reason)
                 continue
         if pos * side.sign < 0 and s.id not in known and not flatten:
             order, cut = _held(ex, order, pos, ex.open.working(sym, side))
@@ -84,9 +88,7 @@ def plan(ex: Executor, signals: list[Signal], known: set[str]) -> tuple[list[Ite
             if ticks is not None and order.order_price and not reason:
                 order, reason = _on_tick(ticks, order)
             if reason:  # the venue could not take it: refused before anything is sent (as asked)
-                known.add(s.id)
-                items.append((s, order, OrderStatus.REJECTED, reason))
-                here[s.id] = items[-1]
+                refuse(s, order, reason)
                 continue
         if s.id in known:
             reason = ""  # a redelivery: recorded as nothing

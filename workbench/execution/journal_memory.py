@@ -56,7 +56,6 @@ class MemoryJournal(JournalShortcuts):
         self._signals: dict[str, tuple] = {}  # id -> (strategy, seq, symbol, side, qty, px, ts)
         self._orders: dict[str, dict[str, Any]] = {}
         self._client_ids: set[str] = set()
-        self._order_signals: set[str] = set()
         self._order_of: dict[str, tuple[str, int]] = {}  # signal id -> order id, its place
         self._exits: dict[str, list[str]] = {}  # entry signal id -> its exits' order ids
         self._fee_qty: dict[str, float] = {}  # order id -> its fills' fee_qty
@@ -87,7 +86,7 @@ class MemoryJournal(JournalShortcuts):
         for column, keys, taken in (
             ("order_id", [o.id for _, o, _, _ in new], self._orders.keys()),
             ("client_order_id", [o.client_order_id for _, o, _, _ in new], self._client_ids),
-            ("signal_id", [o.signal_id for _, o, _, _ in new], self._order_signals),
+            ("signal_id", [o.signal_id for _, o, _, _ in new], self._order_of.keys()),
         ):
             if len(set(keys)) < len(keys) or not taken.isdisjoint(keys):
                 raise sqlite3.IntegrityError(f"UNIQUE constraint failed: orders.{column}")
@@ -121,8 +120,7 @@ class MemoryJournal(JournalShortcuts):
                 "fees": 0.0,
             }
             self._client_ids.add(order.client_order_id)
-            self._order_signals.add(order.signal_id)
-            self._order_of[signal.id] = (order.id, len(self._signals))
+            self._order_of[order.signal_id] = (order.id, len(self._signals))
             if signal.closes:
                 self._exits.setdefault(signal.closes, []).append(order.id)
             if status is OrderStatus.REJECTED:
