@@ -96,3 +96,29 @@ def room(
     if exit_.qty <= left + eps:
         return exit_.qty, ""
     return left, ""
+
+
+def exits_on_working(
+    open_orders: list[dict], closes: dict[str, str]
+) -> dict[str, tuple[str, set[str]]]:
+    """Open exits of entries whose orders still work, as a restarted executor finds them.
+
+    An exit open while its entry works was sent while the entry worked: it is
+    cancelled if the entry ends with nothing filled, as before the restart.
+
+    Args:
+        open_orders: The journal's open orders (``order_id``, ``signal_id``,
+            ``client_order_id``).
+        closes: Signal id -> the entry it closes, for the open orders' signals.
+
+    Returns:
+        Entry order id -> (its signal id, client order ids of its open exits).
+    """
+    by_signal = {o["signal_id"]: o for o in open_orders}
+    found: dict[str, tuple[str, set[str]]] = {}
+    for o in open_orders:
+        entry = by_signal.get(closes.get(o["signal_id"], ""))
+        if entry is not None:
+            watch = found.setdefault(entry["order_id"], (entry["signal_id"], set()))
+            watch[1].add(o["client_order_id"])
+    return found

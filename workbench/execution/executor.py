@@ -21,6 +21,7 @@ from workbench.exceptions import OrderRejected
 from workbench.execution import batch_plan, commits, flattening, killswitch
 from workbench.execution.broker import Broker, BrokerTimeout, MarketFed, TimedCalls
 from workbench.execution.broker import make_breaker as make_breaker
+from workbench.execution.closing import exits_on_working
 from workbench.execution.journal_port import JournalPort
 from workbench.execution.killswitch import CancelRetries, cancel_open_orders
 from workbench.execution.lifecycle import (
@@ -92,8 +93,6 @@ class Executor:
         self.flatten_refused: dict[str, str] = {}  # the venue's no to a flatten order, by symbol
         self.not_flattened: dict[str, str] = {}  # what the last flatten left open, and why
         self.flattened = journal.flattened(executor_id)  # entries before hold nothing (closing)
-        # entry order id -> (its signal id, client ids of exits sent while it worked)
-        self.exits_on_working: dict[str, tuple[str, set[str]]] = {}
         # The runner's operator commands: whether one is waiting, and serving them.
         # Between a batch's orders a waiting one acts first (a halt stops the rest).
         self.command_waiting: Callable[[], bool] | None = None
@@ -120,10 +119,13 @@ class Executor:
             if f.order_id in fill_ids:  # an open order's: reported again, it is not new
                 fill_ids[f.order_id].add(f.id)
         self.open = OpenOrders()
-        strategies = dict(journal.signal_strategies())
+        opened = journal.open_signals()
+        strategies = {s: strategy for s, strategy, _ in opened}
         for row in open_rows:
             sid = strategies.get(row["signal_id"], "")
             self.open.restore(row, sid, fill_ids[row["order_id"]])
+        # entry order id -> (its signal id, client ids of exits sent while it worked)
+        self.exits_on_working = exits_on_working(open_rows, {s: c for s, _, c in opened if c})
         # PENDING_NEW: sent or not, we cannot know. Never resent; reconciliation
         # asks the venue. Also on the heartbeats (an event now finds no one).
         # (A replay's simulator died with the last process: `place_unsent`.)

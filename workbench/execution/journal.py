@@ -342,13 +342,13 @@ class Journal(JournalShortcuts, RunStateRecords):
         cols = [c[0] for c in cur.description]
         return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
-    def signal_strategies(self) -> list[tuple[str, str]]:
-        """(signal id, strategy id) of every order that can still change."""
+    def open_signals(self) -> list[tuple[str, str, str]]:
+        """(signal id, strategy id, the entry it closes) of every order that can still change."""
         rows = self._db.execute(
-            "SELECT s.signal_id, s.strategy_id FROM orders o JOIN signals s "
+            "SELECT s.signal_id, s.strategy_id, s.closes FROM orders o JOIN signals s "
             f"ON s.signal_id = o.signal_id WHERE o.status IN {open_statuses()}"
         )
-        return [(r[0], r[1]) for r in rows]
+        return [(r[0], r[1], r[2]) for r in rows]
 
     def reports(self, order_id: str | None = None) -> list[dict]:
         """Every execution report (of one order), in the order recorded."""

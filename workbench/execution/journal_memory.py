@@ -206,10 +206,11 @@ class MemoryJournal(JournalShortcuts):
         """Orders that can still change (PENDING_NEW, ACCEPTED, PARTIALLY_FILLED)."""
         return [dict(r) for r in self._orders.values() if r["status"] in _OPEN]
 
-    def signal_strategies(self) -> list[tuple[str, str]]:
-        """(signal id, strategy id) of every order that can still change."""
+    def open_signals(self) -> list[tuple[str, str, str]]:
+        """(signal id, strategy id, the entry it closes) of every order that can still change."""
+        closes = {oid: entry for entry, oids in self._exits.items() for oid in oids}
         return [
-            (r["signal_id"], self._signals[r["signal_id"]][0])
+            (r["signal_id"], self._signals[r["signal_id"]][0], closes.get(r["order_id"], ""))
             for r in self._orders.values()
             if r["status"] in _OPEN
         ]

@@ -58,8 +58,8 @@ class JournalPort(Protocol):
         """Orders that can still change."""
         ...
 
-    def signal_strategies(self) -> list[tuple[str, str]]:
-        """(signal id, strategy id) of every order that can still change."""
+    def open_signals(self) -> list[tuple[str, str, str]]:
+        """(signal id, strategy id, the entry it closes) of every order that can still change."""
         ...
 
     def orders_in(self, status: OrderStatus) -> list[str]:

@@ -377,6 +377,7 @@ def test_an_exit_sent_while_its_entry_worked_is_cancelled_when_the_entry_ends_un
     ex.poll()
     ex.on_signals([sig(3, Side.BUY, 1)])
     ex.on_signals([sig(4, Side.SELL, 1, closes=3)])  # its entry still works: it may take 1
+    assert ex.journal.open_signals() == [("s:3", "s", ""), ("s:4", "s", "s:3")]  # for a restart
     ex.reduce()  # cancels the entry (it would grow the long), not the exit (it shrinks it)
     status = {o["signal_id"]: o["status"] for o in ex.journal.orders()}
     assert (status["s:3"], status["s:4"]) == ("CANCELLED", "CANCELLED")
@@ -387,6 +388,26 @@ def test_an_exit_sent_while_its_entry_worked_is_cancelled_when_the_entry_ends_un
     ex.on_tick("ABC", 100.0, DAY + 7 * NS)
     ex.poll()
     assert ex.portfolio.position("ABC") == 0.0  # was -1: the first long's exit opened a short
+
+
+def test_a_restarted_executor_still_cancels_the_exits_of_an_entry_that_ends_unfilled(tmp_path):
+    path, venue = tmp_path / "journal.sqlite", SimulatedBroker(latency_ms=1)  # it outlives both
+    ex = make(lambda: Journal(path), venue)
+    ex.on_signals([sig(1, Side.BUY, 1)])  # another entry's long of 1
+    ex.on_tick("ABC", 100.0, DAY + 2 * NS)
+    ex.poll()
+    ex.on_signals([sig(3, Side.BUY, 1)])
+    ex.on_signals([sig(4, Side.SELL, 1, closes=3)])  # its entry still works: it may take 1
+    ex.journal.close()
+    again = make(lambda: Journal(path), venue)
+    exit_id = next(o["client_order_id"] for o in again.journal.orders() if o["signal_id"] == "s:4")
+    assert again.exits_on_working == {"O-s:3": ("s:3", {exit_id})}
+    again.reduce()  # cancels the entry; its exit, sent before the restart, goes with it
+    status = {o["signal_id"]: o["status"] for o in again.journal.orders()}
+    assert (status["s:3"], status["s:4"]) == ("CANCELLED", "CANCELLED")
+    again.on_tick("ABC", 100.0, DAY + 5 * NS)
+    again.poll()
+    assert again.portfolio.position("ABC") == 1.0  # the first long is still held
 
 
 def test_an_entry_that_filled_less_than_its_exits_took_is_alerted(journal):

@@ -124,7 +124,7 @@ def test_record_updates_orders_fills_and_reports(journal):
     assert rows["O-s:2"]["filled_qty"] == 0.5 and rows["O-s:3"]["reason"] == "halt"
     assert journal.fills() == [f1, f2]
     assert [r["order_id"] for r in journal.open_orders()] == ["O-s:2"]
-    assert journal.signal_strategies() == [("s:2", "s")]
+    assert journal.open_signals() == [("s:2", "s", "")]
     assert journal.orders_in(OrderStatus.FILLED) == ["O-s:1"]
     reports = journal.reports("O-s:1")
     assert [(r["status"], r["fill_id"], r["qty"], r["source"]) for r in reports] == [
