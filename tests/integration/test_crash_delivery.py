@@ -103,7 +103,7 @@ def test_sigkills_over_every_role_in_a_wire_replay_change_no_fill(tmp_path):
         tmp_path,
         {
             "class_path": "chaos_strategies:SlowSupportResistance",
-            "params": {"conditions": conds, "batch_delay_s": 0.03},  # ~18 s of replay
+            "params": {"conditions": conds, "batch_delay_s": 0.02},  # ~12 s of replay
         },
         replay_feed,
     )
@@ -112,7 +112,7 @@ def test_sigkills_over_every_role_in_a_wire_replay_change_no_fill(tmp_path):
     )
     try:
         sup.start(wait=True, timeout=60)
-        killed = storm(sup, KILLS, 1.0, done=sup.eos_reached.is_set)
+        killed = storm(sup, KILLS, 0.7, done=sup.eos_reached.is_set)
         wait_until(sup.eos_reached.is_set, 60, "end-of-stream at the executor")
         restarts = {s["runner"]: s["restarts"] for s in sup.status()}
     finally:

@@ -109,8 +109,8 @@ def test_an_interrupted_wire_replay_leaves_no_temporary_folder(tmp_path, sig, co
     # without a word); only a failed replay keeps its run folder, named in its error.
     temp = tmp_path / "tmp"
     temp.mkdir()
-    p = subprocess.Popen(
-        [sys.executable, "-m", "workbench.cli", "replay", "--config",
+    p = subprocess.Popen(  # -X faulthandler: if it hangs, SIGABRT prints where (below)
+        [sys.executable, "-X", "faulthandler", "-m", "workbench.cli", "replay", "--config",
          str(ROOT / "configs/demo.toml"), "--speed", "1", "--quiet"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "TMPDIR": str(temp)},
@@ -125,7 +125,12 @@ def test_an_interrupted_wire_replay_leaves_no_temporary_folder(tmp_path, sig, co
             logs = list(temp.glob("wb-replay-*/*/logs/gateway.jsonl"))
         assert logs, "the replay never started"
         p.send_signal(sig)
-        _, err = p.communicate(timeout=60)
+        try:
+            _, err = p.communicate(timeout=60)
+        except subprocess.TimeoutExpired:  # every thread's stack, to find what held it
+            p.send_signal(signal.SIGABRT)
+            _, err = p.communicate(timeout=10)
+            pytest.fail(f"still running 60 s after {sig.name}:\n{err}")
     finally:
         if p.poll() is None:
             p.kill()

@@ -171,6 +171,9 @@ def test_faults_and_a_killed_executor_lose_and_duplicate_nothing(
 ) -> None:
     cfg = live_config(tmp_path, server)
     server.pause_market()
+    # A trade every 60 ms, not 20: the signals the faults hold back are the backlog the
+    # restarted executor works through (50 orders, 10 s, at 20 ms) before all settles.
+    server.interval_s = 0.06
     wb = Workbench(cfg)
     try:
         _start(wb)
