@@ -4,11 +4,14 @@ A strategy saves its state before every signal leaves, so a save must cost
 microseconds, not the milliseconds of write-to-temp-and-rename. Each key has
 two slot files written in turn, each in place with one ``pwrite`` of::
 
-    magic b"WBS1" | generation u64 | length u32 | crc32 u32 | msgpack payload
+    magic b"WBS2" | generation u64 | length u32 | crc32 u32 | msgpack payload
 
-Loading takes the valid slot with the highest generation. A save torn by a
-crash fails its checksum, so the previous slot is used: a crash loses at most
-the save in progress, never the one before it. With ``sync`` (a real venue's
+The checksum covers the generation and the length with the payload (``WBS1``
+slots, whose checksum covers only the payload, still load). Loading takes the
+valid slot with the highest generation. A save torn by a crash fails its
+checksum, so the previous slot is used: a crash loses at most the save in
+progress, never the one before it; a damaged generation never makes an older
+snapshot (seqs already sent) pass for the newest. With ``sync`` (a real venue's
 orders) a save also waits for an ``fdatasync``, so a power loss loses none.
 `signal_to_state` and `signal_from_state` turn the outbox's signals into the
 plain rows saved with it.
@@ -28,8 +31,9 @@ from workbench.domain.model import OrderType, Side, Signal, TimeInForce
 from workbench.exceptions import CodecError, ConfigurationError
 from workbench.messaging.codec import pack, unpack
 
-_MAGIC = b"WBS1"
+_MAGIC, _MAGIC_V1 = b"WBS2", b"WBS1"
 _HEADER = struct.Struct(">4sQII")
+_COVERED = struct.Struct(">QI")  # generation and length: in the checksum (WBS2)
 _T = TypeVar("_T")
 log = structlog.get_logger(__name__)
 
@@ -69,7 +73,7 @@ class FileStateStore:
                 self._generation[key] = self._read_best(key)[0]
         gen = self._generation[key] + 1
         payload = pack(state)
-        record = _HEADER.pack(_MAGIC, gen, len(payload), zlib.crc32(payload)) + payload
+        record = _HEADER.pack(_MAGIC, gen, len(payload), _crc(gen, payload)) + payload
         written = os.pwrite(fds[gen % 2], record, 0)
         if written != len(record):  # a full disk, a file size limit: the save did not happen
             raise OSError(
@@ -139,9 +143,13 @@ def _fsync_dir(folder: Path) -> None:
 def _first_generation(data: bytes) -> bool:
     """Whether ``data`` is (the start of) a slot record of generation 1."""
     if len(data) < _HEADER.size:
-        return _MAGIC.startswith(data[:4])
+        return _MAGIC.startswith(data[:4]) or _MAGIC_V1.startswith(data[:4])
     magic, gen, _, _ = _HEADER.unpack_from(data)
-    return magic == _MAGIC and gen == 1
+    return magic in (_MAGIC, _MAGIC_V1) and gen == 1
+
+
+def _crc(gen: int, payload: bytes) -> int:
+    return zlib.crc32(payload, zlib.crc32(_COVERED.pack(gen, len(payload))))
 
 
 def _parse(data: bytes) -> tuple[int, dict[str, Any]] | None:
@@ -149,8 +157,10 @@ def _parse(data: bytes) -> tuple[int, dict[str, Any]] | None:
         return None
     magic, gen, length, crc = _HEADER.unpack_from(data)
     payload = data[_HEADER.size : _HEADER.size + length]
-    if magic != _MAGIC or len(payload) != length or zlib.crc32(payload) != crc:
+    if magic not in (_MAGIC, _MAGIC_V1) or len(payload) != length:
         return None
+    if crc != (_crc(gen, payload) if magic == _MAGIC else zlib.crc32(payload)):
+        return None  # torn or damaged (WBS1: its header unchecked)
     try:
         state = unpack(payload)
     except CodecError:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 
 import pytest
 
 from workbench.exceptions import ConfigurationError
+from workbench.messaging.codec import pack
 from workbench.runner.state import FileStateStore
 
 
@@ -42,6 +45,30 @@ def test_a_torn_newest_save_falls_back_to_the_one_before(tmp_path):
     data = newest.read_bytes()
     newest.write_bytes(data[: len(data) // 2])
     assert FileStateStore(tmp_path).load("s") == {"seq": 1}
+
+
+def test_a_damaged_generation_never_makes_the_older_snapshot_pass_for_the_newest(tmp_path):
+    store = FileStateStore(tmp_path)
+    store.save("s", {"seq": 1})  # slot 1
+    store.save("s", {"seq": 2})  # slot 0: the newest
+    store.close()
+    older = tmp_path / "s.state.1"
+    data = bytearray(older.read_bytes())
+    data[4 + 7] ^= 0x10  # generation 1 reads as 17: above the newest's 2
+    older.write_bytes(bytes(data))
+    assert FileStateStore(tmp_path).load("s") == {"seq": 2}  # seqs 2 were never reused
+
+
+def test_slots_of_the_first_format_still_load(tmp_path):
+    payload = pack({"seq": 7})  # WBS1: the checksum covers the payload alone
+    record = struct.pack(">4sQII", b"WBS1", 3, len(payload), zlib.crc32(payload)) + payload
+    (tmp_path / "s.state.1").write_bytes(record)
+    store = FileStateStore(tmp_path)
+    assert store.load("s") == {"seq": 7}
+    store.save("s", {"seq": 8})  # generation 4, in the current format
+    store.close()
+    assert FileStateStore(tmp_path).load("s") == {"seq": 8}
+    assert (tmp_path / "s.state.0").read_bytes()[:4] == b"WBS2"
 
 
 def test_a_shorter_save_over_a_longer_one_reads_back_exactly(tmp_path):
