@@ -146,7 +146,8 @@ def map_error(e: BaseException, exchange: str, action: str, order_id: str = "") 
     - a bad or unauthorised key, a bad signature: `ConfigurationError` naming
       ``gateway.exchange.api_key`` (retrying cannot help);
     - an unknown symbol: `ConfigurationError` naming ``gateway.exchange.symbols``;
-    - an order the exchange refused: `OrderRejected`;
+    - an order the exchange refused (a create it answered with a bad request or
+      a refusal, e.g. a filter failure): `OrderRejected`;
     - the network, a timeout, 5xx, rate limits: `TemporaryError`.
     """
     text = str(e)
@@ -170,6 +171,10 @@ def map_error(e: BaseException, exchange: str, action: str, order_id: str = "") 
     if isinstance(e, ccxt.NetworkError):  # timeouts, 5xx, DDoSProtection/429, rate limits
         return TemporaryError(f"{exchange} {action}: {type(e).__name__}: {_short(text)}")
     if isinstance(e, ccxt.InvalidOrder | ccxt.InsufficientFunds | ccxt.OrderNotFound):
+        return OrderRejected(order_id or "?", f"{exchange}: {_short(text)}")
+    if action == "create_order" and isinstance(e, ccxt.BadRequest | ccxt.OperationRejected):
+        # Refused before the matching engine (Binance: -1013 filter failures such as
+        # NOTIONAL, -11xx malformed, "Market is closed"): a rejection, not in doubt.
         return OrderRejected(order_id or "?", f"{exchange}: {_short(text)}")
     if isinstance(e, ccxt.ExchangeError):
         return TemporaryError(f"{exchange} {action}: {type(e).__name__}: {_short(text)}")
