@@ -35,8 +35,11 @@ class VenueOrder:
 
     @classmethod
     def from_ccxt(cls, o: dict[str, Any]) -> VenueOrder:
+        """A ccxt order; a cancel's answer names the order in ``origClientOrderId``
+        (Binance: its ``clientOrderId`` is the cancel request's own id)."""
+        info = o.get("info") if isinstance(o.get("info"), dict) else {}
         return cls(
-            client_order_id=o.get("clientOrderId") or "",
+            client_order_id=info.get("origClientOrderId") or o.get("clientOrderId") or "",
             venue_order_id=str(o.get("id") or ""),
             symbol=o.get("symbol") or "",
             side=o.get("side") or "",

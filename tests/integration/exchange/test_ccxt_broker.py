@@ -98,6 +98,9 @@ def test_limit_order_rests_is_listed_and_cancelled(
     broker.cancel(o.client_order_id)
     reports = _reports_until(broker, lambda r: any(x.status is OrderStatus.CANCELLED for x in r))
     assert [r.status for r in reports] == [OrderStatus.CANCELLED]
+    # Binance answers a cancel with the cancel's own clientOrderId: a report under it
+    # was an unknown order's, alerted on every cancel.
+    assert [r.client_order_id for r in reports] == [o.client_order_id]
     assert broker.open_orders() == []
     snap = broker.order(o.client_order_id)
     assert snap is not None and snap.status is OrderStatus.CANCELLED and snap.fills == []
