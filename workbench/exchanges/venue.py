@@ -347,9 +347,23 @@ class CcxtVenue(ReportStream):
         return out
 
     def fills_since(self, symbol: str, since_ms: int = 0) -> list[VenueFill]:
-        """The account's trades in ``symbol`` from ``since_ms`` (exchange time)."""
-        rows = self._call(self._ex.fetch_my_trades(symbol, since_ms or None), "fetch_my_trades")
-        return [venue_fill(t) for t in rows]
+        """The account's trades in ``symbol`` from ``since_ms`` (exchange time), every page.
+
+        Binance lists at most a page from a start time (and, with neither a start
+        nor a ``fromId``, the newest page): the rest is asked for by trade id.
+        """
+        call = partial(self._call, action="fetch_my_trades")
+        fetch = partial(self._ex.fetch_my_trades, symbol, None, TRADES_PAGE)
+        if not since_ms:
+            return trade_pages(lambda p: call(fetch(p)), {})
+        first = [
+            venue_fill(t) for t in call(self._ex.fetch_my_trades(symbol, since_ms, TRADES_PAGE))
+        ]
+        if len(first) < TRADES_PAGE or not all(f.trade_id.isdigit() for f in first):
+            return first
+        seen = {f.trade_id for f in first}
+        more = trade_pages(lambda p: call(fetch(p)), {}, max(int(f.trade_id) for f in first) + 1)
+        return first + [f for f in more if f.trade_id not in seen]
 
     def order_fills(self, venue_order_id: str, symbol: str, from_id: int = 0) -> list[VenueFill]:
         """The trades of one order (by the exchange's order id) from trade id ``from_id`` on."""

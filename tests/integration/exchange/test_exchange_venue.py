@@ -83,6 +83,28 @@ def test_market_order_fills_and_the_fills_match_the_exchange_history(
     assert venue.positions() == {SYMBOL: pytest.approx(1_002.0)}
 
 
+@pytest.mark.parametrize("since", ["start", "a time"])
+def test_fills_since_lists_every_trade_of_a_busy_account(
+    server: BinanceServer, venue: CcxtVenue, since: str
+) -> None:
+    # myTrades lists 500 by default (1,000 at most) from a start time, the newest
+    # page with none: one call lost the rest.
+    server.pause_market()
+    now = int(time.time() * 1000)
+
+    def trade(i: int) -> dict:
+        return {
+            "symbol": "USDJPY", "id": 9000 + i, "orderId": 77, "orderListId": -1,
+            "price": "86.7", "qty": "1.0", "quoteQty": "86.7", "commission": "0.01",
+            "commissionAsset": "JPY", "time": now - 60_000 + i, "isBuyer": True,
+            "isMaker": False, "isBestMatch": True,
+        }  # fmt: skip
+
+    server.call(lambda: server.exchange.my_trades.extend(trade(i) for i in range(2_300)))
+    fills = venue.fills_since(SYMBOL, now - 120_000 if since == "a time" else 0)
+    assert [f.trade_id for f in fills] == [str(9000 + i) for i in range(2_300)]
+
+
 def test_limit_order_is_reported_over_the_websocket_then_cancelled(
     server: BinanceServer, venue: CcxtVenue
 ) -> None:
