@@ -37,7 +37,8 @@ class VenueOrder:
     def from_ccxt(cls, o: dict[str, Any]) -> VenueOrder:
         """A ccxt order; a cancel's answer names the order in ``origClientOrderId``
         (Binance: its ``clientOrderId`` is the cancel request's own id)."""
-        info = o.get("info") if isinstance(o.get("info"), dict) else {}
+        info = o.get("info")
+        info = info if isinstance(info, dict) else {}
         return cls(
             client_order_id=info.get("origClientOrderId") or o.get("clientOrderId") or "",
             venue_order_id=str(o.get("id") or ""),
