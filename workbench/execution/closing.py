@@ -17,6 +17,7 @@ asks `room`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from workbench.domain.model import OrderStatus, Side, Signal
@@ -99,26 +100,36 @@ def room(
 
 
 def exits_on_working(
-    open_orders: list[dict], closes: dict[str, str]
-) -> dict[str, tuple[str, set[str]]]:
-    """Open exits of entries whose orders still work, as a restarted executor finds them.
+    open_orders: list[dict], closes: dict[str, str], book_of: Callable[[str], EntryBook | None]
+) -> tuple[dict[str, tuple[str, set[str]]], set[str]]:
+    """Open exits whose entry may still end unfilled, or did, as a restarted executor finds them.
 
     An exit open while its entry works was sent while the entry worked: it is
-    cancelled if the entry ends with nothing filled, as before the restart.
+    cancelled if the entry ends with nothing filled, as before the restart. An
+    exit open after its entry ended with nothing filled is one whose cancel
+    was lost with the last process (it died first, or before a failed cancel
+    was asked again): none is sent so (`room`).
 
     Args:
         open_orders: The journal's open orders (``order_id``, ``signal_id``,
             ``client_order_id``).
         closes: Signal id -> the entry it closes, for the open orders' signals.
+        book_of: The journal's `EntryBook` of an entry signal id.
 
     Returns:
-        Entry order id -> (its signal id, client order ids of its open exits).
+        Entry order id -> (its signal id, client order ids of its open exits),
+        for entries still working; and the client order ids of open exits
+        whose entry ended with nothing filled.
     """
     by_signal = {o["signal_id"]: o for o in open_orders}
     found: dict[str, tuple[str, set[str]]] = {}
+    orphans: set[str] = set()
     for o in open_orders:
-        entry = by_signal.get(closes.get(o["signal_id"], ""))
+        entry_id = closes.get(o["signal_id"], "")
+        entry = by_signal.get(entry_id) if entry_id else None
         if entry is not None:
             watch = found.setdefault(entry["order_id"], (entry["signal_id"], set()))
             watch[1].add(o["client_order_id"])
-    return found
+        elif entry_id and (book := book_of(entry_id)) and book.status.terminal and book.filled <= 0:
+            orphans.add(o["client_order_id"])  # (part filled: the excess was alerted, not undone)
+    return found, orphans

@@ -124,8 +124,12 @@ class Executor:
         for row in open_rows:
             sid = strategies.get(row["signal_id"], "")
             self.open.restore(row, sid, fill_ids[row["order_id"]])
-        # entry order id -> (its signal id, client ids of exits sent while it worked)
-        self.exits_on_working = exits_on_working(open_rows, {s: c for s, _, c in opened if c})
+        # entry order id -> (its signal id, client ids of exits sent while it worked);
+        # exits of entries that ended unfilled, whose cancel was lost (`reconcile`)
+        closes = {s: c for s, _, c in opened if c}
+        self.exits_on_working, self.orphaned_exits = exits_on_working(
+            open_rows, closes, journal.entry_book
+        )
         # PENDING_NEW: sent or not, we cannot know. Never resent; reconciliation
         # asks the venue. Also on the heartbeats (an event now finds no one).
         # (A replay's simulator died with the last process: `place_unsent`.)

@@ -101,9 +101,16 @@ def _may_not_stay_reducing(ex: Executor) -> Callable[[Tracked], bool]:
 
 def after_reconcile(ex: Executor, diffs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """An order in doubt found resting while HALTED or REDUCING: cancelled now, as the
-    state change would have; returns ``diffs``."""
+    state change would have; so are exits the last process left open after their entry
+    ended unfilled (`closing.exits_on_working`). Returns ``diffs``."""
     if ex.engine.state is not TradingState.ACTIVE and any(d["kind"] == "missed_ack" for d in diffs):
         cancel_what_may_not_rest(ex, "landed while not active")
+    if ex.orphaned_exits:  # once, after the first reconciliation (a fill meanwhile is in)
+        orphans, ex.orphaned_exits = ex.orphaned_exits, set()
+        log.warning("exits_of_unfilled_entry_cancelled", exits=len(orphans), restart=True)
+        cancel_open_orders(
+            ex, "its entry ended unfilled", only=lambda t: t.order.client_order_id in orphans
+        )
     return diffs
 
 

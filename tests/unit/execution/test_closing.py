@@ -410,6 +410,44 @@ def test_a_restarted_executor_still_cancels_the_exits_of_an_entry_that_ends_unfi
     assert again.portfolio.position("ABC") == 1.0  # the first long is still held
 
 
+class FlakyCancel(SimulatedBroker):
+    """Times out cancelling the orders in ``fail``."""
+
+    fail: set[str] = set()
+
+    def cancel(self, client_order_id):  # type: ignore[no-untyped-def]
+        if client_order_id in self.fail:
+            raise TimeoutError("the venue did not answer the cancel")
+        return super().cancel(client_order_id)
+
+
+def test_an_exit_whose_cancel_was_lost_with_the_last_process_is_cancelled_at_restart(tmp_path):
+    # A review helper's case: the entry ended unfilled, the exit's cancel timed out and
+    # its retry lived in the dead process's memory; the exit then sold the other long.
+    path, venue = tmp_path / "journal.sqlite", FlakyCancel(latency_ms=1)
+    ex = make(lambda: Journal(path), venue)
+    ex.on_signals([sig(1, Side.BUY, 1)])  # another entry's long of 1
+    ex.on_tick("ABC", 100.0, DAY + 2 * NS)
+    ex.poll()
+    ex.on_signals([sig(3, Side.BUY, 1)])
+    ex.on_signals([sig(4, Side.SELL, 1, closes=3)])
+    exit_id = next(o["client_order_id"] for o in ex.journal.orders() if o["signal_id"] == "s:4")
+    venue.fail = {exit_id}
+    ex.reduce()  # cancels the entry unfilled; the exit's cancel fails, to be asked again
+    assert len(ex.cancel_retries) == 1
+    ex.journal.close()  # ... by a process that dies first
+    venue.fail = set()
+    again = make(lambda: Journal(path), venue)  # reconciles, as a runner before any signal
+    assert again.orphaned_exits == set()  # asked for once
+    again.resume()
+    for t in range(5, 10):
+        again.on_tick("ABC", 100.0, DAY + t * NS)
+        again.poll()
+    status = {o["signal_id"]: o["status"] for o in again.journal.orders()}
+    assert (status["s:3"], status["s:4"]) == ("CANCELLED", "CANCELLED")
+    assert again.portfolio.position("ABC") == 1.0  # was 0: the exit sold the first long
+
+
 def test_an_entry_that_filled_less_than_its_exits_took_is_alerted(journal):
     events: list = []
     ex = make(journal, Venue(share=0.5))  # the entry fills half, the rest waits
