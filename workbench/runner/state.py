@@ -55,6 +55,7 @@ class FileStateStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         self._fds: dict[str, tuple[int, int]] = {}
         self._generation: dict[str, int] = {}
+        self._first_format: set[str] = set()  # keys with a WBS1 slot: both slots on next save
 
     def _paths(self, key: str) -> tuple[Path, Path]:
         return self.folder / f"{key}.state.0", self.folder / f"{key}.state.1"
@@ -74,13 +75,18 @@ class FileStateStore:
         gen = self._generation[key] + 1
         payload = pack(state)
         record = _HEADER.pack(_MAGIC, gen, len(payload), _crc(gen, payload)) + payload
-        written = os.pwrite(fds[gen % 2], record, 0)
-        if written != len(record):  # a full disk, a file size limit: the save did not happen
-            raise OSError(
-                f"{self._paths(key)[gen % 2]}: wrote {written} of {len(record)} bytes of state"
-            )
-        if self.sync:
-            os.fdatasync(fds[gen % 2])
+        # Over a WBS1 slot too, once: an older build, which reads only WBS1, then finds
+        # no state and says so, where it would take the older slot for the newest.
+        slots = (gen % 2, 1 - gen % 2) if key in self._first_format else (gen % 2,)
+        for slot in slots:
+            written = os.pwrite(fds[slot], record, 0)
+            if written != len(record):  # a full disk, a file size limit: no save
+                raise OSError(
+                    f"{self._paths(key)[slot]}: wrote {written} of {len(record)} bytes of state"
+                )
+            if self.sync:
+                os.fdatasync(fds[slot])
+        self._first_format.discard(key)
         self._generation[key] = gen
 
     def load(self, key: str) -> dict[str, Any] | None:
@@ -115,6 +121,8 @@ class FileStateStore:
             found.append(data)
             if not data:
                 continue
+            if data[:4] == _MAGIC_V1:
+                self._first_format.add(key)
             seen = True
             parsed = _parse(data)
             if parsed is not None and parsed[0] > best_gen:
