@@ -228,8 +228,8 @@ class ExchangeFeed:
         jobs = []
         if self.cfg.trades:
             jobs += [self._watch("trades", s) for s in self.cfg.symbols]
-        if self.cfg.bids_asks:
-            jobs.append(self._watch("bids_asks", None))
+        if self.cfg.bids_asks:  # one watcher each: one for all returns one symbol per wake-up
+            jobs += [self._watch("bids_asks", s) for s in self.cfg.symbols]  # and drops the rest
         await asyncio.gather(*jobs)
 
     async def _watch(self, kind: str, symbol: str | None) -> None:
@@ -242,7 +242,7 @@ class ExchangeFeed:
                     got = await self._ex.watch_trades(symbol)
                     self._on_trades(symbol or "", got)
                 else:
-                    got = await self._ex.watch_bids_asks(self.cfg.symbols)
+                    got = await self._ex.watch_bids_asks([symbol])
                     self._on_quotes(got)
             except asyncio.CancelledError:
                 raise
@@ -260,7 +260,7 @@ class ExchangeFeed:
                 else:
                     self._warn("feed_connect_failed", kind=kind, symbol=symbol, error=text,
                                attempts=failures)  # fmt: skip
-                if symbol:
+                if kind == "trades" and symbol:
                     self._after_gap.add(symbol)
                 connected = False
                 await asyncio.sleep(delay)

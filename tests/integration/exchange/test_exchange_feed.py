@@ -98,6 +98,37 @@ def test_best_bid_ask_becomes_mid_ticks(server: BinanceServer) -> None:
     assert all(round(t.price, 6) in mids for t in ticks)  # mids of the recorded quotes
 
 
+def test_each_symbols_newest_quote_is_published_when_quotes_come_in_bursts(
+    server: BinanceServer,
+) -> None:
+    # One watch_bids_asks over every symbol returned one symbol per wake-up: another's
+    # quote read in the same pass was dropped for good (20 of 20 bursts in a review).
+    server.call(lambda: server.exchange.quiet_markets.append(("EUR", "JPY")))
+    cfg = exchange_config(server, trades=False, bids_asks=True, symbols=[SYMBOL, "EUR/JPY"])
+    f = ExchangeFeed(cfg)
+
+    def book(sym: str, u: int, mid: float) -> tuple[str, dict]:
+        frame = {"u": u, "s": sym, "b": f"{mid - 0.1:.8f}", "B": "1.0",
+                 "a": f"{mid + 0.1:.8f}", "A": "1.0"}  # fmt: skip
+        return f"{sym.lower()}@bookTicker", frame
+
+    try:
+        _collect(f, 3)  # connected: the recorded quotes flow
+        server.pause_market()
+        sent, got = [200.0 + i for i in range(10)], []
+        for i, mid in enumerate(sent):
+            usd = [book("USDJPY", 100 * i + k, 150.0 + k) for k in range(3)]
+            server.send_burst([*usd, book("EURJPY", i, mid), *usd])
+            deadline = time.monotonic() + 5
+            while mid not in got and time.monotonic() < deadline:
+                got += [round(t.price, 6) for b in f.poll(1 << 20) for t in b.ticks()
+                        if t.symbol == "EUR/JPY"]  # fmt: skip
+                time.sleep(0.01)
+    finally:
+        f.close()
+    assert got == sent
+
+
 def test_an_unknown_symbol_ends_the_feed_with_a_configuration_error(
     server: BinanceServer,
 ) -> None:
