@@ -92,6 +92,7 @@ class ExchangeFeed:
         self._lag_ns = 0
         self._lags: deque[int] = deque(maxlen=64)  # recent trades' receive - exchange time
         self._after_gap: set[str] = set()  # symbols whose watcher failed since their last trade
+        self._far_ahead: dict[str, int] = {}  # a trade id far ahead, until one follows it
         self._logged: dict[str, float] = {}
         self.stats: Counter[str] = Counter()
         self.last_recv_ns: list[list[int]] = []  # per batch of the last poll
@@ -319,7 +320,15 @@ class ExchangeFeed:
                 else:
                     self.stats["duplicate_trades"] += 1
                     continue  # already published (a resubscription's replay)
-            after_gap = False
+            resumed, after_gap = after_gap, False
+            if tid is not None and last is not None and tid > last + RESTART_GAP and not resumed:
+                # On a live stream ids are consecutive: one far ahead is taken once the next
+                # trade follows it, or one bogus id would drop every real trade as seen.
+                ahead, self._far_ahead[symbol] = self._far_ahead.get(symbol), tid
+                if ahead is None or not ahead < tid <= ahead + RESTART_GAP:
+                    self._bad_tick(symbol, f"trade {tid}: {tid - last} ids after {last}")
+                    continue
+            self._far_ahead.pop(symbol, None)
             if tid is not None:
                 if last is not None and tid > last + 1:
                     self.stats["missed_trades"] += tid - last - 1

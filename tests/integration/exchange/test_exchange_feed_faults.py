@@ -144,6 +144,35 @@ def test_a_feed_that_would_publish_nothing_is_a_configuration_error(
         ExchangeFeed(exchange_config(server, trades=False, bids_asks=False))
 
 
+def test_one_bogus_trade_id_far_ahead_does_not_silence_the_symbols_trades(
+    server: BinanceServer, feeds: Callable[..., ExchangeFeed]
+) -> None:
+    # Taken as the last id, it made every real trade after it a "duplicate" for as long
+    # as the connection lived (a review helper's repro: 0 trades in 4 s).
+    feed = feeds()
+    drain(feed, 5.0, enough=5)
+    server.send_raw(trade(server, next_id(feed) + 10**9, p="999.0"))
+    after = drain(feed, 5.0, enough=31)
+    assert len(after) > 30 and 999.0 not in {t.price for t in after}
+    health = feed.health()
+    assert health["feed_duplicate_trades"] == 0 and health["feed_bad_ticks"] == 1
+
+
+def test_a_jump_in_trade_ids_that_the_next_trade_follows_is_taken(
+    server: BinanceServer, feeds: Callable[..., ExchangeFeed]
+) -> None:
+    feed = feeds()
+    drain(feed, 5.0, enough=5)
+    server.pause_market()
+    time.sleep(0.3)
+    drain(feed, 0.3)
+    jump = next_id(feed) + 5_000
+    server.send_raw(trade(server, jump, p="151.0"))
+    server.send_raw(trade(server, jump + 1, p="152.0"))
+    after = drain(feed, 3.0, enough=1)
+    assert [t.price for t in after] == [152.0] and feed.last_trade_id[SYMBOL] == jump + 1
+
+
 def test_trade_ids_started_over_after_a_reconnect_are_followed_not_dropped(
     server: BinanceServer, feeds: Callable[..., ExchangeFeed]
 ) -> None:
