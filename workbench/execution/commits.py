@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from workbench.execution.lifecycle import EVENT_NAMES, Outcome, Tracked, dashboard_event
+from workbench.execution.lifecycle import EVENT_NAMES, Outcome, dashboard_event
 from workbench.messaging.codec import KIND_EVENT, KIND_ORDER, Event
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def _entries_ended(ex: Executor, out: Outcome, events: list) -> None:
     still open would shrink what other entries hold. One that filled part
     leaves its exits alone: what they take beyond it is alerted.
     """
-    from workbench.execution.killswitch import cancel_open_orders  # it commits through here
+    from workbench.execution.killswitch import cancel_exits  # it commits through here
 
     for oid, u in out.updates.items():
         watched = ex.exits_on_working.pop(oid, None) if u.status.terminal else None
@@ -75,12 +75,7 @@ def _entries_ended(ex: Executor, out: Outcome, events: list) -> None:
             continue
         entry, exits = watched
         if u.filled_qty <= 0:
-            log.warning("exits_of_unfilled_entry_cancelled", entry=entry, exits=len(exits))
-
-            def of_entry(t: Tracked, exits: set[str] = exits) -> bool:
-                return t.order.client_order_id in exits
-
-            cancel_open_orders(ex, "its entry ended unfilled", only=of_entry)
+            cancel_exits(ex, exits, entry=entry)
             continue
         book = ex.journal.entry_book(entry)
         if book is not None and book.claimed > book.filled * (1 + 1e-9):

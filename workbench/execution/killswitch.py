@@ -107,11 +107,17 @@ def after_reconcile(ex: Executor, diffs: list[dict[str, Any]]) -> list[dict[str,
         cancel_what_may_not_rest(ex, "landed while not active")
     if ex.orphaned_exits:  # once, after the first reconciliation (a fill meanwhile is in)
         orphans, ex.orphaned_exits = ex.orphaned_exits, set()
-        log.warning("exits_of_unfilled_entry_cancelled", exits=len(orphans), restart=True)
-        cancel_open_orders(
-            ex, "its entry ended unfilled", only=lambda t: t.order.client_order_id in orphans
-        )
+        cancel_exits(ex, orphans, restart=True)
     return diffs
+
+
+def cancel_exits(ex: Executor, exits: set[str], **why: Any) -> None:
+    """Cancel the open exits ``exits`` (client order ids): their entry ended unfilled
+    (`closing`), so they would shrink what other entries hold."""
+    log.warning("exits_of_unfilled_entry_cancelled", exits=len(exits), **why)
+    cancel_open_orders(
+        ex, "its entry ended unfilled", only=lambda t: t.order.client_order_id in exits
+    )
 
 
 def cancel_what_may_not_rest(ex: Executor, reason: str) -> int:
