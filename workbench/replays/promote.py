@@ -82,6 +82,9 @@ def evaluate(
     """Hold a replay summary against the thresholds given (None = not checked).
 
     ``max_drawdown`` is a magnitude in price units (the summary's drawdown is <= 0).
+    Without ``min_trades`` the replay must have closed at least one trade: one
+    that never traded has no drawdown and no loss, and would pass those gates
+    with nothing judged (``min_trades=0`` allows it).
     The ``min_oos_*`` thresholds hold the walk-forward report ``oos`` (what a
     sweep writes to ``walk_forward.json``), both after fees: the out-of-sample
     net PnL after fees summed over the test windows
@@ -101,7 +104,8 @@ def evaluate(
         v = figure("max_drawdown")
         v = None if v is None else abs(v)
         checks.append(Check("max_drawdown", max_drawdown, v, v is not None and v <= max_drawdown))
-    if min_trades is not None:
+    traded = min_trades is not None
+    if traded:
         v = figure("trades")
         checks.append(Check("min_trades", min_trades, v, v is not None and v >= min_trades))
     if min_net_pnl is not None:  # after fees, as the account sees it (and the OOS gate)
@@ -148,6 +152,9 @@ def evaluate(
         checks.append(Check("max_oos_failed_windows", 0, failed, failed == 0, "failed_windows"))
     if not checks:
         raise ConfigurationError("give at least one threshold to promote against")
+    if not traded:  # no trade: no drawdown, no loss, nothing judged (--min-trades 0 to allow)
+        v = figure("trades")
+        checks.append(Check("min_trades", 1, v, v is not None and v >= 1, "trades, by default"))
     return checks
 
 

@@ -62,6 +62,21 @@ def test_evaluate_checks_each_threshold():
     assert checks == {"max_drawdown": True, "min_trades": False, "min_win_rate": True}
 
 
+def test_a_replay_that_never_traded_is_not_promoted_unless_min_trades_0_says_so(
+    replay_dir, tmp_path
+):
+    # No trade: no drawdown and no loss, so it passed --max-drawdown and --min-net-pnl.
+    idle = {**SUMMARY, "trades": 0, "net_pnl": 0.0, "net_pnl_after_fees": 0.0, "max_drawdown": 0.0}
+    (replay_dir / "summary.json").write_text(json.dumps(idle))
+    with pytest.raises(PromotionRefused, match=r"min_trades \(trades, by default\): 0 vs limit 1"):
+        promote(replay_dir, tmp_path / "p.toml", max_drawdown=0.001, min_net_pnl=0.0)
+    assert not (tmp_path / "p.toml").exists()
+    path = promote(replay_dir, tmp_path / "p.toml", max_drawdown=0.001, min_trades=0)
+    assert load_config(path).promotion.checks == {"max_drawdown": 0.001, "min_trades": 0.0}
+    checks = evaluate(SUMMARY, max_drawdown=1.0)  # a replay with trades passes the default
+    assert [(c.name, c.ok) for c in checks] == [("max_drawdown", True), ("min_trades", True)]
+
+
 def test_evaluate_drawdown_is_a_magnitude():
     assert not evaluate(SUMMARY, max_drawdown=0.5)[0].ok
 
@@ -160,6 +175,7 @@ def test_evaluate_holds_the_out_of_sample_thresholds_against_pnl_after_fees():
         ("min_oos_net_pnl", "oos_net_pnl_after_fees", 0.5, False),
         ("min_oos_positive_windows", "oos_positive_windows_after_fees", 0.5, False),
         ("max_oos_failed_windows", "failed_windows", 0, True),
+        ("min_trades", "trades, by default", 5, True),
     ]
     assert str(checks[0]).startswith("min_oos_net_pnl (oos_net_pnl_after_fees): 0.5")
 
@@ -175,6 +191,7 @@ def test_an_out_of_sample_gate_fails_on_a_window_that_did_not_run():
     assert [(c.name, c.ok) for c in checks] == [
         ("min_oos_net_pnl", True),
         ("max_oos_failed_windows", False),
+        ("min_trades", True),
     ]
     with pytest.raises(ConfigurationError, match="failed windows"):
         evaluate(SUMMARY, oos={"oos_net_pnl_after_fees": 1.0}, min_oos_net_pnl=0.0)
@@ -189,7 +206,7 @@ def test_evaluate_refuses_a_walk_forward_report_without_pnl_after_fees():
 def test_min_net_pnl_holds_the_pnl_after_fees():
     # Profitable before fees, losing after them: not promoted.
     summary = {"net_pnl": 1.0, "net_pnl_after_fees": -0.2, "trades": 4}
-    [check] = evaluate(summary, min_net_pnl=0.0)
+    check, _ = evaluate(summary, min_net_pnl=0.0)
     assert not check.ok and check.value == -0.2
     assert str(check) == "min_net_pnl (net_pnl_after_fees): -0.2 vs limit 0.0 (FAILED)"
     assert evaluate({**summary, "net_pnl_after_fees": 0.5}, min_net_pnl=0.0)[0].ok
