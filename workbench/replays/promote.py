@@ -104,8 +104,7 @@ def evaluate(
         v = figure("max_drawdown")
         v = None if v is None else abs(v)
         checks.append(Check("max_drawdown", max_drawdown, v, v is not None and v <= max_drawdown))
-    traded = min_trades is not None
-    if traded:
+    if min_trades is not None:
         v = figure("trades")
         checks.append(Check("min_trades", min_trades, v, v is not None and v >= min_trades))
     if min_net_pnl is not None:  # after fees, as the account sees it (and the OOS gate)
@@ -152,7 +151,7 @@ def evaluate(
         checks.append(Check("max_oos_failed_windows", 0, failed, failed == 0, "failed_windows"))
     if not checks:
         raise ConfigurationError("give at least one threshold to promote against")
-    if not traded:  # no trade: no drawdown, no loss, nothing judged (--min-trades 0 to allow)
+    if min_trades is None:  # no trade: no drawdown, no loss, nothing judged (--min-trades 0 to allow)
         v = figure("trades")
         checks.append(Check("min_trades", 1, v, v is not None and v >= 1, "trades, by default"))
     return checks

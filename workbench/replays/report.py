@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from workbench.config import WorkbenchConfig
 from workbench.replays.performance import performance as _performance
 from workbench.replays.summary import summarise
+from workbench.replays.trades import fifo_trades
 
 DEFAULT_CAPITAL = 10_000.0
 """The capital base when none is given; the default of ``report.capital`` in the config."""
@@ -193,7 +194,7 @@ def build_result(
     tick_groups = stats.SymbolTicks.from_table(ticks)
     portfolio, history = stats.replay_books(ordered)
     positions = stats.positions_frame(portfolio, history, tick_groups)
-    trades = stats.fifo_trades(fills_df)
+    trades = fifo_trades(fills_df)
     curve = _equity.equity_curve(tick_groups, history)
     keep = _equity.equity_sample(curve, fills_df["ts_ns"].to_numpy(), max_points)
     equity = pd.DataFrame(

@@ -5,8 +5,9 @@ Two accounting rules meet here, on purpose:
 * Positions, realised PnL and the equity curve replay the fills through
   `workbench.domain.accounting.Portfolio` (average-cost method), so a report
   agrees with what the executor books.
-* The trade list pairs fills first-in first-out per symbol, because a round
-  trip needs one entry and one exit fill; a trade's ``pnl`` is FIFO PnL.
+* The trade list (`workbench.replays.trades`) pairs fills first-in first-out
+  per symbol, because a round trip needs an entry and an exit; a trade's
+  ``pnl`` is FIFO PnL.
 
 The two methods only book PnL at different moments: once every position is
 flat again, the trades' PnL sums to the realised PnL (both are sale proceeds
@@ -17,14 +18,13 @@ from __future__ import annotations
 
 import enum
 import math
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from workbench.domain.accounting import Portfolio, is_drift
+from workbench.domain.accounting import Portfolio
 from workbench.domain.model import Fill, Side
 from workbench.marketdata.table import TickTable
 
@@ -51,18 +51,6 @@ ORDER_COLUMNS = (
     "ts_ns",
     "status",
     "reason",
-)
-TRADE_COLUMNS = (
-    "symbol",
-    "side",
-    "qty",
-    "entry_ts",
-    "entry_price",
-    "exit_ts",
-    "exit_price",
-    "pnl",
-    "entry_fill_id",
-    "exit_fill_id",
 )
 POSITION_COLUMNS = ("symbol", "qty", "avg_price", "realized_pnl", "last_price", "unrealized_pnl")
 
@@ -249,86 +237,6 @@ def positions_frame(
     df = pd.DataFrame(rows, columns=list(POSITION_COLUMNS))
     df["symbol"] = df["symbol"].astype(str)
     return df.astype({c: np.float64 for c in POSITION_COLUMNS[1:]})
-
-
-# -- trades -------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Lot:
-    sign: int
-    qty: float
-    price: float
-    ts_ns: int
-    fill_id: str
-    size: float  # as it opened: the scale of its float drift
-
-
-def fifo_trades(fills: pd.DataFrame) -> pd.DataFrame:
-    """Round trips per symbol, matching fills first-in first-out.
-
-    A fill that closes part of a lot closes a trade of that part's size; a
-    fill larger than the open position closes it (one trade per lot) and opens
-    the rest the other way. Trades are listed in the order they close. Lots
-    still open at the end are not trades.
-    """
-    rows: list[tuple] = []
-    books: dict[str, deque[_Lot]] = {}
-    # Plain lists: iterating pandas' Arrow-backed string columns costs a call per value.
-    cols = zip(
-        fills["fill_id"].tolist(),
-        fills["symbol"].tolist(),
-        fills["side"].tolist(),
-        fills["qty"].tolist(),
-        fills["price"].tolist(),
-        fills["ts_ns"].tolist(),
-        strict=True,
-    )
-    for fill_id, symbol, side, qty, price, ts_ns in cols:
-        book = books.setdefault(symbol, deque())
-        sign = 1 if side == "BUY" else -1
-        left = float(qty)
-        while not is_drift(left, qty) and book and book[0].sign != sign:
-            lot = book[0]
-            q = min(left, lot.qty)
-            pnl = (price - lot.price) * q * lot.sign
-            long_short = "LONG" if lot.sign > 0 else "SHORT"
-            rows.append(
-                (
-                    symbol,
-                    long_short,
-                    q,
-                    lot.ts_ns,
-                    lot.price,
-                    ts_ns,
-                    price,
-                    pnl,
-                    lot.fill_id,
-                    fill_id,
-                )
-            )
-            lot.qty -= q
-            left -= q
-            if is_drift(lot.qty, lot.size, q):  # closed, but for a float's drift
-                book.popleft()
-        if not is_drift(left, qty):
-            book.append(_Lot(sign, left, float(price), int(ts_ns), fill_id, left))
-    df = pd.DataFrame(rows, columns=list(TRADE_COLUMNS))
-    df = df.astype(
-        {
-            "symbol": str,
-            "side": str,
-            "qty": np.float64,
-            "entry_price": np.float64,
-            "exit_price": np.float64,
-            "pnl": np.float64,
-            "entry_fill_id": str,
-            "exit_fill_id": str,
-        }
-    )
-    df["entry_ts"] = utc(df["entry_ts"].to_numpy(dtype=np.int64))
-    df["exit_ts"] = utc(df["exit_ts"].to_numpy(dtype=np.int64))
-    return df
 
 
 # -- equity -------------------------------------------------------------------------------------

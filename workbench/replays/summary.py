@@ -9,7 +9,8 @@ from workbench.replays.equity import EquityCurve
 from workbench.replays.stats import is_noise, rounded, unbounded
 
 SHARPE_BASIS = (
-    "mean / sample stdev (ddof=1) of per-trade PnL over the FIFO trade list, not annualised; "
+    "mean / sample stdev (ddof=1) of per-trade PnL after fees over the FIFO round trips (an "
+    "entry order and an exit order; each fill's fee shared by quantity), not annualised; "
     "null with fewer than 2 trades; a stdev within 1e-9 x the largest trade notional "
     "(entry price x qty) is float "
     "noise on equal trades, so zero: then +inf (-inf) for a positive (negative) mean, "
@@ -44,9 +45,11 @@ def summarise(
 
     ``net_pnl`` is before fees (realized + unrealized at the last prices);
     ``net_pnl_after_fees`` subtracts every fill's fee; ``return_on_capital``
-    is that over ``capital`` (the config's ``report.capital``).
+    is that over ``capital`` (the config's ``report.capital``). ``trades`` counts
+    round trips (`workbench.replays.trades`); ``wins``, ``losses``,
+    ``win_rate`` and ``sharpe`` take each one's PnL after its share of fees.
     """
-    pnl = trades["pnl"].to_numpy()
+    pnl = trades["pnl_after_fees"].to_numpy()  # wins, losses and Sharpe: as the account sees them
     wins, losses = int((pnl > 0).sum()), int((pnl < 0).sum())
     realized = float(positions["realized_pnl"].sum())
     unrealized = float(positions["unrealized_pnl"].sum())

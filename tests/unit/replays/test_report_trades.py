@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from workbench.domain.model import Fill, Side
@@ -38,8 +40,8 @@ def trade_rows(result) -> list[tuple]:
             t["entry_price"],
             t["exit_price"],
             t["pnl"],
-            t["entry_fill_id"],
-            t["exit_fill_id"],
+            t["entry_order_id"].str.removeprefix("O-s:"),  # each fill here is an order's
+            t["exit_order_id"].str.removeprefix("O-s:"),
             strict=True,
         )
     )
@@ -168,3 +170,59 @@ def test_symbol_without_ticks_is_marked_at_its_last_fill_price():
     pos = r.positions.iloc[0]
     assert (pos["symbol"], pos["last_price"], pos["avg_price"]) == ("C", 9.0, 8.0)
     assert pos["unrealized_pnl"] == pytest.approx(2.0)
+
+
+def order_fill(
+    fid: str, order: str, side: str, qty: float, price: float, ts: int, fee: float = 0.0
+) -> Fill:
+    return Fill(fid, order, f"s:{order}", "X", Side(side), qty, price, ts, fee=fee)
+
+
+def test_an_order_filled_in_pieces_is_one_round_trip_with_its_fills_fees_after():
+    # Entry order E filled 1 + 1 + 1 @ 10, 10, 11; exit X 2 + 1 @ 12, 13. FIFO pairs three
+    # pieces; they are one trade (the gate's --min-trades counted three).
+    fills = [
+        order_fill("e1", "E", "BUY", 1, 10.0, 1, fee=0.3),
+        order_fill("e2", "E", "BUY", 1, 10.0, 2, fee=0.3),
+        order_fill("e3", "E", "BUY", 1, 11.0, 3, fee=0.3),
+        order_fill("x1", "X", "SELL", 2, 12.0, 4, fee=0.4),
+        order_fill("x2", "X", "SELL", 1, 13.0, 5, fee=0.2),
+    ]
+    r = build_result(fills, [], ticks("X", [10.0, 10.0, 11.0, 12.0, 13.0]), signals=2)
+    [t] = r.trades.to_dict("records")
+    assert (t["side"], t["qty"], t["entry_order_id"], t["exit_order_id"], t["fills"]) == (
+        "LONG", 3.0, "E", "X", 3,
+    )  # fmt: skip
+    assert t["entry_price"] == pytest.approx(31 / 3) and t["exit_price"] == pytest.approx(37 / 3)
+    assert (t["entry_ts"].value, t["exit_ts"].value) == (1, 5)
+    assert t["pnl"] == pytest.approx(6.0)
+    assert t["fees"] == pytest.approx(1.5)
+    assert t["pnl_after_fees"] == pytest.approx(4.5)
+    assert (r.summary["trades"], r.summary["wins"], r.summary["fills"]) == (1, 1, 5)
+
+
+def test_wins_win_rate_and_sharpe_are_after_fees():
+    # Two round trips, each +0.5 before fees and -0.1 after its 0.6 of fees: no win.
+    fills = [
+        order_fill("a", "A", "BUY", 1, 10.0, 1, fee=0.3),
+        order_fill("b", "B", "SELL", 1, 10.5, 2, fee=0.3),
+        order_fill("c", "C", "BUY", 1, 10.0, 3, fee=0.2),
+        order_fill("d", "D", "SELL", 1, 10.5, 4, fee=0.4),
+    ]
+    s = build_result(fills, [], ticks("X", [10.0, 10.5, 10.0, 10.5]), signals=4).summary
+    assert (s["trades"], s["wins"], s["losses"], s["win_rate"]) == (2, 0, 2, 0.0)
+    assert s["sharpe"] == -math.inf  # equal losing trades: no spread
+    assert s["net_pnl_after_fees"] == pytest.approx(-0.2)
+    assert "after fees" in s["sharpe_basis"]
+
+
+def test_a_flip_fills_fee_is_shared_between_the_trade_it_closes_and_the_lot_it_opens():
+    fills = [
+        order_fill("a", "A", "BUY", 2, 100.0, 1, fee=0.2),
+        order_fill("b", "B", "SELL", 5, 103.0, 2, fee=1.0),  # closes 2 (0.4 of it), opens 3
+        order_fill("c", "C", "BUY", 3, 101.0, 3, fee=0.6),  # covers 3 (0.6 + 0.6)
+    ]
+    r = build_result(fills, [], ticks("X", [100.0, 103.0, 101.0]), signals=3)
+    assert list(r.trades["fees"]) == pytest.approx([0.6, 1.2])
+    assert list(r.trades["pnl_after_fees"]) == pytest.approx([5.4, 4.8])
+    assert r.trades["fees"].sum() == pytest.approx(r.summary["fees"])  # flat: every fee is in
