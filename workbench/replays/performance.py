@@ -16,7 +16,12 @@ Basis (also in `PERFORMANCE_BASIS`, saved with the numbers):
   ``mean(r) / std(r, ddof=1) * sqrt(252)``; Sortino
   ``mean(r) * 252 / (sqrt(mean(min(r, 0)^2)) * sqrt(252))``; Calmar
   ``annual return / |max daily drawdown|``, the drawdown counted from the
-  starting capital. Ratios are null with fewer than 2 days. A denominator
+  starting capital. Days are counted on the calendar, so a replay's first
+  and last day are partial: the ratios are null unless the replay spans at
+  least `MIN_RATIO_SPAN_DAYS` (2 x 24 h, first tick to last) and 2 daily
+  closes, and the annual return unless it spans a whole day (a 6-hour file
+  across midnight made 2 "days" and a Sharpe of 30; moved 6 hours, none).
+  A denominator
   within float noise of zero (`stats.NOISE`: 1e-9, relative to the largest
   ``|r|``; for Calmar, to 1) is zero; the ratio is then ``+inf`` for a
   positive numerator (no down day: Sortino; no drawdown: Calmar), ``-inf``
@@ -42,12 +47,15 @@ from workbench.replays.stats import is_noise, rounded, unbounded
 
 PERIODS_PER_YEAR = 252
 DAY_NS = 86_400 * 1_000_000_000
+MIN_RATIO_SPAN_DAYS = 2
+"""A replay shorter than this (first tick to last) has no annualised ratio."""
 
 PERFORMANCE_BASIS = (
     "V = capital + realised + unrealised PnL; daily returns from V at the last tick of each "
     "UTC day with ticks (first day against capital); 252 periods/year, risk-free 0 "
     "(empyrical defaults); Sharpe mean/std(ddof=1)*sqrt(252); Sortino mean*252/downside risk; "
-    "Calmar annual return/|max daily drawdown from capital|; ratios null under 2 days, "
+    "Calmar annual return/|max daily drawdown from capital|; ratios null under 2 days of "
+    "span (first tick to last) or 2 closes, annual return under 1 day of span, "
     '+inf/-inf by the numerator\'s sign over a zero (to 1e-9) denominator ("+inf" in JSON), '
     "null over zero; max_drawdown_pct at tick "
     "resolution; exposure = time share with a position open; turnover = traded notional/capital"
@@ -159,20 +167,23 @@ def performance(curve: EquityCurve, fills: pd.DataFrame, capital: float) -> dict
     r = daily_returns(closes, capital)
     days = len(r)
     total = float(closes[-1] / capital - 1.0) if days else 0.0
-    annual = annual_return(total, days)
+    first = int(curve.ts_ns[0]) if len(curve.ts_ns) else 0
+    last = int(curve.ts_ns[-1]) if len(curve.ts_ns) else 0
+    span_days = (last - first) / DAY_NS
+    annual = annual_return(total, days) if span_days >= 1 else None
     daily_dd = max_drawdown_fraction(closes, capital)
     values = capital + curve.equity
     notional = float(np.abs(fills["qty"].to_numpy() * fills["price"].to_numpy()).sum())
-    first = int(curve.ts_ns[0]) if len(curve.ts_ns) else 0
-    last = int(curve.ts_ns[-1]) if len(curve.ts_ns) else 0
+    ratios = span_days >= MIN_RATIO_SPAN_DAYS  # else partial days would pass for whole ones
     return {
         "capital": rounded(capital),
         "days": days,
+        "span_days": rounded(span_days),
         "total_return": rounded(total),
         "annual_return": rounded(annual),
-        "sharpe_annual": rounded(sharpe_annual(r)),
-        "sortino_annual": rounded(sortino_annual(r)),
-        "calmar": rounded(calmar(annual, daily_dd, days)),
+        "sharpe_annual": rounded(sharpe_annual(r)) if ratios else None,
+        "sortino_annual": rounded(sortino_annual(r)) if ratios else None,
+        "calmar": rounded(calmar(annual, daily_dd, days)) if ratios else None,
         "max_drawdown_pct": rounded(max_drawdown_fraction(values, capital) * 100.0),
         "max_daily_drawdown_pct": rounded(daily_dd * 100.0),
         "exposure": rounded(exposure(fills, first, last)),

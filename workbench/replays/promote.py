@@ -151,7 +151,7 @@ def evaluate(
         checks.append(Check("max_oos_failed_windows", 0, failed, failed == 0, "failed_windows"))
     if not checks:
         raise ConfigurationError("give at least one threshold to promote against")
-    if min_trades is None:  # no trade: no drawdown, no loss, nothing judged (--min-trades 0 to allow)
+    if min_trades is None:  # no trade: no drawdown, no loss, nothing judged (0 allows it)
         v = figure("trades")
         checks.append(Check("min_trades", 1, v, v is not None and v >= 1, "trades, by default"))
     return checks

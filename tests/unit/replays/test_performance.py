@@ -70,6 +70,27 @@ def test_one_day_gives_null_ratios_not_errors():
     assert p["sharpe_annual"] is None and p["sortino_annual"] is None and p["calmar"] is None
 
 
+@pytest.mark.parametrize("shift_h", [0, -6, 12])
+def test_six_hours_across_midnight_are_not_two_days_of_returns(shift_h):
+    # 22:00 to 04:00 UTC made two partial "days": Sharpe 30.7 and Sortino +inf, where the
+    # same hours moved 6 h earlier had none (a review helper's repro on the EUR/USD file).
+    n = 6 * 60
+    ts = START - 2 * 3600 * 10**9 + shift_h * 3600 * 10**9 + np.arange(n) * 60 * 10**9
+    equity = np.linspace(0.0, 5.0, n)
+    p = perf.performance(EquityCurve(ts, equity, np.zeros(n)), no_fills(), CAPITAL)
+    assert p["span_days"] == pytest.approx((n - 1) / (24 * 60))
+    assert p["sharpe_annual"] is p["sortino_annual"] is p["calmar"] is p["annual_return"] is None
+    assert p["total_return"] == pytest.approx(5.0 / CAPITAL)
+
+
+def test_ratios_need_two_days_of_span_not_two_calendar_days():
+    c = curve(days=3)
+    short = EquityCurve(c.ts_ns[23:48], c.equity[23:48], c.drawdown[23:48])  # 2 closes, 24 h
+    assert perf.performance(short, no_fills(), CAPITAL)["sharpe_annual"] is None
+    p = perf.performance(c, no_fills(), CAPITAL)  # 3 closes over 71 h
+    assert p["span_days"] == pytest.approx(71 / 24) and p["sharpe_annual"] is not None
+
+
 def test_exposure_and_turnover():
     ts = np.array([0, 10, 20, 30, 40, 100], dtype=np.int64) + START
     c = EquityCurve(ts, np.zeros(6), np.zeros(6))
