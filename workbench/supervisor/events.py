@@ -6,7 +6,7 @@ import collections
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -15,6 +15,12 @@ from workbench.supervisor.status import SupervisorEvent
 log = structlog.get_logger()
 
 EVENTS_KEPT = 1000
+
+
+class Emit(Protocol):
+    """The supervisor's event sink: ``emit(kind, runner, **data)``."""
+
+    def __call__(self, kind: str, runner: str, /, **data: Any) -> None: ...
 
 
 class EventHub:

@@ -25,7 +25,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
 
 import structlog
 
@@ -33,6 +32,7 @@ from workbench.messaging.codec import Heartbeat
 from workbench.messaging.heartbeat_extras import ExecutorExtra, GatewayExtra
 from workbench.runner.base import EXIT_CONFIG
 from workbench.supervisor.child_process import RunnerProcess
+from workbench.supervisor.events import Emit
 from workbench.supervisor.heartbeat_track import HeartbeatTrack
 from workbench.supervisor.policy import RestartPolicy
 from workbench.supervisor.status import RunnerState, RunnerStatus
@@ -50,12 +50,6 @@ class Intent(enum.Enum):
     STOP = "stop"
     RESTART = "restart"
     REMOVE = "remove"
-
-
-class Emit(Protocol):
-    """The supervisor's event sink: ``emit(kind, runner, **data)``."""
-
-    def __call__(self, kind: str, runner: str, /, **data: Any) -> None: ...
 
 
 class RunnerWatcher:
@@ -102,6 +96,7 @@ class RunnerWatcher:
         self.restarts = 0
         self.log_write_errors = 0  # output lines its log file did not take when they came
         self.restart_times: collections.deque[float] = collections.deque()
+        self.restart_streak = 0  # restarts since a process last stayed up restart_window_s
         self.hb = HeartbeatTrack()
         self.spawned_at = 0.0
         self.running_since = 0.0
@@ -116,6 +111,7 @@ class RunnerWatcher:
     def request_start(self) -> None:
         """Run it now with a fresh restart budget (a stopping one starts again once gone)."""
         self.restart_times.clear()
+        self.restart_streak = 0
         if self.proc is None:
             self.intent = Intent.RUN
             self.spawn()
@@ -209,18 +205,16 @@ class RunnerWatcher:
             if doubt and self._alerted_pid != self.pid:
                 self._alerted_pid = self.pid
                 self._emit("alert", self.name, reason="orders_in_doubt", order_ids=list(doubt))
+        live = self.proc is not None and self.stopping_since is None  # not a hung one dying
+        if live:
+            self.unhealthy_since = None  # it beats: not hung (a stale feed's late beat was)
         if self.role == "gateway" and self._feed_stale(hb):
             return True
-        if (
-            self.proc is not None
-            and self.stopping_since is None  # a hung one woken to die: still on its way out
-            and self.state in (RunnerState.STARTING, RunnerState.UNHEALTHY)
-        ):
+        if live and self.state in (RunnerState.STARTING, RunnerState.UNHEALTHY):
             if self.state is RunnerState.STARTING:
                 self.running_since = now
                 seconds = round(now - self.spawned_at, 3)
                 self._emit("started", self.name, pid=self.pid, seconds=seconds)
-            self.unhealthy_since = None
             self._set_state(RunnerState.RUNNING)
         return True
 
@@ -233,6 +227,8 @@ class RunnerWatcher:
             self._emit("alert", self.name, reason="feed_stale", silent_s=feed.feed_age_s,
                        symbols=list(feed.feed_stale_symbols))  # fmt: skip
             self._set_state(RunnerState.UNHEALTHY, f"feed silent {feed.feed_age_s} s")
+        elif self.state is RunnerState.UNHEALTHY and self.detail.startswith("heartbeat"):
+            self._set_state(RunnerState.UNHEALTHY, f"feed silent {feed.feed_age_s} s")  # beats
         return self.state in (RunnerState.RUNNING, RunnerState.UNHEALTHY)
 
     def tick(self) -> None:
@@ -318,11 +314,15 @@ class RunnerWatcher:
 
     def _schedule_restart(self, reason: str) -> None:
         sc = self.policy.config
-        decision = self.policy.decide(self.restart_times, self._clock())
+        now = self._clock()
+        if self.running_since and now - self.running_since >= sc.restart_window_s:
+            self.restart_streak = 0  # it ran a while: what came before is forgiven
+        decision = self.policy.decide(self.restart_times, now, self.restart_streak)
         if decision.delay_s is None:
-            self._fail(f"{decision.recent} restarts in {sc.restart_window_s:g} s; last: {reason}")
+            self._fail(f"{decision.spent(sc.restart_window_s)}; last: {reason}")
             return
         delay = decision.delay_s
+        self.restart_streak += 1
         self.restarts += 1
         self.next_start_at = self._clock() + delay
         self._set_state(RunnerState.STARTING, f"restart in {delay:.2f} s ({reason})")

@@ -55,3 +55,14 @@ def test_unlimited_restarts_keep_the_max_delay_past_a_thousand_in_a_window():
         history: collections.deque[float] = collections.deque()
         delays = [p.decide(history, float(i)).delay_s for i in range(1100)]
         assert delays[-1] == (1.0 if initial else 0.0) and len(history) == 1100
+
+
+def test_a_streak_of_restarts_spends_the_budget_and_grows_the_backoff_past_the_window():
+    # Restarts 15 s apart (a start-up hang): never more than four in a 60 s window.
+    p = policy(max_restarts=5, restart_window_s=60.0, restart_backoff_jitter=0.0)
+    history: collections.deque[float] = collections.deque()
+    decisions = [p.decide(history, 15.0 * i, streak=i) for i in range(6)]
+    assert [d.delay_s for d in decisions[:5]] == [0.1, 0.2, 0.4, 0.8, 1.0]
+    last = decisions[5]
+    assert last.give_up and (last.recent, last.streak) == (4, 5)
+    assert last.spent(60.0) == "5 restarts in a row, none up 60 s"

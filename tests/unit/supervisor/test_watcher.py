@@ -319,3 +319,43 @@ def test_a_restarted_runner_has_no_uptime_until_its_first_heartbeat():
     r.beat()
     r.clock.advance(2)
     assert r.w.status().uptime_s == 2
+
+
+def test_a_runner_that_hangs_at_start_up_is_failed_and_its_backoff_grows():
+    # Each attempt takes start_timeout_s (15 s), so at most four restarts fit in the
+    # 60 s window: with the defaults it was restarted for ever, never failed, and its
+    # backoff stayed at 0.4 s (a review helper's repro: 9 restarts in 140 s, still starting).
+    r = Rig(start_timeout_s=15.0, restart_window_s=60.0, max_restarts=5,
+            restart_backoff_initial_s=0.05, restart_backoff_max_s=10.0,
+            restart_backoff_jitter=0.0)  # fmt: skip
+    r.w.request_start()
+    delays = []
+    for _ in range(10):
+        r.clock.advance(15.1)
+        r.w.tick()  # no heartbeat: hung, terminated
+        r.proc.rc = -15
+        r.w.tick()
+        if r.w.state is RunnerState.FAILED:
+            break
+        delays.append(r.w.next_start_at - r.clock.now)
+        r.clock.advance(delays[-1])
+        r.w.tick()  # respawned
+    assert r.w.state is RunnerState.FAILED
+    assert r.w.detail.startswith("5 restarts in a row, none up 60 s; last: hung")
+    assert delays == pytest.approx([0.05, 0.1, 0.2, 0.4, 0.8])
+
+
+def test_a_run_that_stayed_up_a_window_forgives_the_restarts_before_it():
+    r = Rig(restart_window_s=60.0, max_restarts=2, restart_backoff_jitter=0.0)
+    r.running()
+    for _ in range(2):  # two quick crashes: the budget's two
+        r.proc.rc = 1
+        r.w.tick()
+        r.clock.advance(1)
+        r.w.tick()
+        r.beat()
+    r.clock.advance(61)  # then up a whole window
+    r.beat()
+    r.proc.rc = 1
+    r.w.tick()
+    assert r.w.state is RunnerState.STARTING and r.w.restart_streak == 1

@@ -52,3 +52,27 @@ def test_feed_health_of_a_strategy_heartbeat_is_not_read():
     r.running()
     _beat(r, stale=True)
     assert r.w.state is RunnerState.RUNNING and _alerts(r) == []
+
+
+def test_a_late_beat_while_the_feed_is_stale_leaves_no_unhealthy_time_behind():
+    # The stale-feed path kept the late beat's time: heartbeats came back, the detail still
+    # said "heartbeat 2.5 s old", and the next late beat, minutes on, was a hang at once.
+    r = Rig("gateway", "gateway", heartbeat_timeout_s=2.0, hung_restart_after_s=30.0)
+    r.running()
+    _beat(r, stale=True)
+    r.proc.exits_on_term = False
+    r.clock.advance(2.5)
+    r.w.tick()  # one late beat during the outage
+    assert r.w.unhealthy_since is not None
+    _beat(r, stale=True)  # beats again: not hung, its feed still silent
+    assert r.w.unhealthy_since is None and r.w.detail == "feed silent 3.2 s"
+    r.clock.advance(100)
+    _beat(r, stale=True)
+    r.clock.advance(2.5)
+    r.w.tick()  # late again, much later: unhealthy, with the whole wait before a restart
+    r.clock.advance(1.0)
+    r.w.tick()
+    assert r.proc.signals == [] and "hung" not in r.kinds()
+    r.clock.advance(30.0)
+    r.w.tick()
+    assert signal.SIGTERM in r.proc.signals and "hung" in r.kinds()
