@@ -172,7 +172,7 @@ def _promote(args: argparse.Namespace) -> int:
 
 def _sweep(args: argparse.Namespace) -> int:
     from workbench.runner.logs import configure_logging
-    from workbench.sweeps import parse_grid_args, sweep
+    from workbench.sweeps import SweepLost, parse_grid_args, sweep
     from workbench.sweeps.tasks import METRICS
 
     if args.metric not in METRICS:
@@ -209,6 +209,9 @@ def _sweep(args: argparse.Namespace) -> int:
     except (ConfigurationError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except SweepLost as e:  # the cluster, not the input: no best from a partial grid
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     run = result.run
     print(
         f"sweep: {run['runs']} runs on {run['workers']} workers in {run['elapsed_s']} s, "
@@ -318,9 +321,6 @@ def _data_synth(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     print(f"wrote {len(table)} ticks of {args.symbol} to {path}")
     return 0
-
-
-# -- keys (CURVE) --------------------------------------------------------------------
 
 
 def add_research_parsers(sub) -> None:

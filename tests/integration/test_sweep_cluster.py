@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +16,7 @@ import pytest
 from helpers import free_port
 
 from workbench import replay
-from workbench.sweeps import sweep
+from workbench.sweeps import SweepLost, sweep
 
 pytestmark = pytest.mark.integration
 
@@ -40,6 +42,13 @@ def stop(procs: list[subprocess.Popen]) -> None:
 @pytest.fixture
 def dask_cluster(tmp_path: Path) -> Iterator[str]:
     """The address of a scheduler with two single-threaded workers; all stopped after."""
+    with running_cluster(tmp_path) as (address, _):
+        yield address
+
+
+@contextlib.contextmanager
+def running_cluster(tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen]]]:
+    """A scheduler's address and its processes (the scheduler first); all stopped after."""
     from distributed import Client
 
     port = free_port()
@@ -87,7 +96,7 @@ def dask_cluster(tmp_path: Path) -> Iterator[str]:
             )
         with Client(address, timeout=60) as c:
             c.wait_for_workers(2, timeout=60)
-        yield address
+        yield address, procs
     finally:
         stop(procs)
     for p in procs:
@@ -138,3 +147,41 @@ def test_data_is_put_on_every_worker_once(dask_cluster):
         assert client.run(
             lambda dask_worker, name: name in dask_worker.plugins, name=runner.name
         ) == dict.fromkeys(before, False)
+
+
+def test_a_scheduler_lost_mid_sweep_stops_it_with_no_best(tmp_path):
+    # The lost runs were taken for failed combinations: the best of whatever had finished
+    # was chosen, best/ written for promote, and the CLI exited 0 (a review helper's repro).
+    from distributed import Client
+
+    out = tmp_path / "sweep"
+    grid = {"turning_point": "0.01:0.5:0.01", "take_profit": [0.1, 0.2]}  # 100 runs
+    with running_cluster(tmp_path) as (address, procs):
+        done = threading.Event()
+
+        def kill_after_the_first_runs() -> None:
+            with Client(address, timeout=10) as watcher:
+                while not done.wait(0.02):
+                    finished = watcher.run_on_scheduler(
+                        lambda dask_scheduler: sum(
+                            ts.state == "memory" for ts in dask_scheduler.tasks.values()
+                        )
+                    )
+                    if finished >= 2:
+                        os.killpg(procs[0].pid, signal.SIGKILL)
+                        return
+
+        killer = threading.Thread(target=kill_after_the_first_runs, daemon=True)
+        killer.start()
+        t0 = time.monotonic()
+        try:
+            with pytest.raises(SweepLost, match=r"the sweep stopped after \d+ of 100 runs"):
+                sweep(CONFIG, grid=grid, scheduler=address, workers=2, connect_timeout_s=2,
+                      progress=False, out=out)  # fmt: skip
+        finally:
+            done.set()
+            killer.join(10)
+        elapsed = time.monotonic() - t0
+    assert procs[0].returncode == -signal.SIGKILL  # it was lost mid-sweep, not before
+    assert not (out / "best").exists() and not (out / "results.parquet").exists()
+    assert elapsed < 60

@@ -120,3 +120,10 @@ def test_cluster_client_names_a_bad_address_and_missing_workers():
         cluster_client(cluster.scheduler_address, 3, connect_timeout_s=1),
     ):
         pass
+    # Without --workers, a scheduler with none: the sweep's tasks waited for ever.
+    with (
+        LocalCluster(n_workers=0, dashboard_address=":0") as cluster,
+        pytest.raises(ConfigurationError, match=r"--workers 1: .* has 0 worker\(s\) after 1 s"),
+        cluster_client(cluster.scheduler_address, connect_timeout_s=1),
+    ):
+        pass

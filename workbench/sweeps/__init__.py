@@ -5,6 +5,7 @@ task (a local cluster by default, a scheduler address for a real one) and
 returns a `SweepResult`.
 """
 
+from workbench.sweeps.engine import SweepLost
 from workbench.sweeps.grid import ParamSpec, combinations, parse_grid_args, parse_spec
 from workbench.sweeps.results import SweepResult
 from workbench.sweeps.sweep import sweep
@@ -12,6 +13,7 @@ from workbench.sweeps.walkforward import parse_walk_forward, windows
 
 __all__ = [
     "ParamSpec",
+    "SweepLost",
     "SweepResult",
     "combinations",
     "parse_grid_args",

@@ -30,7 +30,7 @@ import structlog
 from distributed import WorkerPlugin
 
 from workbench.config import WorkbenchConfig
-from workbench.exceptions import ConfigurationError
+from workbench.exceptions import ConfigurationError, WorkbenchError
 from workbench.marketdata.table import TickTable
 from workbench.sweeps.tasks import replay_row
 
@@ -39,6 +39,37 @@ log = structlog.get_logger()
 SWITCH_INTERVAL_S = 0.05
 Job = tuple[dict[str, Any], tuple[int, int] | None]
 """One task: the parameters and the row range of the data (None = all rows)."""
+
+
+class SweepLost(WorkbenchError):
+    """The cluster, not a combination, failed a task (the scheduler was lost): no best is chosen."""
+
+
+def task_row(fut: Any, params: dict[str, Any], done: int, total: int) -> dict[str, Any]:
+    """A finished task's row; released, so a worker lost later does not compute it again.
+
+    A task's own failure is in its row (`replay_row`). One that killed every
+    worker it ran on (``KilledWorker``) is that combination's failure too.
+    Anything else is the cluster's: a best chosen from the runs that happened
+    to finish would hide a better one that never ran.
+
+    Raises:
+        SweepLost: naming the task and the cause.
+    """
+    from distributed import KilledWorker
+
+    try:
+        return fut.result()
+    except KilledWorker as e:
+        return {**params, "error": f"KilledWorker: {e}"}
+    except Exception as e:
+        raise SweepLost(
+            f"the sweep stopped after {done} of {total} runs: the Dask cluster lost the run "
+            f"of {params} ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+            "no best was chosen and nothing was written"
+        ) from e
+    finally:
+        fut.release()
 
 
 @contextlib.contextmanager
@@ -53,7 +84,7 @@ def cluster_client(
         workers: Local cluster: how many worker processes (default: one per
             core). With a scheduler: wait until that many workers joined.
         connect_timeout_s: With a scheduler: the most time to wait for it to
-            answer, and then again for ``workers`` workers.
+            answer, and then again for ``workers`` workers (one without).
 
     Raises:
         ConfigurationError: ``workers`` < 1; the scheduler is unreachable, not a
@@ -71,15 +102,14 @@ def cluster_client(
         except (OSError, ValueError, TypeError) as e:  # TimeoutError is an OSError
             raise ConfigurationError(f"--scheduler {scheduler}: cannot connect: {e}") from e
         try:
-            if workers:
-                try:
-                    client.wait_for_workers(workers, timeout=connect_timeout_s)
-                except TimeoutError as e:
-                    have = len(client.scheduler_info(n_workers=-1).get("workers", {}))
-                    raise ConfigurationError(
-                        f"--workers {workers}: the scheduler at {scheduler} has {have} "
-                        f"worker(s) after {connect_timeout_s:g} s"
-                    ) from e
+            try:  # none at all: the tasks would wait for ever
+                client.wait_for_workers(workers or 1, timeout=connect_timeout_s)
+            except TimeoutError as e:
+                have = len(client.scheduler_info(n_workers=-1).get("workers", {}))
+                raise ConfigurationError(
+                    f"--workers {workers or 1}: the scheduler at {scheduler} has {have} "
+                    f"worker(s) after {connect_timeout_s:g} s"
+                ) from e
             yield client
         finally:
             client.close()
@@ -134,14 +164,14 @@ def _quiet_workers(client: Any) -> None:
 
 
 @contextlib.contextmanager
-def _cancelled_unless_done(client: Any, futures: list[Any]) -> Iterator[None]:
-    """Cancel the tasks not yet run if the block stops early (Ctrl-C): none starts
-    on a worker after its data is gone."""
+def cancelled_unless_done(client: Any, pending: dict[Any, Any]) -> Iterator[None]:
+    """Cancel the tasks in ``pending`` (key -> future) if the block stops early (Ctrl-C,
+    a lost scheduler): none starts on a worker after its data is gone."""
     try:
         yield
     except BaseException:
         with contextlib.suppress(Exception):
-            client.cancel(futures)
+            client.cancel(list(pending.values()))
         raise
 
 
@@ -291,17 +321,17 @@ class TaskRunner:
 
         futures = [self.submit(j) for j in jobs]
         index = {f.key: i for i, f in enumerate(futures)}
+        pending = {f.key: f for f in futures}  # read ones leave it: only these are cancelled
         rows: list[dict[str, Any] | None] = [None] * len(futures)
         with (
             tqdm(total=len(futures), desc=desc, unit="run", disable=not progress) as bar,
-            _cancelled_unless_done(self.client, futures),
+            cancelled_unless_done(self.client, pending),
         ):
-            for fut in as_completed(futures):
+            del futures
+            for fut in as_completed(list(pending.values())):
                 i = index[fut.key]
-                try:
-                    row = fut.result()
-                except Exception as e:  # a worker died or the task could not run at all
-                    row = {**jobs[i][0], "error": f"{type(e).__name__}: {e}"}
+                row = task_row(fut, jobs[i][0], len(index) - len(pending), len(index))
+                del pending[fut.key]
                 rows[i] = row
                 if row.get("error"):
                     log.warning("sweep_run_failed", params=jobs[i][0], error=row["error"])

@@ -148,8 +148,15 @@ def as_specs(
     if isinstance(grid, Mapping):
         return _unique([parse_spec(str(k), v) for k, v in grid.items()])
     for p in grid:
-        _check_name(p.name, f"grid {p.name}")
-        _check_kinds(p, f"grid {p.name}")
+        where = f"grid {p.name}"
+        _check_name(p.name, where)
+        if not p.values:
+            raise ConfigurationError(f"{where}: no values")
+        for v in p.values:  # as a string or a list would be checked (nan failed at run time)
+            number = isinstance(v, int | float) and not isinstance(v, bool)
+            if not (isinstance(v, bool) or (number and math.isfinite(v))):
+                raise ConfigurationError(f"{where}: {v!r} is not a finite number")
+        _check_kinds(p, where)
     return _unique(list(grid))
 
 

@@ -203,7 +203,8 @@ class SweepResult:
         if x is None or y is None:
             if len(self.params) < 2:
                 raise ConfigurationError("heatmap: needs two swept parameters")
-            x, y = x or self.params[0], y or self.params[1]
+            others = [p for p in self.params if p not in (x, y)]  # the one given keeps its axis
+            x, y = x or others.pop(0), y or others.pop(0)
         for name in (x, y):
             if name not in self.params:
                 raise ConfigurationError(f"heatmap: {name!r} was not swept ({self.params})")

@@ -1,10 +1,15 @@
-"""Optuna search on the sweep runner: trials asked in batches, told as they finish.
+"""Optuna search on the sweep runner: trials in flight as many as workers, told in order.
 
 Each parameter's grid spec becomes a distribution: a range
 (``START:STOP:STEP``) a stepped `FloatDistribution` (its values rounded as
 the grid's, `grid_values`), a list a `CategoricalDistribution`. As many
 trials as there are workers are in flight at once; each is the same
-fast-replay task a grid sweep runs.
+fast-replay task a grid sweep runs. Results are told to the study in trial
+order, and trial ``k`` is asked once trials ``0 .. k - workers`` are told and
+no more: what the sampler has seen never depends on which worker finished
+first, so a seeded search on as many workers proposes the same trials every
+run (told as they finished, the best differed from run to run). A slow trial
+holds the next ask back; the other workers wait at most that long.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from workbench.exceptions import ConfigurationError
-from workbench.sweeps.engine import TaskRunner
+from workbench.sweeps.engine import TaskRunner, cancelled_unless_done, task_row
 from workbench.sweeps.grid import GRID_DECIMALS, ParamSpec
 
 
@@ -68,6 +73,20 @@ def check_study(study: Any, metric: str, maximize: bool) -> None:
         )
 
 
+def check_search(trials: int) -> None:
+    """Refuse a search that cannot run, before anything is started or removed.
+
+    Raises:
+        ConfigurationError: Optuna is not installed, or ``trials`` < 1.
+    """
+    try:
+        import optuna  # noqa: F401
+    except ImportError as e:
+        raise ConfigurationError("search 'optuna' needs optuna: pip install optuna") from e
+    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+        raise ConfigurationError(f"trials: must be a whole number >= 1, got {trials!r}")
+
+
 def optuna_rows(
     runner: TaskRunner,
     specs: Sequence[ParamSpec],
@@ -86,15 +105,11 @@ def optuna_rows(
         ConfigurationError: Optuna is not installed, ``trials`` < 1, or a
             ``study`` of another direction (`check_study`).
     """
-    try:
-        import optuna
-    except ImportError as e:
-        raise ConfigurationError("search 'optuna' needs optuna: pip install optuna") from e
+    check_search(trials)
+    import optuna
     from distributed import wait
     from tqdm.auto import tqdm
 
-    if trials < 1:
-        raise ConfigurationError(f"trials: must be >= 1, got {trials}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if study is not None:
         check_study(study, metric, maximize)
@@ -102,28 +117,30 @@ def optuna_rows(
         direction: Literal["maximize", "minimize"] = "maximize" if maximize else "minimize"
         study = optuna.create_study(direction=direction, sampler=optuna.samplers.TPESampler(seed=0))
     dists = distributions(specs)
-    in_flight: dict[Any, Any] = {}  # future -> trial
-    rows: list[tuple[int, dict[str, Any]]] = []
-    asked = 0
-    with tqdm(total=trials, desc="optuna", unit="run", disable=not progress) as bar:
-        while asked < trials or in_flight:
-            while asked < trials and len(in_flight) < max(1, runner.workers):
+    width = max(1, runner.workers)
+    flight: list[tuple[Any, Any]] = []  # (future, trial), in trial order
+    pending: dict[Any, Any] = {}  # key -> future: cancelled if the search stops early
+    rows: list[dict[str, Any]] = []
+    with (
+        tqdm(total=trials, desc="optuna", unit="run", disable=not progress) as bar,
+        cancelled_unless_done(runner.client, pending),
+    ):
+        while len(rows) + len(flight) < trials or flight:
+            while len(rows) + len(flight) < trials and len(flight) < width:
                 trial = study.ask(dists)
-                in_flight[runner.submit((grid_values(specs, trial.params), None))] = trial
-                asked += 1
-            done = wait(list(in_flight), return_when="FIRST_COMPLETED").done
-            for fut in done:
-                trial = in_flight.pop(fut)
-                try:
-                    row = fut.result()
-                except Exception as e:  # the task itself could not run
-                    row = {**grid_values(specs, trial.params), "error": f"{type(e).__name__}: {e}"}
-                value = row.get(metric)
-                # +inf is a ratio over a zero denominator (no down day): the best, not a failure.
-                if row.get("error") or value is None or math.isnan(float(value)):
-                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                else:
-                    study.tell(trial, float(value))
-                rows.append((trial.number, row))
-                bar.update(1)
-    return [row for _, row in sorted(rows, key=lambda t: t[0])]
+                fut = runner.submit((grid_values(specs, trial.params), None))
+                pending[fut.key] = fut
+                flight.append((fut, trial))
+            fut, trial = flight.pop(0)
+            wait([fut])
+            del pending[fut.key]
+            row = task_row(fut, grid_values(specs, trial.params), len(rows), trials)
+            value = row.get(metric)
+            # +inf is a ratio over a zero denominator (no down day): the best, not a failure.
+            if row.get("error") or value is None or math.isnan(float(value)):
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            else:
+                study.tell(trial, float(value))
+            rows.append(row)
+            bar.update(1)
+    return rows

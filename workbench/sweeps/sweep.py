@@ -122,6 +122,10 @@ def sweep(
             "--walk-forward (walk_forward=...): the search would choose its candidates on "
             "every row, the test windows too (look-ahead); use --search grid with --walk-forward"
         )
+    if search == "optuna":  # before --force removes anything, and before a cluster starts
+        from workbench.sweeps.search import check_search
+
+        check_search(trials)
     specs = _grid.as_specs(grid or {})
     combos = _grid.combinations(specs) if search == "grid" else []
     wf_spec = parse_walk_forward(walk_forward) if walk_forward is not None else None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from workbench.exceptions import ConfigurationError
-from workbench.sweeps.grid import as_specs, combinations, parse_grid_args
+from workbench.sweeps.grid import ParamSpec, as_specs, combinations, parse_grid_args
 
 
 def test_list_and_inclusive_range():
@@ -73,3 +75,14 @@ def test_one_value_is_a_list_of_one_and_a_non_value_names_its_parameter():
         as_specs({"turning_point": None})
     with pytest.raises(ConfigurationError, match="grid take_profit: give a list of values, not a"):
         as_specs({"take_profit": {0.1: 1}})  # its keys were taken as the values
+
+
+@pytest.mark.parametrize(
+    ("values", "says"),
+    [((), "no values"), ((math.nan, 0.05), "nan is not a finite number"),
+     ((math.inf,), "inf is not a finite number"), (("0.05",), "'0.05' is not a finite number")],
+)  # fmt: skip
+def test_specs_given_as_objects_are_checked_as_strings_and_lists_are(values, says):
+    # An empty spec ran a sweep of 0 runs; nan failed at run time, as a row.
+    with pytest.raises(ConfigurationError, match=f"grid turning_point: {says}"):
+        as_specs([ParamSpec("turning_point", values)])

@@ -68,6 +68,11 @@ def test_a_heatmap_of_one_parameter_against_itself_is_a_clear_error():
     with pytest.raises(ConfigurationError, match="x and y are both 'turning_point'"):
         r.heatmap("turning_point", "turning_point")
     assert r.heatmap("turning_point", "take_profit").data[0].z.tolist() == [[1.0, 2.0]]
+    # One axis named: the other parameter takes the other (it took the same one and refused).
+    for fig in (r.heatmap(x="take_profit"), r.heatmap(y="turning_point")):
+        assert (fig.layout.xaxis.title.text, fig.layout.yaxis.title.text) == (
+            "take_profit", "turning_point",
+        )  # fmt: skip
 
 
 def test_the_best_row_is_picked_after_fees_unless_told_otherwise():

@@ -89,3 +89,58 @@ def test_optuna_runs_a_stepped_range_on_the_grids_own_values():
         rows = optuna_rows(runner, specs, 12, "net_pnl_after_fees", True, study, progress=False)
     ran = {r["take_profit"] for r in rows}
     assert ran <= set(specs[0].values) and 0.3 in ran
+
+
+def _scored(params: dict, delay: float) -> dict:
+    import time
+
+    time.sleep(delay)
+    score = -abs(params["turning_point"] - 0.07) - abs(params["take_profit"] - 0.3)
+    return {**params, "net_pnl": score, "error": None}
+
+
+class _Timed:
+    """Two workers' worth of tasks on a real in-process Dask client, each ``delay`` long."""
+
+    workers = 2
+
+    def __init__(self, client, delays) -> None:
+        self.client, self.delays = client, iter(delays)
+
+    def submit(self, job):
+        return self.client.submit(_scored, job[0], next(self.delays), pure=False)
+
+
+def test_a_seeded_search_proposes_the_same_trials_whichever_worker_finishes_first():
+    # Told as they finished, what the sampler had seen at each ask depended on timing: the
+    # same seeded search proposed other trials, and chose another best, from run to run.
+    from distributed import Client
+
+    from workbench.sweeps.grid import as_specs
+    from workbench.sweeps.search import optuna_rows
+
+    specs = as_specs({"turning_point": "0.01:0.2:0.01", "take_profit": "0.1:0.5:0.05"})
+    runs = []
+    with Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=":0") as c:
+        for first_slow in (True, False):  # odd or even trials take 30 ms longer
+            delays = [0.03 if (k % 2 == 0) == first_slow else 0.0 for k in range(24)]
+            rows = optuna_rows(_Timed(c, delays), specs, 24, "net_pnl", True, progress=False)
+            runs.append([(r["turning_point"], r["take_profit"]) for r in rows])
+    assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("trials", [0, -3])
+def test_a_search_that_cannot_run_is_refused_before_force_removes_the_last_results(
+    tmp_path, trials
+):
+    # --force emptied the folder, then --trials 0 was refused: the earlier sweep was gone.
+    out = tmp_path / "sweep"
+    (out / "best").mkdir(parents=True)
+    (out / "results.parquet").write_bytes(b"an earlier sweep's")
+    with pytest.raises(
+        ConfigurationError, match=f"trials: must be a whole number >= 1, got {trials}"
+    ):
+        sweep(CONFIG, grid={"turning_point": [0.02, 0.05]}, search="optuna", trials=trials,
+              out=out, force=True, progress=False, **NO_SCHEDULER)  # fmt: skip
+    assert (out / "results.parquet").read_bytes() == b"an earlier sweep's"
+    assert (out / "best").is_dir()
