@@ -234,7 +234,8 @@ def _sweep(args: argparse.Namespace) -> int:
     if oos:
         print(
             f"walk-forward {oos['spec']}: {oos['windows']} windows, net PnL after fees: "
-            f"in-sample {oos['is_net_pnl_after_fees']:.4f}, out-of-sample "
+            f"in-sample {oos['is_net_pnl_after_fees_scaled']:.4f} (scaled to the test "
+            f"windows' length), out-of-sample "
             f"{oos['oos_net_pnl_after_fees']:.4f} (before fees "
             f"{oos['oos_net_pnl_before_fees']:.4f}; "
             f"{oos['oos_positive_windows_after_fees']:.0%} of test windows positive after fees)"

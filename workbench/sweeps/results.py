@@ -168,13 +168,18 @@ class SweepResult:
         ``*_before_fees`` sums and ``oos_fees`` are there to compare.
         ``failed_windows`` counts the test windows that failed or were skipped
         (no train run to choose by): they add nothing to the sums and count
-        as not positive.
+        as not positive. Train windows overlap and are longer than the test
+        windows, so the ``is_*`` sums are not comparable with the ``oos_*``
+        ones; ``is_net_pnl_after_fees_scaled`` is: each train window's PnL
+        times its test window's rows over its own.
         """
         wf = self.walk_forward
         if wf is None or wf.empty:
             return {}
 
         def col(name: str) -> pd.Series:
+            if name not in wf:  # a report written before the column
+                return pd.Series(np.nan, index=wf.index)
             return pd.to_numeric(wf[name], errors="coerce")
 
         pnl = col("oos_net_pnl_after_fees")
@@ -187,6 +192,9 @@ class SweepResult:
             "oos_fees": float(col("oos_fees").sum()),
             "oos_trades": int(col("oos_trades").fillna(0).sum()),
             "is_net_pnl_after_fees": float(col("is_net_pnl_after_fees").sum()),
+            "is_net_pnl_after_fees_scaled": float(
+                (col("is_net_pnl_after_fees") * col("test_rows") / col("train_rows")).sum()
+            ),
             "is_net_pnl_before_fees": float(col("is_net_pnl").sum()),
             "spec": self.run.get("walk_forward", ""),
         }

@@ -35,6 +35,18 @@ def test_oos_summary_counts_windows_positive_after_fees_not_before():
     assert oos["is_net_pnl_after_fees"] == 5.0 and oos["is_net_pnl_before_fees"] == 8.0
 
 
+def test_the_in_sample_figure_printed_beside_the_out_of_sample_one_is_scaled_to_its_length():
+    # Train windows of 100 rows overlap and each is 4 test windows long: their plain sum
+    # (12) beside the out-of-sample sum looked three times better than it was.
+    wf = pd.DataFrame(
+        {"is_net_pnl_after_fees": [4.0, 8.0], "train_rows": [100, 100], "test_rows": [25, 25],
+         "oos_net_pnl_after_fees": [1.0, 1.0], "oos_error": [None, None]}
+    )  # fmt: skip
+    oos = SweepResult(frame=pd.DataFrame(), params=[], walk_forward=wf).oos_summary()
+    assert oos["is_net_pnl_after_fees"] == 12.0
+    assert oos["is_net_pnl_after_fees_scaled"] == 3.0
+
+
 def test_a_failed_or_skipped_window_is_counted_and_never_positive():
     # A crashed test window summed as 0: the out-of-sample gate passed on the others.
     nan = float("nan")
