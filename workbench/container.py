@@ -152,11 +152,14 @@ def make_broker(cfg: WorkbenchConfig, tape: Callable[[], MarketTape] | None = No
 
     ``tape`` defaults to the replay file's, loaded when needed.
     """
-    from workbench.execution.broker import ReplayableBroker, load_broker
+    from workbench.exceptions import ConfigurationError
+    from workbench.execution.broker import ReplayableBroker, load_broker, replay_refusal
 
     b = cfg.executor.broker
     broker = load_broker(b.class_path, b.params)
-    if cfg.gateway.feed == "replay" and isinstance(broker, ReplayableBroker):
+    if cfg.gateway.feed == "replay":
+        if not isinstance(broker, ReplayableBroker):  # fail closed: before it connects
+            raise ConfigurationError(f"executor.broker.class_path: {replay_refusal(cfg)}")
         broker.use_tape(tape or replay_tape(cfg))
     elif callable(open_ := getattr(broker, "open", None)):
         open_()  # a live broker connects: a bad key stops the executor here (exit 2)
@@ -379,7 +382,6 @@ def in_process_executor(
             run on recorded ticks.
     """
     from workbench.exceptions import ConfigurationError
-    from workbench.execution.broker import ReplayableBroker
     from workbench.execution.journal_memory import MemoryJournal
 
     if cfg.gateway.feed != "replay":
@@ -391,9 +393,4 @@ def in_process_executor(
     c.journal.override(providers.Singleton(MemoryJournal))
     c.executor_events.override(providers.Object(publish))
     c.executor_subscribed.override(providers.Object(None))
-    if not isinstance(c.broker(), ReplayableBroker):
-        raise ConfigurationError(
-            f"fast replay needs a broker that runs on recorded ticks (use_tape); "
-            f"executor.broker.class_path {cfg.executor.broker.class_path!r} has none"
-        )
-    return c.executor()
+    return c.executor()  # (`make_broker` refuses a broker that cannot run on the tape)

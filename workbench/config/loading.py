@@ -297,12 +297,15 @@ def check_config(cfg: WorkbenchConfig) -> list[str]:
             load_strategy(s.class_path, s.id, s.params)
         except ConfigurationError as e:
             problems.append(f"{src(f'strategies[{i}]')} ({s.id}): {e}")
-    from workbench.execution.broker import load_broker
+    from workbench.execution.broker import ReplayableBroker, load_broker, replay_refusal
 
     try:
-        load_broker(cfg.executor.broker.class_path, cfg.executor.broker.params)
+        broker = load_broker(cfg.executor.broker.class_path, cfg.executor.broker.params)
     except ConfigurationError as e:
         problems.append(f"{src('executor.broker')}: {e}")
+    else:
+        if cfg.gateway.feed == "replay" and not isinstance(broker, ReplayableBroker):
+            problems.append(f"{src('executor.broker.class_path')}: {replay_refusal(cfg)}")
     return problems
 
 

@@ -135,6 +135,21 @@ def make_breaker(fail_max: int, reset_timeout_s: float) -> pybreaker.CircuitBrea
     )
 
 
+def replay_refusal(cfg: Any) -> str:
+    """Why a replay feed cannot run with ``cfg``'s broker, which cannot run on recorded ticks.
+
+    A replay's executor takes each signal's own price for the market (there is
+    no live one) and a replay feed needs no risk limits: a live broker's orders
+    would reach its venue unlimited, judged against the strategy's prices.
+    """
+    return (
+        f"{cfg.executor.broker.class_path!r} cannot run on recorded ticks (no use_tape), and "
+        "gateway.feed = 'replay': its orders would go to a real venue with the replay's "
+        "prices and no risk limits; replay with the simulator, or trade live with a live "
+        "feed ('exchange' or 'simulated') and its limits"
+    )
+
+
 def load_broker(class_path: str, params: Mapping[str, Any]) -> Broker:
     """Build a broker declared as data: ``"package.module:ClassName"`` plus params.
 

@@ -63,3 +63,28 @@ def test_the_testnet_example_passes_config_check_given_env_keys(
     cfg = load_config(ROOT / "configs" / "live_binance_testnet.toml")
     assert check_config(cfg) == []
     assert cfg.executor.broker.class_path == CLASS_PATH and cfg.gateway.exchange.sandbox
+
+
+def test_a_replay_feed_with_the_live_broker_is_refused_before_it_connects(
+    no_keys: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It passed config check; the executor connected to the venue and, a replay, ran with
+    # no limits and each signal's own price for the market: a BUY of 1e6 went out.
+    from workbench.container import make_broker
+    from workbench.exchanges.broker import CcxtBroker
+
+    monkeypatch.setenv("WORKBENCH__GATEWAY__EXCHANGE__API_KEY", "k")
+    monkeypatch.setenv("WORKBENCH__GATEWAY__EXCHANGE__API_SECRET", "s")
+    monkeypatch.setenv("WORKBENCH__GATEWAY__FEED", "replay")
+    monkeypatch.setenv(
+        "WORKBENCH__GATEWAY__REPLAY__PATH", str(ROOT / "data/ticks/synth-ABC-5000.csv")
+    )
+    cfg = load_config(ROOT / "configs" / "live_binance_testnet.toml")
+    [problem] = check_config(cfg)
+    assert problem.startswith("executor.broker.class_path") or "class_path" in problem
+    assert "cannot run on recorded ticks" in problem and "no risk limits" in problem
+    opened = []
+    monkeypatch.setattr(CcxtBroker, "open", lambda self: opened.append(self))
+    with pytest.raises(ConfigurationError, match="cannot run on recorded ticks"):
+        make_broker(cfg)
+    assert opened == []  # refused before it connected
