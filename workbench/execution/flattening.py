@@ -15,7 +15,9 @@ the operator is never told a position is closed when it is not:
   (a venue that reports fills after its answer is given `FILL_WAIT_S` first);
 - what is left is less than the venue's smallest order (dust: a fee taken
   out of the asset can leave a position off the lot step);
-- the flatten failed (an exception): the halt holds all the same.
+- the flatten failed (an exception): the halt holds all the same;
+- an order of a strategy's whose cancel the venue did not confirm is still
+  open, whatever the position (flat now, it can fill and reopen it).
 """
 
 from __future__ import annotations
@@ -176,7 +178,8 @@ def left_open(
     sent: list[Signal],
     fills: list[Fill],
 ) -> dict[str, str]:
-    """Each symbol of ``before`` whose position is still open, and why.
+    """Each symbol of ``before`` whose position is still open, and why; and each symbol
+    with a strategy's order still open (its cancel was not confirmed).
 
     Args:
         before: The positions before the flatten.
@@ -208,6 +211,13 @@ def left_open(
         elif unfilled.get(sym, 0.0) > 1e-9 * abs(qty):
             reasons.append(_below_smallest_order(ex, sym) or ENDED_UNFILLED)
         left[sym] = "; ".join(reasons) or "still open: no closing order went out"
+    for t in ex.open.by_client_id.values():  # the halt's cancel failed: it may still fill
+        o, was = t.order, before.get(t.order.symbol, 0.0)
+        closing = (was > 0) == (o.side is Side.SELL) and was != 0  # named above as held back
+        if o.signal_id not in ids and not closing:
+            rest = o.qty - t.state.filled_qty
+            note = f"order {o.id} ({o.side.value} {rest:g}) still open: its cancel not confirmed"
+            left[o.symbol] = f"{left[o.symbol]}; {note}" if o.symbol in left else note
     return left
 
 

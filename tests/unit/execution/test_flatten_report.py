@@ -284,3 +284,15 @@ def test_a_halt_with_flatten_false_halts_without_closing(tmp_path):
     answer = ask(runner_for(ex, desk), desk, Command("halt", {"flatten": False, "run_id": RUN}))
     assert answer.data["trading_state"] == "HALTED"
     assert answer.data["positions"] == {"ABC": 2.0}
+
+
+def test_an_order_that_would_reopen_the_position_is_named_when_its_cancel_failed():
+    # Long 1 and a resting BUY 2 the venue will not cancel: the flatten closed the 1 and
+    # answered "all flat" (exit 0); the BUY then filled while HALTED (a review's repro).
+    h = with_broker(CancelFails(), executor_id="ex")
+    h.ex.on_signal(order_sig(1, qty=1.0))
+    h.ex.on_signal(order_sig(2, otype=OrderType.LIMIT, oprice=95.0, qty=2.0))
+    h.ex.on_tick("ABC", 101.0, DAY + 10 * NS)
+    h.ex.flatten()
+    assert h.ex.portfolio.position("ABC") == 0.0
+    assert h.ex.not_flattened == {"ABC": "order O-s:2 (BUY 2) still open: its cancel not confirmed"}
