@@ -88,7 +88,7 @@ class RiskEngine:
     # Prices from before a restart (journaled): they value positions (the daily
     # loss) until a fresh one comes, and never serve the collar or a flatten.
     restored: dict[str, Quote] = field(default_factory=dict)
-    _buckets: dict[str, TokenBucket] = field(default_factory=dict)
+    _buckets: dict[str | None, TokenBucket] = field(default_factory=dict)  # None: the total
     day: str = ""
     day_start_pnl: float = 0.0
     unwind_day: str = ""
@@ -118,7 +118,7 @@ class RiskEngine:
             q.seen_ns = seen_ns
         return ahead
 
-    def _bucket(self, key: str, rate: float) -> TokenBucket:
+    def _bucket(self, key: str | None, rate: float) -> TokenBucket:
         b = self._buckets.get(key)
         if b is None:
             b = self._buckets[key] = TokenBucket(rate, max(1.0, self.cfg.order_burst or rate))
@@ -237,7 +237,7 @@ class RiskEngine:
             bucket = self._bucket(strategy_id, r.max_orders_per_s)
             buckets.append((bucket, f"{strategy_id} over max_orders_per_s {r.max_orders_per_s}"))
         if r.max_orders_per_s_total:
-            bucket = self._bucket("*", r.max_orders_per_s_total)
+            bucket = self._bucket(None, r.max_orders_per_s_total)  # no strategy id spells it
             buckets.append((bucket, f"over max_orders_per_s_total {r.max_orders_per_s_total}"))
         for bucket, why in buckets:
             if not bucket.ready(now_ns):

@@ -260,6 +260,14 @@ def test_max_orders_per_s_total_limits_all_strategies_together():
     assert e.check(order(), "c", 0, T0 + NS) == ""
 
 
+def test_a_strategy_named_star_has_its_own_bucket_not_the_totals():
+    # Its per-strategy bucket was the total's ("*"): created first at its rate (10), the
+    # total let 9 orders out in one instant where max_orders_per_s_total is 4.
+    e = engine(max_orders_per_s=10, max_orders_per_s_total=4)
+    out = [e.check(order(), sid, 0, T0) == "" for sid in ["*"] + [f"s{i}" for i in range(8)]]
+    assert out == [True] * 4 + [False] * 5
+
+
 def test_an_order_rejected_by_another_limit_spends_no_rate_token():
     e = engine(max_orders_per_s=1, max_order_qty=1)
     assert e.check(order(qty=2), "a", 0, T0) != ""
