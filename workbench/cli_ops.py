@@ -40,7 +40,9 @@ def _trading(args: argparse.Namespace) -> int:
         cmd_args = {"flatten": True} if flatten else {}
         reply = send_command(cfg, args.command, cmd_args, timeout_s=args.timeout)
     except (TemporaryError, ConfigurationError) as e:  # not done: 75 (2 for a bad argument)
-        print(f"error: {e}; nothing was done", file=sys.stderr)
+        late = args.command == "halt" and "no answer" in str(e)  # it may be served later
+        done = "; the halt may still take effect: check `workbench state`" if late else ""
+        print(f"error: {e}{done or '; nothing was done'}", file=sys.stderr)
         return e.exit_code
     print(
         f"{reply.get('run_id') or cfg.run_id}: trading state {reply['trading_state']}"

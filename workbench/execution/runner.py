@@ -296,11 +296,11 @@ class ExecutorRunner(Runner):
             return
         env, self._held = self._held or self._commands.recv(0), None
         while env is not None:
-            self._commands.reply(self._command(env.payload))
+            self._commands.reply(self._command(env.payload, env.sent_ns))
             env = self._commands.recv(0)
 
-    def _command(self, p: Payload) -> Event:
-        obeyed = killswitch.obey(self.executor, p, self.run_id)
+    def _command(self, p: Payload, sent_ns: int = 0) -> Event:
+        obeyed = killswitch.obey(self.executor, p, self.run_id, sent_ns)
         if isinstance(obeyed, Event):
             return obeyed  # refused
         self.send_heartbeat()  # the supervisor and dashboards see the new state at once

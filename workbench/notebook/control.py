@@ -43,7 +43,8 @@ def send_command(
         for a ``halt`` with ``flatten``, ``not_flattened`` too (see `not_flattened`).
 
     Raises:
-        TemporaryError: no executor answered within ``timeout_s``, or it refused.
+        TemporaryError: no executor answered within ``timeout_s`` (a ``halt`` may
+            still take effect; a ``resume`` or ``reduce`` then never does), or it refused.
         ConfigurationError: ``timeout_s`` is not a number of seconds > 0, or the
             executor that answered runs another run (a shared command address).
     """
@@ -67,12 +68,14 @@ def send_command(
         raise ConfigurationError(
             f"timeout_s must be a number of seconds > 0 and <= {MAX_TIMEOUT_S:g}, got {timeout_s!r}"
         )
+    timeout_ms = math.ceil(timeout_s * 1000)
+    # Delivered but served after we gave up (the executor in a slow venue call): the
+    # executor refuses a resume or reduce by then; a halt still holds (`killswitch.obey`).
+    payload.args["expires_in_ms"] = timeout_ms
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     try:  # with CURVE on, as the supervisor: the only key the command socket takes
         security.install(ctx, cfg, security.SUPERVISOR, Telemetry())
-        env = request(
-            cfg.bus.command_address, payload, timeout_ms=math.ceil(timeout_s * 1000), ctx=ctx
-        )
+        env = request(cfg.bus.command_address, payload, timeout_ms=timeout_ms, ctx=ctx)
     finally:
         security.uninstall(ctx)
         ctx.destroy(linger=0)

@@ -296,3 +296,29 @@ def test_an_order_that_would_reopen_the_position_is_named_when_its_cancel_failed
     h.ex.flatten()
     assert h.ex.portfolio.position("ABC") == 0.0
     assert h.ex.not_flattened == {"ABC": "order O-s:2 (BUY 2) still open: its cancel not confirmed"}
+
+
+def test_a_resume_or_reduce_served_after_its_sender_gave_up_is_refused_a_halt_holds(tmp_path):
+    # The executor sat in a slow venue call; the CLI gave up and said "nothing was done",
+    # then the resume was served and trading went on, unknown to the operator.
+    import time
+
+    from workbench.execution import killswitch
+
+    ex = executor(Journal(tmp_path / "journal.sqlite"))
+    desk = Desk()
+    runner = runner_for(ex, desk)
+    ask(runner, desk, Command("halt", {"run_id": RUN}))
+    for name in ("resume", "reduce"):
+        late = ask(runner, desk, Command(name, {"run_id": RUN, "expires_in_ms": 0}))
+        assert late.name == "error" and "said nothing was done: not done" in late.data["error"]
+        assert ex.trading_state is TradingState.HALTED
+    sent = time.time_ns() - 2_000_000_000  # 2 s ago, for a sender that waited 1 s
+    halt_late = killswitch.obey(
+        ex, Command("halt", {"run_id": RUN, "expires_in_ms": 1000}), RUN, sent
+    )
+    assert halt_late == {} and ex.trading_state is TradingState.HALTED
+    in_time = ask(runner, desk, Command("resume", {"run_id": RUN, "expires_in_ms": 60_000}))
+    assert in_time.name == "state" and ex.trading_state is TradingState.ACTIVE
+    plain = ask(runner, desk, Command("halt", {"run_id": RUN}))  # an older sender: no expiry
+    assert plain.data["trading_state"] == "HALTED"
