@@ -162,8 +162,11 @@ class Taps:
         self._ready = threading.Event()
         self._setup_error: ConfigurationError | None = None
 
-    def start(self) -> None:
+    def start(self, config: WorkbenchConfig | None = None) -> None:
         """Connect and start filling the buffers; returns once subscribed (5 s at most).
+
+        ``config``: the pipeline's now (a notebook may have replaced its config
+        since: the taps listened on the first one's bus).
 
         Raises:
             ConfigurationError: the tap cannot connect (with CURVE on, no tap key).
@@ -175,6 +178,8 @@ class Taps:
             self.stop()  # it crashed, or a stop did not finish: end it first
             if self._thread is not None:
                 raise TemporaryError("the previous tap thread did not stop within 5 s")
+        if config is not None:
+            self.config = config
         # Each start waits for its own thread's set-up, and reports its own error.
         self._stop.clear()
         self._ready.clear()

@@ -436,7 +436,7 @@ def test_a_second_notebook_session_of_a_running_run_is_refused_and_touches_nothi
         saved = (cfg.run_path() / "config.toml").read_bytes()
         second.config.supervisor.stop_grace_s = 2.5  # would show in a rewritten config.toml
         t0 = time.monotonic()
-        with pytest.raises(TemporaryError, match="up already in this process"):
+        with pytest.raises(TemporaryError, match="up already in this kernel"):
             second.start(wait=True, timeout=30)
         assert time.monotonic() - t0 < 5  # at once, not after the bind retries
         assert second.supervisor is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workbench.supervisor import RunnerStatus
+from workbench.supervisor import RunnerState, RunnerStatus
 from workbench.telemetry import quantile_us
 
 STATUS_COLUMNS = (
@@ -44,3 +44,15 @@ def status_row(s: RunnerStatus) -> dict[str, Any]:
 
 
 __all__ = ["STATUS_COLUMNS", "status_row"]
+
+
+def condition_levels(statuses: list[RunnerStatus]) -> list[dict[str, Any]]:
+    """Every condition's state and levels, from the heartbeats of running strategies."""
+    out = []
+    for s in statuses:
+        if s.state not in (RunnerState.RUNNING, RunnerState.UNHEALTHY):
+            continue
+        st = s.strategy
+        for lv in (st.levels or ()) if st is not None else ():
+            out.append({"strategy": s.runner, **lv})
+    return out

@@ -21,11 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from pydantic import BaseModel
 
 from workbench.config import WorkbenchConfig, build_config, check_config, load_config
 from workbench.domain.condition_spec import plain
-from workbench.exceptions import ConfigurationError
+from workbench.exceptions import ConfigurationError, TemporaryError
 from workbench.messaging.heartbeat_extras import ExecutorExtra
 from workbench.notebook.arguments import (
     check_callable,
@@ -34,8 +33,16 @@ from workbench.notebook.arguments import (
     check_path,
     check_seconds,
 )
-from workbench.notebook.kernel import quiet_logging, stop_at_exit
-from workbench.notebook.status_rows import STATUS_COLUMNS, status_row
+from workbench.notebook.kernel import (
+    STARTED,
+    carry_secrets,
+    quiet_logging,
+    running,
+    started_by_another,
+    stop_at_exit,
+    wait_restarted,
+)
+from workbench.notebook.status_rows import STATUS_COLUMNS, condition_levels, status_row
 from workbench.supervisor import (
     RunnerState,
     Supervisor,
@@ -97,28 +104,36 @@ class Workbench:
             return self
         quiet_logging()
         fresh = self._validate(self.config)
-        self.taps.start()
-        held = holds_run(fresh.run_path())  # by another session of this process
+        path = fresh.run_path().resolve()
+        self.taps.start(fresh)
+        held = holds_run(path)  # by another session of this process
         try:
             supervisor = Supervisor(fresh, config_path=prepare_run_folder(fresh))
-        except BaseException:  # the run folder or the supervisor's set-up: nothing started
+        except BaseException as e:  # the run folder or the supervisor's set-up: nothing started
             self.taps.stop()
             if not held:
-                unlock_run(fresh.run_path())
+                unlock_run(path)
+            if isinstance(e, TemporaryError) and (clash := started_by_another(path, self)):
+                raise clash from e
             raise
+        self.supervisor, STARTED[path] = supervisor, self  # this session's to stop from now
+        stop_at_exit(self)
         try:
             supervisor.start(wait=wait, timeout=timeout)
-        except TimeoutError:  # started, not all running yet: it is this session's to stop
-            self.supervisor = supervisor
-            stop_at_exit(self)
+        except BaseException as e:  # not started (a port taken, Ctrl-C): nothing kept
+            if not isinstance(e, TimeoutError):  # (that one started: not all running yet)
+                self.stop()  # a second Ctrl-C cuts it short: the next stop or start ends it
             raise
-        except BaseException:  # not started (a port taken...): nothing kept, the run unlocked
-            supervisor.stop()
-            self.taps.stop()
-            raise
-        self.supervisor = supervisor
-        stop_at_exit(self)
         return self
+
+    @classmethod
+    def running(cls, run_id: str) -> Workbench:
+        """The started `Workbench` of ``run_id`` in this kernel (one a re-run cell rebound).
+
+        Raises:
+            ConfigurationError: none runs it.
+        """
+        return running(run_id)
 
     def stop(self) -> None:
         """Stop every runner and the taps (the buffers keep their rows)."""
@@ -127,8 +142,11 @@ class Workbench:
         self._dashboards.clear()
         try:  # a Ctrl-C in the middle keeps the supervisor: `stop` or `start` ends it
             if self.supervisor is not None:
+                path = self.supervisor.run_path.resolve()
                 self.supervisor.stop()
                 self.supervisor = None
+                if STARTED.get(path) is self:
+                    del STARTED[path]
         finally:
             self.taps.stop()
 
@@ -207,14 +225,7 @@ class Workbench:
         A strategy stopped, failed or (re)starting holds no levels: its last
         heartbeat's are not drawn as if they were watched.
         """
-        out = []
-        for s in self.supervisor.status() if self.supervisor else []:
-            if s.state not in (RunnerState.RUNNING, RunnerState.UNHEALTHY):
-                continue
-            st = s.strategy
-            for lv in (st.levels or ()) if st is not None else ():
-                out.append({"strategy": s.runner, **lv})
-        return out
+        return condition_levels(self.supervisor.status() if self.supervisor else [])
 
     def positions(self) -> dict[str, float]:
         """Net position per symbol, from the executor."""
@@ -254,7 +265,7 @@ class Workbench:
 
         flatten = check_flag(flatten, "flatten")  # "False" flattened every position
         reply = send_command(
-            self.config, "halt", {"flatten": True} if flatten else {}, timeout_s=timeout_s
+            self._live, "halt", {"flatten": True} if flatten else {}, timeout_s=timeout_s
         )
         left = not_flattened(reply) if flatten else {}
         if left:
@@ -266,13 +277,13 @@ class Workbench:
         """Let orders out again after a halt."""
         from workbench.notebook.control import send_command
 
-        return send_command(self.config, "resume", timeout_s=timeout_s)
+        return send_command(self._live, "resume", timeout_s=timeout_s)
 
     def reduce(self, *, timeout_s: float | None = None) -> dict[str, Any]:
         """Only shrinking orders from now; resting orders that would grow a position cancelled."""
         from workbench.notebook.control import send_command
 
-        return send_command(self.config, "reduce", timeout_s=timeout_s)
+        return send_command(self._live, "reduce", timeout_s=timeout_s)
 
     def trading_state(self) -> str:
         """ACTIVE, REDUCING or HALTED as of the executor's last heartbeat.
@@ -283,7 +294,7 @@ class Workbench:
         ex = self._executor_extra()
         if ex is None or self.supervisor is None:
             return ""
-        name = self.config.executor.id
+        name = self._live.executor.id
         here = {s.runner: s.state for s in self.supervisor.status()}
         if here.get(name) in (RunnerState.STOPPED, RunnerState.FAILED):
             return ""
@@ -292,7 +303,7 @@ class Workbench:
     def _executor_extra(self) -> ExecutorExtra | None:
         if self.supervisor is None:
             return None
-        hb = self.supervisor.heartbeat(self.config.executor.id)
+        hb = self.supervisor.heartbeat(self._live.executor.id)
         return ExecutorExtra.from_wire(hb.extra) if hb else None
 
     def logs(self, runner: str | None = None, level: str | None = None, last: int = 200) -> Any:
@@ -351,16 +362,7 @@ class Workbench:
         before = {s.runner: s.pid for s in sup.status()}
         restarted = sup.apply_config(fresh)
         if wait and restarted:
-
-            def back() -> bool:
-                now = {s.runner: s for s in sup.status()}
-                return all(
-                    n in now and now[n].is_running and now[n].pid != before.get(n)
-                    for n in restarted
-                )
-
-            if not sup.wait_for(back, timeout):
-                raise TimeoutError(f"runners {restarted} not running again after {timeout} s")
+            wait_restarted(sup, restarted, before, timeout)
         return restarted
 
     def save_config(self, path: str | Path) -> Path:
@@ -372,11 +374,16 @@ class Workbench:
         """A validated copy of ``cfg``, numpy scalars (a DataFrame's cells) made Python's."""
         data = plain(cfg.model_dump())
         fresh = build_config(data, base_dir=cfg.base_dir, source=cfg.source)
-        _carry_secrets(cfg, fresh)  # never dumped: one set in code would be lost
+        carry_secrets(cfg, fresh)  # never dumped: one set in code would be lost
         problems = check_config(fresh)
         if problems:
             raise ConfigurationError("\n".join(problems), problems)
         return fresh
+
+    @property
+    def _live(self) -> WorkbenchConfig:
+        """What runs (`config` may hold edits not applied), or `config` when stopped."""
+        return self.supervisor.config if self.supervisor is not None else self.config
 
     def _sup(self) -> Supervisor:
         if self.supervisor is None:
@@ -386,14 +393,3 @@ class Workbench:
     def __repr__(self) -> str:
         state = "stopped" if self.supervisor is None else "started"
         return f"<Workbench run_id={self.config.run_id!r} {state} from {self.config.source}>"
-
-
-def _carry_secrets(src: BaseModel, dst: BaseModel) -> None:
-    """Copy the fields a dump leaves out (``exclude=True``: the secrets) that ``dst`` lacks."""
-    for name, field in type(src).model_fields.items():
-        value = getattr(src, name)
-        if field.exclude:
-            if value is not None and getattr(dst, name) is None:
-                setattr(dst, name, value)
-        elif isinstance(value, BaseModel):
-            _carry_secrets(value, getattr(dst, name))

@@ -39,13 +39,20 @@ def plan_apply(old: WorkbenchConfig, new: WorkbenchConfig) -> ApplyPlan:
     section or the set of strategies did.
 
     Raises:
-        ConfigurationError: ``new`` changes the bus, runtime, run id, security or hosts.
+        ConfigurationError: ``new`` changes the bus, runtime, run id, security, hosts,
+            or the gateway's or executor's id.
     """
     for part in FIXED_PARTS:
         if getattr(old, part) != getattr(new, part):
             raise ConfigurationError(
                 f"{part} changed: stop and start again to apply it (a live change would "
                 "strand the running processes)"
+            )
+    for part in ("gateway", "executor"):  # its watcher and every heartbeat go by this name
+        if getattr(old, part).id != getattr(new, part).id:
+            raise ConfigurationError(
+                f"{part}.id changed: stop and start again to apply it (the running "
+                f"{getattr(old, part).id!r} would be restarted under a name nobody watches)"
             )
     old_s = {s.id: s for s in old.strategies}
     new_s = {s.id: s for s in new.strategies}

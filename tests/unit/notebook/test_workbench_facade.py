@@ -36,11 +36,13 @@ class Logs:
 class Sup:
     """The parts of `Supervisor` the workbench calls."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: Any) -> None:
         self.logs = Logs()
         self.applied: list[Any] = []
         self.pid = 10
         self.stopped = False
+        self.config = config.model_copy(deep=True)  # what runs (the workbench's may be edited)
+        self.run_path = config.run_path()
 
     def status(self) -> list[RunnerStatus]:
         lat = {"latency": {"tick_to_order": hist(40, 400, 400, 9000)}}
@@ -79,7 +81,7 @@ class Sup:
 @pytest.fixture
 def wb(tmp_path) -> Workbench:
     w = Workbench(make_config(tmp_path))
-    w.supervisor = Sup()  # type: ignore[assignment]
+    w.supervisor = Sup(w.config)  # type: ignore[assignment]
     return w
 
 
@@ -296,7 +298,7 @@ def test_a_stop_cut_short_by_ctrl_c_is_finished_by_the_next_start(wb, monkeypatc
     # start() saw a supervisor and returned at once: "started", every runner stopped.
     from workbench.notebook import workbench as facade
 
-    fresh = Sup()
+    fresh = Sup(wb.config)
     fresh.start = lambda wait, timeout: None
     monkeypatch.setattr(facade, "prepare_run_folder", lambda cfg: None)
     monkeypatch.setattr(facade, "Supervisor", lambda cfg, config_path: fresh)
