@@ -114,8 +114,10 @@ class Dashboard:
         self._wb = wb  # 0 was a ZeroDivisionError; -1 and NaN were taken
         hz = check_between(refresh_hz, "refresh_hz", 1e-4, 100, "redraws per second")
         self._interval_s = 1.0 / hz
-        self._points = points
-        self._log_interval_s = log_interval_s
+        # -1 drew no chart and logged on every redraw; log_lines 0 showed every line
+        self._points = int(check_between(points, "points", 2, 1_000_000, "points per symbol"))
+        log_lines = int(check_between(log_lines, "log_lines", 1, 100_000, "lines"))
+        self._log_interval_s = check_between(log_interval_s, "log_interval_s", 0.01, 3600, "s")
         self._charts: dict[str, PriceChart] = {}
         self._ticks: dict[str, collections.deque[tuple]] = {}  # symbol -> its newest ticks
         self._ticks_seen = 0  # the tick ring's total when last read

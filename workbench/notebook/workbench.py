@@ -160,7 +160,7 @@ class Workbench:
 
     def wait_running(self, timeout: float = 30.0) -> None:
         """Block until every runner is running."""
-        self._sup().wait_running(timeout)
+        self._sup().wait_running(check_seconds(timeout, "timeout"))
 
     def restart(self, runner: str) -> None:
         """Restart one runner (e.g. ``"sr-1"`` after changing its code)."""
@@ -355,6 +355,8 @@ class Workbench:
         # (``conds = wb.config.strategies[0].params["conditions"]``) edits
         # what the next `apply` and `save_config` read. The supervisor keeps
         # its own copy of the validated config.
+        check_flag(wait, "wait")  # "no" waited; 0 timed out a restart that was done
+        check_seconds(timeout, "timeout")
         fresh = self._validate(self.config)
         if self.supervisor is None:
             return []

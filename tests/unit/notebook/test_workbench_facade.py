@@ -387,6 +387,32 @@ def test_a_dashboard_refresh_rate_that_is_not_one_is_refused(wb, hz):
     assert wb._dashboards == []
 
 
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("points", -1), ("points", "5"), ("log_lines", 0), ("log_interval_s", "x"),
+     ("log_interval_s", float("nan"))],
+)  # fmt: skip
+def test_dashboard_options_that_are_not_numbers_in_range_are_refused_naming_them(wb, option, value):
+    # points=-1 never drew a chart and logged on every redraw; log_lines=0 showed every line.
+    with pytest.raises(ConfigurationError, match=f"{option} must be a number of"):
+        wb.dashboard(**{option: value})
+    assert wb._dashboards == []
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "says"),
+    [(lambda wb: wb.apply(timeout=0), ConfigurationError, "timeout must be a number of sec"),
+     (lambda wb: wb.apply(wait="no"), TypeError, "wait must be True or False"),
+     (lambda wb: wb.wait_running(timeout="5"), ConfigurationError, "timeout must be a num")],
+)  # fmt: skip
+def test_apply_and_wait_running_arguments_are_checked_before_anything_restarts(
+    wb, call, error, says
+):
+    with pytest.raises(error, match=says):
+        call(wb)
+    assert wb.supervisor.applied == []
+
+
 def test_subscribe_refuses_what_cannot_be_called(wb):
     # subscribe(5) was taken, then logged an error on every supervisor event.
     with pytest.raises(TypeError, match=r"callback must be a function .*got 5"):
