@@ -173,6 +173,13 @@ def test_signals_fills_and_levels_are_drawn_on_the_chart(
     assert list(data[names.index("fill")].y) == [100.51]
     assert [y for y in data[names.index("take-profit")].y if y is not None] == [100.15, 100.15]
     assert "fills <b>1</b>" in dash._summary.value
+    assert "before the tap joined" not in dash._summary.value
+    # What went before the tap joined (up to a second at the start) was shown nowhere.
+    wb.ticks.before_join, wb.fills.before_join = 73, 1
+    add_ticks(wb, 1, start=200)  # (it changes as a stream first reaches the tap)
+    dash.refresh()
+    assert "missed 0, 73 before the tap joined)" in dash._summary.value
+    assert "fills <b>1</b> (1 before the tap joined)" in dash._summary.value
 
 
 def test_the_log_pane_filters_by_runner_and_minimum_level(

@@ -223,8 +223,9 @@ class Dashboard:
         colour = TRADING_COLOURS.get(state, "#6e7781")
         self._summary.value = (
             f'trading <b class="wb-trading-state" style="color:{colour}">{state}</b> · '
-            f"ticks <b>{t.total:,}</b> (dropped {t.dropped:,}, missed {t.missed:,}) · "
-            f"signals <b>{wb.signals.total:,}</b> · fills <b>{wb.fills.total:,}</b> · "
+            f"ticks <b>{t.total:,}</b> (dropped {t.dropped:,}, missed {t.missed:,}"
+            f"{_before(t)}) · signals <b>{wb.signals.total:,}</b>{_before(wb.signals, ' (', ')')} "
+            f"· fills <b>{wb.fills.total:,}</b>{_before(wb.fills, ' (', ')')} · "
             f"position <b>{html.escape(pos)}</b> · realized PnL <b>{wb.pnl():+.2f}</b>"
         )
 
@@ -293,3 +294,9 @@ class Dashboard:
                 f'<span style="color:#cf222e">{action} {html.escape(target)} failed: '
                 f"{html.escape(str(err))}</span>"
             )
+
+
+def _before(ring: Any, lead: str = ", ", end: str = "") -> str:
+    """What a stream sent before the tap first heard it (the dashboard counts none of it)."""
+    n = getattr(ring, "before_join", 0)
+    return f"{lead}{n:,} before the tap joined{end}" if n else ""
