@@ -22,7 +22,7 @@ price's age is judged by when the gateway sent it too, in this host's clock
 from __future__ import annotations
 
 import time
-from typing import Any, Protocol
+from typing import Any
 
 from workbench.domain.model import Signal, Tick
 from workbench.execution import killswitch
@@ -31,7 +31,7 @@ from workbench.execution.sender_clock import SenderClock
 from workbench.messaging.codec import Ack, EndOfStream, Envelope, Event, Payload
 from workbench.messaging.delivery import InboundSequence
 from workbench.messaging.heartbeat_extras import EosSummary, ExecutorExtra
-from workbench.messaging.ports import Receiver, Sender
+from workbench.messaging.ports import Receiver, Replier, Sender
 from workbench.runner.base import Runner
 from workbench.telemetry import Telemetry
 
@@ -42,18 +42,6 @@ MARKS_INTERVAL_S = 1.0
 """How often the market prices seen are journaled (a restart values positions at them)."""
 MARKET_DRAIN_MAX = 2_000
 """Snapshots taken per drain at most: 100k/s, a thousand symbols at the default interval."""
-
-
-class Replier(Protocol):
-    """A request/reply endpoint: one reply per request received."""
-
-    def recv(self, timeout_ms: int) -> Envelope | None:
-        """The next request, or None."""
-        ...
-
-    def reply(self, payload: Payload) -> None:
-        """Answer the request received last."""
-        ...
 
 
 class ExecutorRunner(Runner):
@@ -120,7 +108,8 @@ class ExecutorRunner(Runner):
         self._marks_saved = time.monotonic()
         self._started = False
         executor.calls.on_wait = self._beat_while_waiting
-        self._held: Envelope | None = None  # a command taken between orders, served next
+        self._held: tuple[Envelope, float] | None = None  # taken between orders, served next
+        self._empty_at = time.monotonic()  # the command socket was last seen empty
         if commands is not None:
             executor.command_waiting = self._command_waiting
             executor.serve_commands = self._serve_commands
@@ -288,19 +277,29 @@ class ExecutorRunner(Runner):
     def _command_waiting(self) -> bool:
         """Whether an operator command waits (taken off the socket and held for serving)."""
         if self._held is None and self._commands is not None:
-            self._held = self._commands.recv(0)
+            self._held = self._take_command()
         return self._held is not None
+
+    def _take_command(self) -> tuple[Envelope, float] | None:
+        """The next command, and the most it can have waited on the socket (ms, this clock:
+        it came after the socket was last seen empty; the sender's clock may be off)."""
+        assert self._commands is not None
+        env, now = self._commands.recv(0), time.monotonic()
+        if env is None:
+            self._empty_at = now
+            return None
+        return env, (now - self._empty_at) * 1000
 
     def _serve_commands(self) -> None:
         if self._commands is None:
             return
-        env, self._held = self._held or self._commands.recv(0), None
-        while env is not None:
-            self._commands.reply(self._command(env.payload, env.sent_ns))
-            env = self._commands.recv(0)
+        taken, self._held = self._held or self._take_command(), None
+        while taken is not None:
+            self._commands.reply(self._command(taken[0].payload, taken[1]))
+            taken = self._take_command()
 
-    def _command(self, p: Payload, sent_ns: int = 0) -> Event:
-        obeyed = killswitch.obey(self.executor, p, self.run_id, sent_ns)
+    def _command(self, p: Payload, waited_ms: float = 0.0) -> Event:
+        obeyed = killswitch.obey(self.executor, p, self.run_id, waited_ms)
         if isinstance(obeyed, Event):
             return obeyed  # refused
         self.send_heartbeat()  # the supervisor and dashboards see the new state at once

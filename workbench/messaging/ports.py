@@ -58,3 +58,15 @@ class Receiver(Protocol):
     def close(self) -> None:
         """Release the transport."""
         ...
+
+
+class Replier(Protocol):
+    """A request/reply endpoint: one reply per request received."""
+
+    def recv(self, timeout_ms: int) -> Envelope | None:
+        """The next request, or None."""
+        ...
+
+    def reply(self, payload: Payload) -> None:
+        """Answer the request received last."""
+        ...

@@ -294,6 +294,8 @@ class RunnerWatcher:
         self.exit_code = rc
         self.stopping_since = None
         hung, self._hung = self._hung, False
+        if self.running_since and self._clock() - self.running_since >= self._window_s():
+            self.restart_streak = 0  # it ran a while (crashed or restarted on purpose): forgiven
         self._emit("exited", self.name, exit_code=rc, pid=self.pid)
         log.info("runner_exited", runner=self.name, pid=self.pid, exit_code=rc)
         if self.intent is Intent.REMOVE:
@@ -314,10 +316,7 @@ class RunnerWatcher:
 
     def _schedule_restart(self, reason: str) -> None:
         sc = self.policy.config
-        now = self._clock()
-        if self.running_since and now - self.running_since >= sc.restart_window_s:
-            self.restart_streak = 0  # it ran a while: what came before is forgiven
-        decision = self.policy.decide(self.restart_times, now, self.restart_streak)
+        decision = self.policy.decide(self.restart_times, self._clock(), self.restart_streak)
         if decision.delay_s is None:
             self._fail(f"{decision.spent(sc.restart_window_s)}; last: {reason}")
             return
@@ -331,6 +330,9 @@ class RunnerWatcher:
         log.warning(
             "runner_restart_scheduled", runner=self.name, delay_s=round(delay, 3), reason=reason
         )
+
+    def _window_s(self) -> float:
+        return self.policy.config.restart_window_s
 
     def _fail(self, reason: str) -> None:
         self.intent = Intent.STOP

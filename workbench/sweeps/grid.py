@@ -12,8 +12,11 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from numbers import Real
 from typing import Any
+
+import numpy as np
 
 from workbench.exceptions import ConfigurationError
 from workbench.replays.session import CONDITION_FIELDS
@@ -147,17 +150,20 @@ def as_specs(
     """A grid given as ``{name: values, one value or spec}`` or as specs, validated."""
     if isinstance(grid, Mapping):
         return _unique([parse_spec(str(k), v) for k, v in grid.items()])
+    specs = []
     for p in grid:
         where = f"grid {p.name}"
         _check_name(p.name, where)
         if not p.values:
             raise ConfigurationError(f"{where}: no values")
         for v in p.values:  # as a string or a list would be checked (nan failed at run time)
-            number = isinstance(v, int | float) and not isinstance(v, bool)
-            if not (isinstance(v, bool) or (number and math.isfinite(v))):
+            number = isinstance(v, Real) and not isinstance(v, bool | np.bool_)
+            if not (isinstance(v, bool | np.bool_) or (number and math.isfinite(v))):
                 raise ConfigurationError(f"{where}: {v!r} is not a finite number")
-        _check_kinds(p, where)
-    return _unique(list(grid))
+        # numpy numbers (np.arange) as the mapping path takes them: plain floats and bools
+        plain = tuple(_number(str(v), where) for v in p.values)
+        specs.append(_check_kinds(replace(p, values=plain), where))
+    return _unique(specs)
 
 
 def _unique(specs: list[ParamSpec]) -> list[ParamSpec]:

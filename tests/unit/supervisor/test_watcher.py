@@ -359,3 +359,31 @@ def test_a_run_that_stayed_up_a_window_forgives_the_restarts_before_it():
     r.proc.rc = 1
     r.w.tick()
     assert r.w.state is RunnerState.STARTING and r.w.restart_streak == 1
+
+
+def test_a_restart_on_purpose_after_a_long_run_forgives_the_crashes_before_it():
+    # The streak was only cleared when a long-lived process crashed: one restarted by apply
+    # or restart_runner carried it, and two quick crashes then failed a runner up for hours.
+    r = Rig(restart_window_s=60.0, max_restarts=3, restart_backoff_jitter=0.0)
+    r.running()
+    for _ in range(2):  # two quick crashes
+        r.proc.rc = 1
+        r.w.tick()
+        r.clock.advance(1)
+        r.w.tick()
+        r.beat()
+    r.clock.advance(3 * 3600)  # then up three hours, and restarted on purpose
+    r.beat()
+    r.w.request_restart()
+    r.w.tick()
+    assert r.w.restart_streak == 0
+    r.beat()
+    for _ in range(2):
+        r.clock.advance(10)
+        r.proc.rc = 1
+        r.w.tick()
+        assert r.w.state is RunnerState.STARTING
+        r.clock.advance(1)
+        r.w.tick()
+        r.beat()
+    assert r.w.state is RunnerState.RUNNING and r.w.restart_streak == 2

@@ -86,3 +86,12 @@ def test_specs_given_as_objects_are_checked_as_strings_and_lists_are(values, say
     # An empty spec ran a sweep of 0 runs; nan failed at run time, as a row.
     with pytest.raises(ConfigurationError, match=f"grid turning_point: {says}"):
         as_specs([ParamSpec("turning_point", values)])
+
+
+def test_numpy_numbers_in_spec_objects_are_taken_as_the_mapping_takes_them():
+    import numpy as np
+
+    from_object = as_specs([ParamSpec("turning_point", (np.int64(1), np.float32(0.2)))])
+    from_mapping = as_specs({"turning_point": [np.int64(1), np.float32(0.2)]})
+    assert from_object[0].values == from_mapping[0].values == (1.0, 0.2)
+    assert as_specs([ParamSpec("rearm", (np.bool_(True),))])[0].values == (True,)
