@@ -4,13 +4,15 @@ A run folder (``runs/<run_id>``) holds the executor's ``journal.sqlite``; a
 replay output folder (``workbench replay --out``) holds ``orders.parquet``
 (one order per signal, with the signal's fields) and ``fills.parquet``. Rows
 are matched by signal id; a signal or fill present on one side only, or a
-field that differs (symbol, side, qty, price, time), is a difference. The
+field that differs (symbol, side, qty, price, time; a fill's fee too), is a
+difference. Numbers agree within 1e-9 of their size (1e-15 near zero). The
 differences come in time order, so the first row is where the runs parted.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,8 @@ import pandas as pd
 from workbench.exceptions import DataError
 
 FIELDS = ("symbol", "side", "qty", "price", "ts_ns")
+FILL_FIELDS = (*FIELDS, "fee")
+NUMBERS = ("qty", "price", "fee")
 COLUMNS = ["kind", "signal_id", "field", "a", "b", "ts_ns"]
 
 
@@ -46,7 +50,8 @@ def load_run(path: str | Path) -> RunRecord:
         return RunRecord(p, _norm(signals), _norm(fills))
     orders, fills_file = p / "orders.parquet", p / "fills.parquet"
     if orders.is_file() and fills_file.is_file():
-        return RunRecord(p, _norm(_read_output(orders)), _norm(_read_output(fills_file)))
+        signals, fills = _read_output(orders, FIELDS), _read_output(fills_file, FILL_FIELDS)
+        return RunRecord(p, _norm(signals), _norm(fills))
     raise DataError(
         "not a run folder (no journal.sqlite) nor a replay output (no orders.parquet and "
         "fills.parquet)",
@@ -54,8 +59,8 @@ def load_run(path: str | Path) -> RunRecord:
     )
 
 
-def _read_output(path: Path) -> pd.DataFrame:
-    """The signal id and `FIELDS` of one replay output file.
+def _read_output(path: Path, fields: tuple[str, ...]) -> pd.DataFrame:
+    """The signal id and ``fields`` of one replay output file.
 
     Raises:
         DataError: it is not a readable Parquet file with those columns (truncated, say).
@@ -63,7 +68,7 @@ def _read_output(path: Path) -> pd.DataFrame:
     import pyarrow as pa
 
     try:
-        return pd.read_parquet(path, columns=["signal_id", *FIELDS])
+        return pd.read_parquet(path, columns=["signal_id", *fields])
     except (OSError, ValueError, KeyError, pa.ArrowException) as e:  # ArrowInvalid: ValueError
         first = str(e).splitlines()[0] if str(e) else type(e).__name__  # pyarrow adds a schema
         raise DataError(f"not a readable replay output: {first}", str(path)) from e
@@ -76,13 +81,13 @@ def _read_journal(journal: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         DataError: the file is not a readable journal.
     """
     uri = journal.resolve().as_uri() + "?mode=ro"  # as a URI: ``?``, ``#``, ``%`` escaped
-    cols = ", ".join(("signal_id", *FIELDS))
+    cols, fill_cols = ", ".join(("signal_id", *FIELDS)), ", ".join(("signal_id", *FILL_FIELDS))
     try:
         with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
             db.execute("BEGIN")  # one read transaction: a fill never without its signal
             try:
                 signals = pd.read_sql_query(f"SELECT {cols} FROM signals", db)
-                fills = pd.read_sql_query(f"SELECT {cols} FROM fills", db)
+                fills = pd.read_sql_query(f"SELECT {fill_cols} FROM fills", db)
             finally:
                 db.rollback()
     except (sqlite3.Error, pd.errors.DatabaseError) as e:
@@ -93,7 +98,7 @@ def _read_journal(journal: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 def _norm(df: pd.DataFrame) -> pd.DataFrame:
     # Nullable ints: an outer merge with rows on one side only would turn int64
     # into float64, which holds nanoseconds since 1970 only to ~256 ns.
-    df = df.astype({"qty": "float64", "price": "float64", "ts_ns": "Int64"})
+    df = df.astype({n: "float64" for n in NUMBERS if n in df} | {"ts_ns": "Int64"})
     df["side"] = df["side"].astype(str)
     return df.sort_values(["ts_ns", "signal_id"], kind="stable").reset_index(drop=True)
 
@@ -105,12 +110,13 @@ def diff_runs(a: str | Path, b: str | Path, limit: int = 20) -> pd.DataFrame:
     or ``only in a`` / ``only in b``), ``a`` and ``b`` (the values), ``ts_ns``.
     """
     ra, rb = load_run(a), load_run(b)
-    rows = _compare("signal", ra.signals, rb.signals) + _compare("fill", ra.fills, rb.fills)
+    rows = _compare("signal", ra.signals, rb.signals, FIELDS)
+    rows += _compare("fill", ra.fills, rb.fills, FILL_FIELDS)
     rows.sort(key=lambda r: (r[5], r[0] != "signal"))
     return pd.DataFrame(rows[:limit], columns=COLUMNS)
 
 
-def _compare(kind: str, a: pd.DataFrame, b: pd.DataFrame) -> list[tuple]:
+def _compare(kind: str, a: pd.DataFrame, b: pd.DataFrame, fields: tuple[str, ...]) -> list[tuple]:
     rows: list[tuple] = []
     # Fills repeat a signal id when an order fills in parts: number them per signal.
     a = a.assign(n=a.groupby("signal_id").cumcount())
@@ -122,24 +128,25 @@ def _compare(kind: str, a: pd.DataFrame, b: pd.DataFrame) -> list[tuple]:
         rd = r._asdict()
         if rd["present"] == "left_only":
             rows.append(
-                (kind, rd["signal_id"], "only in a", _row(rd, "_a"), "", int(rd["ts_ns_a"]))
+                (kind, rd["signal_id"], "only in a", _row(rd, "_a", fields), "", int(rd["ts_ns_a"]))
             )
             continue
         if rd["present"] == "right_only":
             rows.append(
-                (kind, rd["signal_id"], "only in b", "", _row(rd, "_b"), int(rd["ts_ns_b"]))
+                (kind, rd["signal_id"], "only in b", "", _row(rd, "_b", fields), int(rd["ts_ns_b"]))
             )
             continue
-        for f in FIELDS:
+        for f in fields:
             va, vb = rd[f + "_a"], rd[f + "_b"]
-            same = abs(va - vb) <= 1e-9 * max(1.0, abs(va)) if f in ("qty", "price") else va == vb
+            # relative: a price of 1e-10 off by half was "the same" under a floor of 1e-9
+            same = math.isclose(va, vb, rel_tol=1e-9, abs_tol=1e-15) if f in NUMBERS else va == vb
             if not same:
                 rows.append((kind, rd["signal_id"], f, str(va), str(vb), int(rd["ts_ns_a"])))
     return rows
 
 
-def _row(rd: dict, suffix: str) -> str:
-    return " ".join(f"{f}={rd[f + suffix]}" for f in FIELDS)
+def _row(rd: dict, suffix: str, fields: tuple[str, ...]) -> str:
+    return " ".join(f"{f}={rd[f + suffix]}" for f in fields)
 
 
 def format_diff(diff: pd.DataFrame) -> str:

@@ -9,12 +9,25 @@ from workbench.replays.diff import diff_runs, format_diff
 T0 = 1_700_000_000_123_456_789
 
 
-def write_run(folder, rows):
+def write_run(folder, rows, fees=None):
     folder.mkdir()
     df = pd.DataFrame(rows, columns=["signal_id", "symbol", "side", "qty", "price", "ts_ns"])
     df.to_parquet(folder / "orders.parquet")
-    df.to_parquet(folder / "fills.parquet")
+    df.assign(fee=fees or [0.0] * len(df)).to_parquet(folder / "fills.parquet")
     return folder
+
+
+def test_fees_are_compared_and_tiny_prices_relatively(tmp_path):
+    # A fill that paid twice the fee, and a price of 1e-10 against 1.5e-10, showed no difference.
+    rows = [("sr-1:1", "ABC", "BUY", 1.0, 100.0, T0), ("sr-1:2", "XYZ", "BUY", 1e6, 1e-10, T0 + 1)]
+    a = write_run(tmp_path / "a", rows, fees=[0.01, 0.0])
+    other = [rows[0], ("sr-1:2", "XYZ", "BUY", 1e6, 1.5e-10, T0 + 1)]
+    b = write_run(tmp_path / "b", other, fees=[0.02, 0.0])
+    diff = diff_runs(a, b)
+    assert list(zip(diff["kind"], diff["signal_id"], diff["field"], strict=True)) == [
+        ("fill", "sr-1:1", "fee"), ("signal", "sr-1:2", "price"), ("fill", "sr-1:2", "price"),
+    ]  # fmt: skip
+    assert diff_runs(a, a).empty
 
 
 def test_a_run_with_a_signal_more_prints_its_time_as_an_integer(tmp_path):
