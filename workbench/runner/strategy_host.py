@@ -19,6 +19,7 @@ from typing import Any
 
 from workbench.domain.model import Signal, TickBatch
 from workbench.domain.orders import OrderEvent
+from workbench.exceptions import StrategyError
 from workbench.messaging.codec import Ack, EndOfStream, Envelope, Marker, Resync, pack
 from workbench.messaging.delivery import Outbox, Rejoin, StreamEnd
 from workbench.messaging.heartbeat_extras import StrategyExtra
@@ -27,7 +28,7 @@ from workbench.runner.base import Runner
 from workbench.runner.sent_log import SentLog
 from workbench.runner.state import FileStateStore, signal_from_state, signal_to_state
 from workbench.runner.strategy_end import StreamEndMixin
-from workbench.strategies.base import Strategy, levels_of, on_batch
+from workbench.strategies.base import Strategy, levels_of, on_batch, seq_problem
 from workbench.strategies.outcomes import OutcomeQueue, deliver, run_batch, wants_outcomes
 from workbench.telemetry import BurstLog, Telemetry
 
@@ -293,14 +294,14 @@ class StrategyRunner(StreamEndMixin, Runner):
                 self._count_ticks(batch)
                 return
             signals = on_batch(self.strategy, batch, origin_ns)
+            self._count_ticks(batch)
+            if signals:
+                self._emit(signals)
         except Exception:
             # The strategy may be half-advanced with its signals unsent: saving
             # that would make a restart believe in positions it never opened.
             self._broken = True
             raise
-        self._count_ticks(batch)
-        if signals:
-            self._emit(signals)
 
     def _count_ticks(self, batch: TickBatch) -> None:
         self.ticks_processed += len(batch)
@@ -332,11 +333,13 @@ class StrategyRunner(StreamEndMixin, Runner):
         return arrived
 
     def _emit(self, signals: list[Signal]) -> None:
+        next_seq = self.last_signal_seq + 1
+        for i, s in enumerate(signals):  # before anything is saved or sent
+            if s.seq != next_seq + i or s.seq <= self.outbox.acked:
+                raise StrategyError(seq_problem(self.runner_id, s, next_seq + i, self.outbox.acked))
         self.last_signal_seq = signals[-1].seq
         now_mono = time.monotonic()
         for s in signals:
-            if s.seq <= self.outbox.acked:
-                continue  # the outbox keeps nothing acknowledged (see `Outbox.add`)
             self.outbox.add(s.seq, s, now_mono, pack(signal_to_state(s)))
         self._persist()  # write-ahead: ids never reused, signals never lost
         self._first_send(signals)

@@ -136,6 +136,27 @@ def checked(strategy: Strategy, signals: list[Signal]) -> list[Signal]:
     return signals
 
 
+def seq_problem(strategy_id: str, s: Signal, expected: int, acked: int) -> str:
+    """Why ``s`` cannot go: its seq is not the next one (``expected``), or was acknowledged.
+
+    Seqs run 1, 2, 3... and go on after a restart (`Strategy.restore` gets the
+    counter back from `Strategy.snapshot`). A gap would hold every later
+    signal at the executor for its gap timeout; a seq used before is another
+    signal's id (the executor refuses it, and the signal is lost).
+    """
+    if s.seq == expected:  # the next by the host's own saved count, but acknowledged already
+        return (
+            f"strategy {strategy_id!r} made signal {s.id!r}, but the executor has journaled its "
+            f"signals up to seq {acked}: the strategy's saved state is older than the "
+            "executor's journal (state lost, or snapshot() does not keep the seq counter)"
+        )
+    return (
+        f"strategy {strategy_id!r} made signal {s.id!r} with seq {s.seq}; the next must be "
+        f"{expected}: seqs run 1, 2, 3... and go on after a restart (snapshot() must keep "
+        "the counter, restore() take it back)"
+    )
+
+
 def symbols_of(strategy: Strategy) -> list[str]:
     """Symbols the strategy wants ticks for; empty means all."""
     fn = getattr(strategy, "symbols", None)

@@ -12,6 +12,7 @@ import structlog
 
 from workbench.domain.model import Side, Signal, Tick, TickBatch
 from workbench.domain.orders import OrderEvent
+from workbench.exceptions import StrategyError
 from workbench.messaging.codec import Ack, EndOfStream, Heartbeat
 from workbench.messaging.inproc import Channel, InprocReceiver, InprocSender
 from workbench.runner import strategy_host
@@ -514,3 +515,56 @@ def test_ticks_sent_before_the_gateway_served_the_resync_are_dropped_until_its_e
     host.send_ticks([101.0, 100.5, 100.0], first_seq=100)
     assert host.runner.ticks_processed == 6 and host.runner.last_tick_seq == 102
     assert host.runner.telemetry.get("ticks_dropped_before_resync") == 3
+
+
+class Numbered(Bare):
+    """Signals numbered by the strategy as ``number(n)`` says (the n-th it makes)."""
+
+    def __init__(self, strategy_id: str, number) -> None:
+        super().__init__(strategy_id)
+        self.number, self.made = number, 0
+
+    def on_tick(self, tick: Tick) -> list[Signal]:
+        out = []
+        for s in self.inner.on_tick(tick):
+            self.made += 1
+            seq = self.number(self.made)
+            out.append(Signal(Signal.make_id(self.strategy_id, seq), self.strategy_id, seq,
+                              s.symbol, s.side, s.qty, s.price, s.ts_ns))  # fmt: skip
+        return out
+
+
+def test_signal_seqs_that_skip_are_refused_before_anything_is_saved_or_sent(tmp_path):
+    # Numbered 10, 20, 30: each hole held every later signal at the executor for its gap
+    # timeout (71 signals ran 14.8 s late at a 0.2 s timeout) and raised a false gap alert.
+    host = Host(tmp_path, strategy=Numbered("sr", lambda n: 10 * n))
+    with pytest.raises(StrategyError, match=r"signal 'sr:10' with seq 10; the next must be 1"):
+        host.send_ticks([101.0, 100.0, 100.5])
+    assert host.sent() == [] and len(host.runner.outbox) == 0
+    host.runner.on_close()  # broken: its advanced state is not saved
+    assert Host(tmp_path).strategy.inner.conditions[0].state.value == "WAITING"
+
+
+def test_a_strategy_whose_numbering_starts_over_after_a_restart_is_refused(tmp_path):
+    # Its snapshot left out the counter: after the restart it made sr:1 again, which the
+    # host dropped from the outbox as acknowledged and the executor refused as reused.
+    host = Host(tmp_path, strategy=Numbered("sr", lambda n: n))
+    host.send_ticks([101.0, 100.0, 100.5])
+    assert [s.id for s in host.sent()] == ["sr:1"]
+    host.executor.send(Ack("sr", 1))
+    host.runner.step(0)
+    host.runner.on_close()
+    again = Host(tmp_path, strategy=Numbered("sr", lambda n: n))
+    assert again.runner.last_signal_seq == 1
+    with pytest.raises(StrategyError, match=r"'sr:1' with seq 1; the next must be 2.*counter"):
+        again.send_ticks([102.0, 101.0, 101.5, 100.0, 99.0, 99.5], first_seq=4)
+
+
+def test_a_strategy_whose_state_is_older_than_the_executors_journal_is_refused(tmp_path):
+    # Its state folder lost: it numbers from 1 again while the executor journaled up to 5.
+    host = Host(tmp_path, strategy=Numbered("sr", lambda n: n))
+    host.executor.send(Ack("sr", 5))
+    host.runner.step(0)
+    with pytest.raises(StrategyError, match=r"journaled its signals up to seq 5: .* older"):
+        host.send_ticks([101.0, 100.0, 100.5])
+    assert host.sent() == []
