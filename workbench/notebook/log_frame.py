@@ -19,14 +19,26 @@ def level_rank(level: Any) -> int:
         return 1
 
 
-def log_frame(rows: list[dict[str, Any]], *, level: str | None = None, last: int = 200) -> Any:
+def log_frame(
+    rows: list[dict[str, Any]],
+    *,
+    level: str | None = None,
+    last: int = 200,
+    runner: str | None = None,
+    known: set[str] | None = None,
+) -> Any:
     """The newest ``last`` of ``rows`` at ``level`` or above, `LOG_COLUMNS` first.
 
     Raises:
-        ConfigurationError: ``level`` is not one of `LOG_LEVELS`, or ``last``
-            is not a whole number >= 0.
+        ConfigurationError: ``level`` is not one of `LOG_LEVELS`, ``last`` is
+            not a whole number >= 0, or ``runner`` is not one of ``known`` (a
+            typo gave an empty frame, as if the runner had said nothing).
     """
     import pandas as pd
+
+    if runner is not None and known is not None and runner not in known:
+        have = ", ".join(sorted(known))
+        raise ConfigurationError(f"runner: no runner named {runner!r}; have {have}")
 
     if level is not None and (not isinstance(level, str) or level.lower() not in LOG_LEVELS):
         raise ConfigurationError(

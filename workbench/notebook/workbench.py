@@ -311,12 +311,15 @@ class Workbench:
 
         Raises:
             ConfigurationError: ``level`` is not one of debug, info, warning,
-                error, critical; or ``last`` is not a whole number >= 0.
+                error, critical; ``last`` is not a whole number >= 0; or no
+                runner is named ``runner``.
         """
         from workbench.notebook.log_frame import log_frame
 
-        rows = self.supervisor.logs.recent(runner) if self.supervisor is not None else []
-        return log_frame(rows, level=level, last=last)
+        sup = self.supervisor
+        rows = sup.logs.recent(runner) if sup is not None else []
+        known = {s.runner for s in sup.status()} if sup is not None else None
+        return log_frame(rows, level=level, last=last, runner=runner, known=known)
 
     def dashboard(self, **options: Any) -> Any:
         """The live dashboard widget (runner table, price chart, logs).

@@ -246,6 +246,8 @@ def test_logs_take_the_newest_last_lines_and_none_for_zero(wb):
         ({"last": -1}, "last: must be a whole number of lines >= 0, got -1"),
         ({"last": "10"}, "last: must be a whole number of lines >= 0, got '10'"),
         ({"last": 2.5}, "last: must be a whole number of lines >= 0, got 2.5"),
+        # a typo gave an empty frame, as if the runner had said nothing
+        ({"runner": "sr-2"}, "runner: no runner named 'sr-2'; have executor, sr-1"),
     ],
 )
 def test_a_bad_logs_argument_is_an_error_naming_it_and_what_it_takes(wb, kwargs, says):
