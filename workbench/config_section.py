@@ -17,7 +17,11 @@ class Section(BaseModel):
     """
 
     model_config = ConfigDict(
-        extra="forbid", frozen=False, validate_assignment=True, allow_inf_nan=False
+        extra="forbid",
+        frozen=False,
+        validate_assignment=True,
+        allow_inf_nan=False,
+        ser_json_inf_nan="constants",  # a strategy's params may hold inf: TOML writes it, null not
     )
 
     @field_validator("*", mode="before")

@@ -7,6 +7,7 @@ import functools
 import os
 import tempfile
 import tomllib
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,8 +49,10 @@ def _format_errors(e: ValidationError, source: str) -> list[str]:
             msg = "unknown field"
         got = err.get("input")
         field = str(err["loc"][-1]) if err["loc"] else ""
-        secret = any(w in field for w in ("token", "secret", "key"))  # never echoed
-        hidden = secret or isinstance(got, dict | list) or got is None
+        secret = any(w in field for w in ("token", "secret", "key", "pass"))  # never echoed
+        # nor an unknown field's: a mistyped secret (API_SECRT) went to stderr, and journald
+        unknown = err["type"] == "extra_forbidden"
+        hidden = secret or unknown or isinstance(got, dict | list) or got is None
         detail = "" if hidden else f" (got {got!r})"
         problems.append(f"{_origin(err['loc'], source)}: {loc}: {msg}{detail}")
     return problems
@@ -116,7 +119,7 @@ def _anchor_env_paths(cfg: WorkbenchConfig) -> None:
 
 def _validated(make: Callable[[], WorkbenchConfig], source: str) -> WorkbenchConfig:
     """``make()``, its errors as one `ConfigurationError` naming fields and variables."""
-    problems = _unknown_env_sections(source) if _USE_ENV.get() else []
+    problems = _unknown_env_sections(source) + _env_dict_keys(source) if _USE_ENV.get() else []
     if not problems:
         try:
             return make()
@@ -156,6 +159,35 @@ def _unknown_env_sections(source: str) -> list[str]:
         for name in sorted(os.environ)
         if (key := _env_key(name)) and key[0] not in fields
     ]
+
+
+def _env_dict_keys(source: str) -> list[str]:
+    """Variables naming one key of a table field (``..._BY_SYMBOL__ABC``): refused.
+
+    A variable's name is read in lower case, keys too: ``ABC`` became ``abc``,
+    and its position limit applied to no symbol, unseen (``recvWindow`` in
+    exchange options, a runner id in public keys, alike). One variable holding
+    the table as JSON keeps the keys' case.
+    """
+    out = []
+    for name in sorted(os.environ):
+        model: Any = WorkbenchConfig
+        key = _env_key(name)
+        for i, part in enumerate(key[:-1]):
+            field = getattr(model, "model_fields", {}).get(part)
+            if field is None:
+                break
+            # (a broker's params are keyword names, lower case: PARAMS__FEE_BPS is fee_bps)
+            if typing.get_origin(field.annotation) is dict and part != "params":
+                table = "__".join(name.split("__")[: i + 2])
+                out.append(
+                    f"{source} (environment {name}): {'.'.join(key[: i + 1])}: a table's keys "
+                    "lose their case in a variable's name; set the whole table as JSON: "
+                    f"{table}='{{\"{name.split('__')[i + 2]}\": ...}}'"
+                )
+                break
+            model = field.annotation
+    return out
 
 
 def build_config(
@@ -282,6 +314,10 @@ def check_config(cfg: WorkbenchConfig) -> list[str]:
             problems.append(f"{src('gateway.replay.path')}: {data} holds no recorded dataset")
     problems += live_risk_problems(cfg)
     problems += exposure_problems(cfg)
+    try:  # `up` writes it to the run folder (a None in params crashed it there)
+        cfg.to_toml()
+    except ConfigurationError as e:
+        problems.append(f"{cfg.source or '<config>'}: {e}")
     # A runner would crash on them, be restarted five times, and name neither.
     journal, state = cfg.journal_path(), cfg.state_path()
     if journal.is_dir():

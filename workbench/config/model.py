@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from pathlib import Path
+from typing import Any
 
 import tomli_w
 from pydantic import (
@@ -60,6 +61,7 @@ class WorkbenchConfig(BaseSettings):
         env_nested_delimiter="__",
         extra="forbid",
         validate_assignment=True,
+        ser_json_inf_nan="constants",
     )
 
     run_id: str = "default"
@@ -303,7 +305,13 @@ class WorkbenchConfig(BaseSettings):
     def to_toml(self) -> str:
         """This config as TOML text; `load_config` of it gives an equal config."""
         data = self.model_dump(mode="json", exclude_none=True)
-        return tomli_w.dumps(data)
+        try:
+            return tomli_w.dumps(data)
+        except TypeError as e:  # TOML has no null: a None in a strategy's params, say
+            raise ConfigurationError(
+                f"{_unwritable(data) or '<config>'}: cannot be written as TOML ({e}); "
+                "leave the key out instead of None"
+            ) from e
 
     def save(self, path: str | Path) -> Path:
         """Write the config as TOML, rebasing relative paths onto the new folder.
@@ -352,3 +360,17 @@ class WorkbenchConfig(BaseSettings):
 
         # A copy of this config: the shell's variables are not in it.
         return build_config(data, base_dir=new_base, environment=False)
+
+
+def _unwritable(data: Any, at: str = "") -> str:
+    """The dotted path of the first value in ``data`` TOML cannot hold (None), or ''."""
+    if not isinstance(data, dict | list):
+        return ""
+    items = data.items() if isinstance(data, dict) else enumerate(data)
+    for k, v in items:
+        here = f"{at}[{k}]" if isinstance(k, int) else f"{at}.{k}" if at else str(k)
+        if v is None:
+            return here
+        if found := _unwritable(v, here):
+            return found
+    return ""

@@ -48,11 +48,12 @@ class BusConfig(Section):
     command_address: str = Field(
         "tcp://127.0.0.1:5706", description="the executor's operator commands (halt, resume)"
     )
-    reconnect_interval_ms: int = Field(100, ge=1)
-    reconnect_interval_max_ms: int = Field(1_000, ge=0)
-    zmq_heartbeat_interval_ms: int = Field(1_000, ge=0)
-    zmq_heartbeat_timeout_ms: int = Field(3_000, ge=0)
-    linger_ms: int = Field(1_000, ge=0)
+    # Bounded as libzmq takes them: above, every runner crashed at start (EINVAL, overflow).
+    reconnect_interval_ms: int = Field(100, ge=1, le=2**31 - 1)
+    reconnect_interval_max_ms: int = Field(1_000, ge=0, le=2**31 - 1)
+    zmq_heartbeat_interval_ms: int = Field(1_000, ge=0, le=2**31 - 1)
+    zmq_heartbeat_timeout_ms: int = Field(3_000, ge=0, le=6_553_500)  # HEARTBEAT_TTL: 0.1 s units
+    linger_ms: int = Field(1_000, ge=0, le=2**31 - 1)
     bind_retry_attempts: int = Field(20, ge=1)
     bind_retry_max_wait_ms: int = Field(1_000, ge=1)
 
@@ -157,6 +158,19 @@ class BrokerConfig(Section):
 
     class_path: str = DEFAULT_BROKER_PATH
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("params")
+    @classmethod
+    def _no_secrets(cls, params: dict[str, Any]) -> dict[str, Any]:
+        # From a file or the environment alike: params are saved with the run's config.toml
+        leaked = [k for k in params if k.lower() in ("api_key", "api_secret", "secret", "password")]
+        if leaked:
+            raise ValueError(
+                f"{leaked[0]}: secrets go in WORKBENCH__GATEWAY__EXCHANGE__API_KEY / "
+                "..._API_SECRET (read from the environment, never saved), not broker params"
+            )
+        return params
+
     call_timeout_s: float = Field(
         5.0, gt=0, description="a broker call slower than this fails (and counts for the breaker)"
     )
