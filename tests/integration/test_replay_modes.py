@@ -136,3 +136,21 @@ def test_an_interrupted_wire_replay_leaves_no_temporary_folder(tmp_path, sig, co
             p.kill()
     assert p.returncode == code and says in err, err
     assert list(temp.iterdir()) == []
+
+
+def test_a_paced_wire_replay_has_its_pacing_on_top_of_the_timeout(tmp_path, monkeypatch):
+    # The 600 s limit counted the pacing: 500 s of data at speed 0.8 needs 625 s by design,
+    # and `workbench replay --speed 0.8` always failed "no end-of-stream after 600.0 s".
+    from workbench.replays import session
+
+    seen = []
+
+    def run_wire(cfg, total, *, progress, timeout_s):
+        seen.append(timeout_s)
+        return [], [], 0, {}
+
+    monkeypatch.setattr(session, "run_wire", run_wire)
+    data = ROOT / "data/ticks/synth-ABC-5000.csv"  # 499.9 s from first tick to last
+    for speed, limit in ((0.8, 600 + 499.9 / 0.8), (0.0, 600)):
+        replay(ROOT / "configs/demo.toml", data, speed=speed, progress=False)
+        assert seen.pop() == pytest.approx(limit, abs=0.2)

@@ -54,7 +54,7 @@ def arrow_floats(array: Any) -> Any:
 
     if pa.types.is_dictionary(array.type):
         array = array.cast(array.type.value_type)
-    return as_numpy(array.cast(pa.float64()), np.float64)
+    return as_numpy(array.cast(pa.float64(), safe=False), np.float64)
 
 
 def valid_columns(table: Any, roles: dict[str, str], price_mode: str) -> tuple | None:
@@ -99,7 +99,7 @@ def valid_columns(table: Any, roles: dict[str, str], price_mode: str) -> tuple |
             continue
         if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
             return None  # text or decimals: the row path parses and reports them
-        cols[role] = as_numpy(array.cast(pa.float64()), np.float64)
+        cols[role] = as_numpy(array.cast(pa.float64(), safe=False), np.float64)
     return checked_columns(cols, price_mode)
 
 

@@ -151,7 +151,7 @@ def _to_python(array: Any, role: str) -> list:
         and role != "ts"
         and (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind))
     ):
-        array = array.cast(pa.float64())
+        array = array.cast(pa.float64(), safe=False)
     elif role == "symbol" and (pa.types.is_binary(kind) or pa.types.is_large_binary(kind)):
         # Text without the UTF8 annotation; bytes that are not UTF-8 stay bytes, and
         # `check_symbols` names their row.

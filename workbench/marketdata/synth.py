@@ -18,6 +18,7 @@ import random
 from decimal import Decimal
 from pathlib import Path
 
+from workbench.marketdata.columns import check_symbols
 from workbench.marketdata.table import TickTable
 from workbench.marketdata.writers import write_ticks
 
@@ -72,6 +73,8 @@ def synth_ticks(
     """
     if not symbol:
         raise ValueError("symbol: must be a non-empty string")
+    if check_symbols([symbol]):  # a file its own loader would refuse
+        raise ValueError(f"symbol: {symbol!r} has spaces around it")
     if n < 0:
         raise ValueError(f"n: must be >= 0, got {n}")
     for name, value in (("tick_size", tick_size), ("volatility", volatility)):

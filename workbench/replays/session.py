@@ -161,10 +161,25 @@ def run_fast(cfg: WorkbenchConfig, table: TickTable) -> tuple[list[Fill], list[d
     return fills, orders, signals
 
 
+def paced_s(cfg: WorkbenchConfig, table: TickTable) -> float:
+    """How long a paced wire replay of ``table`` takes by design: its span over the speed.
+
+    (A replay at speed 0.8 of 500 s of data needs 625 s: it failed at the fixed 600 s.)
+    """
+    speed = cfg.gateway.replay.speed
+    if not speed or len(table) < 2:
+        return 0.0
+    ts = table.ts_ns
+    return (int(ts[-1]) - int(ts[0])) / 1e9 / speed
+
+
 def run_wire(
     cfg: WorkbenchConfig, total_ticks: int, *, progress: bool = True, timeout_s: float = 600.0
 ) -> tuple[list[Fill], list[dict], int, dict[str, Any]]:
     """The real runners under a supervisor until end-of-stream reaches the executor.
+
+    ``timeout_s`` is the whole run's limit: a paced replay's caller adds the
+    time its pacing takes by design (`replay` does).
 
     Returns:
         Fills, orders, number of signals, and the executor's end-of-stream summary.
@@ -287,6 +302,8 @@ def replay(
             ``report.html`` and the replayed ``config.toml``.
         condition_overrides: Fields set on every condition (see `prepare_config`).
         progress: Show a tqdm progress bar (wire mode).
+        timeout_s: A wire replay fails without end-of-stream this long after
+            its start, beyond what its pacing takes (the data's span / ``speed``).
 
     Raises:
         ConfigurationError: bad config, overrides or mode; ``out`` cannot be a folder;
@@ -318,7 +335,10 @@ def replay(
             with tempfile.TemporaryDirectory(prefix="wb-") as bus_dir:
                 wire_cfg = private_run_config(cfg, run_dir, Path(bus_dir))
                 fills, orders, signals, _ = run_wire(
-                    wire_cfg, len(table), progress=progress, timeout_s=timeout_s
+                    wire_cfg,
+                    len(table),
+                    progress=progress,
+                    timeout_s=timeout_s + paced_s(cfg, table),
                 )
         except ReplayFailed:
             raise  # its run folder stays: the error points at its logs

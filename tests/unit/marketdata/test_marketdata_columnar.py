@@ -88,3 +88,21 @@ def test_repair_still_works_through_the_row_path(tmp_path):
     path = write(tmp_path, {"ts_ns": [1, 3, 2], "price": [1.0, 2.0, 3.0]})
     table = load_ticks(path, repair=True, symbol="S")
     assert table.ts_ns.tolist() == [1, 2, 3] and table.notes
+
+
+def test_an_integer_beyond_a_floats_exact_range_reads_alike_on_every_path(tmp_path, monkeypatch):
+    # The gateway's numpy reader rounded 2**53 + 1; load_ticks (fast replay, sweeps) refused
+    # it with ArrowInvalid, naming the first row of its chunk.
+    from workbench.config import ReplayFeedConfig
+    from workbench.gateway.feeds import ReplayFeed
+
+    n = 3000
+    price = [100] * n
+    price[2999] = 2**53 + 1
+    path = tmp_path / "big.parquet"
+    pq.write_table(pa.table({"ts_ns": list(range(10**18, 10**18 + n)), "price": price}), path)
+    want = float(2**53)  # the float nearest, as numpy's astype gives
+    assert load_ticks(path).price[2999] == want
+    assert row_path(monkeypatch, path).price[2999] == want
+    feed = ReplayFeed(ReplayFeedConfig(path=str(path)), str(path))
+    assert feed.streamed and feed.size == n

@@ -162,3 +162,9 @@ def test_shipped_samples_are_what_generate_samples_makes(tmp_path: Path) -> None
 
     assert (SAMPLES / csv_path.name).read_bytes() == csv_path.read_bytes()
     assert load_ticks(SAMPLES / parquet_path.name) == load_ticks(parquet_path)
+
+
+@pytest.mark.parametrize("symbol", [" ABC", "ABC ", "\tABC"])
+def test_a_symbol_with_spaces_around_it_is_refused_not_written_for_the_loader_to_refuse(symbol):
+    with pytest.raises(ValueError, match=r"symbol: .* has spaces around it"):
+        synth_ticks(symbol, 10, 1)
