@@ -177,8 +177,10 @@ def _env_dict_keys(source: str) -> list[str]:
             field = getattr(model, "model_fields", {}).get(part)
             if field is None:
                 break
-            # (a broker's params are keyword names, lower case: PARAMS__FEE_BPS is fee_bps)
-            if typing.get_origin(field.annotation) is dict and part != "params":
+            # A broker's params are keyword names, lower case (PARAMS__FEE_BPS is fee_bps);
+            # a table inside one (PARAMS__OPTIONS__recvWindow) loses its keys' case too.
+            keyword = part == "params" and len(key) <= i + 2
+            if typing.get_origin(field.annotation) is dict and not keyword:
                 table = "__".join(name.split("__")[: i + 2])
                 out.append(
                     f"{source} (environment {name}): {'.'.join(key[: i + 1])}: a table's keys "

@@ -163,7 +163,8 @@ class BrokerConfig(Section):
     @classmethod
     def _no_secrets(cls, params: dict[str, Any]) -> dict[str, Any]:
         # From a file or the environment alike: params are saved with the run's config.toml
-        leaked = [k for k in params if k.lower() in ("api_key", "api_secret", "secret", "password")]
+        words = ("key", "secret", "token", "password", "passphrase")  # api_key, private_key...
+        leaked = [k for k in params if any(w in k.lower().split("_") for w in words)]
         if leaked:
             raise ValueError(
                 f"{leaked[0]}: secrets go in WORKBENCH__GATEWAY__EXCHANGE__API_KEY / "

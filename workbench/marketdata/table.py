@@ -173,6 +173,11 @@ class TickTable:
     def __len__(self) -> int:
         return len(self.ts_ns)
 
+    @property
+    def span_s(self) -> float:
+        """Seconds from the first tick to the last (rows in time order; 0 for fewer than 2)."""
+        return (int(self.ts_ns[-1]) - int(self.ts_ns[0])) / 1e9 if len(self) > 1 else 0.0
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, TickTable):
             return NotImplemented

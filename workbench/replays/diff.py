@@ -68,10 +68,18 @@ def _read_output(path: Path, fields: tuple[str, ...]) -> pd.DataFrame:
     import pyarrow as pa
 
     try:
+        if "fee" in fields and "fee" not in _parquet_columns(path):  # written before fees
+            return pd.read_parquet(path, columns=["signal_id", *FIELDS]).assign(fee=0.0)
         return pd.read_parquet(path, columns=["signal_id", *fields])
     except (OSError, ValueError, KeyError, pa.ArrowException) as e:  # ArrowInvalid: ValueError
         first = str(e).splitlines()[0] if str(e) else type(e).__name__  # pyarrow adds a schema
         raise DataError(f"not a readable replay output: {first}", str(path)) from e
+
+
+def _parquet_columns(path: Path) -> list[str]:
+    import pyarrow.parquet as pq
+
+    return list(pq.read_schema(path).names)
 
 
 def _read_journal(journal: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -81,13 +89,15 @@ def _read_journal(journal: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         DataError: the file is not a readable journal.
     """
     uri = journal.resolve().as_uri() + "?mode=ro"  # as a URI: ``?``, ``#``, ``%`` escaped
-    cols, fill_cols = ", ".join(("signal_id", *FIELDS)), ", ".join(("signal_id", *FILL_FIELDS))
+    cols = ", ".join(("signal_id", *FIELDS))
     try:
         with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
             db.execute("BEGIN")  # one read transaction: a fill never without its signal
             try:
                 signals = pd.read_sql_query(f"SELECT {cols} FROM signals", db)
-                fills = pd.read_sql_query(f"SELECT {fill_cols} FROM fills", db)
+                has_fee = any(r[1] == "fee" for r in db.execute("PRAGMA table_info(fills)"))
+                fee = "fee" if has_fee else "0.0 AS fee"  # a version-0 journal has none
+                fills = pd.read_sql_query(f"SELECT {cols}, {fee} FROM fills", db)
             finally:
                 db.rollback()
     except (sqlite3.Error, pd.errors.DatabaseError) as e:

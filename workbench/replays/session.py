@@ -9,6 +9,7 @@ use the same `Strategy` objects, the same simulator (on the same recorded ticks)
 from __future__ import annotations
 
 import datetime as dt
+import math
 import shutil
 import tempfile
 import time
@@ -20,7 +21,7 @@ import structlog
 
 from workbench.config import BUS_STREAMS, WorkbenchConfig, build_config, load_config
 from workbench.domain.condition_spec import plain
-from workbench.domain.model import Fill
+from workbench.domain.model import Fill, Signal
 from workbench.exceptions import ConfigurationError, WorkbenchError
 from workbench.gateway.feeds import load_replay_ticks
 from workbench.marketdata import TickTable
@@ -116,7 +117,7 @@ def run_fast(cfg: WorkbenchConfig, table: TickTable) -> tuple[list[Fill], list[d
     from workbench.container import in_process_executor
     from workbench.domain.orders import OrderEvent
     from workbench.execution.tape import MarketTape
-    from workbench.strategies.base import load_strategy, on_batch
+    from workbench.strategies.base import check_seqs, load_strategy, on_batch
     from workbench.strategies.outcomes import OutcomeQueue, deliver, run_batch, wants_outcomes
 
     strategies = [load_strategy(s.class_path, s.id, s.params) for s in cfg.strategies]
@@ -128,8 +129,15 @@ def run_fast(cfg: WorkbenchConfig, table: TickTable) -> tuple[list[Fill], list[d
         if isinstance(e, OrderEvent) and e.strategy_id in arrived:
             arrived[e.strategy_id].append(e)
 
-    def send_and_wait(sigs: list, tick_seq: int) -> list[OrderEvent]:
+    last = {s.strategy_id: 0 for s in strategies}  # seqs run 1, 2, 3... as the host checks
+
+    def send(sigs: list[Signal]) -> None:
+        for sid in dict.fromkeys(s.strategy_id for s in sigs):
+            last[sid] = check_seqs(sid, [s for s in sigs if s.strategy_id == sid], last[sid])
         executor.on_signals(sigs)
+
+    def send_and_wait(sigs: list, tick_seq: int) -> list[OrderEvent]:
+        send(sigs)
         got = arrived[sigs[0].strategy_id]
         out, got[:] = list(got), []
         return out
@@ -151,7 +159,7 @@ def run_fast(cfg: WorkbenchConfig, table: TickTable) -> tuple[list[Fill], list[d
                 out.extend(on_batch(strategy, batch))
         if out:
             signals += len(out)
-            executor.on_signals(out)
+            send(out)
     for sid, q in queues.items():
         strategy = next(s for s in strategies if s.strategy_id == sid)
         for e in q.due():
@@ -159,18 +167,6 @@ def run_fast(cfg: WorkbenchConfig, table: TickTable) -> tuple[list[Fill], list[d
     fills, orders = journal.fills(), journal.orders()
     journal.close()
     return fills, orders, signals
-
-
-def paced_s(cfg: WorkbenchConfig, table: TickTable) -> float:
-    """How long a paced wire replay of ``table`` takes by design: its span over the speed.
-
-    (A replay at speed 0.8 of 500 s of data needs 625 s: it failed at the fixed 600 s.)
-    """
-    speed = cfg.gateway.replay.speed
-    if not speed or len(table) < 2:
-        return 0.0
-    ts = table.ts_ns
-    return (int(ts[-1]) - int(ts[0])) / 1e9 / speed
 
 
 def run_wire(
@@ -338,7 +334,7 @@ def replay(
                     wire_cfg,
                     len(table),
                     progress=progress,
-                    timeout_s=timeout_s + paced_s(cfg, table),
+                    timeout_s=timeout_s + table.span_s / (cfg.gateway.replay.speed or math.inf),
                 )
         except ReplayFailed:
             raise  # its run folder stays: the error points at its logs

@@ -19,7 +19,6 @@ from typing import Any
 
 from workbench.domain.model import Signal, TickBatch
 from workbench.domain.orders import OrderEvent
-from workbench.exceptions import StrategyError
 from workbench.messaging.codec import Ack, EndOfStream, Envelope, Marker, Resync, pack
 from workbench.messaging.delivery import Outbox, Rejoin, StreamEnd
 from workbench.messaging.heartbeat_extras import StrategyExtra
@@ -28,7 +27,7 @@ from workbench.runner.base import Runner
 from workbench.runner.sent_log import SentLog
 from workbench.runner.state import FileStateStore, signal_from_state, signal_to_state
 from workbench.runner.strategy_end import StreamEndMixin
-from workbench.strategies.base import Strategy, levels_of, on_batch, seq_problem
+from workbench.strategies.base import Strategy, check_seqs, levels_of, on_batch
 from workbench.strategies.outcomes import OutcomeQueue, deliver, run_batch, wants_outcomes
 from workbench.telemetry import BurstLog, Telemetry
 
@@ -333,11 +332,10 @@ class StrategyRunner(StreamEndMixin, Runner):
         return arrived
 
     def _emit(self, signals: list[Signal]) -> None:
-        next_seq = self.last_signal_seq + 1
-        for i, s in enumerate(signals):  # before anything is saved or sent
-            if s.seq != next_seq + i or s.seq <= self.outbox.acked:
-                raise StrategyError(seq_problem(self.runner_id, s, next_seq + i, self.outbox.acked))
-        self.last_signal_seq = signals[-1].seq
+        # before anything is saved or sent
+        self.last_signal_seq = check_seqs(
+            self.runner_id, signals, self.last_signal_seq, self.outbox.acked
+        )
         now_mono = time.monotonic()
         for s in signals:
             self.outbox.add(s.seq, s, now_mono, pack(signal_to_state(s)))

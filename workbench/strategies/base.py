@@ -136,6 +136,18 @@ def checked(strategy: Strategy, signals: list[Signal]) -> list[Signal]:
     return signals
 
 
+def check_seqs(strategy_id: str, signals: list[Signal], last_seq: int, acked: int = 0) -> int:
+    """The last seq of ``signals``, once each is found to follow ``last_seq`` in turn.
+
+    Raises:
+        StrategyError: a seq skips or repeats (`seq_problem`).
+    """
+    for i, s in enumerate(signals):
+        if s.seq != last_seq + 1 + i or s.seq <= acked:
+            raise StrategyError(seq_problem(strategy_id, s, last_seq + 1 + i, acked))
+    return signals[-1].seq if signals else last_seq
+
+
 def seq_problem(strategy_id: str, s: Signal, expected: int, acked: int) -> str:
     """Why ``s`` cannot go: its seq is not the next one (``expected``), or was acknowledged.
 

@@ -73,3 +73,17 @@ def test_bus_values_libzmq_refuses_are_configuration_errors(field, value):
     # They passed config check, then every runner crashed at start (EINVAL, OverflowError).
     with pytest.raises(ConfigurationError, match=f"bus.{field}: Input should be less than"):
         build_config({"bus": {field: value}}, environment=False)
+
+
+def test_a_table_inside_a_broker_param_and_any_secret_like_param_are_refused(monkeypatch):
+    # PARAMS__OPTIONS__recvWindow became {'recvwindow': ...}; api_token went to config.toml.
+    monkeypatch.setenv("WORKBENCH__EXECUTOR__BROKER__PARAMS__OPTIONS__recvWindow", "5000")
+    with pytest.raises(ConfigurationError, match="a table's keys lose their case"):
+        load_config(PAPER)
+    monkeypatch.delenv("WORKBENCH__EXECUTOR__BROKER__PARAMS__OPTIONS__recvWindow")
+    for name in ("API_TOKEN", "PASSPHRASE", "PRIVATE_KEY"):
+        monkeypatch.setenv(f"WORKBENCH__EXECUTOR__BROKER__PARAMS__{name}", "s3cr3t")
+        with pytest.raises(ConfigurationError, match="secrets go in") as e:
+            load_config(PAPER)
+        assert "s3cr3t" not in str(e.value)
+        monkeypatch.delenv(f"WORKBENCH__EXECUTOR__BROKER__PARAMS__{name}")

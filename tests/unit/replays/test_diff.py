@@ -132,3 +132,22 @@ def test_a_replay_output_without_the_columns_is_an_error_naming_the_file(tmp_pat
     pd.DataFrame({"x": [1]}).to_parquet(b / "orders.parquet")
     with pytest.raises(DataError, match=r"orders\.parquet: not a readable replay output: No match"):
         load_run(b)
+
+
+def test_runs_from_before_fills_had_a_fee_are_still_compared(tmp_path):
+    # A version-0 journal and an older replay output have no fee column: diff refused both.
+    import shutil
+    from pathlib import Path
+
+    v0 = Path(__file__).resolve().parents[2] / "fixtures" / "journal_v0.sqlite"
+    for name in ("a.sqlite", "b.sqlite"):  # copies: reading one leaves -wal/-shm files
+        shutil.copy(v0, tmp_path / name)
+    assert diff_runs(tmp_path / "a.sqlite", tmp_path / "b.sqlite").empty
+    old = tmp_path / "old"
+    old.mkdir()
+    columns = ["signal_id", "symbol", "side", "qty", "price", "ts_ns"]
+    rows = pd.DataFrame([("sr-1:1", "ABC", "BUY", 1.0, 100.0, T0)], columns=columns)
+    rows.to_parquet(old / "orders.parquet")
+    rows.to_parquet(old / "fills.parquet")  # no fee
+    new = write_run(tmp_path / "new", list(rows.itertuples(index=False, name=None)), fees=[0.5])
+    assert list(diff_runs(old, new)["field"]) == ["fee"]

@@ -568,3 +568,24 @@ def test_a_strategy_whose_state_is_older_than_the_executors_journal_is_refused(t
     with pytest.raises(StrategyError, match=r"journaled its signals up to seq 5: .* older"):
         host.send_ticks([101.0, 100.0, 100.5])
     assert host.sent() == []
+
+
+def test_fast_replay_refuses_seqs_that_skip_as_the_host_does(tmp_path):
+    # A strategy numbering 10, 20, 30 passed a fast replay and a sweep, then failed under
+    # the wire replay: fast and wire must agree.
+    from workbench.config import build_config
+    from workbench.marketdata import TickTable
+    from workbench.replays.session import run_fast
+
+    cfg = build_config({"gateway": {"feed": "replay"}, "strategies": [
+        {"id": "sr", "class_path": f"{__name__}:Tens", "params": {}}]}, base_dir=tmp_path,
+        environment=False)  # fmt: skip
+    prices = [101.0, 100.0, 100.5]
+    table = TickTable(["XYZ"] * 3, [1, 2, 3], prices, [1.0] * 3)
+    with pytest.raises(StrategyError, match=r"'sr:10' with seq 10; the next must be 1"):
+        run_fast(cfg, table)
+
+
+class Tens(Numbered):
+    def __init__(self, strategy_id: str) -> None:
+        super().__init__(strategy_id, lambda n: 10 * n)
