@@ -164,18 +164,16 @@ def _unknown_env_sections(source: str) -> list[str]:
 def _env_dict_keys(source: str) -> list[str]:
     """Variables naming one key of a table field (``..._BY_SYMBOL__ABC``): refused.
 
-    A variable's name is read in lower case, keys too: ``ABC`` became ``abc``,
-    and its position limit applied to no symbol, unseen (``recvWindow`` in
-    exchange options, a runner id in public keys, alike). One variable holding
-    the table as JSON keeps the keys' case.
+    A variable's name is read in lower case, keys too: ``ABC`` became ``abc``, and its
+    position limit applied to no symbol, unseen (``recvWindow`` in exchange options,
+    alike). One variable holding the table as JSON keeps the keys' case.
     """
     out = []
     for name in sorted(os.environ):
         model: Any = WorkbenchConfig
         key = _env_key(name)
         for i, part in enumerate(key[:-1]):
-            field = getattr(model, "model_fields", {}).get(part)
-            if field is None:
+            if (field := getattr(model, "model_fields", {}).get(part)) is None:
                 break
             # A broker's params are keyword names, lower case (PARAMS__FEE_BPS is fee_bps);
             # a table inside one (PARAMS__OPTIONS__recvWindow) loses its keys' case too.
