@@ -54,7 +54,12 @@ def live_session(tmp_path: Path, server: BinanceServer) -> Iterator:
 
     def trade(seq: int) -> dict:
         sid = pusher.send(seq, SYMBOL, 86.7)
-        wait_until(lambda: sid in journal_orders(cfg), 20, f"{sid} journaled")
+
+        # Journaled PENDING_NEW before it goes (write-ahead): read once the venue answered.
+        def answered() -> bool:
+            return journal_orders(cfg).get(sid, {}).get("status", "PENDING_NEW") != "PENDING_NEW"
+
+        wait_until(answered, 20, f"{sid} answered")
         return journal_orders(cfg)[sid]
 
     def market_in() -> int:
