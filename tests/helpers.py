@@ -61,23 +61,49 @@ def make_config(tmp_path: Path, **sections: Any) -> WorkbenchConfig:
     return build_config(data, base_dir=tmp_path)
 
 
+def port_slice(worker: str | None = None, workers: str | None = None) -> tuple[int, int]:
+    """This test process's own part of ``FREE_PORT_RANGE``: xdist workers never draw the same port.
+
+    Between ``free_port``'s check and the bind that uses the port, a parallel
+    worker drawing from the same range could bind it first (a test once got a
+    ZeroMQ greeting from its health port). ``worker``/``workers`` default to
+    xdist's ``PYTEST_XDIST_WORKER`` ("gw3") and ``PYTEST_XDIST_WORKER_COUNT``.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "") if worker is None else worker
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "") if workers is None else workers
+    lo, hi = FREE_PORT_RANGE
+    if not (worker.startswith("gw") and worker[2:].isdigit() and workers.isdigit()):
+        return lo, hi
+    n, i = max(1, int(workers)), int(worker[2:])
+    width = (hi - lo) // n
+    return lo + (i % n) * width, lo + (i % n + 1) * width
+
+
+_next_port: list[int] = []
+
+
 def free_port() -> int:
-    """A free port below the ephemeral range (32768+ on Linux).
+    """A free port below the ephemeral range (32768+ on Linux), from this worker's slice.
 
     Ports from ``bind(0)`` are ephemeral ones, which outgoing connections of
     other processes (a kernel client, say) may take at any moment; that would
-    make "the port binds again" fail for reasons that are not ours.
+    make "the port binds again" fail for reasons that are not ours. Ports are
+    drawn in turn from a random start, so one process does not draw a port it
+    handed out moments ago either.
     """
-    rng = random.Random()
-    for _ in range(200):
-        port = rng.randrange(*FREE_PORT_RANGE)
+    lo, hi = port_slice()
+    if not _next_port:
+        _next_port.append(random.randrange(lo, hi))
+    for _ in range(hi - lo):
+        port = _next_port[0]
+        _next_port[0] = lo + (port + 1 - lo) % (hi - lo)
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
             return port
-    raise RuntimeError(f"no free port in {FREE_PORT_RANGE[0]}-{FREE_PORT_RANGE[1]}")
+    raise RuntimeError(f"no free port in {lo}-{hi}")
 
 
 def assert_binds(address: str, deadline: float) -> None:

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import time
 
 import pytest
-from helpers import FREE_PORT_RANGE, free_port, make_config, pid_alive, pid_exists, wait_until
+from helpers import (
+    FREE_PORT_RANGE,
+    free_port,
+    make_config,
+    pid_alive,
+    pid_exists,
+    port_slice,
+    wait_until,
+)
 
 
 def test_wait_until_returns_once_the_predicate_holds():
@@ -22,6 +31,18 @@ def test_wait_until_fails_naming_what_it_waited_for():
 
 def test_free_port_is_below_the_ephemeral_range():
     assert FREE_PORT_RANGE[0] <= free_port() < FREE_PORT_RANGE[1]
+
+
+def test_free_port_draws_a_different_port_each_time():
+    assert len({free_port() for _ in range(20)}) == 20
+
+
+def test_parallel_workers_draw_ports_from_disjoint_slices():
+    slices = [port_slice(f"gw{i}", "4") for i in range(4)]
+    assert slices[0][0] == FREE_PORT_RANGE[0] and slices[-1][1] <= FREE_PORT_RANGE[1]
+    for (_, hi), (lo, _) in itertools.pairwise(slices):
+        assert hi <= lo
+    assert port_slice("", "") == FREE_PORT_RANGE  # not under xdist: the whole range
 
 
 def test_a_zombie_exists_but_is_not_alive():
