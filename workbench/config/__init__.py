@@ -8,11 +8,11 @@ config built in code), so a promoted config reads the same files wherever it is
 started from.
 """
 
+from workbench.config.checks import check_config
 from workbench.config.feeds import ReplayFeedConfig, SimulatedFeedConfig
 from workbench.config.loading import (
     LOOPBACK_HOSTS,
     build_config,
-    check_config,
     exposure_problems,
     live_risk_problems,
     load_config,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import functools
 import os
 import tempfile
 import tomllib
@@ -294,55 +293,6 @@ def live_risk_problems(cfg: WorkbenchConfig) -> list[str]:
         for sym, limit in risk.max_position_qty_by_symbol.items()
         if not limit
     ]
-
-
-def check_config(cfg: WorkbenchConfig) -> list[str]:
-    """Deeper checks than field validation: files exist, strategies build.
-
-    Returns:
-        One message per problem, each naming the file and the field.
-    """
-    from workbench.strategies.base import load_strategy
-
-    problems: list[str] = []
-    src = functools.partial(_at, cfg)
-    data = cfg.resolve(cfg.gateway.replay.path)
-    if cfg.gateway.feed == "replay" and not data.is_file():
-        if not data.is_dir():
-            problems.append(f"{src('gateway.replay.path')}: file not found: {data}")
-        elif not any(data.rglob("*.parquet")):  # a recorded dataset folder replays too
-            problems.append(f"{src('gateway.replay.path')}: {data} holds no recorded dataset")
-    problems += live_risk_problems(cfg)
-    problems += exposure_problems(cfg)
-    try:  # `up` writes it to the run folder (a None in params crashed it there)
-        cfg.to_toml()
-    except ConfigurationError as e:
-        problems.append(f"{cfg.source or '<config>'}: {e}")
-    # A runner would crash on them, be restarted five times, and name neither.
-    journal, state = cfg.journal_path(), cfg.state_path()
-    if journal.is_dir():
-        problems.append(f"{src('executor.journal_path')}: {journal} is a folder, not a file")
-    if state.exists() and not state.is_dir():
-        problems.append(f"{src('runtime.state_dir')}: {state} is a file, not a folder")
-    known = {s.id for s in cfg.strategies}
-    for sid in cfg.gateway.replay.subscribers or []:
-        if sid not in known:
-            problems.append(f"{src('gateway.replay.subscribers')}: no strategy {sid!r}")
-    for i, s in enumerate(cfg.strategies):
-        try:
-            load_strategy(s.class_path, s.id, s.params)
-        except ConfigurationError as e:
-            problems.append(f"{src(f'strategies[{i}]')} ({s.id}): {e}")
-    from workbench.execution.broker import ReplayableBroker, load_broker, replay_refusal
-
-    try:
-        broker = load_broker(cfg.executor.broker.class_path, cfg.executor.broker.params)
-    except ConfigurationError as e:
-        problems.append(f"{src('executor.broker')}: {e}")
-    else:
-        if cfg.gateway.feed == "replay" and not isinstance(broker, ReplayableBroker):
-            problems.append(f"{src('executor.broker.class_path')}: {replay_refusal(cfg)}")
-    return problems
 
 
 COMMAND_FIELDS = ("run_id", "bus", "security")
