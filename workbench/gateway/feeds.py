@@ -256,7 +256,7 @@ def _load_whole(r: ReplayFeedConfig, path: str | Path, *, lite: bool) -> TickTab
     if lite and Path(path).is_dir():
         from workbench.marketdata.dataset import load_dataset
 
-        return load_dataset(path, symbol=r.symbol, lite=True)
+        return load_dataset(path, symbol=r.symbol, lite=True, repair=r.repair)
     from workbench.marketdata.loaders import load_ticks
 
     return load_ticks(path, symbol=r.symbol, price=r.price, repair=r.repair, fmt=r.format)

@@ -18,6 +18,7 @@ recording still runs, in a heavier gateway.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -25,7 +26,9 @@ import numpy as np
 import structlog
 
 from workbench.exceptions import DataError
+from workbench.marketdata.columns import INVALID_PRICE, INVALID_SIZE, TS_OUT_OF_RANGE, Problem
 from workbench.marketdata.parquet_lite import HasNulls, LiteParquet, Unsupported
+from workbench.marketdata.repairs import RepairLog
 from workbench.marketdata.table import SymbolColumn, TickTable
 
 _IGNORED = (".", "_")  # pyarrow.dataset's default selector_ignore_prefixes
@@ -38,7 +41,9 @@ class _NotLite(Exception):
     """The dataset needs pyarrow (the message says why)."""
 
 
-def load_dataset(path: str | Path, *, symbol: str | None = None, lite: bool = False) -> TickTable:
+def load_dataset(
+    path: str | Path, *, symbol: str | None = None, lite: bool = False, repair: bool = False
+) -> TickTable:
     """Every tick under ``path``, ordered by time (ties keep the gateway's seq order).
 
     Args:
@@ -46,9 +51,14 @@ def load_dataset(path: str | Path, *, symbol: str | None = None, lite: bool = Fa
         symbol: Only this symbol.
         lite: Read it without pyarrow when the files allow (see the module
             docstring); otherwise log why and read it with pyarrow.
+        repair: Drop rows with a time stamp before 1970, a price not finite
+            and > 0 or a size not finite and >= 0, each named in
+            `TickTable.notes` and a ``ticks_repaired`` log line, instead of
+            raising.
 
     Raises:
-        DataError: no Parquet files, or files without the recorder's columns.
+        DataError: no Parquet files, files without the recorder's columns, or
+            (without ``repair``) a bad row, named by its file and row in it.
     """
     path = Path(path)
     if not any(path.rglob("*.parquet")):
@@ -57,15 +67,21 @@ def load_dataset(path: str | Path, *, symbol: str | None = None, lite: bool = Fa
             "under symbol=.../date=...)",
             str(path),
         )
+    notes: list[str] = []
+    table = None
     if lite:
         try:
-            return _load_lite(path, symbol)
+            table = _load_lite(path, symbol, notes if repair else None)
         except _NotLite as e:
             _log.warning("dataset_read_with_pyarrow", path=str(path), reason=str(e))
-    return _load_arrow(path, symbol)
+    if table is None:
+        table = _load_arrow(path, symbol, notes if repair else None)
+    table.notes = notes
+    return table
 
 
-def _load_arrow(path: Path, symbol: str | None) -> TickTable:
+def _load_arrow(path: Path, symbol: str | None, notes: list[str] | None) -> TickTable:
+    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
@@ -76,15 +92,27 @@ def _load_arrow(path: Path, symbol: str | None) -> TickTable:
         hive = ds.partitioning(PARTITIONING, flavor="hive")
         dataset = ds.dataset(path, format="parquet", partitioning=hive)
         filt = pc.field("symbol") == symbol if symbol else None
-        table = dataset.to_table(columns=["symbol", "ts_ns", "price", "size", "seq"], filter=filt)
+        columns = ["symbol", "ts_ns", "price", "size", "seq", "__filename"]
+        table = dataset.to_table(columns=columns, filter=filt)
     except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError
         raise DataError(f"not a recorded tick dataset: {e}", str(path)) from e
     if table.num_rows == 0:
         raise DataError("no ticks in the dataset", str(path))
+    # In file order, each file's rows together: a bad row is named by its file and row there.
+    files = table.column("__filename").to_numpy(zero_copy_only=False)
+    starts = [0, *(np.flatnonzero(files[1:] != files[:-1]) + 1).tolist(), len(files)]
+    ts, price, size = (table.column(c).to_numpy() for c in ("ts_ns", "price", "size"))
+    keep = np.ones(len(files), bool)
+    for a, b in itertools.pairwise(starts):
+        if (k := screen(ts[a:b], price[a:b], size[a:b], str(files[a]), notes)) is not None:
+            keep[a:b] = k
+    if not keep.all():
+        table = table.filter(pa.array(keep))
+        if table.num_rows == 0:
+            raise DataError("no ticks in the dataset (all were removed as invalid)", str(path))
     table = table.sort_by([("ts_ns", "ascending"), ("seq", "ascending")])
     # Columns stay numpy (the table is columnar); only the symbols become strings.
     ts, price, size = (table.column(c).to_numpy() for c in ("ts_ns", "price", "size"))
-    check_values(ts, price, size, f"{path} (in time order)")
     return TickTable(
         symbol=[str(s) for s in table.column("symbol").to_pylist()],
         ts_ns=ts,
@@ -93,25 +121,61 @@ def _load_arrow(path: Path, symbol: str | None) -> TickTable:
     )
 
 
+def _bad_rows(ts: np.ndarray, price: np.ndarray, size: np.ndarray) -> dict[str, tuple]:
+    """Per column: the mask of rows breaking the single-file loaders' rule, the rule, the reason."""
+    with np.errstate(invalid="ignore"):
+        return {
+            "ts_ns": (ts < 0, "must be ns since 1970 (>= 0)", TS_OUT_OF_RANGE),
+            "price": (~((price > 0) & np.isfinite(price)), "must be a finite number > 0",
+                      INVALID_PRICE),
+            "size": (~((size >= 0) & np.isfinite(size)), "must be a finite number >= 0",
+                     INVALID_SIZE),
+        }  # fmt: skip
+
+
 def check_values(ts: np.ndarray, price: np.ndarray, size: np.ndarray, where: str) -> None:
-    """The single-file loaders' rules on one file's (or the dataset's) columns.
+    """The single-file loaders' rules on one file's columns.
 
     Raises:
         DataError: naming the first row whose time stamp is before 1970, whose
             price is not finite and > 0, or whose size is not finite and >= 0.
     """
-    with np.errstate(invalid="ignore"):
-        bad = {
-            "ts_ns": (ts < 0, "must be ns since 1970 (>= 0)"),
-            "price": (~((price > 0) & np.isfinite(price)), "must be a finite number > 0"),
-            "size": (~((size >= 0) & np.isfinite(size)), "must be a finite number >= 0"),
-        }
+    screen(ts, price, size, where, None)
+
+
+def screen(
+    ts: np.ndarray, price: np.ndarray, size: np.ndarray, where: str, notes: list[str] | None
+) -> np.ndarray | None:
+    """The rows of one file to keep, or None if all are good.
+
+    Args:
+        notes: Where a repair's notes go (each prefixed by ``where``); None to raise instead.
+
+    Raises:
+        DataError: (``notes`` None) naming the first bad row of the file.
+    """
     values = {"ts_ns": ts, "price": price, "size": size}
-    for column, (mask, rule) in bad.items():
-        if mask.any():
+    log, bad = RepairLog(), np.zeros(len(ts), bool)
+    for column, (mask, rule, reason) in _bad_rows(ts, price, size).items():
+        if not mask.any():
+            continue
+        if notes is None:
             i = int(np.argmax(mask))
             value = values[column][i].item()
             raise DataError(f"{column} {rule}, got {value!r}", where, row=i + 1, column=column)
+        log.removed(
+            Problem(
+                int(i) + 1, column, reason, f"{column} {rule}, got {values[column][i].item()!r}"
+            )
+            for i in np.flatnonzero(mask & ~bad)
+        )
+        bad |= mask
+    if notes is None or not bad.any():
+        return None
+    for note in log.notes():
+        _log.warning("ticks_repaired", path=where, note=note)
+        notes.append(f"{where}: {note}")
+    return ~bad
 
 
 def dataset_files(root: Path) -> list[tuple[str, Path]]:
@@ -165,7 +229,7 @@ def _read_file(rel: str, file: Path) -> list[np.ndarray] | None:
     return cols
 
 
-def _load_lite(root: Path, symbol: str | None) -> TickTable:
+def _load_lite(root: Path, symbol: str | None, notes: list[str] | None) -> TickTable:
     names: dict[str, int] = {}
     parts: list[list[np.ndarray]] = []
     codes: list[int] = []
@@ -177,12 +241,17 @@ def _load_lite(root: Path, symbol: str | None) -> TickTable:
         cols = _read_file(rel, file)
         if cols is None:
             continue
-        check_values(cols[0], cols[1], cols[2], str(file))
+        keep = screen(cols[0], cols[1], cols[2], str(file), notes)
+        if keep is not None:
+            cols = [c[keep] for c in cols]
+        if not len(cols[0]):
+            continue
         parts.append(cols)
         codes.append(names.setdefault(sym, len(names)))
         lengths.append(len(cols[0]))
     if not parts:
-        raise DataError("no ticks in the dataset", str(root))
+        detail = " (all were removed as invalid)" if notes else ""
+        raise DataError(f"no ticks in the dataset{detail}", str(root))
     ts, price, size, seq = (np.concatenate(col) for col in zip(*parts, strict=True))
     order = np.lexsort((seq, ts))  # stable, as Arrow's sort: ties keep file order
     rows = np.repeat(np.array(codes, np.int32), lengths)

@@ -106,7 +106,7 @@ def load_ticks(
     if path.is_dir():  # a recorded dataset (workbench.marketdata.recorder)
         from workbench.marketdata.dataset import load_dataset
 
-        return load_dataset(path, symbol=symbol)
+        return load_dataset(path, symbol=symbol, repair=repair)
     started = time.perf_counter()
     if fmt == "auto":
         fmt = "parquet" if path.suffix.lower() in (".parquet", ".pq") else sniff(path)
