@@ -95,12 +95,29 @@ class Telemetry:
         """Add ``n`` to counter ``name``."""
         self.counters[name] = self.counters.get(name, 0) + n
 
+    def declare(self, *names: str) -> None:
+        """Counters that exist from the start at 0, before their first `inc`.
+
+        An alert on ``increase(...)`` cannot see a series born at its first
+        value: the first signal gap after a start would go unnoticed.
+        """
+        for name in names:
+            self.counters.setdefault(name, 0)
+
     def get(self, name: str) -> int:
         """Current value of counter ``name`` (0 if never incremented)."""
         return self.counters.get(name, 0)
 
     def observe_latency_ns(self, name: str, ns: int) -> None:
-        """Record a latency in nanoseconds into histogram ``name``."""
+        """Record a latency in nanoseconds into histogram ``name``.
+
+        A negative one (two hosts' clocks apart, or a clock stepped back) is
+        not a latency: it is counted in ``latency_clock_skew`` instead of
+        filling the lowest bucket and pulling the sum below zero.
+        """
+        if ns < 0:
+            self.inc("latency_clock_skew")
+            return
         h = self.latencies.get(name)
         if h is None:
             h = self.latencies[name] = LatencyHistogram()

@@ -60,6 +60,11 @@ def test_a_token_lets_health_and_metrics_bind_every_address_and_is_required(tmp_
     assert 'workbench_executor_trading_state{runner="executor",state="ACTIVE"} 1.0' in text
     assert 'workbench_executor_trading_state{runner="executor",state="HALTED"} 0.0' in text
     assert 'workbench_executor_breaker_state{runner="executor",state="closed"} 1.0' in text
+    # Counters alerts and panels take increase() of are there at 0 before their first count.
+    declared = [("executor", "signal_gaps"), ("executor", "orders_rejected"),
+                ("executor", "duplicates"), ("sr-1", "gaps"), ("sr-1", "bad_frames")]  # fmt: skip
+    for runner, counter in declared:
+        assert f'workbench_{counter}_total{{runner="{runner}"}} 0.0' in text, counter
     for f in cfg.run_path().rglob("*"):
         if f.is_file() and f.suffix != ".sqlite":
             assert TOKEN not in f.read_text(errors="replace"), f

@@ -295,10 +295,31 @@ def test_health_flips_to_503_and_back_and_metrics_parse(tmp_path, supervisor_fac
     assert "workbench_runner_up" in families and "workbench_runner_restarts" in families
     ticks = [s for s in families["workbench_ticks_out"].samples if s.labels["runner"] == "gateway"]
     assert ticks and ticks[0].value > 0
-    assert (
-        "workbench_tick_to_signal_latency_seconds" in families
-        or "workbench_bad_frames" not in families
-    )
+    # Declared at 0 by every receiving socket, so increase() sees the first bad frame.
+    bad = {s.labels["runner"]: s.value for s in families["workbench_bad_frames"].samples}
+    assert bad["sr-1"] == 0 and bad["executor"] == 0
+
+
+def test_health_says_so_while_a_subscriber_stalls_the_supervisor_loop(
+    tmp_path, supervisor_factory, monkeypatch
+):
+    """A slow event callback froze the loop: a SIGKILLed gateway stayed "running", 200."""
+    from workbench.supervisor import http
+
+    monkeypatch.setattr(http, "LOOP_STALL_S", 1.0)
+    sup = supervisor_factory(live_config(tmp_path))
+    sup.start(wait=True, timeout=30)
+    release = threading.Event()
+    sup.subscribe(lambda ev: ev.kind == "exited" and release.wait(20))
+    try:
+        os.kill(state(sup, "gateway")["pid"], signal.SIGKILL)
+        wait_until(lambda: http_get(sup.health_url + "/health")[0] == 503, 10, "503")
+        body = json.loads(http_get(sup.health_url + "/health")[1])
+        assert body["supervisor"]["loop"] == "stalled", body
+    finally:
+        release.set()
+    wait_until(lambda: http_get(sup.health_url + "/health")[0] == 200, 20, "200 again")
+    assert "supervisor" not in json.loads(http_get(sup.health_url + "/health")[1])
 
 
 def test_runner_output_is_captured_to_files_and_memory_even_when_not_json(

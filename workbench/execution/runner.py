@@ -48,6 +48,7 @@ class ExecutorRunner(Runner):
     """Hosts the `Executor`; finishes when every expected strategy's stream has ended."""
 
     role = "executor"
+    counters = ("signals_in", "orders_out", "fills", "orders_rejected", "signal_gaps")
 
     def __init__(
         self,

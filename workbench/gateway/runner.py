@@ -57,6 +57,7 @@ class GatewayRunner(Runner):
     """
 
     role = "gateway"
+    counters = ("ticks_out",)
 
     def __init__(
         self,

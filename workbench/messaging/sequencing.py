@@ -28,6 +28,7 @@ class SequenceTracker:
         self._streams: dict[tuple[str, bytes], _Stream] = {}
         self._telemetry = telemetry
         self._socket = socket_name
+        telemetry.declare("gaps", "duplicates", "bad_frames")  # every receiving socket counts them
 
     def check(self, sender: str, kind: bytes, epoch: int, seq: int) -> bool:
         """Record a message; returns False for a duplicate that should be dropped."""

@@ -33,6 +33,8 @@ class Runner(ABC):
     """
 
     role: ClassVar[str] = "runner"
+    counters: ClassVar[tuple[str, ...]] = ()
+    """Counters at 0 from the start (`Telemetry.declare`): alerts and panels read them."""
 
     def __init__(
         self,
@@ -43,6 +45,7 @@ class Runner(ABC):
     ) -> None:
         self.runner_id = runner_id
         self.telemetry = telemetry
+        telemetry.declare(*self.counters)
         self._heartbeats = heartbeats
         self._hb_interval = heartbeat_interval_s
         self._stop_requested = False

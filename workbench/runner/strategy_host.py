@@ -39,6 +39,7 @@ class StrategyRunner(StreamEndMixin, Runner):
     """Hosts one strategy instance."""
 
     role = "strategy"
+    counters = ("ticks_in", "signals_out")
 
     def __init__(
         self,

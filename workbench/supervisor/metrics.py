@@ -63,7 +63,7 @@ class RunnerCollector(Collector):
             unlogged.add_metric([r], s.log_write_errors)
             if s.heartbeat_age_s is not None:
                 age.add_metric([r], s.heartbeat_age_s)
-            for key, value in s.counters.items():
+            for key, value in (s.counter_totals or s.counters).items():
                 if not isinstance(value, int | float):
                     continue
                 if ":" in key:  # "<counter>:<socket>": one family, labelled by socket
@@ -83,7 +83,7 @@ class RunnerCollector(Collector):
                         name, f"Runner counter {key}", labels=["runner"]
                     )
                 fam.add_metric([r], value)
-            for key, h in s.latency.items():
+            for key, h in (s.latency_totals or s.latency).items():
                 name = "workbench_" + _NAME.sub("_", key) + "_latency_seconds"
                 hist = hists.get(name)
                 if hist is None:
@@ -137,8 +137,8 @@ def executor_state_metrics(status: list[RunnerStatus]) -> Iterator[Metric]:
     )
     for s in status:
         ex = s.executor
-        if ex is None or not s.extra:
-            continue
+        if ex is None or not s.extra or s.pid is None:
+            continue  # a dead executor trades nothing: its last heartbeat's states are gone
         current = (ex.trading_state or "ACTIVE").upper()
         for st in TRADING_STATES:
             trading.add_metric([s.runner, st], 1.0 if current == st else 0.0)

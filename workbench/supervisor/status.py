@@ -78,6 +78,9 @@ class RunnerStatus:
         rates: Per-second rates of its numeric counters between two heartbeats.
         counters: Counters of its last heartbeat.
         extra: ``extra`` of its last heartbeat as sent (see `info` for it typed).
+        counter_totals: Its counters summed over its processes (restarts do not
+            reset them); ``/metrics`` exports these.
+        latency_totals: Its latency histograms summed the same way.
         log_write_errors: Output lines its log file did not take when they came
             (a full or read-only disk): kept in memory to write later, or dropped.
     """
@@ -95,6 +98,8 @@ class RunnerStatus:
     counters: Mapping[str, Any] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
     log_write_errors: int = 0
+    counter_totals: Mapping[str, Any] = field(default_factory=dict)
+    latency_totals: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def info(self) -> RoleExtra | None:
@@ -136,7 +141,7 @@ class RunnerStatus:
     def to_dict(self) -> dict[str, Any]:
         """Every field as plain data (the shape `status()` had as a dict)."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
-        for k in ("rates", "counters", "extra"):
+        for k in ("rates", "counters", "extra", "counter_totals", "latency_totals"):
             out[k] = dict(out[k])
         return out
 

@@ -153,6 +153,7 @@ class Supervisor:
             self._http = HealthServer(
                 self.status, sc.http_host, sc.http_port, token, remote=self.remote_status,
                 run_id=self.config.run_id, own=self.telemetry,
+                loop=lambda: (self.loop_beat, self.loop_error),
             )  # fmt: skip
         except OSError as e:
             self.stop()  # nothing started: the run is free again

@@ -33,6 +33,7 @@ from workbench.messaging.heartbeat_extras import ExecutorExtra, GatewayExtra
 from workbench.runner.base import EXIT_CONFIG
 from workbench.supervisor.child_process import RunnerProcess
 from workbench.supervisor.events import Emit
+from workbench.supervisor.feed_watch import StaleFeed
 from workbench.supervisor.heartbeat_track import HeartbeatTrack
 from workbench.supervisor.policy import RestartPolicy
 from workbench.supervisor.status import RunnerState, RunnerStatus
@@ -163,6 +164,7 @@ class RunnerWatcher:
         self.stopping_since = None
         self._hung = False
         self.unhealthy_since = None
+        self._stale = StaleFeed()
         with self._lock:
             self.hb.reset()
         try:
@@ -219,17 +221,19 @@ class RunnerWatcher:
         return True
 
     def _feed_stale(self, hb: Heartbeat) -> bool:
-        """A live feed silent too long: unhealthy, one alert (its hang check still applies)."""
+        """A live feed silent too long: unhealthy; an alert per symbol newly silent."""
         feed = GatewayExtra.from_wire(hb.extra).feed
-        if feed is None or not feed.feed_stale:
+        if (report := self._stale.on_beat(feed, self.state, self.detail)) is None:
             return False
-        if self.state is RunnerState.RUNNING:
-            self._emit("alert", self.name, reason="feed_stale", silent_s=feed.feed_age_s,
-                       symbols=list(feed.feed_stale_symbols))  # fmt: skip
-            self._set_state(RunnerState.UNHEALTHY, f"feed silent {feed.feed_age_s} s")
-        elif self.state is RunnerState.UNHEALTHY and self.detail.startswith("heartbeat"):
-            self._set_state(RunnerState.UNHEALTHY, f"feed silent {feed.feed_age_s} s")  # beats
-        return self.state in (RunnerState.RUNNING, RunnerState.UNHEALTHY)
+        if report.alert:
+            self._emit("alert", self.name, reason="feed_stale", silent_s=report.age_s,
+                       symbols=list(report.new_symbols))  # fmt: skip
+        if report.action == "set":
+            self._set_state(RunnerState.UNHEALTHY, report.detail)
+        elif report.action == "age":
+            with self._lock:  # only the age moved: no state event each heartbeat
+                self.detail = report.detail
+        return True
 
     def tick(self) -> None:
         """Look at the process and the clock: respawn, notice an exit, a hang, a late stop."""
@@ -381,7 +385,6 @@ class RunnerWatcher:
     def status(self) -> RunnerStatus:
         """Its status now (call with the lock held for a consistent view)."""
         now = self._clock()
-        hb = self.hb.heartbeat
         alive = self.proc is not None
         return RunnerStatus(
             runner=self.name,
@@ -391,10 +394,7 @@ class RunnerWatcher:
             uptime_s=round(now - self.running_since, 3) if alive and self.running_since else 0.0,
             restarts=self.restarts,
             log_write_errors=self.log_write_errors,
-            heartbeat_age_s=round(now - self.hb.at, 3) if self.hb.at and alive else None,
             exit_code=self.exit_code,
             detail=self.detail,
-            rates=dict(self.hb.rates) if alive else {},  # a dead gateway makes no ticks/s
-            counters=dict(hb.counters) if hb else {},
-            extra=dict(hb.extra) if hb else {},
+            **self.hb.status_parts(now, alive),
         )

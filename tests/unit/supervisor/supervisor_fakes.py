@@ -96,8 +96,11 @@ class Rig:
     def proc(self) -> FakeProcess:
         return self.procs[-1]
 
-    def beat(self, state: str = "running", extra: dict | None = None) -> bool:
-        return self.w.on_heartbeat(Heartbeat(self.role, self.proc.pid, state, {}, extra or {}))
+    def beat(
+        self, state: str = "running", extra: dict | None = None, counters: dict | None = None
+    ) -> bool:
+        hb = Heartbeat(self.role, self.proc.pid, state, counters or {}, extra or {})
+        return self.w.on_heartbeat(hb)
 
     def kinds(self) -> list[str]:
         return [k for k, _ in self.events]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 import urllib.error
@@ -9,6 +10,7 @@ import urllib.request
 
 from workbench.supervisor import http
 from workbench.supervisor.http import HealthServer
+from workbench.supervisor.status import RunnerState, RunnerStatus
 
 
 def closed_by_server(sock: socket.socket) -> bool:
@@ -131,3 +133,69 @@ def test_a_client_gone_mid_answer_is_counted_not_printed_as_a_traceback(capfd):
     finally:
         server.stop()
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_one_client_address_cannot_take_every_connection(monkeypatch):
+    # 32 idle connections from anywhere, before any token was read, locked the scraper out.
+    monkeypatch.setattr(http, "MAX_PER_CLIENT", 2, raising=False)
+    server = HealthServer(list, "127.0.0.1", 0)
+    server.start()
+    other = ("127.0.0.2", 0)  # another loopback address: another client
+    idle = [socket.create_connection(("127.0.0.1", server.port), 5, other) for _ in range(2)]
+    try:
+        time.sleep(0.2)  # both taken by their threads
+        extra = socket.create_connection(("127.0.0.1", server.port), 2, other)
+        assert closed_by_server(extra)
+        extra.close()
+        assert health_code(server) == 503  # from 127.0.0.1: served (no runners: degraded)
+    finally:
+        for s in idle:
+            s.close()
+        server.stop()
+
+
+def running(name: str) -> RunnerStatus:
+    return RunnerStatus(runner=name, role="gateway", state=RunnerState.RUNNING, pid=1)
+
+
+def health(server: HealthServer, method: str = "GET") -> tuple[int, bytes]:
+    req = urllib.request.Request(f"{server.url}/health", method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def test_health_is_503_while_the_supervisor_loop_stalls_or_after_it_ended():
+    # A subscriber's callback blocking the loop left /health at 200, the runners frozen
+    # "running" while none was watched (a SIGKILLed gateway among them).
+    loop: list = [time.monotonic(), None]
+    server = HealthServer(lambda: [running("gateway")], "127.0.0.1", 0, loop=lambda: tuple(loop))
+    server.start()
+    try:
+        code, body = health(server)
+        assert code == 200 and "supervisor" not in json.loads(body)
+        loop[0] = time.monotonic() - http.LOOP_STALL_S - 1
+        code, body = health(server)
+        assert code == 503
+        answer = json.loads(body)
+        assert answer["status"] == "degraded" and answer["supervisor"]["loop"] == "stalled"
+        assert answer["supervisor"]["stalled_s"] > http.LOOP_STALL_S
+        loop[1] = RuntimeError("boom")
+        code, body = health(server)
+        assert (code, json.loads(body)["supervisor"]) == (
+            503,
+            {"loop": "ended", "error": "RuntimeError('boom')"},
+        )
+    finally:
+        server.stop()
+
+
+def test_head_answers_like_get_without_a_body():
+    server = HealthServer(lambda: [running("gateway")], "127.0.0.1", 0)
+    server.start()
+    try:
+        assert health(server, "HEAD") == (200, b"")
+    finally:
+        server.stop()
