@@ -15,10 +15,11 @@ def _trading(args: argparse.Namespace) -> int:
     ``halt --flatten`` exits 1 (`EXIT_ERROR`) when a position stays open,
     naming each symbol and why on stderr; the executor is HALTED all the same.
     No executor answered, or it refused: 75, nothing was done; an executor of another run
-    answered (a shared command address, a retry cannot help): 2.
+    answered (a shared command address) or refused our CURVE key (a retry cannot help): 2.
     """
     from workbench.config.loading import COMMAND_FIELDS, load_command_config, load_config
     from workbench.exceptions import TemporaryError
+    from workbench.messaging.security import RefusedByPeer
     from workbench.notebook.control import not_flattened, send_command
 
     try:
@@ -43,7 +44,7 @@ def _trading(args: argparse.Namespace) -> int:
         late = args.command == "halt" and "no answer" in str(e)  # it may be served later
         done = "; the halt may still take effect: check `workbench state`" if late else ""
         print(f"error: {e}{done or '; nothing was done'}", file=sys.stderr)
-        return e.exit_code
+        return EXIT_USAGE if isinstance(e, RefusedByPeer) else e.exit_code  # keys, not luck
     print(
         f"{reply.get('run_id') or cfg.run_id}: trading state {reply['trading_state']}"
         + (f" ({reply['reason']})" if reply.get("reason") else "")

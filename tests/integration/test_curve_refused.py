@@ -84,6 +84,21 @@ def test_the_kill_switch_says_its_key_was_refused_not_that_the_executor_is_down(
         rep.close()
 
 
+def test_the_kill_switch_cli_exits_2_when_its_key_is_refused(tmp_path, capsys):
+    """A refused key is a config mismatch: 75 ("retry") made an ops script retry for ever."""
+    from workbench.cli import main
+
+    cfg, _ = curve_config(tmp_path)
+    path = cfg.save(tmp_path / "pipeline.toml")
+    with contexts((stale_for(cfg, "supervisor"), "executor", Telemetry())) as (ex_ctx,):
+        rep = ZmqReplier(ex_ctx, cfg.bus.command_address, cfg.bus, Telemetry(), "executor")
+        try:
+            assert main(["state", "--config", str(path), "--timeout", "1.5"]) == 2
+        finally:
+            rep.close()
+    assert "refused the CURVE handshake" in capsys.readouterr().err
+
+
 def test_a_handshake_cut_short_is_no_refusal_and_libzmq_connects_again(tmp_path):
     # A binder killed mid-handshake (here: a listener that accepts and closes) fails
     # the handshake with no detail; libzmq connects again, so no runner may fail for it.

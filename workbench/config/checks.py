@@ -115,10 +115,13 @@ def _key_problems(cfg: WorkbenchConfig) -> list[str]:
     from_env = [m for m in members if os.environ.get(secret_env_name(m))]
     if keys is not None and not keys.is_dir() and len(from_env) < len(members):
         return [f"{_at(cfg, 'security.keys_dir')}: {keys} is not a folder"]
+    try:
+        files = set(os.listdir(keys)) if keys is not None and keys.is_dir() else set()
+    except OSError as e:  # a keys folder of another user (0700): run the check as it
+        return [f"{_at(cfg, 'security.keys_dir')}: cannot read {keys}: {e.strerror}"]
     problems = []
     for name in members:
-        held = name in from_env or (keys is not None and (keys / f"{name}.key_secret").exists())
-        if held:  # a public key for each member is checked at load
+        if name in from_env or f"{name}.key_secret" in files:  # public keys are checked at load
             try:
                 load_identity(cfg, name)
             except ConfigurationError as e:

@@ -382,9 +382,10 @@ def request(
         sock.connect(address)
         sock.send_multipart(codec.encode(payload, "operator", time.time_ns(), 1, time.time_ns()))
         if not sock.poll(timeout_ms):
-            refused = security.refusal(ctx, "command")
+            if refused := security.refusal(ctx, "command"):
+                raise security.RefusedByPeer(refused)  # our key: a retry cannot help
             raise TemporaryError(
-                refused or f"{address}: no answer within {timeout_ms} ms; is the executor up?"
+                f"{address}: no answer within {timeout_ms} ms; is the executor up?"
             )
         return codec.decode(sock.recv_multipart())
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from helpers import make_config
@@ -103,3 +104,15 @@ def test_secrets_from_the_environment_need_no_keys_dir(tmp_path, monkeypatch):
         secret = text.split('secret-key = "')[1].split('"')[0]
         monkeypatch.setenv(secret_env_name(name), secret)
     assert check_config(cfg) == []
+
+
+def test_a_keys_dir_this_user_cannot_read_is_named(tmp_path, monkeypatch):
+    cfg, keys = curve(tmp_path)
+
+    def refuse(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(os, "listdir", refuse)  # root reads any folder: as another user would
+    assert check_config(cfg) == [
+        f"{cfg.source}: security.keys_dir: cannot read {keys}: Permission denied"
+    ]
