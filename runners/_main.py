@@ -13,7 +13,7 @@ from workbench.config import WorkbenchConfig, load_config
 from workbench.container import Container
 from workbench.exceptions import EXIT_ERROR, EXIT_OK, ConfigurationError, WorkbenchError
 from workbench.messaging import codec
-from workbench.runner.base import Runner
+from workbench.runner.base import Runner, StartupBeats
 from workbench.runner.logs import configure_logging
 from workbench.runner.parent_link import (
     GATE_ENV,
@@ -59,7 +59,11 @@ def run_role(
     try:
         codec.self_check()
         container.init_resources()
-        runner = build(container)
+        beats = StartupBeats(role, container.heartbeats(), cfg.runtime.heartbeat_interval_s)
+        try:
+            runner = build(container)
+        finally:
+            beats.stop()
         install_stop_handlers(runner.stop)
         return runner.run()
     except WorkbenchError as e:

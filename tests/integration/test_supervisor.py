@@ -322,6 +322,23 @@ def test_health_says_so_while_a_subscriber_stalls_the_supervisor_loop(
     assert "supervisor" not in json.loads(http_get(sup.health_url + "/health")[1])
 
 
+def test_runners_loading_a_big_replay_file_are_not_taken_for_hung(tmp_path, supervisor_factory):
+    """The gateway and the simulator's tape load the file before the runner's loop: no
+    heartbeat for longer than start_timeout_s, killed as hung until the run failed."""
+    from workbench.marketdata import synth_ticks, write_ticks
+
+    data = write_ticks(synth_ticks("ABC", 1_500_000, 3), tmp_path / "big.csv")  # ~3 s to load
+    cfg = make_config(
+        tmp_path,
+        supervisor={**FAST, "start_timeout_s": 2.0},
+        gateway={"feed": "replay", "replay": {"path": str(data), "speed": 1.0}},
+    )
+    sup = supervisor_factory(cfg)
+    sup.start(wait=True, timeout=60)
+    assert all(s["restarts"] == 0 for s in sup.status()), (sup.status(), list(sup.events))
+    assert not [e for e in sup.events if e.kind == "hung"]
+
+
 def test_runner_output_is_captured_to_files_and_memory_even_when_not_json(
     tmp_path, supervisor_factory
 ):

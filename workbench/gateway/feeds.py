@@ -12,12 +12,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+import structlog
+
 from workbench.config import ReplayFeedConfig, SimulatedFeedConfig, WorkbenchConfig
 from workbench.domain.model import TickBatch
 
 if TYPE_CHECKING:
     from workbench.marketdata.table import TickTable
 
+_log = structlog.get_logger(__name__)
 PLAN_TICKS = 256
 """Simulated ticks whose prices are drawn together, ahead of their time (see `SimulatedFeed`)."""
 MAX_POLL_TICKS = 10_000
@@ -175,10 +178,17 @@ class ReplayFeed:
         """
         from workbench.exceptions import ConfigurationError, DataError
 
+        path = str(cfg.resolve(cfg.gateway.replay.path))
+        _log.info("replay_loading", path=path)  # a big file takes a while: say what
+        started = time.monotonic()
         try:
-            return cls(cfg.gateway.replay, str(cfg.resolve(cfg.gateway.replay.path)))
+            feed = cls(cfg.gateway.replay, path)
         except DataError as e:
             raise ConfigurationError(f"{cfg.source}: gateway.replay.path: {e}") from e
+        seconds = round(time.monotonic() - started, 3)
+        _log.info("replay_loaded", path=path, ticks=feed.size, streamed=feed.streamed,
+                  seconds=seconds)  # fmt: skip
+        return feed
 
     @property
     def exhausted(self) -> bool:

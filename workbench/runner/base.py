@@ -111,3 +111,38 @@ class Runner(ABC):
         finally:
             self.on_close()
         return EXIT_OK
+
+
+class StartupBeats:
+    """Heartbeats in state ``starting`` while a runner is built (a long replay file loading).
+
+    The supervisor fails a runner that sends no heartbeat ``start_timeout_s``
+    after its spawn: an 8-million-row CSV takes longer than that to load and
+    check, so the gateway was killed as hung until the run failed. These beats
+    say "alive, not running yet"; the supervisor keeps the runner starting.
+
+    The sender is handed over to a thread for the build and back after `stop`
+    (a ZeroMQ socket may move between threads across a join): nothing else may
+    send on it meanwhile.
+    """
+
+    def __init__(self, role: str, heartbeats: Sender, interval_s: float) -> None:
+        import threading
+
+        self._role = role
+        self._heartbeats = heartbeats
+        self._interval_s = interval_s
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="startup-beats", daemon=True)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        while True:
+            self._heartbeats.send(Heartbeat(self._role, os.getpid(), "starting", {}, {}))
+            if self._done.wait(self._interval_s):
+                return
+
+    def stop(self) -> None:
+        """Stop beating; the sender is the caller's again."""
+        self._done.set()
+        self._thread.join()

@@ -100,10 +100,13 @@ class RemoteRunners:
         return True
 
     def binders_ready(self, now: float | None = None) -> bool:
-        """True when every remote gateway/executor we depend on has a fresh heartbeat."""
+        """True when every remote gateway/executor we depend on has a fresh heartbeat, built."""
         now = time.monotonic() if now is None else now
         return all(
-            s.at and now - s.at <= self._timeout_s
+            s.at
+            and now - s.at <= self._timeout_s
+            and s.heartbeat is not None
+            and s.heartbeat.state != "starting"  # still loading
             for s in self._seen.values()
             if s.role in ("gateway", "executor")
         )

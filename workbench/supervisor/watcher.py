@@ -94,13 +94,11 @@ class RunnerWatcher:
         self.proc: RunnerProcess | None = None
         self.pid: int | None = None
         self.exit_code: int | None = None
-        self.restarts = 0
-        self.log_write_errors = 0  # output lines its log file did not take when they came
+        self.restarts = self.log_write_errors = 0  # and output lines its log did not take
         self.restart_times: collections.deque[float] = collections.deque()
         self.restart_streak = 0  # restarts since a process last stayed up restart_window_s
         self.hb = HeartbeatTrack()
-        self.spawned_at = 0.0
-        self.running_since = 0.0
+        self.spawned_at = self.running_since = 0.0
         self.next_start_at: float | None = None
         self.stopping_since: float | None = None
         self._hung = False  # being terminated because it hung: restart after exit
@@ -202,6 +200,8 @@ class RunnerWatcher:
         now = self._clock()
         with self._lock:
             self.hb.observe(hb, now)
+        if hb.state == "starting":  # alive, still being built (a big replay file loading)
+            return True
         if self.role == "executor":
             doubt = ExecutorExtra.from_wire(hb.extra).orders_in_doubt
             if doubt and self._alerted_pid != self.pid:
@@ -258,7 +258,7 @@ class RunnerWatcher:
                 proc.kill()
             return
         if self.state is RunnerState.STARTING:
-            if not proc.gated and now - self.spawned_at > sc.start_timeout_s:
+            if not proc.gated and now - max(self.spawned_at, self.hb.at) > sc.start_timeout_s:
                 self._on_hung(f"no heartbeat {sc.start_timeout_s} s after start")
             return
         age = now - self.hb.at

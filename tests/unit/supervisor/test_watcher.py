@@ -387,3 +387,37 @@ def test_a_restart_on_purpose_after_a_long_run_forgives_the_crashes_before_it():
         r.w.tick()
         r.beat()
     assert r.w.state is RunnerState.RUNNING and r.w.restart_streak == 2
+
+
+def test_a_runner_still_being_built_stays_starting_while_it_beats():
+    # A gateway loading an 8-million-row file sent nothing for 15 s and was killed as hung.
+    r = Rig(start_timeout_s=1.0)
+    r.w.request_start()
+    for _ in range(5):
+        r.clock.advance(0.8)
+        assert r.beat(state="starting")
+        r.w.tick()
+    assert r.w.state is RunnerState.STARTING and r.proc.signals == []
+    r.beat()
+    assert r.w.state is RunnerState.RUNNING and "started" in r.kinds()
+
+
+def test_a_runner_whose_starting_beats_stop_is_hung():
+    r = Rig(start_timeout_s=1.0)
+    r.w.request_start()
+    r.clock.advance(0.8)
+    r.beat(state="starting")
+    r.clock.advance(1.1)
+    r.w.tick()
+    assert signal.SIGTERM in r.proc.signals and "hung" in r.kinds()
+
+
+def test_a_remote_binder_still_being_built_does_not_release_this_hosts_connectors():
+    from workbench.supervisor.hosts import RemoteRunners
+
+    remote = RemoteRunners({"gateway": "gateway", "executor": "executor"}, timeout_s=2.0)
+    remote.on_heartbeat("executor", Heartbeat("executor", 7, "running"), now=1.0)
+    remote.on_heartbeat("gateway", Heartbeat("gateway", 8, "starting"), now=1.0)
+    assert not remote.binders_ready(now=1.5)
+    remote.on_heartbeat("gateway", Heartbeat("gateway", 8, "running"), now=2.0)
+    assert remote.binders_ready(now=2.5)
