@@ -14,6 +14,7 @@ import argparse
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from workbench.exceptions import ConfigurationError, DataError, WorkbenchError
@@ -74,7 +75,8 @@ def _diff(args: argparse.Namespace) -> int:
 
 def _record(args: argparse.Namespace) -> int:
     from workbench.config import load_config
-    from workbench.marketdata.recorder import RecordingFeed, TickRecorder
+    from workbench.exceptions import EXIT_ERROR, EXIT_TEMPORARY
+    from workbench.marketdata.recorder import RecordingFeed, make_recorder
 
     try:
         cfg = load_config(args.config)
@@ -83,8 +85,7 @@ def _record(args: argparse.Namespace) -> int:
                 f"{cfg.source}: gateway.feed: 'replay' is not live; record 'exchange' or "
                 "'simulated'"
             )
-        rc = cfg.recorder
-        root = args.out or (cfg.resolve(rc.path) if rc.path else cfg.run_path() / "ticks")
+        recorder = make_recorder(cfg, Path(args.out) if args.out else None)
         inner: Any
         if cfg.gateway.feed == "exchange":
             from workbench.gateway.exchange_feed import ExchangeFeed
@@ -98,7 +99,7 @@ def _record(args: argparse.Namespace) -> int:
         for p in e.problems:
             print(p, file=sys.stderr)
         return EXIT_USAGE
-    feed = RecordingFeed(inner, TickRecorder(root, rc.roll_every_s, rc.max_rows_per_file))
+    feed = RecordingFeed(inner, recorder)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     deadline = time.monotonic() + args.seconds if args.seconds else float("inf")
@@ -116,5 +117,11 @@ def _record(args: argparse.Namespace) -> int:
         close = getattr(feed, "close", None)
         if close is not None:
             close()
-    print(f"recorded {feed.recorder.rows_written} ticks to {root}")
+    print(f"recorded {recorder.rows_written} ticks to {recorder.root}")
+    if code == 0 and recorder.rows_dropped:  # a full disk, say: what could not be written
+        print(f"error: {recorder.rows_dropped} ticks could not be written", file=sys.stderr)
+        code = EXIT_ERROR
+    elif code == 0 and not recorder.rows_written:  # a job must not take nothing for success
+        print("error: no tick was recorded: did the feed connect?", file=sys.stderr)
+        code = EXIT_TEMPORARY
     return code

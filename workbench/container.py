@@ -71,15 +71,13 @@ def _exchange_feed(cfg: WorkbenchConfig):
     return ExchangeFeed.from_config(cfg)
 
 
-def _recorded(feed, cfg: WorkbenchConfig):
+def _recorded(feed, cfg: WorkbenchConfig, telemetry: Telemetry):
     """The feed, recording every tick it hands out when the recorder is on in live mode."""
     if not cfg.recorder.enabled or cfg.gateway.feed == "replay":
         return feed
-    from workbench.marketdata.recorder import RecordingFeed, TickRecorder
+    from workbench.marketdata.recorder import RecordingFeed, make_recorder
 
-    rc = cfg.recorder
-    root = cfg.resolve(rc.path) if rc.path else cfg.run_path() / "ticks"
-    return RecordingFeed(feed, TickRecorder(root, rc.roll_every_s, rc.max_rows_per_file))
+    return RecordingFeed(feed, make_recorder(cfg, telemetry=telemetry))
 
 
 def _ack_subscriptions(strategy_id: str, strategy=None) -> list[bytes]:
@@ -212,7 +210,7 @@ class Container(containers.DeclarativeContainer):
         ),
         exchange=providers.Factory(_exchange_feed, config),
     )
-    recorded_feed = providers.Factory(_recorded, feed, config)
+    recorded_feed = providers.Factory(_recorded, feed, config, telemetry)
     tick_publisher = _sockets.sender(
         zmq.PUB, bus.provided.ticks_address, bind_it=True, sndhwm=TICKS_SNDHWM, name="ticks"
     )

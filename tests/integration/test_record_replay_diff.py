@@ -64,3 +64,25 @@ def test_workbench_record_writes_the_live_feed_to_a_dataset(tmp_path: Path, caps
     bad = replay_cfg.save(tmp_path / "replay.toml")
     assert cli_main(["record", "--config", str(bad)]) == 2
     assert "gateway.feed" in capsys.readouterr().err
+
+
+def test_workbench_record_that_recorded_nothing_exits_75(tmp_path: Path, capsys) -> None:
+    """An exchange it cannot reach: "recorded 0 ticks", exit 0, and a cron job took it for done."""
+    cfg = make_config(
+        tmp_path,
+        gateway={
+            "feed": "exchange",
+            "exchange": {
+                "symbols": ["BTC/USDT"],
+                "rest_url": "http://127.0.0.1:9",
+                "ws_url": "ws://127.0.0.1:9/ws",
+                "timeout_ms": 500,
+            },
+        },
+    )
+    path = cfg.save(tmp_path / "live.toml")
+    argv = ["record", "--config", str(path), "--seconds", "2", "--out", str(tmp_path / "ds")]
+    assert cli_main(argv) == 75
+    captured = capsys.readouterr()
+    assert "recorded 0 ticks" in captured.out
+    assert "no tick was recorded" in captured.err

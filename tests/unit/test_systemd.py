@@ -259,3 +259,16 @@ def test_deploy_defaults_to_one_unit_per_configured_host(tmp_path):
         "workbench-exchange.service",
     ]
     assert "--runners sr-1" in (out / "workbench-compute.service").read_text()
+
+
+def test_a_recorder_folder_protect_system_makes_read_only_is_refused(tmp_path, capsys):
+    # The gateway crashed on it (exit 1, not 2): restarted until the unit failed.
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        f'[runtime]\nrun_dir = "{tmp_path}/runs"\n'
+        '[recorder]\nenabled = true\npath = "/etc/workbench/ticks"\n'
+    )
+    rc = main(["deploy", "systemd", "--config", str(cfg), "--out", str(tmp_path / "u")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "recorder.path: /etc/workbench/ticks is under /etc" in err, err
+    assert not (tmp_path / "u").exists()

@@ -67,13 +67,18 @@ def check_config(cfg: WorkbenchConfig) -> list[str]:
 
 
 def _folder_problems(cfg: WorkbenchConfig) -> list[str]:
-    """The run folder must be creatable: every runner writes there first."""
-    run = cfg.run_path()
-    existing = next((p for p in (run, *run.parents) if p.exists()), None)
-    if existing is None or (existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)):
-        return []
-    why = "is a file" if not existing.is_dir() else "is not writable"
-    return [f"{_at(cfg, 'runtime.run_dir')}: cannot create the run folder {run}: {existing} {why}"]
+    """The run folder (every runner writes there first) and a live recorder's must be creatable."""
+    folders = [("runtime.run_dir", "the run folder", cfg.run_path())]
+    if cfg.recorder.enabled and cfg.gateway.feed != "replay":
+        folders.append(("recorder.path", "the recorder's folder", cfg.recorder_path()))
+    problems = []
+    for field, what, path in folders:
+        existing = next((p for p in (path, *path.parents) if p.exists()), None)
+        if existing is None or (existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)):
+            continue
+        why = "is a file" if not existing.is_dir() else "is not writable"
+        problems.append(f"{_at(cfg, field)}: cannot create {what} {path}: {existing} {why}")
+    return problems
 
 
 def _feed_problems(cfg: WorkbenchConfig) -> list[str]:

@@ -268,6 +268,10 @@ class WorkbenchConfig(BaseSettings):
             return self.resolve(self.executor.journal_path)
         return self.run_path() / "journal.sqlite"
 
+    def recorder_path(self) -> Path:
+        """The recorder's dataset folder (``recorder.path``, or ``<run_dir>/<run_id>/ticks``)."""
+        return self.resolve(self.recorder.path) if self.recorder.path else self.run_path() / "ticks"
+
     def state_path(self) -> Path:
         """Folder of strategy state files."""
         if self.runtime.state_dir:

@@ -21,6 +21,7 @@ reads it back as one time-ordered table.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import time
 from datetime import date, timedelta
@@ -32,10 +33,19 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import structlog
 
+from workbench.config import WorkbenchConfig
 from workbench.domain.model import TickBatch
+from workbench.exceptions import ConfigurationError
 from workbench.runner.parent_link import process_alive
+from workbench.telemetry import Telemetry
 
 log = structlog.get_logger(__name__)
+COUNTERS = ("ticks_recorded", "record_write_failures", "ticks_record_dropped")
+"""In the gateway's heartbeats (and /metrics) while it records."""
+RETRY_FIRST_S = 1.0
+"""After a failed write, the first pause before the next try (then twice as long each time)."""
+BUFFER_LIMIT_FILES = 10
+"""Rows kept while writes fail: this many files' worth (``max_rows`` each), then the oldest go."""
 _DAY_NS = 86_400 * 10**9
 _EPOCH = date(1970, 1, 1)
 PARTITIONING = pa.schema([("symbol", pa.string()), ("date", pa.string())])
@@ -55,15 +65,27 @@ SCHEMA = pa.schema(
 class TickRecorder:
     """Buffers ticks and writes them out as closed Parquet files now and then."""
 
-    def __init__(self, root: str | Path, roll_every_s: float = 120.0, max_rows: int = 100_000):
+    def __init__(
+        self,
+        root: str | Path,
+        roll_every_s: float = 120.0,
+        max_rows: int = 100_000,
+        telemetry: Telemetry | None = None,
+    ):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.roll_every_s = roll_every_s
         self.max_rows = max_rows
         self.rows_written = 0
         self.files_written = 0
+        self.write_failures = 0
+        self.rows_dropped = 0
+        self._telemetry = telemetry or Telemetry()
+        self._telemetry.declare(*COUNTERS)
         self._cols: dict[str, list[Any]] = {name: [] for name in SCHEMA.names}
         self._opened = time.monotonic()
+        self._retry_at = 0.0  # after a failed write: not again before (monotonic)
+        self._retry_s = RETRY_FIRST_S
         _finish_parts_of_dead_writers(self.root)
         atexit.register(self.close)
 
@@ -78,42 +100,85 @@ class TickRecorder:
         c["seq"] += range(batch.first_seq, batch.first_seq + n)
         c["symbol"] += [batch.symbol] * n
         c["date"] += [_date(ts) for ts in batch.ts_ns]
-        if len(c["ts_ns"]) >= self.max_rows:
+        if len(c["ts_ns"]) >= self.max_rows and time.monotonic() >= self._retry_at:
             self.flush()
 
     def maybe_flush(self) -> None:
-        """Close the open part when it is ``roll_every_s`` old."""
-        if time.monotonic() - self._opened >= self.roll_every_s:
+        """Close the open part when it is ``roll_every_s`` old, or try a failed write again."""
+        now = time.monotonic()
+        due = now - self._opened >= self.roll_every_s or self._retry_at > 0
+        if due and now >= self._retry_at:
             self.flush()
 
-    def flush(self) -> None:
-        """Write the buffered rows as new files, one per symbol and date."""
+    def flush(self) -> bool:
+        """Write the buffered rows as new files, one per symbol and date; False if that failed.
+
+        A failed write (a full disk, a lost mount) keeps the rows and is tried
+        again after a growing pause, up to ``roll_every_s``: what the gateway
+        publishes is never held up by its recording. Rows beyond
+        `BUFFER_LIMIT_FILES` files' worth are dropped oldest first, counted
+        (``ticks_record_dropped``) and logged.
+        """
         self._opened = time.monotonic()
         if not self._cols["ts_ns"]:
-            return
+            return True
         table = pa.table(self._cols, schema=SCHEMA)
-        self._cols = {name: [] for name in SCHEMA.names}
         written: list[str] = []
-        ds.write_dataset(
-            table,
-            self.root,
-            format="parquet",
-            partitioning=ds.partitioning(PARTITIONING, flavor="hive"),
-            # readers skip dot names; the pid tells a later recorder whether its writer died
-            basename_template=f".part-{time.time_ns()}-{os.getpid()}-{{i}}.parquet",
-            existing_data_behavior="overwrite_or_ignore",
-            file_options=ds.ParquetFileFormat().make_write_options(compression="zstd"),
-            file_visitor=lambda file: written.append(file.path),
-        )
-        for name in written:
-            _publish(Path(name))
+        name = f".part-{time.time_ns()}-{os.getpid()}"
+        try:
+            ds.write_dataset(
+                table,
+                self.root,
+                format="parquet",
+                partitioning=ds.partitioning(PARTITIONING, flavor="hive"),
+                # readers skip dot names; the pid tells a later recorder whether its writer died
+                basename_template=name + "-{i}.parquet",
+                existing_data_behavior="overwrite_or_ignore",
+                file_options=ds.ParquetFileFormat().make_write_options(compression="zstd"),
+                file_visitor=lambda file: written.append(file.path),
+            )
+        except (OSError, pa.ArrowException) as e:
+            self._failed(e, name)
+            return False
+        self._cols = {name: [] for name in SCHEMA.names}
+        self._retry_at, self._retry_s = 0.0, RETRY_FIRST_S
+        for path in written:
+            try:
+                _publish(Path(path))
+            except OSError as e:  # complete and synced or not: the next recorder decides
+                log.error("recorder_part_unpublished", path=path, error=str(e))
         self.rows_written += len(table)
         self.files_written += 1
+        self._telemetry.inc("ticks_recorded", len(table))
         log.info("ticks_recorded", path=str(self.root), rows=len(table))
+        return True
+
+    def _failed(self, e: Exception, name: str) -> None:
+        """Keep the rows for the next try; the parts this try began go (they would be twice)."""
+        for part in self.root.rglob(f"{name}-*.parquet"):
+            with contextlib.suppress(OSError):
+                part.unlink()
+        self.write_failures += 1
+        self._telemetry.inc("record_write_failures")
+        self._retry_at = time.monotonic() + self._retry_s
+        self._retry_s = min(2 * self._retry_s, max(self.roll_every_s, RETRY_FIRST_S))
+        excess = len(self._cols["ts_ns"]) - BUFFER_LIMIT_FILES * self.max_rows
+        if excess > 0:
+            for col in self._cols.values():
+                del col[:excess]
+            self.rows_dropped += excess
+            self._telemetry.inc("ticks_record_dropped", excess)
+        log.error("recorder_write_failed", path=str(self.root), error=str(e),
+                  buffered=len(self._cols["ts_ns"]), dropped=max(0, excess),
+                  retry_in_s=round(self._retry_at - time.monotonic(), 1))  # fmt: skip
 
     def close(self) -> None:
-        """Write what is buffered; safe to call twice."""
-        self.flush()
+        """Write what is buffered (once more, whatever the retry pause); safe to call twice."""
+        if not self.flush() and (lost := len(self._cols["ts_ns"])):
+            log.error("recorder_rows_lost", path=str(self.root), rows=lost)
+            self.rows_dropped += lost
+            self._telemetry.inc("ticks_record_dropped", lost)
+            self._cols = {name: [] for name in SCHEMA.names}
         atexit.unregister(self.close)
 
 
@@ -164,6 +229,24 @@ def _date(ts_ns: int) -> str:
 @lru_cache(maxsize=64)
 def _day(days: int) -> str:
     return (_EPOCH + timedelta(days=days)).isoformat()
+
+
+def make_recorder(
+    cfg: WorkbenchConfig, root: Path | None = None, telemetry: Telemetry | None = None
+) -> TickRecorder:
+    """The recorder ``cfg.recorder`` describes, into ``root`` (default: its path or the run's).
+
+    Raises:
+        ConfigurationError: the folder cannot be created, naming ``recorder.path``.
+    """
+    rc = cfg.recorder
+    root = root or cfg.recorder_path()
+    try:
+        return TickRecorder(root, rc.roll_every_s, rc.max_rows_per_file, telemetry)
+    except OSError as e:
+        raise ConfigurationError(
+            f"{cfg.source}: recorder.path: cannot create {root}: {e.strerror or e}"
+        ) from e
 
 
 class RecordingFeed:

@@ -238,6 +238,8 @@ def unit_problems(cfg: WorkbenchConfig) -> list[str]:
     places = [("runtime.run_dir", cfg.resolve(cfg.runtime.run_dir))]
     places += [("executor.journal_path", cfg.journal_path())]
     places += [("runtime.state_dir", cfg.state_path())]
+    if cfg.recorder.enabled and cfg.gateway.feed != "replay":  # the gateway writes its ticks
+        places += [("recorder.path", cfg.recorder_path())]
     return [
         f"{cfg.source}: {field}: {path} is under {ro}, which the unit's ProtectSystem=full "
         f"makes read-only; set {field} to a writable place (e.g. /var/lib/workbench/...)"

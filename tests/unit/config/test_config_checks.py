@@ -116,3 +116,13 @@ def test_a_keys_dir_this_user_cannot_read_is_named(tmp_path, monkeypatch):
     assert check_config(cfg) == [
         f"{cfg.source}: security.keys_dir: cannot read {keys}: Permission denied"
     ]
+
+
+def test_a_live_recorder_folder_under_a_file_is_named(tmp_path):
+    (tmp_path / "taken").write_text("not a folder")
+    cfg = make_config(tmp_path, recorder={"enabled": True, "path": str(tmp_path / "taken/ticks")})
+    problems = check_config(cfg)
+    assert any(
+        "recorder.path: cannot create the recorder's folder" in p and "taken is a file" in p
+        for p in problems
+    ), problems
