@@ -215,6 +215,9 @@ def _migrate_0_to_1(db: sqlite3.Connection) -> None:
     db.execute("CREATE UNIQUE INDEX IF NOT EXISTS orders_by_client_id ON orders(client_order_id)")
     # Version 0 wrote PENDING for "sent or about to be": PENDING_NEW now.
     db.execute("UPDATE orders SET status='PENDING_NEW' WHERE status='PENDING'")
+    # The index the sums below need (version 6 made it): without, each order scanned
+    # every fill, and a 10,000-order journal outlasted the executor's start timeout.
+    db.execute("CREATE INDEX IF NOT EXISTS fills_by_order ON fills(order_id)")
     db.execute(
         "UPDATE orders SET filled_qty = "
         "(SELECT COALESCE(SUM(qty), 0) FROM fills WHERE fills.order_id = orders.order_id)"

@@ -142,6 +142,46 @@ def test_journal_written_by_the_previous_code_migrates_keeping_every_row(tmp_pat
     assert Journal(path).schema_version() == SCHEMA_VERSION  # opening again changes nothing
 
 
+def test_migrating_a_big_version_0_journal_takes_work_in_proportion_to_its_rows(tmp_path):
+    """Each order's filled quantity summed its fills by a full scan (no index yet): 10,000
+    orders took 15 s, past the executor's start timeout, so it was killed mid-migration on
+    every start. Work is counted in SQLite VM steps (deterministic), not in seconds."""
+    from workbench.execution.journal_schema import open_schema
+
+    def steps_to_migrate(n: int) -> int:
+        path = tmp_path / f"v0-{n}.sqlite"
+        shutil.copy(FIXTURE, path)
+        db = sqlite3.connect(path, isolation_level=None)
+        rows = [(f"S{k}", f"O{k}", f"F{k}") for k in range(n)]
+        db.executemany(
+            "INSERT INTO signals VALUES (?, 'sr-1', 0, 'ABC', 'BUY', 1, 100, 0, '', '', 0)",
+            [(s,) for s, _, _ in rows],
+        )
+        db.executemany(
+            "INSERT INTO orders VALUES (?, ?, 'ABC', 'BUY', 1, 100, 0, 'FILLED', '', 0)",
+            [(o, s) for s, o, _ in rows],
+        )
+        db.executemany(
+            "INSERT INTO fills VALUES (?, ?, ?, 'ABC', 'BUY', 1, 100, 0, 0)",
+            [(f, o, s) for s, o, f in rows],
+        )
+        steps = [0]
+
+        def count() -> int:
+            steps[0] += 1
+            return 0
+
+        db.set_progress_handler(count, 1000)
+        open_schema(db, str(path))
+        db.set_progress_handler(None, 0)
+        assert db.execute("SELECT filled_qty FROM orders WHERE order_id='O7'").fetchone() == (1,)
+        db.close()
+        return steps[0]
+
+    small, big = steps_to_migrate(500), steps_to_migrate(2000)
+    assert big < 6 * small, (small, big)  # 4x the rows: ~4x the work, not 16x
+
+
 @pytest.mark.parametrize(
     ("version", "dropped"),
     [
