@@ -191,14 +191,19 @@ def logged_all_journaled(log_file: Path, journal: Path) -> bool:
 
 
 def journal_orders(cfg: WorkbenchConfig) -> dict[str, dict[str, Any]]:
-    """The orders in ``cfg``'s journal by signal id, read now (the executor may be running)."""
-    from workbench.execution.journal import Journal
+    """The orders in ``cfg``'s journal by signal id, read now (the executor may be running).
 
-    j = Journal(cfg.journal_path())
-    try:
-        return {o["signal_id"]: o for o in j.orders()}
-    finally:
-        j.close()
+    Read-only, as any reader beside the running executor must (a `Journal` is
+    the one writer's: a second one is refused while the executor holds it).
+    """
+    import contextlib
+    import sqlite3
+
+    uri = cfg.journal_path().resolve().as_uri() + "?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+        db.row_factory = sqlite3.Row
+        rows = db.execute("SELECT * FROM orders ORDER BY rowid").fetchall()
+    return {r["signal_id"]: dict(r) for r in rows}
 
 
 class SignalPusher:

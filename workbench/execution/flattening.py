@@ -22,6 +22,7 @@ the operator is never told a position is closed when it is not:
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from typing import TYPE_CHECKING
 
@@ -75,6 +76,8 @@ def flatten(ex: Executor, wait_s: float = FILL_WAIT_S) -> list[Fill]:
         if signals:
             fills = _send(ex, signals)
             fills += _await_fills(ex, {sg.id for sg in signals}, wait_s)
+    except sqlite3.Error:  # the journal failed: what was done is not on record. Fail
+        raise  # closed: the runner ends, and its restart reconciles with the venue
     except Exception as e:  # halted all the same; the answer says what stays open
         log.exception("flatten_failed", error=repr(e))
         for sym in before:

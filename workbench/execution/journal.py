@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,8 +25,8 @@ from typing import Any
 from workbench.domain.model import Fill, Order, OrderStatus, Side, Signal
 from workbench.execution.closing import EntryBook, claim
 from workbench.execution.journal_schema import (
+    JournalFile,
     client_id_salt,
-    open_schema,
     open_statuses,
     rollback,
 )
@@ -123,16 +122,8 @@ class Journal(JournalShortcuts, RunStateRecords):
         sync_commits: bool = False,
     ) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        if self.path == ":memory:":  # a fast replay's: nothing to survive a crash for
-            self._db.execute("PRAGMA journal_mode=MEMORY")
-            self._db.execute("PRAGMA synchronous=OFF")
-        else:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={'FULL' if sync_commits else 'NORMAL'}")
-        open_schema(self._db, self.path)
+        self._file = JournalFile(self.path, sync_commits=sync_commits)  # see its errors
+        self._db = self._file.db
         self.client_id_salt = client_id_salt(self._db)
         self._checkpointer: Checkpointer | None = None
         if background_checkpoint and self.path != ":memory:":
@@ -386,7 +377,7 @@ class Journal(JournalShortcuts, RunStateRecords):
         if self._checkpointer is not None:
             self._checkpointer.close()
             self._checkpointer = None
-        self._db.close()
+        self._file.close()
 
 
 def _difference_row(d: dict[str, Any], now: int) -> tuple[int, str, str, str, str]:

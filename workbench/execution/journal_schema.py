@@ -25,11 +25,16 @@ is refused.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
+import os
 import secrets
 import sqlite3
+from pathlib import Path
 
 from workbench.domain.model import client_order_id
-from workbench.exceptions import ConfigurationError
+from workbench.exceptions import ConfigurationError, TemporaryError
 
 SCHEMA_VERSION = 6
 
@@ -114,6 +119,90 @@ CREATE TABLE IF NOT EXISTS fills (
 )
 
 _OPEN_STATUSES = "('PENDING_NEW', 'ACCEPTED', 'PARTIALLY_FILLED')"
+
+
+class JournalFile:
+    """A journal's SQLite connection and the lock that keeps it this process's.
+
+    Two executors writing one journal (a second started by hand, a fixed
+    ``executor.journal_path`` shared by two runs) would each trust positions
+    the other changes. A lock on ``<journal>.lock`` (``lockf``: per process,
+    gone with it), held while the journal is open, refuses the second process.
+
+    Raises (on opening):
+        TemporaryError: another process holds the journal, or SQLite says it
+            is locked or the disk is full (a restart may find it free).
+        ConfigurationError: the file or its folder cannot be made or opened,
+            or it is not a journal (not a database, damaged, or newer),
+            naming the path.
+    """
+
+    def __init__(self, path: str, *, sync_commits: bool) -> None:
+        self.path = path
+        self._lock_fd: int | None = None
+        try:
+            if path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                self._lock_fd = _lock(path)
+            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except OSError as e:
+            self.close()
+            raise ConfigurationError(f"journal {path}: cannot open it: {e}") from e
+        try:
+            if path == ":memory:":  # a fast replay's: nothing to survive a crash for
+                self.db.execute("PRAGMA journal_mode=MEMORY")
+                self.db.execute("PRAGMA synchronous=OFF")
+            else:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute(f"PRAGMA synchronous={'FULL' if sync_commits else 'NORMAL'}")
+            open_schema(self.db, path)
+        except sqlite3.Error as e:
+            self.close()
+            raise _open_error(path, e) from e
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close the connection, then let the journal go."""
+        with contextlib.suppress(AttributeError):
+            self.db.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # the lock goes with it
+            self._lock_fd = None
+
+
+def _lock(path: str) -> int:
+    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno not in (errno.EACCES, errno.EAGAIN):
+            os.close(fd)
+            raise
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise TemporaryError(
+            f"journal {path} is in use by another process (pid {holder}): one executor per "
+            "journal; stop the other, or give this one its own executor.journal_path"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def _open_error(path: str, e: sqlite3.Error) -> Exception:
+    """What a failure to open a journal means for its operator, naming the file."""
+    text = str(e)
+    if "locked" in text or "full" in text or "disk I/O" in text:
+        return TemporaryError(f"journal {path}: {text}")
+    if isinstance(e, sqlite3.DatabaseError) and "unable to open" not in text:
+        return ConfigurationError(
+            f"journal {path}: {text}: not a journal this workbench can read (damaged?); "
+            "restore it from a backup, or move it aside to start a new one (the venue's "
+            "orders and positions are reconciled at start)"
+        )
+    return ConfigurationError(f"journal {path}: cannot open it: {text} (executor.journal_path)")
 
 
 def open_schema(db: sqlite3.Connection, path: str) -> None:

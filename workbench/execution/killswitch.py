@@ -18,6 +18,7 @@ order is closed.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable, Container
 from typing import TYPE_CHECKING, Any
@@ -389,6 +390,8 @@ def obey(ex: Executor, p: Payload, run_id: str, waited_ms: float = 0.0) -> Event
             ex.resume()
         elif p.name != "state":
             return Event("error", {"error": f"No command named {p.name!r}"})
+    except sqlite3.Error:
+        raise  # the journal failed: no answer is true; the runner ends (see `flatten`)
     except Exception as e:
         log.error("command_failed", command=p.name, error=repr(e))
         return Event("error", {"error": f"{p.name} failed: {e}"})

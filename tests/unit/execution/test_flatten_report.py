@@ -322,3 +322,41 @@ def test_a_resume_or_reduce_that_may_have_waited_out_its_sender_is_refused_a_hal
     plain = ask(runner, desk, Command("halt", {"run_id": RUN}))  # an older sender: no expiry
     assert plain.data["trading_state"] == "HALTED"
     assert ask(runner, desk, Command("resume", {"run_id": RUN})).name == "state"
+
+
+class DiskFillsAfterSubmit(SimulatedBroker):
+    """The venue takes the flatten order; then the journal's disk is full (SQLite refuses)."""
+
+    journal: Journal
+    full = False
+
+    def submit(self, order: Order) -> OrderAck:
+        ack = super().submit(order)
+        if self.full:
+            self.journal._db.execute("PRAGMA query_only = ON")  # every write fails from here
+        return ack
+
+
+def test_a_journal_failing_during_a_flatten_stops_the_executor_not_reports_flat(tmp_path):
+    # The failure was caught with everything else: the answer said all flat (in memory the
+    # fill was applied), while the journal kept the position and the order PENDING_NEW.
+    import sqlite3
+
+    journal = Journal(tmp_path / "journal.sqlite")
+    broker = DiskFillsAfterSubmit()
+    broker.journal = journal
+    ex = Executor(
+        broker, journal, RiskConfig(), make_breaker(3, 60), Telemetry(),
+        allowed_strategies={"s"}, executor_id="executor",
+    )  # fmt: skip
+    ex.on_tick("ABC", 100.0, DAY)
+    ex.on_signal(sig(1, qty=2.0))
+    broker.full = True
+    desk = Desk()
+    runner = runner_for(ex, desk)
+    desk.operator.send(Command("halt", {"flatten": True, "run_id": RUN}))
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        runner.step(0)  # the runner dies; its restart reconciles with the venue
+    assert desk.answers() == []  # no answer at all rather than a false "flat"
+    journal._db.execute("PRAGMA query_only = OFF")
+    assert journal.trading_state() == ("HALTED", "flatten requested")  # on record before

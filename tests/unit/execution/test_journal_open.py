@@ -1,0 +1,77 @@
+"""Opening a journal: one executor process per journal, and errors that name the file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from helpers import ROOT, wait_until
+
+from workbench.exceptions import ConfigurationError, TemporaryError
+from workbench.execution.journal import Journal
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from workbench.execution.journal import Journal
+    j = Journal(sys.argv[1])
+    print("open", flush=True)
+    sys.stdin.readline()
+    j.close()
+    """
+)
+
+
+def test_a_journal_another_process_holds_is_refused_naming_it_until_that_one_exits(tmp_path):
+    # Nothing stopped two executors writing one journal, each trusting positions the other moved.
+    path = tmp_path / "journal.sqlite"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "open\n"
+        with pytest.raises(TemporaryError, match=rf"journal {path} is in use .*pid {holder.pid}"):
+            Journal(path)
+    finally:
+        holder.communicate("\n", timeout=30)
+    j = Journal(path)  # free again once it is gone
+    j.close()
+
+
+def test_a_holder_killed_leaves_the_journal_free(tmp_path):
+    path = tmp_path / "journal.sqlite"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert holder.stdout is not None and holder.stdout.readline() == "open\n"
+    holder.kill()
+    holder.wait(30)
+    wait_until(lambda: _opens(path), 5, "the journal free after its holder's SIGKILL")
+
+
+def _opens(path) -> bool:
+    try:
+        Journal(path).close()
+    except TemporaryError:
+        return False
+    return True
+
+
+def test_a_file_that_is_not_a_journal_is_a_config_error_naming_it(tmp_path):
+    # It crashed the executor with DatabaseError('file is not a database'), exit 1, restarted.
+    path = tmp_path / "journal.sqlite"
+    path.write_bytes(b"this is not SQLite at all, " * 100)
+    with pytest.raises(ConfigurationError, match=rf"journal {path}: file is not a database"):
+        Journal(path)
+    Journal(tmp_path / "other.sqlite").close()  # nothing of the failed one is left held
+
+
+def test_a_journal_folder_that_cannot_be_made_is_a_config_error_naming_it(tmp_path):
+    (tmp_path / "taken").write_text("a file")
+    path = tmp_path / "taken" / "journal.sqlite"
+    with pytest.raises(ConfigurationError, match=rf"journal {path}: cannot open it"):
+        Journal(path)
