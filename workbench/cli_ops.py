@@ -227,8 +227,8 @@ def _deploy_systemd(args: argparse.Namespace) -> int:
         for name, runners in groups
     ]
     try:
-        paths = write_units(specs, Path(args.out))
-    except ValueError as e:  # --user or --env-file a unit line cannot hold: nothing written
+        paths = write_units(specs, Path(args.out), force=args.force)
+    except ValueError as e:  # a line a unit cannot hold, or a unit edited by hand: nothing written
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
     for path in paths:
@@ -258,6 +258,7 @@ def _add_deploy_parser(sub) -> None:
     sd.add_argument(
         "--env-file", default=None, help="EnvironmentFile= with the secrets (mode 0600)"
     )
+    sd.add_argument("--force", action="store_true", help="replace unit files that differ")
     sd.set_defaults(func=_deploy_systemd)
 
 

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -272,3 +273,65 @@ def test_a_recorder_folder_protect_system_makes_read_only_is_refused(tmp_path, c
     err = capsys.readouterr().err
     assert rc == 2 and "recorder.path: /etc/workbench/ticks is under /etc" in err, err
     assert not (tmp_path / "u").exists()
+
+
+def test_a_unit_file_edited_by_hand_is_not_replaced_without_force(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[runtime]\nrun_dir = "{tmp_path}/runs"\n')
+    argv = ["deploy", "systemd", "--config", str(cfg), "--out", str(tmp_path / "u")]
+    assert main(argv) == 0
+    assert main(argv) == 0  # the same again: nothing lost, written again
+    [unit] = (tmp_path / "u").glob("*.service")
+    unit.write_text(unit.read_text() + "# my edits\n")
+    capsys.readouterr()
+    assert main(argv) == 2
+    assert "exists with other contents" in capsys.readouterr().err
+    assert unit.read_text().endswith("# my edits\n")
+    assert main([*argv, "--force"]) == 0 and "# my edits" not in unit.read_text()
+
+
+class GatedSupervisor:
+    """What `SupervisorNotifier.tick` reads of a supervisor whose strategy waits at its gate."""
+
+    runner_names = ["sr-1"]
+    health_url = "http://127.0.0.1:1"
+
+    def __init__(self) -> None:
+        self.loop_beat = time.monotonic()
+        self.running = False
+
+    def all_running(self) -> bool:
+        return self.running
+
+    def status(self) -> list:
+        from workbench.supervisor.status import RunnerState, RunnerStatus
+
+        state = RunnerState.RUNNING if self.running else RunnerState.STARTING
+        return [RunnerStatus("sr-1", "strategy", state)]
+
+
+def test_before_ready_a_live_loop_extends_the_start_timeout_naming_whom_it_waits_for(
+    notify_socket,
+):
+    # A host's strategies wait for another host's gateway and executor: without READY the
+    # unit was killed at TimeoutStartSec (90 s) and started again, for as long as they were down.
+    from workbench.supervisor import systemd
+
+    path, sock = notify_socket
+    sock.settimeout(0.2)
+    link = systemd.SupervisorNotifier(Notifier({"NOTIFY_SOCKET": str(path)}))
+    sup = GatedSupervisor()
+    link.tick(sup)
+    first = sock.recv(4096).decode().split("\n")
+    assert first == ["EXTEND_TIMEOUT_USEC=15000000", "STATUS=starting; waiting for sr-1"]
+    link.tick(sup)  # not again before EXTEND_S
+    with pytest.raises(TimeoutError):
+        sock.recv(4096)
+    link._next_extend = 0.0  # due again
+    sup.loop_beat = time.monotonic() - 60  # but the loop hung: no more extensions
+    link.tick(sup)
+    with pytest.raises(TimeoutError):
+        sock.recv(4096)
+    sup.loop_beat, sup.running = time.monotonic(), True
+    link.tick(sup)
+    assert sock.recv(4096).startswith(b"READY=1")

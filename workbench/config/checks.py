@@ -13,6 +13,7 @@ from pathlib import Path
 
 from workbench.config.loading import _at, exposure_problems, live_risk_problems
 from workbench.config.model import WorkbenchConfig
+from workbench.config.sections import BUS_BINDERS
 from workbench.exceptions import ConfigurationError
 
 
@@ -63,7 +64,35 @@ def check_config(cfg: WorkbenchConfig) -> list[str]:
     else:
         if cfg.gateway.feed == "replay" and not isinstance(broker, ReplayableBroker):
             problems.append(f"{src('executor.broker.class_path')}: {replay_refusal(cfg)}")
-    return problems + _feed_problems(cfg) + _key_problems(cfg)
+    return problems + _feed_problems(cfg) + _key_problems(cfg) + _loopback_problems(cfg)
+
+
+def _loopback_problems(cfg: WorkbenchConfig) -> list[str]:
+    """With ``[[hosts]]`` on several machines, a bus address on loopback reaches one only.
+
+    The kill switch's ``command_address`` left at its default listened on the
+    exchange host's loopback: ``workbench halt`` from another host found nothing.
+    """
+    machines = {_tcp_host(h.telemetry_address) for h in cfg.hosts}
+    if len(machines - {None}) < 2 or any(_is_loopback(m) for m in machines if m):
+        return []
+    return [
+        f"{_at(cfg, f'bus.{name}_address')}: {address} is loopback, but [[hosts]] are on "
+        "several machines: the others cannot reach it; give the binding host's address"
+        for name in BUS_BINDERS
+        if name != "telemetry"  # each host's own: [[hosts]] telemetry_address
+        and _is_loopback(_tcp_host(address := getattr(cfg.bus, f"{name}_address")))
+    ]
+
+
+def _tcp_host(address: str) -> str | None:
+    if not address.startswith("tcp://"):
+        return None
+    return address[len("tcp://") :].rsplit(":", 1)[0].strip("[]")
+
+
+def _is_loopback(host: str | None) -> bool:
+    return host is not None and (host == "localhost" or host.startswith("127.") or host == "::1")
 
 
 def _folder_problems(cfg: WorkbenchConfig) -> list[str]:

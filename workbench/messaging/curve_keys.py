@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 from pathlib import Path
@@ -18,7 +19,9 @@ def generate_keys(folder: Path, names: list[str], *, force: bool = False) -> dic
     """Write one CURVE key pair per name into ``folder``; returns the public keys.
 
     Files are zmq.auth certificates: ``<name>.key`` (public) and
-    ``<name>.key_secret`` (mode 0600, in a 0700 folder).
+    ``<name>.key_secret`` (mode 0600, synced before it replaces anything). A
+    folder made here is 0700; an existing one keeps its mode (a shared
+    ``/etc/workbench`` must stay readable to the service's user).
 
     Both checks come before any file is written: a refusal writes nothing.
 
@@ -34,8 +37,9 @@ def generate_keys(folder: Path, names: list[str], *, force: bool = False) -> dic
         secret_file = folder / f"{name}.key_secret"
         if secret_file.exists() and not force:
             raise FileExistsError(f"{secret_file}: exists; pass --force to replace it")
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(folder, 0o700)
+    if not folder.is_dir():
+        folder.mkdir(mode=0o700, parents=True)
+        os.chmod(folder, 0o700)  # whatever the umask
     publics: dict[str, str] = {}
     for name in names:
         secret_file = folder / f"{name}.key_secret"
@@ -61,16 +65,29 @@ def _write(path: Path, mode: int, text: str) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     with os.fdopen(fd, "w") as f:
         f.write(text)
+        f.flush()
+        os.fsync(f.fileno())  # a power cut must not leave an empty key in its place
     os.chmod(tmp, mode)  # the umask may have narrowed it; we want exactly this
     tmp.replace(path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # the rename, on disk
+    finally:
+        os.close(dir_fd)
 
 
 def config_lines(publics: dict[str, str], keys_dir: str) -> str:
     """The TOML a config needs for these keys."""
-    out = ["[security]", "curve = true", f'keys_dir = "{keys_dir}"', "", "[security.public_keys]"]
+    out = ["[security]", "curve = true", f"keys_dir = {_toml_str(keys_dir)}", ""]
+    out += ["[security.public_keys]"]
     out += [f'{_toml_key(n)} = "{k}"' for n, k in publics.items()]
     return "\n".join(out) + "\n"
 
 
 def _toml_key(name: str) -> str:
-    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else f'"{name}"'
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else _toml_str(name)
+
+
+def _toml_str(text: str) -> str:
+    """A TOML basic string (JSON's escapes are TOML's): ``k\\new`` stays a backslash."""
+    return json.dumps(text)

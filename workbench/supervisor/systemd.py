@@ -105,12 +105,20 @@ class SupervisorNotifier:
     ``READY=1`` once every supervised runner is running, and ``WATCHDOG=1``
     at half ``WatchdogSec`` only while the supervisor thread goes round its
     loop: a hung supervisor misses the watchdog and systemd restarts the unit.
+
+    Until then, while the loop goes round, it extends systemd's start timeout
+    (``EXTEND_TIMEOUT_USEC``) saying whom it waits for: a host's strategies
+    wait at their gate for another host's gateway and executor, which may be
+    down for longer than ``TimeoutStartSec`` (90 s), and the unit was killed
+    and started again every 92 s. A hung loop stops extending: the timeout
+    then ends it.
     """
 
     def __init__(self, notifier: Notifier | None = None) -> None:
         self.notifier = notifier or Notifier()
         self._ready = False
         self._next_ping = 0.0
+        self._next_extend = 0.0
 
     def tick(self, sup: Supervisor) -> None:
         """Notify what is due now."""
@@ -121,6 +129,13 @@ class SupervisorNotifier:
             self._ready = True
             names = ", ".join(sup.runner_names)
             self.notifier.ready(f"running {names}; health {sup.health_url}/health")
+        elif not self._ready and now >= self._next_extend and now - sup.loop_beat < EXTEND_S:
+            self._next_extend = now + EXTEND_S
+            waiting = [s.runner for s in sup.status() if not s.is_running]
+            self.notifier.notify(
+                f"EXTEND_TIMEOUT_USEC={int(3 * EXTEND_S * 1e6)}",
+                f"STATUS=starting; waiting for {', '.join(waiting) or 'the runners'}",
+            )
         interval = self.notifier.watchdog_interval_s
         if interval and now >= self._next_ping and now - sup.loop_beat < interval:
             self.notifier.watchdog()
@@ -132,6 +147,8 @@ class SupervisorNotifier:
         self.notifier.close()
 
 
+EXTEND_S = 5.0
+"""Before READY, the start timeout is extended every this many seconds, by three times it."""
 START_LIMIT_S = 600
 START_LIMIT_BURST = 10
 """A unit whose supervisor gave up 10 times in 10 minutes stays failed (alert on that)."""
@@ -249,13 +266,23 @@ def unit_problems(cfg: WorkbenchConfig) -> list[str]:
     ]
 
 
-def write_units(specs: list[UnitSpec], out_dir: Path, executable: str | None = None) -> list[Path]:
+def write_units(
+    specs: list[UnitSpec], out_dir: Path, executable: str | None = None, *, force: bool = False
+) -> list[Path]:
     """Write ``workbench-<name>.service`` per spec into ``out_dir``; returns the paths.
 
     Raises:
-        ValueError: a spec cannot be rendered (see `render_unit`); nothing is written.
+        ValueError: a spec cannot be rendered (see `render_unit`), or (without
+            ``force``) a unit file there says something else (hand edits would
+            be lost); nothing is written.
     """
     texts = {out_dir / f"workbench-{s.name}.service": render_unit(s, executable) for s in specs}
+    changed = [p for p, text in texts.items() if p.is_file() and p.read_text() != text]
+    if changed and not force:
+        raise ValueError(
+            f"{', '.join(map(str, changed))}: exists with other contents (edited by hand?); "
+            "pass --force to replace it"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     for path, text in texts.items():
         path.write_text(text)

@@ -126,3 +126,24 @@ def test_a_live_recorder_folder_under_a_file_is_named(tmp_path):
         "recorder.path: cannot create the recorder's folder" in p and "taken is a file" in p
         for p in problems
     ), problems
+
+
+def test_a_loopback_bus_address_with_hosts_on_several_machines_is_named(tmp_path):
+    # The README's two-host config left command_address at 127.0.0.1: `workbench halt`
+    # on the compute host connected to its own loopback and found no executor.
+    bus = {f"{n}_address": f"tcp://10.0.0.1:57{i:02d}" for i, n in
+           enumerate(("ticks", "signals", "events", "control"))}  # fmt: skip
+    hosts = [
+        {"name": "exchange", "runners": ["gateway", "executor"],
+         "telemetry_address": "tcp://10.0.0.1:5705"},
+        {"name": "compute", "runners": ["sr-1"], "telemetry_address": "tcp://10.0.0.2:5705"},
+    ]  # fmt: skip
+    cfg = make_config(tmp_path, bus=bus | {"command_address": "tcp://127.0.0.1:5706"},
+                      hosts=hosts)  # fmt: skip
+    assert [p for p in check_config(cfg) if "loopback" in p] == [
+        f"{cfg.source}: bus.command_address: tcp://127.0.0.1:5706 is loopback, but [[hosts]] "
+        "are on several machines: the others cannot reach it; give the binding host's address"
+    ]
+    fixed = make_config(tmp_path, bus=bus | {"command_address": "tcp://10.0.0.1:5706"},
+                        hosts=hosts)  # fmt: skip
+    assert not [p for p in check_config(fixed) if "loopback" in p]

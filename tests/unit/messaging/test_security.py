@@ -152,3 +152,25 @@ def test_generate_keys_refuses_a_repeated_name_or_an_existing_secret_before_writ
     with pytest.raises(FileExistsError, match=r"b\.key_secret: exists"):
         generate_keys(tmp_path / "k", ["a", "b"])
     assert sorted(p.name for p in (tmp_path / "k").iterdir()) == ["b.key", "b.key_secret"]
+
+
+def test_keys_into_an_existing_shared_folder_leave_its_mode_alone(tmp_path, capsys):
+    # It was chmod'ed to 0700: a config in /etc/workbench became unreadable to the service.
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o755)
+    assert main(["keys", "generate", str(shared)]) == 0
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o755
+    assert stat.S_IMODE((shared / "gateway.key_secret").stat().st_mode) == 0o600
+
+
+def test_a_keys_dir_with_a_backslash_or_a_quote_is_printed_as_valid_toml(tmp_path, capsys):
+    # 'k\new' was printed inside a TOML basic string unescaped: read back as a newline.
+    keys = tmp_path / 'k\\new "x"'
+    assert main(["keys", "generate", str(keys)]) == 0
+    out = capsys.readouterr().out
+    cfg_file = tmp_path / "c.toml"
+    cfg_file.write_text("\n".join(line for line in out.splitlines() if not line.startswith("#")))
+    cfg = load_config(cfg_file)
+    assert cfg.resolve(cfg.security.keys_dir) == keys
+    assert load_identity(cfg, "gateway").name == "gateway"
