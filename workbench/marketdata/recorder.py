@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
 import os
 import time
 from datetime import date, timedelta
@@ -87,6 +88,7 @@ class TickRecorder:
         self._retry_at = 0.0  # after a failed write: not again before (monotonic)
         self._retry_s = RETRY_FIRST_S
         _finish_parts_of_dead_writers(self.root)
+        self._lock_fd: int | None = _hold_writer_lock(self.root)
         atexit.register(self.close)
 
     def write(self, batch: TickBatch, recv_ns: list[int] | None = None) -> None:
@@ -179,7 +181,54 @@ class TickRecorder:
             self.rows_dropped += lost
             self._telemetry.inc("ticks_record_dropped", lost)
             self._cols = {name: [] for name in SCHEMA.names}
+        if self._lock_fd is not None:  # this writer is done: its parts are anyone's now
+            _OPEN_ROOTS.discard(self.root.resolve())
+            with contextlib.suppress(OSError):
+                _writer_lock(self.root, os.getpid()).unlink()
+            os.close(self._lock_fd)
+            self._lock_fd = None
         atexit.unregister(self.close)
+
+
+_OPEN_ROOTS: set[Path] = set()
+"""Dataset folders a recorder of this process writes into now."""
+
+
+def _writer_lock(root: Path, pid: int) -> Path:
+    return root / f".recorder-{pid}.lock"  # a dot name: the readers skip it
+
+
+def _hold_writer_lock(root: Path) -> int:
+    """Lock this process's writer file in ``root`` for as long as it records (``lockf``).
+
+    It goes with the process, even by SIGKILL: a later recorder tells a dead
+    writer's parts by it, not by its pid alone (a pid in use again after a
+    reboot, by anything, hid a finished part for ever).
+    """
+    fd = os.open(_writer_lock(root, os.getpid()), os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # our pid's: no live process holds it
+    _OPEN_ROOTS.add(root.resolve())
+    return fd
+
+
+def _writer_alive(root: Path, pid: int) -> bool:
+    """Is the recorder of ``pid`` that wrote into ``root`` still at it?"""
+    if pid == os.getpid():
+        return root.resolve() in _OPEN_ROOTS  # else: an earlier process of this pid
+    lock = _writer_lock(root, pid)
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except FileNotFoundError:  # an older recorder (no lock files), or one that closed
+        return process_alive(pid)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True  # held: its writer lives
+    finally:
+        os.close(fd)
+    with contextlib.suppress(OSError):
+        lock.unlink()  # a dead writer's
+    return False
 
 
 def _finish_parts_of_dead_writers(root: Path) -> None:
@@ -189,7 +238,7 @@ def _finish_parts_of_dead_writers(root: Path) -> None:
     for temp in sorted(root.rglob(".part-*.parquet")):
         fields = temp.name.split("-")  # .part, ns, pid, i.parquet (older: no pid)
         pid = int(fields[2]) if len(fields) == 4 and fields[2].isdigit() else 0
-        if pid == os.getpid() or (pid and process_alive(pid)):
+        if pid and _writer_alive(root, pid):
             continue  # its writer may still be at it
         try:
             rows = pq.read_metadata(temp).num_rows

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import atexit
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 from workbench.domain.model import TickBatch
 from workbench.marketdata import load_ticks
@@ -126,3 +130,52 @@ def test_a_recorder_finishes_the_parts_a_dead_one_left(tmp_path, monkeypatch):
     )
     for table in (load_ticks(root), load_dataset(root, lite=True)):
         assert table.price.tolist() == [100.0, 101.0]
+
+
+WRITER = """
+import sys, time
+from pathlib import Path
+from workbench.marketdata.recorder import TickRecorder
+import os
+root = Path(sys.argv[1])
+rec = TickRecorder(root)
+part = root / f".part-{time.time_ns()}-{os.getpid()}-0.parquet"
+part.write_bytes(b"being written")
+print(part, flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_a_finished_part_whose_writers_pid_is_in_use_again_is_published(tmp_path):
+    # Only the pid told a dead writer: after a reboot pid 1 (or the new recorder itself)
+    # has it, and the part stayed hidden for ever.
+    root = tmp_path / "ticks"
+    rec = TickRecorder(root)
+    rec.write(TickBatch("BTC/USDT", 1, [T0], [100.0], [1.0]))
+    rec.close()
+    [done] = root.rglob("part-*.parquet")
+    ns = done.name.split("-")[1]
+    for n, pid in enumerate((1, os.getpid())):  # init, and this very process
+        copy = done.with_name(f".part-{int(ns) + 1 + n}-{pid}-0.parquet")
+        copy.write_bytes(done.read_bytes())
+        (root / f".recorder-{pid}.lock").touch()  # left by its writer, no longer locked
+    TickRecorder(root).close()
+    assert not list(root.rglob(".part-*")) and len(load_dataset(root)) == 3
+
+
+def test_a_live_writers_part_in_another_process_is_left_alone_until_it_dies(tmp_path):
+    root = tmp_path / "ticks"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(root)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    try:
+        assert writer.stdout is not None
+        part = Path(writer.stdout.readline().strip())
+        TickRecorder(root).close()
+        assert part.exists()  # its writer holds its lock: mid-write, not torn
+    finally:
+        writer.kill()
+        writer.wait(30)
+    TickRecorder(root).close()
+    assert not part.exists()  # dead now: a torn part, removed
