@@ -273,6 +273,9 @@ class SupervisorConfig(Section):
         0, ge=0, le=65535, description="health/metrics port; 0 = pick a free one"
     )
     start_timeout_s: float = Field(15.0, gt=0, description="spawn to first heartbeat")
+    build_timeout_s: float = Field(
+        600.0, gt=0, description="spawn to running for a runner still being built (loading)"
+    )
     heartbeat_timeout_s: float = Field(
         2.0, gt=0, description="heartbeat age that makes a runner unhealthy"
     )

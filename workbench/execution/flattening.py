@@ -241,3 +241,21 @@ def _below_smallest_order(ex: Executor, symbol: str) -> str:
         except Exception:  # a broken market: the generic reason says enough
             pass
     return ""
+
+
+def halted_anyway(ex: Executor, command: str, flatten: bool, e: sqlite3.Error) -> Event:
+    """A kill-switch command whose journal write failed (a full disk).
+
+    No answer would be true of what was done, so the error goes on and the
+    runner ends (its restart reconciles with the venue); but a plain ``halt``
+    holds in this process, which stays up HALTED and says so: ended, its
+    restart would trade again if the halt did not reach the journal.
+
+    Raises:
+        sqlite3.Error: ``e`` again, unless a plain halt left this process HALTED.
+    """
+    if command != "halt" or flatten or ex.trading_state is not TradingState.HALTED:
+        raise e
+    log.critical("halt_not_journaled", error=repr(e))
+    error = f"halt: HALTED here, but the journal failed ({e}): a restart may not know it"
+    return Event("error", {"error": f"{error}; free the disk, then halt again"})

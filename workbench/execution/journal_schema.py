@@ -168,11 +168,29 @@ class JournalFile:
         with contextlib.suppress(AttributeError):
             self.db.close()
         if self._lock_fd is not None:
-            os.close(self._lock_fd)  # the lock goes with it
+            _unlock(self.path)
             self._lock_fd = None
 
 
+_HELD: dict[str, list[int]] = {}
+"""Journal locks this process holds: path -> [fd, opens]. A ``lockf`` lock is the
+process's, and closing any descriptor of the file drops it: one descriptor per
+journal, closed when its last `JournalFile` is (a notebook may open one twice)."""
+
+
+def _unlock(path: str) -> None:
+    held = _HELD[os.path.realpath(path)]
+    held[1] -= 1
+    if not held[1]:
+        del _HELD[os.path.realpath(path)]
+        os.close(held[0])  # the lock goes with it
+
+
 def _lock(path: str) -> int:
+    held = _HELD.get(os.path.realpath(path))
+    if held is not None:  # this process has it already (a restart simulated in-process)
+        held[1] += 1
+        return held[0]
     fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -188,21 +206,34 @@ def _lock(path: str) -> int:
         ) from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    _HELD[os.path.realpath(path)] = [fd, 1]
     return fd
 
 
+_TEMPORARY = {5, 6, 10, 13}  # SQLITE_BUSY, LOCKED, IOERR, FULL: a restart may find it well
+_DAMAGED = {11, 26}  # SQLITE_CORRUPT, NOTADB
+
+
 def _open_error(path: str, e: sqlite3.Error) -> Exception:
-    """What a failure to open a journal means for its operator, naming the file."""
-    text = str(e)
-    if "locked" in text or "full" in text or "disk I/O" in text:
-        return TemporaryError(f"journal {path}: {text}")
-    if isinstance(e, sqlite3.DatabaseError) and "unable to open" not in text:
+    """What a failure to open a journal means for its operator, naming the file.
+
+    Only a damaged file or not a database is called so; a read-only one (a
+    journal restored as root, say) is a permissions problem, to be fixed in
+    place: moving it aside would lose its open orders and positions.
+    """
+    code = (getattr(e, "sqlite_errorcode", 0) or 0) & 0xFF  # the primary result code
+    if code in _TEMPORARY:
+        return TemporaryError(f"journal {path}: {e}")
+    if code in _DAMAGED:
         return ConfigurationError(
-            f"journal {path}: {text}: not a journal this workbench can read (damaged?); "
+            f"journal {path}: {e}: not a journal this workbench can read (damaged?); "
             "restore it from a backup, or move it aside to start a new one (the venue's "
             "orders and positions are reconciled at start)"
         )
-    return ConfigurationError(f"journal {path}: cannot open it: {text} (executor.journal_path)")
+    return ConfigurationError(
+        f"journal {path}: cannot open or write it: {e}: check its and its folder's owner "
+        "and mode (executor.journal_path)"
+    )
 
 
 def open_schema(db: sqlite3.Connection, path: str) -> None:

@@ -10,10 +10,8 @@ the broker port, each request journaled beside the report that answers it, so
 nothing the strategies placed before the halt can fill after it. `resume`
 places nothing again: a cancelled order stays cancelled.
 
-Cancels do not go through the circuit breaker: it keeps strategy orders off a
-failing venue, and the venue failing is when a kill switch matters most. A
-cancel the venue does not take is asked again (`CancelRetries`) until the
-order is closed.
+Cancels skip the circuit breaker (the venue failing is when a kill switch
+matters most); one the venue does not take is asked again (`CancelRetries`).
 """
 
 from __future__ import annotations
@@ -42,6 +40,8 @@ def set_trading_state(ex: Executor, state: TradingState, reason: str, source: st
     """Change the trading state now; journaled first, so a restart keeps it; alerted."""
     if state is ex.engine.state and reason == ex.state_reason:
         return
+    if state is TradingState.HALTED:  # even if the journal fails: see `halted_anyway`
+        ex.engine.state, ex.state_reason = state, reason
     ex.journal.set_trading_state(state.value, reason, source)
     ex.engine.state, ex.state_reason = state, reason
     log.warning("trading_state_changed", state=state.value, reason=reason, source=source)
@@ -390,8 +390,10 @@ def obey(ex: Executor, p: Payload, run_id: str, waited_ms: float = 0.0) -> Event
             ex.resume()
         elif p.name != "state":
             return Event("error", {"error": f"No command named {p.name!r}"})
-    except sqlite3.Error:
-        raise  # the journal failed: no answer is true; the runner ends (see `flatten`)
+    except sqlite3.Error as e:  # the journal failed: see there
+        from workbench.execution.flattening import halted_anyway  # it imports this module
+
+        return halted_anyway(ex, p.name, flatten is True, e)
     except Exception as e:
         log.error("command_failed", command=p.name, error=repr(e))
         return Event("error", {"error": f"{p.name} failed: {e}"})

@@ -260,6 +260,8 @@ class RunnerWatcher:
         if self.state is RunnerState.STARTING:
             if not proc.gated and now - max(self.spawned_at, self.hb.at) > sc.start_timeout_s:
                 self._on_hung(f"no heartbeat {sc.start_timeout_s} s after start")
+            elif not proc.gated and now - self.spawned_at > sc.build_timeout_s:  # beats, stuck
+                self._on_hung(f"still being built {sc.build_timeout_s} s after start")
             return
         age = now - self.hb.at
         if age <= sc.heartbeat_timeout_s:
@@ -270,9 +272,7 @@ class RunnerWatcher:
             self.unhealthy_since = now
             self._set_state(RunnerState.UNHEALTHY, f"heartbeat {age:.1f} s old")
             log.warning("runner_unhealthy", runner=self.name, heartbeat_age_s=round(age, 2))
-        elif self.unhealthy_since is not None and now - self.unhealthy_since >= (
-            sc.hung_restart_after_s
-        ):
+        elif (since := self.unhealthy_since) is not None and now - since >= sc.hung_restart_after_s:
             self._on_hung(f"hung: heartbeat {age:.1f} s old")
 
     def _check_output(self, proc: RunnerProcess) -> None:
@@ -331,9 +331,8 @@ class RunnerWatcher:
         self._set_state(RunnerState.STARTING, f"restart in {delay:.2f} s ({reason})")
         self._emit("restarting", self.name, delay_s=round(delay, 4), attempt=decision.attempt,
                    reason=reason)  # fmt: skip
-        log.warning(
-            "runner_restart_scheduled", runner=self.name, delay_s=round(delay, 3), reason=reason
-        )
+        log.warning("runner_restart_scheduled", runner=self.name, delay_s=round(delay, 3),
+                    reason=reason)  # fmt: skip
 
     def _window_s(self) -> float:
         return self.policy.config.restart_window_s

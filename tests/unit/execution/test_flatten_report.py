@@ -360,3 +360,16 @@ def test_a_journal_failing_during_a_flatten_stops_the_executor_not_reports_flat(
     assert desk.answers() == []  # no answer at all rather than a false "flat"
     journal._db.execute("PRAGMA query_only = OFF")
     assert journal.trading_state() == ("HALTED", "flatten requested")  # on record before
+
+
+def test_a_halt_the_journal_cannot_record_holds_in_the_running_executor(tmp_path):
+    # Ended on the journal error, its restart read ACTIVE from the journal and traded again.
+    journal = Journal(tmp_path / "journal.sqlite")
+    ex = executor(journal)
+    ex.on_tick("ABC", 100.0, DAY)
+    ex.on_signal(sig(1, qty=2.0))
+    journal._db.execute("PRAGMA query_only = ON")  # the disk is full from here
+    desk = Desk()
+    answer = ask(runner_for(ex, desk), desk, Command("halt", {"run_id": RUN}))
+    assert answer.name == "error" and "HALTED here, but the journal failed" in answer.data["error"]
+    assert ex.trading_state is TradingState.HALTED  # this process trades nothing more

@@ -75,3 +75,56 @@ def test_a_journal_folder_that_cannot_be_made_is_a_config_error_naming_it(tmp_pa
     path = tmp_path / "taken" / "journal.sqlite"
     with pytest.raises(ConfigurationError, match=rf"journal {path}: cannot open it"):
         Journal(path)
+
+
+TRY_OPEN = textwrap.dedent(
+    """
+    import sys
+    from workbench.exceptions import TemporaryError
+    from workbench.execution.journal import Journal
+    try:
+        Journal(sys.argv[1]).close()
+    except TemporaryError:
+        print("refused")
+    else:
+        print("opened")
+    """
+)
+
+
+def test_closing_a_second_journal_of_the_same_file_keeps_the_process_lock(tmp_path):
+    # lockf locks are the process's: closing either descriptor dropped the lock while the
+    # first journal (the executor's) was still open, and another process opened it.
+    path = tmp_path / "journal.sqlite"
+    first, second = Journal(path), Journal(path)
+    second.close()
+
+    def other() -> str:
+        out = subprocess.run(
+            [sys.executable, "-c", TRY_OPEN, str(path)],
+            capture_output=True, text=True, cwd=ROOT, timeout=60, check=True,
+        )  # fmt: skip
+        return out.stdout.strip()
+
+    assert other() == "refused"
+    first.close()
+    assert other() == "opened"
+
+
+def test_a_read_only_journal_is_named_a_permissions_problem_not_damaged(tmp_path):
+    # "attempt to write a readonly database" (a journal restored as root) was called damaged:
+    # the operator was told to move aside a good journal holding open orders and positions.
+    import sqlite3
+
+    from workbench.execution.journal_schema import _open_error
+
+    path = tmp_path / "journal.sqlite"
+    Journal(path).close()
+    ro = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    with pytest.raises(sqlite3.OperationalError) as e:
+        ro.execute("CREATE TABLE t (a)")
+    ro.close()
+    error = _open_error(str(path), e.value)
+    assert isinstance(error, ConfigurationError)
+    assert "check its and its folder's owner and mode" in str(error)
+    assert "damaged" not in str(error)

@@ -421,3 +421,15 @@ def test_a_remote_binder_still_being_built_does_not_release_this_hosts_connector
     assert not remote.binders_ready(now=1.5)
     remote.on_heartbeat("gateway", Heartbeat("gateway", 8, "running"), now=2.0)
     assert remote.binders_ready(now=2.5)
+
+
+def test_a_runner_whose_build_never_ends_is_hung_at_the_build_timeout_whatever_it_beats():
+    # Its beats come from a thread: a build stuck for good (a lock, a hung connect) beat on,
+    # and it stayed starting for ever: no hung event, no restart, no alert.
+    r = Rig(start_timeout_s=1.0, build_timeout_s=5.0)
+    r.w.request_start()
+    for _ in range(6):
+        r.clock.advance(0.9)
+        r.beat(state="starting")
+        r.w.tick()
+    assert signal.SIGTERM in r.proc.signals and "hung" in r.kinds()
