@@ -24,15 +24,24 @@ HOLDER = textwrap.dedent(
 )
 
 
-def test_a_journal_another_process_holds_is_refused_naming_it_until_that_one_exits(tmp_path):
-    # Nothing stopped two executors writing one journal, each trusting positions the other moved.
-    path = tmp_path / "journal.sqlite"
+def holding(path) -> subprocess.Popen:
+    """Another process with ``path`` open as its journal (it closes it on a line of stdin)."""
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(path)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
     )  # fmt: skip
+    assert holder.stdout is not None
+    if holder.stdout.readline() != "open\n":
+        holder.kill()
+        raise AssertionError(f"the holder did not open {path}")
+    return holder
+
+
+def test_a_journal_another_process_holds_is_refused_naming_it_until_that_one_exits(tmp_path):
+    # Nothing stopped two executors writing one journal, each trusting positions the other moved.
+    path = tmp_path / "journal.sqlite"
+    holder = holding(path)
     try:
-        assert holder.stdout is not None and holder.stdout.readline() == "open\n"
         with pytest.raises(TemporaryError, match=rf"journal {path} is in use .*pid {holder.pid}"):
             Journal(path)
     finally:
@@ -43,11 +52,7 @@ def test_a_journal_another_process_holds_is_refused_naming_it_until_that_one_exi
 
 def test_a_holder_killed_leaves_the_journal_free(tmp_path):
     path = tmp_path / "journal.sqlite"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(path)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
-    )  # fmt: skip
-    assert holder.stdout is not None and holder.stdout.readline() == "open\n"
+    holder = holding(path)
     holder.kill()
     holder.wait(30)
     wait_until(lambda: _opens(path), 5, "the journal free after its holder's SIGKILL")
