@@ -54,7 +54,7 @@ def exported_names(tmp_path: Path) -> set[str]:
 def test_alert_rules_pass_promtool_check_rules():
     r = subprocess.run([promtool, "check", "rules", PROM / "alerts.yml"], capture_output=True)
     assert r.returncode == 0, r.stdout.decode() + r.stderr.decode()
-    assert b"7 rules found" in r.stdout
+    assert b"8 rules found" in r.stdout
 
 
 @needs_promtool
@@ -67,7 +67,8 @@ def test_alert_rules_fire_as_their_unit_tests_expect():
 
 def test_alert_rules_cover_the_five_required_conditions():
     text = (PROM / "alerts.yml").read_text()
-    for alert in ("RunnerDown", "HeartbeatStale", "BreakerOpen", "Halted", "SignalGaps"):
+    for alert in ("RunnerDown", "RunnerRestarting", "HeartbeatStale", "BreakerOpen", "Halted",
+                  "SignalGaps"):  # fmt: skip
         assert f"alert: Workbench{alert}" in text
     assert 'workbench_executor_trading_state{state="HALTED"}' in text
     assert "workbench_signal_gaps_total" in text
