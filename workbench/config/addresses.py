@@ -56,9 +56,21 @@ def endpoint(v: str) -> str:
     m = _TCP.match(v)
     if m is None:
         return v
+    return f"tcp://{tcp_host(v)}:{int(m.group(2))}"
+
+
+def tcp_host(v: str) -> str | None:
+    """The host of a ``tcp://`` address, a loopback name or any IPv4 spelling as its IP."""
+    m = _TCP.match(v)
+    if m is None:
+        return None
     host = m.group(1).lower()
-    host = "127.0.0.1" if host in _LOOPBACK else _ipv4(host) or host  # "127.1" is 127.0.0.1
-    return f"tcp://{host}:{int(m.group(2))}"
+    return "127.0.0.1" if host in _LOOPBACK else _ipv4(host) or host  # "127.1" is 127.0.0.1
+
+
+def is_loopback(v: str) -> bool:
+    """A ``tcp://`` address on this machine's loopback (127.0.0.0/8, ``localhost``)."""
+    return (tcp_host(v) or "").startswith("127.")
 
 
 def _ipv4(host: str) -> str | None:

@@ -11,6 +11,7 @@ import functools
 import os
 from pathlib import Path
 
+from workbench.config.addresses import is_loopback, tcp_host
 from workbench.config.loading import _at, exposure_problems, live_risk_problems
 from workbench.config.model import WorkbenchConfig
 from workbench.config.sections import BUS_BINDERS
@@ -73,26 +74,17 @@ def _loopback_problems(cfg: WorkbenchConfig) -> list[str]:
     The kill switch's ``command_address`` left at its default listened on the
     exchange host's loopback: ``workbench halt`` from another host found nothing.
     """
-    machines = {_tcp_host(h.telemetry_address) for h in cfg.hosts}
-    if len(machines - {None}) < 2 or any(_is_loopback(m) for m in machines if m):
+    addresses = [h.telemetry_address for h in cfg.hosts]
+    machines = {tcp_host(a) for a in addresses} - {None}
+    if len(machines) < 2 or any(is_loopback(a) for a in addresses):
         return []
     return [
         f"{_at(cfg, f'bus.{name}_address')}: {address} is loopback, but [[hosts]] are on "
         "several machines: the others cannot reach it; give the binding host's address"
         for name in BUS_BINDERS
         if name != "telemetry"  # each host's own: [[hosts]] telemetry_address
-        and _is_loopback(_tcp_host(address := getattr(cfg.bus, f"{name}_address")))
+        and is_loopback(address := getattr(cfg.bus, f"{name}_address"))
     ]
-
-
-def _tcp_host(address: str) -> str | None:
-    if not address.startswith("tcp://"):
-        return None
-    return address[len("tcp://") :].rsplit(":", 1)[0].strip("[]")
-
-
-def _is_loopback(host: str | None) -> bool:
-    return host is not None and (host == "localhost" or host.startswith("127.") or host == "::1")
 
 
 def _folder_problems(cfg: WorkbenchConfig) -> list[str]:

@@ -19,7 +19,6 @@ class StaleReport:
         alert: Something is newly silent: the first beat of an episode, or a
             symbol not silent at the last alert.
         new_symbols: The symbols newly silent (what the alert names).
-        changed: ``symbols`` differ from the last beat's (the age alone does not count).
         action: ``set``: the runner goes (or stays) unhealthy with `detail`, a
             state change; ``age``: unhealthy for its feed already, only the
             detail's age is new; ``keep``: unhealthy for another reason, kept.
@@ -29,7 +28,6 @@ class StaleReport:
     symbols: tuple[str, ...]
     alert: bool
     new_symbols: tuple[str, ...]
-    changed: bool
     action: Literal["set", "age", "keep"] = "set"
 
     @property
@@ -69,7 +67,8 @@ class StaleFeed:
         alerted = self._alerted = self._alerted if self._alerted is not None else set()
         new = tuple(s for s in symbols if s not in alerted)
         alerted.update(new)
-        changed, self._last = first or symbols != self._last, symbols
+        changed = first or symbols != self._last  # the age alone does not count
+        self._last = symbols
         ours = detail.startswith("feed")
         action: Literal["set", "age", "keep"] = "set"
         if state is RunnerState.UNHEALTHY:
@@ -77,4 +76,4 @@ class StaleFeed:
                 action = "age"
             elif not ours and not detail.startswith("heartbeat"):
                 action = "keep"  # unhealthy for another reason: that stays
-        return StaleReport(feed.feed_age_s, symbols, first or bool(new), new, changed, action)
+        return StaleReport(feed.feed_age_s, symbols, first or bool(new), new, action)
