@@ -26,8 +26,6 @@ is refused.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import os
 import secrets
 import sqlite3
@@ -35,6 +33,7 @@ from pathlib import Path
 
 from workbench.domain.model import client_order_id
 from workbench.exceptions import ConfigurationError, TemporaryError
+from workbench.runner.parent_link import try_lock
 
 SCHEMA_VERSION = 6
 
@@ -191,15 +190,9 @@ def _lock(path: str) -> int:
     if held is not None:  # this process has it already (a restart simulated in-process)
         held[1] += 1
         return held[0]
-    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as e:
-        if e.errno not in (errno.EACCES, errno.EAGAIN):
-            os.close(fd)
-            raise
-        holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
-        os.close(fd)
+    fd = try_lock(f"{path}.lock", 0o600)
+    if fd is None:
+        holder = Path(f"{path}.lock").read_text(errors="replace").strip()[:32] or "?"
         raise TemporaryError(
             f"journal {path} is in use by another process (pid {holder}): one executor per "
             "journal; stop the other, or give this one its own executor.journal_path"

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import fcntl
 import os
 import time
 from datetime import date, timedelta
@@ -37,7 +36,7 @@ import structlog
 from workbench.config import WorkbenchConfig
 from workbench.domain.model import TickBatch
 from workbench.exceptions import ConfigurationError
-from workbench.runner.parent_link import process_alive
+from workbench.runner.parent_link import process_alive, try_lock
 from workbench.telemetry import Telemetry
 
 log = structlog.get_logger(__name__)
@@ -205,8 +204,9 @@ def _hold_writer_lock(root: Path) -> int:
     writer's parts by it, not by its pid alone (a pid in use again after a
     reboot, by anything, hid a finished part for ever).
     """
-    fd = os.open(_writer_lock(root, os.getpid()), os.O_RDWR | os.O_CREAT, 0o644)
-    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # our pid's: no live process holds it
+    fd = try_lock(_writer_lock(root, os.getpid()))
+    if fd is None:  # our pid's: only this process can hold it
+        raise RuntimeError(f"{_writer_lock(root, os.getpid())}: held by another process")
     _OPEN_ROOTS.add(root.resolve())
     return fd
 
@@ -217,15 +217,12 @@ def _writer_alive(root: Path, pid: int) -> bool:
         return root.resolve() in _OPEN_ROOTS  # else: an earlier process of this pid
     lock = _writer_lock(root, pid)
     try:
-        fd = os.open(lock, os.O_RDWR)
+        fd = try_lock(lock, create=False)
     except FileNotFoundError:  # an older recorder (no lock files), or one that closed
         return process_alive(pid)
-    try:
-        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    if fd is None:
         return True  # held: its writer lives
-    finally:
-        os.close(fd)
+    os.close(fd)
     with contextlib.suppress(OSError):
         lock.unlink()  # a dead writer's
     return False

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
+import fcntl
 import os
 import signal
 import threading
@@ -111,6 +113,27 @@ def wait_at_gate() -> bool:
     import sys
 
     return bool(sys.stdin.readline())
+
+
+def try_lock(path: str | os.PathLike[str], mode: int = 0o644, *, create: bool = True) -> int | None:
+    """An exclusive ``lockf`` lock on the file ``path``: its descriptor, or None if another
+    process holds it.
+
+    The lock is this process's and goes with it, even by SIGKILL; closing the
+    descriptor (or any other of the file, in this process) lets it go.
+
+    Raises:
+        OSError: the file cannot be opened (or, without ``create``, is missing).
+    """
+    fd = os.open(path, os.O_RDWR | (os.O_CREAT if create else 0), mode)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        os.close(fd)
+        if e.errno in (errno.EACCES, errno.EAGAIN):
+            return None
+        raise
+    return fd
 
 
 def process_alive(pid: int) -> bool:
