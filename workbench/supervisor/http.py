@@ -115,16 +115,16 @@ class HealthServer:
                     ok = bool(statuses) and all(s.is_running for s in statuses)
                     ok = ok and not any(r["stale"] for r in remote.values())
                     stalled = loop_problem(loop) if loop is not None else None
+                    ok = ok and not stalled
                     body = json.dumps(
                         {
-                            "status": "ok" if ok and not stalled else "degraded",
+                            "status": "ok" if ok else "degraded",
                             "run_id": run_id,
                             "runners": runners,
                             **({"remote": remote} if remote else {}),
                             **({"supervisor": stalled} if stalled else {}),
                         }
                     ).encode()
-                    ok = ok and not stalled
                     self._reply(200 if ok else 503, "application/json", body)
                 elif path == "/metrics":
                     self._reply(200, CONTENT_TYPE_LATEST, generate_latest(registry))
@@ -244,12 +244,12 @@ def _authorized(handler: BaseHTTPRequestHandler, expected: bytes) -> bool:
     return hmac.compare_digest(got, expected)
 
 
-def loop_problem(loop: LoopState, now: float | None = None) -> dict[str, Any] | None:
+def loop_problem(loop: LoopState) -> dict[str, Any] | None:
     """What ``/health`` says of a supervisor loop that ended or stalls; None when it runs."""
     beat, error = loop()
     if error is not None:
         return {"loop": "ended", "error": repr(error)[:200]}
-    stalled = (time.monotonic() if now is None else now) - beat
+    stalled = time.monotonic() - beat
     if beat and stalled > LOOP_STALL_S:
         return {"loop": "stalled", "stalled_s": round(stalled, 1)}
     return None
